@@ -1,0 +1,84 @@
+# cnn - convolutional neural networks in C.
+#
+#   make            the library (static and shared), the cnn tool, tests and examples
+#   make run        installs what is missing, builds, runs the example
+#   make test       installs what is missing, builds, runs every test, then again under
+#                   AddressSanitizer and UBSan
+#   make clean
+#
+# Build variants go to their own folders: build/ (optimised), build-san/ (sanitizers).
+
+BUILD    ?= build
+CC       ?= gcc
+OPT      ?= -O2 -march=x86-64-v2
+BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-serial
+BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-serial
+CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused-parameter \
+            $(OPT) -g -fPIC -fopenmp -Iinclude -I$(BUILD) -isystem $(BLAS_INC) $(SAN)
+LDLIBS   += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lm -fopenmp $(SAN)
+
+LIB_SRCS   := $(sort $(wildcard src/*.c src/*/*.c))
+LAYER_SRCS := $(sort $(wildcard src/layers/*.c))
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_SRCS   := $(sort $(wildcard cli/*.c))
+CLI_OBJS   := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS  := $(sort $(wildcard tests/test_*.c))
+TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+TEST_LIB   := $(BUILD)/tests/testlib.o
+EX_SRCS    := $(sort $(wildcard examples/*.c))
+EX_BINS    := $(EX_SRCS:examples/%.c=$(BUILD)/examples/%)
+
+.PHONY: all deps run test check check-san clean
+all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(TEST_BINS) $(EX_BINS)
+
+deps:
+	@scripts/install-deps.sh
+
+# The layer table: one entry per "const cnn_layer_type cnn_layer_NAME =" in src/layers/.
+$(BUILD)/layers.inc: $(LAYER_SRCS) | $(BUILD)/.
+	@sed -n 's/^const cnn_layer_type cnn_layer_\([a-z0-9_]*\) = .*/CNN_LAYER(\1)/p' $(LAYER_SRCS) > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+
+$(BUILD)/src/layers/registry.o: $(BUILD)/layers.inc
+
+$(BUILD)/%.o: %.c | $(BUILD)/.
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/.:
+	@mkdir -p $@
+
+$(BUILD)/libcnn.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libcnn.so: $(LIB_OBJS)
+	$(CC) -shared -o $@ $^ $(LDLIBS)
+
+$(BUILD)/cnn: $(CLI_OBJS) $(BUILD)/libcnn.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB) $(BUILD)/libcnn.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+# Runs every test program; each exits non-zero on failure. Prints "N passed, N failed".
+check: all
+	@scripts/run-tests.sh $(BUILD) $(TEST_BINS)
+
+check-san:
+	$(MAKE) BUILD=build-san OPT="-O1 -fno-omit-frame-pointer" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
+
+run: deps all
+	$(BUILD)/examples/simple
+
+test: deps
+	$(MAKE) check
+	$(MAKE) check-san
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:%=%.d) $(TEST_LIB:.o=.d)

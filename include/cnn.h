@@ -1,0 +1,293 @@
+/*
+ * cnn.h - the one public header of libcnn, convolutional neural networks in C.
+ *
+ * Conventions (PyTorch's, so that results compare directly):
+ *   - float32 everywhere; activations are NCHW, 1-D activations N,C,L, flat ones N,C.
+ *   - convolution weights are OIHW (conv_transpose2d: I,O/groups,H,W), dense weights (out, in).
+ *   - convolution is cross-correlation (no kernel flip).
+ *
+ * A network is a directed acyclic graph of named layers. Layers are added in order with
+ * cnn_add(); each names its inputs among the layers added before it, so the order of addition
+ * is a topological order. Shapes are inferred as each layer is added: an impossible shape is an
+ * error at that call, naming the layer and the shapes.
+ *
+ *   cnn_net *net = cnn_net_new(42);
+ *   cnn_add(net, "input",  "x",  NULL, "shape=1x28x28");
+ *   cnn_add(net, "conv2d", "c1", NULL, "out=6 kernel=5 padding=2");
+ *   cnn_add(net, "relu",   NULL, NULL, NULL);
+ *   ...
+ *   cnn_net_prepare(net, 64);                        plans all activation memory once
+ *   cnn_net_forward(net, images, 64);
+ *   cnn_net_loss(net, CNN_LOSS_SOFTMAX_CE, labels, &loss);   also seeds the output gradient
+ *   cnn_net_backward(net);
+ *
+ * Every function that can fail returns a cnn_status; the network keeps a message saying what
+ * went wrong (cnn_net_last_error). The library never exits and prints nothing unless a log
+ * callback is installed. No global mutable state: everything lives in the cnn_net.
+ */
+#ifndef CNN_H
+#define CNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CNN_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum cnn_status {
+    CNN_STATUS_OK = 0,
+    CNN_STATUS_INVALID_ARGUMENT, /* a bad value passed by the caller or found in a definition */
+    CNN_STATUS_SHAPE,            /* shapes do not fit together */
+    CNN_STATUS_NO_MEMORY,        /* an allocation failed */
+    CNN_STATUS_IO,               /* a file could not be opened, read or written */
+    CNN_STATUS_FORMAT,           /* a file's content is malformed or truncated */
+    CNN_STATUS_STATE,            /* a call made in the wrong state (e.g. forward before prepare) */
+    CNN_STATUS_NUMERIC           /* a NaN or an infinity where a finite number was required */
+} cnn_status;
+
+/* The name of a status, e.g. "shape error". Never NULL. */
+const char *cnn_status_str(cnn_status status);
+
+/* The library version, CNN_VERSION_STRING. */
+const char *cnn_version(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Shapes
+ * ------------------------------------------------------------------------------------------- */
+
+#define CNN_MAX_RANK 3
+
+/* The shape of one sample, without the batch dimension: rank 1 is (C), rank 2 is (C, L),
+ * rank 3 is (C, H, W). */
+typedef struct cnn_shape {
+    int rank;
+    int dim[CNN_MAX_RANK];
+} cnn_shape;
+
+/* The number of elements of one sample of this shape. */
+size_t cnn_shape_numel(const cnn_shape *shape);
+
+/* Writes the shape as "6x28x28" into buf (always NUL-terminated); returns buf. */
+char *cnn_shape_str(const cnn_shape *shape, char *buf, size_t size);
+
+/* ---------------------------------------------------------------------------------------------
+ * Networks
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cnn_net cnn_net;
+
+/* Log levels passed to a log callback. */
+typedef enum cnn_log_level { CNN_LOG_ERROR, CNN_LOG_WARN, CNN_LOG_INFO, CNN_LOG_DEBUG } cnn_log_level;
+typedef void (*cnn_log_fn)(void *user, cnn_log_level level, const char *message);
+
+/* A new, empty network whose random generator (weight initialisation, dropout) is seeded with
+ * seed. Returns NULL only when memory runs out. */
+cnn_net *cnn_net_new(uint64_t seed);
+
+/* Frees the network and everything it owns. Accepts NULL. */
+void cnn_net_free(cnn_net *net);
+
+/* The message of the last error on this network ("" if none). Valid until the next call. */
+const char *cnn_net_last_error(const cnn_net *net);
+
+/* Installs a log callback (NULL removes it). Errors are also logged at CNN_LOG_ERROR. */
+void cnn_net_set_log(cnn_net *net, cnn_log_fn fn, void *user);
+
+/* Sets the number of threads used by forward, backward and the optimisers (default 1).
+ * Results are bit-identical for every thread count. */
+cnn_status cnn_net_set_threads(cnn_net *net, int threads);
+int cnn_net_threads(const cnn_net *net);
+
+/* Selects the plain-C reference kernels (1) or the fast kernels (0, the default). The reference
+ * kernels are the specification the fast ones are tested against. */
+void cnn_net_set_reference(cnn_net *net, int reference);
+
+/* Training mode (1): batch normalisation uses batch statistics and updates its running
+ * averages, dropout drops. Evaluation mode (0, the default): running statistics, no dropout. */
+void cnn_net_set_training(cnn_net *net, int training);
+int cnn_net_training(const cnn_net *net);
+
+/* ---------------------------------------------------------------------------------------------
+ * Building
+ * ------------------------------------------------------------------------------------------- */
+
+/* Adds a layer.
+ *   type    a registered layer type: "input", "conv2d", "relu", ... (cnn_layer_type_count/_name
+ *           list them, cnn_layer_type_doc documents each).
+ *   name    a unique name, or NULL for an automatic one ("conv2d_3").
+ *   inputs  comma-separated names of earlier layers, e.g. "a,b"; NULL or "" means the layer
+ *           added just before. Ignored for "input".
+ *   args    the layer's hyper-parameters as "key=value" words, e.g.
+ *           "out=64 kernel=3 stride=2 padding=same"; NULL or "" when all have defaults.
+ * Shapes are inferred at once; on failure nothing is added and the error names the layer,
+ * the key or the shapes at fault. Parameters are allocated and initialised from the
+ * network's random generator, in the order layers are added. */
+cnn_status cnn_add(cnn_net *net, const char *type, const char *name, const char *inputs,
+                   const char *args);
+
+/* Makes the named layer the network's output (by default the last layer added). */
+cnn_status cnn_net_set_output(cnn_net *net, const char *name);
+
+/* Number of layers, and the index of a layer by name (-1 if there is none). */
+int cnn_net_layer_count(const cnn_net *net);
+int cnn_net_find(const cnn_net *net, const char *name);
+
+/* A layer's name, type name, output shape and parameter count, by index. */
+const char *cnn_net_layer_name(const cnn_net *net, int layer);
+const char *cnn_net_layer_type(const cnn_net *net, int layer);
+cnn_shape cnn_net_layer_shape(const cnn_net *net, int layer);
+size_t cnn_net_layer_param_count(const cnn_net *net, int layer);
+
+/* Writes the layer's hyper-parameters in canonical "key=value" form (every key, defaults
+ * included) into buf; returns the length it needed (like snprintf). */
+int cnn_net_layer_args(const cnn_net *net, int layer, char *buf, size_t size);
+
+/* Number of input layers, and their shapes. */
+int cnn_net_input_count(const cnn_net *net);
+cnn_shape cnn_net_input_shape(const cnn_net *net, int input);
+cnn_shape cnn_net_output_shape(const cnn_net *net);
+
+/* ---------------------------------------------------------------------------------------------
+ * Parameters
+ *
+ * All trainable parameters live in one flat buffer, layer after layer in the order they were
+ * added, each layer's in PyTorch's parameters() order (weight, then bias). The gradients live in
+ * a second buffer of the same length. Non-trainable state (batch normalisation's running mean
+ * and variance) lives in a third.
+ * ------------------------------------------------------------------------------------------- */
+
+size_t cnn_net_param_count(const cnn_net *net);
+float *cnn_net_params(cnn_net *net);
+float *cnn_net_grads(cnn_net *net);
+size_t cnn_net_state_count(const cnn_net *net);
+float *cnn_net_state(cnn_net *net);
+
+/* Offset and length of one layer's parameters (and state) in the flat buffers. */
+size_t cnn_net_layer_param_offset(const cnn_net *net, int layer);
+size_t cnn_net_layer_state_offset(const cnn_net *net, int layer);
+size_t cnn_net_layer_state_count(const cnn_net *net, int layer);
+
+/* Sets every gradient to zero. Backward passes add into the gradients. */
+void cnn_net_zero_grad(cnn_net *net);
+
+/* Re-initialises every parameter and state from the network's generator reseeded with seed. */
+void cnn_net_init_params(cnn_net *net, uint64_t seed);
+
+/* ---------------------------------------------------------------------------------------------
+ * Running
+ * ------------------------------------------------------------------------------------------- */
+
+/* Plans and allocates all activation memory for batches of up to max_batch samples. Nothing is
+ * allocated by forward or backward. Layers cannot be added after this. */
+cnn_status cnn_net_prepare(cnn_net *net, int max_batch);
+
+/* Runs the network on batch samples (batch <= max_batch). x holds batch samples of the input's
+ * shape, NCHW. For a network with several inputs use cnn_net_forward_multi, one array per
+ * input layer in the order they were added. */
+cnn_status cnn_net_forward(cnn_net *net, const float *x, int batch);
+cnn_status cnn_net_forward_multi(cnn_net *net, const float *const *xs, int n_inputs, int batch);
+
+/* The output of the last forward pass: batch samples of cnn_net_output_shape(). */
+const float *cnn_net_output(const cnn_net *net);
+
+/* The gradient of the loss with respect to the output, to be filled before cnn_net_backward
+ * (cnn_net_loss fills it). Same size as the output. */
+float *cnn_net_output_grad(cnn_net *net);
+
+/* Back-propagates the output gradient through every layer: adds into the parameter gradients
+ * and fills the gradient of every activation, inputs included. Needs a forward pass first. */
+cnn_status cnn_net_backward(cnn_net *net);
+
+/* A layer's output and output gradient for the last pass (batch samples of its shape). */
+const float *cnn_net_layer_output(const cnn_net *net, int layer);
+const float *cnn_net_layer_grad(const cnn_net *net, int layer);
+
+/* The gradient with respect to input number i (after backward). */
+const float *cnn_net_input_grad(const cnn_net *net, int input);
+
+/* ---------------------------------------------------------------------------------------------
+ * Losses
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum cnn_loss {
+    /* Softmax cross-entropy on logits of shape (K); target: int32 class per sample. Stable for
+     * logits of any size. Mean over the batch. */
+    CNN_LOSS_SOFTMAX_CE,
+    /* Per-pixel softmax cross-entropy on logits (K, H, W) or (K, L); target: int32 class per
+     * pixel, N*H*W of them. Mean over all pixels. */
+    CNN_LOSS_PIXEL_CE,
+    /* Mean squared error; target: floats of the output's size. Mean over all elements. */
+    CNN_LOSS_MSE,
+    /* Binary cross-entropy with logits; target: floats in [0, 1] of the output's size. Mean
+     * over all elements. */
+    CNN_LOSS_BCE_LOGITS
+} cnn_loss;
+
+/* Computes the loss of the last forward output against target (see cnn_loss for its type) and
+ * writes d loss / d output into the output gradient, ready for cnn_net_backward. */
+cnn_status cnn_net_loss(cnn_net *net, cnn_loss kind, const void *target, float *loss);
+
+/* The same losses on plain arrays, for use outside a network. count is the number of samples
+ * (CE) or elements (MSE, BCE); classes is K; pixels is H*W (1 for CNN_LOSS_SOFTMAX_CE).
+ * grad may be NULL. Labels outside [0, K) are an error. */
+cnn_status cnn_loss_cross_entropy(const float *logits, const int32_t *labels, int count,
+                                  int classes, int pixels, float *loss, float *grad);
+cnn_status cnn_loss_mse(const float *pred, const float *target, size_t count, float *loss,
+                        float *grad);
+cnn_status cnn_loss_bce_logits(const float *logits, const float *target, size_t count,
+                               float *loss, float *grad);
+
+/* ---------------------------------------------------------------------------------------------
+ * Optimisers
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum cnn_optim_kind { CNN_OPTIM_SGD, CNN_OPTIM_ADAM } cnn_optim_kind;
+
+typedef struct cnn_optim_config {
+    cnn_optim_kind kind;
+    float lr;
+    float momentum;     /* SGD: 0 for plain SGD */
+    int nesterov;       /* SGD with momentum: Nesterov's variant */
+    float beta1, beta2; /* Adam */
+    float eps;          /* Adam */
+    float weight_decay; /* SGD and Adam: L2 added to the gradient */
+} cnn_optim_config;
+
+/* The defaults: SGD, lr 0.01, no momentum; Adam betas 0.9, 0.999, eps 1e-8. */
+cnn_optim_config cnn_optim_defaults(cnn_optim_kind kind, float lr);
+
+typedef struct cnn_optim cnn_optim;
+
+/* An optimiser for net's parameters, following PyTorch's update rules exactly. */
+cnn_optim *cnn_optim_new(cnn_net *net, const cnn_optim_config *config);
+void cnn_optim_free(cnn_optim *opt);
+
+/* One update of every parameter from the current gradients. */
+cnn_status cnn_optim_step(cnn_optim *opt);
+
+/* Changes the learning rate (for schedules). */
+void cnn_optim_set_lr(cnn_optim *opt, float lr);
+
+/* ---------------------------------------------------------------------------------------------
+ * Layer types
+ * ------------------------------------------------------------------------------------------- */
+
+/* The registered layer types, by index, with a one-paragraph description of each, and of
+ * each hyper-parameter (key, default, meaning), for help texts. */
+int cnn_layer_type_count(void);
+const char *cnn_layer_type_name(int index);
+/* Writes the documentation of a layer type into buf; returns the length needed. */
+int cnn_layer_type_doc(const char *type, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CNN_H */

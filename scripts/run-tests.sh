@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs test programs and prints one summary line, "N passed, N failed".
+#   scripts/run-tests.sh BUILD_DIR TEST_BINARY...
+# Tests run from the repository root (they read fixtures from tests/ref/). Exits non-zero if
+# any program failed.
+set -u
+build=$1; shift
+passed=0; failed=0; failures=()
+for t in "$@"; do
+    name=$(basename "$t")
+    log="$build/tests/$name.log"
+    start=$EPOCHREALTIME
+    if "$t" >"$log" 2>&1; then
+        passed=$((passed + 1)); status=ok
+    else
+        failed=$((failed + 1)); status=FAILED; failures+=("$name")
+    fi
+    printf '%-28s %-6s %6.1fs  (%s)\n' "$name" "$status" "$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" "$log"
+done
+for f in "${failures[@]+"${failures[@]}"}"; do
+    echo "---- $f ----"; tail -n 40 "$build/tests/$f.log"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,190 @@
+/*
+ * internal.h - what the library's files share and users never see: the network and layer
+ * structures, the layer-type interface, hyper-parameter descriptors, the random generator and
+ * the error helpers.
+ *
+ * Shape letters used throughout: N batch, C channels, H height, W width, L length (1-D),
+ * OC output channels, KH/KW kernel height/width, G groups.
+ */
+#ifndef CNN_INTERNAL_H
+#define CNN_INTERNAL_H
+
+#include "cnn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CNN_MAX_INPUTS 8
+#define CNN_NAME_MAX 64
+#define CNN_ALIGN 64
+
+/* Invariant checks stay on in release builds: a broken invariant is a bug, not bad input. */
+#define CNN_ASSERT(cond)                                                                       \
+    do {                                                                                       \
+        if (!(cond)) cnn_assert_fail(#cond, __FILE__, __LINE__);                               \
+    } while (0)
+_Noreturn void cnn_assert_fail(const char *cond, const char *file, int line);
+
+/* ---------------------------------------------------------------------------------------------
+ * Random numbers: xoshiro256** seeded by splitmix64. Owned by a network, never global.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cnn_rng {
+    uint64_t s[4];
+} cnn_rng;
+
+void cnn_rng_seed(cnn_rng *rng, uint64_t seed);
+uint64_t cnn_rng_u64(cnn_rng *rng);
+float cnn_rng_uniform(cnn_rng *rng);              /* [0, 1) with 24 random bits */
+float cnn_rng_normal(cnn_rng *rng);               /* standard normal (Box-Muller) */
+uint32_t cnn_rng_below(cnn_rng *rng, uint32_t n); /* uniform integer in [0, n) */
+
+/* ---------------------------------------------------------------------------------------------
+ * Hyper-parameter descriptors. Each layer type describes the fields of its private parameter
+ * struct once; parsing "key=value" arguments, printing them back, defaults and help texts all
+ * come from that one table.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum cnn_field_kind {
+    CNN_FIELD_INT,   /* int */
+    CNN_FIELD_INT2,  /* int[2] (height, width): "3" or "3x2" */
+    CNN_FIELD_FLOAT, /* float */
+    CNN_FIELD_BOOL,  /* int 0/1: "0", "1", "true", "false" */
+    CNN_FIELD_ENUM,  /* int: index into choices */
+    CNN_FIELD_PAD,   /* cnn_pad: "valid", "same", "causal", "1" or "1x2" */
+    CNN_FIELD_SHAPE  /* cnn_shape: "1x28x28" */
+} cnn_field_kind;
+
+typedef struct cnn_field {
+    const char *key;
+    cnn_field_kind kind;
+    size_t offset;
+    const char *def;              /* default as text; NULL: the key is required */
+    const char *const *choices;   /* CNN_FIELD_ENUM: NULL-terminated names */
+    const char *doc;
+} cnn_field;
+
+enum { CNN_PAD_EXPLICIT, CNN_PAD_VALID, CNN_PAD_SAME, CNN_PAD_CAUSAL };
+
+typedef struct cnn_pad {
+    int mode;
+    int h, w; /* CNN_PAD_EXPLICIT: padding on each side */
+} cnn_pad;
+
+/* Parses args into p, applying defaults first. On error returns CNN_STATUS_INVALID_ARGUMENT,
+ * writes a message to err and the 0-based column in args of the offending word to *col. */
+cnn_status cnn_fields_parse(const cnn_field *fields, void *p, const char *args, char *err,
+                            size_t errlen, int *col);
+/* Writes every field as "key=value" separated by spaces; returns the length needed. */
+int cnn_fields_print(const cnn_field *fields, const void *p, char *buf, size_t size);
+/* Writes a help text for the fields; returns the length needed. */
+int cnn_fields_doc(const cnn_field *fields, char *buf, size_t size);
+
+/* Initialisation schemes, shared by every layer with weights. */
+enum { CNN_INIT_HE_NORMAL, CNN_INIT_HE_UNIFORM, CNN_INIT_XAVIER_NORMAL, CNN_INIT_XAVIER_UNIFORM };
+extern const char *const cnn_init_names[];
+/* Fills w[0..n) by the scheme for the given fans. */
+void cnn_init_weights(float *w, size_t n, int scheme, int fan_in, int fan_out, cnn_rng *rng);
+
+/* ---------------------------------------------------------------------------------------------
+ * Layers and the network
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cnn_node cnn_node;
+typedef struct cnn_ctx cnn_ctx;
+
+/* One layer type: its hyper-parameters and its operations. Every function receives the node,
+ * whose params point to the parsed hyper-parameter struct. */
+typedef struct cnn_layer_type {
+    const char *name;
+    const char *doc;
+    size_t params_size;
+    const cnn_field *fields; /* terminated by an entry with key NULL */
+    int min_inputs, max_inputs;
+    /* Checks hyper-parameters against the input shapes; sets n->shape, n->n_params and
+     * n->n_state. Reports errors with cnn_node_error. */
+    cnn_status (*setup)(cnn_net *net, cnn_node *n);
+    /* Initialises parameters w[0..n_params) and state s[0..n_state). NULL: nothing to do. */
+    void (*init)(cnn_node *n, float *w, float *s, cnn_rng *rng);
+    /* Bytes this layer keeps from forward to backward for a batch (e.g. pooling indices).
+     * NULL: none. */
+    size_t (*saved_bytes)(const cnn_node *n, int batch);
+    /* Bytes of scratch needed during one forward or backward call, shared by all layers.
+     * NULL: none. */
+    size_t (*work_bytes)(const cnn_node *n, int batch, int threads);
+    void (*forward)(cnn_node *n, const cnn_ctx *c);
+    /* Adds into the input gradients (in[i]->dy) and the parameter gradients (dw). */
+    void (*backward)(cnn_node *n, const cnn_ctx *c);
+    /* Multiply-adds of one sample's forward pass. NULL: counted as 0. */
+    uint64_t (*macs)(const cnn_node *n);
+} cnn_layer_type;
+
+struct cnn_node {
+    const cnn_layer_type *type;
+    char name[CNN_NAME_MAX];
+    int index;
+    int n_in;
+    cnn_node *in[CNN_MAX_INPUTS];
+    void *params;       /* the layer's hyper-parameter struct (type->params_size bytes) */
+    cnn_shape shape;    /* output shape of one sample */
+    size_t n_params, param_off; /* slice of net->params / net->grads */
+    size_t n_state, state_off;  /* slice of net->state */
+    /* Set by cnn_net_prepare: */
+    float *y, *dy;      /* output and its gradient, max_batch samples */
+    void *saved;        /* saved_bytes(max_batch) bytes kept from forward to backward */
+    float *w, *dw, *s;  /* views into the flat buffers (refreshed by prepare) */
+};
+
+/* What a layer's forward and backward may use besides its node. */
+struct cnn_ctx {
+    cnn_net *net;
+    int batch;     /* samples in this pass (<= max_batch) */
+    int training;
+    int threads;
+    int reference; /* use the reference kernels */
+    void *work;    /* shared scratch of work_bytes */
+    size_t work_size;
+    cnn_rng *rng;  /* the network's generator (dropout) */
+};
+
+struct cnn_net {
+    cnn_node **nodes;
+    int n_nodes, cap_nodes;
+    int output;          /* index of the output node */
+    int inputs[CNN_MAX_INPUTS], n_inputs;
+    float *params, *grads, *state;
+    size_t n_params, n_state;
+    cnn_rng rng;
+    int threads, reference, training;
+    int max_batch, batch;     /* prepared capacity and the batch of the last forward */
+    int forward_done;
+    void *arena;              /* all activations, gradients and saved tensors */
+    void *work;
+    size_t work_size;
+    cnn_log_fn log;
+    void *log_user;
+    char err[1024];
+};
+
+/* Sets the network's error message (printf-style), logs it, returns status. */
+cnn_status cnn_error(cnn_net *net, cnn_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same, prefixed with the layer's type and name: "conv2d 'c1': ..." */
+cnn_status cnn_node_error(cnn_net *net, const cnn_node *n, cnn_status status, const char *fmt,
+                          ...) __attribute__((format(printf, 4, 5)));
+
+/* The number of elements of one sample of the node's output. */
+static inline size_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel(&n->shape); }
+
+/* Registry (src/layers/registry.c). */
+const cnn_layer_type *cnn_layer_find(const char *name);
+int cnn_layer_count(void);
+const cnn_layer_type *cnn_layer_at(int index);
+
+/* Aligned allocation through one place, checked by the callers. */
+void *cnn_alloc(size_t bytes);
+void *cnn_calloc(size_t count, size_t size);
+void cnn_free(void *p);
+
+#endif /* CNN_INTERNAL_H */

@@ -1,0 +1,72 @@
+/*
+ * rng.c - the network's random generator: xoshiro256** (Blackman and Vigna), seeded through
+ * splitmix64 so that any 64-bit seed gives a well-mixed state. Deterministic on every platform.
+ */
+#include "internal.h"
+
+#include <math.h>
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void cnn_rng_seed(cnn_rng *rng, uint64_t seed) {
+    for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t cnn_rng_u64(cnn_rng *rng) {
+    uint64_t *s = rng->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+float cnn_rng_uniform(cnn_rng *rng) { return (float)(cnn_rng_u64(rng) >> 40) * 0x1.0p-24f; }
+
+float cnn_rng_normal(cnn_rng *rng) {
+    /* Box-Muller in double; u1 in (0, 1] so the logarithm is finite. */
+    double u1 = ((double)(cnn_rng_u64(rng) >> 11) + 1.0) * 0x1.0p-53;
+    double u2 = (double)(cnn_rng_u64(rng) >> 11) * 0x1.0p-53;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+uint32_t cnn_rng_below(cnn_rng *rng, uint32_t n) {
+    /* Lemire's multiply-shift with rejection: exactly uniform. */
+    uint64_t m = (uint64_t)(uint32_t)(cnn_rng_u64(rng) >> 32) * n;
+    uint32_t low = (uint32_t)m;
+    if (low < n) {
+        uint32_t threshold = (uint32_t)-n % n;
+        while (low < threshold) {
+            m = (uint64_t)(uint32_t)(cnn_rng_u64(rng) >> 32) * n;
+            low = (uint32_t)m;
+        }
+    }
+    return (uint32_t)(m >> 32);
+}
+
+const char *const cnn_init_names[] = {"he_normal", "he_uniform", "xavier_normal",
+                                      "xavier_uniform", NULL};
+
+void cnn_init_weights(float *w, size_t n, int scheme, int fan_in, int fan_out, cnn_rng *rng) {
+    double var;
+    switch (scheme) {
+    case CNN_INIT_HE_NORMAL:
+    case CNN_INIT_HE_UNIFORM: var = 2.0 / fan_in; break;
+    default: var = 2.0 / (fan_in + fan_out); break;
+    }
+    int uniform = scheme == CNN_INIT_HE_UNIFORM || scheme == CNN_INIT_XAVIER_UNIFORM;
+    float bound = (float)sqrt(3.0 * var), std = (float)sqrt(var);
+    for (size_t i = 0; i < n; i++)
+        w[i] = uniform ? (2.0f * cnn_rng_uniform(rng) - 1.0f) * bound : cnn_rng_normal(rng) * std;
+}

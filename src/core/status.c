@@ -1,0 +1,94 @@
+/*
+ * status.c - status names, error messages, logging, allocation and the assertion handler.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+const char *cnn_status_str(cnn_status status) {
+    switch (status) {
+    case CNN_STATUS_OK: return "ok";
+    case CNN_STATUS_INVALID_ARGUMENT: return "invalid argument";
+    case CNN_STATUS_SHAPE: return "shape error";
+    case CNN_STATUS_NO_MEMORY: return "out of memory";
+    case CNN_STATUS_IO: return "i/o error";
+    case CNN_STATUS_FORMAT: return "format error";
+    case CNN_STATUS_STATE: return "invalid state";
+    case CNN_STATUS_NUMERIC: return "numeric error";
+    }
+    return "unknown status";
+}
+
+const char *cnn_version(void) { return CNN_VERSION_STRING; }
+
+static cnn_status verror(cnn_net *net, cnn_status status, const char *prefix, const char *fmt,
+                         va_list ap) {
+    if (!net) return status;
+    size_t off = 0;
+    if (prefix) {
+        snprintf(net->err, sizeof net->err, "%s", prefix);
+        off = strlen(net->err);
+    }
+    vsnprintf(net->err + off, sizeof net->err - off, fmt, ap);
+    if (net->log) net->log(net->log_user, CNN_LOG_ERROR, net->err);
+    return status;
+}
+
+cnn_status cnn_error(cnn_net *net, cnn_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    verror(net, status, NULL, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+cnn_status cnn_node_error(cnn_net *net, const cnn_node *n, cnn_status status, const char *fmt,
+                          ...) {
+    char prefix[CNN_NAME_MAX + 48];
+    snprintf(prefix, sizeof prefix, "%s '%s': ", n->type->name, n->name);
+    va_list ap;
+    va_start(ap, fmt);
+    verror(net, status, prefix, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void cnn_assert_fail(const char *cond, const char *file, int line) {
+    fprintf(stderr, "cnn: internal error: assertion '%s' failed at %s:%d\n", cond, file, line);
+    abort();
+}
+
+void *cnn_alloc(size_t bytes) {
+    if (bytes == 0) bytes = 1;
+    size_t rounded = (bytes + CNN_ALIGN - 1) / CNN_ALIGN * CNN_ALIGN;
+    if (rounded < bytes) return NULL;
+    return aligned_alloc(CNN_ALIGN, rounded);
+}
+
+void *cnn_calloc(size_t count, size_t size) {
+    if (size && count > SIZE_MAX / size) return NULL;
+    size_t bytes = count * size;
+    void *p = cnn_alloc(bytes);
+    if (p && bytes) memset(p, 0, bytes);
+    return p;
+}
+
+void cnn_free(void *p) { free(p); }
+
+size_t cnn_shape_numel(const cnn_shape *shape) {
+    size_t n = 1;
+    for (int i = 0; i < shape->rank; i++) n *= (size_t)shape->dim[i];
+    return n;
+}
+
+char *cnn_shape_str(const cnn_shape *shape, char *buf, size_t size) {
+    if (!size) return buf;
+    buf[0] = 0;
+    size_t off = 0;
+    for (int i = 0; i < shape->rank && off < size; i++) {
+        int k = snprintf(buf + off, size - off, i ? "x%d" : "%d", shape->dim[i]);
+        if (k < 0) break;
+        off += (size_t)k;
+    }
+    return buf;
+}

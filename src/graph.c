@@ -1,0 +1,505 @@
+/*
+ * graph.c - building a network, shape inference, memory planning and the forward and backward
+ * drivers.
+ *
+ * Layers are kept in the order they were added, which is a topological order because a layer
+ * may only take earlier layers as inputs. Forward walks that order, backward walks it back from
+ * the output. All activations (y), their gradients (dy) and what layers save for backward live
+ * in one arena planned by cnn_net_prepare; forward and backward allocate nothing.
+ */
+#include "core/internal.h"
+
+#include <string.h>
+
+cnn_net *cnn_net_new(uint64_t seed) {
+    cnn_net *net = calloc(1, sizeof *net);
+    if (!net) return NULL;
+    cnn_rng_seed(&net->rng, seed);
+    net->threads = 1;
+    net->output = -1;
+    return net;
+}
+
+static void unprepare(cnn_net *net) {
+    cnn_free(net->arena);
+    cnn_free(net->work);
+    net->arena = net->work = NULL;
+    net->work_size = 0;
+    net->max_batch = net->batch = 0;
+    net->forward_done = 0;
+}
+
+void cnn_net_free(cnn_net *net) {
+    if (!net) return;
+    unprepare(net);
+    for (int i = 0; i < net->n_nodes; i++) {
+        free(net->nodes[i]->params);
+        free(net->nodes[i]);
+    }
+    free(net->nodes);
+    cnn_free(net->params);
+    cnn_free(net->grads);
+    cnn_free(net->state);
+    free(net);
+}
+
+const char *cnn_net_last_error(const cnn_net *net) { return net ? net->err : "no network"; }
+
+void cnn_net_set_log(cnn_net *net, cnn_log_fn fn, void *user) {
+    net->log = fn;
+    net->log_user = user;
+}
+
+cnn_status cnn_net_set_threads(cnn_net *net, int threads) {
+    if (threads < 1 || threads > 1024)
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                         "threads must be between 1 and 1024, got %d", threads);
+    if (threads != net->threads && net->max_batch) {
+        /* Scratch is sized per thread: plan again for the new count. */
+        int mb = net->max_batch;
+        unprepare(net);
+        net->threads = threads;
+        return cnn_net_prepare(net, mb);
+    }
+    net->threads = threads;
+    return CNN_STATUS_OK;
+}
+
+int cnn_net_threads(const cnn_net *net) { return net->threads; }
+void cnn_net_set_reference(cnn_net *net, int reference) { net->reference = reference != 0; }
+void cnn_net_set_training(cnn_net *net, int training) { net->training = training != 0; }
+int cnn_net_training(const cnn_net *net) { return net->training; }
+
+/* ---------------------------------------------------------------------------------------------
+ * Building
+ * ------------------------------------------------------------------------------------------- */
+
+int cnn_net_find(const cnn_net *net, const char *name) {
+    for (int i = 0; i < net->n_nodes; i++)
+        if (strcmp(net->nodes[i]->name, name) == 0) return i;
+    return -1;
+}
+
+static int valid_name(const char *s) {
+    if (!*s || strlen(s) >= CNN_NAME_MAX) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* Grows a float buffer from old to new elements, keeping its content. */
+static float *grow(float *p, size_t old, size_t new_count) {
+    float *q = cnn_alloc((new_count ? new_count : 1) * sizeof *q);
+    if (!q) return NULL;
+    if (old) memcpy(q, p, old * sizeof *q);
+    return q;
+}
+
+/* Resolves the comma-separated input names of n. */
+static cnn_status resolve_inputs(cnn_net *net, cnn_node *n, const char *inputs) {
+    if (!inputs || !*inputs) {
+        if (n->type->min_inputs == 0) return CNN_STATUS_OK;
+        if (net->n_nodes == 0)
+            return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                                  "has no input: add an 'input' layer first");
+        n->in[n->n_in++] = net->nodes[net->n_nodes - 1];
+        return CNN_STATUS_OK;
+    }
+    if (n->type->max_inputs == 0)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT, "takes no inputs");
+    const char *s = inputs;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        while (len && *s == ' ') s++, len--;
+        while (len && s[len - 1] == ' ') len--;
+        char name[CNN_NAME_MAX];
+        if (len == 0 || len >= sizeof name)
+            return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                                  "bad input list '%s': expected names separated by commas",
+                                  inputs);
+        memcpy(name, s, len);
+        name[len] = 0;
+        int idx = cnn_net_find(net, name);
+        if (idx < 0)
+            return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                                  "input '%s' is not an earlier layer", name);
+        if (n->n_in == CNN_MAX_INPUTS)
+            return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                                  "more than %d inputs", CNN_MAX_INPUTS);
+        n->in[n->n_in++] = net->nodes[idx];
+        if (!comma) break;
+        s = comma + 1;
+    }
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const char *inputs,
+                      const char *args, int *err_col);
+
+cnn_status cnn_add(cnn_net *net, const char *type, const char *name, const char *inputs,
+                   const char *args) {
+    int col;
+    return cnn_add_at(net, type, name, inputs, args, &col);
+}
+
+/* cnn_add, also giving the column in args of a bad key or value (-1 when the error is not in
+ * args), for readers of network files. */
+cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const char *inputs,
+                      const char *args, int *err_col) {
+    *err_col = -1;
+    if (!type) return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "layer type is NULL");
+    const cnn_layer_type *t = cnn_layer_find(type);
+    if (!t) {
+        char list[1024];
+        size_t off = 0;
+        list[0] = 0;
+        for (int i = 0; i < cnn_layer_count() && off < sizeof list; i++)
+            off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "",
+                                    cnn_layer_at(i)->name);
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                         "unknown layer type '%s' (known types: %s)", type, list);
+    }
+    cnn_node *n = calloc(1, sizeof *n);
+    if (!n) return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory adding a layer");
+    n->type = t;
+    n->index = net->n_nodes;
+    if (name) {
+        if (!valid_name(name)) {
+            free(n);
+            return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                             "%s: bad layer name '%s': use 1 to %d letters, digits, '_', '.' "
+                             "or '-'", type, name, CNN_NAME_MAX - 1);
+        }
+        snprintf(n->name, sizeof n->name, "%s", name);
+    } else {
+        /* Automatic names: type_K, the first K that is free. */
+        for (int k = 1;; k++) {
+            snprintf(n->name, sizeof n->name, "%s_%d", type, k);
+            if (cnn_net_find(net, n->name) < 0) break;
+        }
+    }
+    cnn_status st = CNN_STATUS_OK;
+    if (cnn_net_find(net, n->name) >= 0) {
+        st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT, "the name is already taken");
+        goto fail;
+    }
+    if ((st = resolve_inputs(net, n, inputs))) goto fail;
+    if (n->n_in < t->min_inputs || n->n_in > t->max_inputs) {
+        st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                            "takes %d to %d inputs, got %d", t->min_inputs, t->max_inputs,
+                            n->n_in);
+        goto fail;
+    }
+    n->params = calloc(1, t->params_size ? t->params_size : 1);
+    if (!n->params) {
+        st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory adding a layer");
+        goto fail;
+    }
+    char msg[768];
+    if (cnn_fields_parse(t->fields, n->params, args, msg, sizeof msg, err_col)) {
+        st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT, "%s", msg);
+        goto fail;
+    }
+    *err_col = -1;
+    if ((st = t->setup(net, n))) goto fail;
+    if (t->min_inputs == 0 && net->n_inputs == CNN_MAX_INPUTS) {
+        st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT, "more than %d input layers",
+                            CNN_MAX_INPUTS);
+        goto fail;
+    }
+    if (net->n_nodes == net->cap_nodes) {
+        int cap = net->cap_nodes ? 2 * net->cap_nodes : 16;
+        cnn_node **nodes = realloc(net->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes) {
+            st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory adding a layer");
+            goto fail;
+        }
+        net->nodes = nodes;
+        net->cap_nodes = cap;
+    }
+    /* The flat buffers grow by this layer's slice; everything already there is kept. */
+    float *p = grow(net->params, net->n_params, net->n_params + n->n_params);
+    float *g = grow(net->grads, 0, net->n_params + n->n_params);
+    float *s = grow(net->state, net->n_state, net->n_state + n->n_state);
+    if (!p || !g || !s) {
+        cnn_free(p);
+        cnn_free(g);
+        cnn_free(s);
+        st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for %zu parameters",
+                       net->n_params + n->n_params);
+        goto fail;
+    }
+    memset(g, 0, (net->n_params + n->n_params) * sizeof *g);
+    cnn_free(net->params);
+    cnn_free(net->grads);
+    cnn_free(net->state);
+    net->params = p;
+    net->grads = g;
+    net->state = s;
+    n->param_off = net->n_params;
+    n->state_off = net->n_state;
+    net->n_params += n->n_params;
+    net->n_state += n->n_state;
+    if (t->init) t->init(n, p + n->param_off, s + n->state_off, &net->rng);
+    if (t->min_inputs == 0) net->inputs[net->n_inputs++] = n->index;
+    net->nodes[net->n_nodes++] = n;
+    net->output = n->index;
+    unprepare(net);
+    return CNN_STATUS_OK;
+fail:
+    free(n->params);
+    free(n);
+    return st;
+}
+
+cnn_status cnn_net_set_output(cnn_net *net, const char *name) {
+    int i = cnn_net_find(net, name);
+    if (i < 0) return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "no layer named '%s'", name);
+    net->output = i;
+    net->forward_done = 0;
+    return CNN_STATUS_OK;
+}
+
+int cnn_net_layer_count(const cnn_net *net) { return net->n_nodes; }
+
+static const cnn_node *node_at(const cnn_net *net, int layer) {
+    CNN_ASSERT(layer >= 0 && layer < net->n_nodes);
+    return net->nodes[layer];
+}
+
+const char *cnn_net_layer_name(const cnn_net *net, int layer) { return node_at(net, layer)->name; }
+const char *cnn_net_layer_type(const cnn_net *net, int layer) {
+    return node_at(net, layer)->type->name;
+}
+cnn_shape cnn_net_layer_shape(const cnn_net *net, int layer) { return node_at(net, layer)->shape; }
+size_t cnn_net_layer_param_count(const cnn_net *net, int layer) {
+    return node_at(net, layer)->n_params;
+}
+size_t cnn_net_layer_param_offset(const cnn_net *net, int layer) {
+    return node_at(net, layer)->param_off;
+}
+size_t cnn_net_layer_state_offset(const cnn_net *net, int layer) {
+    return node_at(net, layer)->state_off;
+}
+size_t cnn_net_layer_state_count(const cnn_net *net, int layer) {
+    return node_at(net, layer)->n_state;
+}
+int cnn_net_layer_args(const cnn_net *net, int layer, char *buf, size_t size) {
+    const cnn_node *n = node_at(net, layer);
+    return cnn_fields_print(n->type->fields, n->params, buf, size);
+}
+int cnn_net_input_count(const cnn_net *net) { return net->n_inputs; }
+cnn_shape cnn_net_input_shape(const cnn_net *net, int input) {
+    CNN_ASSERT(input >= 0 && input < net->n_inputs);
+    return net->nodes[net->inputs[input]]->shape;
+}
+cnn_shape cnn_net_output_shape(const cnn_net *net) {
+    cnn_shape none = {0};
+    return net->output >= 0 ? net->nodes[net->output]->shape : none;
+}
+
+size_t cnn_net_param_count(const cnn_net *net) { return net->n_params; }
+float *cnn_net_params(cnn_net *net) { return net->params; }
+float *cnn_net_grads(cnn_net *net) { return net->grads; }
+size_t cnn_net_state_count(const cnn_net *net) { return net->n_state; }
+float *cnn_net_state(cnn_net *net) { return net->state; }
+
+void cnn_net_zero_grad(cnn_net *net) {
+    if (net->n_params) memset(net->grads, 0, net->n_params * sizeof *net->grads);
+}
+
+void cnn_net_init_params(cnn_net *net, uint64_t seed) {
+    cnn_rng_seed(&net->rng, seed);
+    for (int i = 0; i < net->n_nodes; i++) {
+        cnn_node *n = net->nodes[i];
+        if (n->type->init)
+            n->type->init(n, net->params + n->param_off, net->state + n->state_off, &net->rng);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Memory planning and running
+ * ------------------------------------------------------------------------------------------- */
+
+static size_t align_up(size_t x) { return (x + CNN_ALIGN - 1) / CNN_ALIGN * CNN_ALIGN; }
+
+cnn_status cnn_net_prepare(cnn_net *net, int max_batch) {
+    if (max_batch < 1)
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "batch must be at least 1, got %d",
+                         max_batch);
+    if (net->n_nodes == 0 || net->n_inputs == 0)
+        return cnn_error(net, CNN_STATUS_STATE, "the network has no input layer");
+    unprepare(net);
+    size_t total = 0, work = 0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        const cnn_node *n = net->nodes[i];
+        size_t act = align_up((size_t)max_batch * cnn_node_numel(n) * sizeof(float));
+        total += 2 * act;
+        if (n->type->saved_bytes) total += align_up(n->type->saved_bytes(n, max_batch));
+        if (n->type->work_bytes) {
+            size_t w = n->type->work_bytes(n, max_batch, net->threads);
+            if (w > work) work = w;
+        }
+    }
+    net->arena = cnn_alloc(total);
+    net->work = cnn_alloc(work);
+    if (!net->arena || !net->work) {
+        unprepare(net);
+        return cnn_error(net, CNN_STATUS_NO_MEMORY,
+                         "out of memory planning %zu bytes of activations for batch %d", total,
+                         max_batch);
+    }
+    memset(net->arena, 0, total);
+    net->work_size = work;
+    char *p = net->arena;
+    for (int i = 0; i < net->n_nodes; i++) {
+        cnn_node *n = net->nodes[i];
+        size_t act = align_up((size_t)max_batch * cnn_node_numel(n) * sizeof(float));
+        n->y = (float *)p;
+        p += act;
+        n->dy = (float *)p;
+        p += act;
+        n->saved = NULL;
+        if (n->type->saved_bytes) {
+            n->saved = p;
+            p += align_up(n->type->saved_bytes(n, max_batch));
+        }
+    }
+    net->max_batch = max_batch;
+    return CNN_STATUS_OK;
+}
+
+static void bind_views(cnn_net *net) {
+    for (int i = 0; i < net->n_nodes; i++) {
+        cnn_node *n = net->nodes[i];
+        n->w = net->params + n->param_off;
+        n->dw = net->grads + n->param_off;
+        n->s = net->state + n->state_off;
+    }
+}
+
+static cnn_ctx make_ctx(cnn_net *net) {
+    cnn_ctx c = {.net = net,
+                 .batch = net->batch,
+                 .training = net->training,
+                 .threads = net->threads,
+                 .reference = net->reference,
+                 .work = net->work,
+                 .work_size = net->work_size,
+                 .rng = &net->rng};
+    return c;
+}
+
+cnn_status cnn_net_forward_multi(cnn_net *net, const float *const *xs, int n_inputs, int batch) {
+    if (!net->max_batch)
+        return cnn_error(net, CNN_STATUS_STATE, "forward before cnn_net_prepare");
+    if (batch < 1 || batch > net->max_batch)
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                         "batch %d is outside 1..%d (the prepared batch)", batch, net->max_batch);
+    if (n_inputs != net->n_inputs)
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                         "the network has %d input layers, %d arrays given", net->n_inputs,
+                         n_inputs);
+    for (int i = 0; i < n_inputs; i++) {
+        if (!xs[i]) return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "input %d is NULL", i);
+        cnn_node *in = net->nodes[net->inputs[i]];
+        memcpy(in->y, xs[i], (size_t)batch * cnn_node_numel(in) * sizeof(float));
+    }
+    bind_views(net);
+    net->batch = batch;
+    cnn_ctx c = make_ctx(net);
+    for (int i = 0; i < net->n_nodes; i++) {
+        cnn_node *n = net->nodes[i];
+        if (n->type->forward) n->type->forward(n, &c);
+    }
+    net->forward_done = 1;
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_net_forward(cnn_net *net, const float *x, int batch) {
+    return cnn_net_forward_multi(net, &x, 1, batch);
+}
+
+const float *cnn_net_output(const cnn_net *net) {
+    return net->max_batch ? net->nodes[net->output]->y : NULL;
+}
+
+float *cnn_net_output_grad(cnn_net *net) {
+    return net->max_batch ? net->nodes[net->output]->dy : NULL;
+}
+
+cnn_status cnn_net_backward(cnn_net *net) {
+    if (!net->forward_done)
+        return cnn_error(net, CNN_STATUS_STATE, "backward without a forward pass");
+    cnn_ctx c = make_ctx(net);
+    /* Layers add into their inputs' gradients, so every gradient but the output's (the seed)
+     * starts at zero. Layers after the output do not affect it and are skipped. */
+    for (int i = 0; i < net->output; i++) {
+        cnn_node *n = net->nodes[i];
+        memset(n->dy, 0, (size_t)net->batch * cnn_node_numel(n) * sizeof(float));
+    }
+    for (int i = net->output; i >= 0; i--) {
+        cnn_node *n = net->nodes[i];
+        if (n->type->backward) n->type->backward(n, &c);
+    }
+    return CNN_STATUS_OK;
+}
+
+const float *cnn_net_layer_output(const cnn_net *net, int layer) {
+    return net->max_batch ? node_at(net, layer)->y : NULL;
+}
+const float *cnn_net_layer_grad(const cnn_net *net, int layer) {
+    return net->max_batch ? node_at(net, layer)->dy : NULL;
+}
+const float *cnn_net_input_grad(const cnn_net *net, int input) {
+    CNN_ASSERT(input >= 0 && input < net->n_inputs);
+    return net->max_batch ? net->nodes[net->inputs[input]]->dy : NULL;
+}
+
+cnn_status cnn_net_loss(cnn_net *net, cnn_loss kind, const void *target, float *loss) {
+    if (!net->forward_done)
+        return cnn_error(net, CNN_STATUS_STATE, "loss without a forward pass");
+    if (!target) return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "loss target is NULL");
+    const cnn_node *out = net->nodes[net->output];
+    size_t numel = cnn_node_numel(out);
+    char sh[64];
+    cnn_status st;
+    switch (kind) {
+    case CNN_LOSS_SOFTMAX_CE:
+    case CNN_LOSS_PIXEL_CE: {
+        int pixels = (int)(numel / (size_t)out->shape.dim[0]);
+        if (kind == CNN_LOSS_SOFTMAX_CE && out->shape.rank != 1)
+            return cnn_error(net, CNN_STATUS_SHAPE,
+                             "softmax cross-entropy needs flat logits (K), but the output "
+                             "'%s' is %s: use the per-pixel loss or flatten",
+                             out->name, cnn_shape_str(&out->shape, sh, sizeof sh));
+        if (kind == CNN_LOSS_PIXEL_CE && out->shape.rank < 2)
+            return cnn_error(net, CNN_STATUS_SHAPE,
+                             "per-pixel cross-entropy needs logits (K,H,W) or (K,L), but the "
+                             "output '%s' is %s",
+                             out->name, cnn_shape_str(&out->shape, sh, sizeof sh));
+        st = cnn_loss_cross_entropy(out->y, target, net->batch, out->shape.dim[0], pixels, loss,
+                                    out->dy);
+        break;
+    }
+    case CNN_LOSS_MSE:
+        st = cnn_loss_mse(out->y, target, (size_t)net->batch * numel, loss, out->dy);
+        break;
+    case CNN_LOSS_BCE_LOGITS:
+        st = cnn_loss_bce_logits(out->y, target, (size_t)net->batch * numel, loss, out->dy);
+        break;
+    default: return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "unknown loss %d", (int)kind);
+    }
+    if (st == CNN_STATUS_INVALID_ARGUMENT && kind == CNN_LOSS_BCE_LOGITS)
+        return cnn_error(net, st, "loss target: a value is outside [0, 1]");
+    if (st == CNN_STATUS_INVALID_ARGUMENT)
+        return cnn_error(net, st, "loss target: a label is outside 0..%d", out->shape.dim[0] - 1);
+    if (st == CNN_STATUS_NUMERIC)
+        return cnn_error(net, st, "the loss is not finite: the output '%s' holds a NaN or an "
+                         "infinity", out->name);
+    if (st) return cnn_error(net, st, "loss: %s", cnn_status_str(st));
+    return CNN_STATUS_OK;
+}

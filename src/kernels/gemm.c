@@ -1,0 +1,59 @@
+/*
+ * gemm.c - matrix products: OpenBLAS (fast) and a plain loop (reference). See gemm.h.
+ */
+#include "gemm.h"
+
+#include <cblas.h>
+
+static void gemm_reference(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                           int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int k = 0; k < K; k++) {
+                float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                float b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                acc += (double)a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            /* beta == 0 overwrites, as BLAS does: C may hold garbage. */
+            *c = (float)(alpha * acc + (beta == 0.0f ? 0.0 : (double)beta * *c));
+        }
+}
+
+void cnn_gemm(int reference, int trans_a, int trans_b, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        /* An empty sum: C = beta C. */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    if (reference) {
+        gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                ldc);
+}
+
+void cnn_gemm_rows(int reference, int threads, int trans_a, int trans_b, int M, int N, int K,
+                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                   float *C, int ldc) {
+    int blocks = (M + CNN_GEMM_BLOCK_M - 1) / CNN_GEMM_BLOCK_M;
+    if (blocks <= 1) {
+        cnn_gemm(reference, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int b = 0; b < blocks; b++) {
+        int i0 = b * CNN_GEMM_BLOCK_M;
+        int rows = M - i0 < CNN_GEMM_BLOCK_M ? M - i0 : CNN_GEMM_BLOCK_M;
+        const float *a = trans_a ? A + i0 : A + (size_t)i0 * lda;
+        cnn_gemm(reference, trans_a, trans_b, rows, N, K, alpha, a, lda, B, ldb, beta,
+                 C + (size_t)i0 * ldc, ldc);
+    }
+}

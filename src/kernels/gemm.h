@@ -1,0 +1,29 @@
+/*
+ * gemm.h - the one interface to matrix products. Row-major, like the rest of the library.
+ *
+ *   C[M x N] = alpha * op(A) op(B) + beta * C,  op(A) is M x K, op(B) is K x N,
+ *   op(X) = X, or X transposed when its trans flag is set.
+ *
+ * The fast path is OpenBLAS's single-threaded SGEMM; the reference path is a plain loop that
+ * the tests hold the fast path to. Threads never split one product in a way that depends on the
+ * thread count: cnn_gemm_rows cuts M into blocks of a fixed size, so every element is computed
+ * the same way whether one or many threads run, and results are bit-identical across thread
+ * counts.
+ */
+#ifndef CNN_KERNELS_GEMM_H
+#define CNN_KERNELS_GEMM_H
+
+#include "../core/internal.h"
+
+/* Rows of C in one task of cnn_gemm_rows; fixed, never derived from the thread count. */
+#define CNN_GEMM_BLOCK_M 64
+
+void cnn_gemm(int reference, int trans_a, int trans_b, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The same product, its rows split in blocks of CNN_GEMM_BLOCK_M over threads. */
+void cnn_gemm_rows(int reference, int threads, int trans_a, int trans_b, int M, int N, int K,
+                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                   float *C, int ldc);
+
+#endif

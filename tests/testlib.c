@@ -1,0 +1,189 @@
+/*
+ * testlib.c - see testlib.h.
+ */
+#include "testlib.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int t_checks, t_failures;
+
+int t_check_at(int ok, const char *file, int line, const char *expr, const char *fmt, ...) {
+    t_checks++;
+    if (ok) return 1;
+    t_failures++;
+    fprintf(stderr, "FAIL %s:%d: %s: ", file, line, expr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 0;
+}
+
+int t_ok_at(cnn_status st, cnn_net *net, const char *file, int line, const char *expr) {
+    return t_check_at(st == CNN_STATUS_OK, file, line, expr, "%s: %s", cnn_status_str(st),
+                      net ? cnn_net_last_error(net) : "");
+}
+
+int t_finish(void) {
+    printf("%d checks, %d failed\n", t_checks, t_failures);
+    return t_failures ? 1 : 0;
+}
+
+int t_close(const char *what, const float *got, const float *want, size_t n, double atol,
+            double rtol) {
+    double max_abs = 0.0, max_excess = -1.0;
+    size_t worst = 0, bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        double tol = atol + rtol * fabs((double)want[i]);
+        if (!(d <= tol)) bad++;
+        if (d > max_abs || d != d) max_abs = d;
+        if (d - tol > max_excess || d != d) {
+            max_excess = d - tol;
+            worst = i;
+        }
+    }
+    t_checks++;
+    if (bad) {
+        t_failures++;
+        fprintf(stderr, "FAIL %s: %zu of %zu differ; max |diff| %.3g; worst at %zu: got %.8g want %.8g\n",
+                what, bad, n, max_abs, worst, (double)got[worst], (double)want[worst]);
+        return 0;
+    }
+    printf("  ok %-48s n=%-7zu max |diff| %.3g\n", what, n, max_abs);
+    return 1;
+}
+
+int t_same_bits(const char *what, const float *got, const float *want, size_t n) {
+    t_checks++;
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
+            t_failures++;
+            fprintf(stderr, "FAIL %s: not bit-identical at %zu of %zu: %.9g vs %.9g\n", what, i,
+                    n, (double)got[i], (double)want[i]);
+            return 0;
+        }
+    return 1;
+}
+
+cnn_net *t_net(const char *spec, uint64_t seed) {
+    cnn_net *net = cnn_net_new(seed);
+    char *copy = strdup(spec), *save = NULL;
+    for (char *line = strtok_r(copy, ";", &save); line; line = strtok_r(NULL, ";", &save)) {
+        char type[64] = "", name[64] = "", inputs[256] = "";
+        int used = 0;
+        if (sscanf(line, " %63s %63s %255s %n", type, name, inputs, &used) < 3) {
+            fprintf(stderr, "t_net: bad spec line '%s'\n", line);
+            goto fail;
+        }
+        const char *args = line + used;
+        cnn_status st = cnn_add(net, type, name, strcmp(inputs, "-") ? inputs : NULL, args);
+        if (st) {
+            fprintf(stderr, "t_net: %s\n", cnn_net_last_error(net));
+            goto fail;
+        }
+    }
+    free(copy);
+    return net;
+fail:
+    free(copy);
+    cnn_net_free(net);
+    return NULL;
+}
+
+static uint64_t mix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void t_fill(float *x, size_t n, uint64_t seed, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (float)(mix(&seed) >> 40) * 0x1.0p-24f;
+}
+
+void t_fill_away_from_zero(float *x, size_t n, uint64_t seed) {
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = mix(&seed);
+        float m = 0.1f + 0.9f * (float)(r >> 40) * 0x1.0p-24f;
+        x[i] = (r & 1) ? m : -m;
+    }
+}
+
+static int read_u32(FILE *f, uint32_t *v) {
+    unsigned char b[4];
+    if (fread(b, 1, 4, f) != 4) return 0;
+    *v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    return 1;
+}
+
+t_fixture *t_fixture_load(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open fixture %s\n", path);
+        return NULL;
+    }
+    char magic[8];
+    uint32_t count;
+    t_fixture *fx = calloc(1, sizeof *fx);
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "CNNFIX01", 8) || !read_u32(f, &count) ||
+        count > 1000)
+        goto bad;
+    fx->t = calloc(count, sizeof *fx->t);
+    fx->n = (int)count;
+    for (uint32_t i = 0; i < count; i++) {
+        t_tensor *t = &fx->t[i];
+        uint32_t len, ndim, kind, d;
+        if (!read_u32(f, &len) || len >= sizeof t->name || fread(t->name, 1, len, f) != len)
+            goto bad;
+        if (!read_u32(f, &kind) || kind > 2 || !read_u32(f, &ndim) || ndim > 8) goto bad;
+        t->kind = (int)kind;
+        t->ndim = (int)ndim;
+        t->count = 1;
+        for (uint32_t k = 0; k < ndim; k++) {
+            if (!read_u32(f, &d)) goto bad;
+            t->dims[k] = (int)d;
+            t->count *= d;
+        }
+        size_t bytes = kind == 2 ? t->count : t->count * 4;
+        t->data = calloc(1, bytes + 1);
+        if (fread(t->data, 1, bytes, f) != bytes) goto bad;
+    }
+    fclose(f);
+    return fx;
+bad:
+    fprintf(stderr, "malformed fixture %s\n", path);
+    fclose(f);
+    t_fixture_free(fx);
+    return NULL;
+}
+
+void t_fixture_free(t_fixture *fx) {
+    if (!fx) return;
+    for (int i = 0; i < fx->n; i++) free(fx->t[i].data);
+    free(fx->t);
+    free(fx);
+}
+
+const t_tensor *t_fixture_get(const t_fixture *fx, const char *name) {
+    for (int i = 0; i < fx->n; i++)
+        if (strcmp(fx->t[i].name, name) == 0) return &fx->t[i];
+    return NULL;
+}
+
+const float *t_fixture_f32(const t_fixture *fx, const char *name, size_t *count) {
+    const t_tensor *t = t_fixture_get(fx, name);
+    if (!t || t->kind != 0) return NULL;
+    if (count) *count = t->count;
+    return t->data;
+}
+
+const char *t_fixture_str(const t_fixture *fx, const char *name) {
+    const t_tensor *t = t_fixture_get(fx, name);
+    return t && t->kind == 2 ? t->data : NULL;
+}

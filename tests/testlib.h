@@ -1,0 +1,70 @@
+/*
+ * testlib.h - what the test programs share: checks that count failures, closeness of float
+ * arrays with the largest difference printed, networks from a one-line spec, and the reader of
+ * the binary fixtures written by tests/ref/make_fixtures.py.
+ *
+ * Every test program ends with `return t_finish();`, which prints "N checks, N failed" and
+ * returns non-zero if any check failed.
+ */
+#ifndef CNN_TESTLIB_H
+#define CNN_TESTLIB_H
+
+#include "cnn.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+extern int t_checks, t_failures;
+
+#define T_CHECK(cond, ...)                                                                     \
+    t_check_at((cond) != 0, __FILE__, __LINE__, #cond, __VA_ARGS__)
+/* Asserts a status is OK; prints the network's last error when not. */
+#define T_OK(net, expr) t_ok_at((expr), (net), __FILE__, __LINE__, #expr)
+
+int t_check_at(int ok, const char *file, int line, const char *expr, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int t_ok_at(cnn_status st, cnn_net *net, const char *file, int line, const char *expr);
+int t_finish(void);
+
+/* |got - want| <= atol + rtol |want| everywhere; prints the largest difference either way. */
+int t_close(const char *what, const float *got, const float *want, size_t n, double atol,
+            double rtol);
+/* got and want identical bit for bit. */
+int t_same_bits(const char *what, const float *got, const float *want, size_t n);
+
+/* A network from a spec: layers separated by ';', each "type name inputs args...", where
+ * inputs is a comma list or '-' for the previous layer, e.g.
+ *   "input x - shape=1x5x5; conv2d c x out=2 kernel=3; relu r -"
+ * Returns NULL (and prints why) on error. */
+cnn_net *t_net(const char *spec, uint64_t seed);
+
+/* Deterministic test data in [lo, hi). */
+void t_fill(float *x, size_t n, uint64_t seed, float lo, float hi);
+/* Values whose magnitude is in [0.1, 1), sign random: away from the kinks of ReLU-like
+ * functions, and without ties. */
+void t_fill_away_from_zero(float *x, size_t n, uint64_t seed);
+
+/* Fixtures: named tensors in a binary file. */
+typedef struct t_tensor {
+    char name[64];
+    int kind; /* 0 float32, 1 int32, 2 string */
+    int ndim;
+    int dims[8];
+    size_t count; /* elements (bytes for strings) */
+    void *data;   /* strings are NUL-terminated */
+} t_tensor;
+
+typedef struct t_fixture {
+    int n;
+    t_tensor *t;
+} t_fixture;
+
+t_fixture *t_fixture_load(const char *path);
+void t_fixture_free(t_fixture *fx);
+/* The named tensor or NULL. */
+const t_tensor *t_fixture_get(const t_fixture *fx, const char *name);
+/* Float data of a named tensor, or NULL (and a failed check when required). */
+const float *t_fixture_f32(const t_fixture *fx, const char *name, size_t *count);
+const char *t_fixture_str(const t_fixture *fx, const char *name);
+
+#endif
