@@ -248,32 +248,42 @@ cnn_status cnn_loss_bce_logits(const float *logits, const float *target, size_t 
  * Optimisers
  * ------------------------------------------------------------------------------------------- */
 
-typedef enum cnn_optim_kind { CNN_OPTIM_SGD, CNN_OPTIM_ADAM } cnn_optim_kind;
+typedef enum cnn_optim_kind { CNN_OPTIM_SGD, CNN_OPTIM_ADAM, CNN_OPTIM_ADAMW } cnn_optim_kind;
 
 typedef struct cnn_optim_config {
     cnn_optim_kind kind;
     float lr;
     float momentum;     /* SGD: 0 for plain SGD */
     int nesterov;       /* SGD with momentum: Nesterov's variant */
-    float beta1, beta2; /* Adam */
-    float eps;          /* Adam */
-    float weight_decay; /* SGD and Adam: L2 added to the gradient */
+    float beta1, beta2; /* Adam, AdamW */
+    float eps;          /* Adam, AdamW */
+    float weight_decay; /* SGD and Adam: L2 added to the gradient; AdamW: decoupled decay */
 } cnn_optim_config;
 
-/* The defaults: SGD, lr 0.01, no momentum; Adam betas 0.9, 0.999, eps 1e-8. */
+/* The defaults for a kind: lr as given, no momentum, betas 0.9 and 0.999, eps 1e-8, no weight
+ * decay (AdamW: 0.01, PyTorch's default). */
 cnn_optim_config cnn_optim_defaults(cnn_optim_kind kind, float lr);
 
 typedef struct cnn_optim cnn_optim;
 
-/* An optimiser for net's parameters, following PyTorch's update rules exactly. */
+/* An optimiser for net's parameters, following PyTorch's update rules exactly (torch.optim.SGD,
+ * Adam, AdamW). Returns NULL on a bad configuration or no memory, with the network's error
+ * message set. The network must outlive the optimiser. */
 cnn_optim *cnn_optim_new(cnn_net *net, const cnn_optim_config *config);
 void cnn_optim_free(cnn_optim *opt);
 
 /* One update of every parameter from the current gradients. */
 cnn_status cnn_optim_step(cnn_optim *opt);
 
-/* Changes the learning rate (for schedules). */
+/* The learning rate, and a new one (for schedules). */
+float cnn_optim_lr(const cnn_optim *opt);
 void cnn_optim_set_lr(cnn_optim *opt, float lr);
+
+/* The optimiser's state, for checkpoints: the number of steps taken, and its buffers
+ * (momentum, or Adam's two moments, one after the other; count floats). */
+int64_t cnn_optim_steps(const cnn_optim *opt);
+float *cnn_optim_state(cnn_optim *opt, size_t *count);
+void cnn_optim_set_steps(cnn_optim *opt, int64_t steps);
 
 /* ---------------------------------------------------------------------------------------------
  * Layer types

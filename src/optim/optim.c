@@ -1,0 +1,133 @@
+/*
+ * optim.c - optimisers over the network's flat parameter buffer, with PyTorch's update rules
+ * (torch.optim in 1.13), so that a training run can be compared with PyTorch step by step.
+ *
+ *   SGD:   g = grad + wd p;  momentum: b = mu b + g (b = g on the first step);
+ *          Nesterov: g = g + mu b, else g = b;  p -= lr g
+ *   Adam:  g = grad + wd p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ *          p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ *   AdamW: p *= 1 - lr wd, then Adam with no weight decay.
+ *
+ * Every element is updated independently, so threads never change a bit.
+ */
+#include "../core/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+struct cnn_optim {
+    cnn_net *net;
+    cnn_optim_config cfg;
+    int64_t steps;
+    size_t n;     /* parameters */
+    float *state; /* SGD: momentum buffer (n); Adam: m then v (2n) */
+    size_t n_state;
+};
+
+cnn_optim_config cnn_optim_defaults(cnn_optim_kind kind, float lr) {
+    cnn_optim_config c = {.kind = kind, .lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    if (kind == CNN_OPTIM_ADAMW) c.weight_decay = 0.01f;
+    return c;
+}
+
+cnn_optim *cnn_optim_new(cnn_net *net, const cnn_optim_config *config) {
+    const cnn_optim_config *c = config;
+    if (c->kind != CNN_OPTIM_SGD && c->kind != CNN_OPTIM_ADAM && c->kind != CNN_OPTIM_ADAMW) {
+        cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "unknown optimiser kind %d", (int)c->kind);
+        return NULL;
+    }
+    if (!(c->lr >= 0.0f) || !(c->momentum >= 0.0f) || !(c->weight_decay >= 0.0f) ||
+        !(c->beta1 >= 0.0f && c->beta1 < 1.0f) || !(c->beta2 >= 0.0f && c->beta2 < 1.0f) ||
+        !(c->eps >= 0.0f)) {
+        cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                  "bad optimiser setting: lr %g, momentum %g, weight decay %g, betas %g %g, "
+                  "eps %g (lr, momentum, decay and eps must be >= 0, betas in [0, 1))",
+                  (double)c->lr, (double)c->momentum, (double)c->weight_decay, (double)c->beta1,
+                  (double)c->beta2, (double)c->eps);
+        return NULL;
+    }
+    if (c->nesterov && (c->kind != CNN_OPTIM_SGD || c->momentum <= 0.0f)) {
+        cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "Nesterov needs SGD with momentum > 0");
+        return NULL;
+    }
+    cnn_optim *opt = calloc(1, sizeof *opt);
+    if (!opt) goto oom;
+    opt->net = net;
+    opt->cfg = *c;
+    opt->n = cnn_net_param_count(net);
+    opt->n_state = c->kind == CNN_OPTIM_SGD ? (c->momentum > 0.0f ? opt->n : 0) : 2 * opt->n;
+    opt->state = cnn_calloc(opt->n_state ? opt->n_state : 1, sizeof(float));
+    if (!opt->state) goto oom;
+    return opt;
+oom:
+    free(opt);
+    cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for the optimiser's state");
+    return NULL;
+}
+
+void cnn_optim_free(cnn_optim *opt) {
+    if (!opt) return;
+    cnn_free(opt->state);
+    free(opt);
+}
+
+float cnn_optim_lr(const cnn_optim *opt) { return opt->cfg.lr; }
+void cnn_optim_set_lr(cnn_optim *opt, float lr) { opt->cfg.lr = lr; }
+int64_t cnn_optim_steps(const cnn_optim *opt) { return opt->steps; }
+void cnn_optim_set_steps(cnn_optim *opt, int64_t steps) { opt->steps = steps; }
+
+float *cnn_optim_state(cnn_optim *opt, size_t *count) {
+    *count = opt->n_state;
+    return opt->state;
+}
+
+static void sgd_step(cnn_optim *opt, float *p, const float *g, long n, int threads) {
+    const cnn_optim_config *c = &opt->cfg;
+    float lr = c->lr, wd = c->weight_decay, mu = c->momentum;
+    float *b = opt->state;
+    int first = opt->steps == 0;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long i = 0; i < n; i++) {
+        float d = g[i];
+        if (wd != 0.0f) d += wd * p[i];
+        if (mu != 0.0f) {
+            b[i] = first ? d : mu * b[i] + d;
+            d = c->nesterov ? d + mu * b[i] : b[i];
+        }
+        p[i] -= lr * d;
+    }
+}
+
+static void adam_step(cnn_optim *opt, float *p, const float *g, long n, int threads) {
+    const cnn_optim_config *c = &opt->cfg;
+    float lr = c->lr, wd = c->weight_decay, b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    int decoupled = c->kind == CNN_OPTIM_ADAMW;
+    float *m = opt->state, *v = opt->state + opt->n;
+    double t = (double)(opt->steps + 1);
+    float bc1 = (float)(1.0 - pow(b1, t));
+    float bc2_sqrt = (float)sqrt(1.0 - pow(b2, t));
+    float step = lr / bc1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long i = 0; i < n; i++) {
+        float d = g[i];
+        if (decoupled) p[i] *= 1.0f - lr * wd;
+        else if (wd != 0.0f) d += wd * p[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * d;
+        v[i] = b2 * v[i] + (1.0f - b2) * d * d;
+        p[i] -= step * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+    }
+}
+
+cnn_status cnn_optim_step(cnn_optim *opt) {
+    cnn_net *net = opt->net;
+    if (cnn_net_param_count(net) != opt->n)
+        return cnn_error(net, CNN_STATUS_STATE,
+                         "the network has %zu parameters, the optimiser was made for %zu",
+                         cnn_net_param_count(net), opt->n);
+    float *p = cnn_net_params(net);
+    const float *g = cnn_net_grads(net);
+    if (opt->cfg.kind == CNN_OPTIM_SGD) sgd_step(opt, p, g, (long)opt->n, cnn_net_threads(net));
+    else adam_step(opt, p, g, (long)opt->n, cnn_net_threads(net));
+    opt->steps++;
+    return CNN_STATUS_OK;
+}
