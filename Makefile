@@ -15,7 +15,7 @@ BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-serial
 BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-serial
 CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused-parameter \
             $(OPT) -g -fPIC -fopenmp -Iinclude -I$(BUILD) -isystem $(BLAS_INC) $(SAN)
-LDLIBS   += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lm -fopenmp $(SAN)
+LDLIBS   += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lstb -lpng -lz -lm -fopenmp $(SAN)
 
 LIB_SRCS   := $(sort $(wildcard src/*.c src/*/*.c))
 LAYER_SRCS := $(sort $(wildcard src/layers/*.c))

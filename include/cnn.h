@@ -286,6 +286,95 @@ float *cnn_optim_state(cnn_optim *opt, size_t *count);
 void cnn_optim_set_steps(cnn_optim *opt, int64_t steps);
 
 /* ---------------------------------------------------------------------------------------------
+ * Data sets
+ *
+ * A data set is held in memory as floats in [0, 1] (pixels divided by 255), NCHW, with one int32
+ * label per sample. Loaders take an error buffer: on failure they return a status and write a
+ * message naming the file and what is wrong with it (e.g. "train-images-idx3-ubyte.gz: truncated:
+ * header promises 60000 images of 28x28, file holds 1234").
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cnn_dataset {
+    int n;              /* samples */
+    cnn_shape shape;    /* one sample, (C, H, W) */
+    int classes;        /* labels are in [0, classes) */
+    float *x;           /* n samples of shape */
+    int32_t *y;         /* n labels */
+    char **class_names; /* classes names (never NULL; "0".."9" when the format has none) */
+} cnn_dataset;
+
+/* IDX files (MNIST, Fashion-MNIST): an image file (magic 0x00000803) and a label file
+ * (0x00000801), plain or gzip-compressed (read directly). classes is 10 unless the labels
+ * say more. */
+cnn_status cnn_dataset_load_idx(const char *images_path, const char *labels_path,
+                                cnn_dataset **out, char *err, size_t errlen);
+
+/* Fashion-MNIST or MNIST from a folder holding the four standard files (train-images-idx3-ubyte
+ * and friends, .gz or not); train selects the training or the test files. Fashion-MNIST's
+ * class names are set when the folder's name or files say it is Fashion-MNIST. */
+cnn_status cnn_dataset_load_mnist_dir(const char *dir, int train, cnn_dataset **out, char *err,
+                                      size_t errlen);
+
+/* CIFAR-10 binary batches: records of 1 label byte and 3072 pixel bytes (3x32x32). paths is
+ * a list of n_paths files (data_batch_1.bin ...). Class names from batches.meta.txt when it
+ * is beside the first file. */
+cnn_status cnn_dataset_load_cifar10(const char *const *paths, int n_paths, cnn_dataset **out,
+                                    char *err, size_t errlen);
+
+/* A folder with one sub-folder per class (sorted names are the classes), holding PNG and JPEG
+ * images, each resized (bilinear) to channels x height x width (channels 1: grey, 3: RGB). */
+cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, int width,
+                                   cnn_dataset **out, char *err, size_t errlen);
+
+/* One image file (PNG or JPEG) as floats in [0, 1], resized to channels x height x width into
+ * x (channels*height*width floats). */
+cnn_status cnn_image_load(const char *path, int channels, int height, int width, float *x,
+                          char *err, size_t errlen);
+
+void cnn_dataset_free(cnn_dataset *ds);
+
+/* Splits src into two new data sets: a seeded random n_second samples go to *second, the
+ * rest, in their original order, to *first. src is left as it was. */
+cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed,
+                             cnn_dataset **first, cnn_dataset **second, char *err,
+                             size_t errlen);
+
+/* Per-channel mean and standard deviation over the whole data set (C floats each). */
+void cnn_dataset_stats(const cnn_dataset *ds, float *mean, float *std);
+
+/* ---------------------------------------------------------------------------------------------
+ * Augmentation
+ *
+ * Each transform is switched on by its field; all draw from a generator seeded by the seed
+ * passed to cnn_augment_image, so that a sample's augmentation depends only on (seed, the
+ * sample), never on threads or on other samples.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cnn_augment {
+    float hflip;           /* probability of a horizontal flip */
+    float vflip;           /* probability of a vertical flip */
+    int crop_pad;          /* random crop of the original size after zero padding by this many
+                              pixels on each side (0: off) */
+    float crop_scale;      /* random crop-and-resize: crop area a fraction in [crop_scale, 1]
+                              of the image, aspect ratio in [3/4, 4/3], resized back (0: off) */
+    int rot90;             /* rotate by a random multiple of 90 degrees (square images) */
+    float rotate;          /* rotate by a random angle in [-rotate, rotate] degrees (0: off) */
+    float translate;       /* shift by up to this fraction of the size in x and y (0: off) */
+    float brightness;      /* add a random value in [-b, b] (0: off) */
+    float contrast;        /* scale around the mean by a factor in [1-c, 1+c] (0: off) */
+    float grey;            /* probability of dropping the colour (to grey, kept 3 channels) */
+    int cutout;            /* side of a random square set to zero (0: off) */
+    float noise;           /* standard deviation of added Gaussian noise (0: off) */
+    float blur;            /* sigma of a Gaussian blur (0: off) */
+    int sobel;             /* replace each channel by its Sobel gradient magnitude */
+} cnn_augment;
+
+/* Applies every enabled transform, in the order of the fields above, to one image x of shape
+ * (c, h, w) in place. scratch holds at least 2*c*h*w floats. */
+void cnn_augment_image(const cnn_augment *aug, float *x, int c, int h, int w, uint64_t seed,
+                       float *scratch);
+
+/* ---------------------------------------------------------------------------------------------
  * Layer types
  * ------------------------------------------------------------------------------------------- */
 
