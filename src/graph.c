@@ -67,7 +67,11 @@ cnn_status cnn_net_set_threads(cnn_net *net, int threads) {
 
 int cnn_net_threads(const cnn_net *net) { return net->threads; }
 void cnn_net_set_reference(cnn_net *net, int reference) { net->reference = reference != 0; }
-void cnn_net_set_training(cnn_net *net, int training) { net->training = training != 0; }
+void cnn_net_set_training(cnn_net *net, int training) {
+    /* Backward must follow a forward of the same mode (batch statistics or running ones). */
+    if ((training != 0) != net->training) net->forward_done = 0;
+    net->training = training != 0;
+}
 int cnn_net_training(const cnn_net *net) { return net->training; }
 
 /* ---------------------------------------------------------------------------------------------
@@ -136,17 +140,12 @@ static cnn_status resolve_inputs(cnn_net *net, cnn_node *n, const char *inputs) 
     return CNN_STATUS_OK;
 }
 
-cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const char *inputs,
-                      const char *args, int *err_col);
-
 cnn_status cnn_add(cnn_net *net, const char *type, const char *name, const char *inputs,
                    const char *args) {
     int col;
     return cnn_add_at(net, type, name, inputs, args, &col);
 }
 
-/* cnn_add, also giving the column in args of a bad key or value (-1 when the error is not in
- * args), for readers of network files. */
 cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const char *inputs,
                       const char *args, int *err_col) {
     *err_col = -1;
@@ -289,7 +288,15 @@ size_t cnn_net_layer_state_count(const cnn_net *net, int layer) {
 }
 int cnn_net_layer_args(const cnn_net *net, int layer, char *buf, size_t size) {
     const cnn_node *n = node_at(net, layer);
-    return cnn_fields_print(n->type->fields, n->params, buf, size);
+    return cnn_fields_print(n->type->fields, n->params, buf, size, 0);
+}
+
+int cnn_net_layer_input_count(const cnn_net *net, int layer) { return node_at(net, layer)->n_in; }
+
+int cnn_net_layer_input(const cnn_net *net, int layer, int i) {
+    const cnn_node *n = node_at(net, layer);
+    CNN_ASSERT(i >= 0 && i < n->n_in);
+    return n->in[i]->index;
 }
 int cnn_net_input_count(const cnn_net *net) { return net->n_inputs; }
 cnn_shape cnn_net_input_shape(const cnn_net *net, int input) {

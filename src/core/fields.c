@@ -10,6 +10,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #define MAX_FIELDS 32
@@ -71,7 +73,7 @@ static int parse_value(const cnn_field *f, void *p, const char *v, size_t len, c
         *why = "an integer or HxW, like 3 or 3x2";
         return parse_int2(v, len, (int *)dst);
     case CNN_FIELD_FLOAT: {
-        *why = "a number";
+        *why = "a finite number";
         char buf[64];
         if (len == 0 || len >= sizeof buf) return 0;
         memcpy(buf, v, len);
@@ -79,7 +81,7 @@ static int parse_value(const cnn_field *f, void *p, const char *v, size_t len, c
         char *end;
         errno = 0;
         float x = strtof(buf, &end);
-        if (*end || errno || x != x) return 0;
+        if (*end || errno || !isfinite(x)) return 0;
         *(float *)dst = x;
         return 1;
     }
@@ -231,13 +233,24 @@ static int value_str(const cnn_field *f, const void *p, char *buf, size_t size) 
     return 0;
 }
 
-int cnn_fields_print(const cnn_field *fields, const void *p, char *buf, size_t size) {
-    char val[128];
+int cnn_fields_print(const cnn_field *fields, const void *p, char *buf, size_t size,
+                     int skip_defaults) {
+    char val[128], def[128];
     int total = 0;
     for (int i = 0; fields[i].key; i++) {
-        value_str(&fields[i], p, val, sizeof val);
+        const cnn_field *f = &fields[i];
+        value_str(f, p, val, sizeof val);
+        if (skip_defaults && f->def) {
+            /* The default's canonical text, from a scratch copy of the struct. */
+            _Alignas(max_align_t) char tmp[256];
+            const char *why;
+            CNN_ASSERT(f->offset + sizeof(cnn_shape) <= sizeof tmp);
+            parse_value(f, tmp, f->def, strlen(f->def), &why);
+            value_str(f, tmp, def, sizeof def);
+            if (strcmp(val, def) == 0) continue;
+        }
         size_t off = (size_t)total < size ? (size_t)total : size;
-        total += snprintf(buf + off, size - off, "%s%s=%s", i ? " " : "", fields[i].key, val);
+        total += snprintf(buf + off, size - off, "%s%s=%s", total ? " " : "", f->key, val);
     }
     if (size && total == 0) buf[0] = 0;
     return total;

@@ -1,0 +1,73 @@
+/*
+ * add.c - element-wise sum of 2 to 8 inputs of the same shape, as residual connections use.
+ *
+ *   x_0 .. x_{K-1} all (N, S) with S the sample shape:  y = x_0 + x_1 + ... + x_{K-1}   y (N, S)
+ *   dx_k += dy for every k
+ *
+ * The sum runs left to right, as PyTorch's a + b + c. An input may be given twice ("add x,x"):
+ * its gradient then receives dy twice.
+ */
+#include "../core/internal.h"
+
+static const cnn_field add_fields[] = {{0}};
+
+static int same_shape(const cnn_shape *a, const cnn_shape *b) {
+    if (a->rank != b->rank) return 0;
+    for (int d = 0; d < a->rank; d++)
+        if (a->dim[d] != b->dim[d]) return 0;
+    return 1;
+}
+
+static cnn_status add_setup(cnn_net *net, cnn_node *n) {
+    const cnn_node *a = n->in[0];
+    for (int k = 1; k < n->n_in; k++) {
+        const cnn_node *b = n->in[k];
+        if (!same_shape(&a->shape, &b->shape)) {
+            char sa[64], sb[64];
+            return cnn_node_error(net, n, CNN_STATUS_SHAPE,
+                                  "cannot add '%s' %s and '%s' %s: the shapes differ", a->name,
+                                  cnn_shape_str(&a->shape, sa, sizeof sa), b->name,
+                                  cnn_shape_str(&b->shape, sb, sizeof sb));
+        }
+    }
+    n->shape = a->shape;
+    return CNN_STATUS_OK;
+}
+
+static void add_forward(cnn_node *n, const cnn_ctx *c) {
+    ptrdiff_t total = (ptrdiff_t)((size_t)c->batch * cnn_node_numel(n));
+    int K = n->n_in;
+    float *y = n->y;
+    const float *x[CNN_MAX_INPUTS];
+    for (int k = 0; k < K; k++) x[k] = n->in[k]->y;
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+    for (ptrdiff_t i = 0; i < total; i++) {
+        float s = x[0][i];
+        for (int k = 1; k < K; k++) s += x[k][i];
+        y[i] = s;
+    }
+}
+
+static void add_backward(cnn_node *n, const cnn_ctx *c) {
+    ptrdiff_t total = (ptrdiff_t)((size_t)c->batch * cnn_node_numel(n));
+    int K = n->n_in;
+    const float *dy = n->dy;
+    float *dx[CNN_MAX_INPUTS];
+    for (int k = 0; k < K; k++) dx[k] = n->in[k]->dy;
+    /* Each element is handled by one thread for every k, so an input given twice is still
+     * updated by a single thread. */
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+    for (ptrdiff_t i = 0; i < total; i++)
+        for (int k = 0; k < K; k++) dx[k][i] += dy[i];
+}
+
+const cnn_layer_type cnn_layer_add = {
+    .name = "add",
+    .doc = "Element-wise sum of 2 to 8 inputs of the same shape (residual connections).",
+    .fields = add_fields,
+    .min_inputs = 2,
+    .max_inputs = CNN_MAX_INPUTS,
+    .setup = add_setup,
+    .forward = add_forward,
+    .backward = add_backward,
+};
