@@ -154,6 +154,36 @@ int cnn_net_input_count(const cnn_net *net);
 cnn_shape cnn_net_input_shape(const cnn_net *net, int input);
 cnn_shape cnn_net_output_shape(const cnn_net *net);
 
+/* The inputs of a layer: how many, and the index of each. */
+int cnn_net_layer_input_count(const cnn_net *net, int layer);
+int cnn_net_layer_input(const cnn_net *net, int layer, int i);
+
+/* ---------------------------------------------------------------------------------------------
+ * Network definitions as text (docs/FORMAT.md)
+ *
+ * One layer per line:   [name =] type[(input, input...)] [key=value ...]   # comment
+ * e.g.
+ *   x  = input shape=1x28x28
+ *   c1 = conv2d out=6 kernel=5 padding=2
+ *   r1 = relu
+ *   s  = add(r1, x)
+ * A layer without inputs in parentheses takes the layer on the line before.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Builds a network from definition text. source names the text in error messages, which have
+ * the form "source:line:column: message". On failure *out is NULL and err holds the message. */
+cnn_status cnn_net_from_text(const char *text, const char *source, uint64_t seed, cnn_net **out,
+                             char *err, size_t errlen);
+
+/* The same from a file. */
+cnn_status cnn_net_load_text(const char *path, uint64_t seed, cnn_net **out, char *err,
+                             size_t errlen);
+
+/* The network's definition as text that cnn_net_from_text reads back to the same network
+ * (same layers, shapes and parameter count). Hyper-parameters at their defaults are left out.
+ * Returns a string to release with free(), or NULL when memory runs out. */
+char *cnn_net_to_text(const cnn_net *net);
+
 /* ---------------------------------------------------------------------------------------------
  * Parameters
  *

@@ -76,8 +76,10 @@ typedef struct cnn_pad {
  * writes a message to err and the 0-based column in args of the offending word to *col. */
 cnn_status cnn_fields_parse(const cnn_field *fields, void *p, const char *args, char *err,
                             size_t errlen, int *col);
-/* Writes every field as "key=value" separated by spaces; returns the length needed. */
-int cnn_fields_print(const cnn_field *fields, const void *p, char *buf, size_t size);
+/* Writes the fields as "key=value" separated by spaces (all of them, or with skip_defaults only
+ * those whose value differs from the default); returns the length needed. */
+int cnn_fields_print(const cnn_field *fields, const void *p, char *buf, size_t size,
+                     int skip_defaults);
 /* Writes a help text for the fields; returns the length needed. */
 int cnn_fields_doc(const cnn_field *fields, char *buf, size_t size);
 
@@ -176,6 +178,11 @@ cnn_status cnn_node_error(cnn_net *net, const cnn_node *n, cnn_status status, co
 
 /* The number of elements of one sample of the node's output. */
 static inline size_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel(&n->shape); }
+
+/* cnn_add, also giving the 0-based column in args of a bad key or value (-1 when the error is
+ * not in args), for readers of network files. */
+cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const char *inputs,
+                      const char *args, int *err_col);
 
 /* Registry (src/layers/registry.c). */
 const cnn_layer_type *cnn_layer_find(const char *name);

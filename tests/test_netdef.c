@@ -1,0 +1,117 @@
+/*
+ * test_netdef.c - the text format for networks: reading, the errors it gives (with
+ * source:line:column), and the round trip text -> network -> text -> network.
+ */
+#include "testlib.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *LENET =
+    "# LeNet-5 for 28x28 inputs\n"
+    "x  = input shape=1x28x28\n"
+    "c1 = conv2d out=6 kernel=5 padding=2   # 6x28x28\n"
+    "r1 = relu\n"
+    "p1 = max_pool2d kernel=2\n"
+    "c2 = conv2d out=16 kernel=5\n"
+    "\n"
+    "r2 = relu\n"
+    "p2 = max_pool2d kernel=2\n"
+    "f  = flatten\n"
+    "d1 = dense out=120\n"
+    "a1 = relu\n"
+    "d2 = dense out=84\n"
+    "a2 = relu\n"
+    "d3 = dense out=10\n";
+
+static const char *RESIDUAL =
+    "x     = input shape=8x6x6\n"
+    "conv1 = conv2d out=8 kernel=3 padding=1 bias=0\n"
+    "bn1   = batchnorm\n"
+    "relu1 = relu\n"
+    "conv2 = conv2d out=8 kernel=3 padding=1 bias=0\n"
+    "bn2   = batchnorm\n"
+    "sum   = add(bn2, x)\n"
+    "out   = relu\n"
+    "b1 = conv2d(out) out=4 kernel=1\n"
+    "b2 = conv2d(out) out=4 kernel=3 padding=same\n"
+    "pool = max_pool2d(out) kernel=3 stride=1 padding=1\n"
+    "b3 = conv2d out=4 kernel=1\n"
+    "inception = concat(b1, b2, b3)\n";
+
+static void expect_error(const char *text, const char *where, const char *frag) {
+    cnn_net *net = NULL;
+    char err[1024] = "";
+    cnn_status st = cnn_net_from_text(text, "net.txt", 1, &net, err, sizeof err);
+    T_CHECK(st != CNN_STATUS_OK && net == NULL, "accepted: %s", text);
+    T_CHECK(strncmp(err, where, strlen(where)) == 0, "error '%s' does not start with '%s'", err, where);
+    T_CHECK(strstr(err, frag) != NULL, "error '%s' lacks '%s'", err, frag);
+    printf("  ok %s\n", err);
+    cnn_net_free(net);
+}
+
+static void roundtrip(const char *text, size_t params) {
+    cnn_net *a = NULL, *b = NULL;
+    char err[1024];
+    if (!T_OK(NULL, cnn_net_from_text(text, "a", 1, &a, err, sizeof err))) {
+        fprintf(stderr, "%s\n", err);
+        return;
+    }
+    T_CHECK(params == 0 || cnn_net_param_count(a) == params, "parameters %zu, expected %zu",
+            cnn_net_param_count(a), params);
+    char *t1 = cnn_net_to_text(a);
+    T_CHECK(t1 != NULL, "to_text");
+    if (T_OK(NULL, cnn_net_from_text(t1, "b", 1, &b, err, sizeof err))) {
+        char *t2 = cnn_net_to_text(b);
+        T_CHECK(strcmp(t1, t2) == 0, "text differs after a round trip:\n%s\n---\n%s", t1, t2);
+        T_CHECK(cnn_net_layer_count(a) == cnn_net_layer_count(b), "layer count");
+        for (int i = 0; i < cnn_net_layer_count(a) && i < cnn_net_layer_count(b); i++) {
+            cnn_shape sa = cnn_net_layer_shape(a, i), sb = cnn_net_layer_shape(b, i);
+            T_CHECK(memcmp(&sa, &sb, sizeof sa) == 0, "shape of layer %d", i);
+        }
+        T_CHECK(cnn_net_param_count(a) == cnn_net_param_count(b), "parameter count");
+        T_CHECK(memcmp(cnn_net_params(a), cnn_net_params(b), cnn_net_param_count(a) * 4) == 0,
+                "same seed, same weights");
+        free(t2);
+    } else {
+        fprintf(stderr, "%s\n%s\n", err, t1);
+    }
+    printf("%s", t1);
+    free(t1);
+    cnn_net_free(a);
+    cnn_net_free(b);
+}
+
+int main(void) {
+    roundtrip(LENET, 61706);
+    roundtrip(RESIDUAL, 0);
+
+    expect_error("x = input shape=1x8x8\nc = conv2d out=2 kernel=3 strid=2\n", "net.txt:2:27:",
+                 "unknown key 'strid'");
+    expect_error("x = input shape=1x8x8\nc = conv2d out=2\n", "net.txt:2:", "missing required key 'kernel'");
+    expect_error("x = input shape=1x8x8\nc = conv2d out=2 kernel=3x\n", "net.txt:2:26:",
+                 "bad value '3x' for 'kernel'");
+    expect_error("x = input shape=1x8x8\nc = convolution out=2\n", "net.txt:2:5:",
+                 "unknown layer type 'convolution'");
+    expect_error("x = input shape=1x8x8\nc = conv2d(y) out=2 kernel=3\n", "net.txt:2:12:",
+                 "undefined input 'y'");
+    expect_error("x = input shape=1x8x8\na = add(x, b)\nb = relu(a)\n", "net.txt:2:12:",
+                 "defined later, at line 3");
+    expect_error("x = input shape=1x8x8\nc = conv2d out=2 kernel=9\n", "net.txt:2:1:",
+                 "conv2d 'c'");
+    expect_error("x = input shape=1x8x8\nc = conv2d(x out=2 kernel=3\n", "net.txt:2:14:",
+                 "expected ',' or ')'");
+    expect_error("x = input shape=1x8x8\n= relu\n", "net.txt:2:1:", "expected a layer type");
+    expect_error("x = input shape=1x8x8\nc = \n", "net.txt:2:", "expected a layer type after '='");
+    expect_error("# nothing\n\n", "net.txt:", "no layers");
+    expect_error("r = relu\n", "net.txt:1:1:", "no input");
+    expect_error("x = input shape=1x8x8\nc = conv2d out=2 kernel=3 out=4\n", "net.txt:2:", "given twice");
+    expect_error("x = input shape=1x8x8\nx = relu\n", "net.txt:2:1:", "already taken");
+
+    cnn_net *net = NULL;
+    char err[512];
+    T_CHECK(cnn_net_load_text("/nonexistent/net.txt", 1, &net, err, sizeof err) == CNN_STATUS_IO &&
+                strstr(err, "/nonexistent/net.txt"), "missing file: %s", err);
+    return t_finish();
+}
