@@ -316,6 +316,35 @@ float *cnn_optim_state(cnn_optim *opt, size_t *count);
 void cnn_optim_set_steps(cnn_optim *opt, int64_t steps);
 
 /* ---------------------------------------------------------------------------------------------
+ * Checkpoints
+ *
+ * A checkpoint holds everything needed to continue training exactly where it stopped: the
+ * network's definition (as text), its parameters and state, its random generator, the
+ * optimiser's configuration, step count and buffers, and free-form metadata text (the training
+ * program's settings and position, class names, normalisation). The file is versioned, starts
+ * with a magic number and ends with a CRC-32 of its content; it is written to a temporary file
+ * and renamed, so an interrupted save never destroys the previous checkpoint.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Saves net, and opt and meta when not NULL. */
+cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt,
+                               const char *meta, char *err, size_t errlen);
+
+/* Loads a checkpoint: a new network with the saved parameters, state and generator; when opt
+ * is not NULL, a new optimiser with the saved configuration and state (NULL if none was
+ * saved); when meta is not NULL, the metadata (a string to free(), "" if none). A damaged,
+ * truncated or foreign file is refused with a message saying what is wrong. */
+cnn_status cnn_checkpoint_load(const char *path, cnn_net **net, cnn_optim **opt, char **meta,
+                               char *err, size_t errlen);
+
+/* The state of the network's random generator (dropout, initialisation), to save and restore. */
+void cnn_net_get_rng(const cnn_net *net, uint64_t state[4]);
+void cnn_net_set_rng(cnn_net *net, const uint64_t state[4]);
+
+/* The optimiser's configuration (with its current learning rate). */
+cnn_optim_config cnn_optim_get_config(const cnn_optim *opt);
+
+/* ---------------------------------------------------------------------------------------------
  * Data sets
  *
  * A data set is held in memory as floats in [0, 1] (pixels divided by 255), NCHW, with one int32

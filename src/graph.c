@@ -66,6 +66,14 @@ cnn_status cnn_net_set_threads(cnn_net *net, int threads) {
 }
 
 int cnn_net_threads(const cnn_net *net) { return net->threads; }
+
+void cnn_net_get_rng(const cnn_net *net, uint64_t state[4]) {
+    memcpy(state, net->rng.s, sizeof net->rng.s);
+}
+
+void cnn_net_set_rng(cnn_net *net, const uint64_t state[4]) {
+    memcpy(net->rng.s, state, sizeof net->rng.s);
+}
 void cnn_net_set_reference(cnn_net *net, int reference) { net->reference = reference != 0; }
 void cnn_net_set_training(cnn_net *net, int training) {
     /* Backward must follow a forward of the same mode (batch statistics or running ones). */

@@ -72,6 +72,7 @@ void cnn_optim_free(cnn_optim *opt) {
 }
 
 float cnn_optim_lr(const cnn_optim *opt) { return opt->cfg.lr; }
+cnn_optim_config cnn_optim_get_config(const cnn_optim *opt) { return opt->cfg; }
 void cnn_optim_set_lr(cnn_optim *opt, float lr) { opt->cfg.lr = lr; }
 int64_t cnn_optim_steps(const cnn_optim *opt) { return opt->steps; }
 void cnn_optim_set_steps(cnn_optim *opt, int64_t steps) { opt->steps = steps; }
