@@ -195,9 +195,14 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
     }
     if ((st = resolve_inputs(net, n, inputs))) goto fail;
     if (n->n_in < t->min_inputs || n->n_in > t->max_inputs) {
-        st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                            "takes %d to %d inputs, got %d", t->min_inputs, t->max_inputs,
-                            n->n_in);
+        if (t->min_inputs == t->max_inputs)
+            st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                                "takes exactly %d input%s, got %d", t->min_inputs,
+                                t->min_inputs == 1 ? "" : "s", n->n_in);
+        else
+            st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                                "takes %d to %d inputs, got %d", t->min_inputs, t->max_inputs,
+                                n->n_in);
         goto fail;
     }
     n->params = calloc(1, t->params_size ? t->params_size : 1);

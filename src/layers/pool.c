@@ -1,0 +1,319 @@
+/*
+ * pool.c - 2-D pooling: PyTorch's MaxPool2d, AvgPool2d and LPPool2d with norm_type 2. The three
+ * share one parameter struct and one window core.
+ *
+ *   x (N, C, H, W) -> y (N, C, OH, OW), every (sample, channel) plane on its own.
+ *   OH = floor((H + 2 PH - KH) / SH) + 1; in ceil_mode ceil(...) + 1, less one when the last
+ *   window would start at row H or beyond (PyTorch: every window starts inside the input or
+ *   its left padding). OW likewise with W, PW, KW, SW.
+ *   The window of output (oh, ow) covers rows oh SH - PH .. oh SH - PH + KH - 1 and columns
+ *   ow SW - PW .. ow SW - PW + KW - 1.
+ *
+ *   max_pool2d  y = max of x over the window; padded cells are -infinity, so never the max.
+ *               The argmax (h W + w in the input plane, the first maximum in row-major order,
+ *               a NaN wins as in PyTorch) is saved per output; backward: dx[argmax] += dy.
+ *   avg_pool2d  y = (sum of x over the window) / D; backward: dx += dy / D over the window.
+ *               count_include_pad: D counts the window's cells inside the padded input
+ *               (-PH .. H + PH - 1 by -PW .. W + PW - 1; a ceil_mode window may reach beyond
+ *               it); otherwise D counts its cells inside the input.
+ *   l2_pool2d   y = sqrt(sum of x^2 over the window); backward: dx += dy x / y, 0 where y = 0.
+ *               No padding and no ceil_mode, as PyTorch's LPPool2d.
+ *
+ * Hyper-parameters as PyTorch checks them: kernel >= 1, stride >= 1 (0 stands for the kernel),
+ * 0 <= padding <= kernel / 2, and OH, OW >= 1: the kernel no larger than the padded input, or
+ * in ceil_mode larger by at most stride - 1. Every window then starts before row H, and at row
+ * -PH or later, so that it ends after row 0 (KH > PH): it holds at least one input cell.
+ */
+#include "pool.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { POOL_MAX, POOL_AVG, POOL_L2 };
+
+typedef struct pool_params {
+    int kernel[2], stride[2], padding[2];
+    int ceil_mode;
+    int count_include_pad;
+    int kind; /* set by setup, from the layer type */
+} pool_params;
+
+#define FIELD_KERNEL                                                                           \
+    {"kernel", CNN_FIELD_INT2, offsetof(pool_params, kernel), NULL, NULL, "window KHxKW"}
+#define FIELD_STRIDE                                                                           \
+    {"stride", CNN_FIELD_INT2, offsetof(pool_params, stride), "0", NULL,                     \
+     "step SHxSW; 0: the kernel"}
+#define FIELD_PADDING                                                                          \
+    {"padding", CNN_FIELD_INT2, offsetof(pool_params, padding), "0", NULL,                   \
+     "implicit padding on each side, at most half the kernel"}
+#define FIELD_CEIL_MODE                                                                        \
+    {"ceil_mode", CNN_FIELD_BOOL, offsetof(pool_params, ceil_mode), "0", NULL,               \
+     "round the output size up (a last, partial window)"}
+
+static const cnn_field max_fields[] = {FIELD_KERNEL, FIELD_STRIDE, FIELD_PADDING,
+                                       FIELD_CEIL_MODE, {0}};
+static const cnn_field avg_fields[] = {
+    FIELD_KERNEL,
+    FIELD_STRIDE,
+    FIELD_PADDING,
+    FIELD_CEIL_MODE,
+    {"count_include_pad", CNN_FIELD_BOOL, offsetof(pool_params, count_include_pad), "1", NULL,
+     "divide by the window's cells in the padded input, not only those in the input"},
+    {0},
+};
+static const cnn_field l2_fields[] = {FIELD_KERNEL, FIELD_STRIDE, {0}};
+
+/* ---------------------------------------------------------------------------------------------
+ * The window core
+ * ------------------------------------------------------------------------------------------- */
+
+/* One layer's geometry, read once per call. */
+typedef struct pool_geom {
+    int kind, include_pad;
+    int H, W, OH, OW, KH, KW, SH, SW, PH, PW;
+} pool_geom;
+
+static pool_geom geom_of(const cnn_node *n) {
+    const pool_params *p = n->params;
+    const cnn_shape *in = &n->in[0]->shape;
+    pool_geom g = {.kind = p->kind, .include_pad = p->count_include_pad,
+                   .H = in->dim[1], .W = in->dim[2], .OH = n->shape.dim[1], .OW = n->shape.dim[2],
+                   .KH = p->kernel[0], .KW = p->kernel[1], .SH = p->stride[0],
+                   .SW = p->stride[1], .PH = p->padding[0], .PW = p->padding[1]};
+    return g;
+}
+
+/* The input cells under output (oh, ow), rows [h0, h1) by columns [w0, w1), and avg_pool2d's
+ * divisor. */
+typedef struct pool_window {
+    int h0, h1, w0, w1;
+    float divisor;
+} pool_window;
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+static pool_window window_at(const pool_geom *g, int oh, int ow) {
+    /* 64-bit: a kernel near INT_MAX with padding half of it is legal and overflows int. */
+    int64_t h0 = (int64_t)oh * g->SH - g->PH, w0 = (int64_t)ow * g->SW - g->PW;
+    int64_t h1 = min64(h0 + g->KH, (int64_t)g->H + g->PH);
+    int64_t w1 = min64(w0 + g->KW, (int64_t)g->W + g->PW);
+    int64_t padded_cells = (h1 - h0) * (w1 - w0);
+    pool_window win = {.h0 = (int)max64(h0, 0), .h1 = (int)min64(h1, g->H),
+                       .w0 = (int)max64(w0, 0), .w1 = (int)min64(w1, g->W)};
+    win.divisor = g->include_pad ? (float)padded_cells
+                                 : (float)((int64_t)(win.h1 - win.h0) * (win.w1 - win.w0));
+    return win;
+}
+
+/* One plane: x (H, W) -> y (OH, OW); arg (OH, OW) receives max_pool2d's argmax. */
+static void forward_plane(const pool_geom *g, const float *x, float *y, int32_t *arg) {
+    for (int oh = 0; oh < g->OH; oh++)
+        for (int ow = 0; ow < g->OW; ow++) {
+            pool_window win = window_at(g, oh, ow);
+            size_t o = (size_t)oh * g->OW + ow;
+            if (g->kind == POOL_MAX) {
+                /* PyTorch's scan: start below every number, strict > keeps the first of equal
+                 * maxima, and a NaN always takes over so that it propagates. */
+                int32_t best = win.h0 * g->W + win.w0;
+                float m = -INFINITY;
+                for (int h = win.h0; h < win.h1; h++)
+                    for (int w = win.w0; w < win.w1; w++) {
+                        float v = x[(size_t)h * g->W + w];
+                        if (v > m || isnan(v)) {
+                            m = v;
+                            best = h * g->W + w;
+                        }
+                    }
+                y[o] = m;
+                arg[o] = best;
+            } else {
+                float sum = 0.0f;
+                for (int h = win.h0; h < win.h1; h++)
+                    for (int w = win.w0; w < win.w1; w++) {
+                        float v = x[(size_t)h * g->W + w];
+                        sum += g->kind == POOL_L2 ? v * v : v;
+                    }
+                y[o] = g->kind == POOL_L2 ? sqrtf(sum) : sum / win.divisor;
+            }
+        }
+}
+
+/* One plane: adds into dx (H, W) from dy (OH, OW). */
+static void backward_plane(const pool_geom *g, const float *x, const float *y, const float *dy,
+                           const int32_t *arg, float *dx) {
+    for (int oh = 0; oh < g->OH; oh++)
+        for (int ow = 0; ow < g->OW; ow++) {
+            size_t o = (size_t)oh * g->OW + ow;
+            if (g->kind == POOL_MAX) {
+                dx[arg[o]] += dy[o];
+                continue;
+            }
+            pool_window win = window_at(g, oh, ow);
+            /* l2: y = 0 only when the whole window is 0, where the gradient is taken as 0. */
+            float scale = g->kind == POOL_AVG ? dy[o] / win.divisor
+                          : y[o] != 0.0f      ? dy[o] / y[o]
+                                              : 0.0f;
+            for (int h = win.h0; h < win.h1; h++)
+                for (int w = win.w0; w < win.w1; w++) {
+                    size_t i = (size_t)h * g->W + w;
+                    dx[i] += g->kind == POOL_AVG ? scale : scale * x[i];
+                }
+        }
+}
+
+/* Planes are independent and each task writes its own output plane and input-gradient plane,
+ * so threads change nothing in the results. */
+static void pool_forward(cnn_node *n, const cnn_ctx *c) {
+    pool_geom g = geom_of(n);
+    ptrdiff_t planes = (ptrdiff_t)c->batch * n->shape.dim[0];
+    size_t in_plane = (size_t)g.H * g.W, out_plane = (size_t)g.OH * g.OW;
+    const float *x = n->in[0]->y;
+    int32_t *arg = n->saved;
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+    for (ptrdiff_t p = 0; p < planes; p++)
+        forward_plane(&g, x + (size_t)p * in_plane, n->y + (size_t)p * out_plane,
+                      arg ? arg + (size_t)p * out_plane : NULL);
+}
+
+static void pool_backward(cnn_node *n, const cnn_ctx *c) {
+    pool_geom g = geom_of(n);
+    ptrdiff_t planes = (ptrdiff_t)c->batch * n->shape.dim[0];
+    size_t in_plane = (size_t)g.H * g.W, out_plane = (size_t)g.OH * g.OW;
+    const float *x = n->in[0]->y;
+    float *dx = n->in[0]->dy;
+    const int32_t *arg = n->saved;
+#pragma omp parallel for num_threads(c->threads) schedule(static)
+    for (ptrdiff_t p = 0; p < planes; p++)
+        backward_plane(&g, x + (size_t)p * in_plane, n->y + (size_t)p * out_plane,
+                       n->dy + (size_t)p * out_plane, arg ? arg + (size_t)p * out_plane : NULL,
+                       dx + (size_t)p * in_plane);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Shapes
+ * ------------------------------------------------------------------------------------------- */
+
+/* PyTorch's pooling_output_shape: floor division, so that a negative numerator gives 0 or
+ * less (an error for the caller) rather than rounding up to 1. */
+static int64_t output_size(int64_t in, int k, int s, int pad, int ceil_mode) {
+    int64_t num = in + 2 * (int64_t)pad - k + (ceil_mode ? s - 1 : 0);
+    int64_t out = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+    if (ceil_mode && (out - 1) * s >= in + pad) out--;
+    return out;
+}
+
+static cnn_status pool_setup(cnn_net *net, cnn_node *n, int kind) {
+    pool_params *p = n->params;
+    const cnn_shape *in = &n->in[0]->shape;
+    char sh[64];
+    p->kind = kind;
+    if (in->rank != 3)
+        return cnn_node_error(net, n, CNN_STATUS_SHAPE, "needs an input (C,H,W), got %s from '%s'",
+                              cnn_shape_str(in, sh, sizeof sh), n->in[0]->name);
+    if (p->kernel[0] < 1 || p->kernel[1] < 1)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "kernel must be at least 1x1, got %dx%d", p->kernel[0],
+                              p->kernel[1]);
+    if (p->stride[0] < 0 || p->stride[1] < 0)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "stride must be positive (or 0 for the kernel), got %dx%d",
+                              p->stride[0], p->stride[1]);
+    if (p->padding[0] < 0 || p->padding[1] < 0)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "padding must not be negative, got %dx%d", p->padding[0],
+                              p->padding[1]);
+    /* Stored back so that the printed arguments show the stride really used. */
+    for (int d = 0; d < 2; d++)
+        if (p->stride[d] == 0) p->stride[d] = p->kernel[d];
+    if (p->padding[0] > p->kernel[0] / 2 || p->padding[1] > p->kernel[1] / 2)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "padding %dx%d is more than half the kernel %dx%d (PyTorch allows "
+                              "at most kernel/2 on each side)",
+                              p->padding[0], p->padding[1], p->kernel[0], p->kernel[1]);
+    int64_t oh = output_size(in->dim[1], p->kernel[0], p->stride[0], p->padding[0],
+                             p->ceil_mode);
+    int64_t ow = output_size(in->dim[2], p->kernel[1], p->stride[1], p->padding[1],
+                             p->ceil_mode);
+    if (oh < 1 || ow < 1)
+        return cnn_node_error(net, n, CNN_STATUS_SHAPE,
+                              "kernel %dx%d is larger than the padded input %lldx%lld%s (input "
+                              "%s from '%s', padding %dx%d, stride %dx%d)",
+                              p->kernel[0], p->kernel[1],
+                              in->dim[1] + 2 * (long long)p->padding[0],
+                              in->dim[2] + 2 * (long long)p->padding[1],
+                              p->ceil_mode ? " by more than stride - 1, all that ceil_mode allows"
+                                           : "",
+                              cnn_shape_str(in, sh, sizeof sh), n->in[0]->name, p->padding[0],
+                              p->padding[1], p->stride[0], p->stride[1]);
+    if (kind == POOL_MAX && (int64_t)in->dim[1] * in->dim[2] > INT32_MAX)
+        return cnn_node_error(net, n, CNN_STATUS_SHAPE,
+                              "the input plane %dx%d has more cells than int32 argmax indices "
+                              "can address",
+                              in->dim[1], in->dim[2]);
+    n->shape.rank = 3;
+    n->shape.dim[0] = in->dim[0];
+    n->shape.dim[1] = (int)oh;
+    n->shape.dim[2] = (int)ow;
+    return CNN_STATUS_OK;
+}
+
+static cnn_status max_setup(cnn_net *net, cnn_node *n) { return pool_setup(net, n, POOL_MAX); }
+static cnn_status avg_setup(cnn_net *net, cnn_node *n) { return pool_setup(net, n, POOL_AVG); }
+static cnn_status l2_setup(cnn_net *net, cnn_node *n) { return pool_setup(net, n, POOL_L2); }
+
+static size_t max_saved_bytes(const cnn_node *n, int batch) {
+    return (size_t)batch * cnn_node_numel(n) * sizeof(int32_t);
+}
+
+static uint64_t pool_macs(const cnn_node *n) {
+    const pool_params *p = n->params;
+    return (uint64_t)p->kernel[0] * (uint64_t)p->kernel[1] * cnn_node_numel(n);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * For max_unpool2d
+ * ------------------------------------------------------------------------------------------- */
+
+extern const cnn_layer_type cnn_layer_max_pool2d;
+
+int cnn_node_is_max_pool2d(const cnn_node *n) { return n->type == &cnn_layer_max_pool2d; }
+
+const int32_t *cnn_max_pool2d_indices(const cnn_node *n, int sample) {
+    CNN_ASSERT(cnn_node_is_max_pool2d(n) && n->saved && sample >= 0);
+    return (const int32_t *)n->saved + (size_t)sample * cnn_node_numel(n);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The types
+ * ------------------------------------------------------------------------------------------- */
+
+#define POOL_COMMON                                                                            \
+    .params_size = sizeof(pool_params), .min_inputs = 1, .max_inputs = 1,                     \
+    .forward = pool_forward, .backward = pool_backward, .macs = pool_macs
+
+const cnn_layer_type cnn_layer_max_pool2d = {
+    .name = "max_pool2d",
+    .doc = "Maximum over each KHxKW window of each channel (PyTorch's MaxPool2d); padded cells "
+           "never win. Input (C,H,W), output (C,OH,OW).",
+    .fields = max_fields,
+    .setup = max_setup,
+    .saved_bytes = max_saved_bytes,
+    POOL_COMMON};
+
+const cnn_layer_type cnn_layer_avg_pool2d = {
+    .name = "avg_pool2d",
+    .doc = "Mean over each KHxKW window of each channel (PyTorch's AvgPool2d, with its "
+           "divisor rules). Input (C,H,W), output (C,OH,OW).",
+    .fields = avg_fields,
+    .setup = avg_setup,
+    POOL_COMMON};
+
+const cnn_layer_type cnn_layer_l2_pool2d = {
+    .name = "l2_pool2d",
+    .doc = "Euclidean norm sqrt(sum x^2) over each KHxKW window of each channel (PyTorch's "
+           "LPPool2d with norm_type 2). Input (C,H,W), output (C,OH,OW).",
+    .fields = l2_fields,
+    .setup = l2_setup,
+    POOL_COMMON};
