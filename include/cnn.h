@@ -101,7 +101,9 @@ const char *cnn_net_last_error(const cnn_net *net);
 void cnn_net_set_log(cnn_net *net, cnn_log_fn fn, void *user);
 
 /* Sets the number of threads used by forward, backward and the optimisers (default 1).
- * Results are bit-identical for every thread count. */
+ * Results are bit-identical for every thread count. libcnn splits the work itself and runs
+ * OpenBLAS single-threaded inside each piece: it calls openblas_set_num_threads(1) once, which
+ * holds for the whole process. */
 cnn_status cnn_net_set_threads(cnn_net *net, int threads);
 int cnn_net_threads(const cnn_net *net);
 
@@ -432,6 +434,72 @@ typedef struct cnn_augment {
  * (c, h, w) in place. scratch holds at least 2*c*h*w floats. */
 void cnn_augment_image(const cnn_augment *aug, float *x, int c, int h, int w, uint64_t seed,
                        float *scratch);
+
+/* ---------------------------------------------------------------------------------------------
+ * Training helpers
+ *
+ * The pieces of a training loop (cli/train.c is one such loop):
+ *   for each epoch: cnn_permutation -> for each batch: cnn_dataset_batch -> forward -> loss ->
+ *   backward -> cnn_net_clip_grad_norm -> cnn_optim_set_lr(cnn_schedule_lr(...)) -> step;
+ *   then cnn_evaluate on held-out data.
+ * Everything random is a function of (seed, epoch, sample), so a run resumed from a checkpoint
+ * continues exactly as the uninterrupted run would have.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A seeded random permutation of 0..n-1 into out (Fisher-Yates). */
+void cnn_permutation(int n, uint64_t seed, int32_t *out);
+
+/* Assembles a batch: samples indices[0..count) of ds, each augmented (aug may be NULL) with
+ * its own seed derived from (seed, index), then normalised per channel, (x - mean[c]) / std[c]
+ * (mean and std may be NULL: no normalisation). x receives count samples, y their labels (y
+ * may be NULL). scratch holds at least 2 * numel(ds->shape) floats. */
+void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
+                       const cnn_augment *aug, uint64_t seed, const float *mean,
+                       const float *std, float *x, int32_t *y, float *scratch);
+
+/* Learning-rate schedules, as a function of the optimiser step. */
+typedef enum cnn_schedule_kind {
+    CNN_SCHEDULE_CONSTANT,
+    CNN_SCHEDULE_STEP,  /* multiply by gamma every step_size steps */
+    CNN_SCHEDULE_COSINE /* from the base rate to min_lr over total_steps (after warm-up) */
+} cnn_schedule_kind;
+
+typedef struct cnn_schedule {
+    cnn_schedule_kind kind;
+    int64_t warmup_steps; /* linear warm-up from base/warmup_steps to base (0: none) */
+    int64_t step_size;    /* CNN_SCHEDULE_STEP */
+    float gamma;          /* CNN_SCHEDULE_STEP */
+    int64_t total_steps;  /* CNN_SCHEDULE_COSINE */
+    float min_lr;         /* CNN_SCHEDULE_COSINE */
+} cnn_schedule;
+
+/* The learning rate for optimiser step `step` (0-based) from the base rate. */
+float cnn_schedule_lr(const cnn_schedule *s, float base_lr, int64_t step);
+
+/* Scales all gradients so that their global L2 norm is at most max_norm (PyTorch's
+ * clip_grad_norm_); returns the norm before clipping. */
+float cnn_net_clip_grad_norm(cnn_net *net, float max_norm);
+
+/* Looks for the first layer, in forward order, whose output holds a NaN or an infinity, then
+ * in backward order for the first whose gradient does (over the last pass's batch). Returns 1
+ * and describes it in msg ("layer 'c1' (conv2d): output holds NaN at sample 3"), or 0. */
+int cnn_net_find_nonfinite(const cnn_net *net, char *msg, size_t size);
+
+/* Evaluation results. */
+typedef struct cnn_metrics {
+    int n;              /* samples */
+    int classes;
+    double loss;        /* mean softmax cross-entropy */
+    double top1, top5;  /* fractions in [0, 1] */
+    int64_t *confusion; /* classes x classes: [true][predicted] counts */
+} cnn_metrics;
+
+/* Runs net in evaluation mode over ds (batches of at most the prepared batch size), with the
+ * same normalisation as training, and fills m; m->confusion is allocated (cnn_metrics_free).
+ * The network's output must be flat logits with ds->classes entries. */
+cnn_status cnn_evaluate(cnn_net *net, const cnn_dataset *ds, const float *mean, const float *std,
+                        cnn_metrics *m);
+void cnn_metrics_free(cnn_metrics *m);
 
 /* ---------------------------------------------------------------------------------------------
  * Layer types

@@ -75,11 +75,9 @@ void cnn_net_set_rng(cnn_net *net, const uint64_t state[4]) {
     memcpy(net->rng.s, state, sizeof net->rng.s);
 }
 void cnn_net_set_reference(cnn_net *net, int reference) { net->reference = reference != 0; }
-void cnn_net_set_training(cnn_net *net, int training) {
-    /* Backward must follow a forward of the same mode (batch statistics or running ones). */
-    if ((training != 0) != net->training) net->forward_done = 0;
-    net->training = training != 0;
-}
+/* Layers whose backward depends on the mode (batch norm, dropout) record the mode of their
+ * forward, so a backward after a switch still differentiates the forward that ran. */
+void cnn_net_set_training(cnn_net *net, int training) { net->training = training != 0; }
 int cnn_net_training(const cnn_net *net) { return net->training; }
 
 /* ---------------------------------------------------------------------------------------------
@@ -356,6 +354,10 @@ cnn_status cnn_net_prepare(cnn_net *net, int max_batch) {
     size_t total = 0, work = 0;
     for (int i = 0; i < net->n_nodes; i++) {
         const cnn_node *n = net->nodes[i];
+        if (cnn_node_numel(n) > SIZE_MAX / 4 / sizeof(float) / (size_t)max_batch)
+            return cnn_error(net, CNN_STATUS_NO_MEMORY,
+                             "layer '%s': %zu values per sample times batch %d do not fit in "
+                             "memory", n->name, cnn_node_numel(n), max_batch);
         size_t act = align_up((size_t)max_batch * cnn_node_numel(n) * sizeof(float));
         total += 2 * act;
         if (n->type->saved_bytes) total += align_up(n->type->saved_bytes(n, max_batch));

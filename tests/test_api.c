@@ -44,7 +44,7 @@ static void test_build_errors(void) {
     expect_error(img, "conv2d", "c", "y", "out=2 kernel=3", A, "input 'y' is not an earlier layer", NULL);
     expect_error(img, "conv2d", "x", NULL, "out=2 kernel=3", A, "already taken", NULL);
     expect_error(img, "conv2d", "bad name", NULL, "out=2 kernel=3", A, "bad layer name", NULL);
-    expect_error("input x - shape=1x4x4", "relu", "r", "x,x", NULL, A, "inputs", NULL);
+    expect_error("input x - shape=1x4x4", "relu", "r", "x,x", NULL, A, "takes exactly 1 input", "got 2");
     expect_error(img, "conv2d", "c", NULL, "out=2 kernel=7", S, "conv2d 'c'", "5x5");
     expect_error(img, "conv2d", "c", NULL, "out=4 kernel=3 groups=2", S, "groups", NULL);
     expect_error("input x - shape=3x7", "conv2d", "c", NULL, "out=2 kernel=3", S, "conv2d 'c'", "3x7");

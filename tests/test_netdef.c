@@ -90,7 +90,7 @@ int main(void) {
     expect_error("x = input shape=1x8x8\nc = conv2d out=2 kernel=3 strid=2\n", "net.txt:2:27:",
                  "unknown key 'strid'");
     expect_error("x = input shape=1x8x8\nc = conv2d out=2\n", "net.txt:2:", "missing required key 'kernel'");
-    expect_error("x = input shape=1x8x8\nc = conv2d out=2 kernel=3x\n", "net.txt:2:26:",
+    expect_error("x = input shape=1x8x8\nc = conv2d out=2 kernel=3x\n", "net.txt:2:25:",
                  "bad value '3x' for 'kernel'");
     expect_error("x = input shape=1x8x8\nc = convolution out=2\n", "net.txt:2:5:",
                  "unknown layer type 'convolution'");

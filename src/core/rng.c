@@ -63,7 +63,7 @@ void cnn_init_weights(float *w, size_t n, int scheme, int fan_in, int fan_out, c
     switch (scheme) {
     case CNN_INIT_HE_NORMAL:
     case CNN_INIT_HE_UNIFORM: var = 2.0 / fan_in; break;
-    default: var = 2.0 / (fan_in + fan_out); break;
+    default: var = 2.0 / ((double)fan_in + fan_out); break;
     }
     int uniform = scheme == CNN_INIT_HE_UNIFORM || scheme == CNN_INIT_XAVIER_UNIFORM;
     float bound = (float)sqrt(3.0 * var), std = (float)sqrt(var);

@@ -4,6 +4,14 @@
 #include "gemm.h"
 
 #include <cblas.h>
+#include <pthread.h>
+
+/* OpenBLAS runs single-threaded under our own fixed split of work: its threads would make
+ * results depend on the thread count, and Debian's serial build is not safe to call from
+ * several threads at once (it shares buffers without locks), while the pthread build with one
+ * thread is. The setting is process-wide; it is made once, before the first product. */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single_thread(void) { openblas_set_num_threads(1); }
 
 static void gemm_reference(int ta, int tb, int M, int N, int K, float alpha, const float *A,
                            int lda, const float *B, int ldb, float beta, float *C, int ldc) {
@@ -35,6 +43,7 @@ void cnn_gemm(int reference, int trans_a, int trans_b, int M, int N, int K, floa
         gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
+    pthread_once(&blas_once, blas_single_thread);
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
                 ldc);

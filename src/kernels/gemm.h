@@ -4,7 +4,7 @@
  *   C[M x N] = alpha * op(A) op(B) + beta * C,  op(A) is M x K, op(B) is K x N,
  *   op(X) = X, or X transposed when its trans flag is set.
  *
- * The fast path is OpenBLAS's single-threaded SGEMM; the reference path is a plain loop that
+ * The fast path is OpenBLAS's SGEMM, held to one thread (see gemm.c); the reference path is a plain loop that
  * the tests hold the fast path to. Threads never split one product in a way that depends on the
  * thread count: cnn_gemm_rows cuts M into blocks of a fixed size, so every element is computed
  * the same way whether one or many threads run, and results are bit-identical across thread

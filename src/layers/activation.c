@@ -1,7 +1,7 @@
 /*
  * activation.c - element-wise activations and softmax. One family, one parameter struct:
  *
- *   relu        y = max(x, 0)                          dy/dx = [x > 0]
+ *   relu        y = max(x, 0), NaN kept (as PyTorch)   dy/dx = [x > 0]
  *   leaky_relu  y = x if x > 0 else slope * x          dy/dx = 1 or slope
  *   elu         y = x if x > 0 else alpha (e^x - 1)    dy/dx = 1 or y + alpha
  *   sigmoid     y = 1 / (1 + e^-x)                     dy/dx = y (1 - y)
@@ -29,7 +29,7 @@ static void act_forward(cnn_node *n, const cnn_ctx *c) {
     size_t total = (size_t)c->batch * cnn_node_numel(n);
     switch (p->kind) {
     case ACT_RELU:
-        for (size_t i = 0; i < total; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (size_t i = 0; i < total; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN stays NaN */
         break;
     case ACT_LEAKY:
         for (size_t i = 0; i < total; i++) y[i] = x[i] > 0.0f ? x[i] : p->a * x[i];

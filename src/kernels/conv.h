@@ -1,0 +1,80 @@
+/*
+ * conv.h - 2-D convolution kernels (cross-correlation, PyTorch's conv2d) and their adjoints,
+ * which also serve as the transposed convolution (PyTorch's conv_transpose2d).
+ *
+ * Shapes, for groups G (C and OC both divisible by G):
+ *   x (N, C, H, W), w (OC, C/G, KH, KW), b (OC), y (N, OC, OH, OW)
+ *   y[n,o,i,j] = b[o] + sum_{c<C/G, u<KH, v<KW} w[o,c,u,v] x[n, g*C/G + c, i*SH - PT + u*DH,
+ *                                                                     j*SW - PL + v*DW]
+ *   where g = o / (OC/G) is the group of output channel o and x is 0 outside the image.
+ *
+ * The geometry also describes a transposed convolution: the transpose of the convolution g
+ * takes an input (N, OC, OH, OW) to an output (N, C, H, W), with weights laid out
+ * (OC, C/G, KH, KW) as PyTorch lays out ConvTranspose2d's (in_channels, out/groups, KH, KW).
+ *
+ * Reference kernels are direct loops accumulating in double (forward, weights) or scattering
+ * exactly as the definition reads (data gradient, transposed forward). Fast kernels turn each
+ * sample and group into a matrix product: the column matrix col (C/G*KH*KW, OH*OW) holds in
+ * row (c, u, v) the input pixels that weight (c, u, v) meets, so y_g = w_g col (im2col), and
+ * the data gradient is col2im(w_g^T dy_g). Samples run in parallel, each thread with its own
+ * column matrix in the work buffer. The weight gradient is a sum over samples, so samples are
+ * taken in order and each product dW_g += dy_g col^T is split in fixed tiles: every result is
+ * bit-identical for every thread count.
+ */
+#ifndef CNN_KERNELS_CONV_H
+#define CNN_KERNELS_CONV_H
+
+#include "../core/internal.h"
+
+typedef struct cnn_conv_geom {
+    int N, C, H, W;     /* input */
+    int OC, KH, KW;     /* output channels, kernel */
+    int sh, sw;         /* stride */
+    int pt, pb, pl, pr; /* zero padding: top, bottom, left, right */
+    int dh, dw;         /* dilation */
+    int G;              /* groups */
+    /* Output size. Usually floor((H + PT + PB - DH (KH - 1) - 1) / SH) + 1, but the kernels
+     * read OH and OW as given and never PB or PR: a transposed convolution with output_padding
+     * has an input (OH) smaller than that formula gives for its output (H). */
+    int OH, OW;
+} cnn_conv_geom;
+
+/* The output length along one axis, floor((in + pad_total - d (k - 1) - 1) / s) + 1, in 64-bit
+ * arithmetic so that absurd hyper-parameters cannot overflow; below 1 when the dilated kernel
+ * is larger than the padded input. */
+long long cnn_conv_out_len(long long in, long long pad_total, long long k, long long s,
+                           long long d);
+
+/* Whether the kernels can run g: the matrix sizes C/G*KH*KW and OH*OW fit cnn_gemm's int
+ * dimensions, and the furthest input index a kernel tap reaches, (OH-1) SH + (KH-1) DH (and
+ * likewise for W), fits the int index arithmetic. Layers check it when they are set up. */
+int cnn_conv_geom_fits(const cnn_conv_geom *g);
+
+/* Scratch bytes the fast kernels need in c->work for the given number of threads. */
+size_t cnn_conv_work_bytes(const cnn_conv_geom *g, int threads);
+
+/* y = conv(x, w) + b; y is overwritten. b may be NULL. */
+void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
+                        const float *w, const float *b, float *y);
+/* dx += d/dx of sum(dy * y). */
+void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
+                              const float *w, float *dx);
+/* dw += d/dw, db += d/db of sum(dy * y); db may be NULL. */
+void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
+                                 const float *dy, float *dw, float *db);
+
+/* The transposed convolution of g: x (N, OC, OH, OW), w (OC, C/G, KH, KW), b (C),
+ * y (N, C, H, W); y is overwritten:
+ *   y[n, g*C/G + c, i*SH - PT + u*DH, j*SW - PL + v*DW] += w[o,c,u,v] x[n,o,i,j]  (o in group g)
+ * plus b. b may be NULL. */
+void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
+                                  const float *w, const float *b, float *y);
+/* dx (N, OC, OH, OW) += d/dx of sum(dy * y), dy (N, C, H, W). */
+void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g,
+                                        const float *dy, const float *w, float *dx);
+/* dw (OC, C/G, KH, KW) += d/dw, db (C) += d/db of sum(dy * y); db may be NULL. */
+void cnn_conv_transpose2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g,
+                                           const float *x, const float *dy, float *dw,
+                                           float *db);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * conv2d.c - 2-D convolution, PyTorch's nn.Conv2d: cross-correlation (no kernel flip), zero
+ * padding, stride, dilation, groups.
+ *
+ *   x (N, C, H, W), W (OC, C/G, KH, KW), b (OC)                        y (N, OC, OH, OW)
+ *   y[n,o,i,j] = b[o] + sum_{c<C/G, u<KH, v<KW} W[o,c,u,v] x[n, g C/G + c, i SH - PT + u DH,
+ *                                                                     j SW - PL + v DW]
+ *   g = o / (OC/G) is the group of o; x is 0 outside the image.
+ *   OH = floor((H + PT + PB - DH (KH - 1) - 1) / SH) + 1, likewise OW.
+ *   dx += the same sum read backwards (each term sends W dy to the pixel it read),
+ *   dW[o,c,u,v] += sum_{n,i,j} dy[n,o,i,j] x[n, g C/G + c, ...],  db[o] += sum_{n,i,j} dy[n,o,i,j]
+ *
+ * padding: P or PHxPW on every side; "valid" is 0; "same" (stride 1 only, as in PyTorch) pads
+ * D (K - 1) in total on each axis, PT = total / 2 and PB the rest, so OH = H also for even
+ * kernels.
+ */
+#include "../core/internal.h"
+#include "../kernels/conv.h"
+
+#include <limits.h>
+
+typedef struct conv2d_params {
+    int out;
+    int kernel[2];
+    int stride[2];
+    cnn_pad padding;
+    int dilation[2];
+    int groups;
+    int bias;
+    int init;
+} conv2d_params;
+
+static const cnn_field conv2d_fields[] = {
+    {"out", CNN_FIELD_INT, offsetof(conv2d_params, out), NULL, NULL, "output channels"},
+    {"kernel", CNN_FIELD_INT2, offsetof(conv2d_params, kernel), NULL, NULL,
+     "kernel size, K or KHxKW"},
+    {"stride", CNN_FIELD_INT2, offsetof(conv2d_params, stride), "1", NULL, "stride, S or SHxSW"},
+    {"padding", CNN_FIELD_PAD, offsetof(conv2d_params, padding), "0", NULL,
+     "zeros on each side: P, PHxPW, valid (0) or same (output size = input size, stride 1)"},
+    {"dilation", CNN_FIELD_INT2, offsetof(conv2d_params, dilation), "1", NULL,
+     "spacing of the kernel taps, D or DHxDW"},
+    {"groups", CNN_FIELD_INT, offsetof(conv2d_params, groups), "1", NULL,
+     "channel groups: each output channel sees C/groups input channels"},
+    {"bias", CNN_FIELD_BOOL, offsetof(conv2d_params, bias), "1", NULL, "add a learned bias"},
+    {"init", CNN_FIELD_ENUM, offsetof(conv2d_params, init), "he_normal", cnn_init_names,
+     "weight initialisation"},
+    {0},
+};
+
+/* Padding top, bottom, left, right (wide: "same" with an absurd kernel must not overflow). */
+static void conv2d_pads(const conv2d_params *p, long long pad[4]) {
+    pad[0] = pad[1] = pad[2] = pad[3] = 0;
+    if (p->padding.mode == CNN_PAD_EXPLICIT) {
+        pad[0] = pad[1] = p->padding.h;
+        pad[2] = pad[3] = p->padding.w;
+    } else if (p->padding.mode == CNN_PAD_SAME) {
+        long long th = (long long)p->dilation[0] * (p->kernel[0] - 1);
+        long long tw = (long long)p->dilation[1] * (p->kernel[1] - 1);
+        pad[0] = th / 2;
+        pad[1] = th - th / 2;
+        pad[2] = tw / 2;
+        pad[3] = tw - tw / 2;
+    }
+}
+
+/* The geometry of a validated layer for a batch. */
+static cnn_conv_geom conv2d_geom(const cnn_node *n, int batch) {
+    const conv2d_params *p = n->params;
+    const cnn_shape *in = &n->in[0]->shape;
+    long long pad[4];
+    conv2d_pads(p, pad);
+    cnn_conv_geom g = {
+        .N = batch, .C = in->dim[0], .H = in->dim[1], .W = in->dim[2],
+        .OC = p->out, .KH = p->kernel[0], .KW = p->kernel[1],
+        .sh = p->stride[0], .sw = p->stride[1],
+        .pt = (int)pad[0], .pb = (int)pad[1], .pl = (int)pad[2], .pr = (int)pad[3],
+        .dh = p->dilation[0], .dw = p->dilation[1], .G = p->groups,
+        .OH = n->shape.dim[1], .OW = n->shape.dim[2],
+    };
+    return g;
+}
+
+static size_t conv2d_weight_count(const cnn_node *n) {
+    const conv2d_params *p = n->params;
+    return (size_t)p->out * (size_t)(n->in[0]->shape.dim[0] / p->groups) * (size_t)p->kernel[0] *
+           (size_t)p->kernel[1];
+}
+
+static cnn_status conv2d_setup(cnn_net *net, cnn_node *n) {
+    const conv2d_params *p = n->params;
+    const cnn_shape *in = &n->in[0]->shape;
+    char sh[64];
+    if (in->rank != 3)
+        return cnn_node_error(net, n, CNN_STATUS_SHAPE,
+                              "needs an input (C, H, W), got %s from '%s'",
+                              cnn_shape_str(in, sh, sizeof sh), n->in[0]->name);
+    if (p->out < 1)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "out must be at least 1, got %d", p->out);
+    if (p->kernel[0] < 1 || p->kernel[1] < 1)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "kernel must be positive, got %dx%d", p->kernel[0], p->kernel[1]);
+    if (p->stride[0] < 1 || p->stride[1] < 1)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "stride must be positive, got %dx%d", p->stride[0], p->stride[1]);
+    if (p->dilation[0] < 1 || p->dilation[1] < 1)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "dilation must be positive, got %dx%d", p->dilation[0],
+                              p->dilation[1]);
+    if (p->groups < 1)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "groups must be at least 1, got %d", p->groups);
+    int C = in->dim[0], H = in->dim[1], W = in->dim[2];
+    if (C % p->groups)
+        return cnn_node_error(net, n, CNN_STATUS_SHAPE,
+                              "groups %d does not divide input channels %d (input %s)",
+                              p->groups, C, cnn_shape_str(in, sh, sizeof sh));
+    if (p->out % p->groups)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "groups %d does not divide output channels %d (out)", p->groups,
+                              p->out);
+    if (p->padding.mode == CNN_PAD_CAUSAL)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "padding=causal is for conv1d only: a 2-D convolution takes P, "
+                              "PHxPW, valid or same");
+    if (p->padding.mode == CNN_PAD_SAME && (p->stride[0] != 1 || p->stride[1] != 1))
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "padding=same needs stride 1, got stride %dx%d (as in PyTorch): "
+                              "give the padding explicitly",
+                              p->stride[0], p->stride[1]);
+    long long pad[4];
+    conv2d_pads(p, pad);
+    long long ph = H + pad[0] + pad[1], pw = W + pad[2] + pad[3];
+    if (ph > INT_MAX || pw > INT_MAX)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "the padded input %lldx%lld is too large", ph, pw);
+    long long oh = cnn_conv_out_len(H, pad[0] + pad[1], p->kernel[0], p->stride[0],
+                                    p->dilation[0]);
+    long long ow = cnn_conv_out_len(W, pad[2] + pad[3], p->kernel[1], p->stride[1],
+                                    p->dilation[1]);
+    if (oh < 1 || ow < 1)
+        return cnn_node_error(net, n, CNN_STATUS_SHAPE,
+                              "kernel %dx%d (dilation %dx%d) is larger than the padded input "
+                              "%lldx%lld",
+                              p->kernel[0], p->kernel[1], p->dilation[0], p->dilation[1], ph, pw);
+    n->shape.rank = 3;
+    n->shape.dim[0] = p->out;
+    n->shape.dim[1] = (int)oh;
+    n->shape.dim[2] = (int)ow;
+    cnn_conv_geom g = conv2d_geom(n, 1);
+    double fan_out = (double)p->out * p->kernel[0] * p->kernel[1];
+    /* The kernels index with ints, and init passes the fans as ints. */
+    if (!cnn_conv_geom_fits(&g) || fan_out > INT_MAX)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "too large for 32-bit sizes: C/G*KH*KW = %.0f, OH*OW = %.0f, "
+                              "out*KH*KW = %.0f (the limit is %d)",
+                              (double)(C / p->groups) * p->kernel[0] * p->kernel[1],
+                              (double)oh * ow, fan_out, INT_MAX);
+    n->n_params = conv2d_weight_count(n) + (p->bias ? (size_t)p->out : 0);
+    return CNN_STATUS_OK;
+}
+
+static void conv2d_init(cnn_node *n, float *w, float *s, cnn_rng *rng) {
+    (void)s;
+    const conv2d_params *p = n->params;
+    size_t nw = conv2d_weight_count(n);
+    int area = p->kernel[0] * p->kernel[1];
+    /* PyTorch's fans for a weight (OC, C/G, KH, KW): size(1) and size(0) times the area. */
+    cnn_init_weights(w, nw, p->init, n->in[0]->shape.dim[0] / p->groups * area, p->out * area,
+                     rng);
+    if (p->bias)
+        for (int o = 0; o < p->out; o++) w[nw + (size_t)o] = 0.0f;
+}
+
+static size_t conv2d_work_bytes(const cnn_node *n, int batch, int threads) {
+    cnn_conv_geom g = conv2d_geom(n, batch);
+    return cnn_conv_work_bytes(&g, threads);
+}
+
+static void conv2d_forward(cnn_node *n, const cnn_ctx *c) {
+    const conv2d_params *p = n->params;
+    cnn_conv_geom g = conv2d_geom(n, c->batch);
+    const float *b = p->bias ? n->w + conv2d_weight_count(n) : NULL;
+    cnn_conv2d_forward(c, &g, n->in[0]->y, n->w, b, n->y);
+}
+
+static void conv2d_backward(cnn_node *n, const cnn_ctx *c) {
+    const conv2d_params *p = n->params;
+    cnn_conv_geom g = conv2d_geom(n, c->batch);
+    float *db = p->bias ? n->dw + conv2d_weight_count(n) : NULL;
+    cnn_conv2d_backward_data(c, &g, n->dy, n->w, n->in[0]->dy);
+    cnn_conv2d_backward_weights(c, &g, n->in[0]->y, n->dy, n->dw, db);
+}
+
+static uint64_t conv2d_macs(const cnn_node *n) {
+    return (uint64_t)n->shape.dim[1] * (uint64_t)n->shape.dim[2] * conv2d_weight_count(n);
+}
+
+const cnn_layer_type cnn_layer_conv2d = {
+    .name = "conv2d",
+    .doc = "2-D convolution (cross-correlation) of a (C, H, W) input with weights "
+           "(out, C/groups, KH, KW), as PyTorch's Conv2d.",
+    .params_size = sizeof(conv2d_params),
+    .fields = conv2d_fields,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .setup = conv2d_setup,
+    .init = conv2d_init,
+    .work_bytes = conv2d_work_bytes,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
+    .macs = conv2d_macs,
+};
