@@ -23,8 +23,8 @@ static void expect_error(const char *spec, const char *type, const char *name, c
     T_CHECK(got == st, "%s %s: status %s, expected %s (%s)", type, args ? args : "",
             cnn_status_str(got), cnn_status_str(st), msg);
     T_CHECK(cnn_net_layer_count(net) == before, "a failed add left a layer behind");
-    T_CHECK(!frag1 || strstr(msg, frag1), "message '%s' lacks '%s'", msg, frag1);
-    T_CHECK(!frag2 || strstr(msg, frag2), "message '%s' lacks '%s'", msg, frag2);
+    T_CHECK(!frag1 || strstr(msg, frag1), "message '%s' lacks '%s'", msg, frag1 ? frag1 : "");
+    T_CHECK(!frag2 || strstr(msg, frag2), "message '%s' lacks '%s'", msg, frag2 ? frag2 : "");
     printf("  ok error: %s\n", msg);
     cnn_net_free(net);
 }
