@@ -187,6 +187,31 @@ cnn_status cnn_net_load_text(const char *path, uint64_t seed, cnn_net **out, cha
 char *cnn_net_to_text(const cnn_net *net);
 
 /* ---------------------------------------------------------------------------------------------
+ * The model zoo: classic architectures by name (cnn models lists them)
+ * ------------------------------------------------------------------------------------------- */
+
+/* Number of models, and each one's name and one-line description. */
+int cnn_model_count(void);
+const char *cnn_model_name(int index);
+const char *cnn_model_doc(int index);
+
+/* The definition text (docs/FORMAT.md) of a model for inputs of channels x height x width and
+ * `classes` outputs; a string to free(). On failure NULL, with a message in err (an unknown
+ * name, or an input too small for the architecture). */
+char *cnn_model_text(const char *name, int channels, int height, int width, int classes,
+                     char *err, size_t errlen);
+
+/* Builds a model by name, seeding its initialisation with seed. */
+cnn_status cnn_model_build(const char *name, int channels, int height, int width, int classes,
+                           uint64_t seed, cnn_net **out, char *err, size_t errlen);
+
+/* Multiply-adds of one sample's forward pass through a layer (0 for layers that do none), and
+ * bytes of one sample's activations (every layer's output, float32). */
+uint64_t cnn_net_layer_macs(const cnn_net *net, int layer);
+uint64_t cnn_net_macs(const cnn_net *net);
+size_t cnn_net_activation_bytes(const cnn_net *net);
+
+/* ---------------------------------------------------------------------------------------------
  * Parameters
  *
  * All trainable parameters live in one flat buffer, layer after layer in the order they were

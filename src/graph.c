@@ -302,6 +302,23 @@ int cnn_net_layer_args(const cnn_net *net, int layer, char *buf, size_t size) {
     return cnn_fields_print(n->type->fields, n->params, buf, size, 0);
 }
 
+uint64_t cnn_net_layer_macs(const cnn_net *net, int layer) {
+    const cnn_node *n = node_at(net, layer);
+    return n->type->macs ? n->type->macs(n) : 0;
+}
+
+uint64_t cnn_net_macs(const cnn_net *net) {
+    uint64_t total = 0;
+    for (int i = 0; i < net->n_nodes; i++) total += cnn_net_layer_macs(net, i);
+    return total;
+}
+
+size_t cnn_net_activation_bytes(const cnn_net *net) {
+    size_t total = 0;
+    for (int i = 0; i < net->n_nodes; i++) total += cnn_node_numel(net->nodes[i]) * sizeof(float);
+    return total;
+}
+
 int cnn_net_layer_input_count(const cnn_net *net, int layer) { return node_at(net, layer)->n_in; }
 
 int cnn_net_layer_input(const cnn_net *net, int layer, int i) {
