@@ -138,8 +138,7 @@ int main(int argc, char **argv) {
         return t_finish();
     twin tw = {0};
     if (twin_read(fx, &tw)) {
-        if (HAVE_OPTIM) train(&tw, 1);
-        else printf("src/optim/optim.c is absent: the optimiser is not checked\n");
+        train(&tw, 1);
         train(&tw, 0);
     }
     t_fixture_free(fx);
