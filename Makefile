@@ -63,9 +63,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB) $(BUILD)/libcnn.a
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 	$(CC) -o $@ $^ $(LDLIBS)
 
-# Runs every test program; each exits non-zero on failure. Prints "N passed, N failed".
+# Runs every test program and example; each exits non-zero on failure. Prints
+# "N passed, N failed".
 check: all
-	@scripts/run-tests.sh $(BUILD) $(TEST_BINS)
+	@scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(EX_BINS)
 
 check-san:
 	$(MAKE) BUILD=build-san OPT="-O1 -fno-omit-frame-pointer" \

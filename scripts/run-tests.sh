@@ -8,7 +8,7 @@ build=$1; shift
 passed=0; failed=0; failures=()
 for t in "$@"; do
     name=$(basename "$t")
-    log="$build/tests/$name.log"
+    log="$build/$name.log"
     start=$EPOCHREALTIME
     if "$t" >"$log" 2>&1; then
         passed=$((passed + 1)); status=ok
@@ -18,7 +18,7 @@ for t in "$@"; do
     printf '%-28s %-6s %6.1fs  (%s)\n' "$name" "$status" "$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" "$log"
 done
 for f in "${failures[@]+"${failures[@]}"}"; do
-    echo "---- $f ----"; tail -n 40 "$build/tests/$f.log"
+    echo "---- $f ----"; tail -n 40 "$build/$f.log"
 done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
