@@ -29,6 +29,8 @@ EX_SRCS    := $(sort $(wildcard examples/*.c))
 EX_BINS    := $(EX_SRCS:examples/%.c=$(BUILD)/examples/%)
 
 .PHONY: all deps run test check check-san clean
+# Keep objects that pattern rules make on the way to a program: they are not temporary.
+.SECONDARY:
 all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(TEST_BINS) $(EX_BINS)
 
 deps:
