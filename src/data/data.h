@@ -1,0 +1,47 @@
+/*
+ * data.h - what the data loaders (idx.c, cifar.c, image.c, dataset.c) and the augmentations
+ * (augment.c) share: error messages into the caller's buffer, data set allocation, strings
+ * through the library's allocator, and the bilinear resampler.
+ *
+ * Shape letters: C channels, H height, W width; a data set holds N samples of (C, H, W).
+ */
+#ifndef CNN_DATA_H
+#define CNN_DATA_H
+
+#include "../core/internal.h"
+
+#include <stddef.h>
+
+/* Writes the printf-style message into err (when err and errlen are non-zero, always
+ * NUL-terminated) and returns status, so that a loader can `return cnn_data_error(...)`. */
+cnn_status cnn_data_error(char *err, size_t errlen, cnn_status status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A copy of s from cnn_alloc, or NULL when memory runs out. */
+char *cnn_data_strdup(const char *s);
+
+/* A data set of n samples of shape (c, h, w) with room for `classes` class names, all NULL:
+ * x and y are allocated but not initialised. NULL when memory runs out. */
+cnn_dataset *cnn_data_new(int n, int c, int h, int w, int classes);
+
+/* Sets the class names of ds from names[0..classes), or "0", "1", ... when names is NULL.
+ * CNN_STATUS_NO_MEMORY (with a message) when a copy fails. */
+cnn_status cnn_data_set_names(cnn_dataset *ds, const char *const *names, char *err,
+                              size_t errlen);
+
+/* Resamples the window (top, left, crop_h, crop_w) of each of the C planes of src (C, src_h,
+ * src_w) to dst (C, dst_h, dst_w) with a triangle (bilinear) filter, the convention of PIL's
+ * Image.resize(BILINEAR) and of torchvision's resize with antialias=True:
+ *   - sample centres: source coordinate of output pixel o is (o + 0.5) * scale - 0.5 with
+ *     scale = crop / out, so corners are not aligned (PyTorch's align_corners=False);
+ *   - when enlarging (scale <= 1) this is exactly PyTorch's F.interpolate(mode="bilinear",
+ *     align_corners=False): two taps, edges clamped;
+ *   - when shrinking, the triangle is widened by scale so that every source pixel counts
+ *     (anti-aliasing) instead of sampling two pixels in scale.
+ * Taps are limited to the window, weights renormalised there, so the result is that of
+ * cropping first. tmp holds C * crop_h * dst_w floats; dst must not overlap src or tmp.
+ * Weights are non-negative, so values in [0, 1] stay in [0, 1]. */
+void cnn_resize_bilinear(const float *src, int c, int src_h, int src_w, int top, int left,
+                         int crop_h, int crop_w, float *dst, int dst_h, int dst_w, float *tmp);
+
+#endif /* CNN_DATA_H */
