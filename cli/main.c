@@ -3,6 +3,7 @@
  * the public header. Each subcommand is a function taking its own arguments; exit codes: 0 on
  * success, 1 when the work failed, 2 for a usage error.
  */
+#include "cli.h"
 #include "cnn.h"
 
 #include <stdio.h>
@@ -15,6 +16,9 @@ static const char USAGE[] =
     "Convolutional neural networks in C.\n"
     "\n"
     "commands:\n"
+    "  train           train a network on a data set (cnn help train)\n"
+    "  eval MODEL      evaluate a trained model: loss, top-1/top-5, per class, confusion\n"
+    "  predict MODEL IMAGE...  the five most likely classes of each image\n"
     "  layers [TYPE]   list the layer types, or document one (its keys and defaults)\n"
     "  version         print the version\n"
     "  help [COMMAND]  this text, or the help of a command\n"
@@ -66,6 +70,9 @@ static int cmd_help(int argc, char **argv) {
                "about it.\nWith TYPE, documents its hyper-parameters: key, meaning, default.\n");
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "train") == 0) return cli_train_help(stdout), 0;
+    if (argc > 1 && strcmp(argv[1], "eval") == 0) return cli_eval_help(stdout), 0;
+    if (argc > 1 && strcmp(argv[1], "predict") == 0) return cli_predict_help(stdout), 0;
     if (argc > 1 && strcmp(argv[1], "version") != 0 && strcmp(argv[1], "help") != 0) {
         fprintf(stderr, "cnn help: unknown command '%s'\n\n%s", argv[1], USAGE);
         return 2;
@@ -85,6 +92,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "help")) return cmd_help(argc - 1, argv + 1);
     if (!strcmp(cmd, "version")) return cmd_version(argc - 1, argv + 1);
     if (!strcmp(cmd, "layers")) return cmd_layers(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train")) return cli_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval")) return cli_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "predict")) return cli_predict(argc - 2, argv + 2);
     fprintf(stderr, "cnn: unknown command '%s'\n\n%s", cmd, USAGE);
     return 2;
 }

@@ -527,6 +527,16 @@ cnn_status cnn_evaluate(cnn_net *net, const cnn_dataset *ds, const float *mean, 
 void cnn_metrics_free(cnn_metrics *m);
 
 /* ---------------------------------------------------------------------------------------------
+ * Pictures
+ * ------------------------------------------------------------------------------------------- */
+
+/* Draws a training log (CSV with the header epoch,train_loss,train_acc,val_loss,val_acc,lr,
+ * seconds; accuracies as fractions) as a PNG: loss per epoch on the left, accuracy on the
+ * right, training and validation curves. The PNG is written atomically. */
+cnn_status cnn_plot_training_csv(const char *csv_path, const char *png_path, char *err,
+                                 size_t errlen);
+
+/* ---------------------------------------------------------------------------------------------
  * Layer types
  * ------------------------------------------------------------------------------------------- */
 

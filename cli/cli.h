@@ -1,0 +1,17 @@
+/*
+ * cli.h - the cnn tool's commands. Each takes the arguments after its name and returns the
+ * exit code: 0 success, 1 the work failed, 2 a usage error.
+ */
+#ifndef CNN_CLI_H
+#define CNN_CLI_H
+
+#include <stdio.h>
+
+int cli_train(int argc, char **argv);
+void cli_train_help(FILE *f);
+int cli_eval(int argc, char **argv);
+void cli_eval_help(FILE *f);
+int cli_predict(int argc, char **argv);
+void cli_predict_help(FILE *f);
+
+#endif
