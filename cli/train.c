@@ -359,7 +359,8 @@ int cli_train(int argc, char **argv) {
     int batches = train->n / c.batch; /* the last partial batch is dropped (batch norm) */
     int64_t total_steps = (int64_t)batches * c.epochs;
     sched.warmup_steps = (int64_t)c.warmup * batches;
-    sched.step_size = (int64_t)(cli_find(o, "step-size")->given ? c.step_size : (c.epochs / 3 > 0 ? c.epochs / 3 : 1)) * batches;
+    if (!c.step_size) c.step_size = c.epochs / 3 > 0 ? c.epochs / 3 : 1; /* kept in the checkpoint */
+    sched.step_size = (int64_t)c.step_size * batches;
     sched.total_steps = total_steps;
 
     size_t numel = cnn_shape_numel(&train->shape);

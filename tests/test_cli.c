@@ -1,0 +1,201 @@
+/*
+ * test_cli.c - the cnn tool end to end, on a small synthetic data set written as IDX files:
+ * train (with its log, plot and checkpoint), the same weights for 1 and 2 threads, a resumed
+ * run equal bit for bit to an uninterrupted one, eval --json, predict, and the errors a user
+ * meets (unknown options, bad values, missing or damaged files, a diverging run).
+ *
+ * The tool is found beside the test program: BUILD/tests/test_cli -> BUILD/cnn.
+ */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include "testlib.h"
+
+#include <libgen.h>
+#include <stb/stb_image_write.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tool[4096], dir[] = "/tmp/cnn_cli_XXXXXX";
+
+/* Runs the tool with args (a shell word list); returns its exit code and its output. */
+static int run(const char *args, char *out, size_t size) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", dir, tool, args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void be32(FILE *f, uint32_t v) {
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+/* n images of 28x28 whose class k is a bright bar at row 2k + 4, plus noise. */
+static void write_idx(const char *prefix, int n, uint64_t seed) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
+    FILE *fi = fopen(path, "wb");
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    FILE *fl = fopen(path, "wb");
+    be32(fi, 0x803);
+    be32(fi, (uint32_t)n);
+    be32(fi, 28);
+    be32(fi, 28);
+    be32(fl, 0x801);
+    be32(fl, (uint32_t)n);
+    float noise[28 * 28];
+    for (int i = 0; i < n; i++) {
+        unsigned char label = (unsigned char)(i % 10), img[28 * 28];
+        t_fill(noise, 28 * 28, seed + (uint64_t)i, 0, 80);
+        for (int p = 0; p < 28 * 28; p++) img[p] = (unsigned char)noise[p];
+        for (int c = 3; c < 25; c++) img[(2 * label + 4) * 28 + c] = 255;
+        fwrite(img, 1, sizeof img, fi);
+        fwrite(&label, 1, 1, fl);
+    }
+    fclose(fi);
+    fclose(fl);
+}
+
+/* The parameters saved in a checkpoint (a copy to free), or NULL. */
+static float *params_of(const char *name, size_t *n) {
+    char path[4200], err[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cnn_net *net = NULL;
+    if (cnn_checkpoint_load(path, &net, NULL, NULL, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return NULL;
+    }
+    *n = cnn_net_param_count(net);
+    float *p = malloc(*n * sizeof *p);
+    memcpy(p, cnn_net_params(net), *n * sizeof *p);
+    cnn_net_free(net);
+    return p;
+}
+
+static void same_params(const char *a, const char *b, const char *what) {
+    size_t na = 0, nb = 0;
+    float *pa = params_of(a, &na), *pb = params_of(b, &nb);
+    if (T_CHECK(pa && pb && na == nb, "%s: loading %s and %s", what, a, b))
+        t_same_bits(what, pa, pb, na);
+    free(pa);
+    free(pb);
+}
+
+static int exists(const char *name) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* Runs args, expects exit code `code` and every fragment in the output. */
+static void expect(const char *args, int code, const char *frag1, const char *frag2) {
+    static char out[1 << 16];
+    int got = run(args, out, sizeof out);
+    T_CHECK(got == code, "cnn %s: exit %d, expected %d; output:\n%s", args, got, code, out);
+    T_CHECK(!frag1 || strstr(out, frag1), "cnn %s: output lacks '%s':\n%s", args, frag1, out);
+    T_CHECK(!frag2 || strstr(out, frag2), "cnn %s: output lacks '%s':\n%s", args, frag2, out);
+    printf("  ok cnn %s -> %d\n", args, got);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    char self[4096];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    char *bin = realpath(dirname(self), NULL);
+    snprintf(tool, sizeof tool, "%s/../cnn", bin ? bin : ".");
+    free(bin);
+    if (!T_CHECK(access(tool, X_OK) == 0, "no tool at %s", tool) || !mkdtemp(dir)) return t_finish();
+    write_idx("train", 600, 1);
+    write_idx("t10k", 200, 100000);
+
+    const char *common = "train --data . --batch 32 --val 100 --seed 3 --epochs 2";
+    char args[1024];
+    snprintf(args, sizeof args, "%s --out one.ckpt", common);
+    expect(args, 0, "test: 200 samples", "wrote the model to one.ckpt, the log to one.csv and its plot to one.png");
+    T_CHECK(exists("one.ckpt") && exists("one.csv") && exists("one.png"), "output files");
+
+    /* The same seed gives the same weights whatever the thread count. */
+    snprintf(args, sizeof args, "%s --threads 2 --out two.ckpt", common);
+    expect(args, 0, "test:", NULL);
+    same_params("one.ckpt", "two.ckpt", "1 thread vs 2 threads");
+
+    /* An interrupted run, resumed, ends with exactly the uninterrupted weights. */
+    snprintf(args, sizeof args, "train --data . --batch 32 --val 100 --seed 3 --epochs 1 --out part.ckpt");
+    expect(args, 0, NULL, NULL);
+    expect("train --resume part.ckpt --epochs 2 --out resumed.ckpt", 0, "resuming from part.ckpt after epoch 1", NULL);
+    same_params("one.ckpt", "resumed.ckpt", "resumed vs uninterrupted");
+    expect("train --resume part.ckpt --epochs 2 --lr 0.1", 2, "--lr cannot change when resuming", NULL);
+    expect("train --resume one.ckpt --epochs 2", 2, "has done 2 epochs", NULL);
+
+    /* With augmentation, a schedule and momentum, still reproducible. */
+    snprintf(args, sizeof args, "%s --augment hflip,crop=2,cutout=4,noise=0.05 --opt nesterov --lr 0.02 --schedule cosine --warmup 1 --clip 5 --out aug1.ckpt", common);
+    expect(args, 0, "test:", NULL);
+    snprintf(args, sizeof args, "%s --augment hflip,crop=2,cutout=4,noise=0.05 --opt nesterov --lr 0.02 --schedule cosine --warmup 1 --clip 5 --threads 2 --out aug2.ckpt", common);
+    expect(args, 0, "test:", NULL);
+    same_params("aug1.ckpt", "aug2.ckpt", "augmented run, 1 vs 2 threads");
+
+    expect("eval one.ckpt --data . --json", 0, "\"top1\": ", "\"n\": 200");
+    expect("eval one.ckpt --data .", 0, "top-5", "confusion matrix");
+
+    /* predict: an image of class 3 (its bar at row 10). */
+    unsigned char img[28 * 28] = {0};
+    for (int c = 3; c < 25; c++) img[10 * 28 + c] = 255;
+    char png[4200];
+    snprintf(png, sizeof png, "%s/three.png", dir);
+    T_CHECK(stbi_write_png(png, 28, 28, 1, img, 28) != 0, "writing a PNG");
+    expect("predict one.ckpt three.png", 0, "1. 3 ", "%");
+    expect("predict one.ckpt missing.png", 1, "missing.png", NULL);
+
+    /* Errors: each names what is wrong, with a non-zero exit. */
+    expect("train --epoch 3", 2, "unknown option '--epoch'", NULL);
+    expect("train --epochs 0", 2, "--epochs 0: expected an integer from 1", NULL);
+    expect("train --epochs 3x", 2, "--epochs 3x", NULL);
+    expect("train --lr", 2, "--lr needs a value", NULL);
+    expect("train --opt rmsprop", 2, "--opt rmsprop", NULL);
+    expect("train --augment flip", 2, "unknown transform 'flip'", NULL);
+    expect("train --data /nonexistent", 1, "/nonexistent", NULL);
+    expect("train --data . --val 100 --model nosuchmodel", 1, "nosuchmodel", NULL);
+    expect("frobnicate", 2, "unknown command 'frobnicate'", NULL);
+    expect("help train", 0, "--resume FILE", "--augment LIST");
+    expect("eval", 2, "give one checkpoint", NULL);
+    expect("eval nothing.ckpt", 1, "nothing.ckpt: cannot open", NULL);
+
+    /* A damaged checkpoint is refused. */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/one.ckpt", dir);
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 100, SEEK_SET);
+    fputc(0x5a, f);
+    fclose(f);
+    expect("eval one.ckpt --data .", 1, "checksum mismatch", NULL);
+
+    /* A truncated data file is named. */
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    if (truncate(path, 5000) != 0) T_CHECK(0, "truncate");
+    expect("eval two.ckpt --data .", 1, "t10k-images-idx3-ubyte", "truncated");
+    write_idx("t10k", 200, 100000);
+
+    /* A diverging run stops with the step and the layer: stacked linear layers with a huge
+     * learning rate grow their weights geometrically until they overflow. */
+    snprintf(path, sizeof path, "%s/linear.txt", dir);
+    f = fopen(path, "w");
+    fputs("x = input shape=1x28x28\nf = flatten\nd1 = dense out=64\nd2 = dense out=64\n"
+          "d3 = dense out=10\n", f);
+    fclose(f);
+    expect("train --data . --model linear.txt --batch 32 --val 100 --epochs 3 --opt sgd --lr 100 "
+           "--no-normalize --out nan.ckpt",
+           1, "training stopped at epoch 1, step", "layer '");
+
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) T_CHECK(0, "cleanup");
+    return t_finish();
+}
