@@ -1,0 +1,194 @@
+/*
+ * train.c - the pieces of a training loop: permutations, batch assembly, learning-rate
+ * schedules, gradient clipping, finding where a NaN came from, and evaluation.
+ */
+#include "../core/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* A well-mixed 64-bit value from two; the per-sample seeds of augmentation. */
+static uint64_t mix2(uint64_t a, uint64_t b) {
+    uint64_t z = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void cnn_permutation(int n, uint64_t seed, int32_t *out) {
+    cnn_rng rng;
+    cnn_rng_seed(&rng, seed);
+    for (int i = 0; i < n; i++) out[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)cnn_rng_below(&rng, (uint32_t)i + 1);
+        int32_t t = out[i];
+        out[i] = out[j];
+        out[j] = t;
+    }
+}
+
+void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
+                       const cnn_augment *aug, uint64_t seed, const float *mean,
+                       const float *std, float *x, int32_t *y, float *scratch) {
+    size_t numel = cnn_shape_numel(&ds->shape);
+    int C = ds->shape.dim[0];
+    size_t plane = numel / (size_t)C;
+    for (int i = 0; i < count; i++) {
+        int idx = indices[i];
+        CNN_ASSERT(idx >= 0 && idx < ds->n);
+        float *dst = x + (size_t)i * numel;
+        memcpy(dst, ds->x + (size_t)idx * numel, numel * sizeof(float));
+        if (aug)
+            cnn_augment_image(aug, dst, C, ds->shape.dim[1], ds->shape.dim[2],
+                              mix2(seed, (uint64_t)idx), scratch);
+        if (mean && std)
+            for (int c = 0; c < C; c++) {
+                float m = mean[c], inv = 1.0f / std[c];
+                float *p = dst + (size_t)c * plane;
+                for (size_t k = 0; k < plane; k++) p[k] = (p[k] - m) * inv;
+            }
+        if (y) y[i] = ds->y[idx];
+    }
+}
+
+float cnn_schedule_lr(const cnn_schedule *s, float base_lr, int64_t step) {
+    if (s->warmup_steps > 0 && step < s->warmup_steps)
+        return base_lr * (float)(step + 1) / (float)s->warmup_steps;
+    int64_t t = step - (s->warmup_steps > 0 ? s->warmup_steps : 0);
+    switch (s->kind) {
+    case CNN_SCHEDULE_STEP:
+        return s->step_size > 0 ? base_lr * powf(s->gamma, (float)(t / s->step_size)) : base_lr;
+    case CNN_SCHEDULE_COSINE: {
+        int64_t span = s->total_steps - (s->warmup_steps > 0 ? s->warmup_steps : 0);
+        if (span <= 0 || t >= span) return s->min_lr;
+        double c = 0.5 * (1.0 + cos(3.141592653589793 * (double)t / (double)span));
+        return (float)(s->min_lr + (base_lr - s->min_lr) * c);
+    }
+    case CNN_SCHEDULE_CONSTANT: break;
+    }
+    return base_lr;
+}
+
+float cnn_net_clip_grad_norm(cnn_net *net, float max_norm) {
+    double sq = 0.0;
+    for (size_t i = 0; i < net->n_params; i++) sq += (double)net->grads[i] * net->grads[i];
+    float norm = (float)sqrt(sq);
+    /* PyTorch's rule: scale by max_norm / (norm + 1e-6) when that is below 1. */
+    float coef = max_norm / (norm + 1e-6f);
+    if (coef < 1.0f)
+        for (size_t i = 0; i < net->n_params; i++) net->grads[i] *= coef;
+    return norm;
+}
+
+/* The first non-finite value of n samples of a tensor: its sample, or -1. */
+static int first_bad(const float *v, size_t numel, int batch, const char **what) {
+    for (size_t i = 0; i < numel * (size_t)batch; i++)
+        if (!isfinite(v[i])) {
+            *what = isnan(v[i]) ? "NaN" : "an infinity";
+            return (int)(i / numel);
+        }
+    return -1;
+}
+
+int cnn_net_find_nonfinite(const cnn_net *net, char *msg, size_t size) {
+    if (!net->forward_done) return 0;
+    const char *what;
+    for (int i = 0; i < net->n_nodes; i++) {
+        const cnn_node *n = net->nodes[i];
+        int s = first_bad(n->y, cnn_node_numel(n), net->batch, &what);
+        if (s >= 0) {
+            snprintf(msg, size, "layer '%s' (%s): output holds %s at sample %d", n->name,
+                     n->type->name, what, s);
+            return 1;
+        }
+    }
+    for (int i = net->output; i >= 0; i--) {
+        const cnn_node *n = net->nodes[i];
+        int s = first_bad(n->dy, cnn_node_numel(n), net->batch, &what);
+        if (s >= 0) {
+            snprintf(msg, size, "layer '%s' (%s): gradient holds %s at sample %d", n->name,
+                     n->type->name, what, s);
+            return 1;
+        }
+    }
+    for (int i = 0; i < net->n_nodes; i++) {
+        const cnn_node *n = net->nodes[i];
+        for (size_t k = 0; k < n->n_params; k++)
+            if (!isfinite(net->params[n->param_off + k]) || !isfinite(net->grads[n->param_off + k])) {
+                snprintf(msg, size, "layer '%s' (%s): a parameter or its gradient is not finite",
+                         n->name, n->type->name);
+                return 1;
+            }
+    }
+    return 0;
+}
+
+cnn_status cnn_evaluate(cnn_net *net, const cnn_dataset *ds, const float *mean, const float *std,
+                        cnn_metrics *m) {
+    memset(m, 0, sizeof *m);
+    cnn_shape out = cnn_net_output_shape(net), in = cnn_net_input_shape(net, 0);
+    char a[64], b[64];
+    if (out.rank != 1 || out.dim[0] != ds->classes)
+        return cnn_error(net, CNN_STATUS_SHAPE,
+                         "evaluation needs flat logits for %d classes, the output is %s",
+                         ds->classes, cnn_shape_str(&out, a, sizeof a));
+    if (cnn_shape_numel(&in) != cnn_shape_numel(&ds->shape) || in.dim[0] != ds->shape.dim[0])
+        return cnn_error(net, CNN_STATUS_SHAPE, "the network's input is %s, the data's %s",
+                         cnn_shape_str(&in, a, sizeof a), cnn_shape_str(&ds->shape, b, sizeof b));
+    if (!net->max_batch) return cnn_error(net, CNN_STATUS_STATE, "evaluate before cnn_net_prepare");
+    int K = ds->classes, B = net->max_batch;
+    size_t numel = cnn_shape_numel(&ds->shape);
+    m->classes = K;
+    m->confusion = calloc((size_t)K * K, sizeof *m->confusion);
+    float *x = cnn_alloc((size_t)B * numel * sizeof(float) + 2 * numel * sizeof(float));
+    int32_t *idx = malloc((size_t)B * sizeof *idx), *y = malloc((size_t)B * sizeof *y);
+    cnn_status st = CNN_STATUS_OK;
+    if (!m->confusion || !x || !idx || !y) {
+        st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for evaluation");
+        goto out;
+    }
+    int was_training = net->training;
+    cnn_net_set_training(net, 0);
+    double loss = 0.0;
+    int64_t top1 = 0, top5 = 0;
+    for (int start = 0; start < ds->n && !st; start += B) {
+        int count = ds->n - start < B ? ds->n - start : B;
+        for (int i = 0; i < count; i++) idx[i] = start + i;
+        cnn_dataset_batch(ds, idx, count, NULL, 0, mean, std, x, y, x + (size_t)B * numel);
+        if ((st = cnn_net_forward(net, x, count))) break;
+        float l;
+        const float *z = cnn_net_output(net);
+        if ((st = cnn_loss_cross_entropy(z, y, count, K, 1, &l, NULL))) {
+            cnn_error(net, st, "evaluation loss: %s", cnn_status_str(st));
+            break;
+        }
+        loss += (double)l * count;
+        for (int i = 0; i < count; i++) {
+            const float *zi = z + (size_t)i * K;
+            int best = 0, rank = 0;
+            for (int k = 1; k < K; k++)
+                if (zi[k] > zi[best]) best = k;
+            /* The true class's rank: how many classes score strictly higher. */
+            for (int k = 0; k < K; k++) rank += zi[k] > zi[y[i]];
+            top1 += best == y[i];
+            top5 += rank < 5;
+            m->confusion[(size_t)y[i] * K + best]++;
+        }
+    }
+    cnn_net_set_training(net, was_training);
+    m->n = ds->n;
+    m->loss = loss / ds->n;
+    m->top1 = (double)top1 / ds->n;
+    m->top5 = (double)top5 / ds->n;
+out:
+    cnn_free(x);
+    free(idx);
+    free(y);
+    if (st) cnn_metrics_free(m);
+    return st;
+}
+
+void cnn_metrics_free(cnn_metrics *m) {
+    free(m->confusion);
+    m->confusion = NULL;
+}
