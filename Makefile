@@ -80,7 +80,8 @@ check-san:
 run:
 	@scripts/install-deps.sh --data
 	$(MAKE) all
-	$(BUILD)/cnn train --model lenet5 --data fashion-mnist --epochs 10 --batch 64 --lr 0.002 \
+	$(BUILD)/cnn train --model lenet5 --data fashion-mnist --epochs 10 --batch 64 --opt adamw \
+	    --lr 0.002 --wd 0.05 \
 	    --schedule cosine --augment hflip --seed 1 --out $(BUILD)/lenet5.ckpt
 
 test: deps
