@@ -72,8 +72,10 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 check: all
 	@scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(EX_BINS)
 
+# The sanitizer pass skips building the biggest zoo models (CNN_TEST_LIGHT): the optimised
+# pass checks them, and under ASan their hundreds of MB of weights only cost time.
 check-san:
-	$(MAKE) BUILD=build-san OPT="-O1 -fno-omit-frame-pointer" \
+	CNN_TEST_LIGHT=1 $(MAKE) BUILD=build-san OPT="-O1 -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
 
 # Trains LeNet-5 on Fashion-MNIST (installing the data set if needed): a few minutes on 2 cores.

@@ -157,6 +157,7 @@ struct cnn_net {
     int inputs[CNN_MAX_INPUTS], n_inputs;
     float *params, *grads, *state;
     size_t n_params, n_state;
+    size_t cap_params, cap_state; /* allocated lengths (grads has cap_params) */
     cnn_rng rng;
     int threads, reference, training;
     int max_batch, batch;     /* prepared capacity and the batch of the last forward */

@@ -67,6 +67,18 @@ void cnn_init_weights(float *w, size_t n, int scheme, int fan_in, int fan_out, c
     }
     int uniform = scheme == CNN_INIT_HE_UNIFORM || scheme == CNN_INIT_XAVIER_UNIFORM;
     float bound = (float)sqrt(3.0 * var), std = (float)sqrt(var);
-    for (size_t i = 0; i < n; i++)
-        w[i] = uniform ? (2.0f * cnn_rng_uniform(rng) - 1.0f) * bound : cnn_rng_normal(rng) * std;
+    if (uniform) {
+        for (size_t i = 0; i < n; i++) w[i] = (2.0f * cnn_rng_uniform(rng) - 1.0f) * bound;
+        return;
+    }
+    /* Box-Muller gives two normals per pair of draws; use both (VGG has 138M weights). */
+    size_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        double u1 = ((double)(cnn_rng_u64(rng) >> 11) + 1.0) * 0x1.0p-53;
+        double u2 = (double)(cnn_rng_u64(rng) >> 11) * 0x1.0p-53;
+        double r = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2;
+        w[i] = (float)(r * cos(a)) * std;
+        w[i + 1] = (float)(r * sin(a)) * std;
+    }
+    if (i < n) w[i] = cnn_rng_normal(rng) * std;
 }
