@@ -14,4 +14,9 @@ void cli_eval_help(FILE *f);
 int cli_predict(int argc, char **argv);
 void cli_predict_help(FILE *f);
 
+int cli_models(int argc, char **argv);
+int cli_def(int argc, char **argv);
+int cli_summary(int argc, char **argv);
+void cli_summary_help(FILE *f);
+
 #endif

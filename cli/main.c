@@ -19,6 +19,9 @@ static const char USAGE[] =
     "  train           train a network on a data set (cnn help train)\n"
     "  eval MODEL      evaluate a trained model: loss, top-1/top-5, per class, confusion\n"
     "  predict MODEL IMAGE...  the five most likely classes of each image\n"
+    "  models          list the zoo's models\n"
+    "  summary NAME|FILE  layers, output shapes, parameters, multiply-adds (cnn help summary)\n"
+    "  def NAME        a zoo model's definition text, to edit and train with --model FILE\n"
     "  layers [TYPE]   list the layer types, or document one (its keys and defaults)\n"
     "  version         print the version\n"
     "  help [COMMAND]  this text, or the help of a command\n"
@@ -73,6 +76,12 @@ static int cmd_help(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "train") == 0) return cli_train_help(stdout), 0;
     if (argc > 1 && strcmp(argv[1], "eval") == 0) return cli_eval_help(stdout), 0;
     if (argc > 1 && strcmp(argv[1], "predict") == 0) return cli_predict_help(stdout), 0;
+    if (argc > 1 && (!strcmp(argv[1], "summary") || !strcmp(argv[1], "def")))
+        return cli_summary_help(stdout), 0;
+    if (argc > 1 && strcmp(argv[1], "models") == 0) {
+        printf("usage: cnn models\n\nLists the zoo's models with one line about each.\n");
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "version") != 0 && strcmp(argv[1], "help") != 0) {
         fprintf(stderr, "cnn help: unknown command '%s'\n\n%s", argv[1], USAGE);
         return 2;
@@ -95,6 +104,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cli_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cli_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "predict")) return cli_predict(argc - 2, argv + 2);
+    if (!strcmp(cmd, "models")) return cli_models(argc - 2, argv + 2);
+    if (!strcmp(cmd, "summary")) return cli_summary(argc - 2, argv + 2);
+    if (!strcmp(cmd, "def")) return cli_def(argc - 2, argv + 2);
     fprintf(stderr, "cnn: unknown command '%s'\n\n%s", cmd, USAGE);
     return 2;
 }
