@@ -30,7 +30,7 @@ TEST_LIB   := $(BUILD)/tests/testlib.o
 EX_SRCS    := $(sort $(wildcard examples/*.c))
 EX_BINS    := $(EX_SRCS:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all deps run test check check-san clean
+.PHONY: all deps run test check check-san clean fuzz
 # Keep objects that pattern rules make on the way to a program: they are not temporary.
 .SECONDARY:
 all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(TEST_BINS) $(EX_BINS)
@@ -90,7 +90,20 @@ test: deps
 	$(MAKE) check
 	$(MAKE) check-san
 
+# Fuzzing the network definition reader with libFuzzer (clang): FUZZ_SECONDS of search from
+# the seed corpus in fuzz/corpus/netdef; a crash leaves its input in build-fuzz/.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined" \
+	    build-fuzz/libcnn.a
+	clang -std=c11 -Iinclude -O1 -g $(FUZZ_FLAGS) fuzz/fuzz_netdef.c build-fuzz/libcnn.a \
+	    -o build-fuzz/fuzz_netdef $(LDLIBS) $(FUZZ_FLAGS)
+	mkdir -p build-fuzz/corpus && cd build-fuzz && \
+	    ASAN_OPTIONS=allocator_may_return_null=1 ./fuzz_netdef -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=4096 -timeout=10 -rss_limit_mb=4096 corpus ../fuzz/corpus/netdef
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:%=%.d) $(TEST_LIB:.o=.d)

@@ -4,6 +4,7 @@
  */
 #include "testlib.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,31 @@ static void roundtrip(const char *text, size_t params) {
     cnn_net_free(b);
 }
 
+/* The fuzzer's seed corpus: every file is a valid network that round-trips. */
+static void corpus(void) {
+    const char *dir = "fuzz/corpus/netdef";
+    DIR *d = opendir(dir);
+    if (!T_CHECK(d != NULL, "cannot open %s (run from the repository root)", dir)) return;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[512], err[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        cnn_net *net = NULL;
+        if (T_CHECK(cnn_net_load_text(path, 1, &net, err, sizeof err) == CNN_STATUS_OK, "%s", err)) {
+            char *text = cnn_net_to_text(net);
+            roundtrip(text, cnn_net_param_count(net));
+            free(text);
+        }
+        cnn_net_free(net);
+        n++;
+    }
+    closedir(d);
+    T_CHECK(n > 0, "no corpus files in %s", dir);
+}
+
 int main(void) {
+    corpus();
     roundtrip(LENET, 61706);
     roundtrip(RESIDUAL, 0);
 
