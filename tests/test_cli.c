@@ -154,6 +154,20 @@ int main(int argc, char **argv) {
     expect("predict one.ckpt three.png", 0, "1. 3 ", "%");
     expect("predict one.ckpt missing.png", 1, "missing.png", NULL);
 
+    /* The zoo from the command line: a summary, and a definition written out and read back. */
+    expect("models", 0, "resnet50", "densenet121");
+    expect("summary lenet5 --json", 0, "\"params\": 61706,", "\"macs\": ");
+    expect("summary resnet50 --json", 0, "\"params\": 25557032,", NULL);
+    expect("summary lenet5", 0, "parameters:            61706", "multiply-adds:");
+    char cmd_def[4200];
+    snprintf(cmd_def, sizeof cmd_def, "cd %s && %s def resnet20 > resnet20.txt", dir, tool);
+    T_CHECK(system(cmd_def) == 0, "cnn def resnet20");
+    expect("summary resnet20.txt --json", 0, "\"params\": 272474,", NULL);
+    expect("summary resnet20 --input 1x28x28 --json", 0, "\"params\": 272186,", NULL);
+    expect("summary nosuch", 1, "nosuch", NULL);
+    expect("summary alexnet --input 1x28x28", 1, "too small", NULL);
+    expect("def lenet5 --json", 2, "--json is for summary", NULL);
+
     /* Errors: each names what is wrong, with a non-zero exit. */
     expect("train --epoch 3", 2, "unknown option '--epoch'", NULL);
     expect("train --epochs 0", 2, "--epochs 0: expected an integer from 1", NULL);
