@@ -19,10 +19,6 @@
 #include <omp.h>
 #include <string.h>
 
-/* Columns of dW in one tile of the weight-gradient product, with CNN_GEMM_BLOCK_M rows: fixed,
- * never derived from the thread count, so the tiling (and every bit) is the same for all. */
-#define CONV_BLOCK_N 256
-
 long long cnn_conv_out_len(long long in, long long pad_total, long long k, long long s,
                            long long d) {
     long long span = in + pad_total - d * (k - 1) - 1;
@@ -37,23 +33,6 @@ int cnn_conv_geom_fits(const cnn_conv_geom *g) {
     double reach_h = (double)(g->OH - 1) * g->sh + (double)(g->KH - 1) * g->dh;
     double reach_w = (double)(g->OW - 1) * g->sw + (double)(g->KW - 1) * g->dw;
     return K <= INT_MAX && P <= INT_MAX && reach_h <= INT_MAX && reach_w <= INT_MAX;
-}
-
-/* A 1x1 kernel at stride 1 without padding reads each input pixel once, in order: the input
- * of a group is already its column matrix. */
-static int pointwise(const cnn_conv_geom *g) {
-    return g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
-           g->OH == g->H && g->OW == g->W;
-}
-
-/* Floats of one thread's column matrix, rounded up to 64 bytes so that slices stay aligned. */
-static size_t col_floats(const cnn_conv_geom *g) {
-    size_t n = (size_t)(g->C / g->G) * g->KH * g->KW * g->OH * g->OW;
-    return (n + 15) / 16 * 16;
-}
-
-size_t cnn_conv_work_bytes(const cnn_conv_geom *g, int threads) {
-    return pointwise(g) ? 0 : (size_t)threads * col_floats(g) * sizeof(float);
 }
 
 /* Offset of element (a, b, c, d) of an array of shape (., B, C, D). */
@@ -153,138 +132,336 @@ static void channel_sums(int threads, int N, int CH, size_t P, const float *t, f
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Fast: im2col and matrix products.
+ * Fast: im2col over chunks of samples, one matrix product per chunk and group.
+ *
+ * A chunk is S consecutive samples, S fixed by the shape alone (chunking_of), never by the
+ * thread count. Its column matrix col (K, S*P) holds the S samples' column matrices side by
+ * side, so one product W_g (OCg, K) col (K, S*P) replaces S small ones: fewer calls, longer
+ * rows for the product's kernel. Chunks are the unit of parallel work. Each thread has in the
+ * work buffer its own col and a buffer t (OC, S*P) for the chunk's output, or output
+ * gradient, channel by channel (scattered to, or gathered from, the NCHW tensors). The weight
+ * gradient of each chunk goes to a slot of its own; the slots are summed in chunk order
+ * afterwards, so every result is the same, bit for bit, for every thread count.
  * ------------------------------------------------------------------------------------------- */
 
-/* col (K, P) from one group's input x (Cg, H, W): row (c, u, v) holds, for each output pixel,
- * the input pixel that weight (c, u, v) meets there, 0 in the padding. Rows are independent
- * copies, so splitting them over threads cannot change a bit. */
-static void im2col(const cnn_conv_geom *g, int threads, const float *x, float *col) {
-    int rows = g->C / g->G * g->KH * g->KW;
-    size_t P = (size_t)g->OH * g->OW;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int r = 0; r < rows; r++) {
-        int c = r / (g->KH * g->KW), u = r / g->KW % g->KH, v = r % g->KW;
-        const float *xc = x + (size_t)c * g->H * g->W;
-        float *dst = col + (size_t)r * P;
-        for (int i = 0; i < g->OH; i++, dst += g->OW) {
-            int ih = i * g->sh - g->pt + u * g->dh;
-            if (ih < 0 || ih >= g->H) {
-                memset(dst, 0, (size_t)g->OW * sizeof *dst);
-                continue;
-            }
-            const float *xr = xc + (size_t)ih * g->W;
-            for (int j = 0; j < g->OW; j++) {
-                int iw = j * g->sw - g->pl + v * g->dw;
-                dst[j] = iw >= 0 && iw < g->W ? xr[iw] : 0.0f;
-            }
-        }
-    }
+/* Floats of a chunk's column matrix to aim for: small enough to stay in the level-2 cache
+ * while it is built and multiplied. */
+#define CONV_CHUNK_FLOATS (64 * 1024)
+/* Below this many multiply-adds in a call a parallel region costs more than it saves. */
+#define CONV_PARALLEL_MACS (1 << 20)
+
+typedef struct chunking {
+    int Cg, OCg, K, P;     /* channels per group, K = Cg*KH*KW, P = OH*OW */
+    int S, chunks;         /* samples per chunk, chunks in the batch */
+    size_t col, t, part;   /* floats of a col, a t (per thread), a weight-gradient slot */
+    int parallel;          /* enough work for threads */
+} chunking;
+
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+static chunking chunking_of(const cnn_conv_geom *g) {
+    chunking k;
+    k.Cg = g->C / g->G;
+    k.OCg = g->OC / g->G;
+    k.K = k.Cg * g->KH * g->KW;
+    k.P = g->OH * g->OW;
+    size_t per = (size_t)k.K * (size_t)k.P, S = CONV_CHUNK_FLOATS / per;
+    if ((size_t)k.P * S > INT_MAX) S = INT_MAX / (size_t)k.P; /* S*P is a matrix dimension */
+    if (S > (size_t)g->N) S = (size_t)g->N;
+    if (S < 1) S = 1;
+    k.S = (int)S;
+    k.chunks = (g->N + k.S - 1) / k.S;
+    k.col = round16((per + (size_t)k.P) * S); /* K+1 rows: see backward_weights_chunk */
+    k.t = round16((size_t)g->OC * k.P * S);
+    k.part = round16((size_t)g->OC * ((size_t)k.K + 1));
+    k.parallel = k.chunks > 1 && (double)g->N * g->OC * k.K * k.P >= CONV_PARALLEL_MACS;
+    return k;
 }
 
-/* dx (Cg, H, W) += col2im(col), the adjoint of im2col: each entry goes back to the input pixel
- * it was copied from; padding entries are dropped. */
-static void col2im(const cnn_conv_geom *g, const float *col, float *dx) {
-    int rows = g->C / g->G * g->KH * g->KW;
-    size_t P = (size_t)g->OH * g->OW;
-    for (int r = 0; r < rows; r++) {
-        int c = r / (g->KH * g->KW), u = r / g->KW % g->KH, v = r % g->KW;
-        float *dxc = dx + (size_t)c * g->H * g->W;
-        const float *src = col + (size_t)r * P;
-        for (int i = 0; i < g->OH; i++, src += g->OW) {
-            int ih = i * g->sh - g->pt + u * g->dh;
-            if (ih < 0 || ih >= g->H) continue;
-            float *dr = dxc + (size_t)ih * g->W;
-            for (int j = 0; j < g->OW; j++) {
-                int iw = j * g->sw - g->pl + v * g->dw;
-                if (iw >= 0 && iw < g->W) dr[iw] += src[j];
-            }
-        }
-    }
+size_t cnn_conv_work_bytes(const cnn_conv_geom *g, int threads) {
+    chunking k = chunking_of(g);
+    return ((size_t)threads * (k.col + k.t) + (size_t)k.chunks * k.part) * sizeof(float);
 }
 
-/* One sample: y (OC, OH, OW) = conv(x, w) + b, or y += conv(x, w) + b when accumulate. col is
- * the calling thread's column matrix. */
-static void forward_sample(const cnn_conv_geom *g, const float *x, const float *w,
-                           const float *b, float *y, float *col, int accumulate) {
-    int Cg = g->C / g->G, OCg = g->OC / g->G, K = Cg * g->KH * g->KW, P = g->OH * g->OW;
-    float beta = accumulate ? 1.0f : 0.0f;
-    if (b) {
-        for (int o = 0; o < g->OC; o++)
-            for (int p = 0; p < P; p++) {
-                float *e = &y[(size_t)o * P + p];
-                *e = accumulate ? *e + b[o] : b[o];
-            }
-        beta = 1.0f;
-    }
-    for (int grp = 0; grp < g->G; grp++) {
-        const float *xg = x + (size_t)grp * Cg * g->H * g->W, *a = xg;
-        if (!pointwise(g)) {
-            im2col(g, 1, xg, col);
-            a = col;
-        }
-        cnn_gemm(0, 0, 0, OCg, P, K, 1.0f, w + (size_t)grp * OCg * K, K, a, P, beta,
-                 y + (size_t)grp * OCg * P, P);
-    }
+/* The output rows [*i0, *i1) whose input row i SH + U DH - PT lies inside 0..H-1 for kernel
+ * row u, and the input row of output row 0 (off); likewise for columns with v. */
+static void valid_range(int out, int in, int stride, int pad, int dil, int u, int *i0, int *i1,
+                        long long *off) {
+    long long o = (long long)u * dil - pad;
+    long long a = o >= 0 ? 0 : (-o + stride - 1) / stride;
+    long long b = in - 1 - o < 0 ? 0 : (in - 1 - o) / stride + 1;
+    if (b > out) b = out;
+    if (a > b) a = b;
+    *i0 = (int)a;
+    *i1 = (int)b;
+    *off = o;
 }
 
-/* One sample: dx (C, H, W) += the adjoint of forward_sample applied to dy (OC, OH, OW). */
-static void backward_data_sample(const cnn_conv_geom *g, const float *dy, const float *w,
-                                 float *dx, float *col) {
-    int Cg = g->C / g->G, OCg = g->OC / g->G, K = Cg * g->KH * g->KW, P = g->OH * g->OW;
-    for (int grp = 0; grp < g->G; grp++) {
-        const float *wg = w + (size_t)grp * OCg * K, *dyg = dy + (size_t)grp * OCg * P;
-        float *dxg = dx + (size_t)grp * Cg * g->H * g->W;
-        if (pointwise(g)) {
-            cnn_gemm(0, 1, 0, K, P, OCg, 1.0f, wg, K, dyg, P, 1.0f, dxg, P);
+/* The runs im2col and col2im copy are short (a few to a few dozen floats), where a call to
+ * memcpy or memset costs more than the copy itself. GCC turns such loops into those calls even
+ * at -O2; this keeps it from doing so in the functions it marks (glibc's
+ * inhibit_loop_to_libcall). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define INLINE_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define INLINE_LOOPS
+#endif
+
+/* A block of rows of col: dst (rows, OW) gets src[(j - j0) SW] in columns [j0, j1) and 0 in
+ * the others, the rows of src src_step floats apart. */
+INLINE_LOOPS static void
+copy_block(float *restrict dst, int OW, const float *restrict src, size_t src_step, int rows,
+           int j0, int j1, int sw) {
+    int n = j1 - j0;
+    for (int i = 0; i < rows; i++, dst += OW, src += src_step) {
+        for (int j = 0; j < j0; j++) dst[j] = 0.0f;
+        float *d = dst + j0;
+        if (sw == 1) {
+#pragma omp simd
+            for (int j = 0; j < n; j++) d[j] = src[j];
         } else {
-            cnn_gemm(0, 1, 0, K, P, OCg, 1.0f, wg, K, dyg, P, 0.0f, col, P);
-            col2im(g, col, dxg);
+            for (int j = 0; j < n; j++) d[j] = src[(size_t)j * sw];
         }
+        for (int j = j1; j < OW; j++) dst[j] = 0.0f;
     }
 }
 
-/* C (M, N) += A (M, L) B(N, L)^T in fixed tiles of CNN_GEMM_BLOCK_M x CONV_BLOCK_N, the tiles
- * spread over threads. */
-static void gemm_nt_tiles(int threads, int M, int N, int L, const float *A, const float *B,
-                          float *C) {
-    int rb = (M + CNN_GEMM_BLOCK_M - 1) / CNN_GEMM_BLOCK_M;
-    int cb = (N + CONV_BLOCK_N - 1) / CONV_BLOCK_N;
-#pragma omp parallel for num_threads(threads) schedule(static) if (rb * cb > 1)
-    for (int t = 0; t < rb * cb; t++) {
-        int r0 = t / cb * CNN_GEMM_BLOCK_M, c0 = t % cb * CONV_BLOCK_N;
-        int rows = M - r0 < CNN_GEMM_BLOCK_M ? M - r0 : CNN_GEMM_BLOCK_M;
-        int cols = N - c0 < CONV_BLOCK_N ? N - c0 : CONV_BLOCK_N;
-        cnn_gemm(0, 0, 1, rows, cols, L, 1.0f, A + (size_t)r0 * L, L, B + (size_t)c0 * L, L,
-                 1.0f, C + (size_t)r0 * N + c0, N);
+/* Clears columns [0, j0) and [j1, OW) of dst (rows, OW). */
+INLINE_LOOPS static void
+clear_edges(float *dst, int OW, int rows, int j0, int j1) {
+    for (int i = 0; i < rows; i++, dst += OW) {
+        for (int j = 0; j < j0; j++) dst[j] = 0.0f;
+        for (int j = j1; j < OW; j++) dst[j] = 0.0f;
     }
 }
 
-/* dw += sum_n dy_n col(x_n)^T, group by group, samples in order. Uses the first column matrix
- * of the work buffer only: the threads share each product instead. */
-static void backward_weights_fast(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
-                                  const float *dy, float *dw) {
-    int Cg = g->C / g->G, OCg = g->OC / g->G, K = Cg * g->KH * g->KW, P = g->OH * g->OW;
-    float *col = c->work;
-    for (int n = 0; n < g->N; n++)
-        for (int grp = 0; grp < g->G; grp++) {
-            const float *xg = x + ((size_t)n * g->C + (size_t)grp * Cg) * g->H * g->W, *a = xg;
-            if (!pointwise(g)) {
-                im2col(g, c->threads, xg, col);
-                a = col;
+/* col (K, ld): in columns s*P .. s*P + P - 1 the column matrix of sample s < S of x, the
+ * group's Cg channels of S samples that are xs floats apart. Row (c, u, v) holds, for each
+ * output pixel, the input pixel that weight (c, u, v) meets there, 0 in the padding. */
+static void im2col(const cnn_conv_geom *g, const chunking *k, const float *x, size_t xs, int S,
+                   float *col, size_t ld) {
+    const int OH = g->OH, OW = g->OW, W = g->W, sw = g->sw, P = k->P;
+    const size_t plane = (size_t)g->H * W, src_step = (size_t)g->sh * W;
+    /* Stride 1 with rows as long as the input's (padding "same"): rows i and i+1 of a block
+     * are as far apart in x as in col, so a block is one copy, its edge columns then cleared. */
+    const int flat = g->sh == 1 && sw == 1 && OW == W;
+    for (int c = 0; c < k->Cg; c++)
+        for (int u = 0; u < g->KH; u++) {
+            int i0, i1;
+            long long ho;
+            valid_range(OH, g->H, g->sh, g->pt, g->dh, u, &i0, &i1, &ho);
+            for (int v = 0; v < g->KW; v++) {
+                int j0, j1;
+                long long wo;
+                valid_range(OW, W, sw, g->pl, g->dw, v, &j0, &j1, &wo);
+                float *row = col + ((size_t)(c * g->KH + u) * g->KW + v) * ld;
+                for (int s = 0; s < S; s++) {
+                    float *dst = row + (size_t)s * P;
+                    if (i0 == i1 || j0 == j1) {
+                        memset(dst, 0, (size_t)P * sizeof *dst);
+                        continue;
+                    }
+                    if (i0 > 0) memset(dst, 0, (size_t)i0 * OW * sizeof *dst);
+                    if (i1 < OH)
+                        memset(dst + (size_t)i1 * OW, 0, (size_t)(OH - i1) * OW * sizeof *dst);
+                    const float *src = x + (size_t)s * xs + (size_t)c * plane +
+                                       (size_t)(i0 * (long long)g->sh + ho) * W +
+                                       (size_t)(j0 * (long long)sw + wo);
+                    dst += (size_t)i0 * OW;
+                    int rows = i1 - i0;
+                    if (flat) {
+                        memcpy(dst + j0, src, ((size_t)(rows - 1) * OW + (j1 - j0)) * sizeof *dst);
+                        clear_edges(dst, OW, rows, j0, j1);
+                    } else {
+                        copy_block(dst, OW, src, src_step, rows, j0, j1, sw);
+                    }
+                }
             }
-            gemm_nt_tiles(c->threads, OCg, K, P, dy + ((size_t)n * g->OC + (size_t)grp * OCg) * P,
-                          a, dw + (size_t)grp * OCg * K);
         }
 }
 
-static void check_work(const cnn_ctx *c, const cnn_conv_geom *g) {
-    CNN_ASSERT(c->work_size >= cnn_conv_work_bytes(g, c->threads));
+/* dx += col2im(col), the adjoint of im2col: each entry goes back to the input pixel it was
+ * copied from; padding entries are dropped. Sample by sample, rows in order. col is scratch:
+ * its padding entries may be cleared. */
+static void col2im(const cnn_conv_geom *g, const chunking *k, float *col, size_t ld, int S,
+                   float *dx, size_t xs) {
+    const int OH = g->OH, OW = g->OW, W = g->W, sw = g->sw, P = k->P;
+    const size_t plane = (size_t)g->H * W, d_step = (size_t)g->sh * W;
+    /* As in im2col: with rows as long as the input's, a block is one run once the padding
+     * entries at its edges, which the run adds to the neighbouring row, are zeros. */
+    const int flat = g->sh == 1 && sw == 1 && OW == W;
+    for (int s = 0; s < S; s++)
+        for (int c = 0; c < k->Cg; c++) {
+            float *dxc = dx + (size_t)s * xs + (size_t)c * plane;
+            for (int u = 0; u < g->KH; u++) {
+                int i0, i1;
+                long long ho;
+                valid_range(OH, g->H, g->sh, g->pt, g->dh, u, &i0, &i1, &ho);
+                for (int v = 0; v < g->KW; v++) {
+                    int j0, j1;
+                    long long wo;
+                    valid_range(OW, W, sw, g->pl, g->dw, v, &j0, &j1, &wo);
+                    if (i0 == i1 || j0 == j1) continue;
+                    float *src = col + ((size_t)(c * g->KH + u) * g->KW + v) * ld +
+                                 (size_t)s * P + (size_t)i0 * OW;
+                    float *d = dxc + (size_t)(i0 * (long long)g->sh + ho) * W +
+                               (size_t)(j0 * (long long)sw + wo);
+                    int rows = i1 - i0, n = j1 - j0;
+                    if (flat) {
+                        clear_edges(src, OW, rows, j0, j1);
+                        size_t run = (size_t)(rows - 1) * OW + n;
+                        src += j0;
+#pragma omp simd
+                        for (size_t q = 0; q < run; q++) d[q] += src[q];
+                        continue;
+                    }
+                    for (int i = 0; i < rows; i++, src += OW, d += d_step) {
+                        if (sw == 1) {
+#pragma omp simd
+                            for (int j = 0; j < n; j++) d[j] += src[j0 + j];
+                        } else {
+                            for (int j = 0; j < n; j++) d[(size_t)j * sw] += src[j0 + j];
+                        }
+                    }
+                }
+            }
+        }
 }
 
-/* The calling thread's column matrix. */
-static float *thread_col(const cnn_ctx *c, const cnn_conv_geom *g) {
-    return (float *)c->work + (size_t)omp_get_thread_num() * col_floats(g);
+/* t (OC, ld) <- y (S, OC, P), sample s in columns s*P... */
+static void gather(const chunking *k, int OC, const float *y, int S, float *t, size_t ld) {
+    for (int s = 0; s < S; s++)
+        for (int o = 0; o < OC; o++)
+            memcpy(t + (size_t)o * ld + (size_t)s * k->P, y + ((size_t)s * OC + o) * k->P,
+                   (size_t)k->P * sizeof *t);
+}
+
+/* Samples n0 .. n0+S-1: y (N, OC, OH, OW) = conv(x, w) + b, or += when accumulate. */
+static void forward_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int S,
+                          const float *x, const float *w, const float *b, float *y, float *col,
+                          float *t, int accumulate) {
+    size_t ld = (size_t)S * k->P, xs = (size_t)g->C * g->H * g->W, P = (size_t)k->P;
+    for (int grp = 0; grp < g->G; grp++) {
+        im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld);
+        cnn_gemm(0, 0, 0, k->OCg, (int)ld, k->K, 1.0f, w + (size_t)grp * k->OCg * k->K, k->K,
+                 col, (int)ld, 0.0f, t + (size_t)grp * k->OCg * ld, (int)ld);
+    }
+    for (int s = 0; s < S; s++)
+        for (int o = 0; o < g->OC; o++) {
+            float *dst = y + ((size_t)(n0 + s) * g->OC + o) * P;
+            const float *src = t + (size_t)o * ld + (size_t)s * P;
+            float bias = b ? b[o] : 0.0f;
+            if (accumulate) {
+#pragma omp simd
+                for (size_t p = 0; p < P; p++) dst[p] += src[p] + bias;
+            } else {
+#pragma omp simd
+                for (size_t p = 0; p < P; p++) dst[p] = src[p] + bias;
+            }
+        }
+}
+
+/* Samples n0 .. n0+S-1: dx (N, C, H, W) += the adjoint of the convolution applied to dy. */
+static void backward_data_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int S,
+                                const float *dy, const float *w, float *dx, float *col,
+                                float *t) {
+    size_t ld = (size_t)S * k->P, xs = (size_t)g->C * g->H * g->W;
+    gather(k, g->OC, dy + (size_t)n0 * g->OC * k->P, S, t, ld);
+    for (int grp = 0; grp < g->G; grp++) {
+        cnn_gemm(0, 1, 0, k->K, (int)ld, k->OCg, 1.0f, w + (size_t)grp * k->OCg * k->K, k->K,
+                 t + (size_t)grp * k->OCg * ld, (int)ld, 0.0f, col, (int)ld);
+        col2im(g, k, col, ld, S, dx + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs);
+    }
+}
+
+/* Samples n0 .. n0+S-1: part (OC, K+1) = their weight gradient in columns 0..K-1 and, when
+ * with_db, their bias gradient in column K: a row of ones under the column matrix makes the
+ * product sum dy's channels along with the rest. */
+static void backward_weights_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int S,
+                                   const float *x, const float *dy, float *part, int with_db,
+                                   float *col, float *t) {
+    size_t ld = (size_t)S * k->P, xs = (size_t)g->C * g->H * g->W;
+    gather(k, g->OC, dy + (size_t)n0 * g->OC * k->P, S, t, ld);
+    if (with_db)
+        for (size_t p = 0; p < ld; p++) col[(size_t)k->K * ld + p] = 1.0f;
+    for (int grp = 0; grp < g->G; grp++) {
+        im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld);
+        cnn_gemm(0, 0, 1, k->OCg, k->K + with_db, (int)ld, 1.0f, t + (size_t)grp * k->OCg * ld,
+                 (int)ld, col, (int)ld, 0.0f, part + (size_t)grp * k->OCg * (k->K + 1),
+                 k->K + 1);
+    }
+}
+
+/* dw += sum_n dy_n col(x_n)^T, and db += the sums of dy's channels when db is given: each
+ * chunk's sums into its slot, then the slots added in chunk order. */
+static void backward_weights_fast(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
+                                  const float *dy, float *dw, float *db) {
+    CNN_ASSERT(c->work_size >= cnn_conv_work_bytes(g, c->threads));
+    chunking k = chunking_of(g);
+    float *parts = (float *)c->work + (size_t)c->threads * (k.col + k.t);
+    size_t row = (size_t)k.K + 1, total = (size_t)g->OC * row;
+#pragma omp parallel num_threads(c->threads) if (k.parallel)
+    {
+        float *col = (float *)c->work + (size_t)omp_get_thread_num() * (k.col + k.t);
+#pragma omp for schedule(static)
+        for (int ch = 0; ch < k.chunks; ch++) {
+            int n0 = ch * k.S, S = g->N - n0 < k.S ? g->N - n0 : k.S;
+            backward_weights_chunk(g, &k, n0, S, x, dy, parts + (size_t)ch * k.part, db != NULL,
+                                   col, col + k.col);
+        }
+#pragma omp for schedule(static)
+        for (size_t e = 0; e < total; e++) {
+            size_t o = e / row, kk = e % row;
+            if (kk == (size_t)k.K && !db) continue;
+            double acc = 0.0;
+            for (int ch = 0; ch < k.chunks; ch++) acc += parts[(size_t)ch * k.part + e];
+            if (kk < (size_t)k.K)
+                dw[o * k.K + kk] += (float)acc;
+            else
+                db[o] += (float)acc;
+        }
+    }
+}
+
+/* y (N, C, H, W) = b, per channel, or 0. */
+static void fill_bias(const cnn_conv_geom *g, int n, const float *b, float *y) {
+    size_t P = (size_t)g->H * g->W;
+    for (int ch = 0; ch < g->C; ch++) {
+        float *yc = y + ((size_t)n * g->C + ch) * P;
+        for (size_t p = 0; p < P; p++) yc[p] = b ? b[ch] : 0.0f;
+    }
+}
+
+/* What run_chunks does with each chunk. */
+enum { CHUNK_FORWARD, CHUNK_FORWARD_ADD, CHUNK_DATA, CHUNK_TRANSPOSED_FORWARD };
+
+/* The chunks of the batch in parallel, each with the calling thread's col and t:
+ *   CHUNK_FORWARD            out (N, OC, OH, OW) = conv(in, w) + b
+ *   CHUNK_FORWARD_ADD        out += conv(in, w)
+ *   CHUNK_DATA               out (N, C, H, W) += the adjoint of the convolution of in
+ *   CHUNK_TRANSPOSED_FORWARD out = b + the adjoint of the convolution of in */
+static void run_chunks(const cnn_ctx *c, const cnn_conv_geom *g, int op, const float *in,
+                       const float *w, const float *b, float *out) {
+    CNN_ASSERT(c->work_size >= cnn_conv_work_bytes(g, c->threads));
+    chunking k = chunking_of(g);
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (k.parallel)
+    for (int ch = 0; ch < k.chunks; ch++) {
+        int n0 = ch * k.S, S = g->N - n0 < k.S ? g->N - n0 : k.S;
+        float *col = (float *)c->work + (size_t)omp_get_thread_num() * (k.col + k.t);
+        float *t = col + k.col;
+        switch (op) {
+        case CHUNK_FORWARD:
+        case CHUNK_FORWARD_ADD:
+            forward_chunk(g, &k, n0, S, in, w, b, out, col, t, op == CHUNK_FORWARD_ADD);
+            break;
+        case CHUNK_TRANSPOSED_FORWARD:
+            for (int s = 0; s < S; s++) fill_bias(g, n0 + s, b, out);
+            /* fall through */
+        case CHUNK_DATA:
+            backward_data_chunk(g, &k, n0, S, in, w, out, col, t);
+            break;
+        }
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -297,11 +474,7 @@ void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x
         ref_forward(g, x, w, b, y, 0);
         return;
     }
-    check_work(c, g);
-    size_t in = (size_t)g->C * g->H * g->W, out = (size_t)g->OC * g->OH * g->OW;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (int n = 0; n < g->N; n++)
-        forward_sample(g, x + n * in, w, b, y + n * out, thread_col(c, g), 0);
+    run_chunks(c, g, CHUNK_FORWARD, x, w, b, y);
 }
 
 void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
@@ -310,11 +483,7 @@ void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const fl
         ref_backward_data(g, dy, w, dx);
         return;
     }
-    check_work(c, g);
-    size_t in = (size_t)g->C * g->H * g->W, out = (size_t)g->OC * g->OH * g->OW;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (int n = 0; n < g->N; n++)
-        backward_data_sample(g, dy + n * out, w, dx + n * in, thread_col(c, g));
+    run_chunks(c, g, CHUNK_DATA, dy, w, NULL, dx);
 }
 
 void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
@@ -324,24 +493,13 @@ void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
         if (db) channel_sums(1, g->N, g->OC, (size_t)g->OH * g->OW, dy, db);
         return;
     }
-    check_work(c, g);
-    backward_weights_fast(c, g, x, dy, dw);
-    if (db) channel_sums(c->threads, g->N, g->OC, (size_t)g->OH * g->OW, dy, db);
+    backward_weights_fast(c, g, x, dy, dw, db);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Transposed convolution: the adjoint of g. Its input x is shaped like g's output, its output
  * y like g's input.
  * ------------------------------------------------------------------------------------------- */
-
-/* y (N, C, H, W) = b, per channel, or 0. */
-static void fill_bias(const cnn_conv_geom *g, int n, const float *b, float *y) {
-    size_t P = (size_t)g->H * g->W;
-    for (int ch = 0; ch < g->C; ch++) {
-        float *yc = y + ((size_t)n * g->C + ch) * P;
-        for (size_t p = 0; p < P; p++) yc[p] = b ? b[ch] : 0.0f;
-    }
-}
 
 void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                   const float *w, const float *b, float *y) {
@@ -350,13 +508,7 @@ void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, cons
         ref_backward_data(g, x, w, y);
         return;
     }
-    check_work(c, g);
-    size_t in = (size_t)g->OC * g->OH * g->OW, out = (size_t)g->C * g->H * g->W;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (int n = 0; n < g->N; n++) {
-        fill_bias(g, n, b, y);
-        backward_data_sample(g, x + n * in, w, y + n * out, thread_col(c, g));
-    }
+    run_chunks(c, g, CHUNK_TRANSPOSED_FORWARD, x, w, b, y);
 }
 
 void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g,
@@ -365,11 +517,7 @@ void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g
         ref_forward(g, dy, w, NULL, dx, 1);
         return;
     }
-    check_work(c, g);
-    size_t in = (size_t)g->OC * g->OH * g->OW, out = (size_t)g->C * g->H * g->W;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (int n = 0; n < g->N; n++)
-        forward_sample(g, dy + n * out, w, NULL, dx + n * in, thread_col(c, g), 1);
+    run_chunks(c, g, CHUNK_FORWARD_ADD, dy, w, NULL, dx);
 }
 
 void cnn_conv_transpose2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g,
@@ -381,7 +529,6 @@ void cnn_conv_transpose2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom
         if (db) channel_sums(1, g->N, g->C, (size_t)g->H * g->W, dy, db);
         return;
     }
-    check_work(c, g);
-    backward_weights_fast(c, g, dy, x, dw);
+    backward_weights_fast(c, g, dy, x, dw, NULL);
     if (db) channel_sums(c->threads, g->N, g->C, (size_t)g->H * g->W, dy, db);
 }

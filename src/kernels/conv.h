@@ -13,13 +13,15 @@
  * (OC, C/G, KH, KW) as PyTorch lays out ConvTranspose2d's (in_channels, out/groups, KH, KW).
  *
  * Reference kernels are direct loops accumulating in double (forward, weights) or scattering
- * exactly as the definition reads (data gradient, transposed forward). Fast kernels turn each
- * sample and group into a matrix product: the column matrix col (C/G*KH*KW, OH*OW) holds in
- * row (c, u, v) the input pixels that weight (c, u, v) meets, so y_g = w_g col (im2col), and
- * the data gradient is col2im(w_g^T dy_g). Samples run in parallel, each thread with its own
- * column matrix in the work buffer. The weight gradient is a sum over samples, so samples are
- * taken in order and each product dW_g += dy_g col^T is split in fixed tiles: every result is
- * bit-identical for every thread count.
+ * exactly as the definition reads (data gradient, transposed forward). Fast kernels turn the
+ * convolution into matrix products: the column matrix col (C/G*KH*KW, OH*OW) of a sample holds
+ * in row (c, u, v) the input pixels that weight (c, u, v) meets, so y_g = w_g col (im2col),
+ * and the data gradient is col2im(w_g^T dy_g). The batch is cut into chunks of S samples, S
+ * fixed by the shape (never by the thread count), whose column matrices stand side by side:
+ * one product per chunk and group instead of one per sample. Chunks run in parallel, each
+ * thread with its own scratch in the work buffer. The weight gradient of each chunk goes to
+ * a slot of its own, and the slots are added in chunk order: every result is bit-identical
+ * for every thread count.
  */
 #ifndef CNN_KERNELS_CONV_H
 #define CNN_KERNELS_CONV_H
@@ -50,7 +52,8 @@ long long cnn_conv_out_len(long long in, long long pad_total, long long k, long 
  * likewise for W), fits the int index arithmetic. Layers check it when they are set up. */
 int cnn_conv_geom_fits(const cnn_conv_geom *g);
 
-/* Scratch bytes the fast kernels need in c->work for the given number of threads. */
+/* Scratch bytes the fast kernels need in c->work for g's batch g->N (the most a call will
+ * run) and the given number of threads. */
 size_t cnn_conv_work_bytes(const cnn_conv_geom *g, int threads);
 
 /* y = conv(x, w) + b; y is overwritten. b may be NULL. */

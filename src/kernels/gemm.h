@@ -15,8 +15,12 @@
 
 #include "../core/internal.h"
 
-/* Rows of C in one task of cnn_gemm_rows; fixed, never derived from the thread count. */
-#define CNN_GEMM_BLOCK_M 64
+/* Rows of C in one task of cnn_gemm_rows; fixed, never derived from the thread count. Small
+ * enough that a dense layer's batch of 64 makes two tasks. */
+#define CNN_GEMM_BLOCK_M 32
+/* Below this many multiply-adds cnn_gemm_rows runs its tasks on the calling thread: a parallel
+ * region would cost more than it saves. The tasks, and so the results, stay the same. */
+#define CNN_GEMM_PARALLEL_MACS (1 << 20)
 
 void cnn_gemm(int reference, int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);

@@ -55,9 +55,12 @@ static void dense_forward(cnn_node *n, const cnn_ctx *c) {
     cnn_gemm_rows(c->reference, c->threads, 0, 1, c->batch, out, in, 1.0f, n->in[0]->y, in, n->w,
                   in, 0.0f, n->y, out);
     if (p->bias) {
-        const float *b = n->w + (size_t)out * in;
-        for (int i = 0; i < c->batch; i++)
-            for (int o = 0; o < out; o++) n->y[(size_t)i * out + o] += b[o];
+        const float *restrict b = n->w + (size_t)out * in;
+        for (int i = 0; i < c->batch; i++) {
+            float *restrict y = n->y + (size_t)i * out;
+#pragma omp simd
+            for (int o = 0; o < out; o++) y[o] += b[o];
+        }
     }
 }
 
@@ -69,9 +72,12 @@ static void dense_backward(cnn_node *n, const cnn_ctx *c) {
     cnn_gemm_rows(c->reference, c->threads, 1, 0, out, in, c->batch, 1.0f, n->dy, out,
                   n->in[0]->y, in, 1.0f, n->dw, in);
     if (p->bias) {
-        float *db = n->dw + (size_t)out * in;
-        for (int i = 0; i < c->batch; i++)
-            for (int o = 0; o < out; o++) db[o] += n->dy[(size_t)i * out + o];
+        float *restrict db = n->dw + (size_t)out * in;
+        for (int i = 0; i < c->batch; i++) {
+            const float *restrict dy = n->dy + (size_t)i * out;
+#pragma omp simd
+            for (int o = 0; o < out; o++) db[o] += dy[o];
+        }
     }
 }
 

@@ -20,8 +20,10 @@ static void flatten_forward(cnn_node *n, const cnn_ctx *c) {
 
 static void flatten_backward(cnn_node *n, const cnn_ctx *c) {
     size_t total = (size_t)c->batch * cnn_node_numel(n);
-    float *dx = n->in[0]->dy;
-    for (size_t i = 0; i < total; i++) dx[i] += n->dy[i];
+    float *restrict dx = n->in[0]->dy;
+    const float *restrict dy = n->dy;
+#pragma omp simd
+    for (size_t i = 0; i < total; i++) dx[i] += dy[i];
 }
 
 const cnn_layer_type cnn_layer_flatten = {

@@ -1,6 +1,6 @@
 /*
  * pool.c - 2-D pooling: PyTorch's MaxPool2d, AvgPool2d and LPPool2d with norm_type 2. The three
- * share one parameter struct and one window core.
+ * share one parameter struct; their arithmetic is in src/kernels/pool2d.c.
  *
  *   x (N, C, H, W) -> y (N, C, OH, OW), every (sample, channel) plane on its own.
  *   OH = floor((H + 2 PH - KH) / SH) + 1; in ceil_mode ceil(...) + 1, less one when the last
@@ -25,12 +25,10 @@
  * -PH or later, so that it ends after row 0 (KH > PH): it holds at least one input cell.
  */
 #include "pool.h"
+#include "../kernels/pool2d.h"
 
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
-
-enum { POOL_MAX, POOL_AVG, POOL_L2 };
 
 typedef struct pool_params {
     int kernel[2], stride[2], padding[2];
@@ -65,130 +63,28 @@ static const cnn_field avg_fields[] = {
 static const cnn_field l2_fields[] = {FIELD_KERNEL, FIELD_STRIDE, {0}};
 
 /* ---------------------------------------------------------------------------------------------
- * The window core
+ * Forward and backward: the arithmetic is in src/kernels/pool2d.c.
  * ------------------------------------------------------------------------------------------- */
 
-/* One layer's geometry, read once per call. */
-typedef struct pool_geom {
-    int kind, include_pad;
-    int H, W, OH, OW, KH, KW, SH, SW, PH, PW;
-} pool_geom;
-
-static pool_geom geom_of(const cnn_node *n) {
+static cnn_pool_geom geom_of(const cnn_node *n, int batch) {
     const pool_params *p = n->params;
     const cnn_shape *in = &n->in[0]->shape;
-    pool_geom g = {.kind = p->kind, .include_pad = p->count_include_pad,
-                   .H = in->dim[1], .W = in->dim[2], .OH = n->shape.dim[1], .OW = n->shape.dim[2],
-                   .KH = p->kernel[0], .KW = p->kernel[1], .SH = p->stride[0],
-                   .SW = p->stride[1], .PH = p->padding[0], .PW = p->padding[1]};
+    cnn_pool_geom g = {.kind = p->kind, .include_pad = p->count_include_pad, .N = batch,
+                       .C = in->dim[0], .H = in->dim[1], .W = in->dim[2],
+                       .OH = n->shape.dim[1], .OW = n->shape.dim[2],
+                       .KH = p->kernel[0], .KW = p->kernel[1], .SH = p->stride[0],
+                       .SW = p->stride[1], .PH = p->padding[0], .PW = p->padding[1]};
     return g;
 }
 
-/* The input cells under output (oh, ow), rows [h0, h1) by columns [w0, w1), and avg_pool2d's
- * divisor. */
-typedef struct pool_window {
-    int h0, h1, w0, w1;
-    float divisor;
-} pool_window;
-
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-
-static pool_window window_at(const pool_geom *g, int oh, int ow) {
-    /* 64-bit: a kernel near INT_MAX with padding half of it is legal and overflows int. */
-    int64_t h0 = (int64_t)oh * g->SH - g->PH, w0 = (int64_t)ow * g->SW - g->PW;
-    int64_t h1 = min64(h0 + g->KH, (int64_t)g->H + g->PH);
-    int64_t w1 = min64(w0 + g->KW, (int64_t)g->W + g->PW);
-    int64_t padded_cells = (h1 - h0) * (w1 - w0);
-    pool_window win = {.h0 = (int)max64(h0, 0), .h1 = (int)min64(h1, g->H),
-                       .w0 = (int)max64(w0, 0), .w1 = (int)min64(w1, g->W)};
-    win.divisor = g->include_pad ? (float)padded_cells
-                                 : (float)((int64_t)(win.h1 - win.h0) * (win.w1 - win.w0));
-    return win;
-}
-
-/* One plane: x (H, W) -> y (OH, OW); arg (OH, OW) receives max_pool2d's argmax. */
-static void forward_plane(const pool_geom *g, const float *x, float *y, int32_t *arg) {
-    for (int oh = 0; oh < g->OH; oh++)
-        for (int ow = 0; ow < g->OW; ow++) {
-            pool_window win = window_at(g, oh, ow);
-            size_t o = (size_t)oh * g->OW + ow;
-            if (g->kind == POOL_MAX) {
-                /* PyTorch's scan: start below every number, strict > keeps the first of equal
-                 * maxima, and a NaN always takes over so that it propagates. */
-                int32_t best = win.h0 * g->W + win.w0;
-                float m = -INFINITY;
-                for (int h = win.h0; h < win.h1; h++)
-                    for (int w = win.w0; w < win.w1; w++) {
-                        float v = x[(size_t)h * g->W + w];
-                        if (v > m || isnan(v)) {
-                            m = v;
-                            best = h * g->W + w;
-                        }
-                    }
-                y[o] = m;
-                arg[o] = best;
-            } else {
-                float sum = 0.0f;
-                for (int h = win.h0; h < win.h1; h++)
-                    for (int w = win.w0; w < win.w1; w++) {
-                        float v = x[(size_t)h * g->W + w];
-                        sum += g->kind == POOL_L2 ? v * v : v;
-                    }
-                y[o] = g->kind == POOL_L2 ? sqrtf(sum) : sum / win.divisor;
-            }
-        }
-}
-
-/* One plane: adds into dx (H, W) from dy (OH, OW). */
-static void backward_plane(const pool_geom *g, const float *x, const float *y, const float *dy,
-                           const int32_t *arg, float *dx) {
-    for (int oh = 0; oh < g->OH; oh++)
-        for (int ow = 0; ow < g->OW; ow++) {
-            size_t o = (size_t)oh * g->OW + ow;
-            if (g->kind == POOL_MAX) {
-                dx[arg[o]] += dy[o];
-                continue;
-            }
-            pool_window win = window_at(g, oh, ow);
-            /* l2: y = 0 only when the whole window is 0, where the gradient is taken as 0. */
-            float scale = g->kind == POOL_AVG ? dy[o] / win.divisor
-                          : y[o] != 0.0f      ? dy[o] / y[o]
-                                              : 0.0f;
-            for (int h = win.h0; h < win.h1; h++)
-                for (int w = win.w0; w < win.w1; w++) {
-                    size_t i = (size_t)h * g->W + w;
-                    dx[i] += g->kind == POOL_AVG ? scale : scale * x[i];
-                }
-        }
-}
-
-/* Planes are independent and each task writes its own output plane and input-gradient plane,
- * so threads change nothing in the results. */
 static void pool_forward(cnn_node *n, const cnn_ctx *c) {
-    pool_geom g = geom_of(n);
-    ptrdiff_t planes = (ptrdiff_t)c->batch * n->shape.dim[0];
-    size_t in_plane = (size_t)g.H * g.W, out_plane = (size_t)g.OH * g.OW;
-    const float *x = n->in[0]->y;
-    int32_t *arg = n->saved;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (ptrdiff_t p = 0; p < planes; p++)
-        forward_plane(&g, x + (size_t)p * in_plane, n->y + (size_t)p * out_plane,
-                      arg ? arg + (size_t)p * out_plane : NULL);
+    cnn_pool_geom g = geom_of(n, c->batch);
+    cnn_pool2d_forward(c, &g, n->in[0]->y, n->y, n->saved);
 }
 
 static void pool_backward(cnn_node *n, const cnn_ctx *c) {
-    pool_geom g = geom_of(n);
-    ptrdiff_t planes = (ptrdiff_t)c->batch * n->shape.dim[0];
-    size_t in_plane = (size_t)g.H * g.W, out_plane = (size_t)g.OH * g.OW;
-    const float *x = n->in[0]->y;
-    float *dx = n->in[0]->dy;
-    const int32_t *arg = n->saved;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (ptrdiff_t p = 0; p < planes; p++)
-        backward_plane(&g, x + (size_t)p * in_plane, n->y + (size_t)p * out_plane,
-                       n->dy + (size_t)p * out_plane, arg ? arg + (size_t)p * out_plane : NULL,
-                       dx + (size_t)p * in_plane);
+    cnn_pool_geom g = geom_of(n, c->batch);
+    cnn_pool2d_backward(c, &g, n->in[0]->y, n->y, n->dy, n->saved, n->in[0]->dy);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -247,7 +143,7 @@ static cnn_status pool_setup(cnn_net *net, cnn_node *n, int kind) {
                                            : "",
                               cnn_shape_str(in, sh, sizeof sh), n->in[0]->name, p->padding[0],
                               p->padding[1], p->stride[0], p->stride[1]);
-    if (kind == POOL_MAX && (int64_t)in->dim[1] * in->dim[2] > INT32_MAX)
+    if (kind == CNN_POOL_MAX && (int64_t)in->dim[1] * in->dim[2] > INT32_MAX)
         return cnn_node_error(net, n, CNN_STATUS_SHAPE,
                               "the input plane %dx%d has more cells than int32 argmax indices "
                               "can address",
@@ -259,9 +155,13 @@ static cnn_status pool_setup(cnn_net *net, cnn_node *n, int kind) {
     return CNN_STATUS_OK;
 }
 
-static cnn_status max_setup(cnn_net *net, cnn_node *n) { return pool_setup(net, n, POOL_MAX); }
-static cnn_status avg_setup(cnn_net *net, cnn_node *n) { return pool_setup(net, n, POOL_AVG); }
-static cnn_status l2_setup(cnn_net *net, cnn_node *n) { return pool_setup(net, n, POOL_L2); }
+static cnn_status max_setup(cnn_net *net, cnn_node *n) {
+    return pool_setup(net, n, CNN_POOL_MAX);
+}
+static cnn_status avg_setup(cnn_net *net, cnn_node *n) {
+    return pool_setup(net, n, CNN_POOL_AVG);
+}
+static cnn_status l2_setup(cnn_net *net, cnn_node *n) { return pool_setup(net, n, CNN_POOL_L2); }
 
 static size_t max_saved_bytes(const cnn_node *n, int batch) {
     return (size_t)batch * cnn_node_numel(n) * sizeof(int32_t);

@@ -1,0 +1,238 @@
+/*
+ * test_kernels.c - the fast kernels' own paths, on shapes large enough to reach them. The
+ * shapes of test_layers are tiny: a batch of 2 is one chunk of the convolution kernels and too
+ * little work for a parallel region. Here every convolution's batch spans several chunks (the
+ * last one short), with work enough for the threads to share it, and the shapes take each
+ * branch of im2col and col2im (rows as long as the input's, or not; padding, stride,
+ * dilation, groups) and of pooling (2x2 and other tiled windows, odd sizes, the general
+ * path). For each case:
+ *   1. fast against reference kernels (output, input and parameter gradients);
+ *   2. two threads against one, bit for bit (and against three, whose split of the chunks is
+ *      uneven);
+ *   3. backward adds: a second backward doubles the parameter gradient.
+ * Max pooling's fast path must also match the reference bit for bit, argmax included, on
+ * inputs full of ties, infinities and NaNs.
+ *   test_kernels [WORD]   runs the cases whose spec contains WORD.
+ */
+#include "testlib.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct kernel_case {
+    const char *spec; /* see t_net; the last layer is the one under test */
+    int batch;
+    double atol, rtol; /* fast vs reference, for the gradients (sums over the batch) */
+} kernel_case;
+
+static const kernel_case cases[] = {
+    /* LeNet-5's convolutions at batch 64: many chunks, rows as long as the input's (padding 2)
+     * and shorter ones (no padding). */
+    {"input x - shape=1x28x28; conv2d l - out=6 kernel=5 padding=2", 64, 1e-3, 1e-3},
+    {"input x - shape=6x14x14; conv2d l - out=16 kernel=5", 64, 1e-3, 1e-3},
+    /* A batch that does not divide into chunks evenly, 3x3 "same". */
+    {"input x - shape=3x16x16; conv2d l - out=8 kernel=3 padding=1", 41, 1e-3, 1e-3},
+    /* Stride, padding wider than the kernel's reach on one side, dilation, groups, an even
+     * kernel's uneven "same" padding, 1x1, stride larger than the kernel, 1-D. */
+    {"input x - shape=4x33x31; conv2d l - out=8 kernel=3 stride=2 padding=2", 23, 1e-3, 1e-3},
+    {"input x - shape=4x24x26; conv2d l - out=8 kernel=3x2 dilation=2x3 padding=3x1 groups=2",
+     19, 1e-3, 1e-3},
+    {"input x - shape=6x20x20; conv2d l - out=12 kernel=3 groups=3 padding=same bias=0", 30,
+     1e-3, 1e-3},
+    {"input x - shape=3x20x20; conv2d l - out=8 kernel=4 padding=same", 25, 1e-3, 1e-3},
+    {"input x - shape=8x24x24; conv2d l - out=12 kernel=1", 33, 1e-3, 1e-3},
+    {"input x - shape=5x31x31; conv2d l - out=8 kernel=3 stride=3 padding=valid", 37, 1e-3, 1e-3},
+    {"input x - shape=4x256; conv1d l - out=8 kernel=5 stride=2 padding=2", 64, 1e-3, 1e-3},
+    {"input x - shape=8x16x16; conv_transpose2d l - out=6 kernel=3 stride=2 padding=1 "
+     "output_padding=1", 21, 1e-3, 1e-3},
+    {"input x - shape=8x14x14; conv_transpose2d l - out=6 kernel=3 groups=2", 27, 1e-3, 1e-3},
+    /* Pooling: 2x2 on even and odd sizes, other tiled windows, the general path. */
+    {"input x - shape=6x28x28; max_pool2d l - kernel=2", 16, 1e-5, 1e-4},
+    {"input x - shape=5x7x9; max_pool2d l - kernel=2", 16, 1e-5, 1e-4},
+    {"input x - shape=4x9x10; max_pool2d l - kernel=3", 16, 1e-5, 1e-4},
+    {"input x - shape=4x8x9; max_pool2d l - kernel=2x3", 16, 1e-5, 1e-4},
+    {"input x - shape=4x9x9; max_pool2d l - kernel=2 ceil_mode=1", 16, 1e-5, 1e-4},
+    {"input x - shape=4x12x12; max_pool2d l - kernel=3 stride=2 padding=1", 16, 1e-5, 1e-4},
+    {"input x - shape=4x12x12; avg_pool2d l - kernel=2", 16, 1e-5, 1e-4},
+    /* Element-wise layers big enough to be split over threads. */
+    {"input x - shape=6x28x28; relu l -", 16, 1e-5, 1e-4},
+    {"input x - shape=6x28x28; leaky_relu l - slope=0.1", 16, 1e-5, 1e-4},
+    {"input x - shape=6x28x28; elu l -", 16, 1e-5, 1e-4},
+    {"input x - shape=6x28x28; sigmoid l -", 16, 1e-5, 1e-4},
+    {"input x - shape=6x28x28; tanh l -", 16, 1e-5, 1e-4},
+    /* Dense layers whose product is split into row blocks. */
+    {"input x - shape=400; dense l - out=120", 64, 1e-4, 1e-4},
+    {"input x - shape=120; dense l - out=84", 100, 1e-4, 1e-4},
+};
+#define N_CASES (sizeof cases / sizeof cases[0])
+
+/* Everything one pass produces. */
+typedef struct pass {
+    float *y, *dx, *dw;
+} pass;
+
+typedef struct bench {
+    cnn_net *net;
+    int batch;
+    size_t in_n, out_n, n_params;
+    float *x, *r;
+} bench;
+
+static void run_pass(bench *b, pass *p) {
+    cnn_net_zero_grad(b->net);
+    T_OK(b->net, cnn_net_forward(b->net, b->x, b->batch));
+    memcpy(cnn_net_output_grad(b->net), b->r, b->out_n * sizeof(float));
+    T_OK(b->net, cnn_net_backward(b->net));
+    memcpy(p->y, cnn_net_output(b->net), b->out_n * sizeof(float));
+    memcpy(p->dx, cnn_net_input_grad(b->net, 0), b->in_n * sizeof(float));
+    if (b->n_params) memcpy(p->dw, cnn_net_grads(b->net), b->n_params * sizeof(float));
+}
+
+static void pass_alloc(bench *b, pass *p) {
+    p->y = calloc(b->out_n, sizeof(float));
+    p->dx = calloc(b->in_n, sizeof(float));
+    p->dw = calloc(b->n_params + 1, sizeof(float));
+}
+
+static void pass_free(pass *p) {
+    free(p->y);
+    free(p->dx);
+    free(p->dw);
+}
+
+static void same_pass(const char *what, const bench *b, const pass *got, const pass *want) {
+    char label[96];
+    snprintf(label, sizeof label, "%s: output", what);
+    t_same_bits(label, got->y, want->y, b->out_n);
+    snprintf(label, sizeof label, "%s: input gradient", what);
+    t_same_bits(label, got->dx, want->dx, b->in_n);
+    snprintf(label, sizeof label, "%s: parameter gradient", what);
+    t_same_bits(label, got->dw, want->dw, b->n_params);
+}
+
+/* Sets the thread count and prepares again for the batch. */
+static void set_threads(bench *b, int threads) {
+    T_OK(b->net, cnn_net_set_threads(b->net, threads));
+    T_OK(b->net, cnn_net_prepare(b->net, b->batch));
+}
+
+static void run_case(const kernel_case *kc) {
+    printf("case: %s (batch %d)\n", kc->spec, kc->batch);
+    bench b = {.batch = kc->batch};
+    b.net = t_net(kc->spec, 11);
+    if (!T_CHECK(b.net != NULL, "building '%s'", kc->spec)) return;
+    if (!T_OK(b.net, cnn_net_prepare(b.net, kc->batch))) goto out;
+    cnn_shape is = cnn_net_input_shape(b.net, 0), os = cnn_net_output_shape(b.net);
+    b.in_n = (size_t)kc->batch * cnn_shape_numel(&is);
+    b.out_n = (size_t)kc->batch * cnn_shape_numel(&os);
+    b.n_params = cnn_net_param_count(b.net);
+    b.x = malloc(b.in_n * sizeof(float));
+    b.r = malloc(b.out_n * sizeof(float));
+    t_fill_away_from_zero(b.x, b.in_n, 21);
+    t_fill(b.r, b.out_n, 22, -1.0f, 1.0f);
+    t_fill_away_from_zero(cnn_net_params(b.net), b.n_params, 23);
+
+    pass one, two, three, ref;
+    pass_alloc(&b, &one);
+    pass_alloc(&b, &two);
+    pass_alloc(&b, &three);
+    pass_alloc(&b, &ref);
+    run_pass(&b, &one);
+
+    /* 1. Reference kernels. */
+    cnn_net_set_reference(b.net, 1);
+    run_pass(&b, &ref);
+    cnn_net_set_reference(b.net, 0);
+    t_close("fast vs reference: output", one.y, ref.y, b.out_n, 1e-5, 1e-4);
+    t_close("fast vs reference: input gradient", one.dx, ref.dx, b.in_n, kc->atol, kc->rtol);
+    t_close("fast vs reference: parameter gradient", one.dw, ref.dw, b.n_params, kc->atol,
+            kc->rtol);
+
+    /* 2. Thread counts. */
+    set_threads(&b, 2);
+    run_pass(&b, &two);
+    same_pass("2 threads vs 1", &b, &two, &one);
+    set_threads(&b, 3);
+    run_pass(&b, &three);
+    same_pass("3 threads vs 1", &b, &three, &one);
+    set_threads(&b, 1);
+
+    /* 3. A second backward adds the same parameter gradient again. */
+    if (b.n_params) {
+        run_pass(&b, &two);
+        memcpy(cnn_net_output_grad(b.net), b.r, b.out_n * sizeof(float));
+        T_OK(b.net, cnn_net_backward(b.net));
+        float *expect = malloc(b.n_params * sizeof(float));
+        for (size_t i = 0; i < b.n_params; i++) expect[i] = 2.0f * two.dw[i];
+        t_close("accumulated parameter gradient", cnn_net_grads(b.net), expect, b.n_params,
+                1e-6, 1e-5);
+        free(expect);
+    }
+
+    pass_free(&one);
+    pass_free(&two);
+    pass_free(&three);
+    pass_free(&ref);
+    free(b.x);
+    free(b.r);
+out:
+    cnn_net_free(b.net);
+}
+
+/* Max pooling on ties, infinities and NaNs: the fast 2x2 and tiled paths against the
+ * reference, bit for bit, forward (values) and backward (where the argmax sends dy). */
+static void max_pool_specials(const char *spec, int batch) {
+    printf("special values: %s (batch %d)\n", spec, batch);
+    cnn_net *net = t_net(spec, 5);
+    if (!T_CHECK(net != NULL, "building '%s'", spec)) return;
+    if (!T_OK(net, cnn_net_prepare(net, batch))) goto out;
+    cnn_shape is = cnn_net_input_shape(net, 0), os = cnn_net_output_shape(net);
+    size_t in_n = (size_t)batch * cnn_shape_numel(&is), out_n = (size_t)batch * cnn_shape_numel(&os);
+    float *x = malloc(in_n * sizeof(float)), *r = malloc(out_n * sizeof(float));
+    float *y[2], *dx[2];
+    /* Few distinct values, so that most windows hold ties; some infinities and NaNs. */
+    const float values[] = {0.0f, -0.0f, 1.0f, -1.0f, 2.0f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f};
+    uint64_t s = 12345;
+    for (size_t i = 0; i < in_n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = values[(s >> 33) % (sizeof values / sizeof values[0])];
+    }
+    /* Whole windows of -infinity and of NaN too. */
+    for (size_t i = 0; i < 8 && i < in_n; i++) x[i] = -INFINITY;
+    for (size_t i = 0; i < 8 && 64 + i < in_n; i++) x[64 + i] = NAN;
+    t_fill(r, out_n, 9, -1.0f, 1.0f);
+    for (int k = 0; k < 2; k++) {
+        cnn_net_set_reference(net, k);
+        y[k] = malloc(out_n * sizeof(float));
+        dx[k] = malloc(in_n * sizeof(float));
+        T_OK(net, cnn_net_forward(net, x, batch));
+        memcpy(cnn_net_output_grad(net), r, out_n * sizeof(float));
+        T_OK(net, cnn_net_backward(net));
+        memcpy(y[k], cnn_net_output(net), out_n * sizeof(float));
+        memcpy(dx[k], cnn_net_input_grad(net, 0), in_n * sizeof(float));
+    }
+    t_same_bits("fast vs reference: output", y[0], y[1], out_n);
+    t_same_bits("fast vs reference: input gradient (the argmax)", dx[0], dx[1], in_n);
+    for (int k = 0; k < 2; k++) {
+        free(y[k]);
+        free(dx[k]);
+    }
+    free(x);
+    free(r);
+out:
+    cnn_net_free(net);
+}
+
+int main(int argc, char **argv) {
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    for (size_t i = 0; i < N_CASES; i++)
+        if (!filter || strstr(cases[i].spec, filter)) run_case(&cases[i]);
+    if (!filter || strstr("max_pool2d", filter)) {
+        max_pool_specials("input x - shape=3x8x10; max_pool2d l - kernel=2", 4);
+        max_pool_specials("input x - shape=3x7x9; max_pool2d l - kernel=2", 4);
+        max_pool_specials("input x - shape=3x9x9; max_pool2d l - kernel=3", 4);
+    }
+    return t_finish();
+}
