@@ -205,8 +205,10 @@ char *cnn_model_text(const char *name, int channels, int height, int width, int 
 cnn_status cnn_model_build(const char *name, int channels, int height, int width, int classes,
                            uint64_t seed, cnn_net **out, char *err, size_t errlen);
 
-/* Multiply-adds of one sample's forward pass through a layer (0 for layers that do none), and
- * bytes of one sample's activations (every layer's output, float32). */
+/* Multiply-adds of one sample's forward pass through a layer, and bytes of one sample's
+ * activations (every layer's output, float32). Multiply-adds are counted as in the published
+ * figures: convolutions (and transposed ones) and dense layers; pooling, normalisation and
+ * activations count 0. */
 uint64_t cnn_net_layer_macs(const cnn_net *net, int layer);
 uint64_t cnn_net_macs(const cnn_net *net);
 size_t cnn_net_activation_bytes(const cnn_net *net);

@@ -96,12 +96,9 @@ static void global_backward(cnn_node *n, const cnn_ctx *c) {
     }
 }
 
-static uint64_t global_macs(const cnn_node *n) { return cnn_node_numel(n->in[0]); }
-
 #define GLOBAL_COMMON                                                                          \
     .params_size = sizeof(global_params), .fields = global_fields, .min_inputs = 1,           \
-    .max_inputs = 1, .forward = global_forward, .backward = global_backward,                  \
-    .macs = global_macs
+    .max_inputs = 1, .forward = global_forward, .backward = global_backward
 
 const cnn_layer_type cnn_layer_global_avg_pool = {
     .name = "global_avg_pool",

@@ -167,10 +167,6 @@ static size_t max_saved_bytes(const cnn_node *n, int batch) {
     return (size_t)batch * cnn_node_numel(n) * sizeof(int32_t);
 }
 
-static uint64_t pool_macs(const cnn_node *n) {
-    const pool_params *p = n->params;
-    return (uint64_t)p->kernel[0] * (uint64_t)p->kernel[1] * cnn_node_numel(n);
-}
 
 /* ---------------------------------------------------------------------------------------------
  * For max_unpool2d
@@ -191,7 +187,7 @@ const int32_t *cnn_max_pool2d_indices(const cnn_node *n, int sample) {
 
 #define POOL_COMMON                                                                            \
     .params_size = sizeof(pool_params), .min_inputs = 1, .max_inputs = 1,                     \
-    .forward = pool_forward, .backward = pool_backward, .macs = pool_macs
+    .forward = pool_forward, .backward = pool_backward
 
 const cnn_layer_type cnn_layer_max_pool2d = {
     .name = "max_pool2d",
