@@ -4,7 +4,7 @@ data handling (batch 64, last partial batch dropped, 5000 training images held o
 validation, inputs normalised by the training part's mean and std), for docs/RESULTS.md.
 
     /usr/bin/python3 bench/torch_lenet5.py [--epochs 10] [--threads 1] [--seed 1]
-        [--opt adam|adamw] [--lr 0.001] [--wd 0] [--cosine] [--hflip]
+        [--opt adam|adamw] [--lr 0.001] [--wd 0] [--cosine] [--hflip] [--channels-last]
 
 --cosine anneals the learning rate per step to 0 over the run (cnn's --schedule cosine);
 --hflip flips each training image left-right with probability 1/2 (cnn's --augment hflip).
@@ -57,6 +57,7 @@ def main():
     ap.add_argument("--wd", type=float, default=0.0)
     ap.add_argument("--cosine", action="store_true")
     ap.add_argument("--hflip", action="store_true")
+    ap.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -70,6 +71,9 @@ def main():
     mean, std = x.mean().item(), x.std(unbiased=False).item()
     x, xv, xt = (x - mean) / std, (xv - mean) / std, (xt - mean) / std
     net = LeNet5()
+    if a.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     make = torch.optim.AdamW if a.opt == "adamw" else torch.optim.Adam
     opt = make(net.parameters(), lr=a.lr, weight_decay=a.wd)
     B = 64
