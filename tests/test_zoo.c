@@ -84,17 +84,6 @@ static double now(void) {
 }
 
 /* Multiply-adds of the layers the PyTorch hooks count: convolutions and dense layers. */
-static unsigned long long conv_dense_macs(const cnn_net *net) {
-    unsigned long long total = 0;
-    for (int i = 0; i < cnn_net_layer_count(net); i++) {
-        const char *type = cnn_net_layer_type(net, i);
-        if (!strcmp(type, "conv2d") || !strcmp(type, "conv_transpose2d") ||
-            !strcmp(type, "dense"))
-            total += cnn_net_layer_macs(net, i);
-    }
-    return total;
-}
-
 static int same_shape(cnn_shape a, cnn_shape b) {
     if (a.rank != b.rank) return 0;
     for (int d = 0; d < a.rank; d++)
@@ -201,7 +190,7 @@ static void check_model(const zoo_case *z, int slow, int light) {
         return;
     double t_build = now() - t0;
     size_t params = cnn_net_param_count(net);
-    unsigned long long macs = conv_dense_macs(net);
+    unsigned long long macs = cnn_net_macs(net);
     double rel = fabs((double)macs - (double)z->macs) / (double)z->macs;
     T_CHECK(params == z->params, "%s: %zu parameters, want %llu", what, params, z->params);
     T_CHECK(rel <= 0.01, "%s: %llu multiply-adds, want %llu within 1%%", what, macs, z->macs);

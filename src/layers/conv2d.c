@@ -16,6 +16,7 @@
  */
 #include "../core/internal.h"
 #include "../kernels/conv.h"
+#include "conv_check.h"
 
 #include <limits.h>
 
@@ -89,36 +90,9 @@ static size_t conv2d_weight_count(const cnn_node *n) {
 static cnn_status conv2d_setup(cnn_net *net, cnn_node *n) {
     const conv2d_params *p = n->params;
     const cnn_shape *in = &n->in[0]->shape;
-    char sh[64];
-    if (in->rank != 3)
-        return cnn_node_error(net, n, CNN_STATUS_SHAPE,
-                              "needs an input (C, H, W), got %s from '%s'",
-                              cnn_shape_str(in, sh, sizeof sh), n->in[0]->name);
-    if (p->out < 1)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "out must be at least 1, got %d", p->out);
-    if (p->kernel[0] < 1 || p->kernel[1] < 1)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "kernel must be positive, got %dx%d", p->kernel[0], p->kernel[1]);
-    if (p->stride[0] < 1 || p->stride[1] < 1)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "stride must be positive, got %dx%d", p->stride[0], p->stride[1]);
-    if (p->dilation[0] < 1 || p->dilation[1] < 1)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "dilation must be positive, got %dx%d", p->dilation[0],
-                              p->dilation[1]);
-    if (p->groups < 1)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "groups must be at least 1, got %d", p->groups);
+    cnn_status st = cnn_conv2d_check(net, n, p->out, p->kernel, p->stride, p->dilation, p->groups);
+    if (st) return st;
     int C = in->dim[0], H = in->dim[1], W = in->dim[2];
-    if (C % p->groups)
-        return cnn_node_error(net, n, CNN_STATUS_SHAPE,
-                              "groups %d does not divide input channels %d (input %s)",
-                              p->groups, C, cnn_shape_str(in, sh, sizeof sh));
-    if (p->out % p->groups)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "groups %d does not divide output channels %d (out)", p->groups,
-                              p->out);
     if (p->padding.mode == CNN_PAD_CAUSAL)
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
                               "padding=causal is for conv1d only: a 2-D convolution takes P, "

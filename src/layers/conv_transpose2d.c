@@ -17,6 +17,7 @@
  */
 #include "../core/internal.h"
 #include "../kernels/conv.h"
+#include "conv_check.h"
 
 #include <limits.h>
 
@@ -81,24 +82,8 @@ static double convt_out_len(int in, int k, int s, int pad, int op, int d) {
 static cnn_status convt_setup(cnn_net *net, cnn_node *n) {
     const convt_params *p = n->params;
     const cnn_shape *in = &n->in[0]->shape;
-    char sh[64];
-    if (in->rank != 3)
-        return cnn_node_error(net, n, CNN_STATUS_SHAPE,
-                              "needs an input (C, H, W), got %s from '%s'",
-                              cnn_shape_str(in, sh, sizeof sh), n->in[0]->name);
-    if (p->out < 1)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "out must be at least 1, got %d", p->out);
-    if (p->kernel[0] < 1 || p->kernel[1] < 1)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "kernel must be positive, got %dx%d", p->kernel[0], p->kernel[1]);
-    if (p->stride[0] < 1 || p->stride[1] < 1)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "stride must be positive, got %dx%d", p->stride[0], p->stride[1]);
-    if (p->dilation[0] < 1 || p->dilation[1] < 1)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "dilation must be positive, got %dx%d", p->dilation[0],
-                              p->dilation[1]);
+    cnn_status st = cnn_conv2d_check(net, n, p->out, p->kernel, p->stride, p->dilation, p->groups);
+    if (st) return st;
     if (p->padding[0] < 0 || p->padding[1] < 0)
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
                               "padding must not be negative, got %dx%d", p->padding[0],
@@ -107,18 +92,7 @@ static cnn_status convt_setup(cnn_net *net, cnn_node *n) {
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
                               "output_padding must not be negative, got %dx%d",
                               p->output_padding[0], p->output_padding[1]);
-    if (p->groups < 1)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "groups must be at least 1, got %d", p->groups);
     int C = in->dim[0], H = in->dim[1], W = in->dim[2];
-    if (C % p->groups)
-        return cnn_node_error(net, n, CNN_STATUS_SHAPE,
-                              "groups %d does not divide input channels %d (input %s)",
-                              p->groups, C, cnn_shape_str(in, sh, sizeof sh));
-    if (p->out % p->groups)
-        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "groups %d does not divide output channels %d (out)", p->groups,
-                              p->out);
     for (int a = 0; a < 2; a++)
         if (p->output_padding[a] >= p->stride[a] && p->output_padding[a] >= p->dilation[a])
             return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
