@@ -271,6 +271,20 @@ const float *cnn_net_layer_grad(const cnn_net *net, int layer);
 /* The gradient with respect to input number i (after backward). */
 const float *cnn_net_input_grad(const cnn_net *net, int input);
 
+/* How gradients cross a relu layer on the way back. CNN_BACKPROP_PLAIN is the true derivative
+ * (dx = dy where the input was positive). CNN_BACKPROP_GUIDED is guided backpropagation
+ * (Springenberg et al. 2015): dx = dy only where the input was positive and dy is positive,
+ * so only evidence *for* the explained unit flows back. Other layers are unaffected. */
+typedef enum cnn_backprop_rule { CNN_BACKPROP_PLAIN, CNN_BACKPROP_GUIDED } cnn_backprop_rule;
+
+/* Back-propagates from any layer: seed (batch samples of the layer's shape, as in the last
+ * forward pass) becomes that layer's output gradient, and gradients flow to every layer
+ * before it, inputs included (parameter gradients are added into, as by cnn_net_backward).
+ * Layers after it are not touched. cnn_net_backward is cnn_net_backward_from the output with
+ * cnn_net_output_grad() as seed and the plain rule. */
+cnn_status cnn_net_backward_from(cnn_net *net, int layer, const float *seed,
+                                 cnn_backprop_rule rule);
+
 /* ---------------------------------------------------------------------------------------------
  * Losses
  * ------------------------------------------------------------------------------------------- */
@@ -537,6 +551,153 @@ void cnn_metrics_free(cnn_metrics *m);
  * right, training and validation curves. The PNG is written atomically. */
 cnn_status cnn_plot_training_csv(const char *csv_path, const char *png_path, char *err,
                                  size_t errlen);
+
+/* Figures: a titled grid of panels, each a grey image, an RGB image or a heat map (the
+ * perceptual colour map viridis, optionally blended over a grey or RGB image), with a label
+ * under each panel and a colour scale where values need one. Filters, feature maps, saliency
+ * and Grad-CAM pictures are figures. */
+typedef enum cnn_panel_kind {
+    CNN_PANEL_GRAY, /* values: height x width, lo black to hi white */
+    CNN_PANEL_RGB,  /* values: 3 planes of height x width (C, H, W), lo to hi per channel */
+    CNN_PANEL_HEAT  /* values: height x width through the colour map, lo to hi */
+} cnn_panel_kind;
+
+typedef struct cnn_panel {
+    cnn_panel_kind kind;
+    const float *values;
+    int height, width;
+    float lo, hi;        /* the value range; lo == hi: the panel's own smallest and largest */
+    const char *label;   /* under the panel; may be NULL */
+    /* CNN_PANEL_HEAT only: an image drawn first and the heat blended over it with opacity
+     * alpha (0 < alpha <= 1); under NULL: the heat alone. under_channels is 1 or 3. */
+    const float *under;
+    int under_channels;
+    float under_lo, under_hi;
+    float alpha;
+} cnn_panel;
+
+typedef struct cnn_figure {
+    const char *title;   /* above the grid; may be NULL */
+    int columns;         /* panels per row; 0: about a square grid */
+    int zoom;            /* screen pixels per value; 0: panels about 96 pixels across */
+    /* A colour scale right of the grid for the range [scale_lo, scale_hi], titled scale_label,
+     * drawn when scale_label is not NULL (for panels that share that range). */
+    const char *scale_label;
+    float scale_lo, scale_hi;
+} cnn_figure;
+
+/* Draws the figure's n panels, row by row, and writes it to path as a PNG (atomically). */
+cnn_status cnn_figure_save(const char *path, const cnn_figure *fig, const cnn_panel *panels,
+                           int n, char *err, size_t errlen);
+
+/* Histograms as a figure: one bar chart per entry, with its title, x range and counts, and a
+ * note (e.g. "mean 0.31, 42% zero") under it. */
+typedef struct cnn_histogram {
+    const char *title;
+    float lo, hi;             /* the range the bins cover: bin i is [lo + i (hi-lo)/bins, ...) */
+    int bins;
+    const uint64_t *counts;   /* bins values */
+    const char *note;         /* may be NULL */
+} cnn_histogram;
+
+cnn_status cnn_histograms_save(const char *path, const char *title, const cnn_histogram *h,
+                               int n, int columns, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------------------------------
+ * Seeing inside a network
+ *
+ * Functions that fill tensors, for one sample at a time (the network must be prepared for at
+ * least one sample; they prepare it for one when it is not prepared yet). They run the network
+ * in inference mode (batch norm uses its running statistics, dropout is off) and restore the
+ * mode afterwards; they overwrite the activations and add into the parameter gradients (call
+ * cnn_net_zero_grad before training on). Images are in the network's input layout, already
+ * normalised as in training.
+ * ------------------------------------------------------------------------------------------- */
+
+/* The layer whose output is the class score that explanations differentiate: the output
+ * layer, or its input when the output layer is a softmax (scores before the softmax, as in
+ * Simonyan et al. 2014 and Grad-CAM). */
+int cnn_net_score_layer(const cnn_net *net);
+
+/* Runs x forward and writes the score layer's values (K of them) into scores, when not NULL;
+ * returns the index of the largest in *top (NULL-able). */
+cnn_status cnn_net_scores(cnn_net *net, const float *x, float *scores, int *top);
+
+/* The gradient of class cls's score with respect to the input x, into dx (the input's size):
+ * with CNN_BACKPROP_PLAIN the saliency gradient (Simonyan et al. 2014), with
+ * CNN_BACKPROP_GUIDED guided backpropagation. */
+cnn_status cnn_input_gradient(cnn_net *net, const float *x, int cls, cnn_backprop_rule rule,
+                              float *dx);
+
+/* A saliency map from an input gradient: at each pixel the largest |dx| over the channels. */
+void cnn_saliency_map(const float *dx, int channels, int height, int width, float *map);
+
+/* The default layer for Grad-CAM: the last conv2d layer, followed through the batchnorm and
+ * activation layers that take it alone (so the maps are those the rest of the network sees).
+ * -1 when the network has no conv2d layer. */
+int cnn_gradcam_layer(const cnn_net *net);
+
+/* Grad-CAM (Selvaraju et al. 2017) for class cls at a layer of shape (K, H, W): weights
+ * a_k = mean over positions of d score / d A_k, map = relu(sum_k a_k A_k), into cam (H x W).
+ * When upsampled is not NULL the map is also resized to the input's height x width there
+ * (bilinear, half-pixel centres, as PyTorch's interpolate with align_corners=False). The maps
+ * are not normalised. */
+cnn_status cnn_gradcam(cnn_net *net, const float *x, int cls, int layer, float *cam,
+                       float *upsampled);
+
+/* Runs x forward and copies one layer's output (one sample of its shape) into out. */
+cnn_status cnn_layer_activations(cnn_net *net, const float *x, int layer, float *out);
+
+/* Statistics of one layer's outputs over the last forward pass (all its samples). */
+typedef struct cnn_activation_stats {
+    size_t count;         /* values: batch x the layer's size */
+    double mean, std;     /* std: population standard deviation */
+    float min, max;
+    double zero_fraction; /* share of values exactly 0 */
+    /* share of units (positions of one sample) that are <= 0 in every sample of the batch:
+     * after a relu, the units that never fired */
+    double dead_fraction;
+} cnn_activation_stats;
+
+/* Computes the statistics and, when counts is not NULL, a histogram of bins bins over
+ * [lo, hi] (values outside go to the first or last bin; lo >= hi: the range [min, max]
+ * is used and written back through lo and hi). */
+cnn_status cnn_layer_stats(cnn_net *net, int layer, cnn_activation_stats *stats, int bins,
+                           float *lo, float *hi, uint64_t *counts);
+
+/* Activation maximisation: gradient ascent on the input, x <- x + rate * g / rms(g), where g is
+ * the gradient of the unit's activation (for a layer of shape (C, ...), the mean of channel
+ * `unit` over its positions; for a flat layer, element `unit`), with an L2 decay
+ * x <- (1 - decay) x and, every blur_every steps, a 3x3 Gaussian blur as regularisers. */
+typedef struct cnn_dream_config {
+    int steps;        /* ascent steps [200] */
+    float rate;       /* step size [0.05] */
+    float decay;      /* L2 decay per step [0.001] */
+    int blur_every;   /* blur every this many steps, 0: never [10] */
+    float noise;      /* standard deviation of the starting noise [0.1] */
+    uint64_t seed;    /* of the starting noise */
+} cnn_dream_config;
+
+cnn_dream_config cnn_dream_defaults(void);
+
+/* Fills x (the input's size) with the starting noise, ascends, and leaves the final input in
+ * x. before and after (NULL-able) receive the unit's activation at the start and the end. */
+cnn_status cnn_activation_maximize(cnn_net *net, int layer, int unit,
+                                   const cnn_dream_config *cfg, float *x, float *before,
+                                   float *after);
+
+/* The course's classic 3x3 kernels, by name: identity, outline, sobel_left, sobel_bottom,
+ * lighten, darken (and sobel_right, sobel_top, sharpen, box_blur). */
+int cnn_classic_kernel_count(void);
+const char *cnn_classic_kernel_name(int index);
+/* Copies the named kernel (row-major) into k; CNN_STATUS_INVALID_ARGUMENT for an unknown
+ * name. */
+cnn_status cnn_classic_kernel(const char *name, float k[9]);
+
+/* Cross-correlates every channel of x (C x H x W) with the 3x3 kernel k, zero padding, output
+ * of the same size, as a convolution layer would. */
+void cnn_filter3x3(const float *x, int channels, int height, int width, const float k[9],
+                   float *y);
 
 /* ---------------------------------------------------------------------------------------------
  * Layer types

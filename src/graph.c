@@ -470,20 +470,45 @@ float *cnn_net_output_grad(cnn_net *net) {
     return net->max_batch ? net->nodes[net->output]->dy : NULL;
 }
 
-cnn_status cnn_net_backward(cnn_net *net) {
-    if (!net->forward_done)
-        return cnn_error(net, CNN_STATUS_STATE, "backward without a forward pass");
+/* Back-propagates from node `from`, whose dy holds the seed. */
+static void backward_from(cnn_net *net, int from, cnn_backprop_rule rule) {
     cnn_ctx c = make_ctx(net);
-    /* Layers add into their inputs' gradients, so every gradient but the output's (the seed)
-     * starts at zero. Layers after the output do not affect it and are skipped. */
-    for (int i = 0; i < net->output; i++) {
+    c.guided = rule == CNN_BACKPROP_GUIDED;
+    /* Layers add into their inputs' gradients, so every gradient but the seed starts at zero.
+     * Layers after `from` do not affect it and are skipped. */
+    for (int i = 0; i < from; i++) {
         cnn_node *n = net->nodes[i];
         memset(n->dy, 0, (size_t)net->batch * cnn_node_numel(n) * sizeof(float));
     }
-    for (int i = net->output; i >= 0; i--) {
+    for (int i = from; i >= 0; i--) {
         cnn_node *n = net->nodes[i];
         if (n->type->backward) n->type->backward(n, &c);
     }
+}
+
+cnn_status cnn_net_backward(cnn_net *net) {
+    if (!net->forward_done)
+        return cnn_error(net, CNN_STATUS_STATE, "backward without a forward pass");
+    backward_from(net, net->output, CNN_BACKPROP_PLAIN);
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_net_backward_from(cnn_net *net, int layer, const float *seed,
+                                 cnn_backprop_rule rule) {
+    if (!net->forward_done)
+        return cnn_error(net, CNN_STATUS_STATE, "backward without a forward pass");
+    if (layer < 0 || layer >= net->n_nodes)
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                         "backward from layer %d: the network has layers 0 to %d", layer,
+                         net->n_nodes - 1);
+    if (!seed) return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "backward seed is NULL");
+    if (rule != CNN_BACKPROP_PLAIN && rule != CNN_BACKPROP_GUIDED)
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "unknown backprop rule %d",
+                         (int)rule);
+    cnn_node *n = net->nodes[layer];
+    /* memmove: the seed may be the layer's own gradient buffer. */
+    memmove(n->dy, seed, (size_t)net->batch * cnn_node_numel(n) * sizeof(float));
+    backward_from(net, layer, rule);
     return CNN_STATUS_OK;
 }
 

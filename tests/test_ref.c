@@ -14,7 +14,8 @@
  * gradient; the loss is checked through the public cnn_loss_* function and through
  * cnn_net_loss on a network that is just an input layer.
  *
- * Training-twin fixtures ("type" train) belong to test_train_twin and are only checked to load.
+ * Training-twin fixtures ("type" train) belong to test_train_twin and explanation fixtures
+ * ("type" viz) to test_viz; here they are only checked to load.
  *
  *   test_ref [WORD]   runs the fixtures whose file name contains WORD (all by default).
  * The fixture directory is tests/ref (run from the repository root) or $CNN_REF_DIR. A fixture
@@ -210,6 +211,7 @@ static void run_fixture(const char *path) {
              !strcmp(type, "loss_mse") || !strcmp(type, "loss_bce"))
         run_loss(fx, type);
     else if (strcmp(type, "train") == 0) printf("  (training twin: run by test_train_twin)\n");
+    else if (strcmp(type, "viz") == 0) printf("  (explanations: run by test_viz)\n");
     else T_CHECK(0, "%s: unknown fixture type '%s'", g_case, type);
 out:
     t_fixture_free(fx);

@@ -148,6 +148,7 @@ struct cnn_ctx {
     void *work;    /* shared scratch of work_bytes */
     size_t work_size;
     cnn_rng *rng;  /* the network's generator (dropout) */
+    int guided;    /* backward: relu passes only positive gradients (guided backprop) */
 };
 
 struct cnn_net {

@@ -9,7 +9,8 @@
  *   softmax     y_k = e^(x_k) / sum_j e^(x_j) over the channels (dim 0) at each position,
  *               as PyTorch's softmax(dim=1); dx = y * (dy - sum_k dy_k y_k)
  *
- * Any input shape; the output has the input's shape.
+ * Any input shape; the output has the input's shape. With the guided backpropagation rule
+ * (cnn_ctx.guided) relu's backward passes dy only where x > 0 and dy > 0.
  */
 #include "../core/internal.h"
 
@@ -94,6 +95,13 @@ static void act_backward(cnn_node *n, const cnn_ctx *c) {
     ptrdiff_t len = (ptrdiff_t)total;
     switch (p->kind) {
     case ACT_RELU:
+        if (c->guided) { /* guided backprop: only positive gradients, where x was positive */
+            for (ptrdiff_t i = 0; i < len; i++) {
+                float d = dy[i];
+                dx[i] += x[i] > 0.0f && d > 0.0f ? d : 0.0f;
+            }
+            break;
+        }
 #pragma omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)
         for (ptrdiff_t i = 0; i < len; i++) {
             float d = dy[i];

@@ -512,6 +512,54 @@ def twin_train(name, steps=10, lr=0.1, batch=8):
 
 
 # --------------------------------------------------------------------------------------------
+# Explanations: saliency, guided backpropagation and Grad-CAM of a small fixed CNN (eval mode),
+# for tests/test_viz.c.
+# --------------------------------------------------------------------------------------------
+
+VIZ_SPEC = ("input x - shape=3x16x16; conv2d c1 - out=4 kernel=3 padding=1; batchnorm bn -; "
+            "relu r1 -; max_pool2d p1 - kernel=2; conv2d c2 - out=6 kernel=3 padding=1; "
+            "relu r2 -; max_pool2d p2 - kernel=2; flatten f -; dense d - out=5; softmax s -")
+
+
+def viz_explain(name, cls=2):
+    seed_for(name)
+    m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                      nn.MaxPool2d(2), nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(),
+                      nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 4 * 4, 5))
+    randomise_bn(m)
+    m.eval()
+    x = torch.randn(1, 3, 16, 16)
+    feats = m[:6]  # up to r2: the Grad-CAM layer
+    head = m[6:]
+
+    def grad_of_score(guided):
+        hooks = []
+        if guided:  # guided backprop: only positive gradients leave a ReLU
+            for r in (m[2], m[5]):
+                hooks.append(r.register_full_backward_hook(
+                    lambda mod, gin, gout: (gin[0].clamp(min=0),)))
+        xi = x.clone().requires_grad_(True)
+        m(xi)[0, cls].backward()
+        for h in hooks:
+            h.remove()
+        return xi.grad[0]
+
+    saliency = grad_of_score(False)
+    guided = grad_of_score(True)
+    a = feats(x).detach().requires_grad_(True)
+    logits = head(a)
+    logits[0, cls].backward()
+    alpha = a.grad[0].mean(dim=(1, 2))
+    cam = F.relu((alpha[:, None, None] * a[0].detach()).sum(0))
+    cam_up = F.interpolate(cam[None, None], size=(16, 16), mode="bilinear",
+                           align_corners=False)[0, 0]
+    return [("type", "viz"), ("torch", torch.__version__), ("spec", VIZ_SPEC),
+            ("w", flat(m.parameters())), ("state", flat(bn_state(m))), ("x", x[0]),
+            ("cls", i32(cls)), ("scores", logits[0].detach()), ("layer", "r2"),
+            ("saliency", saliency), ("guided", guided), ("cam", cam), ("cam_up", cam_up)]
+
+
+# --------------------------------------------------------------------------------------------
 
 
 def main():
@@ -521,7 +569,8 @@ def main():
     define_layer_cases()
     jobs = [(fname, (lambda f=fname, c=c: run_layer(f, c))) for _, fname, c in CASES]
     jobs += [(f.__name__, (lambda f=f: f(f.__name__)))
-             for f in (loss_ce, loss_pixel_ce, loss_mse, loss_bce, twin_train)]
+             for f in (loss_ce, loss_pixel_ce, loss_mse, loss_bce, twin_train,
+                       viz_explain)]
     names = [n for n, _ in jobs]
     assert len(set(names)) == len(names), "duplicate case names"
     written = set()
