@@ -14,6 +14,10 @@ void cli_eval_help(FILE *f);
 int cli_predict(int argc, char **argv);
 void cli_predict_help(FILE *f);
 
+int cli_viz(int argc, char **argv);
+/* Help of `cnn viz` (what NULL) or of `cnn viz WHAT`. */
+void cli_viz_help(FILE *f, const char *what);
+
 int cli_models(int argc, char **argv);
 int cli_def(int argc, char **argv);
 int cli_summary(int argc, char **argv);

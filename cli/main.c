@@ -19,6 +19,8 @@ static const char USAGE[] =
     "  train           train a network on a data set (cnn help train)\n"
     "  eval MODEL      evaluate a trained model: loss, top-1/top-5, per class, confusion\n"
     "  predict MODEL IMAGE...  the five most likely classes of each image\n"
+    "  viz WHAT ...    pictures of a network: filters, maps, stats, saliency, guided,\n"
+    "                  gradcam, dream, kernels (cnn help viz)\n"
     "  models          list the zoo's models\n"
     "  summary NAME|FILE  layers, output shapes, parameters, multiply-adds (cnn help summary)\n"
     "  def NAME        a zoo model's definition text, to edit and train with --model FILE\n"
@@ -76,6 +78,8 @@ static int cmd_help(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "train") == 0) return cli_train_help(stdout), 0;
     if (argc > 1 && strcmp(argv[1], "eval") == 0) return cli_eval_help(stdout), 0;
     if (argc > 1 && strcmp(argv[1], "predict") == 0) return cli_predict_help(stdout), 0;
+    if (argc > 1 && strcmp(argv[1], "viz") == 0)
+        return cli_viz_help(stdout, argc > 2 ? argv[2] : NULL), 0;
     if (argc > 1 && (!strcmp(argv[1], "summary") || !strcmp(argv[1], "def")))
         return cli_summary_help(stdout), 0;
     if (argc > 1 && strcmp(argv[1], "models") == 0) {
@@ -104,6 +108,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cli_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return cli_eval(argc - 2, argv + 2);
     if (!strcmp(cmd, "predict")) return cli_predict(argc - 2, argv + 2);
+    if (!strcmp(cmd, "viz")) return cli_viz(argc - 2, argv + 2);
     if (!strcmp(cmd, "models")) return cli_models(argc - 2, argv + 2);
     if (!strcmp(cmd, "summary")) return cli_summary(argc - 2, argv + 2);
     if (!strcmp(cmd, "def")) return cli_def(argc - 2, argv + 2);

@@ -433,6 +433,11 @@ cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, in
 cnn_status cnn_image_load(const char *path, int channels, int height, int width, float *x,
                           char *err, size_t errlen);
 
+/* The size of an image file (PNG or JPEG) without decoding it: channels 1 (grey, with or
+ * without alpha) or 3 (colour), height and width in pixels. */
+cnn_status cnn_image_size(const char *path, int *channels, int *height, int *width, char *err,
+                          size_t errlen);
+
 void cnn_dataset_free(cnn_dataset *ds);
 
 /* Splits src into two new data sets: a seeded random n_second samples go to *second, the
@@ -566,10 +571,12 @@ typedef struct cnn_panel {
     cnn_panel_kind kind;
     const float *values;
     int height, width;
-    float lo, hi;        /* the value range; lo == hi: the panel's own smallest and largest */
+    float lo, hi;        /* the value range (lo <= hi); lo == hi: the panel's own smallest and
+                          * largest finite values (over the three planes for RGB) */
     const char *label;   /* under the panel; may be NULL */
     /* CNN_PANEL_HEAT only: an image drawn first and the heat blended over it with opacity
-     * alpha (0 < alpha <= 1); under NULL: the heat alone. under_channels is 1 or 3. */
+     * alpha (0 < alpha <= 1); under NULL: the heat alone (alpha and under_channels are then
+     * ignored). under_channels is 1 or 3; under_lo == under_hi: the image's own range. */
     const float *under;
     int under_channels;
     float under_lo, under_hi;
@@ -586,7 +593,9 @@ typedef struct cnn_figure {
     float scale_lo, scale_hi;
 } cnn_figure;
 
-/* Draws the figure's n panels, row by row, and writes it to path as a PNG (atomically). */
+/* Draws the figure's n panels, row by row (columns above n count as n; labels are one line,
+ * cut with "..." to the panel's width), and writes it to path as a PNG (atomically). A bad
+ * panel is refused with CNN_STATUS_INVALID_ARGUMENT and a message naming it (panels[i]). */
 cnn_status cnn_figure_save(const char *path, const cnn_figure *fig, const cnn_panel *panels,
                            int n, char *err, size_t errlen);
 
@@ -594,7 +603,8 @@ cnn_status cnn_figure_save(const char *path, const cnn_figure *fig, const cnn_pa
  * note (e.g. "mean 0.31, 42% zero") under it. */
 typedef struct cnn_histogram {
     const char *title;
-    float lo, hi;             /* the range the bins cover: bin i is [lo + i (hi-lo)/bins, ...) */
+    float lo, hi;             /* the range the bins cover (lo < hi): bin i starts at
+                               * lo + i (hi - lo) / bins */
     int bins;
     const uint64_t *counts;   /* bins values */
     const char *note;         /* may be NULL */

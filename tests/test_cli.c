@@ -1,8 +1,9 @@
 /*
  * test_cli.c - the cnn tool end to end, on a small synthetic data set written as IDX files:
  * train (with its log, plot and checkpoint), the same weights for 1 and 2 threads, a resumed
- * run equal bit for bit to an uninterrupted one, eval --json, predict, and the errors a user
- * meets (unknown options, bad values, missing or damaged files, a diverging run).
+ * run equal bit for bit to an uninterrupted one, eval --json, predict, every viz picture, and
+ * the errors a user meets (unknown options, bad values, missing or damaged files, a diverging
+ * run).
  *
  * The tool is found beside the test program: BUILD/tests/test_cli -> BUILD/cnn.
  */
@@ -10,6 +11,7 @@
 #include "testlib.h"
 
 #include <libgen.h>
+#include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +97,14 @@ static int exists(const char *name) {
     return access(path, F_OK) == 0;
 }
 
+/* The width of the PNG picture dir/name, or 0 when it is not one. */
+static int png_size(const char *name) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int w = 0, h = 0, comp = 0;
+    return stbi_info(path, &w, &h, &comp) ? w : 0;
+}
+
 /* Runs args, expects exit code `code` and every fragment in the output. */
 static void expect(const char *args, int code, const char *frag1, const char *frag2) {
     static char out[1 << 16];
@@ -153,6 +163,42 @@ int main(int argc, char **argv) {
     T_CHECK(stbi_write_png(png, 28, 28, 1, img, 28) != 0, "writing a PNG");
     expect("predict one.ckpt three.png", 0, "1. 3 ", "%");
     expect("predict one.ckpt missing.png", 1, "missing.png", NULL);
+
+    /* viz: every picture, from an image file and from a test image, and its refusals. */
+    expect("viz filters one.ckpt --out f.png", 0, "wrote f.png", NULL);
+    T_CHECK(png_size("f.png") > 0, "viz filters wrote a picture");
+    expect("viz filters one.ckpt --layer conv2 --out f2.png", 0, "wrote f2.png", NULL);
+    expect("viz filters one.ckpt --layer relu1", 1, "'relu1' is a relu", NULL);
+    expect("viz filters one.ckpt --layer nosuch", 1, "--layer nosuch: no such layer", "conv1");
+    expect("viz filters one.ckpt --class 3", 2, "unknown option '--class'", NULL);
+    expect("viz maps one.ckpt three.png --layer relu1 --out m.png", 0, "wrote m.png", NULL);
+    expect("viz maps one.ckpt --index 3 --layer conv1 --out m3.png", 0, "wrote m3.png", NULL);
+    T_CHECK(png_size("m.png") > 0 && png_size("m3.png") > 0, "viz maps wrote pictures");
+    expect("viz maps one.ckpt three.png", 1, "give the layer", NULL);
+    expect("viz maps one.ckpt three.png --index 2 --layer relu1", 1, "not both", NULL);
+    expect("viz maps one.ckpt --index 500 --layer relu1", 1, "has 200 images", NULL);
+    expect("viz maps one.ckpt --index 0 --layer fc1", 1, "'fc1' is 120, not feature maps", NULL);
+    expect("viz saliency one.ckpt three.png --out s.png", 0, "three.png: predicted 3", "wrote s.png");
+    expect("viz guided one.ckpt three.png --class 4 --out g.png", 0, "class 4", "wrote g.png");
+    expect("viz gradcam one.ckpt --index 7 --out c.png", 0, "test image 7 (7)", "wrote c.png");
+    T_CHECK(png_size("s.png") > 0 && png_size("g.png") > 0 && png_size("c.png") > 0,
+            "explanations wrote pictures");
+    expect("viz gradcam one.ckpt three.png --class 10", 1, "--class 10: the model has 10 classes", NULL);
+    expect("viz gradcam one.ckpt three.png --layer fc1", 1, "'fc1' is 120, not feature maps", NULL);
+    expect("viz stats one.ckpt --batch 50 --out st.png", 0, "relu1 ", "wrote st.png");
+    T_CHECK(png_size("st.png") > 0, "viz stats wrote a picture");
+    expect("viz dream one.ckpt --layer conv2 --unit 0,1 --steps 20 --out d.png", 0,
+           "conv2 unit 1: activation", "wrote d.png");
+    expect("viz dream one.ckpt --layer conv2 --unit 99", 1, "unit 99 is out of range 0 to 15", NULL);
+    expect("viz dream one.ckpt --layer conv2 --unit 1x", 1, "--unit 1x", NULL);
+    expect("viz dream one.ckpt --unit 1", 1, "give the layer", NULL);
+    expect("viz kernels three.png --out k.png", 0, "sobel_left", "wrote k.png");
+    T_CHECK(png_size("k.png") > 0, "viz kernels wrote a picture");
+    expect("viz kernels missing.png", 1, "missing.png: cannot open", NULL);
+    expect("viz kernels one.ckpt", 1, "not a PNG or JPEG", NULL);
+    expect("viz sketch one.ckpt", 2, "unknown picture 'sketch'", NULL);
+    expect("viz", 2, "say what to draw", NULL);
+    expect("help viz gradcam", 0, "--layer NAME", "--index I");
 
     /* The zoo from the command line: a summary, and a definition written out and read back. */
     expect("models", 0, "resnet50", "densenet121");

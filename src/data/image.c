@@ -160,6 +160,32 @@ cnn_status cnn_image_load(const char *path, int channels, int height, int width,
     return CNN_STATUS_OK;
 }
 
+cnn_status cnn_image_size(const char *path, int *channels, int *height, int *width, char *err,
+                          size_t errlen) {
+    if (!path || !channels || !height || !width)
+        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                              "image_size: NULL path or output");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
+                              strerror(errno));
+    unsigned char head[8];
+    size_t got = fread(head, 1, sizeof head, f);
+    int w = 0, h = 0, comp = 0;
+    int ok = is_png_or_jpeg(head, got) && fseek(f, 0, SEEK_SET) == 0 &&
+             stbi_info_from_file(f, &w, &h, &comp);
+    fclose(f);
+    if (!ok) {
+        const char *why = is_png_or_jpeg(head, got) ? stbi_failure_reason() : NULL;
+        return cnn_data_error(err, errlen, CNN_STATUS_FORMAT, "%s: %s%s", path,
+                              why ? "cannot decode: " : "not a PNG or JPEG file", why ? why : "");
+    }
+    *channels = comp >= 3 ? 3 : 1;
+    *height = h;
+    *width = w;
+    return CNN_STATUS_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Folders of images
  * ------------------------------------------------------------------------------------------- */

@@ -123,6 +123,13 @@ void cnn_canvas_colorbar(cnn_canvas *c, int x, int y, int w, int h, float lo, fl
 cnn_status cnn_canvas_save_png(const cnn_canvas *c, const char *path, char *err,
                                size_t errlen);
 
+/* The figures and histograms of cnn.h (figure.c) drawn on a new canvas (*out, the caller
+ * frees it) instead of saved: cnn_figure_save and cnn_histograms_save are these and a PNG. */
+cnn_status cnn_figure_render(const cnn_figure *fig, const cnn_panel *panels, int n,
+                             cnn_canvas **out, char *err, size_t errlen);
+cnn_status cnn_histograms_render(const char *title, const cnn_histogram *h, int n, int columns,
+                                 cnn_canvas **out, char *err, size_t errlen);
+
 /* ---------------------------------------------------------------------------------------------
  * Shared by the viz files
  * ------------------------------------------------------------------------------------------- */
