@@ -271,6 +271,15 @@ const float *cnn_net_layer_grad(const cnn_net *net, int layer);
 /* The gradient with respect to input number i (after backward). */
 const float *cnn_net_input_grad(const cnn_net *net, int input);
 
+/* Whether backward computes the gradient with respect to the inputs (default: yes). Training
+ * never uses it; with wanted = 0 the layers that read an input layer directly (convolutions,
+ * dense) skip that part of their backward pass, which for a first convolution is a large
+ * share of it, and cnn_net_input_grad then holds zeros or partial sums. Parameter gradients
+ * are the same bit for bit either way. The explanation functions below turn it on for their
+ * own passes. */
+void cnn_net_set_input_grads(cnn_net *net, int wanted);
+int cnn_net_input_grads(const cnn_net *net);
+
 /* How gradients cross a relu layer on the way back. CNN_BACKPROP_PLAIN is the true derivative
  * (dx = dy where the input was positive). CNN_BACKPROP_GUIDED is guided backpropagation
  * (Springenberg et al. 2015): dx = dy only where the input was positive and dy is positive,
@@ -390,17 +399,28 @@ cnn_optim_config cnn_optim_get_config(const cnn_optim *opt);
 /* ---------------------------------------------------------------------------------------------
  * Data sets
  *
- * A data set is held in memory as floats in [0, 1] (pixels divided by 255), NCHW, with one int32
- * label per sample. Loaders take an error buffer: on failure they return a status and write a
- * message naming the file and what is wrong with it (e.g. "train-images-idx3-ubyte.gz: truncated:
- * header promises 60000 images of 28x28, file holds 1234").
+ * A data set holds N samples, NCHW, with one int32 label per sample. Its values are in [0, 1]
+ * and are stored in one of two ways, exactly one of x and pixels being non-NULL:
+ *   - pixels: 8-bit sources (IDX, CIFAR-10) keep their bytes, a quarter of the memory of floats
+ *     (Fashion-MNIST's training set is 47 MB instead of 188 MB). A byte b stands for the float
+ *     b / 255.0f (that expression, in float, so every reader gets the same bits);
+ *   - x: floats, for sources that are not exact bytes (image folders, which are resized).
+ * Read samples through cnn_dataset_sample and cnn_dataset_batch, which give floats whichever
+ * the storage. The functions that read a data set also accept one filled in by hand (with x or
+ * pixels, the other NULL); only one from a loader, a split or cnn_dataset_hold_out may be given
+ * to cnn_dataset_free.
+ *
+ * Loaders take an error buffer: on failure they return a status and write a message naming the
+ * file and what is wrong with it (e.g. "train-images-idx3-ubyte.gz: truncated: header promises
+ * 60000 images of 28x28, file holds 1234").
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct cnn_dataset {
     int n;              /* samples */
     cnn_shape shape;    /* one sample, (C, H, W) */
     int classes;        /* labels are in [0, classes) */
-    float *x;           /* n samples of shape */
+    float *x;           /* n samples of shape as floats, or NULL when pixels holds them */
+    uint8_t *pixels;    /* n samples of shape as bytes (value b / 255.0f), or NULL when x does */
     int32_t *y;         /* n labels */
     char **class_names; /* classes names (never NULL; "0".."9" when the format has none) */
 } cnn_dataset;
@@ -441,12 +461,28 @@ cnn_status cnn_image_size(const char *path, int *channels, int *height, int *wid
 void cnn_dataset_free(cnn_dataset *ds);
 
 /* Splits src into two new data sets: a seeded random n_second samples go to *second, the
- * rest, in their original order, to *first. src is left as it was. */
+ * rest, in their original order, to *first. src is left as it was. The parts store their
+ * samples as src does (bytes or floats). While it runs, src and both parts are in memory. */
 cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed,
                              cnn_dataset **first, cnn_dataset **second, char *err,
                              size_t errlen);
 
-/* Per-channel mean and standard deviation over the whole data set (C floats each). */
+/* The same split without copying the larger part: the samples cnn_dataset_split(ds, n, seed,
+ * ...) would put in *second move to a new data set *held, and ds keeps the others, in their
+ * original order (ds->n becomes ds->n - n), exactly as *first would hold them. Only the held
+ * samples are copied, so the peak memory is that of ds plus *held. ds must come from a loader,
+ * a split or this function (its buffers are reused, not reallocated). On failure ds is
+ * unchanged and *held is NULL. */
+cnn_status cnn_dataset_hold_out(cnn_dataset *ds, int n, uint64_t seed, cnn_dataset **held,
+                                char *err, size_t errlen);
+
+/* Sample i of ds (0 <= i < ds->n) as numel(ds->shape) floats into out: a copy of x, or the
+ * bytes converted as b / 255.0f. Every reader of samples in libcnn goes through this. */
+void cnn_dataset_sample(const cnn_dataset *ds, int i, float *out);
+
+/* Per-channel mean and standard deviation over the whole data set (C floats each), of the
+ * float values (bytes converted as cnn_dataset_sample does): the same result for bytes and for
+ * the equivalent floats. */
 void cnn_dataset_stats(const cnn_dataset *ds, float *mean, float *std);
 
 /* ---------------------------------------------------------------------------------------------
@@ -495,10 +531,11 @@ void cnn_augment_image(const cnn_augment *aug, float *x, int c, int h, int w, ui
 /* A seeded random permutation of 0..n-1 into out (Fisher-Yates). */
 void cnn_permutation(int n, uint64_t seed, int32_t *out);
 
-/* Assembles a batch: samples indices[0..count) of ds, each augmented (aug may be NULL) with
- * its own seed derived from (seed, index), then normalised per channel, (x - mean[c]) / std[c]
- * (mean and std may be NULL: no normalisation). x receives count samples, y their labels (y
- * may be NULL). scratch holds at least 2 * numel(ds->shape) floats. */
+/* Assembles a batch: samples indices[0..count) of ds as floats (cnn_dataset_sample), each
+ * augmented (aug may be NULL) with its own seed derived from (seed, index), then normalised per
+ * channel, (x - mean[c]) / std[c] (mean and std may be NULL: no normalisation). x receives
+ * count samples, y their labels (y may be NULL). scratch holds at least 2 * numel(ds->shape)
+ * floats. */
 void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
                        const cnn_augment *aug, uint64_t seed, const float *mean,
                        const float *std, float *x, int32_t *y, float *scratch);

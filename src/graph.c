@@ -482,9 +482,15 @@ static void backward_from(cnn_net *net, int from, cnn_backprop_rule rule) {
     }
     for (int i = from; i >= 0; i--) {
         cnn_node *n = net->nodes[i];
-        if (n->type->backward) n->type->backward(n, &c);
+        if (!n->type->backward) continue;
+        c.skip_dx = net->no_input_grads;
+        for (int k = 0; k < n->n_in; k++) c.skip_dx &= n->in[k]->type->min_inputs == 0;
+        n->type->backward(n, &c);
     }
 }
+
+void cnn_net_set_input_grads(cnn_net *net, int wanted) { net->no_input_grads = !wanted; }
+int cnn_net_input_grads(const cnn_net *net) { return !net->no_input_grads; }
 
 cnn_status cnn_net_backward(cnn_net *net) {
     if (!net->forward_done)

@@ -79,6 +79,40 @@ out:
     cnn_net_free(net);
 }
 
+/* Training does not need the input gradient: with it off, the parameter gradients are the
+ * same bit for bit, and the explanations turn it back on for their own passes. */
+static void test_input_grads_off(void) {
+    cnn_net *net = t_net("input x - shape=2x9x9; conv2d c - out=3 kernel=3 padding=1; relu r -;"
+                         "flatten f -; dense d - out=4", 5);
+    if (!net || !T_OK(net, cnn_net_prepare(net, 3))) goto out;
+    float x[486], dx_on[162], dx_off[162], zeros[486] = {0};
+    t_fill(x, 486, 8, -1, 1);
+    size_t np = cnn_net_param_count(net);
+    float *g_on = malloc(np * sizeof *g_on);
+    int32_t labels[3] = {0, 3, 1};
+    float loss;
+    for (int off = 0; off < 2; off++) {
+        cnn_net_set_input_grads(net, !off);
+        cnn_net_zero_grad(net);
+        T_OK(net, cnn_net_forward(net, x, 3));
+        T_OK(net, cnn_net_loss(net, CNN_LOSS_SOFTMAX_CE, labels, &loss));
+        T_OK(net, cnn_net_backward(net));
+        if (!off) memcpy(g_on, cnn_net_grads(net), np * sizeof *g_on);
+        else t_same_bits("parameter gradients without the input gradient", cnn_net_grads(net),
+                         g_on, np);
+    }
+    t_same_bits("no input gradient computed", cnn_net_input_grad(net, 0), zeros, 486);
+    T_CHECK(cnn_net_input_grads(net) == 0, "input gradients off");
+    T_OK(net, cnn_input_gradient(net, x, 2, CNN_BACKPROP_PLAIN, dx_off));
+    T_CHECK(cnn_net_input_grads(net) == 0, "the setting is restored after an explanation");
+    cnn_net_set_input_grads(net, 1);
+    T_OK(net, cnn_input_gradient(net, x, 2, CNN_BACKPROP_PLAIN, dx_on));
+    t_same_bits("explanations compute the input gradient whatever the setting", dx_off, dx_on, 162);
+    free(g_on);
+out:
+    cnn_net_free(net);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Against PyTorch
  * ------------------------------------------------------------------------------------------- */
@@ -348,6 +382,7 @@ int main(int argc, char **argv) {
     if (!dir) dir = argc > 1 ? argv[1] : "tests/ref";
     test_relu_rules();
     test_backward_from();
+    test_input_grads_off();
     test_against_pytorch(dir);
     test_quadrant();
     test_dream();

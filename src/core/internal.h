@@ -149,6 +149,9 @@ struct cnn_ctx {
     size_t work_size;
     cnn_rng *rng;  /* the network's generator (dropout) */
     int guided;    /* backward: relu passes only positive gradients (guided backprop) */
+    /* backward: this layer's inputs are all input layers and their gradient is not wanted
+     * (cnn_net_set_input_grads(net, 0)): layers that can skip computing it do */
+    int skip_dx;
 };
 
 struct cnn_net {
@@ -161,6 +164,7 @@ struct cnn_net {
     size_t cap_params, cap_state; /* allocated lengths (grads has cap_params) */
     cnn_rng rng;
     int threads, reference, training;
+    int no_input_grads;       /* cnn_net_set_input_grads(net, 0) */
     int max_batch, batch;     /* prepared capacity and the batch of the last forward */
     int forward_done;
     void *arena;              /* all activations, gradients and saved tensors */

@@ -162,7 +162,7 @@ static void conv2d_backward(cnn_node *n, const cnn_ctx *c) {
     const conv2d_params *p = n->params;
     cnn_conv_geom g = conv2d_geom(n, c->batch);
     float *db = p->bias ? n->dw + conv2d_weight_count(n) : NULL;
-    cnn_conv2d_backward_data(c, &g, n->dy, n->w, n->in[0]->dy);
+    if (!c->skip_dx) cnn_conv2d_backward_data(c, &g, n->dy, n->w, n->in[0]->dy);
     cnn_conv2d_backward_weights(c, &g, n->in[0]->y, n->dy, n->dw, db);
 }
 

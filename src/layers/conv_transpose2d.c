@@ -164,7 +164,7 @@ static void convt_backward(cnn_node *n, const cnn_ctx *c) {
     const convt_params *p = n->params;
     cnn_conv_geom g = convt_geom(n, c->batch);
     float *db = p->bias ? n->dw + convt_weight_count(n) : NULL;
-    cnn_conv_transpose2d_backward_data(c, &g, n->dy, n->w, n->in[0]->dy);
+    if (!c->skip_dx) cnn_conv_transpose2d_backward_data(c, &g, n->dy, n->w, n->in[0]->dy);
     cnn_conv_transpose2d_backward_weights(c, &g, n->in[0]->y, n->dy, n->dw, db);
 }
 

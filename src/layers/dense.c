@@ -67,8 +67,9 @@ static void dense_forward(cnn_node *n, const cnn_ctx *c) {
 static void dense_backward(cnn_node *n, const cnn_ctx *c) {
     const dense_params *p = n->params;
     int in = n->in[0]->shape.dim[0], out = p->out;
-    cnn_gemm_rows(c->reference, c->threads, 0, 0, c->batch, in, out, 1.0f, n->dy, out, n->w, in,
-                  1.0f, n->in[0]->dy, in);
+    if (!c->skip_dx)
+        cnn_gemm_rows(c->reference, c->threads, 0, 0, c->batch, in, out, 1.0f, n->dy, out, n->w,
+                      in, 1.0f, n->in[0]->dy, in);
     cnn_gemm_rows(c->reference, c->threads, 1, 0, out, in, c->batch, 1.0f, n->dy, out,
                   n->in[0]->y, in, 1.0f, n->dw, in);
     if (p->bias) {

@@ -18,9 +18,11 @@
  * ------------------------------------------------------------------------------------------- */
 
 /* Checks that the network can take one sample of one input, prepares it when it is not
- * prepared, and switches it to inference mode; *training receives the mode to restore. */
+ * prepared, and switches it to inference mode with input gradients; *training receives the
+ * modes to restore. */
 static cnn_status begin(cnn_net *net, const void *x, const char *what, int *training) {
-    *training = net->training;
+    /* The mode to restore: bit 0 training, bit 1 input gradients off. */
+    *training = net->training | net->no_input_grads << 1;
     if (!x) return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "%s: NULL array", what);
     if (net->n_inputs != 1)
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
@@ -31,11 +33,13 @@ static cnn_status begin(cnn_net *net, const void *x, const char *what, int *trai
         if (st) return st;
     }
     net->training = 0;
+    net->no_input_grads = 0;
     return CNN_STATUS_OK;
 }
 
 static cnn_status end(cnn_net *net, int training, cnn_status st) {
-    net->training = training;
+    net->training = training & 1;
+    net->no_input_grads = training >> 1 & 1;
     return st;
 }
 
