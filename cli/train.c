@@ -247,7 +247,7 @@ int cli_train(int argc, char **argv) {
 
     cnn_net *net = NULL;
     cnn_optim *opt = NULL;
-    cnn_dataset *full = NULL, *train = NULL, *val = NULL, *test = NULL;
+    cnn_dataset *train = NULL, *val = NULL, *test = NULL;
     char *meta = NULL, *log_path = NULL, *plot_path = NULL;
     float *x = NULL, *scratch = NULL;
     int32_t *y = NULL, *perm = NULL;
@@ -309,23 +309,18 @@ int cli_train(int argc, char **argv) {
         goto out;
     }
 
-    /* Data: the training set less a seeded validation split, and the test set. */
-    if (!cli_load_data("train", c.data, &full, &test, in_c, in_h, in_w)) goto out;
-    if (c.val >= full->n) {
-        fprintf(stderr, "cnn train: --val %d: the training set has only %d samples\n", c.val, full->n);
+    /* Data: the training set less a seeded validation split, and the test set. The validation
+     * samples move out of the training set (cnn_dataset_hold_out), so that the training set is
+     * never in memory twice. */
+    if (!cli_load_data("train", c.data, &train, &test, in_c, in_h, in_w)) goto out;
+    if (c.val >= train->n) {
+        fprintf(stderr, "cnn train: --val %d: the training set has only %d samples\n", c.val, train->n);
         status = 2;
         goto out;
     }
-    if (c.val > 0) {
-        if (cnn_dataset_split(full, c.val, (uint64_t)c.seed, &train, &val, err, sizeof err)) {
-            fprintf(stderr, "cnn train: %s\n", err);
-            goto out;
-        }
-        cnn_dataset_free(full);
-        full = NULL;
-    } else {
-        train = full;
-        full = NULL;
+    if (c.val > 0 && cnn_dataset_hold_out(train, c.val, (uint64_t)c.seed, &val, err, sizeof err)) {
+        fprintf(stderr, "cnn train: %s\n", err);
+        goto out;
     }
     int C = train->shape.dim[0];
     float mean[3] = {0, 0, 0}, std[3] = {1, 1, 1};
@@ -515,7 +510,6 @@ out:
     free(meta);
     cnn_optim_free(opt);
     cnn_net_free(net);
-    cnn_dataset_free(full);
     cnn_dataset_free(train);
     cnn_dataset_free(val);
     cnn_dataset_free(test);

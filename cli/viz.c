@@ -208,7 +208,7 @@ static int load_image(viz_run *r) {
             fprintf(stderr, "cnn viz %s: --index %d: the test set of %s has %d images (0 to %d)\n",
                     r->cmd->name, r->c.index, data, test->n, test->n - 1);
         else {
-            memcpy(r->shown, test->x + (size_t)r->c.index * numel, numel * sizeof(float));
+            cnn_dataset_sample(test, r->c.index, r->shown);
             r->label = test->y[r->c.index];
             snprintf(r->what, sizeof r->what, "test image %d (%s)", r->c.index,
                      r->label < r->n_names ? r->names[r->label] : "?");
@@ -408,12 +408,14 @@ static int do_stats(viz_run *r) {
         fail(r, "%s", "out of memory");
         goto out;
     }
-    for (int i = 0; i < B; i++)
+    for (int i = 0; i < B; i++) {
+        cnn_dataset_sample(test, i, x + (size_t)i * numel);
         for (int ch = 0; ch < r->in.dim[0]; ch++)
             for (size_t k = 0; k < plane; k++) {
                 size_t at = (size_t)i * numel + ch * plane + k;
-                x[at] = (test->x[at] - r->mean[ch]) / r->std[ch];
+                x[at] = (x[at] - r->mean[ch]) / r->std[ch];
             }
+    }
     cnn_net_set_training(r->net, 0);
     if (cnn_net_prepare(r->net, B) || cnn_net_forward(r->net, x, B)) {
         net_fail(r);

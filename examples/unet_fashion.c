@@ -21,8 +21,14 @@
 #define BATCH 32
 #define PIX (28 * 28)
 
+/* The garment masks of every sample of ds, read as floats (cnn_dataset_sample: the data set
+ * keeps Fashion-MNIST's bytes). */
 static void masks(const cnn_dataset *ds, int32_t *m) {
-    for (size_t i = 0; i < (size_t)ds->n * PIX; i++) m[i] = ds->x[i] > 0.1f;
+    float x[PIX];
+    for (int i = 0; i < ds->n; i++) {
+        cnn_dataset_sample(ds, i, x);
+        for (int p = 0; p < PIX; p++) m[(size_t)i * PIX + p] = x[p] > 0.1f;
+    }
 }
 
 static void fail(cnn_net *net, const char *what) {
@@ -76,7 +82,7 @@ int main(int argc, char **argv) {
         for (int b = 0; b < batches; b++) {
             for (int i = 0; i < BATCH; i++) {
                 int k = perm[b * BATCH + i];
-                memcpy(x + (size_t)i * PIX, train->x + (size_t)k * PIX, PIX * sizeof *x);
+                cnn_dataset_sample(train, k, x + (size_t)i * PIX);
                 memcpy(y + (size_t)i * PIX, mtrain + (size_t)k * PIX, PIX * sizeof *y);
             }
             float loss;
@@ -96,7 +102,8 @@ int main(int argc, char **argv) {
     long long inter[2] = {0, 0}, uni[2] = {0, 0};
     for (int start = 0; start < test->n; start += BATCH) {
         int count = test->n - start < BATCH ? test->n - start : BATCH;
-        if (cnn_net_forward(net, test->x + (size_t)start * PIX, count)) fail(net, "forward");
+        for (int i = 0; i < count; i++) cnn_dataset_sample(test, start + i, x + (size_t)i * PIX);
+        if (cnn_net_forward(net, x, count)) fail(net, "forward");
         const float *z = cnn_net_output(net);
         for (int i = 0; i < count; i++)
             for (int p = 0; p < PIX; p++) {

@@ -470,9 +470,9 @@ cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed
 /* The same split without copying the larger part: the samples cnn_dataset_split(ds, n, seed,
  * ...) would put in *second move to a new data set *held, and ds keeps the others, in their
  * original order (ds->n becomes ds->n - n), exactly as *first would hold them. Only the held
- * samples are copied, so the peak memory is that of ds plus *held. ds must come from a loader,
- * a split or this function (its buffers are reused, not reallocated). On failure ds is
- * unchanged and *held is NULL. */
+ * samples are copied, so the peak memory is that of ds plus *held: ds's samples are moved
+ * within its own buffers, which keep their size (cnn train holds out its validation set so).
+ * On failure ds is unchanged and *held is NULL. */
 cnn_status cnn_dataset_hold_out(cnn_dataset *ds, int n, uint64_t seed, cnn_dataset **held,
                                 char *err, size_t errlen);
 

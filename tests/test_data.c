@@ -3,8 +3,12 @@
  * IDX plain and gzipped (zlib), CIFAR-10 batches, folders of PNG and JPEG images (written with
  * stb_image_write). Values and labels read back exactly; every damaged file (truncated, bad
  * magic, counts that disagree, a label out of range, a wrong size, an undecodable image) gives
- * a non-OK status and a message that names the file. Then the split is a seeded partition,
- * the statistics are right, and resizing matches PIL and PyTorch.
+ * a non-OK status and a message that names the file. 8-bit files load as bytes (pixels) and
+ * read back through cnn_dataset_sample and cnn_dataset_batch as exactly byte / 255.0f, the bits
+ * the loaders stored as floats before; image folders load as floats. Then the split is a seeded
+ * partition (copying, or moving with cnn_dataset_hold_out, which gives the same parts), the
+ * statistics are right and the same for bytes as for the equivalent floats, and resizing
+ * matches PIL and PyTorch.
  *
  * When /usr/share/datasets/fashion-mnist holds Fashion-MNIST, its two parts are loaded and
  * checked too; otherwise that part is skipped with a note.
@@ -111,6 +115,40 @@ enum { IDX_N = 6, IDX_H = 3, IDX_W = 4 };
 static unsigned char idx_pixels[IDX_N * IDX_H * IDX_W];
 static const unsigned char idx_labels[IDX_N] = {0, 3, 9, 1, 7, 5};
 
+/* ds holds the bytes bytes[0 .. ds->n * numel) as pixels, not floats, and reads back as the
+ * floats byte / 255.0f bit for bit, one sample at a time (cnn_dataset_sample) and in a batch
+ * (cnn_dataset_batch, in reverse order, with the labels). */
+static void check_bytes(const cnn_dataset *ds, const unsigned char *bytes, const char *what) {
+    if (!T_CHECK(ds->pixels != NULL && ds->x == NULL, "%s: not stored as bytes", what)) return;
+    size_t numel = cnn_shape_numel(&ds->shape), total = (size_t)ds->n * numel;
+    T_CHECK(!memcmp(ds->pixels, bytes, total), "%s: stored bytes differ from the file's", what);
+    float *want = malloc(total * sizeof *want), *got = malloc(total * sizeof *got);
+    float *batch = malloc(total * sizeof *batch), *scratch = malloc(2 * numel * sizeof *scratch);
+    int32_t *idx = malloc((size_t)ds->n * sizeof *idx), *y = malloc((size_t)ds->n * sizeof *y);
+    for (size_t k = 0; k < total; k++) want[k] = bytes[k] / 255.0f;
+    for (int i = 0; i < ds->n; i++) {
+        cnn_dataset_sample(ds, i, got + (size_t)i * numel);
+        idx[i] = ds->n - 1 - i;
+    }
+    char name[160];
+    snprintf(name, sizeof name, "%s: cnn_dataset_sample against byte / 255.0f", what);
+    t_same_bits(name, got, want, total);
+    cnn_dataset_batch(ds, idx, ds->n, NULL, 0, NULL, NULL, batch, y, scratch);
+    int ok = 1;
+    for (int i = 0; i < ds->n; i++) {
+        ok &= !memcmp(batch + (size_t)i * numel, want + (size_t)idx[i] * numel,
+                      numel * sizeof(float));
+        ok &= y[i] == ds->y[idx[i]];
+    }
+    T_CHECK(ok, "%s: cnn_dataset_batch differs from byte / 255.0f or the labels", what);
+    free(want);
+    free(got);
+    free(batch);
+    free(scratch);
+    free(idx);
+    free(y);
+}
+
 /* Checks ds against the pixels and labels written. */
 static void check_idx(const cnn_dataset *ds, const unsigned char *labels, const char *what) {
     if (!T_CHECK(ds != NULL, "%s: no data set", what)) return;
@@ -118,10 +156,8 @@ static void check_idx(const cnn_dataset *ds, const unsigned char *labels, const 
                 ds->shape.dim[1] == IDX_H && ds->shape.dim[2] == IDX_W,
             "%s: n %d shape %dx%dx%d", what, ds->n, ds->shape.dim[0], ds->shape.dim[1],
             ds->shape.dim[2]);
+    if (ds->n == IDX_N) check_bytes(ds, idx_pixels, what);
     int ok = 1;
-    for (int k = 0; k < IDX_N * IDX_H * IDX_W; k++) ok &= ds->x[k] == idx_pixels[k] / 255.0f;
-    T_CHECK(ok, "%s: pixels differ from byte / 255", what);
-    ok = 1;
     for (int i = 0; i < IDX_N; i++) ok &= ds->y[i] == labels[i];
     T_CHECK(ok, "%s: labels differ", what);
 }
@@ -301,12 +337,13 @@ static void test_cifar(void) {
                     ds->shape.dim[2] == 32 && ds->classes == 10,
                 "CIFAR: n %d classes %d", ds->n, ds->classes);
         int ok = 1;
+        unsigned char bytes[5 * 3072];
         for (int r = 0; r < 5; r++) {
             ok &= ds->y[r] == (r * 3) % 10;
-            for (int k = 0; k < 3072; k++)
-                ok &= ds->x[(size_t)r * 3072 + k] == cifar_byte(r, k) / 255.0f;
+            for (int k = 0; k < 3072; k++) bytes[r * 3072 + k] = cifar_byte(r, k);
         }
-        T_CHECK(ok, "CIFAR: pixels or labels differ");
+        T_CHECK(ok, "CIFAR: labels differ");
+        if (ds->n == 5) check_bytes(ds, bytes, "CIFAR");
         T_CHECK(!strcmp(ds->class_names[0], "airplane") && !strcmp(ds->class_names[9], "truck"),
                 "CIFAR default names");
 
@@ -530,6 +567,11 @@ static void test_folder(void) {
             for (int k = 0; k < 16; k++) ok &= fabsf(x[k] - r) < tol && fabsf(x[16 + k] - g) < tol;
         }
         T_CHECK(ok, "folder: labels or pixels in the wrong order");
+        /* Resized images are not exact bytes: a folder stays floats, read back as they are. */
+        T_CHECK(ds->x != NULL && ds->pixels == NULL, "folder: not stored as floats");
+        float sample[48];
+        cnn_dataset_sample(ds, 3, sample);
+        T_CHECK(!memcmp(sample, ds->x + 3 * 48, sizeof sample), "folder: cnn_dataset_sample");
     }
     cnn_dataset_free(ds);
 
@@ -583,6 +625,117 @@ static void test_folder(void) {
  * Split and statistics
  * ------------------------------------------------------------------------------------------- */
 
+/* Loads a fresh copy of a data set: the IDX pair, or when images is NULL the folder dir. */
+static cnn_dataset *load_fresh(const char *images, const char *labels, const char *dir) {
+    char err[512] = "";
+    cnn_dataset *ds = NULL;
+    if (images) T_OK(NULL, cnn_dataset_load_idx(images, labels, &ds, err, sizeof err));
+    else T_OK(NULL, cnn_dataset_load_folder(dir, 3, 4, 4, &ds, err, sizeof err));
+    return ds;
+}
+
+/* a and b hold the same samples (bytes or floats, the same storage) and labels. */
+static int same_set(const cnn_dataset *a, const cnn_dataset *b) {
+    size_t numel = cnn_shape_numel(&a->shape);
+    if (a->n != b->n || (a->pixels == NULL) != (b->pixels == NULL) || a->classes != b->classes)
+        return 0;
+    if (a->n == 0) return 1;
+    int same = a->pixels ? !memcmp(a->pixels, b->pixels, (size_t)a->n * numel)
+                         : !memcmp(a->x, b->x, (size_t)a->n * numel * sizeof(float));
+    return same && !memcmp(a->y, b->y, (size_t)a->n * sizeof(int32_t));
+}
+
+/* cnn_dataset_hold_out gives the parts cnn_dataset_split gives, for several sizes and seeds,
+ * also when applied again to what it left; a refused hold-out leaves the data set as it was.
+ * The data set is the IDX pair images/labels, or when images is NULL the folder dir. */
+static void check_hold_out(const char *images, const char *labels, const char *dir) {
+    const char *what = images ? "bytes" : "floats";
+    cnn_dataset *src = load_fresh(images, labels, dir);
+    if (!src) return;
+    int N = src->n;
+    const int sizes[] = {N / 3, 0, N, 1, N - 1};
+    char err[512] = "";
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        uint64_t seed = 7 + t;
+        cnn_dataset *a = NULL, *b = NULL, *held = NULL, *ds = load_fresh(images, labels, dir);
+        T_OK(NULL, cnn_dataset_split(src, sizes[t], seed, &a, &b, err, sizeof err));
+        T_OK(NULL, cnn_dataset_hold_out(ds, sizes[t], seed, &held, err, sizeof err));
+        if (a && b && ds && held) {
+            T_CHECK(same_set(ds, a), "hold_out of %d (%s): what is left differs from the split's "
+                    "first part", sizes[t], what);
+            T_CHECK(same_set(held, b), "hold_out of %d (%s): the held samples differ from the "
+                    "split's second part", sizes[t], what);
+            T_CHECK(held->classes == src->classes &&
+                        !strcmp(held->class_names[held->classes - 1],
+                                src->class_names[src->classes - 1]),
+                    "hold_out keeps the class names");
+            /* Again, on what is left: a data set from hold_out is one it accepts. */
+            cnn_dataset *a2 = NULL, *b2 = NULL, *held2 = NULL;
+            int n2 = ds->n / 2;
+            T_OK(NULL, cnn_dataset_split(ds, n2, 99, &a2, &b2, err, sizeof err));
+            T_OK(NULL, cnn_dataset_hold_out(ds, n2, 99, &held2, err, sizeof err));
+            T_CHECK(a2 && b2 && held2 && same_set(ds, a2) && same_set(held2, b2),
+                    "hold_out of what hold_out left (%s)", what);
+            cnn_dataset_free(a2);
+            cnn_dataset_free(b2);
+            cnn_dataset_free(held2);
+        }
+        cnn_dataset_free(a);
+        cnn_dataset_free(b);
+        cnn_dataset_free(held);
+        cnn_dataset_free(ds);
+    }
+    /* Refused: the data set is untouched, nothing is returned. */
+    cnn_dataset *ds = load_fresh(images, labels, dir), *held = (cnn_dataset *)1;
+    if (ds) {
+        cnn_status st = cnn_dataset_hold_out(ds, N + 1, 1, &held, err, sizeof err);
+        expect_fail(st, err, "hold_out of more than all", "hold_out", NULL);
+        T_CHECK(held == NULL && same_set(ds, src), "a refused hold_out changed the data set");
+        held = (cnn_dataset *)1;
+        st = cnn_dataset_hold_out(ds, -1, 1, &held, err, sizeof err);
+        expect_fail(st, err, "hold_out of -1", "-1", NULL);
+        T_CHECK(held == NULL && same_set(ds, src), "a refused hold_out changed the data set");
+        st = cnn_dataset_hold_out(NULL, 1, 1, &held, err, sizeof err);
+        expect_fail(st, err, "hold_out of NULL", "NULL", NULL);
+    }
+    cnn_dataset_free(ds);
+    cnn_dataset_free(src);
+}
+
+/* ds (bytes) against its float twin made by hand, x filled from cnn_dataset_sample: the same
+ * statistics bit for bit, and the same batches bit for bit, with augmentation and
+ * normalisation, which is what keeps seeded training results unchanged by the storage. */
+static void check_float_twin(const cnn_dataset *ds) {
+    size_t numel = cnn_shape_numel(&ds->shape), total = (size_t)ds->n * numel;
+    cnn_dataset twin = *ds;
+    twin.pixels = NULL;
+    twin.x = malloc(total * sizeof(float));
+    for (int i = 0; i < ds->n; i++) cnn_dataset_sample(ds, i, twin.x + (size_t)i * numel);
+    float mean[3], std[3], tmean[3], tstd[3];
+    int C = ds->shape.dim[0];
+    cnn_dataset_stats(ds, mean, std);
+    cnn_dataset_stats(&twin, tmean, tstd);
+    t_same_bits("stats mean: bytes against floats", mean, tmean, (size_t)C);
+    t_same_bits("stats std: bytes against floats", std, tstd, (size_t)C);
+
+    cnn_augment aug = {.hflip = 0.5f, .crop_pad = 1, .brightness = 0.1f, .noise = 0.05f};
+    int count = ds->n < 16 ? ds->n : 16;
+    int32_t idx[16], y[16], ty[16];
+    for (int i = 0; i < count; i++) idx[i] = (i * 7 + 3) % ds->n;
+    float *x = malloc((size_t)count * numel * sizeof *x);
+    float *tx = malloc((size_t)count * numel * sizeof *tx);
+    float *scratch = malloc(2 * numel * sizeof *scratch);
+    cnn_dataset_batch(ds, idx, count, &aug, 42, mean, std, x, y, scratch);
+    cnn_dataset_batch(&twin, idx, count, &aug, 42, tmean, tstd, tx, ty, scratch);
+    t_same_bits("augmented, normalised batch: bytes against floats", x, tx,
+                (size_t)count * numel);
+    T_CHECK(!memcmp(y, ty, (size_t)count * sizeof *y), "batch labels: bytes against floats");
+    free(x);
+    free(tx);
+    free(scratch);
+    free(twin.x);
+}
+
 static void test_split(void) {
     /* 40 images whose first pixel is their index: each sample can be told apart. */
     enum { N = 40 };
@@ -606,29 +759,30 @@ static void test_split(void) {
     T_OK(NULL, cnn_dataset_split(ds, 12, 8, &a3, &b3, err, sizeof err));
     if (a && b && a2 && b2 && a3 && b3) {
         T_CHECK(a->n == 28 && b->n == 12, "split sizes %d %d", a->n, b->n);
+        T_CHECK(a->pixels && !a->x && b->pixels && !b->x, "split of bytes: parts are not bytes");
         int seen[N] = {0}, ok = 1, prev = -1, in_order = 1;
         for (int i = 0; i < a->n; i++) {
-            int id = (int)lroundf(a->x[i * 4] * 255);
+            int id = a->pixels[i * 4];
             seen[id]++;
             in_order &= id > prev;
             prev = id;
-            ok &= a->y[i] == id % 10 && a->x[i * 4 + 1] == 201 / 255.0f;
+            ok &= a->y[i] == id % 10 && a->pixels[i * 4 + 1] == 201;
         }
         for (int i = 0; i < b->n; i++) {
-            int id = (int)lroundf(b->x[i * 4] * 255);
+            int id = b->pixels[i * 4];
             seen[id]++;
-            ok &= b->y[i] == id % 10 && b->x[i * 4 + 3] == 203 / 255.0f;
+            ok &= b->y[i] == id % 10 && b->pixels[i * 4 + 3] == 203;
         }
         int once = 1;
         for (int i = 0; i < N; i++) once &= seen[i] == 1;
         T_CHECK(once, "split is not a partition");
         T_CHECK(in_order, "split: the first part is not in the original order");
         T_CHECK(ok, "split: labels or pixels do not travel with their samples");
-        T_CHECK(!memcmp(b->x, b2->x, 12 * 4 * sizeof(float)) &&
+        T_CHECK(!memcmp(b->pixels, b2->pixels, 12 * 4) &&
                     !memcmp(b->y, b2->y, 12 * sizeof(int32_t)) &&
-                    !memcmp(a->x, a2->x, 28 * 4 * sizeof(float)),
+                    !memcmp(a->pixels, a2->pixels, 28 * 4),
                 "split with the same seed differs");
-        T_CHECK(memcmp(b->x, b3->x, 12 * 4 * sizeof(float)) != 0,
+        T_CHECK(memcmp(b->pixels, b3->pixels, 12 * 4) != 0,
                 "split with another seed gives the same sample");
         T_CHECK(a->classes == 10 && b->classes == 10 && !strcmp(b->class_names[3], "3"),
                 "split keeps the class names");
@@ -642,7 +796,7 @@ static void test_split(void) {
 
     a = b = NULL;
     T_OK(NULL, cnn_dataset_split(ds, 0, 1, &a, &b, err, sizeof err));
-    T_CHECK(a && b && a->n == N && b->n == 0 && !memcmp(a->x, ds->x, sizeof(float) * N * 4),
+    T_CHECK(a && b && a->n == N && b->n == 0 && !memcmp(a->pixels, ds->pixels, N * 4),
             "split of 0: everything in the first part, in order");
     cnn_dataset_free(a);
     cnn_dataset_free(b);
@@ -656,6 +810,9 @@ static void test_split(void) {
     expect_fail(st, err, "split of -1", "-1", NULL);
     T_CHECK(a == NULL && b == NULL, "failed split left results set");
 
+    check_hold_out(at("split-img.idx"), at("split-lab.idx"), NULL);
+    check_float_twin(ds);
+
     /* Statistics of a known set: first pixels 0..39, the others constant. */
     float mean, std;
     cnn_dataset_stats(ds, &mean, &std);
@@ -667,7 +824,39 @@ static void test_split(void) {
             "stats: %g %g, expected %g %g", mean, std, m, sqrt(sq / (N * 4)));
     cnn_dataset_free(ds);
     cnn_dataset_free(NULL);
+
+    /* A data set of floats (the folder of images of test_folder) splits and holds out too, and
+     * its parts stay floats. */
+    ds = load_fresh(NULL, NULL, at("imgs"));
+    if (!ds) return;
+    a = b = NULL;
+    T_OK(NULL, cnn_dataset_split(ds, 2, 5, &a, &b, err, sizeof err));
+    T_CHECK(a && b && a->n == ds->n - 2 && b->n == 2 && a->x && !a->pixels && b->x && !b->pixels,
+            "split of floats: parts are not floats");
+    if (a && b) {
+        /* Every sample of the parts is one of the original's, with its label. */
+        int ok = 1;
+        for (int i = 0; i < a->n + b->n; i++) {
+            const cnn_dataset *part = i < a->n ? a : b;
+            int j = i < a->n ? i : i - a->n, found = 0;
+            for (int k = 0; k < ds->n && !found; k++)
+                found = !memcmp(part->x + (size_t)j * 48, ds->x + (size_t)k * 48,
+                                48 * sizeof(float)) &&
+                        part->y[j] == ds->y[k];
+            ok &= found;
+        }
+        T_CHECK(ok, "split of floats: a sample or label does not come from the original");
+    }
+    cnn_dataset_free(a);
+    cnn_dataset_free(b);
+    float fmean[3], fstd[3];
+    cnn_dataset_stats(ds, fmean, fstd);
+    T_CHECK(fmean[0] > 0 && fmean[0] < 1 && fstd[0] >= 0, "stats of floats: %g %g",
+            (double)fmean[0], (double)fstd[0]);
+    cnn_dataset_free(ds);
+    check_hold_out(NULL, NULL, at("imgs"));
 }
+
 
 /* ---------------------------------------------------------------------------------------------
  * The real Fashion-MNIST, when installed
@@ -697,6 +886,8 @@ static void test_fashion(void) {
         T_CHECK(ok, "Fashion-MNIST %s: classes are not %d each", train ? "train" : "test",
                 want / 10);
         T_CHECK(!strcmp(ds->class_names[9], "Ankle boot"), "Fashion-MNIST names");
+        T_CHECK(ds->pixels && !ds->x, "Fashion-MNIST is not kept as bytes");
+        if (!train) check_float_twin(ds); /* 31 MB of floats: the test part is enough */
         float mean, std;
         cnn_dataset_stats(ds, &mean, &std);
         printf("  Fashion-MNIST %s: %d images, mean %.4f std %.4f\n", train ? "train" : "test",

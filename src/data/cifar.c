@@ -3,7 +3,8 @@
  *
  * Each file is a sequence of 3073-byte records: one label byte (0..9), then 3072 pixel bytes,
  * the 1024 red values of the 32x32 image row by row, then the green, then the blue: already
- * (C, H, W) = (3, 32, 32), so samples are copied through as pixel / 255.
+ * (C, H, W) = (3, 32, 32), so samples are copied through as they are, bytes (the data set's
+ * pixels; cnn_dataset_sample reads them as pixel / 255).
  *
  * The sizes of all files are checked before anything is allocated (a size that is not a
  * multiple of 3073 is not CIFAR-10: CIFAR-100's records have two label bytes). Class names
@@ -112,8 +113,7 @@ static cnn_status read_batch(const char *path, cnn_dataset *ds, int first, int r
             break;
         }
         ds->y[first + r] = rec[0];
-        float *x = ds->x + (size_t)(first + r) * CIFAR_PIXELS;
-        for (int k = 0; k < CIFAR_PIXELS; k++) x[k] = rec[1 + k] / 255.0f;
+        memcpy(ds->pixels + (size_t)(first + r) * CIFAR_PIXELS, rec + 1, CIFAR_PIXELS);
     }
     fclose(f);
     return st;
@@ -159,7 +159,7 @@ cnn_status cnn_dataset_load_cifar10(const char *const *paths, int n_paths, cnn_d
     if (st == CNN_STATUS_OK) st = read_meta(paths[0], names, &found, err, errlen);
     cnn_dataset *ds = NULL;
     if (st == CNN_STATUS_OK) {
-        ds = cnn_data_new((int)total, 3, CIFAR_SIDE, CIFAR_SIDE, CIFAR_CLASSES);
+        ds = cnn_data_new((int)total, 3, CIFAR_SIDE, CIFAR_SIDE, CIFAR_CLASSES, 1);
         if (!ds)
             st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY,
                                 "load_cifar10: out of memory for %lld images", total);

@@ -21,8 +21,9 @@ cnn_status cnn_data_error(char *err, size_t errlen, cnn_status status, const cha
 char *cnn_data_strdup(const char *s);
 
 /* A data set of n samples of shape (c, h, w) with room for `classes` class names, all NULL:
- * x and y are allocated but not initialised. NULL when memory runs out. */
-cnn_dataset *cnn_data_new(int n, int c, int h, int w, int classes);
+ * the samples (pixels when bytes is 1, x when 0) and y are allocated and zeroed. NULL when
+ * memory runs out. */
+cnn_dataset *cnn_data_new(int n, int c, int h, int w, int classes, int bytes);
 
 /* Sets the class names of ds from names[0..classes), or "0", "1", ... when names is NULL.
  * CNN_STATUS_NO_MEMORY (with a message) when a copy fails. */

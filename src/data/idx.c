@@ -9,7 +9,8 @@
  *
  * Every promise of a header is checked: the magic numbers, non-zero sizes, equal counts in
  * the two files, exactly the promised number of bytes (a short file is truncated, a longer
- * one does not match its header). Samples come out as (1, H, W) floats, pixel / 255.
+ * one does not match its header). Samples come out as (1, H, W) bytes, the data set's pixels
+ * (cnn_dataset_sample reads them as pixel / 255).
  */
 #include "data.h"
 
@@ -174,7 +175,7 @@ static cnn_status load_pair(const char *images_path, const char *labels_path,
         if (labels[i] >= classes) classes = labels[i] + 1;
     }
 
-    ds = cnn_data_new((int)n, 1, (int)h, (int)w, classes);
+    ds = cnn_data_new((int)n, 1, (int)h, (int)w, classes, 1);
     if (!ds) {
         st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY,
                             "%s: out of memory for %u images of %ux%u", images_path,
@@ -184,25 +185,18 @@ static cnn_status load_pair(const char *images_path, const char *labels_path,
     for (uint32_t i = 0; i < n; i++) ds->y[i] = labels[i];
     if ((st = cnn_data_set_names(ds, NULL, err, errlen)) != CNN_STATUS_OK) goto done;
 
-    /* Pixels, through a small buffer so that the bytes are never held twice. */
-    size_t total = (size_t)n * h * w, done_bytes = 0;
-    unsigned char buf[1 << 15];
-    while (done_bytes < total) {
-        size_t want = total - done_bytes < sizeof buf ? total - done_bytes : sizeof buf;
-        got = read_up_to(im.f, buf, want);
-        for (size_t k = 0; k < got; k++) ds->x[done_bytes + k] = buf[k] / 255.0f;
-        done_bytes += got;
-        if (got < want) {
-            int bad = gz_damaged(im.f);
-            st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                                "%s: %s: header promises %u images of %ux%u (%zu bytes), "
-                                "%s %zu bytes (%zu whole images)%s",
-                                images_path, bad ? "damaged" : "truncated", (unsigned)n,
-                                (unsigned)h, (unsigned)w, total, bad ? "read" : "file holds",
-                                done_bytes, done_bytes / ((size_t)h * w),
-                                gz_reason(im.f, images_path, why, sizeof why));
-            goto done;
-        }
+    /* Pixels, straight into the data set: it keeps them as bytes. */
+    size_t total = (size_t)n * h * w;
+    got = read_up_to(im.f, ds->pixels, total);
+    if (got < total) {
+        int bad = gz_damaged(im.f);
+        st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
+                            "%s: %s: header promises %u images of %ux%u (%zu bytes), "
+                            "%s %zu bytes (%zu whole images)%s",
+                            images_path, bad ? "damaged" : "truncated", (unsigned)n,
+                            (unsigned)h, (unsigned)w, total, bad ? "read" : "file holds", got,
+                            got / ((size_t)h * w), gz_reason(im.f, images_path, why, sizeof why));
+        goto done;
     }
     snprintf(what, sizeof what, "%u images of %ux%u", (unsigned)n, (unsigned)h, (unsigned)w);
     st = idx_expect_end(&im, what, err, errlen);

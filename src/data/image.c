@@ -327,7 +327,7 @@ cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, in
         cnn_free(sub);
     }
     if (st == CNN_STATUS_OK) {
-        ds = cnn_data_new(files.n, channels, height, width, classes.n);
+        ds = cnn_data_new(files.n, channels, height, width, classes.n, 0);
         if (!ds)
             st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY,
                                 "%s: out of memory for %d images of %dx%dx%d", dir, files.n,

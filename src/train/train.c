@@ -1,5 +1,6 @@
 /*
- * train.c - the pieces of a training loop: permutations, batch assembly, learning-rate
+ * train.c - the pieces of a training loop: permutations, batch assembly (samples read as
+ * floats through cnn_dataset_sample, whichever the data set's storage), learning-rate
  * schedules, gradient clipping, finding where a NaN came from, and evaluation.
  */
 #include "../core/internal.h"
@@ -37,7 +38,7 @@ void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
         int idx = indices[i];
         CNN_ASSERT(idx >= 0 && idx < ds->n);
         float *dst = x + (size_t)i * numel;
-        memcpy(dst, ds->x + (size_t)idx * numel, numel * sizeof(float));
+        cnn_dataset_sample(ds, idx, dst);
         if (aug)
             cnn_augment_image(aug, dst, C, ds->shape.dim[1], ds->shape.dim[2],
                               mix2(seed, (uint64_t)idx), scratch);
