@@ -395,6 +395,7 @@ int cli_train(int argc, char **argv) {
         pr.last = 0;
         cnn_permutation(train->n, mix((uint64_t)c.seed, (uint64_t)epoch), perm);
         cnn_net_set_training(net, 1);
+        cnn_net_set_input_grads(net, 0); /* training never reads the images' gradient */
         float lr = c.lr;
         for (int b = 0; b < batches; b++) {
             int64_t step = (int64_t)epoch * batches + b;
