@@ -30,7 +30,7 @@ TEST_LIB   := $(BUILD)/tests/testlib.o
 EX_SRCS    := $(sort $(wildcard examples/*.c))
 EX_BINS    := $(EX_SRCS:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all deps run test check check-san clean fuzz
+.PHONY: all deps run test check check-san clean fuzz bench
 # Keep objects that pattern rules make on the way to a program: they are not temporary.
 .SECONDARY:
 all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(TEST_BINS) $(EX_BINS)
@@ -79,6 +79,13 @@ check-san:
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
 
 # Trains LeNet-5 on Fashion-MNIST (installing the data set if needed): a few minutes on 2 cores.
+# The benchmarks of docs/BENCHMARKS.md: every workload, cnn against PyTorch 1.13 and oneDNN
+# (needs python3-torch, python3-torchvision; libdnnl-dev is installed when missing). About
+# 15 minutes; run it on a quiet machine.
+BENCH_RUNS ?= 3
+bench: all
+	bench/run.sh $(BENCH_RUNS)
+
 run:
 	@scripts/install-deps.sh --data
 	$(MAKE) all

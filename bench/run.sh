@@ -1,0 +1,332 @@
+#!/usr/bin/env bash
+# Every benchmark workload, cnn side by side with PyTorch 1.13 (and oneDNN for the convolution)
+# in the same run, on the same shapes and batches; prints each setting's median and, at the end,
+# a table of the best of each side with the ratios and the fraction of the machine's SGEMM peak.
+#
+#   bench/run.sh [RUNS] [WORKLOAD...]     RUNS: repetitions per setting (default 3), the median
+#                                         is reported; WORKLOAD (default all):
+#       1, 5, lenet5   LeNet-5 training on Fashion-MNIST and peak memory (bench/lenet5.sh)
+#       2, cifar       ResNet-18 CIFAR (zoo resnet18_cifar, 3x32x32, 10 classes), batch 64:
+#                      training images/s (forward, backward, SGD momentum step) and inference
+#                      images/s (evaluation mode, forward only)
+#       3, latency     ResNet-18 (zoo resnet18, 3x224x224, 1000 classes), batch 1: inference
+#                      latency in ms
+#       resnet         2 and 3
+#       4, conv        one 3x3 convolution 64 -> 64 channels, 56x56, padding 1, stride 1, no
+#                      bias, batch 1 and 8: GFLOP/s forward and forward + backward (input and
+#                      weight gradients), counting 2*N*OC*OH*OW*IC*KH*KW per forward and 3x
+#                      that for forward + backward; also against oneDNN
+#   e.g. bench/run.sh 3 resnet;   bench/run.sh 1 conv;   BENCH_WORKLOADS="2 4" bench/run.sh 3
+#   (a first argument that is a number is RUNS: "bench/run.sh 3" runs everything 3 times.)
+#
+# Settings: cnn with 1 and 2 threads (cnn_net_set_threads); PyTorch with 1 and 2 threads
+# (torch.set_num_threads), NCHW and channels-last, with OpenBLAS held to one thread and
+# /usr/bin/python3; oneDNN with 1 and 2 OpenMP threads, plain nchw/oihw and its preferred
+# blocked layouts (reorders between primitives not timed). Each side's best setting is compared.
+# Workloads 2 to 4 also run a 2048^3 cblas_sgemm (OpenBLAS, pthread build) with 1 and 2 threads:
+# the machine's practical peak; "cnn/peak" divides cnn's GFLOP/s (for the ResNets: multiply-adds
+# of convolutions and dense layers x2, x3 for training) by the peak at cnn's best thread count.
+#
+# Each setting is a separate process: warm-up steps, then RUNS repetitions of a fixed number of
+# steps (cnn and PyTorch do the same work), timed with CLOCK_MONOTONIC / time.perf_counter; the
+# median repetition is reported (latency: each repetition is the median of its passes). The
+# programs: bench/cnn_bench.c (public API of include/cnn.h only), bench/torch_bench.py,
+# bench/dnnl_conv.c, bench/sgemm_peak.c, compiled here into build/bench/. Raw lines go to
+# build/bench/results.txt.
+#
+# Needs: make all; python3-torch and python3-torchvision; for workload 4 libdnnl-dev (installed
+# here with apt-get when missing and running as root). Takes about 15 minutes with RUNS=3 on 2
+# cores. Knobs (environment, defaults in brackets): BENCH_WORKLOADS [all], BENCH_THREADS [1 2],
+# BENCH_BATCH [64], BENCH_WARMUP [2 steps], BENCH_TRAIN_STEPS [3 per repetition],
+# BENCH_INFER_STEPS [5], BENCH_LATENCY_STEPS [20], BENCH_CONV_SECONDS [0.3 per repetition].
+# OPENBLAS_CORETYPE is left as it is in the environment (unset: OpenBLAS detects the CPU) and
+# printed; note this machine has no AVX-512, so SkylakeX kernels crash it.
+# shellcheck disable=SC2086  # splitting $cl, $line and $threads_list into words is intended
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+
+runs=3
+if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then runs=$1; shift; fi
+[ "$runs" -ge 1 ] || { echo "bench/run.sh: RUNS must be at least 1" >&2; exit 2; }
+sel="${*:-${BENCH_WORKLOADS:-all}}"
+w1=0 w2=0 w3=0 w4=0
+for w in ${sel//,/ }; do
+    case $w in
+    all) w1=1 w2=1 w3=1 w4=1 ;;
+    1 | 5 | lenet5 | lenet) w1=1 ;;
+    2 | cifar) w2=1 ;;
+    3 | latency) w3=1 ;;
+    resnet) w2=1 w3=1 ;;
+    4 | conv) w4=1 ;;
+    *) echo "bench/run.sh: unknown workload '$w' (1 2 3 4 5 lenet5 cifar latency resnet conv all)" >&2
+       exit 2 ;;
+    esac
+done
+
+threads_list=${BENCH_THREADS:-1 2}
+batch=${BENCH_BATCH:-64}
+opts=(--runs "$runs" --batch "$batch" --warmup "${BENCH_WARMUP:-2}"
+      --train-steps "${BENCH_TRAIN_STEPS:-3}" --infer-steps "${BENCH_INFER_STEPS:-5}"
+      --latency-steps "${BENCH_LATENCY_STEPS:-20}" --conv-seconds "${BENCH_CONV_SECONDS:-0.3}")
+PY=/usr/bin/python3
+
+# ---- checks and builds ---------------------------------------------------------------------
+if [ ! -f build/libcnn.a ] || [ ! -x build/cnn ]; then
+    echo "bench/run.sh: build first: make all" >&2
+    exit 1
+fi
+make -q build/libcnn.a build/cnn 2>/dev/null ||
+    echo "bench/run.sh: warning: build/ is older than the sources (make all to refresh)" >&2
+if [ $((w2 + w3 + w4)) -gt 0 ]; then
+    $PY -c 'import torch, torchvision' 2>/dev/null ||
+        { echo "bench/run.sh: $PY cannot import torch and torchvision (apt-get install python3-torchvision)" >&2; exit 1; }
+fi
+if [ "$w4" = 1 ] && [ ! -f /usr/include/dnnl.h ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y -q libdnnl-dev >/dev/null || { echo "bench/run.sh: apt-get install libdnnl-dev failed" >&2; exit 1; }
+    else
+        echo "bench/run.sh: workload 4 needs oneDNN: apt-get install -y libdnnl-dev (as root)" >&2; exit 1
+    fi
+fi
+BLAS=/usr/lib/x86_64-linux-gnu/openblas-pthread
+CFLAGS=(-O2 -march=x86-64-v2 -fopenmp -Wall -Wextra)
+mkdir -p build/bench
+if [ $((w2 + w3 + w4)) -gt 0 ]; then
+    gcc "${CFLAGS[@]}" -Iinclude bench/cnn_bench.c build/libcnn.a -L$BLAS -Wl,-rpath,$BLAS \
+        -lopenblas -lstb -lpng -lz -lm -o build/bench/cnn_bench
+    gcc "${CFLAGS[@]}" -isystem /usr/include/x86_64-linux-gnu/openblas-pthread bench/sgemm_peak.c \
+        -L$BLAS -Wl,-rpath,$BLAS -lopenblas -lm -o build/bench/sgemm_peak
+fi
+if [ "$w4" = 1 ]; then
+    gcc "${CFLAGS[@]}" bench/dnnl_conv.c -ldnnl -lm -o build/bench/dnnl_conv
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+raw=build/bench/results.txt
+: > "$raw"
+
+# ---- results: val["framework|workload|threads|layout"] = median ----------------------------
+declare -A val=() info=()
+parse() { # file
+    local line kv
+    while read -r line; do
+        case $line in
+        RESULT\ *)
+            declare -A f=()
+            for kv in ${line#RESULT }; do f[${kv%%=*}]=${kv#*=}; done
+            val["${f[framework]}|${f[workload]}|${f[threads]}|${f[layout]}"]=${f[value]}
+            unset f ;;
+        INFO\ cnn\ *)
+            set -- $line
+            info["macs|$3"]=${line##*macs_per_image=} ;;
+        esac
+    done < "$1"
+}
+run() { # command...: runs it, keeps its lines, stops the benchmark if it fails
+    if ! "$@" > "$tmp/out" 2> "$tmp/err"; then
+        echo "bench/run.sh: failed: $*" >&2
+        cat "$tmp/out" "$tmp/err" >&2
+        exit 1
+    fi
+    cat "$tmp/out" >> "$raw"
+    parse "$tmp/out"
+}
+label() { # framework threads layout
+    local s t="$2 threads"
+    [ "$2" = 1 ] && t="1 thread"
+    case $1 in
+    cnn) s="cnn, $t" ;;
+    torch) s="PyTorch, $t, $([ "$3" = nchw ] && echo NCHW || echo channels-last)" ;;
+    dnnl) s="oneDNN, $t, $([ "$3" = nchw ] && echo nchw || echo blocked)" ;;
+    esac
+    echo "$s"
+}
+short() { # framework threads layout: "2t", "2t cl", "1t blocked"
+    local s="$2t"
+    case $3 in channels_last) s="$s cl" ;; blocked) s="$s blocked" ;; esac
+    echo "$s"
+}
+best() { # framework workload max|min -> "value threads layout" (empty if none)
+    local k v bv="" bk=""
+    for k in "${!val[@]}"; do
+        [[ $k == "$1|$2|"* ]] || continue
+        v=${val[$k]}
+        if [ -z "$bv" ] || awk -v a="$v" -v b="$bv" -v d="$3" 'BEGIN { exit !(d == "max" ? a > b : a < b) }'; then
+            bv=$v bk=$k
+        fi
+    done
+    [ -n "$bk" ] || return 0
+    IFS='|' read -r _ _ t l <<< "$bk"
+    echo "$bv $t $l"
+}
+fmt() { awk -v v="$1" 'BEGIN { if (v == "") print "-"; else if (v >= 1000) printf "%.0f\n", v; else printf "%.1f\n", v }'; }
+row() { printf '  %-40s %12s\n' "$1" "$2"; }
+
+torch_settings() { for t in $threads_list; do for cl in "" --channels-last; do echo "$t $cl"; done; done; }
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(date -u +%F)"
+echo "software: $(gcc --version | head -1), $(build/cnn --version 2>/dev/null | head -1 || echo 'cnn ?')," \
+     "PyTorch $($PY -c 'import torch; print(torch.__version__)' 2>/dev/null || echo missing)," \
+     "oneDNN $(dpkg-query -W -f='${Version}' libdnnl-dev 2>/dev/null || echo missing)"
+echo "RUNS=$runs, workloads: $sel"
+
+# ---- workloads 1 and 5: LeNet-5 (bench/lenet5.sh) -------------------------------------------
+if [ "$w1" = 1 ]; then
+    echo
+    echo "== workloads 1 and 5: bench/lenet5.sh $runs"
+    bench/lenet5.sh "$runs" | tee "$tmp/lenet5.txt" | grep -v '^machine:'
+    sed 's/^/LENET5 /' "$tmp/lenet5.txt" >> "$raw"
+fi
+
+# ---- peak: SGEMM --------------------------------------------------------------------------
+declare -A peak=()
+if [ $((w2 + w3 + w4)) -gt 0 ]; then
+    echo
+    echo "== peak: cblas_sgemm 2048x2048x2048 (OpenBLAS)                GFLOP/s"
+    run build/bench/sgemm_peak --runs "$runs" $threads_list
+    sed -n 's/^INFO openblas /  /p' "$tmp/out"
+    for t in $threads_list; do
+        peak[$t]=${val["openblas|sgemm|$t|rowmajor"]}
+        row "OpenBLAS sgemm, $(label cnn "$t" | sed 's/^cnn, //')" "$(fmt "${peak[$t]}")"
+    done
+fi
+
+resnet_workload() { # workload title unit
+    echo
+    echo "== $2"
+    for t in $threads_list; do
+        run build/bench/cnn_bench --threads "$t" "${opts[@]}" "$1"
+        row "$(label cnn "$t" nchw)" "$(fmt "${val["cnn|$1|$t|nchw"]}")"
+    done
+    while read -r t cl; do
+        run env OPENBLAS_NUM_THREADS=1 $PY bench/torch_bench.py --threads "$t" $cl "${opts[@]}" "$1"
+        l=nchw; [ -n "$cl" ] && l=channels_last
+        row "$(label torch "$t" "$l")" "$(fmt "${val["torch|$1|$t|$l"]}")"
+    done < <(torch_settings)
+}
+
+if [ "$w2" = 1 ]; then
+    resnet_workload cifar-train "workload 2: ResNet-18 CIFAR training, batch $batch (forward, backward, SGD momentum)   images/s"
+    resnet_workload cifar-infer "workload 2: ResNet-18 CIFAR inference, batch $batch (evaluation mode)               images/s"
+fi
+if [ "$w3" = 1 ]; then
+    resnet_workload latency "workload 3: ResNet-18 224x224 inference latency, batch 1 (median)                     ms"
+fi
+
+convs=(conv-b1-fwd conv-b1-fwdbwd conv-b8-fwd conv-b8-fwdbwd)
+conv_row() { # framework threads layout
+    local c v out=""
+    for c in "${convs[@]}"; do
+        v=${val["$1|$c|$2|$3"]:-}
+        out+=$(awk -v v="$v" -v p="${peak[$2]:-}" 'BEGIN { if (v == "") printf "%16s", "-";
+            else if (p != "") printf "%9.1f (%3.0f%%)", v, 100 * v / p; else printf "%16.1f", v }')
+    done
+    printf '  %-34s%s\n' "$(label "$1" "$2" "$3")" "$out"
+}
+if [ "$w4" = 1 ]; then
+    echo
+    echo "== workload 4: conv2d 3x3, 64 -> 64, 56x56, padding 1, stride 1   GFLOP/s (% of SGEMM peak at the same threads)"
+    printf '  %-34s%16s%16s%16s%16s\n' setting "batch 1 fwd" "b1 fwd+bwd" "batch 8 fwd" "b8 fwd+bwd"
+    for t in $threads_list; do
+        run build/bench/cnn_bench --threads "$t" "${opts[@]}" conv
+        conv_row cnn "$t" nchw
+    done
+    while read -r t cl; do
+        run env OPENBLAS_NUM_THREADS=1 $PY bench/torch_bench.py --threads "$t" $cl "${opts[@]}" conv
+        l=nchw; [ -n "$cl" ] && l=channels_last
+        conv_row torch "$t" "$l"
+    done < <(torch_settings)
+    for t in $threads_list; do
+        for l in nchw blocked; do
+            run build/bench/dnnl_conv --threads "$t" --layout "$l" --runs "$runs" \
+                --conv-seconds "${BENCH_CONV_SECONDS:-0.3}"
+            conv_row dnnl "$t" "$l"
+        done
+    done
+    grep -h '^INFO dnnl conv-b8-fwdbwd threads=1' "$raw" | sed 's/^INFO dnnl conv-b8-fwdbwd threads=1 /  oneDNN kernels, /'
+fi
+
+# ---- summary --------------------------------------------------------------------------------
+echo
+echo "== summary (RUNS=$runs; best setting of each side in brackets; ratios > 1: cnn is faster," \
+     "for memory: cnn / PyTorch, lower is better)"
+printf '%-38s %-7s %-17s %-20s %-20s %-12s %-11s %s\n' workload unit cnn PyTorch oneDNN \
+    cnn/PyTorch cnn/oneDNN cnn/peak
+sumrow() { # title unit cnn torch dnnl ratio_torch ratio_dnnl frac
+    printf '%-38s %-7s %-17s %-20s %-20s %-12s %-11s %s\n' "$@"
+}
+ratio() { # a b higher|lower: speed ratio of cnn (a) over other (b)
+    awk -v a="$1" -v b="$2" -v d="$3" 'BEGIN { if (a == "" || b == "" || a == 0 || b == 0) print "-";
+        else printf "%.2fx\n", d == "higher" ? a / b : b / a }'
+}
+cell() { # "value threads layout" -> "value [2t cl]"
+    [ -n "$1" ] || { echo "-"; return; }
+    set -- $1
+    echo "$(fmt "$1") [$(short x "$2" "$3")]"
+}
+frac() { # cnn_best_line gflop_per_unit kind(rate|ms|gflops)
+    [ -n "$1" ] || { echo "-"; return; }
+    set -- $1 "$2" "$3"
+    local p=${peak[$2]:-}
+    awk -v v="$1" -v g="$4" -v k="$5" -v p="$p" 'BEGIN { if (p == "" || (k != "gflops" && g == "")) { print "-"; exit }
+        r = (k == "rate") ? v * g : (k == "ms") ? g / (v / 1000) : v
+        printf "%.0f%%\n", 100 * r / p }'
+}
+
+if [ "$w1" = 1 ]; then
+    lbest() { # prefix -> "value label"
+        grep "^$1" "$tmp/lenet5.txt" | awk '{ v = $NF; $NF = ""; if (v > bv) { bv = v; bl = $0 } }
+            END { print bv "|" bl }'
+    }
+    IFS='|' read -r lc lcl <<< "$(lbest 'cnn, ')"
+    IFS='|' read -r lt ltl <<< "$(lbest 'PyTorch, ')"
+    lcs=$(echo "$lcl" | sed -E 's/cnn, ([0-9]+) threads?.*/\1t/')
+    lts=$(echo "$ltl" | sed -E 's/PyTorch, ([0-9]+) threads?, (NCHW|channels-last).*/\1t \2/; s/ NCHW//; s/ channels-last/ cl/')
+    sumrow "1 LeNet-5 training, batch 64" "img/s" "$lc [$lcs]" "$lt [$lts]" - "$(ratio "$lc" "$lt" higher)" - -
+fi
+if [ "$w2" = 1 ]; then
+    m=${info["macs|resnet18_cifar"]:-}
+    g=$(awk -v m="$m" 'BEGIN { if (m != "") print 2 * m / 1e9 }')
+    for w in cifar-train cifar-infer; do
+        c=$(best cnn "$w" max) t=$(best torch "$w" max)
+        gw=$g; [ "$w" = cifar-train ] && gw=$(awk -v g="$g" 'BEGIN { if (g != "") print 3 * g }')
+        title="2 ResNet-18 CIFAR training, b$batch"; [ "$w" = cifar-infer ] && title="2 ResNet-18 CIFAR inference, b$batch"
+        sumrow "$title" "img/s" "$(cell "$c")" "$(cell "$t")" - \
+            "$(ratio "${c%% *}" "${t%% *}" higher)" - "$(frac "$c" "$gw" rate)"
+    done
+fi
+if [ "$w3" = 1 ]; then
+    m=${info["macs|resnet18"]:-}
+    g=$(awk -v m="$m" 'BEGIN { if (m != "") print 2 * m / 1e9 }')
+    c=$(best cnn latency min) t=$(best torch latency min)
+    sumrow "3 ResNet-18 224x224 latency, b1" "ms" "$(cell "$c")" "$(cell "$t")" - \
+        "$(ratio "${c%% *}" "${t%% *}" lower)" - "$(frac "$c" "$g" ms)"
+fi
+if [ "$w4" = 1 ]; then
+    for w in "${convs[@]}"; do
+        c=$(best cnn "$w" max) t=$(best torch "$w" max) d=$(best dnnl "$w" max)
+        case $w in
+        conv-b1-fwd) title="4 conv 3x3 64ch 56x56, b1, forward" ;;
+        conv-b1-fwdbwd) title="4 conv 3x3 64ch 56x56, b1, fwd+bwd" ;;
+        conv-b8-fwd) title="4 conv 3x3 64ch 56x56, b8, forward" ;;
+        conv-b8-fwdbwd) title="4 conv 3x3 64ch 56x56, b8, fwd+bwd" ;;
+        esac
+        sumrow "$title" "GFLOP/s" "$(cell "$c")" "$(cell "$t")" "$(cell "$d")" \
+            "$(ratio "${c%% *}" "${t%% *}" higher)" "$(ratio "${c%% *}" "${d%% *}" higher)" \
+            "$(frac "$c" "" gflops)"
+    done
+fi
+if [ "$w1" = 1 ]; then
+    read -r mc mt < <(sed -n 's/^peak memory (max RSS): cnn \([0-9]*\) MiB, PyTorch \([0-9]*\) MiB.*/\1 \2/p' "$tmp/lenet5.txt") || true
+    sumrow "5 LeNet-5 training peak memory" "MiB" "${mc:--}" "${mt:--}" - \
+        "$(awk -v a="${mc:-}" -v b="${mt:-}" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%.2f\n", a / b }')" - -
+fi
+if [ ${#peak[@]} -gt 0 ]; then
+    line="peak (sgemm 2048^3):"
+    for t in $threads_list; do line+=" $(fmt "${peak[$t]}") GFLOP/s with $t thread$([ "$t" = 1 ] || echo s);"; done
+    echo "${line%;}"
+fi
+echo "raw results: $raw; took $(( ($(date +%s) - start + 30) / 60 )) min"
