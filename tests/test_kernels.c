@@ -8,7 +8,7 @@
  * path). For each case:
  *   1. fast against reference kernels (output, input and parameter gradients);
  *   2. two threads against one, bit for bit (and against three, whose split of the chunks is
- *      uneven);
+ *      uneven; with fewer chunks than threads, the split inside a chunk);
  *   3. backward adds: a second backward doubles the parameter gradient.
  * Max pooling's fast path must also match the reference bit for bit, argmax included, on
  * inputs full of ties, infinities and NaNs.
@@ -48,6 +48,15 @@ static const kernel_case cases[] = {
     {"input x - shape=8x16x16; conv_transpose2d l - out=6 kernel=3 stride=2 padding=1 "
      "output_padding=1", 21, 1e-3, 1e-3},
     {"input x - shape=8x14x14; conv_transpose2d l - out=6 kernel=3 groups=2", 27, 1e-3, 1e-3},
+    /* Batches of fewer chunks than threads (one image): each chunk is spread over the
+     * threads (im2col by channel, the products by row blocks); more than one row block of
+     * output channels, of input rows for the data gradient. The same in a transposed
+     * convolution, and a batch of 2 whose one chunk holds both samples. */
+    {"input x - shape=16x32x32; conv2d l - out=64 kernel=3 padding=1", 1, 1e-3, 1e-3},
+    {"input x - shape=64x28x28; conv2d l - out=40 kernel=3 stride=2 padding=1 groups=2", 1,
+     1e-3, 1e-3},
+    {"input x - shape=32x16x16; conv_transpose2d l - out=48 kernel=2 stride=2", 1, 1e-3, 1e-3},
+    {"input x - shape=8x20x20; conv2d l - out=48 kernel=3", 2, 1e-3, 1e-3},
     /* Pooling: 2x2 on even and odd sizes, other tiled windows, the general path. */
     {"input x - shape=6x28x28; max_pool2d l - kernel=2", 16, 1e-5, 1e-4},
     {"input x - shape=5x7x9; max_pool2d l - kernel=2", 16, 1e-5, 1e-4},

@@ -137,7 +137,10 @@ static void channel_sums(int threads, int N, int CH, size_t P, const float *t, f
  * A chunk is S consecutive samples, S fixed by the shape alone (chunking_of), never by the
  * thread count. Its column matrix col (K, S*P) holds the S samples' column matrices side by
  * side, so one product W_g (OCg, K) col (K, S*P) replaces S small ones: fewer calls, longer
- * rows for the product's kernel. Chunks are the unit of parallel work. Each thread has in the
+ * rows for the product's kernel. Chunks are the unit of parallel work when there are at least
+ * as many as threads; with fewer (small batches) each chunk is spread over the threads instead
+ * (inner_threads), its products in fixed blocks of rows (cnn_gemm_rows) whatever the thread
+ * count, so either way every value comes from the same operations. Each thread has in the
  * work buffer its own col and a buffer t (OC, S*P) for the chunk's output, or output
  * gradient, channel by channel (scattered to, or gathered from, the NCHW tensors). The weight
  * gradient of each chunk goes to a slot of its own; the slots are summed in chunk order
@@ -149,10 +152,15 @@ static void channel_sums(int threads, int N, int CH, size_t P, const float *t, f
 #define CONV_CHUNK_FLOATS (64 * 1024)
 /* Below this many multiply-adds in a call a parallel region costs more than it saves. */
 #define CONV_PARALLEL_MACS (1 << 20)
+/* A batch of fewer chunks than this computes its products in fixed blocks of rows, which
+ * threads can share within a chunk. Decided by the shape alone: splitting a product changes
+ * the bits OpenBLAS gives, so the choice must not depend on the thread count. */
+#define CONV_SPLIT_CHUNKS 4
 
 typedef struct chunking {
     int Cg, OCg, K, P;     /* channels per group, K = Cg*KH*KW, P = OH*OW */
     int S, chunks;         /* samples per chunk, chunks in the batch */
+    int split_rows;        /* products in fixed row blocks (few chunks: see inner_threads) */
     size_t col, t, part;   /* floats of a col, a t (per thread), a weight-gradient slot */
     int parallel;          /* enough work for threads */
 } chunking;
@@ -175,6 +183,7 @@ static chunking chunking_of(const cnn_conv_geom *g) {
     k.t = round16((size_t)g->OC * k.P * S);
     k.part = round16((size_t)g->OC * ((size_t)k.K + 1));
     k.parallel = k.chunks > 1 && (double)g->N * g->OC * k.K * k.P >= CONV_PARALLEL_MACS;
+    k.split_rows = k.chunks < CONV_SPLIT_CHUNKS;
     return k;
 }
 
@@ -239,12 +248,14 @@ clear_edges(float *dst, int OW, int rows, int j0, int j1) {
  * group's Cg channels of S samples that are xs floats apart. Row (c, u, v) holds, for each
  * output pixel, the input pixel that weight (c, u, v) meets there, 0 in the padding. */
 static void im2col(const cnn_conv_geom *g, const chunking *k, const float *x, size_t xs, int S,
-                   float *col, size_t ld) {
+                   float *col, size_t ld, int threads) {
     const int OH = g->OH, OW = g->OW, W = g->W, sw = g->sw, P = k->P;
     const size_t plane = (size_t)g->H * W, src_step = (size_t)g->sh * W;
     /* Stride 1 with rows as long as the input's (padding "same"): rows i and i+1 of a block
      * are as far apart in x as in col, so a block is one copy, its edge columns then cleared. */
     const int flat = g->sh == 1 && sw == 1 && OW == W;
+    /* Channels write rows of their own: splitting them over threads changes no value. */
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int c = 0; c < k->Cg; c++)
         for (int u = 0; u < g->KH; u++) {
             int i0, i1;
@@ -284,13 +295,15 @@ static void im2col(const cnn_conv_geom *g, const chunking *k, const float *x, si
  * copied from; padding entries are dropped. Sample by sample, rows in order. col is scratch:
  * its padding entries may be cleared. */
 static void col2im(const cnn_conv_geom *g, const chunking *k, float *col, size_t ld, int S,
-                   float *dx, size_t xs) {
+                   float *dx, size_t xs, int threads) {
     const int OH = g->OH, OW = g->OW, W = g->W, sw = g->sw, P = k->P;
     const size_t plane = (size_t)g->H * W, d_step = (size_t)g->sh * W;
     /* As in im2col: with rows as long as the input's, a block is one run once the padding
      * entries at its edges, which the run adds to the neighbouring row, are zeros. */
     const int flat = g->sh == 1 && sw == 1 && OW == W;
     for (int s = 0; s < S; s++)
+        /* Each channel adds into its own plane, in the same order whatever the threads. */
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
         for (int c = 0; c < k->Cg; c++) {
             float *dxc = dx + (size_t)s * xs + (size_t)c * plane;
             for (int u = 0; u < g->KH; u++) {
@@ -336,17 +349,42 @@ static void gather(const chunking *k, int OC, const float *y, int S, float *t, s
                    (size_t)k->P * sizeof *t);
 }
 
+/* A product of a chunk: in fixed row blocks shared by `threads` threads when k->split_rows,
+ * else one call (threads is then 1). */
+static void chunk_gemm(const chunking *k, int threads, int trans_a, int trans_b, int M, int N,
+                       int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                       float beta, float *C, int ldc) {
+    if (k->split_rows)
+        cnn_gemm_rows(0, threads, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        cnn_gemm(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Threads for the work inside one chunk. With at least as many chunks as threads the chunks
+ * are shared out and each runs on one thread (1); with fewer (a batch of one image, say) the
+ * chunks run one after another, each spread over every thread: im2col and col2im by channel,
+ * the products by blocks of rows of a fixed size (cnn_gemm_rows). That needs the row blocks,
+ * which only batches of few chunks use (CONV_SPLIT_CHUNKS). Both ways every value is
+ * computed by the same operations in the same order, so the results do not depend on the
+ * thread count. */
+static int inner_threads(const cnn_ctx *c, const chunking *k) {
+    int big = (double)k->OCg * k->K * k->P * k->S >= CONV_PARALLEL_MACS;
+    return c->threads > 1 && k->split_rows && k->chunks < c->threads && big ? c->threads : 1;
+}
+
 /* Samples n0 .. n0+S-1: y (N, OC, OH, OW) = conv(x, w) + b, or += when accumulate. */
 static void forward_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int S,
                           const float *x, const float *w, const float *b, float *y, float *col,
-                          float *t, int accumulate) {
+                          float *t, int accumulate, int threads) {
     size_t ld = (size_t)S * k->P, xs = (size_t)g->C * g->H * g->W, P = (size_t)k->P;
     for (int grp = 0; grp < g->G; grp++) {
-        im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld);
-        cnn_gemm(0, 0, 0, k->OCg, (int)ld, k->K, 1.0f, w + (size_t)grp * k->OCg * k->K, k->K,
-                 col, (int)ld, 0.0f, t + (size_t)grp * k->OCg * ld, (int)ld);
+        im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld, threads);
+        chunk_gemm(k, threads, 0, 0, k->OCg, (int)ld, k->K, 1.0f,
+                      w + (size_t)grp * k->OCg * k->K, k->K, col, (int)ld, 0.0f,
+                      t + (size_t)grp * k->OCg * ld, (int)ld);
     }
     for (int s = 0; s < S; s++)
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
         for (int o = 0; o < g->OC; o++) {
             float *dst = y + ((size_t)(n0 + s) * g->OC + o) * P;
             const float *src = t + (size_t)o * ld + (size_t)s * P;
@@ -364,13 +402,14 @@ static void forward_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int
 /* Samples n0 .. n0+S-1: dx (N, C, H, W) += the adjoint of the convolution applied to dy. */
 static void backward_data_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int S,
                                 const float *dy, const float *w, float *dx, float *col,
-                                float *t) {
+                                float *t, int threads) {
     size_t ld = (size_t)S * k->P, xs = (size_t)g->C * g->H * g->W;
     gather(k, g->OC, dy + (size_t)n0 * g->OC * k->P, S, t, ld);
     for (int grp = 0; grp < g->G; grp++) {
-        cnn_gemm(0, 1, 0, k->K, (int)ld, k->OCg, 1.0f, w + (size_t)grp * k->OCg * k->K, k->K,
-                 t + (size_t)grp * k->OCg * ld, (int)ld, 0.0f, col, (int)ld);
-        col2im(g, k, col, ld, S, dx + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs);
+        chunk_gemm(k, threads, 1, 0, k->K, (int)ld, k->OCg, 1.0f,
+                      w + (size_t)grp * k->OCg * k->K, k->K, t + (size_t)grp * k->OCg * ld,
+                      (int)ld, 0.0f, col, (int)ld);
+        col2im(g, k, col, ld, S, dx + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, threads);
     }
 }
 
@@ -379,16 +418,16 @@ static void backward_data_chunk(const cnn_conv_geom *g, const chunking *k, int n
  * product sum dy's channels along with the rest. */
 static void backward_weights_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int S,
                                    const float *x, const float *dy, float *part, int with_db,
-                                   float *col, float *t) {
+                                   float *col, float *t, int threads) {
     size_t ld = (size_t)S * k->P, xs = (size_t)g->C * g->H * g->W;
     gather(k, g->OC, dy + (size_t)n0 * g->OC * k->P, S, t, ld);
     if (with_db)
         for (size_t p = 0; p < ld; p++) col[(size_t)k->K * ld + p] = 1.0f;
     for (int grp = 0; grp < g->G; grp++) {
-        im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld);
-        cnn_gemm(0, 0, 1, k->OCg, k->K + with_db, (int)ld, 1.0f, t + (size_t)grp * k->OCg * ld,
-                 (int)ld, col, (int)ld, 0.0f, part + (size_t)grp * k->OCg * (k->K + 1),
-                 k->K + 1);
+        im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld, threads);
+        chunk_gemm(k, threads, 0, 1, k->OCg, k->K + with_db, (int)ld, 1.0f,
+                      t + (size_t)grp * k->OCg * ld, (int)ld, col, (int)ld, 0.0f,
+                      part + (size_t)grp * k->OCg * (k->K + 1), k->K + 1);
     }
 }
 
@@ -400,26 +439,33 @@ static void backward_weights_fast(const cnn_ctx *c, const cnn_conv_geom *g, cons
     chunking k = chunking_of(g);
     float *parts = (float *)c->work + (size_t)c->threads * (k.col + k.t);
     size_t row = (size_t)k.K + 1, total = (size_t)g->OC * row;
-#pragma omp parallel num_threads(c->threads) if (k.parallel)
-    {
-        float *col = (float *)c->work + (size_t)omp_get_thread_num() * (k.col + k.t);
-#pragma omp for schedule(static)
+    int inner = inner_threads(c, &k);
+    if (inner > 1) {
+        float *col = (float *)c->work;
         for (int ch = 0; ch < k.chunks; ch++) {
             int n0 = ch * k.S, S = g->N - n0 < k.S ? g->N - n0 : k.S;
             backward_weights_chunk(g, &k, n0, S, x, dy, parts + (size_t)ch * k.part, db != NULL,
-                                   col, col + k.col);
+                                   col, col + k.col, inner);
         }
-#pragma omp for schedule(static)
-        for (size_t e = 0; e < total; e++) {
-            size_t o = e / row, kk = e % row;
-            if (kk == (size_t)k.K && !db) continue;
-            double acc = 0.0;
-            for (int ch = 0; ch < k.chunks; ch++) acc += parts[(size_t)ch * k.part + e];
-            if (kk < (size_t)k.K)
-                dw[o * k.K + kk] += (float)acc;
-            else
-                db[o] += (float)acc;
+    } else {
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (k.parallel)
+        for (int ch = 0; ch < k.chunks; ch++) {
+            int n0 = ch * k.S, S = g->N - n0 < k.S ? g->N - n0 : k.S;
+            float *col = (float *)c->work + (size_t)omp_get_thread_num() * (k.col + k.t);
+            backward_weights_chunk(g, &k, n0, S, x, dy, parts + (size_t)ch * k.part, db != NULL,
+                                   col, col + k.col, 1);
         }
+    }
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (k.parallel || inner > 1)
+    for (size_t e = 0; e < total; e++) {
+        size_t o = e / row, kk = e % row;
+        if (kk == (size_t)k.K && !db) continue;
+        double acc = 0.0;
+        for (int ch = 0; ch < k.chunks; ch++) acc += parts[(size_t)ch * k.part + e];
+        if (kk < (size_t)k.K)
+            dw[o * k.K + kk] += (float)acc;
+        else
+            db[o] += (float)acc;
     }
 }
 
@@ -440,28 +486,38 @@ enum { CHUNK_FORWARD, CHUNK_FORWARD_ADD, CHUNK_DATA, CHUNK_TRANSPOSED_FORWARD };
  *   CHUNK_FORWARD_ADD        out += conv(in, w)
  *   CHUNK_DATA               out (N, C, H, W) += the adjoint of the convolution of in
  *   CHUNK_TRANSPOSED_FORWARD out = b + the adjoint of the convolution of in */
+static void run_chunk(const cnn_conv_geom *g, const chunking *k, int op, int ch, const float *in,
+                      const float *w, const float *b, float *out, float *col, int threads) {
+    int n0 = ch * k->S, S = g->N - n0 < k->S ? g->N - n0 : k->S;
+    float *t = col + k->col;
+    switch (op) {
+    case CHUNK_FORWARD:
+    case CHUNK_FORWARD_ADD:
+        forward_chunk(g, k, n0, S, in, w, b, out, col, t, op == CHUNK_FORWARD_ADD, threads);
+        break;
+    case CHUNK_TRANSPOSED_FORWARD:
+        for (int s = 0; s < S; s++) fill_bias(g, n0 + s, b, out);
+        /* fall through */
+    case CHUNK_DATA:
+        backward_data_chunk(g, k, n0, S, in, w, out, col, t, threads);
+        break;
+    }
+}
+
 static void run_chunks(const cnn_ctx *c, const cnn_conv_geom *g, int op, const float *in,
                        const float *w, const float *b, float *out) {
     CNN_ASSERT(c->work_size >= cnn_conv_work_bytes(g, c->threads));
     chunking k = chunking_of(g);
-#pragma omp parallel for num_threads(c->threads) schedule(static) if (k.parallel)
-    for (int ch = 0; ch < k.chunks; ch++) {
-        int n0 = ch * k.S, S = g->N - n0 < k.S ? g->N - n0 : k.S;
-        float *col = (float *)c->work + (size_t)omp_get_thread_num() * (k.col + k.t);
-        float *t = col + k.col;
-        switch (op) {
-        case CHUNK_FORWARD:
-        case CHUNK_FORWARD_ADD:
-            forward_chunk(g, &k, n0, S, in, w, b, out, col, t, op == CHUNK_FORWARD_ADD);
-            break;
-        case CHUNK_TRANSPOSED_FORWARD:
-            for (int s = 0; s < S; s++) fill_bias(g, n0 + s, b, out);
-            /* fall through */
-        case CHUNK_DATA:
-            backward_data_chunk(g, &k, n0, S, in, w, out, col, t);
-            break;
-        }
+    int inner = inner_threads(c, &k);
+    if (inner > 1) {
+        for (int ch = 0; ch < k.chunks; ch++)
+            run_chunk(g, &k, op, ch, in, w, b, out, (float *)c->work, inner);
+        return;
     }
+#pragma omp parallel for num_threads(c->threads) schedule(static) if (k.parallel)
+    for (int ch = 0; ch < k.chunks; ch++)
+        run_chunk(g, &k, op, ch, in, w, b, out,
+                  (float *)c->work + (size_t)omp_get_thread_num() * (k.col + k.t), 1);
 }
 
 /* ---------------------------------------------------------------------------------------------
