@@ -38,6 +38,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
+
 #define MAX_RUNS 1000
 
 typedef struct opts {
@@ -45,22 +47,6 @@ typedef struct opts {
     double conv_seconds;
 } opts;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of v[0..n) (v is reordered). */
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void die(const char *what, const char *msg) {
     fprintf(stderr, "cnn_bench: %s: %s\n", what, msg);

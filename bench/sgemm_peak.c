@@ -19,23 +19,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
+
 #define MAX_RUNS 1000
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static int usage(void) {
     fprintf(stderr, "usage: sgemm_peak [--size N] [--runs R] [--seconds S] THREADS...\n");

@@ -91,6 +91,33 @@ static int is_png_or_jpeg(const unsigned char *b, size_t n) {
     return n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff;
 }
 
+/* Opens an image file for stb, after checking by its first bytes that it is a PNG or a JPEG;
+ * *f is positioned at the start. */
+static cnn_status open_image(const char *path, FILE **out, char *err, size_t errlen) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
+                              strerror(errno));
+    unsigned char head[8];
+    size_t got = fread(head, 1, sizeof head, f);
+    cnn_status st = CNN_STATUS_OK;
+    if (ferror(f))
+        st = cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: read error: %s", path,
+                            strerror(errno));
+    else if (!is_png_or_jpeg(head, got))
+        st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT, "%s: not a PNG or JPEG file", path);
+    else if (fseek(f, 0, SEEK_SET) != 0)
+        st = cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot seek: %s", path,
+                            strerror(errno));
+    if (st != CNN_STATUS_OK) {
+        fclose(f);
+        return st;
+    }
+    *out = f;
+    return CNN_STATUS_OK;
+}
+
 cnn_status cnn_image_load(const char *path, int channels, int height, int width, float *x,
                           char *err, size_t errlen) {
     if (!path || !x)
@@ -101,27 +128,9 @@ cnn_status cnn_image_load(const char *path, int channels, int height, int width,
                               "%s: cannot load as %dx%dx%d: channels must be 1 or 3 and the "
                               "sides positive",
                               path, channels, height, width);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
-                              strerror(errno));
-    unsigned char head[8];
-    size_t got = fread(head, 1, sizeof head, f);
-    if (ferror(f)) {
-        fclose(f);
-        return cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: read error: %s", path,
-                              strerror(errno));
-    }
-    if (!is_png_or_jpeg(head, got)) {
-        fclose(f);
-        return cnn_data_error(err, errlen, CNN_STATUS_FORMAT, "%s: not a PNG or JPEG file",
-                              path);
-    }
-    if (fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot seek: %s", path,
-                              strerror(errno));
-    }
+    FILE *f;
+    cnn_status st = open_image(path, &f, err, errlen);
+    if (st != CNN_STATUS_OK) return st;
     int w = 0, h = 0, comp = 0;
     unsigned char *pix = stbi_load_from_file(f, &w, &h, &comp, 0);
     fclose(f);
@@ -165,20 +174,16 @@ cnn_status cnn_image_size(const char *path, int *channels, int *height, int *wid
     if (!path || !channels || !height || !width)
         return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                               "image_size: NULL path or output");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
-                              strerror(errno));
-    unsigned char head[8];
-    size_t got = fread(head, 1, sizeof head, f);
+    FILE *f;
+    cnn_status st = open_image(path, &f, err, errlen);
+    if (st != CNN_STATUS_OK) return st;
     int w = 0, h = 0, comp = 0;
-    int ok = is_png_or_jpeg(head, got) && fseek(f, 0, SEEK_SET) == 0 &&
-             stbi_info_from_file(f, &w, &h, &comp);
+    int ok = stbi_info_from_file(f, &w, &h, &comp);
     fclose(f);
     if (!ok) {
-        const char *why = is_png_or_jpeg(head, got) ? stbi_failure_reason() : NULL;
-        return cnn_data_error(err, errlen, CNN_STATUS_FORMAT, "%s: %s%s", path,
-                              why ? "cannot decode: " : "not a PNG or JPEG file", why ? why : "");
+        const char *why = stbi_failure_reason();
+        return cnn_data_error(err, errlen, CNN_STATUS_FORMAT, "%s: cannot decode: %s", path,
+                              why ? why : "unknown reason");
     }
     *channels = comp >= 3 ? 3 : 1;
     *height = h;
