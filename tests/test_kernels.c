@@ -57,6 +57,10 @@ static const kernel_case cases[] = {
      1e-3, 1e-3},
     {"input x - shape=32x16x16; conv_transpose2d l - out=48 kernel=2 stride=2", 1, 1e-3, 1e-3},
     {"input x - shape=8x20x20; conv2d l - out=48 kernel=3", 2, 1e-3, 1e-3},
+    /* Small maps: chunks are widened to 256 columns (16 samples of 4x4), the last one short;
+     * with fewer than 4 chunks in row blocks, with more in one product each. */
+    {"input x - shape=64x4x4; conv2d l - out=48 kernel=3 padding=1", 37, 1e-3, 1e-3},
+    {"input x - shape=64x4x4; conv2d l - out=48 kernel=3 padding=1", 70, 1e-3, 1e-3},
     /* Pooling: 2x2 on even and odd sizes, other tiled windows, the general path. */
     {"input x - shape=6x28x28; max_pool2d l - kernel=2", 16, 1e-5, 1e-4},
     {"input x - shape=5x7x9; max_pool2d l - kernel=2", 16, 1e-5, 1e-4},

@@ -156,6 +156,9 @@ static void channel_sums(int threads, int N, int CH, size_t P, const float *t, f
  * threads can share within a chunk. Decided by the shape alone: splitting a product changes
  * the bits OpenBLAS gives, so the choice must not depend on the thread count. */
 #define CONV_SPLIT_CHUNKS 4
+/* The fewest columns (samples x output pixels) a chunk's products get, when the batch has
+ * them. */
+#define CONV_MIN_COLS 256
 
 typedef struct chunking {
     int Cg, OCg, K, P;     /* channels per group, K = Cg*KH*KW, P = OH*OW */
@@ -174,6 +177,10 @@ static chunking chunking_of(const cnn_conv_geom *g) {
     k.K = k.Cg * g->KH * g->KW;
     k.P = g->OH * g->OW;
     size_t per = (size_t)k.K * (size_t)k.P, S = CONV_CHUNK_FLOATS / per;
+    /* Products of at least CONV_MIN_COLS columns: deep layers with small maps would otherwise
+     * multiply by one sample's few columns, far below the kernel's speed. */
+    size_t s_min = (CONV_MIN_COLS + (size_t)k.P - 1) / (size_t)k.P;
+    if (S < s_min) S = s_min;
     if ((size_t)k.P * S > INT_MAX) S = INT_MAX / (size_t)k.P; /* S*P is a matrix dimension */
     if (S > (size_t)g->N) S = (size_t)g->N;
     if (S < 1) S = 1;
