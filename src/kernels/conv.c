@@ -156,6 +156,8 @@ static void channel_sums(int threads, int N, int CH, size_t P, const float *t, f
  * threads can share within a chunk. Decided by the shape alone: splitting a product changes
  * the bits OpenBLAS gives, so the choice must not depend on the thread count. */
 #define CONV_SPLIT_CHUNKS 4
+/* Row blocks of a split product (a fixed number, for any thread count). */
+#define CONV_ROW_BLOCKS 4
 /* The fewest columns (samples x output pixels) a chunk's products get, when the batch has
  * them. */
 #define CONV_MIN_COLS 256
@@ -356,14 +358,19 @@ static void gather(const chunking *k, int OC, const float *y, int S, float *t, s
                    (size_t)k->P * sizeof *t);
 }
 
-/* A product of a chunk: in fixed row blocks shared by `threads` threads when k->split_rows,
- * else one call (threads is then 1). */
+/* A product of a chunk: in row blocks fixed by its size, shared by `threads` threads, when
+ * k->split_rows, else one call (threads is then 1). */
 static void chunk_gemm(const chunking *k, int threads, int trans_a, int trans_b, int M, int N,
                        int K, float alpha, const float *A, int lda, const float *B, int ldb,
                        float beta, float *C, int ldc) {
-    if (k->split_rows)
-        cnn_gemm_rows(0, threads, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else
+    if (k->split_rows) {
+        /* CONV_ROW_BLOCKS blocks of a multiple of 16 rows: enough for the threads to share,
+         * few enough that repacking B for each block stays cheap. */
+        int per = (M + CONV_ROW_BLOCKS - 1) / CONV_ROW_BLOCKS;
+        per = (per + 15) / 16 * 16;
+        cnn_gemm_blocks(0, threads, per, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
+                        C, ldc);
+    } else
         cnn_gemm(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -57,10 +57,11 @@ void cnn_gemm(int reference, int trans_a, int trans_b, int M, int N, int K, floa
                 ldc);
 }
 
-void cnn_gemm_rows(int reference, int threads, int trans_a, int trans_b, int M, int N, int K,
-                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
-                   float *C, int ldc) {
-    int blocks = (M + CNN_GEMM_BLOCK_M - 1) / CNN_GEMM_BLOCK_M;
+void cnn_gemm_blocks(int reference, int threads, int block_m, int trans_a, int trans_b, int M,
+                     int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                     float beta, float *C, int ldc) {
+    CNN_ASSERT(block_m >= 1);
+    int blocks = (M + block_m - 1) / block_m;
     if (blocks <= 1) {
         cnn_gemm(reference, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
@@ -68,10 +69,17 @@ void cnn_gemm_rows(int reference, int threads, int trans_a, int trans_b, int M, 
     int parallel = (double)M * N * K >= CNN_GEMM_PARALLEL_MACS;
 #pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
     for (int b = 0; b < blocks; b++) {
-        int i0 = b * CNN_GEMM_BLOCK_M;
-        int rows = M - i0 < CNN_GEMM_BLOCK_M ? M - i0 : CNN_GEMM_BLOCK_M;
+        int i0 = b * block_m;
+        int rows = M - i0 < block_m ? M - i0 : block_m;
         const float *a = trans_a ? A + i0 : A + (size_t)i0 * lda;
         cnn_gemm(reference, trans_a, trans_b, rows, N, K, alpha, a, lda, B, ldb, beta,
                  C + (size_t)i0 * ldc, ldc);
     }
+}
+
+void cnn_gemm_rows(int reference, int threads, int trans_a, int trans_b, int M, int N, int K,
+                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                   float *C, int ldc) {
+    cnn_gemm_blocks(reference, threads, CNN_GEMM_BLOCK_M, trans_a, trans_b, M, N, K, alpha, A,
+                    lda, B, ldb, beta, C, ldc);
 }
