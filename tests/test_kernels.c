@@ -246,6 +246,8 @@ int main(int argc, char **argv) {
         max_pool_specials("input x - shape=3x8x10; max_pool2d l - kernel=2", 4);
         max_pool_specials("input x - shape=3x7x9; max_pool2d l - kernel=2", 4);
         max_pool_specials("input x - shape=3x9x9; max_pool2d l - kernel=3", 4);
+        max_pool_specials("input x - shape=3x11x10; max_pool2d l - kernel=3 stride=2 padding=1", 4);
+        max_pool_specials("input x - shape=3x9x9; max_pool2d l - kernel=3 stride=2 ceil_mode=1", 4);
     }
     return t_finish();
 }

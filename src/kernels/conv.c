@@ -157,7 +157,7 @@ static void channel_sums(int threads, int N, int CH, size_t P, const float *t, f
  * the bits OpenBLAS gives, so the choice must not depend on the thread count. */
 #define CONV_SPLIT_CHUNKS 4
 /* Row blocks of a split product (a fixed number, for any thread count). */
-#define CONV_ROW_BLOCKS 4
+#define CONV_ROW_BLOCKS 2
 /* The fewest columns (samples x output pixels) a chunk's products get, when the batch has
  * them. */
 #define CONV_MIN_COLS 256

@@ -152,6 +152,59 @@ static void max_tiled_plane(const cnn_pool_geom *g, const float *x, float *y, in
         }
 }
 
+/* Overlapping or padded windows (ResNet's 3x3 stride 2 padding 1): windows wholly inside the
+ * input are scanned without clipping, the border ones as the reference does; the scan and so
+ * every value and argmax are the reference's. */
+static void max_strided_plane(const cnn_pool_geom *g, const float *x, float *y, int32_t *arg) {
+    /* Outputs [oh0, oh1) x [ow0, ow1) have h0 = oh SH - PH >= 0 and h0 + KH <= H (so too for
+     * columns). */
+    int64_t oh0 = ((int64_t)g->PH + g->SH - 1) / g->SH, ow0 = ((int64_t)g->PW + g->SW - 1) / g->SW;
+    int64_t oh1 = g->H + g->PH >= g->KH ? ((int64_t)g->H + g->PH - g->KH) / g->SH + 1 : 0;
+    int64_t ow1 = g->W + g->PW >= g->KW ? ((int64_t)g->W + g->PW - g->KW) / g->SW + 1 : 0;
+    oh1 = min64(oh1, g->OH);
+    ow1 = min64(ow1, g->OW);
+    for (int oh = 0; oh < g->OH; oh++)
+        for (int ow = 0; ow < g->OW; ow++) {
+            size_t o = (size_t)oh * g->OW + ow;
+            if (oh < oh0 || oh >= oh1 || ow < ow0 || ow >= ow1) {
+                pool_window win = window_at(g, oh, ow);
+                int32_t best = win.h0 * g->W + win.w0;
+                float m = -INFINITY;
+                for (int h = win.h0; h < win.h1; h++)
+                    for (int w = win.w0; w < win.w1; w++) {
+                        float v = x[(size_t)h * g->W + w];
+                        if (v > m || isnan(v)) {
+                            m = v;
+                            best = h * g->W + w;
+                        }
+                    }
+                y[o] = m;
+                arg[o] = best;
+                continue;
+            }
+            /* The interior of this row at once, as selects in vectors (see max2x2_plane). */
+            int32_t row0 = (oh * g->SH - g->PH) * g->W - g->PW;
+            float *yr = y + (size_t)oh * g->OW;
+            int32_t *ar = arg + (size_t)oh * g->OW;
+#pragma omp simd
+            for (int j = ow; j < (int)ow1; j++) {
+                int32_t first = row0 + j * g->SW, best = first;
+                float m = -INFINITY;
+                for (int u = 0; u < g->KH; u++)
+                    for (int v = 0; v < g->KW; v++) {
+                        int32_t i = first + u * g->W + v;
+                        float e = x[i];
+                        int t = (e > m) | (e != e);
+                        m = t ? e : m;
+                        best = t ? i : best;
+                    }
+                yr[j] = m;
+                ar[j] = best;
+            }
+            ow = (int)ow1 - 1; /* the loop's ow++ continues after the interior */
+        }
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Entry points
  * ------------------------------------------------------------------------------------------- */
@@ -162,6 +215,7 @@ void cnn_pool2d_forward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->OH * g->OW;
     int fast = !c->reference && g->kind == CNN_POOL_MAX && tiled(g);
     int two = fast && g->KH == 2 && g->KW == 2;
+    int strided = !c->reference && g->kind == CNN_POOL_MAX; /* any other max pooling */
 #pragma omp parallel for num_threads(c->threads) schedule(static) \
     if ((size_t)planes * in_plane >= POOL_PARALLEL)
     for (ptrdiff_t p = 0; p < planes; p++) {
@@ -172,6 +226,8 @@ void cnn_pool2d_forward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x
             max2x2_plane(g, xp, yp, ap);
         else if (fast)
             max_tiled_plane(g, xp, yp, ap);
+        else if (strided)
+            max_strided_plane(g, xp, yp, ap);
         else
             ref_forward_plane(g, xp, yp, ap);
     }
