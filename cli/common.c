@@ -280,3 +280,9 @@ fail:
     *meta = NULL;
     return 0;
 }
+
+void cli_normalise(float *x, const cnn_shape *shape, const float *mean, const float *std) {
+    size_t plane = cnn_shape_numel(shape) / (size_t)shape->dim[0];
+    for (int c = 0; c < shape->dim[0]; c++)
+        for (size_t k = 0; k < plane; k++) x[c * plane + k] = (x[c * plane + k] - mean[c]) / std[c];
+}

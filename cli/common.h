@@ -38,6 +38,10 @@ int cli_load_model(const char *cmd, const char *path, cnn_net **net, char **meta
                    int *n_names, float *mean, float *std);
 void cli_free_names(char **names, int n);
 
+/* Normalises one sample x of the given shape in place as in training: (x - mean[c]) / std[c]
+ * on each channel c. */
+void cli_normalise(float *x, const cnn_shape *shape, const float *mean, const float *std);
+
 /* Is stderr a terminal (for progress bars)? */
 int cli_is_tty(void);
 

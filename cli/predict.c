@@ -45,7 +45,7 @@ int cli_predict(int argc, char **argv) {
     }
     cnn_shape in = cnn_net_input_shape(net, 0), out = cnn_net_output_shape(net);
     int K = out.dim[0];
-    size_t numel = cnn_shape_numel(&in), plane = numel / (size_t)in.dim[0];
+    size_t numel = cnn_shape_numel(&in);
     x = malloc(numel * sizeof *x);
     if (K > 1024) {
         fprintf(stderr, "cnn predict: the model has %d classes; at most 1024 are supported\n", K);
@@ -61,9 +61,7 @@ int cli_predict(int argc, char **argv) {
             fprintf(stderr, "cnn predict: %s\n", err);
             goto out;
         }
-        for (int c = 0; c < in.dim[0]; c++)
-            for (size_t k = 0; k < plane; k++)
-                x[c * plane + k] = (x[c * plane + k] - mean[c]) / std[c];
+        cli_normalise(x, &in, mean, std);
         if (cnn_net_forward(net, x, 1)) {
             fprintf(stderr, "cnn predict: %s\n", cnn_net_last_error(net));
             goto out;

@@ -170,6 +170,27 @@ static int find_layer(viz_run *r, int dflt, const char *need) {
     return l;
 }
 
+/* The test part of the data set named by --data, or by the checkpoint, with images of the
+ * model's input size; its name in name. NULL (after a message) on failure. */
+static cnn_dataset *load_test(viz_run *r, char *name, size_t size) {
+    if (r->c.data) snprintf(name, size, "%s", r->c.data);
+    else if (!cli_meta_get(r->meta, "data", name, size)) {
+        fail(r, "%s", "the checkpoint names no data set: give --data");
+        return NULL;
+    }
+    cnn_dataset *test = NULL;
+    if (!cli_load_data("viz", name, NULL, &test, r->in.dim[0], r->in.dim[1], r->in.dim[2]))
+        return NULL;
+    if (cnn_shape_numel(&test->shape) != cnn_shape_numel(&r->in)) {
+        char a[64], b[64];
+        fprintf(stderr, "cnn viz %s: %s has images of %s; the model takes %s\n", r->cmd->name,
+                name, cnn_shape_str(&test->shape, a, sizeof a), cnn_shape_str(&r->in, b, sizeof b));
+        cnn_dataset_free(test);
+        return NULL;
+    }
+    return test;
+}
+
 /* The image to explain: the file given, or test sample --index. */
 static int load_image(viz_run *r) {
     int from_file = r->npos == 2;
@@ -178,7 +199,7 @@ static int load_image(viz_run *r) {
                                        : "give an image file, or --index I for a test image");
     if (from_file && r->c.data)
         return fail(r, "%s", "--data goes with --index, not with an image file");
-    size_t numel = cnn_shape_numel(&r->in), plane = numel / (size_t)r->in.dim[0];
+    size_t numel = cnn_shape_numel(&r->in);
     r->x = malloc(numel * sizeof *r->x);
     r->shown = malloc(numel * sizeof *r->shown);
     if (!r->x || !r->shown) return fail(r, "%s", "out of memory");
@@ -191,20 +212,11 @@ static int load_image(viz_run *r) {
         const char *base = strrchr(r->pos[1], '/');
         snprintf(r->what, sizeof r->what, "%s", base ? base + 1 : r->pos[1]);
     } else {
-        char spec[4096];
-        if (!r->c.data && !cli_meta_get(r->meta, "data", spec, sizeof spec))
-            return fail(r, "%s", "the checkpoint names no data set: give --data");
-        const char *data = r->c.data ? r->c.data : spec;
-        cnn_dataset *test = NULL;
-        if (!cli_load_data("viz", data, NULL, &test, r->in.dim[0], r->in.dim[1], r->in.dim[2]))
-            return 0;
-        char a[64], b[64];
+        char data[4096];
+        cnn_dataset *test = load_test(r, data, sizeof data);
+        if (!test) return 0;
         int ok = 0;
-        if (cnn_shape_numel(&test->shape) != numel)
-            fprintf(stderr, "cnn viz %s: %s has images of %s; the model takes %s\n",
-                    r->cmd->name, data, cnn_shape_str(&test->shape, a, sizeof a),
-                    cnn_shape_str(&r->in, b, sizeof b));
-        else if (r->c.index >= test->n)
+        if (r->c.index >= test->n)
             fprintf(stderr, "cnn viz %s: --index %d: the test set of %s has %d images (0 to %d)\n",
                     r->cmd->name, r->c.index, data, test->n, test->n - 1);
         else {
@@ -217,9 +229,8 @@ static int load_image(viz_run *r) {
         cnn_dataset_free(test);
         if (!ok) return 0;
     }
-    for (int ch = 0; ch < r->in.dim[0]; ch++)
-        for (size_t k = 0; k < plane; k++)
-            r->x[ch * plane + k] = (r->shown[ch * plane + k] - r->mean[ch]) / r->std[ch];
+    memcpy(r->x, r->shown, numel * sizeof *r->x);
+    cli_normalise(r->x, &r->in, r->mean, r->std);
     return 1;
 }
 
@@ -383,14 +394,10 @@ static int do_maps(viz_run *r) {
 }
 
 static int do_stats(viz_run *r) {
-    char spec[4096];
-    if (!r->c.data && !cli_meta_get(r->meta, "data", spec, sizeof spec))
-        return fail(r, "%s", "the checkpoint names no data set: give --data");
-    const char *data = r->c.data ? r->c.data : spec;
-    cnn_dataset *test = NULL;
-    if (!cli_load_data("viz", data, NULL, &test, r->in.dim[0], r->in.dim[1], r->in.dim[2]))
-        return 0;
-    size_t numel = cnn_shape_numel(&r->in), plane = numel / (size_t)r->in.dim[0];
+    char data[4096];
+    cnn_dataset *test = load_test(r, data, sizeof data);
+    if (!test) return 0;
+    size_t numel = cnn_shape_numel(&r->in);
     int B = r->c.batch < test->n ? r->c.batch : test->n, L = cnn_net_layer_count(r->net);
     enum { BINS = 40 };
     float *x = malloc((size_t)B * numel * sizeof *x);
@@ -398,23 +405,14 @@ static int do_stats(viz_run *r) {
     uint64_t *counts = calloc((size_t)L * BINS, sizeof *counts);
     char(*titles)[96] = calloc((size_t)L, sizeof *titles), (*notes)[96] = calloc((size_t)L, 96);
     int ok = 0, n = 0;
-    char a[64], b[64];
-    if (cnn_shape_numel(&test->shape) != numel) {
-        fprintf(stderr, "cnn viz stats: %s has images of %s; the model takes %s\n", data,
-                cnn_shape_str(&test->shape, a, sizeof a), cnn_shape_str(&r->in, b, sizeof b));
-        goto out;
-    }
+    char a[64];
     if (!x || !h || !counts || !titles || !notes) {
         fail(r, "%s", "out of memory");
         goto out;
     }
     for (int i = 0; i < B; i++) {
         cnn_dataset_sample(test, i, x + (size_t)i * numel);
-        for (int ch = 0; ch < r->in.dim[0]; ch++)
-            for (size_t k = 0; k < plane; k++) {
-                size_t at = (size_t)i * numel + ch * plane + k;
-                x[at] = (x[at] - r->mean[ch]) / r->std[ch];
-            }
+        cli_normalise(x + (size_t)i * numel, &r->in, r->mean, r->std);
     }
     cnn_net_set_training(r->net, 0);
     if (cnn_net_prepare(r->net, B) || cnn_net_forward(r->net, x, B)) {
@@ -435,7 +433,8 @@ static int do_stats(viz_run *r) {
         }
         cnn_shape s = cnn_net_layer_shape(r->net, l);
         int relu = !strcmp(type, "relu");
-        printf("%-16s %-12s %-12s %10.4g %10.4g %10.4g %10.4g %6.1f%% ", cnn_net_layer_name(r->net, l),
+        printf("%-16s %-12s %-12s %10.4g %10.4g %10.4g %10.4g %6.1f%% ",
+               cnn_net_layer_name(r->net, l),
                type, cnn_shape_str(&s, a, sizeof a), st.mean, st.std, st.min, st.max,
                100 * st.zero_fraction);
         if (relu) printf("%6.1f%%\n", 100 * st.dead_fraction);
@@ -536,7 +535,8 @@ static int do_explain(viz_run *r) {
             if (cnn_gradcam(r->net, r->x, cls, l, cam, up)) goto net_error;
             cnn_saliency_map(g, C, H, W, map);
             for (size_t i = 0; i < plane; i++) shown[i] = map[i] * up[i];
-            snprintf(lab[1], sizeof lab[1], "guided Grad-CAM ('%s')", cnn_net_layer_name(r->net, l));
+            snprintf(lab[1], sizeof lab[1], "guided Grad-CAM ('%s')",
+                     cnn_net_layer_name(r->net, l));
             p[n++] = (cnn_panel){.kind = CNN_PANEL_GRAY, .values = shown, .height = H,
                                  .width = W, .lo = 0, .hi = 0, .label = lab[1]};
         }
@@ -596,7 +596,9 @@ static int do_dream(viz_run *r) {
         units[n++] = (int)u;
         s = *end ? end + 1 : end;
     }
-    if (!n) return fail(r, "--unit %s: expected up to 64 unit numbers separated by commas", r->c.units);
+    if (!n)
+        return fail(r, "--unit %s: expected up to 64 unit numbers separated by commas",
+                    r->c.units);
     cnn_dream_config cfg = cnn_dream_defaults();
     cfg.steps = r->c.steps, cfg.rate = r->c.rate, cfg.decay = r->c.decay;
     cfg.blur_every = r->c.blur, cfg.noise = r->c.noise, cfg.seed = (uint64_t)r->c.seed;
@@ -630,7 +632,8 @@ static int do_dream(viz_run *r) {
     char title[512];
     snprintf(title, sizeof title, "what raises units of '%s' (%d steps from noise; activation "
              "before -> after)", name, cfg.steps);
-    cnn_figure fig = {.title = title, .zoom = r->in.dim[2] >= 128 ? 1 : (128 + r->in.dim[2] - 1) / r->in.dim[2]};
+    int W = r->in.dim[2];
+    cnn_figure fig = {.title = title, .zoom = W >= 128 ? 1 : (128 + W - 1) / W};
     ok = save(r, &fig, p, n);
 out:
     free(x);

@@ -182,6 +182,12 @@ cnn_status cnn_error(cnn_net *net, cnn_status status, const char *fmt, ...)
 cnn_status cnn_node_error(cnn_net *net, const cnn_node *n, cnn_status status, const char *fmt,
                           ...) __attribute__((format(printf, 4, 5)));
 
+/* For functions that report into a caller's buffer instead of a network (loaders, pictures,
+ * the zoo): writes the printf-style message into err (when err and errlen are non-zero;
+ * always NUL-terminated) and returns status, so that they can `return cnn_set_error(...)`. */
+cnn_status cnn_set_error(char *err, size_t errlen, cnn_status status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* The number of elements of one sample of the node's output. */
 static inline size_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel(&n->shape); }
 

@@ -53,6 +53,16 @@ cnn_status cnn_node_error(cnn_net *net, const cnn_node *n, cnn_status status, co
     return status;
 }
 
+cnn_status cnn_set_error(char *err, size_t errlen, cnn_status status, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
 void cnn_assert_fail(const char *cond, const char *file, int line) {
     fprintf(stderr, "cnn: internal error: assertion '%s' failed at %s:%d\n", cond, file, line);
     abort();

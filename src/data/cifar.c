@@ -36,7 +36,7 @@ static cnn_status read_meta(const char *first_path, char names[CIFAR_CLASSES][CI
     const char *slash = strrchr(first_path, '/');
     size_t dir_len = slash ? (size_t)(slash - first_path) + 1 : 0;
     char *path = cnn_alloc(dir_len + sizeof meta_name);
-    if (!path) return cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+    if (!path) return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
     memcpy(path, first_path, dir_len);
     memcpy(path + dir_len, meta_name, sizeof meta_name);
 
@@ -44,8 +44,8 @@ static cnn_status read_meta(const char *first_path, char names[CIFAR_CLASSES][CI
     FILE *f = fopen(path, "r");
     if (!f) {
         if (errno != ENOENT)
-            st = cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
-                                strerror(errno));
+            st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
+                               strerror(errno));
         cnn_free(path);
         return st;
     }
@@ -59,25 +59,25 @@ static cnn_status read_meta(const char *first_path, char names[CIFAR_CLASSES][CI
                        line[len - 1] == '\t'))
             line[--len] = 0;
         if (!whole || len >= CIFAR_NAME_MAX) {
-            st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                                "%s:%d: line longer than %d characters", path, line_no,
-                                CIFAR_NAME_MAX - 1);
+            st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                               "%s:%d: line longer than %d characters", path, line_no,
+                               CIFAR_NAME_MAX - 1);
             break;
         }
         if (!len) continue;
         if (count == CIFAR_CLASSES) {
-            st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                                "%s:%d: more than %d class names", path, line_no,
-                                CIFAR_CLASSES);
+            st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                               "%s:%d: more than %d class names", path, line_no,
+                               CIFAR_CLASSES);
             break;
         }
         memcpy(names[count++], line, len + 1);
     }
     if (st == CNN_STATUS_OK && ferror(f))
-        st = cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: read error", path);
+        st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: read error", path);
     if (st == CNN_STATUS_OK && count != CIFAR_CLASSES)
-        st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT, "%s: %d class names, expected %d",
-                            path, count, CIFAR_CLASSES);
+        st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s: %d class names, expected %d",
+                           path, count, CIFAR_CLASSES);
     fclose(f);
     cnn_free(path);
     if (st == CNN_STATUS_OK) *found = 1;
@@ -90,26 +90,26 @@ static cnn_status read_batch(const char *path, cnn_dataset *ds, int first, int r
                              char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
-                              strerror(errno));
+        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
+                             strerror(errno));
     unsigned char rec[CIFAR_RECORD];
     cnn_status st = CNN_STATUS_OK;
     for (int r = 0; r < records && st == CNN_STATUS_OK; r++) {
         size_t got = fread(rec, 1, sizeof rec, f);
         if (got != sizeof rec) {
             /* The size was checked a moment ago: the file changed or could not be read. */
-            st = ferror(f) ? cnn_data_error(err, errlen, CNN_STATUS_IO,
-                                            "%s: read error in record %d: %s", path, r,
-                                            strerror(errno))
-                           : cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                                            "%s: truncated: ends in record %d of %d", path, r,
-                                            records);
+            st = ferror(f) ? cnn_set_error(err, errlen, CNN_STATUS_IO,
+                                           "%s: read error in record %d: %s", path, r,
+                                           strerror(errno))
+                           : cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                                           "%s: truncated: ends in record %d of %d", path, r,
+                                           records);
             break;
         }
         if (rec[0] >= CIFAR_CLASSES) {
-            st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                                "%s: record %d has label %d, expected 0 to %d", path, r, rec[0],
-                                CIFAR_CLASSES - 1);
+            st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                               "%s: record %d has label %d, expected 0 to %d", path, r, rec[0],
+                               CIFAR_CLASSES - 1);
             break;
         }
         ds->y[first + r] = rec[0];
@@ -122,34 +122,34 @@ static cnn_status read_batch(const char *path, cnn_dataset *ds, int first, int r
 cnn_status cnn_dataset_load_cifar10(const char *const *paths, int n_paths, cnn_dataset **out,
                                     char *err, size_t errlen) {
     if (!out || !paths || n_paths < 1)
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "load_cifar10: no files given");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "load_cifar10: no files given");
     *out = NULL;
     for (int i = 0; i < n_paths; i++)
         if (!paths[i])
-            return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                                  "load_cifar10: file %d of %d is NULL", i, n_paths);
+            return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                                 "load_cifar10: file %d of %d is NULL", i, n_paths);
 
     int *records = cnn_alloc((size_t)n_paths * sizeof *records);
-    if (!records) return cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+    if (!records) return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
     long long total = 0;
     cnn_status st = CNN_STATUS_OK;
     for (int i = 0; i < n_paths && st == CNN_STATUS_OK; i++) {
         struct stat sb;
         long long size = 0;
         if (stat(paths[i], &sb) != 0)
-            st = cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", paths[i],
-                                strerror(errno));
+            st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", paths[i],
+                               strerror(errno));
         else if (!S_ISREG(sb.st_mode))
-            st = cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: not a regular file", paths[i]);
+            st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: not a regular file", paths[i]);
         else if ((size = (long long)sb.st_size) == 0 || size % CIFAR_RECORD != 0)
-            st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                                "%s: size %lld bytes is not a positive multiple of the "
-                                "%d-byte CIFAR-10 record (1 label byte, 3x32x32 pixels)",
-                                paths[i], size, CIFAR_RECORD);
+            st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                               "%s: size %lld bytes is not a positive multiple of the "
+                               "%d-byte CIFAR-10 record (1 label byte, 3x32x32 pixels)",
+                               paths[i], size, CIFAR_RECORD);
         else if ((total += size / CIFAR_RECORD) > INT_MAX)
-            st = cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                                "load_cifar10: more than %d records", INT_MAX);
+            st = cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                               "load_cifar10: more than %d records", INT_MAX);
         else
             records[i] = (int)(size / CIFAR_RECORD);
     }
@@ -161,8 +161,8 @@ cnn_status cnn_dataset_load_cifar10(const char *const *paths, int n_paths, cnn_d
     if (st == CNN_STATUS_OK) {
         ds = cnn_data_new((int)total, 3, CIFAR_SIDE, CIFAR_SIDE, CIFAR_CLASSES, 1);
         if (!ds)
-            st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY,
-                                "load_cifar10: out of memory for %lld images", total);
+            st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                               "load_cifar10: out of memory for %lld images", total);
     }
     if (st == CNN_STATUS_OK) {
         const char *name_ptrs[CIFAR_CLASSES];

@@ -12,11 +12,6 @@
 
 #include <stddef.h>
 
-/* Writes the printf-style message into err (when err and errlen are non-zero, always
- * NUL-terminated) and returns status, so that a loader can `return cnn_data_error(...)`. */
-cnn_status cnn_data_error(char *err, size_t errlen, cnn_status status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /* A copy of s from cnn_alloc, or NULL when memory runs out. */
 char *cnn_data_strdup(const char *s);
 

@@ -15,16 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-cnn_status cnn_data_error(char *err, size_t errlen, cnn_status status, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
 char *cnn_data_strdup(const char *s) {
     size_t len = strlen(s);
     char *copy = cnn_alloc(len + 1);
@@ -86,8 +76,8 @@ cnn_status cnn_data_set_names(cnn_dataset *ds, const char *const *names, char *e
         snprintf(number, sizeof number, "%d", k);
         char *copy = cnn_data_strdup(names ? names[k] : number);
         if (!copy)
-            return cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY,
-                                  "out of memory for class names");
+            return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                                 "out of memory for class names");
         cnn_free(ds->class_names[k]);
         ds->class_names[k] = copy;
     }
@@ -150,20 +140,20 @@ static cnn_status draw_split(const cnn_dataset *src, int n_second, uint64_t seed
     *perm_out = NULL;
     *taken_out = NULL;
     if (n_second < 0 || n_second > src->n)
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "%s: %d samples asked %s of a data set of %d", what, n_second,
-                              part, src->n);
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "%s: %d samples asked %s of a data set of %d", what, n_second,
+                             part, src->n);
     if ((src->x != NULL) == (src->pixels != NULL))
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "%s: the data set must hold either floats (x) or bytes (pixels)",
-                              what);
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "%s: the data set must hold either floats (x) or bytes (pixels)",
+                             what);
     int32_t *perm = cnn_alloc((size_t)src->n * sizeof *perm);
     unsigned char *taken = cnn_calloc((size_t)src->n, 1);
     if (!perm || !taken) {
         cnn_free(perm);
         cnn_free(taken);
-        return cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY,
-                              "%s: out of memory for %d samples", what, src->n);
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                             "%s: out of memory for %d samples", what, src->n);
     }
     /* The first n_second steps of a forward Fisher-Yates shuffle: perm[0..n_second) is then a
      * uniformly random sample, in random order, and the rest need not be shuffled. */
@@ -196,8 +186,8 @@ cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed
                              cnn_dataset **first, cnn_dataset **second, char *err,
                              size_t errlen) {
     if (!src || !first || !second)
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "split: NULL data set or result pointer");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "split: NULL data set or result pointer");
     *first = *second = NULL;
     int32_t *perm;
     unsigned char *taken;
@@ -210,8 +200,8 @@ cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed
         cnn_free(taken);
         cnn_dataset_free(a);
         cnn_dataset_free(b);
-        return cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY,
-                              "split: out of memory for %d samples", src->n);
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                             "split: out of memory for %d samples", src->n);
     }
     copy_drawn(src, perm, b);
     size_t sample_bytes = cnn_shape_numel(&src->shape) * value_size(src);
@@ -231,8 +221,8 @@ cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed
 cnn_status cnn_dataset_hold_out(cnn_dataset *ds, int n, uint64_t seed, cnn_dataset **held,
                                 char *err, size_t errlen) {
     if (!ds || !held)
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "hold_out: NULL data set or result pointer");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "hold_out: NULL data set or result pointer");
     *held = NULL;
     int32_t *perm;
     unsigned char *taken;
@@ -243,8 +233,8 @@ cnn_status cnn_dataset_hold_out(cnn_dataset *ds, int n, uint64_t seed, cnn_datas
     if (!b) {
         cnn_free(perm);
         cnn_free(taken);
-        return cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY,
-                              "hold_out: out of memory for %d samples", n);
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                             "hold_out: out of memory for %d samples", n);
     }
     copy_drawn(ds, perm, b);
     /* Close the gaps, front to back: sample i moves to k <= i, so a move never overwrites a

@@ -78,24 +78,24 @@ static cnn_status idx_open(idx_file *file, const char *path, uint32_t magic, int
     errno = 0;
     file->f = gzopen(path, "rb");
     if (!file->f)
-        return cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
-                              errno ? strerror(errno) : "out of memory");
+        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
+                             errno ? strerror(errno) : "out of memory");
     /* A larger buffer than zlib's 8 KiB default: the pixel data is read in one sweep. */
     gzbuffer(file->f, 1u << 17);
     unsigned char head[16];
     size_t want = 4 + 4 * (size_t)ndim, got = read_up_to(file->f, head, want);
     char why[160];
     if (got < want)
-        return cnn_data_error(err, errlen, CNN_STATUS_FORMAT, "%s: %s header: %zu of %zu bytes%s",
-                              path, gz_damaged(file->f) ? "damaged" : "truncated", got, want,
-                              gz_reason(file->f, path, why, sizeof why));
+        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s: %s header: %zu of %zu bytes%s",
+                             path, gz_damaged(file->f) ? "damaged" : "truncated", got, want,
+                             gz_reason(file->f, path, why, sizeof why));
     uint32_t m = be32(head);
     if (m != magic)
-        return cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                              "%s: bad magic number 0x%08x, expected 0x%08x (IDX %s: unsigned "
-                              "bytes, %d dimension%s)",
-                              path, (unsigned)m, (unsigned)magic, ndim == 1 ? "labels" : "images",
-                              ndim, ndim == 1 ? "" : "s");
+        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                             "%s: bad magic number 0x%08x, expected 0x%08x (IDX %s: unsigned "
+                             "bytes, %d dimension%s)",
+                             path, (unsigned)m, (unsigned)magic, ndim == 1 ? "labels" : "images",
+                             ndim, ndim == 1 ? "" : "s");
     for (int i = 0; i < ndim; i++) file->dims[i] = be32(head + 4 + 4 * i);
     return CNN_STATUS_OK;
 }
@@ -106,11 +106,11 @@ static cnn_status idx_expect_end(idx_file *file, const char *what, char *err, si
     unsigned char extra;
     char why[160];
     if (read_up_to(file->f, &extra, 1) != 0)
-        return cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                              "%s: more data than the header's %s", file->path, what);
+        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                             "%s: more data than the header's %s", file->path, what);
     if (*gz_reason(file->f, file->path, why, sizeof why))
-        return cnn_data_error(err, errlen, CNN_STATUS_FORMAT, "%s: damaged after the %s%s",
-                              file->path, what, why);
+        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s: damaged after the %s%s",
+                             file->path, what, why);
     return CNN_STATUS_OK;
 }
 
@@ -119,8 +119,8 @@ static cnn_status idx_expect_end(idx_file *file, const char *what, char *err, si
 static cnn_status load_pair(const char *images_path, const char *labels_path,
                             int fixed_classes, cnn_dataset **out, char *err, size_t errlen) {
     if (!images_path || !labels_path || !out)
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "load_idx: NULL path or result pointer");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "load_idx: NULL path or result pointer");
     *out = NULL;
     idx_file im = {0}, lb = {0};
     cnn_dataset *ds = NULL;
@@ -132,34 +132,34 @@ static cnn_status load_pair(const char *images_path, const char *labels_path,
 
     uint32_t n = im.dims[0], h = im.dims[1], w = im.dims[2];
     if (n == 0 || n > INT_MAX || h == 0 || h > IDX_MAX_SIDE || w == 0 || w > IDX_MAX_SIDE) {
-        st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                            "%s: header promises %u images of %ux%u: expected 1 to %d images "
-                            "of sides 1 to %u",
-                            images_path, (unsigned)n, (unsigned)h, (unsigned)w, INT_MAX,
-                            IDX_MAX_SIDE);
+        st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                           "%s: header promises %u images of %ux%u: expected 1 to %d images "
+                           "of sides 1 to %u",
+                           images_path, (unsigned)n, (unsigned)h, (unsigned)w, INT_MAX,
+                           IDX_MAX_SIDE);
         goto done;
     }
     if (lb.dims[0] != n) {
-        st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                            "%s holds %u images but %s holds %u labels", images_path,
-                            (unsigned)n, labels_path, (unsigned)lb.dims[0]);
+        st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                           "%s holds %u images but %s holds %u labels", images_path,
+                           (unsigned)n, labels_path, (unsigned)lb.dims[0]);
         goto done;
     }
     /* Labels first: they are small, and they decide the number of classes. */
     labels = cnn_alloc(n);
     if (!labels) {
-        st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY, "%s: out of memory for %u labels",
-                            labels_path, (unsigned)n);
+        st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "%s: out of memory for %u labels",
+                           labels_path, (unsigned)n);
         goto done;
     }
     size_t got = read_up_to(lb.f, labels, n);
     if (got < n) {
         int bad = gz_damaged(lb.f);
-        st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                            "%s: %s: header promises %u labels, %s %zu%s", labels_path,
-                            bad ? "damaged" : "truncated", (unsigned)n,
-                            bad ? "read" : "file holds", got,
-                            gz_reason(lb.f, labels_path, why, sizeof why));
+        st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                           "%s: %s: header promises %u labels, %s %zu%s", labels_path,
+                           bad ? "damaged" : "truncated", (unsigned)n,
+                           bad ? "read" : "file holds", got,
+                           gz_reason(lb.f, labels_path, why, sizeof why));
         goto done;
     }
     snprintf(what, sizeof what, "%u labels", (unsigned)n);
@@ -167,9 +167,9 @@ static cnn_status load_pair(const char *images_path, const char *labels_path,
     int classes = fixed_classes > 0 ? fixed_classes : 10;
     for (uint32_t i = 0; i < n; i++) {
         if (fixed_classes > 0 && labels[i] >= fixed_classes) {
-            st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                                "%s: label %d of sample %u is not below %d", labels_path,
-                                labels[i], (unsigned)i, fixed_classes);
+            st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                               "%s: label %d of sample %u is not below %d", labels_path,
+                               labels[i], (unsigned)i, fixed_classes);
             goto done;
         }
         if (labels[i] >= classes) classes = labels[i] + 1;
@@ -177,9 +177,9 @@ static cnn_status load_pair(const char *images_path, const char *labels_path,
 
     ds = cnn_data_new((int)n, 1, (int)h, (int)w, classes, 1);
     if (!ds) {
-        st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY,
-                            "%s: out of memory for %u images of %ux%u", images_path,
-                            (unsigned)n, (unsigned)h, (unsigned)w);
+        st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                           "%s: out of memory for %u images of %ux%u", images_path,
+                           (unsigned)n, (unsigned)h, (unsigned)w);
         goto done;
     }
     for (uint32_t i = 0; i < n; i++) ds->y[i] = labels[i];
@@ -190,12 +190,12 @@ static cnn_status load_pair(const char *images_path, const char *labels_path,
     got = read_up_to(im.f, ds->pixels, total);
     if (got < total) {
         int bad = gz_damaged(im.f);
-        st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                            "%s: %s: header promises %u images of %ux%u (%zu bytes), "
-                            "%s %zu bytes (%zu whole images)%s",
-                            images_path, bad ? "damaged" : "truncated", (unsigned)n,
-                            (unsigned)h, (unsigned)w, total, bad ? "read" : "file holds", got,
-                            got / ((size_t)h * w), gz_reason(im.f, images_path, why, sizeof why));
+        st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                           "%s: %s: header promises %u images of %ux%u (%zu bytes), "
+                           "%s %zu bytes (%zu whole images)%s",
+                           images_path, bad ? "damaged" : "truncated", (unsigned)n,
+                           (unsigned)h, (unsigned)w, total, bad ? "read" : "file holds", got,
+                           got / ((size_t)h * w), gz_reason(im.f, images_path, why, sizeof why));
         goto done;
     }
     snprintf(what, sizeof what, "%u images of %ux%u", (unsigned)n, (unsigned)h, (unsigned)w);
@@ -225,7 +225,7 @@ static char *find_file(const char *dir, const char *name, cnn_status *st, char *
     size_t size = strlen(dir) + strlen(name) + 8;
     char *path = cnn_alloc(size);
     if (!path) {
-        *st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+        *st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
         return NULL;
     }
     snprintf(path, size, "%s/%s", dir, name);
@@ -233,8 +233,8 @@ static char *find_file(const char *dir, const char *name, cnn_status *st, char *
     snprintf(path, size, "%s/%s.gz", dir, name);
     if (access(path, F_OK) == 0) return path;
     cnn_free(path);
-    *st = cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: found neither %s nor %s.gz", dir,
-                         name, name);
+    *st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: found neither %s nor %s.gz", dir,
+                        name, name);
     return NULL;
 }
 
@@ -256,8 +256,8 @@ cnn_status cnn_dataset_load_mnist_dir(const char *dir, int train, cnn_dataset **
                                             "Coat",        "Sandal",  "Shirt",    "Sneaker",
                                             "Bag",         "Ankle boot"};
     if (!dir || !out)
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "load_mnist_dir: NULL folder or result pointer");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "load_mnist_dir: NULL folder or result pointer");
     *out = NULL;
     const char *prefix = train ? "train" : "t10k";
     char images_name[64], labels_name[64];

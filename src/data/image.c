@@ -97,19 +97,19 @@ static cnn_status open_image(const char *path, FILE **out, char *err, size_t err
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
-                              strerror(errno));
+        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
+                             strerror(errno));
     unsigned char head[8];
     size_t got = fread(head, 1, sizeof head, f);
     cnn_status st = CNN_STATUS_OK;
     if (ferror(f))
-        st = cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: read error: %s", path,
-                            strerror(errno));
+        st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: read error: %s", path,
+                           strerror(errno));
     else if (!is_png_or_jpeg(head, got))
-        st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT, "%s: not a PNG or JPEG file", path);
+        st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s: not a PNG or JPEG file", path);
     else if (fseek(f, 0, SEEK_SET) != 0)
-        st = cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot seek: %s", path,
-                            strerror(errno));
+        st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot seek: %s", path,
+                           strerror(errno));
     if (st != CNN_STATUS_OK) {
         fclose(f);
         return st;
@@ -121,13 +121,13 @@ static cnn_status open_image(const char *path, FILE **out, char *err, size_t err
 cnn_status cnn_image_load(const char *path, int channels, int height, int width, float *x,
                           char *err, size_t errlen) {
     if (!path || !x)
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "image_load: NULL path or output");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "image_load: NULL path or output");
     if ((channels != 1 && channels != 3) || height < 1 || width < 1)
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "%s: cannot load as %dx%dx%d: channels must be 1 or 3 and the "
-                              "sides positive",
-                              path, channels, height, width);
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "%s: cannot load as %dx%dx%d: channels must be 1 or 3 and the "
+                             "sides positive",
+                             path, channels, height, width);
     FILE *f;
     cnn_status st = open_image(path, &f, err, errlen);
     if (st != CNN_STATUS_OK) return st;
@@ -136,8 +136,8 @@ cnn_status cnn_image_load(const char *path, int channels, int height, int width,
     fclose(f);
     if (!pix) {
         const char *why = stbi_failure_reason();
-        return cnn_data_error(err, errlen, CNN_STATUS_FORMAT, "%s: cannot decode: %s", path,
-                              why ? why : "unknown reason");
+        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s: cannot decode: %s", path,
+                             why ? why : "unknown reason");
     }
 
     /* The decoded image as floats (channels, h, w), then tmp for the resize's first pass. */
@@ -148,8 +148,8 @@ cnn_status cnn_image_load(const char *path, int channels, int height, int width,
         stbi_image_free(pix);
         cnn_free(img);
         cnn_free(tmp);
-        return cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY,
-                              "%s: out of memory for a %dx%d image", path, w, h);
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                             "%s: out of memory for a %dx%d image", path, w, h);
     }
     for (size_t k = 0; k < plane; k++) {
         const unsigned char *p = pix + k * (size_t)comp;
@@ -172,8 +172,8 @@ cnn_status cnn_image_load(const char *path, int channels, int height, int width,
 cnn_status cnn_image_size(const char *path, int *channels, int *height, int *width, char *err,
                           size_t errlen) {
     if (!path || !channels || !height || !width)
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "image_size: NULL path or output");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "image_size: NULL path or output");
     FILE *f;
     cnn_status st = open_image(path, &f, err, errlen);
     if (st != CNN_STATUS_OK) return st;
@@ -182,8 +182,8 @@ cnn_status cnn_image_size(const char *path, int *channels, int *height, int *wid
     fclose(f);
     if (!ok) {
         const char *why = stbi_failure_reason();
-        return cnn_data_error(err, errlen, CNN_STATUS_FORMAT, "%s: cannot decode: %s", path,
-                              why ? why : "unknown reason");
+        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s: cannot decode: %s", path,
+                             why ? why : "unknown reason");
     }
     *channels = comp >= 3 ? 3 : 1;
     *height = h;
@@ -252,8 +252,8 @@ static int has_image_extension(const char *name) {
 static cnn_status list_dir(const char *dir, int dirs, strlist *out, char *err, size_t errlen) {
     DIR *d = opendir(dir);
     if (!d)
-        return cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot open folder: %s", dir,
-                              strerror(errno));
+        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open folder: %s", dir,
+                             strerror(errno));
     int first = out->n;
     cnn_status st = CNN_STATUS_OK;
     for (;;) {
@@ -261,27 +261,27 @@ static cnn_status list_dir(const char *dir, int dirs, strlist *out, char *err, s
         struct dirent *e = readdir(d);
         if (!e) {
             if (errno)
-                st = cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: cannot read folder: %s",
-                                    dir, strerror(errno));
+                st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot read folder: %s",
+                                   dir, strerror(errno));
             break;
         }
         if (e->d_name[0] == '.') continue;
         if (!dirs && !has_image_extension(e->d_name)) continue;
         char *path = join(dir, e->d_name);
         if (!path) {
-            st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+            st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
             break;
         }
         struct stat sb;
         if (stat(path, &sb) != 0) {
-            st = cnn_data_error(err, errlen, CNN_STATUS_IO, "%s: %s", path, strerror(errno));
+            st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: %s", path, strerror(errno));
             cnn_free(path);
             break;
         }
         cnn_free(path);
         if (dirs ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode)) continue;
         if (!strlist_push_owned(out, cnn_data_strdup(e->d_name))) {
-            st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+            st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
             break;
         }
     }
@@ -295,48 +295,48 @@ static cnn_status list_dir(const char *dir, int dirs, strlist *out, char *err, s
 cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, int width,
                                    cnn_dataset **out, char *err, size_t errlen) {
     if (!dir || !out)
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "load_folder: NULL folder or result pointer");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "load_folder: NULL folder or result pointer");
     *out = NULL;
     if ((channels != 1 && channels != 3) || height < 1 || width < 1)
-        return cnn_data_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                              "%s: cannot load as %dx%dx%d: channels must be 1 or 3 and the "
-                              "sides positive",
-                              dir, channels, height, width);
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "%s: cannot load as %dx%dx%d: channels must be 1 or 3 and the "
+                             "sides positive",
+                             dir, channels, height, width);
     strlist classes = {0}, files = {0}, names = {0};
     int *class_end = NULL; /* files of class k are files.v[class_end[k-1] .. class_end[k]) */
     cnn_dataset *ds = NULL;
     cnn_status st = list_dir(dir, 1, &classes, err, errlen);
     if (st == CNN_STATUS_OK && classes.n == 0)
-        st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                            "%s: no class sub-folders (expected one folder of images per "
-                            "class)",
-                            dir);
+        st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                           "%s: no class sub-folders (expected one folder of images per "
+                           "class)",
+                           dir);
     if (st == CNN_STATUS_OK && !(class_end = cnn_alloc((size_t)classes.n * sizeof(int))))
-        st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+        st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
     for (int k = 0; k < classes.n && st == CNN_STATUS_OK; k++) {
         char *sub = join(dir, classes.v[k]);
         if (!sub) {
-            st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+            st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
             break;
         }
         int before = names.n;
         st = list_dir(sub, 0, &names, err, errlen);
         if (st == CNN_STATUS_OK && names.n == before)
-            st = cnn_data_error(err, errlen, CNN_STATUS_FORMAT,
-                                "%s: no .png, .jpg or .jpeg images in this class folder", sub);
+            st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                               "%s: no .png, .jpg or .jpeg images in this class folder", sub);
         for (int i = before; i < names.n && st == CNN_STATUS_OK; i++)
             if (!strlist_push_owned(&files, join(sub, names.v[i])))
-                st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+                st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
         class_end[k] = files.n;
         cnn_free(sub);
     }
     if (st == CNN_STATUS_OK) {
         ds = cnn_data_new(files.n, channels, height, width, classes.n, 0);
         if (!ds)
-            st = cnn_data_error(err, errlen, CNN_STATUS_NO_MEMORY,
-                                "%s: out of memory for %d images of %dx%dx%d", dir, files.n,
-                                channels, height, width);
+            st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                               "%s: out of memory for %d images of %dx%dx%d", dir, files.n,
+                               channels, height, width);
     }
     if (st == CNN_STATUS_OK)
         st = cnn_data_set_names(ds, (const char *const *)classes.v, err, errlen);

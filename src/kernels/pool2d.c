@@ -36,6 +36,24 @@ static pool_window window_at(const cnn_pool_geom *g, int oh, int ow) {
     return win;
 }
 
+/* Max pooling over one clipped window: PyTorch's scan. Start below every number, strict >
+ * keeps the first of equal maxima, and a NaN always takes over so that it propagates. */
+static void max_window(const cnn_pool_geom *g, const float *x, pool_window win, float *y,
+                       int32_t *arg) {
+    int32_t best = win.h0 * g->W + win.w0;
+    float m = -INFINITY;
+    for (int h = win.h0; h < win.h1; h++)
+        for (int w = win.w0; w < win.w1; w++) {
+            float v = x[(size_t)h * g->W + w];
+            if (v > m || isnan(v)) {
+                m = v;
+                best = h * g->W + w;
+            }
+        }
+    *y = m;
+    *arg = best;
+}
+
 /* One plane: x (H, W) -> y (OH, OW); arg (OH, OW) receives max pooling's argmax. */
 static void ref_forward_plane(const cnn_pool_geom *g, const float *x, float *y, int32_t *arg) {
     for (int oh = 0; oh < g->OH; oh++)
@@ -43,20 +61,7 @@ static void ref_forward_plane(const cnn_pool_geom *g, const float *x, float *y, 
             pool_window win = window_at(g, oh, ow);
             size_t o = (size_t)oh * g->OW + ow;
             if (g->kind == CNN_POOL_MAX) {
-                /* PyTorch's scan: start below every number, strict > keeps the first of equal
-                 * maxima, and a NaN always takes over so that it propagates. */
-                int32_t best = win.h0 * g->W + win.w0;
-                float m = -INFINITY;
-                for (int h = win.h0; h < win.h1; h++)
-                    for (int w = win.w0; w < win.w1; w++) {
-                        float v = x[(size_t)h * g->W + w];
-                        if (v > m || isnan(v)) {
-                            m = v;
-                            best = h * g->W + w;
-                        }
-                    }
-                y[o] = m;
-                arg[o] = best;
+                max_window(g, x, win, &y[o], &arg[o]);
             } else {
                 float sum = 0.0f;
                 for (int h = win.h0; h < win.h1; h++)
@@ -93,7 +98,7 @@ static void ref_backward_plane(const cnn_pool_geom *g, const float *x, const flo
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Fast: max pooling over non-overlapping windows without padding.
+ * Fast: max pooling, 2x2 tiles in vectors, other windows unclipped where they can be.
  * ------------------------------------------------------------------------------------------- */
 
 /* Windows that tile the input from its corner: no padding, stride = kernel, every window
@@ -132,29 +137,10 @@ static void max2x2_plane(const cnn_pool_geom *g, const float *x, float *y, int32
     }
 }
 
-/* Any tiled window: the reference scan without clipping. */
-static void max_tiled_plane(const cnn_pool_geom *g, const float *x, float *y, int32_t *arg) {
-    for (int oh = 0; oh < g->OH; oh++)
-        for (int ow = 0; ow < g->OW; ow++) {
-            int32_t first = oh * g->KH * g->W + ow * g->KW, best = first;
-            float m = -INFINITY;
-            for (int u = 0; u < g->KH; u++)
-                for (int v = 0; v < g->KW; v++) {
-                    int32_t i = first + u * g->W + v;
-                    float e = x[i];
-                    if (e > m || isnan(e)) {
-                        m = e;
-                        best = i;
-                    }
-                }
-            y[(size_t)oh * g->OW + ow] = m;
-            arg[(size_t)oh * g->OW + ow] = best;
-        }
-}
-
-/* Overlapping or padded windows (ResNet's 3x3 stride 2 padding 1): windows wholly inside the
- * input are scanned without clipping, the border ones as the reference does; the scan and so
- * every value and argmax are the reference's. */
+/* Any other max pooling (tiled windows of other sizes, ResNet's overlapping 3x3 stride 2
+ * padding 1): windows wholly inside the input are scanned without clipping, a row of outputs
+ * at once, the border ones as the reference does; the scan and so every value and argmax are
+ * the reference's. */
 static void max_strided_plane(const cnn_pool_geom *g, const float *x, float *y, int32_t *arg) {
     /* Outputs [oh0, oh1) x [ow0, ow1) have h0 = oh SH - PH >= 0 and h0 + KH <= H (so too for
      * columns). */
@@ -163,46 +149,35 @@ static void max_strided_plane(const cnn_pool_geom *g, const float *x, float *y, 
     int64_t ow1 = g->W + g->PW >= g->KW ? ((int64_t)g->W + g->PW - g->KW) / g->SW + 1 : 0;
     oh1 = min64(oh1, g->OH);
     ow1 = min64(ow1, g->OW);
-    for (int oh = 0; oh < g->OH; oh++)
+    int inner_rows = ow0 < ow1;
+    for (int oh = 0; oh < g->OH; oh++) {
+        float *yr = y + (size_t)oh * g->OW;
+        int32_t *ar = arg + (size_t)oh * g->OW;
+        int inner = inner_rows && oh >= oh0 && oh < oh1;
+        /* Clipped windows: the whole row, or the columns left and right of the interior. */
         for (int ow = 0; ow < g->OW; ow++) {
-            size_t o = (size_t)oh * g->OW + ow;
-            if (oh < oh0 || oh >= oh1 || ow < ow0 || ow >= ow1) {
-                pool_window win = window_at(g, oh, ow);
-                int32_t best = win.h0 * g->W + win.w0;
-                float m = -INFINITY;
-                for (int h = win.h0; h < win.h1; h++)
-                    for (int w = win.w0; w < win.w1; w++) {
-                        float v = x[(size_t)h * g->W + w];
-                        if (v > m || isnan(v)) {
-                            m = v;
-                            best = h * g->W + w;
-                        }
-                    }
-                y[o] = m;
-                arg[o] = best;
-                continue;
-            }
-            /* The interior of this row at once, as selects in vectors (see max2x2_plane). */
-            int32_t row0 = (oh * g->SH - g->PH) * g->W - g->PW;
-            float *yr = y + (size_t)oh * g->OW;
-            int32_t *ar = arg + (size_t)oh * g->OW;
-#pragma omp simd
-            for (int j = ow; j < (int)ow1; j++) {
-                int32_t first = row0 + j * g->SW, best = first;
-                float m = -INFINITY;
-                for (int u = 0; u < g->KH; u++)
-                    for (int v = 0; v < g->KW; v++) {
-                        int32_t i = first + u * g->W + v;
-                        float e = x[i];
-                        int t = (e > m) | (e != e);
-                        m = t ? e : m;
-                        best = t ? i : best;
-                    }
-                yr[j] = m;
-                ar[j] = best;
-            }
-            ow = (int)ow1 - 1; /* the loop's ow++ continues after the interior */
+            if (inner && ow == ow0) ow = (int)ow1;
+            if (ow < g->OW) max_window(g, x, window_at(g, oh, ow), &yr[ow], &ar[ow]);
         }
+        if (!inner) continue;
+        /* The interior, as selects in vectors (see max2x2_plane). */
+        int32_t row0 = (oh * g->SH - g->PH) * g->W - g->PW;
+#pragma omp simd
+        for (int j = (int)ow0; j < (int)ow1; j++) {
+            int32_t first = row0 + j * g->SW, best = first;
+            float m = -INFINITY;
+            for (int u = 0; u < g->KH; u++)
+                for (int v = 0; v < g->KW; v++) {
+                    int32_t i = first + u * g->W + v;
+                    float e = x[i];
+                    int t = (e > m) | (e != e);
+                    m = t ? e : m;
+                    best = t ? i : best;
+                }
+            yr[j] = m;
+            ar[j] = best;
+        }
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -213,9 +188,8 @@ void cnn_pool2d_forward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x
                         int32_t *arg) {
     ptrdiff_t planes = (ptrdiff_t)g->N * g->C;
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->OH * g->OW;
-    int fast = !c->reference && g->kind == CNN_POOL_MAX && tiled(g);
-    int two = fast && g->KH == 2 && g->KW == 2;
-    int strided = !c->reference && g->kind == CNN_POOL_MAX; /* any other max pooling */
+    int fast = !c->reference && g->kind == CNN_POOL_MAX;
+    int two = fast && tiled(g) && g->KH == 2 && g->KW == 2;
 #pragma omp parallel for num_threads(c->threads) schedule(static) \
     if ((size_t)planes * in_plane >= POOL_PARALLEL)
     for (ptrdiff_t p = 0; p < planes; p++) {
@@ -225,8 +199,6 @@ void cnn_pool2d_forward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x
         if (two)
             max2x2_plane(g, xp, yp, ap);
         else if (fast)
-            max_tiled_plane(g, xp, yp, ap);
-        else if (strided)
             max_strided_plane(g, xp, yp, ap);
         else
             ref_forward_plane(g, xp, yp, ap);

@@ -847,17 +847,6 @@ static const zoo_model models[] = {
      build_unet, &unet_cfg_small},
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 int cnn_model_count(void) { return LEN(models); }
 
 const char *cnn_model_name(int index) {
@@ -909,37 +898,39 @@ static cnn_status model_text(const char *name, int channels, int height, int wid
             size_t used = strlen(list);
             snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", models[i].name);
         }
-        set_err(err, errlen, "unknown model '%s' (known models: %s)", name ? name : "(null)",
-                list);
-        return CNN_STATUS_INVALID_ARGUMENT;
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "unknown model '%s' (known models: %s)", name ? name : "(null)",
+                             list);
     }
     if (channels < 1 || height < 1 || width < 1 || classes < 1) {
-        set_err(err, errlen,
-                "%s: channels, height, width and classes must be positive, got %dx%dx%d and %d "
-                "classes",
-                name, channels, height, width, classes);
-        return CNN_STATUS_INVALID_ARGUMENT;
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "%s: channels, height, width and classes must be positive, got "
+                             "%dx%dx%d and %d classes",
+                             name, channels, height, width, classes);
     }
     if ((long long)channels * height * width > INT_MAX) {
-        set_err(err, errlen, "%s: input %dx%dx%d has more values than a layer holds", name,
-                channels, height, width);
-        return CNN_STATUS_INVALID_ARGUMENT;
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "%s: input %dx%dx%d has more values than a layer holds", name,
+                             channels, height, width);
     }
     zoo z = {0};
     run(&z, m, channels, height, width, classes);
+    cnn_status st = CNN_STATUS_OK;
     if (z.fail == Z_TOO_SMALL) {
         int s = smallest_input(m, channels, classes);
-        set_err(err, errlen, "%s: input %dx%dx%d is too small: %s (%s needs at least %dx%d)",
-                name, channels, height, width, z.err, name, s, s);
+        st = cnn_set_error(err, errlen, CNN_STATUS_SHAPE,
+                           "%s: input %dx%dx%d is too small: %s (%s needs at least %dx%d)", name,
+                           channels, height, width, z.err, name, s, s);
     } else if (z.fail) {
-        set_err(err, errlen, "%s: input %dx%dx%d does not fit: %s", name, channels, height,
-                width, z.err);
+        st = cnn_set_error(err, errlen, CNN_STATUS_SHAPE, "%s: input %dx%dx%d does not fit: %s",
+                           name, channels, height, width, z.err);
     } else if (z.oom) {
-        set_err(err, errlen, "%s: out of memory writing the definition", name);
+        st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                           "%s: out of memory writing the definition", name);
     }
-    if (z.fail || z.oom) {
+    if (st != CNN_STATUS_OK) {
         free(z.text);
-        return z.oom && !z.fail ? CNN_STATUS_NO_MEMORY : CNN_STATUS_SHAPE;
+        return st;
     }
     *out = z.text;
     return CNN_STATUS_OK;

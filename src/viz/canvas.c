@@ -20,26 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A bound on the picture size: well beyond any plot or filter grid, and small enough that
- * width * height * 3 can never overflow. */
-#define MAX_PIXELS (1L << 28)
-
-cnn_status cnn_viz_error(char *err, size_t errlen, cnn_status status, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * The canvas and exact drawing
  * ------------------------------------------------------------------------------------------- */
 
 cnn_canvas *cnn_canvas_new(int width, int height, uint32_t background) {
-    if (width <= 0 || height <= 0 || (long)width * height > MAX_PIXELS) return NULL;
+    if (width <= 0 || height <= 0 || (long long)width * height > CNN_CANVAS_MAX_PIXELS) return NULL;
     cnn_canvas *c = cnn_alloc(sizeof *c);
     if (!c) return NULL;
     c->width = width;
@@ -493,6 +479,23 @@ void cnn_tick_label(double v, double step, char *buf, size_t size) {
     snprintf(buf, size, "%.*e", digits, v);
 }
 
+int cnn_colorbar_ticks(float lo, float hi, int h, double *v, int max, double *step) {
+    if (!(hi > lo) || !isfinite(hi - lo)) {
+        *step = 1e-3;
+        v[0] = lo;
+        return max > 0;
+    }
+    double first, last;
+    int target = h / 40 < 2 ? 2 : h / 40, n = 0;
+    *step = cnn_nice_ticks(lo, hi, target, 0.0, &first, &last);
+    for (int k = 0; k <= 100 && n < max; k++) {
+        double t = first + k * *step;
+        if (t > hi + *step * 1e-6) break;
+        if (t >= lo - *step * 1e-6) v[n++] = t;
+    }
+    return n;
+}
+
 void cnn_canvas_colorbar(cnn_canvas *c, int x, int y, int w, int h, float lo, float hi,
                          const char *label) {
     if (w < 1 || h < 1) return;
@@ -504,24 +507,16 @@ void cnn_canvas_colorbar(cnn_canvas *c, int x, int y, int w, int h, float lo, fl
     const uint32_t ink = 0x333333;
     cnn_canvas_frame(c, x - 1, y - 1, w + 2, h + 2, ink);
     if (label) cnn_canvas_text(c, x, y - 1 - CNN_FONT_LINE, 1, ink, label);
+    double ticks[101], step;
+    int n = cnn_colorbar_ticks(lo, hi, h, ticks, 101, &step);
+    int divided = hi > lo && isfinite(hi - lo);
     char buf[32];
-    if (!(hi > lo) || !isfinite(hi - lo)) {
-        /* Nothing to divide: one label for the one value. */
-        cnn_tick_label(lo, 1e-3, buf, sizeof buf);
-        cnn_canvas_line(c, x + w + 1, y + h / 2, x + w + 3, y + h / 2, 1, ink);
-        cnn_canvas_text(c, x + w + 6, y + h / 2 - CNN_FONT_ASCENT / 2, 1, ink, buf);
-        return;
-    }
-    double first, last;
-    int target = h / 40 < 2 ? 2 : h / 40;
-    double step = cnn_nice_ticks(lo, hi, target, 0.0, &first, &last);
-    for (int k = 0; k <= 100; k++) {
-        double v = first + k * step;
-        if (v > hi + step * 1e-6) break;
-        if (v < lo - step * 1e-6) continue;
-        int ty = y + (int)lround((h - 1) * (hi - v) / ((double)hi - lo));
+    for (int k = 0; k < n; k++) {
+        /* Nothing to divide: the one label in the middle. */
+        int ty = divided ? y + (int)lround((h - 1) * (hi - ticks[k]) / ((double)hi - lo))
+                         : y + h / 2;
         cnn_canvas_line(c, x + w + 1, ty, x + w + 3, ty, 1, ink);
-        cnn_tick_label(v, step, buf, sizeof buf);
+        cnn_tick_label(ticks[k], step, buf, sizeof buf);
         cnn_canvas_text(c, x + w + 6, ty - CNN_FONT_ASCENT / 2, 1, ink, buf);
     }
 }
@@ -576,15 +571,15 @@ static int write_png(const cnn_canvas *c, FILE *f, char *msg) {
 cnn_status cnn_canvas_save_png(const cnn_canvas *c, const char *path, char *err,
                                size_t errlen) {
     if (!c || !path || !*path)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "save png: no canvas or no path");
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "%s: path too long",
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "%s: path too long",
                              path);
     FILE *f = fopen(tmp, "wb");
     if (!f)
-        return cnn_viz_error(err, errlen, CNN_STATUS_IO, "%s: cannot create %s: %s", path, tmp,
+        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot create %s: %s", path, tmp,
                              strerror(errno));
     char msg[256] = "";
     int failed = write_png(c, f, msg) != 0;
@@ -604,7 +599,7 @@ cnn_status cnn_canvas_save_png(const cnn_canvas *c, const char *path, char *err,
     }
     if (failed) {
         unlink(tmp);
-        return cnn_viz_error(err, errlen, CNN_STATUS_IO,
+        return cnn_set_error(err, errlen, CNN_STATUS_IO,
                              "%s: cannot write PNG: %s (the previous file, if any, is unchanged)",
                              path, msg);
     }

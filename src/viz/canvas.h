@@ -34,6 +34,10 @@ extern const uint8_t cnn_font_glyphs[CNN_FONT_LAST - CNN_FONT_FIRST + 1][CNN_FON
 /* Drawn for every character the font has no glyph for (a box). */
 extern const uint8_t cnn_font_missing[CNN_FONT_H];
 
+/* The most pixels a canvas may have: beyond any plot or filter grid, and small enough that
+ * width * height * 3 never overflows. */
+#define CNN_CANVAS_MAX_PIXELS (1LL << 28)
+
 typedef struct cnn_canvas {
     int width, height;
     uint8_t *pixels; /* height rows of width RGB triples, row-major, from cnn_alloc */
@@ -115,6 +119,11 @@ void cnn_colormap(float t, uint8_t rgb[3]);
 void cnn_canvas_colorbar(cnn_canvas *c, int x, int y, int w, int h, float lo, float hi,
                          const char *label);
 
+/* The tick values of such a colour bar, h pixels tall, for [lo, hi] (at most max of them, in
+ * v) and the step their labels are written with (*step, for cnn_tick_label); returns how
+ * many. A range with nothing to divide has the one tick lo. */
+int cnn_colorbar_ticks(float lo, float hi, int h, double *v, int max, double *step);
+
 /* Writes the canvas as an 8-bit RGB PNG. The picture goes to "path.tmp.PID" first and is
  * renamed over path once complete, so an interrupted or failed save never destroys an older
  * picture, and no temporary file is left behind on failure. On failure returns CNN_STATUS_IO
@@ -133,11 +142,6 @@ cnn_status cnn_histograms_render(const char *title, const cnn_histogram *h, int 
 /* ---------------------------------------------------------------------------------------------
  * Shared by the viz files
  * ------------------------------------------------------------------------------------------- */
-
-/* Writes the printf-style message into err (when err and errlen are non-zero; always
- * NUL-terminated) and returns status. */
-cnn_status cnn_viz_error(char *err, size_t errlen, cnn_status status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 /* "Nice" ticks for the range [lo, hi]: a step of 1, 2 or 5 times a power of ten giving about
  * `target` intervals (at least min_step when min_step > 0). Returns the step and sets *first

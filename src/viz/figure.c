@@ -75,9 +75,8 @@
 #define HIST_GAP 16
 #define HIST_MAX_BINS 4096
 
-/* The canvas refuses pictures above 2^28 pixels (canvas.c); checking first gives a message
+/* The canvas refuses pictures above CNN_CANVAS_MAX_PIXELS; checking first gives a message
  * instead of an allocation failure. Each side is bounded too, so that products stay small. */
-#define MAX_PIXELS (1LL << 28)
 #define MAX_SIDE (1LL << 20)
 
 /* Room for one line of a label, title or note after fitting it to its width. */
@@ -155,12 +154,12 @@ static long grid_top(const char *title) {
 /* Checks that a width x height picture can be drawn. */
 static cnn_status check_picture(const char *what, long long width, long long height, char *err,
                                 size_t errlen) {
-    if (width > MAX_SIDE || height > MAX_SIDE || width * height > MAX_PIXELS)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+    if (width > MAX_SIDE || height > MAX_SIDE || width * height > CNN_CANVAS_MAX_PIXELS)
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "%s: the picture would be %lld x %lld pixels, more than the limit "
                              "of %lld pixels (and %lld a side); draw fewer or smaller panels "
                              "(or fewer title lines)",
-                             what, width, height, MAX_PIXELS, MAX_SIDE);
+                             what, width, height, CNN_CANVAS_MAX_PIXELS, MAX_SIDE);
     return CNN_STATUS_OK;
 }
 
@@ -169,7 +168,7 @@ static cnn_status new_canvas(const char *what, long long width, long long height
                              cnn_canvas **out, char *err, size_t errlen) {
     *out = cnn_canvas_new((int)width, (int)height, BACKGROUND);
     if (!*out)
-        return cnn_viz_error(err, errlen, CNN_STATUS_NO_MEMORY,
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
                              "%s: out of memory for a %lld x %lld picture", what, width, height);
     return CNN_STATUS_OK;
 }
@@ -215,7 +214,7 @@ static const char *entry_name(const char *array, int i, const char *label, char 
 static cnn_status check_range(const char *name, const char *lo_name, float lo,
                               const char *hi_name, float hi, char *err, size_t errlen) {
     if (!isfinite(lo) || !isfinite(hi) || lo > hi)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: %s: %s %g and %s %g must be finite with %s <= %s (equal: "
                              "the values' own range)",
                              name, lo_name, (double)lo, hi_name, (double)hi, lo_name, hi_name);
@@ -228,31 +227,31 @@ static cnn_status check_panel(const cnn_panel *p, int i, char *err, size_t errle
     char label[TEXT_BUF];
     entry_name("panels", i, p->label, label);
     if (p->kind != CNN_PANEL_GRAY && p->kind != CNN_PANEL_RGB && p->kind != CNN_PANEL_HEAT)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: %s: unknown kind %d (gray %d, rgb %d, heat %d)", label, (int)p->kind, CNN_PANEL_GRAY, CNN_PANEL_RGB,
                              CNN_PANEL_HEAT);
     if (!p->values)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: %s: no values", label);
     if (p->height < 1 || p->width < 1 || p->height > MAX_PANEL_SIDE ||
         p->width > MAX_PANEL_SIDE)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: %s: %d x %d values; height and width must be 1 to %d",
                              label, p->height, p->width, MAX_PANEL_SIDE);
     cnn_status st = check_range(label, "lo", p->lo, "hi", p->hi, err, errlen);
     if (st != CNN_STATUS_OK) return st;
     if (!p->under) return CNN_STATUS_OK;
     if (p->kind != CNN_PANEL_HEAT)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: %s: an image under the values is only for heat panels",
                              label);
     if (p->under_channels != 1 && p->under_channels != 3)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: %s: the image under the heat map has %d channels; 1 "
                              "(grey) or 3 (RGB)",
                              label, p->under_channels);
     if (!(p->alpha > 0.0f && p->alpha <= 1.0f))
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: %s: alpha %g; the heat's opacity over an image must be "
                              "in (0, 1]",
                              label, (double)p->alpha);
@@ -275,22 +274,13 @@ typedef struct figure_layout {
     long long width, height;
 } figure_layout;
 
-/* Width of the colour bar's tick labels, computed as cnn_canvas_colorbar places them. */
+/* Width of the colour bar's widest tick label. */
 static int colorbar_ticks_width(float lo, float hi, int h) {
+    double ticks[101], step;
+    int n = cnn_colorbar_ticks(lo, hi, h, ticks, 101, &step), widest = 0;
     char buf[32];
-    if (!(hi > lo) || !isfinite(hi - lo)) {
-        cnn_tick_label(lo, 1e-3, buf, sizeof buf);
-        return cnn_canvas_text_width(buf, 1);
-    }
-    double first, last;
-    int target = h / 40 < 2 ? 2 : h / 40;
-    double step = cnn_nice_ticks(lo, hi, target, 0.0, &first, &last);
-    int widest = 0;
-    for (int k = 0; k <= 100; k++) {
-        double v = first + k * step;
-        if (v > hi + step * 1e-6) break;
-        if (v < lo - step * 1e-6) continue;
-        cnn_tick_label(v, step, buf, sizeof buf);
+    for (int k = 0; k < n; k++) {
+        cnn_tick_label(ticks[k], step, buf, sizeof buf);
         int w = cnn_canvas_text_width(buf, 1);
         widest = w > widest ? w : widest;
     }
@@ -322,7 +312,7 @@ static cnn_status layout_figure(const cnn_figure *fig, const cnn_panel *panels, 
     L->pw = (long long)max_w * L->zoom;
     L->ph = (long long)max_h * L->zoom;
     if (L->pw + 2 > MAX_SIDE || L->ph + 2 > MAX_SIDE)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: panels of up to %d x %d values at zoom %d would be %lld x "
                              "%lld pixels each, more than the limit of %lld a side; use a "
                              "smaller zoom",
@@ -405,23 +395,23 @@ static void draw_panel_image(cnn_canvas *c, const cnn_panel *p, int x, int y, in
 cnn_status cnn_figure_render(const cnn_figure *fig, const cnn_panel *panels, int n,
                              cnn_canvas **out, char *err, size_t errlen) {
     if (!out)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: no output canvas");
     *out = NULL;
     if (!fig)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "figure: no figure");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "figure: no figure");
     if (n < 1 || !panels)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: %d panels%s; at least one is needed", n,
                              panels ? "" : " and no panel array");
     if (fig->columns < 0 || fig->zoom < 0)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: columns %d and zoom %d must not be negative (0: "
                              "automatic)",
                              fig->columns, fig->zoom);
     if (fig->scale_label && (!isfinite(fig->scale_lo) || !isfinite(fig->scale_hi) ||
                              fig->scale_lo > fig->scale_hi))
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "figure: the colour scale's range [%g, %g] must be finite with "
                              "scale_lo <= scale_hi",
                              (double)fig->scale_lo, (double)fig->scale_hi);
@@ -463,7 +453,7 @@ cnn_status cnn_figure_render(const cnn_figure *fig, const cnn_panel *panels, int
 cnn_status cnn_figure_save(const char *path, const cnn_figure *fig, const cnn_panel *panels,
                            int n, char *err, size_t errlen) {
     if (!has_text(path))
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "figure: no path");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "figure: no path");
     cnn_canvas *c;
     cnn_status st = cnn_figure_render(fig, panels, n, &c, err, errlen);
     if (st != CNN_STATUS_OK) return st;
@@ -481,14 +471,14 @@ static cnn_status check_histogram(const cnn_histogram *h, int i, char *err, size
     char title[TEXT_BUF];
     entry_name("h", i, h->title, title);
     if (h->bins < 1 || h->bins > HIST_MAX_BINS)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "histograms: %s: %d bins; 1 to %d", title, h->bins,
                              HIST_MAX_BINS);
     if (!h->counts)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "histograms: %s: no counts", title);
     if (!isfinite(h->lo) || !isfinite(h->hi) || !(h->lo < h->hi))
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "histograms: %s: the range [%g, %g] must be finite with lo < hi",
                              title, (double)h->lo, (double)h->hi);
     return CNN_STATUS_OK;
@@ -617,15 +607,15 @@ static void draw_histogram(cnn_canvas *c, const cnn_histogram *h, int x0, int y0
 cnn_status cnn_histograms_render(const char *title, const cnn_histogram *h, int n, int columns,
                                  cnn_canvas **out, char *err, size_t errlen) {
     if (!out)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "histograms: no output canvas");
     *out = NULL;
     if (n < 1 || !h)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "histograms: %d histograms%s; at least one is needed", n,
                              h ? "" : " and no array");
     if (columns < 0)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "histograms: columns %d must not be negative (0: up to 3)",
                              columns);
     for (int i = 0; i < n; i++) {
@@ -659,7 +649,7 @@ cnn_status cnn_histograms_render(const char *title, const cnn_histogram *h, int 
 cnn_status cnn_histograms_save(const char *path, const char *title, const cnn_histogram *h,
                                int n, int columns, char *err, size_t errlen) {
     if (!has_text(path))
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "histograms: no path");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "histograms: no path");
     cnn_canvas *c;
     cnn_status st = cnn_histograms_render(title, h, n, columns, &c, err, errlen);
     if (st != CNN_STATUS_OK) return st;

@@ -17,12 +17,16 @@
  * One-sample passes in inference mode
  * ------------------------------------------------------------------------------------------- */
 
+/* The modes an explanation changes and restores. */
+typedef struct saved_mode {
+    int training, no_input_grads;
+} saved_mode;
+
 /* Checks that the network can take one sample of one input, prepares it when it is not
- * prepared, and switches it to inference mode with input gradients; *training receives the
- * modes to restore. */
-static cnn_status begin(cnn_net *net, const void *x, const char *what, int *training) {
-    /* The mode to restore: bit 0 training, bit 1 input gradients off. */
-    *training = net->training | net->no_input_grads << 1;
+ * prepared, and switches it to inference mode with input gradients; *mode receives the modes
+ * to restore with end(). */
+static cnn_status begin(cnn_net *net, const void *x, const char *what, saved_mode *mode) {
+    *mode = (saved_mode){net->training, net->no_input_grads};
     if (!x) return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "%s: NULL array", what);
     if (net->n_inputs != 1)
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
@@ -37,9 +41,9 @@ static cnn_status begin(cnn_net *net, const void *x, const char *what, int *trai
     return CNN_STATUS_OK;
 }
 
-static cnn_status end(cnn_net *net, int training, cnn_status st) {
-    net->training = training & 1;
-    net->no_input_grads = training >> 1 & 1;
+static cnn_status end(cnn_net *net, saved_mode mode, cnn_status st) {
+    net->training = mode.training;
+    net->no_input_grads = mode.no_input_grads;
     return st;
 }
 
@@ -60,10 +64,10 @@ int cnn_net_score_layer(const cnn_net *net) {
 }
 
 cnn_status cnn_net_scores(cnn_net *net, const float *x, float *scores, int *top) {
-    int training;
-    cnn_status st = begin(net, x, "scores", &training);
+    saved_mode mode;
+    cnn_status st = begin(net, x, "scores", &mode);
     if (st) return st;
-    if ((st = cnn_net_forward(net, x, 1))) return end(net, training, st);
+    if ((st = cnn_net_forward(net, x, 1))) return end(net, mode, st);
     const cnn_node *s = net->nodes[cnn_net_score_layer(net)];
     int K = s->shape.dim[0];
     size_t per = cnn_node_numel(s) / (size_t)K; /* positions per class (1 for flat scores) */
@@ -76,7 +80,7 @@ cnn_status cnn_net_scores(cnn_net *net, const float *x, float *scores, int *top)
         if (v > best_v) best_v = v, best = k;
     }
     if (top) *top = best;
-    return end(net, training, CNN_STATUS_OK);
+    return end(net, mode, CNN_STATUS_OK);
 }
 
 /* Forward x, then back-propagates d(score of class cls)/d(everything) with the rule. The
@@ -100,15 +104,15 @@ static cnn_status explain(cnn_net *net, const float *x, int cls, cnn_backprop_ru
 
 cnn_status cnn_input_gradient(cnn_net *net, const float *x, int cls, cnn_backprop_rule rule,
                               float *dx) {
-    int training;
-    cnn_status st = begin(net, x, "input gradient", &training);
+    saved_mode mode;
+    cnn_status st = begin(net, x, "input gradient", &mode);
     if (st) return st;
-    if (!dx) return end(net, training, cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+    if (!dx) return end(net, mode, cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
                                                  "input gradient: NULL output array"));
-    if ((st = explain(net, x, cls, rule, "input gradient"))) return end(net, training, st);
+    if ((st = explain(net, x, cls, rule, "input gradient"))) return end(net, mode, st);
     const cnn_node *in = input_node(net);
     memcpy(dx, in->dy, cnn_node_numel(in) * sizeof(float));
-    return end(net, training, CNN_STATUS_OK);
+    return end(net, mode, CNN_STATUS_OK);
 }
 
 void cnn_saliency_map(const float *dx, int channels, int height, int width, float *map) {
@@ -168,10 +172,10 @@ static void resize_bilinear(const float *src, int ih, int iw, float *dst, int oh
 
 cnn_status cnn_gradcam(cnn_net *net, const float *x, int cls, int layer, float *cam,
                        float *upsampled) {
-    int training;
-    cnn_status st = begin(net, x, "Grad-CAM", &training);
+    saved_mode mode;
+    cnn_status st = begin(net, x, "Grad-CAM", &mode);
     if (st) return st;
-    if ((st = check_layer(net, layer, "Grad-CAM"))) return end(net, training, st);
+    if ((st = check_layer(net, layer, "Grad-CAM"))) return end(net, mode, st);
     const cnn_node *a = net->nodes[layer];
     const cnn_node *in = input_node(net);
     char sh[64];
@@ -190,7 +194,7 @@ cnn_status cnn_gradcam(cnn_net *net, const float *x, int cls, int layer, float *
                        "Grad-CAM: the input is %s, not an image to resize the map to",
                        cnn_shape_str(&in->shape, sh, sizeof sh));
     if (st || (st = explain(net, x, cls, CNN_BACKPROP_PLAIN, "Grad-CAM")))
-        return end(net, training, st);
+        return end(net, mode, st);
     int K = a->shape.dim[0], H = a->shape.dim[1], W = a->shape.dim[2];
     size_t plane = (size_t)H * (size_t)W;
     for (size_t p = 0; p < plane; p++) cam[p] = 0.0f;
@@ -203,7 +207,7 @@ cnn_status cnn_gradcam(cnn_net *net, const float *x, int cls, int layer, float *
     }
     for (size_t p = 0; p < plane; p++) cam[p] = fmaxf(cam[p], 0.0f);
     if (upsampled) resize_bilinear(cam, H, W, upsampled, in->shape.dim[1], in->shape.dim[2]);
-    return end(net, training, CNN_STATUS_OK);
+    return end(net, mode, CNN_STATUS_OK);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -211,17 +215,17 @@ cnn_status cnn_gradcam(cnn_net *net, const float *x, int cls, int layer, float *
  * ------------------------------------------------------------------------------------------- */
 
 cnn_status cnn_layer_activations(cnn_net *net, const float *x, int layer, float *out) {
-    int training;
-    cnn_status st = begin(net, x, "activations", &training);
+    saved_mode mode;
+    cnn_status st = begin(net, x, "activations", &mode);
     if (st) return st;
-    if ((st = check_layer(net, layer, "activations"))) return end(net, training, st);
+    if ((st = check_layer(net, layer, "activations"))) return end(net, mode, st);
     if (!out)
-        return end(net, training, cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+        return end(net, mode, cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
                                             "activations: NULL output array"));
-    if ((st = cnn_net_forward(net, x, 1))) return end(net, training, st);
+    if ((st = cnn_net_forward(net, x, 1))) return end(net, mode, st);
     const cnn_node *n = net->nodes[layer];
     memcpy(out, n->y, cnn_node_numel(n) * sizeof(float));
-    return end(net, training, CNN_STATUS_OK);
+    return end(net, mode, CNN_STATUS_OK);
 }
 
 cnn_status cnn_layer_stats(cnn_net *net, int layer, cnn_activation_stats *stats, int bins,
@@ -299,63 +303,63 @@ static void blur_planes(float *x, int planes, int h, int w, float *tmp) {
         for (int y = 0; y < h; y++) {
             int u = y > 0 ? y - 1 : 0, d = y + 1 < h ? y + 1 : h - 1;
             for (int i = 0; i < w; i++)
-                p[y * w + i] = 0.25f * tmp[u * w + i] + 0.5f * tmp[y * w + i] + 0.25f * tmp[d * w + i];
+                p[y * w + i] =
+                    0.25f * tmp[u * w + i] + 0.5f * tmp[y * w + i] + 0.25f * tmp[d * w + i];
         }
     }
 }
 
-/* The unit's activation after a forward pass of x: a channel's mean, or one element. */
-static float unit_value(const cnn_node *n, int unit) {
-    size_t per = n->shape.rank == 1 ? 1 : cnn_node_numel(n) / (size_t)n->shape.dim[0];
-    size_t base = n->shape.rank == 1 ? (size_t)unit : (size_t)unit * per;
+/* The mean of v[0..n): a unit's activation (a channel's mean, or one element). */
+static float mean_of(const float *v, size_t n) {
     double s = 0;
-    for (size_t p = 0; p < per; p++) s += n->y[base + p];
-    return (float)(s / (double)per);
+    for (size_t p = 0; p < n; p++) s += v[p];
+    return (float)(s / (double)n);
 }
 
 cnn_status cnn_activation_maximize(cnn_net *net, int layer, int unit,
                                    const cnn_dream_config *cfg, float *x, float *before,
                                    float *after) {
-    int training;
-    cnn_status st = begin(net, x, "activation maximisation", &training);
+    saved_mode mode;
+    cnn_status st = begin(net, x, "activation maximisation", &mode);
     if (st) return st;
-    if ((st = check_layer(net, layer, "activation maximisation"))) return end(net, training, st);
+    if ((st = check_layer(net, layer, "activation maximisation"))) return end(net, mode, st);
     cnn_node *n = net->nodes[layer];
     const cnn_node *in = input_node(net);
     int units = n->shape.dim[0]; /* channels, or the elements of a flat layer */
     char sh[64];
     if (!cfg || cfg->steps < 0 || !(cfg->rate >= 0) || !(cfg->decay >= 0 && cfg->decay < 1) ||
         cfg->blur_every < 0 || !(cfg->noise >= 0))
-        return end(net, training,
+        return end(net, mode,
                    cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
                              "activation maximisation: bad settings (need steps >= 0, rate >= "
                              "0, 0 <= decay < 1, blur_every >= 0, noise >= 0)"));
     if (unit < 0 || unit >= units)
-        return end(net, training,
+        return end(net, mode,
                    cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
                              "activation maximisation: layer '%s' is %s: unit %d is out of "
                              "range 0 to %d", n->name, cnn_shape_str(&n->shape, sh, sizeof sh),
                              unit, units - 1));
     size_t numel = cnn_node_numel(n), in_numel = cnn_node_numel(in);
-    size_t per = n->shape.rank == 1 ? 1 : numel / (size_t)units;
+    /* The unit's values: one channel's positions, or one element of a flat layer. */
+    size_t per = numel / (size_t)units, base = (size_t)unit * per;
     int image = in->shape.rank == 3;
-    int planes = in->shape.dim[0], h = image ? in->shape.dim[1] : 0, w = image ? in->shape.dim[2] : 0;
+    int planes = in->shape.dim[0];
+    int h = image ? in->shape.dim[1] : 0, w = image ? in->shape.dim[2] : 0;
     float *tmp = image ? malloc((size_t)h * w * sizeof *tmp) : NULL;
     if (image && !tmp)
-        return end(net, training, cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory"));
+        return end(net, mode, cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory"));
     cnn_rng rng;
     cnn_rng_seed(&rng, cfg->seed);
     for (size_t i = 0; i < in_numel; i++) x[i] = cfg->noise * cnn_rng_normal(&rng);
     for (int step = 0; step <= cfg->steps; step++) {
         if ((st = cnn_net_forward(net, x, 1))) break;
-        float v = unit_value(n, unit);
+        float v = mean_of(n->y + base, per);
         if (step == 0 && before) *before = v;
         if (step == cfg->steps) {
             if (after) *after = v;
             break;
         }
         memset(n->dy, 0, numel * sizeof(float));
-        size_t base = n->shape.rank == 1 ? (size_t)unit : (size_t)unit * per;
         for (size_t p = 0; p < per; p++) n->dy[base + p] = 1.0f / (float)per;
         if ((st = cnn_net_backward_from(net, layer, n->dy, CNN_BACKPROP_PLAIN))) break;
         const float *g = in->dy;
@@ -367,7 +371,7 @@ cnn_status cnn_activation_maximize(cnn_net *net, int layer, int unit,
             blur_planes(x, planes, h, w, tmp);
     }
     free(tmp);
-    return end(net, training, st);
+    return end(net, mode, st);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -242,7 +242,7 @@ static cnn_status draw_panel(cnn_canvas *c, const cnn_plot_panel *pp, int index,
     a.x = px + left_h;
     a.w = pw - left_h - 18;
     if (a.w < 32 || a.h < 32)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "plot: panel %d: %d x %d pixels leave no room for the curves at "
                              "text scale %d",
                              index + 1, pw, ph, scale);
@@ -293,18 +293,18 @@ static cnn_status draw_panel(cnn_canvas *c, const cnn_plot_panel *pp, int index,
 
 static cnn_status check_plot(const cnn_plot *p, char *err, size_t errlen) {
     if (!p || p->n_panels < 1 || p->n_panels > CNN_PLOT_MAX_PANELS || !p->panels)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "plot: needs 1 to %d panels", CNN_PLOT_MAX_PANELS);
     for (int i = 0; i < p->n_panels; i++) {
         const cnn_plot_panel *pp = &p->panels[i];
         if (pp->n_series < 0 || (pp->n_series > 0 && !pp->series))
-            return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+            return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                                  "plot: panel %d: no series array for %d series", i + 1,
                                  pp->n_series);
         for (int s = 0; s < pp->n_series; s++) {
             const cnn_plot_series *sr = &pp->series[s];
             if (sr->n < 0 || (sr->n > 0 && (!sr->x || !sr->y)))
-                return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                                      "plot: panel %d, series %d ('%s'): %d points without x "
                                      "and y arrays",
                                      i + 1, s + 1, has_text(sr->name) ? sr->name : "",
@@ -316,7 +316,7 @@ static cnn_status check_plot(const cnn_plot *p, char *err, size_t errlen) {
 
 cnn_status cnn_plot_render(const cnn_plot *p, cnn_canvas **out, char *err, size_t errlen) {
     if (!out)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "plot: no output canvas");
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "plot: no output canvas");
     *out = NULL;
     cnn_status st = check_plot(p, err, errlen);
     if (st != CNN_STATUS_OK) return st;
@@ -327,14 +327,14 @@ cnn_status cnn_plot_render(const cnn_plot *p, cnn_canvas **out, char *err, size_
     int pw = width / p->n_panels, ph = height - band;
     if (width > MAX_SIZE || height > MAX_SIZE || scale > 16 || pw < MIN_PANEL_W ||
         ph < MIN_PANEL_H)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "plot: %d x %d pixels for %d panel(s) at text scale %d: each "
                              "panel needs %d x %d to %d x %d",
                              width, height, p->n_panels, scale, MIN_PANEL_W, MIN_PANEL_H,
                              MAX_SIZE, MAX_SIZE);
     cnn_canvas *c = cnn_canvas_new(width, height, BACKGROUND);
     if (!c)
-        return cnn_viz_error(err, errlen, CNN_STATUS_NO_MEMORY,
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
                              "plot: out of memory for a %d x %d picture", width, height);
     if (band)
         cnn_canvas_text(c, (width - cnn_canvas_text_width(p->title, 2 * scale)) / 2, 12,
@@ -391,7 +391,7 @@ static cnn_status parse_row(char *line, const char *path, long lineno, double *r
     int fields = 1;
     for (const char *q = line; *q; q++) fields += *q == ',';
     if (fields != N_COLS)
-        return cnn_viz_error(err, errlen, CNN_STATUS_FORMAT,
+        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                              "%s:%ld: %d fields, expected %d (%s)", path, lineno, fields, N_COLS,
                              CNN_TRAINING_CSV_HEADER);
     char *field = line;
@@ -402,7 +402,7 @@ static cnn_status parse_row(char *line, const char *path, long lineno, double *r
         field = comma ? comma + 1 : field + strlen(field);
         if (!*text) {
             if (k != COL_VAL_LOSS && k != COL_VAL_ACC)
-                return cnn_viz_error(err, errlen, CNN_STATUS_FORMAT, "%s:%ld: %s is empty",
+                return cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s:%ld: %s is empty",
                                      path, lineno, col_names[k]);
             row[k] = NAN;
             continue;
@@ -410,15 +410,15 @@ static cnn_status parse_row(char *line, const char *path, long lineno, double *r
         char *end;
         double v = strtod(text, &end);
         if (end == text || *end)
-            return cnn_viz_error(err, errlen, CNN_STATUS_FORMAT,
+            return cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                                  "%s:%ld: %s: '%s' is not a number", path, lineno,
                                  col_names[k], text);
         if ((k == COL_TRAIN_ACC || k == COL_VAL_ACC) && (v < 0.0 || v > 1.0))
-            return cnn_viz_error(err, errlen, CNN_STATUS_FORMAT,
+            return cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                                  "%s:%ld: %s: %s is not a fraction in [0, 1]", path, lineno,
                                  col_names[k], text);
         if (k == COL_EPOCH && !isfinite(v))
-            return cnn_viz_error(err, errlen, CNN_STATUS_FORMAT,
+            return cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                                  "%s:%ld: epoch: '%s' is not a finite number", path, lineno,
                                  text);
         if (k == COL_VAL_LOSS) log->has_val_loss = 1;
@@ -434,7 +434,7 @@ static cnn_status grow(csv_log *log, const char *path, char *err, size_t errlen)
     int cap = log->cap ? 2 * log->cap : 64;
     double *v = cap > 0 && cap < (1 << 24) ? cnn_alloc((size_t)cap * N_COLS * sizeof *v) : NULL;
     if (!v)
-        return cnn_viz_error(err, errlen, CNN_STATUS_NO_MEMORY, "%s: out of memory at %d rows",
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "%s: out of memory at %d rows",
                              path, log->n);
     if (log->n) memcpy(v, log->v, (size_t)log->n * N_COLS * sizeof *v);
     cnn_free(log->v);
@@ -451,7 +451,7 @@ static cnn_status read_log(FILE *f, const char *path, csv_log *log, char *err, s
         lineno++;
         size_t len = strlen(line);
         if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f))
-            return cnn_viz_error(err, errlen, CNN_STATUS_FORMAT,
+            return cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                                  "%s:%ld: line longer than %zu characters", path, lineno,
                                  sizeof line - 2);
         char *text = line;
@@ -460,7 +460,7 @@ static cnn_status read_log(FILE *f, const char *path, csv_log *log, char *err, s
         text = trim(text);
         if (!header) {
             if (strcmp(text, CNN_TRAINING_CSV_HEADER) != 0)
-                return cnn_viz_error(err, errlen, CNN_STATUS_FORMAT,
+                return cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                                      "%s:%ld: expected the header '%s', found '%.80s'", path,
                                      lineno, CNN_TRAINING_CSV_HEADER, text);
             header = 1;
@@ -474,14 +474,14 @@ static cnn_status read_log(FILE *f, const char *path, csv_log *log, char *err, s
         log->n++;
     }
     if (ferror(f))
-        return cnn_viz_error(err, errlen, CNN_STATUS_IO, "%s: read error: %s", path,
+        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: read error: %s", path,
                              strerror(errno));
     if (!header)
-        return cnn_viz_error(err, errlen, CNN_STATUS_FORMAT,
+        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                              "%s:1: empty file, expected the header '%s'", path,
                              CNN_TRAINING_CSV_HEADER);
     if (!log->n)
-        return cnn_viz_error(err, errlen, CNN_STATUS_FORMAT, "%s:%ld: no epochs after the header",
+        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s:%ld: no epochs after the header",
                              path, lineno);
     return CNN_STATUS_OK;
 }
@@ -489,11 +489,11 @@ static cnn_status read_log(FILE *f, const char *path, csv_log *log, char *err, s
 cnn_status cnn_plot_training_csv(const char *csv_path, const char *png_path, char *err,
                                  size_t errlen) {
     if (!csv_path || !png_path)
-        return cnn_viz_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "plot training log: no CSV or no PNG path");
     FILE *f = fopen(csv_path, "r");
     if (!f)
-        return cnn_viz_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", csv_path,
+        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", csv_path,
                              strerror(errno));
     csv_log log = {0};
     cnn_status st = read_log(f, csv_path, &log, err, errlen);
@@ -507,7 +507,7 @@ cnn_status cnn_plot_training_csv(const char *csv_path, const char *png_path, cha
     double *cols = cnn_alloc((size_t)n * 5 * sizeof *cols);
     if (!cols) {
         cnn_free(log.v);
-        return cnn_viz_error(err, errlen, CNN_STATUS_NO_MEMORY, "%s: out of memory", csv_path);
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "%s: out of memory", csv_path);
     }
     double *x = cols, *tl = cols + n, *ta = cols + 2 * n, *vl = cols + 3 * n, *va = cols + 4 * n;
     for (int i = 0; i < n; i++) {
