@@ -61,6 +61,18 @@ static const kernel_case cases[] = {
      * with fewer than 4 chunks in row blocks, with more in one product each. */
     {"input x - shape=64x4x4; conv2d l - out=48 kernel=3 padding=1", 37, 1e-3, 1e-3},
     {"input x - shape=64x4x4; conv2d l - out=48 kernel=3 padding=1", 70, 1e-3, 1e-3},
+    /* Winograd F(2x2, 3x3): 3x3 stride 1 with at least 16 channels each way and 64 tiles.
+     * Even and odd maps, padding 0, 1 and 2 and uneven padding ("same" of a 3x3 is 1, the
+     * data gradient then pads 1; valid pads it 2), one sample cut into several chunks of
+     * tile rows, chunks spanning samples, a batch too small for a parallel region. */
+    {"input x - shape=16x17x15; conv2d l - out=24 kernel=3 padding=1", 9, 1e-3, 1e-3},
+    {"input x - shape=20x12x12; conv2d l - out=16 kernel=3", 21, 1e-3, 1e-3},
+    {"input x - shape=16x9x10; conv2d l - out=32 kernel=3 padding=2", 13, 1e-3, 1e-3},
+    {"input x - shape=64x4x4; conv2d l - out=64 kernel=3 padding=1 bias=0", 37, 1e-3, 1e-3},
+    {"input x - shape=16x80x80; conv2d l - out=16 kernel=3 padding=1", 1, 1e-3, 1e-3},
+    {"input x - shape=16x8x8; conv2d l - out=16 kernel=3 padding=1", 4, 1e-3, 1e-3},
+    {"input x - shape=24x10x11; conv_transpose2d l - out=16 kernel=3 padding=1", 11, 1e-3,
+     1e-3},
     /* Pooling: 2x2 on even and odd sizes, other tiled windows, the general path. */
     {"input x - shape=6x28x28; max_pool2d l - kernel=2", 16, 1e-5, 1e-4},
     {"input x - shape=5x7x9; max_pool2d l - kernel=2", 16, 1e-5, 1e-4},

@@ -14,6 +14,7 @@
  */
 #include "conv.h"
 #include "gemm.h"
+#include "winograd.h"
 
 #include <limits.h>
 #include <omp.h>
@@ -196,9 +197,17 @@ static chunking chunking_of(const cnn_conv_geom *g) {
     return k;
 }
 
+size_t cnn_conv_saved_bytes(const cnn_conv_geom *g) {
+    return cnn_winograd_applies(g) ? cnn_winograd_weights_floats(g) * sizeof(float) : 0;
+}
+
 size_t cnn_conv_work_bytes(const cnn_conv_geom *g, int threads) {
     chunking k = chunking_of(g);
-    return ((size_t)threads * (k.col + k.t) + (size_t)k.chunks * k.part) * sizeof(float);
+    size_t im2col = ((size_t)threads * (k.col + k.t) + (size_t)k.chunks * k.part) * sizeof(float);
+    /* A smaller batch than g->N may take the im2col kernels where g->N takes Winograd's. */
+    if (!cnn_winograd_applies(g)) return im2col;
+    size_t wino = cnn_winograd_work_bytes(g, threads);
+    return wino > im2col ? wino : im2col;
 }
 
 /* The output rows [*i0, *i1) whose input row i SH + U DH - PT lies inside 0..H-1 for kernel
@@ -538,22 +547,36 @@ static void run_chunks(const cnn_ctx *c, const cnn_conv_geom *g, int op, const f
  * Convolution
  * ------------------------------------------------------------------------------------------- */
 
+/* Winograd's transforms of w into keep (see cnn_conv_saved_bytes). */
+static const float *transformed(const cnn_ctx *c, const cnn_conv_geom *g, const float *w,
+                                void *keep) {
+    CNN_ASSERT(keep != NULL);
+    cnn_winograd_transform_weights(c, g, w, keep);
+    return keep;
+}
+
 void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
-                        const float *w, const float *b, float *y) {
+                        const float *w, const float *b, float *y, void *keep) {
     if (c->reference) {
         ref_forward(g, x, w, b, y, 0);
         return;
     }
-    run_chunks(c, g, CHUNK_FORWARD, x, w, b, y);
+    if (cnn_winograd_applies(g))
+        cnn_winograd_forward(c, g, transformed(c, g, w, keep), x, b, y, 0);
+    else
+        run_chunks(c, g, CHUNK_FORWARD, x, w, b, y);
 }
 
 void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
-                              const float *w, float *dx) {
+                              const float *w, const void *keep, float *dx) {
     if (c->reference) {
         ref_backward_data(g, dy, w, dx);
         return;
     }
-    run_chunks(c, g, CHUNK_DATA, dy, w, NULL, dx);
+    if (cnn_winograd_applies(g))
+        cnn_winograd_backward_data(c, g, keep, dy, dx);
+    else
+        run_chunks(c, g, CHUNK_DATA, dy, w, NULL, dx);
 }
 
 void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
@@ -563,7 +586,11 @@ void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
         if (db) channel_sums(1, g->N, g->OC, (size_t)g->OH * g->OW, dy, db);
         return;
     }
-    backward_weights_fast(c, g, x, dy, dw, db);
+    if (cnn_winograd_applies(g)) {
+        cnn_winograd_backward_weights(c, g, x, dy, dw);
+        if (db) channel_sums(c->threads, g->N, g->OC, (size_t)g->OH * g->OW, dy, db);
+    } else
+        backward_weights_fast(c, g, x, dy, dw, db);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -572,22 +599,30 @@ void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
  * ------------------------------------------------------------------------------------------- */
 
 void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
-                                  const float *w, const float *b, float *y) {
+                                  const float *w, const float *b, float *y, void *keep) {
     if (c->reference) {
         for (int n = 0; n < g->N; n++) fill_bias(g, n, b, y);
         ref_backward_data(g, x, w, y);
         return;
     }
-    run_chunks(c, g, CHUNK_TRANSPOSED_FORWARD, x, w, b, y);
+    if (cnn_winograd_applies(g)) {
+        for (int n = 0; n < g->N; n++) fill_bias(g, n, b, y);
+        cnn_winograd_backward_data(c, g, transformed(c, g, w, keep), x, y);
+    } else
+        run_chunks(c, g, CHUNK_TRANSPOSED_FORWARD, x, w, b, y);
 }
 
 void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g,
-                                        const float *dy, const float *w, float *dx) {
+                                        const float *dy, const float *w, const void *keep,
+                                        float *dx) {
     if (c->reference) {
         ref_forward(g, dy, w, NULL, dx, 1);
         return;
     }
-    run_chunks(c, g, CHUNK_FORWARD_ADD, dy, w, NULL, dx);
+    if (cnn_winograd_applies(g))
+        cnn_winograd_forward(c, g, keep, dy, NULL, dx, 1);
+    else
+        run_chunks(c, g, CHUNK_FORWARD_ADD, dy, w, NULL, dx);
 }
 
 void cnn_conv_transpose2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g,
@@ -599,6 +634,9 @@ void cnn_conv_transpose2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom
         if (db) channel_sums(1, g->N, g->C, (size_t)g->H * g->W, dy, db);
         return;
     }
-    backward_weights_fast(c, g, dy, x, dw, NULL);
+    if (cnn_winograd_applies(g))
+        cnn_winograd_backward_weights(c, g, dy, x, dw);
+    else
+        backward_weights_fast(c, g, dy, x, dw, NULL);
     if (db) channel_sums(c->threads, g->N, g->C, (size_t)g->H * g->W, dy, db);
 }

@@ -56,12 +56,19 @@ int cnn_conv_geom_fits(const cnn_conv_geom *g);
  * run) and the given number of threads. */
 size_t cnn_conv_work_bytes(const cnn_conv_geom *g, int threads);
 
+/* Bytes a layer keeps from its forward pass to its backward pass for the fast kernels, for
+ * g's batch g->N: the transformed weights of Winograd's kernels (winograd.h) when g takes
+ * them, else 0. The forward functions below write them into `keep`, the data gradients read
+ * them from there: keep may be NULL only when this is 0, and the weights must not change
+ * between a forward and the backward that uses it. */
+size_t cnn_conv_saved_bytes(const cnn_conv_geom *g);
+
 /* y = conv(x, w) + b; y is overwritten. b may be NULL. */
 void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
-                        const float *w, const float *b, float *y);
+                        const float *w, const float *b, float *y, void *keep);
 /* dx += d/dx of sum(dy * y). */
 void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
-                              const float *w, float *dx);
+                              const float *w, const void *keep, float *dx);
 /* dw += d/dw, db += d/db of sum(dy * y); db may be NULL. */
 void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                  const float *dy, float *dw, float *db);
@@ -69,12 +76,13 @@ void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
 /* The transposed convolution of g: x (N, OC, OH, OW), w (OC, C/G, KH, KW), b (C),
  * y (N, C, H, W); y is overwritten:
  *   y[n, g*C/G + c, i*SH - PT + u*DH, j*SW - PL + v*DW] += w[o,c,u,v] x[n,o,i,j]  (o in group g)
- * plus b. b may be NULL. */
+ * plus b. b may be NULL. keep: as for cnn_conv2d_forward. */
 void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
-                                  const float *w, const float *b, float *y);
+                                  const float *w, const float *b, float *y, void *keep);
 /* dx (N, OC, OH, OW) += d/dx of sum(dy * y), dy (N, C, H, W). */
 void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g,
-                                        const float *dy, const float *w, float *dx);
+                                        const float *dy, const float *w, const void *keep,
+                                        float *dx);
 /* dw (OC, C/G, KH, KW) += d/dw, db (C) += d/db of sum(dy * y); db may be NULL. */
 void cnn_conv_transpose2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g,
                                            const float *x, const float *dy, float *dw,

@@ -146,6 +146,12 @@ static void conv2d_init(cnn_node *n, float *w, float *s, cnn_rng *rng) {
         for (int o = 0; o < p->out; o++) w[nw + (size_t)o] = 0.0f;
 }
 
+/* Winograd's transformed weights, kept from forward to backward. */
+static size_t conv2d_saved_bytes(const cnn_node *n, int batch) {
+    cnn_conv_geom g = conv2d_geom(n, batch);
+    return cnn_conv_saved_bytes(&g);
+}
+
 static size_t conv2d_work_bytes(const cnn_node *n, int batch, int threads) {
     cnn_conv_geom g = conv2d_geom(n, batch);
     return cnn_conv_work_bytes(&g, threads);
@@ -155,14 +161,14 @@ static void conv2d_forward(cnn_node *n, const cnn_ctx *c) {
     const conv2d_params *p = n->params;
     cnn_conv_geom g = conv2d_geom(n, c->batch);
     const float *b = p->bias ? n->w + conv2d_weight_count(n) : NULL;
-    cnn_conv2d_forward(c, &g, n->in[0]->y, n->w, b, n->y);
+    cnn_conv2d_forward(c, &g, n->in[0]->y, n->w, b, n->y, n->saved);
 }
 
 static void conv2d_backward(cnn_node *n, const cnn_ctx *c) {
     const conv2d_params *p = n->params;
     cnn_conv_geom g = conv2d_geom(n, c->batch);
     float *db = p->bias ? n->dw + conv2d_weight_count(n) : NULL;
-    if (!c->skip_dx) cnn_conv2d_backward_data(c, &g, n->dy, n->w, n->in[0]->dy);
+    if (!c->skip_dx) cnn_conv2d_backward_data(c, &g, n->dy, n->w, n->saved, n->in[0]->dy);
     cnn_conv2d_backward_weights(c, &g, n->in[0]->y, n->dy, n->dw, db);
 }
 
@@ -180,6 +186,7 @@ const cnn_layer_type cnn_layer_conv2d = {
     .max_inputs = 1,
     .setup = conv2d_setup,
     .init = conv2d_init,
+    .saved_bytes = conv2d_saved_bytes,
     .work_bytes = conv2d_work_bytes,
     .forward = conv2d_forward,
     .backward = conv2d_backward,

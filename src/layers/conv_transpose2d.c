@@ -148,6 +148,12 @@ static void convt_init(cnn_node *n, float *w, float *s, cnn_rng *rng) {
         for (int o = 0; o < p->out; o++) w[nw + (size_t)o] = 0.0f;
 }
 
+/* Winograd's transformed weights, kept from forward to backward. */
+static size_t convt_saved_bytes(const cnn_node *n, int batch) {
+    cnn_conv_geom g = convt_geom(n, batch);
+    return cnn_conv_saved_bytes(&g);
+}
+
 static size_t convt_work_bytes(const cnn_node *n, int batch, int threads) {
     cnn_conv_geom g = convt_geom(n, batch);
     return cnn_conv_work_bytes(&g, threads);
@@ -157,14 +163,14 @@ static void convt_forward(cnn_node *n, const cnn_ctx *c) {
     const convt_params *p = n->params;
     cnn_conv_geom g = convt_geom(n, c->batch);
     const float *b = p->bias ? n->w + convt_weight_count(n) : NULL;
-    cnn_conv_transpose2d_forward(c, &g, n->in[0]->y, n->w, b, n->y);
+    cnn_conv_transpose2d_forward(c, &g, n->in[0]->y, n->w, b, n->y, n->saved);
 }
 
 static void convt_backward(cnn_node *n, const cnn_ctx *c) {
     const convt_params *p = n->params;
     cnn_conv_geom g = convt_geom(n, c->batch);
     float *db = p->bias ? n->dw + convt_weight_count(n) : NULL;
-    if (!c->skip_dx) cnn_conv_transpose2d_backward_data(c, &g, n->dy, n->w, n->in[0]->dy);
+    if (!c->skip_dx) cnn_conv_transpose2d_backward_data(c, &g, n->dy, n->w, n->saved, n->in[0]->dy);
     cnn_conv_transpose2d_backward_weights(c, &g, n->in[0]->y, n->dy, n->dw, db);
 }
 
@@ -183,6 +189,7 @@ const cnn_layer_type cnn_layer_conv_transpose2d = {
     .max_inputs = 1,
     .setup = convt_setup,
     .init = convt_init,
+    .saved_bytes = convt_saved_bytes,
     .work_bytes = convt_work_bytes,
     .forward = convt_forward,
     .backward = convt_backward,

@@ -1,0 +1,491 @@
+/*
+ * winograd.c - 3x3 stride-1 convolutions by F(2x2, 3x3). See winograd.h.
+ *
+ * The transforms, with rows of the 4x4 bracket numbered i and columns k (xi = 4 i + k):
+ *   weights  U = G g G^T     G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *   input    V = B^T d B     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   output   Y = A^T M A     A^T = [1 1 1 0; 0 1 -1 -1]
+ * and for the weight gradient dM = A dY A^T and dg = G^T dU G.
+ *
+ * A "direction" is one convolution these kernels compute: an input of CI channels H x W, an
+ * output of CO channels OH x OW, and the zeros PT above and PL left of the input (output tile
+ * row ti reads input rows 2 ti - PT .. 2 ti - PT + 3). The forward pass is g itself; the data
+ * gradient is the direction from dy (OC channels, OH x OW) to dx (C channels, H x W) with the
+ * kernel turned by 180 degrees and PT' = 2 - PT, PL' = 2 - PL.
+ *
+ * The tile rows of the whole batch (N x ceil(OH/2) of them) are cut into chunks of R rows, R
+ * fixed by the shape. For each chunk, in one parallel region:
+ *   1. the input tiles of each (tile row, channel) are transformed into V (16, CI, T);
+ *   2. the 16 products M[xi] (CO, T) = U[xi] (CO, CI) V[xi] (CI, T), one per task;
+ *   3. each (tile row, output channel) of M is transformed back into the output.
+ * Every task writes values of its own, computed the same way whoever runs it.
+ *
+ * Rows of tiles are transformed with the even and odd columns apart (E and O below), so each
+ * step reads and writes contiguous runs the compiler turns into vector code.
+ */
+#include "winograd.h"
+#include "gemm.h"
+
+#include <limits.h>
+#include <omp.h>
+#include <string.h>
+
+/* Floats of the transformed input and output of a chunk, V and M together, to aim for. */
+#define WINO_CHUNK_FLOATS (1 << 20)
+/* Tiles of a chunk at least: the products' columns. */
+#define WINO_MIN_TILES 64
+/* Below this many tiles in a call, transforming the weights costs about as much as the
+ * products save (each (output, input) channel pair's 16 transformed weights against 20
+ * multiply-adds saved per tile). */
+#define WINO_MIN_CALL_TILES 64
+/* Below this many multiply-adds in a call a parallel region costs more than it saves. */
+#define WINO_PARALLEL_MACS (1 << 20)
+
+typedef struct wdir {
+    int N, CI, H, W;     /* input */
+    int CO, OH, OW;      /* output */
+    int pt, pl;          /* zeros above and left of the input */
+    int th, tw;          /* tile rows and columns of one output plane */
+    size_t rows;         /* tile rows of the batch, N th */
+    int R, T;            /* tile rows and tiles of a chunk (T = R tw) */
+    int chunks;
+    size_t u, v, m, s;   /* floats of U, V, M and one thread's scratch */
+} wdir;
+
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, int pl) {
+    wdir d = {.N = N, .CI = CI, .H = H, .W = W, .CO = CO, .OH = OH, .OW = OW, .pt = pt, .pl = pl};
+    d.th = OH / 2 + OH % 2;
+    d.tw = OW / 2 + OW % 2;
+    d.rows = (size_t)N * (size_t)d.th;
+    size_t tiles = WINO_CHUNK_FLOATS / (16 * ((size_t)CI + (size_t)CO));
+    if (tiles < WINO_MIN_TILES) tiles = WINO_MIN_TILES;
+    size_t R = tiles / (size_t)d.tw;
+    if (R < 1) R = 1;
+    if (R > d.rows) R = d.rows;
+    /* T = R tw is a matrix dimension: an int. (OW, and so tw, already is.) */
+    if (R * (size_t)d.tw > (size_t)INT_MAX) R = (size_t)INT_MAX / (size_t)d.tw;
+    d.R = (int)R;
+    d.T = d.R * d.tw;
+    d.chunks = (int)((d.rows + R - 1) / R);
+    d.u = round16(16 * (size_t)CO * (size_t)CI);
+    d.v = round16(16 * (size_t)CI * (size_t)d.T);
+    d.m = round16(16 * (size_t)CO * (size_t)d.T);
+    /* Scratch: the rows of a chunk's input tiles (chunk_input), or the kernels of one row of
+     * weights turned tap-major (cnn_winograd_transform_weights). */
+    size_t rows_floats = 16 * (size_t)d.T + 8 * (size_t)d.tw + 8;
+    size_t taps = 9 * (size_t)(CI > CO ? CI : CO);
+    d.s = round16(rows_floats > taps ? rows_floats : taps);
+    return d;
+}
+
+static wdir forward_dir(const cnn_conv_geom *g) {
+    return dir_of(g->N, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->pt, g->pl);
+}
+
+static wdir data_dir(const cnn_conv_geom *g) {
+    return dir_of(g->N, g->OC, g->OH, g->OW, g->C, g->H, g->W, 2 - g->pt, 2 - g->pl);
+}
+
+int cnn_winograd_applies(const cnn_conv_geom *g) {
+    double tiles = (double)g->N * (g->OH / 2 + g->OH % 2) * (g->OW / 2 + g->OW % 2);
+    return g->KH == 3 && g->KW == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
+           g->G == 1 && g->C >= CNN_WINOGRAD_MIN_CHANNELS &&
+           g->OC >= CNN_WINOGRAD_MIN_CHANNELS && tiles >= WINO_MIN_CALL_TILES;
+}
+
+/* V, M, each thread's scratch and, for the weight gradient, dU. */
+static size_t dir_bytes(const wdir *d, int threads) {
+    return (d->v + d->m + (size_t)threads * d->s + d->u) * sizeof(float);
+}
+
+size_t cnn_winograd_work_bytes(const cnn_conv_geom *g, int threads) {
+    wdir f = forward_dir(g), b = data_dir(g);
+    size_t a = dir_bytes(&f, threads), c = dir_bytes(&b, threads);
+    return a > c ? a : c;
+}
+
+/* The parts of the work buffer, for d: the transformed inputs V, the products M, and each
+ * thread's scratch. */
+typedef struct wbufs {
+    float *V, *M, *scratch;
+} wbufs;
+
+static wbufs bufs_of(const cnn_ctx *c, const wdir *d) {
+    CNN_ASSERT(c->work_size >= dir_bytes(d, c->threads));
+    wbufs b;
+    b.V = (float *)c->work;
+    b.M = b.V + d->v;
+    b.scratch = b.M + d->m;
+    return b;
+}
+
+static int threads_for(const cnn_ctx *c, const wdir *d) {
+    double macs = 16.0 * (double)d->rows * d->tw * d->CI * d->CO;
+    return c->threads > 1 && macs >= WINO_PARALLEL_MACS ? c->threads : 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The transforms. The loops that touch every element are compiled twice, for x86-64-v3
+ * (AVX2) and for the baseline, and the CPU picks when the program loads. They add, subtract
+ * and halve in the same order either way (and -std=c11 forbids contracting into FMAs), so
+ * both give the same bits.
+ * ------------------------------------------------------------------------------------------- */
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define WINO_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define WINO_CLONES
+#endif
+
+/* U[xi] (OC, C), xi = 0..15, planes `plane` floats apart: row o of the transforms of the
+ * kernels w[o, 0..C-1], U = G g G^T. k: the C kernels tap-major, k[tap * C + c]. */
+WINO_CLONES static void weight_row(const float *restrict k, int C, float *restrict u,
+                                   size_t plane) {
+#pragma omp simd
+    for (int c = 0; c < C; c++) {
+        float t[4][3];
+        for (int v = 0; v < 3; v++) {
+            float k0 = k[(size_t)v * C + c], k1 = k[(size_t)(3 + v) * C + c];
+            float k2 = k[(size_t)(6 + v) * C + c];
+            t[0][v] = k0;
+            t[1][v] = 0.5f * (k0 + k1 + k2);
+            t[2][v] = 0.5f * (k0 - k1 + k2);
+            t[3][v] = k2;
+        }
+        for (int a = 0; a < 4; a++) {
+            u[(size_t)(4 * a + 0) * plane + c] = t[a][0];
+            u[(size_t)(4 * a + 1) * plane + c] = 0.5f * (t[a][0] + t[a][1] + t[a][2]);
+            u[(size_t)(4 * a + 2) * plane + c] = 0.5f * (t[a][0] - t[a][1] + t[a][2]);
+            u[(size_t)(4 * a + 3) * plane + c] = t[a][2];
+        }
+    }
+}
+
+/* dw[o, c] += G^T dU[., o, c] G for c < C: the 3x3 gradients of row o's kernels from the
+ * gradients of their transforms (planes `plane` floats apart). */
+WINO_CLONES static void weight_grad_row(const float *restrict du, size_t plane, int C,
+                                        float *restrict dw) {
+#pragma omp simd
+    for (int c = 0; c < C; c++) {
+        float t[3][4];
+        for (int b = 0; b < 4; b++) {
+            float d1 = du[(size_t)(4 + b) * plane + c], d2 = du[(size_t)(8 + b) * plane + c];
+            float sum = d1 + d2;
+            t[0][b] = du[(size_t)b * plane + c] + 0.5f * sum;
+            t[1][b] = 0.5f * (d1 - d2);
+            t[2][b] = 0.5f * sum + du[(size_t)(12 + b) * plane + c];
+        }
+        float *k = dw + (size_t)c * 9;
+        for (int a = 0; a < 3; a++) {
+            float sum = t[a][1] + t[a][2];
+            k[3 * a + 0] += t[a][0] + 0.5f * sum;
+            k[3 * a + 1] += 0.5f * (t[a][1] - t[a][2]);
+            k[3 * a + 2] += 0.5f * sum + t[a][3];
+        }
+    }
+}
+
+/* dst[0 .. n) = x[a .. a+n), zero where a + j is outside x[0 .. len). */
+static inline void padded_copy(float *restrict dst, const float *restrict x, long long len,
+                               long long a, int n) {
+    long long j0 = a < 0 ? -a : 0, j1 = len - a;
+    if (j1 > n) j1 = n;
+    if (j0 > j1) j0 = j1;
+    for (long long j = 0; j < j0; j++) dst[j] = 0.0f;
+    if (j1 > j0) memcpy(dst + j0, x + a + j0, (size_t)(j1 - j0) * sizeof *dst);
+    for (long long j = j1; j < n; j++) dst[j] = 0.0f;
+}
+
+/* Tile row q of the batch: its sample and its row of tiles in the sample's planes. */
+static void tile_row(const wdir *d, size_t q, size_t *sample, int *ti) {
+    *sample = q / (size_t)d->th;
+    *ti = (int)(q % (size_t)d->th);
+}
+
+/* The 4x4 input tiles of channel ci in `rows` tile rows from q0 into v[xi * vs + t], t the
+ * tile's index in the chunk (row-major). s: scratch of d->s floats.
+ * Each tile row's four input rows are copied with their zeros (2 tw + 2 columns) and B^T is
+ * applied down the columns; the results go to L (their first 2 tw columns) and R (all but
+ * the first 2), tile row after tile row, so that tile t of the chunk finds its columns at
+ * L[2t], L[2t+1], R[2t], R[2t+1] and one loop over all tiles applies B along the rows. */
+WINO_CLONES static void input_chunk(const wdir *d, const float *in, size_t q0, int rows,
+                                    int ci, float *v, size_t vs, float *s) {
+    int tw = d->tw, n = 2 * tw + 2, tiles = rows * tw;
+    size_t seg = 2 * (size_t)d->T; /* floats of one L or R array */
+    float *L = s, *R = s + 4 * seg, *p = s + 8 * seg;
+    for (int r = 0; r < rows; r++) {
+        size_t sample;
+        int ti;
+        tile_row(d, q0 + (size_t)r, &sample, &ti);
+        const float *plane = in + (sample * d->CI + (size_t)ci) * d->H * d->W;
+        for (int k = 0; k < 4; k++) {
+            long long row = 2LL * ti - d->pt + k;
+            if (row < 0 || row >= d->H)
+                memset(p + (size_t)k * n, 0, (size_t)n * sizeof(float));
+            else
+                padded_copy(p + (size_t)k * n, plane + (size_t)row * d->W, d->W,
+                            -(long long)d->pl, n);
+        }
+        float *restrict p0 = p, *restrict p1 = p + n, *restrict p2 = p + 2 * n,
+                        *restrict p3 = p + 3 * n;
+        /* B^T down the columns: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3. */
+#pragma omp simd
+        for (int j = 0; j < n; j++) {
+            float x0 = p0[j], x1 = p1[j], x2 = p2[j], x3 = p3[j];
+            p0[j] = x0 - x2;
+            p1[j] = x1 + x2;
+            p2[j] = x2 - x1;
+            p3[j] = x1 - x3;
+        }
+        for (int k = 0; k < 4; k++) {
+            float *dl = L + k * seg + (size_t)r * 2 * tw, *dr = R + k * seg + (size_t)r * 2 * tw;
+            memcpy(dl, p + (size_t)k * n, 2 * (size_t)tw * sizeof(float));
+            memcpy(dr, p + (size_t)k * n + 2, 2 * (size_t)tw * sizeof(float));
+        }
+    }
+    /* B along the rows: tile t spans columns L[2t], L[2t+1], R[2t], R[2t+1]. */
+    for (int i = 0; i < 4; i++) {
+        const float *restrict l = L + i * seg, *restrict rr = R + i * seg;
+        float *restrict v0 = v + (size_t)(4 * i) * vs, *restrict v1 = v0 + vs;
+        float *restrict v2 = v1 + vs, *restrict v3 = v2 + vs;
+#pragma omp simd
+        for (int t = 0; t < tiles; t++) {
+            float x0 = l[2 * t], x1 = l[2 * t + 1], x2 = rr[2 * t], x3 = rr[2 * t + 1];
+            v0[t] = x0 - x2;
+            v1[t] = x1 + x2;
+            v2[t] = x2 - x1;
+            v3[t] = x1 - x3;
+        }
+    }
+}
+
+/* Writes one output row from its even (e) and odd (o) columns: dst[2t] = e[t] + bias,
+ * dst[2t+1] = o[t] + bias, or adds them when accumulate. */
+static inline void store_row(float *restrict dst, const float *restrict e,
+                             const float *restrict o, int OW, float bias, int accumulate) {
+    int pairs = OW / 2;
+    if (accumulate) {
+#pragma omp simd
+        for (int t = 0; t < pairs; t++) {
+            dst[2 * t] += e[t] + bias;
+            dst[2 * t + 1] += o[t] + bias;
+        }
+        if (OW % 2) dst[OW - 1] += e[pairs] + bias;
+    } else {
+#pragma omp simd
+        for (int t = 0; t < pairs; t++) {
+            dst[2 * t] = e[t] + bias;
+            dst[2 * t + 1] = o[t] + bias;
+        }
+        if (OW % 2) dst[OW - 1] = e[pairs] + bias;
+    }
+}
+
+/* Output channel co of `rows` tile rows from q0, from m[xi * ms + t] (t the tile's index in
+ * the chunk): Y = A^T M A for every tile in one loop, then the rows stored (plus bias) or
+ * added into out (N, CO, OH, OW). s: scratch of 4 T floats. */
+WINO_CLONES static void output_chunk(const wdir *d, const float *m, size_t ms, size_t q0,
+                                     int rows, int co, float bias, float *out, int accumulate,
+                                     float *s) {
+    int tw = d->tw, tiles = rows * tw;
+    float *restrict y00 = s, *restrict y01 = s + d->T, *restrict y10 = s + 2 * (size_t)d->T,
+                    *restrict y11 = s + 3 * (size_t)d->T;
+    /* A^T down the columns (rows m0 + m1 + m2 and m1 - m2 - m3 of the bracket, column by
+     * column k), then along the rows. */
+#pragma omp simd
+    for (int t = 0; t < tiles; t++) {
+        float a[4], b[4];
+        for (int k = 0; k < 4; k++) {
+            float m0 = m[(size_t)k * ms + t], m1 = m[(size_t)(4 + k) * ms + t];
+            float m2 = m[(size_t)(8 + k) * ms + t], m3 = m[(size_t)(12 + k) * ms + t];
+            a[k] = m0 + m1 + m2;
+            b[k] = m1 - m2 - m3;
+        }
+        y00[t] = a[0] + a[1] + a[2];
+        y01[t] = a[1] - a[2] - a[3];
+        y10[t] = b[0] + b[1] + b[2];
+        y11[t] = b[1] - b[2] - b[3];
+    }
+    size_t oplane = (size_t)d->OH * d->OW;
+    for (int r = 0; r < rows; r++) {
+        size_t sample;
+        int ti;
+        tile_row(d, q0 + (size_t)r, &sample, &ti);
+        float *row = out + (sample * d->CO + (size_t)co) * oplane + (size_t)(2 * ti) * d->OW;
+        size_t at = (size_t)r * tw;
+        store_row(row, y00 + at, y01 + at, d->OW, bias, accumulate);
+        if (2 * ti + 1 < d->OH) store_row(row + d->OW, y10 + at, y11 + at, d->OW, bias, accumulate);
+    }
+}
+
+/* The gradient of the transformed outputs, dM = A dY A^T, of channel co in `rows` tile rows
+ * from q0, from dy (N, CO, OH, OW) (zero beyond its edges) into m[xi * ms + t]. Each tile
+ * row's two rows of dy go, with zeros to 2 tw columns, to Y0 and Y1, so that tile t finds its
+ * 2x2 values at Y0[2t], Y0[2t+1], Y1[2t], Y1[2t+1]. s: scratch of 4 T floats. */
+WINO_CLONES static void grad_chunk(const wdir *d, const float *dy, size_t q0, int rows, int co,
+                                   float *m, size_t ms, float *s) {
+    int tw = d->tw, n = 2 * tw, tiles = rows * tw;
+    float *restrict Y0 = s, *restrict Y1 = s + 2 * (size_t)d->T;
+    size_t oplane = (size_t)d->OH * d->OW;
+    for (int r = 0; r < rows; r++) {
+        size_t sample;
+        int ti;
+        tile_row(d, q0 + (size_t)r, &sample, &ti);
+        const float *plane = dy + (sample * d->CO + (size_t)co) * oplane;
+        for (int k = 0; k < 2; k++) {
+            int row = 2 * ti + k;
+            float *dst = (k ? Y1 : Y0) + (size_t)r * n;
+            if (row >= d->OH)
+                memset(dst, 0, (size_t)n * sizeof(float));
+            else
+                padded_copy(dst, plane + (size_t)row * d->OW, d->OW, 0, n);
+        }
+    }
+#pragma omp simd
+    for (int t = 0; t < tiles; t++) {
+        /* A down the tile's two columns (rows y0, y0 + y1, y0 - y1, -y1), then along each of
+         * the four rows (columns e, e + o, e - o, -o). */
+        float e0 = Y0[2 * t], o0 = Y0[2 * t + 1], e1 = Y1[2 * t], o1 = Y1[2 * t + 1];
+        float re[4] = {e0, e0 + e1, e0 - e1, -e1};
+        float ro[4] = {o0, o0 + o1, o0 - o1, -o1};
+        for (int i = 0; i < 4; i++) {
+            m[(size_t)(4 * i + 0) * ms + t] = re[i];
+            m[(size_t)(4 * i + 1) * ms + t] = re[i] + ro[i];
+            m[(size_t)(4 * i + 2) * ms + t] = re[i] - ro[i];
+            m[(size_t)(4 * i + 3) * ms + t] = -ro[i];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The drivers
+ * ------------------------------------------------------------------------------------------- */
+
+size_t cnn_winograd_weights_floats(const cnn_conv_geom *g) { return 16 * (size_t)g->OC * g->C; }
+
+void cnn_winograd_transform_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *w,
+                                    float *u) {
+    wdir d = forward_dir(g);
+    wbufs b = bufs_of(c, &d);
+    int threads = threads_for(c, &d);
+    size_t plane = (size_t)g->OC * g->C;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        float *k = b.scratch + (size_t)omp_get_thread_num() * d.s;
+#pragma omp for schedule(static)
+        for (int o = 0; o < g->OC; o++) {
+            /* Tap-major, so that the transforms read contiguous runs. */
+            const float *wo = w + (size_t)o * g->C * 9;
+            for (int ch = 0; ch < g->C; ch++)
+                for (int tap = 0; tap < 9; tap++) k[(size_t)tap * g->C + ch] = wo[ch * 9 + tap];
+            weight_row(k, g->C, u + (size_t)o * g->C, plane);
+        }
+    }
+}
+
+/* The tile rows of chunk ch: the first, and how many. */
+static void chunk_rows(const wdir *d, int ch, size_t *q0, int *rows) {
+    *q0 = (size_t)ch * d->R;
+    size_t left = d->rows - *q0;
+    *rows = left < (size_t)d->R ? (int)left : d->R;
+}
+
+/* Transforms the input tiles of a chunk into V: one task per channel. Inside a parallel
+ * region. */
+static void chunk_input(const wdir *d, const float *in, size_t q0, int rows, float *V,
+                        float *s) {
+    size_t vs = (size_t)d->CI * d->T;
+#pragma omp for schedule(static)
+    for (int ci = 0; ci < d->CI; ci++)
+        input_chunk(d, in, q0, rows, ci, V + (size_t)ci * d->T, vs, s);
+}
+
+/* Position xi of the transform of a kernel turned by 180 degrees: G J = S G for the 3x3
+ * reversal J and S the 4x4 swap of rows 0 and 3, so G (J g J) G^T = S (G g G^T) S. */
+static int turned(int xi) {
+    static const int s[4] = {3, 1, 2, 0};
+    return 4 * s[xi / 4] + s[xi % 4];
+}
+
+/* out (N, CO, OH, OW) = the convolution of in (N, CI, H, W) with the kernels whose transforms
+ * are in u, plus bias (may be NULL), or += when accumulate. u holds the transforms of g's
+ * kernels (OC, C): for the forward direction U[xi] is its plane xi; for the data gradient
+ * (data) the plane of the turned position, transposed. */
+static void run_conv(const cnn_ctx *c, const wdir *d, const float *u, int data,
+                     const float *in, const float *bias, float *out, int accumulate) {
+    wbufs b = bufs_of(c, d);
+    int threads = threads_for(c, d);
+    size_t ms = (size_t)d->CO * d->T;
+    size_t uplane = (size_t)d->CO * d->CI;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        float *s = b.scratch + (size_t)omp_get_thread_num() * d->s;
+        for (int ch = 0; ch < d->chunks; ch++) {
+            size_t q0;
+            int rows;
+            chunk_rows(d, ch, &q0, &rows);
+            chunk_input(d, in, q0, rows, b.V, s);
+#pragma omp for schedule(static)
+            for (int xi = 0; xi < 16; xi++) {
+                const float *V = b.V + (size_t)xi * d->CI * d->T;
+                float *M = b.M + (size_t)xi * ms;
+                if (data)
+                    cnn_gemm(0, 1, 0, d->CO, rows * d->tw, d->CI, 1.0f,
+                             u + (size_t)turned(xi) * uplane, d->CO, V, d->T, 0.0f, M, d->T);
+                else
+                    cnn_gemm(0, 0, 0, d->CO, rows * d->tw, d->CI, 1.0f,
+                             u + (size_t)xi * uplane, d->CI, V, d->T, 0.0f, M, d->T);
+            }
+#pragma omp for schedule(static)
+            for (int co = 0; co < d->CO; co++)
+                output_chunk(d, b.M + (size_t)co * d->T, ms, q0, rows, co,
+                             bias ? bias[co] : 0.0f, out, accumulate, s);
+        }
+    }
+}
+
+void cnn_winograd_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *u,
+                          const float *x, const float *b, float *y, int accumulate) {
+    wdir d = forward_dir(g);
+    run_conv(c, &d, u, 0, x, b, y, accumulate);
+}
+
+void cnn_winograd_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *u,
+                                const float *dy, float *dx) {
+    wdir d = data_dir(g);
+    run_conv(c, &d, u, 1, dy, NULL, dx, 1);
+}
+
+/* dU[xi] (OC, C) = the sum over tiles of dM[xi] V[xi]^T, chunk after chunk (each product
+ * adds into the previous chunks' sum), then dw += G^T dU G kernel by kernel. */
+void cnn_winograd_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
+                                   const float *dy, float *dw) {
+    wdir d = forward_dir(g);
+    wbufs b = bufs_of(c, &d);
+    float *dU = b.scratch + (size_t)c->threads * d.s;
+    int threads = threads_for(c, &d);
+    size_t ms = (size_t)d.CO * d.T, uplane = (size_t)d.CO * d.CI;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        float *s = b.scratch + (size_t)omp_get_thread_num() * d.s;
+        for (int ch = 0; ch < d.chunks; ch++) {
+            size_t q0;
+            int rows;
+            chunk_rows(&d, ch, &q0, &rows);
+            chunk_input(&d, x, q0, rows, b.V, s);
+#pragma omp for schedule(static)
+            for (int co = 0; co < d.CO; co++)
+                grad_chunk(&d, dy, q0, rows, co, b.M + (size_t)co * d.T, ms, s);
+#pragma omp for schedule(static)
+            for (int xi = 0; xi < 16; xi++)
+                cnn_gemm(0, 0, 1, d.CO, d.CI, rows * d.tw, 1.0f, b.M + (size_t)xi * ms, d.T,
+                         b.V + (size_t)xi * d.CI * d.T, d.T, ch ? 1.0f : 0.0f,
+                         dU + (size_t)xi * uplane, d.CI);
+        }
+#pragma omp for schedule(static)
+        for (int o = 0; o < d.CO; o++)
+            weight_grad_row(dU + (size_t)o * d.CI, uplane, d.CI, dw + (size_t)o * d.CI * 9);
+    }
+}

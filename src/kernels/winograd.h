@@ -1,0 +1,58 @@
+/*
+ * winograd.h - 3x3 convolutions of stride 1 by Winograd's minimal filtering F(2x2, 3x3)
+ * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016).
+ *
+ * The output is cut into 2x2 tiles; each tile is a 4x4 patch of input d combined with a 3x3
+ * kernel g as
+ *     Y = A^T [ (G g G^T) (.) (B^T d B) ] A          ((.): element by element)
+ * so the 16 products of the bracket replace the 36 multiply-adds of the direct sum: 2.25 times
+ * fewer. Over channels the element-wise products become 16 matrix products, one per position
+ * xi of the 4x4 bracket:  M[xi] (OC, tiles) = U[xi] (OC, C) V[xi] (C, tiles),  U the
+ * transformed weights, V the transformed input tiles.
+ *
+ * The same three transforms, read backwards, give the gradients: the data gradient of a stride
+ * 1 convolution is a convolution of dy with the weights turned by 180 degrees and the channels
+ * swapped; the weight gradient is G^T [ sum_tiles (A dY A^T) (.) (B^T d B) ] G.
+ *
+ * Numerically F(2x2, 3x3) is as good as the direct sum: its transforms add and subtract and
+ * halve, nothing more (F(4x4, 3x3) and larger tiles lose digits). Results differ from the
+ * im2col kernels in the last bits; conv.c routes every 3x3 stride-1 convolution with enough
+ * channels here (cnn_winograd_applies), so that a shape always takes the same path.
+ *
+ * Work is split into fixed units (chunks of tile rows, channels, the 16 products), chosen by
+ * the shape alone: every result is the same, bit for bit, for every thread count.
+ */
+#ifndef CNN_KERNELS_WINOGRAD_H
+#define CNN_KERNELS_WINOGRAD_H
+
+#include "conv.h"
+
+/* Whether g is a convolution the Winograd kernels run: a 3x3 kernel, stride 1, dilation 1,
+ * one group, and at least CNN_WINOGRAD_MIN_CHANNELS input and output channels (with fewer the
+ * transforms cost more than the products they save). */
+#define CNN_WINOGRAD_MIN_CHANNELS 16
+int cnn_winograd_applies(const cnn_conv_geom *g);
+
+/* Scratch bytes the kernels below need in c->work for g's batch g->N and `threads` threads. */
+size_t cnn_winograd_work_bytes(const cnn_conv_geom *g, int threads);
+
+/* Floats of g's transformed weights: 16 OC C. */
+size_t cnn_winograd_weights_floats(const cnn_conv_geom *g);
+/* u = the transforms of the kernels w (OC, C, 3, 3): 16 planes (OC, C), U[xi] = G g G^T. The
+ * forward pass and the data gradient both read them (the data gradient's turned kernels are
+ * the same numbers in another order), so a layer computes them once per forward. */
+void cnn_winograd_transform_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *w,
+                                    float *u);
+
+/* y (N, OC, OH, OW) = conv(x, w) + b, or y += conv(x, w) when accumulate, u the transforms
+ * of w. b may be NULL. */
+void cnn_winograd_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *u,
+                          const float *x, const float *b, float *y, int accumulate);
+/* dx (N, C, H, W) += d/dx of sum(dy * y), u the transforms of w. */
+void cnn_winograd_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *u,
+                                const float *dy, float *dx);
+/* dw (OC, C, 3, 3) += d/dw of sum(dy * y). (The bias gradient is a plain channel sum.) */
+void cnn_winograd_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
+                                   const float *dy, float *dw);
+
+#endif
