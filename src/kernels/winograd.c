@@ -143,31 +143,43 @@ static int threads_for(const cnn_ctx *c, const wdir *d) {
  * kernels w[o, 0..C-1], U = G g G^T. k: the C kernels tap-major, k[tap * C + c]. */
 WINO_CLONES static void weight_row(const float *restrict k, int C, float *restrict u,
                                    size_t plane) {
+    const float *restrict k0 = k, *restrict k1 = k + C, *restrict k2 = k + 2 * (size_t)C,
+                          *restrict k3 = k + 3 * (size_t)C, *restrict k4 = k + 4 * (size_t)C,
+                          *restrict k5 = k + 5 * (size_t)C, *restrict k6 = k + 6 * (size_t)C,
+                          *restrict k7 = k + 7 * (size_t)C, *restrict k8 = k + 8 * (size_t)C;
 #pragma omp simd
     for (int c = 0; c < C; c++) {
-        float t[4][3];
-        for (int v = 0; v < 3; v++) {
-            float k0 = k[(size_t)v * C + c], k1 = k[(size_t)(3 + v) * C + c];
-            float k2 = k[(size_t)(6 + v) * C + c];
-            t[0][v] = k0;
-            t[1][v] = 0.5f * (k0 + k1 + k2);
-            t[2][v] = 0.5f * (k0 - k1 + k2);
-            t[3][v] = k2;
-        }
-        for (int a = 0; a < 4; a++) {
-            u[(size_t)(4 * a + 0) * plane + c] = t[a][0];
-            u[(size_t)(4 * a + 1) * plane + c] = 0.5f * (t[a][0] + t[a][1] + t[a][2]);
-            u[(size_t)(4 * a + 2) * plane + c] = 0.5f * (t[a][0] - t[a][1] + t[a][2]);
-            u[(size_t)(4 * a + 3) * plane + c] = t[a][2];
-        }
+        /* G down the columns: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2. */
+        float t00 = k0[c], t01 = k1[c], t02 = k2[c];
+        float t10 = 0.5f * (k0[c] + k3[c] + k6[c]), t11 = 0.5f * (k1[c] + k4[c] + k7[c]);
+        float t12 = 0.5f * (k2[c] + k5[c] + k8[c]);
+        float t20 = 0.5f * (k0[c] - k3[c] + k6[c]), t21 = 0.5f * (k1[c] - k4[c] + k7[c]);
+        float t22 = 0.5f * (k2[c] - k5[c] + k8[c]);
+        float t30 = k6[c], t31 = k7[c], t32 = k8[c];
+        /* G along the rows, likewise. */
+        u[0 * plane + c] = t00;
+        u[1 * plane + c] = 0.5f * (t00 + t01 + t02);
+        u[2 * plane + c] = 0.5f * (t00 - t01 + t02);
+        u[3 * plane + c] = t02;
+        u[4 * plane + c] = t10;
+        u[5 * plane + c] = 0.5f * (t10 + t11 + t12);
+        u[6 * plane + c] = 0.5f * (t10 - t11 + t12);
+        u[7 * plane + c] = t12;
+        u[8 * plane + c] = t20;
+        u[9 * plane + c] = 0.5f * (t20 + t21 + t22);
+        u[10 * plane + c] = 0.5f * (t20 - t21 + t22);
+        u[11 * plane + c] = t22;
+        u[12 * plane + c] = t30;
+        u[13 * plane + c] = 0.5f * (t30 + t31 + t32);
+        u[14 * plane + c] = 0.5f * (t30 - t31 + t32);
+        u[15 * plane + c] = t32;
     }
 }
 
-/* dw[o, c] += G^T dU[., o, c] G for c < C: the 3x3 gradients of row o's kernels from the
- * gradients of their transforms (planes `plane` floats apart). */
+/* dw[o, c] += G^T dU[., o, c] G for c < C: the 3x3 gradients of row o's kernels (dw, 9
+ * floats each) from the gradients of their transforms (planes `plane` floats apart). */
 WINO_CLONES static void weight_grad_row(const float *restrict du, size_t plane, int C,
                                         float *restrict dw) {
-#pragma omp simd
     for (int c = 0; c < C; c++) {
         float t[3][4];
         for (int b = 0; b < 4; b++) {
@@ -292,21 +304,27 @@ WINO_CLONES static void output_chunk(const wdir *d, const float *m, size_t ms, s
     int tw = d->tw, tiles = rows * tw;
     float *restrict y00 = s, *restrict y01 = s + d->T, *restrict y10 = s + 2 * (size_t)d->T,
                     *restrict y11 = s + 3 * (size_t)d->T;
-    /* A^T down the columns (rows m0 + m1 + m2 and m1 - m2 - m3 of the bracket, column by
-     * column k), then along the rows. */
+    /* The bracket's 16 planes, z[4 i + k] at row i, column k. */
+    const float *restrict z0 = m, *restrict z1 = m + ms, *restrict z2 = m + 2 * ms,
+                          *restrict z3 = m + 3 * ms, *restrict z4 = m + 4 * ms,
+                          *restrict z5 = m + 5 * ms, *restrict z6 = m + 6 * ms,
+                          *restrict z7 = m + 7 * ms, *restrict z8 = m + 8 * ms,
+                          *restrict z9 = m + 9 * ms, *restrict z10 = m + 10 * ms,
+                          *restrict z11 = m + 11 * ms, *restrict z12 = m + 12 * ms,
+                          *restrict z13 = m + 13 * ms, *restrict z14 = m + 14 * ms,
+                          *restrict z15 = m + 15 * ms;
+    /* A^T down the columns (rows m0 + m1 + m2 and m1 - m2 - m3 of the bracket), then along
+     * the rows. */
 #pragma omp simd
     for (int t = 0; t < tiles; t++) {
-        float a[4], b[4];
-        for (int k = 0; k < 4; k++) {
-            float m0 = m[(size_t)k * ms + t], m1 = m[(size_t)(4 + k) * ms + t];
-            float m2 = m[(size_t)(8 + k) * ms + t], m3 = m[(size_t)(12 + k) * ms + t];
-            a[k] = m0 + m1 + m2;
-            b[k] = m1 - m2 - m3;
-        }
-        y00[t] = a[0] + a[1] + a[2];
-        y01[t] = a[1] - a[2] - a[3];
-        y10[t] = b[0] + b[1] + b[2];
-        y11[t] = b[1] - b[2] - b[3];
+        float a0 = z0[t] + z4[t] + z8[t], a1 = z1[t] + z5[t] + z9[t];
+        float a2 = z2[t] + z6[t] + z10[t], a3 = z3[t] + z7[t] + z11[t];
+        float b0 = z4[t] - z8[t] - z12[t], b1 = z5[t] - z9[t] - z13[t];
+        float b2 = z6[t] - z10[t] - z14[t], b3 = z7[t] - z11[t] - z15[t];
+        y00[t] = a0 + a1 + a2;
+        y01[t] = a1 - a2 - a3;
+        y10[t] = b0 + b1 + b2;
+        y11[t] = b1 - b2 - b3;
     }
     size_t oplane = (size_t)d->OH * d->OW;
     for (int r = 0; r < rows; r++) {
@@ -321,7 +339,7 @@ WINO_CLONES static void output_chunk(const wdir *d, const float *m, size_t ms, s
 }
 
 /* The gradient of the transformed outputs, dM = A dY A^T, of channel co in `rows` tile rows
- * from q0, from dy (N, CO, OH, OW) (zero beyond its edges) into m[xi * ms + t]. Each tile
+ * from z0, from dy (N, CO, OH, OW) (zero beyond its edges) into m[xi * ms + t]. Each tile
  * row's two rows of dy go, with zeros to 2 tw columns, to Y0 and Y1, so that tile t finds its
  * 2x2 values at Y0[2t], Y0[2t+1], Y1[2t], Y1[2t+1]. s: scratch of 4 T floats. */
 WINO_CLONES static void grad_chunk(const wdir *d, const float *dy, size_t q0, int rows, int co,
@@ -343,19 +361,36 @@ WINO_CLONES static void grad_chunk(const wdir *d, const float *dy, size_t q0, in
                 padded_copy(dst, plane + (size_t)row * d->OW, d->OW, 0, n);
         }
     }
+    float *restrict z0 = m, *restrict z1 = m + ms, *restrict z2 = m + 2 * ms,
+                    *restrict z3 = m + 3 * ms, *restrict z4 = m + 4 * ms,
+                    *restrict z5 = m + 5 * ms, *restrict z6 = m + 6 * ms,
+                    *restrict z7 = m + 7 * ms, *restrict z8 = m + 8 * ms,
+                    *restrict z9 = m + 9 * ms, *restrict z10 = m + 10 * ms,
+                    *restrict z11 = m + 11 * ms, *restrict z12 = m + 12 * ms,
+                    *restrict z13 = m + 13 * ms, *restrict z14 = m + 14 * ms,
+                    *restrict z15 = m + 15 * ms;
 #pragma omp simd
     for (int t = 0; t < tiles; t++) {
         /* A down the tile's two columns (rows y0, y0 + y1, y0 - y1, -y1), then along each of
          * the four rows (columns e, e + o, e - o, -o). */
         float e0 = Y0[2 * t], o0 = Y0[2 * t + 1], e1 = Y1[2 * t], o1 = Y1[2 * t + 1];
-        float re[4] = {e0, e0 + e1, e0 - e1, -e1};
-        float ro[4] = {o0, o0 + o1, o0 - o1, -o1};
-        for (int i = 0; i < 4; i++) {
-            m[(size_t)(4 * i + 0) * ms + t] = re[i];
-            m[(size_t)(4 * i + 1) * ms + t] = re[i] + ro[i];
-            m[(size_t)(4 * i + 2) * ms + t] = re[i] - ro[i];
-            m[(size_t)(4 * i + 3) * ms + t] = -ro[i];
-        }
+        float re1 = e0 + e1, ro1 = o0 + o1, re2 = e0 - e1, ro2 = o0 - o1;
+        z0[t] = e0;
+        z1[t] = e0 + o0;
+        z2[t] = e0 - o0;
+        z3[t] = -o0;
+        z4[t] = re1;
+        z5[t] = re1 + ro1;
+        z6[t] = re1 - ro1;
+        z7[t] = -ro1;
+        z8[t] = re2;
+        z9[t] = re2 + ro2;
+        z10[t] = re2 - ro2;
+        z11[t] = -ro2;
+        z12[t] = -e1;
+        z13[t] = -(e1 + o1);
+        z14[t] = o1 - e1;
+        z15[t] = o1;
     }
 }
 
