@@ -51,12 +51,21 @@ static const kernel_case cases[] = {
     /* Batches of fewer chunks than threads (one image): each chunk is spread over the
      * threads (im2col by channel, the products by row blocks); more than one row block of
      * output channels, of input rows for the data gradient. The same in a transposed
-     * convolution, and a batch of 2 whose one chunk holds both samples. */
-    {"input x - shape=16x32x32; conv2d l - out=64 kernel=3 padding=1", 1, 1e-3, 1e-3},
+     * convolution, and a batch of 2 whose one chunk holds both samples. (Shapes that neither
+     * Winograd's nor the direct kernels take.) */
+    {"input x - shape=17x32x32; conv2d l - out=64 kernel=5 padding=2", 1, 1e-3, 1e-3},
     {"input x - shape=64x28x28; conv2d l - out=40 kernel=3 stride=2 padding=1 groups=2", 1,
      1e-3, 1e-3},
     {"input x - shape=32x16x16; conv_transpose2d l - out=48 kernel=2 stride=2", 1, 1e-3, 1e-3},
-    {"input x - shape=8x20x20; conv2d l - out=48 kernel=3", 2, 1e-3, 1e-3},
+    {"input x - shape=8x20x20; conv2d l - out=72 kernel=3", 2, 1e-3, 1e-3},
+    /* Direct kernels (at most 16 input and 64 output channels, stride 1): output channels not
+     * a multiple of the kernel's block of 6, uneven kernels and padding, padding wider than
+     * the kernel (the data gradient then starts inside dy), 1x1, 64 outputs, one sample. */
+    {"input x - shape=3x30x29; conv2d l - out=13 kernel=3x5 padding=2x1", 10, 1e-3, 1e-3},
+    {"input x - shape=2x6x6; conv2d l - out=5 kernel=3 padding=4", 19, 1e-3, 1e-3},
+    {"input x - shape=16x12x12; conv2d l - out=64 kernel=5 padding=same", 9, 1e-3, 1e-3},
+    {"input x - shape=5x11x7; conv2d l - out=7 kernel=1", 17, 1e-3, 1e-3},
+    {"input x - shape=4x40x40; conv2d l - out=6 kernel=5 padding=2", 1, 1e-3, 1e-3},
     /* Small maps: chunks are widened to 256 columns (16 samples of 4x4), the last one short;
      * with fewer than 4 chunks in row blocks, with more in one product each. */
     {"input x - shape=64x4x4; conv2d l - out=48 kernel=3 padding=1", 37, 1e-3, 1e-3},

@@ -13,6 +13,7 @@
  * into the output pixels its kernel covers).
  */
 #include "conv.h"
+#include "direct.h"
 #include "gemm.h"
 #include "winograd.h"
 
@@ -126,6 +127,7 @@ static void channel_sums(int threads, int N, int CH, size_t P, const float *t, f
         double acc = 0.0;
         for (int n = 0; n < N; n++) {
             const float *row = t + ((size_t)n * CH + ch) * P;
+#pragma omp simd reduction(+ : acc)
             for (size_t p = 0; p < P; p++) acc += row[p];
         }
         s[ch] += (float)acc;
@@ -205,9 +207,10 @@ size_t cnn_conv_work_bytes(const cnn_conv_geom *g, int threads) {
     chunking k = chunking_of(g);
     size_t im2col = ((size_t)threads * (k.col + k.t) + (size_t)k.chunks * k.part) * sizeof(float);
     /* A smaller batch than g->N may take the im2col kernels where g->N takes Winograd's. */
-    if (!cnn_winograd_applies(g)) return im2col;
-    size_t wino = cnn_winograd_work_bytes(g, threads);
-    return wino > im2col ? wino : im2col;
+    size_t fast = cnn_winograd_applies(g) ? cnn_winograd_work_bytes(g, threads)
+                  : cnn_direct_applies(g) ? cnn_direct_work_bytes(g, threads)
+                                          : 0;
+    return fast > im2col ? fast : im2col;
 }
 
 /* The output rows [*i0, *i1) whose input row i SH + U DH - PT lies inside 0..H-1 for kernel
@@ -563,6 +566,8 @@ void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x
     }
     if (cnn_winograd_applies(g))
         cnn_winograd_forward(c, g, transformed(c, g, w, keep), x, b, y, 0);
+    else if (cnn_direct_applies(g))
+        cnn_direct_forward(c, g, x, w, b, y);
     else
         run_chunks(c, g, CHUNK_FORWARD, x, w, b, y);
 }
@@ -575,6 +580,8 @@ void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const fl
     }
     if (cnn_winograd_applies(g))
         cnn_winograd_backward_data(c, g, keep, dy, dx);
+    else if (cnn_direct_applies(g))
+        cnn_direct_backward_data(c, g, dy, w, dx);
     else
         run_chunks(c, g, CHUNK_DATA, dy, w, NULL, dx);
 }
@@ -586,8 +593,11 @@ void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
         if (db) channel_sums(1, g->N, g->OC, (size_t)g->OH * g->OW, dy, db);
         return;
     }
-    if (cnn_winograd_applies(g)) {
-        cnn_winograd_backward_weights(c, g, x, dy, dw);
+    if (cnn_winograd_applies(g) || cnn_direct_applies(g)) {
+        if (cnn_winograd_applies(g))
+            cnn_winograd_backward_weights(c, g, x, dy, dw);
+        else
+            cnn_direct_backward_weights(c, g, x, dy, dw);
         if (db) channel_sums(c->threads, g->N, g->OC, (size_t)g->OH * g->OW, dy, db);
     } else
         backward_weights_fast(c, g, x, dy, dw, db);

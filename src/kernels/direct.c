@@ -1,0 +1,365 @@
+/*
+ * direct.c - direct convolution kernels for few input channels. See direct.h.
+ *
+ * A "pass" is one convolution the kernels compute, from an input of CI channels H x W to an
+ * output of CO channels OH x OW with KH x KW kernels and the zeros PT above and PL left of the
+ * input: the forward pass is g itself; the data gradient goes from dy to dx with the kernels
+ * turned by 180 degrees, the channels swapped and PT' = KH - 1 - PT, PL' = KW - 1 - PL.
+ *
+ * Scratch in c->work: the pass's weights tap-major, wt[t][o] for tap t = (ci, u, v) (output
+ * channels padded with zeros to a multiple of 4), the taps' offsets in the padded copy, then
+ * each thread's padded copy xp and outputs yp (or, for the weight gradient, dy copied with the
+ * row length of xp), then the weight gradient's slots, one per chunk of samples.
+ */
+#include "direct.h"
+
+#include <immintrin.h>
+#include <limits.h>
+#include <omp.h>
+#include <string.h>
+
+/* Output channels and outputs of the forward kernel's block; taps of the weight gradient's. */
+#define OB 6
+#define QB 16
+#define TB 2
+/* Samples of one weight-gradient slot. */
+#define WCHUNK 4
+/* Output channels at most. */
+#define MAX_OUT 64
+/* Below this many multiply-adds in a call a parallel region costs more than it saves. */
+#define DIRECT_PARALLEL_MACS (1 << 20)
+
+typedef struct dpass {
+    int N, CI, H, W;     /* input */
+    int CO, OH, OW;      /* output */
+    int KH, KW, pt, pl;  /* kernel; zeros above and left of the input */
+    int Hp, Wp;          /* padded copy: OH + KH - 1 rows of OW + KW - 1 */
+    int K, Kp;           /* taps CI KH KW, and rounded up to TB */
+    int COp;             /* CO rounded up to OB */
+    size_t L, Lr;        /* outputs computed per channel, OH Wp; rounded up to QB */
+    size_t xp, yp;       /* floats of one thread's padded copy and outputs */
+    size_t shared;       /* floats of wt and the offsets */
+} dpass;
+
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+static dpass pass_of(int N, int CI, int H, int W, int CO, int OH, int OW, int KH, int KW,
+                     int pt, int pl) {
+    dpass p = {.N = N, .CI = CI, .H = H, .W = W, .CO = CO, .OH = OH, .OW = OW, .KH = KH,
+               .KW = KW, .pt = pt, .pl = pl};
+    p.Hp = OH + KH - 1;
+    p.Wp = OW + KW - 1;
+    p.K = CI * KH * KW;
+    p.Kp = (p.K + TB - 1) / TB * TB;
+    p.COp = (CO + OB - 1) / OB * OB;
+    p.L = (size_t)OH * p.Wp;
+    p.Lr = (p.L + QB - 1) / QB * QB;
+    /* The last tap of the last output of a block reads Lr - 1 + (KH - 1) Wp + KW - 1, at most
+     * Hp Wp + QB + KW past the start of the last plane. */
+    p.xp = round16((size_t)CI * p.Hp * p.Wp + QB + (size_t)KW + 8);
+    p.yp = round16((size_t)p.COp * p.Lr);
+    p.shared = round16((size_t)p.Kp * p.COp) + round16((size_t)p.Kp);
+    return p;
+}
+
+static dpass forward_pass(const cnn_conv_geom *g) {
+    return pass_of(g->N, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->KH, g->KW, g->pt, g->pl);
+}
+
+static dpass data_pass(const cnn_conv_geom *g) {
+    return pass_of(g->N, g->OC, g->OH, g->OW, g->C, g->H, g->W, g->KH, g->KW,
+                   g->KH - 1 - g->pt, g->KW - 1 - g->pl);
+}
+
+static int cpu_has_avx2_fma(void) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return known;
+#else
+    return 0;
+#endif
+}
+
+int cnn_direct_applies(const cnn_conv_geom *g) {
+    if (g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || g->G != 1) return 0;
+    if (g->C > CNN_DIRECT_MAX_CHANNELS || g->OC > MAX_OUT) return 0;
+    /* The padded planes and their offsets are ints (the taps' offsets, the kernel's reads). */
+    double plane = ((double)g->OH + g->KH) * ((double)g->OW + g->KW) + QB + g->KW;
+    double dplane = ((double)g->H + g->KH) * ((double)g->W + g->KW) + QB + g->KW;
+    if (plane * CNN_DIRECT_MAX_CHANNELS > INT_MAX || dplane * MAX_OUT > INT_MAX) return 0;
+    return cpu_has_avx2_fma();
+}
+
+static size_t pass_bytes(const dpass *p, int threads) {
+    return (p->shared + (size_t)threads * (p->xp + p->yp)) * sizeof(float);
+}
+
+size_t cnn_direct_work_bytes(const cnn_conv_geom *g, int threads) {
+    dpass f = forward_pass(g), d = data_pass(g);
+    size_t chunks = ((size_t)g->N + WCHUNK - 1) / WCHUNK;
+    /* The weight gradient: the forward pass's scratch (dy copied in place of yp) and the
+     * slots. */
+    size_t wgrad = pass_bytes(&f, threads) + chunks * round16((size_t)f.COp * f.Kp) * sizeof(float);
+    size_t a = pass_bytes(&d, threads);
+    return wgrad > a ? wgrad : a;
+}
+
+static int threads_for(const cnn_ctx *c, const dpass *p) {
+    double macs = (double)p->N * p->L * p->K * p->CO;
+    return c->threads > 1 && macs >= DIRECT_PARALLEL_MACS ? c->threads : 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The AVX2 kernels
+ * ------------------------------------------------------------------------------------------- */
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define AVX2_FMA __attribute__((target("avx2,fma")))
+#else
+#define AVX2_FMA
+#endif
+
+/* y[o][q] (o < OB, rows ldy apart; q < QB) = sum over taps t < K of w[t][o] x[off[t] + q];
+ * w rows ldw apart. 12 accumulators, 2 inputs and a broadcast weight: 15 of the 16 AVX2
+ * registers (one more and the compiler spills an accumulator, a store and a load in the
+ * chain of every tap). */
+AVX2_FMA static void block_6x16(const float *x, const int *off, const float *w, size_t ldw,
+                                int K, float *y, size_t ldy) {
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+    __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+    for (int t = 0; t < K; t++) {
+        const float *p = x + off[t], *wk = w + (size_t)t * ldw;
+        __m256 x0 = _mm256_loadu_ps(p), x1 = _mm256_loadu_ps(p + 8), wv;
+        wv = _mm256_broadcast_ss(wk);
+        a00 = _mm256_fmadd_ps(wv, x0, a00);
+        a01 = _mm256_fmadd_ps(wv, x1, a01);
+        wv = _mm256_broadcast_ss(wk + 1);
+        a10 = _mm256_fmadd_ps(wv, x0, a10);
+        a11 = _mm256_fmadd_ps(wv, x1, a11);
+        wv = _mm256_broadcast_ss(wk + 2);
+        a20 = _mm256_fmadd_ps(wv, x0, a20);
+        a21 = _mm256_fmadd_ps(wv, x1, a21);
+        wv = _mm256_broadcast_ss(wk + 3);
+        a30 = _mm256_fmadd_ps(wv, x0, a30);
+        a31 = _mm256_fmadd_ps(wv, x1, a31);
+        wv = _mm256_broadcast_ss(wk + 4);
+        a40 = _mm256_fmadd_ps(wv, x0, a40);
+        a41 = _mm256_fmadd_ps(wv, x1, a41);
+        wv = _mm256_broadcast_ss(wk + 5);
+        a50 = _mm256_fmadd_ps(wv, x0, a50);
+        a51 = _mm256_fmadd_ps(wv, x1, a51);
+    }
+    _mm256_storeu_ps(y, a00);
+    _mm256_storeu_ps(y + 8, a01);
+    _mm256_storeu_ps(y + ldy, a10);
+    _mm256_storeu_ps(y + ldy + 8, a11);
+    _mm256_storeu_ps(y + 2 * ldy, a20);
+    _mm256_storeu_ps(y + 2 * ldy + 8, a21);
+    _mm256_storeu_ps(y + 3 * ldy, a30);
+    _mm256_storeu_ps(y + 3 * ldy + 8, a31);
+    _mm256_storeu_ps(y + 4 * ldy, a40);
+    _mm256_storeu_ps(y + 4 * ldy + 8, a41);
+    _mm256_storeu_ps(y + 5 * ldy, a50);
+    _mm256_storeu_ps(y + 5 * ldy + 8, a51);
+}
+
+/* The sum of v's 8 lanes, in a fixed order. */
+AVX2_FMA static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+/* out[o][k] += sum over q < n (a multiple of 8) of d[o][q] x[off[k] + q], o < OB (rows of d
+ * ldd apart, of out ldo apart), k < TB. */
+AVX2_FMA static void wgrad_6x2(const float *d, size_t ldd, const float *x, const int *off,
+                               size_t n, float *out, size_t ldo) {
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+    __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+    const float *x0p = x + off[0], *x1p = x + off[1];
+    for (size_t q = 0; q < n; q += 8) {
+        __m256 x0 = _mm256_loadu_ps(x0p + q), x1 = _mm256_loadu_ps(x1p + q), dv;
+        dv = _mm256_loadu_ps(d + q);
+        a00 = _mm256_fmadd_ps(dv, x0, a00);
+        a01 = _mm256_fmadd_ps(dv, x1, a01);
+        dv = _mm256_loadu_ps(d + ldd + q);
+        a10 = _mm256_fmadd_ps(dv, x0, a10);
+        a11 = _mm256_fmadd_ps(dv, x1, a11);
+        dv = _mm256_loadu_ps(d + 2 * ldd + q);
+        a20 = _mm256_fmadd_ps(dv, x0, a20);
+        a21 = _mm256_fmadd_ps(dv, x1, a21);
+        dv = _mm256_loadu_ps(d + 3 * ldd + q);
+        a30 = _mm256_fmadd_ps(dv, x0, a30);
+        a31 = _mm256_fmadd_ps(dv, x1, a31);
+        dv = _mm256_loadu_ps(d + 4 * ldd + q);
+        a40 = _mm256_fmadd_ps(dv, x0, a40);
+        a41 = _mm256_fmadd_ps(dv, x1, a41);
+        dv = _mm256_loadu_ps(d + 5 * ldd + q);
+        a50 = _mm256_fmadd_ps(dv, x0, a50);
+        a51 = _mm256_fmadd_ps(dv, x1, a51);
+    }
+    out[0] += hsum(a00);
+    out[1] += hsum(a01);
+    out[ldo] += hsum(a10);
+    out[ldo + 1] += hsum(a11);
+    out[2 * ldo] += hsum(a20);
+    out[2 * ldo + 1] += hsum(a21);
+    out[3 * ldo] += hsum(a30);
+    out[3 * ldo + 1] += hsum(a31);
+    out[4 * ldo] += hsum(a40);
+    out[4 * ldo + 1] += hsum(a41);
+    out[5 * ldo] += hsum(a50);
+    out[5 * ldo + 1] += hsum(a51);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The passes
+ * ------------------------------------------------------------------------------------------- */
+
+/* xp = the planes of one sample of in (CI, H, W), each padded to Hp x Wp: xp[c][r][s] =
+ * in[c][r - PT][s - PL], zero outside; then zeros to the end of the copy. */
+static void pad_copy(const dpass *p, const float *in, float *xp) {
+    size_t plane = (size_t)p->Hp * p->Wp;
+    for (int c = 0; c < p->CI; c++) {
+        const float *src = in + (size_t)c * p->H * p->W;
+        for (int r = 0; r < p->Hp; r++) {
+            float *dst = xp + (size_t)c * plane + (size_t)r * p->Wp;
+            long long sr = (long long)r - p->pt;
+            if (sr < 0 || sr >= p->H) {
+                memset(dst, 0, (size_t)p->Wp * sizeof *dst);
+                continue;
+            }
+            const float *row = src + (size_t)sr * p->W;
+            /* Columns s with 0 <= s - PL < W come from the row. */
+            long long s0 = p->pl > 0 ? p->pl : 0, s1 = (long long)p->W + p->pl;
+            if (s1 > p->Wp) s1 = p->Wp;
+            if (s0 > s1) s0 = s1;
+            for (long long s = 0; s < s0; s++) dst[s] = 0.0f;
+            if (s1 > s0) memcpy(dst + s0, row + (s0 - p->pl), (size_t)(s1 - s0) * sizeof *dst);
+            for (long long s = s1; s < p->Wp; s++) dst[s] = 0.0f;
+        }
+    }
+    size_t used = (size_t)p->CI * plane;
+    memset(xp + used, 0, (p->xp - used) * sizeof *xp);
+}
+
+/* The offsets of the taps t = (ci, u, v) in the padded copy, padded with 0 to Kp taps. */
+static void tap_offsets(const dpass *p, int *off) {
+    int t = 0;
+    for (int c = 0; c < p->CI; c++)
+        for (int u = 0; u < p->KH; u++)
+            for (int v = 0; v < p->KW; v++)
+                off[t++] = (c * p->Hp + u) * p->Wp + v;
+    for (; t < p->Kp; t++) off[t] = 0;
+}
+
+/* out (N, CO, OH, OW) = the pass applied to in with the tap-major weights wt, plus bias
+ * (may be NULL), or += when accumulate. */
+static void run_pass(const cnn_ctx *c, const dpass *p, const float *in, const float *wt,
+                     const int *off, const float *bias, float *out, int accumulate) {
+    float *scratch = (float *)c->work + p->shared;
+    int threads = threads_for(c, p);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int n = 0; n < p->N; n++) {
+        float *xp = scratch + (size_t)omp_get_thread_num() * (p->xp + p->yp), *yp = xp + p->xp;
+        pad_copy(p, in + (size_t)n * p->CI * p->H * p->W, xp);
+        for (int ob = 0; ob < p->COp; ob += OB)
+            for (size_t q = 0; q < p->Lr; q += QB)
+                block_6x16(xp + q, off, wt + ob, (size_t)p->COp, p->K, yp + (size_t)ob * p->Lr + q,
+                           p->Lr);
+        for (int o = 0; o < p->CO; o++) {
+            float b = bias ? bias[o] : 0.0f;
+            for (int i = 0; i < p->OH; i++) {
+                float *dst = out + (((size_t)n * p->CO + o) * p->OH + i) * p->OW;
+                const float *src = yp + (size_t)o * p->Lr + (size_t)i * p->Wp;
+                if (accumulate) {
+#pragma omp simd
+                    for (int j = 0; j < p->OW; j++) dst[j] += src[j] + b;
+                } else {
+#pragma omp simd
+                    for (int j = 0; j < p->OW; j++) dst[j] = src[j] + b;
+                }
+            }
+        }
+    }
+}
+
+/* The shared scratch: wt (Kp, COp) and the offsets. */
+static float *weights_of(const cnn_ctx *c, const dpass *p, int **off) {
+    CNN_ASSERT(c->work_size >= pass_bytes(p, c->threads));
+    float *wt = (float *)c->work;
+    *off = (int *)(wt + round16((size_t)p->Kp * p->COp));
+    memset(wt, 0, (size_t)p->Kp * p->COp * sizeof *wt);
+    tap_offsets(p, *off);
+    return wt;
+}
+
+void cnn_direct_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
+                        const float *w, const float *b, float *y) {
+    dpass p = forward_pass(g);
+    int *off;
+    float *wt = weights_of(c, &p, &off);
+    /* Tap t = (c, u, v) of output o: w[o][c][u][v], the t-th of w's row o. */
+    for (int o = 0; o < g->OC; o++)
+        for (int t = 0; t < p.K; t++) wt[(size_t)t * p.COp + o] = w[(size_t)o * p.K + t];
+    run_pass(c, &p, x, wt, off, b, y, 0);
+}
+
+void cnn_direct_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
+                              const float *w, float *dx) {
+    dpass p = data_pass(g);
+    int *off;
+    float *wt = weights_of(c, &p, &off);
+    /* Tap (o, u', v') of input channel ch: w[o][ch][KH-1-u'][KW-1-v']. */
+    int area = g->KH * g->KW, K = g->C * area;
+    for (int o = 0; o < g->OC; o++)
+        for (int ch = 0; ch < g->C; ch++)
+            for (int k = 0; k < area; k++)
+                wt[((size_t)o * area + k) * p.COp + ch] =
+                    w[(size_t)o * K + (size_t)ch * area + (area - 1 - k)];
+    run_pass(c, &p, dy, wt, off, NULL, dx, 1);
+}
+
+void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
+                                 const float *dy, float *dw) {
+    dpass p = forward_pass(g);
+    int *off;
+    (void)weights_of(c, &p, &off);
+    float *scratch = (float *)c->work + p.shared;
+    size_t slot = round16((size_t)p.COp * p.Kp);
+    float *slots = scratch + (size_t)c->threads * (p.xp + p.yp);
+    int chunks = (g->N + WCHUNK - 1) / WCHUNK;
+    /* Sums over the rows of dy copied with Wp floats a row (zeros past OW and past L). */
+    size_t n8 = (p.L + 7) / 8 * 8, oplane = (size_t)g->OH * g->OW;
+    int threads = threads_for(c, &p);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int ch = 0; ch < chunks; ch++) {
+        float *xp = scratch + (size_t)omp_get_thread_num() * (p.xp + p.yp), *dp = xp + p.xp;
+        float *part = slots + (size_t)ch * slot;
+        memset(part, 0, slot * sizeof *part);
+        int n1 = (ch + 1) * WCHUNK < g->N ? (ch + 1) * WCHUNK : g->N;
+        for (int n = ch * WCHUNK; n < n1; n++) {
+            pad_copy(&p, x + (size_t)n * p.CI * p.H * p.W, xp);
+            memset(dp, 0, (size_t)p.COp * n8 * sizeof *dp);
+            for (int o = 0; o < g->OC; o++)
+                for (int i = 0; i < g->OH; i++)
+                    memcpy(dp + (size_t)o * n8 + (size_t)i * p.Wp,
+                           dy + ((size_t)n * g->OC + o) * oplane + (size_t)i * g->OW,
+                           (size_t)g->OW * sizeof *dp);
+            for (int ob = 0; ob < p.COp; ob += OB)
+                for (int t = 0; t < p.Kp; t += TB)
+                    wgrad_6x2(dp + (size_t)ob * n8, n8, xp, off + t, n8,
+                              part + (size_t)ob * p.Kp + t, (size_t)p.Kp);
+        }
+    }
+    /* The slots added in chunk order, whatever the threads. */
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int o = 0; o < g->OC; o++)
+        for (int t = 0; t < p.K; t++) {
+            double acc = 0.0;
+            for (int ch = 0; ch < chunks; ch++) acc += slots[(size_t)ch * slot + (size_t)o * p.Kp + t];
+            dw[(size_t)o * p.K + t] += (float)acc;
+        }
+}

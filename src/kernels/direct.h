@@ -1,0 +1,45 @@
+/*
+ * direct.h - direct convolution kernels for few input channels (LeNet-5's, a network's first
+ * layer): no column matrix, every product accumulated in registers.
+ *
+ * A convolution of stride 1 reads, for output pixel (i, j) and tap (c, u, v), the input pixel
+ * (i + u - PT, j + v - PL). On a zero-padded copy xp of each input plane, Wp = OW + KW - 1
+ * floats a row, the output pixel q = i Wp + j (j < OW; the other columns are computed and
+ * dropped) reads xp_c[q + u Wp + v]: for every tap one contiguous run of the copy. The kernel
+ * holds a block of 6 output channels x 16 such outputs in 12 AVX2 registers and adds in each
+ * tap with 2 loads, 6 broadcasts and 12 fused multiply-adds. The data gradient is the same
+ * kernel run on dy with the kernels turned by 180 degrees and the channels swapped; the weight
+ * gradient sums dy (copied with the same row length, zeros in the dropped columns) times
+ * the same runs of xp, 6 channels x 2 taps at a time.
+ *
+ * im2col (conv.c) copies C KH KW values per output pixel before its matrix product; with few
+ * input channels those copies and the small products cost more than the arithmetic. The
+ * kernels need AVX2 and FMA (checked at run time); without them conv.c keeps the im2col path.
+ * Work is split by samples (and chunks of samples for the weight gradient, added in order),
+ * so results do not depend on the thread count.
+ */
+#ifndef CNN_KERNELS_DIRECT_H
+#define CNN_KERNELS_DIRECT_H
+
+#include "conv.h"
+
+/* Input channels at most for the direct kernels. */
+#define CNN_DIRECT_MAX_CHANNELS 16
+/* Whether g takes the direct kernels: the CPU has AVX2 and FMA, stride 1, dilation 1, one
+ * group, at most CNN_DIRECT_MAX_CHANNELS input channels and at most 64 output channels. */
+int cnn_direct_applies(const cnn_conv_geom *g);
+
+/* Scratch bytes the kernels need in c->work for g's batch and `threads` threads. */
+size_t cnn_direct_work_bytes(const cnn_conv_geom *g, int threads);
+
+/* y = conv(x, w) + b (b may be NULL). */
+void cnn_direct_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
+                        const float *w, const float *b, float *y);
+/* dx += d/dx of sum(dy * y). */
+void cnn_direct_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
+                              const float *w, float *dx);
+/* dw += d/dw of sum(dy * y). (The bias gradient is a plain channel sum.) */
+void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
+                                 const float *dy, float *dw);
+
+#endif
