@@ -153,8 +153,6 @@ static void channel_sums(int threads, int N, int CH, size_t P, const float *t, f
 /* Floats of a chunk's column matrix to aim for: small enough to stay in the level-2 cache
  * while it is built and multiplied. */
 #define CONV_CHUNK_FLOATS (64 * 1024)
-/* Below this many multiply-adds in a call a parallel region costs more than it saves. */
-#define CONV_PARALLEL_MACS (1 << 20)
 /* A batch of fewer chunks than this computes its products in fixed blocks of rows, which
  * threads can share within a chunk. Decided by the shape alone: splitting a product changes
  * the bits OpenBLAS gives, so the choice must not depend on the thread count. */
@@ -173,8 +171,6 @@ typedef struct chunking {
     int parallel;          /* enough work for threads */
 } chunking;
 
-static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
-
 static chunking chunking_of(const cnn_conv_geom *g) {
     chunking k;
     k.Cg = g->C / g->G;
@@ -191,10 +187,10 @@ static chunking chunking_of(const cnn_conv_geom *g) {
     if (S < 1) S = 1;
     k.S = (int)S;
     k.chunks = (g->N + k.S - 1) / k.S;
-    k.col = round16((per + (size_t)k.P) * S); /* K+1 rows: see backward_weights_chunk */
-    k.t = round16((size_t)g->OC * k.P * S);
-    k.part = round16((size_t)g->OC * ((size_t)k.K + 1));
-    k.parallel = k.chunks > 1 && (double)g->N * g->OC * k.K * k.P >= CONV_PARALLEL_MACS;
+    k.col = cnn_round16((per + (size_t)k.P) * S); /* K+1 rows: see backward_weights_chunk */
+    k.t = cnn_round16((size_t)g->OC * k.P * S);
+    k.part = cnn_round16((size_t)g->OC * ((size_t)k.K + 1));
+    k.parallel = k.chunks > 1 && (double)g->N * g->OC * k.K * k.P >= CNN_CONV_PARALLEL_MACS;
     k.split_rows = k.chunks < CONV_SPLIT_CHUNKS;
     return k;
 }
@@ -394,7 +390,7 @@ static void chunk_gemm(const chunking *k, int threads, int trans_a, int trans_b,
  * computed by the same operations in the same order, so the results do not depend on the
  * thread count. */
 static int inner_threads(const cnn_ctx *c, const chunking *k) {
-    int big = (double)k->OCg * k->K * k->P * k->S >= CONV_PARALLEL_MACS;
+    int big = (double)k->OCg * k->K * k->P * k->S >= CNN_CONV_PARALLEL_MACS;
     return c->threads > 1 && k->split_rows && k->chunks < c->threads && big ? c->threads : 1;
 }
 
@@ -558,49 +554,58 @@ static const float *transformed(const cnn_ctx *c, const cnn_conv_geom *g, const 
     return keep;
 }
 
+/* Which kernels run g: decided by the shape (and the CPU), never by the thread count, so that
+ * a shape always gets the same bits. The direct kernels serve convolutions only. */
+typedef enum { PATH_REFERENCE, PATH_IM2COL, PATH_WINOGRAD, PATH_DIRECT } conv_path;
+
+static conv_path path_of(const cnn_ctx *c, const cnn_conv_geom *g, int transposed) {
+    if (c->reference) return PATH_REFERENCE;
+    if (cnn_winograd_applies(g)) return PATH_WINOGRAD;
+    if (!transposed && cnn_direct_applies(g)) return PATH_DIRECT;
+    return PATH_IM2COL;
+}
+
 void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                         const float *w, const float *b, float *y, void *keep) {
-    if (c->reference) {
-        ref_forward(g, x, w, b, y, 0);
-        return;
+    switch (path_of(c, g, 0)) {
+    case PATH_REFERENCE: ref_forward(g, x, w, b, y, 0); break;
+    case PATH_WINOGRAD: cnn_winograd_forward(c, g, transformed(c, g, w, keep), x, b, y, 0); break;
+    case PATH_DIRECT: cnn_direct_forward(c, g, x, w, b, y); break;
+    case PATH_IM2COL: run_chunks(c, g, CHUNK_FORWARD, x, w, b, y); break;
     }
-    if (cnn_winograd_applies(g))
-        cnn_winograd_forward(c, g, transformed(c, g, w, keep), x, b, y, 0);
-    else if (cnn_direct_applies(g))
-        cnn_direct_forward(c, g, x, w, b, y);
-    else
-        run_chunks(c, g, CHUNK_FORWARD, x, w, b, y);
 }
 
 void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
                               const float *w, const void *keep, float *dx) {
-    if (c->reference) {
-        ref_backward_data(g, dy, w, dx);
-        return;
+    switch (path_of(c, g, 0)) {
+    case PATH_REFERENCE: ref_backward_data(g, dy, w, dx); break;
+    case PATH_WINOGRAD: cnn_winograd_backward_data(c, g, keep, dy, dx); break;
+    case PATH_DIRECT: cnn_direct_backward_data(c, g, dy, w, dx); break;
+    case PATH_IM2COL: run_chunks(c, g, CHUNK_DATA, dy, w, NULL, dx); break;
     }
-    if (cnn_winograd_applies(g))
-        cnn_winograd_backward_data(c, g, keep, dy, dx);
-    else if (cnn_direct_applies(g))
-        cnn_direct_backward_data(c, g, dy, w, dx);
-    else
-        run_chunks(c, g, CHUNK_DATA, dy, w, NULL, dx);
 }
 
 void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                  const float *dy, float *dw, float *db) {
-    if (c->reference) {
+    size_t P = (size_t)g->OH * g->OW;
+    switch (path_of(c, g, 0)) {
+    case PATH_REFERENCE:
         ref_backward_weights(g, x, dy, dw);
-        if (db) channel_sums(1, g->N, g->OC, (size_t)g->OH * g->OW, dy, db);
-        return;
-    }
-    if (cnn_winograd_applies(g) || cnn_direct_applies(g)) {
-        if (cnn_winograd_applies(g))
-            cnn_winograd_backward_weights(c, g, x, dy, dw);
-        else
-            cnn_direct_backward_weights(c, g, x, dy, dw);
-        if (db) channel_sums(c->threads, g->N, g->OC, (size_t)g->OH * g->OW, dy, db);
-    } else
+        if (db) channel_sums(1, g->N, g->OC, P, dy, db);
+        break;
+    case PATH_WINOGRAD:
+        cnn_winograd_backward_weights(c, g, x, dy, dw);
+        if (db) channel_sums(c->threads, g->N, g->OC, P, dy, db);
+        break;
+    case PATH_DIRECT:
+        cnn_direct_backward_weights(c, g, x, dy, dw);
+        if (db) channel_sums(c->threads, g->N, g->OC, P, dy, db);
+        break;
+    case PATH_IM2COL:
+        /* The bias gradient comes out of the same products (a row of ones). */
         backward_weights_fast(c, g, x, dy, dw, db);
+        break;
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -610,43 +615,39 @@ void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
 
 void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                   const float *w, const float *b, float *y, void *keep) {
-    if (c->reference) {
-        for (int n = 0; n < g->N; n++) fill_bias(g, n, b, y);
-        ref_backward_data(g, x, w, y);
+    conv_path path = path_of(c, g, 1);
+    if (path == PATH_IM2COL) {
+        run_chunks(c, g, CHUNK_TRANSPOSED_FORWARD, x, w, b, y);
         return;
     }
-    if (cnn_winograd_applies(g)) {
-        for (int n = 0; n < g->N; n++) fill_bias(g, n, b, y);
+    for (int n = 0; n < g->N; n++) fill_bias(g, n, b, y);
+    if (path == PATH_REFERENCE)
+        ref_backward_data(g, x, w, y);
+    else
         cnn_winograd_backward_data(c, g, transformed(c, g, w, keep), x, y);
-    } else
-        run_chunks(c, g, CHUNK_TRANSPOSED_FORWARD, x, w, b, y);
 }
 
 void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g,
                                         const float *dy, const float *w, const void *keep,
                                         float *dx) {
-    if (c->reference) {
-        ref_forward(g, dy, w, NULL, dx, 1);
-        return;
+    switch (path_of(c, g, 1)) {
+    case PATH_REFERENCE: ref_forward(g, dy, w, NULL, dx, 1); break;
+    case PATH_WINOGRAD: cnn_winograd_forward(c, g, keep, dy, NULL, dx, 1); break;
+    default: run_chunks(c, g, CHUNK_FORWARD_ADD, dy, w, NULL, dx); break;
     }
-    if (cnn_winograd_applies(g))
-        cnn_winograd_forward(c, g, keep, dy, NULL, dx, 1);
-    else
-        run_chunks(c, g, CHUNK_FORWARD_ADD, dy, w, NULL, dx);
 }
 
 void cnn_conv_transpose2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g,
                                            const float *x, const float *dy, float *dw,
                                            float *db) {
     /* In g's terms dy is the input and x the output gradient. */
-    if (c->reference) {
+    conv_path path = path_of(c, g, 1);
+    if (path == PATH_REFERENCE)
         ref_backward_weights(g, dy, x, dw);
-        if (db) channel_sums(1, g->N, g->C, (size_t)g->H * g->W, dy, db);
-        return;
-    }
-    if (cnn_winograd_applies(g))
+    else if (path == PATH_WINOGRAD)
         cnn_winograd_backward_weights(c, g, dy, x, dw);
     else
         backward_weights_fast(c, g, dy, x, dw, NULL);
-    if (db) channel_sums(c->threads, g->N, g->C, (size_t)g->H * g->W, dy, db);
+    if (db) channel_sums(path == PATH_REFERENCE ? 1 : c->threads, g->N, g->C,
+                         (size_t)g->H * g->W, dy, db);
 }

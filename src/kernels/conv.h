@@ -28,6 +28,14 @@
 
 #include "../core/internal.h"
 
+/* Below this many multiply-adds in a call, a parallel region costs more than it saves (every
+ * convolution kernel: im2col, Winograd, direct). */
+#define CNN_CONV_PARALLEL_MACS (1 << 20)
+
+/* n rounded up to a multiple of 16 floats (64 bytes): the kernels' scratch buffers start on
+ * cache lines. */
+static inline size_t cnn_round16(size_t n) { return (n + 15) / 16 * 16; }
+
 typedef struct cnn_conv_geom {
     int N, C, H, W;     /* input */
     int OC, KH, KW;     /* output channels, kernel */

@@ -26,8 +26,6 @@
 #define WCHUNK 4
 /* Output channels at most. */
 #define MAX_OUT 64
-/* Below this many multiply-adds in a call a parallel region costs more than it saves. */
-#define DIRECT_PARALLEL_MACS (1 << 20)
 
 typedef struct dpass {
     int N, CI, H, W;     /* input */
@@ -40,8 +38,6 @@ typedef struct dpass {
     size_t xp, yp;       /* floats of one thread's padded copy and outputs */
     size_t shared;       /* floats of wt and the offsets */
 } dpass;
-
-static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
 static dpass pass_of(int N, int CI, int H, int W, int CO, int OH, int OW, int KH, int KW,
                      int pt, int pl) {
@@ -56,9 +52,9 @@ static dpass pass_of(int N, int CI, int H, int W, int CO, int OH, int OW, int KH
     p.Lr = (p.L + QB - 1) / QB * QB;
     /* The last tap of the last output of a block reads Lr - 1 + (KH - 1) Wp + KW - 1, at most
      * Hp Wp + QB + KW past the start of the last plane. */
-    p.xp = round16((size_t)CI * p.Hp * p.Wp + QB + (size_t)KW + 8);
-    p.yp = round16((size_t)p.COp * p.Lr);
-    p.shared = round16((size_t)p.Kp * p.COp) + round16((size_t)p.Kp);
+    p.xp = cnn_round16((size_t)CI * p.Hp * p.Wp + QB + (size_t)KW + 8);
+    p.yp = cnn_round16((size_t)p.COp * p.Lr);
+    p.shared = cnn_round16((size_t)p.Kp * p.COp) + cnn_round16((size_t)p.Kp);
     return p;
 }
 
@@ -99,14 +95,15 @@ size_t cnn_direct_work_bytes(const cnn_conv_geom *g, int threads) {
     size_t chunks = ((size_t)g->N + WCHUNK - 1) / WCHUNK;
     /* The weight gradient: the forward pass's scratch (dy copied in place of yp) and the
      * slots. */
-    size_t wgrad = pass_bytes(&f, threads) + chunks * round16((size_t)f.COp * f.Kp) * sizeof(float);
+    size_t slots = chunks * cnn_round16((size_t)f.COp * f.Kp) * sizeof(float);
+    size_t wgrad = pass_bytes(&f, threads) + slots;
     size_t a = pass_bytes(&d, threads);
     return wgrad > a ? wgrad : a;
 }
 
 static int threads_for(const cnn_ctx *c, const dpass *p) {
     double macs = (double)p->N * p->L * p->K * p->CO;
-    return c->threads > 1 && macs >= DIRECT_PARALLEL_MACS ? c->threads : 1;
+    return c->threads > 1 && macs >= CNN_CONV_PARALLEL_MACS ? c->threads : 1;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -285,13 +282,19 @@ static void run_pass(const cnn_ctx *c, const dpass *p, const float *in, const fl
     }
 }
 
-/* The shared scratch: wt (Kp, COp) and the offsets. */
-static float *weights_of(const cnn_ctx *c, const dpass *p, int **off) {
+/* The taps' offsets in the shared scratch, after wt. */
+static int *offsets_of(const cnn_ctx *c, const dpass *p) {
     CNN_ASSERT(c->work_size >= pass_bytes(p, c->threads));
+    int *off = (int *)((float *)c->work + cnn_round16((size_t)p->Kp * p->COp));
+    tap_offsets(p, off);
+    return off;
+}
+
+/* The shared scratch: wt (Kp, COp), cleared for the caller to fill, and the offsets. */
+static float *weights_of(const cnn_ctx *c, const dpass *p, int **off) {
+    *off = offsets_of(c, p);
     float *wt = (float *)c->work;
-    *off = (int *)(wt + round16((size_t)p->Kp * p->COp));
     memset(wt, 0, (size_t)p->Kp * p->COp * sizeof *wt);
-    tap_offsets(p, *off);
     return wt;
 }
 
@@ -324,10 +327,10 @@ void cnn_direct_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const fl
 void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                  const float *dy, float *dw) {
     dpass p = forward_pass(g);
-    int *off;
-    (void)weights_of(c, &p, &off);
+    CNN_ASSERT(c->work_size >= cnn_direct_work_bytes(g, c->threads));
+    const int *off = offsets_of(c, &p);
     float *scratch = (float *)c->work + p.shared;
-    size_t slot = round16((size_t)p.COp * p.Kp);
+    size_t slot = cnn_round16((size_t)p.COp * p.Kp);
     float *slots = scratch + (size_t)c->threads * (p.xp + p.yp);
     int chunks = (g->N + WCHUNK - 1) / WCHUNK;
     /* Sums over the rows of dy copied with Wp floats a row (zeros past OW and past L). */
@@ -338,10 +341,11 @@ void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
         float *xp = scratch + (size_t)omp_get_thread_num() * (p.xp + p.yp), *dp = xp + p.xp;
         float *part = slots + (size_t)ch * slot;
         memset(part, 0, slot * sizeof *part);
+        /* Every sample writes the same places of dp: the zeros between them stay. */
+        memset(dp, 0, (size_t)p.COp * n8 * sizeof *dp);
         int n1 = (ch + 1) * WCHUNK < g->N ? (ch + 1) * WCHUNK : g->N;
         for (int n = ch * WCHUNK; n < n1; n++) {
             pad_copy(&p, x + (size_t)n * p.CI * p.H * p.W, xp);
-            memset(dp, 0, (size_t)p.COp * n8 * sizeof *dp);
             for (int o = 0; o < g->OC; o++)
                 for (int i = 0; i < g->OH; i++)
                     memcpy(dp + (size_t)o * n8 + (size_t)i * p.Wp,
@@ -358,7 +362,8 @@ void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
     for (int o = 0; o < g->OC; o++)
         for (int t = 0; t < p.K; t++) {
             double acc = 0.0;
-            for (int ch = 0; ch < chunks; ch++) acc += slots[(size_t)ch * slot + (size_t)o * p.Kp + t];
+            for (int ch = 0; ch < chunks; ch++)
+                acc += slots[(size_t)ch * slot + (size_t)o * p.Kp + t];
             dw[(size_t)o * p.K + t] += (float)acc;
         }
 }

@@ -42,8 +42,6 @@
  * multiply-adds saved per tile). Measured on ResNet-18 at batch 1: its 14x14 maps (49 tiles)
  * gain (51.8 -> 49.8 ms, 1 thread), its 7x7 maps (16 tiles) lose (-> 61 ms). */
 #define WINO_MIN_CALL_TILES 40
-/* Below this many multiply-adds in a call a parallel region costs more than it saves. */
-#define WINO_PARALLEL_MACS (1 << 20)
 
 typedef struct wdir {
     int N, CI, H, W;     /* input */
@@ -55,8 +53,6 @@ typedef struct wdir {
     int chunks;
     size_t u, v, m, s;   /* floats of U, V, M and one thread's scratch */
 } wdir;
-
-static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
 static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, int pl) {
     wdir d = {.N = N, .CI = CI, .H = H, .W = W, .CO = CO, .OH = OH, .OW = OW, .pt = pt, .pl = pl};
@@ -73,14 +69,14 @@ static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, 
     d.R = (int)R;
     d.T = d.R * d.tw;
     d.chunks = (int)((d.rows + R - 1) / R);
-    d.u = round16(16 * (size_t)CO * (size_t)CI);
-    d.v = round16(16 * (size_t)CI * (size_t)d.T);
-    d.m = round16(16 * (size_t)CO * (size_t)d.T);
+    d.u = cnn_round16(16 * (size_t)CO * (size_t)CI);
+    d.v = cnn_round16(16 * (size_t)CI * (size_t)d.T);
+    d.m = cnn_round16(16 * (size_t)CO * (size_t)d.T);
     /* Scratch: the rows of a chunk's input tiles (chunk_input), or the kernels of one row of
      * weights turned tap-major (cnn_winograd_transform_weights). */
     size_t rows_floats = 16 * (size_t)d.T + 8 * (size_t)d.tw + 8;
     size_t taps = 9 * (size_t)(CI > CO ? CI : CO);
-    d.s = round16(rows_floats > taps ? rows_floats : taps);
+    d.s = cnn_round16(rows_floats > taps ? rows_floats : taps);
     return d;
 }
 
@@ -110,10 +106,10 @@ size_t cnn_winograd_work_bytes(const cnn_conv_geom *g, int threads) {
     return a > c ? a : c;
 }
 
-/* The parts of the work buffer, for d: the transformed inputs V, the products M, and each
- * thread's scratch. */
+/* The parts of the work buffer, for d: the transformed inputs V, the products M, each
+ * thread's scratch, and the weight gradient's dU. */
 typedef struct wbufs {
-    float *V, *M, *scratch;
+    float *V, *M, *scratch, *dU;
 } wbufs;
 
 static wbufs bufs_of(const cnn_ctx *c, const wdir *d) {
@@ -122,12 +118,13 @@ static wbufs bufs_of(const cnn_ctx *c, const wdir *d) {
     b.V = (float *)c->work;
     b.M = b.V + d->v;
     b.scratch = b.M + d->m;
+    b.dU = b.scratch + (size_t)c->threads * d->s;
     return b;
 }
 
 static int threads_for(const cnn_ctx *c, const wdir *d) {
     double macs = 16.0 * (double)d->rows * d->tw * d->CI * d->CO;
-    return c->threads > 1 && macs >= WINO_PARALLEL_MACS ? c->threads : 1;
+    return c->threads > 1 && macs >= CNN_CONV_PARALLEL_MACS ? c->threads : 1;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -503,7 +500,7 @@ void cnn_winograd_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, con
                                    const float *dy, float *dw) {
     wdir d = forward_dir(g);
     wbufs b = bufs_of(c, &d);
-    float *dU = b.scratch + (size_t)c->threads * d.s;
+    float *dU = b.dU;
     int threads = threads_for(c, &d);
     size_t ms = (size_t)d.CO * d.T, uplane = (size_t)d.CO * d.CI;
 #pragma omp parallel num_threads(threads) if (threads > 1)
