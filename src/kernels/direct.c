@@ -3,13 +3,16 @@
  *
  * A "pass" is one convolution the kernels compute, from an input of CI channels H x W to an
  * output of CO channels OH x OW with KH x KW kernels and the zeros PT above and PL left of the
- * input: the forward pass is g itself; the data gradient goes from dy to dx with the kernels
- * turned by 180 degrees, the channels swapped and PT' = KH - 1 - PT, PL' = KW - 1 - PL.
+ * input: the forward pass is g itself; the data gradient's gather form goes from dy to dx with
+ * the kernels turned by 180 degrees, the channels swapped and PT' = KH - 1 - PT,
+ * PL' = KW - 1 - PL. The data gradient's scatter form (spass) and the weight gradient along
+ * the output channels are described where they are defined; each shape takes whichever form
+ * multiplies less (a choice made by the shape alone, so the bits never depend on the threads).
  *
  * Scratch in c->work: the pass's weights tap-major, wt[t][o] for tap t = (ci, u, v) (output
- * channels padded with zeros to a multiple of 4), the taps' offsets in the padded copy, then
+ * channels padded with zeros to a multiple of 6), the taps' offsets in the padded copy, then
  * each thread's padded copy xp and outputs yp (or, for the weight gradient, dy copied with the
- * row length of xp), then the weight gradient's slots, one per chunk of samples.
+ * row length of xp or transposed), then the weight gradient's slots, one per chunk of samples.
  */
 #include "direct.h"
 
@@ -18,10 +21,14 @@
 #include <omp.h>
 #include <string.h>
 
-/* Output channels and outputs of the forward kernel's block; taps of the weight gradient's. */
+/* Output channels and outputs of the forward kernel's block; taps of the weight gradient's
+ * blocks along the outputs (wgrad_6x2) and along the output channels (wgrad_6x16, 16 output
+ * channels a block). */
 #define OB 6
 #define QB 16
 #define TB 2
+#define TC 6
+#define WOB 16
 /* Samples of one weight-gradient slot. */
 #define WCHUNK 4
 /* Output channels at most. */
@@ -32,8 +39,8 @@ typedef struct dpass {
     int CO, OH, OW;      /* output */
     int KH, KW, pt, pl;  /* kernel; zeros above and left of the input */
     int Hp, Wp;          /* padded copy: OH + KH - 1 rows of OW + KW - 1 */
-    int K, Kp;           /* taps CI KH KW, and rounded up to TB */
-    int COp;             /* CO rounded up to OB */
+    int K, Kp;           /* taps CI KH KW, and rounded up to TC (a multiple of TB) */
+    int COp, COw;        /* CO rounded up to OB, and to WOB */
     size_t L, Lr;        /* outputs computed per channel, OH Wp; rounded up to QB */
     size_t xp, yp;       /* floats of one thread's padded copy and outputs */
     size_t shared;       /* floats of wt and the offsets */
@@ -46,14 +53,18 @@ static dpass pass_of(int N, int CI, int H, int W, int CO, int OH, int OW, int KH
     p.Hp = OH + KH - 1;
     p.Wp = OW + KW - 1;
     p.K = CI * KH * KW;
-    p.Kp = (p.K + TB - 1) / TB * TB;
+    p.Kp = (p.K + TC - 1) / TC * TC;
     p.COp = (CO + OB - 1) / OB * OB;
+    p.COw = (CO + WOB - 1) / WOB * WOB;
     p.L = (size_t)OH * p.Wp;
     p.Lr = (p.L + QB - 1) / QB * QB;
     /* The last tap of the last output of a block reads Lr - 1 + (KH - 1) Wp + KW - 1, at most
      * Hp Wp + QB + KW past the start of the last plane. */
     p.xp = cnn_round16((size_t)CI * p.Hp * p.Wp + QB + (size_t)KW + 8);
-    p.yp = cnn_round16((size_t)p.COp * p.Lr);
+    /* The outputs; for the weight gradient dy, in rows of Wp or transposed to OH OW rows of
+     * COw. */
+    size_t yt = (size_t)OH * OW * p.COw;
+    p.yp = cnn_round16((size_t)p.COp * p.Lr > yt ? (size_t)p.COp * p.Lr : yt);
     p.shared = cnn_round16((size_t)p.Kp * p.COp) + cnn_round16((size_t)p.Kp);
     return p;
 }
@@ -65,6 +76,62 @@ static dpass forward_pass(const cnn_conv_geom *g) {
 static dpass data_pass(const cnn_conv_geom *g) {
     return pass_of(g->N, g->OC, g->OH, g->OW, g->C, g->H, g->W, g->KH, g->KW,
                    g->KH - 1 - g->pt, g->KW - 1 - g->pl);
+}
+
+/* The data gradient as products and a scatter: cols[t][q] = sum over o of w[o][t] dy[o][q] for
+ * each tap t = (ch, u, v) and output q (the same kernel, the output channels as its taps and
+ * the taps as its channels), then each tap's cols added to the input pixels it came from. In a
+ * copy of dx padded to Hd = OH + KH - 1 rows of P = OW + KW - 1 (PT rows and PL columns before
+ * the pixels), with dy and cols in rows of P too (zeros in the P - OW columns past OW), output
+ * (i, j) of tap (u, v) goes to padded pixel (i + u, j + v): every tap adds one contiguous run,
+ * dxp_ch[u P + v + q] += cols[t][q], and the taps of one kernel row together add, to the run at
+ * u P, the sum over v of cols[t(v)] shifted by v (read with zeros M before and after each row of
+ * cols, summed in registers). The zero columns land on the border or on the next row, and add
+ * zero. This multiplies dy by OW + KW - 1 columns where the convolution has OW; the gather
+ * form (data_pass) multiplies also dy's zero border rows, and pads C to the block of 6 (6 times
+ * the work when C = 1). */
+typedef struct spass {
+    int T, Tp;        /* taps C KH KW, rounded up to OB */
+    int Hd, P;        /* rows and row length of the padded dx and of dy's and cols' rows */
+    size_t Q, Qr;     /* outputs computed per tap, OH P, rounded up to QB */
+    size_t M, Cp;     /* zeros before and after each row of cols (KW - 1 rounded up to 8); its
+                       * length, Qr + 2 M */
+    size_t plane;     /* floats of one plane of the padded dx: Hd P, and the last run's end */
+    size_t dyp, cols, dxp; /* floats of one thread's dy, cols and padded dx */
+    size_t shared;    /* floats of the weights (OC rows of Tp) and of the offsets */
+} spass;
+
+static spass scatter_pass(const cnn_conv_geom *g) {
+    spass s;
+    s.T = g->C * g->KH * g->KW;
+    s.Tp = (s.T + OB - 1) / OB * OB;
+    s.Hd = g->OH + g->KH - 1;
+    s.P = g->OW + g->KW - 1;
+    s.Q = (size_t)g->OH * s.P;
+    s.Qr = (s.Q + QB - 1) / QB * QB;
+    s.M = ((size_t)g->KW - 1 + 7) / 8 * 8;
+    s.Cp = s.Qr + 2 * s.M;
+    /* The run of tap (KH - 1, KW - 1) ends at (KH - 1) P + KW - 1 + OH P. */
+    s.plane = (size_t)s.Hd * s.P + (size_t)g->KW;
+    s.dyp = cnn_round16((size_t)g->OC * s.Qr);
+    s.cols = cnn_round16((size_t)s.Tp * s.Cp);
+    s.dxp = cnn_round16((size_t)g->C * s.plane);
+    s.shared = cnn_round16((size_t)g->OC * s.Tp) + cnn_round16((size_t)g->OC);
+    return s;
+}
+
+static size_t scatter_bytes(const spass *s, int threads) {
+    return (s->shared + (size_t)threads * (s->dyp + s->cols + s->dxp)) * sizeof(float);
+}
+
+/* Whether the scatter form does less work than the gather form: multiply-adds of each, the
+ * scatter's additions counted twice (they are loads and stores, not registers). */
+static int data_by_scatter(const cnn_conv_geom *g) {
+    dpass p = data_pass(g);
+    spass s = scatter_pass(g);
+    double gather = (double)p.Lr * p.K * p.COp;
+    double scatter = (double)s.Tp * s.Qr * g->OC + 2.0 * s.T * s.Q;
+    return scatter < gather;
 }
 
 static int cpu_has_avx2_fma(void) {
@@ -86,6 +153,23 @@ int cnn_direct_applies(const cnn_conv_geom *g) {
     return cpu_has_avx2_fma();
 }
 
+/* Floats of one slot of the weight gradient: COp rows of Kp (wgrad_6x2) or Kp rows of COw
+ * (wgrad_6x16). */
+static size_t wgrad_slot(const dpass *p) {
+    size_t a = (size_t)p->COp * p->Kp, b = (size_t)p->Kp * p->COw;
+    return cnn_round16(a > b ? a : b);
+}
+
+/* Whether the weight gradient goes along the output channels (wgrad_6x16): only the real
+ * outputs multiplied, no horizontal sums, but the channels padded to 16; or along the outputs
+ * (wgrad_6x2): the dropped columns multiplied too, the channels padded to 6, and 12 horizontal
+ * sums a call (counted as 30% more). The smaller count of products wins. */
+static int wgrad_by_channels(const dpass *p) {
+    double by_outputs = 1.3 * p->COp * ((p->K + TB - 1) / TB * TB) * (double)((p->L + 7) / 8 * 8);
+    double by_channels = (double)p->Kp * p->COw * p->OH * p->OW;
+    return by_channels < by_outputs;
+}
+
 static size_t pass_bytes(const dpass *p, int threads) {
     return (p->shared + (size_t)threads * (p->xp + p->yp)) * sizeof(float);
 }
@@ -95,9 +179,13 @@ size_t cnn_direct_work_bytes(const cnn_conv_geom *g, int threads) {
     size_t chunks = ((size_t)g->N + WCHUNK - 1) / WCHUNK;
     /* The weight gradient: the forward pass's scratch (dy copied in place of yp) and the
      * slots. */
-    size_t slots = chunks * cnn_round16((size_t)f.COp * f.Kp) * sizeof(float);
+    size_t slots = chunks * wgrad_slot(&f) * sizeof(float);
     size_t wgrad = pass_bytes(&f, threads) + slots;
     size_t a = pass_bytes(&d, threads);
+    if (data_by_scatter(g)) {
+        spass sp = scatter_pass(g);
+        a = scatter_bytes(&sp, threads);
+    }
     return wgrad > a ? wgrad : a;
 }
 
@@ -210,6 +298,60 @@ AVX2_FMA static void wgrad_6x2(const float *d, size_t ldd, const float *x, const
     out[5 * ldo + 1] += hsum(a51);
 }
 
+/* out[k][o] (k < TC, rows ldo apart; o < WOB) += sum over the outputs (i, j) of
+ * x[off[k] + i Wp + j] d[(i OW + j) ldd + o]: the taps' inputs broadcast, 16 output channels of
+ * dy (transposed) in two vectors, 12 accumulators. */
+AVX2_FMA static void wgrad_6x16(const float *x, const int *off, int OH, int OW, int Wp,
+                                const float *d, size_t ldd, float *out, size_t ldo) {
+    const float *x0 = x + off[0], *x1 = x + off[1], *x2 = x + off[2];
+    const float *x3 = x + off[3], *x4 = x + off[4], *x5 = x + off[5];
+    __m256 a00 = _mm256_loadu_ps(out), a01 = _mm256_loadu_ps(out + 8);
+    __m256 a10 = _mm256_loadu_ps(out + ldo), a11 = _mm256_loadu_ps(out + ldo + 8);
+    __m256 a20 = _mm256_loadu_ps(out + 2 * ldo), a21 = _mm256_loadu_ps(out + 2 * ldo + 8);
+    __m256 a30 = _mm256_loadu_ps(out + 3 * ldo), a31 = _mm256_loadu_ps(out + 3 * ldo + 8);
+    __m256 a40 = _mm256_loadu_ps(out + 4 * ldo), a41 = _mm256_loadu_ps(out + 4 * ldo + 8);
+    __m256 a50 = _mm256_loadu_ps(out + 5 * ldo), a51 = _mm256_loadu_ps(out + 5 * ldo + 8);
+    for (int i = 0; i < OH; i++) {
+        const float *dr = d + (size_t)i * OW * ldd;
+        size_t r = (size_t)i * Wp;
+        for (int j = 0; j < OW; j++) {
+            __m256 d0 = _mm256_loadu_ps(dr), d1 = _mm256_loadu_ps(dr + 8), b;
+            size_t q = r + (size_t)j;
+            dr += ldd;
+            b = _mm256_broadcast_ss(x0 + q);
+            a00 = _mm256_fmadd_ps(b, d0, a00);
+            a01 = _mm256_fmadd_ps(b, d1, a01);
+            b = _mm256_broadcast_ss(x1 + q);
+            a10 = _mm256_fmadd_ps(b, d0, a10);
+            a11 = _mm256_fmadd_ps(b, d1, a11);
+            b = _mm256_broadcast_ss(x2 + q);
+            a20 = _mm256_fmadd_ps(b, d0, a20);
+            a21 = _mm256_fmadd_ps(b, d1, a21);
+            b = _mm256_broadcast_ss(x3 + q);
+            a30 = _mm256_fmadd_ps(b, d0, a30);
+            a31 = _mm256_fmadd_ps(b, d1, a31);
+            b = _mm256_broadcast_ss(x4 + q);
+            a40 = _mm256_fmadd_ps(b, d0, a40);
+            a41 = _mm256_fmadd_ps(b, d1, a41);
+            b = _mm256_broadcast_ss(x5 + q);
+            a50 = _mm256_fmadd_ps(b, d0, a50);
+            a51 = _mm256_fmadd_ps(b, d1, a51);
+        }
+    }
+    _mm256_storeu_ps(out, a00);
+    _mm256_storeu_ps(out + 8, a01);
+    _mm256_storeu_ps(out + ldo, a10);
+    _mm256_storeu_ps(out + ldo + 8, a11);
+    _mm256_storeu_ps(out + 2 * ldo, a20);
+    _mm256_storeu_ps(out + 2 * ldo + 8, a21);
+    _mm256_storeu_ps(out + 3 * ldo, a30);
+    _mm256_storeu_ps(out + 3 * ldo + 8, a31);
+    _mm256_storeu_ps(out + 4 * ldo, a40);
+    _mm256_storeu_ps(out + 4 * ldo + 8, a41);
+    _mm256_storeu_ps(out + 5 * ldo, a50);
+    _mm256_storeu_ps(out + 5 * ldo + 8, a51);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The passes
  * ------------------------------------------------------------------------------------------- */
@@ -309,8 +451,85 @@ void cnn_direct_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x
     run_pass(c, &p, x, wt, off, b, y, 0);
 }
 
+/* The taps (ch, u, v < KW) of one kernel row, cols rows Cp apart, added to the run dst of the
+ * padded dx: dst[d] += sum over v of cols_v[d - v], d < Q + KW - 1. */
+AVX2_FMA static void scatter_row(const float *cols, size_t Cp, int KW, size_t Q, float *dst) {
+    size_t n = Q + (size_t)KW - 1, d = 0;
+    for (; d + 8 <= n; d += 8) {
+        __m256 a = _mm256_loadu_ps(dst + d);
+        for (int v = 0; v < KW; v++)
+            a = _mm256_add_ps(a, _mm256_loadu_ps(cols + (size_t)v * Cp + d - (size_t)v));
+        _mm256_storeu_ps(dst + d, a);
+    }
+    for (; d < n; d++) {
+        float a = dst[d];
+        for (int v = 0; v < KW; v++) a += cols[(size_t)v * Cp + d - (size_t)v];
+        dst[d] = a;
+    }
+}
+
+static void backward_data_scatter(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
+                                  const float *w, float *dx) {
+    spass s = scatter_pass(g);
+    CNN_ASSERT(c->work_size >= scatter_bytes(&s, c->threads));
+    float *wt = (float *)c->work;
+    int *off = (int *)(wt + cnn_round16((size_t)g->OC * s.Tp));
+    for (int o = 0; o < g->OC; o++) {
+        memcpy(wt + (size_t)o * s.Tp, w + (size_t)o * s.T, (size_t)s.T * sizeof *wt);
+        memset(wt + (size_t)o * s.Tp + s.T, 0, (size_t)(s.Tp - s.T) * sizeof *wt);
+        off[o] = (int)((size_t)o * s.Qr);
+    }
+    float *scratch = wt + s.shared;
+    double macs = (double)g->N * s.Q * s.T * g->OC;
+    int threads = c->threads > 1 && macs >= CNN_CONV_PARALLEL_MACS ? c->threads : 1;
+    size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)g->OH * g->OW;
+    int runs = g->C * g->KH;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        float *dyp = scratch + (size_t)omp_get_thread_num() * (s.dyp + s.cols + s.dxp);
+        float *cols = dyp + s.dyp, *dxp = cols + s.cols;
+        /* The zeros around cols' rows; the products fill the rest. */
+        for (int t = 0; t < s.T; t++) {
+            memset(cols + (size_t)t * s.Cp, 0, s.M * sizeof *cols);
+            memset(cols + (size_t)t * s.Cp + s.M + s.Qr, 0, s.M * sizeof *cols);
+        }
+#pragma omp for schedule(static)
+        for (int n = 0; n < g->N; n++) {
+            /* dy in rows of P, zeros after each row and after each plane. */
+            memset(dyp, 0, s.dyp * sizeof *dyp);
+            for (int o = 0; o < g->OC; o++)
+                for (int i = 0; i < g->OH; i++)
+                    memcpy(dyp + (size_t)o * s.Qr + (size_t)i * s.P,
+                           dy + ((size_t)n * g->OC + o) * out_n + (size_t)i * g->OW,
+                           (size_t)g->OW * sizeof *dyp);
+            for (int t = 0; t < s.Tp; t += OB)
+                for (size_t q = 0; q < s.Qr; q += QB)
+                    block_6x16(dyp + q, off, wt + t, (size_t)s.Tp, g->OC,
+                               cols + (size_t)t * s.Cp + s.M + q, s.Cp);
+            memset(dxp, 0, s.dxp * sizeof *dxp);
+            /* Run (ch, u) starts at row u of plane ch. */
+            for (int k = 0; k < runs; k++)
+                scatter_row(cols + (size_t)k * g->KW * s.Cp + s.M, s.Cp, g->KW, s.Q,
+                            dxp + (size_t)(k / g->KH) * s.plane + (size_t)(k % g->KH) * s.P);
+            float *dxn = dx + (size_t)n * in_n;
+            for (int ch = 0; ch < g->C; ch++)
+                for (int r = 0; r < g->H; r++) {
+                    float *restrict dst = dxn + ((size_t)ch * g->H + r) * g->W;
+                    const float *restrict src =
+                        dxp + (size_t)ch * s.plane + (size_t)(r + g->pt) * s.P + g->pl;
+#pragma omp simd
+                    for (int j = 0; j < g->W; j++) dst[j] += src[j];
+                }
+        }
+    }
+}
+
 void cnn_direct_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
                               const float *w, float *dx) {
+    if (data_by_scatter(g)) {
+        backward_data_scatter(c, g, dy, w, dx);
+        return;
+    }
     dpass p = data_pass(g);
     int *off;
     float *wt = weights_of(c, &p, &off);
@@ -330,40 +549,58 @@ void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
     CNN_ASSERT(c->work_size >= cnn_direct_work_bytes(g, c->threads));
     const int *off = offsets_of(c, &p);
     float *scratch = (float *)c->work + p.shared;
-    size_t slot = cnn_round16((size_t)p.COp * p.Kp);
+    size_t slot = wgrad_slot(&p);
     float *slots = scratch + (size_t)c->threads * (p.xp + p.yp);
-    int chunks = (g->N + WCHUNK - 1) / WCHUNK;
-    /* Sums over the rows of dy copied with Wp floats a row (zeros past OW and past L). */
+    int chunks = (g->N + WCHUNK - 1) / WCHUNK, by_channels = wgrad_by_channels(&p);
+    /* Along the outputs: sums over the rows of dy copied with Wp floats a row (zeros past OW
+     * and past L), the taps rounded up to TB. Along the channels: dy transposed, OH OW rows
+     * of COw (zeros past OC). Either way every sample writes the same places of dp, and the
+     * zeros between them stay. */
     size_t n8 = (p.L + 7) / 8 * 8, oplane = (size_t)g->OH * g->OW;
+    int k2 = (p.K + TB - 1) / TB * TB;
     int threads = threads_for(c, &p);
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int ch = 0; ch < chunks; ch++) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
         float *xp = scratch + (size_t)omp_get_thread_num() * (p.xp + p.yp), *dp = xp + p.xp;
-        float *part = slots + (size_t)ch * slot;
-        memset(part, 0, slot * sizeof *part);
-        /* Every sample writes the same places of dp: the zeros between them stay. */
-        memset(dp, 0, (size_t)p.COp * n8 * sizeof *dp);
-        int n1 = (ch + 1) * WCHUNK < g->N ? (ch + 1) * WCHUNK : g->N;
-        for (int n = ch * WCHUNK; n < n1; n++) {
-            pad_copy(&p, x + (size_t)n * p.CI * p.H * p.W, xp);
-            for (int o = 0; o < g->OC; o++)
-                for (int i = 0; i < g->OH; i++)
-                    memcpy(dp + (size_t)o * n8 + (size_t)i * p.Wp,
-                           dy + ((size_t)n * g->OC + o) * oplane + (size_t)i * g->OW,
-                           (size_t)g->OW * sizeof *dp);
-            for (int ob = 0; ob < p.COp; ob += OB)
-                for (int t = 0; t < p.Kp; t += TB)
-                    wgrad_6x2(dp + (size_t)ob * n8, n8, xp, off + t, n8,
-                              part + (size_t)ob * p.Kp + t, (size_t)p.Kp);
+        memset(dp, 0, p.yp * sizeof *dp);
+#pragma omp for schedule(static)
+        for (int ch = 0; ch < chunks; ch++) {
+            float *part = slots + (size_t)ch * slot;
+            memset(part, 0, slot * sizeof *part);
+            int n1 = (ch + 1) * WCHUNK < g->N ? (ch + 1) * WCHUNK : g->N;
+            for (int n = ch * WCHUNK; n < n1; n++) {
+                pad_copy(&p, x + (size_t)n * p.CI * p.H * p.W, xp);
+                const float *dn = dy + (size_t)n * g->OC * oplane;
+                if (by_channels) {
+                    for (size_t q = 0; q < oplane; q++)
+                        for (int o = 0; o < g->OC; o++)
+                            dp[q * p.COw + o] = dn[(size_t)o * oplane + q];
+                    for (int ob = 0; ob < p.COw; ob += WOB)
+                        for (int t = 0; t < p.Kp; t += TC)
+                            wgrad_6x16(xp, off + t, g->OH, g->OW, p.Wp, dp + ob, (size_t)p.COw,
+                                       part + (size_t)t * p.COw + ob, (size_t)p.COw);
+                    continue;
+                }
+                for (int o = 0; o < g->OC; o++)
+                    for (int i = 0; i < g->OH; i++)
+                        memcpy(dp + (size_t)o * n8 + (size_t)i * p.Wp,
+                               dn + (size_t)o * oplane + (size_t)i * g->OW,
+                               (size_t)g->OW * sizeof *dp);
+                for (int ob = 0; ob < p.COp; ob += OB)
+                    for (int t = 0; t < k2; t += TB)
+                        wgrad_6x2(dp + (size_t)ob * n8, n8, xp, off + t, n8,
+                                  part + (size_t)ob * p.Kp + t, (size_t)p.Kp);
+            }
         }
     }
     /* The slots added in chunk order, whatever the threads. */
+    size_t ldo = by_channels ? 1 : (size_t)p.Kp, ldt = by_channels ? (size_t)p.COw : 1;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int o = 0; o < g->OC; o++)
         for (int t = 0; t < p.K; t++) {
             double acc = 0.0;
             for (int ch = 0; ch < chunks; ch++)
-                acc += slots[(size_t)ch * slot + (size_t)o * p.Kp + t];
+                acc += slots[(size_t)ch * slot + (size_t)o * ldo + (size_t)t * ldt];
             dw[(size_t)o * p.K + t] += (float)acc;
         }
 }

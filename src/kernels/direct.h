@@ -7,10 +7,15 @@
  * floats a row, the output pixel q = i Wp + j (j < OW; the other columns are computed and
  * dropped) reads xp_c[q + u Wp + v]: for every tap one contiguous run of the copy. The kernel
  * holds a block of 6 output channels x 16 such outputs in 12 AVX2 registers and adds in each
- * tap with 2 loads, 6 broadcasts and 12 fused multiply-adds. The data gradient is the same
- * kernel run on dy with the kernels turned by 180 degrees and the channels swapped; the weight
- * gradient sums dy (copied with the same row length, zeros in the dropped columns) times
- * the same runs of xp, 6 channels x 2 taps at a time.
+ * tap with 2 loads, 6 broadcasts and 12 fused multiply-adds. The data gradient is either the
+ * same kernel run on dy with the kernels turned by 180 degrees and the channels swapped
+ * (gather), or the same kernel computing, for every tap, the products of the weights and dy,
+ * then each tap's products added back to the input pixels they came from as one contiguous run
+ * of a padded copy of dx (scatter: no multiplications by dy's zero border, nor by the channels
+ * padded to 6). The weight gradient sums dy times the same runs of xp, either 6 channels x 2
+ * taps at a time with dy copied with the row length of xp (along the outputs), or 6 taps x 16
+ * channels with dy transposed (along the channels: only the real outputs, no horizontal sums).
+ * Each shape takes the form that multiplies less.
  *
  * im2col (conv.c) copies C KH KW values per output pixel before its matrix product; with few
  * input channels those copies and the small products cost more than the arithmetic. The
