@@ -274,7 +274,7 @@ const float *cnn_net_input_grad(const cnn_net *net, int input);
 /* Whether backward computes the gradient with respect to the inputs (default: yes). Training
  * never uses it; with wanted = 0 the layers that read an input layer directly (convolutions,
  * dense) skip that part of their backward pass, which for a first convolution is a large
- * share of it, and cnn_net_input_grad then holds zeros or partial sums. Parameter gradients
+ * share of it, and what cnn_net_input_grad then holds is unspecified. Parameter gradients
  * are the same bit for bit either way. The explanation functions below turn it on for their
  * own passes. */
 void cnn_net_set_input_grads(cnn_net *net, int wanted);

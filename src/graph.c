@@ -470,22 +470,49 @@ float *cnn_net_output_grad(cnn_net *net) {
     return net->max_batch ? net->nodes[net->output]->dy : NULL;
 }
 
+/* Clears n floats, split over the threads when there are many. */
+static void zero_floats(float *p, size_t n, int threads) {
+    const size_t part = (size_t)1 << 16;
+    ptrdiff_t parts = (ptrdiff_t)((n + part - 1) / part);
+#pragma omp parallel for num_threads(threads) schedule(static) if (parts > 1)
+    for (ptrdiff_t i = 0; i < parts; i++) {
+        size_t len = n - (size_t)i * part < part ? n - (size_t)i * part : part;
+        memset(p + (size_t)i * part, 0, len * sizeof *p);
+    }
+}
+
 /* Back-propagates from node `from`, whose dy holds the seed. */
 static void backward_from(cnn_net *net, int from, cnn_backprop_rule rule) {
     cnn_ctx c = make_ctx(net);
     c.guided = rule == CNN_BACKPROP_GUIDED;
-    /* Layers add into their inputs' gradients, so every gradient but the seed starts at zero.
-     * Layers after `from` do not affect it and are skipped. */
-    for (int i = 0; i < from; i++) {
-        cnn_node *n = net->nodes[i];
-        memset(n->dy, 0, (size_t)net->batch * cnn_node_numel(n) * sizeof(float));
-    }
+    /* Layers add into their inputs' gradients. A gradient's first writer in this pass writes it
+     * when its layer can (writes_fresh); otherwise the gradient is cleared just before. Layers
+     * after `from` do not affect it and are skipped. */
+    for (int i = 0; i < from; i++) net->nodes[i]->dy_written = 0;
+    net->nodes[from]->dy_written = 1;
     for (int i = from; i >= 0; i--) {
         cnn_node *n = net->nodes[i];
         if (!n->type->backward) continue;
         c.skip_dx = net->no_input_grads;
         for (int k = 0; k < n->n_in; k++) c.skip_dx &= n->in[k]->type->min_inputs == 0;
+        c.fresh = 0;
+        for (int k = 0; k < n->n_in && !c.skip_dx; k++) {
+            cnn_node *in = n->in[k];
+            if (in->dy_written) continue;
+            if (n->type->writes_fresh)
+                c.fresh |= 1u << k;
+            else
+                zero_floats(in->dy, (size_t)net->batch * cnn_node_numel(in), net->threads);
+            in->dy_written = 1;
+        }
         n->type->backward(n, &c);
+    }
+    /* Gradients nothing wrote (no path to `from`) are zero; those of input layers whose
+     * gradient was not wanted are left as they are. */
+    for (int i = 0; i < from; i++) {
+        cnn_node *n = net->nodes[i];
+        if (!n->dy_written && !(net->no_input_grads && n->type->min_inputs == 0))
+            zero_floats(n->dy, (size_t)net->batch * cnn_node_numel(n), net->threads);
     }
 }
 

@@ -64,6 +64,12 @@ static const layer_case cases[] = {
     {"input x - shape=2x3x3; tanh r x; add l x,r", 0, 2},
     {"input a - shape=2x3x3; input b - shape=3x3x3; concat l a,b", 0, 2},
     {"input a - shape=2x5; input b - shape=1x5; input c - shape=2x5; concat l a,b,c", 0, 2},
+    /* Inputs with two consumers: the first to run backward writes the gradient, the second
+     * adds (an element-wise layer, pooling; an input given twice). */
+    {"input x - shape=2x3x4; relu a x; tanh b x; add l a,b", 0, 2},
+    {"input x - shape=2x4x6; relu r x; max_pool2d p x kernel=2; upsample u p scale=2; "
+     "add l r,u", 0, 2},
+    {"input x - shape=2x3x3; sigmoid s x; add l s,s", 0, 2},
     {"input x - shape=2x3x4; upsample l - scale=2", 0, 2},
     {"input x - shape=2x3x2; upsample l - scale=2x3", 0, 2},
     {"input x - shape=2x6; upsample l - scale=3", 0, 2},

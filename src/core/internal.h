@@ -116,8 +116,12 @@ typedef struct cnn_layer_type {
      * NULL: none. */
     size_t (*work_bytes)(const cnn_node *n, int batch, int threads);
     void (*forward)(cnn_node *n, const cnn_ctx *c);
-    /* Adds into the input gradients (in[i]->dy) and the parameter gradients (dw). */
+    /* Adds into the input gradients (in[i]->dy) and the parameter gradients (dw); with
+     * writes_fresh set, writes (=) instead the input gradients whose bit is set in c->fresh. */
     void (*backward)(cnn_node *n, const cnn_ctx *c);
+    /* Whether backward honours c->fresh; for the other layers the graph clears a fresh input
+     * gradient before their backward. */
+    int writes_fresh;
     /* Multiply-adds of one sample's forward pass. NULL: counted as 0. */
     uint64_t (*macs)(const cnn_node *n);
 } cnn_layer_type;
@@ -136,6 +140,7 @@ struct cnn_node {
     float *y, *dy;      /* output and its gradient, max_batch samples */
     void *saved;        /* saved_bytes(max_batch) bytes kept from forward to backward */
     float *w, *dw, *s;  /* views into the flat buffers (refreshed by prepare) */
+    int dy_written;     /* backward: dy holds this pass's gradient (or its first part) */
 };
 
 /* What a layer's forward and backward may use besides its node. */
@@ -152,6 +157,10 @@ struct cnn_ctx {
     /* backward: this layer's inputs are all input layers and their gradient is not wanted
      * (cnn_net_set_input_grads(net, 0)): layers that can skip computing it do */
     int skip_dx;
+    /* backward: bit k set when in[k]->dy holds nothing of this pass yet; a layer whose type
+     * has writes_fresh writes every element of it (=) rather than adding. An input given twice
+     * has its bit only at its first place, and the layer handles its inputs in order of k. */
+    unsigned fresh;
 };
 
 struct cnn_net {

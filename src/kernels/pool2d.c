@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 /* Below this many input values per call a parallel region costs more than it saves. */
 #define POOL_PARALLEL (1 << 15)
@@ -205,15 +206,17 @@ void cnn_pool2d_forward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x
     }
 }
 
-void cnn_pool2d_backward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x,
+void cnn_pool2d_backward(const cnn_ctx *c, const cnn_pool_geom *g, int accumulate, const float *x,
                          const float *y, const float *dy, const int32_t *arg, float *dx) {
     ptrdiff_t planes = (ptrdiff_t)g->N * g->C;
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->OH * g->OW;
     /* Max pooling's backward is a scatter through the argmax already: fast as it stands. */
 #pragma omp parallel for num_threads(c->threads) schedule(static) \
     if ((size_t)planes * in_plane >= POOL_PARALLEL)
-    for (ptrdiff_t p = 0; p < planes; p++)
+    for (ptrdiff_t p = 0; p < planes; p++) {
+        if (!accumulate) memset(dx + (size_t)p * in_plane, 0, in_plane * sizeof *dx);
         ref_backward_plane(g, x ? x + (size_t)p * in_plane : NULL,
                            y ? y + (size_t)p * out_plane : NULL, dy + (size_t)p * out_plane,
                            arg ? arg + (size_t)p * out_plane : NULL, dx + (size_t)p * in_plane);
+    }
 }

@@ -37,9 +37,10 @@ typedef struct cnn_pool_geom {
 /* y = pool(x); arg (N, C, OH, OW) receives the argmax for CNN_POOL_MAX (NULL otherwise). */
 void cnn_pool2d_forward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x, float *y,
                         int32_t *arg);
-/* dx += the gradient through the pooling, from dy (N, C, OH, OW); x, y and arg as forward
- * left them (x and y are not read by CNN_POOL_MAX, nor arg by the others). */
-void cnn_pool2d_backward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x,
+/* dx += the gradient through the pooling, from dy (N, C, OH, OW), or dx = it when not
+ * accumulate; x, y and arg as forward left them (x and y are not read by CNN_POOL_MAX, nor arg
+ * by the others). */
+void cnn_pool2d_backward(const cnn_ctx *c, const cnn_pool_geom *g, int accumulate, const float *x,
                          const float *y, const float *dy, const int32_t *arg, float *dx);
 
 #endif

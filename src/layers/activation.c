@@ -85,11 +85,31 @@ static void act_forward(cnn_node *n, const cnn_ctx *c) {
     }
 }
 
+/* dx = G, or dx += G when dx already holds part of this pass's gradient, for the element-wise
+ * gradient expression G of d = dy[i] (loaded first, see above) and index i. */
+#define ACT_GRAD(G)                                                                            \
+    do {                                                                                       \
+        if (fresh) {                                                                           \
+            _Pragma("omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)") \
+            for (ptrdiff_t i = 0; i < len; i++) {                                              \
+                float d = dy[i];                                                               \
+                dx[i] = (G);                                                                   \
+            }                                                                                  \
+        } else {                                                                               \
+            _Pragma("omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)") \
+            for (ptrdiff_t i = 0; i < len; i++) {                                              \
+                float d = dy[i];                                                               \
+                dx[i] += (G);                                                                  \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
+
 static void act_backward(cnn_node *n, const cnn_ctx *c) {
     const act_params *p = n->params;
     const float *restrict x = n->in[0]->y, *restrict y = n->y, *restrict dy = n->dy;
     float *restrict dx = n->in[0]->dy;
     const float a = p->a;
+    const int fresh = c->fresh & 1;
     int threads = c->threads;
     size_t total = (size_t)c->batch * cnn_node_numel(n);
     ptrdiff_t len = (ptrdiff_t)total;
@@ -98,38 +118,16 @@ static void act_backward(cnn_node *n, const cnn_ctx *c) {
         if (c->guided) { /* guided backprop: only positive gradients, where x was positive */
             for (ptrdiff_t i = 0; i < len; i++) {
                 float d = dy[i];
-                dx[i] += x[i] > 0.0f && d > 0.0f ? d : 0.0f;
+                dx[i] = (fresh ? 0.0f : dx[i]) + (x[i] > 0.0f && d > 0.0f ? d : 0.0f);
             }
             break;
         }
-#pragma omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)
-        for (ptrdiff_t i = 0; i < len; i++) {
-            float d = dy[i];
-            dx[i] += x[i] > 0.0f ? d : 0.0f;
-        }
+        ACT_GRAD(x[i] > 0.0f ? d : 0.0f);
         break;
-    case ACT_LEAKY:
-#pragma omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)
-        for (ptrdiff_t i = 0; i < len; i++) {
-            float d = dy[i];
-            dx[i] += x[i] > 0.0f ? d : a * d;
-        }
-        break;
-    case ACT_ELU:
-#pragma omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)
-        for (ptrdiff_t i = 0; i < len; i++) {
-            float d = dy[i];
-            dx[i] += x[i] > 0.0f ? d : (y[i] + a) * d;
-        }
-        break;
-    case ACT_SIGMOID:
-#pragma omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)
-        for (ptrdiff_t i = 0; i < len; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]);
-        break;
-    case ACT_TANH:
-#pragma omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)
-        for (ptrdiff_t i = 0; i < len; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
-        break;
+    case ACT_LEAKY: ACT_GRAD(x[i] > 0.0f ? d : a * d); break;
+    case ACT_ELU: ACT_GRAD(x[i] > 0.0f ? d : (y[i] + a) * d); break;
+    case ACT_SIGMOID: ACT_GRAD(d * y[i] * (1.0f - y[i])); break;
+    case ACT_TANH: ACT_GRAD(d * (1.0f - y[i] * y[i])); break;
     case ACT_SOFTMAX: {
         int K = n->shape.dim[0];
         size_t P = cnn_node_numel(n) / (size_t)K;
@@ -137,8 +135,10 @@ static void act_backward(cnn_node *n, const cnn_ctx *c) {
             size_t base = (s / P) * (size_t)K * P + s % P;
             double dot = 0.0;
             for (int k = 0; k < K; k++) dot += (double)dy[base + k * P] * y[base + k * P];
-            for (int k = 0; k < K; k++)
-                dx[base + k * P] += y[base + k * P] * (dy[base + k * P] - (float)dot);
+            for (int k = 0; k < K; k++) {
+                size_t e = base + k * P;
+                dx[e] = (fresh ? 0.0f : dx[e]) + y[e] * (dy[e] - (float)dot);
+            }
         }
         break;
     }
@@ -171,7 +171,7 @@ static const cnn_field elu_fields[] = {
 /* What every activation type shares; each type differs by name, setup and fields. */
 #define ACTIVATION_COMMON                                                                      \
     .params_size = sizeof(act_params), .min_inputs = 1, .max_inputs = 1,                      \
-    .forward = act_forward, .backward = act_backward
+    .forward = act_forward, .backward = act_backward, .writes_fresh = 1
 
 const cnn_layer_type cnn_layer_relu = {.name = "relu", .doc = "y = max(x, 0).",
                                        .fields = no_fields, .setup = relu_setup,

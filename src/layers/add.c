@@ -54,11 +54,13 @@ static void add_backward(cnn_node *n, const cnn_ctx *c) {
     const float *dy = n->dy;
     float *dx[CNN_MAX_INPUTS];
     for (int k = 0; k < K; k++) dx[k] = n->in[k]->dy;
-    /* Each element is handled by one thread for every k, so an input given twice is still
-     * updated by a single thread. */
+    unsigned fresh = c->fresh;
+    /* Each element is handled by one thread for every k, in order of k, so an input given
+     * twice is still updated by a single thread, written at its first place (fresh) and added
+     * at the second. */
 #pragma omp parallel for num_threads(c->threads) schedule(static)
     for (ptrdiff_t i = 0; i < total; i++)
-        for (int k = 0; k < K; k++) dx[k][i] += dy[i];
+        for (int k = 0; k < K; k++) dx[k][i] = (fresh >> k & 1 ? 0.0f : dx[k][i]) + dy[i];
 }
 
 const cnn_layer_type cnn_layer_add = {
@@ -70,4 +72,5 @@ const cnn_layer_type cnn_layer_add = {
     .setup = add_setup,
     .forward = add_forward,
     .backward = add_backward,
+    .writes_fresh = 1,
 };

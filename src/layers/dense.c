@@ -69,7 +69,7 @@ static void dense_backward(cnn_node *n, const cnn_ctx *c) {
     int in = n->in[0]->shape.dim[0], out = p->out;
     if (!c->skip_dx)
         cnn_gemm_rows(c->reference, c->threads, 0, 0, c->batch, in, out, 1.0f, n->dy, out, n->w,
-                      in, 1.0f, n->in[0]->dy, in);
+                      in, c->fresh & 1 ? 0.0f : 1.0f, n->in[0]->dy, in);
     cnn_gemm_rows(c->reference, c->threads, 1, 0, out, in, c->batch, 1.0f, n->dy, out,
                   n->in[0]->y, in, 1.0f, n->dw, in);
     if (p->bias) {
@@ -97,5 +97,6 @@ const cnn_layer_type cnn_layer_dense = {
     .init = dense_init,
     .forward = dense_forward,
     .backward = dense_backward,
+    .writes_fresh = 1,
     .macs = dense_macs,
 };

@@ -22,6 +22,10 @@ static void flatten_backward(cnn_node *n, const cnn_ctx *c) {
     size_t total = (size_t)c->batch * cnn_node_numel(n);
     float *restrict dx = n->in[0]->dy;
     const float *restrict dy = n->dy;
+    if (c->fresh & 1) {
+        memcpy(dx, dy, total * sizeof *dx);
+        return;
+    }
 #pragma omp simd
     for (size_t i = 0; i < total; i++) dx[i] += dy[i];
 }
@@ -35,4 +39,5 @@ const cnn_layer_type cnn_layer_flatten = {
     .setup = flatten_setup,
     .forward = flatten_forward,
     .backward = flatten_backward,
+    .writes_fresh = 1,
 };

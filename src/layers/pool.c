@@ -84,7 +84,8 @@ static void pool_forward(cnn_node *n, const cnn_ctx *c) {
 
 static void pool_backward(cnn_node *n, const cnn_ctx *c) {
     cnn_pool_geom g = geom_of(n, c->batch);
-    cnn_pool2d_backward(c, &g, n->in[0]->y, n->y, n->dy, n->saved, n->in[0]->dy);
+    cnn_pool2d_backward(c, &g, !(c->fresh & 1), n->in[0]->y, n->y, n->dy, n->saved,
+                        n->in[0]->dy);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -187,7 +188,7 @@ const int32_t *cnn_max_pool2d_indices(const cnn_node *n, int sample) {
 
 #define POOL_COMMON                                                                            \
     .params_size = sizeof(pool_params), .min_inputs = 1, .max_inputs = 1,                     \
-    .forward = pool_forward, .backward = pool_backward
+    .forward = pool_forward, .backward = pool_backward, .writes_fresh = 1
 
 const cnn_layer_type cnn_layer_max_pool2d = {
     .name = "max_pool2d",
