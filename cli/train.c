@@ -433,6 +433,9 @@ int cli_train(int argc, char **argv) {
                           (double)correct / seen, seen);
         }
         double train_loss = sum_loss / batches, train_acc = (double)correct / seen;
+        /* The rate counts the training steps only (as the PyTorch twin in bench/ does), the
+         * epoch's seconds the validation too. */
+        double rate = seen / (now() - t0);
         cnn_metrics vm = {0};
         if (val && cnn_evaluate(net, val, mean, std, &vm)) {
             fprintf(stderr, "\ncnn train: %s\n", cnn_net_last_error(net));
@@ -443,10 +446,10 @@ int cli_train(int argc, char **argv) {
         if (val)
             printf("epoch %2d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.3g  %.1fs  (%.0f img/s)\n",
                    epoch + 1, c.epochs, train_loss, 100 * train_acc, vm.loss, 100 * vm.top1,
-                   (double)lr, secs, seen / secs);
+                   (double)lr, secs, rate);
         else
             printf("epoch %2d/%d  train loss %.4f acc %.2f%%  lr %.3g  %.1fs  (%.0f img/s)\n",
-                   epoch + 1, c.epochs, train_loss, 100 * train_acc, (double)lr, secs, seen / secs);
+                   epoch + 1, c.epochs, train_loss, 100 * train_acc, (double)lr, secs, rate);
         fflush(stdout);
         char line[512];
         if (val)
