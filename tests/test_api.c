@@ -212,8 +212,37 @@ static void test_docs(void) {
     T_CHECK(strcmp(cnn_status_str(CNN_STATUS_SHAPE), "shape error") == 0, "status names");
 }
 
+/* The global gradient norm: the plain sum of squares (in double, element by element) to
+ * within rounding, whatever the count's remainder mod 8; gradients scaled to max_norm when
+ * above it (PyTorch's max_norm / (norm + 1e-6)), untouched when below. */
+static void test_clip_grad_norm(void) {
+    cnn_net *net = t_net("input x - shape=3x8x8; conv2d c - out=4 kernel=3; flatten f -; "
+                         "dense d - out=5", 11);
+    size_t n = cnn_net_param_count(net); /* 837: not a multiple of 8 */
+    float *g = cnn_net_grads(net), *copy = malloc(n * sizeof *copy);
+    t_fill(g, n, 3, -2.0f, 2.0f);
+    memcpy(copy, g, n * sizeof *copy);
+    double sq = 0;
+    for (size_t i = 0; i < n; i++) sq += (double)g[i] * g[i];
+    float want = (float)sqrt(sq);
+    float norm = cnn_net_clip_grad_norm(net, INFINITY);
+    T_CHECK(fabsf(norm - want) <= 1e-6f * want, "norm %.9g, want %.9g", norm, want);
+    t_same_bits("gradients below the limit are untouched", g, copy, n);
+    norm = cnn_net_clip_grad_norm(net, 1.0f);
+    T_CHECK(fabsf(norm - want) <= 1e-6f * want, "norm before clipping %.9g, want %.9g", norm, want);
+    float coef = 1.0f / (want + 1e-6f);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += fabsf(g[i] - copy[i] * coef) > 1e-6f * fabsf(copy[i]);
+    T_CHECK(bad == 0, "%zu of %zu gradients not scaled by max_norm / norm", bad, n);
+    float after = cnn_net_clip_grad_norm(net, INFINITY);
+    T_CHECK(fabsf(after - 1.0f) < 1e-5f, "norm after clipping to 1: %.9g", after);
+    free(copy);
+    cnn_net_free(net);
+}
+
 int main(void) {
     test_build_errors();
+    test_clip_grad_norm();
     test_same_stride();
     test_states();
     test_params();

@@ -46,6 +46,7 @@ void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
             for (int c = 0; c < C; c++) {
                 float m = mean[c], inv = 1.0f / std[c];
                 float *p = dst + (size_t)c * plane;
+#pragma omp simd
                 for (size_t k = 0; k < plane; k++) p[k] = (p[k] - m) * inv;
             }
         if (y) y[i] = ds->y[idx];
@@ -71,13 +72,21 @@ float cnn_schedule_lr(const cnn_schedule *s, float base_lr, int64_t step) {
 }
 
 float cnn_net_clip_grad_norm(cnn_net *net, float max_norm) {
-    double sq = 0.0;
-    for (size_t i = 0; i < net->n_params; i++) sq += (double)net->grads[i] * net->grads[i];
+    /* Eight running sums (element i goes to sum i mod 8), added in a fixed order at the end:
+     * independent chains of additions, the same bits on any machine and thread count. */
+    enum { LANES = 8 };
+    double part[LANES] = {0};
+    const float *g = net->grads;
+    size_t n = net->n_params, i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) part[k] += (double)g[i + k] * g[i + k];
+    for (; i < n; i++) part[i % LANES] += (double)g[i] * g[i];
+    double sq = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
     float norm = (float)sqrt(sq);
     /* PyTorch's rule: scale by max_norm / (norm + 1e-6) when that is below 1. */
     float coef = max_norm / (norm + 1e-6f);
     if (coef < 1.0f)
-        for (size_t i = 0; i < net->n_params; i++) net->grads[i] *= coef;
+        for (size_t j = 0; j < n; j++) net->grads[j] *= coef;
     return norm;
 }
 
