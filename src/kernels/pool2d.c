@@ -139,44 +139,90 @@ static void max2x2_plane(const cnn_pool_geom *g, const float *x, float *y, int32
 }
 
 /* Any other max pooling (tiled windows of other sizes, ResNet's overlapping 3x3 stride 2
- * padding 1): windows wholly inside the input are scanned without clipping, a row of outputs
- * at once, the border ones as the reference does; the scan and so every value and argmax are
- * the reference's. */
-static void max_strided_plane(const cnn_pool_geom *g, const float *x, float *y, int32_t *arg) {
-    /* Outputs [oh0, oh1) x [ow0, ow1) have h0 = oh SH - PH >= 0 and h0 + KH <= H (so too for
-     * columns). */
-    int64_t oh0 = ((int64_t)g->PH + g->SH - 1) / g->SH, ow0 = ((int64_t)g->PW + g->SW - 1) / g->SW;
-    int64_t oh1 = g->H + g->PH >= g->KH ? ((int64_t)g->H + g->PH - g->KH) / g->SH + 1 : 0;
-    int64_t ow1 = g->W + g->PW >= g->KW ? ((int64_t)g->W + g->PW - g->KW) / g->SW + 1 : 0;
-    oh1 = min64(oh1, g->OH);
-    ow1 = min64(ow1, g->OW);
-    int inner_rows = ow0 < ow1;
-    for (int oh = 0; oh < g->OH; oh++) {
-        float *yr = y + (size_t)oh * g->OW;
-        int32_t *ar = arg + (size_t)oh * g->OW;
-        int inner = inner_rows && oh >= oh0 && oh < oh1;
-        /* Clipped windows: the whole row, or the columns left and right of the interior. */
-        for (int ow = 0; ow < g->OW; ow++) {
-            if (inner && ow == ow0) ow = (int)ow1;
-            if (ow < g->OW) max_window(g, x, window_at(g, oh, ow), &yr[ow], &ar[ow]);
+ * padding 1) with strides up to MAX_STRIDE. For each output row, segments of up to SEG
+ * outputs. Each window row is copied with -inf for the padding and split into SW phases,
+ * ph[s][k] = the row's column (ow0 + k) SW + s - PW, so that tap v of output ow0 + j is
+ * ph[v % SW][j + v / SW], contiguous in j whatever the border; the taps are scanned in the
+ * reference's order (rows, then columns) as selects across the segment. A padding cell is
+ * -inf, never greater than the running maximum nor NaN, so it is never taken; the argmax
+ * starts at the window's first cell in the input, as in the reference: every value and argmax
+ * are the reference's. */
+#define SEG 128
+#define MAX_STRIDE 4
+#define MAX_KERNEL 32
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define POOL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define POOL_CLONES
+#endif
+
+typedef float v8sf __attribute__((vector_size(32)));
+typedef int32_t v8si __attribute__((vector_size(32)));
+
+static int segmented(const cnn_pool_geom *g) { return g->SW <= MAX_STRIDE && g->KW <= MAX_KERNEL; }
+
+/* ph[s][k] = xp[k SW + s] for k < n, s < SW (ph rows SEG + MAX_KERNEL apart). Stride 2 in
+ * vectors: 16 floats shuffled into their 8 even and 8 odd ones. */
+static inline void split_phases(const float *xp, int SW, int n, float *ph) {
+    const size_t pitch = SEG + MAX_KERNEL;
+    if (SW == 1) {
+        memcpy(ph, xp, (size_t)n * sizeof *ph);
+        return;
+    }
+    int k = 0;
+    if (SW == 2)
+        for (; k + 8 <= n; k += 8) {
+            v8sf a, b;
+            memcpy(&a, xp + 2 * k, sizeof a);
+            memcpy(&b, xp + 2 * k + 8, sizeof b);
+            v8sf even = __builtin_shuffle(a, b, (v8si){0, 2, 4, 6, 8, 10, 12, 14});
+            v8sf odd = __builtin_shuffle(a, b, (v8si){1, 3, 5, 7, 9, 11, 13, 15});
+            memcpy(ph + k, &even, sizeof even);
+            memcpy(ph + pitch + k, &odd, sizeof odd);
         }
-        if (!inner) continue;
-        /* The interior, as selects in vectors (see max2x2_plane). */
-        int32_t row0 = (oh * g->SH - g->PH) * g->W - g->PW;
-#pragma omp simd
-        for (int j = (int)ow0; j < (int)ow1; j++) {
-            int32_t first = row0 + j * g->SW, best = first;
-            float m = -INFINITY;
-            for (int u = 0; u < g->KH; u++)
+    for (; k < n; k++)
+        for (int s = 0; s < SW; s++) ph[s * pitch + k] = xp[k * SW + s];
+}
+
+POOL_CLONES static void max_segment_plane(const cnn_pool_geom *g, const float *x, float *y,
+                                          int32_t *arg) {
+    /* xp: the segment's columns of one row, xp[i] = column c0 + i, rounded up so that the
+     * phases can be read whole. */
+    float xp[(SEG + MAX_KERNEL) * MAX_STRIDE], ph[MAX_STRIDE][SEG + MAX_KERNEL], m[SEG];
+    int32_t best[SEG];
+    int SW = g->SW, W = g->W, reach = (g->KW - 1) / SW;
+    for (int oh = 0; oh < g->OH; oh++) {
+        int64_t h0 = (int64_t)oh * g->SH - g->PH;
+        int r0 = (int)max64(h0, 0), r1 = (int)min64(h0 + g->KH, g->H);
+        for (int ow0 = 0; ow0 < g->OW; ow0 += SEG) {
+            int n = g->OW - ow0 < SEG ? g->OW - ow0 : SEG, np = n + reach + 1;
+            int64_t c0 = (int64_t)ow0 * SW - g->PW;
+            int len = np * SW;
+            int lo = (int)min64(max64(-c0, 0), len), hi = (int)max64(min64(W - c0, len), lo);
+            for (int j = 0; j < n; j++) {
+                m[j] = -INFINITY;
+                best[j] = (int32_t)((int64_t)r0 * W + max64(c0 + (int64_t)j * SW, 0));
+            }
+            for (int r = r0; r < r1; r++) {
+                for (int i = 0; i < lo; i++) xp[i] = -INFINITY;
+                memcpy(xp + lo, x + (size_t)r * W + (c0 + lo), (size_t)(hi - lo) * sizeof *xp);
+                for (int i = hi; i < len; i++) xp[i] = -INFINITY;
+                split_phases(xp, SW, np, ph[0]);
                 for (int v = 0; v < g->KW; v++) {
-                    int32_t i = first + u * g->W + v;
-                    float e = x[i];
-                    int t = (e > m) | (e != e);
-                    m = t ? e : m;
-                    best = t ? i : best;
+                    const float *e = ph[v % SW] + v / SW;
+                    int32_t first = (int32_t)((int64_t)r * W + c0 + v);
+#pragma omp simd
+                    for (int j = 0; j < n; j++) {
+                        float ej = e[j];
+                        int t = (ej > m[j]) | (ej != ej);
+                        m[j] = t ? ej : m[j];
+                        best[j] = t ? first + j * SW : best[j];
+                    }
                 }
-            yr[j] = m;
-            ar[j] = best;
+            }
+            memcpy(y + (size_t)oh * g->OW + ow0, m, (size_t)n * sizeof *m);
+            if (arg) memcpy(arg + (size_t)oh * g->OW + ow0, best, (size_t)n * sizeof *best);
         }
     }
 }
@@ -190,7 +236,7 @@ void cnn_pool2d_forward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x
     ptrdiff_t planes = (ptrdiff_t)g->N * g->C;
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->OH * g->OW;
     int fast = !c->reference && g->kind == CNN_POOL_MAX;
-    int two = fast && tiled(g) && g->KH == 2 && g->KW == 2;
+    int two = fast && tiled(g) && g->KH == 2 && g->KW == 2, segments = fast && segmented(g);
 #pragma omp parallel for num_threads(c->threads) schedule(static) \
     if ((size_t)planes * in_plane >= POOL_PARALLEL)
     for (ptrdiff_t p = 0; p < planes; p++) {
@@ -199,8 +245,8 @@ void cnn_pool2d_forward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x
         int32_t *ap = arg ? arg + (size_t)p * out_plane : NULL;
         if (two)
             max2x2_plane(g, xp, yp, ap);
-        else if (fast)
-            max_strided_plane(g, xp, yp, ap);
+        else if (segments)
+            max_segment_plane(g, xp, yp, ap);
         else
             ref_forward_plane(g, xp, yp, ap);
     }

@@ -15,9 +15,11 @@
  *   CNN_POOL_L2   y = sqrt(sum of x^2); dx += dy x / y over the window, 0 where y = 0
  *
  * The reference kernel clips each window to the input as the definition reads. The fast
- * kernel gives non-overlapping windows without padding (stride = kernel, all inside the
- * input), max pooling's common case, loops of their own; 2x2 windows are vectorised across
- * a row of outputs. Every other geometry runs the reference loops. Planes are split over
+ * kernels are max pooling's: 2x2 non-overlapping windows without padding vectorised across a
+ * row of outputs, and any other window with a column stride up to 4 (ResNet's 3x3 stride 2
+ * padding 1) as selects across segments of an output row, each window row padded with -inf
+ * and split into phases by the stride. Both give the reference's values and argmax bit for
+ * bit. Average and L2 pooling run the reference loops. Planes are split over
  * threads, each writing its own output and input-gradient planes, so results do not depend
  * on the thread count.
  */
