@@ -66,6 +66,15 @@ static const kernel_case cases[] = {
     {"input x - shape=16x12x12; conv2d l - out=64 kernel=5 padding=same", 9, 1e-3, 1e-3},
     {"input x - shape=5x11x7; conv2d l - out=7 kernel=1", 17, 1e-3, 1e-3},
     {"input x - shape=4x40x40; conv2d l - out=6 kernel=5 padding=2", 1, 1e-3, 1e-3},
+    /* Strided direct kernels (forward and weight gradient; the data gradient takes im2col):
+     * ResNet's 7x7 stride-2 stem on one image (its blocks of outputs shared by the threads)
+     * and on two (fewer samples than three threads), stride 3 with a kernel smaller than it
+     * and uneven strides. */
+    {"input x - shape=3x38x38; conv2d l - out=64 kernel=7 stride=2 padding=3", 1, 1e-3, 1e-3},
+    {"input x - shape=3x38x38; conv2d l - out=64 kernel=7 stride=2 padding=3", 2, 1e-3, 1e-3},
+    {"input x - shape=2x20x19; conv2d l - out=7 kernel=2 stride=3 padding=1", 9, 1e-3, 1e-3},
+    {"input x - shape=5x17x21; conv2d l - out=10 kernel=3x4 stride=2x4 padding=1x2", 6, 1e-3,
+     1e-3},
     /* Small maps: chunks are widened to 256 columns (16 samples of 4x4), the last one short;
      * with fewer than 4 chunks in row blocks, with more in one product each. */
     {"input x - shape=64x4x4; conv2d l - out=48 kernel=3 padding=1", 37, 1e-3, 1e-3},

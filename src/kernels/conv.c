@@ -555,19 +555,23 @@ static const float *transformed(const cnn_ctx *c, const cnn_conv_geom *g, const 
 }
 
 /* Which kernels run g: decided by the shape (and the CPU), never by the thread count, so that
- * a shape always gets the same bits. The direct kernels serve convolutions only. */
+ * a shape always gets the same bits. The direct kernels serve convolutions only, and their data
+ * gradient stride 1 only. */
 typedef enum { PATH_REFERENCE, PATH_IM2COL, PATH_WINOGRAD, PATH_DIRECT } conv_path;
+typedef enum { OP_FORWARD, OP_DATA, OP_WEIGHTS, OP_TRANSPOSED } conv_op;
 
-static conv_path path_of(const cnn_ctx *c, const cnn_conv_geom *g, int transposed) {
+static conv_path path_of(const cnn_ctx *c, const cnn_conv_geom *g, conv_op op) {
     if (c->reference) return PATH_REFERENCE;
     if (cnn_winograd_applies(g)) return PATH_WINOGRAD;
-    if (!transposed && cnn_direct_applies(g)) return PATH_DIRECT;
+    if (op == OP_DATA ? cnn_direct_data_applies(g)
+                      : op != OP_TRANSPOSED && cnn_direct_applies(g))
+        return PATH_DIRECT;
     return PATH_IM2COL;
 }
 
 void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                         const float *w, const float *b, float *y, void *keep) {
-    switch (path_of(c, g, 0)) {
+    switch (path_of(c, g, OP_FORWARD)) {
     case PATH_REFERENCE: ref_forward(g, x, w, b, y, 0); break;
     case PATH_WINOGRAD: cnn_winograd_forward(c, g, transformed(c, g, w, keep), x, b, y, 0); break;
     case PATH_DIRECT: cnn_direct_forward(c, g, x, w, b, y); break;
@@ -577,7 +581,7 @@ void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x
 
 void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
                               const float *w, const void *keep, float *dx) {
-    switch (path_of(c, g, 0)) {
+    switch (path_of(c, g, OP_DATA)) {
     case PATH_REFERENCE: ref_backward_data(g, dy, w, dx); break;
     case PATH_WINOGRAD: cnn_winograd_backward_data(c, g, keep, dy, dx); break;
     case PATH_DIRECT: cnn_direct_backward_data(c, g, dy, w, dx); break;
@@ -588,7 +592,7 @@ void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const fl
 void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                  const float *dy, float *dw, float *db) {
     size_t P = (size_t)g->OH * g->OW;
-    switch (path_of(c, g, 0)) {
+    switch (path_of(c, g, OP_WEIGHTS)) {
     case PATH_REFERENCE:
         ref_backward_weights(g, x, dy, dw);
         if (db) channel_sums(1, g->N, g->OC, P, dy, db);
@@ -615,7 +619,7 @@ void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
 
 void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                   const float *w, const float *b, float *y, void *keep) {
-    conv_path path = path_of(c, g, 1);
+    conv_path path = path_of(c, g, OP_TRANSPOSED);
     if (path == PATH_IM2COL) {
         run_chunks(c, g, CHUNK_TRANSPOSED_FORWARD, x, w, b, y);
         return;
@@ -630,7 +634,7 @@ void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, cons
 void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g,
                                         const float *dy, const float *w, const void *keep,
                                         float *dx) {
-    switch (path_of(c, g, 1)) {
+    switch (path_of(c, g, OP_TRANSPOSED)) {
     case PATH_REFERENCE: ref_forward(g, dy, w, NULL, dx, 1); break;
     case PATH_WINOGRAD: cnn_winograd_forward(c, g, keep, dy, NULL, dx, 1); break;
     default: run_chunks(c, g, CHUNK_FORWARD_ADD, dy, w, NULL, dx); break;
@@ -641,7 +645,7 @@ void cnn_conv_transpose2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom
                                            const float *x, const float *dy, float *dw,
                                            float *db) {
     /* In g's terms dy is the input and x the output gradient. */
-    conv_path path = path_of(c, g, 1);
+    conv_path path = path_of(c, g, OP_TRANSPOSED);
     if (path == PATH_REFERENCE)
         ref_backward_weights(g, dy, x, dw);
     else if (path == PATH_WINOGRAD)

@@ -38,7 +38,9 @@ typedef struct dpass {
     int N, CI, H, W;     /* input */
     int CO, OH, OW;      /* output */
     int KH, KW, pt, pl;  /* kernel; zeros above and left of the input */
-    int Hp, Wp;          /* padded copy: OH + KH - 1 rows of OW + KW - 1 */
+    int sh, sw;          /* stride */
+    int Hp, Wp;          /* padded copy: sh sw phases of each plane, of OH + (KH - 1) / sh rows
+                          * of OW + (KW - 1) / sw */
     int K, Kp;           /* taps CI KH KW, and rounded up to TC (a multiple of TB) */
     int COp, COw;        /* CO rounded up to OB, and to WOB */
     size_t L, Lr;        /* outputs computed per channel, OH Wp; rounded up to QB */
@@ -47,20 +49,20 @@ typedef struct dpass {
 } dpass;
 
 static dpass pass_of(int N, int CI, int H, int W, int CO, int OH, int OW, int KH, int KW,
-                     int pt, int pl) {
+                     int pt, int pl, int sh, int sw) {
     dpass p = {.N = N, .CI = CI, .H = H, .W = W, .CO = CO, .OH = OH, .OW = OW, .KH = KH,
-               .KW = KW, .pt = pt, .pl = pl};
-    p.Hp = OH + KH - 1;
-    p.Wp = OW + KW - 1;
+               .KW = KW, .pt = pt, .pl = pl, .sh = sh, .sw = sw};
+    p.Hp = OH + (KH - 1) / sh;
+    p.Wp = OW + (KW - 1) / sw;
     p.K = CI * KH * KW;
     p.Kp = (p.K + TC - 1) / TC * TC;
     p.COp = (CO + OB - 1) / OB * OB;
     p.COw = (CO + WOB - 1) / WOB * WOB;
     p.L = (size_t)OH * p.Wp;
     p.Lr = (p.L + QB - 1) / QB * QB;
-    /* The last tap of the last output of a block reads Lr - 1 + (KH - 1) Wp + KW - 1, at most
-     * Hp Wp + QB + KW past the start of the last plane. */
-    p.xp = cnn_round16((size_t)CI * p.Hp * p.Wp + QB + (size_t)KW + 8);
+    /* The last tap of the last output of a block reads Lr - 1 + (KH - 1) / sh Wp +
+     * (KW - 1) / sw, at most Hp Wp + QB + KW past the start of the last plane. */
+    p.xp = cnn_round16((size_t)CI * sh * sw * p.Hp * p.Wp + QB + (size_t)KW + 8);
     /* The outputs; for the weight gradient dy, in rows of Wp or transposed to OH OW rows of
      * COw. */
     size_t yt = (size_t)OH * OW * p.COw;
@@ -70,12 +72,13 @@ static dpass pass_of(int N, int CI, int H, int W, int CO, int OH, int OW, int KH
 }
 
 static dpass forward_pass(const cnn_conv_geom *g) {
-    return pass_of(g->N, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->KH, g->KW, g->pt, g->pl);
+    return pass_of(g->N, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->KH, g->KW, g->pt, g->pl,
+                   g->sh, g->sw);
 }
 
 static dpass data_pass(const cnn_conv_geom *g) {
     return pass_of(g->N, g->OC, g->OH, g->OW, g->C, g->H, g->W, g->KH, g->KW,
-                   g->KH - 1 - g->pt, g->KW - 1 - g->pl);
+                   g->KH - 1 - g->pt, g->KW - 1 - g->pl, 1, 1);
 }
 
 /* The data gradient as products and a scatter: cols[t][q] = sum over o of w[o][t] dy[o][q] for
@@ -144,13 +147,18 @@ static int cpu_has_avx2_fma(void) {
 }
 
 int cnn_direct_applies(const cnn_conv_geom *g) {
-    if (g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || g->G != 1) return 0;
+    if (g->sh > CNN_DIRECT_MAX_STRIDE || g->sw > CNN_DIRECT_MAX_STRIDE) return 0;
+    if (g->dh != 1 || g->dw != 1 || g->G != 1) return 0;
     if (g->C > CNN_DIRECT_MAX_CHANNELS || g->OC > MAX_OUT) return 0;
     /* The padded planes and their offsets are ints (the taps' offsets, the kernel's reads). */
-    double plane = ((double)g->OH + g->KH) * ((double)g->OW + g->KW) + QB + g->KW;
+    double plane = ((double)g->OH + g->KH) * ((double)g->OW + g->KW) * g->sh * g->sw + QB + g->KW;
     double dplane = ((double)g->H + g->KH) * ((double)g->W + g->KW) + QB + g->KW;
     if (plane * CNN_DIRECT_MAX_CHANNELS > INT_MAX || dplane * MAX_OUT > INT_MAX) return 0;
     return cpu_has_avx2_fma();
+}
+
+int cnn_direct_data_applies(const cnn_conv_geom *g) {
+    return g->sh == 1 && g->sw == 1 && cnn_direct_applies(g);
 }
 
 /* Floats of one slot of the weight gradient: COp rows of Kp (wgrad_6x2) or Kp rows of COw
@@ -176,15 +184,16 @@ static size_t pass_bytes(const dpass *p, int threads) {
 
 size_t cnn_direct_work_bytes(const cnn_conv_geom *g, int threads) {
     dpass f = forward_pass(g), d = data_pass(g);
+    /* The forward pass: a copy and outputs for each thread (or each sample, when fewer). */
     size_t chunks = ((size_t)g->N + WCHUNK - 1) / WCHUNK;
     /* The weight gradient: the forward pass's scratch (dy copied in place of yp) and the
      * slots. */
     size_t slots = chunks * wgrad_slot(&f) * sizeof(float);
     size_t wgrad = pass_bytes(&f, threads) + slots;
-    size_t a = pass_bytes(&d, threads);
-    if (data_by_scatter(g)) {
+    size_t a = 0;
+    if (cnn_direct_data_applies(g)) {
         spass sp = scatter_pass(g);
-        a = scatter_bytes(&sp, threads);
+        a = data_by_scatter(g) ? scatter_bytes(&sp, threads) : pass_bytes(&d, threads);
     }
     return wgrad > a ? wgrad : a;
 }
@@ -356,71 +365,121 @@ AVX2_FMA static void wgrad_6x16(const float *x, const int *off, int OH, int OW, 
  * The passes
  * ------------------------------------------------------------------------------------------- */
 
-/* xp = the planes of one sample of in (CI, H, W), each padded to Hp x Wp: xp[c][r][s] =
- * in[c][r - PT][s - PL], zero outside; then zeros to the end of the copy. */
-static void pad_copy(const dpass *p, const float *in, float *xp) {
+/* xp = the planes of one sample of in (CI, H, W), zero-padded and split into the stride's
+ * phases, each Hp x Wp: xp[c][a][b][r][s] = in[c][r sh + a - PT][s sw + b - PL], zero outside;
+ * then zeros to the end of the copy. Planes [c0, c1) of the input only. */
+static void pad_copy(const dpass *p, const float *in, float *xp, int c0, int c1) {
     size_t plane = (size_t)p->Hp * p->Wp;
-    for (int c = 0; c < p->CI; c++) {
+    for (int c = c0; c < c1; c++) {
         const float *src = in + (size_t)c * p->H * p->W;
-        for (int r = 0; r < p->Hp; r++) {
-            float *dst = xp + (size_t)c * plane + (size_t)r * p->Wp;
-            long long sr = (long long)r - p->pt;
-            if (sr < 0 || sr >= p->H) {
-                memset(dst, 0, (size_t)p->Wp * sizeof *dst);
-                continue;
+        for (int a = 0; a < p->sh; a++)
+            for (int b = 0; b < p->sw; b++) {
+                float *ph = xp + ((size_t)(c * p->sh + a) * p->sw + b) * plane;
+                /* Columns s with 0 <= s sw + b - PL < W come from the row. */
+                long long s0 = p->pl - b > 0 ? (p->pl - b + p->sw - 1) / p->sw : 0;
+                long long s1 = ((long long)p->W + p->pl - b + p->sw - 1) / p->sw;
+                if (s1 > p->Wp) s1 = p->Wp;
+                if (s0 > s1) s0 = s1;
+                for (int r = 0; r < p->Hp; r++) {
+                    float *dst = ph + (size_t)r * p->Wp;
+                    long long sr = (long long)r * p->sh + a - p->pt;
+                    if (sr < 0 || sr >= p->H) {
+                        memset(dst, 0, (size_t)p->Wp * sizeof *dst);
+                        continue;
+                    }
+                    const float *row = src + (size_t)sr * p->W + b - p->pl;
+                    for (long long s = 0; s < s0; s++) dst[s] = 0.0f;
+                    if (p->sw == 1)
+                        memcpy(dst + s0, row + s0, (size_t)(s1 - s0) * sizeof *dst);
+                    else
+                        for (long long s = s0; s < s1; s++) dst[s] = row[s * p->sw];
+                    for (long long s = s1; s < p->Wp; s++) dst[s] = 0.0f;
+                }
             }
-            const float *row = src + (size_t)sr * p->W;
-            /* Columns s with 0 <= s - PL < W come from the row. */
-            long long s0 = p->pl > 0 ? p->pl : 0, s1 = (long long)p->W + p->pl;
-            if (s1 > p->Wp) s1 = p->Wp;
-            if (s0 > s1) s0 = s1;
-            for (long long s = 0; s < s0; s++) dst[s] = 0.0f;
-            if (s1 > s0) memcpy(dst + s0, row + (s0 - p->pl), (size_t)(s1 - s0) * sizeof *dst);
-            for (long long s = s1; s < p->Wp; s++) dst[s] = 0.0f;
-        }
     }
-    size_t used = (size_t)p->CI * plane;
-    memset(xp + used, 0, (p->xp - used) * sizeof *xp);
+    if (c1 == p->CI) {
+        size_t used = (size_t)p->CI * p->sh * p->sw * plane;
+        memset(xp + used, 0, (p->xp - used) * sizeof *xp);
+    }
 }
 
-/* The offsets of the taps t = (ci, u, v) in the padded copy, padded with 0 to Kp taps. */
+/* The offsets of the taps t = (ci, u, v) in the padded copy (phase (u mod sh, v mod sw), row
+ * u / sh, column v / sw), padded with 0 to Kp taps. */
 static void tap_offsets(const dpass *p, int *off) {
     int t = 0;
     for (int c = 0; c < p->CI; c++)
         for (int u = 0; u < p->KH; u++)
-            for (int v = 0; v < p->KW; v++)
-                off[t++] = (c * p->Hp + u) * p->Wp + v;
+            for (int v = 0; v < p->KW; v++) {
+                int phase = (c * p->sh + u % p->sh) * p->sw + v % p->sw;
+                off[t++] = (phase * p->Hp + u / p->sh) * p->Wp + v / p->sw;
+            }
     for (; t < p->Kp; t++) off[t] = 0;
 }
 
+/* Output channels o of sample n from its outputs yp: out = yp + bias, or += when accumulate. */
+static void copy_out(const dpass *p, const float *yp, const float *bias, int n, int o,
+                     float *out, int accumulate) {
+    float b = bias ? bias[o] : 0.0f;
+    for (int i = 0; i < p->OH; i++) {
+        float *restrict dst = out + (((size_t)n * p->CO + o) * p->OH + i) * p->OW;
+        const float *restrict src = yp + (size_t)o * p->Lr + (size_t)i * p->Wp;
+        if (accumulate) {
+#pragma omp simd
+            for (int j = 0; j < p->OW; j++) dst[j] += src[j] + b;
+        } else {
+#pragma omp simd
+            for (int j = 0; j < p->OW; j++) dst[j] = src[j] + b;
+        }
+    }
+}
+
+/* Outputs of one task of a sample split over the threads: QB QSPLIT of them. */
+#define QSPLIT 32
+
 /* out (N, CO, OH, OW) = the pass applied to in with the tap-major weights wt, plus bias
- * (may be NULL), or += when accumulate. */
+ * (may be NULL), or += when accumulate. With as many samples as threads, each thread takes
+ * whole samples; with fewer (a batch of one), every sample gets its own copy and outputs and
+ * the threads share its blocks of outputs. Either way each output is one kernel call's. */
 static void run_pass(const cnn_ctx *c, const dpass *p, const float *in, const float *wt,
                      const int *off, const float *bias, float *out, int accumulate) {
     float *scratch = (float *)c->work + p->shared;
     int threads = threads_for(c, p);
+    size_t in_n = (size_t)p->CI * p->H * p->W;
+    if (p->N >= threads) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int n = 0; n < p->N; n++) {
-        float *xp = scratch + (size_t)omp_get_thread_num() * (p->xp + p->yp), *yp = xp + p->xp;
-        pad_copy(p, in + (size_t)n * p->CI * p->H * p->W, xp);
-        for (int ob = 0; ob < p->COp; ob += OB)
-            for (size_t q = 0; q < p->Lr; q += QB)
-                block_6x16(xp + q, off, wt + ob, (size_t)p->COp, p->K, yp + (size_t)ob * p->Lr + q,
-                           p->Lr);
-        for (int o = 0; o < p->CO; o++) {
-            float b = bias ? bias[o] : 0.0f;
-            for (int i = 0; i < p->OH; i++) {
-                float *dst = out + (((size_t)n * p->CO + o) * p->OH + i) * p->OW;
-                const float *src = yp + (size_t)o * p->Lr + (size_t)i * p->Wp;
-                if (accumulate) {
-#pragma omp simd
-                    for (int j = 0; j < p->OW; j++) dst[j] += src[j] + b;
-                } else {
-#pragma omp simd
-                    for (int j = 0; j < p->OW; j++) dst[j] = src[j] + b;
-                }
-            }
+        for (int n = 0; n < p->N; n++) {
+            float *xp = scratch + (size_t)omp_get_thread_num() * (p->xp + p->yp), *yp = xp + p->xp;
+            pad_copy(p, in + (size_t)n * in_n, xp, 0, p->CI);
+            for (int ob = 0; ob < p->COp; ob += OB)
+                for (size_t q = 0; q < p->Lr; q += QB)
+                    block_6x16(xp + q, off, wt + ob, (size_t)p->COp, p->K,
+                               yp + (size_t)ob * p->Lr + q, p->Lr);
+            for (int o = 0; o < p->CO; o++) copy_out(p, yp, bias, n, o, out, accumulate);
         }
+        return;
+    }
+    int obs = p->COp / OB, qs = (int)((p->Lr / QB + QSPLIT - 1) / QSPLIT);
+    ptrdiff_t tasks = (ptrdiff_t)p->N * obs * qs;
+#pragma omp parallel num_threads(threads)
+    {
+        /* The copies by input channel (the last one also clears the copy's tail). */
+#pragma omp for schedule(static)
+        for (int k = 0; k < p->N * p->CI; k++)
+            pad_copy(p, in + (size_t)(k / p->CI) * in_n,
+                     scratch + (size_t)(k / p->CI) * (p->xp + p->yp), k % p->CI, k % p->CI + 1);
+#pragma omp for schedule(static)
+        for (ptrdiff_t k = 0; k < tasks; k++) {
+            int n = (int)(k / ((ptrdiff_t)obs * qs)), ob = (int)(k / qs % obs) * OB;
+            size_t q0 = (size_t)(k % qs) * QB * QSPLIT, q1 = q0 + (size_t)QB * QSPLIT;
+            float *xp = scratch + (size_t)n * (p->xp + p->yp), *yp = xp + p->xp;
+            for (size_t q = q0; q < q1 && q < p->Lr; q += QB)
+                block_6x16(xp + q, off, wt + ob, (size_t)p->COp, p->K,
+                           yp + (size_t)ob * p->Lr + q, p->Lr);
+        }
+#pragma omp for schedule(static)
+        for (int k = 0; k < p->N * p->CO; k++)
+            copy_out(p, scratch + (size_t)(k / p->CO) * (p->xp + p->yp) + p->xp, bias, k / p->CO,
+                     k % p->CO, out, accumulate);
     }
 }
 
@@ -569,7 +628,7 @@ void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
             memset(part, 0, slot * sizeof *part);
             int n1 = (ch + 1) * WCHUNK < g->N ? (ch + 1) * WCHUNK : g->N;
             for (int n = ch * WCHUNK; n < n1; n++) {
-                pad_copy(&p, x + (size_t)n * p.CI * p.H * p.W, xp);
+                pad_copy(&p, x + (size_t)n * p.CI * p.H * p.W, xp, 0, p.CI);
                 const float *dn = dy + (size_t)n * g->OC * oplane;
                 if (by_channels) {
                     for (size_t q = 0; q < oplane; q++)

@@ -17,22 +17,33 @@
  * channels with dy transposed (along the channels: only the real outputs, no horizontal sums).
  * Each shape takes the form that multiplies less.
  *
+ * A stride S > 1 (forward and weight gradient) splits each padded plane into its S x S phases,
+ * phase (a, b) holding the pixels (r S + a, s S + b): tap (u, v) then reads phase
+ * (u mod S, v mod S) at row u / S, column v / S, again one contiguous run per tap (ResNet's
+ * 7x7 stride-2 stem: 3 channels, 64 outputs).
+ *
  * im2col (conv.c) copies C KH KW values per output pixel before its matrix product; with few
  * input channels those copies and the small products cost more than the arithmetic. The
  * kernels need AVX2 and FMA (checked at run time); without them conv.c keeps the im2col path.
- * Work is split by samples (and chunks of samples for the weight gradient, added in order),
- * so results do not depend on the thread count.
+ * Work is split by samples (and chunks of samples for the weight gradient, added in order); a
+ * forward pass with fewer samples than threads splits each sample's blocks of outputs. Every
+ * output is one kernel call's whatever the split, so results do not depend on the thread
+ * count.
  */
 #ifndef CNN_KERNELS_DIRECT_H
 #define CNN_KERNELS_DIRECT_H
 
 #include "conv.h"
 
-/* Input channels at most for the direct kernels. */
+/* Input channels and strides at most for the direct kernels. */
 #define CNN_DIRECT_MAX_CHANNELS 16
-/* Whether g takes the direct kernels: the CPU has AVX2 and FMA, stride 1, dilation 1, one
- * group, at most CNN_DIRECT_MAX_CHANNELS input channels and at most 64 output channels. */
+#define CNN_DIRECT_MAX_STRIDE 4
+/* Whether g's forward pass and weight gradient take the direct kernels: the CPU has AVX2 and
+ * FMA, strides up to CNN_DIRECT_MAX_STRIDE, dilation 1, one group, at most
+ * CNN_DIRECT_MAX_CHANNELS input channels and at most 64 output channels. */
 int cnn_direct_applies(const cnn_conv_geom *g);
+/* Whether g's data gradient takes them too: stride 1 as well. */
+int cnn_direct_data_applies(const cnn_conv_geom *g);
 
 /* Scratch bytes the kernels need in c->work for g's batch and `threads` threads. */
 size_t cnn_direct_work_bytes(const cnn_conv_geom *g, int threads);
