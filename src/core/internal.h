@@ -26,6 +26,15 @@
     } while (0)
 _Noreturn void cnn_assert_fail(const char *cond, const char *file, int line);
 
+/* A loop-heavy function compiled twice, for x86-64-v3 (AVX2 and FMA: 8 floats a vector) and for
+ * the baseline, the CPU choosing at load time. The library is built with -std=c11, where GCC
+ * does not contract a * b + c into a fused multiply-add, so both give the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CNN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define CNN_CLONES
+#endif
+
 /* ---------------------------------------------------------------------------------------------
  * Random numbers: xoshiro256** seeded by splitmix64. Owned by a network, never global.
  * ------------------------------------------------------------------------------------------- */

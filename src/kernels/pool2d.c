@@ -151,12 +151,6 @@ static void max2x2_plane(const cnn_pool_geom *g, const float *x, float *y, int32
 #define MAX_STRIDE 4
 #define MAX_KERNEL 32
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define POOL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define POOL_CLONES
-#endif
-
 typedef float v8sf __attribute__((vector_size(32)));
 typedef int32_t v8si __attribute__((vector_size(32)));
 
@@ -185,7 +179,7 @@ static inline void split_phases(const float *xp, int SW, int n, float *ph) {
         for (int s = 0; s < SW; s++) ph[s * pitch + k] = xp[k * SW + s];
 }
 
-POOL_CLONES static void max_segment_plane(const cnn_pool_geom *g, const float *x, float *y,
+CNN_CLONES static void max_segment_plane(const cnn_pool_geom *g, const float *x, float *y,
                                           int32_t *arg) {
     /* xp: the segment's columns of one row, xp[i] = column c0 + i, rounded up so that the
      * phases can be read whole. */

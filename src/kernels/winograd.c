@@ -134,15 +134,9 @@ static int threads_for(const cnn_ctx *c, const wdir *d) {
  * both give the same bits.
  * ------------------------------------------------------------------------------------------- */
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define WINO_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define WINO_CLONES
-#endif
-
 /* U[xi] (OC, C), xi = 0..15, planes `plane` floats apart: row o of the transforms of the
  * kernels w[o, 0..C-1], U = G g G^T. k: the C kernels tap-major, k[tap * C + c]. */
-WINO_CLONES static void weight_row(const float *restrict k, int C, float *restrict u,
+CNN_CLONES static void weight_row(const float *restrict k, int C, float *restrict u,
                                    size_t plane) {
     const float *restrict k0 = k, *restrict k1 = k + C, *restrict k2 = k + 2 * (size_t)C,
                           *restrict k3 = k + 3 * (size_t)C, *restrict k4 = k + 4 * (size_t)C,
@@ -179,7 +173,7 @@ WINO_CLONES static void weight_row(const float *restrict k, int C, float *restri
 
 /* dw[o, c] += G^T dU[., o, c] G for c < C: the 3x3 gradients of row o's kernels (dw, 9
  * floats each) from the gradients of their transforms (planes `plane` floats apart). */
-WINO_CLONES static void weight_grad_row(const float *restrict du, size_t plane, int C,
+CNN_CLONES static void weight_grad_row(const float *restrict du, size_t plane, int C,
                                         float *restrict dw) {
     for (int c = 0; c < C; c++) {
         float t[3][4];
@@ -223,7 +217,7 @@ static void tile_row(const wdir *d, size_t q, size_t *sample, int *ti) {
  * applied down the columns; the results go to L (their first 2 tw columns) and R (all but
  * the first 2), tile row after tile row, so that tile t of the chunk finds its columns at
  * L[2t], L[2t+1], R[2t], R[2t+1] and one loop over all tiles applies B along the rows. */
-WINO_CLONES static void input_chunk(const wdir *d, const float *in, size_t q0, int rows,
+CNN_CLONES static void input_chunk(const wdir *d, const float *in, size_t q0, int rows,
                                     int ci, float *v, size_t vs, float *s) {
     int tw = d->tw, n = 2 * tw + 2, tiles = rows * tw;
     size_t seg = 2 * (size_t)d->T; /* floats of one L or R array */
@@ -299,7 +293,7 @@ static inline void store_row(float *restrict dst, const float *restrict e,
 /* Output channel co of `rows` tile rows from q0, from m[xi * ms + t] (t the tile's index in
  * the chunk): Y = A^T M A for every tile in one loop, then the rows stored (plus bias) or
  * added into out (N, CO, OH, OW). s: scratch of 4 T floats. */
-WINO_CLONES static void output_chunk(const wdir *d, const float *m, size_t ms, size_t q0,
+CNN_CLONES static void output_chunk(const wdir *d, const float *m, size_t ms, size_t q0,
                                      int rows, int co, float bias, float *out, int accumulate,
                                      float *s) {
     int tw = d->tw, tiles = rows * tw;
@@ -343,7 +337,7 @@ WINO_CLONES static void output_chunk(const wdir *d, const float *m, size_t ms, s
  * from z0, from dy (N, CO, OH, OW) (zero beyond its edges) into m[xi * ms + t]. Each tile
  * row's two rows of dy go, with zeros to 2 tw columns, to Y0 and Y1, so that tile t finds its
  * 2x2 values at Y0[2t], Y0[2t+1], Y1[2t], Y1[2t+1]. s: scratch of 4 T floats. */
-WINO_CLONES static void grad_chunk(const wdir *d, const float *dy, size_t q0, int rows, int co,
+CNN_CLONES static void grad_chunk(const wdir *d, const float *dy, size_t q0, int rows, int co,
                                    float *m, size_t ms, float *s) {
     int tw = d->tw, n = 2 * tw, tiles = rows * tw;
     float *restrict Y0 = s, *restrict Y1 = s + 2 * (size_t)d->T;

@@ -54,13 +54,18 @@ static void add_backward(cnn_node *n, const cnn_ctx *c) {
     const float *dy = n->dy;
     float *dx[CNN_MAX_INPUTS];
     for (int k = 0; k < K; k++) dx[k] = n->in[k]->dy;
-    unsigned fresh = c->fresh;
-    /* Each element is handled by one thread for every k, in order of k, so an input given
-     * twice is still updated by a single thread, written at its first place (fresh) and added
-     * at the second. */
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (ptrdiff_t i = 0; i < total; i++)
-        for (int k = 0; k < K; k++) dx[k][i] = (fresh >> k & 1 ? 0.0f : dx[k][i]) + dy[i];
+    /* One input after another (a barrier between them), so that an input given twice is
+     * written at its first place (fresh) and added to at the second. */
+    for (int k = 0; k < K; k++) {
+        float *restrict d = dx[k];
+        if (c->fresh >> k & 1) {
+#pragma omp parallel for simd num_threads(c->threads) schedule(static)
+            for (ptrdiff_t i = 0; i < total; i++) d[i] = dy[i];
+        } else {
+#pragma omp parallel for simd num_threads(c->threads) schedule(static)
+            for (ptrdiff_t i = 0; i < total; i++) d[i] += dy[i];
+        }
+    }
 }
 
 const cnn_layer_type cnn_layer_add = {

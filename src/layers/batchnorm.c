@@ -15,8 +15,10 @@
  *   Both: dgamma += sum dy x_hat,   dbeta += sum dy   (sums over N and P).
  *
  * Parameters (affine=1): gamma (C), beta (C). State: running_mean (C), running_var (C).
- * Statistics are accumulated in double. Channels are independent, so they are spread over the
- * threads; each channel's sums are done by one thread in a fixed order.
+ * Statistics are accumulated in double, each sum in LANES running sums (value k of a plane to
+ * sum k mod LANES) added in a fixed order at the end: independent chains that vectorise, the
+ * same bits on any machine. Channels are independent, so they are spread over the threads;
+ * each channel's sums are done by one thread.
  */
 #include "../core/internal.h"
 
@@ -86,41 +88,141 @@ static size_t bn_saved_bytes(const cnn_node *n, int batch) {
     return sizeof(bn_saved) + 2 * (size_t)n->shape.dim[0] * sizeof(double);
 }
 
+#define LANES 8
+
+static double lanes_total(const double *s) {
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* Adds x[k] (f = 0) or (x[k] - mean)^2 (f = 1) to s[k mod LANES], k < P. */
+static inline void lanes_add(const float *restrict x, size_t P, double mean, int f,
+                             double *restrict s) {
+    size_t k = 0;
+    for (; k + LANES <= P; k += LANES)
+        for (int l = 0; l < LANES; l++) {
+            double d = x[k + l] - (f ? mean : 0.0);
+            s[l] += f ? d * d : d;
+        }
+    for (; k < P; k++) {
+        double d = x[k] - (f ? mean : 0.0);
+        s[k % LANES] += f ? d * d : d;
+    }
+}
+
+/* One channel's planes: x and y (N planes of P, `stride` floats apart). */
+typedef struct bn_channel {
+    const float *x, *dy;
+    float *y, *dx;
+    int N;
+    size_t P, stride;
+} bn_channel;
+
+/* The channel's batch mean and sum of squared deviations. */
+CNN_CLONES static void channel_stats(const bn_channel *ch, double *mean, double *dev) {
+    double sum[LANES] = {0}, ss[LANES] = {0};
+    for (int i = 0; i < ch->N; i++) lanes_add(ch->x + (size_t)i * ch->stride, ch->P, 0.0, 0, sum);
+    *mean = lanes_total(sum) / ((double)ch->N * ch->P);
+    /* Two passes: the squared deviations do not cancel as sum x^2 - M mean^2 would. */
+    for (int i = 0; i < ch->N; i++) lanes_add(ch->x + (size_t)i * ch->stride, ch->P, *mean, 1, ss);
+    *dev = lanes_total(ss);
+}
+
+/* y = g (x - mean) inv_std + b over the channel. */
+CNN_CLONES static void channel_normalise(const bn_channel *ch, double mean, double inv_std,
+                                         float g, float b) {
+    for (int i = 0; i < ch->N; i++) {
+        const float *restrict xc = ch->x + (size_t)i * ch->stride;
+        float *restrict yc = ch->y + (size_t)i * ch->stride;
+#pragma omp simd
+        for (size_t k = 0; k < ch->P; k++) yc[k] = g * (float)((xc[k] - mean) * inv_std) + b;
+    }
+}
+
+/* The channel's sums of dy and of dy x_hat. */
+CNN_CLONES static void channel_grad_sums(const bn_channel *ch, double mean, double inv_std,
+                                         double *sdy, double *sdyx) {
+    double a[LANES] = {0}, b[LANES] = {0};
+    for (int i = 0; i < ch->N; i++) {
+        const float *restrict xc = ch->x + (size_t)i * ch->stride;
+        const float *restrict dc = ch->dy + (size_t)i * ch->stride;
+        size_t k = 0;
+        for (; k + LANES <= ch->P; k += LANES)
+            for (int l = 0; l < LANES; l++) {
+                double xh = (xc[k + l] - mean) * inv_std;
+                a[l] += dc[k + l];
+                b[l] += dc[k + l] * xh;
+            }
+        for (; k < ch->P; k++) {
+            double xh = (xc[k] - mean) * inv_std;
+            a[k % LANES] += dc[k];
+            b[k % LANES] += dc[k] * xh;
+        }
+    }
+    *sdy = lanes_total(a);
+    *sdyx = lanes_total(b);
+}
+
+/* dx (=, when fresh, or +=) the channel's input gradient: with batch statistics
+ * k0 (M dy - sdy - x_hat sdyx), k0 = g inv_std / M (the batch mean and variance depend on every
+ * x of the channel: the two sums carry that dependence back); with running ones dy g inv_std. */
+CNN_CLONES static void channel_dx(const bn_channel *ch, int batch_stats, int fresh, double mean,
+                                  double inv_std, double g, double sdy, double sdyx) {
+    double M = (double)ch->N * ch->P, k0 = g * inv_std / M;
+    float scale = (float)(g * inv_std);
+    for (int i = 0; i < ch->N; i++) {
+        const float *restrict xc = ch->x + (size_t)i * ch->stride;
+        const float *restrict dc = ch->dy + (size_t)i * ch->stride;
+        float *restrict dxc = ch->dx + (size_t)i * ch->stride;
+        /* One loop per case: a select on fresh inside would keep them scalar. */
+        if (batch_stats && fresh) {
+#pragma omp simd
+            for (size_t k = 0; k < ch->P; k++)
+                dxc[k] = (float)(k0 * (M * dc[k] - sdy - (xc[k] - mean) * inv_std * sdyx));
+        } else if (batch_stats) {
+#pragma omp simd
+            for (size_t k = 0; k < ch->P; k++)
+                dxc[k] += (float)(k0 * (M * dc[k] - sdy - (xc[k] - mean) * inv_std * sdyx));
+        } else if (fresh) {
+#pragma omp simd
+            for (size_t k = 0; k < ch->P; k++) dxc[k] = dc[k] * scale;
+        } else {
+#pragma omp simd
+            for (size_t k = 0; k < ch->P; k++) dxc[k] += dc[k] * scale;
+        }
+    }
+}
+
+static bn_channel channel_of(const cnn_node *n, int N, int ch) {
+    int C = n->shape.dim[0];
+    size_t P = cnn_node_numel(n) / (size_t)C, off = (size_t)ch * P;
+    bn_channel c = {.x = n->in[0]->y + off, .dy = n->dy + off, .y = n->y + off,
+                    .dx = n->in[0]->dy + off, .N = N, .P = P, .stride = (size_t)C * P};
+    return c;
+}
+
 static void bn_forward(cnn_node *n, const cnn_ctx *c) {
     const bn_params *p = n->params;
     int C = n->shape.dim[0], N = c->batch;
-    size_t P = cnn_node_numel(n) / (size_t)C, M = (size_t)N * P;
-    const float *x = n->in[0]->y;
-    float *y = n->y, *rm = n->s, *rv = n->s + C;
+    size_t M = (size_t)N * (cnn_node_numel(n) / (size_t)C);
+    float *rm = n->s, *rv = n->s + C;
     bn_saved *sv = n->saved;
     int training = c->training;
     double m = p->momentum, eps = p->eps;
     sv->batch_stats = training;
 #pragma omp parallel for num_threads(c->threads) schedule(static)
     for (int ch = 0; ch < C; ch++) {
+        bn_channel cc = channel_of(n, N, ch);
         double mean, inv_std;
         if (training) {
-            double sum = 0.0, ss = 0.0;
-            for (int i = 0; i < N; i++) {
-                const float *xc = x + ((size_t)i * C + ch) * P;
-                for (size_t k = 0; k < P; k++) sum += xc[k];
-            }
-            mean = sum / (double)M;
-            /* Two passes: the squared deviations do not cancel as sum x^2 - M mean^2 would. */
-            for (int i = 0; i < N; i++) {
-                const float *xc = x + ((size_t)i * C + ch) * P;
-                for (size_t k = 0; k < P; k++) {
-                    double d = xc[k] - mean;
-                    ss += d * d;
-                }
-            }
-            double var = ss / (double)M;
+            double dev;
+            channel_stats(&cc, &mean, &dev);
+            double var = dev / (double)M;
             inv_std = 1.0 / sqrt(var + eps);
             /* PyTorch updates the running variance with the unbiased variance, and raises an
              * error in training when a channel has a single value (M = 1), where that divides
              * by zero. Here the biased variance (0) is used for M = 1 instead, so the running
              * variance stays finite. */
-            double unbiased = M > 1 ? ss / (double)(M - 1) : var;
+            double unbiased = M > 1 ? dev / (double)(M - 1) : var;
             rm[ch] = (float)((1.0 - m) * rm[ch] + m * mean);
             rv[ch] = (float)((1.0 - m) * rv[ch] + m * unbiased);
         } else {
@@ -129,58 +231,27 @@ static void bn_forward(cnn_node *n, const cnn_ctx *c) {
         }
         sv->stat[ch] = mean;
         sv->stat[C + ch] = inv_std;
-        float g = p->affine ? n->w[ch] : 1.0f, b = p->affine ? n->w[C + ch] : 0.0f;
-        for (int i = 0; i < N; i++) {
-            size_t off = ((size_t)i * C + ch) * P;
-            for (size_t k = 0; k < P; k++)
-                y[off + k] = g * (float)((x[off + k] - mean) * inv_std) + b;
-        }
+        channel_normalise(&cc, mean, inv_std, p->affine ? n->w[ch] : 1.0f,
+                          p->affine ? n->w[C + ch] : 0.0f);
     }
 }
 
 static void bn_backward(cnn_node *n, const cnn_ctx *c) {
     const bn_params *p = n->params;
     int C = n->shape.dim[0], N = c->batch;
-    size_t P = cnn_node_numel(n) / (size_t)C, M = (size_t)N * P;
-    const float *x = n->in[0]->y, *dy = n->dy;
-    float *dx = n->in[0]->dy;
     const bn_saved *sv = n->saved;
-    int batch_stats = sv->batch_stats;
+    int batch_stats = sv->batch_stats, fresh = c->fresh & 1;
 #pragma omp parallel for num_threads(c->threads) schedule(static)
     for (int ch = 0; ch < C; ch++) {
-        double mean = sv->stat[ch], inv_std = sv->stat[C + ch];
-        double sdy = 0.0, sdyx = 0.0;
-        for (int i = 0; i < N; i++) {
-            size_t off = ((size_t)i * C + ch) * P;
-            for (size_t k = 0; k < P; k++) {
-                double xh = (x[off + k] - mean) * inv_std;
-                sdy += dy[off + k];
-                sdyx += dy[off + k] * xh;
-            }
-        }
-        double g = p->affine ? n->w[ch] : 1.0;
+        bn_channel cc = channel_of(n, N, ch);
+        double mean = sv->stat[ch], inv_std = sv->stat[C + ch], sdy, sdyx;
+        channel_grad_sums(&cc, mean, inv_std, &sdy, &sdyx);
         if (p->affine) {
             n->dw[ch] += (float)sdyx;
             n->dw[C + ch] += (float)sdy;
         }
-        if (batch_stats) {
-            /* The batch mean and variance depend on every x of the channel: the two sums
-             * carry that dependence back. */
-            double k0 = g * inv_std / (double)M;
-            for (int i = 0; i < N; i++) {
-                size_t off = ((size_t)i * C + ch) * P;
-                for (size_t k = 0; k < P; k++) {
-                    double xh = (x[off + k] - mean) * inv_std;
-                    dx[off + k] += (float)(k0 * ((double)M * dy[off + k] - sdy - xh * sdyx));
-                }
-            }
-        } else {
-            float scale = (float)(g * inv_std);
-            for (int i = 0; i < N; i++) {
-                size_t off = ((size_t)i * C + ch) * P;
-                for (size_t k = 0; k < P; k++) dx[off + k] += dy[off + k] * scale;
-            }
-        }
+        channel_dx(&cc, batch_stats, fresh, mean, inv_std, p->affine ? n->w[ch] : 1.0, sdy,
+                   sdyx);
     }
 }
 
@@ -198,4 +269,5 @@ const cnn_layer_type cnn_layer_batchnorm = {
     .saved_bytes = bn_saved_bytes,
     .forward = bn_forward,
     .backward = bn_backward,
+    .writes_fresh = 1,
 };
