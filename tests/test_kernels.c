@@ -66,6 +66,11 @@ static const kernel_case cases[] = {
     {"input x - shape=16x12x12; conv2d l - out=64 kernel=5 padding=same", 9, 1e-3, 1e-3},
     {"input x - shape=5x11x7; conv2d l - out=7 kernel=1", 17, 1e-3, 1e-3},
     {"input x - shape=4x40x40; conv2d l - out=6 kernel=5 padding=2", 1, 1e-3, 1e-3},
+    /* The direct forward pass along the output channels (blocks of 6 outputs of a row by 16
+     * channels; LeNet-5's conv2 and the 64-channel case above take it too) on one image, its
+     * rows shared by the threads, and on two. */
+    {"input x - shape=8x30x30; conv2d l - out=32 kernel=3 padding=1", 1, 1e-3, 1e-3},
+    {"input x - shape=8x30x30; conv2d l - out=20 kernel=3 padding=1", 2, 1e-3, 1e-3},
     /* Strided direct kernels (forward and weight gradient; the data gradient takes im2col):
      * ResNet's 7x7 stride-2 stem on one image (its blocks of outputs shared by the threads)
      * and on two (fewer samples than three threads), stride 3 with a kernel smaller than it
