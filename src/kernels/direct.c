@@ -5,14 +5,17 @@
  * output of CO channels OH x OW with KH x KW kernels and the zeros PT above and PL left of the
  * input: the forward pass is g itself; the data gradient's gather form goes from dy to dx with
  * the kernels turned by 180 degrees, the channels swapped and PT' = KH - 1 - PT,
- * PL' = KW - 1 - PL. The data gradient's scatter form (spass) and the weight gradient along
- * the output channels are described where they are defined; each shape takes whichever form
- * multiplies less (a choice made by the shape alone, so the bits never depend on the threads).
+ * PL' = KW - 1 - PL. A stride S > 1 (forward and weight gradient only) splits the padded copy
+ * into S x S phases. The data gradient's scatter form (spass) and the forms along the output
+ * channels (forward and weight gradient) are described where they are defined; each shape
+ * takes whichever form multiplies less (a choice made by the shape alone, so the bits never
+ * depend on the threads).
  *
  * Scratch in c->work: the pass's weights tap-major, wt[t][o] for tap t = (ci, u, v) (output
- * channels padded with zeros to a multiple of 6), the taps' offsets in the padded copy, then
- * each thread's padded copy xp and outputs yp (or, for the weight gradient, dy copied with the
- * row length of xp or transposed), then the weight gradient's slots, one per chunk of samples.
+ * channels padded with zeros to a multiple of 6, or of 16 along the channels), the taps'
+ * offsets in the padded copy, then each thread's (or, with fewer samples than threads, each
+ * sample's) padded copy xp and outputs yp (for the weight gradient, dy copied with the row
+ * length of xp or transposed), then the weight gradient's slots, one per chunk of samples.
  */
 #include "direct.h"
 
