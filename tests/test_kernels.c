@@ -283,6 +283,11 @@ int main(int argc, char **argv) {
         max_pool_specials("input x - shape=3x9x9; max_pool2d l - kernel=3", 4);
         max_pool_specials("input x - shape=3x11x10; max_pool2d l - kernel=3 stride=2 padding=1", 4);
         max_pool_specials("input x - shape=3x9x9; max_pool2d l - kernel=3 stride=2 ceil_mode=1", 4);
+        /* Strides 5 and 8 (the widest the segmented path takes) and 9 (the reference loops),
+         * rows of more outputs than one segment (128). */
+        max_pool_specials("input x - shape=2x11x23; max_pool2d l - kernel=5 padding=2", 3);
+        max_pool_specials("input x - shape=2x9x1100; max_pool2d l - kernel=9x8 stride=1x8 padding=0x3", 3);
+        max_pool_specials("input x - shape=2x10x30; max_pool2d l - kernel=9 stride=9 ceil_mode=1", 3);
     }
     return t_finish();
 }

@@ -148,7 +148,7 @@ static void max2x2_plane(const cnn_pool_geom *g, const float *x, float *y, int32
  * starts at the window's first cell in the input, as in the reference: every value and argmax
  * are the reference's. */
 #define SEG 128
-#define MAX_STRIDE 4
+#define MAX_STRIDE 8
 #define MAX_KERNEL 32
 
 typedef float v8sf __attribute__((vector_size(32)));

@@ -16,7 +16,7 @@
  *
  * The reference kernel clips each window to the input as the definition reads. The fast
  * kernels are max pooling's: 2x2 non-overlapping windows without padding vectorised across a
- * row of outputs, and any other window with a column stride up to 4 (ResNet's 3x3 stride 2
+ * row of outputs, and any other window with a column stride up to 8 (ResNet's 3x3 stride 2
  * padding 1) as selects across segments of an output row, each window row padded with -inf
  * and split into phases by the stride. Both give the reference's values and argmax bit for
  * bit. Average and L2 pooling run the reference loops. Planes are split over
