@@ -12,7 +12,7 @@
 #include <string.h>
 
 cnn_net *cnn_net_new(uint64_t seed) {
-    cnn_net *net = calloc(1, sizeof *net);
+    cnn_net *net = cnn_calloc(1, sizeof *net);
     if (!net) return NULL;
     cnn_rng_seed(&net->rng, seed);
     net->threads = 1;
@@ -176,7 +176,7 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
                          "unknown layer type '%s' (known types: %s)", type, list);
     }
-    cnn_node *n = calloc(1, sizeof *n);
+    cnn_node *n = cnn_calloc(1, sizeof *n);
     if (!n) return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory adding a layer");
     n->type = t;
     n->index = net->n_nodes;
@@ -212,7 +212,7 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
                                 n->n_in);
         goto fail;
     }
-    n->params = calloc(1, t->params_size ? t->params_size : 1);
+    n->params = cnn_calloc(1, t->params_size ? t->params_size : 1);
     if (!n->params) {
         st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory adding a layer");
         goto fail;
@@ -231,7 +231,7 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
     }
     if (net->n_nodes == net->cap_nodes) {
         int cap = net->cap_nodes ? 2 * net->cap_nodes : 16;
-        cnn_node **nodes = realloc(net->nodes, (size_t)cap * sizeof *nodes);
+        cnn_node **nodes = cnn_realloc(net->nodes, (size_t)cap * sizeof *nodes);
         if (!nodes) {
             st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory adding a layer");
             goto fail;

@@ -219,9 +219,17 @@ const cnn_layer_type *cnn_layer_find(const char *name);
 int cnn_layer_count(void);
 const cnn_layer_type *cnn_layer_at(int index);
 
-/* Aligned allocation through one place, checked by the callers. */
+/* Every allocation of the library goes through these (aligned to CNN_ALIGN; NULL when memory
+ * runs out or the size overflows, checked by the callers); free() releases them. */
 void *cnn_alloc(size_t bytes);
 void *cnn_calloc(size_t count, size_t size);
+void *cnn_realloc(void *p, size_t bytes); /* p's contents kept; not aligned; p kept on NULL */
 void cnn_free(void *p);
+/* Test hook: the n-th allocation from now (n >= 1) fails, as if memory had run out; 0 turns
+ * it off. Returns how many allocations the previous setting still had to go before its failure
+ * (0: it fired, or was off). Global on purpose, for tests only (tests/test_alloc.c): it lets a
+ * test fail every allocation of an operation in turn and check that each failure is reported
+ * and leaks nothing. */
+long cnn_fail_alloc_after(long n);
 
 #endif /* CNN_INTERNAL_H */

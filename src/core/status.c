@@ -68,7 +68,25 @@ void cnn_assert_fail(const char *cond, const char *file, int line) {
     abort();
 }
 
+/* Allocations left before the one that fails (0: none fails). */
+static long fail_countdown;
+
+long cnn_fail_alloc_after(long n) {
+    return __atomic_exchange_n(&fail_countdown, n > 0 ? n : 0, __ATOMIC_SEQ_CST);
+}
+
+/* Whether this allocation is the one the test hook fails. */
+static int injected_failure(void) {
+    long left = __atomic_load_n(&fail_countdown, __ATOMIC_SEQ_CST);
+    while (left > 0)
+        if (__atomic_compare_exchange_n(&fail_countdown, &left, left - 1, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return left == 1;
+    return 0;
+}
+
 void *cnn_alloc(size_t bytes) {
+    if (injected_failure()) return NULL;
     if (bytes == 0) bytes = 1;
     size_t rounded = (bytes + CNN_ALIGN - 1) / CNN_ALIGN * CNN_ALIGN;
     if (rounded < bytes) return NULL;
@@ -81,6 +99,11 @@ void *cnn_calloc(size_t count, size_t size) {
     void *p = cnn_alloc(bytes);
     if (p && bytes) memset(p, 0, bytes);
     return p;
+}
+
+void *cnn_realloc(void *p, size_t bytes) {
+    if (injected_failure()) return NULL;
+    return realloc(p, bytes ? bytes : 1);
 }
 
 void cnn_free(void *p) { free(p); }

@@ -172,7 +172,7 @@ static cnn_status read_file(const char *path, unsigned char **data, size_t *size
         snprintf(err, errlen, "%s: cannot read: not a regular file", path);
         return CNN_STATUS_IO;
     }
-    *data = malloc((size_t)len + 1);
+    *data = cnn_alloc((size_t)len + 1);
     if (!*data) {
         fclose(f);
         snprintf(err, errlen, "%s: out of memory for %ld bytes", path, len);
@@ -267,8 +267,8 @@ cnn_status cnn_checkpoint_load(const char *path, cnn_net **net_out, cnn_optim **
     cnn_optim *opt = NULL;
     char *def = NULL, *meta = NULL;
     if ((st = parse(path, d, size, s, err, errlen))) goto out;
-    def = malloc(s[S_DEFN].n + 1);
-    meta = malloc(s[S_META].n + 1);
+    def = cnn_alloc(s[S_DEFN].n + 1);
+    meta = cnn_alloc(s[S_META].n + 1);
     if (!def || !meta) {
         snprintf(err, errlen, "%s: out of memory", path);
         st = CNN_STATUS_NO_MEMORY;

@@ -215,7 +215,7 @@ cnn_status cnn_net_load_text(const char *path, uint64_t seed, cnn_net **out, cha
         return CNN_STATUS_IO;
     }
     size_t cap = 1 << 16, len = 0;
-    char *text = malloc(cap);
+    char *text = cnn_alloc(cap);
     cnn_status st = CNN_STATUS_OK;
     while (text) {
         size_t got = fread(text + len, 1, cap - len - 1, f);
@@ -227,7 +227,7 @@ cnn_status cnn_net_load_text(const char *path, uint64_t seed, cnn_net **out, cha
                 st = CNN_STATUS_FORMAT;
                 break;
             }
-            char *t = realloc(text, cap *= 2);
+            char *t = cnn_realloc(text, cap *= 2);
             if (!t) {
                 free(text);
                 text = NULL;
@@ -277,7 +277,7 @@ static int sb_printf(strbuf *b, const char *fmt, ...) {
         }
         size_t cap = b->cap ? b->cap * 2 : 4096;
         while (cap < b->len + (size_t)n + 1) cap *= 2;
-        char *s = realloc(b->s, cap);
+        char *s = cnn_realloc(b->s, cap);
         if (!s) return 0;
         b->s = s;
         b->cap = cap;

@@ -59,7 +59,7 @@ static void z_append(zoo *z, const char *s) {
     if (z->len + n + 1 > z->cap) {
         size_t cap = z->cap ? z->cap : 4096;
         while (z->len + n + 1 > cap) cap *= 2;
-        char *t = realloc(z->text, cap);
+        char *t = cnn_realloc(z->text, cap);
         if (!t) {
             z->oom = 1;
             return;

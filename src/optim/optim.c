@@ -50,7 +50,7 @@ cnn_optim *cnn_optim_new(cnn_net *net, const cnn_optim_config *config) {
         cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "Nesterov needs SGD with momentum > 0");
         return NULL;
     }
-    cnn_optim *opt = calloc(1, sizeof *opt);
+    cnn_optim *opt = cnn_calloc(1, sizeof *opt);
     if (!opt) goto oom;
     opt->net = net;
     opt->cfg = *c;

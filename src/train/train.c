@@ -149,9 +149,9 @@ cnn_status cnn_evaluate(cnn_net *net, const cnn_dataset *ds, const float *mean, 
     int K = ds->classes, B = net->max_batch;
     size_t numel = cnn_shape_numel(&ds->shape);
     m->classes = K;
-    m->confusion = calloc((size_t)K * K, sizeof *m->confusion);
+    m->confusion = cnn_calloc((size_t)K * K, sizeof *m->confusion);
     float *x = cnn_alloc((size_t)B * numel * sizeof(float) + 2 * numel * sizeof(float));
-    int32_t *idx = malloc((size_t)B * sizeof *idx), *y = malloc((size_t)B * sizeof *y);
+    int32_t *idx = cnn_alloc((size_t)B * sizeof *idx), *y = cnn_alloc((size_t)B * sizeof *y);
     cnn_status st = CNN_STATUS_OK;
     if (!m->confusion || !x || !idx || !y) {
         st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for evaluation");

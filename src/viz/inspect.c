@@ -345,7 +345,7 @@ cnn_status cnn_activation_maximize(cnn_net *net, int layer, int unit,
     int image = in->shape.rank == 3;
     int planes = in->shape.dim[0];
     int h = image ? in->shape.dim[1] : 0, w = image ? in->shape.dim[2] : 0;
-    float *tmp = image ? malloc((size_t)h * w * sizeof *tmp) : NULL;
+    float *tmp = image ? cnn_alloc((size_t)h * w * sizeof *tmp) : NULL;
     if (image && !tmp)
         return end(net, mode, cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory"));
     cnn_rng rng;
