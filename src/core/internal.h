@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CNN_MAX_INPUTS 8
 #define CNN_NAME_MAX 64
@@ -34,6 +35,18 @@ _Noreturn void cnn_assert_fail(const char *cond, const char *file, int line);
 #else
 #define CNN_CLONES
 #endif
+
+/* dst[0 .. n) = x[a .. a+n), `fill` where a + j is outside x[0 .. len): one row of a padded
+ * copy (the kernels' zero padding, max pooling's -inf). */
+static inline void cnn_padded_copy(float *restrict dst, const float *restrict x, long long len,
+                                   long long a, int n, float fill) {
+    long long j0 = a < 0 ? -a : 0, j1 = len - a;
+    if (j1 > n) j1 = n;
+    if (j0 > j1) j0 = j1;
+    for (long long j = 0; j < j0; j++) dst[j] = fill;
+    if (j1 > j0) memcpy(dst + j0, x + a + j0, (size_t)(j1 - j0) * sizeof *dst);
+    for (long long j = j1; j < n; j++) dst[j] = fill;
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Random numbers: xoshiro256** seeded by splitmix64. Owned by a network, never global.

@@ -118,18 +118,27 @@ static cnn_status open_image(const char *path, FILE **out, char *err, size_t err
     return CNN_STATUS_OK;
 }
 
+/* The size images are loaded as: 1 or 3 channels, positive sides. `what` names the file or
+ * folder in the message. */
+static cnn_status check_size(const char *what, int channels, int height, int width, char *err,
+                             size_t errlen) {
+    if ((channels != 1 && channels != 3) || height < 1 || width < 1)
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "%s: cannot load as %dx%dx%d: channels must be 1 or 3 and the "
+                             "sides positive",
+                             what, channels, height, width);
+    return CNN_STATUS_OK;
+}
+
 cnn_status cnn_image_load(const char *path, int channels, int height, int width, float *x,
                           char *err, size_t errlen) {
     if (!path || !x)
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "image_load: NULL path or output");
-    if ((channels != 1 && channels != 3) || height < 1 || width < 1)
-        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                             "%s: cannot load as %dx%dx%d: channels must be 1 or 3 and the "
-                             "sides positive",
-                             path, channels, height, width);
+    cnn_status st = check_size(path, channels, height, width, err, errlen);
+    if (st != CNN_STATUS_OK) return st;
     FILE *f;
-    cnn_status st = open_image(path, &f, err, errlen);
+    st = open_image(path, &f, err, errlen);
     if (st != CNN_STATUS_OK) return st;
     int w = 0, h = 0, comp = 0;
     unsigned char *pix = stbi_load_from_file(f, &w, &h, &comp, 0);
@@ -298,15 +307,12 @@ cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, in
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "load_folder: NULL folder or result pointer");
     *out = NULL;
-    if ((channels != 1 && channels != 3) || height < 1 || width < 1)
-        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                             "%s: cannot load as %dx%dx%d: channels must be 1 or 3 and the "
-                             "sides positive",
-                             dir, channels, height, width);
+    cnn_status st = check_size(dir, channels, height, width, err, errlen);
+    if (st != CNN_STATUS_OK) return st;
     strlist classes = {0}, files = {0}, names = {0};
     int *class_end = NULL; /* files of class k are files.v[class_end[k-1] .. class_end[k]) */
     cnn_dataset *ds = NULL;
-    cnn_status st = list_dir(dir, 1, &classes, err, errlen);
+    st = list_dir(dir, 1, &classes, err, errlen);
     if (st == CNN_STATUS_OK && classes.n == 0)
         st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                            "%s: no class sub-folders (expected one folder of images per "

@@ -390,8 +390,8 @@ static void chunk_gemm(const chunking *k, int threads, int trans_a, int trans_b,
  * computed by the same operations in the same order, so the results do not depend on the
  * thread count. */
 static int inner_threads(const cnn_ctx *c, const chunking *k) {
-    int big = (double)k->OCg * k->K * k->P * k->S >= CNN_CONV_PARALLEL_MACS;
-    return c->threads > 1 && k->split_rows && k->chunks < c->threads && big ? c->threads : 1;
+    if (!k->split_rows || k->chunks >= c->threads) return 1;
+    return cnn_conv_threads(c, (double)k->OCg * k->K * k->P * k->S);
 }
 
 /* Samples n0 .. n0+S-1: y (N, OC, OH, OW) = conv(x, w) + b, or += when accumulate. */
@@ -402,8 +402,8 @@ static void forward_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int
     for (int grp = 0; grp < g->G; grp++) {
         im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld, threads);
         chunk_gemm(k, threads, 0, 0, k->OCg, (int)ld, k->K, 1.0f,
-                      w + (size_t)grp * k->OCg * k->K, k->K, col, (int)ld, 0.0f,
-                      t + (size_t)grp * k->OCg * ld, (int)ld);
+                   w + (size_t)grp * k->OCg * k->K, k->K, col, (int)ld, 0.0f,
+                   t + (size_t)grp * k->OCg * ld, (int)ld);
     }
     for (int s = 0; s < S; s++)
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
@@ -429,8 +429,8 @@ static void backward_data_chunk(const cnn_conv_geom *g, const chunking *k, int n
     gather(k, g->OC, dy + (size_t)n0 * g->OC * k->P, S, t, ld);
     for (int grp = 0; grp < g->G; grp++) {
         chunk_gemm(k, threads, 1, 0, k->K, (int)ld, k->OCg, 1.0f,
-                      w + (size_t)grp * k->OCg * k->K, k->K, t + (size_t)grp * k->OCg * ld,
-                      (int)ld, 0.0f, col, (int)ld);
+                   w + (size_t)grp * k->OCg * k->K, k->K, t + (size_t)grp * k->OCg * ld,
+                   (int)ld, 0.0f, col, (int)ld);
         col2im(g, k, col, ld, S, dx + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, threads);
     }
 }
@@ -448,8 +448,8 @@ static void backward_weights_chunk(const cnn_conv_geom *g, const chunking *k, in
     for (int grp = 0; grp < g->G; grp++) {
         im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld, threads);
         chunk_gemm(k, threads, 0, 1, k->OCg, k->K + with_db, (int)ld, 1.0f,
-                      t + (size_t)grp * k->OCg * ld, (int)ld, col, (int)ld, 0.0f,
-                      part + (size_t)grp * k->OCg * (k->K + 1), k->K + 1);
+                   t + (size_t)grp * k->OCg * ld, (int)ld, col, (int)ld, 0.0f,
+                   part + (size_t)grp * k->OCg * (k->K + 1), k->K + 1);
     }
 }
 

@@ -36,6 +36,12 @@
  * cache lines. */
 static inline size_t cnn_round16(size_t n) { return (n + 15) / 16 * 16; }
 
+/* Threads for a call of `macs` multiply-adds: the context's, or 1 below
+ * CNN_CONV_PARALLEL_MACS. */
+static inline int cnn_conv_threads(const cnn_ctx *c, double macs) {
+    return c->threads > 1 && macs >= CNN_CONV_PARALLEL_MACS ? c->threads : 1;
+}
+
 typedef struct cnn_conv_geom {
     int N, C, H, W;     /* input */
     int OC, KH, KW;     /* output channels, kernel */

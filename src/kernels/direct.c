@@ -48,7 +48,7 @@ typedef struct dpass {
     int COp, COw;        /* CO rounded up to OB, and to WOB */
     size_t L, Lr;        /* outputs computed per channel, OH Wp; rounded up to QB */
     size_t xp, yp;       /* floats of one thread's padded copy and outputs */
-    size_t shared;       /* floats of wt and the offsets */
+    size_t shared;       /* floats of wt, the taps' offsets and wt's row offsets */
 } dpass;
 
 static dpass pass_of(int N, int CI, int H, int W, int CO, int OH, int OW, int KH, int KW,
@@ -72,7 +72,7 @@ static dpass pass_of(int N, int CI, int H, int W, int CO, int OH, int OW, int KH
     p.yp = cnn_round16((size_t)p.COp * p.Lr > yt ? (size_t)p.COp * p.Lr : yt);
     /* wt has rows of COp (or COw, for the forward pass along the channels). */
     p.shared = cnn_round16((size_t)p.Kp * (p.COw > p.COp ? p.COw : p.COp)) +
-               cnn_round16((size_t)p.Kp);
+               2 * cnn_round16((size_t)p.Kp);
     return p;
 }
 
@@ -106,7 +106,7 @@ typedef struct spass {
                        * length, Qr + 2 M */
     size_t plane;     /* floats of one plane of the padded dx: Hd P, and the last run's end */
     size_t dyp, cols, dxp; /* floats of one thread's dy, cols and padded dx */
-    size_t shared;    /* floats of the weights (OC rows of Tp) and of the offsets */
+    size_t shared;    /* floats of the weights (OC rows of Tp) and of two arrays of offsets */
 } spass;
 
 static spass scatter_pass(const cnn_conv_geom *g) {
@@ -124,7 +124,7 @@ static spass scatter_pass(const cnn_conv_geom *g) {
     s.dyp = cnn_round16((size_t)g->OC * s.Qr);
     s.cols = cnn_round16((size_t)s.Tp * s.Cp);
     s.dxp = cnn_round16((size_t)g->C * s.plane);
-    s.shared = cnn_round16((size_t)g->OC * s.Tp) + cnn_round16((size_t)g->OC);
+    s.shared = cnn_round16((size_t)g->OC * s.Tp) + 2 * cnn_round16((size_t)g->OC);
     return s;
 }
 
@@ -189,10 +189,9 @@ static size_t pass_bytes(const dpass *p, int threads) {
 
 size_t cnn_direct_work_bytes(const cnn_conv_geom *g, int threads) {
     dpass f = forward_pass(g), d = data_pass(g);
-    /* The forward pass: a copy and outputs for each thread (or each sample, when fewer). */
     size_t chunks = ((size_t)g->N + WCHUNK - 1) / WCHUNK;
-    /* The weight gradient: the forward pass's scratch (dy copied in place of yp) and the
-     * slots. */
+    /* The forward pass: a copy and outputs for each thread (or each sample, when fewer); the
+     * weight gradient: the same (dy copied in place of yp) and the slots. */
     size_t slots = chunks * wgrad_slot(&f) * sizeof(float);
     size_t wgrad = pass_bytes(&f, threads) + slots;
     size_t a = 0;
@@ -204,8 +203,7 @@ size_t cnn_direct_work_bytes(const cnn_conv_geom *g, int threads) {
 }
 
 static int threads_for(const cnn_ctx *c, const dpass *p) {
-    double macs = (double)p->N * p->L * p->K * p->CO;
-    return c->threads > 1 && macs >= CNN_CONV_PARALLEL_MACS ? c->threads : 1;
+    return cnn_conv_threads(c, (double)p->N * p->L * p->K * p->CO);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -218,35 +216,39 @@ static int threads_for(const cnn_ctx *c, const dpass *p) {
 #define AVX2_FMA
 #endif
 
-/* y[o][q] (o < OB, rows ldy apart; q < QB) = sum over taps t < K of w[t][o] x[off[t] + q];
- * w rows ldw apart. 12 accumulators, 2 inputs and a broadcast weight: 15 of the 16 AVX2
- * registers (one more and the compiler spills an accumulator, a store and a load in the
- * chain of every tap). */
-AVX2_FMA static void block_6x16(const float *x, const int *off, const float *w, size_t ldw,
-                                int K, float *y, size_t ldy) {
+/* y[k][c] (k < OB, rows ldy apart; c < QB) = sum over t < K of b[boff[t] + k] v[voff[t] + c]:
+ * each step 16 values of v in two vectors and 6 of b broadcast. 12 accumulators, 2 vectors and
+ * a broadcast: 15 of the 16 AVX2 registers (one more and the compiler spills an accumulator, a
+ * store and a load in the chain of every step). Every form of the direct kernels is this one
+ * product: 6 output channels x 16 outputs (the forward pass along the outputs, the data
+ * gradient's gather form: b the weights, v the padded input at the taps' offsets), 6 outputs x
+ * 16 channels (along the channels: b the padded input, v the weights), 6 taps x 16 outputs
+ * (the data gradient's scatter form: b the weights, v dy). */
+AVX2_FMA static void block_6x16(const float *b, const int *boff, const float *v,
+                                const int *voff, int K, float *y, size_t ldy) {
     __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
     __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
     for (int t = 0; t < K; t++) {
-        const float *p = x + off[t], *wk = w + (size_t)t * ldw;
-        __m256 x0 = _mm256_loadu_ps(p), x1 = _mm256_loadu_ps(p + 8), wv;
-        wv = _mm256_broadcast_ss(wk);
-        a00 = _mm256_fmadd_ps(wv, x0, a00);
-        a01 = _mm256_fmadd_ps(wv, x1, a01);
-        wv = _mm256_broadcast_ss(wk + 1);
-        a10 = _mm256_fmadd_ps(wv, x0, a10);
-        a11 = _mm256_fmadd_ps(wv, x1, a11);
-        wv = _mm256_broadcast_ss(wk + 2);
-        a20 = _mm256_fmadd_ps(wv, x0, a20);
-        a21 = _mm256_fmadd_ps(wv, x1, a21);
-        wv = _mm256_broadcast_ss(wk + 3);
-        a30 = _mm256_fmadd_ps(wv, x0, a30);
-        a31 = _mm256_fmadd_ps(wv, x1, a31);
-        wv = _mm256_broadcast_ss(wk + 4);
-        a40 = _mm256_fmadd_ps(wv, x0, a40);
-        a41 = _mm256_fmadd_ps(wv, x1, a41);
-        wv = _mm256_broadcast_ss(wk + 5);
-        a50 = _mm256_fmadd_ps(wv, x0, a50);
-        a51 = _mm256_fmadd_ps(wv, x1, a51);
+        const float *vt = v + voff[t], *bt = b + boff[t];
+        __m256 v0 = _mm256_loadu_ps(vt), v1 = _mm256_loadu_ps(vt + 8), bv;
+        bv = _mm256_broadcast_ss(bt);
+        a00 = _mm256_fmadd_ps(bv, v0, a00);
+        a01 = _mm256_fmadd_ps(bv, v1, a01);
+        bv = _mm256_broadcast_ss(bt + 1);
+        a10 = _mm256_fmadd_ps(bv, v0, a10);
+        a11 = _mm256_fmadd_ps(bv, v1, a11);
+        bv = _mm256_broadcast_ss(bt + 2);
+        a20 = _mm256_fmadd_ps(bv, v0, a20);
+        a21 = _mm256_fmadd_ps(bv, v1, a21);
+        bv = _mm256_broadcast_ss(bt + 3);
+        a30 = _mm256_fmadd_ps(bv, v0, a30);
+        a31 = _mm256_fmadd_ps(bv, v1, a31);
+        bv = _mm256_broadcast_ss(bt + 4);
+        a40 = _mm256_fmadd_ps(bv, v0, a40);
+        a41 = _mm256_fmadd_ps(bv, v1, a41);
+        bv = _mm256_broadcast_ss(bt + 5);
+        a50 = _mm256_fmadd_ps(bv, v0, a50);
+        a51 = _mm256_fmadd_ps(bv, v1, a51);
     }
     _mm256_storeu_ps(y, a00);
     _mm256_storeu_ps(y + 8, a01);
@@ -390,15 +392,15 @@ static void pad_copy(const dpass *p, const float *in, float *xp, int c0, int c1)
                     long long sr = (long long)r * p->sh + a - p->pt;
                     if (sr < 0 || sr >= p->H) {
                         memset(dst, 0, (size_t)p->Wp * sizeof *dst);
-                        continue;
-                    }
-                    const float *row = src + (size_t)sr * p->W + b - p->pl;
-                    for (long long s = 0; s < s0; s++) dst[s] = 0.0f;
-                    if (p->sw == 1)
-                        memcpy(dst + s0, row + s0, (size_t)(s1 - s0) * sizeof *dst);
-                    else
+                    } else if (p->sw == 1) {
+                        cnn_padded_copy(dst, src + (size_t)sr * p->W, p->W, -(long long)p->pl,
+                                        p->Wp, 0.0f);
+                    } else {
+                        const float *row = src + (size_t)sr * p->W + b - p->pl;
+                        for (long long s = 0; s < s0; s++) dst[s] = 0.0f;
                         for (long long s = s0; s < s1; s++) dst[s] = row[s * p->sw];
-                    for (long long s = s1; s < p->Wp; s++) dst[s] = 0.0f;
+                        for (long long s = s1; s < p->Wp; s++) dst[s] = 0.0f;
+                    }
                 }
             }
     }
@@ -438,56 +440,6 @@ static void copy_out(const dpass *p, const float *yp, const float *bias, int n, 
     }
 }
 
-/* Outputs of one task of a sample split over the threads: QB QSPLIT of them. */
-#define QSPLIT 32
-
-/* out (N, CO, OH, OW) = the pass applied to in with the tap-major weights wt, plus bias
- * (may be NULL), or += when accumulate. With as many samples as threads, each thread takes
- * whole samples; with fewer (a batch of one), every sample gets its own copy and outputs and
- * the threads share its blocks of outputs. Either way each output is one kernel call's. */
-static void run_pass(const cnn_ctx *c, const dpass *p, const float *in, const float *wt,
-                     const int *off, const float *bias, float *out, int accumulate) {
-    float *scratch = (float *)c->work + p->shared;
-    int threads = threads_for(c, p);
-    size_t in_n = (size_t)p->CI * p->H * p->W;
-    if (p->N >= threads) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int n = 0; n < p->N; n++) {
-            float *xp = scratch + (size_t)omp_get_thread_num() * (p->xp + p->yp), *yp = xp + p->xp;
-            pad_copy(p, in + (size_t)n * in_n, xp, 0, p->CI);
-            for (int ob = 0; ob < p->COp; ob += OB)
-                for (size_t q = 0; q < p->Lr; q += QB)
-                    block_6x16(xp + q, off, wt + ob, (size_t)p->COp, p->K,
-                               yp + (size_t)ob * p->Lr + q, p->Lr);
-            for (int o = 0; o < p->CO; o++) copy_out(p, yp, bias, n, o, out, accumulate);
-        }
-        return;
-    }
-    int obs = p->COp / OB, qs = (int)((p->Lr / QB + QSPLIT - 1) / QSPLIT);
-    ptrdiff_t tasks = (ptrdiff_t)p->N * obs * qs;
-#pragma omp parallel num_threads(threads)
-    {
-        /* The copies by input channel (the last one also clears the copy's tail). */
-#pragma omp for schedule(static)
-        for (int k = 0; k < p->N * p->CI; k++)
-            pad_copy(p, in + (size_t)(k / p->CI) * in_n,
-                     scratch + (size_t)(k / p->CI) * (p->xp + p->yp), k % p->CI, k % p->CI + 1);
-#pragma omp for schedule(static)
-        for (ptrdiff_t k = 0; k < tasks; k++) {
-            int n = (int)(k / ((ptrdiff_t)obs * qs)), ob = (int)(k / qs % obs) * OB;
-            size_t q0 = (size_t)(k % qs) * QB * QSPLIT, q1 = q0 + (size_t)QB * QSPLIT;
-            float *xp = scratch + (size_t)n * (p->xp + p->yp), *yp = xp + p->xp;
-            for (size_t q = q0; q < q1 && q < p->Lr; q += QB)
-                block_6x16(xp + q, off, wt + ob, (size_t)p->COp, p->K,
-                           yp + (size_t)ob * p->Lr + q, p->Lr);
-        }
-#pragma omp for schedule(static)
-        for (int k = 0; k < p->N * p->CO; k++)
-            copy_out(p, scratch + (size_t)(k / p->CO) * (p->xp + p->yp) + p->xp, bias, k / p->CO,
-                     k % p->CO, out, accumulate);
-    }
-}
-
 /* The forward pass along the output channels: a block of OB outputs of one row (j0 .. j0 + 5)
  * by WOB channels, the inputs broadcast and 16 channels' weights in two vectors per tap. Only
  * the real outputs are computed (but for the last block of a row), and the channels padded to
@@ -499,92 +451,95 @@ static int forward_by_channels(const dpass *p) {
     return by_channels < by_outputs;
 }
 
-/* t[k][c] (k < OB, c < WOB) = sum over taps t < K of x[off[t] + k] w[t][c], w rows ldw apart. */
-AVX2_FMA static void fwd_6x16(const float *x, const int *off, const float *w, size_t ldw,
-                              int K, float *t) {
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
-    __m256 a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-    for (int k = 0; k < K; k++) {
-        const float *p = x + off[k], *wk = w + (size_t)k * ldw;
-        __m256 w0 = _mm256_loadu_ps(wk), w1 = _mm256_loadu_ps(wk + 8), b;
-        b = _mm256_broadcast_ss(p);
-        a00 = _mm256_fmadd_ps(b, w0, a00);
-        a01 = _mm256_fmadd_ps(b, w1, a01);
-        b = _mm256_broadcast_ss(p + 1);
-        a10 = _mm256_fmadd_ps(b, w0, a10);
-        a11 = _mm256_fmadd_ps(b, w1, a11);
-        b = _mm256_broadcast_ss(p + 2);
-        a20 = _mm256_fmadd_ps(b, w0, a20);
-        a21 = _mm256_fmadd_ps(b, w1, a21);
-        b = _mm256_broadcast_ss(p + 3);
-        a30 = _mm256_fmadd_ps(b, w0, a30);
-        a31 = _mm256_fmadd_ps(b, w1, a31);
-        b = _mm256_broadcast_ss(p + 4);
-        a40 = _mm256_fmadd_ps(b, w0, a40);
-        a41 = _mm256_fmadd_ps(b, w1, a41);
-        b = _mm256_broadcast_ss(p + 5);
-        a50 = _mm256_fmadd_ps(b, w0, a50);
-        a51 = _mm256_fmadd_ps(b, w1, a51);
-    }
-    _mm256_storeu_ps(t, a00);
-    _mm256_storeu_ps(t + 8, a01);
-    _mm256_storeu_ps(t + 16, a10);
-    _mm256_storeu_ps(t + 24, a11);
-    _mm256_storeu_ps(t + 32, a20);
-    _mm256_storeu_ps(t + 40, a21);
-    _mm256_storeu_ps(t + 48, a30);
-    _mm256_storeu_ps(t + 56, a31);
-    _mm256_storeu_ps(t + 64, a40);
-    _mm256_storeu_ps(t + 72, a41);
-    _mm256_storeu_ps(t + 80, a50);
-    _mm256_storeu_ps(t + 88, a51);
-}
-
 /* Output rows [i0, i1) of sample n along the channels, from its padded copy xp: out = the
- * products + bias. */
+ * products + bias, or += when accumulate. woff: wt's row offsets. */
 static void rows_by_channels(const dpass *p, const float *xp, const float *wt, const int *off,
-                             const float *bias, int n, int i0, int i1, float *out) {
+                             const int *woff, const float *bias, int n, int i0, int i1,
+                             float *out, int accumulate) {
     float t[OB * WOB];
     size_t plane = (size_t)p->OH * p->OW;
     for (int i = i0; i < i1; i++)
         for (int j0 = 0; j0 < p->OW; j0 += OB)
             for (int ob = 0; ob < p->CO; ob += WOB) {
-                fwd_6x16(xp + (size_t)i * p->Wp + j0, off, wt + ob, (size_t)p->COw, p->K, t);
+                block_6x16(xp + (size_t)i * p->Wp + j0, off, wt + ob, woff, p->K, t, WOB);
                 int nj = p->OW - j0 < OB ? p->OW - j0 : OB, no = p->CO - ob < WOB ? p->CO - ob : WOB;
                 for (int o = 0; o < no; o++) {
                     float b = bias ? bias[ob + o] : 0.0f;
                     float *dst = out + ((size_t)n * p->CO + ob + o) * plane + (size_t)i * p->OW + j0;
-                    for (int k = 0; k < nj; k++) dst[k] = t[k * WOB + o] + b;
+                    if (accumulate)
+                        for (int k = 0; k < nj; k++) dst[k] += t[k * WOB + o] + b;
+                    else
+                        for (int k = 0; k < nj; k++) dst[k] = t[k * WOB + o] + b;
                 }
             }
 }
 
-/* out (N, CO, OH, OW) = the pass along the channels + bias: whole samples to each thread, or,
- * with fewer samples than threads, each sample's copy made first and its rows shared. */
-static void run_channels(const cnn_ctx *c, const dpass *p, const float *in, const float *wt,
-                         const int *off, const float *bias, float *out) {
+/* Outputs of one task of a sample split over the threads, along the outputs: QB QSPLIT. */
+#define QSPLIT 32
+
+/* Parts of one sample's work: blocks of 6 channels x QSPLIT blocks of outputs (along the
+ * outputs; their copy_out follows), or rows (along the channels). */
+static int parts_of(const dpass *p, int by_channels) {
+    return by_channels ? p->OH : p->COp / OB * (int)((p->Lr / QB + QSPLIT - 1) / QSPLIT);
+}
+
+/* Part k of sample n's products, from its padded copy xp into its outputs yp (along the
+ * outputs) or straight into out (along the channels). */
+static void run_part(const dpass *p, int by_channels, const float *xp, float *yp,
+                     const float *wt, const int *off, const int *woff, const float *bias,
+                     int n, int k, float *out, int accumulate) {
+    if (by_channels) {
+        rows_by_channels(p, xp, wt, off, woff, bias, n, k, k + 1, out, accumulate);
+        return;
+    }
+    int qs = (int)((p->Lr / QB + QSPLIT - 1) / QSPLIT), ob = k / qs * OB;
+    size_t q0 = (size_t)(k % qs) * QB * QSPLIT, q1 = q0 + (size_t)QB * QSPLIT;
+    for (size_t q = q0; q < q1 && q < p->Lr; q += QB)
+        block_6x16(wt + ob, woff, xp + q, off, p->K, yp + (size_t)ob * p->Lr + q, p->Lr);
+}
+
+/* out (N, CO, OH, OW) = the pass applied to in with the tap-major weights wt (row offsets
+ * woff), plus bias (may be NULL), or += when accumulate; along the outputs or the channels.
+ * With as many samples as threads, each thread takes whole samples; with fewer (a batch of
+ * one), every sample gets its own copy and outputs and the threads share its parts. Either
+ * way each output is one kernel call's. */
+static void run_pass(const cnn_ctx *c, const dpass *p, int by_channels, const float *in,
+                     const float *wt, const int *off, const int *woff, const float *bias,
+                     float *out, int accumulate) {
     float *scratch = (float *)c->work + p->shared;
-    int threads = threads_for(c, p);
-    size_t in_n = (size_t)p->CI * p->H * p->W;
+    int threads = threads_for(c, p), parts = parts_of(p, by_channels);
+    size_t in_n = (size_t)p->CI * p->H * p->W, each = p->xp + p->yp;
     if (p->N >= threads) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
         for (int n = 0; n < p->N; n++) {
-            float *xp = scratch + (size_t)omp_get_thread_num() * (p->xp + p->yp);
+            float *xp = scratch + (size_t)omp_get_thread_num() * each, *yp = xp + p->xp;
             pad_copy(p, in + (size_t)n * in_n, xp, 0, p->CI);
-            rows_by_channels(p, xp, wt, off, bias, n, 0, p->OH, out);
+            for (int k = 0; k < parts; k++)
+                run_part(p, by_channels, xp, yp, wt, off, woff, bias, n, k, out, accumulate);
+            if (!by_channels)
+                for (int o = 0; o < p->CO; o++) copy_out(p, yp, bias, n, o, out, accumulate);
         }
         return;
     }
 #pragma omp parallel num_threads(threads)
     {
+        /* The copies by input channel (the last one also clears the copy's tail). */
 #pragma omp for schedule(static)
         for (int k = 0; k < p->N * p->CI; k++)
-            pad_copy(p, in + (size_t)(k / p->CI) * in_n,
-                     scratch + (size_t)(k / p->CI) * (p->xp + p->yp), k % p->CI, k % p->CI + 1);
+            pad_copy(p, in + (size_t)(k / p->CI) * in_n, scratch + (size_t)(k / p->CI) * each,
+                     k % p->CI, k % p->CI + 1);
 #pragma omp for schedule(static)
-        for (int k = 0; k < p->N * p->OH; k++)
-            rows_by_channels(p, scratch + (size_t)(k / p->OH) * (p->xp + p->yp), wt, off, bias,
-                             k / p->OH, k % p->OH, k % p->OH + 1, out);
+        for (int k = 0; k < p->N * parts; k++) {
+            float *xp = scratch + (size_t)(k / parts) * each;
+            run_part(p, by_channels, xp, xp + p->xp, wt, off, woff, bias, k / parts, k % parts,
+                     out, accumulate);
+        }
+        if (!by_channels) {
+#pragma omp for schedule(static)
+            for (int k = 0; k < p->N * p->CO; k++)
+                copy_out(p, scratch + (size_t)(k / p->CO) * each + p->xp, bias, k / p->CO,
+                         k % p->CO, out, accumulate);
+        }
     }
 }
 
@@ -597,10 +552,12 @@ static int *offsets_of(const cnn_ctx *c, const dpass *p) {
     return off;
 }
 
-/* The shared scratch: wt (Kp rows of `pitch`), cleared for the caller to fill, and the
- * offsets. */
-static float *weights_of(const cnn_ctx *c, const dpass *p, int pitch, int **off) {
+/* The shared scratch: wt (Kp rows of `pitch`), cleared for the caller to fill, the taps'
+ * offsets and wt's row offsets (t pitch). */
+static float *weights_of(const cnn_ctx *c, const dpass *p, int pitch, int **off, int **woff) {
     *off = offsets_of(c, p);
+    *woff = *off + cnn_round16((size_t)p->Kp);
+    for (int t = 0; t < p->Kp; t++) (*woff)[t] = t * pitch;
     float *wt = (float *)c->work;
     memset(wt, 0, (size_t)p->Kp * pitch * sizeof *wt);
     return wt;
@@ -609,15 +566,13 @@ static float *weights_of(const cnn_ctx *c, const dpass *p, int pitch, int **off)
 void cnn_direct_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                         const float *w, const float *b, float *y) {
     dpass p = forward_pass(g);
-    int *off, by_channels = forward_by_channels(&p), pitch = by_channels ? p.COw : p.COp;
-    float *wt = weights_of(c, &p, pitch, &off);
+    int *off, *woff, by_channels = forward_by_channels(&p);
+    int pitch = by_channels ? p.COw : p.COp;
+    float *wt = weights_of(c, &p, pitch, &off, &woff);
     /* Tap t = (c, u, v) of output o: w[o][c][u][v], the t-th of w's row o. */
     for (int o = 0; o < g->OC; o++)
         for (int t = 0; t < p.K; t++) wt[(size_t)t * pitch + o] = w[(size_t)o * p.K + t];
-    if (by_channels)
-        run_channels(c, &p, x, wt, off, b, y);
-    else
-        run_pass(c, &p, x, wt, off, b, y, 0);
+    run_pass(c, &p, by_channels, x, wt, off, woff, b, y, 0);
 }
 
 /* The taps (ch, u, v < KW) of one kernel row, cols rows Cp apart, added to the run dst of the
@@ -643,29 +598,31 @@ static void backward_data_scatter(const cnn_ctx *c, const cnn_conv_geom *g, cons
     CNN_ASSERT(c->work_size >= scatter_bytes(&s, c->threads));
     float *wt = (float *)c->work;
     int *off = (int *)(wt + cnn_round16((size_t)g->OC * s.Tp));
+    int *woff = off + cnn_round16((size_t)g->OC);
     for (int o = 0; o < g->OC; o++) {
         memcpy(wt + (size_t)o * s.Tp, w + (size_t)o * s.T, (size_t)s.T * sizeof *wt);
         memset(wt + (size_t)o * s.Tp + s.T, 0, (size_t)(s.Tp - s.T) * sizeof *wt);
         off[o] = (int)((size_t)o * s.Qr);
+        woff[o] = o * s.Tp;
     }
     float *scratch = wt + s.shared;
-    double macs = (double)g->N * s.Q * s.T * g->OC;
-    int threads = c->threads > 1 && macs >= CNN_CONV_PARALLEL_MACS ? c->threads : 1;
+    int threads = cnn_conv_threads(c, (double)g->N * s.Q * s.T * g->OC);
     size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)g->OH * g->OW;
     int runs = g->C * g->KH;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         float *dyp = scratch + (size_t)omp_get_thread_num() * (s.dyp + s.cols + s.dxp);
         float *cols = dyp + s.dyp, *dxp = cols + s.cols;
-        /* The zeros around cols' rows; the products fill the rest. */
+        /* The zeros around cols' rows, and in dy's copy past OW and past the plane: every
+         * sample writes the same places, the products and the rows the rest. */
+        memset(dyp, 0, s.dyp * sizeof *dyp);
         for (int t = 0; t < s.T; t++) {
             memset(cols + (size_t)t * s.Cp, 0, s.M * sizeof *cols);
             memset(cols + (size_t)t * s.Cp + s.M + s.Qr, 0, s.M * sizeof *cols);
         }
 #pragma omp for schedule(static)
         for (int n = 0; n < g->N; n++) {
-            /* dy in rows of P, zeros after each row and after each plane. */
-            memset(dyp, 0, s.dyp * sizeof *dyp);
+            /* dy in rows of P. */
             for (int o = 0; o < g->OC; o++)
                 for (int i = 0; i < g->OH; i++)
                     memcpy(dyp + (size_t)o * s.Qr + (size_t)i * s.P,
@@ -673,7 +630,7 @@ static void backward_data_scatter(const cnn_ctx *c, const cnn_conv_geom *g, cons
                            (size_t)g->OW * sizeof *dyp);
             for (int t = 0; t < s.Tp; t += OB)
                 for (size_t q = 0; q < s.Qr; q += QB)
-                    block_6x16(dyp + q, off, wt + t, (size_t)s.Tp, g->OC,
+                    block_6x16(wt + t, woff, dyp + q, off, g->OC,
                                cols + (size_t)t * s.Cp + s.M + q, s.Cp);
             memset(dxp, 0, s.dxp * sizeof *dxp);
             /* Run (ch, u) starts at row u of plane ch. */
@@ -700,8 +657,8 @@ void cnn_direct_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const fl
         return;
     }
     dpass p = data_pass(g);
-    int *off;
-    float *wt = weights_of(c, &p, p.COp, &off);
+    int *off, *woff;
+    float *wt = weights_of(c, &p, p.COp, &off, &woff);
     /* Tap (o, u', v') of input channel ch: w[o][ch][KH-1-u'][KW-1-v']. */
     int area = g->KH * g->KW, K = g->C * area;
     for (int o = 0; o < g->OC; o++)
@@ -709,7 +666,7 @@ void cnn_direct_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const fl
             for (int k = 0; k < area; k++)
                 wt[((size_t)o * area + k) * p.COp + ch] =
                     w[(size_t)o * K + (size_t)ch * area + (area - 1 - k)];
-    run_pass(c, &p, dy, wt, off, NULL, dx, 1);
+    run_pass(c, &p, 0, dy, wt, off, woff, NULL, dx, 1);
 }
 
 void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,

@@ -193,15 +193,12 @@ CNN_CLONES static void max_segment_plane(const cnn_pool_geom *g, const float *x,
             int n = g->OW - ow0 < SEG ? g->OW - ow0 : SEG, np = n + reach + 1;
             int64_t c0 = (int64_t)ow0 * SW - g->PW;
             int len = np * SW;
-            int lo = (int)min64(max64(-c0, 0), len), hi = (int)max64(min64(W - c0, len), lo);
             for (int j = 0; j < n; j++) {
                 m[j] = -INFINITY;
                 best[j] = (int32_t)((int64_t)r0 * W + max64(c0 + (int64_t)j * SW, 0));
             }
             for (int r = r0; r < r1; r++) {
-                for (int i = 0; i < lo; i++) xp[i] = -INFINITY;
-                memcpy(xp + lo, x + (size_t)r * W + (c0 + lo), (size_t)(hi - lo) * sizeof *xp);
-                for (int i = hi; i < len; i++) xp[i] = -INFINITY;
+                cnn_padded_copy(xp, x + (size_t)r * W, W, c0, len, -INFINITY);
                 split_phases(xp, SW, np, ph[0]);
                 for (int v = 0; v < g->KW; v++) {
                     const float *e = ph[v % SW] + v / SW;

@@ -123,8 +123,7 @@ static wbufs bufs_of(const cnn_ctx *c, const wdir *d) {
 }
 
 static int threads_for(const cnn_ctx *c, const wdir *d) {
-    double macs = 16.0 * (double)d->rows * d->tw * d->CI * d->CO;
-    return c->threads > 1 && macs >= CNN_CONV_PARALLEL_MACS ? c->threads : 1;
+    return cnn_conv_threads(c, 16.0 * (double)d->rows * d->tw * d->CI * d->CO);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -194,17 +193,6 @@ CNN_CLONES static void weight_grad_row(const float *restrict du, size_t plane, i
     }
 }
 
-/* dst[0 .. n) = x[a .. a+n), zero where a + j is outside x[0 .. len). */
-static inline void padded_copy(float *restrict dst, const float *restrict x, long long len,
-                               long long a, int n) {
-    long long j0 = a < 0 ? -a : 0, j1 = len - a;
-    if (j1 > n) j1 = n;
-    if (j0 > j1) j0 = j1;
-    for (long long j = 0; j < j0; j++) dst[j] = 0.0f;
-    if (j1 > j0) memcpy(dst + j0, x + a + j0, (size_t)(j1 - j0) * sizeof *dst);
-    for (long long j = j1; j < n; j++) dst[j] = 0.0f;
-}
-
 /* Tile row q of the batch: its sample and its row of tiles in the sample's planes. */
 static void tile_row(const wdir *d, size_t q, size_t *sample, int *ti) {
     *sample = q / (size_t)d->th;
@@ -232,8 +220,8 @@ CNN_CLONES static void input_chunk(const wdir *d, const float *in, size_t q0, in
             if (row < 0 || row >= d->H)
                 memset(p + (size_t)k * n, 0, (size_t)n * sizeof(float));
             else
-                padded_copy(p + (size_t)k * n, plane + (size_t)row * d->W, d->W,
-                            -(long long)d->pl, n);
+                cnn_padded_copy(p + (size_t)k * n, plane + (size_t)row * d->W, d->W,
+                                -(long long)d->pl, n, 0.0f);
         }
         float *restrict p0 = p, *restrict p1 = p + n, *restrict p2 = p + 2 * n,
                         *restrict p3 = p + 3 * n;
@@ -353,7 +341,7 @@ CNN_CLONES static void grad_chunk(const wdir *d, const float *dy, size_t q0, int
             if (row >= d->OH)
                 memset(dst, 0, (size_t)n * sizeof(float));
             else
-                padded_copy(dst, plane + (size_t)row * d->OW, d->OW, 0, n);
+                cnn_padded_copy(dst, plane + (size_t)row * d->OW, d->OW, 0, n, 0.0f);
         }
     }
     float *restrict z0 = m, *restrict z1 = m + ms, *restrict z2 = m + 2 * ms,

@@ -143,6 +143,10 @@ cnn_status cnn_histograms_render(const char *title, const cnn_histogram *h, int 
  * Shared by the viz files
  * ------------------------------------------------------------------------------------------- */
 
+/* Whether s is a text to draw: not NULL and not empty (titles, labels and names are
+ * optional). */
+static inline int cnn_has_text(const char *s) { return s && *s; }
+
 /* "Nice" ticks for the range [lo, hi]: a step of 1, 2 or 5 times a power of ten giving about
  * `target` intervals (at least min_step when min_step > 0). Returns the step and sets *first
  * and *last to the multiples of the step that enclose the range. lo < hi, both finite. */

@@ -82,8 +82,6 @@
 /* Room for one line of a label, title or note after fitting it to its width. */
 #define TEXT_BUF 512
 
-static int has_text(const char *s) { return s && *s; }
-
 /* ---------------------------------------------------------------------------------------------
  * Text that fits
  * ------------------------------------------------------------------------------------------- */
@@ -134,7 +132,7 @@ static const char *fit_text(const char *s, int max_w, int scale, char *buf) {
 
 /* Lines in s ('\n' separated); 0 for NULL or "". */
 static int line_count(const char *s) {
-    if (!has_text(s)) return 0;
+    if (!cnn_has_text(s)) return 0;
     int n = 1;
     for (; *s; s++) n += *s == '\n';
     return n;
@@ -148,7 +146,7 @@ static long title_height(const char *title) {
 
 /* The grid's top: below the title and TITLE_GAP, or at the margin. */
 static long grid_top(const char *title) {
-    return has_text(title) ? MARGIN + title_height(title) + TITLE_GAP : MARGIN;
+    return cnn_has_text(title) ? MARGIN + title_height(title) + TITLE_GAP : MARGIN;
 }
 
 /* Checks that a width x height picture can be drawn. */
@@ -175,7 +173,7 @@ static cnn_status new_canvas(const char *what, long long width, long long height
 
 /* Width a title (scale 2) asks for: its widest line, at most MAX_TITLE_W. */
 static long long title_width(const char *title) {
-    if (!has_text(title)) return 0;
+    if (!cnn_has_text(title)) return 0;
     int w = cnn_canvas_text_width(title, 2);
     return w < MAX_TITLE_W ? w : MAX_TITLE_W;
 }
@@ -183,7 +181,7 @@ static long long title_width(const char *title) {
 /* Draws the title from the top margin, each line centred across the picture and cut with
  * "..." to the picture's width inside the margins. */
 static void draw_title(cnn_canvas *c, const char *title) {
-    if (!has_text(title)) return;
+    if (!cnn_has_text(title)) return;
     char buf[TEXT_BUF];
     int y = MARGIN;
     for (const char *line = title; line; y += 2 * CNN_FONT_LINE) {
@@ -296,7 +294,7 @@ static cnn_status layout_figure(const cnn_figure *fig, const cnn_panel *panels, 
     for (int i = 0; i < n; i++) {
         max_w = panels[i].width > max_w ? panels[i].width : max_w;
         max_h = panels[i].height > max_h ? panels[i].height : max_h;
-        labels |= has_text(panels[i].label);
+        labels |= cnn_has_text(panels[i].label);
     }
     int side = max_w > max_h ? max_w : max_h;
     L->zoom = fig->zoom > 0 ? fig->zoom : (TARGET_PANEL + side / 2) / side;
@@ -436,7 +434,7 @@ cnn_status cnn_figure_render(const cnn_figure *fig, const cnn_panel *panels, int
         int x = cx + 1 + (int)(L.pw - w) / 2, y = cy + 1 + (int)(L.ph - h) / 2;
         draw_panel_image(c, p, x, y, L.zoom);
         cnn_canvas_frame(c, x - 1, y - 1, w + 2, h + 2, AXIS);
-        if (has_text(p->label)) {
+        if (cnn_has_text(p->label)) {
             fit_text(p->label, (int)L.cw, 1, buf);
             cnn_canvas_text(c, cx + ((int)L.cw - cnn_canvas_text_width(buf, 1)) / 2,
                             cy + (int)L.ph + 2 + LABEL_GAP, 1, INK, buf);
@@ -452,7 +450,7 @@ cnn_status cnn_figure_render(const cnn_figure *fig, const cnn_panel *panels, int
 /* Renders the figure and writes it as a PNG (atomically, see cnn_canvas_save_png). */
 cnn_status cnn_figure_save(const char *path, const cnn_figure *fig, const cnn_panel *panels,
                            int n, char *err, size_t errlen) {
-    if (!has_text(path))
+    if (!cnn_has_text(path))
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "figure: no path");
     cnn_canvas *c;
     cnn_status st = cnn_figure_render(fig, panels, n, &c, err, errlen);
@@ -648,7 +646,7 @@ cnn_status cnn_histograms_render(const char *title, const cnn_histogram *h, int 
 /* Renders the histograms and writes them as a PNG (atomically, see cnn_canvas_save_png). */
 cnn_status cnn_histograms_save(const char *path, const char *title, const cnn_histogram *h,
                                int n, int columns, char *err, size_t errlen) {
-    if (!has_text(path))
+    if (!cnn_has_text(path))
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "histograms: no path");
     cnn_canvas *c;
     cnn_status st = cnn_histograms_render(title, h, n, columns, &c, err, errlen);

@@ -39,8 +39,6 @@ static const uint32_t palette[10] = {0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9
  * comparisons. */
 static int usable(double x, double y) { return fabs(x) <= MAX_ABS && fabs(y) <= MAX_ABS; }
 
-static int has_text(const char *s) { return s && *s; }
-
 /* ---------------------------------------------------------------------------------------------
  * Axes
  * ------------------------------------------------------------------------------------------- */
@@ -174,7 +172,7 @@ static void draw_legend(cnn_canvas *c, const area *a, const cnn_plot_panel *pp, 
     int entries = 0, name_w = 0;
     for (int s = 0; s < pp->n_series; s++) {
         const cnn_plot_series *sr = &pp->series[s];
-        if (!has_text(sr->name) || !usable_count(sr)) continue;
+        if (!cnn_has_text(sr->name) || !usable_count(sr)) continue;
         entries++;
         int w = cnn_canvas_text_width(sr->name, scale);
         name_w = w > name_w ? w : name_w;
@@ -203,7 +201,7 @@ static void draw_legend(cnn_canvas *c, const area *a, const cnn_plot_panel *pp, 
     int y = by + 6;
     for (int s = 0; s < pp->n_series; s++) {
         const cnn_plot_series *sr = &pp->series[s];
-        if (!has_text(sr->name) || !usable_count(sr)) continue;
+        if (!cnn_has_text(sr->name) || !usable_count(sr)) continue;
         uint32_t rgb = palette[s % 10];
         int cy = y + (CNN_FONT_ASCENT * scale) / 2;
         cnn_canvas_line(c, bx + 8, cy, bx + 8 + sample, cy, LINE_WIDTH, rgb);
@@ -221,8 +219,8 @@ static void draw_legend(cnn_canvas *c, const area *a, const cnn_plot_panel *pp, 
 static cnn_status draw_panel(cnn_canvas *c, const cnn_plot_panel *pp, int index, int px, int py,
                              int pw, int ph, int scale, char *err, size_t errlen) {
     int text_h = CNN_FONT_H * scale;
-    int title_h = has_text(pp->title) ? 2 * text_h + 18 : 12;
-    int bottom_h = 1 + TICK_LEN + 4 + text_h + (has_text(pp->xlabel) ? 7 + text_h : 0) + 10;
+    int title_h = cnn_has_text(pp->title) ? 2 * text_h + 18 : 12;
+    int bottom_h = 1 + TICK_LEN + 4 + text_h + (cnn_has_text(pp->xlabel) ? 7 + text_h : 0) + 10;
     area a;
     a.y = py + title_h;
     a.h = ph - title_h - bottom_h;
@@ -238,7 +236,7 @@ static cnn_status draw_panel(cnn_canvas *c, const cnn_plot_panel *pp, int index,
         int w = cnn_canvas_text_width(buf, scale);
         label_w = w > label_w ? w : label_w;
     }
-    int left_h = 10 + (has_text(pp->ylabel) ? text_h + 8 : 0) + label_w + 4 + TICK_LEN + 1;
+    int left_h = 10 + (cnn_has_text(pp->ylabel) ? text_h + 8 : 0) + label_w + 4 + TICK_LEN + 1;
     a.x = px + left_h;
     a.w = pw - left_h - 18;
     if (a.w < 32 || a.h < 32)
@@ -279,13 +277,13 @@ static cnn_status draw_panel(cnn_canvas *c, const cnn_plot_panel *pp, int index,
     for (int s = 0; s < pp->n_series; s++) draw_series(c, &a, &pp->series[s], s);
     draw_legend(c, &a, pp, scale);
 
-    if (has_text(pp->title))
+    if (cnn_has_text(pp->title))
         cnn_canvas_text(c, a.x + (a.w - cnn_canvas_text_width(pp->title, 2 * scale)) / 2,
                         py + 10, 2 * scale, INK, pp->title);
-    if (has_text(pp->xlabel))
+    if (cnn_has_text(pp->xlabel))
         cnn_canvas_text(c, a.x + (a.w - cnn_canvas_text_width(pp->xlabel, scale)) / 2,
                         a.y + a.h + 1 + TICK_LEN + 4 + text_h + 7, scale, INK, pp->xlabel);
-    if (has_text(pp->ylabel))
+    if (cnn_has_text(pp->ylabel))
         cnn_canvas_text_up(c, px + 10, a.y + (a.h + cnn_canvas_text_width(pp->ylabel, scale)) / 2,
                            scale, INK, pp->ylabel);
     return CNN_STATUS_OK;
@@ -307,7 +305,7 @@ static cnn_status check_plot(const cnn_plot *p, char *err, size_t errlen) {
                 return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                                      "plot: panel %d, series %d ('%s'): %d points without x "
                                      "and y arrays",
-                                     i + 1, s + 1, has_text(sr->name) ? sr->name : "",
+                                     i + 1, s + 1, cnn_has_text(sr->name) ? sr->name : "",
                                      sr->n);
         }
     }
@@ -323,7 +321,7 @@ cnn_status cnn_plot_render(const cnn_plot *p, cnn_canvas **out, char *err, size_
     int scale = p->text_scale > 0 ? p->text_scale : 1;
     int width = p->width > 0 ? p->width : CNN_PLOT_PANEL_W * p->n_panels;
     int height = p->height > 0 ? p->height : CNN_PLOT_PANEL_H;
-    int band = has_text(p->title) ? 2 * CNN_FONT_H * scale + 14 : 0;
+    int band = cnn_has_text(p->title) ? 2 * CNN_FONT_H * scale + 14 : 0;
     int pw = width / p->n_panels, ph = height - band;
     if (width > MAX_SIZE || height > MAX_SIZE || scale > 16 || pw < MIN_PANEL_W ||
         ph < MIN_PANEL_H)
