@@ -421,8 +421,13 @@ typedef struct cnn_dataset {
     int classes;        /* labels are in [0, classes) */
     float *x;           /* n samples of shape as floats, or NULL when pixels holds them */
     uint8_t *pixels;    /* n samples of shape as bytes (value b / 255.0f), or NULL when x does */
-    int32_t *y;         /* n labels */
+    int32_t *y;         /* n labels (classification), or NULL (segmentation, regression) */
     char **class_names; /* classes names (never NULL; "0".."9" when the format has none) */
+    /* Segmentation: n masks of H x W class indices in [0, classes), or NULL. */
+    int32_t *masks;
+    /* Regression: n x n_targets floats, or NULL (n_targets is then 0). */
+    float *targets;
+    int n_targets;
 } cnn_dataset;
 
 /* IDX files (MNIST, Fashion-MNIST): an image file (magic 0x00000803) and a label file
@@ -458,7 +463,38 @@ cnn_status cnn_image_load(const char *path, int channels, int height, int width,
 cnn_status cnn_image_size(const char *path, int *channels, int *height, int *width, char *err,
                           size_t errlen);
 
+/* A segmentation data set: images in images_dir and, for each, a mask of the same base name
+ * (any of .png, .jpg, .jpeg for the image; .png for the mask) in masks_dir whose grey value at
+ * each pixel is the pixel's class. Images are resized (bilinear) to channels x height x width,
+ * masks to height x width by nearest neighbour. classes: the number of classes (0: the largest
+ * value in the masks plus one); a mask value >= classes is an error naming the file. Class names
+ * from classes.txt (one per line) in the parent of images_dir when it exists, else "0", "1", ...
+ * A missing mask is an error naming the image. */
+cnn_status cnn_dataset_load_segmentation(const char *images_dir, const char *masks_dir,
+                                         int channels, int height, int width, int classes,
+                                         cnn_dataset **out, char *err, size_t errlen);
+
+/* A regression data set from a CSV file: a header line, then one line per sample,
+ * "IMAGE,t1,t2,...", IMAGE a path relative to the CSV's folder (or absolute), then the same
+ * number of float targets on every line. Images are resized to channels x height x width.
+ * Errors name the file and the line. */
+cnn_status cnn_dataset_load_csv(const char *csv_path, int channels, int height, int width,
+                                cnn_dataset **out, char *err, size_t errlen);
+
 void cnn_dataset_free(cnn_dataset *ds);
+
+/* Keeps the first n samples of ds (for quick trials; n < ds->n), releasing nothing. */
+void cnn_dataset_truncate(cnn_dataset *ds, int n);
+
+/* A 64-bit hash of the data set's size, shape and targets (labels, masks or regression
+ * targets), not of its images: the identity of a data set for resuming a run. */
+uint64_t cnn_dataset_hash(const cnn_dataset *ds);
+
+/* Makes ds's labels follow the classes of ref by name (a test set read separately from its
+ * training set, whose folders may sort differently): ds's class k becomes the class of ref
+ * with the same name. A class of either that the other lacks is an error listing them. */
+cnn_status cnn_dataset_match_classes(cnn_dataset *ds, const cnn_dataset *ref, char *err,
+                                     size_t errlen);
 
 /* Splits src into two new data sets: a seeded random n_second samples go to *second, the
  * rest, in their original order, to *first. src is left as it was. The parts store their
@@ -575,6 +611,7 @@ typedef struct cnn_metrics {
     double loss;        /* mean softmax cross-entropy */
     double top1, top5;  /* fractions in [0, 1] */
     int64_t *confusion; /* classes x classes: [true][predicted] counts */
+    double iou;         /* segmentation: mean over classes present of intersection / union */
 } cnn_metrics;
 
 /* Runs net in evaluation mode over ds (batches of at most the prepared batch size), with the
@@ -583,6 +620,217 @@ typedef struct cnn_metrics {
 cnn_status cnn_evaluate(cnn_net *net, const cnn_dataset *ds, const float *mean, const float *std,
                         cnn_metrics *m);
 void cnn_metrics_free(cnn_metrics *m);
+
+/* ---------------------------------------------------------------------------------------------
+ * Preprocessing: what a trained network expects of its input
+ *
+ * A network carries its preprocessing: the task it was trained for, its loss, the deterministic
+ * transforms and the per-channel normalisation applied to every image (in training, evaluation
+ * and inference alike), and the class names. Checkpoints save and load it; the trainer sets it.
+ * Images given to cnn_preprocess_images and the cnn_classify functions are raw: values in
+ * [0, 1], the network's input shape.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum cnn_task {
+    CNN_TASK_CLASSIFICATION, /* one class per sample: flat logits (K), CNN_LOSS_SOFTMAX_CE */
+    CNN_TASK_SEGMENTATION,   /* one class per pixel: logits (K, H, W), CNN_LOSS_PIXEL_CE */
+    CNN_TASK_REGRESSION      /* floats per sample: CNN_LOSS_MSE or CNN_LOSS_BCE_LOGITS */
+} cnn_task;
+
+/* The names used in text (CLI options, checkpoints): "classification", ...; "cross-entropy",
+ * "pixel-cross-entropy", "mse", "bce-logits". The parsers return -1 for an unknown name. */
+const char *cnn_task_name(cnn_task task);
+int cnn_task_parse(const char *name);
+const char *cnn_loss_name(cnn_loss loss);
+int cnn_loss_parse(const char *name);
+/* The task a loss implies. */
+cnn_task cnn_loss_task(cnn_loss loss);
+
+typedef struct cnn_preprocess {
+    cnn_task task;
+    cnn_loss loss;
+    int channels;            /* the input's channels: entries of mean and std */
+    const float *mean;       /* per channel, or NULL: no normalisation */
+    const float *std;        /* per channel (each > 0), or NULL */
+    float blur;              /* sigma of a Gaussian blur applied first (0: off) */
+    int sobel;               /* then each channel's Sobel gradient magnitude (0: off) */
+    int classes;             /* classification and segmentation: K, else 0 */
+    const char *const *class_names; /* classes names, or NULL: "0", "1", ... */
+} cnn_preprocess;
+
+/* Copies p (arrays and names included) into the network. The channels must be the input's,
+ * classes must match the output (K flat logits, or K channels for segmentation). */
+cnn_status cnn_net_set_preprocess(cnn_net *net, const cnn_preprocess *p);
+
+/* The network's preprocessing, owned by it; never NULL. For a network that was never given
+ * one: classification with CNN_LOSS_SOFTMAX_CE, no transform, no normalisation, classes the
+ * output's size (flat output) and names "0", "1", ... */
+const cnn_preprocess *cnn_net_preprocess(const cnn_net *net);
+
+/* Applies the network's transforms and normalisation in place to n raw images of its input's
+ * shape. */
+void cnn_preprocess_images(const cnn_net *net, float *x, int n);
+
+/* ---------------------------------------------------------------------------------------------
+ * Inference
+ *
+ *   cnn_net *net;
+ *   cnn_net_load("model.ckpt", &net, err, sizeof err);
+ *   cnn_classify_file(net, "shirt.png", 5, cls, prob);   five best classes, probabilities
+ *   cnn_net_free(net);
+ * ------------------------------------------------------------------------------------------- */
+
+/* Loads a checkpoint for inference: the network with its preprocessing, in evaluation mode,
+ * threads as many as this process may use (cnn_cpu_count, at most 8). */
+cnn_status cnn_net_load(const char *path, cnn_net **net, char *err, size_t errlen);
+
+/* The name of class k of a network (from its preprocessing), or NULL when k is out of range. */
+const char *cnn_net_class_name(const cnn_net *net, int k);
+
+/* Classifies n raw images (values in [0, 1], the input's shape, NCHW): preprocesses a copy,
+ * runs the network in evaluation mode, and writes for each image its top_k classes, most
+ * likely first, into classes[i * top_k ...] and their softmax probabilities into probs (both
+ * NULL-able). top_k is at most the number of classes. A network ending in a softmax gives its
+ * output's probabilities. Prepares the network for batches when needed. */
+cnn_status cnn_classify(cnn_net *net, const float *images, int n, int top_k, int *classes,
+                        float *probs);
+
+/* The same for one image file (PNG or JPEG), converted to the input's channels and resized to
+ * its height and width. Errors name the file. */
+cnn_status cnn_classify_file(cnn_net *net, const char *path, int top_k, int *classes,
+                             float *probs);
+
+/* The number of processors this process may run on: its CPU affinity, bounded by the cgroup's
+ * CPU quota (cpu.max) when one is set. At least 1. */
+int cnn_cpu_count(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * The trainer
+ *
+ * Owns a whole training run: seeding, shuffling, batch assembly, augmentation, the schedule,
+ * clipping, the optimiser, validation, metrics, NaN detection, early stopping, checkpoints and
+ * resuming. Same seed and data, same weights, for any thread count; a run resumed from one of
+ * its checkpoints ends with the weights of the uninterrupted run, bit for bit.
+ *
+ *   cnn_train_config cfg = cnn_train_defaults();
+ *   cfg.epochs = 10;
+ *   cfg.checkpoint = "lenet5.ckpt";
+ *   cnn_trainer *tr;
+ *   cnn_trainer_new(net, train, val, &cfg, &tr, err, sizeof err);
+ *   cnn_trainer_run(tr);                    or cnn_trainer_epoch / cnn_trainer_step in a loop
+ *   cnn_trainer_free(tr);
+ *
+ * Randomness: epoch e's batch order is a permutation seeded by (seed, e); the augmentation of
+ * a sample by (seed, e, sample); dropout by the network's generator, saved in checkpoints. The
+ * last partial batch of an epoch is dropped (batch normalisation needs whole batches).
+ * ------------------------------------------------------------------------------------------- */
+
+/* What the callbacks see. */
+typedef struct cnn_train_progress {
+    int epoch, epochs;      /* the current epoch (1-based) and the run's epochs */
+    int step, steps;        /* the step within the epoch (1-based) and steps per epoch */
+    int64_t global_step;    /* steps done since the start of the run */
+    double loss;            /* mean training loss over the epoch so far */
+    double accuracy;        /* over the epoch so far: top-1 (classification), pixel accuracy
+                             * (segmentation), NaN (regression) */
+    double lr;              /* the learning rate of the last step */
+    double images_per_sec;  /* training steps only, this epoch */
+    double seconds;         /* since the start of the epoch */
+    /* At the end of an epoch (the epoch callback): */
+    int has_val;            /* a validation set was given */
+    double val_loss, val_accuracy;
+    double val_iou;         /* segmentation: mean intersection over union of the classes */
+    int is_best;            /* the best validation accuracy so far (lowest loss in regression) */
+} cnn_train_progress;
+
+/* Called after every step and every epoch; returning non-zero stops the run cleanly at that
+ * point: the trainer writes its checkpoint (when it has one) and cnn_trainer_run returns
+ * CNN_STATUS_OK with cnn_trainer_stopped() set. */
+typedef int (*cnn_train_callback)(void *user, const cnn_train_progress *p);
+
+typedef struct cnn_train_config {
+    int epochs;             /* [10] */
+    int batch;              /* [64] */
+    uint64_t seed;          /* [1] */
+    int threads;            /* [0: cnn_cpu_count(), at most 8] */
+    cnn_optim_config optim; /* [AdamW, lr 0.002, weight decay 0.05] */
+    cnn_schedule_kind schedule; /* [cosine] */
+    int warmup;             /* epochs of linear warm-up [0] */
+    int step_size;          /* step schedule: epochs between decays [0: epochs / 3] */
+    float gamma;            /* step schedule: factor [0.1] */
+    float min_lr;           /* cosine: the final rate [0] */
+    float clip;             /* clip the gradient's global L2 norm to this (0: off) [0] */
+    float label_smoothing;  /* cross-entropy against (1-s) onehot + s/K [0] */
+    cnn_loss loss;          /* [CNN_LOSS_SOFTMAX_CE]; it sets the task */
+    cnn_augment augment;    /* random, training only [hflip 0.5] */
+    int normalize;          /* normalise by the training set's per-channel mean, std [1] */
+    float blur;             /* preprocessing: Gaussian blur sigma, every image, always [0] */
+    int sobel;              /* preprocessing: Sobel magnitude, every image, always [0] */
+    int patience;           /* stop after this many epochs without a better validation
+                             * result (0: never) [0] */
+    const char *checkpoint; /* written after every epoch, and when stopped (NULL: none) */
+    const char *best_checkpoint; /* the best epoch by validation (NULL: none) */
+    const char *meta;       /* the caller's text, kept in the checkpoints' metadata */
+    cnn_train_callback on_step, on_epoch;
+    void *user;
+} cnn_train_config;
+
+/* The defaults above (the best recipe known for small CNNs on Fashion-MNIST). */
+cnn_train_config cnn_train_defaults(void);
+
+typedef struct cnn_trainer cnn_trainer;
+
+/* A trainer for net (which it uses, does not own, and must outlive it) on train, validating on
+ * val (NULL-able) after every epoch. The data sets are used, not copied: keep them alive. The
+ * network's output must fit the loss and data (checked here, with a message naming the
+ * shapes); a network ending in a softmax is trained on the softmax's input (log-softmax +
+ * NLL, the same function as cross-entropy of its output, but stable). Sets the network's
+ * preprocessing from the training set and the configuration. */
+cnn_status cnn_trainer_new(cnn_net *net, const cnn_dataset *train, const cnn_dataset *val,
+                           const cnn_train_config *cfg, cnn_trainer **out, char *err,
+                           size_t errlen);
+
+/* Resumes the run saved in a checkpoint written by a trainer: its network (owned by the
+ * trainer: cnn_trainer_net), optimiser, settings, position (mid-epoch too) and log. The data
+ * sets must be those of the run (same size and hash of targets: checked). epochs > 0 changes
+ * the number of epochs; the callbacks, checkpoint paths and threads come from cfg (NULL: none,
+ * the checkpoint itself, and the saved count). */
+cnn_status cnn_trainer_resume(const char *path, const cnn_dataset *train,
+                              const cnn_dataset *val, int epochs, const cnn_train_config *cfg,
+                              cnn_trainer **out, char *err, size_t errlen);
+
+void cnn_trainer_free(cnn_trainer *tr);
+
+/* Trains to the last epoch, or until patience runs out or a callback stops it. */
+cnn_status cnn_trainer_run(cnn_trainer *tr);
+/* One epoch (training, validation, checkpoint), or one step. */
+cnn_status cnn_trainer_epoch(cnn_trainer *tr);
+cnn_status cnn_trainer_step(cnn_trainer *tr);
+/* Whether the run is complete (all epochs, or early stopping), or was stopped by a callback
+ * or cnn_trainer_stop. */
+int cnn_trainer_done(const cnn_trainer *tr);
+int cnn_trainer_stopped(const cnn_trainer *tr);
+/* Asks the run to stop after the current step (safe from a signal handler). */
+void cnn_trainer_stop(cnn_trainer *tr);
+/* Writes the checkpoint now (to cfg.checkpoint, or path when not NULL). */
+cnn_status cnn_trainer_save(cnn_trainer *tr, const char *path);
+
+/* The network, the configuration in force, the epochs done, and the progress of the last
+ * step and epoch. */
+cnn_net *cnn_trainer_net(cnn_trainer *tr);
+const cnn_train_config *cnn_trainer_config(const cnn_trainer *tr);
+int cnn_trainer_epochs_done(const cnn_trainer *tr);
+cnn_train_progress cnn_trainer_last(const cnn_trainer *tr);
+/* The message of the last error ("" if none). */
+const char *cnn_trainer_last_error(const cnn_trainer *tr);
+/* The log as CSV (header epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds; one line per
+ * epoch, the resumed run's earlier epochs included); a string owned by the trainer. */
+const char *cnn_trainer_log_csv(const cnn_trainer *tr);
+
+/* Evaluation of a network on a data set for its task, with its preprocessing: loss, accuracy
+ * (classification: top-1 and top-5; segmentation: pixel accuracy and mean IoU; regression:
+ * mean squared error as loss). m->confusion for classification and segmentation. */
+cnn_status cnn_evaluate_task(cnn_net *net, const cnn_dataset *ds, cnn_metrics *m);
 
 /* ---------------------------------------------------------------------------------------------
  * Pictures

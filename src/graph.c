@@ -40,6 +40,7 @@ void cnn_net_free(cnn_net *net) {
     cnn_free(net->params);
     cnn_free(net->grads);
     cnn_free(net->state);
+    cnn_prep_clear(&net->prep);
     free(net);
 }
 

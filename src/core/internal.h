@@ -185,6 +185,15 @@ struct cnn_ctx {
     unsigned fresh;
 };
 
+/* A network's preprocessing (cnn_net_set_preprocess): the public view points into the
+ * copies this owns. Unset (set == 0): cnn_net_preprocess describes the defaults. */
+typedef struct cnn_prep {
+    cnn_preprocess pub;
+    float *mean, *std; /* channels each, or NULL */
+    char **names;      /* pub.classes names, or NULL */
+    int set;
+} cnn_prep;
+
 struct cnn_net {
     cnn_node **nodes;
     int n_nodes, cap_nodes;
@@ -203,8 +212,20 @@ struct cnn_net {
     size_t work_size;
     cnn_log_fn log;
     void *log_user;
+    cnn_prep prep;
+    char class_name[16]; /* cnn_net_class_name of a network without names */
     char err[1024];
 };
+
+/* Preprocessing in checkpoints (src/train/preprocess.c): the "PREP" section's bytes, a buffer
+ * to free (NULL when memory runs out); and the network's preprocessing from those bytes, or
+ * from the metadata of a checkpoint written before the section existed (its mean=, std= and
+ * classes= lines; bytes NULL). Errors go to the network's message. */
+unsigned char *cnn_prep_encode(const cnn_net *net, size_t *size);
+cnn_status cnn_prep_decode(cnn_net *net, const unsigned char *bytes, size_t size,
+                           const char *meta);
+/* Frees the copies the network holds. */
+void cnn_prep_clear(cnn_prep *p);
 
 /* Sets the network's error message (printf-style), logs it, returns status. */
 cnn_status cnn_error(cnn_net *net, cnn_status status, const char *fmt, ...)

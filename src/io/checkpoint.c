@@ -3,11 +3,12 @@
  *
  * Layout, little-endian:
  *   "CNNCKPT1"                          magic (8 bytes)
- *   u32 version (1)
+ *   u32 version (2; 1 is read too)
  *   sections: 4-byte tag, u64 length, payload
  *     "DEFN" the network as text (cnn_net_to_text)
  *     "PARM" parameters, float32;  "STAT" state, float32;  "RNG " 4 x u64
  *     "OPTC" optimiser configuration and step count;  "OPTS" optimiser buffers, float32
+ *     "PREP" the preprocessing (src/train/preprocess.c)
  *     "META" free text
  *     "END " u32 CRC-32 of every byte before this section
  * A reader refuses anything else: a wrong magic or version, a section running past the end,
@@ -21,7 +22,7 @@
 #include <zlib.h>
 
 #define MAGIC "CNNCKPT1"
-#define VERSION 1u
+#define VERSION 2u /* 2 added PREP; version 1 files (no PREP) still load */
 
 /* A writer that keeps the running CRC and the first error. */
 typedef struct writer {
@@ -68,7 +69,10 @@ static void put_floats(writer *w, const char *tag, const float *p, size_t n) {
 cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt, const char *meta,
                                char *err, size_t errlen) {
     char *def = cnn_net_to_text(net);
-    if (!def) {
+    size_t prep_size = 0;
+    unsigned char *prep = def ? cnn_prep_encode(net, &prep_size) : NULL;
+    if (!def || !prep) {
+        free(def);
         snprintf(err, errlen, "%s: out of memory", path);
         return CNN_STATUS_NO_MEMORY;
     }
@@ -77,13 +81,15 @@ cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt, c
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
         free(def);
+        cnn_free(prep);
         snprintf(err, errlen, "%s: path too long", path);
         return CNN_STATUS_INVALID_ARGUMENT;
     }
     writer w = {.f = fopen(tmp, "wb"), .crc = crc32(0L, Z_NULL, 0)};
     if (!w.f) {
-        snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         free(def);
+        cnn_free(prep);
         return CNN_STATUS_IO;
     }
     put(&w, MAGIC, 8);
@@ -115,6 +121,8 @@ cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt, c
         float *s = cnn_optim_state(opt, &n);
         put_floats(&w, "OPTS", s, n);
     }
+    put_section(&w, "PREP", prep, prep_size);
+    cnn_free(prep);
     if (meta) put_section(&w, "META", meta, strlen(meta));
     uint32_t crc = (uint32_t)w.crc;
     put(&w, "END ", 4);
@@ -189,9 +197,9 @@ static cnn_status read_file(const char *path, unsigned char **data, size_t *size
     return CNN_STATUS_OK;
 }
 
-enum { S_DEFN, S_PARM, S_STAT, S_RNG, S_OPTC, S_OPTS, S_META, S_END, S_COUNT };
-static const char *const TAGS[S_COUNT] = {"DEFN", "PARM", "STAT", "RNG ",
-                                          "OPTC", "OPTS", "META", "END "};
+enum { S_DEFN, S_PARM, S_STAT, S_RNG, S_OPTC, S_OPTS, S_PREP, S_META, S_END, S_COUNT };
+static const char *const TAGS[S_COUNT] = {"DEFN", "PARM", "STAT", "RNG ", "OPTC",
+                                          "OPTS", "PREP", "META", "END "};
 
 static cnn_status damaged(char *err, size_t errlen, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -211,8 +219,8 @@ static cnn_status parse(const char *path, const unsigned char *d, size_t size, s
                         char *err, size_t errlen) {
     if (size < 12 || memcmp(d, MAGIC, 8) != 0)
         return damaged(err, errlen, path, "no cnn checkpoint magic number at the start");
-    if (get_u32(d + 8) != VERSION)
-        return damaged(err, errlen, path, "version %u, this program reads version %u",
+    if (get_u32(d + 8) != VERSION && get_u32(d + 8) != 1)
+        return damaged(err, errlen, path, "version %u, this program reads versions 1 to %u",
                        get_u32(d + 8), VERSION);
     size_t off = 12;
     while (!s[S_END].present) {
@@ -299,6 +307,10 @@ cnn_status cnn_checkpoint_load(const char *path, cnn_net **net_out, cnn_optim **
     uint64_t rng[4];
     for (int i = 0; i < 4; i++) rng[i] = get_u64(s[S_RNG].p + 8 * i);
     cnn_net_set_rng(net, rng);
+    if (cnn_prep_decode(net, s[S_PREP].present ? s[S_PREP].p : NULL, s[S_PREP].n, meta)) {
+        st = damaged(err, errlen, path, "%s", cnn_net_last_error(net));
+        goto out;
+    }
     if (opt_out && s[S_OPTC].present) {
         const unsigned char *c = s[S_OPTC].p;
         cnn_optim_config cfg = {
