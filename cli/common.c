@@ -93,38 +93,140 @@ int cli_load_data(const char *cmd, const char *spec, cnn_dataset **train, cnn_da
     return 1;
 }
 
+/* The inputs of a layer as cnn_add takes them, "a,b" (a string to free), or NULL when memory
+ * runs out. */
+static char *layer_inputs(const cnn_net *net, int layer) {
+    int n = cnn_net_layer_input_count(net, layer);
+    size_t len = 1;
+    for (int k = 0; k < n; k++)
+        len += strlen(cnn_net_layer_name(net, cnn_net_layer_input(net, layer, k))) + 1;
+    char *s = malloc(len);
+    if (!s) return NULL;
+    s[0] = 0;
+    for (int k = 0; k < n; k++) {
+        if (k) strcat(s, ",");
+        strcat(s, cnn_net_layer_name(net, cnn_net_layer_input(net, layer, k)));
+    }
+    return s;
+}
+
+/* A layer's hyper-parameters as cnn_add takes them (a string to free), or NULL. */
+static char *layer_args(const cnn_net *net, int layer) {
+    int len = cnn_net_layer_args(net, layer, (char[1]){0}, 1);
+    char *s = malloc((size_t)len + 1);
+    if (s) cnn_net_layer_args(net, layer, s, (size_t)len + 1);
+    return s;
+}
+
+/* Adds layer `layer` of src to dst with the same type, name, inputs and hyper-parameters, or
+ * with args instead of its own when args is not NULL. */
+static cnn_status copy_layer(cnn_net *dst, const cnn_net *src, int layer, const char *args) {
+    char *in = layer_inputs(src, layer), *own = args ? NULL : layer_args(src, layer);
+    cnn_status st = CNN_STATUS_NO_MEMORY;
+    if (in && (args || own))
+        st = cnn_add(dst, cnn_net_layer_type(src, layer), cnn_net_layer_name(src, layer), in,
+                     args ? args : own);
+    free(in);
+    free(own);
+    return st;
+}
+
+/* Rebuilds *net, loaded from the file path, with its (first) input layer's shape set to the
+ * data's: every other layer is added again as it was, so shape inference runs anew. On
+ * failure prints what does not fit, frees *net and returns 0. */
+static int refit_input(const char *cmd, const char *path, cnn_net **net, const cnn_shape *data,
+                       uint64_t seed) {
+    cnn_shape in = cnn_net_input_shape(*net, 0);
+    char a[64], b[64], shape[80];
+    cnn_shape_str(&in, a, sizeof a);
+    cnn_shape_str(data, b, sizeof b);
+    snprintf(shape, sizeof shape, "shape=%s", b);
+    cnn_net *out = cnn_net_new(seed);
+    cnn_status st = out ? CNN_STATUS_OK : CNN_STATUS_NO_MEMORY;
+    int first = 1;
+    for (int i = 0; !st && i < cnn_net_layer_count(*net); i++) {
+        int is_input = first && strcmp(cnn_net_layer_type(*net, i), "input") == 0;
+        st = copy_layer(out, *net, i, is_input ? shape : NULL);
+        if (is_input) first = 0;
+    }
+    if (st) {
+        fprintf(stderr, "cnn %s: %s: with its input changed from %s to the data's %s, the "
+                "network does not fit: %s\n", cmd, path, a, b,
+                out ? cnn_net_last_error(out) : "out of memory");
+        cnn_net_free(out);
+        out = NULL;
+    } else {
+        fprintf(stderr, "cnn %s: note: %s: input %s changed to the data's %s\n", cmd, path, a, b);
+    }
+    cnn_net_free(*net);
+    *net = out;
+    return out != NULL;
+}
+
+static int same_shape(const cnn_shape *a, const cnn_shape *b) {
+    if (a->rank != b->rank) return 0;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dim[i] != b->dim[i]) return 0;
+    return 1;
+}
+
+/* A zoo model, built for the data's shape and classes. */
+static int build_zoo(const char *cmd, const char *model, const cnn_shape *input, int classes,
+                     uint64_t seed, cnn_net **out) {
+    char err[2048];
+    if (cnn_model_build(model, input->dim[0], input->dim[1], input->dim[2], classes, seed, out,
+                        err, sizeof err)) {
+        fprintf(stderr, "cnn %s: model %s: %s\n", cmd, model, err);
+        return 0;
+    }
+    return 1;
+}
+
+/* A trained network to fine-tune: its weights are tied to its input, which must be the
+ * data's. */
+static int load_for_tuning(const char *cmd, const char *path, const cnn_shape *input,
+                           cnn_net **out) {
+    char err[2048], a[64], b[64];
+    if (cnn_checkpoint_load(path, out, NULL, NULL, err, sizeof err)) {
+        fprintf(stderr, "cnn %s: %s\n", cmd, err);
+        return 0;
+    }
+    cnn_shape in = cnn_net_input_shape(*out, 0);
+    if (same_shape(&in, input)) return 1;
+    fprintf(stderr, "cnn %s: %s: the trained network takes %s, the data's samples are %s\n", cmd,
+            path, cnn_shape_str(&in, a, sizeof a), cnn_shape_str(input, b, sizeof b));
+    cnn_net_free(*out);
+    *out = NULL;
+    return 0;
+}
+
 int cli_build_model(const char *cmd, const char *model, const cnn_shape *input, int classes,
-                    uint64_t seed, cnn_net **out) {
+                    int flat, uint64_t seed, cnn_net **out) {
     char err[2048];
     *out = NULL;
     for (int i = 0; i < cnn_model_count(); i++)
-        if (strcmp(cnn_model_name(i), model) == 0) {
-            if (cnn_model_build(model, input->dim[0], input->dim[1], input->dim[2], classes, seed,
-                                out, err, sizeof err)) {
-                fprintf(stderr, "cnn %s: model %s: %s\n", cmd, model, err);
-                return 0;
-            }
-            return 1;
-        }
+        if (strcmp(cnn_model_name(i), model) == 0)
+            return build_zoo(cmd, model, input, classes, seed, out);
     if (access(model, R_OK) != 0) {
         fprintf(stderr, "cnn %s: --model %s: neither a model name (cnn models lists them) nor a "
                 "readable file\n", cmd, model);
         return 0;
     }
+    if (cnn_is_checkpoint(model)) return load_for_tuning(cmd, model, input, out);
     if (cnn_net_load_text(model, seed, out, err, sizeof err)) {
         fprintf(stderr, "cnn %s: %s\n", cmd, err);
         return 0;
     }
-    cnn_shape in = cnn_net_input_shape(*out, 0), o = cnn_net_output_shape(*out);
-    char a[64], b[64];
-    if (cnn_shape_numel(&in) != cnn_shape_numel(input) || in.dim[0] != input->dim[0]) {
-        fprintf(stderr, "cnn %s: %s: the network's input is %s but the data's samples are %s\n",
-                cmd, model, cnn_shape_str(&in, a, sizeof a), cnn_shape_str(input, b, sizeof b));
-        cnn_net_free(*out);
-        *out = NULL;
+    /* Samples are handed over as flat floats: a flat input of the data's size and channels
+     * (a deliberate reshape) is kept; any other difference gets the data's shape. */
+    cnn_shape in = cnn_net_input_shape(*out, 0), o;
+    int reshaped = in.rank != input->rank && in.dim[0] == input->dim[0] &&
+                   cnn_shape_numel(&in) == cnn_shape_numel(input);
+    if (!same_shape(&in, input) && !reshaped && !refit_input(cmd, model, out, input, seed))
         return 0;
-    }
-    if (o.rank != 1 || o.dim[0] != classes) {
+    o = cnn_net_output_shape(*out);
+    if (flat && classes > 0 && (o.rank != 1 || o.dim[0] != classes)) {
+        char a[64];
         fprintf(stderr, "cnn %s: %s: the network's output is %s but the data has %d classes "
                 "(the last layer must be flat logits, e.g. dense out=%d)\n",
                 cmd, model, cnn_shape_str(&o, a, sizeof a), classes, classes);
@@ -133,73 +235,6 @@ int cli_build_model(const char *cmd, const char *model, const cnn_shape *input, 
         return 0;
     }
     return 1;
-}
-
-/* One augmentation word: name or name=value. */
-static int augment_word(const char *cmd, const char *w, size_t len, cnn_augment *a) {
-    char word[64];
-    if (len >= sizeof word) len = sizeof word - 1;
-    memcpy(word, w, len);
-    word[len] = 0;
-    char *eq = strchr(word, '=');
-    const char *val = eq ? eq + 1 : NULL;
-    if (eq) *eq = 0;
-    static const struct { const char *name; int is_int; size_t off; double def, lo, hi; } T[] = {
-        {"hflip", 0, offsetof(cnn_augment, hflip), 0.5, 0, 1},
-        {"vflip", 0, offsetof(cnn_augment, vflip), 0.5, 0, 1},
-        {"crop", 1, offsetof(cnn_augment, crop_pad), 4, 1, 64},
-        {"resized-crop", 0, offsetof(cnn_augment, crop_scale), 0.5, 0.05, 1},
-        {"rot90", 1, offsetof(cnn_augment, rot90), 1, 0, 1},
-        {"rotate", 0, offsetof(cnn_augment, rotate), 10, 0, 180},
-        {"translate", 0, offsetof(cnn_augment, translate), 0.1, 0, 0.5},
-        {"brightness", 0, offsetof(cnn_augment, brightness), 0.2, 0, 1},
-        {"contrast", 0, offsetof(cnn_augment, contrast), 0.2, 0, 1},
-        {"grey", 0, offsetof(cnn_augment, grey), 0.2, 0, 1},
-        {"cutout", 1, offsetof(cnn_augment, cutout), 8, 1, 1024},
-        {"noise", 0, offsetof(cnn_augment, noise), 0.05, 0, 1},
-        {"blur", 0, offsetof(cnn_augment, blur), 1, 0.1, 10},
-        {"sobel", 1, offsetof(cnn_augment, sobel), 1, 0, 1},
-    };
-    for (size_t i = 0; i < sizeof T / sizeof T[0]; i++) {
-        if (strcmp(word, T[i].name) != 0) continue;
-        double v = T[i].def;
-        if (val) {
-            char *end;
-            errno = 0;
-            v = strtod(val, &end);
-            if (!*val || *end || errno || v < T[i].lo || v > T[i].hi ||
-                (T[i].is_int && v != (int)v)) {
-                fprintf(stderr, "cnn %s: --augment %s=%s: expected %s from %g to %g\n", cmd,
-                        word, val, T[i].is_int ? "an integer" : "a number", T[i].lo, T[i].hi);
-                return 0;
-            }
-        }
-        if (T[i].is_int) *(int *)((char *)a + T[i].off) = (int)v;
-        else *(float *)((char *)a + T[i].off) = (float)v;
-        return 1;
-    }
-    fprintf(stderr,
-            "cnn %s: --augment: unknown transform '%s' (known: hflip[=P], vflip[=P], crop=PAD, "
-            "resized-crop=MIN_AREA, rot90, rotate=DEG, translate=FRAC, brightness=B, "
-            "contrast=C, grey=P, cutout=SIZE, noise=STD, blur=SIGMA, sobel)\n",
-            cmd, word);
-    return 0;
-}
-
-int cli_parse_augment(const char *cmd, const char *spec, cnn_augment *aug) {
-    memset(aug, 0, sizeof *aug);
-    if (!spec || !strcmp(spec, "none")) return 1;
-    for (const char *s = spec;;) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        if (len == 0) {
-            fprintf(stderr, "cnn %s: --augment %s: an empty item\n", cmd, spec);
-            return 0;
-        }
-        if (!augment_word(cmd, s, len, aug)) return 0;
-        if (!comma) return 1;
-        s = comma + 1;
-    }
 }
 
 int cli_meta_get(const char *meta, const char *key, char *buf, size_t size) {
@@ -285,4 +320,15 @@ void cli_normalise(float *x, const cnn_shape *shape, const float *mean, const fl
     size_t plane = cnn_shape_numel(shape) / (size_t)shape->dim[0];
     for (int c = 0; c < shape->dim[0]; c++)
         for (size_t k = 0; k < plane; k++) x[c * plane + k] = (x[c * plane + k] - mean[c]) / std[c];
+}
+
+int cli_checkpoint_data(const char *path, char *buf, size_t size) {
+    cnn_net *net = NULL;
+    char *meta = NULL, err[1024];
+    if (cnn_checkpoint_load(path, &net, NULL, &meta, err, sizeof err)) return 0;
+    /* cnn train keeps the data set as cli.data; before the trainer it was data. */
+    int ok = cli_meta_get(meta, "cli.data", buf, size) || cli_meta_get(meta, "data", buf, size);
+    free(meta);
+    cnn_net_free(net);
+    return ok;
 }

@@ -17,12 +17,14 @@
 int cli_load_data(const char *cmd, const char *spec, cnn_dataset **train, cnn_dataset **test,
                   int c, int h, int w);
 
-/* Builds a network from a zoo name or a definition file for the given input and classes. */
+/* Builds a network from a zoo name or a definition file for samples of shape input and
+ * `classes` classes. A definition file whose input layer has another shape is rebuilt with the
+ * input's (one note on stderr); a flat input of the same size and channels is kept as it is.
+ * A zoo model is built for `classes` outputs; with flat set and classes > 0 a definition file's
+ * output must be that many flat logits (classification; other tasks are checked by the
+ * trainer). Prints the error and returns 0 on failure. */
 int cli_build_model(const char *cmd, const char *model, const cnn_shape *input, int classes,
-                    uint64_t seed, cnn_net **out);
-
-/* Parses "hflip,crop=4,rotate=10,..." into aug (all off first). */
-int cli_parse_augment(const char *cmd, const char *spec, cnn_augment *aug);
+                    int flat, uint64_t seed, cnn_net **out);
 
 /* Metadata text: lines "key=value". cli_meta_get copies the value of key into buf and returns
  * 1, or returns 0 when the key is absent. */
@@ -41,6 +43,21 @@ void cli_free_names(char **names, int n);
 /* Normalises one sample x of the given shape in place as in training: (x - mean[c]) / std[c]
  * on each channel c. */
 void cli_normalise(float *x, const cnn_shape *shape, const float *mean, const float *std);
+
+/* "CxHxW" with C 1 or 3 (the --input option). Prints the error and returns 0 on failure. */
+int cli_parse_shape(const char *cmd, const char *s, int *c, int *h, int *w);
+
+/* The training and (test not NULL) test sets of a data set for a task (cli/data.c):
+ * classification as cli_load_data, with the test classes matched to the training classes by
+ * name; segmentation from DIR/{train,test}/{images,masks}; regression from DIR/train.csv and
+ * DIR/test.csv. input ("CxHxW" or NULL) sizes resized images and must match the others.
+ * Prints the error and returns 0 on failure. */
+int cli_load_task_data(const char *cmd, const char *spec, cnn_task task, const char *input,
+                       cnn_dataset **train, cnn_dataset **test);
+
+/* The data set a checkpoint written by cnn train was trained on, into buf; 0 when it does not
+ * say or cannot be read. */
+int cli_checkpoint_data(const char *path, char *buf, size_t size);
 
 /* Is stderr a terminal (for progress bars)? */
 int cli_is_tty(void);

@@ -46,6 +46,88 @@ static void json_str(const char *s) {
     putchar('"');
 }
 
+/* The share of class k's samples (pixels) predicted as k. */
+static double recall(const cnn_metrics *m, int k) {
+    int64_t total = 0, K = m->classes;
+    for (int j = 0; j < K; j++) total += m->confusion[k * K + j];
+    return total ? (double)m->confusion[k * K + k] / (double)total : 0.0;
+}
+
+static void print_json(const char *model, const char *data, const cnn_net *net,
+                       const cnn_metrics *m) {
+    int K = m->classes;
+    printf("{\"model\": ");
+    json_str(model);
+    printf(", \"data\": ");
+    json_str(data);
+    printf(", \"task\": \"%s\", \"n\": %d, \"loss\": %.6f",
+           cnn_task_name(cnn_net_preprocess(net)->task), m->n, m->loss);
+    if (K) printf(", \"top1\": %.6f, \"top5\": %.6f", m->top1, m->top5);
+    if (cnn_net_preprocess(net)->task == CNN_TASK_SEGMENTATION) printf(", \"iou\": %.6f", m->iou);
+    if (K) printf(", \"per_class\": {");
+    for (int k = 0; k < K; k++) {
+        printf("%s", k ? ", " : "");
+        json_str(cnn_net_class_name(net, k));
+        printf(": %.6f", recall(m, k));
+    }
+    if (K) printf("}, \"confusion\": [");
+    for (int k = 0; k < K; k++) {
+        printf("%s[", k ? ", " : "");
+        for (int j = 0; j < K; j++)
+            printf("%s%lld", j ? ", " : "", (long long)m->confusion[(size_t)k * K + j]);
+        printf("]");
+    }
+    printf("%s}\n", K ? "]" : "");
+}
+
+static void print_table(const char *model, const char *data, const cnn_net *net,
+                        const cnn_metrics *m) {
+    int K = m->classes;
+    printf("%s on %s: %d samples\n", model, data, m->n);
+    if (!K) {
+        printf("loss (%s) %.6f\n", cnn_loss_name(cnn_net_preprocess(net)->loss), m->loss);
+        return;
+    }
+    if (cnn_net_preprocess(net)->task == CNN_TASK_SEGMENTATION)
+        printf("loss %.4f   pixel accuracy %.2f%%   mean IoU %.4f\n\nper class (pixels):\n",
+               m->loss, 100 * m->top1, m->iou);
+    else
+        printf("loss %.4f   top-1 %.2f%%   top-5 %.2f%%\n\nper class:\n", m->loss,
+               100 * m->top1, 100 * m->top5);
+    for (int k = 0; k < K; k++)
+        printf("  %2d %-14s %6.2f%%\n", k, cnn_net_class_name(net, k), 100 * recall(m, k));
+    printf("\nconfusion matrix (rows: true class, columns: predicted):\n     ");
+    for (int j = 0; j < K; j++) printf("%6d", j);
+    printf("\n");
+    for (int k = 0; k < K; k++) {
+        printf("  %2d ", k);
+        for (int j = 0; j < K; j++) printf("%6lld", (long long)m->confusion[(size_t)k * K + j]);
+        printf("\n");
+    }
+}
+
+/* The test set of the model's task, its classes matched to the model's by name. */
+static int load_test(const char *spec, cnn_net *net, cnn_dataset **test) {
+    const cnn_preprocess *p = cnn_net_preprocess(net);
+    cnn_shape in = cnn_net_input_shape(net, 0);
+    char input[64], err[2048];
+    cnn_dataset *train = NULL;
+    snprintf(input, sizeof input, "%dx%dx%d", in.dim[0], in.rank == 3 ? in.dim[1] : 1,
+             in.rank == 3 ? in.dim[2] : 1);
+    if (!cli_load_task_data("eval", spec, p->task, in.rank == 3 ? input : NULL, &train, test))
+        return 0;
+    cnn_dataset_free(train);
+    char **names = calloc((size_t)p->classes + 1, sizeof *names);
+    for (int k = 0; names && k < p->classes; k++) names[k] = (char *)cnn_net_class_name(net, k);
+    cnn_dataset model = {.classes = p->classes, .class_names = names};
+    int ok = names && (p->task == CNN_TASK_REGRESSION ||
+                       !cnn_dataset_match_classes(*test, &model, err, sizeof err));
+    if (!ok) fprintf(stderr, "cnn eval: --data %s: the classes are not the model's: %s\n", spec,
+                     names ? err : "out of memory");
+    free(names);
+    return ok;
+}
+
 int cli_eval(int argc, char **argv) {
     eval_cfg c = {.threads = 1, .batch = 256};
     cli_opt o[5];
@@ -58,81 +140,34 @@ int cli_eval(int argc, char **argv) {
         return 2;
     }
     cnn_net *net = NULL;
-    char *meta = NULL, **names = NULL, data[4096];
-    int n_names = 0, status = 1;
-    float mean[3], std[3];
+    char data[4096], err[2048];
+    int status = 1;
     cnn_dataset *test = NULL;
     cnn_metrics m = {0};
-    if (!cli_load_model("eval", pos[0], &net, &meta, &names, &n_names, mean, std)) return 1;
+    if (cnn_net_load(pos[0], &net, err, sizeof err)) {
+        fprintf(stderr, "cnn eval: %s\n", err);
+        return 1;
+    }
     if (!c.data) {
-        if (!cli_meta_get(meta, "data", data, sizeof data)) {
+        if (!cli_checkpoint_data(pos[0], data, sizeof data)) {
             fprintf(stderr, "cnn eval: %s does not say its data set: give --data\n", pos[0]);
             status = 2;
             goto out;
         }
         c.data = data;
     }
-    cnn_shape in = cnn_net_input_shape(net, 0);
-    if (!cli_load_data("eval", c.data, NULL, &test, in.dim[0], in.dim[1], in.dim[2])) goto out;
-    if (test->classes != n_names) {
-        fprintf(stderr, "cnn eval: the model knows %d classes, the data set %s has %d\n", n_names,
-                c.data, test->classes);
-        goto out;
-    }
+    if (!load_test(c.data, net, &test)) goto out;
     if (cnn_net_set_threads(net, c.threads) || cnn_net_prepare(net, c.batch) ||
-        cnn_evaluate(net, test, mean, std, &m)) {
+        cnn_evaluate_task(net, test, &m)) {
         fprintf(stderr, "cnn eval: %s\n", cnn_net_last_error(net));
         goto out;
     }
-    int K = m.classes;
-    if (c.json) {
-        printf("{\"model\": ");
-        json_str(pos[0]);
-        printf(", \"data\": ");
-        json_str(c.data);
-        printf(", \"n\": %d, \"loss\": %.6f, \"top1\": %.6f, \"top5\": %.6f, \"per_class\": {", m.n,
-               m.loss, m.top1, m.top5);
-        for (int k = 0; k < K; k++) {
-            int64_t total = 0;
-            for (int j = 0; j < K; j++) total += m.confusion[(size_t)k * K + j];
-            printf("%s", k ? ", " : "");
-            json_str(names[k]);
-            printf(": %.6f", total ? (double)m.confusion[(size_t)k * K + k] / total : 0.0);
-        }
-        printf("}, \"confusion\": [");
-        for (int k = 0; k < K; k++) {
-            printf("%s[", k ? ", " : "");
-            for (int j = 0; j < K; j++)
-                printf("%s%lld", j ? ", " : "", (long long)m.confusion[(size_t)k * K + j]);
-            printf("]");
-        }
-        printf("]}\n");
-    } else {
-        printf("%s on %s: %d samples\n", pos[0], c.data, m.n);
-        printf("loss %.4f   top-1 %.2f%%   top-5 %.2f%%\n\nper class:\n", m.loss, 100 * m.top1,
-               100 * m.top5);
-        for (int k = 0; k < K; k++) {
-            int64_t total = 0;
-            for (int j = 0; j < K; j++) total += m.confusion[(size_t)k * K + j];
-            printf("  %2d %-14s %6.2f%%  (%lld of %lld)\n", k, names[k],
-                   total ? 100.0 * m.confusion[(size_t)k * K + k] / total : 0.0,
-                   (long long)m.confusion[(size_t)k * K + k], (long long)total);
-        }
-        printf("\nconfusion matrix (rows: true class, columns: predicted):\n     ");
-        for (int j = 0; j < K; j++) printf("%6d", j);
-        printf("\n");
-        for (int k = 0; k < K; k++) {
-            printf("  %2d ", k);
-            for (int j = 0; j < K; j++) printf("%6lld", (long long)m.confusion[(size_t)k * K + j]);
-            printf("\n");
-        }
-    }
+    if (c.json) print_json(pos[0], c.data, net, &m);
+    else print_table(pos[0], c.data, net, &m);
     status = 0;
 out:
     cnn_metrics_free(&m);
     cnn_dataset_free(test);
-    cli_free_names(names, n_names);
-    free(meta);
     cnn_net_free(net);
     return status;
 }

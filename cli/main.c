@@ -1,10 +1,12 @@
 /*
  * main.c - the `cnn` command-line tool. It links libcnn like any other program and uses only
  * the public header. Each subcommand is a function taking its own arguments; exit codes: 0 on
- * success, 1 when the work failed, 2 for a usage error.
+ * success, 1 when the work failed, 2 for a usage error. -h or --help after any command prints
+ * that command's help: it is handled here, once, from the table of commands.
  */
 #include "cli.h"
 #include "cnn.h"
+#include "opts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,75 +24,135 @@ static const char USAGE[] =
     "  viz WHAT ...    pictures of a network: filters, maps, stats, saliency, guided,\n"
     "                  gradcam, dream, kernels (cnn help viz)\n"
     "  models          list the zoo's models\n"
-    "  summary NAME|FILE  layers, output shapes, parameters, multiply-adds (cnn help summary)\n"
-    "  def NAME        a zoo model's definition text, to edit and train with --model FILE\n"
+    "  summary NAME|FILE|CKPT  layers, output shapes, parameters, multiply-adds of a zoo\n"
+    "                  model, a definition file or a checkpoint (cnn help summary)\n"
+    "  def NAME|FILE|CKPT  the definition text, to edit and train with --model FILE\n"
     "  layers [TYPE]   list the layer types, or document one (its keys and defaults)\n"
     "  version         print the version\n"
-    "  help [COMMAND]  this text, or the help of a command\n"
+    "  help [COMMAND]  this text, or the help of a command (also: cnn COMMAND --help)\n"
     "\n"
     "options:\n"
     "  -h, --help      this text\n"
     "  --version       print the version\n";
 
-static int cmd_layers(int argc, char **argv) {
-    if (argc > 2) {
-        fprintf(stderr, "cnn layers: too many arguments (usage: cnn layers [TYPE])\n");
-        return 2;
+static const cli_opt NO_OPTS[] = {{NULL, 0, NULL, NULL, NULL, 0, 0, 0}};
+
+/* Prints a layer type's documentation, or only its first line. Returns 0, or 1 when memory
+ * runs out. */
+static int print_doc(const char *type, int first_line) {
+    int len = cnn_layer_type_doc(type, (char[1]){0}, 1);
+    char *doc = malloc((size_t)len + 1), *nl;
+    if (!doc) {
+        fprintf(stderr, "cnn layers: out of memory\n");
+        return 1;
     }
-    if (argc == 2) {
-        if (argv[1][0] == '-') {
-            fprintf(stderr, "cnn layers: unknown option '%s' (usage: cnn layers [TYPE])\n", argv[1]);
-            return 2;
-        }
-        int known = 0;
-        for (int i = 0; i < cnn_layer_type_count(); i++)
-            if (strcmp(cnn_layer_type_name(i), argv[1]) == 0) known = 1;
-        char buf[8192];
-        cnn_layer_type_doc(argv[1], buf, sizeof buf);
-        fputs(buf, known ? stdout : stderr);
-        return known ? 0 : 1;
-    }
-    for (int i = 0; i < cnn_layer_type_count(); i++) {
-        char buf[8192], *nl;
-        cnn_layer_type_doc(cnn_layer_type_name(i), buf, sizeof buf);
-        if ((nl = strchr(buf, '\n'))) *nl = 0;
-        printf("%s\n", buf);
-    }
+    cnn_layer_type_doc(type, doc, (size_t)len + 1);
+    if (first_line && (nl = strchr(doc, '\n'))) *nl = 0;
+    fputs(doc, stdout);
+    if (first_line) putchar('\n');
+    free(doc);
     return 0;
 }
 
-static int cmd_version(int argc, char **argv) {
-    (void)argv;
-    if (argc > 1) {
-        fprintf(stderr, "cnn version: takes no arguments\n");
+static int is_layer_type(const char *type) {
+    for (int i = 0; i < cnn_layer_type_count(); i++)
+        if (strcmp(cnn_layer_type_name(i), type) == 0) return 1;
+    return 0;
+}
+
+static int cmd_layers(int argc, char **argv) {
+    cli_opt none[] = {{NULL, 0, NULL, NULL, NULL, 0, 0, 0}};
+    const char *pos[1];
+    int npos;
+    if (!cli_parse("layers", none, argc, argv, pos, 1, &npos)) return 2;
+    if (npos == 0) {
+        for (int i = 0; i < cnn_layer_type_count(); i++)
+            if (print_doc(cnn_layer_type_name(i), 1)) return 1;
+        return 0;
+    }
+    if (!is_layer_type(pos[0])) {
+        fprintf(stderr, "cnn layers: unknown layer type '%s' (cnn layers lists them)\n", pos[0]);
         return 2;
     }
+    return print_doc(pos[0], 0);
+}
+
+static int cmd_version(int argc, char **argv) {
+    cli_opt none[] = {{NULL, 0, NULL, NULL, NULL, 0, 0, 0}};
+    const char *pos[1];
+    int npos;
+    if (!cli_parse("version", none, argc, argv, pos, 0, &npos)) return 2;
     printf("cnn %s\n", cnn_version());
     return 0;
 }
 
+static int cmd_help(int argc, char **argv);
+
+/* The help of each command; `what` is the first argument after the command's name (viz uses
+ * it: the picture). */
+static void help_train(FILE *f, const char *what) { cli_train_help(f); }
+static void help_eval(FILE *f, const char *what) { cli_eval_help(f); }
+static void help_predict(FILE *f, const char *what) { cli_predict_help(f); }
+static void help_viz(FILE *f, const char *what) { cli_viz_help(f, what); }
+static void help_summary(FILE *f, const char *what) { cli_summary_help(f); }
+static void help_help(FILE *f, const char *what) { fputs(USAGE, f); }
+
+static void help_models(FILE *f, const char *what) {
+    cli_help(f, "cnn models", "Lists the zoo's models with one line about each.", NO_OPTS);
+}
+
+static void help_layers(FILE *f, const char *what) {
+    cli_help(f, "cnn layers [TYPE]", "Without TYPE, lists every layer type with one line about "
+             "it.\nWith TYPE, documents its hyper-parameters: key, meaning, default.", NO_OPTS);
+}
+
+static void help_version(FILE *f, const char *what) {
+    cli_help(f, "cnn version", "Prints the version of cnn and of libcnn.", NO_OPTS);
+}
+
+/* Every command: its name, what runs it (with the arguments after its name) and its help. */
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    void (*help)(FILE *f, const char *what);
+} command;
+
+static const command COMMANDS[] = {
+    {"train", cli_train, help_train},       {"eval", cli_eval, help_eval},
+    {"predict", cli_predict, help_predict}, {"viz", cli_viz, help_viz},
+    {"models", cli_models, help_models},    {"summary", cli_summary, help_summary},
+    {"def", cli_def, help_summary},         {"layers", cmd_layers, help_layers},
+    {"version", cmd_version, help_version}, {"help", cmd_help, help_help},
+};
+
+static const command *find_command(const char *name) {
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (strcmp(COMMANDS[i].name, name) == 0) return &COMMANDS[i];
+    return NULL;
+}
+
+/* cnn help [COMMAND [PICTURE]]: PICTURE only for viz. */
 static int cmd_help(int argc, char **argv) {
-    if (argc > 1 && strcmp(argv[1], "layers") == 0) {
-        printf("usage: cnn layers [TYPE]\n\nWithout TYPE, lists every layer type with one line "
-               "about it.\nWith TYPE, documents its hyper-parameters: key, meaning, default.\n");
-        return 0;
-    }
-    if (argc > 1 && strcmp(argv[1], "train") == 0) return cli_train_help(stdout), 0;
-    if (argc > 1 && strcmp(argv[1], "eval") == 0) return cli_eval_help(stdout), 0;
-    if (argc > 1 && strcmp(argv[1], "predict") == 0) return cli_predict_help(stdout), 0;
-    if (argc > 1 && strcmp(argv[1], "viz") == 0)
-        return cli_viz_help(stdout, argc > 2 ? argv[2] : NULL), 0;
-    if (argc > 1 && (!strcmp(argv[1], "summary") || !strcmp(argv[1], "def")))
-        return cli_summary_help(stdout), 0;
-    if (argc > 1 && strcmp(argv[1], "models") == 0) {
-        printf("usage: cnn models\n\nLists the zoo's models with one line about each.\n");
-        return 0;
-    }
-    if (argc > 1 && strcmp(argv[1], "version") != 0 && strcmp(argv[1], "help") != 0) {
-        fprintf(stderr, "cnn help: unknown command '%s'\n\n%s", argv[1], USAGE);
+    if (argc == 0) return fputs(USAGE, stdout), 0;
+    const command *c = find_command(argv[0]);
+    if (!c) {
+        fprintf(stderr, "cnn help: unknown command '%s'\n\n%s", argv[0], USAGE);
         return 2;
     }
-    fputs(USAGE, stdout);
+    int most = strcmp(c->name, "viz") == 0 ? 2 : 1;
+    if (argc > most) {
+        fprintf(stderr, "cnn help: unexpected argument '%s' (usage: cnn help [COMMAND%s])\n",
+                argv[most], most == 2 ? " [PICTURE]" : "");
+        return 2;
+    }
+    c->help(stdout, argc > 1 ? argv[1] : NULL);
+    return 0;
+}
+
+/* -h or --help anywhere after a command asks for its help, whatever else is there. */
+static int wants_help(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
     return 0;
 }
 
@@ -99,19 +161,18 @@ int main(int argc, char **argv) {
         fputs(USAGE, stderr);
         return 2;
     }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) return cmd_help(1, argv + 1);
-    if (!strcmp(cmd, "--version")) return cmd_version(1, argv + 1);
-    if (!strcmp(cmd, "help")) return cmd_help(argc - 1, argv + 1);
-    if (!strcmp(cmd, "version")) return cmd_version(argc - 1, argv + 1);
-    if (!strcmp(cmd, "layers")) return cmd_layers(argc - 1, argv + 1);
-    if (!strcmp(cmd, "train")) return cli_train(argc - 2, argv + 2);
-    if (!strcmp(cmd, "eval")) return cli_eval(argc - 2, argv + 2);
-    if (!strcmp(cmd, "predict")) return cli_predict(argc - 2, argv + 2);
-    if (!strcmp(cmd, "viz")) return cli_viz(argc - 2, argv + 2);
-    if (!strcmp(cmd, "models")) return cli_models(argc - 2, argv + 2);
-    if (!strcmp(cmd, "summary")) return cli_summary(argc - 2, argv + 2);
-    if (!strcmp(cmd, "def")) return cli_def(argc - 2, argv + 2);
-    fprintf(stderr, "cnn: unknown command '%s'\n\n%s", cmd, USAGE);
-    return 2;
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help")) return cmd_help(0, NULL);
+    if (!strcmp(name, "--version")) return cmd_version(0, NULL);
+    const command *c = find_command(name);
+    if (!c) {
+        fprintf(stderr, "cnn: unknown %s '%s'\n\n%s", name[0] == '-' ? "option" : "command",
+                name, USAGE);
+        return 2;
+    }
+    if (wants_help(argc - 2, argv + 2)) {
+        c->help(stdout, argc > 2 && argv[2][0] != '-' ? argv[2] : NULL);
+        return 0;
+    }
+    return c->run(argc - 2, argv + 2);
 }

@@ -1,49 +1,68 @@
 /*
- * models.c - `cnn models`, `cnn def` and `cnn summary`: the zoo's models, a model's definition
- * text, and a Keras-like table of a network's layers with their output shapes, parameters and
- * multiply-adds.
+ * models.c - `cnn models`, `cnn def` and `cnn summary`: the zoo's models, a network's
+ * definition text, and a Keras-like table of a network's layers with their output shapes,
+ * parameters and multiply-adds. def and summary take a zoo name, a definition file or a
+ * checkpoint (a file starting with "CNNCKPT1"), and warn about layers whose output goes nowhere.
  */
 #include "cli.h"
 #include "common.h"
 #include "opts.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_models(int argc, char **argv) {
-    if (argc > 0) {
-        fprintf(stderr, "cnn models: takes no arguments\n");
-        return 2;
-    }
+    cli_opt none[] = {{NULL, 0, NULL, NULL, NULL, 0, 0, 0}};
+    const char *pos[1];
+    int npos;
+    if (!cli_parse("models", none, argc, argv, pos, 0, &npos)) return 2;
     for (int i = 0; i < cnn_model_count(); i++)
         printf("%-18s %s\n", cnn_model_name(i), cnn_model_doc(i));
     return 0;
 }
 
-typedef struct model_cfg {
+/* The options of def and summary, by position in the table. */
+enum { MO_INPUT, MO_CLASSES, MO_JSON, MO_COUNT };
+
+typedef enum source { SRC_ZOO, SRC_FILE, SRC_CHECKPOINT } source;
+
+/* What def or summary was asked for. */
+typedef struct model_req {
+    const char *cmd;  /* "def" or "summary" */
+    const char *name; /* a zoo name, a definition file or a checkpoint */
+    source src;
     const char *input;
     int classes, json;
-} model_cfg;
+    cnn_shape shape; /* --input, or a zoo model's standard input */
+    cli_opt o[MO_COUNT + 1];
+} model_req;
 
-static void fill_opts(cli_opt *o, model_cfg *c) {
-    cli_opt table[] = {
-        {"input", OPT_STRING, &c->input, "CxHxW", "input size for a zoo model [the model's standard one]", 0, 0, 0},
-        {"classes", OPT_INT, &c->classes, "K", "classes for a zoo model [1000 for ImageNet models, 10 otherwise]", 1, 1000000, 0},
-        {"json", OPT_FLAG, &c->json, "", "print one JSON object (summary only)", 0, 0, 0},
-        {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
+static void fill_opts(model_req *r) {
+    cli_opt table[MO_COUNT + 1] = {
+        [MO_INPUT] = {"input", OPT_STRING, &r->input, "CxHxW",
+                      "a zoo model's input [its standard one], or a new input for a definition "
+                      "file", 0, 0, 0},
+        [MO_CLASSES] = {"classes", OPT_INT, &r->classes, "K",
+                        "classes of a zoo model [1000 for ImageNet models, 10 otherwise]", 1,
+                        1000000, 0},
+        [MO_JSON] = {"json", OPT_FLAG, &r->json, "", "print one JSON object (summary only)", 0,
+                     0, 0},
+        [MO_COUNT] = {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
     };
-    memcpy(o, table, sizeof table);
+    memcpy(r->o, table, sizeof table);
 }
 
 void cli_summary_help(FILE *f) {
-    model_cfg c;
-    cli_opt o[4];
-    fill_opts(o, &c);
-    cli_help(f, "cnn summary NAME|FILE [options]   or   cnn def NAME [options]",
-             "summary: each layer's name, type, output shape, parameters and multiply-adds, then "
-             "the totals.\ndef: the model's definition text (docs/FORMAT.md), to edit and train "
-             "with --model FILE.", o);
+    model_req r = {0};
+    fill_opts(&r);
+    cli_help(f, "cnn summary NAME|FILE|CKPT [options]   or   cnn def NAME|FILE|CKPT [options]",
+             "The network of a zoo model (cnn models), a definition file (docs/FORMAT.md) or a "
+             "checkpoint.\nsummary: each layer's name, type, output shape, parameters and "
+             "multiply-adds, then the totals.\ndef: the definition text, to edit and train with "
+             "--model FILE.\nBoth warn about layers whose output goes nowhere.", r.o);
 }
 
 /* The standard input of a zoo model: ImageNet models 3x224x224 with 1000 classes, the small
@@ -66,104 +85,193 @@ static int is_zoo(const char *name) {
     return 0;
 }
 
-/* Parses the options and builds (or, for def, writes) the model. */
-static int load(const char *cmd, int argc, char **argv, cnn_net **net, model_cfg *c, int def) {
-    cli_opt o[4];
-    fill_opts(o, c);
-    const char *pos[1];
-    int npos;
-    if (!cli_parse(cmd, o, argc, argv, pos, 1, &npos)) return 2;
-    if (npos != 1) {
-        fprintf(stderr, "cnn %s: give a model name (cnn models) or a definition file\n", cmd);
-        return 2;
-    }
-    if (def && c->json) {
-        fprintf(stderr, "cnn def: --json is for summary\n");
-        return 2;
-    }
-    const char *name = pos[0];
-    char err[2048];
-    if (!is_zoo(name)) {
-        if (def || o[0].given || o[1].given) {
-            fprintf(stderr, "cnn %s: '%s' is not a zoo model (cnn models lists them)%s\n", cmd,
-                    name, def ? "" : "; --input and --classes are for zoo models");
-            return 2;
-        }
-        if (cnn_net_load_text(name, 1, net, err, sizeof err)) {
-            fprintf(stderr, "cnn %s: %s\n", cmd, err);
-            return 1;
-        }
+/* Where the network comes from, and whether the options fit it. Returns 0, or the exit code. */
+static int classify(model_req *r) {
+    if (is_zoo(r->name)) {
+        r->src = SRC_ZOO;
         return 0;
     }
-    int ch, h, w, k;
-    defaults_for(name, &ch, &h, &w, &k);
-    char tail;
-    if (c->input && (sscanf(c->input, "%dx%dx%d%c", &ch, &h, &w, &tail) != 3 || ch < 1 || h < 1 || w < 1)) {
-        fprintf(stderr, "cnn %s: --input %s: expected CxHxW, like 3x224x224\n", cmd, c->input);
-        return 2;
-    }
-    if (o[1].given) k = c->classes;
-    if (def) {
-        char *text = cnn_model_text(name, ch, h, w, k, err, sizeof err);
-        if (!text) {
-            fprintf(stderr, "cnn def: %s\n", err);
-            return 1;
-        }
-        fputs(text, stdout);
-        free(text);
-        return 0;
-    }
-    if (cnn_model_build(name, ch, h, w, k, 1, net, err, sizeof err)) {
-        fprintf(stderr, "cnn %s: %s\n", cmd, err);
+    if (access(r->name, R_OK) != 0) {
+        fprintf(stderr, "cnn %s: %s: neither a zoo model (cnn models lists them) nor a readable "
+                "file\n", r->cmd, r->name);
         return 1;
+    }
+    r->src = cnn_is_checkpoint(r->name) ? SRC_CHECKPOINT : SRC_FILE;
+    if (r->o[MO_CLASSES].given) {
+        fprintf(stderr, "cnn %s: --classes is for zoo models, and %s is not one (cnn models "
+                "lists them)\n", r->cmd, r->name);
+        return 2;
+    }
+    if (r->src == SRC_CHECKPOINT && r->o[MO_INPUT].given) {
+        fprintf(stderr, "cnn %s: --input cannot change %s: it is a checkpoint, with trained "
+                "weights\n", r->cmd, r->name);
+        return 2;
     }
     return 0;
 }
 
+/* "CxHxW" into d[3], each from 1 to 1000000. */
+static int parse_chw(const char *s, int d[3]) {
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (end == s || errno || v < 1 || v > 1000000 || *end != (i < 2 ? 'x' : 0)) return 0;
+        d[i] = (int)v;
+        s = end + 1;
+    }
+    return 1;
+}
+
+/* Parses --input into r->shape, starting from a zoo model's standard input and classes. */
+static int parse_shape(model_req *r) {
+    int k = 10, *d = r->shape.dim;
+    r->shape = (cnn_shape){3, {3, 224, 224}};
+    if (r->src == SRC_ZOO) defaults_for(r->name, &d[0], &d[1], &d[2], &k);
+    if (!r->o[MO_CLASSES].given) r->classes = k;
+    if (r->input && !parse_chw(r->input, d)) {
+        fprintf(stderr, "cnn %s: --input %s: expected CxHxW, like 3x224x224\n", r->cmd, r->input);
+        return 0;
+    }
+    return 1;
+}
+
+/* Parses the command line of def or summary. Returns 0, or the exit code. */
+static int parse(model_req *r, int argc, char **argv) {
+    fill_opts(r);
+    const char *pos[1];
+    int npos, st;
+    if (!cli_parse(r->cmd, r->o, argc, argv, pos, 1, &npos)) return 2;
+    if (npos != 1) {
+        fprintf(stderr, "cnn %s: give a model name (cnn models), a definition file or a "
+                "checkpoint\n", r->cmd);
+        return 2;
+    }
+    if (!strcmp(r->cmd, "def") && r->json) {
+        fprintf(stderr, "cnn def: --json is for summary\n");
+        return 2;
+    }
+    r->name = pos[0];
+    if ((st = classify(r))) return st;
+    return parse_shape(r) ? 0 : 2;
+}
+
+/* Builds the network asked for. Prints the error and returns 0 on failure. */
+static int build(const model_req *r, cnn_net **net) {
+    char err[2048];
+    const int *d = r->shape.dim;
+    cnn_status st = CNN_STATUS_OK;
+    *net = NULL;
+    if (r->src == SRC_FILE && r->input)
+        return cli_build_model(r->cmd, r->name, &r->shape, 0, 0, 1, net);
+    if (r->src == SRC_ZOO)
+        st = cnn_model_build(r->name, d[0], d[1], d[2], r->classes, 1, net, err, sizeof err);
+    else if (r->src == SRC_CHECKPOINT)
+        st = cnn_checkpoint_load(r->name, net, NULL, NULL, err, sizeof err);
+    else
+        st = cnn_net_load_text(r->name, 1, net, err, sizeof err);
+    if (st) fprintf(stderr, "cnn %s: %s\n", r->cmd, err);
+    return st == CNN_STATUS_OK;
+}
+
+/* Warns about every layer whose output nothing takes and that is not the output. A network
+ * read from text (a file, the zoo, a checkpoint) has its last layer as output: the format
+ * names no other. */
+static void warn_dead_ends(const char *cmd, const cnn_net *net) {
+    int n = cnn_net_layer_count(net);
+    char *used = calloc((size_t)n + 1, 1);
+    if (!used) return;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < cnn_net_layer_input_count(net, i); k++)
+            used[cnn_net_layer_input(net, i, k)] = 1;
+    for (int i = 0; i < n - 1; i++)
+        if (!used[i])
+            fprintf(stderr, "cnn %s: warning: layer '%s' (%s) leads nowhere: nothing takes its "
+                    "output and it is not the output\n", cmd, cnn_net_layer_name(net, i),
+                    cnn_net_layer_type(net, i));
+    free(used);
+}
+
+/* A zoo model's text, as the zoo writes it (building a large model only to print it would
+ * take seconds). */
+static int def_zoo(const model_req *r) {
+    char err[2048];
+    const int *d = r->shape.dim;
+    char *text = cnn_model_text(r->name, d[0], d[1], d[2], r->classes, err, sizeof err);
+    if (!text) {
+        fprintf(stderr, "cnn def: %s\n", err);
+        return 1;
+    }
+    fputs(text, stdout);
+    free(text);
+    return 0;
+}
+
 int cli_def(int argc, char **argv) {
-    model_cfg c = {0};
-    return load("def", argc, argv, NULL, &c, 1);
+    model_req r = {.cmd = "def"};
+    cnn_net *net;
+    int st = parse(&r, argc, argv);
+    if (st) return st;
+    if (r.src == SRC_ZOO) return def_zoo(&r);
+    if (!build(&r, &net)) return 1;
+    warn_dead_ends(r.cmd, net);
+    char *text = cnn_net_to_text(net);
+    if (text) fputs(text, stdout);
+    else fprintf(stderr, "cnn def: out of memory writing the definition\n");
+    free(text);
+    cnn_net_free(net);
+    return text ? 0 : 1;
+}
+
+static void print_json(const cnn_net *net) {
+    size_t params = cnn_net_param_count(net);
+    char shape[64];
+    printf("{\"params\": %zu, \"trainable_params\": %zu, \"macs\": %llu, "
+           "\"activation_bytes\": %zu, \"layers\": [",
+           params, params, (unsigned long long)cnn_net_macs(net), cnn_net_activation_bytes(net));
+    for (int i = 0; i < cnn_net_layer_count(net); i++) {
+        cnn_shape s = cnn_net_layer_shape(net, i);
+        printf("%s{\"name\": \"%s\", \"type\": \"%s\", \"shape\": \"%s\", \"params\": %zu, "
+               "\"macs\": %llu}",
+               i ? ", " : "", cnn_net_layer_name(net, i), cnn_net_layer_type(net, i),
+               cnn_shape_str(&s, shape, sizeof shape), cnn_net_layer_param_count(net, i),
+               (unsigned long long)cnn_net_layer_macs(net, i));
+    }
+    printf("]}\n");
+}
+
+static void rule(void) {
+    for (int i = 0; i < 108; i++) putchar('-');
+    putchar('\n');
+}
+
+static void print_table(const cnn_net *net) {
+    size_t params = cnn_net_param_count(net), act = cnn_net_activation_bytes(net);
+    uint64_t macs = cnn_net_macs(net);
+    char shape[64];
+    printf("%-40s %-18s %-16s %14s %16s\n", "layer", "type", "output", "params", "mult-adds");
+    rule();
+    for (int i = 0; i < cnn_net_layer_count(net); i++) {
+        cnn_shape s = cnn_net_layer_shape(net, i);
+        printf("%-40s %-18s %-16s %14zu %16llu\n", cnn_net_layer_name(net, i),
+               cnn_net_layer_type(net, i), cnn_shape_str(&s, shape, sizeof shape),
+               cnn_net_layer_param_count(net, i), (unsigned long long)cnn_net_layer_macs(net, i));
+    }
+    rule();
+    printf("parameters:            %zu (trainable: %zu)\n", params, params);
+    printf("multiply-adds:         %llu (%.2f G)\n", (unsigned long long)macs, macs / 1e9);
+    printf("activations per image: %zu bytes (%.2f MiB)\n", act, act / 1048576.0);
 }
 
 int cli_summary(int argc, char **argv) {
-    model_cfg c = {0};
-    cnn_net *net = NULL;
-    int st = load("summary", argc, argv, &net, &c, 0);
+    model_req r = {.cmd = "summary"};
+    cnn_net *net;
+    int st = parse(&r, argc, argv);
     if (st) return st;
-    int n = cnn_net_layer_count(net);
-    size_t params = cnn_net_param_count(net);
-    uint64_t macs = cnn_net_macs(net);
-    size_t act = cnn_net_activation_bytes(net);
-    char shape[64];
-    if (c.json) {
-        printf("{\"params\": %zu, \"trainable_params\": %zu, \"macs\": %llu, "
-               "\"activation_bytes\": %zu, \"layers\": [",
-               params, params, (unsigned long long)macs, act);
-        for (int i = 0; i < n; i++) {
-            cnn_shape s = cnn_net_layer_shape(net, i);
-            printf("%s{\"name\": \"%s\", \"type\": \"%s\", \"shape\": \"%s\", \"params\": %zu, "
-                   "\"macs\": %llu}",
-                   i ? ", " : "", cnn_net_layer_name(net, i), cnn_net_layer_type(net, i),
-                   cnn_shape_str(&s, shape, sizeof shape), cnn_net_layer_param_count(net, i),
-                   (unsigned long long)cnn_net_layer_macs(net, i));
-        }
-        printf("]}\n");
-    } else {
-        printf("%-40s %-18s %-16s %14s %16s\n", "layer", "type", "output", "params", "mult-adds");
-        for (int i = 0; i < 108; i++) putchar('-');
-        putchar('\n');
-        for (int i = 0; i < n; i++) {
-            cnn_shape s = cnn_net_layer_shape(net, i);
-            printf("%-40s %-18s %-16s %14zu %16llu\n", cnn_net_layer_name(net, i),
-                   cnn_net_layer_type(net, i), cnn_shape_str(&s, shape, sizeof shape),
-                   cnn_net_layer_param_count(net, i), (unsigned long long)cnn_net_layer_macs(net, i));
-        }
-        for (int i = 0; i < 108; i++) putchar('-');
-        putchar('\n');
-        printf("parameters:            %zu (trainable: %zu)\n", params, params);
-        printf("multiply-adds:         %llu (%.2f G)\n", (unsigned long long)macs, macs / 1e9);
-        printf("activations per image: %zu bytes (%.2f MiB)\n", act, act / 1048576.0);
-    }
+    if (!build(&r, &net)) return 1;
+    warn_dead_ends(r.cmd, net);
+    if (r.json) print_json(net);
+    else print_table(net);
     cnn_net_free(net);
     return 0;
 }

@@ -51,6 +51,41 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
     return 0;
 }
 
+/* One option, argv[*i] (which starts with "--"), and its value: the next argument unless
+ * given as --name=value; *i moves past what it took. */
+static int parse_option(const char *cmd, cli_opt *opts, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    char name[64];
+    const char *eq = strchr(a + 2, '=');
+    size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    if (len >= sizeof name) len = sizeof name - 1;
+    memcpy(name, a + 2, len);
+    name[len] = 0;
+    cli_opt *o = cli_find(opts, name);
+    if (!o) {
+        fprintf(stderr, "cnn %s: unknown option '--%s' (see cnn help %s)\n", cmd, name, cmd);
+        return 0;
+    }
+    if (o->given) {
+        fprintf(stderr, "cnn %s: --%s given twice\n", cmd, name);
+        return 0;
+    }
+    o->given = 1;
+    if (o->kind == OPT_FLAG) {
+        if (eq) fprintf(stderr, "cnn %s: --%s takes no value\n", cmd, name);
+        return eq ? 0 : set_value(cmd, o, "");
+    }
+    const char *v = eq ? eq + 1 : NULL;
+    if (!v) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "cnn %s: --%s needs a value (%s)\n", cmd, name, o->arg);
+            return 0;
+        }
+        v = argv[++*i];
+    }
+    return set_value(cmd, o, v);
+}
+
 int cli_parse(const char *cmd, cli_opt *opts, int argc, char **argv, const char **pos,
               int max_pos, int *n_pos) {
     *n_pos = 0;
@@ -70,45 +105,14 @@ int cli_parse(const char *cmd, cli_opt *opts, int argc, char **argv, const char 
                     cmd, a, cmd);
             return 0;
         }
-        char name[64];
-        const char *eq = strchr(a + 2, '=');
-        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (len >= sizeof name) len = sizeof name - 1;
-        memcpy(name, a + 2, len);
-        name[len] = 0;
-        cli_opt *o = cli_find(opts, name);
-        if (!o) {
-            fprintf(stderr, "cnn %s: unknown option '--%s' (see cnn help %s)\n", cmd, name, cmd);
-            return 0;
-        }
-        if (o->given) {
-            fprintf(stderr, "cnn %s: --%s given twice\n", cmd, name);
-            return 0;
-        }
-        o->given = 1;
-        if (o->kind == OPT_FLAG) {
-            if (eq) {
-                fprintf(stderr, "cnn %s: --%s takes no value\n", cmd, name);
-                return 0;
-            }
-            set_value(cmd, o, "");
-            continue;
-        }
-        const char *v = eq ? eq + 1 : NULL;
-        if (!v) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "cnn %s: --%s needs a value (%s)\n", cmd, name, o->arg);
-                return 0;
-            }
-            v = argv[++i];
-        }
-        if (!set_value(cmd, o, v)) return 0;
+        if (!parse_option(cmd, opts, argc, argv, &i)) return 0;
     }
     return 1;
 }
 
 void cli_help(FILE *f, const char *usage, const char *about, const cli_opt *opts) {
-    fprintf(f, "usage: %s\n\n%s\n\noptions:\n", usage, about);
+    fprintf(f, "usage: %s\n\n%s\n", usage, about);
+    if (opts->name) fprintf(f, "\noptions:\n");
     for (const cli_opt *o = opts; o->name; o++) {
         char left[64];
         snprintf(left, sizeof left, "--%s%s%s", o->name, o->kind == OPT_FLAG ? "" : " ",

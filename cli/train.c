@@ -1,88 +1,210 @@
 /*
- * train.c - `cnn train`: trains a network on a data set, with a live progress line, one line
- * per epoch, a CSV log and its plot, and a checkpoint after every epoch.
+ * train.c - `cnn train`: options and printing over the library's trainer (cnn_trainer). It
+ * loads the data for the task the loss implies, holds out the validation set, builds the model
+ * or resumes a run, checks every output path before the first step, and prints a live progress
+ * line, one line per epoch (and a CSV log with its plot), then the test result.
  *
- * Reproducibility: the batch order of epoch e is a permutation seeded by (seed, e), the
- * augmentation of a sample by (seed, e, sample), dropout by the network's generator (saved in
- * the checkpoint), and every kernel gives the same bits for any thread count. So the same
- * seed gives the same weights, and a run resumed from the checkpoint of epoch e ends exactly
- * where the uninterrupted run ends.
- *
- * The checkpoint's metadata holds every setting of the run, the epochs done, the normalisation,
- * the class names and the log lines so far; --resume takes them all from there.
+ * Ctrl-C stops at the end of the current step, writes the checkpoint and prints the command
+ * that resumes; a second Ctrl-C stops at once. What the tool needs to rebuild the data of a
+ * resumed run (the model's name, the data set's absolute path, --input, --val, --limit) is kept
+ * in the checkpoint's metadata as "cli.KEY=VALUE" lines; the trainer keeps the rest.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 #include "common.h"
 #include "opts.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <math.h>
-#include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-typedef struct train_cfg {
-    const char *model, *data, *opt, *schedule, *augment, *input;
-    const char *out, *log, *plot, *resume;
-    int epochs, batch, seed, threads, val, warmup, step_size, no_normalize;
-    float lr, momentum, wd, gamma, min_lr, clip;
-} train_cfg;
+typedef struct train_opts {
+    const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
+    const char *out, *log, *plot, *resume, *best;
+    int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
+    float lr, momentum, wd, gamma, min_lr, clip, smoothing;
+} train_opts;
 
-/* Options that describe the run itself; the others (out, log, plot, resume, threads, epochs)
- * may change when a run is resumed. */
-static const char *const RUN_KEYS[] = {"model", "data", "opt", "schedule", "augment", "input",
-                                       "batch", "seed", "val", "warmup", "step-size",
-                                       "no-normalize", "lr", "momentum", "wd", "gamma",
-                                       "min-lr", "clip", NULL};
+/* The options; the ones that describe the run cannot change when it is resumed (fixed). */
+#define TRAIN_OPTIONS(c)                                                                        \
+    {                                                                                           \
+        {"model", OPT_STRING, &(c)->model, "NAME|FILE", "a zoo model (cnn models), a definition file or a checkpoint to fine-tune [lenet5]", 0, 0, 0}, \
+        {"data", OPT_STRING, &(c)->data, "NAME|DIR", "fashion-mnist, or a folder (see below) [fashion-mnist]", 0, 0, 0}, \
+        {"loss", OPT_STRING, &(c)->loss, "NAME", "cross-entropy, pixel-cross-entropy (segmentation), mse or bce-logits (regression) [cross-entropy]", 0, 0, 0}, \
+        {"epochs", OPT_INT, &(c)->epochs, "N", "epochs to train [10]", 1, 100000, 0},          \
+        {"batch", OPT_INT, &(c)->batch, "B", "samples per batch [64]", 1, 65536, 0},           \
+        {"opt", OPT_STRING, &(c)->opt, "NAME", "sgd, momentum, nesterov, adam or adamw [adamw]", 0, 0, 0}, \
+        {"lr", OPT_FLOAT, &(c)->lr, "X", "learning rate, above 0 [0.002 adamw, 0.001 adam, 0.01 others]", 0, 100, 0}, \
+        {"momentum", OPT_FLOAT, &(c)->momentum, "M", "momentum for momentum/nesterov [0.9]", 0, 1, 0}, \
+        {"wd", OPT_FLOAT, &(c)->wd, "W", "weight decay (decoupled for adamw) [0.05 adamw, 0 others]", 0, 1, 0}, \
+        {"schedule", OPT_STRING, &(c)->schedule, "NAME", "learning rate: constant, step or cosine [cosine]", 0, 0, 0}, \
+        {"warmup", OPT_INT, &(c)->warmup, "E", "epochs of linear warm-up [0]", 0, 100000, 0},  \
+        {"step-size", OPT_INT, &(c)->step_size, "E", "step schedule: epochs between decays [epochs/3]", 1, 100000, 0}, \
+        {"gamma", OPT_FLOAT, &(c)->gamma, "G", "step schedule: decay factor [0.1]", 0.0001, 1, 0}, \
+        {"min-lr", OPT_FLOAT, &(c)->min_lr, "X", "cosine schedule: final learning rate [0]", 0, 100, 0}, \
+        {"clip", OPT_FLOAT, &(c)->clip, "N", "clip the gradient's global L2 norm to N (0: off) [0]", 0, 1e9, 0}, \
+        {"label-smoothing", OPT_FLOAT, &(c)->smoothing, "S", "cross-entropy against (1-S) onehot + S/K [0]", 0, 0.99, 0}, \
+        {"augment", OPT_STRING, &(c)->augment, "LIST", "random augmentations, e.g. hflip,crop=2 (see below) [hflip]", 0, 0, 0}, \
+        {"preprocess", OPT_STRING, &(c)->preprocess, "LIST", "deterministic transforms of every image, kept with the model: blur=SIGMA, sobel [none]", 0, 0, 0}, \
+        {"no-normalize", OPT_FLAG, &(c)->no_normalize, "", "do not normalise by the training set's mean and std", 0, 0, 0}, \
+        {"val", OPT_STRING, &(c)->val, "N|F", "validation samples held out: a count, or a fraction like 0.1 [10%, at most 5000]", 0, 0, 0}, \
+        {"limit", OPT_INT, &(c)->limit, "N", "use only the first N training and N test samples (quick trials)", 1, INT_MAX, 0}, \
+        {"patience", OPT_INT, &(c)->patience, "E", "stop after E epochs without a better validation result (0: never) [0]", 0, 100000, 0}, \
+        {"input", OPT_STRING, &(c)->input, "CxHxW", "image size for folders of images [3x32x32]", 0, 0, 0}, \
+        {"seed", OPT_INT, &(c)->seed, "S", "random seed: same seed, same weights [1]", 0, 2147483647, 0}, \
+        {"threads", OPT_INT, &(c)->threads, "T", "threads, at most the processors this process may use (results do not depend on it) [all, at most 8]", 1, 1024, 0}, \
+        {"out", OPT_STRING, &(c)->out, "FILE", "checkpoint written after every epoch [model.ckpt; with --resume the resumed file]", 0, 0, 0}, \
+        {"best", OPT_STRING, &(c)->best, "FILE", "also keep the epoch with the best validation result here", 0, 0, 0}, \
+        {"log", OPT_STRING, &(c)->log, "FILE", "CSV log, one line per epoch [OUT with .csv]", 0, 0, 0}, \
+        {"plot", OPT_STRING, &(c)->plot, "FILE", "PNG plot of the log [OUT with .png]", 0, 0, 0}, \
+        {"resume", OPT_STRING, &(c)->resume, "FILE", "continue the run saved in this checkpoint", 0, 0, 0}, \
+        {"force", OPT_FLAG, &(c)->force, "", "overwrite an existing --out of another run", 0, 0, 0}, \
+        {NULL, 0, NULL, NULL, NULL, 0, 0, 0},                                                  \
+    }
 
-static void fill_opts(cli_opt *o, train_cfg *c) {
-    cli_opt table[] = {
-        {"model", OPT_STRING, &c->model, "NAME|FILE", "a zoo model (cnn models) or a definition file [lenet5]", 0, 0, 0},
-        {"data", OPT_STRING, &c->data, "NAME|DIR", "fashion-mnist, or a folder of IDX, CIFAR-10 or image files [fashion-mnist]", 0, 0, 0},
-        {"epochs", OPT_INT, &c->epochs, "N", "epochs to train [10]", 1, 100000, 0},
-        {"batch", OPT_INT, &c->batch, "B", "samples per batch [64]", 1, 65536, 0},
-        {"lr", OPT_FLOAT, &c->lr, "X", "learning rate [0.001 for adam/adamw, 0.01 otherwise]", 0, 100, 0},
-        {"opt", OPT_STRING, &c->opt, "NAME", "sgd, momentum, nesterov, adam or adamw [adam]", 0, 0, 0},
-        {"momentum", OPT_FLOAT, &c->momentum, "M", "momentum for momentum/nesterov [0.9]", 0, 1, 0},
-        {"wd", OPT_FLOAT, &c->wd, "W", "weight decay (decoupled for adamw) [0]", 0, 1, 0},
-        {"schedule", OPT_STRING, &c->schedule, "NAME", "learning rate: constant, step or cosine [constant]", 0, 0, 0},
-        {"warmup", OPT_INT, &c->warmup, "E", "epochs of linear warm-up [0]", 0, 100000, 0},
-        {"step-size", OPT_INT, &c->step_size, "E", "step schedule: epochs between decays [epochs/3]", 1, 100000, 0},
-        {"gamma", OPT_FLOAT, &c->gamma, "G", "step schedule: decay factor [0.1]", 0, 1, 0},
-        {"min-lr", OPT_FLOAT, &c->min_lr, "X", "cosine schedule: final learning rate [0]", 0, 100, 0},
-        {"clip", OPT_FLOAT, &c->clip, "N", "clip the gradient's global L2 norm to N (0: off) [0]", 0, 1e9, 0},
-        {"augment", OPT_STRING, &c->augment, "LIST", "augmentations, e.g. hflip,crop=2,cutout=8 (see below) [none]", 0, 0, 0},
-        {"val", OPT_INT, &c->val, "N", "training samples held out for validation [5000]", 0, 100000000, 0},
-        {"no-normalize", OPT_FLAG, &c->no_normalize, "", "do not normalise by the training set's mean and std", 0, 0, 0},
-        {"input", OPT_STRING, &c->input, "CxHxW", "image size for folders of images [3x32x32]", 0, 0, 0},
-        {"seed", OPT_INT, &c->seed, "S", "random seed: same seed, same weights [1]", 0, 2147483647, 0},
-        {"threads", OPT_INT, &c->threads, "T", "threads (results do not depend on it) [1]", 1, 1024, 0},
-        {"out", OPT_STRING, &c->out, "FILE", "checkpoint to write after every epoch [model.ckpt]", 0, 0, 0},
-        {"log", OPT_STRING, &c->log, "FILE", "CSV log, one line per epoch [OUT with .csv]", 0, 0, 0},
-        {"plot", OPT_STRING, &c->plot, "FILE", "PNG plot of the log [OUT with .png]", 0, 0, 0},
-        {"resume", OPT_STRING, &c->resume, "FILE", "continue the run saved in this checkpoint", 0, 0, 0},
-        {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
-    };
-    memcpy(o, table, sizeof table);
-}
-
-#define N_OPTS 25
+/* Options that describe the run: fixed when it is resumed. */
+static const char *const FIXED[] = {"model", "loss", "batch", "opt", "lr", "momentum", "wd",
+                                    "schedule", "warmup", "step-size", "gamma", "min-lr",
+                                    "clip", "label-smoothing", "augment", "preprocess",
+                                    "no-normalize", "val", "limit", "patience", "input",
+                                    "seed", NULL};
 
 static const char ABOUT[] =
     "Trains a network and evaluates it on the test set. A checkpoint is written after every\n"
-    "epoch (atomically); --resume continues a run exactly as if it had not stopped.\n"
-    "Augmentations (--augment, comma-separated): hflip[=P] vflip[=P] crop=PAD\n"
-    "resized-crop=MIN_AREA rot90 rotate=DEG translate=FRAC brightness=B contrast=C grey=P\n"
-    "cutout=SIZE noise=STD blur=SIGMA sobel.";
+    "epoch (atomically); --resume continues a run exactly as if it had not stopped, and Ctrl-C\n"
+    "stops cleanly after the current step (twice: at once).\n"
+    "Data (--data): fashion-mnist; a folder of IDX files (MNIST layout) or CIFAR-10 batches;\n"
+    "train/CLASS/ and test/CLASS/ image folders; for segmentation train/images, train/masks,\n"
+    "test/images, test/masks (masks: PNGs of class numbers); for regression train.csv and\n"
+    "test.csv (IMAGE,target,... with a header line).\n"
+    "Augmentations (--augment, comma-separated, random, training only): hflip[=P] vflip[=P]\n"
+    "crop=PAD resized-crop=MIN_AREA rot90 rotate=DEG translate=FRAC brightness=B contrast=C\n"
+    "grey=P cutout=SIZE noise=STD.";
 
 void cli_train_help(FILE *f) {
-    train_cfg c;
-    cli_opt o[N_OPTS];
-    fill_opts(o, &c);
+    train_opts c;
+    cli_opt o[] = TRAIN_OPTIONS(&c);
     cli_help(f, "cnn train [options]", ABOUT, o);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Settings
+ * ------------------------------------------------------------------------------------------- */
+
+/* --val: a count, or a fraction in (0, 1) of n; default 10% of n, at most 5000. */
+static int val_count(const char *s, int n, int *out) {
+    if (!s) {
+        *out = n / 10 < 5000 ? n / 10 : 5000;
+        return 1;
+    }
+    char *end;
+    double v = strtod(s, &end);
+    int frac = strchr(s, '.') != NULL;
+    if (end == s || *end || !(v >= 0) || (frac && v >= 1) || (!frac && v != floor(v))) {
+        fprintf(stderr, "cnn train: --val %s: expected a count of samples or a fraction like "
+                "0.1\n", s);
+        return 0;
+    }
+    *out = frac ? (int)(v * n) : (int)fmin(v, 2147483647.0);
+    if (*out >= n) {
+        fprintf(stderr, "cnn train: --val %s: the training set has only %d samples\n", s, n);
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_optimiser(const train_opts *c, const cli_opt *o, cnn_train_config *cfg) {
+    static const char *const names[] = {"sgd", "momentum", "nesterov", "adam", "adamw", NULL};
+    int k = 0;
+    while (names[k] && strcmp(names[k], c->opt)) k++;
+    if (!names[k]) {
+        fprintf(stderr, "cnn train: --opt %s: expected sgd, momentum, nesterov, adam or adamw\n", c->opt);
+        return 0;
+    }
+    cnn_optim_kind kind = k == 3 ? CNN_OPTIM_ADAM : k == 4 ? CNN_OPTIM_ADAMW : CNN_OPTIM_SGD;
+    float lr = cli_find((cli_opt *)o, "lr")->given ? c->lr : k == 4 ? 0.002f : k == 3 ? 0.001f : 0.01f;
+    cfg->optim = cnn_optim_defaults(kind, lr);
+    cfg->optim.momentum = k == 1 || k == 2 ? c->momentum : 0;
+    cfg->optim.nesterov = k == 2;
+    cfg->optim.weight_decay = cli_find((cli_opt *)o, "wd")->given ? c->wd : k == 4 ? 0.05f : 0;
+    return 1;
+}
+
+/* --preprocess blur=SIGMA,sobel */
+static int parse_preprocess(const char *s, cnn_train_config *cfg) {
+    cnn_augment a;
+    char err[512];
+    if (cnn_augment_parse(s, &a, err, sizeof err) == CNN_STATUS_OK) {
+        cnn_augment rest = a;
+        rest.blur = 0, rest.sobel = 0;
+        if (!memcmp(&rest, &(cnn_augment){0}, sizeof rest)) {
+            cfg->blur = a.blur;
+            cfg->sobel = a.sobel;
+            return 1;
+        }
+        snprintf(err, sizeof err, "only blur=SIGMA and sobel are preprocessing; random "
+                 "transforms go in --augment");
+    }
+    fprintf(stderr, "cnn train: --preprocess %s: %s\n", s, err);
+    return 0;
+}
+
+static int parse_augment(const char *s, cnn_train_config *cfg) {
+    char err[512];
+    if (cnn_augment_parse(s, &cfg->augment, err, sizeof err)) {
+        fprintf(stderr, "cnn train: --augment %s: %s\n", s, err);
+        return 0;
+    }
+    if (cfg->augment.blur > 0 || cfg->augment.sobel) {
+        fprintf(stderr, "cnn train: --augment %s: blur and sobel are not random: they would "
+                "change every training image and no test image; give them as --preprocess, "
+                "which applies them at evaluation and prediction too\n", s);
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_schedule(const char *s, cnn_train_config *cfg) {
+    static const char *const names[] = {"constant", "step", "cosine", NULL};
+    for (int k = 0; names[k]; k++)
+        if (!strcmp(s, names[k])) return cfg->schedule = (cnn_schedule_kind)k, 1;
+    fprintf(stderr, "cnn train: --schedule %s: expected constant, step or cosine\n", s);
+    return 0;
+}
+
+/* The trainer's configuration of a new run from the options. */
+static int new_config(const train_opts *c, const cli_opt *o, cnn_train_config *cfg) {
+    *cfg = cnn_train_defaults();
+    cfg->epochs = c->epochs;
+    cfg->batch = c->batch;
+    cfg->seed = (uint64_t)c->seed;
+    cfg->warmup = c->warmup;
+    cfg->step_size = c->step_size;
+    cfg->gamma = c->gamma;
+    cfg->min_lr = c->min_lr;
+    cfg->clip = c->clip;
+    cfg->label_smoothing = c->smoothing;
+    cfg->normalize = !c->no_normalize;
+    cfg->patience = c->patience;
+    int loss = cnn_loss_parse(c->loss);
+    if (loss < 0) {
+        fprintf(stderr, "cnn train: --loss %s: expected cross-entropy, pixel-cross-entropy, mse "
+                "or bce-logits\n", c->loss);
+        return 0;
+    }
+    cfg->loss = (cnn_loss)loss;
+    return parse_optimiser(c, o, cfg) && parse_schedule(c->schedule, cfg) &&
+           parse_augment(c->augment, cfg) && (!c->preprocess || parse_preprocess(c->preprocess, cfg));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Output paths, checked before the first step
+ * ------------------------------------------------------------------------------------------- */
 
 /* Replaces the extension of path (or appends one). */
 static char *with_ext(const char *path, const char *ext) {
@@ -96,426 +218,334 @@ static char *with_ext(const char *path, const char *ext) {
     return s;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+/* A file can be created or replaced at path: not a folder, in a writable folder. */
+static int writable(const char *opt, const char *path) {
+    struct stat st;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) slash == dir ? (void)(dir[1] = 0) : (void)(*slash = 0);
+    else snprintf(dir, sizeof dir, ".");
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        fprintf(stderr, "cnn train: --%s %s: is a folder; give a file name\n", opt, path);
+    else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        fprintf(stderr, "cnn train: --%s %s: the folder %s does not exist\n", opt, path, dir);
+    else if (access(dir, W_OK) != 0)
+        fprintf(stderr, "cnn train: --%s %s: the folder %s is not writable\n", opt, path, dir);
+    else
+        return 1;
+    return 0;
 }
 
-static uint64_t mix(uint64_t a, uint64_t b) {
-    uint64_t z = a * 0x9e3779b97f4a7c15ULL + b + 0x632be59bd9b4e019ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+typedef struct run {
+    train_opts c;
+    const char *out;
+    char *log, *plot;
+    cnn_task task;
+    int tty, plot_warned;
+    double last_print;
+    cnn_dataset *train, *val, *test;
+    cnn_net *net;       /* a new run's network (a resumed run's is the trainer's) */
+    cnn_trainer *tr;
+    char *meta;         /* the cli.* lines */
+} run;
 
-/* Growing text for the checkpoint metadata. */
-typedef struct text {
-    char *s;
-    size_t len, cap;
-} text;
-
-static int text_add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int text_add(text *t, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return 0;
-    if (t->len + (size_t)n + 1 > t->cap) {
-        size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *s = realloc(t->s, cap);
-        if (!s) return 0;
-        t->s = s;
-        t->cap = cap;
+static int check_outputs(run *r) {
+    const train_opts *c = &r->c;
+    r->out = c->out ? c->out : c->resume ? c->resume : "model.ckpt";
+    r->log = c->log ? strdup(c->log) : with_ext(r->out, ".csv");
+    r->plot = c->plot ? strdup(c->plot) : with_ext(r->out, ".png");
+    if (!r->log || !r->plot) return fprintf(stderr, "cnn train: out of memory\n"), 0;
+    int same = c->resume && !strcmp(r->out, c->resume);
+    if (!same && !c->force && access(r->out, F_OK) == 0) {
+        fprintf(stderr, "cnn train: %s exists (the model of another run?): give --force to "
+                "overwrite it, or another --out%s\n", r->out,
+                c->resume ? "; without --out a resumed run writes back to the file it resumes" : "");
+        return 0;
     }
-    va_start(ap, fmt);
-    vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-    return 1;
+    return writable("out", r->out) && writable("log", r->log) && writable("plot", r->plot) &&
+           (!c->best || writable("best", c->best));
 }
 
-/* The run's settings as "key=value" lines, from the option table. */
-static int settings_text(text *t, const cli_opt *o) {
-    for (int i = 0; RUN_KEYS[i]; i++)
-        for (const cli_opt *p = o; p->name; p++) {
-            if (strcmp(p->name, RUN_KEYS[i]) != 0) continue;
-            int ok = 1;
-            switch (p->kind) {
-            case OPT_INT: ok = text_add(t, "%s=%d\n", p->name, *(int *)p->dst); break;
-            case OPT_FLAG:
-                if (*(int *)p->dst) ok = text_add(t, "%s=1\n", p->name);
-                break;
-            case OPT_FLOAT: ok = text_add(t, "%s=%.9g\n", p->name, (double)*(float *)p->dst); break;
-            case OPT_STRING:
-                if (*(const char **)p->dst)
-                    ok = text_add(t, "%s=%s\n", p->name, *(const char **)p->dst);
-                break;
-            }
-            if (!ok) return 0;
-        }
-    return 1;
-}
+/* ---------------------------------------------------------------------------------------------
+ * Printing: the callbacks
+ * ------------------------------------------------------------------------------------------- */
 
-/* Takes the run's settings from a checkpoint's metadata, refusing any given again. */
-static int settings_from_meta(cli_opt *o, const char *meta, char **store) {
-    for (int i = 0; RUN_KEYS[i]; i++) {
-        cli_opt *p = cli_find(o, RUN_KEYS[i]);
-        char val[4096];
-        if (p->given) {
-            fprintf(stderr, "cnn train: --%s cannot change when resuming: the run's settings "
-                    "come from the checkpoint (only --epochs, --threads, --out, --log and --plot "
-                    "may be given)\n", p->name);
-            return 0;
-        }
-        if (!cli_meta_get(meta, p->name, val, sizeof val)) continue;
-        if (p->kind == OPT_FLAG) {
-            *(int *)p->dst = strcmp(val, "1") == 0;
-            continue;
-        }
-        store[i] = malloc(strlen(p->name) + strlen(val) + 4);
-        if (!store[i]) return 0;
-        sprintf(store[i], "--%s=%s", p->name, val);
-        const char *pos[1];
-        int npos;
-        cli_opt one[2] = {*p, {0}};
-        if (!cli_parse("train", one, 1, &store[i], pos, 0, &npos)) return 0;
-        if (p->kind == OPT_STRING) *(const char **)p->dst = strchr(store[i], '=') + 1;
-    }
-    return 1;
-}
-
-/* The progress line: on a terminal rewritten in place, elsewhere printed now and then. */
-typedef struct progress {
-    int tty;
-    double start, last;
-} progress;
-
-static void show_progress(progress *p, int epoch, int epochs, int batch, int batches,
-                          double loss, double acc, long images) {
-    double t = now();
-    int last_batch = batch == batches;
-    if (p->tty) {
-        if (t - p->last < 0.1 && !last_batch) return;
-    } else if (batch % (batches / 4 > 0 ? batches / 4 : 1) != 0 || last_batch) {
-        return;
-    }
-    p->last = t;
-    double rate = images / (t - p->start + 1e-9);
-    double eta = (batches - batch) * ((t - p->start) / batch);
-    char bar[21];
-    int fill = (int)(20.0 * batch / batches);
+static int on_step(void *user, const cnn_train_progress *p) {
+    run *r = user;
+    double t = p->seconds;
+    int last = p->step == p->steps;
+    if (r->tty ? (t - r->last_print < 0.1 && !last)
+               : (p->step % (p->steps / 4 > 0 ? p->steps / 4 : 1) != 0 || last))
+        return 0;
+    r->last_print = t;
+    double eta = (p->steps - p->step) * (t / p->step);
+    char bar[21], acc[32] = "";
+    int fill = (int)(20.0 * p->step / p->steps);
     for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '-';
     bar[20] = 0;
-    fprintf(stderr, "%sepoch %d/%d [%s] %d/%d  %.0f img/s  loss %.4f  acc %.2f%%  ETA %d:%02d%s",
-            p->tty ? "\r" : "", epoch, epochs, bar, batch, batches, rate, loss, 100 * acc,
-            (int)eta / 60, (int)eta % 60, p->tty ? "\033[K" : "\n");
+    if (!isnan(p->accuracy)) snprintf(acc, sizeof acc, "  acc %.2f%%", 100 * p->accuracy);
+    fprintf(stderr, "%sepoch %d/%d [%s] %d/%d  %.0f img/s  loss %.4f%s  ETA %d:%02d%s",
+            r->tty ? "\r" : "", p->epoch, p->epochs, bar, p->step, p->steps,
+            p->images_per_sec, p->loss, acc, (int)eta / 60, (int)eta % 60,
+            r->tty ? "\033[K" : "\n");
     fflush(stderr);
+    return 0;
 }
 
-static int write_log(const char *path, const text *lines, char *err, size_t errlen) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-        return 0;
+/* The log and its plot after every epoch: a file that cannot be written is a warning (the
+ * checkpoint holds the log too), never the end of the run. */
+static void write_log(run *r) {
+    char err[2048];
+    if (cnn_trainer_write_log(r->tr, r->log, err, sizeof err) ||
+        cnn_plot_training_csv(r->log, r->plot, err, sizeof err)) {
+        if (!r->plot_warned) fprintf(stderr, "cnn train: warning: %s (training goes on)\n", err);
+        r->plot_warned = 1;
     }
-    int ok = fputs("epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n", f) >= 0 &&
-             (lines->len == 0 || fwrite(lines->s, 1, lines->len, f) == lines->len);
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
+}
+
+static int on_epoch(void *user, const cnn_train_progress *p) {
+    run *r = user;
+    char acc[40] = "", val[128] = "";
+    int n = 0;
+    if (!isnan(p->accuracy)) snprintf(acc, sizeof acc, " acc %.2f%%", 100 * p->accuracy);
+    if (p->has_val) n += snprintf(val, sizeof val, "  val loss %.4f", p->val_loss);
+    if (p->has_val && !isnan(p->val_accuracy))
+        n += snprintf(val + n, sizeof val - (size_t)n, " acc %.2f%%", 100 * p->val_accuracy);
+    if (p->has_val && r->task == CNN_TASK_SEGMENTATION)
+        n += snprintf(val + n, sizeof val - (size_t)n, " IoU %.4f", p->val_iou);
+    if (p->is_best) snprintf(val + n, sizeof val - (size_t)n, " *");
+    if (r->tty) fprintf(stderr, "\r\033[K");
+    printf("epoch %2d/%d  train loss %.4f%s%s  lr %.3g  %.1fs  (%.0f img/s)\n", p->epoch,
+           p->epochs, p->loss, acc, val, p->lr, p->seconds, p->images_per_sec);
+    fflush(stdout);
+    write_log(r);
+    return 0;
+}
+
+/* Ctrl-C: the first asks the trainer to stop after the current step, the second is the
+ * default action (the process ends at once). */
+static cnn_trainer *volatile interrupted_trainer;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (interrupted_trainer) cnn_trainer_stop(interrupted_trainer);
+    signal(SIGINT, SIG_DFL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Data, model, resuming
+ * ------------------------------------------------------------------------------------------- */
+
+/* The data of the run: the task's training and test sets, --limit, the validation hold-out. */
+static int load_sets(run *r) {
+    train_opts *c = &r->c;
+    r->task = cnn_loss_task((cnn_loss)cnn_loss_parse(c->loss)); /* checked by now */
+    if (!cli_load_task_data("train", c->data, r->task, c->input, &r->train, &r->test)) return 0;
+    if (c->limit && c->limit < r->train->n) cnn_dataset_truncate(r->train, c->limit);
+    if (c->limit && c->limit < r->test->n) cnn_dataset_truncate(r->test, c->limit);
+    int n_val;
+    char err[1024];
+    if (!val_count(c->val, r->train->n, &n_val)) return 0;
+    if (n_val > 0 &&
+        cnn_dataset_hold_out(r->train, n_val, (uint64_t)c->seed, &r->val, err, sizeof err)) {
+        fprintf(stderr, "cnn train: %s\n", err);
         return 0;
     }
     return 1;
+}
+
+/* The cli.* lines that rebuild this data: the model, the data set (absolute), the options. */
+static int make_meta(run *r) {
+    const train_opts *c = &r->c;
+    char data[PATH_MAX];
+    if (strcmp(c->data, "fashion-mnist") == 0 || !realpath(c->data, data))
+        snprintf(data, sizeof data, "%s", c->data);
+    size_t size = strlen(c->model) + strlen(data) + 256;
+    if (!(r->meta = malloc(size))) return 0;
+    snprintf(r->meta, size, "cli.model=%s\ncli.data=%s\ncli.input=%s\ncli.val=%s\ncli.limit=%d\n",
+             c->model, data, c->input ? c->input : "", c->val ? c->val : "", c->limit);
+    return 1;
+}
+
+/* A resumed run takes its settings from the checkpoint: the options that describe the run
+ * may not be given again. */
+static int resume_settings(run *r, cli_opt *o, char store[][4096]) {
+    train_opts *c = &r->c;
+    for (int i = 0; FIXED[i]; i++)
+        if (cli_find(o, FIXED[i])->given) {
+            fprintf(stderr, "cnn train: --%s cannot change when resuming: the run's settings "
+                    "come from the checkpoint (--epochs, --threads, --data, --out, --best, "
+                    "--log and --plot may be given)\n", FIXED[i]);
+            return 0;
+        }
+    char err[2048], *meta = NULL, seed[32];
+    cnn_net *net = NULL;
+    if (cnn_checkpoint_load(c->resume, &net, NULL, &meta, err, sizeof err)) {
+        fprintf(stderr, "cnn train: %s\n", err);
+        return 0;
+    }
+    cnn_net_free(net);
+    static const char *const keys[] = {"cli.model", "cli.data", "cli.input", "cli.val",
+                                       "train.loss"};
+    int ok = 1;
+    for (int i = 0; i < 5 && ok; i++) ok = cli_meta_get(meta, keys[i], store[i], 4096);
+    ok = ok && cli_meta_get(meta, "train.seed", seed, sizeof seed);
+    if (ok && cli_meta_get(meta, "cli.limit", store[5], 4096)) c->limit = atoi(store[5]);
+    free(meta);
+    if (!ok) {
+        fprintf(stderr, "cnn train: %s: holds no run of this version of cnn train (an older "
+                "version or another program wrote it): it loads for eval, predict and viz, and "
+                "--model %s fine-tunes it in a new run\n", c->resume, c->resume);
+        return 0;
+    }
+    c->model = store[0];
+    if (!cli_find(o, "data")->given) c->data = store[1];
+    c->input = *store[2] ? store[2] : NULL;
+    c->val = *store[3] ? store[3] : NULL;
+    c->loss = store[4];
+    c->seed = atoi(seed);
+    return 1;
+}
+
+/* A trainer's refusal of a setting is a usage error (2), anything else a failure (1). */
+static int trainer_error(cnn_status st, const char *err) {
+    fprintf(stderr, "cnn train: %s\n", err);
+    return st == CNN_STATUS_INVALID_ARGUMENT ? 2 : 1;
+}
+
+/* A new run: returns 0 or the exit code. */
+static int start_run(run *r, cnn_train_config cfg) {
+    const train_opts *c = &r->c;
+    char err[2048];
+    int K = r->task == CNN_TASK_REGRESSION ? r->train->n_targets : r->train->classes;
+    if (!cli_build_model("train", c->model, &r->train->shape, K,
+                         r->task == CNN_TASK_CLASSIFICATION, (uint64_t)c->seed, &r->net))
+        return 1;
+    cfg.threads = c->threads;
+    cfg.checkpoint = r->out;
+    cfg.best_checkpoint = c->best;
+    cfg.meta = r->meta;
+    cfg.on_step = on_step;
+    cfg.on_epoch = on_epoch;
+    cfg.user = r;
+    cnn_status st = cnn_trainer_new(r->net, r->train, r->val, &cfg, &r->tr, err, sizeof err);
+    return st ? trainer_error(st, err) : 0;
+}
+
+/* A resumed run: returns 0 or the exit code. */
+static int resume_run(run *r, cli_opt *o) {
+    const train_opts *c = &r->c;
+    cnn_train_config cfg = cnn_train_defaults();
+    char err[2048];
+    cfg.threads = c->threads;
+    cfg.checkpoint = r->out;
+    cfg.best_checkpoint = c->best;
+    cfg.on_step = on_step;
+    cfg.on_epoch = on_epoch;
+    cfg.user = r;
+    int epochs = cli_find(o, "epochs")->given ? c->epochs : 0;
+    cnn_status st = cnn_trainer_resume(c->resume, r->train, r->val, epochs, &cfg, &r->tr, err,
+                                       sizeof err);
+    return st ? trainer_error(st, err) : 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The command
+ * ------------------------------------------------------------------------------------------- */
+
+static void print_start(const run *r) {
+    const cnn_train_config *cfg = cnn_trainer_config(r->tr);
+    cnn_net *net = cnn_trainer_net(r->tr);
+    const cnn_dataset *t = r->train;
+    char shape[64], aug[256];
+    cnn_augment_format(&cfg->augment, aug, sizeof aug);
+    printf("model %s: %zu parameters; data %s: %d training, %d validation, %d test samples of "
+           "%s, %s%s\n", r->c.model, cnn_net_param_count(net), r->c.data, t->n,
+           r->val ? r->val->n : 0, r->test->n, cnn_shape_str(&t->shape, shape, sizeof shape),
+           cnn_task_name(r->task), r->task == CNN_TASK_REGRESSION ? "" : "");
+    printf("loss %s, lr %g (%s schedule), batch %d, %d epochs, seed %llu, %d thread%s, "
+           "augment %s\n", cnn_loss_name(cfg->loss), (double)cfg->optim.lr,
+           cfg->schedule == CNN_SCHEDULE_COSINE ? "cosine"
+           : cfg->schedule == CNN_SCHEDULE_STEP ? "step" : "constant",
+           cfg->batch, cfg->epochs, (unsigned long long)cfg->seed, cnn_net_threads(net),
+           cnn_net_threads(net) > 1 ? "s" : "", aug);
+    if (r->c.resume)
+        printf("resuming from %s after epoch %d\n", r->c.resume, cnn_trainer_epochs_done(r->tr));
+    fflush(stdout);
+}
+
+static int report_test(run *r) {
+    cnn_net *net = cnn_trainer_net(r->tr);
+    cnn_metrics m;
+    if (cnn_evaluate_task(net, r->test, &m)) {
+        fprintf(stderr, "cnn train: test: %s\n", cnn_net_last_error(net));
+        return 0;
+    }
+    if (r->task == CNN_TASK_CLASSIFICATION)
+        printf("test: %d samples, loss %.4f, top-1 %.2f%%, top-5 %.2f%%\n", m.n, m.loss,
+               100 * m.top1, 100 * m.top5);
+    else if (r->task == CNN_TASK_SEGMENTATION)
+        printf("test: %d images, loss %.4f, pixel accuracy %.2f%%, mean IoU %.4f\n", m.n, m.loss,
+               100 * m.top1, m.iou);
+    else
+        printf("test: %d samples, loss (%s) %.6f\n", m.n, cnn_loss_name(cnn_net_preprocess(net)->loss), m.loss);
+    cnn_metrics_free(&m);
+    printf("wrote the model to %s, the log to %s and its plot to %s\n", r->out, r->log, r->plot);
+    return 1;
+}
+
+/* Trains with Ctrl-C caught; 0 done, 1 failed, 130 stopped by the user. */
+static int train(run *r) {
+    interrupted_trainer = r->tr;
+    void (*old)(int) = signal(SIGINT, on_sigint);
+    cnn_status st = cnn_trainer_run(r->tr);
+    signal(SIGINT, old);
+    interrupted_trainer = NULL;
+    if (r->tty) fprintf(stderr, "\r\033[K");
+    if (st) {
+        fprintf(stderr, "cnn train: %s\n", cnn_trainer_last_error(r->tr));
+        return 1;
+    }
+    if (!cnn_trainer_stopped(r->tr)) return report_test(r) ? 0 : 1;
+    cnn_train_progress p = cnn_trainer_last(r->tr);
+    fprintf(stderr, "cnn train: stopped at epoch %d, step %d of %d; wrote %s\nresume with: "
+            "cnn train --resume %s\n", p.epoch, p.step, p.steps, r->out, r->out);
+    return 130;
 }
 
 int cli_train(int argc, char **argv) {
-    train_cfg c = {.model = "lenet5", .data = "fashion-mnist", .opt = "adam",
-                   .schedule = "constant", .augment = "none", .input = "3x32x32",
-                   .out = "model.ckpt", .epochs = 10, .batch = 64, .seed = 1, .threads = 1,
-                   .val = 5000, .lr = -1, .momentum = 0.9f, .gamma = 0.1f};
-    cli_opt o[N_OPTS];
-    fill_opts(o, &c);
+    run r = {.c = {.model = "lenet5", .data = "fashion-mnist", .opt = "adamw",
+                   .schedule = "cosine", .augment = "hflip", .loss = "cross-entropy",
+                   .epochs = 10, .batch = 64, .seed = 1, .momentum = 0.9f, .gamma = 0.1f}};
+    cli_opt o[] = TRAIN_OPTIONS(&r.c);
     const char *pos[1];
     int npos, status = 1;
-    char *stored[32] = {0};
+    char store[6][4096];
     if (!cli_parse("train", o, argc, argv, pos, 0, &npos)) return 2;
-
-    cnn_net *net = NULL;
-    cnn_optim *opt = NULL;
-    cnn_dataset *train = NULL, *val = NULL, *test = NULL;
-    char *meta = NULL, *log_path = NULL, *plot_path = NULL;
-    float *x = NULL, *scratch = NULL;
-    int32_t *y = NULL, *perm = NULL;
-    text log_lines = {0}, m = {0};
-    char err[2048];
-    int epochs_done = 0;
-
-    if (c.resume) {
-        if (cnn_checkpoint_load(c.resume, &net, &opt, &meta, err, sizeof err)) {
-            fprintf(stderr, "cnn train: %s\n", err);
-            goto out;
-        }
-        char buf[64];
-        if (!opt || !cli_meta_get(meta, "epochs_done", buf, sizeof buf)) {
-            fprintf(stderr, "cnn train: %s: no training state (optimiser, epochs done): was it "
-                    "written by cnn train?\n", c.resume);
-            goto out;
-        }
-        epochs_done = atoi(buf);
-        if (!settings_from_meta(o, meta, stored)) {
-            status = 2;
-            goto out;
-        }
+    if (r.c.threads > cnn_cpu_count()) {
+        fprintf(stderr, "cnn train: --threads %d: this process may use %d processors (results "
+                "do not depend on the count)\n", r.c.threads, cnn_cpu_count());
+        return 2;
     }
-    /* Settings that depend on others. */
-    int is_adam = !strcmp(c.opt, "adam") || !strcmp(c.opt, "adamw");
-    if (!is_adam && strcmp(c.opt, "sgd") && strcmp(c.opt, "momentum") && strcmp(c.opt, "nesterov")) {
-        fprintf(stderr, "cnn train: --opt %s: expected sgd, momentum, nesterov, adam or adamw\n", c.opt);
-        status = 2;
-        goto out;
+    r.tty = cli_is_tty();
+    cnn_train_config cfg;
+    if (r.c.resume ? !resume_settings(&r, o, store) : !new_config(&r.c, o, &cfg)) return 2;
+    if (!check_outputs(&r)) return 2;
+    if (load_sets(&r) && make_meta(&r) &&
+        !(status = r.c.resume ? resume_run(&r, o) : start_run(&r, cfg))) {
+        print_start(&r);
+        status = train(&r);
+    } else if (!status) {
+        status = 1;
     }
-    if (c.lr < 0) c.lr = is_adam ? 0.001f : 0.01f;
-    cnn_schedule sched = {.gamma = c.gamma, .min_lr = c.min_lr};
-    if (!strcmp(c.schedule, "constant")) sched.kind = CNN_SCHEDULE_CONSTANT;
-    else if (!strcmp(c.schedule, "step")) sched.kind = CNN_SCHEDULE_STEP;
-    else if (!strcmp(c.schedule, "cosine")) sched.kind = CNN_SCHEDULE_COSINE;
-    else {
-        fprintf(stderr, "cnn train: --schedule %s: expected constant, step or cosine\n", c.schedule);
-        status = 2;
-        goto out;
-    }
-    cnn_augment aug;
-    if (!cli_parse_augment("train", c.augment, &aug)) {
-        status = 2;
-        goto out;
-    }
-    int in_c, in_h, in_w;
-    char tail;
-    if (sscanf(c.input, "%dx%dx%d%c", &in_c, &in_h, &in_w, &tail) != 3 || in_c < 1 || in_h < 1 ||
-        in_w < 1 || (in_c != 1 && in_c != 3)) {
-        fprintf(stderr, "cnn train: --input %s: expected 1xHxW or 3xHxW\n", c.input);
-        status = 2;
-        goto out;
-    }
-    if (epochs_done >= c.epochs) {
-        fprintf(stderr, "cnn train: %s has done %d epochs already; ask for more with --epochs\n",
-                c.resume, epochs_done);
-        status = 2;
-        goto out;
-    }
-
-    /* Data: the training set less a seeded validation split, and the test set. The validation
-     * samples move out of the training set (cnn_dataset_hold_out), so that the training set is
-     * never in memory twice. */
-    if (!cli_load_data("train", c.data, &train, &test, in_c, in_h, in_w)) goto out;
-    if (c.val >= train->n) {
-        fprintf(stderr, "cnn train: --val %d: the training set has only %d samples\n", c.val, train->n);
-        status = 2;
-        goto out;
-    }
-    if (c.val > 0 && cnn_dataset_hold_out(train, c.val, (uint64_t)c.seed, &val, err, sizeof err)) {
-        fprintf(stderr, "cnn train: %s\n", err);
-        goto out;
-    }
-    int C = train->shape.dim[0];
-    float mean[3] = {0, 0, 0}, std[3] = {1, 1, 1};
-    if (!c.no_normalize) cnn_dataset_stats(train, mean, std);
-    for (int k = 0; k < C; k++)
-        if (!(std[k] > 0)) std[k] = 1;
-    if (c.batch > train->n) {
-        fprintf(stderr, "cnn train: --batch %d: larger than the %d training samples\n", c.batch, train->n);
-        status = 2;
-        goto out;
-    }
-
-    /* Model and optimiser. */
-    if (!net) {
-        if (!cli_build_model("train", c.model, &train->shape, train->classes, (uint64_t)c.seed, &net))
-            goto out;
-        cnn_optim_config oc = cnn_optim_defaults(is_adam ? (!strcmp(c.opt, "adam") ? CNN_OPTIM_ADAM : CNN_OPTIM_ADAMW) : CNN_OPTIM_SGD, c.lr);
-        if (!strcmp(c.opt, "momentum") || !strcmp(c.opt, "nesterov")) oc.momentum = c.momentum;
-        oc.nesterov = !strcmp(c.opt, "nesterov");
-        if (cli_find(o, "wd")->given || strcmp(c.opt, "adamw")) oc.weight_decay = c.wd;
-        opt = cnn_optim_new(net, &oc);
-        if (!opt) {
-            fprintf(stderr, "cnn train: %s\n", cnn_net_last_error(net));
-            goto out;
-        }
-    }
-    if (cnn_net_set_threads(net, c.threads) || cnn_net_prepare(net, c.batch)) {
-        fprintf(stderr, "cnn train: %s\n", cnn_net_last_error(net));
-        goto out;
-    }
-    int batches = train->n / c.batch; /* the last partial batch is dropped (batch norm) */
-    int64_t total_steps = (int64_t)batches * c.epochs;
-    sched.warmup_steps = (int64_t)c.warmup * batches;
-    if (!c.step_size) c.step_size = c.epochs / 3 > 0 ? c.epochs / 3 : 1; /* kept in the checkpoint */
-    sched.step_size = (int64_t)c.step_size * batches;
-    sched.total_steps = total_steps;
-
-    size_t numel = cnn_shape_numel(&train->shape);
-    x = malloc((size_t)c.batch * numel * sizeof *x);
-    scratch = malloc(2 * numel * sizeof *scratch);
-    y = malloc((size_t)c.batch * sizeof *y);
-    perm = malloc((size_t)train->n * sizeof *perm);
-    log_path = c.log ? strdup(c.log) : with_ext(c.out, ".csv");
-    plot_path = c.plot ? strdup(c.plot) : with_ext(c.out, ".png");
-    if (!x || !scratch || !y || !perm || !log_path || !plot_path) {
-        fprintf(stderr, "cnn train: out of memory\n");
-        goto out;
-    }
-    /* The log so far, from the checkpoint. */
-    for (int e = 1; e <= epochs_done; e++) {
-        char key[32], line[512];
-        snprintf(key, sizeof key, "log.%d", e);
-        if (cli_meta_get(meta, key, line, sizeof line)) text_add(&log_lines, "%s\n", line);
-    }
-
-    printf("model %s: %zu parameters; data %s: %d training, %d validation, %d test samples of %d"
-           "x%dx%d, %d classes\n",
-           c.model, cnn_net_param_count(net), c.data, train->n, val ? val->n : 0, test->n,
-           train->shape.dim[0], train->shape.dim[1], train->shape.dim[2], train->classes);
-    printf("optimiser %s, lr %g (%s schedule), batch %d, %d epochs, seed %d, %d thread%s%s%s\n",
-           c.opt, (double)c.lr, c.schedule, c.batch, c.epochs, c.seed, c.threads,
-           c.threads > 1 ? "s" : "", strcmp(c.augment, "none") ? ", augment " : "",
-           strcmp(c.augment, "none") ? c.augment : "");
-    if (epochs_done) printf("resuming from %s after epoch %d\n", c.resume, epochs_done);
-    fflush(stdout);
-
-    progress pr = {.tty = cli_is_tty()};
-    for (int epoch = epochs_done; epoch < c.epochs; epoch++) {
-        double t0 = now(), sum_loss = 0;
-        long correct = 0, seen = 0;
-        pr.start = t0;
-        pr.last = 0;
-        cnn_permutation(train->n, mix((uint64_t)c.seed, (uint64_t)epoch), perm);
-        cnn_net_set_training(net, 1);
-        cnn_net_set_input_grads(net, 0); /* training never reads the images' gradient */
-        float lr = c.lr;
-        for (int b = 0; b < batches; b++) {
-            int64_t step = (int64_t)epoch * batches + b;
-            lr = cnn_schedule_lr(&sched, c.lr, step);
-            cnn_optim_set_lr(opt, lr);
-            cnn_dataset_batch(train, perm + (size_t)b * c.batch, c.batch, &aug,
-                              mix((uint64_t)c.seed, 1000003ULL * (uint64_t)epoch + 1), mean, std,
-                              x, y, scratch);
-            float loss;
-            cnn_net_zero_grad(net);
-            cnn_status st = cnn_net_forward(net, x, c.batch);
-            if (!st) st = cnn_net_loss(net, CNN_LOSS_SOFTMAX_CE, y, &loss);
-            if (!st) st = cnn_net_backward(net);
-            float norm = st ? 0 : cnn_net_clip_grad_norm(net, c.clip > 0 ? c.clip : INFINITY);
-            if (st || !isfinite(norm)) {
-                char where[512] = "no layer holds a non-finite value";
-                cnn_net_find_nonfinite(net, where, sizeof where);
-                fprintf(stderr, "%scnn train: training stopped at epoch %d, step %d: %s; %s\n",
-                        pr.tty ? "\n" : "", epoch + 1, b + 1,
-                        st ? cnn_net_last_error(net) : "the gradient is not finite", where);
-                goto out;
-            }
-            cnn_optim_step(opt);
-            const float *z = cnn_net_output(net);
-            int K = train->classes;
-            for (int i = 0; i < c.batch; i++) {
-                int best = 0;
-                for (int k = 1; k < K; k++)
-                    if (z[i * K + k] > z[i * K + best]) best = k;
-                correct += best == y[i];
-            }
-            sum_loss += loss;
-            seen += c.batch;
-            show_progress(&pr, epoch + 1, c.epochs, b + 1, batches, sum_loss / (b + 1),
-                          (double)correct / seen, seen);
-        }
-        double train_loss = sum_loss / batches, train_acc = (double)correct / seen;
-        /* The rate counts the training steps only (as the PyTorch twin in bench/ does), the
-         * epoch's seconds the validation too. */
-        double rate = seen / (now() - t0);
-        cnn_metrics vm = {0};
-        if (val && cnn_evaluate(net, val, mean, std, &vm)) {
-            fprintf(stderr, "\ncnn train: %s\n", cnn_net_last_error(net));
-            goto out;
-        }
-        double secs = now() - t0;
-        if (pr.tty) fprintf(stderr, "\r\033[K");
-        if (val)
-            printf("epoch %2d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  lr %.3g  %.1fs  (%.0f img/s)\n",
-                   epoch + 1, c.epochs, train_loss, 100 * train_acc, vm.loss, 100 * vm.top1,
-                   (double)lr, secs, rate);
-        else
-            printf("epoch %2d/%d  train loss %.4f acc %.2f%%  lr %.3g  %.1fs  (%.0f img/s)\n",
-                   epoch + 1, c.epochs, train_loss, 100 * train_acc, (double)lr, secs, rate);
-        fflush(stdout);
-        char line[512];
-        if (val)
-            snprintf(line, sizeof line, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f", epoch + 1, train_loss,
-                     train_acc, vm.loss, vm.top1, (double)lr, secs);
-        else
-            snprintf(line, sizeof line, "%d,%.6f,%.6f,,,%.6g,%.2f", epoch + 1, train_loss,
-                     train_acc, (double)lr, secs);
-        cnn_metrics_free(&vm);
-        text_add(&log_lines, "%s\n", line);
-
-        /* Checkpoint: the weights, the optimiser, and the whole run's settings and log. */
-        m.len = 0;
-        if (!settings_text(&m, o) || !text_add(&m, "epochs=%d\nepochs_done=%d\n", c.epochs, epoch + 1)) goto oom;
-        text_add(&m, "mean=%.9g", (double)mean[0]);
-        for (int k = 1; k < C; k++) text_add(&m, ",%.9g", (double)mean[k]);
-        text_add(&m, "\nstd=%.9g", (double)std[0]);
-        for (int k = 1; k < C; k++) text_add(&m, ",%.9g", (double)std[k]);
-        text_add(&m, "\nclasses=");
-        for (int k = 0; k < train->classes; k++) text_add(&m, "%s%s", k ? "|" : "", train->class_names[k]);
-        text_add(&m, "\n");
-        int e = 1;
-        for (const char *p = log_lines.s; p && *p; e++) {
-            const char *nl = strchr(p, '\n');
-            if (!text_add(&m, "log.%d=%.*s\n", e, (int)(nl - p), p)) goto oom;
-            p = nl + 1;
-        }
-        if (cnn_checkpoint_save(c.out, net, opt, m.s, err, sizeof err) ||
-            !write_log(log_path, &log_lines, err, sizeof err)) {
-            fprintf(stderr, "cnn train: %s\n", err);
-            goto out;
-        }
-        if (cnn_plot_training_csv(log_path, plot_path, err, sizeof err)) {
-            fprintf(stderr, "cnn train: %s\n", err);
-            goto out;
-        }
-    }
-
-    cnn_metrics tm;
-    if (cnn_evaluate(net, test, mean, std, &tm)) {
-        fprintf(stderr, "cnn train: %s\n", cnn_net_last_error(net));
-        goto out;
-    }
-    printf("test: %d samples, loss %.4f, top-1 %.2f%%, top-5 %.2f%%\n", tm.n, tm.loss,
-           100 * tm.top1, 100 * tm.top5);
-    printf("wrote the model to %s, the log to %s and its plot to %s\n", c.out, log_path, plot_path);
-    cnn_metrics_free(&tm);
-    status = 0;
-    goto out;
-oom:
-    fprintf(stderr, "cnn train: out of memory\n");
-out:
-    for (int i = 0; i < 32; i++) free(stored[i]);
-    free(log_lines.s);
-    free(m.s);
-    free(x);
-    free(scratch);
-    free(y);
-    free(perm);
-    free(log_path);
-    free(plot_path);
-    free(meta);
-    cnn_optim_free(opt);
-    cnn_net_free(net);
-    cnn_dataset_free(train);
-    cnn_dataset_free(val);
-    cnn_dataset_free(test);
+    cnn_trainer_free(r.tr);
+    cnn_net_free(r.net);
+    cnn_dataset_free(r.train);
+    cnn_dataset_free(r.val);
+    cnn_dataset_free(r.test);
+    free(r.log);
+    free(r.plot);
+    free(r.meta);
     return status;
 }

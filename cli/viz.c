@@ -131,9 +131,6 @@ typedef struct viz_run {
     const char *pos[2];
     int npos;
     cnn_net *net;
-    char *meta, **names;
-    int n_names;
-    float mean[3], std[3];
     cnn_shape in;
     float *x, *shown; /* the image normalised for the network, and as drawn (in [0, 1]) */
     char what[512];   /* the image's description for titles */
@@ -150,6 +147,12 @@ static int fail(const viz_run *r, const char *fmt, const char *a) {
 
 static int net_fail(const viz_run *r) {
     return fail(r, "%s", cnn_net_last_error(r->net));
+}
+
+/* Class k's name for titles: the model's, or "?" outside its classes. */
+static const char *class_name(const viz_run *r, int k) {
+    const char *n = cnn_net_class_name(r->net, k);
+    return n ? n : "?";
 }
 
 /* The layer named by --layer (or dflt when not given; -1 and no name: an error). */
@@ -174,7 +177,7 @@ static int find_layer(viz_run *r, int dflt, const char *need) {
  * model's input size; its name in name. NULL (after a message) on failure. */
 static cnn_dataset *load_test(viz_run *r, char *name, size_t size) {
     if (r->c.data) snprintf(name, size, "%s", r->c.data);
-    else if (!cli_meta_get(r->meta, "data", name, size)) {
+    else if (!cli_checkpoint_data(r->pos[0], name, size)) {
         fail(r, "%s", "the checkpoint names no data set: give --data");
         return NULL;
     }
@@ -223,14 +226,14 @@ static int load_image(viz_run *r) {
             cnn_dataset_sample(test, r->c.index, r->shown);
             r->label = test->y[r->c.index];
             snprintf(r->what, sizeof r->what, "test image %d (%s)", r->c.index,
-                     r->label < r->n_names ? r->names[r->label] : "?");
+                     class_name(r, r->label));
             ok = 1;
         }
         cnn_dataset_free(test);
         if (!ok) return 0;
     }
     memcpy(r->x, r->shown, numel * sizeof *r->x);
-    cli_normalise(r->x, &r->in, r->mean, r->std);
+    if (cnn_preprocess_images(r->net, r->x, 1)) return net_fail(r), 0;
     return 1;
 }
 
@@ -276,8 +279,7 @@ static int pick_class(viz_run *r, int *cls, char *title, size_t size) {
     double mx = s[top], sum = 0;
     for (int k = 0; k < K; k++) sum += exp(s[k] - mx);
     double p_top = 1 / sum, p_cls = exp(s[*cls] - mx) / sum;
-    const char *cn = *cls < r->n_names ? r->names[*cls] : "?";
-    const char *tn = top < r->n_names ? r->names[top] : "?";
+    const char *cn = class_name(r, *cls), *tn = class_name(r, top);
     if (*cls == top)
         snprintf(title, size, "%s: predicted %s (%.1f%%)", r->what, tn, 100 * p_top);
     else
@@ -410,9 +412,10 @@ static int do_stats(viz_run *r) {
         fail(r, "%s", "out of memory");
         goto out;
     }
-    for (int i = 0; i < B; i++) {
-        cnn_dataset_sample(test, i, x + (size_t)i * numel);
-        cli_normalise(x + (size_t)i * numel, &r->in, r->mean, r->std);
+    for (int i = 0; i < B; i++) cnn_dataset_sample(test, i, x + (size_t)i * numel);
+    if (cnn_preprocess_images(r->net, x, B)) {
+        net_fail(r);
+        goto out;
     }
     cnn_net_set_training(r->net, 0);
     if (cnn_net_prepare(r->net, B) || cnn_net_forward(r->net, x, B)) {
@@ -493,7 +496,7 @@ static int do_explain(viz_run *r) {
         goto out;
     }
     char lab[3][128];
-    const char *cn = cls < r->n_names ? r->names[cls] : "?";
+    const char *cn = class_name(r, cls);
     p[n++] = image_panel(r, "image");
     cnn_figure fig = {.title = title};
     if (!strcmp(sub, "saliency")) {
@@ -620,10 +623,12 @@ static int do_dream(viz_run *r) {
         }
         printf("%s unit %d: activation %.4g -> %.4g in %d steps\n", name, units[i], before,
                after, cfg.steps);
-        /* Back to pixel values for the picture; each panel its own range. */
-        for (int ch = 0; ch < r->in.dim[0]; ch++)
+        /* Back to pixel values for the picture (the normalisation undone; a blur or Sobel
+         * preprocessing stays); each panel its own range. */
+        const cnn_preprocess *pp = cnn_net_preprocess(r->net);
+        for (int ch = 0; pp->mean && ch < r->in.dim[0]; ch++)
             for (size_t k = 0; k < plane; k++)
-                xi[ch * plane + k] = xi[ch * plane + k] * r->std[ch] + r->mean[ch];
+                xi[ch * plane + k] = xi[ch * plane + k] * pp->std[ch] + pp->mean[ch];
         snprintf(labels[i], sizeof labels[i], "%d: %.3g -> %.3g", units[i], before, after);
         p[i] = (cnn_panel){.kind = r->in.dim[0] == 3 ? CNN_PANEL_RGB : CNN_PANEL_GRAY,
                            .values = xi, .height = r->in.dim[1], .width = r->in.dim[2],
@@ -729,9 +734,11 @@ int cli_viz(int argc, char **argv) {
     if (!r.c.out) snprintf(r.out, sizeof r.out, "viz-%s.png", r.cmd->name);
     if (!strcmp(r.cmd->name, "kernels")) return do_kernels(&r) ? 0 : 1;
     int status = 1;
-    if (!cli_load_model(cmdname, r.pos[0], &r.net, &r.meta, &r.names, &r.n_names, r.mean,
-                        r.std))
+    char err[2048];
+    if (cnn_checkpoint_load(r.pos[0], &r.net, NULL, NULL, err, sizeof err)) {
+        fprintf(stderr, "cnn %s: %s\n", cmdname, err);
         return 1;
+    }
     r.in = cnn_net_input_shape(r.net, 0);
     if (need_image && r.in.rank != 3)
         fail(&r, "%s", "the model's input is not an image (C x H x W)");
@@ -742,8 +749,6 @@ int cli_viz(int argc, char **argv) {
     else status = !do_explain(&r);
     free(r.x);
     free(r.shown);
-    cli_free_names(r.names, r.n_names);
-    free(r.meta);
     cnn_net_free(r.net);
     return status;
 }

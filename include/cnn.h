@@ -389,6 +389,9 @@ cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt,
 cnn_status cnn_checkpoint_load(const char *path, cnn_net **net, cnn_optim **opt, char **meta,
                                char *err, size_t errlen);
 
+/* Whether the file at path starts as a checkpoint does (its magic number): 1 or 0. */
+int cnn_is_checkpoint(const char *path);
+
 /* The state of the network's random generator (dropout, initialisation), to save and restore. */
 void cnn_net_get_rng(const cnn_net *net, uint64_t state[4]);
 void cnn_net_set_rng(cnn_net *net, const uint64_t state[4]);
@@ -553,6 +556,16 @@ typedef struct cnn_augment {
 void cnn_augment_image(const cnn_augment *aug, float *x, int c, int h, int w, uint64_t seed,
                        float *scratch);
 
+/* Parses a list of transforms, "hflip,crop=4,rotate=10" (each name, or name=value where the
+ * value is the field's: a probability, pixels, degrees, ...; "none" or "" for none) into aug,
+ * every other field off. An unknown name or a value out of range is an error naming it and the
+ * known names. */
+cnn_status cnn_augment_parse(const char *spec, cnn_augment *aug, char *err, size_t errlen);
+
+/* Writes aug as a list cnn_augment_parse reads back to the same fields ("none" when nothing is
+ * on); returns the length needed, like snprintf. */
+int cnn_augment_format(const cnn_augment *aug, char *buf, size_t size);
+
 /* ---------------------------------------------------------------------------------------------
  * Training helpers
  *
@@ -669,7 +682,7 @@ const cnn_preprocess *cnn_net_preprocess(const cnn_net *net);
 
 /* Applies the network's transforms and normalisation in place to n raw images of its input's
  * shape. */
-void cnn_preprocess_images(const cnn_net *net, float *x, int n);
+cnn_status cnn_preprocess_images(cnn_net *net, float *x, int n);
 
 /* ---------------------------------------------------------------------------------------------
  * Inference
@@ -826,6 +839,9 @@ const char *cnn_trainer_last_error(const cnn_trainer *tr);
 /* The log as CSV (header epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds; one line per
  * epoch, the resumed run's earlier epochs included); a string owned by the trainer. */
 const char *cnn_trainer_log_csv(const cnn_trainer *tr);
+/* Writes that log to path, atomically (err names path on failure). */
+cnn_status cnn_trainer_write_log(const cnn_trainer *tr, const char *path, char *err,
+                                 size_t errlen);
 
 /* Evaluation of a network on a data set for its task, with its preprocessing: loss, accuracy
  * (classification: top-1 and top-5; segmentation: pixel accuracy and mean IoU; regression:

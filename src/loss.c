@@ -12,7 +12,18 @@
 
 cnn_status cnn_loss_cross_entropy(const float *logits, const int32_t *labels, int count,
                                   int classes, int pixels, float *loss, float *grad) {
+    return cnn_loss_ce_smooth(logits, labels, count, classes, pixels, 0.0f, loss, grad);
+}
+
+/* With label smoothing s the target is q = (1 - s) onehot + s / K: loss = lse - sum_k q_k z_k
+ * and d loss / d z = (softmax(z) - q) / (N*P). s = 0 takes the plain path, so that its bits
+ * do not depend on the smoothing code. */
+cnn_status cnn_loss_ce_smooth(const float *logits, const int32_t *labels, int count,
+                              int classes, int pixels, float smoothing, float *loss,
+                              float *grad) {
     if (count < 1 || classes < 1 || pixels < 1) return CNN_STATUS_SHAPE;
+    if (!(smoothing >= 0.0f && smoothing < 1.0f)) return CNN_STATUS_INVALID_ARGUMENT;
+    double off = (double)smoothing / classes, on = 1.0 - smoothing + off;
     for (size_t i = 0; i < (size_t)count * (size_t)pixels; i++)
         if (labels[i] < 0 || labels[i] >= classes) return CNN_STATUS_INVALID_ARGUMENT;
     double total = 0.0;
@@ -28,11 +39,19 @@ cnn_status cnn_loss_cross_entropy(const float *logits, const int32_t *labels, in
             for (int k = 0; k < classes; k++) sum += exp((double)z[(size_t)k * pixels + p] - m);
             int label = labels[(size_t)n * pixels + p];
             double lse = log(sum) + m;
-            total += lse - z[(size_t)label * pixels + p];
+            if (smoothing == 0.0f) {
+                total += lse - z[(size_t)label * pixels + p];
+            } else {
+                double zq = 0.0;
+                for (int k = 0; k < classes; k++)
+                    zq += (k == label ? on : off) * z[(size_t)k * pixels + p];
+                total += lse - zq;
+            }
             if (g)
                 for (int k = 0; k < classes; k++) {
                     double sm = exp((double)z[(size_t)k * pixels + p] - lse);
-                    g[(size_t)k * pixels + p] = (float)((sm - (k == label)) * scale);
+                    double q = smoothing == 0.0f ? (double)(k == label) : (k == label ? on : off);
+                    g[(size_t)k * pixels + p] = (float)((sm - q) * scale);
                 }
         }
     }

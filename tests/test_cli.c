@@ -137,11 +137,14 @@ int main(int argc, char **argv) {
     expect(args, 0, "test:", NULL);
     same_params("one.ckpt", "two.ckpt", "1 thread vs 2 threads");
 
-    /* An interrupted run, resumed, ends with exactly the uninterrupted weights. */
-    snprintf(args, sizeof args, "train --data . --batch 32 --val 100 --seed 3 --epochs 1 --out part.ckpt");
+    /* A run extended by resuming with more epochs ends with exactly the weights of a run of
+     * that many epochs (with a constant schedule: a cosine one stretches to the new end). */
+    snprintf(args, sizeof args, "%s --schedule constant --out const.ckpt", common);
+    expect(args, 0, NULL, NULL);
+    snprintf(args, sizeof args, "train --data . --batch 32 --val 100 --seed 3 --epochs 1 --schedule constant --out part.ckpt");
     expect(args, 0, NULL, NULL);
     expect("train --resume part.ckpt --epochs 2 --out resumed.ckpt", 0, "resuming from part.ckpt after epoch 1", NULL);
-    same_params("one.ckpt", "resumed.ckpt", "resumed vs uninterrupted");
+    same_params("const.ckpt", "resumed.ckpt", "resumed vs uninterrupted");
     expect("train --resume part.ckpt --epochs 2 --lr 0.1", 2, "--lr cannot change when resuming", NULL);
     expect("train --resume one.ckpt --epochs 2", 2, "has done 2 epochs", NULL);
 

@@ -217,6 +217,23 @@ struct cnn_net {
     char err[1024];
 };
 
+/* Atomic files (src/io/atomic.c): cnn_atomic_open creates the temporary file beside path
+ * (its name into tmp); cnn_atomic_close flushes it to disk and renames it over path, or, when
+ * failed is set or anything fails, removes it and reports with path's name. */
+FILE *cnn_atomic_open(const char *path, char *tmp, size_t tmp_size, char *err, size_t errlen);
+cnn_status cnn_atomic_close(FILE *f, const char *tmp, const char *path, int failed, char *err,
+                            size_t errlen);
+cnn_status cnn_write_file_atomic(const char *path, const void *data, size_t size, char *err,
+                                 size_t errlen);
+
+/* Cross-entropy as cnn_loss_cross_entropy, against labels smoothed by s in [0, 1). */
+cnn_status cnn_loss_ce_smooth(const float *logits, const int32_t *labels, int count,
+                              int classes, int pixels, float smoothing, float *loss,
+                              float *grad);
+
+/* A well-mixed 64-bit value from two (src/core/rng.c): every seed derived from another. */
+uint64_t cnn_seed_mix(uint64_t a, uint64_t b);
+
 /* Preprocessing in checkpoints (src/train/preprocess.c): the "PREP" section's bytes, a buffer
  * to free (NULL when memory runs out); and the network's preprocessing from those bytes, or
  * from the metadata of a checkpoint written before the section existed (its mean=, std= and
@@ -224,6 +241,15 @@ struct cnn_net {
 unsigned char *cnn_prep_encode(const cnn_net *net, size_t *size);
 cnn_status cnn_prep_decode(cnn_net *net, const unsigned char *bytes, size_t size,
                            const char *meta);
+/* Applies p to n samples x of shape in: blur, Sobel, normalisation (scratch: 2 samples'
+ * floats, used only by blur and Sobel). */
+void cnn_prep_apply(const cnn_preprocess *p, const cnn_shape *in, float *x, int n,
+                    float *scratch);
+/* Whether ds fits the network for the task of pp, the loss read at layer score (the output,
+ * or a final softmax's input): input shape, targets of the task, output shape. A mismatch is
+ * CNN_STATUS_SHAPE with the network's message naming the shapes (src/train/evaluate.c). */
+cnn_status cnn_check_fit(cnn_net *net, const cnn_dataset *ds, const cnn_preprocess *pp,
+                         int score);
 /* Frees the copies the network holds. */
 void cnn_prep_clear(cnn_prep *p);
 

@@ -82,3 +82,10 @@ void cnn_init_weights(float *w, size_t n, int scheme, int fan_in, int fan_out, c
     }
     if (i < n) w[i] = cnn_rng_normal(rng) * std;
 }
+
+uint64_t cnn_seed_mix(uint64_t a, uint64_t b) {
+    uint64_t z = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}

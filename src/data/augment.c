@@ -9,7 +9,10 @@
  */
 #include "augment.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The largest blur radius: far beyond any image side, where a wider kernel changes nothing
@@ -318,4 +321,107 @@ void cnn_augment_image(const cnn_augment *aug, float *x, int c, int h, int w, ui
     if (aug->noise > 0) cnn_aug_noise(x, c, h, w, aug->noise, &r[T_NOISE]);
     if (aug->blur > 0) cnn_aug_blur(x, c, h, w, aug->blur, scratch);
     if (aug->sobel) cnn_aug_sobel(x, c, h, w, scratch);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Augmentations as text: one row per field of cnn_augment, with its default value when the
+ * name is given alone and its range.
+ * ------------------------------------------------------------------------------------------- */
+
+static const struct aug_key {
+    const char *name;
+    int is_int;
+    size_t off;
+    double def, lo, hi;
+} AUG_KEYS[] = {
+    {"hflip", 0, offsetof(cnn_augment, hflip), 0.5, 0, 1},
+    {"vflip", 0, offsetof(cnn_augment, vflip), 0.5, 0, 1},
+    {"crop", 1, offsetof(cnn_augment, crop_pad), 4, 1, 64},
+    {"resized-crop", 0, offsetof(cnn_augment, crop_scale), 0.5, 0.05, 1},
+    {"rot90", 1, offsetof(cnn_augment, rot90), 1, 0, 1},
+    {"rotate", 0, offsetof(cnn_augment, rotate), 10, 0, 180},
+    {"translate", 0, offsetof(cnn_augment, translate), 0.1, 0, 0.5},
+    {"brightness", 0, offsetof(cnn_augment, brightness), 0.2, 0, 1},
+    {"contrast", 0, offsetof(cnn_augment, contrast), 0.2, 0, 1},
+    {"grey", 0, offsetof(cnn_augment, grey), 0.2, 0, 1},
+    {"cutout", 1, offsetof(cnn_augment, cutout), 8, 1, 1024},
+    {"noise", 0, offsetof(cnn_augment, noise), 0.05, 0, 1},
+    {"blur", 0, offsetof(cnn_augment, blur), 1, 0.1, 10},
+    {"sobel", 1, offsetof(cnn_augment, sobel), 1, 0, 1},
+};
+#define N_AUG_KEYS (sizeof AUG_KEYS / sizeof AUG_KEYS[0])
+
+static double aug_get(const cnn_augment *a, const struct aug_key *k) {
+    const char *p = (const char *)a + k->off;
+    return k->is_int ? *(const int *)p : *(const float *)p;
+}
+
+/* One item, name or name=value, of length len at w. */
+static cnn_status aug_item(const char *w, size_t len, cnn_augment *a, char *err, size_t errlen) {
+    char word[64];
+    if (len >= sizeof word) len = sizeof word - 1;
+    memcpy(word, w, len);
+    word[len] = 0;
+    char *eq = strchr(word, '=');
+    const char *val = eq ? eq + 1 : NULL;
+    if (eq) *eq = 0;
+    for (size_t i = 0; i < N_AUG_KEYS; i++) {
+        const struct aug_key *k = &AUG_KEYS[i];
+        if (strcmp(word, k->name) != 0) continue;
+        double v = k->def;
+        if (val) {
+            char *end;
+            errno = 0;
+            v = strtod(val, &end);
+            if (!*val || *end || errno || !(v >= k->lo && v <= k->hi) || (k->is_int && v != (int)v))
+                return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                                     "%s=%s: expected %s from %g to %g", word, val,
+                                     k->is_int ? "an integer" : "a number", k->lo, k->hi);
+        }
+        char *p = (char *)a + k->off;
+        if (k->is_int) *(int *)p = (int)v;
+        else *(float *)p = (float)v;
+        return CNN_STATUS_OK;
+    }
+    return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                         "unknown transform '%s' (known: hflip[=P], vflip[=P], crop=PAD, "
+                         "resized-crop=MIN_AREA, rot90, rotate=DEG, translate=FRAC, "
+                         "brightness=B, contrast=C, grey=P, cutout=SIZE, noise=STD, blur=SIGMA, "
+                         "sobel)",
+                         word);
+}
+
+cnn_status cnn_augment_parse(const char *spec, cnn_augment *aug, char *err, size_t errlen) {
+    memset(aug, 0, sizeof *aug);
+    if (!spec || !*spec || !strcmp(spec, "none")) return CNN_STATUS_OK;
+    for (const char *s = spec;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        if (len == 0) {
+            memset(aug, 0, sizeof *aug);
+            return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "%s: an empty item", spec);
+        }
+        cnn_status st = aug_item(s, len, aug, err, errlen);
+        if (st) {
+            memset(aug, 0, sizeof *aug);
+            return st;
+        }
+        if (!comma) return CNN_STATUS_OK;
+        s = comma + 1;
+    }
+}
+
+int cnn_augment_format(const cnn_augment *aug, char *buf, size_t size) {
+    int n = 0;
+    for (size_t i = 0; i < N_AUG_KEYS; i++) {
+        double v = aug_get(aug, &AUG_KEYS[i]);
+        if (v == 0) continue;
+        int fits = (size_t)n < size;
+        int m = snprintf(fits ? buf + n : NULL, fits ? size - (size_t)n : 0, "%s%s=%.9g",
+                         n ? "," : "", AUG_KEYS[i].name, v);
+        if (m < 0) return m;
+        n += m;
+    }
+    if (n == 0) n = snprintf(buf, size, "none");
+    return n;
 }

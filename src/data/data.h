@@ -1,7 +1,7 @@
 /*
- * data.h - what the data loaders (idx.c, cifar.c, image.c, dataset.c) and the augmentations
- * (augment.c) share: error messages into the caller's buffer, data set allocation, strings
- * through the library's allocator, and the bilinear resampler.
+ * data.h - what the data loaders (idx.c, cifar.c, image.c, tasks.c, dataset.c) and the
+ * augmentations (augment.c) share: data set allocation and class names, strings and lists of
+ * them through the library's allocator, folder listing, and the bilinear resampler.
  *
  * Shape letters: C channels, H height, W width; a data set holds N samples of (C, H, W).
  */
@@ -24,6 +24,37 @@ cnn_dataset *cnn_data_new(int n, int c, int h, int w, int classes, int bytes);
  * CNN_STATUS_NO_MEMORY (with a message) when a copy fails. */
 cnn_status cnn_data_set_names(cnn_dataset *ds, const char *const *names, char *err,
                               size_t errlen);
+
+/* Replaces the class names of ds by `classes` (>= 0) names: names[0..classes), or "0", "1",
+ * ... when names is NULL; ds->classes becomes classes. For loaders that learn the number of
+ * classes after allocating (segmentation masks) or have none (regression: 0). On failure ds
+ * stays freeable. */
+cnn_status cnn_data_set_classes(cnn_dataset *ds, int classes, const char *const *names,
+                                char *err, size_t errlen);
+
+/* A growing list of strings, all from cnn_alloc. */
+typedef struct cnn_strlist {
+    char **v;
+    int n, cap;
+} cnn_strlist;
+
+/* Appends s, which the list then owns; 0 when s is NULL or growing fails (s is then freed),
+ * so that cnn_strlist_push(l, cnn_data_strdup(x)) needs one check. */
+int cnn_strlist_push(cnn_strlist *l, char *s);
+void cnn_strlist_free(cnn_strlist *l);
+
+/* dir + "/" + name, from cnn_alloc; NULL when memory runs out. */
+char *cnn_data_join(const char *dir, const char *name);
+
+/* Appends to out the names (dirs: sub-folders; otherwise .png, .jpg and .jpeg files, any
+ * case) in dir, sorted by strcmp, skipping hidden entries. Errors name the folder. */
+cnn_status cnn_data_list_dir(const char *dir, int dirs, cnn_strlist *out, char *err,
+                             size_t errlen);
+
+/* The size images are loaded as: 1 or 3 channels, positive sides (CNN_STATUS_INVALID_ARGUMENT
+ * otherwise). `what` names the file or folder in the message. */
+cnn_status cnn_data_check_size(const char *what, int channels, int height, int width,
+                               char *err, size_t errlen);
 
 /* Resamples the window (top, left, crop_h, crop_w) of each of the C planes of src (C, src_h,
  * src_w) to dst (C, dst_h, dst_w) with a triangle (bilinear) filter, the convention of PIL's

@@ -1,12 +1,15 @@
 /*
  * dataset.c - the in-memory data set: allocation and freeing, class names, reading a sample as
- * floats, the seeded split into two parts (copying, or moving in place), per-channel
- * statistics, and the error helper every loader uses.
+ * floats, the seeded split into two parts (copying, or moving in place), truncation, the hash
+ * that identifies a data set, renumbering classes by name, and per-channel statistics.
  *
- * A data set holds N samples of shape (C, H, W) (or (C, L), (C)), NCHW, and N int32 labels in
- * [0, classes). The samples are bytes (pixels, from 8-bit files) or floats (x), never both: a
- * byte b is the float b / 255.0f, converted in one place, pixel_value(), so that the values a
- * network sees are the same bits whichever the storage.
+ * A data set holds N samples of shape (C, H, W) (or (C, L), (C)), NCHW, and what each sample
+ * is to be trained towards: an int32 label in [0, classes) (y, classification), an H x W mask
+ * of such labels (masks, segmentation) or n_targets floats (targets, regression); the arrays
+ * a set lacks are NULL. Everything that moves samples moves these along (copy_sample). The
+ * samples are bytes (pixels, from 8-bit files) or floats (x), never both: a byte b is the
+ * float b / 255.0f, converted in one place, pixel_value(), so that the values a network sees
+ * are the same bits whichever the storage.
  */
 #include "data.h"
 
@@ -27,12 +30,21 @@ char *cnn_data_strdup(const char *s) {
  * bits of some values and so every seeded training result. */
 static inline float pixel_value(uint8_t b) { return b / 255.0f; }
 
-/* The storage of n samples of numel values, as bytes or floats, zeroed; NULL when memory runs
- * out or the size overflows (cnn_calloc checks the product, so a huge data set fails here, not
- * later). */
+/* n rows of `per` values of `size` bytes, zeroed; NULL when memory runs out or the size
+ * overflows (cnn_calloc checks the last product, so a huge data set fails here, not later). */
+static void *array_new(size_t n, size_t per, size_t size) {
+    if (per && n > SIZE_MAX / per) return NULL;
+    return cnn_calloc(n * per, size);
+}
+
+/* The storage of n samples of numel values, as bytes or floats. */
 static void *samples_new(size_t n, size_t numel, int bytes) {
-    if (numel && n > SIZE_MAX / numel) return NULL;
-    return cnn_calloc(n * numel, bytes ? sizeof(uint8_t) : sizeof(float));
+    return array_new(n, numel, bytes ? sizeof(uint8_t) : sizeof(float));
+}
+
+/* Values of one mask: a sample's numel over its channels (H x W). */
+static size_t mask_numel(const cnn_dataset *ds) {
+    return cnn_shape_numel(&ds->shape) / (size_t)ds->shape.dim[0];
 }
 
 /* Bytes per stored value of ds. */
@@ -84,14 +96,44 @@ cnn_status cnn_data_set_names(cnn_dataset *ds, const char *const *names, char *e
     return CNN_STATUS_OK;
 }
 
+/* Frees names[0..n) and the array (either may be NULL). */
+static void names_free(char **names, int n) {
+    for (int k = 0; names && k < n; k++) cnn_free(names[k]);
+    cnn_free(names);
+}
+
+/* Copies of names[0..n) in a new array, or NULL when memory runs out. */
+static char **names_copy(char *const *names, int n) {
+    char **v = cnn_calloc((size_t)n, sizeof *v);
+    for (int k = 0; v && k < n; k++)
+        if (!(v[k] = cnn_data_strdup(names[k]))) {
+            names_free(v, k);
+            return NULL;
+        }
+    return v;
+}
+
+cnn_status cnn_data_set_classes(cnn_dataset *ds, int classes, const char *const *names,
+                                char *err, size_t errlen) {
+    CNN_ASSERT(classes >= 0);
+    char **v = cnn_calloc((size_t)classes, sizeof *v);
+    if (!v)
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                             "out of memory for %d class names", classes);
+    names_free(ds->class_names, ds->classes);
+    ds->class_names = v;
+    ds->classes = classes;
+    return cnn_data_set_names(ds, names, err, errlen);
+}
+
 void cnn_dataset_free(cnn_dataset *ds) {
     if (!ds) return;
-    if (ds->class_names)
-        for (int k = 0; k < ds->classes; k++) cnn_free(ds->class_names[k]);
-    cnn_free(ds->class_names);
+    names_free(ds->class_names, ds->classes);
     cnn_free(ds->x);
     cnn_free(ds->pixels);
     cnn_free(ds->y);
+    cnn_free(ds->masks);
+    cnn_free(ds->targets);
     cnn_free(ds);
 }
 
@@ -108,8 +150,8 @@ void cnn_dataset_sample(const cnn_dataset *ds, int i, float *out) {
     for (size_t k = 0; k < numel; k++) out[k] = pixel_value(p[k]);
 }
 
-/* An empty data set with src's shape, classes, class names and storage (bytes or floats),
- * room for n samples. */
+/* An empty data set with src's shape, classes, class names, storage (bytes or floats) and
+ * kinds of targets (labels, masks, regression targets: those src has), room for n samples. */
 static cnn_dataset *like(const cnn_dataset *src, int n) {
     cnn_dataset *ds = cnn_calloc(1, sizeof *ds);
     if (!ds) return NULL;
@@ -117,15 +159,19 @@ static cnn_dataset *like(const cnn_dataset *src, int n) {
     ds->n = n;
     ds->shape = src->shape;
     ds->classes = src->classes;
+    ds->n_targets = src->n_targets;
     void *samples = samples_new((size_t)n, numel, src->pixels != NULL);
     if (src->pixels) ds->pixels = samples;
     else ds->x = samples;
-    ds->y = cnn_calloc((size_t)n, sizeof(int32_t));
-    ds->class_names = cnn_calloc((size_t)src->classes, sizeof(char *));
-    int ok = samples && ds->y && ds->class_names;
-    for (int k = 0; ok && k < src->classes; k++)
-        ok = (ds->class_names[k] = cnn_data_strdup(src->class_names[k])) != NULL;
-    if (!ok) {
+    int ok = samples != NULL;
+    if (src->y) ok &= (ds->y = cnn_calloc((size_t)n, sizeof(int32_t))) != NULL;
+    if (src->masks)
+        ok &= (ds->masks = array_new((size_t)n, mask_numel(src), sizeof(int32_t))) != NULL;
+    if (src->targets)
+        ok &= (ds->targets = array_new((size_t)n, (size_t)src->n_targets, sizeof(float))) !=
+              NULL;
+    ds->class_names = names_copy(src->class_names, src->classes);
+    if (!ok || !ds->class_names) {
         cnn_dataset_free(ds);
         return NULL;
     }
@@ -174,14 +220,25 @@ static cnn_status draw_split(const cnn_dataset *src, int n_second, uint64_t seed
     return CNN_STATUS_OK;
 }
 
+/* Copies sample i of src with its label, mask and targets (those src has) to place j of dst,
+ * a data set like(src). dst may be src with j < i: the two places do not overlap. */
+static void copy_sample(cnn_dataset *dst, size_t j, const cnn_dataset *src, size_t i) {
+    size_t sample_bytes = cnn_shape_numel(&src->shape) * value_size(src);
+    memcpy(sample_at(dst, j, sample_bytes), sample_at(src, i, sample_bytes), sample_bytes);
+    if (src->y) dst->y[j] = src->y[i];
+    if (src->masks) {
+        size_t m = mask_numel(src);
+        memcpy(dst->masks + j * m, src->masks + i * m, m * sizeof *dst->masks);
+    }
+    if (src->targets) {
+        size_t t = (size_t)src->n_targets;
+        memcpy(dst->targets + j * t, src->targets + i * t, t * sizeof *dst->targets);
+    }
+}
+
 /* Copies the drawn samples src[perm[0..b->n)] into b, in that order. */
 static void copy_drawn(const cnn_dataset *src, const int32_t *perm, cnn_dataset *b) {
-    size_t sample_bytes = cnn_shape_numel(&src->shape) * value_size(src);
-    for (int i = 0; i < b->n; i++) {
-        memcpy(sample_at(b, (size_t)i, sample_bytes), sample_at(src, (size_t)perm[i], sample_bytes),
-               sample_bytes);
-        b->y[i] = src->y[perm[i]];
-    }
+    for (int i = 0; i < b->n; i++) copy_sample(b, (size_t)i, src, (size_t)perm[i]);
 }
 
 cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed,
@@ -206,13 +263,8 @@ cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed
                              "split: out of memory for %d samples", src->n);
     }
     copy_drawn(src, perm, b);
-    size_t sample_bytes = cnn_shape_numel(&src->shape) * value_size(src);
-    for (int i = 0, k = 0; i < src->n; i++) {
-        if (taken[i]) continue;
-        memcpy(sample_at(a, (size_t)k, sample_bytes), sample_at(src, (size_t)i, sample_bytes),
-               sample_bytes);
-        a->y[k++] = src->y[i];
-    }
+    for (int i = 0, k = 0; i < src->n; i++)
+        if (!taken[i]) copy_sample(a, (size_t)k++, src, (size_t)i);
     cnn_free(perm);
     cnn_free(taken);
     *first = a;
@@ -242,19 +294,150 @@ cnn_status cnn_dataset_hold_out(cnn_dataset *ds, int n, uint64_t seed, cnn_datas
     /* Close the gaps, front to back: sample i moves to k <= i, so a move never overwrites a
      * sample still to be moved, and k < i means the two do not overlap. The buffers keep
      * their size (the tail is unused), which is what makes this a move and not a copy. */
-    size_t sample_bytes = cnn_shape_numel(&ds->shape) * value_size(ds);
     int k = 0;
     for (int i = 0; i < ds->n; i++) {
         if (taken[i]) continue;
-        if (k != i)
-            memcpy(sample_at(ds, (size_t)k, sample_bytes), sample_at(ds, (size_t)i, sample_bytes),
-                   sample_bytes);
-        ds->y[k++] = ds->y[i];
+        if (k != i) copy_sample(ds, (size_t)k, ds, (size_t)i);
+        k++;
     }
     ds->n = k;
     cnn_free(perm);
     cnn_free(taken);
     *held = b;
+    return CNN_STATUS_OK;
+}
+
+void cnn_dataset_truncate(cnn_dataset *ds, int n) {
+    CNN_ASSERT(ds && n >= 0);
+    /* Every array is indexed by sample, so the first n are already in place: only the count
+     * changes, and cnn_dataset_free still releases the whole buffers. */
+    if (n < ds->n) ds->n = n;
+}
+
+/* FNV-1a (64 bits) over the four bytes of v, least significant first, so that the hash is
+ * the same on every machine whatever its byte order. */
+static uint64_t fnv_u32(uint64_t h, uint32_t v) {
+    for (int b = 0; b < 4; b++) {
+        h ^= (v >> (8 * b)) & 0xffu;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* FNV-1a over, in this order: n, the shape's rank and sides, classes, n_targets, which of
+ * y, masks and targets the set has (bits 1, 2, 4: labels and a mask of the same numbers must
+ * differ), then the labels, the masks and the targets' float bits of the first n samples,
+ * each value as four bytes. The images are left out: reading them all would cost as much as
+ * an epoch, and resuming needs to know the samples' count and targets, which this covers. */
+uint64_t cnn_dataset_hash(const cnn_dataset *ds) {
+    CNN_ASSERT(ds && ds->n >= 0);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv_u32(h, (uint32_t)ds->n);
+    h = fnv_u32(h, (uint32_t)ds->shape.rank);
+    for (int i = 0; i < ds->shape.rank; i++) h = fnv_u32(h, (uint32_t)ds->shape.dim[i]);
+    h = fnv_u32(h, (uint32_t)ds->classes);
+    h = fnv_u32(h, (uint32_t)ds->n_targets);
+    h = fnv_u32(h, (ds->y ? 1u : 0u) | (ds->masks ? 2u : 0u) | (ds->targets ? 4u : 0u));
+    size_t n = (size_t)ds->n;
+    if (ds->y)
+        for (size_t i = 0; i < n; i++) h = fnv_u32(h, (uint32_t)ds->y[i]);
+    if (ds->masks)
+        for (size_t i = 0, m = n * mask_numel(ds); i < m; i++)
+            h = fnv_u32(h, (uint32_t)ds->masks[i]);
+    if (ds->targets)
+        for (size_t i = 0, t = n * (size_t)ds->n_targets; i < t; i++) {
+            uint32_t bits;
+            memcpy(&bits, &ds->targets[i], sizeof bits);
+            h = fnv_u32(h, bits);
+        }
+    return h;
+}
+
+/* The index of name among names[0..n), or -1. */
+static int class_index(char *const *names, int n, const char *name) {
+    for (int k = 0; k < n; k++)
+        if (!strcmp(names[k], name)) return k;
+    return -1;
+}
+
+/* printf-style append at *off into buf[size]; once full, further appends do nothing (the
+ * message is cut, still NUL-terminated). */
+static void append(char *buf, size_t size, size_t *off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t size, size_t *off, const char *fmt, ...) {
+    if (*off >= size) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *off, size - *off, fmt, ap);
+    va_end(ap);
+    if (k > 0) *off += (size_t)k;
+}
+
+/* Appends the names[0..n) that other[0..m) lacks, quoted, comma separated ("none" when every
+ * one is there); returns how many. */
+static int list_lacking(char *buf, size_t size, size_t *off, char *const *names, int n,
+                        char *const *other, int m) {
+    int count = 0;
+    for (int k = 0; k < n; k++)
+        if (class_index(other, m, names[k]) < 0)
+            append(buf, size, off, "%s'%s'", count++ ? ", " : "", names[k]);
+    if (!count) append(buf, size, off, "none");
+    return count;
+}
+
+/* CNN_STATUS_OK when ds's labels and masks are all in [0, ds->classes): remapping through a
+ * table of classes entries must not read outside it. */
+static cnn_status check_labels(const cnn_dataset *ds, char *err, size_t errlen) {
+    for (int i = 0; ds->y && i < ds->n; i++)
+        if (ds->y[i] < 0 || ds->y[i] >= ds->classes)
+            return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                                 "match_classes: label %d of sample %d is outside [0, %d)",
+                                 (int)ds->y[i], i, ds->classes);
+    size_t m = ds->masks ? (size_t)ds->n * mask_numel(ds) : 0;
+    for (size_t i = 0; i < m; i++)
+        if (ds->masks[i] < 0 || ds->masks[i] >= ds->classes)
+            return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                                 "match_classes: mask value %d of sample %zu is outside [0, %d)",
+                                 (int)ds->masks[i], i / mask_numel(ds), ds->classes);
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_dataset_match_classes(cnn_dataset *ds, const cnn_dataset *ref, char *err,
+                                     size_t errlen) {
+    if (!ds || !ref)
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "match_classes: NULL data set");
+    char msg[1024];
+    size_t off = 0;
+    append(msg, sizeof msg, &off, "only in this data set (%d classes): ", ds->classes);
+    int extra = list_lacking(msg, sizeof msg, &off, ds->class_names, ds->classes,
+                             ref->class_names, ref->classes);
+    append(msg, sizeof msg, &off, "; only in the reference (%d classes): ", ref->classes);
+    int missing = list_lacking(msg, sizeof msg, &off, ref->class_names, ref->classes,
+                               ds->class_names, ds->classes);
+    if (extra || missing)
+        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                             "match_classes: the classes differ by name: %s", msg);
+    cnn_status st = check_labels(ds, err, errlen);
+    if (st != CNN_STATUS_OK) return st;
+    /* Everything that can fail comes first, so that on failure ds is unchanged. */
+    int32_t *map = cnn_alloc((size_t)ds->classes * sizeof *map);
+    char **names = names_copy(ref->class_names, ref->classes);
+    if (!map || !names) {
+        cnn_free(map);
+        names_free(names, ref->classes);
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                             "match_classes: out of memory for %d classes", ref->classes);
+    }
+    for (int k = 0; k < ds->classes; k++)
+        map[k] = class_index(ref->class_names, ref->classes, ds->class_names[k]);
+    for (int i = 0; ds->y && i < ds->n; i++) ds->y[i] = map[ds->y[i]];
+    size_t m = ds->masks ? (size_t)ds->n * mask_numel(ds) : 0;
+    for (size_t i = 0; i < m; i++) ds->masks[i] = map[ds->masks[i]];
+    cnn_free(map);
+    names_free(ds->class_names, ds->classes);
+    ds->class_names = names;
+    ds->classes = ref->classes;
     return CNN_STATUS_OK;
 }
 

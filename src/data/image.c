@@ -118,10 +118,8 @@ static cnn_status open_image(const char *path, FILE **out, char *err, size_t err
     return CNN_STATUS_OK;
 }
 
-/* The size images are loaded as: 1 or 3 channels, positive sides. `what` names the file or
- * folder in the message. */
-static cnn_status check_size(const char *what, int channels, int height, int width, char *err,
-                             size_t errlen) {
+cnn_status cnn_data_check_size(const char *what, int channels, int height, int width,
+                               char *err, size_t errlen) {
     if ((channels != 1 && channels != 3) || height < 1 || width < 1)
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "%s: cannot load as %dx%dx%d: channels must be 1 or 3 and the "
@@ -135,7 +133,7 @@ cnn_status cnn_image_load(const char *path, int channels, int height, int width,
     if (!path || !x)
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "image_load: NULL path or output");
-    cnn_status st = check_size(path, channels, height, width, err, errlen);
+    cnn_status st = cnn_data_check_size(path, channels, height, width, err, errlen);
     if (st != CNN_STATUS_OK) return st;
     FILE *f;
     st = open_image(path, &f, err, errlen);
@@ -201,16 +199,10 @@ cnn_status cnn_image_size(const char *path, int *channels, int *height, int *wid
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Folders of images
+ * Folders of images (the listing and path helpers are shared with tasks.c through data.h)
  * ------------------------------------------------------------------------------------------- */
 
-/* A growing list of strings, all from cnn_alloc. */
-typedef struct strlist {
-    char **v;
-    int n, cap;
-} strlist;
-
-static int strlist_push_owned(strlist *l, char *s) {
+int cnn_strlist_push(cnn_strlist *l, char *s) {
     if (!s) return 0;
     if (l->n == l->cap) {
         int cap = l->cap ? 2 * l->cap : 16;
@@ -228,7 +220,7 @@ static int strlist_push_owned(strlist *l, char *s) {
     return 1;
 }
 
-static void strlist_free(strlist *l) {
+void cnn_strlist_free(cnn_strlist *l) {
     for (int i = 0; i < l->n; i++) cnn_free(l->v[i]);
     cnn_free(l->v);
     l->v = NULL;
@@ -239,8 +231,7 @@ static int by_name(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* dir + "/" + name, from cnn_alloc; NULL when memory runs out. */
-static char *join(const char *dir, const char *name) {
+char *cnn_data_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *p = cnn_alloc(a + b + 2);
     if (!p) return NULL;
@@ -256,9 +247,8 @@ static int has_image_extension(const char *name) {
                    !strcasecmp(dot, ".jpeg"));
 }
 
-/* Appends to out the names (dirs: sub-folders; otherwise image files by extension) in dir,
- * sorted by strcmp, skipping hidden entries. */
-static cnn_status list_dir(const char *dir, int dirs, strlist *out, char *err, size_t errlen) {
+cnn_status cnn_data_list_dir(const char *dir, int dirs, cnn_strlist *out, char *err,
+                             size_t errlen) {
     DIR *d = opendir(dir);
     if (!d)
         return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open folder: %s", dir,
@@ -276,7 +266,7 @@ static cnn_status list_dir(const char *dir, int dirs, strlist *out, char *err, s
         }
         if (e->d_name[0] == '.') continue;
         if (!dirs && !has_image_extension(e->d_name)) continue;
-        char *path = join(dir, e->d_name);
+        char *path = cnn_data_join(dir, e->d_name);
         if (!path) {
             st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
             break;
@@ -289,7 +279,7 @@ static cnn_status list_dir(const char *dir, int dirs, strlist *out, char *err, s
         }
         cnn_free(path);
         if (dirs ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode)) continue;
-        if (!strlist_push_owned(out, cnn_data_strdup(e->d_name))) {
+        if (!cnn_strlist_push(out, cnn_data_strdup(e->d_name))) {
             st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
             break;
         }
@@ -307,12 +297,12 @@ cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, in
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "load_folder: NULL folder or result pointer");
     *out = NULL;
-    cnn_status st = check_size(dir, channels, height, width, err, errlen);
+    cnn_status st = cnn_data_check_size(dir, channels, height, width, err, errlen);
     if (st != CNN_STATUS_OK) return st;
-    strlist classes = {0}, files = {0}, names = {0};
+    cnn_strlist classes = {0}, files = {0}, names = {0};
     int *class_end = NULL; /* files of class k are files.v[class_end[k-1] .. class_end[k]) */
     cnn_dataset *ds = NULL;
-    st = list_dir(dir, 1, &classes, err, errlen);
+    st = cnn_data_list_dir(dir, 1, &classes, err, errlen);
     if (st == CNN_STATUS_OK && classes.n == 0)
         st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                            "%s: no class sub-folders (expected one folder of images per "
@@ -321,18 +311,18 @@ cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, in
     if (st == CNN_STATUS_OK && !(class_end = cnn_alloc((size_t)classes.n * sizeof(int))))
         st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
     for (int k = 0; k < classes.n && st == CNN_STATUS_OK; k++) {
-        char *sub = join(dir, classes.v[k]);
+        char *sub = cnn_data_join(dir, classes.v[k]);
         if (!sub) {
             st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
             break;
         }
         int before = names.n;
-        st = list_dir(sub, 0, &names, err, errlen);
+        st = cnn_data_list_dir(sub, 0, &names, err, errlen);
         if (st == CNN_STATUS_OK && names.n == before)
             st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                                "%s: no .png, .jpg or .jpeg images in this class folder", sub);
         for (int i = before; i < names.n && st == CNN_STATUS_OK; i++)
-            if (!strlist_push_owned(&files, join(sub, names.v[i])))
+            if (!cnn_strlist_push(&files, cnn_data_join(sub, names.v[i])))
                 st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
         class_end[k] = files.n;
         cnn_free(sub);
@@ -353,9 +343,9 @@ cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, in
         st = cnn_image_load(files.v[i], channels, height, width, ds->x + (size_t)i * numel, err,
                             errlen);
     }
-    strlist_free(&classes);
-    strlist_free(&files);
-    strlist_free(&names);
+    cnn_strlist_free(&classes);
+    cnn_strlist_free(&files);
+    cnn_strlist_free(&names);
     cnn_free(class_end);
     if (st != CNN_STATUS_OK) {
         cnn_dataset_free(ds);

@@ -78,16 +78,9 @@ cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt, c
     }
     /* Write beside the target, then rename over it: the old file stays whole until the new
      * one is complete and on disk. */
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
-        free(def);
-        cnn_free(prep);
-        snprintf(err, errlen, "%s: path too long", path);
-        return CNN_STATUS_INVALID_ARGUMENT;
-    }
-    writer w = {.f = fopen(tmp, "wb"), .crc = crc32(0L, Z_NULL, 0)};
+    char tmp[4200];
+    writer w = {.f = cnn_atomic_open(path, tmp, sizeof tmp, err, errlen), .crc = crc32(0L, Z_NULL, 0)};
     if (!w.f) {
-        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         free(def);
         cnn_free(prep);
         return CNN_STATUS_IO;
@@ -128,17 +121,7 @@ cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt, c
     put(&w, "END ", 4);
     put_u64(&w, 4);
     put_u32(&w, crc);
-    int failed = w.failed || fflush(w.f) != 0 || fsync(fileno(w.f)) != 0;
-    int saved_errno = errno;
-    if (fclose(w.f) != 0) failed = 1;
-    if (failed || rename(tmp, path) != 0) {
-        if (!failed) saved_errno = errno;
-        snprintf(err, errlen, "%s: cannot write: %s (the previous file, if any, is unchanged)",
-                 path, strerror(saved_errno));
-        unlink(tmp);
-        return CNN_STATUS_IO;
-    }
-    return CNN_STATUS_OK;
+    return cnn_atomic_close(w.f, tmp, path, w.failed, err, errlen);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -351,4 +334,13 @@ out:
     free(meta);
     free(d);
     return st;
+}
+
+int cnn_is_checkpoint(const char *path) {
+    char magic[8];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int yes = fread(magic, 1, sizeof magic, f) == sizeof magic && !memcmp(magic, MAGIC, 8);
+    fclose(f);
+    return yes;
 }

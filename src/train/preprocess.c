@@ -160,21 +160,16 @@ const char *cnn_net_class_name(const cnn_net *net, int k) {
     return net->class_name;
 }
 
-void cnn_preprocess_images(const cnn_net *net, float *x, int n) {
-    const cnn_preprocess *p = cnn_net_preprocess(net);
-    cnn_shape in = cnn_net_input_shape(net, 0);
-    size_t numel = cnn_shape_numel(&in);
-    int C = in.dim[0], H = in.rank == 3 ? in.dim[1] : 1, W = in.rank == 3 ? in.dim[2] : (in.rank == 2 ? in.dim[1] : 1);
+void cnn_prep_apply(const cnn_preprocess *p, const cnn_shape *in, float *x, int n,
+                    float *scratch) {
+    size_t numel = cnn_shape_numel(in);
+    int C = in->dim[0], H = in->rank == 3 ? in->dim[1] : 1;
+    int W = in->rank >= 2 ? in->dim[in->rank - 1] : 1;
     size_t plane = numel / (size_t)C;
-    float *scratch = NULL;
-    if ((p->blur > 0 || p->sobel) && in.rank == 3) {
-        scratch = cnn_alloc(2 * numel * sizeof *scratch);
-        CNN_ASSERT(scratch); /* two images' worth: the callers hold much more already */
-    }
     for (int i = 0; i < n; i++) {
         float *s = x + (size_t)i * numel;
-        if (scratch && p->blur > 0) cnn_aug_blur(s, C, H, W, p->blur, scratch);
-        if (scratch && p->sobel) cnn_aug_sobel(s, C, H, W, scratch);
+        if (p->blur > 0) cnn_aug_blur(s, C, H, W, p->blur, scratch);
+        if (p->sobel) cnn_aug_sobel(s, C, H, W, scratch);
         for (int c = 0; p->mean && c < C; c++) {
             float m = p->mean[c], inv = 1.0f / p->std[c];
             float *q = s + (size_t)c * plane;
@@ -182,7 +177,19 @@ void cnn_preprocess_images(const cnn_net *net, float *x, int n) {
             for (size_t k = 0; k < plane; k++) q[k] = (q[k] - m) * inv;
         }
     }
+}
+
+cnn_status cnn_preprocess_images(cnn_net *net, float *x, int n) {
+    const cnn_preprocess *p = cnn_net_preprocess(net);
+    cnn_shape in = cnn_net_input_shape(net, 0);
+    float *scratch = NULL;
+    if (p->blur > 0 || p->sobel) {
+        scratch = cnn_alloc(2 * cnn_shape_numel(&in) * sizeof *scratch);
+        if (!scratch) return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for preprocessing");
+    }
+    cnn_prep_apply(p, &in, x, n, scratch);
     cnn_free(scratch);
+    return CNN_STATUS_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -1,20 +1,12 @@
 /*
  * train.c - the pieces of a training loop: permutations, batch assembly (samples read as
  * floats through cnn_dataset_sample, whichever the data set's storage), learning-rate
- * schedules, gradient clipping, finding where a NaN came from, and evaluation.
+ * schedules, gradient clipping and finding where a NaN came from.
  */
 #include "../core/internal.h"
 
 #include <math.h>
 #include <string.h>
-
-/* A well-mixed 64-bit value from two; the per-sample seeds of augmentation. */
-static uint64_t mix2(uint64_t a, uint64_t b) {
-    uint64_t z = a ^ (b + 0x9e3779b97f4a7c15ULL + (a << 6) + (a >> 2));
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 void cnn_permutation(int n, uint64_t seed, int32_t *out) {
     cnn_rng rng;
@@ -41,7 +33,7 @@ void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
         cnn_dataset_sample(ds, idx, dst);
         if (aug)
             cnn_augment_image(aug, dst, C, ds->shape.dim[1], ds->shape.dim[2],
-                              mix2(seed, (uint64_t)idx), scratch);
+                              cnn_seed_mix(seed, (uint64_t)idx), scratch);
         if (mean && std)
             for (int c = 0; c < C; c++) {
                 float m = mean[c], inv = 1.0f / std[c];
@@ -49,7 +41,9 @@ void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
 #pragma omp simd
                 for (size_t k = 0; k < plane; k++) p[k] = (p[k] - m) * inv;
             }
-        if (y) y[i] = ds->y[idx];
+        /* A set without labels (segmentation, regression) gives -1, which no loss accepts,
+         * rather than reading through NULL. */
+        if (y) y[i] = ds->y ? ds->y[idx] : -1;
     }
 }
 
@@ -131,74 +125,4 @@ int cnn_net_find_nonfinite(const cnn_net *net, char *msg, size_t size) {
             }
     }
     return 0;
-}
-
-cnn_status cnn_evaluate(cnn_net *net, const cnn_dataset *ds, const float *mean, const float *std,
-                        cnn_metrics *m) {
-    memset(m, 0, sizeof *m);
-    cnn_shape out = cnn_net_output_shape(net), in = cnn_net_input_shape(net, 0);
-    char a[64], b[64];
-    if (out.rank != 1 || out.dim[0] != ds->classes)
-        return cnn_error(net, CNN_STATUS_SHAPE,
-                         "evaluation needs flat logits for %d classes, the output is %s",
-                         ds->classes, cnn_shape_str(&out, a, sizeof a));
-    if (cnn_shape_numel(&in) != cnn_shape_numel(&ds->shape) || in.dim[0] != ds->shape.dim[0])
-        return cnn_error(net, CNN_STATUS_SHAPE, "the network's input is %s, the data's %s",
-                         cnn_shape_str(&in, a, sizeof a), cnn_shape_str(&ds->shape, b, sizeof b));
-    if (!net->max_batch) return cnn_error(net, CNN_STATUS_STATE, "evaluate before cnn_net_prepare");
-    int K = ds->classes, B = net->max_batch;
-    size_t numel = cnn_shape_numel(&ds->shape);
-    m->classes = K;
-    m->confusion = cnn_calloc((size_t)K * K, sizeof *m->confusion);
-    float *x = cnn_alloc((size_t)B * numel * sizeof(float) + 2 * numel * sizeof(float));
-    int32_t *idx = cnn_alloc((size_t)B * sizeof *idx), *y = cnn_alloc((size_t)B * sizeof *y);
-    cnn_status st = CNN_STATUS_OK;
-    if (!m->confusion || !x || !idx || !y) {
-        st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for evaluation");
-        goto out;
-    }
-    int was_training = net->training;
-    cnn_net_set_training(net, 0);
-    double loss = 0.0;
-    int64_t top1 = 0, top5 = 0;
-    for (int start = 0; start < ds->n && !st; start += B) {
-        int count = ds->n - start < B ? ds->n - start : B;
-        for (int i = 0; i < count; i++) idx[i] = start + i;
-        cnn_dataset_batch(ds, idx, count, NULL, 0, mean, std, x, y, x + (size_t)B * numel);
-        if ((st = cnn_net_forward(net, x, count))) break;
-        float l;
-        const float *z = cnn_net_output(net);
-        if ((st = cnn_loss_cross_entropy(z, y, count, K, 1, &l, NULL))) {
-            cnn_error(net, st, "evaluation loss: %s", cnn_status_str(st));
-            break;
-        }
-        loss += (double)l * count;
-        for (int i = 0; i < count; i++) {
-            const float *zi = z + (size_t)i * K;
-            int best = 0, rank = 0;
-            for (int k = 1; k < K; k++)
-                if (zi[k] > zi[best]) best = k;
-            /* The true class's rank: how many classes score strictly higher. */
-            for (int k = 0; k < K; k++) rank += zi[k] > zi[y[i]];
-            top1 += best == y[i];
-            top5 += rank < 5;
-            m->confusion[(size_t)y[i] * K + best]++;
-        }
-    }
-    cnn_net_set_training(net, was_training);
-    m->n = ds->n;
-    m->loss = loss / ds->n;
-    m->top1 = (double)top1 / ds->n;
-    m->top5 = (double)top5 / ds->n;
-out:
-    cnn_free(x);
-    free(idx);
-    free(y);
-    if (st) cnn_metrics_free(m);
-    return st;
-}
-
-void cnn_metrics_free(cnn_metrics *m) {
-    free(m->confusion);
-    m->confusion = NULL;
 }

@@ -573,35 +573,12 @@ cnn_status cnn_canvas_save_png(const cnn_canvas *c, const char *path, char *err,
     if (!c || !path || !*path)
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "save png: no canvas or no path");
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp)
-        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT, "%s: path too long",
-                             path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot create %s: %s", path, tmp,
-                             strerror(errno));
-    char msg[256] = "";
-    int failed = write_png(c, f, msg) != 0;
-    /* On disk before the rename, so that a crash leaves the old picture or the new one. */
-    if (!failed && (ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0)) {
-        failed = 1;
-        snprintf(msg, sizeof msg, "%s", strerror(errno));
+    char tmp[4200], msg[256] = "";
+    FILE *f = cnn_atomic_open(path, tmp, sizeof tmp, err, errlen);
+    if (!f) return CNN_STATUS_IO;
+    if (write_png(c, f, msg) != 0) {
+        cnn_atomic_close(f, tmp, path, 1, err, errlen);
+        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot write PNG: %s", path, msg);
     }
-    if (fclose(f) != 0 && !failed) {
-        failed = 1;
-        snprintf(msg, sizeof msg, "%s", strerror(errno));
-    }
-    if (!failed && rename(tmp, path) != 0) {
-        failed = 1;
-        snprintf(msg, sizeof msg, "cannot rename the temporary file over it: %s",
-                 strerror(errno));
-    }
-    if (failed) {
-        unlink(tmp);
-        return cnn_set_error(err, errlen, CNN_STATUS_IO,
-                             "%s: cannot write PNG: %s (the previous file, if any, is unchanged)",
-                             path, msg);
-    }
-    return CNN_STATUS_OK;
+    return cnn_atomic_close(f, tmp, path, 0, err, errlen);
 }

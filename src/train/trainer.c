@@ -1,0 +1,461 @@
+/*
+ * trainer.c - a whole training run as a library service (cnn.h, "The trainer").
+ *
+ * One step: the learning rate of the schedule at this global step; a batch of the epoch's
+ * permutation, each sample augmented (random, training only) then preprocessed (the network's
+ * deterministic transforms and normalisation, as at evaluation and inference); forward; the
+ * loss on the score layer (a final softmax's input for cross-entropy); backward; clipping; a
+ * check that the gradient is finite; the optimiser's step. The end of the last step of an
+ * epoch validates, logs, keeps the best, counts patience and writes the checkpoint.
+ *
+ * Reproducibility: every random choice is a function of (seed, epoch, sample) or of the
+ * network's generator, which the checkpoint keeps with the optimiser, the position (epoch and
+ * step) and the epoch's running sums, so that a resumed run continues bit for bit.
+ *
+ * The checkpoint's metadata is the caller's text followed by the trainer's lines, each
+ * "train.KEY=VALUE" (floats as C99 hex, exact): the settings, the position and the log.
+ */
+#include "../core/internal.h"
+#include "trainer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static cnn_status fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static cnn_status fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tr->err, sizeof tr->err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+cnn_train_config cnn_train_defaults(void) {
+    cnn_train_config c = {.epochs = 10, .batch = 64, .seed = 1, .threads = 0,
+                          .optim = cnn_optim_defaults(CNN_OPTIM_ADAMW, 0.002f),
+                          .schedule = CNN_SCHEDULE_COSINE, .gamma = 0.1f,
+                          .loss = CNN_LOSS_SOFTMAX_CE, .normalize = 1};
+    c.optim.weight_decay = 0.05f;
+    c.augment.hflip = 0.5f;
+    return c;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Checking a configuration against the network and the data
+ * ------------------------------------------------------------------------------------------- */
+
+static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
+    const cnn_optim_config *o = &c->optim;
+    if (c->epochs < 1 || c->batch < 1 || c->threads < 0 || c->threads > 1024)
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                    "epochs %d, batch %d, threads %d: epochs and batch must be at least 1, "
+                    "threads 0 (all) to 1024", c->epochs, c->batch, c->threads);
+    if (!(o->lr > 0) || !isfinite(o->lr))
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "learning rate %g: it must be above 0", (double)o->lr);
+    if (!(c->clip >= 0) || !(c->label_smoothing >= 0 && c->label_smoothing < 1) ||
+        !(c->min_lr >= 0) || !(c->gamma > 0) || c->warmup < 0 || c->step_size < 0 ||
+        c->patience < 0 || !(c->blur >= 0))
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                    "a setting is out of range: clip %g (>= 0), label smoothing %g ([0, 1)), "
+                    "min lr %g (>= 0), gamma %g (> 0), warm-up %d, step size %d, patience %d "
+                    "(>= 0), blur %g (>= 0)", (double)c->clip, (double)c->label_smoothing,
+                    (double)c->min_lr, (double)c->gamma, c->warmup, c->step_size, c->patience,
+                    (double)c->blur);
+    if (c->augment.blur > 0 || c->augment.sobel)
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                    "blur and sobel are deterministic transforms, not augmentations: set them as "
+                    "preprocessing (cnn_train_config.blur, .sobel; cnn train --preprocess), so "
+                    "that evaluation and prediction apply them too");
+    return CNN_STATUS_OK;
+}
+
+/* Geometric augmentations that move pixels exactly can follow the image in its mask. */
+static cnn_status check_task(cnn_trainer *tr, const cnn_train_config *c, const cnn_dataset *ds) {
+    cnn_task task = cnn_loss_task(c->loss);
+    static const char *const need[] = {"labels (a classification data set)",
+                                       "masks (a segmentation data set)",
+                                       "float targets (a regression data set)"};
+    int has = task == CNN_TASK_CLASSIFICATION ? ds->y != NULL
+            : task == CNN_TASK_SEGMENTATION ? ds->masks != NULL : ds->targets != NULL;
+    if (!has)
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "loss %s needs %s; the data set has none",
+                    cnn_loss_name(c->loss), need[task]);
+    if (task == CNN_TASK_SEGMENTATION && (c->augment.crop_scale > 0 || c->augment.rotate > 0))
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                    "segmentation: resized-crop and rotate interpolate, which would blend class "
+                    "numbers in the masks; use hflip, vflip, crop, rot90 or translate");
+    if (ds->shape.rank != 3 && (c->blur > 0 || c->sobel || c->augment.rotate > 0))
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "blur, sobel and rotate need images (C, H, W)");
+    return CNN_STATUS_OK;
+}
+
+static cnn_status check_data(cnn_trainer *tr, const cnn_train_config *c,
+                             const cnn_dataset *train, const cnn_dataset *val) {
+    cnn_status st = check_numbers(tr, c);
+    if (!st) st = check_task(tr, c, train);
+    if (st) return st;
+    if (c->batch > train->n)
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "batch %d is larger than the %d training samples",
+                    c->batch, train->n);
+    if ((c->patience > 0 || c->best_checkpoint) && !val)
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                    "early stopping and the best checkpoint need a validation set");
+    if (val && (val->shape.rank != train->shape.rank ||
+                cnn_shape_numel(&val->shape) != cnn_shape_numel(&train->shape) ||
+                val->classes != train->classes || val->n_targets != train->n_targets ||
+                !val->y != !train->y || !val->masks != !train->masks))
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                    "the validation set (%d classes, %d targets) does not match the training "
+                    "set (%d classes, %d targets) in shape or kind", val->classes,
+                    val->n_targets, train->classes, train->n_targets);
+    return CNN_STATUS_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Setting up (new and resumed runs alike)
+ * ------------------------------------------------------------------------------------------- */
+
+static int own_str(char **dst, const char *s) {
+    cnn_free(*dst);
+    *dst = NULL;
+    if (!s) return 1;
+    size_t n = strlen(s) + 1;
+    if (!(*dst = cnn_alloc(n))) return 0;
+    memcpy(*dst, s, n);
+    return 1;
+}
+
+/* The layer the loss reads: a final softmax's input for cross-entropy, else the output. */
+static int score_layer(const cnn_net *net, cnn_loss loss) {
+    return loss == CNN_LOSS_MSE || loss == CNN_LOSS_BCE_LOGITS ? net->output
+                                                               : cnn_net_score_layer(net);
+}
+
+static cnn_status setup(cnn_trainer *tr) {
+    cnn_net *net = tr->net;
+    const cnn_train_config *c = &tr->cfg;
+    const cnn_dataset *ds = tr->train;
+    int threads = c->threads ? c->threads : cnn_cpu_count();
+    if (!c->threads && threads > 8) threads = 8;
+    if (cnn_net_set_threads(net, threads) || cnn_net_prepare(net, c->batch))
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
+    tr->score = score_layer(net, c->loss);
+    tr->steps = ds->n / c->batch; /* the last partial batch is dropped (batch norm) */
+    tr->sched = (cnn_schedule){.kind = c->schedule, .gamma = c->gamma, .min_lr = c->min_lr,
+                               .warmup_steps = (int64_t)c->warmup * tr->steps,
+                               .total_steps = (int64_t)c->epochs * tr->steps};
+    int step_size = c->step_size ? c->step_size : (c->epochs / 3 > 0 ? c->epochs / 3 : 1);
+    tr->sched.step_size = (int64_t)step_size * tr->steps;
+    size_t numel = cnn_shape_numel(&ds->shape), pixels = numel / (size_t)ds->shape.dim[0];
+    size_t out = cnn_shape_numel(&net->nodes[tr->score]->shape);
+    tr->perm = cnn_alloc((size_t)ds->n * sizeof *tr->perm);
+    tr->x = cnn_alloc((size_t)c->batch * numel * sizeof *tr->x);
+    tr->scratch = cnn_alloc(2 * numel * sizeof *tr->scratch + pixels * sizeof(float));
+    tr->it = cnn_alloc((size_t)c->batch * (ds->masks ? pixels : 1) * sizeof *tr->it);
+    tr->ft = ds->targets ? cnn_alloc((size_t)c->batch * ds->n_targets * sizeof *tr->ft) : NULL;
+    tr->dz = cnn_alloc((size_t)c->batch * out * sizeof *tr->dz);
+    if (!tr->perm || !tr->x || !tr->scratch || !tr->it || (ds->targets && !tr->ft) || !tr->dz)
+        return fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for batches of %d", c->batch);
+    tr->perm_epoch = -1;
+    return CNN_STATUS_OK;
+}
+
+/* The preprocessing of a new run: the task and loss, the transforms, the training set's
+ * per-channel mean and standard deviation, its class names. */
+static cnn_status set_preprocess(cnn_trainer *tr) {
+    const cnn_dataset *ds = tr->train;
+    int C = ds->shape.dim[0];
+    float *mean = cnn_alloc((size_t)C * sizeof *mean), *std = cnn_alloc((size_t)C * sizeof *std);
+    if (!mean || !std) {
+        cnn_free(mean);
+        cnn_free(std);
+        return fail(tr, CNN_STATUS_NO_MEMORY, "out of memory");
+    }
+    cnn_dataset_stats(ds, mean, std);
+    for (int k = 0; k < C; k++)
+        if (!(std[k] > 0)) std[k] = 1; /* a constant channel: centre it, do not divide by 0 */
+    cnn_task task = cnn_loss_task(tr->cfg.loss);
+    cnn_preprocess p = {.task = task, .loss = tr->cfg.loss, .channels = C,
+                        .mean = tr->cfg.normalize ? mean : NULL,
+                        .std = tr->cfg.normalize ? std : NULL, .blur = tr->cfg.blur,
+                        .sobel = tr->cfg.sobel,
+                        .classes = task == CNN_TASK_REGRESSION ? 0 : ds->classes,
+                        .class_names = (const char *const *)ds->class_names};
+    cnn_status st = cnn_net_set_preprocess(tr->net, &p);
+    cnn_free(mean);
+    cnn_free(std);
+    return st ? fail(tr, st, "%s", cnn_net_last_error(tr->net)) : CNN_STATUS_OK;
+}
+
+static cnn_trainer *alloc_trainer(const cnn_dataset *train, const cnn_dataset *val,
+                                  const cnn_train_config *cfg) {
+    cnn_trainer *tr = cnn_calloc(1, sizeof *tr);
+    if (!tr) return NULL;
+    tr->train = train;
+    tr->val = val;
+    tr->cfg = *cfg;
+    tr->best_metric = -INFINITY;
+    tr->cfg.checkpoint = tr->cfg.best_checkpoint = tr->cfg.meta = NULL;
+    if (!own_str(&tr->checkpoint, cfg->checkpoint) || !own_str(&tr->best, cfg->best_checkpoint) ||
+        !own_str(&tr->meta, cfg->meta)) {
+        cnn_trainer_free(tr);
+        return NULL;
+    }
+    tr->cfg.checkpoint = tr->checkpoint;
+    tr->cfg.best_checkpoint = tr->best;
+    tr->cfg.meta = tr->meta;
+    return tr;
+}
+
+/* Hands the trainer to the caller, or its message to err and frees it. */
+static cnn_status finish_new(cnn_trainer *tr, cnn_status st, cnn_trainer **out, char *err,
+                             size_t errlen) {
+    if (!st) {
+        *out = tr;
+        return CNN_STATUS_OK;
+    }
+    snprintf(err, errlen, "%s", tr->err);
+    cnn_trainer_free(tr);
+    return st;
+}
+
+cnn_status cnn_trainer_new(cnn_net *net, const cnn_dataset *train, const cnn_dataset *val,
+                           const cnn_train_config *cfg, cnn_trainer **out, char *err,
+                           size_t errlen) {
+    *out = NULL;
+    if (!net || !train || !cfg)
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "trainer: NULL network, training set or configuration");
+    cnn_trainer *tr = alloc_trainer(train, val, cfg);
+    if (!tr) return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+    tr->net = net;
+    cnn_status st = check_data(tr, cfg, train, val);
+    if (!st) st = set_preprocess(tr);
+    if (!st && !(tr->opt = cnn_optim_new(net, &cfg->optim)))
+        st = fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
+    if (!st) st = setup(tr);
+    if (!st && cnn_check_fit(net, train, cnn_net_preprocess(net), tr->score))
+        st = fail(tr, CNN_STATUS_SHAPE, "%s", cnn_net_last_error(net));
+    return finish_new(tr, st, out, err, errlen);
+}
+
+cnn_status cnn_trainer_resume(const char *path, const cnn_dataset *train,
+                              const cnn_dataset *val, int epochs, const cnn_train_config *cfg,
+                              cnn_trainer **out, char *err, size_t errlen) {
+    *out = NULL;
+    cnn_train_config given = cfg ? *cfg : cnn_train_defaults();
+    if (!given.checkpoint) given.checkpoint = path;
+    cnn_net *net;
+    cnn_optim *opt;
+    char *meta;
+    cnn_status st = cnn_checkpoint_load(path, &net, &opt, &meta, err, errlen);
+    if (st) return st;
+    cnn_trainer *tr = alloc_trainer(train, val, &given);
+    if (!tr) {
+        cnn_optim_free(opt);
+        cnn_net_free(net);
+        free(meta);
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+    }
+    tr->net = net;
+    tr->owns_net = 1;
+    tr->opt = opt;
+    if (!opt) {
+        st = fail(tr, CNN_STATUS_FORMAT, "%s: holds no optimiser state: it loads for evaluation "
+                  "and prediction, but no run can be resumed from it", path);
+    } else {
+        tr->cfg.optim = cnn_optim_get_config(opt); /* the base rate comes with the state */
+        st = cnn_trainer_resume_state(tr, path, meta, epochs);
+    }
+    free(meta);
+    if (!st) st = check_data(tr, &tr->cfg, train, val);
+    if (!st) st = setup(tr);
+    if (!st && cnn_check_fit(net, train, cnn_net_preprocess(net), tr->score))
+        st = fail(tr, CNN_STATUS_SHAPE, "%s", cnn_net_last_error(net));
+    return finish_new(tr, st, out, err, errlen);
+}
+
+void cnn_trainer_free(cnn_trainer *tr) {
+    if (!tr) return;
+    cnn_optim_free(tr->opt);
+    if (tr->owns_net) cnn_net_free(tr->net);
+    cnn_free(tr->checkpoint);
+    cnn_free(tr->best);
+    cnn_free(tr->meta);
+    cnn_free(tr->perm);
+    cnn_free(tr->x);
+    cnn_free(tr->scratch);
+    cnn_free(tr->it);
+    cnn_free(tr->ft);
+    cnn_free(tr->dz);
+    cnn_free(tr->log);
+    cnn_free(tr);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * A step
+ * ------------------------------------------------------------------------------------------- */
+
+/* Sample i of the batch: the image augmented and preprocessed, its targets. A mask goes
+ * through the image's geometric transforms, drawn from the same seed, so they stay aligned. */
+static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed) {
+    const cnn_dataset *ds = tr->train;
+    int C = ds->shape.dim[0], H = ds->shape.rank == 3 ? ds->shape.dim[1] : 1;
+    int W = ds->shape.dim[ds->shape.rank - 1];
+    size_t numel = cnn_shape_numel(&ds->shape), pixels = numel / (size_t)C;
+    float *x = tr->x + (size_t)i * numel;
+    uint64_t s = cnn_seed_mix(seed, (uint64_t)idx);
+    cnn_dataset_sample(ds, idx, x);
+    cnn_augment_image(&tr->cfg.augment, x, C, H, W, s, tr->scratch);
+    cnn_prep_apply(cnn_net_preprocess(tr->net), &ds->shape, x, 1, tr->scratch);
+    if (ds->y) tr->it[i] = ds->y[idx];
+    if (ds->targets)
+        memcpy(tr->ft + (size_t)i * ds->n_targets, ds->targets + (size_t)idx * ds->n_targets,
+               (size_t)ds->n_targets * sizeof *tr->ft);
+    if (ds->masks) {
+        const cnn_augment *a = &tr->cfg.augment;
+        cnn_augment geo = {.hflip = a->hflip, .vflip = a->vflip, .crop_pad = a->crop_pad,
+                           .rot90 = a->rot90, .translate = a->translate};
+        const int32_t *m = ds->masks + (size_t)idx * pixels;
+        float *mf = tr->scratch + 2 * numel;
+        for (size_t p = 0; p < pixels; p++) mf[p] = (float)m[p];
+        cnn_augment_image(&geo, mf, 1, H, W, s, tr->scratch);
+        for (size_t p = 0; p < pixels; p++) tr->it[(size_t)i * pixels + p] = (int32_t)mf[p];
+    }
+}
+
+static void load_batch(cnn_trainer *tr) {
+    if (tr->perm_epoch != tr->epoch) {
+        cnn_permutation(tr->train->n, cnn_seed_mix(tr->cfg.seed, (uint64_t)tr->epoch), tr->perm);
+        tr->perm_epoch = tr->epoch;
+    }
+    uint64_t seed = cnn_seed_mix(tr->cfg.seed, 1000003ULL * (uint64_t)tr->epoch + 1);
+    const int32_t *idx = tr->perm + (size_t)tr->step * tr->cfg.batch;
+    for (int i = 0; i < tr->cfg.batch; i++) load_sample(tr, idx[i], i, seed);
+}
+
+/* The loss of the batch on the score layer, its gradient in dz, and the correct predictions
+ * (samples, or pixels for segmentation) added to the epoch's counts. */
+static cnn_status loss_of_batch(cnn_trainer *tr, float *loss) {
+    const cnn_node *s = tr->net->nodes[tr->score];
+    int B = tr->cfg.batch, K = s->shape.dim[0];
+    size_t numel = cnn_node_numel(s), P = numel / (size_t)K;
+    cnn_status st;
+    switch (tr->cfg.loss) {
+    case CNN_LOSS_MSE: return cnn_loss_mse(s->y, tr->ft, (size_t)B * numel, loss, tr->dz);
+    case CNN_LOSS_BCE_LOGITS:
+        return cnn_loss_bce_logits(s->y, tr->ft, (size_t)B * numel, loss, tr->dz);
+    case CNN_LOSS_SOFTMAX_CE:
+    case CNN_LOSS_PIXEL_CE: break;
+    }
+    st = cnn_loss_ce_smooth(s->y, tr->it, B, K, (int)P, tr->cfg.label_smoothing, loss, tr->dz);
+    for (int i = 0; !st && i < B; i++)
+        for (size_t p = 0; p < P; p++) {
+            const float *z = s->y + (size_t)i * numel + p;
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (z[k * P] > z[best * P]) best = k;
+            tr->correct += best == tr->it[(size_t)i * P + p];
+        }
+    tr->counted += (int64_t)B * (int64_t)P;
+    return st;
+}
+
+/* Forward, loss, backward, clipping; a non-finite result names the first layer holding one. */
+static cnn_status forward_backward(cnn_trainer *tr, float *loss) {
+    cnn_net *net = tr->net;
+    cnn_net_set_training(net, 1);
+    cnn_net_set_input_grads(net, 0); /* training never reads the images' gradient */
+    cnn_net_zero_grad(net);
+    cnn_status st = cnn_net_forward(net, tr->x, tr->cfg.batch);
+    if (!st) st = loss_of_batch(tr, loss);
+    if (!st) st = cnn_net_backward_from(net, tr->score, tr->dz, CNN_BACKPROP_PLAIN);
+    float norm = st ? 0 : cnn_net_clip_grad_norm(net, tr->cfg.clip > 0 ? tr->cfg.clip : INFINITY);
+    if (!st && isfinite(norm)) return CNN_STATUS_OK;
+    char where[512] = "no layer holds a non-finite value";
+    cnn_net_find_nonfinite(net, where, sizeof where);
+    const char *what = st == CNN_STATUS_NUMERIC ? "the loss is not finite"
+                     : st ? cnn_net_last_error(net) : "the gradient is not finite";
+    if (st == CNN_STATUS_INVALID_ARGUMENT && tr->cfg.loss != CNN_LOSS_MSE)
+        what = "a target is out of range (a label outside [0, classes) or a BCE target "
+               "outside [0, 1])";
+    return fail(tr, st ? st : CNN_STATUS_NUMERIC, "training stopped at epoch %d, step %d: %s; %s",
+                tr->epoch + 1, tr->step + 1, what, where);
+}
+
+static void fill_progress(cnn_trainer *tr) {
+    cnn_train_progress *p = &tr->last;
+    p->epoch = tr->epoch + 1;
+    p->epochs = tr->cfg.epochs;
+    p->step = tr->step;
+    p->steps = tr->steps;
+    p->global_step = (int64_t)tr->epoch * tr->steps + tr->step;
+    p->loss = tr->step ? tr->sum_loss / tr->step : NAN;
+    int task = cnn_loss_task(tr->cfg.loss);
+    p->accuracy = task != CNN_TASK_REGRESSION && tr->counted ? (double)tr->correct / tr->counted : NAN;
+    p->images_per_sec = tr->train_secs > 0 ? (double)tr->step * tr->cfg.batch / tr->train_secs : 0;
+    p->seconds = now() - tr->epoch_start;
+}
+
+cnn_status cnn_trainer_step(cnn_trainer *tr) {
+    if (tr->done) return fail(tr, CNN_STATUS_STATE, "the run is complete: ask for more epochs");
+    double t0 = now();
+    if (tr->step == 0 || tr->epoch_start == 0) tr->epoch_start = t0;
+    int64_t global = (int64_t)tr->epoch * tr->steps + tr->step;
+    float lr = cnn_schedule_lr(&tr->sched, tr->cfg.optim.lr, global), loss;
+    cnn_optim_set_lr(tr->opt, lr);
+    load_batch(tr);
+    cnn_status st = forward_backward(tr, &loss);
+    if (st) return st;
+    cnn_optim_step(tr->opt);
+    tr->sum_loss += loss;
+    tr->step++;
+    tr->train_secs += now() - t0;
+    tr->last.lr = lr;
+    fill_progress(tr);
+    if (tr->cfg.on_step && tr->cfg.on_step(tr->cfg.user, &tr->last)) tr->stop_req = 1;
+    if (tr->step == tr->steps) return cnn_trainer_end_epoch(tr);
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_trainer_epoch(cnn_trainer *tr) {
+    int epoch = tr->epoch;
+    cnn_status st = CNN_STATUS_OK;
+    while (!st && !tr->done && tr->epoch == epoch && !tr->stop_req) st = cnn_trainer_step(tr);
+    return st;
+}
+
+cnn_status cnn_trainer_run(cnn_trainer *tr) {
+    cnn_status st = CNN_STATUS_OK;
+    while (!st && !tr->done && !tr->stop_req) st = cnn_trainer_step(tr);
+    if (!st && tr->stop_req && !tr->done) {
+        tr->stopped = 1;
+        if (tr->checkpoint) st = cnn_trainer_save(tr, NULL);
+    }
+    return st;
+}
+
+int cnn_trainer_done(const cnn_trainer *tr) { return tr->done; }
+int cnn_trainer_stopped(const cnn_trainer *tr) { return tr->stopped || tr->stop_req; }
+void cnn_trainer_stop(cnn_trainer *tr) { tr->stop_req = 1; }
+cnn_net *cnn_trainer_net(cnn_trainer *tr) { return tr->net; }
+const cnn_train_config *cnn_trainer_config(const cnn_trainer *tr) { return &tr->cfg; }
+int cnn_trainer_epochs_done(const cnn_trainer *tr) { return tr->epoch; }
+cnn_train_progress cnn_trainer_last(const cnn_trainer *tr) { return tr->last; }
+const char *cnn_trainer_last_error(const cnn_trainer *tr) { return tr->err; }
+const char *cnn_trainer_log_csv(const cnn_trainer *tr) {
+    return tr->log ? tr->log : CNN_TRAIN_LOG_HEADER;
+}

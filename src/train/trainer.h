@@ -1,0 +1,54 @@
+/*
+ * trainer.h - the trainer's state, shared by trainer.c (setting up, steps) and
+ * trainer_state.c (the end of an epoch, the log, checkpoints and resuming).
+ */
+#ifndef CNN_TRAINER_H
+#define CNN_TRAINER_H
+
+#include "../core/internal.h"
+
+#include <signal.h>
+
+#define CNN_TRAIN_LOG_HEADER "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n"
+
+struct cnn_trainer {
+    cnn_net *net;
+    int owns_net;              /* resumed runs load their own network */
+    cnn_optim *opt;
+    const cnn_dataset *train, *val;
+    cnn_train_config cfg;      /* its strings point to the copies below */
+    char *checkpoint, *best, *meta;
+    cnn_schedule sched;
+    int score;                 /* the layer the loss reads */
+    int steps;                 /* per epoch */
+    /* The position: epochs done, steps done in the current epoch, and its sums so far. */
+    int epoch, step;
+    double sum_loss;
+    int64_t correct, counted;
+    double train_secs, epoch_start; /* seconds of training steps this epoch; its start */
+    /* Validation history: the best result so far and epochs since it. */
+    double best_metric;
+    int has_best, bad_epochs;
+    int done, stopped;
+    volatile sig_atomic_t stop_req;
+    /* Batches: the epoch's permutation (of epoch perm_epoch), images, integer targets (labels
+     * or masks), float targets, augmentation scratch (+ a mask plane), the loss gradient. */
+    int32_t *perm;
+    int perm_epoch;
+    float *x, *scratch, *ft, *dz;
+    int32_t *it;
+    char *log;                 /* CSV, header included */
+    size_t log_len, log_cap;
+    cnn_train_progress last;
+    char err[1024];
+};
+
+/* The end of an epoch: validation, the log line, the best result, patience, checkpoints and
+ * the epoch callback (trainer_state.c). */
+cnn_status cnn_trainer_end_epoch(cnn_trainer *tr);
+
+/* A resumed run's settings, position, log and caller's text from the checkpoint's metadata
+ * (modified in place), the data checked against the run's, epochs > 0 the new epoch count. */
+cnn_status cnn_trainer_resume_state(cnn_trainer *tr, const char *path, char *meta, int epochs);
+
+#endif

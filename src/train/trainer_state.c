@@ -1,0 +1,344 @@
+/*
+ * trainer_state.c - the trainer between steps: the end of an epoch (validation, log, best
+ * result, patience, checkpoints), and the run's settings and position as checkpoint metadata,
+ * written and read back by one table so that a resumed run is the run that was saved.
+ */
+#include "trainer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static cnn_status fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static cnn_status fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tr->err, sizeof tr->err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Growing text
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct text {
+    char *s;
+    size_t len, cap;
+    int failed;
+} text;
+
+static void add(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(text *t, const char *fmt, ...) {
+    if (t->failed) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        t->failed = 1;
+        return;
+    }
+    if (t->len + (size_t)n + 1 > t->cap) {
+        size_t cap = (t->len + (size_t)n + 1) * 2;
+        char *s = cnn_realloc(t->s, cap);
+        if (!s) {
+            t->failed = 1;
+            return;
+        }
+        t->s = s;
+        t->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    t->len += (size_t)n;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The end of an epoch
+ * ------------------------------------------------------------------------------------------- */
+
+static int log_line(cnn_trainer *tr, const cnn_train_progress *p) {
+    text t = {tr->log, tr->log_len, tr->log_cap, 0};
+    if (!t.s) add(&t, "%s", CNN_TRAIN_LOG_HEADER);
+    add(&t, "%d,%.6f,%.6f,", p->epoch, p->loss, p->accuracy);
+    if (p->has_val) add(&t, "%.6f,%.6f", p->val_loss, p->val_accuracy);
+    else add(&t, ",");
+    add(&t, ",%.6g,%.2f\n", p->lr, p->seconds);
+    tr->log = t.s;
+    tr->log_len = t.len;
+    tr->log_cap = t.cap;
+    return !t.failed;
+}
+
+/* Validation and the best result so far (accuracy; the loss for regression). */
+static cnn_status validate(cnn_trainer *tr, cnn_train_progress *p) {
+    p->has_val = tr->val != NULL;
+    p->is_best = 0;
+    if (!tr->val) return CNN_STATUS_OK;
+    cnn_metrics m;
+    if (cnn_evaluate_task(tr->net, tr->val, &m))
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "validation: %s", cnn_net_last_error(tr->net));
+    p->val_loss = m.loss;
+    p->val_accuracy = m.top1;
+    p->val_iou = m.iou;
+    cnn_metrics_free(&m);
+    double metric = cnn_loss_task(tr->cfg.loss) == CNN_TASK_REGRESSION ? -m.loss : m.top1;
+    p->is_best = !tr->has_best || metric > tr->best_metric;
+    if (p->is_best) {
+        tr->best_metric = metric;
+        tr->has_best = 1;
+        tr->bad_epochs = 0;
+    } else {
+        tr->bad_epochs++;
+    }
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_trainer_end_epoch(cnn_trainer *tr) {
+    cnn_train_progress *p = &tr->last;
+    cnn_status st = validate(tr, p);
+    if (st) return st;
+    p->seconds = now() - tr->epoch_start;
+    if (!log_line(tr, p)) return fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for the log");
+    tr->epoch++;
+    tr->step = 0;
+    tr->sum_loss = 0;
+    tr->correct = tr->counted = 0;
+    tr->train_secs = tr->epoch_start = 0;
+    if (tr->epoch >= tr->cfg.epochs || (tr->cfg.patience > 0 && tr->bad_epochs >= tr->cfg.patience))
+        tr->done = 1;
+    if (tr->checkpoint && (st = cnn_trainer_save(tr, NULL))) return st;
+    if (p->is_best && tr->best && (st = cnn_trainer_save(tr, tr->best))) return st;
+    if (tr->cfg.on_epoch && tr->cfg.on_epoch(tr->cfg.user, p)) tr->stop_req = 1;
+    return CNN_STATUS_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Settings and position as text: one table for writing and reading
+ * ------------------------------------------------------------------------------------------- */
+
+enum kind { K_INT, K_U64, K_I64, K_FLOAT, K_DOUBLE, K_SCHEDULE, K_LOSS, K_AUGMENT };
+
+typedef struct key {
+    const char *name;
+    enum kind kind;
+    int in_trainer; /* the field is in cnn_trainer; else in cnn_train_config */
+    size_t off;
+} key;
+
+#define CFG(name, kind, field) {name, kind, 0, offsetof(cnn_train_config, field)}
+#define POS(name, kind, field) {name, kind, 1, offsetof(cnn_trainer, field)}
+
+static const key KEYS[] = {
+    CFG("epochs", K_INT, epochs), CFG("batch", K_INT, batch), CFG("seed", K_U64, seed),
+    CFG("lr", K_FLOAT, optim.lr), CFG("schedule", K_SCHEDULE, schedule),
+    CFG("warmup", K_INT, warmup), CFG("step_size", K_INT, step_size),
+    CFG("gamma", K_FLOAT, gamma), CFG("min_lr", K_FLOAT, min_lr), CFG("clip", K_FLOAT, clip),
+    CFG("label_smoothing", K_FLOAT, label_smoothing), CFG("loss", K_LOSS, loss),
+    CFG("augment", K_AUGMENT, augment), CFG("normalize", K_INT, normalize),
+    CFG("blur", K_FLOAT, blur), CFG("sobel", K_INT, sobel), CFG("patience", K_INT, patience),
+    POS("epoch", K_INT, epoch), POS("step", K_INT, step), POS("sum_loss", K_DOUBLE, sum_loss),
+    POS("correct", K_I64, correct), POS("counted", K_I64, counted),
+    POS("best_metric", K_DOUBLE, best_metric), POS("has_best", K_INT, has_best),
+    POS("bad_epochs", K_INT, bad_epochs), POS("done", K_INT, done),
+};
+#define N_KEYS (sizeof KEYS / sizeof KEYS[0])
+
+static const char *const SCHEDULES[] = {"constant", "step", "cosine"};
+
+static void *field(cnn_trainer *tr, const key *k) {
+    return (char *)(k->in_trainer ? (void *)tr : (void *)&tr->cfg) + k->off;
+}
+
+static void write_key(text *t, cnn_trainer *tr, const key *k) {
+    void *p = field(tr, k);
+    char aug[512];
+    add(t, "train.%s=", k->name);
+    switch (k->kind) {
+    case K_INT: add(t, "%d\n", *(int *)p); break;
+    case K_U64: add(t, "%" PRIu64 "\n", *(uint64_t *)p); break;
+    case K_I64: add(t, "%" PRId64 "\n", *(int64_t *)p); break;
+    case K_FLOAT: add(t, "%a\n", (double)*(float *)p); break;
+    case K_DOUBLE: add(t, "%a\n", *(double *)p); break;
+    case K_SCHEDULE: add(t, "%s\n", SCHEDULES[*(cnn_schedule_kind *)p]); break;
+    case K_LOSS: add(t, "%s\n", cnn_loss_name(*(cnn_loss *)p)); break;
+    case K_AUGMENT:
+        cnn_augment_format(p, aug, sizeof aug);
+        add(t, "%s\n", aug);
+        break;
+    }
+}
+
+/* The metadata of a checkpoint: the caller's text, then the trainer's lines. */
+static char *state_text(cnn_trainer *tr) {
+    text t = {0};
+    if (tr->meta && *tr->meta) add(&t, "%s%s", tr->meta, tr->meta[strlen(tr->meta) - 1] == '\n' ? "" : "\n");
+    add(&t, "train.version=1\n");
+    for (size_t i = 0; i < N_KEYS; i++) write_key(&t, tr, &KEYS[i]);
+    add(&t, "train.data=%d:%016" PRIx64 "\n", tr->train->n, cnn_dataset_hash(tr->train));
+    if (tr->val) add(&t, "train.val=%d:%016" PRIx64 "\n", tr->val->n, cnn_dataset_hash(tr->val));
+    int e = 0;
+    for (const char *p = tr->log ? strchr(tr->log, '\n') : NULL; p && p[1]; e++) {
+        const char *nl = strchr(p + 1, '\n');
+        add(&t, "train.log.%d=%.*s\n", e + 1, (int)(nl ? nl - p - 1 : (long)strlen(p + 1)), p + 1);
+        p = nl;
+    }
+    if (t.failed) {
+        cnn_free(t.s);
+        return NULL;
+    }
+    return t.s;
+}
+
+cnn_status cnn_trainer_save(cnn_trainer *tr, const char *path) {
+    if (!path) path = tr->checkpoint;
+    if (!path) return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "no checkpoint path to save to");
+    char *meta = state_text(tr);
+    if (!meta) return fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for the checkpoint");
+    char err[1024];
+    cnn_status st = cnn_checkpoint_save(path, tr->net, tr->opt, meta, err, sizeof err);
+    cnn_free(meta);
+    return st ? fail(tr, st, "%s", err) : CNN_STATUS_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reading the text back
+ * ------------------------------------------------------------------------------------------- */
+
+static int parse_value(cnn_trainer *tr, const key *k, const char *v) {
+    void *p = field(tr, k);
+    char *end;
+    errno = 0;
+    switch (k->kind) {
+    case K_INT: {
+        long x = strtol(v, &end, 10);
+        if (x < -2147483647L || x > 2147483647L) return 0;
+        *(int *)p = (int)x;
+        break;
+    }
+    case K_U64: *(uint64_t *)p = strtoull(v, &end, 10); break;
+    case K_I64: *(int64_t *)p = strtoll(v, &end, 10); break;
+    case K_FLOAT: *(float *)p = strtof(v, &end); break;
+    case K_DOUBLE: *(double *)p = strtod(v, &end); break;
+    case K_SCHEDULE:
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(v, SCHEDULES[i])) return *(cnn_schedule_kind *)p = (cnn_schedule_kind)i, 1;
+        return 0;
+    case K_LOSS: {
+        int l = cnn_loss_parse(v);
+        return l < 0 ? 0 : (*(cnn_loss *)p = (cnn_loss)l, 1);
+    }
+    case K_AUGMENT: {
+        char err[256];
+        return cnn_augment_parse(v, p, err, sizeof err) == CNN_STATUS_OK;
+    }
+    }
+    return end != v && *end == 0 && errno == 0;
+}
+
+/* Applies the line "train.NAME=VALUE" (line ends at len) to tr. Lines of the log and the data
+ * identity are taken elsewhere; unknown names are an error (a newer writer). */
+static cnn_status apply_line(cnn_trainer *tr, const char *line, const char *path) {
+    const char *eq = strchr(line, '=');
+    const char *name = line + 6; /* after "train." */
+    if (!strncmp(name, "log.", 4) || !strncmp(name, "data=", 5) || !strncmp(name, "val=", 4) ||
+        !strncmp(name, "version=", 8))
+        return CNN_STATUS_OK;
+    for (size_t i = 0; eq && i < N_KEYS; i++)
+        if (strlen(KEYS[i].name) == (size_t)(eq - name) && !strncmp(name, KEYS[i].name, (size_t)(eq - name))) {
+            if (parse_value(tr, &KEYS[i], eq + 1)) return CNN_STATUS_OK;
+            return fail(tr, CNN_STATUS_FORMAT, "%s: bad value in its training state: %s", path, line);
+        }
+    return fail(tr, CNN_STATUS_FORMAT, "%s: unknown line in its training state: %s", path, line);
+}
+
+/* Splits the metadata: the trainer's lines are applied, the log rebuilt, the others kept as
+ * the caller's text. *data and *val receive the data identity lines' values. */
+static cnn_status read_state(cnn_trainer *tr, char *meta, const char *path, char *data,
+                             char *val, size_t size) {
+    text caller = {0}, log = {0};
+    int version = 0;
+    cnn_status st = CNN_STATUS_OK;
+    add(&log, "%s", CNN_TRAIN_LOG_HEADER);
+    for (char *line = meta, *next; line && *line && !st; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        if (strncmp(line, "train.", 6) != 0) {
+            add(&caller, "%s\n", line);
+            continue;
+        }
+        version |= !strcmp(line, "train.version=1");
+        if (!strncmp(line, "train.log.", 10) && strchr(line, '=')) add(&log, "%s\n", strchr(line, '=') + 1);
+        if (!strncmp(line, "train.data=", 11)) snprintf(data, size, "%s", line + 11);
+        if (!strncmp(line, "train.val=", 10)) snprintf(val, size, "%s", line + 10);
+        st = apply_line(tr, line, path);
+    }
+    if (!st && !version)
+        st = fail(tr, CNN_STATUS_FORMAT,
+                  "%s: holds no training state of this version (written by an older cnn train or "
+                  "another program): it loads for evaluation and prediction, but its run cannot "
+                  "be resumed", path);
+    if (!st && (caller.failed || log.failed)) st = fail(tr, CNN_STATUS_NO_MEMORY, "out of memory");
+    if (!st) {
+        cnn_free(tr->meta);
+        tr->meta = caller.s;
+        tr->log = log.s;
+        tr->log_len = log.len;
+        tr->log_cap = log.cap;
+        caller.s = log.s = NULL;
+    }
+    cnn_free(caller.s);
+    cnn_free(log.s);
+    return st;
+}
+
+/* The data set given for a resumed run must be the run's: "N:HASH" as saved. */
+static cnn_status same_data(cnn_trainer *tr, const char *what, const char *saved,
+                            const cnn_dataset *ds) {
+    char now_id[64];
+    if (!ds && !*saved) return CNN_STATUS_OK;
+    if (ds) snprintf(now_id, sizeof now_id, "%d:%016" PRIx64, ds->n, cnn_dataset_hash(ds));
+    if (ds && !strcmp(now_id, saved)) return CNN_STATUS_OK;
+    return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                "the %s set is not the run's: the run had %s, this one %s (samples:hash of "
+                "the labels); resume with the same data and --val",
+                what, *saved ? saved : "none", ds ? now_id : "none");
+}
+
+cnn_status cnn_trainer_resume_state(cnn_trainer *tr, const char *path, char *meta, int epochs) {
+    char data[64] = "", val[64] = "";
+    cnn_status st = read_state(tr, meta, path, data, val, sizeof data);
+    if (!st) st = same_data(tr, "training", data, tr->train);
+    if (!st) st = same_data(tr, "validation", val, tr->val);
+    if (st) return st;
+    tr->cfg.meta = tr->meta;
+    if (epochs > 0) {
+        tr->cfg.epochs = epochs;
+        tr->done = 0;
+    }
+    if (tr->epoch >= tr->cfg.epochs || tr->done)
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                    "%s has done %d epochs already%s; ask for more with the epoch count", path,
+                    tr->epoch, tr->done && tr->epoch < tr->cfg.epochs ? " (stopped early)" : "");
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_trainer_write_log(const cnn_trainer *tr, const char *path, char *err,
+                                 size_t errlen) {
+    const char *csv = cnn_trainer_log_csv(tr);
+    return cnn_write_file_atomic(path, csv, strlen(csv), err, errlen);
+}
