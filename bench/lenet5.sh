@@ -19,7 +19,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 
 cnn_rate() { # threads
     for _ in $(seq "$runs"); do
-        "$cnn" train --model lenet5 --epochs 1 --batch 64 --threads "$1" --out "$tmp/m.ckpt" 2>/dev/null |
+        "$cnn" train --model lenet5 --epochs 1 --batch 64 --opt adam --lr 0.001 --wd 0 --schedule constant --augment none --threads "$1" --force --out "$tmp/m.ckpt" 2>/dev/null |
             sed -n 's/^epoch .*(\([0-9]*\) img\/s)$/\1/p'
     done | median
 }
@@ -46,6 +46,6 @@ ct=1; [ "$best_c" = "$c2" ] && ct=2
 awk -v c="$best_c" -v t="$best_t" 'BEGIN { printf "best cnn / best PyTorch: %.2fx\n", c / t }'
 
 rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | sed -n 's/.*Maximum resident set size (kbytes): //p'; }
-rc=$(rss "$cnn" train --model lenet5 --epochs 1 --batch 64 --threads "$ct" --out "$tmp/m.ckpt")
+rc=$(rss "$cnn" train --model lenet5 --epochs 1 --batch 64 --opt adam --lr 0.001 --wd 0 --schedule constant --augment none --threads "$ct" --force --out "$tmp/m.ckpt")
 rt=$(OPENBLAS_NUM_THREADS=1 rss /usr/bin/python3 bench/torch_lenet5.py --epochs 1 --threads 1)
 awk -v c="$rc" -v t="$rt" 'BEGIN { printf "peak memory (max RSS): cnn %.0f MiB, PyTorch %.0f MiB\n", c / 1024, t / 1024 }'

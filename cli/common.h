@@ -30,20 +30,6 @@ int cli_build_model(const char *cmd, const char *model, const cnn_shape *input, 
  * 1, or returns 0 when the key is absent. */
 int cli_meta_get(const char *meta, const char *key, char *buf, size_t size);
 
-/* Parses "a,b,c" of n floats. */
-int cli_parse_floats(const char *s, float *out, int n);
-
-/* Loads a checkpoint written by cnn train: the network, the metadata, and from it the class
- * names (split on '|', n of them, an array to free with cli_free_names), mean and std (C each;
- * NULL-able). Prints the error and returns 0 on failure. */
-int cli_load_model(const char *cmd, const char *path, cnn_net **net, char **meta, char ***names,
-                   int *n_names, float *mean, float *std);
-void cli_free_names(char **names, int n);
-
-/* Normalises one sample x of the given shape in place as in training: (x - mean[c]) / std[c]
- * on each channel c. */
-void cli_normalise(float *x, const cnn_shape *shape, const float *mean, const float *std);
-
 /* "CxHxW" with C 1 or 3 (the --input option). Prints the error and returns 0 on failure. */
 int cli_parse_shape(const char *cmd, const char *s, int *c, int *h, int *w);
 

@@ -321,6 +321,12 @@ cnn_status cnn_net_loss(cnn_net *net, cnn_loss kind, const void *target, float *
  * grad may be NULL. Labels outside [0, K) are an error. */
 cnn_status cnn_loss_cross_entropy(const float *logits, const int32_t *labels, int count,
                                   int classes, int pixels, float *loss, float *grad);
+/* Cross-entropy against labels smoothed by s in [0, 1): the target of a sample is
+ * (1 - s) onehot(label) + s / K (PyTorch's label_smoothing); s = 0 is cnn_loss_cross_entropy,
+ * bit for bit. */
+cnn_status cnn_loss_cross_entropy_smoothed(const float *logits, const int32_t *labels,
+                                           int count, int classes, int pixels, float smoothing,
+                                           float *loss, float *grad);
 cnn_status cnn_loss_mse(const float *pred, const float *target, size_t count, float *loss,
                         float *grad);
 cnn_status cnn_loss_bce_logits(const float *logits, const float *target, size_t count,

@@ -12,15 +12,16 @@
 
 cnn_status cnn_loss_cross_entropy(const float *logits, const int32_t *labels, int count,
                                   int classes, int pixels, float *loss, float *grad) {
-    return cnn_loss_ce_smooth(logits, labels, count, classes, pixels, 0.0f, loss, grad);
+    return cnn_loss_cross_entropy_smoothed(logits, labels, count, classes, pixels, 0.0f, loss,
+                                           grad);
 }
 
 /* With label smoothing s the target is q = (1 - s) onehot + s / K: loss = lse - sum_k q_k z_k
  * and d loss / d z = (softmax(z) - q) / (N*P). s = 0 takes the plain path, so that its bits
  * do not depend on the smoothing code. */
-cnn_status cnn_loss_ce_smooth(const float *logits, const int32_t *labels, int count,
-                              int classes, int pixels, float smoothing, float *loss,
-                              float *grad) {
+cnn_status cnn_loss_cross_entropy_smoothed(const float *logits, const int32_t *labels,
+                                           int count, int classes, int pixels, float smoothing,
+                                           float *loss, float *grad) {
     if (count < 1 || classes < 1 || pixels < 1) return CNN_STATUS_SHAPE;
     if (!(smoothing >= 0.0f && smoothing < 1.0f)) return CNN_STATUS_INVALID_ARGUMENT;
     double off = (double)smoothing / classes, on = 1.0 - smoothing + off;

@@ -226,11 +226,6 @@ cnn_status cnn_atomic_close(FILE *f, const char *tmp, const char *path, int fail
 cnn_status cnn_write_file_atomic(const char *path, const void *data, size_t size, char *err,
                                  size_t errlen);
 
-/* Cross-entropy as cnn_loss_cross_entropy, against labels smoothed by s in [0, 1). */
-cnn_status cnn_loss_ce_smooth(const float *logits, const int32_t *labels, int count,
-                              int classes, int pixels, float smoothing, float *loss,
-                              float *grad);
-
 /* A well-mixed 64-bit value from two (src/core/rng.c): every seed derived from another. */
 uint64_t cnn_seed_mix(uint64_t a, uint64_t b);
 

@@ -361,7 +361,7 @@ static cnn_status loss_of_batch(cnn_trainer *tr, float *loss) {
     case CNN_LOSS_SOFTMAX_CE:
     case CNN_LOSS_PIXEL_CE: break;
     }
-    st = cnn_loss_ce_smooth(s->y, tr->it, B, K, (int)P, tr->cfg.label_smoothing, loss, tr->dz);
+    st = cnn_loss_cross_entropy_smoothed(s->y, tr->it, B, K, (int)P, tr->cfg.label_smoothing, loss, tr->dz);
     for (int i = 0; !st && i < B; i++)
         for (size_t p = 0; p < P; p++) {
             const float *z = s->y + (size_t)i * numel + p;
