@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Runs test programs and prints one summary line, "N passed, N failed".
-#   scripts/run-tests.sh BUILD_DIR TEST_BINARY...
+#   scripts/run-tests.sh BUILD_DIR TEST...
+# A TEST is a program, or a program and its arguments as one word list ("script BUILD").
 # Tests run from the repository root (they read fixtures from tests/ref/). Exits non-zero if
 # any program failed.
 set -u
 build=$1; shift
 passed=0; failed=0; failures=()
 for t in "$@"; do
-    name=$(basename "$t")
+    read -r -a words <<<"$t"
+    name=$(basename "${words[0]}")
     log="$build/$name.log"
     start=$EPOCHREALTIME
-    if "$t" >"$log" 2>&1; then
+    if "${words[@]}" >"$log" 2>&1; then
         passed=$((passed + 1)); status=ok
     else
         failed=$((failed + 1)); status=FAILED; failures+=("$name")
