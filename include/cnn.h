@@ -492,6 +492,13 @@ cnn_status cnn_dataset_load_csv(const char *csv_path, int channels, int height, 
 
 void cnn_dataset_free(cnn_dataset *ds);
 
+/* Sets the classes of ds: `classes` (>= 0) of them, named names[0..classes) or "0", "1", ...
+ * when names is NULL (for a data set made by hand or re-labelled, e.g. masks of a set read
+ * with its class labels). Labels and masks are not touched. On failure ds is unchanged apart
+ * from its names, and stays freeable. */
+cnn_status cnn_dataset_set_classes(cnn_dataset *ds, int classes, const char *const *names,
+                                   char *err, size_t errlen);
+
 /* Keeps the first n samples of ds (for quick trials; n < ds->n), releasing nothing. */
 void cnn_dataset_truncate(cnn_dataset *ds, int n);
 

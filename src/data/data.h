@@ -25,12 +25,6 @@ cnn_dataset *cnn_data_new(int n, int c, int h, int w, int classes, int bytes);
 cnn_status cnn_data_set_names(cnn_dataset *ds, const char *const *names, char *err,
                               size_t errlen);
 
-/* Replaces the class names of ds by `classes` (>= 0) names: names[0..classes), or "0", "1",
- * ... when names is NULL; ds->classes becomes classes. For loaders that learn the number of
- * classes after allocating (segmentation masks) or have none (regression: 0). On failure ds
- * stays freeable. */
-cnn_status cnn_data_set_classes(cnn_dataset *ds, int classes, const char *const *names,
-                                char *err, size_t errlen);
 
 /* A growing list of strings, all from cnn_alloc. */
 typedef struct cnn_strlist {

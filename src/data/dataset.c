@@ -113,7 +113,7 @@ static char **names_copy(char *const *names, int n) {
     return v;
 }
 
-cnn_status cnn_data_set_classes(cnn_dataset *ds, int classes, const char *const *names,
+cnn_status cnn_dataset_set_classes(cnn_dataset *ds, int classes, const char *const *names,
                                 char *err, size_t errlen) {
     CNN_ASSERT(classes >= 0);
     char **v = cnn_calloc((size_t)classes, sizeof *v);

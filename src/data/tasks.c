@@ -433,7 +433,7 @@ cnn_status cnn_dataset_load_segmentation(const char *images_dir, const char *mas
     for (int i = 0; i < files.n && st == CNN_STATUS_OK; i++)
         st = load_pair(images_dir, masks_dir, files.v[i], ds, i, known, &max, err, errlen);
     if (st == CNN_STATUS_OK)
-        st = cnn_data_set_classes(ds, known ? known : max + 1,
+        st = cnn_dataset_set_classes(ds, known ? known : max + 1,
                                   names.n ? (const char *const *)names.v : NULL, err, errlen);
     cnn_strlist_free(&files);
     cnn_strlist_free(&names);
@@ -573,7 +573,7 @@ cnn_status cnn_dataset_load_csv(const char *csv_path, int channels, int height, 
         st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
                            "%s: out of memory for %d images of %dx%dx%d", csv_path, rows.n,
                            channels, height, width);
-    if (st == CNN_STATUS_OK) st = cnn_data_set_classes(ds, 0, NULL, err, errlen);
+    if (st == CNN_STATUS_OK) st = cnn_dataset_set_classes(ds, 0, NULL, err, errlen);
     for (int i = 0; i < rows.n && st == CNN_STATUS_OK; i++)
         st = load_row_image(csv_path, dir, &rows, i, ds, err, errlen);
     if (st == CNN_STATUS_OK) {

@@ -32,11 +32,11 @@ static void load_batch(const cnn_dataset *ds, const cnn_preprocess *pp, int star
     size_t numel = cnn_shape_numel(&ds->shape), pixels = numel / (size_t)ds->shape.dim[0];
     for (int i = 0; i < count; i++) {
         cnn_dataset_sample(ds, start + i, b->x + (size_t)i * numel);
-        if (ds->y) b->it[i] = ds->y[start + i];
-        if (ds->masks)
+        if (pp->task == CNN_TASK_CLASSIFICATION) b->it[i] = ds->y[start + i];
+        if (pp->task == CNN_TASK_SEGMENTATION)
             memcpy(b->it + (size_t)i * pixels, ds->masks + (size_t)(start + i) * pixels,
                    pixels * sizeof *b->it);
-        if (ds->targets)
+        if (pp->task == CNN_TASK_REGRESSION)
             memcpy(b->ft + (size_t)i * ds->n_targets,
                    ds->targets + (size_t)(start + i) * ds->n_targets,
                    (size_t)ds->n_targets * sizeof *b->ft);

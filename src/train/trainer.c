@@ -321,11 +321,12 @@ static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed) {
     cnn_dataset_sample(ds, idx, x);
     cnn_augment_image(&tr->cfg.augment, x, C, H, W, s, tr->scratch);
     cnn_prep_apply(cnn_net_preprocess(tr->net), &ds->shape, x, 1, tr->scratch);
-    if (ds->y) tr->it[i] = ds->y[idx];
-    if (ds->targets)
+    cnn_task task = cnn_loss_task(tr->cfg.loss); /* a set may hold labels and masks both */
+    if (task == CNN_TASK_CLASSIFICATION) tr->it[i] = ds->y[idx];
+    if (task == CNN_TASK_REGRESSION)
         memcpy(tr->ft + (size_t)i * ds->n_targets, ds->targets + (size_t)idx * ds->n_targets,
                (size_t)ds->n_targets * sizeof *tr->ft);
-    if (ds->masks) {
+    if (task == CNN_TASK_SEGMENTATION) {
         const cnn_augment *a = &tr->cfg.augment;
         cnn_augment geo = {.hflip = a->hflip, .vflip = a->vflip, .crop_pad = a->crop_pad,
                            .rot90 = a->rot90, .translate = a->translate};
