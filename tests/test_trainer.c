@@ -336,6 +336,9 @@ static void test_segmentation(void) {
     ds->classes = 2;
     ds->x = malloc((size_t)n * 64 * sizeof(float));
     ds->masks = malloc((size_t)n * 64 * sizeof(int32_t));
+    /* Labels too, of another kind (as Fashion-MNIST with garment masks): not the targets. */
+    ds->y = malloc((size_t)n * sizeof(int32_t));
+    for (int i = 0; i < n; i++) ds->y[i] = 7;
     ds->class_names = calloc(2, sizeof(char *));
     static const char *names[] = {"dark", "bright"};
     ds->class_names[0] = (char *)names[0];
