@@ -82,7 +82,6 @@ check-san:
 	CNN_TEST_LIGHT=1 $(MAKE) BUILD=build-san OPT="-O1 -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
 
-# Trains LeNet-5 on Fashion-MNIST (installing the data set if needed): a few minutes on 2 cores.
 # The benchmarks of docs/BENCHMARKS.md: every workload, cnn against PyTorch 1.13 and oneDNN
 # (needs python3-torch, python3-torchvision; libdnnl-dev is installed when missing). About
 # 15 minutes; run it on a quiet machine.
@@ -90,12 +89,13 @@ BENCH_RUNS ?= 3
 bench: all
 	bench/run.sh $(BENCH_RUNS)
 
+# Trains LeNet-5 on Fashion-MNIST with cnn train's defaults (the best recipe known here:
+# AdamW, cosine schedule, flips), installing the data set if needed: about 30 s on 2 cores.
 run:
 	@scripts/install-deps.sh --data
 	$(MAKE) all
-	$(BUILD)/cnn train --model lenet5 --data fashion-mnist --epochs 10 --batch 64 --opt adamw \
-	    --lr 0.002 --wd 0.05 \
-	    --schedule cosine --augment hflip --seed 1 --out $(BUILD)/lenet5.ckpt
+	$(BUILD)/cnn train --model lenet5 --data fashion-mnist --epochs 10 --seed 1 --force \
+	    --out $(BUILD)/lenet5.ckpt
 
 test: deps
 	$(MAKE) check
