@@ -378,8 +378,12 @@ void cnn_optim_set_steps(cnn_optim *opt, int64_t steps);
  *
  * A checkpoint holds everything needed to continue training exactly where it stopped: the
  * network's definition (as text), its parameters and state, its random generator, the
- * optimiser's configuration, step count and buffers, and free-form metadata text (the training
- * program's settings and position, class names, normalisation). The file is versioned, starts
+ * optimiser's configuration, step count and buffers, the network's preprocessing (task, loss,
+ * normalisation, transforms, class names: cnn_net_preprocess), and free-form metadata text
+ * (the trainer keeps its settings, position and log there as "train." lines, after the
+ * caller's own). Version 1 files, from before the preprocessing section, still load: their
+ * preprocessing comes from their metadata's mean=, std= and classes= lines. The file is
+ * versioned (the layout is in src/io/checkpoint.c), starts
  * with a magic number and ends with a CRC-32 of its content; it is written to a temporary file
  * and renamed, so an interrupted save never destroys the previous checkpoint.
  * ------------------------------------------------------------------------------------------- */
@@ -582,7 +586,8 @@ int cnn_augment_format(const cnn_augment *aug, char *buf, size_t size);
 /* ---------------------------------------------------------------------------------------------
  * Training helpers
  *
- * The pieces of a training loop (cli/train.c is one such loop):
+ * The pieces of a training loop, for callers that write their own (the trainer below is one
+ * such loop, and the one to use):
  *   for each epoch: cnn_permutation -> for each batch: cnn_dataset_batch -> forward -> loss ->
  *   backward -> cnn_net_clip_grad_norm -> cnn_optim_set_lr(cnn_schedule_lr(...)) -> step;
  *   then cnn_evaluate on held-out data.
