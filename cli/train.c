@@ -470,8 +470,11 @@ static void print_start(const run *r) {
            : cfg->schedule == CNN_SCHEDULE_STEP ? "step" : "constant",
            cfg->batch, cfg->epochs, (unsigned long long)cfg->seed, cnn_net_threads(net),
            cnn_net_threads(net) > 1 ? "s" : "", aug);
-    if (r->c.resume)
-        printf("resuming from %s after epoch %d\n", r->c.resume, cnn_trainer_epochs_done(r->tr));
+    int step = cnn_trainer_steps_done(r->tr), epoch = cnn_trainer_epochs_done(r->tr);
+    if (r->c.resume && step)
+        printf("resuming from %s in epoch %d, after step %d\n", r->c.resume, epoch + 1, step);
+    else if (r->c.resume)
+        printf("resuming from %s after epoch %d\n", r->c.resume, epoch);
     fflush(stdout);
 }
 
@@ -491,7 +494,11 @@ static int report_test(run *r) {
     else
         printf("test: %d samples, loss (%s) %.6f\n", m.n, cnn_loss_name(cnn_net_preprocess(net)->loss), m.loss);
     cnn_metrics_free(&m);
-    printf("wrote the model to %s, the log to %s and its plot to %s\n", r->out, r->log, r->plot);
+    if (r->plot_warned)
+        printf("wrote the model to %s (the log or its plot could not be written: see the warning "
+               "above; the checkpoint holds the log)\n", r->out);
+    else
+        printf("wrote the model to %s, the log to %s and its plot to %s\n", r->out, r->log, r->plot);
     return 1;
 }
 

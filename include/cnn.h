@@ -851,6 +851,8 @@ cnn_status cnn_trainer_save(cnn_trainer *tr, const char *path);
 cnn_net *cnn_trainer_net(cnn_trainer *tr);
 const cnn_train_config *cnn_trainer_config(const cnn_trainer *tr);
 int cnn_trainer_epochs_done(const cnn_trainer *tr);
+/* Steps done in the current epoch (0 at an epoch's start). */
+int cnn_trainer_steps_done(const cnn_trainer *tr);
 cnn_train_progress cnn_trainer_last(const cnn_trainer *tr);
 /* The message of the last error ("" if none). */
 const char *cnn_trainer_last_error(const cnn_trainer *tr);

@@ -276,6 +276,10 @@ static void test_refusals(const cnn_dataset *tr, const cnn_dataset *va) {
     c = config(2, 1);
     c.label_smoothing = 1.5f;
     refused("label smoothing 1.5", "label smoothing", &c, tr, va);
+    c = config(2, 1);
+    c.label_smoothing = 0.1f;
+    c.loss = CNN_LOSS_MSE;
+    refused("label smoothing with MSE", "cross-entropy", &c, tr, va);
     cnn_net *net = t_net("input x - shape=1x8x8; flatten f -; dense d - out=5", 1);
     cnn_trainer *t = NULL;
     char err[1024] = "";

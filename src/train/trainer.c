@@ -74,6 +74,9 @@ static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
                     "(>= 0), blur %g (>= 0)", (double)c->clip, (double)c->label_smoothing,
                     (double)c->min_lr, (double)c->gamma, c->warmup, c->step_size, c->patience,
                     (double)c->blur);
+    if (c->label_smoothing > 0 && c->loss != CNN_LOSS_SOFTMAX_CE && c->loss != CNN_LOSS_PIXEL_CE)
+        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "label smoothing applies to cross-entropy, "
+                    "not to %s", cnn_loss_name(c->loss));
     if (c->augment.blur > 0 || c->augment.sobel)
         return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
                     "blur and sobel are deterministic transforms, not augmentations: set them as "
@@ -450,11 +453,13 @@ cnn_status cnn_trainer_run(cnn_trainer *tr) {
 }
 
 int cnn_trainer_done(const cnn_trainer *tr) { return tr->done; }
-int cnn_trainer_stopped(const cnn_trainer *tr) { return tr->stopped || tr->stop_req; }
+/* A stop asked for after the last step leaves a complete run, not a stopped one. */
+int cnn_trainer_stopped(const cnn_trainer *tr) { return tr->stopped || (tr->stop_req && !tr->done); }
 void cnn_trainer_stop(cnn_trainer *tr) { tr->stop_req = 1; }
 cnn_net *cnn_trainer_net(cnn_trainer *tr) { return tr->net; }
 const cnn_train_config *cnn_trainer_config(const cnn_trainer *tr) { return &tr->cfg; }
 int cnn_trainer_epochs_done(const cnn_trainer *tr) { return tr->epoch; }
+int cnn_trainer_steps_done(const cnn_trainer *tr) { return tr->step; }
 cnn_train_progress cnn_trainer_last(const cnn_trainer *tr) { return tr->last; }
 const char *cnn_trainer_last_error(const cnn_trainer *tr) { return tr->err; }
 const char *cnn_trainer_log_csv(const cnn_trainer *tr) {
