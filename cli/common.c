@@ -264,3 +264,13 @@ int cli_checkpoint_data(const char *path, char *buf, size_t size) {
     cnn_net_free(net);
     return ok;
 }
+
+void cli_json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') printf("\\%c", *s);
+        else if ((unsigned char)*s < 32) printf("\\u%04x", *s);
+        else putchar(*s);
+    }
+    putchar('"');
+}

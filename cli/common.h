@@ -1,6 +1,6 @@
 /*
- * common.h - what the cnn tool's commands share: finding data sets, building models by name or
- * file, the metadata a training run keeps in its checkpoint, and augmentation specs.
+ * common.h - what the cnn tool's commands share: finding data sets, building models by name,
+ * file or checkpoint, reading a checkpoint's metadata, and JSON strings.
  */
 #ifndef CNN_CLI_COMMON_H
 #define CNN_CLI_COMMON_H
@@ -44,6 +44,9 @@ int cli_load_task_data(const char *cmd, const char *spec, cnn_task task, const c
 /* The data set a checkpoint written by cnn train was trained on, into buf; 0 when it does not
  * say or cannot be read. */
 int cli_checkpoint_data(const char *path, char *buf, size_t size);
+
+/* Prints s on stdout as a JSON string, quoted and escaped. */
+void cli_json_str(const char *s);
 
 /* Is stderr a terminal (for progress bars)? */
 int cli_is_tty(void);

@@ -35,17 +35,6 @@ void cli_eval_help(FILE *f) {
     cli_help(f, "cnn eval MODEL.ckpt [options]", ABOUT, o);
 }
 
-/* Writes s as a JSON string. */
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') printf("\\%c", *s);
-        else if ((unsigned char)*s < 32) printf("\\u%04x", *s);
-        else putchar(*s);
-    }
-    putchar('"');
-}
-
 /* The share of class k's samples (pixels) predicted as k. */
 static double recall(const cnn_metrics *m, int k) {
     int64_t total = 0, K = m->classes;
@@ -57,9 +46,9 @@ static void print_json(const char *model, const char *data, const cnn_net *net,
                        const cnn_metrics *m) {
     int K = m->classes;
     printf("{\"model\": ");
-    json_str(model);
+    cli_json_str(model);
     printf(", \"data\": ");
-    json_str(data);
+    cli_json_str(data);
     printf(", \"task\": \"%s\", \"n\": %d, \"loss\": %.6f",
            cnn_task_name(cnn_net_preprocess(net)->task), m->n, m->loss);
     if (K) printf(", \"top1\": %.6f, \"top5\": %.6f", m->top1, m->top5);
@@ -67,7 +56,7 @@ static void print_json(const char *model, const char *data, const cnn_net *net,
     if (K) printf(", \"per_class\": {");
     for (int k = 0; k < K; k++) {
         printf("%s", k ? ", " : "");
-        json_str(cnn_net_class_name(net, k));
+        cli_json_str(cnn_net_class_name(net, k));
         printf(": %.6f", recall(m, k));
     }
     if (K) printf("}, \"confusion\": [");

@@ -39,25 +39,15 @@ void cli_predict_help(FILE *f) {
     cli_help(f, "cnn predict MODEL.ckpt IMAGE|FOLDER... [options]", ABOUT, o);
 }
 
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') printf("\\%c", *s);
-        else if ((unsigned char)*s < 32) printf("\\u%04x", *s);
-        else putchar(*s);
-    }
-    putchar('"');
-}
-
 /* One image: its line(s), or its error. Returns 1 on success. */
 static int predict_one(cnn_net *net, const char *path, const predict_opts *c, int *cls,
                        float *prob) {
     if (cnn_classify_file(net, path, c->top, cls, prob)) {
         if (c->json) {
             printf("{\"file\": ");
-            json_str(path);
+            cli_json_str(path);
             printf(", \"error\": ");
-            json_str(cnn_net_last_error(net));
+            cli_json_str(cnn_net_last_error(net));
             printf("}\n");
         }
         fprintf(stderr, "cnn predict: %s (skipped)\n", cnn_net_last_error(net));
@@ -65,11 +55,11 @@ static int predict_one(cnn_net *net, const char *path, const predict_opts *c, in
     }
     if (c->json) {
         printf("{\"file\": ");
-        json_str(path);
+        cli_json_str(path);
         printf(", \"top\": [");
         for (int r = 0; r < c->top; r++) {
             printf("%s{\"class\": ", r ? ", " : "");
-            json_str(cnn_net_class_name(net, cls[r]));
+            cli_json_str(cnn_net_class_name(net, cls[r]));
             printf(", \"index\": %d, \"probability\": %.6f}", cls[r], (double)prob[r]);
         }
         printf("]}\n");

@@ -23,7 +23,8 @@ FILE *cnn_atomic_open(const char *path, char *tmp, size_t tmp_size, char *err, s
 cnn_status cnn_atomic_close(FILE *f, const char *tmp, const char *path, int failed, char *err,
                             size_t errlen) {
     int saved = errno;
-    if (!failed && (ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0)) failed = 1, saved = errno;
+    if (!failed && (ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0))
+        failed = 1, saved = errno;
     if (fclose(f) != 0 && !failed) failed = 1, saved = errno;
     if (!failed && rename(tmp, path) != 0) failed = 1, saved = errno;
     if (!failed) return CNN_STATUS_OK;

@@ -79,16 +79,18 @@ static cnn_status batch_loss(const cnn_preprocess *pp, const float *z, const bat
                              int count, int K, size_t P, size_t numel_out, float *l) {
     switch (pp->loss) {
     case CNN_LOSS_SOFTMAX_CE:
-    case CNN_LOSS_PIXEL_CE: return cnn_loss_cross_entropy(z, b->it, count, K, (int)P, l, NULL);
-    case CNN_LOSS_MSE: return cnn_loss_mse(z, b->ft, (size_t)count * numel_out, l, NULL);
-    case CNN_LOSS_BCE_LOGITS: return cnn_loss_bce_logits(z, b->ft, (size_t)count * numel_out, l, NULL);
+    case CNN_LOSS_PIXEL_CE:
+        return cnn_loss_cross_entropy(z, b->it, count, K, (int)P, l, NULL);
+    case CNN_LOSS_MSE:
+        return cnn_loss_mse(z, b->ft, (size_t)count * numel_out, l, NULL);
+    case CNN_LOSS_BCE_LOGITS:
+        return cnn_loss_bce_logits(z, b->ft, (size_t)count * numel_out, l, NULL);
     }
     return CNN_STATUS_INVALID_ARGUMENT;
 }
 
 /* Checks that ds has the targets of the task and that they fit the score layer's shape. */
-cnn_status cnn_check_fit(cnn_net *net, const cnn_dataset *ds, const cnn_preprocess *pp,
-                         int score) {
+cnn_status cnn_check_fit(cnn_net *net, const cnn_dataset *ds, const cnn_preprocess *pp, int score) {
     cnn_shape out = cnn_net_layer_shape(net, score), in = cnn_net_input_shape(net, 0);
     char a[64], b[64];
     if (cnn_shape_numel(&in) != cnn_shape_numel(&ds->shape) || in.dim[0] != ds->shape.dim[0])
@@ -135,8 +137,8 @@ static int batch_alloc(batch_buf *b, const cnn_dataset *ds, int B) {
     return b->x && b->scratch && b->it && (!ds->targets || b->ft);
 }
 
-static cnn_status run_eval(cnn_net *net, const cnn_dataset *ds, const cnn_preprocess *pp,
-                           int score, batch_buf *b, cnn_metrics *m) {
+static cnn_status run_eval(cnn_net *net, const cnn_dataset *ds, const cnn_preprocess *pp, int score,
+                           batch_buf *b, cnn_metrics *m) {
     cnn_shape out = cnn_net_layer_shape(net, score);
     int K = pp->task == CNN_TASK_REGRESSION ? 0 : out.dim[0];
     size_t numel_out = cnn_shape_numel(&out), P = K ? numel_out / (size_t)K : 1;
@@ -150,8 +152,8 @@ static cnn_status run_eval(cnn_net *net, const cnn_dataset *ds, const cnn_prepro
         const float *z = cnn_net_layer_output(net, score);
         float l;
         if ((st = batch_loss(pp, z, b, count, K, P, numel_out, &l))) {
-            cnn_error(net, st, "evaluation loss on samples %d to %d: %s", start,
-                      start + count - 1, cnn_status_str(st));
+            cnn_error(net, st, "evaluation loss on samples %d to %d: %s", start, start + count - 1,
+                      cnn_status_str(st));
             break;
         }
         loss += (double)l * count;
@@ -192,8 +194,11 @@ static cnn_status evaluate(cnn_net *net, const cnn_dataset *ds, const cnn_prepro
 
 cnn_status cnn_evaluate(cnn_net *net, const cnn_dataset *ds, const float *mean, const float *std,
                         cnn_metrics *m) {
-    cnn_preprocess pp = {.task = CNN_TASK_CLASSIFICATION, .loss = CNN_LOSS_SOFTMAX_CE,
-                         .channels = ds->shape.dim[0], .mean = mean, .std = mean ? std : NULL,
+    cnn_preprocess pp = {.task = CNN_TASK_CLASSIFICATION,
+                         .loss = CNN_LOSS_SOFTMAX_CE,
+                         .channels = ds->shape.dim[0],
+                         .mean = mean,
+                         .std = mean ? std : NULL,
                          .classes = ds->classes};
     if (!std) pp.mean = NULL;
     return evaluate(net, ds, &pp, m);

@@ -41,16 +41,19 @@ static cnn_status check_classify(cnn_net *net, int n, int top_k, int *K) {
     cnn_shape s = cnn_net_layer_shape(net, cnn_net_score_layer(net));
     char a[64];
     if (net->n_inputs != 1)
-        return cnn_error(net, CNN_STATUS_STATE, "classify: the network has %d inputs, not 1", net->n_inputs);
+        return cnn_error(net, CNN_STATUS_STATE, "classify: the network has %d inputs, not 1",
+                         net->n_inputs);
     if (p->task != CNN_TASK_CLASSIFICATION || s.rank != 1)
         return cnn_error(net, CNN_STATUS_STATE,
                          "classify: the network was trained for %s; its output is %s, not "
-                         "class scores", cnn_task_name(p->task), cnn_shape_str(&s, a, sizeof a));
+                         "class scores",
+                         cnn_task_name(p->task), cnn_shape_str(&s, a, sizeof a));
     *K = s.dim[0];
     if (n < 1 || top_k < 1 || top_k > *K)
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
                          "classify: %d images, top %d of %d classes: both must be at least 1, "
-                         "top at most the classes", n, top_k, *K);
+                         "top at most the classes",
+                         n, top_k, *K);
     return CNN_STATUS_OK;
 }
 
@@ -73,7 +76,8 @@ cnn_status cnn_classify(cnn_net *net, const float *images, int n, int top_k, int
     for (int start = 0; !st && start < n; start += B) {
         int count = n - start < B ? n - start : B;
         memcpy(x, images + (size_t)start * numel, (size_t)count * numel * sizeof *x);
-        if ((st = cnn_preprocess_images(net, x, count)) || (st = cnn_net_forward(net, x, count))) break;
+        if ((st = cnn_preprocess_images(net, x, count)) || (st = cnn_net_forward(net, x, count)))
+            break;
         const float *z = cnn_net_layer_output(net, score);
         for (int i = 0; i < count; i++) {
             top_classes(z + (size_t)i * K, K, top_k, best, pr);
@@ -97,14 +101,18 @@ cnn_status cnn_classify_file(cnn_net *net, const char *path, int top_k, int *cla
     cnn_shape in = cnn_net_input_shape(net, 0);
     char a[64];
     if (in.rank != 3)
-        return cnn_error(net, CNN_STATUS_SHAPE, "classify %s: the network's input %s is not an "
-                         "image (C, H, W)", path, cnn_shape_str(&in, a, sizeof a));
+        return cnn_error(net, CNN_STATUS_SHAPE,
+                         "classify %s: the network's input %s is not an "
+                         "image (C, H, W)",
+                         path, cnn_shape_str(&in, a, sizeof a));
     float *x = cnn_alloc(cnn_shape_numel(&in) * sizeof *x);
     if (!x) return cnn_error(net, CNN_STATUS_NO_MEMORY, "classify %s: out of memory", path);
     char err[1024];
     st = cnn_image_load(path, in.dim[0], in.dim[1], in.dim[2], x, err, sizeof err);
-    if (st) cnn_error(net, st, "%s", err);
-    else st = cnn_classify(net, x, 1, top_k, classes, probs);
+    if (st)
+        cnn_error(net, st, "%s", err);
+    else
+        st = cnn_classify(net, x, 1, top_k, classes, probs);
     cnn_free(x);
     return st;
 }

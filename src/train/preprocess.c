@@ -42,10 +42,13 @@ int cnn_loss_parse(const char *name) { return find_name(LOSS_NAMES, COUNT(LOSS_N
 
 cnn_task cnn_loss_task(cnn_loss loss) {
     switch (loss) {
-    case CNN_LOSS_SOFTMAX_CE: return CNN_TASK_CLASSIFICATION;
-    case CNN_LOSS_PIXEL_CE: return CNN_TASK_SEGMENTATION;
+    case CNN_LOSS_SOFTMAX_CE:
+        return CNN_TASK_CLASSIFICATION;
+    case CNN_LOSS_PIXEL_CE:
+        return CNN_TASK_SEGMENTATION;
     case CNN_LOSS_MSE:
-    case CNN_LOSS_BCE_LOGITS: break;
+    case CNN_LOSS_BCE_LOGITS:
+        break;
     }
     return CNN_TASK_REGRESSION;
 }
@@ -81,35 +84,38 @@ static float *copy_floats(const float *v, int n) {
 }
 
 static cnn_status check(cnn_net *net, const cnn_preprocess *p) {
-    if (net->n_inputs < 1) return cnn_error(net, CNN_STATUS_STATE, "preprocessing: the network has no input");
+    if (net->n_inputs < 1)
+        return cnn_error(net, CNN_STATUS_STATE, "preprocessing: the network has no input");
     int C = cnn_net_input_shape(net, 0).dim[0];
     if ((int)p->task < 0 || (int)p->task >= COUNT(TASK_NAMES) || (int)p->loss < 0 ||
         (int)p->loss >= COUNT(LOSS_NAMES) || cnn_loss_task(p->loss) != p->task)
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
-                         "preprocessing: loss %s does not go with task %s",
-                         cnn_loss_name(p->loss), cnn_task_name(p->task));
+                         "preprocessing: loss %s does not go with task %s", cnn_loss_name(p->loss),
+                         cnn_task_name(p->task));
     if (p->channels != C)
         return cnn_error(net, CNN_STATUS_SHAPE,
-                         "preprocessing for %d channels, the network's input has %d", p->channels, C);
+                         "preprocessing for %d channels, the network's input has %d", p->channels,
+                         C);
     if ((p->mean == NULL) != (p->std == NULL))
-        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "preprocessing: mean and std go together");
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                         "preprocessing: mean and std go together");
     for (int c = 0; p->std && c < C; c++)
         if (!(p->std[c] > 0) || !isfinite(p->std[c]) || !isfinite(p->mean[c]))
             return cnn_error(net, CNN_STATUS_NUMERIC,
-                             "preprocessing: channel %d has mean %g, std %g (std must be > 0)",
-                             c, (double)p->mean[c], (double)p->std[c]);
+                             "preprocessing: channel %d has mean %g, std %g (std must be > 0)", c,
+                             (double)p->mean[c], (double)p->std[c]);
     if (!(p->blur >= 0) || p->blur > 1000)
-        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "preprocessing: blur sigma %g", (double)p->blur);
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "preprocessing: blur sigma %g",
+                         (double)p->blur);
     int K = output_classes(net, p->task);
     char a[64];
     cnn_shape o = cnn_net_output_shape(net);
     if (p->task != CNN_TASK_REGRESSION && (K < 1 || p->classes != K))
-        return cnn_error(net, CNN_STATUS_SHAPE,
-                         "%s with %d classes needs %s, the network's output is %s",
-                         cnn_task_name(p->task), p->classes,
-                         p->task == CNN_TASK_CLASSIFICATION ? "flat logits of that size"
-                                                            : "that many channels",
-                         cnn_shape_str(&o, a, sizeof a));
+        return cnn_error(
+            net, CNN_STATUS_SHAPE, "%s with %d classes needs %s, the network's output is %s",
+            cnn_task_name(p->task), p->classes,
+            p->task == CNN_TASK_CLASSIFICATION ? "flat logits of that size" : "that many channels",
+            cnn_shape_str(&o, a, sizeof a));
     return CNN_STATUS_OK;
 }
 
@@ -160,8 +166,7 @@ const char *cnn_net_class_name(const cnn_net *net, int k) {
     return net->class_name;
 }
 
-void cnn_prep_apply(const cnn_preprocess *p, const cnn_shape *in, float *x, int n,
-                    float *scratch) {
+void cnn_prep_apply(const cnn_preprocess *p, const cnn_shape *in, float *x, int n, float *scratch) {
     size_t numel = cnn_shape_numel(in);
     int C = in->dim[0], H = in->rank == 3 ? in->dim[1] : 1;
     int W = in->rank >= 2 ? in->dim[in->rank - 1] : 1;
@@ -185,7 +190,8 @@ cnn_status cnn_preprocess_images(cnn_net *net, float *x, int n) {
     float *scratch = NULL;
     if (p->blur > 0 || p->sobel) {
         scratch = cnn_alloc(2 * cnn_shape_numel(&in) * sizeof *scratch);
-        if (!scratch) return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for preprocessing");
+        if (!scratch)
+            return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for preprocessing");
     }
     cnn_prep_apply(p, &in, x, n, scratch);
     cnn_free(scratch);
@@ -311,7 +317,8 @@ static cnn_status decode_section(cnn_net *net, reader *r, cnn_preprocess *p, flo
         for (int k = 0; k < p->classes; k++) {
             uint32_t n = get_u32(r);
             if (r->bad || n > r->left)
-                return cnn_error(net, CNN_STATUS_FORMAT, "preprocessing section: class name %d runs past the end", k);
+                return cnn_error(net, CNN_STATUS_FORMAT,
+                                 "preprocessing section: class name %d runs past the end", k);
             if (!((*names)[k] = cnn_alloc((size_t)n + 1)))
                 return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory");
             memcpy((*names)[k], r->p, n);
@@ -321,7 +328,9 @@ static cnn_status decode_section(cnn_net *net, reader *r, cnn_preprocess *p, flo
         }
         p->class_names = (const char *const *)*names;
     }
-    if (r->left) return cnn_error(net, CNN_STATUS_FORMAT, "preprocessing section: %zu bytes too many", r->left);
+    if (r->left)
+        return cnn_error(net, CNN_STATUS_FORMAT, "preprocessing section: %zu bytes too many",
+                         r->left);
     return CNN_STATUS_OK;
 }
 
@@ -373,7 +382,8 @@ static cnn_status decode_meta_into(cnn_net *net, const char *meta, char *text, s
                                    cnn_preprocess *p, float **mean, float **std, char ***names) {
     char *save = NULL;
     int C = p->channels;
-    if (!(*mean = cnn_alloc((size_t)C * sizeof **mean)) || !(*std = cnn_alloc((size_t)C * sizeof **std)))
+    if (!(*mean = cnn_alloc((size_t)C * sizeof **mean)) ||
+        !(*std = cnn_alloc((size_t)C * sizeof **std)))
         return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory");
     if (meta_value(meta, "mean", text, size) && parse_floats(text, *mean, C) &&
         meta_value(meta, "std", text, size) && parse_floats(text, *std, C)) {

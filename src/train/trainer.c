@@ -27,15 +27,13 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
+double cnn_trainer_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static cnn_status fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static cnn_status fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...) {
+cnn_status cnn_trainer_fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(tr->err, sizeof tr->err, fmt, ap);
@@ -44,10 +42,15 @@ static cnn_status fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...) {
 }
 
 cnn_train_config cnn_train_defaults(void) {
-    cnn_train_config c = {.epochs = 10, .batch = 64, .seed = 1, .threads = 0,
+    cnn_train_config c = {.epochs = 10,
+                          .batch = 64,
+                          .seed = 1,
+                          .threads = 0,
                           .optim = cnn_optim_defaults(CNN_OPTIM_ADAMW, 0.002f),
-                          .schedule = CNN_SCHEDULE_COSINE, .gamma = 0.1f,
-                          .loss = CNN_LOSS_SOFTMAX_CE, .normalize = 1};
+                          .schedule = CNN_SCHEDULE_COSINE,
+                          .gamma = 0.1f,
+                          .loss = CNN_LOSS_SOFTMAX_CE,
+                          .normalize = 1};
     c.optim.weight_decay = 0.05f;
     c.augment.hflip = 0.5f;
     return c;
@@ -60,28 +63,35 @@ cnn_train_config cnn_train_defaults(void) {
 static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
     const cnn_optim_config *o = &c->optim;
     if (c->epochs < 1 || c->batch < 1 || c->threads < 0 || c->threads > 1024)
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                    "epochs %d, batch %d, threads %d: epochs and batch must be at least 1, "
-                    "threads 0 (all) to 1024", c->epochs, c->batch, c->threads);
+        return cnn_trainer_fail(
+            tr, CNN_STATUS_INVALID_ARGUMENT,
+            "epochs %d, batch %d, threads %d: epochs and batch must be at least 1, "
+            "threads 0 (all) to 1024",
+            c->epochs, c->batch, c->threads);
     if (!(o->lr > 0) || !isfinite(o->lr))
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "learning rate %g: it must be above 0", (double)o->lr);
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "learning rate %g: it must be above 0", (double)o->lr);
     if (!(c->clip >= 0) || !(c->label_smoothing >= 0 && c->label_smoothing < 1) ||
         !(c->min_lr >= 0) || !(c->gamma > 0) || c->warmup < 0 || c->step_size < 0 ||
         c->patience < 0 || !(c->blur >= 0))
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                    "a setting is out of range: clip %g (>= 0), label smoothing %g ([0, 1)), "
-                    "min lr %g (>= 0), gamma %g (> 0), warm-up %d, step size %d, patience %d "
-                    "(>= 0), blur %g (>= 0)", (double)c->clip, (double)c->label_smoothing,
-                    (double)c->min_lr, (double)c->gamma, c->warmup, c->step_size, c->patience,
-                    (double)c->blur);
+        return cnn_trainer_fail(
+            tr, CNN_STATUS_INVALID_ARGUMENT,
+            "a setting is out of range: clip %g (>= 0), label smoothing %g ([0, 1)), "
+            "min lr %g (>= 0), gamma %g (> 0), warm-up %d, step size %d, patience %d "
+            "(>= 0), blur %g (>= 0)",
+            (double)c->clip, (double)c->label_smoothing, (double)c->min_lr, (double)c->gamma,
+            c->warmup, c->step_size, c->patience, (double)c->blur);
     if (c->label_smoothing > 0 && c->loss != CNN_LOSS_SOFTMAX_CE && c->loss != CNN_LOSS_PIXEL_CE)
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "label smoothing applies to cross-entropy, "
-                    "not to %s", cnn_loss_name(c->loss));
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "label smoothing applies to cross-entropy, "
+                                "not to %s",
+                                cnn_loss_name(c->loss));
     if (c->augment.blur > 0 || c->augment.sobel)
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                    "blur and sobel are deterministic transforms, not augmentations: set them as "
-                    "preprocessing (cnn_train_config.blur, .sobel; cnn train --preprocess), so "
-                    "that evaluation and prediction apply them too");
+        return cnn_trainer_fail(
+            tr, CNN_STATUS_INVALID_ARGUMENT,
+            "blur and sobel are deterministic transforms, not augmentations: set them as "
+            "preprocessing (cnn_train_config.blur, .sobel; cnn train --preprocess), so "
+            "that evaluation and prediction apply them too");
     return CNN_STATUS_OK;
 }
 
@@ -92,38 +102,44 @@ static cnn_status check_task(cnn_trainer *tr, const cnn_train_config *c, const c
                                        "masks (a segmentation data set)",
                                        "float targets (a regression data set)"};
     int has = task == CNN_TASK_CLASSIFICATION ? ds->y != NULL
-            : task == CNN_TASK_SEGMENTATION ? ds->masks != NULL : ds->targets != NULL;
+              : task == CNN_TASK_SEGMENTATION ? ds->masks != NULL
+                                              : ds->targets != NULL;
     if (!has)
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "loss %s needs %s; the data set has none",
-                    cnn_loss_name(c->loss), need[task]);
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "loss %s needs %s; the data set has none", cnn_loss_name(c->loss),
+                                need[task]);
     if (task == CNN_TASK_SEGMENTATION && (c->augment.crop_scale > 0 || c->augment.rotate > 0))
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                    "segmentation: resized-crop and rotate interpolate, which would blend class "
-                    "numbers in the masks; use hflip, vflip, crop, rot90 or translate");
+        return cnn_trainer_fail(
+            tr, CNN_STATUS_INVALID_ARGUMENT,
+            "segmentation: resized-crop and rotate interpolate, which would blend class "
+            "numbers in the masks; use hflip, vflip, crop, rot90 or translate");
     if (ds->shape.rank != 3 && (c->blur > 0 || c->sobel || c->augment.rotate > 0))
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "blur, sobel and rotate need images (C, H, W)");
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "blur, sobel and rotate need images (C, H, W)");
     return CNN_STATUS_OK;
 }
 
-static cnn_status check_data(cnn_trainer *tr, const cnn_train_config *c,
-                             const cnn_dataset *train, const cnn_dataset *val) {
+static cnn_status check_data(cnn_trainer *tr, const cnn_train_config *c, const cnn_dataset *train,
+                             const cnn_dataset *val) {
     cnn_status st = check_numbers(tr, c);
     if (!st) st = check_task(tr, c, train);
     if (st) return st;
     if (c->batch > train->n)
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "batch %d is larger than the %d training samples",
-                    c->batch, train->n);
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "batch %d is larger than the %d training samples", c->batch,
+                                train->n);
     if ((c->patience > 0 || c->best_checkpoint) && !val)
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                    "early stopping and the best checkpoint need a validation set");
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "early stopping and the best checkpoint need a validation set");
     if (val && (val->shape.rank != train->shape.rank ||
                 cnn_shape_numel(&val->shape) != cnn_shape_numel(&train->shape) ||
                 val->classes != train->classes || val->n_targets != train->n_targets ||
                 !val->y != !train->y || !val->masks != !train->masks))
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                    "the validation set (%d classes, %d targets) does not match the training "
-                    "set (%d classes, %d targets) in shape or kind", val->classes,
-                    val->n_targets, train->classes, train->n_targets);
+        return cnn_trainer_fail(
+            tr, CNN_STATUS_INVALID_ARGUMENT,
+            "the validation set (%d classes, %d targets) does not match the training "
+            "set (%d classes, %d targets) in shape or kind",
+            val->classes, val->n_targets, train->classes, train->n_targets);
     return CNN_STATUS_OK;
 }
 
@@ -154,10 +170,12 @@ static cnn_status setup(cnn_trainer *tr) {
     int threads = c->threads ? c->threads : cnn_cpu_count();
     if (!c->threads && threads > 8) threads = 8;
     if (cnn_net_set_threads(net, threads) || cnn_net_prepare(net, c->batch))
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
     tr->score = score_layer(net, c->loss);
     tr->steps = ds->n / c->batch; /* the last partial batch is dropped (batch norm) */
-    tr->sched = (cnn_schedule){.kind = c->schedule, .gamma = c->gamma, .min_lr = c->min_lr,
+    tr->sched = (cnn_schedule){.kind = c->schedule,
+                               .gamma = c->gamma,
+                               .min_lr = c->min_lr,
                                .warmup_steps = (int64_t)c->warmup * tr->steps,
                                .total_steps = (int64_t)c->epochs * tr->steps};
     int step_size = c->step_size ? c->step_size : (c->epochs / 3 > 0 ? c->epochs / 3 : 1);
@@ -171,7 +189,8 @@ static cnn_status setup(cnn_trainer *tr) {
     tr->ft = ds->targets ? cnn_alloc((size_t)c->batch * ds->n_targets * sizeof *tr->ft) : NULL;
     tr->dz = cnn_alloc((size_t)c->batch * out * sizeof *tr->dz);
     if (!tr->perm || !tr->x || !tr->scratch || !tr->it || (ds->targets && !tr->ft) || !tr->dz)
-        return fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for batches of %d", c->batch);
+        return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for batches of %d",
+                                c->batch);
     tr->perm_epoch = -1;
     return CNN_STATUS_OK;
 }
@@ -185,22 +204,25 @@ static cnn_status set_preprocess(cnn_trainer *tr) {
     if (!mean || !std) {
         cnn_free(mean);
         cnn_free(std);
-        return fail(tr, CNN_STATUS_NO_MEMORY, "out of memory");
+        return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory");
     }
     cnn_dataset_stats(ds, mean, std);
     for (int k = 0; k < C; k++)
         if (!(std[k] > 0)) std[k] = 1; /* a constant channel: centre it, do not divide by 0 */
     cnn_task task = cnn_loss_task(tr->cfg.loss);
-    cnn_preprocess p = {.task = task, .loss = tr->cfg.loss, .channels = C,
+    cnn_preprocess p = {.task = task,
+                        .loss = tr->cfg.loss,
+                        .channels = C,
                         .mean = tr->cfg.normalize ? mean : NULL,
-                        .std = tr->cfg.normalize ? std : NULL, .blur = tr->cfg.blur,
+                        .std = tr->cfg.normalize ? std : NULL,
+                        .blur = tr->cfg.blur,
                         .sobel = tr->cfg.sobel,
                         .classes = task == CNN_TASK_REGRESSION ? 0 : ds->classes,
                         .class_names = (const char *const *)ds->class_names};
     cnn_status st = cnn_net_set_preprocess(tr->net, &p);
     cnn_free(mean);
     cnn_free(std);
-    return st ? fail(tr, st, "%s", cnn_net_last_error(tr->net)) : CNN_STATUS_OK;
+    return st ? cnn_trainer_fail(tr, st, "%s", cnn_net_last_error(tr->net)) : CNN_STATUS_OK;
 }
 
 static cnn_trainer *alloc_trainer(const cnn_dataset *train, const cnn_dataset *val,
@@ -248,16 +270,16 @@ cnn_status cnn_trainer_new(cnn_net *net, const cnn_dataset *train, const cnn_dat
     cnn_status st = check_data(tr, cfg, train, val);
     if (!st) st = set_preprocess(tr);
     if (!st && !(tr->opt = cnn_optim_new(net, &cfg->optim)))
-        st = fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
+        st = cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
     if (!st) st = setup(tr);
     if (!st && cnn_check_fit(net, train, cnn_net_preprocess(net), tr->score))
-        st = fail(tr, CNN_STATUS_SHAPE, "%s", cnn_net_last_error(net));
+        st = cnn_trainer_fail(tr, CNN_STATUS_SHAPE, "%s", cnn_net_last_error(net));
     return finish_new(tr, st, out, err, errlen);
 }
 
-cnn_status cnn_trainer_resume(const char *path, const cnn_dataset *train,
-                              const cnn_dataset *val, int epochs, const cnn_train_config *cfg,
-                              cnn_trainer **out, char *err, size_t errlen) {
+cnn_status cnn_trainer_resume(const char *path, const cnn_dataset *train, const cnn_dataset *val,
+                              int epochs, const cnn_train_config *cfg, cnn_trainer **out, char *err,
+                              size_t errlen) {
     *out = NULL;
     cnn_train_config given = cfg ? *cfg : cnn_train_defaults();
     if (!given.checkpoint) given.checkpoint = path;
@@ -277,8 +299,10 @@ cnn_status cnn_trainer_resume(const char *path, const cnn_dataset *train,
     tr->owns_net = 1;
     tr->opt = opt;
     if (!opt) {
-        st = fail(tr, CNN_STATUS_FORMAT, "%s: holds no optimiser state: it loads for evaluation "
-                  "and prediction, but no run can be resumed from it", path);
+        st = cnn_trainer_fail(tr, CNN_STATUS_FORMAT,
+                              "%s: holds no optimiser state: it loads for evaluation "
+                              "and prediction, but no run can be resumed from it",
+                              path);
     } else {
         tr->cfg.optim = cnn_optim_get_config(opt); /* the base rate comes with the state */
         st = cnn_trainer_resume_state(tr, path, meta, epochs);
@@ -287,7 +311,7 @@ cnn_status cnn_trainer_resume(const char *path, const cnn_dataset *train,
     if (!st) st = check_data(tr, &tr->cfg, train, val);
     if (!st) st = setup(tr);
     if (!st && cnn_check_fit(net, train, cnn_net_preprocess(net), tr->score))
-        st = fail(tr, CNN_STATUS_SHAPE, "%s", cnn_net_last_error(net));
+        st = cnn_trainer_fail(tr, CNN_STATUS_SHAPE, "%s", cnn_net_last_error(net));
     return finish_new(tr, st, out, err, errlen);
 }
 
@@ -331,8 +355,11 @@ static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed) {
                (size_t)ds->n_targets * sizeof *tr->ft);
     if (task == CNN_TASK_SEGMENTATION) {
         const cnn_augment *a = &tr->cfg.augment;
-        cnn_augment geo = {.hflip = a->hflip, .vflip = a->vflip, .crop_pad = a->crop_pad,
-                           .rot90 = a->rot90, .translate = a->translate};
+        cnn_augment geo = {.hflip = a->hflip,
+                           .vflip = a->vflip,
+                           .crop_pad = a->crop_pad,
+                           .rot90 = a->rot90,
+                           .translate = a->translate};
         const int32_t *m = ds->masks + (size_t)idx * pixels;
         float *mf = tr->scratch + 2 * numel;
         for (size_t p = 0; p < pixels; p++) mf[p] = (float)m[p];
@@ -359,13 +386,16 @@ static cnn_status loss_of_batch(cnn_trainer *tr, float *loss) {
     size_t numel = cnn_node_numel(s), P = numel / (size_t)K;
     cnn_status st;
     switch (tr->cfg.loss) {
-    case CNN_LOSS_MSE: return cnn_loss_mse(s->y, tr->ft, (size_t)B * numel, loss, tr->dz);
+    case CNN_LOSS_MSE:
+        return cnn_loss_mse(s->y, tr->ft, (size_t)B * numel, loss, tr->dz);
     case CNN_LOSS_BCE_LOGITS:
         return cnn_loss_bce_logits(s->y, tr->ft, (size_t)B * numel, loss, tr->dz);
     case CNN_LOSS_SOFTMAX_CE:
-    case CNN_LOSS_PIXEL_CE: break;
+    case CNN_LOSS_PIXEL_CE:
+        break;
     }
-    st = cnn_loss_cross_entropy_smoothed(s->y, tr->it, B, K, (int)P, tr->cfg.label_smoothing, loss, tr->dz);
+    st = cnn_loss_cross_entropy_smoothed(s->y, tr->it, B, K, (int)P, tr->cfg.label_smoothing, loss,
+                                         tr->dz);
     for (int i = 0; !st && i < B; i++)
         for (size_t p = 0; p < P; p++) {
             const float *z = s->y + (size_t)i * numel + p;
@@ -392,12 +422,14 @@ static cnn_status forward_backward(cnn_trainer *tr, float *loss) {
     char where[512] = "no layer holds a non-finite value";
     cnn_net_find_nonfinite(net, where, sizeof where);
     const char *what = st == CNN_STATUS_NUMERIC ? "the loss is not finite"
-                     : st ? cnn_net_last_error(net) : "the gradient is not finite";
+                       : st                     ? cnn_net_last_error(net)
+                                                : "the gradient is not finite";
     if (st == CNN_STATUS_INVALID_ARGUMENT && tr->cfg.loss != CNN_LOSS_MSE)
         what = "a target is out of range (a label outside [0, classes) or a BCE target "
                "outside [0, 1])";
-    return fail(tr, st ? st : CNN_STATUS_NUMERIC, "training stopped at epoch %d, step %d: %s; %s",
-                tr->epoch + 1, tr->step + 1, what, where);
+    return cnn_trainer_fail(tr, st ? st : CNN_STATUS_NUMERIC,
+                            "training stopped at epoch %d, step %d: %s; %s", tr->epoch + 1,
+                            tr->step + 1, what, where);
 }
 
 static void fill_progress(cnn_trainer *tr) {
@@ -409,14 +441,16 @@ static void fill_progress(cnn_trainer *tr) {
     p->global_step = (int64_t)tr->epoch * tr->steps + tr->step;
     p->loss = tr->step ? tr->sum_loss / tr->step : NAN;
     int task = cnn_loss_task(tr->cfg.loss);
-    p->accuracy = task != CNN_TASK_REGRESSION && tr->counted ? (double)tr->correct / tr->counted : NAN;
+    p->accuracy =
+        task != CNN_TASK_REGRESSION && tr->counted ? (double)tr->correct / tr->counted : NAN;
     p->images_per_sec = tr->train_secs > 0 ? (double)tr->step * tr->cfg.batch / tr->train_secs : 0;
-    p->seconds = now() - tr->epoch_start;
+    p->seconds = cnn_trainer_now() - tr->epoch_start;
 }
 
 cnn_status cnn_trainer_step(cnn_trainer *tr) {
-    if (tr->done) return fail(tr, CNN_STATUS_STATE, "the run is complete: ask for more epochs");
-    double t0 = now();
+    if (tr->done)
+        return cnn_trainer_fail(tr, CNN_STATUS_STATE, "the run is complete: ask for more epochs");
+    double t0 = cnn_trainer_now();
     if (tr->step == 0 || tr->epoch_start == 0) tr->epoch_start = t0;
     int64_t global = (int64_t)tr->epoch * tr->steps + tr->step;
     float lr = cnn_schedule_lr(&tr->sched, tr->cfg.optim.lr, global), loss;
@@ -427,7 +461,7 @@ cnn_status cnn_trainer_step(cnn_trainer *tr) {
     cnn_optim_step(tr->opt);
     tr->sum_loss += loss;
     tr->step++;
-    tr->train_secs += now() - t0;
+    tr->train_secs += cnn_trainer_now() - t0;
     tr->last.lr = lr;
     fill_progress(tr);
     if (tr->cfg.on_step && tr->cfg.on_step(tr->cfg.user, &tr->last)) tr->stop_req = 1;
@@ -454,7 +488,9 @@ cnn_status cnn_trainer_run(cnn_trainer *tr) {
 
 int cnn_trainer_done(const cnn_trainer *tr) { return tr->done; }
 /* A stop asked for after the last step leaves a complete run, not a stopped one. */
-int cnn_trainer_stopped(const cnn_trainer *tr) { return tr->stopped || (tr->stop_req && !tr->done); }
+int cnn_trainer_stopped(const cnn_trainer *tr) {
+    return tr->stopped || (tr->stop_req && !tr->done);
+}
 void cnn_trainer_stop(cnn_trainer *tr) { tr->stop_req = 1; }
 cnn_net *cnn_trainer_net(cnn_trainer *tr) { return tr->net; }
 const cnn_train_config *cnn_trainer_config(const cnn_trainer *tr) { return &tr->cfg; }

@@ -13,14 +13,14 @@
 
 struct cnn_trainer {
     cnn_net *net;
-    int owns_net;              /* resumed runs load their own network */
+    int owns_net; /* resumed runs load their own network */
     cnn_optim *opt;
     const cnn_dataset *train, *val;
-    cnn_train_config cfg;      /* its strings point to the copies below */
+    cnn_train_config cfg; /* its strings point to the copies below */
     char *checkpoint, *best, *meta;
     cnn_schedule sched;
-    int score;                 /* the layer the loss reads */
-    int steps;                 /* per epoch */
+    int score; /* the layer the loss reads */
+    int steps; /* per epoch */
     /* The position: epochs done, steps done in the current epoch, and its sums so far. */
     int epoch, step;
     double sum_loss;
@@ -37,11 +37,16 @@ struct cnn_trainer {
     int perm_epoch;
     float *x, *scratch, *ft, *dz;
     int32_t *it;
-    char *log;                 /* CSV, header included */
+    char *log; /* CSV, header included */
     size_t log_len, log_cap;
     cnn_train_progress last;
     char err[1024];
 };
+
+/* Seconds on a monotonic clock; sets tr's message (printf-style) and returns st. */
+double cnn_trainer_now(void);
+cnn_status cnn_trainer_fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The end of an epoch: validation, the log line, the best result, patience, checkpoints and
  * the epoch callback (trainer_state.c). */

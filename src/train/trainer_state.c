@@ -14,22 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static cnn_status fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static cnn_status fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(tr->err, sizeof tr->err, fmt, ap);
-    va_end(ap);
-    return st;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Growing text
  * ------------------------------------------------------------------------------------------- */
@@ -75,8 +59,10 @@ static int log_line(cnn_trainer *tr, const cnn_train_progress *p) {
     text t = {tr->log, tr->log_len, tr->log_cap, 0};
     if (!t.s) add(&t, "%s", CNN_TRAIN_LOG_HEADER);
     add(&t, "%d,%.6f,%.6f,", p->epoch, p->loss, p->accuracy);
-    if (p->has_val) add(&t, "%.6f,%.6f", p->val_loss, p->val_accuracy);
-    else add(&t, ",");
+    if (p->has_val)
+        add(&t, "%.6f,%.6f", p->val_loss, p->val_accuracy);
+    else
+        add(&t, ",");
     add(&t, ",%.6g,%.2f\n", p->lr, p->seconds);
     tr->log = t.s;
     tr->log_len = t.len;
@@ -91,7 +77,8 @@ static cnn_status validate(cnn_trainer *tr, cnn_train_progress *p) {
     if (!tr->val) return CNN_STATUS_OK;
     cnn_metrics m;
     if (cnn_evaluate_task(tr->net, tr->val, &m))
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "validation: %s", cnn_net_last_error(tr->net));
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "validation: %s",
+                                cnn_net_last_error(tr->net));
     p->val_loss = m.loss;
     p->val_accuracy = m.top1;
     p->val_iou = m.iou;
@@ -112,8 +99,9 @@ cnn_status cnn_trainer_end_epoch(cnn_trainer *tr) {
     cnn_train_progress *p = &tr->last;
     cnn_status st = validate(tr, p);
     if (st) return st;
-    p->seconds = now() - tr->epoch_start;
-    if (!log_line(tr, p)) return fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for the log");
+    p->seconds = cnn_trainer_now() - tr->epoch_start;
+    if (!log_line(tr, p))
+        return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for the log");
     tr->epoch++;
     tr->step = 0;
     tr->sum_loss = 0;
@@ -140,21 +128,38 @@ typedef struct key {
     size_t off;
 } key;
 
-#define CFG(name, kind, field) {name, kind, 0, offsetof(cnn_train_config, field)}
-#define POS(name, kind, field) {name, kind, 1, offsetof(cnn_trainer, field)}
+#define CFG(name, kind, field)                                                                     \
+    { name, kind, 0, offsetof(cnn_train_config, field) }
+#define POS(name, kind, field)                                                                     \
+    { name, kind, 1, offsetof(cnn_trainer, field) }
 
 static const key KEYS[] = {
-    CFG("epochs", K_INT, epochs), CFG("batch", K_INT, batch), CFG("seed", K_U64, seed),
-    CFG("lr", K_FLOAT, optim.lr), CFG("schedule", K_SCHEDULE, schedule),
-    CFG("warmup", K_INT, warmup), CFG("step_size", K_INT, step_size),
-    CFG("gamma", K_FLOAT, gamma), CFG("min_lr", K_FLOAT, min_lr), CFG("clip", K_FLOAT, clip),
-    CFG("label_smoothing", K_FLOAT, label_smoothing), CFG("loss", K_LOSS, loss),
-    CFG("augment", K_AUGMENT, augment), CFG("normalize", K_INT, normalize),
-    CFG("blur", K_FLOAT, blur), CFG("sobel", K_INT, sobel), CFG("patience", K_INT, patience),
-    POS("epoch", K_INT, epoch), POS("step", K_INT, step), POS("sum_loss", K_DOUBLE, sum_loss),
-    POS("correct", K_I64, correct), POS("counted", K_I64, counted),
-    POS("best_metric", K_DOUBLE, best_metric), POS("has_best", K_INT, has_best),
-    POS("bad_epochs", K_INT, bad_epochs), POS("done", K_INT, done),
+    CFG("epochs", K_INT, epochs),
+    CFG("batch", K_INT, batch),
+    CFG("seed", K_U64, seed),
+    CFG("lr", K_FLOAT, optim.lr),
+    CFG("schedule", K_SCHEDULE, schedule),
+    CFG("warmup", K_INT, warmup),
+    CFG("step_size", K_INT, step_size),
+    CFG("gamma", K_FLOAT, gamma),
+    CFG("min_lr", K_FLOAT, min_lr),
+    CFG("clip", K_FLOAT, clip),
+    CFG("label_smoothing", K_FLOAT, label_smoothing),
+    CFG("loss", K_LOSS, loss),
+    CFG("augment", K_AUGMENT, augment),
+    CFG("normalize", K_INT, normalize),
+    CFG("blur", K_FLOAT, blur),
+    CFG("sobel", K_INT, sobel),
+    CFG("patience", K_INT, patience),
+    POS("epoch", K_INT, epoch),
+    POS("step", K_INT, step),
+    POS("sum_loss", K_DOUBLE, sum_loss),
+    POS("correct", K_I64, correct),
+    POS("counted", K_I64, counted),
+    POS("best_metric", K_DOUBLE, best_metric),
+    POS("has_best", K_INT, has_best),
+    POS("bad_epochs", K_INT, bad_epochs),
+    POS("done", K_INT, done),
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -169,13 +174,27 @@ static void write_key(text *t, cnn_trainer *tr, const key *k) {
     char aug[512];
     add(t, "train.%s=", k->name);
     switch (k->kind) {
-    case K_INT: add(t, "%d\n", *(int *)p); break;
-    case K_U64: add(t, "%" PRIu64 "\n", *(uint64_t *)p); break;
-    case K_I64: add(t, "%" PRId64 "\n", *(int64_t *)p); break;
-    case K_FLOAT: add(t, "%a\n", (double)*(float *)p); break;
-    case K_DOUBLE: add(t, "%a\n", *(double *)p); break;
-    case K_SCHEDULE: add(t, "%s\n", SCHEDULES[*(cnn_schedule_kind *)p]); break;
-    case K_LOSS: add(t, "%s\n", cnn_loss_name(*(cnn_loss *)p)); break;
+    case K_INT:
+        add(t, "%d\n", *(int *)p);
+        break;
+    case K_U64:
+        add(t, "%" PRIu64 "\n", *(uint64_t *)p);
+        break;
+    case K_I64:
+        add(t, "%" PRId64 "\n", *(int64_t *)p);
+        break;
+    case K_FLOAT:
+        add(t, "%a\n", (double)*(float *)p);
+        break;
+    case K_DOUBLE:
+        add(t, "%a\n", *(double *)p);
+        break;
+    case K_SCHEDULE:
+        add(t, "%s\n", SCHEDULES[*(cnn_schedule_kind *)p]);
+        break;
+    case K_LOSS:
+        add(t, "%s\n", cnn_loss_name(*(cnn_loss *)p));
+        break;
     case K_AUGMENT:
         cnn_augment_format(p, aug, sizeof aug);
         add(t, "%s\n", aug);
@@ -186,7 +205,8 @@ static void write_key(text *t, cnn_trainer *tr, const key *k) {
 /* The metadata of a checkpoint: the caller's text, then the trainer's lines. */
 static char *state_text(cnn_trainer *tr) {
     text t = {0};
-    if (tr->meta && *tr->meta) add(&t, "%s%s", tr->meta, tr->meta[strlen(tr->meta) - 1] == '\n' ? "" : "\n");
+    if (tr->meta && *tr->meta)
+        add(&t, "%s%s", tr->meta, tr->meta[strlen(tr->meta) - 1] == '\n' ? "" : "\n");
     add(&t, "train.version=1\n");
     for (size_t i = 0; i < N_KEYS; i++) write_key(&t, tr, &KEYS[i]);
     add(&t, "train.data=%d:%016" PRIx64 "\n", tr->train->n, cnn_dataset_hash(tr->train));
@@ -206,13 +226,15 @@ static char *state_text(cnn_trainer *tr) {
 
 cnn_status cnn_trainer_save(cnn_trainer *tr, const char *path) {
     if (!path) path = tr->checkpoint;
-    if (!path) return fail(tr, CNN_STATUS_INVALID_ARGUMENT, "no checkpoint path to save to");
+    if (!path)
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "no checkpoint path to save to");
     char *meta = state_text(tr);
-    if (!meta) return fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for the checkpoint");
+    if (!meta)
+        return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for the checkpoint");
     char err[1024];
     cnn_status st = cnn_checkpoint_save(path, tr->net, tr->opt, meta, err, sizeof err);
     cnn_free(meta);
-    return st ? fail(tr, st, "%s", err) : CNN_STATUS_OK;
+    return st ? cnn_trainer_fail(tr, st, "%s", err) : CNN_STATUS_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -230,10 +252,18 @@ static int parse_value(cnn_trainer *tr, const key *k, const char *v) {
         *(int *)p = (int)x;
         break;
     }
-    case K_U64: *(uint64_t *)p = strtoull(v, &end, 10); break;
-    case K_I64: *(int64_t *)p = strtoll(v, &end, 10); break;
-    case K_FLOAT: *(float *)p = strtof(v, &end); break;
-    case K_DOUBLE: *(double *)p = strtod(v, &end); break;
+    case K_U64:
+        *(uint64_t *)p = strtoull(v, &end, 10);
+        break;
+    case K_I64:
+        *(int64_t *)p = strtoll(v, &end, 10);
+        break;
+    case K_FLOAT:
+        *(float *)p = strtof(v, &end);
+        break;
+    case K_DOUBLE:
+        *(double *)p = strtod(v, &end);
+        break;
     case K_SCHEDULE:
         for (int i = 0; i < 3; i++)
             if (!strcmp(v, SCHEDULES[i])) return *(cnn_schedule_kind *)p = (cnn_schedule_kind)i, 1;
@@ -259,17 +289,20 @@ static cnn_status apply_line(cnn_trainer *tr, const char *line, const char *path
         !strncmp(name, "version=", 8))
         return CNN_STATUS_OK;
     for (size_t i = 0; eq && i < N_KEYS; i++)
-        if (strlen(KEYS[i].name) == (size_t)(eq - name) && !strncmp(name, KEYS[i].name, (size_t)(eq - name))) {
+        if (strlen(KEYS[i].name) == (size_t)(eq - name) &&
+            !strncmp(name, KEYS[i].name, (size_t)(eq - name))) {
             if (parse_value(tr, &KEYS[i], eq + 1)) return CNN_STATUS_OK;
-            return fail(tr, CNN_STATUS_FORMAT, "%s: bad value in its training state: %s", path, line);
+            return cnn_trainer_fail(tr, CNN_STATUS_FORMAT,
+                                    "%s: bad value in its training state: %s", path, line);
         }
-    return fail(tr, CNN_STATUS_FORMAT, "%s: unknown line in its training state: %s", path, line);
+    return cnn_trainer_fail(tr, CNN_STATUS_FORMAT, "%s: unknown line in its training state: %s",
+                            path, line);
 }
 
 /* Splits the metadata: the trainer's lines are applied, the log rebuilt, the others kept as
  * the caller's text. *data and *val receive the data identity lines' values. */
-static cnn_status read_state(cnn_trainer *tr, char *meta, const char *path, char *data,
-                             char *val, size_t size) {
+static cnn_status read_state(cnn_trainer *tr, char *meta, const char *path, char *data, char *val,
+                             size_t size) {
     text caller = {0}, log = {0};
     int version = 0;
     cnn_status st = CNN_STATUS_OK;
@@ -282,17 +315,21 @@ static cnn_status read_state(cnn_trainer *tr, char *meta, const char *path, char
             continue;
         }
         version |= !strcmp(line, "train.version=1");
-        if (!strncmp(line, "train.log.", 10) && strchr(line, '=')) add(&log, "%s\n", strchr(line, '=') + 1);
+        if (!strncmp(line, "train.log.", 10) && strchr(line, '='))
+            add(&log, "%s\n", strchr(line, '=') + 1);
         if (!strncmp(line, "train.data=", 11)) snprintf(data, size, "%s", line + 11);
         if (!strncmp(line, "train.val=", 10)) snprintf(val, size, "%s", line + 10);
         st = apply_line(tr, line, path);
     }
     if (!st && !version)
-        st = fail(tr, CNN_STATUS_FORMAT,
-                  "%s: holds no training state of this version (written by an older cnn train or "
-                  "another program): it loads for evaluation and prediction, but its run cannot "
-                  "be resumed", path);
-    if (!st && (caller.failed || log.failed)) st = fail(tr, CNN_STATUS_NO_MEMORY, "out of memory");
+        st = cnn_trainer_fail(
+            tr, CNN_STATUS_FORMAT,
+            "%s: holds no training state of this version (written by an older cnn train or "
+            "another program): it loads for evaluation and prediction, but its run cannot "
+            "be resumed",
+            path);
+    if (!st && (caller.failed || log.failed))
+        st = cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory");
     if (!st) {
         cnn_free(tr->meta);
         tr->meta = caller.s;
@@ -313,10 +350,11 @@ static cnn_status same_data(cnn_trainer *tr, const char *what, const char *saved
     if (!ds && !*saved) return CNN_STATUS_OK;
     if (ds) snprintf(now_id, sizeof now_id, "%d:%016" PRIx64, ds->n, cnn_dataset_hash(ds));
     if (ds && !strcmp(now_id, saved)) return CNN_STATUS_OK;
-    return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                "the %s set is not the run's: the run had %s, this one %s (samples:hash of "
-                "the labels); resume with the same data and --val",
-                what, *saved ? saved : "none", ds ? now_id : "none");
+    return cnn_trainer_fail(
+        tr, CNN_STATUS_INVALID_ARGUMENT,
+        "the %s set is not the run's: the run had %s, this one %s (samples:hash of "
+        "the labels); resume with the same data and --val",
+        what, *saved ? saved : "none", ds ? now_id : "none");
 }
 
 cnn_status cnn_trainer_resume_state(cnn_trainer *tr, const char *path, char *meta, int epochs) {
@@ -331,9 +369,10 @@ cnn_status cnn_trainer_resume_state(cnn_trainer *tr, const char *path, char *met
         tr->done = 0;
     }
     if (tr->epoch >= tr->cfg.epochs || tr->done)
-        return fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                    "%s has done %d epochs already%s; ask for more with the epoch count", path,
-                    tr->epoch, tr->done && tr->epoch < tr->cfg.epochs ? " (stopped early)" : "");
+        return cnn_trainer_fail(
+            tr, CNN_STATUS_INVALID_ARGUMENT,
+            "%s has done %d epochs already%s; ask for more with the epoch count", path, tr->epoch,
+            tr->done && tr->epoch < tr->cfg.epochs ? " (stopped early)" : "");
     return CNN_STATUS_OK;
 }
 
