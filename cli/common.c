@@ -36,12 +36,9 @@ static int load_cifar_part(const char *dir, int train, cnn_dataset **out, char *
     return cnn_dataset_load_cifar10(list, n, out, err, len) == CNN_STATUS_OK;
 }
 
-int cli_load_data(const char *cmd, const char *spec, cnn_dataset **train, cnn_dataset **test,
-                  int c, int h, int w) {
-    char err[1024], sub[4096];
+/* The folder a data set spec names: 'fashion-mnist' or a folder; NULL after a message. */
+static const char *data_dir(const char *cmd, const char *spec) {
     const char *dir = spec;
-    if (train) *train = NULL;
-    if (test) *test = NULL;
     if (strcmp(spec, "fashion-mnist") == 0) {
         dir = FASHION_MNIST_DIR;
         if (!is_dir(dir)) {
@@ -49,7 +46,7 @@ int cli_load_data(const char *cmd, const char *spec, cnn_dataset **train, cnn_da
                     "cnn %s: Fashion-MNIST is not installed (%s is missing): install it with "
                     "'apt-get install dataset-fashion-mnist' (make run does)\n",
                     cmd, dir);
-            return 0;
+            return NULL;
         }
     }
     if (!is_dir(dir)) {
@@ -57,21 +54,31 @@ int cli_load_data(const char *cmd, const char *spec, cnn_dataset **train, cnn_da
                 "cnn %s: --data %s: not a folder, nor 'fashion-mnist' (give a folder of IDX, "
                 "CIFAR-10 binary or image files)\n",
                 cmd, spec);
-        return 0;
+        return NULL;
     }
-    int ok = 1;
+    return dir;
+}
+
+/* Where a data set's parts are and how they are stored. */
+typedef struct data_source {
+    enum { DATA_IDX, DATA_CIFAR, DATA_FOLDER } format;
+    char dir[4096]; /* the IDX files, the CIFAR-10 batches, or train/ and test/ */
+} data_source;
+
+/* The kind of data set folder dir holds, and where its parts are; 0 after a message. */
+static int find_source(const char *cmd, const char *spec, const char *dir, data_source *src) {
+    char sub[4096], tr[4096], te[4096];
+    snprintf(src->dir, sizeof src->dir, "%s", dir);
     if (exists(dir, "train-images-idx3-ubyte.gz") || exists(dir, "train-images-idx3-ubyte") ||
         exists(dir, "t10k-images-idx3-ubyte.gz") || exists(dir, "t10k-images-idx3-ubyte")) {
-        if (train) ok = cnn_dataset_load_mnist_dir(dir, 1, train, err, sizeof err) == 0;
-        if (ok && test) ok = cnn_dataset_load_mnist_dir(dir, 0, test, err, sizeof err) == 0;
+        src->format = DATA_IDX;
     } else if (exists(dir, "data_batch_1.bin") || exists(dir, "test_batch.bin")) {
-        if (train) ok = load_cifar_part(dir, 1, train, err, sizeof err);
-        if (ok && test) ok = load_cifar_part(dir, 0, test, err, sizeof err);
+        src->format = DATA_CIFAR;
     } else if (snprintf(sub, sizeof sub, "%s/cifar-10-batches-bin", dir) > 0 && is_dir(sub)) {
-        if (train) ok = load_cifar_part(sub, 1, train, err, sizeof err);
-        if (ok && test) ok = load_cifar_part(sub, 0, test, err, sizeof err);
+        src->format = DATA_CIFAR;
+        snprintf(src->dir, sizeof src->dir, "%s", sub);
     } else {
-        char tr[4096], te[4096];
+        src->format = DATA_FOLDER;
         snprintf(tr, sizeof tr, "%s/train", dir);
         snprintf(te, sizeof te, "%s/test", dir);
         if (!is_dir(tr) || !is_dir(te)) {
@@ -81,9 +88,31 @@ int cli_load_data(const char *cmd, const char *spec, cnn_dataset **train, cnn_da
                     cmd, spec);
             return 0;
         }
-        if (train) ok = cnn_dataset_load_folder(tr, c, h, w, train, err, sizeof err) == 0;
-        if (ok && test) ok = cnn_dataset_load_folder(te, c, h, w, test, err, sizeof err) == 0;
     }
+    return 1;
+}
+
+/* Loads the training (train 1) or test part of src; 0 with the error in err on failure. */
+static int load_part(const data_source *src, int train, int c, int h, int w, cnn_dataset **out,
+                     char *err, size_t len) {
+    if (src->format == DATA_IDX)
+        return cnn_dataset_load_mnist_dir(src->dir, train, out, err, len) == 0;
+    if (src->format == DATA_CIFAR) return load_cifar_part(src->dir, train, out, err, len);
+    char part[4096];
+    snprintf(part, sizeof part, "%s/%s", src->dir, train ? "train" : "test");
+    return cnn_dataset_load_folder(part, c, h, w, out, err, len) == 0;
+}
+
+int cli_load_data(const char *cmd, const char *spec, cnn_dataset **train, cnn_dataset **test,
+                  int c, int h, int w) {
+    char err[1024];
+    data_source src;
+    if (train) *train = NULL;
+    if (test) *test = NULL;
+    const char *dir = data_dir(cmd, spec);
+    if (!dir || !find_source(cmd, spec, dir, &src)) return 0;
+    int ok = !train || load_part(&src, 1, c, h, w, train, err, sizeof err);
+    if (ok && test) ok = load_part(&src, 0, c, h, w, test, err, sizeof err);
     if (!ok) {
         fprintf(stderr, "cnn %s: %s\n", cmd, err);
         if (train) cnn_dataset_free(*train), *train = NULL;

@@ -538,13 +538,14 @@ int cli_train(int argc, char **argv) {
     r.tty = cli_is_tty();
     cnn_train_config cfg;
     if (r.c.resume ? !resume_settings(&r, o, store) : !new_config(&r.c, o, &cfg)) return 2;
-    if (!check_outputs(&r)) return 2;
-    if (load_sets(&r) && make_meta(&r) &&
-        !(status = r.c.resume ? resume_run(&r, o) : start_run(&r, cfg))) {
-        print_start(&r);
-        status = train(&r);
-    } else if (!status) {
-        status = 1;
+    if (!check_outputs(&r)) {
+        status = 2;
+    } else if (load_sets(&r) && make_meta(&r)) {
+        status = r.c.resume ? resume_run(&r, o) : start_run(&r, cfg);
+        if (!status) {
+            print_start(&r);
+            status = train(&r);
+        }
     }
     cnn_trainer_free(r.tr);
     cnn_net_free(r.net);

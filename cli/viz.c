@@ -155,6 +155,12 @@ static const char *class_name(const viz_run *r, int k) {
     return n ? n : "?";
 }
 
+/* The file name of a path, without its folders. */
+static const char *base_name(const char *path) {
+    const char *base = strrchr(path, '/');
+    return base ? base + 1 : path;
+}
+
 /* The layer named by --layer (or dflt when not given; -1 and no name: an error). */
 static int find_layer(viz_run *r, int dflt, const char *need) {
     if (!r->c.layer) {
@@ -194,6 +200,26 @@ static cnn_dataset *load_test(viz_run *r, char *name, size_t size) {
     return test;
 }
 
+/* Test sample --index of the data set into r->shown, with its class and description. */
+static int load_test_sample(viz_run *r) {
+    char data[4096];
+    cnn_dataset *test = load_test(r, data, sizeof data);
+    if (!test) return 0;
+    int ok = 0;
+    if (r->c.index >= test->n)
+        fprintf(stderr, "cnn viz %s: --index %d: the test set of %s has %d images (0 to %d)\n",
+                r->cmd->name, r->c.index, data, test->n, test->n - 1);
+    else {
+        cnn_dataset_sample(test, r->c.index, r->shown);
+        r->label = test->y[r->c.index];
+        snprintf(r->what, sizeof r->what, "test image %d (%s)", r->c.index,
+                 class_name(r, r->label));
+        ok = 1;
+    }
+    cnn_dataset_free(test);
+    return ok;
+}
+
 /* The image to explain: the file given, or test sample --index. */
 static int load_image(viz_run *r) {
     int from_file = r->npos == 2;
@@ -212,36 +238,31 @@ static int load_image(viz_run *r) {
         if (cnn_image_load(r->pos[1], r->in.dim[0], r->in.dim[1], r->in.dim[2], r->shown, err,
                            sizeof err))
             return fail(r, "%s", err);
-        const char *base = strrchr(r->pos[1], '/');
-        snprintf(r->what, sizeof r->what, "%s", base ? base + 1 : r->pos[1]);
-    } else {
-        char data[4096];
-        cnn_dataset *test = load_test(r, data, sizeof data);
-        if (!test) return 0;
-        int ok = 0;
-        if (r->c.index >= test->n)
-            fprintf(stderr, "cnn viz %s: --index %d: the test set of %s has %d images (0 to %d)\n",
-                    r->cmd->name, r->c.index, data, test->n, test->n - 1);
-        else {
-            cnn_dataset_sample(test, r->c.index, r->shown);
-            r->label = test->y[r->c.index];
-            snprintf(r->what, sizeof r->what, "test image %d (%s)", r->c.index,
-                     class_name(r, r->label));
-            ok = 1;
-        }
-        cnn_dataset_free(test);
-        if (!ok) return 0;
-    }
+        snprintf(r->what, sizeof r->what, "%s", base_name(r->pos[1]));
+    } else if (!load_test_sample(r))
+        return 0;
     memcpy(r->x, r->shown, numel * sizeof *r->x);
     if (cnn_preprocess_images(r->net, r->x, 1)) return net_fail(r), 0;
     return 1;
 }
 
+/* Pixels as a panel: colour for three channels, else grey. */
+static cnn_panel picture_panel(const float *values, int C, int H, int W, float lo, float hi,
+                               const char *label) {
+    return (cnn_panel){.kind = C == 3 ? CNN_PANEL_RGB : CNN_PANEL_GRAY, .values = values,
+                       .height = H, .width = W, .lo = lo, .hi = hi, .label = label};
+}
+
+/* Values as a heat map. */
+static cnn_panel heat_panel(const float *values, int H, int W, float lo, float hi,
+                            const char *label) {
+    return (cnn_panel){.kind = CNN_PANEL_HEAT, .values = values, .height = H, .width = W,
+                       .lo = lo, .hi = hi, .label = label};
+}
+
 /* The image as a panel: grey or colour, [0, 1]. */
 static cnn_panel image_panel(const viz_run *r, const char *label) {
-    return (cnn_panel){.kind = r->in.dim[0] == 3 ? CNN_PANEL_RGB : CNN_PANEL_GRAY,
-                       .values = r->shown, .height = r->in.dim[1], .width = r->in.dim[2],
-                       .lo = 0, .hi = 1, .label = label};
+    return picture_panel(r->shown, r->in.dim[0], r->in.dim[1], r->in.dim[2], 0, 1, label);
 }
 
 /* A heat map of the image's size blended over it. */
@@ -253,11 +274,56 @@ static cnn_panel overlay_panel(const viz_run *r, const float *heat, float lo, fl
                        .under_hi = 1, .alpha = 0.55f};
 }
 
+/* The largest of n values (of their sizes when absolute), at least 0. */
+static float largest(const float *v, size_t n, int absolute) {
+    float m = 0;
+    for (size_t i = 0; i < n; i++) m = fmaxf(m, absolute ? fabsf(v[i]) : v[i]);
+    return m;
+}
+
+/* The top of a colour scale for n values: the largest (size), or 1 when none is above 0. */
+static float scale_top(const float *v, size_t n, int absolute) {
+    float m = largest(v, n, absolute);
+    return m > 0 ? m : 1;
+}
+
+/* The figure's colour scale. */
+static void set_scale(cnn_figure *fig, const char *label, float lo, float hi) {
+    fig->scale_label = label, fig->scale_lo = lo, fig->scale_hi = hi;
+}
+
+/* The zoom that draws panels W values wide at least `least` pixels wide. */
+static int zoom_for(int W, int least) {
+    return W >= least ? 1 : (least + W - 1) / W;
+}
+
+/* The end of a title when only n of total panels are drawn: ", first n of total", else "". */
+static const char *first_of(char *buf, size_t size, int n, int total) {
+    buf[0] = 0;
+    if (n < total) snprintf(buf, size, ", first %d of %d", n, total);
+    return buf;
+}
+
+/* Writes the figure to the output file and says so. */
 static int save(viz_run *r, const cnn_figure *fig, const cnn_panel *p, int n) {
     char err[1024];
     if (cnn_figure_save(r->out, fig, p, n, err, sizeof err)) return fail(r, "%s", err);
     printf("wrote %s\n", r->out);
     return 1;
+}
+
+/* The title line about class cls, given the network's scores s and its top class. */
+static void class_title(const viz_run *r, const float *s, int K, int top, int cls, char *title,
+                        size_t size) {
+    double mx = s[top], sum = 0;
+    for (int k = 0; k < K; k++) sum += exp(s[k] - mx);
+    double p_top = 1 / sum, p_cls = exp(s[cls] - mx) / sum;
+    const char *cn = class_name(r, cls), *tn = class_name(r, top);
+    if (cls == top)
+        snprintf(title, size, "%s: predicted %s (%.1f%%)", r->what, tn, 100 * p_top);
+    else
+        snprintf(title, size, "%s: class %s (%.1f%%; predicted %s, %.1f%%)", r->what, cn,
+                 100 * p_cls, tn, 100 * p_top);
 }
 
 /* The class to explain (--class or the predicted one) and a title line about it. */
@@ -276,15 +342,7 @@ static int pick_class(viz_run *r, int *cls, char *title, size_t size) {
                 r->cmd->name, *cls, K, K - 1);
         return 0;
     }
-    double mx = s[top], sum = 0;
-    for (int k = 0; k < K; k++) sum += exp(s[k] - mx);
-    double p_top = 1 / sum, p_cls = exp(s[*cls] - mx) / sum;
-    const char *cn = class_name(r, *cls), *tn = class_name(r, top);
-    if (*cls == top)
-        snprintf(title, size, "%s: predicted %s (%.1f%%)", r->what, tn, 100 * p_top);
-    else
-        snprintf(title, size, "%s: class %s (%.1f%%; predicted %s, %.1f%%)", r->what, cn,
-                 100 * p_cls, tn, 100 * p_top);
+    class_title(r, s, K, top, *cls, title, size);
     printf("%s\n", title);
     free(s);
     return 1;
@@ -294,17 +352,29 @@ static int pick_class(viz_run *r, int *cls, char *title, size_t size) {
  * The pictures
  * ------------------------------------------------------------------------------------------- */
 
-static int do_filters(viz_run *r) {
+/* A conv2d layer's weights: OC x IC x KH x KW floats (n_w of them, before any biases). */
+typedef struct conv_weights {
+    const float *w;
+    size_t n_w;
+    int OC, IC, KH, KW;
+} conv_weights;
+
+/* The conv2d layer to draw: --layer, else the first; -1 after a message. */
+static int filters_layer(viz_run *r) {
     int l = -1;
     for (int i = 0; i < cnn_net_layer_count(r->net) && l < 0; i++)
         if (!strcmp(cnn_net_layer_type(r->net, i), "conv2d")) l = i;
-    if ((l = find_layer(r, l, "the model has no conv2d layer")) < 0) return 0;
-    const char *name = cnn_net_layer_name(r->net, l);
+    if ((l = find_layer(r, l, "the model has no conv2d layer")) < 0) return -1;
     if (strcmp(cnn_net_layer_type(r->net, l), "conv2d") != 0) {
         fprintf(stderr, "cnn viz filters: layer '%s' is a %s; filters are drawn for conv2d "
-                "layers\n", name, cnn_net_layer_type(r->net, l));
-        return 0;
+                "layers\n", cnn_net_layer_name(r->net, l), cnn_net_layer_type(r->net, l));
+        return -1;
     }
+    return l;
+}
+
+/* Layer l's weights and their shape; 0 after a message when its kernel size cannot be told. */
+static int conv_weights_of(viz_run *r, int l, conv_weights *cw) {
     cnn_shape out = cnn_net_layer_shape(r->net, l);
     cnn_shape in = cnn_net_layer_shape(r->net, cnn_net_layer_input(r->net, l, 0));
     char args[1024], *g = NULL;
@@ -316,50 +386,85 @@ static int do_filters(viz_run *r) {
     int KH = 0, KW = 0;
     const char *k = strstr(args, "kernel=");
     if (k && sscanf(k + 7, "%dx%d", &KH, &KW) < 2) KW = KH;
-    if (KH * KW != kk) return fail(r, "layer '%s': cannot tell its kernel size", name);
+    if (KH * KW != kk)
+        return fail(r, "layer '%s': cannot tell its kernel size", cnn_net_layer_name(r->net, l));
     const float *w = cnn_net_params(r->net) + cnn_net_layer_param_offset(r->net, l);
-    int rgb = IC == 3, total = rgb ? OC : OC * IC, n = total < r->c.max ? total : r->c.max;
+    *cw = (conv_weights){.w = w, .n_w = n_w, .OC = OC, .IC = IC, .KH = KH, .KW = KW};
+    return 1;
+}
+
+/* Panel i of the filters, labelled "out" or "out:in". */
+static cnn_panel filter_panel(const conv_weights *cw, int i, float m, char *label, size_t size) {
+    /* Colour: one picture per output channel, its own range. Else one map per (out, in) pair,
+     * all on one symmetric scale [-m, m] so that signs and sizes compare. */
+    int rgb = cw->IC == 3, oc = rgb ? i : i / cw->IC, ic = rgb ? 0 : i % cw->IC;
+    const float *w = cw->w + ((size_t)oc * cw->IC + ic) * (size_t)(cw->KH * cw->KW);
+    if (rgb) snprintf(label, size, "%d", oc);
+    else snprintf(label, size, cw->IC > 1 ? "%d:%d" : "%d", oc, ic);
+    return rgb ? picture_panel(w, 3, cw->KH, cw->KW, 0, 0, label)
+               : heat_panel(w, cw->KH, cw->KW, -m, m, label);
+}
+
+static int do_filters(viz_run *r) {
+    conv_weights cw;
+    int l = filters_layer(r);
+    if (l < 0 || !conv_weights_of(r, l, &cw)) return 0;
+    int rgb = cw.IC == 3, total = rgb ? cw.OC : cw.OC * cw.IC;
+    int n = total < r->c.max ? total : r->c.max;
     cnn_panel *p = calloc((size_t)n, sizeof *p);
     char(*labels)[32] = calloc((size_t)n, sizeof *labels);
-    if (!p || !labels) {
-        free(p);
-        free(labels);
-        return fail(r, "%s", "out of memory");
+    int ok = 0;
+    if (!p || !labels) fail(r, "%s", "out of memory");
+    else {
+        float m = largest(cw.w, cw.n_w, 1);
+        for (int i = 0; i < n; i++) p[i] = filter_panel(&cw, i, m, labels[i], sizeof labels[i]);
+        char title[512], more[64];
+        snprintf(title, sizeof title, "filters of '%s': %d x %d x %dx%d%s%s",
+                 cnn_net_layer_name(r->net, l), cw.OC, cw.IC, cw.KH, cw.KW,
+                 rgb ? " (RGB)" : cw.IC > 1 ? " (out:in)" : "",
+                 first_of(more, sizeof more, n, total));
+        cnn_figure fig = {.title = title, .columns = rgb || cw.IC == 1 ? 0 : cw.IC,
+                          .scale_label = rgb ? NULL : "weight", .scale_lo = -m, .scale_hi = m};
+        ok = save(r, &fig, p, n);
     }
-    float m = 0;
-    for (size_t i = 0; i < n_w; i++) m = fmaxf(m, fabsf(w[i]));
-    for (int i = 0; i < n; i++) {
-        /* Colour: one picture per output channel, its own range. Else one map per (out, in)
-         * pair, all on one symmetric scale so that signs and sizes compare. */
-        int oc = rgb ? i : i / IC, ic = rgb ? 0 : i % IC;
-        if (rgb) snprintf(labels[i], sizeof labels[i], "%d", oc);
-        else snprintf(labels[i], sizeof labels[i], IC > 1 ? "%d:%d" : "%d", oc, ic);
-        p[i] = (cnn_panel){.kind = rgb ? CNN_PANEL_RGB : CNN_PANEL_HEAT,
-                           .values = w + ((size_t)oc * IC + ic) * kk, .height = KH, .width = KW,
-                           .lo = rgb ? 0 : -m, .hi = rgb ? 0 : m, .label = labels[i]};
-    }
-    char title[512], more[64] = "";
-    if (n < total) snprintf(more, sizeof more, ", first %d of %d", n, total);
-    snprintf(title, sizeof title, "filters of '%s': %d x %d x %dx%d%s%s", name, OC, IC, KH, KW,
-             rgb ? " (RGB)" : IC > 1 ? " (out:in)" : "", more);
-    cnn_figure fig = {.title = title, .columns = rgb || IC == 1 ? 0 : IC,
-                      .scale_label = rgb ? NULL : "weight", .scale_lo = -m, .scale_hi = m};
-    int ok = save(r, &fig, p, n);
     free(p);
     free(labels);
     return ok;
 }
 
+/* Layer l's shape when it is feature maps (C x H x W); else rank 0 after a message. */
+static cnn_shape feature_maps(const viz_run *r, int l) {
+    cnn_shape s = cnn_net_layer_shape(r->net, l);
+    if (s.rank != 3) {
+        char sh[64];
+        fprintf(stderr, "cnn viz %s: layer '%s' is %s, not feature maps (C x H x W)\n",
+                r->cmd->name, cnn_net_layer_name(r->net, l), cnn_shape_str(&s, sh, sizeof sh));
+        s.rank = 0;
+    }
+    return s;
+}
+
+/* The first n channels of activations a (shape s) as heat maps on one scale, after the image. */
+static void maps_panels(const viz_run *r, const float *a, cnn_shape s, int n, cnn_figure *fig,
+                        cnn_panel *p, char (*labels)[16]) {
+    size_t plane = (size_t)s.dim[1] * s.dim[2];
+    /* One scale for all channels (lo == hi would mean each its own). */
+    float lo = a[0], hi = a[0];
+    for (size_t i = 0; i < (size_t)n * plane; i++) lo = fminf(lo, a[i]), hi = fmaxf(hi, a[i]);
+    if (hi <= lo) hi = lo + 1;
+    p[0] = image_panel(r, "input");
+    for (int c = 0; c < n; c++) {
+        snprintf(labels[c], sizeof labels[c], "%d", c);
+        p[c + 1] = heat_panel(a + (size_t)c * plane, s.dim[1], s.dim[2], lo, hi, labels[c]);
+    }
+    set_scale(fig, "activation", lo, hi);
+}
+
 static int do_maps(viz_run *r) {
     int l = find_layer(r, -1, "give the layer: --layer NAME (cnn summary MODEL lists them)");
     if (l < 0 || !load_image(r)) return 0;
-    cnn_shape s = cnn_net_layer_shape(r->net, l);
-    char sh[64];
-    if (s.rank != 3) {
-        fprintf(stderr, "cnn viz maps: layer '%s' is %s, not feature maps (C x H x W)\n",
-                cnn_net_layer_name(r->net, l), cnn_shape_str(&s, sh, sizeof sh));
-        return 0;
-    }
+    cnn_shape s = feature_maps(r, l);
+    if (s.rank != 3) return 0;
     float *a = malloc(cnn_shape_numel(&s) * sizeof *a);
     int C = s.dim[0], n = C < r->c.max ? C : r->c.max;
     cnn_panel *p = calloc((size_t)n + 1, sizeof *p);
@@ -368,25 +473,12 @@ static int do_maps(viz_run *r) {
     if (!a || !p || !labels) fail(r, "%s", "out of memory");
     else if (cnn_layer_activations(r->net, r->x, l, a)) net_fail(r);
     else {
-        float lo, hi;
-        size_t plane = (size_t)s.dim[1] * s.dim[2];
-        /* One scale for all channels (lo == hi would mean each its own). */
-        lo = hi = a[0];
-        for (size_t i = 0; i < (size_t)n * plane; i++) lo = fminf(lo, a[i]), hi = fmaxf(hi, a[i]);
-        if (hi <= lo) hi = lo + 1;
-        p[0] = image_panel(r, "input");
-        for (int c = 0; c < n; c++) {
-            snprintf(labels[c], sizeof labels[c], "%d", c);
-            p[c + 1] = (cnn_panel){.kind = CNN_PANEL_HEAT, .values = a + (size_t)c * plane,
-                                   .height = s.dim[1], .width = s.dim[2], .lo = lo, .hi = hi,
-                                   .label = labels[c]};
-        }
-        char title[700], more[64] = "";
-        if (n < C) snprintf(more, sizeof more, ", first %d of %d", n, C);
+        char title[700], more[64], sh[64];
         snprintf(title, sizeof title, "feature maps of '%s' (%s) for %s%s",
-                 cnn_net_layer_name(r->net, l), cnn_shape_str(&s, sh, sizeof sh), r->what, more);
-        cnn_figure fig = {.title = title, .scale_label = "activation", .scale_lo = lo,
-                          .scale_hi = hi};
+                 cnn_net_layer_name(r->net, l), cnn_shape_str(&s, sh, sizeof sh), r->what,
+                 first_of(more, sizeof more, n, C));
+        cnn_figure fig = {.title = title};
+        maps_panels(r, a, s, n, &fig, p, labels);
         ok = save(r, &fig, p, n + 1);
     }
     free(a);
@@ -395,304 +487,417 @@ static int do_maps(viz_run *r) {
     return ok;
 }
 
+enum { STATS_BINS = 40 };
+
+/* What viz stats draws: a batch of images, and a histogram per layer with its title and note. */
+typedef struct stats_buf {
+    float *x;
+    cnn_histogram *h;
+    uint64_t *counts;
+    char (*titles)[96], (*notes)[96];
+    int n; /* histograms filled */
+} stats_buf;
+
+/* The buffers for B images and L layers. */
+static int stats_alloc(const viz_run *r, stats_buf *sb, int B, int L) {
+    sb->x = malloc((size_t)B * cnn_shape_numel(&r->in) * sizeof *sb->x);
+    sb->h = calloc((size_t)L, sizeof *sb->h);
+    sb->counts = calloc((size_t)L * STATS_BINS, sizeof *sb->counts);
+    sb->titles = calloc((size_t)L, sizeof *sb->titles);
+    sb->notes = calloc((size_t)L, sizeof *sb->notes);
+    if (!sb->x || !sb->h || !sb->counts || !sb->titles || !sb->notes)
+        return fail(r, "%s", "out of memory");
+    return 1;
+}
+
+/* Frees what viz stats allocated. */
+static void stats_free(stats_buf *sb) {
+    free(sb->x);
+    free(sb->h);
+    free(sb->counts);
+    free(sb->titles);
+    free(sb->notes);
+}
+
+/* Runs the network, in inference mode, on the first B test images (into x). */
+static int stats_forward(viz_run *r, const cnn_dataset *test, float *x, int B) {
+    size_t numel = cnn_shape_numel(&r->in);
+    for (int i = 0; i < B; i++) cnn_dataset_sample(test, i, x + (size_t)i * numel);
+    if (cnn_preprocess_images(r->net, x, B)) return net_fail(r);
+    cnn_net_set_training(r->net, 0);
+    if (cnn_net_prepare(r->net, B) || cnn_net_forward(r->net, x, B)) return net_fail(r);
+    return 1;
+}
+
+/* Layer l's row of the table. */
+static void stats_row(const viz_run *r, int l, const cnn_activation_stats *st, int relu) {
+    cnn_shape s = cnn_net_layer_shape(r->net, l);
+    char a[64];
+    printf("%-16s %-12s %-12s %10.4g %10.4g %10.4g %10.4g %6.1f%% ",
+           cnn_net_layer_name(r->net, l), cnn_net_layer_type(r->net, l),
+           cnn_shape_str(&s, a, sizeof a), st->mean, st->std, st->min, st->max,
+           100 * st->zero_fraction);
+    if (relu) printf("%6.1f%%\n", 100 * st->dead_fraction);
+    else printf("%7s\n", "-");
+}
+
+/* Layer l's statistics: a row of the table and the next histogram. */
+static int stats_layer(viz_run *r, int l, stats_buf *sb) {
+    const char *type = cnn_net_layer_type(r->net, l);
+    /* Left out: input and flatten layers (the image, and a copy of the layer before). */
+    if (!strcmp(type, "input") || !strcmp(type, "flatten")) return 1;
+    cnn_activation_stats st;
+    float lo = 0, hi = 0;
+    int n = sb->n, relu = !strcmp(type, "relu");
+    uint64_t *counts = sb->counts + (size_t)n * STATS_BINS;
+    if (cnn_layer_stats(r->net, l, &st, STATS_BINS, &lo, &hi, counts)) return net_fail(r);
+    stats_row(r, l, &st, relu);
+    snprintf(sb->titles[n], sizeof sb->titles[n], "%s (%s)", cnn_net_layer_name(r->net, l), type);
+    size_t size = sizeof sb->notes[n];
+    if (relu)
+        snprintf(sb->notes[n], size, "mean %.3g, sd %.3g; %.0f%% zero, %.1f%% never fire", st.mean,
+                 st.std, 100 * st.zero_fraction, 100 * st.dead_fraction);
+    else
+        snprintf(sb->notes[n], size, "mean %.3g, sd %.3g; %.0f%% zero", st.mean, st.std,
+                 100 * st.zero_fraction);
+    sb->h[n] = (cnn_histogram){.title = sb->titles[n], .lo = lo, .hi = hi, .bins = STATS_BINS,
+                               .counts = counts, .note = sb->notes[n]};
+    sb->n++;
+    return 1;
+}
+
+/* Draws the histograms of B images. */
+static int stats_save(viz_run *r, const stats_buf *sb, int B) {
+    char title[512], err[1024];
+    snprintf(title, sizeof title, "activations over %d test images: never fire = a ReLU unit "
+             "at 0 for all of them", B);
+    if (cnn_histograms_save(r->out, title, sb->h, sb->n, 0, err, sizeof err))
+        return fail(r, "%s", err);
+    printf("wrote %s\n", r->out);
+    return 1;
+}
+
 static int do_stats(viz_run *r) {
     char data[4096];
     cnn_dataset *test = load_test(r, data, sizeof data);
     if (!test) return 0;
-    size_t numel = cnn_shape_numel(&r->in);
     int B = r->c.batch < test->n ? r->c.batch : test->n, L = cnn_net_layer_count(r->net);
-    enum { BINS = 40 };
-    float *x = malloc((size_t)B * numel * sizeof *x);
-    cnn_histogram *h = calloc((size_t)L, sizeof *h);
-    uint64_t *counts = calloc((size_t)L * BINS, sizeof *counts);
-    char(*titles)[96] = calloc((size_t)L, sizeof *titles), (*notes)[96] = calloc((size_t)L, 96);
-    int ok = 0, n = 0;
-    char a[64];
-    if (!x || !h || !counts || !titles || !notes) {
-        fail(r, "%s", "out of memory");
-        goto out;
+    stats_buf sb = {0};
+    int ok = stats_alloc(r, &sb, B, L) && stats_forward(r, test, sb.x, B);
+    if (ok) {
+        printf("activations over %d test images of %s\n", B, data);
+        printf("%-16s %-12s %-12s %10s %10s %10s %10s %7s %7s\n", "layer", "type", "shape",
+               "mean", "std", "min", "max", "zero", "dead");
     }
-    for (int i = 0; i < B; i++) cnn_dataset_sample(test, i, x + (size_t)i * numel);
-    if (cnn_preprocess_images(r->net, x, B)) {
-        net_fail(r);
-        goto out;
-    }
-    cnn_net_set_training(r->net, 0);
-    if (cnn_net_prepare(r->net, B) || cnn_net_forward(r->net, x, B)) {
-        net_fail(r);
-        goto out;
-    }
-    printf("activations over %d test images of %s\n", B, data);
-    printf("%-16s %-12s %-12s %10s %10s %10s %10s %7s %7s\n", "layer", "type", "shape", "mean",
-           "std", "min", "max", "zero", "dead");
-    for (int l = 0; l < L; l++) {
-        const char *type = cnn_net_layer_type(r->net, l);
-        if (!strcmp(type, "input") || !strcmp(type, "flatten")) continue;
-        cnn_activation_stats st;
-        float lo = 0, hi = 0;
-        if (cnn_layer_stats(r->net, l, &st, BINS, &lo, &hi, counts + (size_t)n * BINS)) {
-            net_fail(r);
-            goto out;
-        }
-        cnn_shape s = cnn_net_layer_shape(r->net, l);
-        int relu = !strcmp(type, "relu");
-        printf("%-16s %-12s %-12s %10.4g %10.4g %10.4g %10.4g %6.1f%% ",
-               cnn_net_layer_name(r->net, l),
-               type, cnn_shape_str(&s, a, sizeof a), st.mean, st.std, st.min, st.max,
-               100 * st.zero_fraction);
-        if (relu) printf("%6.1f%%\n", 100 * st.dead_fraction);
-        else printf("%7s\n", "-");
-        snprintf(titles[n], sizeof titles[n], "%s (%s)", cnn_net_layer_name(r->net, l), type);
-        if (relu)
-            snprintf(notes[n], 96, "mean %.3g, sd %.3g; %.0f%% zero, %.1f%% never fire", st.mean,
-                     st.std, 100 * st.zero_fraction, 100 * st.dead_fraction);
-        else
-            snprintf(notes[n], 96, "mean %.3g, sd %.3g; %.0f%% zero", st.mean, st.std,
-                     100 * st.zero_fraction);
-        h[n] = (cnn_histogram){.title = titles[n], .lo = lo, .hi = hi, .bins = BINS,
-                               .counts = counts + (size_t)n * BINS, .note = notes[n]};
-        n++;
-    }
-    char title[512], err[1024];
-    snprintf(title, sizeof title, "activations over %d test images: never fire = a ReLU unit "
-             "at 0 for all of them", B);
-    if (cnn_histograms_save(r->out, title, h, n, 0, err, sizeof err)) {
-        fail(r, "%s", err);
-        goto out;
-    }
-    printf("wrote %s\n", r->out);
-    ok = 1;
-out:
+    for (int l = 0; ok && l < L; l++) ok = stats_layer(r, l, &sb);
+    ok = ok && stats_save(r, &sb, B);
     cnn_dataset_free(test);
-    free(x);
-    free(h);
-    free(counts);
-    free(titles);
-    free(notes);
+    stats_free(&sb);
     return ok;
+}
+
+/* What an explanation draws: the class, the layer for Grad-CAM (or -1), the buffers, the
+ * panels (the image first) and the figure. */
+typedef struct explain_buf {
+    int cls, layer;
+    const char *cn; /* the class's name */
+    float *g, *map, *up; /* input gradient (C x H x W), a map and an upsampled map (H x W) */
+    float *cam, *shown;  /* the Grad-CAM map at the layer's size; guided Grad-CAM (H x W) */
+    cnn_panel p[4];
+    int n;
+    char lab[2][128];
+    cnn_figure fig;
+} explain_buf;
+
+/* The buffers every explanation needs: g, map and up. */
+static int explain_alloc(const viz_run *r, explain_buf *e) {
+    size_t plane = (size_t)r->in.dim[1] * r->in.dim[2];
+    e->g = malloc((size_t)r->in.dim[0] * plane * sizeof *e->g);
+    e->map = malloc(plane * sizeof *e->map);
+    e->up = malloc(plane * sizeof *e->up);
+    if (!e->g || !e->map || !e->up) return fail(r, "%s", "out of memory");
+    return 1;
+}
+
+/* Frees what an explanation allocated. */
+static void explain_free(explain_buf *e) {
+    free(e->g);
+    free(e->map);
+    free(e->up);
+    free(e->cam);
+    free(e->shown);
+}
+
+/* saliency: the largest |gradient| over the channels, alone and over the image. */
+static int explain_saliency(viz_run *r, explain_buf *e) {
+    int C = r->in.dim[0], H = r->in.dim[1], W = r->in.dim[2];
+    if (cnn_input_gradient(r->net, r->x, e->cls, CNN_BACKPROP_PLAIN, e->g)) return net_fail(r);
+    cnn_saliency_map(e->g, C, H, W, e->map);
+    float hi = scale_top(e->map, (size_t)H * W, 0);
+    snprintf(e->lab[0], sizeof e->lab[0], "saliency of %s", e->cn);
+    e->p[e->n++] = heat_panel(e->map, H, W, 0, hi, e->lab[0]);
+    e->p[e->n++] = overlay_panel(r, e->map, 0, hi, "over the image");
+    set_scale(&e->fig, "|d score/d pixel|", 0, hi);
+    return 1;
+}
+
+/* guided Grad-CAM: the guided gradient's size times the Grad-CAM map, in grey. */
+static int guided_gradcam(viz_run *r, explain_buf *e) {
+    int C = r->in.dim[0], H = r->in.dim[1], W = r->in.dim[2];
+    size_t plane = (size_t)H * W;
+    cnn_shape s = cnn_net_layer_shape(r->net, e->layer);
+    e->cam = malloc((size_t)s.dim[1] * s.dim[2] * sizeof *e->cam);
+    e->shown = malloc(plane * sizeof *e->shown);
+    if (!e->cam || !e->shown) return fail(r, "%s", "out of memory");
+    if (cnn_gradcam(r->net, r->x, e->cls, e->layer, e->cam, e->up)) return net_fail(r);
+    cnn_saliency_map(e->g, C, H, W, e->map);
+    for (size_t i = 0; i < plane; i++) e->shown[i] = e->map[i] * e->up[i];
+    snprintf(e->lab[1], sizeof e->lab[1], "guided Grad-CAM ('%s')",
+             cnn_net_layer_name(r->net, e->layer));
+    e->p[e->n++] = picture_panel(e->shown, 1, H, W, 0, 0, e->lab[1]);
+    return 1;
+}
+
+/* guided: the guided backpropagation gradient, then guided Grad-CAM when there is a layer. */
+static int explain_guided(viz_run *r, explain_buf *e) {
+    int C = r->in.dim[0], H = r->in.dim[1], W = r->in.dim[2];
+    if (cnn_input_gradient(r->net, r->x, e->cls, CNN_BACKPROP_GUIDED, e->g)) return net_fail(r);
+    /* Signed gradients on a symmetric scale: grey for one channel, colour (0.5 = zero)
+     * for three. */
+    float m = scale_top(e->g, (size_t)C * H * W, 1);
+    snprintf(e->lab[0], sizeof e->lab[0], "guided backprop, %s", e->cn);
+    if (C == 3) {
+        e->p[e->n++] = picture_panel(e->g, 3, H, W, -m, m, e->lab[0]);
+    } else {
+        e->p[e->n++] = heat_panel(e->g, H, W, -m, m, e->lab[0]);
+        set_scale(&e->fig, "gradient", -m, m);
+    }
+    return e->layer < 0 || guided_gradcam(r, e);
+}
+
+/* gradcam: the Grad-CAM map at the layer's size, and upsampled over the image. */
+static int explain_gradcam(viz_run *r, explain_buf *e) {
+    cnn_shape s = feature_maps(r, e->layer);
+    if (s.rank != 3) return 0;
+    int h = s.dim[1], w = s.dim[2];
+    e->cam = malloc((size_t)h * w * sizeof *e->cam);
+    if (!e->cam) return fail(r, "%s", "out of memory");
+    if (cnn_gradcam(r->net, r->x, e->cls, e->layer, e->cam, e->up)) return net_fail(r);
+    float hi = scale_top(e->cam, (size_t)h * w, 0);
+    snprintf(e->lab[0], sizeof e->lab[0], "Grad-CAM at '%s' (%dx%d)",
+             cnn_net_layer_name(r->net, e->layer), h, w);
+    e->p[e->n++] = heat_panel(e->cam, h, w, 0, hi, e->lab[0]);
+    snprintf(e->lab[1], sizeof e->lab[1], "%s, over the image", e->cn);
+    e->p[e->n++] = overlay_panel(r, e->up, 0, hi, e->lab[1]);
+    set_scale(&e->fig, "Grad-CAM", 0, hi);
+    return 1;
 }
 
 /* saliency, guided and gradcam: the explanation of one class for one image. */
 static int do_explain(viz_run *r) {
-    const char *sub = r->cmd->name;
-    int gradcam = !strcmp(sub, "gradcam"), guided = !strcmp(sub, "guided");
-    int l = -1;
+    int gradcam = !strcmp(r->cmd->name, "gradcam"), guided = !strcmp(r->cmd->name, "guided");
+    explain_buf e = {.layer = -1};
     if (gradcam || guided) {
-        l = find_layer(r, cnn_gradcam_layer(r->net),
-                       "the model has no conv2d layer for Grad-CAM: give --layer NAME");
-        if (l < 0 && (gradcam || r->c.layer)) return 0;
+        e.layer = find_layer(r, cnn_gradcam_layer(r->net),
+                             "the model has no conv2d layer for Grad-CAM: give --layer NAME");
+        if (e.layer < 0 && (gradcam || r->c.layer)) return 0;
     }
-    if (!load_image(r)) return 0;
-    int cls = 0, C = r->in.dim[0], H = r->in.dim[1], W = r->in.dim[2];
     char title[700];
-    if (!pick_class(r, &cls, title, sizeof title)) return 0;
-    size_t plane = (size_t)H * W;
-    float *g = malloc((size_t)C * plane * sizeof *g), *map = malloc(plane * sizeof *map);
-    float *up = malloc(plane * sizeof *up), *cam = NULL, *shown = NULL;
-    cnn_panel p[4];
-    int n = 0, ok = 0;
-    if (!g || !map || !up) {
-        fail(r, "%s", "out of memory");
-        goto out;
+    if (!load_image(r) || !pick_class(r, &e.cls, title, sizeof title)) return 0;
+    int ok = explain_alloc(r, &e);
+    if (ok) {
+        e.cn = class_name(r, e.cls);
+        e.p[e.n++] = image_panel(r, "image");
+        e.fig.title = title;
+        ok = gradcam ? explain_gradcam(r, &e) : guided ? explain_guided(r, &e)
+                                                       : explain_saliency(r, &e);
     }
-    char lab[3][128];
-    const char *cn = class_name(r, cls);
-    p[n++] = image_panel(r, "image");
-    cnn_figure fig = {.title = title};
-    if (!strcmp(sub, "saliency")) {
-        if (cnn_input_gradient(r->net, r->x, cls, CNN_BACKPROP_PLAIN, g)) goto net_error;
-        cnn_saliency_map(g, C, H, W, map);
-        float lo, hi = 0;
-        for (size_t i = 0; i < plane; i++) hi = fmaxf(hi, map[i]);
-        lo = 0;
-        if (hi <= 0) hi = 1;
-        snprintf(lab[0], sizeof lab[0], "saliency of %s", cn);
-        p[n++] = (cnn_panel){.kind = CNN_PANEL_HEAT, .values = map, .height = H, .width = W,
-                             .lo = lo, .hi = hi, .label = lab[0]};
-        p[n++] = overlay_panel(r, map, lo, hi, "over the image");
-        fig.scale_label = "|d score/d pixel|", fig.scale_lo = lo, fig.scale_hi = hi;
-    } else if (guided) {
-        if (cnn_input_gradient(r->net, r->x, cls, CNN_BACKPROP_GUIDED, g)) goto net_error;
-        /* Signed gradients on a symmetric scale: grey for one channel, colour (0.5 = zero)
-         * for three. */
-        float m = 0;
-        for (size_t i = 0; i < (size_t)C * plane; i++) m = fmaxf(m, fabsf(g[i]));
-        if (m <= 0) m = 1;
-        snprintf(lab[0], sizeof lab[0], "guided backprop, %s", cn);
-        if (C == 3) {
-            p[n++] = (cnn_panel){.kind = CNN_PANEL_RGB, .values = g, .height = H, .width = W,
-                                 .lo = -m, .hi = m, .label = lab[0]};
-        } else {
-            p[n++] = (cnn_panel){.kind = CNN_PANEL_HEAT, .values = g, .height = H, .width = W,
-                                 .lo = -m, .hi = m, .label = lab[0]};
-            fig.scale_label = "gradient", fig.scale_lo = -m, fig.scale_hi = m;
-        }
-        if (l >= 0) { /* guided Grad-CAM: the guided gradient's size times the map */
-            cnn_shape s = cnn_net_layer_shape(r->net, l);
-            cam = malloc((size_t)s.dim[1] * s.dim[2] * sizeof *cam);
-            shown = malloc(plane * sizeof *shown);
-            if (!cam || !shown) {
-                fail(r, "%s", "out of memory");
-                goto out;
-            }
-            if (cnn_gradcam(r->net, r->x, cls, l, cam, up)) goto net_error;
-            cnn_saliency_map(g, C, H, W, map);
-            for (size_t i = 0; i < plane; i++) shown[i] = map[i] * up[i];
-            snprintf(lab[1], sizeof lab[1], "guided Grad-CAM ('%s')",
-                     cnn_net_layer_name(r->net, l));
-            p[n++] = (cnn_panel){.kind = CNN_PANEL_GRAY, .values = shown, .height = H,
-                                 .width = W, .lo = 0, .hi = 0, .label = lab[1]};
-        }
-    } else {
-        cnn_shape s = cnn_net_layer_shape(r->net, l);
-        char sh[64];
-        if (s.rank != 3) {
-            fprintf(stderr, "cnn viz gradcam: layer '%s' is %s, not feature maps (C x H x W)\n",
-                    cnn_net_layer_name(r->net, l), cnn_shape_str(&s, sh, sizeof sh));
-            goto out;
-        }
-        cam = malloc((size_t)s.dim[1] * s.dim[2] * sizeof *cam);
-        if (!cam) {
-            fail(r, "%s", "out of memory");
-            goto out;
-        }
-        if (cnn_gradcam(r->net, r->x, cls, l, cam, up)) goto net_error;
-        float hi = 0;
-        for (int i = 0; i < s.dim[1] * s.dim[2]; i++) hi = fmaxf(hi, cam[i]);
-        if (hi <= 0) hi = 1;
-        snprintf(lab[0], sizeof lab[0], "Grad-CAM at '%s' (%dx%d)", cnn_net_layer_name(r->net, l),
-                 s.dim[1], s.dim[2]);
-        p[n++] = (cnn_panel){.kind = CNN_PANEL_HEAT, .values = cam, .height = s.dim[1],
-                             .width = s.dim[2], .lo = 0, .hi = hi, .label = lab[0]};
-        snprintf(lab[1], sizeof lab[1], "%s, over the image", cn);
-        p[n++] = overlay_panel(r, up, 0, hi, lab[1]);
-        fig.scale_label = "Grad-CAM", fig.scale_lo = 0, fig.scale_hi = hi;
+    if (ok) {
+        /* Panels of different sizes (a 7x7 map beside a 28x28 image) are drawn at one zoom. */
+        e.fig.zoom = zoom_for(r->in.dim[2], 160);
+        e.fig.columns = e.n;
+        ok = save(r, &e.fig, e.p, e.n);
     }
-    /* Panels of different sizes (a 7x7 map beside a 28x28 image) are drawn at one zoom. */
-    fig.zoom = W >= 160 ? 1 : (160 + W - 1) / W;
-    fig.columns = n;
-    ok = save(r, &fig, p, n);
-    goto out;
-net_error:
-    net_fail(r);
-out:
-    free(g);
-    free(map);
-    free(up);
-    free(cam);
-    free(shown);
+    explain_free(&e);
     return ok;
+}
+
+/* The units of --unit, at most max; their count, or 0 after a message. */
+static int parse_units(const viz_run *r, int *units, int max) {
+    int n = 0;
+    char *end;
+    for (const char *s = r->c.units; *s; s = *end ? end + 1 : end) {
+        long u = strtol(s, &end, 10);
+        if (end == s || u < 0 || u > 1000000 || (*end && *end != ',') || n == max) {
+            n = 0;
+            break;
+        }
+        units[n++] = (int)u;
+    }
+    if (!n)
+        fail(r, "--unit %s: expected up to 64 unit numbers separated by commas", r->c.units);
+    return n;
+}
+
+/* Image x back in pixel values for the picture. */
+static void unnormalise(const viz_run *r, float *x) {
+    /* The normalisation is undone; a blur or Sobel preprocessing stays. */
+    const cnn_preprocess *pp = cnn_net_preprocess(r->net);
+    size_t plane = cnn_shape_numel(&r->in) / (size_t)r->in.dim[0];
+    for (int ch = 0; pp->mean && ch < r->in.dim[0]; ch++)
+        for (size_t k = 0; k < plane; k++)
+            x[ch * plane + k] = x[ch * plane + k] * pp->std[ch] + pp->mean[ch];
+}
+
+/* Dreams the image x that raises unit u of layer l, and its panel (on its own range). */
+static int dream_unit(viz_run *r, int l, int u, const cnn_dream_config *cfg, float *x,
+                      char *label, size_t size, cnn_panel *p) {
+    float before, after;
+    if (cnn_activation_maximize(r->net, l, u, cfg, x, &before, &after)) return net_fail(r);
+    printf("%s unit %d: activation %.4g -> %.4g in %d steps\n", cnn_net_layer_name(r->net, l), u,
+           before, after, cfg->steps);
+    unnormalise(r, x);
+    snprintf(label, size, "%d: %.3g -> %.3g", u, before, after);
+    *p = picture_panel(x, r->in.dim[0], r->in.dim[1], r->in.dim[2], 0, 0, label);
+    return 1;
 }
 
 static int do_dream(viz_run *r) {
     int l = find_layer(r, -1, "give the layer: --layer NAME (cnn summary MODEL lists them)");
     if (l < 0) return 0;
     if (!r->c.units) return fail(r, "%s", "give the unit(s): --unit U or --unit U,V,...");
-    int units[64], n = 0;
-    const char *s = r->c.units;
-    while (*s) {
-        char *end;
-        long u = strtol(s, &end, 10);
-        if (end == s || u < 0 || u > 1000000 || (*end && *end != ',') || n == 64)
-            return fail(r, "--unit %s: expected up to 64 unit numbers separated by commas",
-                        r->c.units);
-        units[n++] = (int)u;
-        s = *end ? end + 1 : end;
-    }
-    if (!n)
-        return fail(r, "--unit %s: expected up to 64 unit numbers separated by commas",
-                    r->c.units);
+    int units[64], n = parse_units(r, units, 64);
+    if (!n) return 0;
     cnn_dream_config cfg = cnn_dream_defaults();
     cfg.steps = r->c.steps, cfg.rate = r->c.rate, cfg.decay = r->c.decay;
     cfg.blur_every = r->c.blur, cfg.noise = r->c.noise, cfg.seed = (uint64_t)r->c.seed;
-    size_t numel = cnn_shape_numel(&r->in), plane = numel / (size_t)r->in.dim[0];
+    size_t numel = cnn_shape_numel(&r->in);
     float *x = malloc((size_t)n * numel * sizeof *x);
     cnn_panel *p = calloc((size_t)n, sizeof *p);
     char(*labels)[64] = calloc((size_t)n, sizeof *labels);
-    int ok = 0;
-    if (!x || !p || !labels) {
-        fail(r, "%s", "out of memory");
-        goto out;
+    int ok = x && p && labels;
+    if (!ok) fail(r, "%s", "out of memory");
+    for (int i = 0; ok && i < n; i++)
+        ok = dream_unit(r, l, units[i], &cfg, x + (size_t)i * numel, labels[i], sizeof labels[i],
+                        &p[i]);
+    if (ok) {
+        char title[512];
+        snprintf(title, sizeof title, "what raises units of '%s' (%d steps from noise; "
+                 "activation before -> after)", cnn_net_layer_name(r->net, l), cfg.steps);
+        cnn_figure fig = {.title = title, .zoom = zoom_for(r->in.dim[2], 128)};
+        ok = save(r, &fig, p, n);
     }
-    const char *name = cnn_net_layer_name(r->net, l);
-    for (int i = 0; i < n; i++) {
-        float before, after, *xi = x + (size_t)i * numel;
-        if (cnn_activation_maximize(r->net, l, units[i], &cfg, xi, &before, &after)) {
-            net_fail(r);
-            goto out;
-        }
-        printf("%s unit %d: activation %.4g -> %.4g in %d steps\n", name, units[i], before,
-               after, cfg.steps);
-        /* Back to pixel values for the picture (the normalisation undone; a blur or Sobel
-         * preprocessing stays); each panel its own range. */
-        const cnn_preprocess *pp = cnn_net_preprocess(r->net);
-        for (int ch = 0; pp->mean && ch < r->in.dim[0]; ch++)
-            for (size_t k = 0; k < plane; k++)
-                xi[ch * plane + k] = xi[ch * plane + k] * pp->std[ch] + pp->mean[ch];
-        snprintf(labels[i], sizeof labels[i], "%d: %.3g -> %.3g", units[i], before, after);
-        p[i] = (cnn_panel){.kind = r->in.dim[0] == 3 ? CNN_PANEL_RGB : CNN_PANEL_GRAY,
-                           .values = xi, .height = r->in.dim[1], .width = r->in.dim[2],
-                           .label = labels[i]};
-    }
-    char title[512];
-    snprintf(title, sizeof title, "what raises units of '%s' (%d steps from noise; activation "
-             "before -> after)", name, cfg.steps);
-    int W = r->in.dim[2];
-    cnn_figure fig = {.title = title, .zoom = W >= 128 ? 1 : (128 + W - 1) / W};
-    ok = save(r, &fig, p, n);
-out:
     free(x);
     free(p);
     free(labels);
     return ok;
 }
 
+/* The size to filter an H x W photograph at: --size, else its own up to 256, on the longer side. */
+static void kernels_size(const viz_run *r, int H, int W, int *h, int *w) {
+    int longer = H > W ? H : W;
+    int side = r->c.size > 0 ? r->c.size : longer < 256 ? longer : 256;
+    double scale = (double)side / longer;
+    *h = (int)(H * scale + 0.5), *w = (int)(W * scale + 0.5);
+    *h = *h < 1 ? 1 : *h, *w = *w < 1 ? 1 : *w;
+}
+
+/* Applies classic kernel i to img (C x h x w) into out and prints it; its name. */
+static const char *apply_kernel(int i, const float *img, int C, int h, int w, float *out) {
+    float k[9];
+    const char *name = cnn_classic_kernel_name(i);
+    cnn_classic_kernel(name, k);
+    cnn_filter3x3(img, C, h, w, k, out);
+    printf("%s:\n", name);
+    for (int row = 0; row < 3; row++)
+        printf("  %5g %5g %5g\n", k[row * 3], k[row * 3 + 1], k[row * 3 + 2]);
+    return name;
+}
+
 static int do_kernels(viz_run *r) {
     const char *path = r->pos[0];
     char err[1024];
-    int C, H, W;
+    int C, H, W, h, w;
     if (cnn_image_size(path, &C, &H, &W, err, sizeof err)) return fail(r, "%s", err);
-    int side = r->c.size > 0 ? r->c.size : (H > W ? H : W) < 256 ? (H > W ? H : W) : 256;
-    double scale = (double)side / (H > W ? H : W);
-    int h = (int)(H * scale + 0.5), w = (int)(W * scale + 0.5);
-    h = h < 1 ? 1 : h, w = w < 1 ? 1 : w;
+    kernels_size(r, H, W, &h, &w);
     C = r->c.color && C == 3 ? 3 : 1;
     enum { K = 6 };
     size_t numel = (size_t)C * h * w;
     float *img = malloc(numel * sizeof *img), *out = malloc(K * numel * sizeof *out);
     cnn_panel p[K];
     int ok = 0;
-    if (!img || !out) {
-        fail(r, "%s", "out of memory");
-        goto done;
-    }
-    if (cnn_image_load(path, C, h, w, img, err, sizeof err)) {
-        fail(r, "%s", err);
-        goto done;
-    }
-    for (int i = 0; i < K; i++) {
-        float k[9];
-        const char *name = cnn_classic_kernel_name(i);
-        cnn_classic_kernel(name, k);
-        cnn_filter3x3(img, C, h, w, k, out + (size_t)i * numel);
-        printf("%s:\n", name);
-        for (int row = 0; row < 3; row++)
-            printf("  %5g %5g %5g\n", k[row * 3], k[row * 3 + 1], k[row * 3 + 2]);
+    if (!img || !out) fail(r, "%s", "out of memory");
+    else if (cnn_image_load(path, C, h, w, img, err, sizeof err)) fail(r, "%s", err);
+    else {
         /* Pixel values as a photo editor shows them: clamped to [0, 1]. */
-        p[i] = (cnn_panel){.kind = C == 3 ? CNN_PANEL_RGB : CNN_PANEL_GRAY,
-                           .values = out + (size_t)i * numel, .height = h, .width = w, .lo = 0,
-                           .hi = 1, .label = name};
+        for (int i = 0; i < K; i++) {
+            float *o = out + (size_t)i * numel;
+            p[i] = picture_panel(o, C, h, w, 0, 1, apply_kernel(i, img, C, h, w, o));
+        }
+        char title[512];
+        snprintf(title, sizeof title, "the classic 3x3 kernels on %s (%dx%d%s)", base_name(path),
+                 w, h, C == 3 ? ", colour" : ", grey");
+        cnn_figure fig = {.title = title, .columns = 3, .zoom = 1};
+        ok = save(r, &fig, p, K);
     }
-    const char *base = strrchr(path, '/');
-    char title[512];
-    snprintf(title, sizeof title, "the classic 3x3 kernels on %s (%dx%d%s)", base ? base + 1 : path,
-             w, h, C == 3 ? ", colour" : ", grey");
-    cnn_figure fig = {.title = title, .columns = 3, .zoom = 1};
-    ok = save(r, &fig, p, K);
-done:
     free(img);
     free(out);
     return ok;
+}
+
+/* The pictures' names, comma-separated, on stderr. */
+static void list_pictures(void) {
+    for (int i = 0; i < N_CMDS; i++) fprintf(stderr, "%s%s", i ? ", " : "", CMDS[i].name);
+}
+
+/* The picture argv[0] names, with its options and arguments, into r; 0 on a usage error. */
+static int parse_run(viz_run *r, int argc, char **argv) {
+    for (int i = 0; i < N_CMDS; i++)
+        if (!strcmp(argv[0], CMDS[i].name)) r->cmd = &CMDS[i];
+    if (!r->cmd) {
+        fprintf(stderr, "cnn viz: unknown picture '%s' (", argv[0]);
+        list_pictures();
+        fprintf(stderr, ")\n");
+        return 0;
+    }
+    cli_opt o[20];
+    fill_opts(r->cmd, o, &r->c);
+    char cmdname[32];
+    snprintf(cmdname, sizeof cmdname, "viz %s", r->cmd->name);
+    if (!cli_parse(cmdname, o, argc - 1, argv + 1, r->pos, 2, &r->npos)) return 0;
+    if (r->npos < 1 || r->npos > r->cmd->positional) {
+        fprintf(stderr, "cnn viz %s: %s (usage: %s)\n", r->cmd->name,
+                r->npos < 1 ? (strcmp(r->cmd->name, "kernels") ? "give the checkpoint"
+                                                               : "give an image")
+                            : "too many arguments",
+                r->cmd->usage);
+        return 0;
+    }
+    snprintf(r->out, sizeof r->out, "%s", r->c.out ? r->c.out : "");
+    if (!r->c.out) snprintf(r->out, sizeof r->out, "viz-%s.png", r->cmd->name);
+    return 1;
+}
+
+/* Loads the checkpoint and draws the picture from it; the exit code. */
+static int draw_model(viz_run *r) {
+    char err[2048];
+    if (cnn_checkpoint_load(r->pos[0], &r->net, NULL, NULL, err, sizeof err)) {
+        fail(r, "%s", err);
+        return 1;
+    }
+    r->in = cnn_net_input_shape(r->net, 0);
+    int ok = 0;
+    if (r->cmd->positional == 2 && r->in.rank != 3)
+        fail(r, "%s", "the model's input is not an image (C x H x W)");
+    else if (!strcmp(r->cmd->name, "filters")) ok = do_filters(r);
+    else if (!strcmp(r->cmd->name, "maps")) ok = do_maps(r);
+    else if (!strcmp(r->cmd->name, "stats")) ok = do_stats(r);
+    else if (!strcmp(r->cmd->name, "dream")) ok = do_dream(r);
+    else ok = do_explain(r);
+    free(r->x);
+    free(r->shown);
+    cnn_net_free(r->net);
+    return ok ? 0 : 1;
 }
 
 int cli_viz(int argc, char **argv) {
@@ -702,53 +907,13 @@ int cli_viz(int argc, char **argv) {
             return 0;
         }
         fprintf(stderr, "cnn viz: say what to draw: ");
-        for (int i = 0; i < N_CMDS; i++) fprintf(stderr, "%s%s", i ? ", " : "", CMDS[i].name);
+        list_pictures();
         fprintf(stderr, " (see cnn help viz)\n");
         return 2;
     }
     viz_run r = {.c = {.cls = -1, .index = -1, .max = 256, .batch = 256, .steps = 200,
                        .rate = 0.05f, .decay = 0.001f, .blur = 10, .noise = 0.1f, .seed = 1}};
-    for (int i = 0; i < N_CMDS; i++)
-        if (!strcmp(argv[0], CMDS[i].name)) r.cmd = &CMDS[i];
-    if (!r.cmd) {
-        fprintf(stderr, "cnn viz: unknown picture '%s' (", argv[0]);
-        for (int i = 0; i < N_CMDS; i++) fprintf(stderr, "%s%s", i ? ", " : "", CMDS[i].name);
-        fprintf(stderr, ")\n");
-        return 2;
-    }
-    cli_opt o[20];
-    fill_opts(r.cmd, o, &r.c);
-    char cmdname[32];
-    snprintf(cmdname, sizeof cmdname, "viz %s", r.cmd->name);
-    if (!cli_parse(cmdname, o, argc - 1, argv + 1, r.pos, 2, &r.npos)) return 2;
-    int need_image = r.cmd->positional == 2;
-    if (r.npos < 1 || r.npos > r.cmd->positional) {
-        fprintf(stderr, "cnn viz %s: %s (usage: %s)\n", r.cmd->name,
-                r.npos < 1 ? (strcmp(r.cmd->name, "kernels") ? "give the checkpoint"
-                                                             : "give an image")
-                           : "too many arguments",
-                r.cmd->usage);
-        return 2;
-    }
-    snprintf(r.out, sizeof r.out, "%s", r.c.out ? r.c.out : "");
-    if (!r.c.out) snprintf(r.out, sizeof r.out, "viz-%s.png", r.cmd->name);
+    if (!parse_run(&r, argc, argv)) return 2;
     if (!strcmp(r.cmd->name, "kernels")) return do_kernels(&r) ? 0 : 1;
-    int status = 1;
-    char err[2048];
-    if (cnn_checkpoint_load(r.pos[0], &r.net, NULL, NULL, err, sizeof err)) {
-        fprintf(stderr, "cnn %s: %s\n", cmdname, err);
-        return 1;
-    }
-    r.in = cnn_net_input_shape(r.net, 0);
-    if (need_image && r.in.rank != 3)
-        fail(&r, "%s", "the model's input is not an image (C x H x W)");
-    else if (!strcmp(r.cmd->name, "filters")) status = !do_filters(&r);
-    else if (!strcmp(r.cmd->name, "maps")) status = !do_maps(&r);
-    else if (!strcmp(r.cmd->name, "stats")) status = !do_stats(&r);
-    else if (!strcmp(r.cmd->name, "dream")) status = !do_dream(&r);
-    else status = !do_explain(&r);
-    free(r.x);
-    free(r.shown);
-    cnn_net_free(r.net);
-    return status;
+    return draw_model(&r);
 }
