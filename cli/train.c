@@ -368,6 +368,8 @@ static int make_meta(run *r) {
     return 1;
 }
 
+enum { RESUME_KEYS = 6 }; /* the metadata lines a resumed run rebuilds its data from */
+
 /* A resumed run takes its settings from the checkpoint: the options that describe the run
  * may not be given again. */
 static int resume_settings(run *r, cli_opt *o, char store[][4096]) {
@@ -386,12 +388,13 @@ static int resume_settings(run *r, cli_opt *o, char store[][4096]) {
         return 0;
     }
     cnn_net_free(net);
-    static const char *const keys[] = {"cli.model", "cli.data", "cli.input", "cli.val",
-                                       "train.loss"};
+    /* The values land in store[i] in this order (RESUME_KEYS of them). */
+    static const char *const keys[RESUME_KEYS] = {"cli.model", "cli.data", "cli.input",
+                                                  "cli.val", "train.loss", "cli.limit"};
     int ok = 1;
-    for (int i = 0; i < 5 && ok; i++) ok = cli_meta_get(meta, keys[i], store[i], 4096);
+    for (int i = 0; i < RESUME_KEYS && ok; i++) ok = cli_meta_get(meta, keys[i], store[i], 4096);
     ok = ok && cli_meta_get(meta, "train.seed", seed, sizeof seed);
-    if (ok && cli_meta_get(meta, "cli.limit", store[5], 4096)) c->limit = atoi(store[5]);
+    if (ok) c->limit = atoi(store[5]);
     free(meta);
     if (!ok) {
         fprintf(stderr, "cnn train: %s: holds no run of this version of cnn train (an older "
@@ -461,9 +464,9 @@ static void print_start(const run *r) {
     char shape[64], aug[256];
     cnn_augment_format(&cfg->augment, aug, sizeof aug);
     printf("model %s: %zu parameters; data %s: %d training, %d validation, %d test samples of "
-           "%s, %s%s\n", r->c.model, cnn_net_param_count(net), r->c.data, t->n,
+           "%s, %s\n", r->c.model, cnn_net_param_count(net), r->c.data, t->n,
            r->val ? r->val->n : 0, r->test->n, cnn_shape_str(&t->shape, shape, sizeof shape),
-           cnn_task_name(r->task), r->task == CNN_TASK_REGRESSION ? "" : "");
+           cnn_task_name(r->task));
     printf("loss %s, lr %g (%s schedule), batch %d, %d epochs, seed %llu, %d thread%s, "
            "augment %s\n", cnn_loss_name(cfg->loss), (double)cfg->optim.lr,
            cfg->schedule == CNN_SCHEDULE_COSINE ? "cosine"
@@ -528,7 +531,7 @@ int cli_train(int argc, char **argv) {
     cli_opt o[] = TRAIN_OPTIONS(&r.c);
     const char *pos[1];
     int npos, status = 1;
-    char store[6][4096];
+    char store[RESUME_KEYS][4096];
     if (!cli_parse("train", o, argc, argv, pos, 0, &npos)) return 2;
     if (r.c.threads > cnn_cpu_count()) {
         fprintf(stderr, "cnn train: --threads %d: this process may use %d processors (results "

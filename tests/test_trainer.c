@@ -426,10 +426,11 @@ static void test_inference(const cnn_dataset *tr, const cnn_dataset *te) {
     char err[1024];
     T_CHECK(cnn_trainer_new(net, tr, NULL, &cfg, &t, err, sizeof err) == 0, "%s", err);
     T_CHECK(t && cnn_trainer_run(t) == 0, "train for inference");
+    float mean = cnn_net_preprocess(net)->mean[0], std = cnn_net_preprocess(net)->std[0], raw, sd;
+    cnn_dataset_stats(tr, &raw, &sd);
+    T_CHECK(mean != raw && std != sd, "the statistics are the blurred images', not the raw ones");
     cnn_trainer_free(t);
     cnn_net_free(net);
-    float mean, std;
-    cnn_dataset_stats(tr, &mean, &std);
     if (!T_OK(NULL, cnn_net_load(cfg.checkpoint, &net, err, sizeof err))) return;
     const cnn_preprocess *p = cnn_net_preprocess(net);
     T_CHECK(p->mean && p->mean[0] == mean && p->std[0] == std && p->blur == 0.5f &&
@@ -471,6 +472,29 @@ static void test_inference(const cnn_dataset *tr, const cnn_dataset *te) {
     cnn_net_free(net);
 }
 
+/* With a Sobel preprocessing, the normalisation is that of the transformed images: the
+ * training images as the network sees them have mean 0 and standard deviation 1. */
+static void test_normalised_after_transforms(const cnn_dataset *tr) {
+    cnn_train_config cfg = config(1, 1);
+    cfg.sobel = 1;
+    cnn_net *net = t_net(NET, 4);
+    cnn_trainer *t = NULL;
+    char err[1024];
+    T_CHECK(cnn_trainer_new(net, tr, NULL, &cfg, &t, err, sizeof err) == 0, "%s", err);
+    size_t n = (size_t)tr->n * 64;
+    float *x = malloc(n * sizeof *x);
+    memcpy(x, tr->x, n * sizeof *x);
+    T_OK(net, cnn_preprocess_images(net, x, tr->n));
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < n; i++) sum += x[i], sq += (double)x[i] * x[i];
+    double mean = sum / n, sd = sqrt(sq / n - mean * mean);
+    T_CHECK(fabs(mean) < 1e-4 && fabs(sd - 1) < 1e-3, "Sobel images normalised: mean %g, sd %g",
+            mean, sd);
+    free(x);
+    cnn_trainer_free(t);
+    cnn_net_free(net);
+}
+
 /* A checkpoint of version 1 (written by cnn train before the PREP section existed, committed
  * as tests/data/v1.ckpt: a dense layer on 1x8x8, 10 classes) derives its preprocessing from
  * the mean=, std= and classes= lines of its metadata. */
@@ -508,6 +532,7 @@ int main(void) {
     test_segmentation();
     test_regression();
     test_inference(tr, te);
+    test_normalised_after_transforms(tr);
     test_version1();
     free_hand(tr);
     free_hand(va);

@@ -195,18 +195,53 @@ static cnn_status setup(cnn_trainer *tr) {
     return CNN_STATUS_OK;
 }
 
+/* Per-channel mean and standard deviation of the training images as the network sees them
+ * before normalisation: after the blur or Sobel transform when there is one (one pass, sums of
+ * values and squares in double). */
+static int input_stats(const cnn_dataset *ds, const cnn_train_config *c, float *mean,
+                       float *std) {
+    if (!(c->blur > 0 || c->sobel)) {
+        cnn_dataset_stats(ds, mean, std);
+        return 1;
+    }
+    int C = ds->shape.dim[0];
+    size_t numel = cnn_shape_numel(&ds->shape), plane = numel / (size_t)C;
+    float *x = cnn_alloc(3 * numel * sizeof *x);
+    double *sum = cnn_calloc(2 * (size_t)C, sizeof *sum);
+    cnn_preprocess t = {.blur = c->blur, .sobel = c->sobel}; /* no mean: not normalised */
+    for (int i = 0; x && sum && i < ds->n; i++) {
+        cnn_dataset_sample(ds, i, x);
+        cnn_prep_apply(&t, &ds->shape, x, 1, x + numel);
+        for (int ch = 0; ch < C; ch++)
+            for (size_t k = 0; k < plane; k++) {
+                double v = x[(size_t)ch * plane + k];
+                sum[ch] += v;
+                sum[C + ch] += v * v;
+            }
+    }
+    double count = (double)ds->n * (double)plane;
+    for (int ch = 0; x && sum && ch < C; ch++) {
+        double m = sum[ch] / count, var = sum[C + ch] / count - m * m;
+        mean[ch] = (float)m;
+        std[ch] = (float)sqrt(var > 0 ? var : 0);
+    }
+    int ok = x && sum;
+    cnn_free(x);
+    cnn_free(sum);
+    return ok;
+}
+
 /* The preprocessing of a new run: the task and loss, the transforms, the training set's
- * per-channel mean and standard deviation, its class names. */
+ * per-channel mean and standard deviation (after the transforms), its class names. */
 static cnn_status set_preprocess(cnn_trainer *tr) {
     const cnn_dataset *ds = tr->train;
     int C = ds->shape.dim[0];
     float *mean = cnn_alloc((size_t)C * sizeof *mean), *std = cnn_alloc((size_t)C * sizeof *std);
-    if (!mean || !std) {
+    if (!mean || !std || !input_stats(ds, &tr->cfg, mean, std)) {
         cnn_free(mean);
         cnn_free(std);
         return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory");
     }
-    cnn_dataset_stats(ds, mean, std);
     for (int k = 0; k < C; k++)
         if (!(std[k] > 0)) std[k] = 1; /* a constant channel: centre it, do not divide by 0 */
     cnn_task task = cnn_loss_task(tr->cfg.loss);
