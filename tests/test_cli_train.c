@@ -549,6 +549,20 @@ static void test_refusals(void) {
     T_CHECK(!exists("r.ckpt"), "refused runs wrote no checkpoint");
 }
 
+/* Without --threads, as many threads as the processors this process may use: one under
+ * `taskset -c 0`. Skipped where taskset is missing. */
+static void test_default_threads(void) {
+    char cmd[8192], buf[8192];
+    if (system("command -v taskset >/dev/null 2>&1") != 0) return;
+    snprintf(cmd, sizeof cmd, "cd %s && taskset -c 0 %s " LIN " --epochs 1 --out th.ckpt 2>&1",
+             dir, tool);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(buf, 1, sizeof buf - 1, p) : 0;
+    buf[n] = 0;
+    int code = p ? pclose(p) : -1;
+    T_CHECK(code == 0 && strstr(buf, " 1 thread,"), "default threads under taskset -c 0:\n%s", buf);
+}
+
 static void test_val_limit(void) {
     printf("--val, --limit\n");
     expect(0, "480 training, 120 validation, 200 test", NULL, LIN " --epochs 1 --val 0.2 --out v1.ckpt");
@@ -782,6 +796,7 @@ int main(int argc, char **argv) {
     test_output_paths();
     test_zoo_definition();
     test_refusals();
+    test_default_threads();
     test_val_limit();
     test_patience();
     test_ctrl_c();

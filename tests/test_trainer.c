@@ -153,6 +153,21 @@ static void test_threads_and_callbacks(const cnn_dataset *tr, const cnn_dataset 
             "callbacks: %d steps (want %d), %d epochs, %d inconsistent", c1.steps, 3 * steps,
             c1.epochs, c1.bad);
     T_CHECK(c1.last_lr < 0.002 * 0.1, "cosine schedule ends low: lr %g", c1.last_lr);
+    /* The same run driven epoch by epoch, then step by step, by the caller. */
+    cnn_train_config d = config(3, 1);
+    cnn_net *net = t_net(NET, 11);
+    cnn_trainer *t = NULL;
+    char err[1024];
+    int by_epoch = 0, by_step = 0;
+    T_CHECK(cnn_trainer_new(net, tr, va, &d, &t, err, sizeof err) == 0, "%s", err);
+    for (; t && by_epoch < 2 && cnn_trainer_epoch(t) == 0; by_epoch++) {}
+    for (; t && !cnn_trainer_done(t) && cnn_trainer_step(t) == 0; by_step++) {}
+    T_CHECK(by_epoch == 2 && by_step == steps && cnn_trainer_epochs_done(t) == 3,
+            "2 epochs and %d steps by hand: %d, %d", steps, by_epoch, by_step);
+    if (p1) t_same_bits("driven by epochs and steps", cnn_net_params(net), p1, n1);
+    T_CHECK(cnn_trainer_step(t) == CNN_STATUS_STATE, "a step after the last epoch is refused");
+    cnn_trainer_free(t);
+    cnn_net_free(net);
     free(p1);
     free(p2);
 }
