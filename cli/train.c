@@ -423,6 +423,16 @@ static int trainer_error(cnn_status st, const char *err) {
     return st == CNN_STATUS_INVALID_ARGUMENT ? 2 : 1;
 }
 
+/* What new and resumed runs take from the options alike: threads, output paths, printing. */
+static void run_settings(run *r, cnn_train_config *cfg) {
+    cfg->threads = r->c.threads;
+    cfg->checkpoint = r->out;
+    cfg->best_checkpoint = r->c.best;
+    cfg->on_step = on_step;
+    cfg->on_epoch = on_epoch;
+    cfg->user = r;
+}
+
 /* A new run: returns 0 or the exit code. */
 static int start_run(run *r, cnn_train_config cfg) {
     const train_opts *c = &r->c;
@@ -431,13 +441,8 @@ static int start_run(run *r, cnn_train_config cfg) {
     if (!cli_build_model("train", c->model, &r->train->shape, K,
                          r->task == CNN_TASK_CLASSIFICATION, (uint64_t)c->seed, &r->net))
         return 1;
-    cfg.threads = c->threads;
-    cfg.checkpoint = r->out;
-    cfg.best_checkpoint = c->best;
+    run_settings(r, &cfg);
     cfg.meta = r->meta;
-    cfg.on_step = on_step;
-    cfg.on_epoch = on_epoch;
-    cfg.user = r;
     cnn_status st = cnn_trainer_new(r->net, r->train, r->val, &cfg, &r->tr, err, sizeof err);
     return st ? trainer_error(st, err) : 0;
 }
@@ -447,12 +452,7 @@ static int resume_run(run *r, cli_opt *o) {
     const train_opts *c = &r->c;
     cnn_train_config cfg = cnn_train_defaults();
     char err[2048];
-    cfg.threads = c->threads;
-    cfg.checkpoint = r->out;
-    cfg.best_checkpoint = c->best;
-    cfg.on_step = on_step;
-    cfg.on_epoch = on_epoch;
-    cfg.user = r;
+    run_settings(r, &cfg);
     int epochs = cli_find(o, "epochs")->given ? c->epochs : 0;
     cnn_status st = cnn_trainer_resume(c->resume, r->train, r->val, epochs, &cfg, &r->tr, err,
                                        sizeof err);

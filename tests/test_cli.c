@@ -66,31 +66,6 @@ static void write_idx(const char *prefix, int n, uint64_t seed) {
     fclose(fl);
 }
 
-/* The parameters saved in a checkpoint (a copy to free), or NULL. */
-static float *params_of(const char *name, size_t *n) {
-    char path[4200], err[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    cnn_net *net = NULL;
-    if (cnn_checkpoint_load(path, &net, NULL, NULL, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return NULL;
-    }
-    *n = cnn_net_param_count(net);
-    float *p = malloc(*n * sizeof *p);
-    memcpy(p, cnn_net_params(net), *n * sizeof *p);
-    cnn_net_free(net);
-    return p;
-}
-
-static void same_params(const char *a, const char *b, const char *what) {
-    size_t na = 0, nb = 0;
-    float *pa = params_of(a, &na), *pb = params_of(b, &nb);
-    if (T_CHECK(pa && pb && na == nb, "%s: loading %s and %s", what, a, b))
-        t_same_bits(what, pa, pb, na);
-    free(pa);
-    free(pb);
-}
-
 static int exists(const char *name) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -117,12 +92,7 @@ static void expect(const char *args, int code, const char *frag1, const char *fr
 
 int main(int argc, char **argv) {
     (void)argc;
-    char self[4096];
-    snprintf(self, sizeof self, "%s", argv[0]);
-    char *bin = realpath(dirname(self), NULL);
-    snprintf(tool, sizeof tool, "%s/../cnn", bin ? bin : ".");
-    free(bin);
-    if (!T_CHECK(access(tool, X_OK) == 0, "no tool at %s", tool) || !mkdtemp(dir)) return t_finish();
+    if (!t_tool_path(argv[0], tool, sizeof tool) || !mkdtemp(dir)) return t_finish();
     write_idx("train", 600, 1);
     write_idx("t10k", 200, 100000);
 
@@ -135,7 +105,7 @@ int main(int argc, char **argv) {
     /* The same seed gives the same weights whatever the thread count. */
     snprintf(args, sizeof args, "%s --threads 2 --out two.ckpt", common);
     expect(args, 0, "test:", NULL);
-    same_params("one.ckpt", "two.ckpt", "1 thread vs 2 threads");
+    t_same_checkpoints(dir, "one.ckpt", "two.ckpt", "1 thread vs 2 threads");
 
     /* A run extended by resuming with more epochs ends with exactly the weights of a run of
      * that many epochs (with a constant schedule: a cosine one stretches to the new end). */
@@ -144,7 +114,7 @@ int main(int argc, char **argv) {
     snprintf(args, sizeof args, "train --data . --batch 32 --val 100 --seed 3 --epochs 1 --schedule constant --out part.ckpt");
     expect(args, 0, NULL, NULL);
     expect("train --resume part.ckpt --epochs 2 --out resumed.ckpt", 0, "resuming from part.ckpt after epoch 1", NULL);
-    same_params("const.ckpt", "resumed.ckpt", "resumed vs uninterrupted");
+    t_same_checkpoints(dir, "const.ckpt", "resumed.ckpt", "resumed vs uninterrupted");
     expect("train --resume part.ckpt --epochs 2 --lr 0.1", 2, "--lr cannot change when resuming", NULL);
     expect("train --resume one.ckpt --epochs 2", 2, "has done 2 epochs", NULL);
 
@@ -153,7 +123,7 @@ int main(int argc, char **argv) {
     expect(args, 0, "test:", NULL);
     snprintf(args, sizeof args, "%s --augment hflip,crop=2,cutout=4,noise=0.05 --opt nesterov --lr 0.02 --schedule cosine --warmup 1 --clip 5 --threads 2 --out aug2.ckpt", common);
     expect(args, 0, "test:", NULL);
-    same_params("aug1.ckpt", "aug2.ckpt", "augmented run, 1 vs 2 threads");
+    t_same_checkpoints(dir, "aug1.ckpt", "aug2.ckpt", "augmented run, 1 vs 2 threads");
 
     expect("eval one.ckpt --data . --json", 0, "\"top1\": ", "\"n\": 200");
     expect("eval one.ckpt --data .", 0, "top-5", "confusion matrix");

@@ -243,13 +243,7 @@ static void test_refusals(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    char self[4096];
-    snprintf(self, sizeof self, "%s", argv[0]);
-    char *bin = realpath(dirname(self), NULL);
-    snprintf(tool, sizeof tool, "%s/../cnn", bin ? bin : ".");
-    free(bin);
-    if (!T_CHECK(access(tool, X_OK) == 0, "no tool at %s", tool) || !mkdtemp(dir))
-        return t_finish();
+    if (!t_tool_path(argv[0], tool, sizeof tool) || !mkdtemp(dir)) return t_finish();
     test_checkpoints();
     test_input_refit();
     test_help();

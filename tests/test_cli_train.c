@@ -260,31 +260,6 @@ static int job_finish(job *j) {
  * Checkpoints through the C API
  * ------------------------------------------------------------------------------------------- */
 
-/* The parameters saved in a checkpoint (a copy to free), or NULL. */
-static float *params_of(const char *name, size_t *n) {
-    char path[4200], msg[1024];
-    path_of(path, sizeof path, name);
-    cnn_net *net = NULL;
-    if (cnn_checkpoint_load(path, &net, NULL, NULL, msg, sizeof msg)) {
-        fprintf(stderr, "%s\n", msg);
-        return NULL;
-    }
-    *n = cnn_net_param_count(net);
-    float *p = malloc(*n * sizeof *p);
-    memcpy(p, cnn_net_params(net), *n * sizeof *p);
-    cnn_net_free(net);
-    return p;
-}
-
-static void same_params(const char *a, const char *b, const char *what) {
-    size_t na = 0, nb = 0;
-    float *pa = params_of(a, &na), *pb = params_of(b, &nb);
-    if (T_CHECK(pa && pb && na == nb, "%s: loading %s and %s", what, a, b))
-        t_same_bits(what, pa, pb, na);
-    free(pa);
-    free(pb);
-}
-
 /* Whether two parameter copies (of n and m floats) differ anywhere. */
 static int differ(const float *a, size_t n, const float *b, size_t m) {
     return !a || !b || n != m || memcmp(a, b, n * sizeof *a) != 0;
@@ -453,10 +428,10 @@ static void test_resume_in_place(void) {
     printf("--resume without --out, --force\n");
     size_t n0 = 0, n1 = 0;
     expect(0, "wrote the model to my.ckpt", NULL, LIN " --epochs 1 --schedule constant --out my.ckpt");
-    float *before = params_of("my.ckpt", &n0);
+    float *before = t_checkpoint_params(dir, "my.ckpt", &n0);
     expect(0, "resuming from my.ckpt after epoch 1", "wrote the model to my.ckpt",
            "train --resume my.ckpt --epochs 2");
-    float *after = params_of("my.ckpt", &n1);
+    float *after = t_checkpoint_params(dir, "my.ckpt", &n1);
     T_CHECK(differ(before, n0, after, n1), "--resume my.ckpt left my.ckpt's parameters as they were");
     T_CHECK(meta_number("my.ckpt", "train.epoch") == 2, "my.ckpt holds %g epochs, not 2",
             meta_number("my.ckpt", "train.epoch"));
@@ -465,11 +440,11 @@ static void test_resume_in_place(void) {
     free(after);
 
     expect(0, "wrote the model to model.ckpt", NULL, LIN " --epochs 1");
-    before = params_of("model.ckpt", &n0);
+    before = t_checkpoint_params(dir, "model.ckpt", &n0);
     expect(2, "--force", "model.ckpt", LIN " --epochs 1 --seed 4");
     T_CHECK(!strstr(out, "epoch "), "an existing model.ckpt is refused before training");
     expect(0, "wrote the model to model.ckpt", NULL, LIN " --epochs 1 --seed 4 --force");
-    after = params_of("model.ckpt", &n1);
+    after = t_checkpoint_params(dir, "model.ckpt", &n1);
     T_CHECK(differ(before, n0, after, n1), "--force did not overwrite model.ckpt");
     free(before);
     free(after);
@@ -615,7 +590,7 @@ static void test_ctrl_c(void) {
     interrupt("epoch 1/2 [", SLOW " --out cut.ckpt");
     interrupt("epoch 2/2 [", "train --resume cut.ckpt");
     expect(0, "test:", NULL, "train --resume cut.ckpt");
-    same_params("full.ckpt", "cut.ckpt", "interrupted twice and resumed vs uninterrupted");
+    t_same_checkpoints(dir, "full.ckpt", "cut.ckpt", "interrupted twice and resumed vs uninterrupted");
 }
 
 /* Ctrl-C once the last epoch's line is out (while its log and plot are written): the run is
@@ -657,7 +632,7 @@ static void test_label_smoothing(void) {
             meta_number("ls1.ckpt", "train.label_smoothing"));
     expect(2, "cannot change when resuming", NULL, "train --resume ls1.ckpt --label-smoothing 0.2 --epochs 2");
     expect(0, "test:", NULL, "train --resume ls1.ckpt --epochs 2 --out ls1r.ckpt");
-    same_params("ls2.ckpt", "ls1r.ckpt", "label smoothing: resumed vs uninterrupted");
+    t_same_checkpoints(dir, "ls2.ckpt", "ls1r.ckpt", "label smoothing: resumed vs uninterrupted");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -769,12 +744,7 @@ static void test_regression(void) {
 
 /* Finds the tool, makes the folder and the data most tests share; 0 on failure. */
 static int set_up(const char *argv0) {
-    char self[4096];
-    snprintf(self, sizeof self, "%s", argv0);
-    char *bin = realpath(dirname(self), NULL);
-    snprintf(tool, sizeof tool, "%s/../cnn", bin ? bin : ".");
-    free(bin);
-    if (!T_CHECK(access(tool, X_OK) == 0, "no tool at %s", tool) || !mkdtemp(dir)) return 0;
+    if (!t_tool_path(argv0, tool, sizeof tool) || !mkdtemp(dir)) return 0;
     write_idx("train", 600, 1);
     write_idx("t10k", 200, 100000);
     write_text("lin.txt", "x = input shape=1x28x28\nf = flatten\nd = dense out=10\n");

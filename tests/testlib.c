@@ -1,6 +1,7 @@
 /*
  * testlib.c - see testlib.h.
  */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "testlib.h"
 
 #include <math.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int t_checks, t_failures;
 
@@ -186,4 +188,39 @@ const float *t_fixture_f32(const t_fixture *fx, const char *name, size_t *count)
 const char *t_fixture_str(const t_fixture *fx, const char *name) {
     const t_tensor *t = t_fixture_get(fx, name);
     return t && t->kind == 2 ? t->data : NULL;
+}
+
+int t_tool_path(const char *argv0, char *tool, size_t size) {
+    char self[4096];
+    snprintf(self, sizeof self, "%s", argv0);
+    char *slash = strrchr(self, '/');
+    if (slash) *slash = 0;
+    char *bin = realpath(slash ? self : ".", NULL);
+    snprintf(tool, size, "%s/../cnn", bin ? bin : ".");
+    free(bin);
+    return T_CHECK(access(tool, X_OK) == 0, "no tool at %s", tool);
+}
+
+float *t_checkpoint_params(const char *dir, const char *name, size_t *n) {
+    char path[4200], err[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cnn_net *net = NULL;
+    if (cnn_checkpoint_load(path, &net, NULL, NULL, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return NULL;
+    }
+    *n = cnn_net_param_count(net);
+    float *p = malloc(*n * sizeof *p);
+    if (p) memcpy(p, cnn_net_params(net), *n * sizeof *p);
+    cnn_net_free(net);
+    return p;
+}
+
+void t_same_checkpoints(const char *dir, const char *a, const char *b, const char *what) {
+    size_t na = 0, nb = 0;
+    float *pa = t_checkpoint_params(dir, a, &na), *pb = t_checkpoint_params(dir, b, &nb);
+    if (T_CHECK(pa && pb && na == nb, "%s: loading %s and %s", what, a, b))
+        t_same_bits(what, pa, pb, na);
+    free(pa);
+    free(pb);
 }

@@ -44,6 +44,17 @@ void t_fill(float *x, size_t n, uint64_t seed, float lo, float hi);
  * functions, and without ties. */
 void t_fill_away_from_zero(float *x, size_t n, uint64_t seed);
 
+/* The cnn tool beside a test program (BUILD/tests/test_x -> BUILD/cnn) into tool; 0 when it
+ * is not there (a failed check). */
+int t_tool_path(const char *argv0, char *tool, size_t size);
+
+/* A copy (to free) of the parameters saved in the checkpoint dir/name, their count in *n; NULL
+ * (with the reason printed) when it cannot be loaded. */
+float *t_checkpoint_params(const char *dir, const char *name, size_t *n);
+
+/* Checks that the checkpoints dir/a and dir/b hold the same parameters, bit for bit. */
+void t_same_checkpoints(const char *dir, const char *a, const char *b, const char *what);
+
 /* Fixtures: named tensors in a binary file. */
 typedef struct t_tensor {
     char name[64];
