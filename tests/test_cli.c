@@ -7,10 +7,8 @@
  *
  * The tool is found beside the test program: BUILD/tests/test_cli -> BUILD/cnn.
  */
-#define _XOPEN_SOURCE 700 /* realpath */
 #include "testlib.h"
 
-#include <libgen.h>
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 #include <stdio.h>

@@ -11,10 +11,8 @@
  * The tool is found beside the test program: BUILD/tests/test_cli_models -> BUILD/cnn. Each
  * run keeps stdout and stderr apart: what a command prints must go to the right one.
  */
-#define _XOPEN_SOURCE 700 /* realpath */
 #include "testlib.h"
 
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

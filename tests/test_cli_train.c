@@ -11,10 +11,8 @@
  * brightness is the class, 16x16 PNGs of a bright rectangle and its mask), written to a
  * mkdtemp folder. The tool is found beside the test program: BUILD/tests/X -> BUILD/cnn.
  */
-#define _XOPEN_SOURCE 700 /* realpath */
 #include "testlib.h"
 
-#include <libgen.h>
 #include <math.h>
 #include <signal.h>
 #include <stb/stb_image_write.h>
