@@ -35,7 +35,17 @@
 extern "C" {
 #endif
 
-#define CNN_VERSION_STRING "0.1.0"
+/* The version, MAJOR.MINOR.PATCH; docs/VERSIONING.md says what each part promises. These three
+ * lines are its one source: the Makefile reads them for the library's file names and SONAME
+ * (libcnn.so.MAJOR), and cnn_version() returns CNN_VERSION_STRING as the library was built. */
+#define CNN_VERSION_MAJOR 0
+#define CNN_VERSION_MINOR 1
+#define CNN_VERSION_PATCH 0
+#define CNN_VERSION_STR_(x) #x
+#define CNN_VERSION_XSTR_(x) CNN_VERSION_STR_(x)
+#define CNN_VERSION_STRING \
+    CNN_VERSION_XSTR_(CNN_VERSION_MAJOR) "." CNN_VERSION_XSTR_(CNN_VERSION_MINOR) "." \
+    CNN_VERSION_XSTR_(CNN_VERSION_PATCH)
 
 /* ---------------------------------------------------------------------------------------------
  * Status codes
@@ -220,6 +230,28 @@ size_t cnn_net_activation_bytes(const cnn_net *net);
  * added, each layer's in PyTorch's parameters() order (weight, then bias). The gradients live in
  * a second buffer of the same length. Non-trainable state (batch normalisation's running mean
  * and variance) lives in a third.
+ *
+ * Batch normalisation (C channels) keeps, in order, weight (gamma, C) and bias (beta, C) in the
+ * parameters when affine=1, and running_mean (C) then running_var (C) in the state, PyTorch's
+ * buffers of the same names (it has no num_batches_tracked). Each training forward pass updates
+ * them as PyTorch does with momentum m:
+ *   running_mean = (1 - m) running_mean + m mean,
+ *   running_var  = (1 - m) running_var  + m var M / (M - 1)
+ * where mean and var are the batch's mean and biased variance over the M = N*H*W (N*L, N)
+ * values of a channel, so the running variance takes the unbiased variance. (With M = 1
+ * PyTorch raises an error; here the biased variance, 0, is used.)
+ *
+ * Tensors by name: each layer describes its tensors as PyTorch's modules name them (weight,
+ * bias, running_mean, running_var) with PyTorch's shapes, so that "layer.weight" is the key of
+ * the state_dict of a PyTorch model whose modules are named as the layers (the model zoo names
+ * its layers after torchvision's modules):
+ *   conv2d weight (out, C/groups, KH, KW), bias (out)
+ *   conv1d weight (out, C/groups, K), bias (out)
+ *   conv_transpose2d weight (C, out/groups, KH, KW), bias (out)
+ *   dense weight (out, in), bias (out)
+ *   batchnorm weight (C), bias (C), running_mean (C), running_var (C)
+ * A layer type that does not describe its tensors shows its parameters as one rank-1 tensor
+ * "params" and its state as one "state".
  * ------------------------------------------------------------------------------------------- */
 
 size_t cnn_net_param_count(const cnn_net *net);
@@ -238,6 +270,49 @@ void cnn_net_zero_grad(cnn_net *net);
 
 /* Re-initialises every parameter and state from the network's generator reseeded with seed. */
 void cnn_net_init_params(cnn_net *net, uint64_t seed);
+
+#define CNN_PARAM_MAX_RANK 4
+
+typedef enum cnn_param_role {
+    CNN_PARAM_TRAINABLE, /* in cnn_net_params, with a gradient (PyTorch: a parameter) */
+    CNN_PARAM_STATE      /* in cnn_net_state, no gradient (PyTorch: a buffer) */
+} cnn_param_role;
+
+/* One named tensor of a layer. The pointers are into the network's flat buffers, valid until
+ * the next cnn_add (which may move them) or cnn_net_free. */
+typedef struct cnn_param_tensor {
+    const char *name;    /* "weight", "bias", "running_mean", "running_var" (static) */
+    cnn_param_role role;
+    int layer;           /* the layer's index */
+    int rank;            /* 1 .. CNN_PARAM_MAX_RANK */
+    int dims[CNN_PARAM_MAX_RANK]; /* PyTorch's shape (see above); entries past rank are 0 */
+    size_t count;        /* elements, the product of the dims */
+    size_t offset;       /* where it starts in cnn_net_params (trainable) or cnn_net_state */
+    float *data;         /* that buffer + offset: count floats, row-major in the shape */
+    float *grad;         /* cnn_net_grads + offset for a trainable tensor, NULL for state */
+} cnn_param_tensor;
+
+/* The number of named tensors of a layer (0 for a layer without parameters or state). */
+int cnn_net_param_tensor_count(const cnn_net *net, int layer);
+
+/* Tensor i (0 <= i < cnn_net_param_tensor_count) of a layer: its trainable tensors first, in
+ * PyTorch's parameters() order, then its state, the order of the layer's state_dict entries.
+ * CNN_STATUS_INVALID_ARGUMENT, with a message, for a layer or i out of range. */
+cnn_status cnn_net_param_tensor(cnn_net *net, int layer, int i, cnn_param_tensor *t);
+
+/* The tensor named "layer.tensor", as PyTorch's state_dict keys ("conv1.weight",
+ * "layer1.0.bn1.running_var"): the layer name is everything before the last dot.
+ * CNN_STATUS_INVALID_ARGUMENT, with a message naming what is missing (and the layer's
+ * tensors), when there is no such layer or tensor. */
+cnn_status cnn_net_find_param(cnn_net *net, const char *name, cnn_param_tensor *t);
+
+/* The batch statistics of a batchnorm layer from the last forward pass in training mode since
+ * cnn_net_prepare: per channel the batch mean and the biased variance (over N, H, W: what
+ * PyTorch's F.batch_norm normalises with in training), C floats each into mean and var (either
+ * may be NULL). Evaluation-mode passes do not change them. CNN_STATUS_INVALID_ARGUMENT for a
+ * layer that is not a batchnorm layer, CNN_STATUS_STATE when no training pass was run since
+ * the network was prepared. */
+cnn_status cnn_net_batchnorm_stats(cnn_net *net, int layer, float *mean, float *var);
 
 /* ---------------------------------------------------------------------------------------------
  * Running
@@ -270,6 +345,15 @@ const float *cnn_net_layer_grad(const cnn_net *net, int layer);
 
 /* The gradient with respect to input number i (after backward). */
 const float *cnn_net_input_grad(const cnn_net *net, int input);
+
+/* The argmax indices a max pooling layer (max_pool2d, adaptive_max_pool2d) found in the last
+ * forward pass, as PyTorch's return_indices gives them: for each of the pass's batch samples,
+ * C x OH x OW values (the layer's shape), each the flat index h W + w of the maximum in its
+ * (H, W) input plane (the first maximum in row-major order; padding never wins). indices
+ * receives batch * numel(layer's shape) values. Fed back as floats to an input layer, they
+ * drive max_unpool2d's indices form. CNN_STATUS_INVALID_ARGUMENT for a layer of another type,
+ * CNN_STATUS_STATE before a forward pass. */
+cnn_status cnn_net_pool_indices(cnn_net *net, int layer, int64_t *indices);
 
 /* Whether backward computes the gradient with respect to the inputs (default: yes). Training
  * never uses it; with wanted = 0 the layers that read an input layer directly (convolutions,
@@ -327,6 +411,45 @@ cnn_status cnn_loss_cross_entropy(const float *logits, const int32_t *labels, in
 cnn_status cnn_loss_cross_entropy_smoothed(const float *logits, const int32_t *labels,
                                            int count, int classes, int pixels, float smoothing,
                                            float *loss, float *grad);
+
+/* How cnn_loss_cross_entropy_ex reduces the per-element losses (PyTorch's reduction=). */
+typedef enum cnn_reduction {
+    CNN_REDUCTION_MEAN, /* the sum divided by the sum of the weights of the targets (their
+                         * count without weights), ignored elements left out */
+    CNN_REDUCTION_SUM,  /* the sum */
+    CNN_REDUCTION_NONE  /* one loss per element: count * pixels of them */
+} cnn_reduction;
+
+/* Options of cross-entropy, PyTorch's F.cross_entropy arguments. All zero ({0}) is the plain
+ * loss: mean, no weights, no smoothing, no ignored label. */
+typedef struct cnn_ce_options {
+    cnn_reduction reduction;
+    const float *weights;  /* K class weights (finite), or NULL: all 1 (PyTorch's weight=) */
+    float smoothing;       /* label smoothing s in [0, 1) (label_smoothing=) */
+    int ignore;            /* 1: elements whose label is ignore_index count for nothing */
+    int32_t ignore_index;  /* (ignore_index=; PyTorch's default is -100); may be a class */
+} cnn_ce_options;
+
+/* Cross-entropy with a reduction, class weights, label smoothing and an ignored label, exactly
+ * as torch.nn.functional.cross_entropy. An element (a sample, or one pixel of one) with label y
+ * and log-probabilities log p = log_softmax(z) over its K logits has the loss
+ *   l = -sum_k c_k log p_k,   c_k = (1 - s) w_y [k = y] + (s / K) w_k,
+ * and d l / d z_k = C p_k - c_k with C = sum_k c_k. Mean reduction divides the sum of the l by
+ * the sum of w_y over the elements not ignored, so that with weights it is a weighted mean
+ * (PyTorch's normalisation, which also divides the smoothing term by it).
+ *   logits  (count, classes, pixels); labels (count, pixels), each in [0, classes) or ignored.
+ *   opt     NULL: all defaults.
+ *   loss    one float (mean, sum) or count * pixels floats (none; 0 for ignored elements).
+ *   grad    NULL, or (count, classes, pixels): d loss / d logits for mean and sum; for none,
+ *           the gradient of each element's own loss (that is, of the sum of the losses).
+ * CNN_STATUS_INVALID_ARGUMENT for a label out of range, smoothing outside [0, 1), a non-finite
+ * weight or an unknown reduction; CNN_STATUS_NUMERIC when a loss is not finite, which includes
+ * the mean over nothing (every element ignored, or target weights summing to 0), NaN as in
+ * PyTorch. cnn_loss_cross_entropy and cnn_loss_cross_entropy_smoothed are this function with
+ * only the smoothing set, bit for bit as before it existed. */
+cnn_status cnn_loss_cross_entropy_ex(const float *logits, const int32_t *labels, int count,
+                                     int classes, int pixels, const cnn_ce_options *opt,
+                                     float *loss, float *grad);
 cnn_status cnn_loss_mse(const float *pred, const float *target, size_t count, float *loss,
                         float *grad);
 cnn_status cnn_loss_bce_logits(const float *logits, const float *target, size_t count,

@@ -1,10 +1,18 @@
 /*
  * loss.c - losses and their gradients with respect to the network output.
  *
- * Cross-entropy works on logits of shape (N, K, P): K classes for each of P pixels (P = 1 for
- * classification). loss = mean over N*P of  logsumexp_k(z) - z_label, computed with the
- * maximum subtracted so that logits of any size are safe; d loss / d z = (softmax(z) -
- * onehot(label)) / (N*P). Sums are accumulated in double.
+ * Cross-entropy works on logits z of shape (N, K, P): K classes for each of P pixels (P = 1 for
+ * classification), labels y (N, P). It is PyTorch's F.cross_entropy with class weights w
+ * (weight=), label smoothing s (label_smoothing=), ignore_index and a reduction. For one element
+ * (a sample, or a pixel of one) with label y, log p = log_softmax(z), and the coefficients
+ *   c_k = (1 - s) w_y [k = y] + (s / K) w_k,      C = sum_k c_k = (1 - s) w_y + (s / K) sum_k w_k
+ * its loss is  l = -sum_k c_k log p_k = C lse(z) - sum_k c_k z_k  (lse: logsumexp, computed with
+ * the maximum subtracted so that logits of any size are safe), and d l / d z_k = C p_k - c_k.
+ * Without weights w = 1, so C = 1 and c is the smoothed one-hot target q = (1 - s) onehot + s/K.
+ * Reductions: "none" gives each l; "sum" their sum; "mean" their sum divided by D, the sum of
+ * w_y over the elements that are not ignored (their count without weights), exactly as PyTorch
+ * divides both its NLL and its smoothing term by that same sum. Ignored elements have loss 0
+ * and gradient 0. Sums are accumulated in double.
  */
 #include "core/internal.h"
 
@@ -12,51 +20,97 @@
 
 cnn_status cnn_loss_cross_entropy(const float *logits, const int32_t *labels, int count,
                                   int classes, int pixels, float *loss, float *grad) {
-    return cnn_loss_cross_entropy_smoothed(logits, labels, count, classes, pixels, 0.0f, loss,
-                                           grad);
+    return cnn_loss_cross_entropy_ex(logits, labels, count, classes, pixels, NULL, loss, grad);
 }
 
-/* With label smoothing s the target is q = (1 - s) onehot + s / K: loss = lse - sum_k q_k z_k
- * and d loss / d z = (softmax(z) - q) / (N*P). s = 0 takes the plain path, so that its bits
- * do not depend on the smoothing code. */
 cnn_status cnn_loss_cross_entropy_smoothed(const float *logits, const int32_t *labels,
                                            int count, int classes, int pixels, float smoothing,
                                            float *loss, float *grad) {
+    cnn_ce_options o = {.reduction = CNN_REDUCTION_MEAN, .smoothing = smoothing};
+    return cnn_loss_cross_entropy_ex(logits, labels, count, classes, pixels, &o, loss, grad);
+}
+
+/* Without weights the arithmetic is the plain formula's, term for term: w_y = 1.0 and C = 1.0
+ * multiply exactly, c_k is q_k as (1 - s) + s/K or s/K, and s = 0 takes lse - z_y directly.
+ * So the unweighted results do not depend on the weighted code, bit for bit. */
+cnn_status cnn_loss_cross_entropy_ex(const float *logits, const int32_t *labels, int count,
+                                     int classes, int pixels, const cnn_ce_options *opt,
+                                     float *loss, float *grad) {
+    static const cnn_ce_options defaults = {.reduction = CNN_REDUCTION_MEAN};
+    if (!opt) opt = &defaults;
     if (count < 1 || classes < 1 || pixels < 1) return CNN_STATUS_SHAPE;
+    float smoothing = opt->smoothing;
+    const float *w = opt->weights;
+    cnn_reduction red = opt->reduction;
     if (!(smoothing >= 0.0f && smoothing < 1.0f)) return CNN_STATUS_INVALID_ARGUMENT;
-    double off = (double)smoothing / classes, on = 1.0 - smoothing + off;
-    for (size_t i = 0; i < (size_t)count * (size_t)pixels; i++)
+    if (red != CNN_REDUCTION_MEAN && red != CNN_REDUCTION_SUM && red != CNN_REDUCTION_NONE)
+        return CNN_STATUS_INVALID_ARGUMENT;
+    double wsum = 0.0; /* sum_k w_k */
+    if (w)
+        for (int k = 0; k < classes; k++) {
+            if (!isfinite(w[k])) return CNN_STATUS_INVALID_ARGUMENT;
+            wsum += w[k];
+        }
+    size_t elems = (size_t)count * (size_t)pixels;
+    double denom = 0.0; /* the mean's divisor: sum of w_y over the elements not ignored */
+    for (size_t i = 0; i < elems; i++) {
+        if (opt->ignore && labels[i] == opt->ignore_index) continue;
         if (labels[i] < 0 || labels[i] >= classes) return CNN_STATUS_INVALID_ARGUMENT;
+        denom += w ? (double)w[labels[i]] : 1.0;
+    }
+    double off = (double)smoothing / classes, on = 1.0 - smoothing + off;
+    /* The mean over nothing (all ignored, or target weights summing to 0) is NaN, and so is
+     * the gradient of every element not ignored, as in PyTorch. */
+    double scale = red != CNN_REDUCTION_MEAN ? 1.0 : denom != 0.0 ? 1.0 / denom : NAN;
     double total = 0.0;
-    double scale = 1.0 / ((double)count * pixels);
+    int finite = 1;
     for (int n = 0; n < count; n++) {
         const float *z = logits + (size_t)n * classes * pixels;
         float *g = grad ? grad + (size_t)n * classes * pixels : NULL;
         for (int p = 0; p < pixels; p++) {
+            size_t e = (size_t)n * pixels + p;
+            int label = labels[e];
+            if (opt->ignore && label == opt->ignore_index) {
+                if (g)
+                    for (int k = 0; k < classes; k++) g[(size_t)k * pixels + p] = 0.0f;
+                if (red == CNN_REDUCTION_NONE) loss[e] = 0.0f;
+                continue;
+            }
             float m = z[p];
             for (int k = 1; k < classes; k++)
                 if (z[(size_t)k * pixels + p] > m) m = z[(size_t)k * pixels + p];
             double sum = 0.0;
             for (int k = 0; k < classes; k++) sum += exp((double)z[(size_t)k * pixels + p] - m);
-            int label = labels[(size_t)n * pixels + p];
             double lse = log(sum) + m;
+            double wy = w ? (double)w[label] : 1.0;
+            double hit = (1.0 - smoothing) * wy;         /* c_y - (s/K) w_y, weighted */
+            double C = !w ? 1.0 : smoothing == 0.0f ? wy : hit + off * wsum;
+            double l;
             if (smoothing == 0.0f) {
-                total += lse - z[(size_t)label * pixels + p];
+                l = wy * (lse - z[(size_t)label * pixels + p]);
             } else {
                 double zq = 0.0;
-                for (int k = 0; k < classes; k++)
-                    zq += (k == label ? on : off) * z[(size_t)k * pixels + p];
-                total += lse - zq;
+                for (int k = 0; k < classes; k++) {
+                    double c = w ? off * w[k] + (k == label ? hit : 0.0) : (k == label ? on : off);
+                    zq += c * z[(size_t)k * pixels + p];
+                }
+                l = C * lse - zq;
+            }
+            total += l;
+            if (red == CNN_REDUCTION_NONE) {
+                loss[e] = (float)l;
+                if (!isfinite(loss[e])) finite = 0;
             }
             if (g)
                 for (int k = 0; k < classes; k++) {
                     double sm = exp((double)z[(size_t)k * pixels + p] - lse);
-                    double q = smoothing == 0.0f ? (double)(k == label) : (k == label ? on : off);
-                    g[(size_t)k * pixels + p] = (float)((sm - q) * scale);
+                    double c = w ? off * w[k] + (k == label ? hit : 0.0) : (k == label ? on : off);
+                    g[(size_t)k * pixels + p] = (float)((C * sm - c) * scale);
                 }
         }
     }
-    *loss = (float)(total * scale);
+    if (red == CNN_REDUCTION_NONE) return finite ? CNN_STATUS_OK : CNN_STATUS_NUMERIC;
+    *loss = (float)(red == CNN_REDUCTION_MEAN ? total * scale : total);
     return isfinite(*loss) ? CNN_STATUS_OK : CNN_STATUS_NUMERIC;
 }
 

@@ -4,11 +4,13 @@
  *
  * A layer fixture holds a network spec (the last layer is the one under test), the inputs, the
  * parameters and batch-norm state before the pass, and what PyTorch computed: the output, the
- * state after the pass, and for a random upstream gradient dy the gradients of the inputs and
- * of the parameters. The network is built with t_net, given the same parameters and state, and
- * run forward and backward; every tensor is compared with |got - want| <= atol + rtol |want|:
- * atol 1e-5, rtol 1e-4 for forward results, atol 1e-4, rtol 1e-3 for gradients. Each case
- * runs twice, with the fast kernels and with the reference kernels (cnn_net_set_reference).
+ * state after the pass, for a random upstream gradient dy the gradients of the inputs and
+ * of the parameters, and for a max pooling its indices (return_indices), which must equal
+ * cnn_net_pool_indices exactly. The network is built with t_net, given the same parameters
+ * and state, and run forward and backward; every tensor is compared with
+ * |got - want| <= atol + rtol |want|: atol 1e-5, rtol 1e-4 for forward results, atol 1e-4,
+ * rtol 1e-3 for gradients. Each case runs twice, with the fast kernels and with the reference
+ * kernels (cnn_net_set_reference).
  *
  * A loss fixture holds logits (or predictions), labels (or targets), the mean loss and its
  * gradient; the loss is checked through the public cnn_loss_* function and through
@@ -71,6 +73,26 @@ static const float *need_f32(const t_fixture *fx, const char *name, size_t n) {
     return t->data;
 }
 
+/* The "indices" record (int32, like y) against cnn_net_pool_indices of the last layer. */
+static void check_indices(const t_fixture *fx, cnn_net *net, size_t out_n, const char *sfx) {
+    const t_tensor *t = need(fx, "indices", 1);
+    if (!t || !T_CHECK(t->count == out_n, "%s: 'indices' has %zu elements, the output %zu",
+                       g_case, t->count, out_n))
+        return;
+    int64_t *got = malloc(out_n * sizeof *got);
+    if (T_OK(net, cnn_net_pool_indices(net, cnn_net_layer_count(net) - 1, got))) {
+        const int32_t *want = t->data;
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < out_n; i++)
+            if (got[i] != want[i] && !bad++) first = i;
+        T_CHECK(bad == 0, "%s: indices%s: %zu of %zu differ, the first at %zu: %lld, PyTorch %d",
+                g_case, sfx, bad, out_n, first, bad ? (long long)got[first] : 0LL,
+                bad ? want[first] : 0);
+        if (!bad) printf("  ok indices%s n=%zu, all equal\n", sfx, out_n);
+    }
+    free(got);
+}
+
 static void run_layer(const t_fixture *fx) {
     const t_tensor *spec_t = need(fx, "spec", 2);
     int training, batch;
@@ -127,6 +149,7 @@ static void run_layer(const t_fixture *fx) {
         snprintf(what, sizeof what, "state_after%s", sfx);
         if (state_after)
             close_to(what, cnn_net_state(net), state_after, n_state, FWD_ATOL, FWD_RTOL);
+        if (t_fixture_get(fx, "indices")) check_indices(fx, net, out_n, sfx);
 
         /* Backward from PyTorch's upstream gradient. */
         memcpy(cnn_net_output_grad(net), dy, out_n * sizeof(float));

@@ -42,6 +42,39 @@ static int parse_int2(const char *s, size_t len, int out[2]) {
            parse_int(x + 1, len - (size_t)(x - s) - 1, &out[1]);
 }
 
+/* One axis of a padding: "3" -> {3, 3}; "1:2" -> {1, 2} (before:after). */
+static int parse_pad_axis(const char *s, size_t len, int out[2]) {
+    const char *c = memchr(s, ':', len);
+    if (!c) {
+        if (!parse_int(s, len, &out[0])) return 0;
+        out[1] = out[0];
+    } else if (!parse_int(s, (size_t)(c - s), &out[0]) ||
+               !parse_int(c + 1, len - (size_t)(c - s) - 1, &out[1])) {
+        return 0;
+    }
+    return out[0] >= 0 && out[1] >= 0;
+}
+
+/* An explicit padding: one axis for both ("1", "1:2") or rows x columns ("1x2", "1:2x0:1"). */
+static int parse_pad(const char *s, size_t len, cnn_pad *pad) {
+    const char *x = memchr(s, 'x', len);
+    int h[2], w[2];
+    if (!x) {
+        if (!parse_pad_axis(s, len, h)) return 0;
+        w[0] = h[0];
+        w[1] = h[1];
+    } else if (!parse_pad_axis(s, (size_t)(x - s), h) ||
+               !parse_pad_axis(x + 1, len - (size_t)(x - s) - 1, w)) {
+        return 0;
+    }
+    pad->mode = CNN_PAD_EXPLICIT;
+    pad->top = h[0];
+    pad->bottom = h[1];
+    pad->left = w[0];
+    pad->right = w[1];
+    return 1;
+}
+
 static int parse_shape(const char *s, size_t len, cnn_shape *out) {
     cnn_shape sh = {0};
     const char *p = s, *end = s + len;
@@ -100,19 +133,14 @@ static int parse_value(const cnn_field *f, void *p, const char *v, size_t len, c
             }
         return 0;
     case CNN_FIELD_PAD: {
-        *why = "valid, same, causal, an integer or HxW";
+        *why = "valid, same, causal, P, PHxPW or before:after per axis, like 1:2x0:1 (top 1, "
+               "bottom 2, left 0, right 1)";
         cnn_pad *pad = (cnn_pad *)dst;
-        pad->h = pad->w = 0;
+        *pad = (cnn_pad){0};
         if (word_is(v, len, "valid")) pad->mode = CNN_PAD_VALID;
         else if (word_is(v, len, "same")) pad->mode = CNN_PAD_SAME;
         else if (word_is(v, len, "causal")) pad->mode = CNN_PAD_CAUSAL;
-        else {
-            int hw[2];
-            if (!parse_int2(v, len, hw) || hw[0] < 0 || hw[1] < 0) return 0;
-            pad->mode = CNN_PAD_EXPLICIT;
-            pad->h = hw[0];
-            pad->w = hw[1];
-        }
+        else return parse_pad(v, len, pad);
         return 1;
     }
     case CNN_FIELD_SHAPE:
@@ -222,8 +250,15 @@ static int value_str(const cnn_field *f, const void *p, char *buf, size_t size) 
         const cnn_pad *pad = (const cnn_pad *)src;
         static const char *const modes[] = {"", "valid", "same", "causal"};
         if (pad->mode != CNN_PAD_EXPLICIT) return snprintf(buf, size, "%s", modes[pad->mode]);
-        return pad->h == pad->w ? snprintf(buf, size, "%d", pad->h)
-                                : snprintf(buf, size, "%dx%d", pad->h, pad->w);
+        /* Each axis "P" when symmetric, else "B:A"; one axis when both read the same, so
+         * that every symmetric padding prints as it always has ("1", "1x2"). */
+        char h[32], w[32];
+        if (pad->top == pad->bottom) snprintf(h, sizeof h, "%d", pad->top);
+        else snprintf(h, sizeof h, "%d:%d", pad->top, pad->bottom);
+        if (pad->left == pad->right) snprintf(w, sizeof w, "%d", pad->left);
+        else snprintf(w, sizeof w, "%d:%d", pad->left, pad->right);
+        return strcmp(h, w) == 0 ? snprintf(buf, size, "%s", h)
+                                 : snprintf(buf, size, "%sx%s", h, w);
     }
     case CNN_FIELD_SHAPE: {
         char tmp[64];
@@ -244,7 +279,8 @@ int cnn_fields_print(const cnn_field *fields, const void *p, char *buf, size_t s
             /* The default's canonical text, from a scratch copy of the struct. */
             _Alignas(max_align_t) char tmp[256];
             const char *why;
-            CNN_ASSERT(f->offset + sizeof(cnn_shape) <= sizeof tmp);
+            CNN_ASSERT(f->offset + sizeof(cnn_shape) <= sizeof tmp &&
+                       f->offset + sizeof(cnn_pad) <= sizeof tmp);
             parse_value(f, tmp, f->def, strlen(f->def), &why);
             value_str(f, tmp, def, sizeof def);
             if (strcmp(val, def) == 0) continue;

@@ -74,7 +74,7 @@ typedef enum cnn_field_kind {
     CNN_FIELD_FLOAT, /* float */
     CNN_FIELD_BOOL,  /* int 0/1: "0", "1", "true", "false" */
     CNN_FIELD_ENUM,  /* int: index into choices */
-    CNN_FIELD_PAD,   /* cnn_pad: "valid", "same", "causal", "1" or "1x2" */
+    CNN_FIELD_PAD,   /* cnn_pad: "valid", "same", "causal", "1", "1x2" or "1:2x0:1" */
     CNN_FIELD_SHAPE  /* cnn_shape: "1x28x28" */
 } cnn_field_kind;
 
@@ -89,9 +89,12 @@ typedef struct cnn_field {
 
 enum { CNN_PAD_EXPLICIT, CNN_PAD_VALID, CNN_PAD_SAME, CNN_PAD_CAUSAL };
 
+/* CNN_PAD_EXPLICIT: zeros before and after each axis, written per axis "P" (both sides) or
+ * "B:A" (before:after), rows then columns ("1", "1x2", "1:2x0:1"); a 1-D layer reads one axis
+ * (left, right). */
 typedef struct cnn_pad {
     int mode;
-    int h, w; /* CNN_PAD_EXPLICIT: padding on each side */
+    int top, bottom, left, right;
 } cnn_pad;
 
 /* Parses args into p, applying defaults first. On error returns CNN_STATUS_INVALID_ARGUMENT,
@@ -146,7 +149,15 @@ typedef struct cnn_layer_type {
     int writes_fresh;
     /* Multiply-adds of one sample's forward pass. NULL: counted as 0. */
     uint64_t (*macs)(const cnn_node *n);
+    /* Describes the layer's tensors (cnn_net_param_tensor, src/params.c): fills name, role,
+     * rank and dims of each into t (room for CNN_LAYER_MAX_TENSORS) and returns how many, in
+     * the order they lie in the layer's slices: its trainable tensors, in PyTorch's
+     * parameters() order, fill n_params, and its state tensors fill n_state. NULL: the layer
+     * has neither parameters nor state. */
+    int (*tensors)(const cnn_node *n, cnn_param_tensor *t);
 } cnn_layer_type;
+
+#define CNN_LAYER_MAX_TENSORS 8
 
 struct cnn_node {
     const cnn_layer_type *type;

@@ -556,7 +556,11 @@ static const float *transformed(const cnn_ctx *c, const cnn_conv_geom *g, const 
 
 /* Which kernels run g: decided by the shape (and the CPU), never by the thread count, so that
  * a shape always gets the same bits. The direct kernels serve convolutions only, and their data
- * gradient stride 1 only. */
+ * gradient stride 1 only. Padding decides nothing: every path reads the padding before the
+ * input (PT, PL) and the output size (OH, OW), never PB or PR, so asymmetric padding (even
+ * kernels with "same", explicit before:after, ONNX pads) is served by each as the symmetric
+ * kind is (test_layers runs asymmetric cases on the direct, Winograd and im2col paths against
+ * the reference). */
 typedef enum { PATH_REFERENCE, PATH_IM2COL, PATH_WINOGRAD, PATH_DIRECT } conv_path;
 typedef enum { OP_FORWARD, OP_DATA, OP_WEIGHTS, OP_TRANSPOSED } conv_op;
 

@@ -14,37 +14,64 @@
  * Reference: each window clipped to the input as the definition reads.
  * ------------------------------------------------------------------------------------------- */
 
-/* The input cells under output (oh, ow), rows [h0, h1) by columns [w0, w1), and avg_pool2d's
- * divisor. */
-typedef struct pool_window {
-    int h0, h1, w0, w1;
-    float divisor;
-} pool_window;
+/* One axis of the window of an output: the taps i0, i0 + d, ... below i1 (i0 the first inside
+ * the input), and the window's cells inside the padded input (avg_pool2d's divisor, without
+ * dilation) or, adaptive, in the input. Rows and columns are apart: a plane's loops find the
+ * rows of a window once per output row. */
+typedef struct pool_span {
+    int i0, i1;
+    int64_t padded;
+} pool_span;
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-static pool_window window_at(const cnn_pool_geom *g, int oh, int ow) {
-    /* 64-bit: a kernel near INT_MAX with padding half of it is legal and overflows int. */
-    int64_t h0 = (int64_t)oh * g->SH - g->PH, w0 = (int64_t)ow * g->SW - g->PW;
-    int64_t h1 = min64(h0 + g->KH, (int64_t)g->H + g->PH);
-    int64_t w1 = min64(w0 + g->KW, (int64_t)g->W + g->PW);
-    int64_t padded_cells = (h1 - h0) * (w1 - w0);
-    pool_window win = {.h0 = (int)max64(h0, 0), .h1 = (int)min64(h1, g->H),
-                       .w0 = (int)max64(w0, 0), .w1 = (int)min64(w1, g->W)};
-    win.divisor = g->include_pad ? (float)padded_cells
-                                 : (float)((int64_t)(win.h1 - win.h0) * (win.w1 - win.w0));
-    return win;
+/* The first tap at or after 0 of a window that starts at s with taps d apart. */
+static int64_t first_tap(int64_t s, int d) { return s >= 0 ? s : s + (-s + d - 1) / d * d; }
+
+/* Output o of out along an axis of in cells: kernel k, stride s, dilation d, padding pb before
+ * and pe after. 64-bit: a kernel near INT_MAX with padding half of it is legal and overflows
+ * int. */
+static inline pool_span span_at(int adaptive, int64_t o, int64_t out, int64_t in, int k, int s,
+                                int d, int pb, int pe) {
+    pool_span sp;
+    if (adaptive) {
+        /* PyTorch's start_index and end_index: floor(o in / out), ceil((o + 1) in / out). */
+        sp.i0 = (int)(o * in / out);
+        sp.i1 = (int)(((o + 1) * in + out - 1) / out);
+        sp.padded = sp.i1 - sp.i0;
+        return sp;
+    }
+    int64_t a = o * s - pb, b = a + (int64_t)(k - 1) * d + 1;
+    sp.padded = min64(b, in + pe) - a;
+    sp.i0 = (int)(a >= 0 ? a : d == 1 ? 0 : first_tap(a, d));
+    sp.i1 = (int)min64(b, in);
+    return sp;
+}
+
+static inline pool_span row_span(const cnn_pool_geom *g, int oh) {
+    return span_at(g->adaptive, oh, g->OH, g->H, g->KH, g->SH, g->DH, g->PT, g->PB);
+}
+static inline pool_span col_span(const cnn_pool_geom *g, int ow) {
+    return span_at(g->adaptive, ow, g->OW, g->W, g->KW, g->SW, g->DW, g->PL, g->PR);
+}
+
+/* avg_pool2d's divisor: the window's cells in the padded input (include_pad) or in the
+ * input. */
+static inline float divisor_of(const cnn_pool_geom *g, pool_span r, pool_span c) {
+    return g->include_pad ? (float)(r.padded * c.padded)
+                          : (float)((int64_t)(r.i1 - r.i0) * (c.i1 - c.i0));
 }
 
 /* Max pooling over one clipped window: PyTorch's scan. Start below every number, strict >
- * keeps the first of equal maxima, and a NaN always takes over so that it propagates. */
-static void max_window(const cnn_pool_geom *g, const float *x, pool_window win, float *y,
-                       int32_t *arg) {
-    int32_t best = win.h0 * g->W + win.w0;
+ * keeps the first of equal maxima, and a NaN always takes over so that it propagates. The
+ * argmax starts at the window's first cell, as PyTorch's does. */
+static void max_window(const cnn_pool_geom *g, const float *x, pool_span r, pool_span c,
+                       float *y, int32_t *arg) {
+    int32_t best = r.i0 * g->W + c.i0;
     float m = -INFINITY;
-    for (int h = win.h0; h < win.h1; h++)
-        for (int w = win.w0; w < win.w1; w++) {
+    int dh = g->adaptive ? 1 : g->DH, dw = g->adaptive ? 1 : g->DW;
+    for (int h = r.i0; h < r.i1; h += dh)
+        for (int w = c.i0; w < c.i1; w += dw) {
             float v = x[(size_t)h * g->W + w];
             if (v > m || isnan(v)) {
                 m = v;
@@ -55,58 +82,63 @@ static void max_window(const cnn_pool_geom *g, const float *x, pool_window win, 
     *arg = best;
 }
 
-/* One plane: x (H, W) -> y (OH, OW); arg (OH, OW) receives max pooling's argmax. */
+/* One plane: x (H, W) -> y (OH, OW); arg (OH, OW) receives max pooling's argmax. Average and L2
+ * pooling have no dilation. */
 static void ref_forward_plane(const cnn_pool_geom *g, const float *x, float *y, int32_t *arg) {
-    for (int oh = 0; oh < g->OH; oh++)
+    for (int oh = 0; oh < g->OH; oh++) {
+        pool_span r = row_span(g, oh);
         for (int ow = 0; ow < g->OW; ow++) {
-            pool_window win = window_at(g, oh, ow);
+            pool_span c = col_span(g, ow);
             size_t o = (size_t)oh * g->OW + ow;
             if (g->kind == CNN_POOL_MAX) {
-                max_window(g, x, win, &y[o], &arg[o]);
+                max_window(g, x, r, c, &y[o], &arg[o]);
             } else {
                 float sum = 0.0f;
-                for (int h = win.h0; h < win.h1; h++)
-                    for (int w = win.w0; w < win.w1; w++) {
+                for (int h = r.i0; h < r.i1; h++)
+                    for (int w = c.i0; w < c.i1; w++) {
                         float v = x[(size_t)h * g->W + w];
                         sum += g->kind == CNN_POOL_L2 ? v * v : v;
                     }
-                y[o] = g->kind == CNN_POOL_L2 ? sqrtf(sum) : sum / win.divisor;
+                y[o] = g->kind == CNN_POOL_L2 ? sqrtf(sum) : sum / divisor_of(g, r, c);
             }
         }
+    }
 }
 
 /* One plane: adds into dx (H, W) from dy (OH, OW). */
 static void ref_backward_plane(const cnn_pool_geom *g, const float *x, const float *y,
                                const float *dy, const int32_t *arg, float *dx) {
-    for (int oh = 0; oh < g->OH; oh++)
+    if (g->kind == CNN_POOL_MAX) {
+        for (size_t o = 0; o < (size_t)g->OH * g->OW; o++) dx[arg[o]] += dy[o];
+        return;
+    }
+    for (int oh = 0; oh < g->OH; oh++) {
+        pool_span r = row_span(g, oh);
         for (int ow = 0; ow < g->OW; ow++) {
+            pool_span c = col_span(g, ow);
             size_t o = (size_t)oh * g->OW + ow;
-            if (g->kind == CNN_POOL_MAX) {
-                dx[arg[o]] += dy[o];
-                continue;
-            }
-            pool_window win = window_at(g, oh, ow);
             /* l2: y = 0 only when the whole window is 0, where the gradient is taken as 0. */
-            float scale = g->kind == CNN_POOL_AVG ? dy[o] / win.divisor
+            float scale = g->kind == CNN_POOL_AVG ? dy[o] / divisor_of(g, r, c)
                           : y[o] != 0.0f          ? dy[o] / y[o]
                                                   : 0.0f;
-            for (int h = win.h0; h < win.h1; h++)
-                for (int w = win.w0; w < win.w1; w++) {
+            for (int h = r.i0; h < r.i1; h++)
+                for (int w = c.i0; w < c.i1; w++) {
                     size_t i = (size_t)h * g->W + w;
                     dx[i] += g->kind == CNN_POOL_AVG ? scale : scale * x[i];
                 }
         }
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Fast: max pooling, 2x2 tiles in vectors, other windows unclipped where they can be.
  * ------------------------------------------------------------------------------------------- */
 
-/* Windows that tile the input from its corner: no padding, stride = kernel, every window
- * whole (no ceil_mode remainder). */
+/* Windows that tile the input from its corner: no padding before it, stride = kernel, no
+ * dilation, every window whole (no ceil_mode remainder, so no padding after it is read). */
 static int tiled(const cnn_pool_geom *g) {
-    return g->PH == 0 && g->PW == 0 && g->SH == g->KH && g->SW == g->KW &&
-           (int64_t)g->OH * g->KH <= g->H && (int64_t)g->OW * g->KW <= g->W;
+    return g->PT == 0 && g->PL == 0 && g->SH == g->KH && g->SW == g->KW && g->DH == 1 &&
+           g->DW == 1 && (int64_t)g->OH * g->KH <= g->H && (int64_t)g->OW * g->KW <= g->W;
 }
 
 /* 2x2 windows: the same scan as the reference (a first, then b, c, d, each taken when
@@ -139,14 +171,15 @@ static void max2x2_plane(const cnn_pool_geom *g, const float *x, float *y, int32
 }
 
 /* Any other max pooling (tiled windows of other sizes, ResNet's overlapping 3x3 stride 2
- * padding 1) with strides up to MAX_STRIDE. For each output row, segments of up to SEG
- * outputs. Each window row is copied with -inf for the padding and split into SW phases,
- * ph[s][k] = the row's column (ow0 + k) SW + s - PW, so that tap v of output ow0 + j is
- * ph[v % SW][j + v / SW], contiguous in j whatever the border; the taps are scanned in the
- * reference's order (rows, then columns) as selects across the segment. A padding cell is
- * -inf, never greater than the running maximum nor NaN, so it is never taken; the argmax
- * starts at the window's first cell in the input, as in the reference: every value and argmax
- * are the reference's. */
+ * padding 1, dilated windows) with strides up to MAX_STRIDE and windows up to MAX_KERNEL
+ * columns wide, (KW - 1) DW + 1. For each output row, segments of up to SEG outputs. Each
+ * window row (every DH-th input row from the first inside the input) is copied with -inf for
+ * the padding and split into SW phases, ph[s][k] = the row's column (ow0 + k) SW + s - PL, so
+ * that tap v of output ow0 + j, at column offset e = v DW, is ph[e % SW][j + e / SW],
+ * contiguous in j whatever the border; the taps are scanned in the reference's order (rows,
+ * then columns) as selects across the segment. A padding cell is -inf, never greater than the
+ * running maximum nor NaN, so it is never taken; the argmax starts at the window's first cell
+ * in the input, as in the reference: every value and argmax are the reference's. */
 #define SEG 128
 #define MAX_STRIDE 8
 #define MAX_KERNEL 32
@@ -154,7 +187,9 @@ static void max2x2_plane(const cnn_pool_geom *g, const float *x, float *y, int32
 typedef float v8sf __attribute__((vector_size(32)));
 typedef int32_t v8si __attribute__((vector_size(32)));
 
-static int segmented(const cnn_pool_geom *g) { return g->SW <= MAX_STRIDE && g->KW <= MAX_KERNEL; }
+static int segmented(const cnn_pool_geom *g) {
+    return g->SW <= MAX_STRIDE && (int64_t)(g->KW - 1) * g->DW + 1 <= MAX_KERNEL;
+}
 
 /* ph[s][k] = xp[k SW + s] for k < n, s < SW (ph rows SEG + MAX_KERNEL apart). Stride 2 in
  * vectors: 16 floats shuffled into their 8 even and 8 odd ones. */
@@ -185,27 +220,34 @@ CNN_CLONES static void max_segment_plane(const cnn_pool_geom *g, const float *x,
      * phases can be read whole. */
     float xp[(SEG + MAX_KERNEL) * MAX_STRIDE], ph[MAX_STRIDE][SEG + MAX_KERNEL], m[SEG];
     int32_t best[SEG];
-    int SW = g->SW, W = g->W, reach = (g->KW - 1) / SW;
+    int SW = g->SW, W = g->W, DH = g->DH, DW = g->DW, reach = (g->KW - 1) * DW / SW;
     for (int oh = 0; oh < g->OH; oh++) {
-        int64_t h0 = (int64_t)oh * g->SH - g->PH;
-        int r0 = (int)max64(h0, 0), r1 = (int)min64(h0 + g->KH, g->H);
+        int64_t h0 = (int64_t)oh * g->SH - g->PT;
+        int r0 = (int)first_tap(h0, g->DH);
+        int r1 = (int)min64(h0 + (int64_t)(g->KH - 1) * g->DH + 1, g->H);
         for (int ow0 = 0; ow0 < g->OW; ow0 += SEG) {
             int n = g->OW - ow0 < SEG ? g->OW - ow0 : SEG, np = n + reach + 1;
-            int64_t c0 = (int64_t)ow0 * SW - g->PW;
+            int64_t c0 = (int64_t)ow0 * SW - g->PL;
             int len = np * SW;
+            /* The argmax starts at each window's first column inside the input: its first
+             * column, but for the few windows that start in the padding. */
+            int32_t row0 = (int32_t)((int64_t)r0 * W + c0);
             for (int j = 0; j < n; j++) {
                 m[j] = -INFINITY;
-                best[j] = (int32_t)((int64_t)r0 * W + max64(c0 + (int64_t)j * SW, 0));
+                best[j] = row0 + j * SW;
             }
-            for (int r = r0; r < r1; r++) {
+            for (int j = 0; j < n && c0 + (int64_t)j * SW < 0; j++)
+                best[j] = (int32_t)((int64_t)r0 * W + first_tap(c0 + (int64_t)j * SW, DW));
+            for (int r = r0; r < r1; r += DH) {
                 cnn_padded_copy(xp, x + (size_t)r * W, W, c0, len, -INFINITY);
                 split_phases(xp, SW, np, ph[0]);
                 for (int v = 0; v < g->KW; v++) {
-                    const float *e = ph[v % SW] + v / SW;
-                    int32_t first = (int32_t)((int64_t)r * W + c0 + v);
+                    int e = v * DW;
+                    const float *ev = ph[e % SW] + e / SW;
+                    int32_t first = (int32_t)((int64_t)r * W + c0 + e);
 #pragma omp simd
                     for (int j = 0; j < n; j++) {
-                        float ej = e[j];
+                        float ej = ev[j];
                         int t = (ej > m[j]) | (ej != ej);
                         m[j] = t ? ej : m[j];
                         best[j] = t ? first + j * SW : best[j];
@@ -226,7 +268,7 @@ void cnn_pool2d_forward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x
                         int32_t *arg) {
     ptrdiff_t planes = (ptrdiff_t)g->N * g->C;
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->OH * g->OW;
-    int fast = !c->reference && g->kind == CNN_POOL_MAX;
+    int fast = !c->reference && g->kind == CNN_POOL_MAX && !g->adaptive;
     int two = fast && tiled(g) && g->KH == 2 && g->KW == 2, segments = fast && segmented(g);
 #pragma omp parallel for num_threads(c->threads) schedule(static) \
     if ((size_t)planes * in_plane >= POOL_PARALLEL)

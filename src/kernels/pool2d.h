@@ -1,11 +1,16 @@
 /*
- * pool2d.h - 2-D pooling kernels (PyTorch's MaxPool2d, AvgPool2d, LPPool2d with norm_type 2),
- * reference and fast. src/layers/pool.c states the layers; this is their arithmetic.
+ * pool2d.h - 2-D pooling kernels (PyTorch's MaxPool2d, AvgPool2d, LPPool2d with norm_type 2,
+ * AdaptiveMaxPool2d and AdaptiveAvgPool2d), reference and fast. src/layers/pool.c and
+ * src/layers/adaptive_pool.c state the layers; this is their arithmetic.
  *
  * Shapes: x (N, C, H, W) -> y (N, C, OH, OW), every (sample, channel) plane on its own. The
- * window of output (oh, ow) covers rows oh SH - PH .. oh SH - PH + KH - 1 and columns
- * ow SW - PW .. ow SW - PW + KW - 1, clipped to the input (and, for avg_pool2d's divisor, to
- * the padded input: rows -PH .. H + PH - 1, columns likewise).
+ * window of output (oh, ow) holds the taps at rows oh SH - PT + u DH (u < KH) and columns
+ * ow SW - PL + v DW (v < KW) that lie inside the input; the padding after the input (PB, PR)
+ * only bounds avg_pool2d's divisor, which counts the window's cells inside the padded input
+ * (rows -PT .. H + PB - 1, columns -PL .. W + PR - 1) with include_pad. Dilation is max
+ * pooling's alone (DH = DW = 1 for the others). An adaptive geometry (adaptive set) has instead
+ * the windows of PyTorch's adaptive pooling: rows floor(oh H / OH) .. ceil((oh + 1) H / OH) - 1,
+ * columns likewise, and D their cell count.
  *
  *   CNN_POOL_MAX  y = max over the window; arg = its flat index h W + w in the plane (the first
  *                 maximum in row-major order; a NaN takes over, as in PyTorch);
@@ -16,12 +21,13 @@
  *
  * The reference kernel clips each window to the input as the definition reads. The fast
  * kernels are max pooling's: 2x2 non-overlapping windows without padding vectorised across a
- * row of outputs, and any other window with a column stride up to 8 (ResNet's 3x3 stride 2
- * padding 1) as selects across segments of an output row, each window row padded with -inf
- * and split into phases by the stride. Both give the reference's values and argmax bit for
- * bit. Average and L2 pooling run the reference loops. Planes are split over
- * threads, each writing its own output and input-gradient planes, so results do not depend
- * on the thread count.
+ * row of outputs, and any other window with a column stride up to 8 and a dilated width up to
+ * 32 (ResNet's 3x3 stride 2 padding 1) as selects across segments of an output row, each
+ * window row padded with -inf and split into phases by the stride. Both read only the padding
+ * before the input (PT, PL): any padding after it is the same to them. Both give the
+ * reference's values and argmax bit for bit. Average, L2 and adaptive pooling run the
+ * reference loops. Planes are split over threads, each writing its own output and
+ * input-gradient planes, so results do not depend on the thread count.
  */
 #ifndef CNN_KERNELS_POOL2D_H
 #define CNN_KERNELS_POOL2D_H
@@ -33,7 +39,10 @@ enum { CNN_POOL_MAX, CNN_POOL_AVG, CNN_POOL_L2 };
 typedef struct cnn_pool_geom {
     int kind;        /* CNN_POOL_* */
     int include_pad; /* CNN_POOL_AVG: count the padding in the divisor */
-    int N, C, H, W, OH, OW, KH, KW, SH, SW, PH, PW;
+    int adaptive;    /* PyTorch's adaptive windows (K, S, P, D unused) */
+    int N, C, H, W, OH, OW, KH, KW, SH, SW;
+    int PT, PB, PL, PR; /* padding before and after the rows, before and after the columns */
+    int DH, DW;         /* dilation: 1 but for CNN_POOL_MAX */
 } cnn_pool_geom;
 
 /* y = pool(x); arg (N, C, OH, OW) receives the argmax for CNN_POOL_MAX (NULL otherwise). */

@@ -14,7 +14,9 @@
  *     dx += dy gamma_c / sqrt(running_var + eps)
  *   Both: dgamma += sum dy x_hat,   dbeta += sum dy   (sums over N and P).
  *
- * Parameters (affine=1): gamma (C), beta (C). State: running_mean (C), running_var (C).
+ * Parameters (affine=1): gamma (C), beta (C), PyTorch's weight and bias. State: running_mean (C),
+ * running_var (C). The batch mean and biased variance of the last training pass are kept for
+ * cnn_net_batchnorm_stats.
  * Statistics are accumulated in double, each sum in LANES running sums (value k of a plane to
  * sum k mod LANES) added in a fixed order at the end: independent chains that vectorise, the
  * same bits on any machine. Channels are independent, so they are spread over the threads;
@@ -31,10 +33,13 @@ typedef struct bn_params {
 } bn_params;
 
 /* What forward leaves for backward: which statistics it used (the mode may change between
- * forward and backward), and per channel the mean and 1/sqrt(var + eps) it normalised with. */
+ * forward and backward), and per channel the mean and 1/sqrt(var + eps) it normalised with.
+ * Also, for cnn_net_batchnorm_stats, the batch mean and biased variance of the last forward
+ * pass in training mode (has_batch: there was one since prepare, which zeroes this). */
 typedef struct bn_saved {
     int batch_stats;
-    double stat[]; /* mean (C), then inv_std (C) */
+    int has_batch;
+    double stat[]; /* mean (C), inv_std (C), then batch mean (C), batch variance (C) */
 } bn_saved;
 
 static const cnn_field bn_fields[] = {
@@ -85,7 +90,7 @@ static void bn_init(cnn_node *n, float *w, float *s, cnn_rng *rng) {
 
 static size_t bn_saved_bytes(const cnn_node *n, int batch) {
     (void)batch;
-    return sizeof(bn_saved) + 2 * (size_t)n->shape.dim[0] * sizeof(double);
+    return sizeof(bn_saved) + 4 * (size_t)n->shape.dim[0] * sizeof(double);
 }
 
 #define LANES 8
@@ -225,6 +230,8 @@ static void bn_forward(cnn_node *n, const cnn_ctx *c) {
             double unbiased = M > 1 ? dev / (double)(M - 1) : var;
             rm[ch] = (float)((1.0 - m) * rm[ch] + m * mean);
             rv[ch] = (float)((1.0 - m) * rv[ch] + m * unbiased);
+            sv->stat[2 * C + ch] = mean;
+            sv->stat[3 * C + ch] = var;
         } else {
             mean = rm[ch];
             inv_std = 1.0 / sqrt((double)rv[ch] + eps);
@@ -234,6 +241,7 @@ static void bn_forward(cnn_node *n, const cnn_ctx *c) {
         channel_normalise(&cc, mean, inv_std, p->affine ? n->w[ch] : 1.0f,
                           p->affine ? n->w[C + ch] : 0.0f);
     }
+    if (training) sv->has_batch = 1;
 }
 
 static void bn_backward(cnn_node *n, const cnn_ctx *c) {
@@ -255,6 +263,48 @@ static void bn_backward(cnn_node *n, const cnn_ctx *c) {
     }
 }
 
+/* PyTorch's names and shapes: weight (gamma) and bias (beta) when affine, then the buffers. */
+static int bn_tensors(const cnn_node *n, cnn_param_tensor *t) {
+    const bn_params *p = n->params;
+    int C = n->shape.dim[0], k = 0;
+    if (p->affine) {
+        t[k++] = (cnn_param_tensor){.name = "weight", .role = CNN_PARAM_TRAINABLE, .rank = 1,
+                                    .dims = {C}};
+        t[k++] = (cnn_param_tensor){.name = "bias", .role = CNN_PARAM_TRAINABLE, .rank = 1,
+                                    .dims = {C}};
+    }
+    t[k++] = (cnn_param_tensor){.name = "running_mean", .role = CNN_PARAM_STATE, .rank = 1,
+                                .dims = {C}};
+    t[k++] = (cnn_param_tensor){.name = "running_var", .role = CNN_PARAM_STATE, .rank = 1,
+                                .dims = {C}};
+    return k;
+}
+
+extern const cnn_layer_type cnn_layer_batchnorm;
+
+cnn_status cnn_net_batchnorm_stats(cnn_net *net, int layer, float *mean, float *var) {
+    if (layer < 0 || layer >= cnn_net_layer_count(net))
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "batch statistics: no layer %d",
+                         layer);
+    const cnn_node *n = net->nodes[layer];
+    if (n->type != &cnn_layer_batchnorm)
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                         "batch statistics: layer '%s' is %s, not batchnorm", n->name,
+                         n->type->name);
+    /* saved lives in the arena of the last successful prepare (max_batch > 0). */
+    const bn_saved *sv = net->max_batch ? n->saved : NULL;
+    if (!sv || !sv->has_batch)
+        return cnn_node_error(net, n, CNN_STATUS_STATE,
+                              "no batch statistics: no forward pass in training mode since "
+                              "the network was prepared");
+    int C = n->shape.dim[0];
+    for (int ch = 0; ch < C; ch++) {
+        if (mean) mean[ch] = (float)sv->stat[2 * C + ch];
+        if (var) var[ch] = (float)sv->stat[3 * C + ch];
+    }
+    return CNN_STATUS_OK;
+}
+
 const cnn_layer_type cnn_layer_batchnorm = {
     .name = "batchnorm",
     .doc = "Batch normalisation over the channels (PyTorch's BatchNorm1d for (C) and (C, L), "
@@ -270,4 +320,5 @@ const cnn_layer_type cnn_layer_batchnorm = {
     .forward = bn_forward,
     .backward = bn_backward,
     .writes_fresh = 1,
+    .tensors = bn_tensors,
 };

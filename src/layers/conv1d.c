@@ -8,9 +8,10 @@
  *   dx, dW, db as for conv2d: it is conv2d with H = 1 (W (OC, C/G, K) is laid out exactly like
  *   (OC, C/G, 1, K)), and runs the same kernels.
  *
- * padding: P on both sides; "valid" is 0; "same" (stride 1 only) pads D (K - 1) in total,
- * PL = total / 2 and PR the rest, so LO = L; "causal" pads D (K - 1) on the left only, so that
- * y[t] depends on x[<= t] alone and LO = L at stride 1.
+ * padding: P on both sides; "PL:PR" left and right (F.pad(x, (PL, PR)) then the convolution);
+ * "valid" is 0; "same" (stride 1 only) pads D (K - 1) in total, PL = total / 2 and PR the
+ * rest, so LO = L; "causal" pads D (K - 1) on the left only, so that y[t] depends on x[<= t]
+ * alone and LO = L at stride 1.
  */
 #include "../core/internal.h"
 #include "../kernels/conv.h"
@@ -33,8 +34,9 @@ static const cnn_field conv1d_fields[] = {
     {"kernel", CNN_FIELD_INT, offsetof(conv1d_params, kernel), NULL, NULL, "kernel size"},
     {"stride", CNN_FIELD_INT, offsetof(conv1d_params, stride), "1", NULL, "stride"},
     {"padding", CNN_FIELD_PAD, offsetof(conv1d_params, padding), "0", NULL,
-     "zeros on each side: P, valid (0), same (output length = input length, stride 1) or "
-     "causal (dilation*(kernel-1) on the left only)"},
+     "zeros: P on each side, left:right (as F.pad then the convolution), valid (0), same "
+     "(output length = input length, stride 1) or causal (dilation*(kernel-1) on the left "
+     "only)"},
     {"dilation", CNN_FIELD_INT, offsetof(conv1d_params, dilation), "1", NULL,
      "spacing of the kernel taps"},
     {"groups", CNN_FIELD_INT, offsetof(conv1d_params, groups), "1", NULL,
@@ -50,7 +52,8 @@ static void conv1d_pads(const conv1d_params *p, long long pad[2]) {
     long long total = (long long)p->dilation * (p->kernel - 1);
     pad[0] = pad[1] = 0;
     if (p->padding.mode == CNN_PAD_EXPLICIT) {
-        pad[0] = pad[1] = p->padding.w;
+        pad[0] = p->padding.left;
+        pad[1] = p->padding.right;
     } else if (p->padding.mode == CNN_PAD_SAME) {
         pad[0] = total / 2;
         pad[1] = total - total / 2;
@@ -112,11 +115,12 @@ static cnn_status conv1d_setup(cnn_net *net, cnn_node *n) {
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
                               "groups %d does not divide output channels %d (out)", p->groups,
                               p->out);
-    if (p->padding.mode == CNN_PAD_EXPLICIT && p->padding.h != p->padding.w)
+    /* One axis given is parsed into both: rows that differ from the columns were written. */
+    if (p->padding.mode == CNN_PAD_EXPLICIT &&
+        (p->padding.top != p->padding.left || p->padding.bottom != p->padding.right))
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "padding %dx%d is two-dimensional: a 1-D convolution takes one "
-                              "number, valid, same or causal",
-                              p->padding.h, p->padding.w);
+                              "padding with rows and columns (HxW) is two-dimensional: a 1-D "
+                              "convolution takes P, left:right, valid, same or causal");
     if (p->padding.mode == CNN_PAD_SAME && p->stride != 1)
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
                               "padding=same needs stride 1, got stride %d (as in PyTorch): give "
@@ -189,6 +193,16 @@ static uint64_t conv1d_macs(const cnn_node *n) {
     return (uint64_t)n->shape.dim[1] * conv1d_weight_count(n);
 }
 
+/* PyTorch's nn.Conv1d: weight (out, C/G, K), bias (out). */
+static int conv1d_tensors(const cnn_node *n, cnn_param_tensor *t) {
+    const conv1d_params *p = n->params;
+    t[0] = (cnn_param_tensor){.name = "weight", .role = CNN_PARAM_TRAINABLE, .rank = 3,
+                              .dims = {p->out, n->in[0]->shape.dim[0] / p->groups, p->kernel}};
+    t[1] = (cnn_param_tensor){.name = "bias", .role = CNN_PARAM_TRAINABLE, .rank = 1,
+                              .dims = {p->out}};
+    return p->bias ? 2 : 1;
+}
+
 const cnn_layer_type cnn_layer_conv1d = {
     .name = "conv1d",
     .doc = "1-D convolution (cross-correlation) of a (C, L) input with weights "
@@ -204,4 +218,5 @@ const cnn_layer_type cnn_layer_conv1d = {
     .forward = conv1d_forward,
     .backward = conv1d_backward,
     .macs = conv1d_macs,
+    .tensors = conv1d_tensors,
 };

@@ -10,9 +10,12 @@
  *   dx += the same sum read backwards (each term sends W dy to the pixel it read),
  *   dW[o,c,u,v] += sum_{n,i,j} dy[n,o,i,j] x[n, g C/G + c, ...],  db[o] += sum_{n,i,j} dy[n,o,i,j]
  *
- * padding: P or PHxPW on every side; "valid" is 0; "same" (stride 1 only, as in PyTorch) pads
- * D (K - 1) in total on each axis, PT = total / 2 and PB the rest, so OH = H also for even
- * kernels.
+ * padding: P or PHxPW on every side; per axis before:after, "PT:PBxPL:PR" (ONNX's pads
+ * [PT, PL, PB, PR]; PyTorch's F.pad(x, (PL, PR, PT, PB)) then the convolution); "valid" is 0;
+ * "same" (stride 1 only, as in PyTorch) pads D (K - 1) in total on each axis, PT = total / 2
+ * and PB the rest, so OH = H also for even kernels. The kernels read PT, PL and OH, OW only:
+ * the padding after the input is what OH leaves of the padded rows, so every kernel path
+ * serves any padding (src/kernels/conv.c, path_of).
  */
 #include "../core/internal.h"
 #include "../kernels/conv.h"
@@ -37,7 +40,9 @@ static const cnn_field conv2d_fields[] = {
      "kernel size, K or KHxKW"},
     {"stride", CNN_FIELD_INT2, offsetof(conv2d_params, stride), "1", NULL, "stride, S or SHxSW"},
     {"padding", CNN_FIELD_PAD, offsetof(conv2d_params, padding), "0", NULL,
-     "zeros on each side: P, PHxPW, valid (0) or same (output size = input size, stride 1)"},
+     "zeros: P or PHxPW on each side, before:after per axis (T:BxL:R, as F.pad then the "
+     "convolution; ONNX pads [T, L, B, R]), valid (0) or same (output size = input size, "
+     "stride 1)"},
     {"dilation", CNN_FIELD_INT2, offsetof(conv2d_params, dilation), "1", NULL,
      "spacing of the kernel taps, D or DHxDW"},
     {"groups", CNN_FIELD_INT, offsetof(conv2d_params, groups), "1", NULL,
@@ -52,8 +57,10 @@ static const cnn_field conv2d_fields[] = {
 static void conv2d_pads(const conv2d_params *p, long long pad[4]) {
     pad[0] = pad[1] = pad[2] = pad[3] = 0;
     if (p->padding.mode == CNN_PAD_EXPLICIT) {
-        pad[0] = pad[1] = p->padding.h;
-        pad[2] = pad[3] = p->padding.w;
+        pad[0] = p->padding.top;
+        pad[1] = p->padding.bottom;
+        pad[2] = p->padding.left;
+        pad[3] = p->padding.right;
     } else if (p->padding.mode == CNN_PAD_SAME) {
         long long th = (long long)p->dilation[0] * (p->kernel[0] - 1);
         long long tw = (long long)p->dilation[1] * (p->kernel[1] - 1);
@@ -96,7 +103,7 @@ static cnn_status conv2d_setup(cnn_net *net, cnn_node *n) {
     if (p->padding.mode == CNN_PAD_CAUSAL)
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
                               "padding=causal is for conv1d only: a 2-D convolution takes P, "
-                              "PHxPW, valid or same");
+                              "PHxPW, T:BxL:R, valid or same");
     if (p->padding.mode == CNN_PAD_SAME && (p->stride[0] != 1 || p->stride[1] != 1))
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
                               "padding=same needs stride 1, got stride %dx%d (as in PyTorch): "
@@ -176,6 +183,19 @@ static uint64_t conv2d_macs(const cnn_node *n) {
     return (uint64_t)n->shape.dim[1] * (uint64_t)n->shape.dim[2] * conv2d_weight_count(n);
 }
 
+/* ---- parameters by name (cnn_net_param_tensor, src/params.c) ---- */
+/* PyTorch's nn.Conv2d: weight (out, C/G, KH, KW), bias (out). */
+static int conv2d_tensors(const cnn_node *n, cnn_param_tensor *t) {
+    const conv2d_params *p = n->params;
+    t[0] = (cnn_param_tensor){.name = "weight", .role = CNN_PARAM_TRAINABLE, .rank = 4,
+                              .dims = {p->out, n->in[0]->shape.dim[0] / p->groups, p->kernel[0],
+                                       p->kernel[1]}};
+    t[1] = (cnn_param_tensor){.name = "bias", .role = CNN_PARAM_TRAINABLE, .rank = 1,
+                              .dims = {p->out}};
+    return p->bias ? 2 : 1;
+}
+/* ---- end of parameters by name ---- */
+
 const cnn_layer_type cnn_layer_conv2d = {
     .name = "conv2d",
     .doc = "2-D convolution (cross-correlation) of a (C, H, W) input with weights "
@@ -191,4 +211,5 @@ const cnn_layer_type cnn_layer_conv2d = {
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .macs = conv2d_macs,
+    .tensors = conv2d_tensors,
 };

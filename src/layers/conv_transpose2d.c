@@ -179,6 +179,17 @@ static uint64_t convt_macs(const cnn_node *n) {
     return (uint64_t)in->dim[1] * (uint64_t)in->dim[2] * convt_weight_count(n);
 }
 
+/* PyTorch's nn.ConvTranspose2d: weight (C, out/G, KH, KW), bias (out). */
+static int convt_tensors(const cnn_node *n, cnn_param_tensor *t) {
+    const convt_params *p = n->params;
+    t[0] = (cnn_param_tensor){.name = "weight", .role = CNN_PARAM_TRAINABLE, .rank = 4,
+                              .dims = {n->in[0]->shape.dim[0], p->out / p->groups, p->kernel[0],
+                                       p->kernel[1]}};
+    t[1] = (cnn_param_tensor){.name = "bias", .role = CNN_PARAM_TRAINABLE, .rank = 1,
+                              .dims = {p->out}};
+    return p->bias ? 2 : 1;
+}
+
 const cnn_layer_type cnn_layer_conv_transpose2d = {
     .name = "conv_transpose2d",
     .doc = "Transposed 2-D convolution of a (C, H, W) input with weights (C, out/groups, KH, KW), "
@@ -194,4 +205,5 @@ const cnn_layer_type cnn_layer_conv_transpose2d = {
     .forward = convt_forward,
     .backward = convt_backward,
     .macs = convt_macs,
+    .tensors = convt_tensors,
 };

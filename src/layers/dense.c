@@ -86,6 +86,16 @@ static uint64_t dense_macs(const cnn_node *n) {
     return (uint64_t)((const dense_params *)n->params)->out * (uint64_t)n->in[0]->shape.dim[0];
 }
 
+/* PyTorch's nn.Linear: weight (out, in), bias (out). */
+static int dense_tensors(const cnn_node *n, cnn_param_tensor *t) {
+    const dense_params *p = n->params;
+    t[0] = (cnn_param_tensor){.name = "weight", .role = CNN_PARAM_TRAINABLE, .rank = 2,
+                              .dims = {p->out, n->in[0]->shape.dim[0]}};
+    t[1] = (cnn_param_tensor){.name = "bias", .role = CNN_PARAM_TRAINABLE, .rank = 1,
+                              .dims = {p->out}};
+    return p->bias ? 2 : 1;
+}
+
 const cnn_layer_type cnn_layer_dense = {
     .name = "dense",
     .doc = "Fully connected: y = x W^T + b, W of shape (out, in). Needs a flat input.",
@@ -99,4 +109,5 @@ const cnn_layer_type cnn_layer_dense = {
     .backward = dense_backward,
     .writes_fresh = 1,
     .macs = dense_macs,
+    .tensors = dense_tensors,
 };

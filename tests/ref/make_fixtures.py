@@ -93,6 +93,9 @@ CASES = []
 
 
 def layer(fname, spec, shapes, make, training=0, batch=2, scale=1.0):
+    """shapes: one per input layer, a shape (random normal values, scaled, differentiated) or a
+    function of the batch giving the input's values (max_unpool2d's indices as floats: not
+    differentiated, dx zeros)."""
     CASES.append(("layer", fname, dict(spec=spec, shapes=shapes, make=make,
                                        training=training, batch=batch, scale=scale)))
 
@@ -129,9 +132,12 @@ def run_layer(fname, c):
     randomise_bn(m)
     m.train(bool(c["training"]))
     state = bn_state(m)
-    xs = [(torch.randn(c["batch"], *s) * c["scale"]).requires_grad_() for s in c["shapes"]]
+    xs = [s(c["batch"]) if callable(s) else
+          (torch.randn(c["batch"], *s) * c["scale"]).requires_grad_() for s in c["shapes"]]
     params = list(m.parameters())
     y = fwd(xs)
+    # A max pooling under test keeps its indices (KeepIndices): the "indices" record.
+    kept = [mod.indices for mod in m.modules() if isinstance(mod, KeepIndices)]
     dy = torch.randn_like(y)
     y.backward(dy)
     rec = [("type", "layer"), ("torch", torch.__version__), ("spec", c["spec"]),
@@ -143,7 +149,10 @@ def run_layer(fname, c):
         rec.append(("state", flat(state)))
         rec.append(("state_after", flat(bn_state(m))))
     rec += [("y", y), ("dy", dy)]
-    rec += [("dx%d" % i, x.grad) for i, x in enumerate(xs)]
+    rec += [("dx%d" % i, x.grad if x.grad is not None else torch.zeros_like(x))
+            for i, x in enumerate(xs)]
+    if kept:
+        rec.append(("indices", kept[-1]))
     if params:
         rec.append(("dw", flat([p.grad if p.grad is not None else torch.zeros_like(p)
                                 for p in params])))
@@ -202,6 +211,64 @@ def pool_unpool(k, s, p, conv=None):
     return m, fwd
 
 
+class Pad(nn.Module):
+    """F.pad(x, pads, value): pads = (left, right, top, bottom), or (left, right) in 1-D."""
+
+    def __init__(self, pads, value=0.0):
+        super().__init__()
+        self.pads, self.value = pads, value
+
+    def forward(self, x):
+        return F.pad(x, self.pads, value=self.value)
+
+
+class KeepIndices(nn.Module):
+    """A max pooling made with return_indices=True: gives its output and keeps its indices
+    (flat h*W+w in each input plane) for the fixture's "indices" record. With pads (left,
+    right, top, bottom) the input is first padded with -inf by F.pad, and the indices, which
+    PyTorch gives in the padded plane, are mapped back to the input's."""
+
+    def __init__(self, pool, pads=None):
+        super().__init__()
+        self.pool, self.pads, self.indices = pool, pads, None
+
+    def forward(self, x):
+        W = x.shape[-1]
+        if self.pads:
+            x = F.pad(x, self.pads, value=float("-inf"))
+        y, idx = self.pool(x)
+        if self.pads:
+            left, right, top, _ = self.pads
+            wp = W + left + right
+            idx = (idx // wp - top) * W + idx % wp - left
+        self.indices = idx
+        return y
+
+
+class AvgPadExcluded(nn.Module):
+    """avg_pool2d after F.pad(x, pads) with zeros, dividing by the window's cells inside the
+    input only (count_include_pad=0 with explicit pads): the windows' sums over their counts."""
+
+    def __init__(self, pads, k, s, ceil_mode=False):
+        super().__init__()
+        self.pads, self.k, self.s, self.ceil_mode = pads, k, s, ceil_mode
+
+    def forward(self, x):
+        def pool(t):
+            return F.avg_pool2d(F.pad(t, self.pads), self.k, self.s, ceil_mode=self.ceil_mode,
+                                count_include_pad=True)
+        return pool(x) / pool(torch.ones_like(x))
+
+
+def given_indices(c, oh, ow, h, w):
+    """max_unpool2d's indices input: for each of the batch's planes, oh*ow distinct indices in
+    [0, h*w) (as floats), as a max pooling with non-overlapping windows would give."""
+    def make(batch):
+        return torch.stack([torch.randperm(h * w)[:oh * ow] for _ in range(batch * c)]
+                           ).reshape(batch, c, oh, ow).float()
+    return make
+
+
 def softmax1():
     return nn.Softmax(dim=1)
 
@@ -239,6 +306,20 @@ def define_layer_cases():
           lambda: seq(nn.Conv2d(4, 2, 1)))
     layer("conv2d_1x1_stride2_nobias", X + "3x5x5; conv2d l - out=2 kernel=1 stride=2 bias=0",
           [(3, 5, 5)], lambda: seq(nn.Conv2d(3, 2, 1, stride=2, bias=False)))
+    # explicit paddings before:after per axis: F.pad(x, (left, right, top, bottom)), then the
+    # convolution (ONNX pads [top, left, bottom, right])
+    layer("conv2d_pads_asym", X + "3x5x6; conv2d l - out=4 kernel=3 padding=0:2x1:0",
+          [(3, 5, 6)], lambda: seq(Pad((1, 0, 0, 2)), nn.Conv2d(3, 4, 3)))
+    layer("conv2d_pads_asym_stride2_dil", X + "3x7x6; conv2d l - out=4 kernel=3 stride=2 "
+          "padding=1:0x0:2 dilation=2x1", [(3, 7, 6)],
+          lambda: seq(Pad((0, 2, 1, 0)), nn.Conv2d(3, 4, 3, stride=2, dilation=(2, 1))))
+    layer("conv2d_pads_same_upper_s2", X + "2x6x6; conv2d l - out=3 kernel=3 stride=2 "
+          "padding=0:1", [(2, 6, 6)], lambda: seq(Pad((0, 1, 0, 1)), nn.Conv2d(2, 3, 3, stride=2)))
+    layer("conv2d_pads_asym_groups_nobias", X + "4x5x5; conv2d l - out=4 kernel=2x3 "
+          "padding=1:0 groups=2 bias=0", [(4, 5, 5)],
+          lambda: seq(Pad((1, 0, 1, 0)), nn.Conv2d(4, 4, (2, 3), groups=2, bias=False)))
+    layer("conv2d_pads_wide_before", X + "2x4x5; conv2d l - out=3 kernel=2 padding=3:0x0:2",
+          [(2, 4, 5)], lambda: seq(Pad((0, 2, 3, 0)), nn.Conv2d(2, 3, 2)))
     layer("conv2d_nobias_batch3", X + "2x4x5; conv2d l - out=3 kernel=2x3 padding=1x0 bias=0",
           [(2, 4, 5)], lambda: seq(nn.Conv2d(2, 3, (2, 3), padding=(1, 0), bias=False)),
           batch=3)
@@ -260,6 +341,8 @@ def define_layer_cases():
           "groups=2", [(4, 10)], lambda: seq(nn.Conv1d(4, 2, 4, stride=2, padding=1, groups=2)))
     layer("conv1d_depthwise_valid", X + "3x8; conv1d l - out=6 kernel=3 groups=3 padding=valid",
           [(3, 8)], lambda: seq(nn.Conv1d(3, 6, 3, groups=3)))
+    layer("conv1d_pads_asym_stride2", X + "2x9; conv1d l - out=3 kernel=3 stride=2 padding=2:1",
+          [(2, 9)], lambda: seq(Pad((2, 1)), nn.Conv1d(2, 3, 3, stride=2)))
     layer("conv1d_dil3", X + "2x12; conv1d l - out=2 kernel=3 dilation=3", [(2, 12)],
           lambda: seq(nn.Conv1d(2, 2, 3, dilation=3)))
 
@@ -283,18 +366,41 @@ def define_layer_cases():
 
     # max_pool2d
     layer("maxpool_k2", X + "2x4x6; max_pool2d l - kernel=2", [(2, 4, 6)],
-          lambda: seq(nn.MaxPool2d(2)))
+          lambda: seq(KeepIndices(nn.MaxPool2d(2, return_indices=True))))
     layer("maxpool_k3_s2_p1", X + "2x6x7; max_pool2d l - kernel=3 stride=2 padding=1",
-          [(2, 6, 7)], lambda: seq(nn.MaxPool2d(3, 2, 1)))
+          [(2, 6, 7)], lambda: seq(KeepIndices(nn.MaxPool2d(3, 2, 1, return_indices=True))))
     layer("maxpool_rect_k2x3_s1x2", X + "2x5x7; max_pool2d l - kernel=2x3 stride=1x2",
-          [(2, 5, 7)], lambda: seq(nn.MaxPool2d((2, 3), (1, 2))))
+          [(2, 5, 7)],
+          lambda: seq(KeepIndices(nn.MaxPool2d((2, 3), (1, 2), return_indices=True))))
     layer("maxpool_ceil", X + "2x5x7; max_pool2d l - kernel=2 stride=2 ceil_mode=1",
-          [(2, 5, 7)], lambda: seq(nn.MaxPool2d(2, 2, ceil_mode=True)))
+          [(2, 5, 7)],
+          lambda: seq(KeepIndices(nn.MaxPool2d(2, 2, ceil_mode=True, return_indices=True))))
     # ceil_mode whose last window would start in the right padding: PyTorch drops it (3x3 out).
     layer("maxpool_ceil_pad1_drop", X + "2x5x5; max_pool2d l - kernel=2 stride=2 padding=1 "
-          "ceil_mode=1", [(2, 5, 5)], lambda: seq(nn.MaxPool2d(2, 2, 1, ceil_mode=True)))
+          "ceil_mode=1", [(2, 5, 5)],
+          lambda: seq(KeepIndices(nn.MaxPool2d(2, 2, 1, ceil_mode=True, return_indices=True))))
     layer("maxpool_ceil_k3_s2", X + "1x6x8; max_pool2d l - kernel=3 stride=2 ceil_mode=1",
-          [(1, 6, 8)], lambda: seq(nn.MaxPool2d(3, 2, ceil_mode=True)))
+          [(1, 6, 8)],
+          lambda: seq(KeepIndices(nn.MaxPool2d(3, 2, ceil_mode=True, return_indices=True))))
+
+    # max_pool2d, explicit paddings before:after (F.pad with -inf, then the pooling), dilation
+    layer("maxpool_pads_asym", X + "2x6x7; max_pool2d l - kernel=3 stride=2 padding=0:1x1:0",
+          [(2, 6, 7)],
+          lambda: seq(KeepIndices(nn.MaxPool2d(3, 2, return_indices=True), pads=(1, 0, 0, 1))))
+    # ONNX's SAME_UPPER for a 2x2 stride-1 window: one row and column after the input.
+    layer("maxpool_pads_same_upper_k2_s1", X + "2x5x5; max_pool2d l - kernel=2 stride=1 "
+          "padding=0:1", [(2, 5, 5)],
+          lambda: seq(KeepIndices(nn.MaxPool2d(2, 1, return_indices=True), pads=(0, 1, 0, 1))))
+    layer("maxpool_dil2_k3_s2_p1", X + "2x7x8; max_pool2d l - kernel=3 stride=2 padding=1 "
+          "dilation=2", [(2, 7, 8)],
+          lambda: seq(KeepIndices(nn.MaxPool2d(3, 2, 1, dilation=2, return_indices=True))))
+    layer("maxpool_dil_rect_ceil", X + "2x7x9; max_pool2d l - kernel=2x3 stride=2 dilation=2x1 "
+          "ceil_mode=1", [(2, 7, 9)],
+          lambda: seq(KeepIndices(nn.MaxPool2d((2, 3), 2, dilation=(2, 1), ceil_mode=True,
+                                               return_indices=True))))
+    layer("maxpool_dil3_k2_s1_p1", X + "1x8x9; max_pool2d l - kernel=2 stride=1 padding=1 "
+          "dilation=3", [(1, 8, 9)],
+          lambda: seq(KeepIndices(nn.MaxPool2d(2, 1, 1, dilation=3, return_indices=True))))
 
     # avg_pool2d
     layer("avgpool_k2", X + "2x4x6; avg_pool2d l - kernel=2", [(2, 4, 6)],
@@ -316,6 +422,33 @@ def define_layer_cases():
     layer("avgpool_ceil_rect_nopad", X + "1x5x7; avg_pool2d l - kernel=2x3 stride=2 ceil_mode=1 "
           "count_include_pad=1", [(1, 5, 7)],
           lambda: seq(nn.AvgPool2d((2, 3), 2, ceil_mode=True, count_include_pad=True)))
+
+    # avg_pool2d, explicit paddings before:after: zeros by F.pad, counted in the divisor
+    # (count_include_pad=1, ONNX AveragePool's count_include_pad=1) or not (=0)
+    layer("avgpool_pads_asym_incl", X + "2x5x6; avg_pool2d l - kernel=3 stride=2 "
+          "padding=1:0x0:1", [(2, 5, 6)],
+          lambda: seq(Pad((0, 1, 1, 0)), nn.AvgPool2d(3, 2)))
+    layer("avgpool_pads_asym_excl", X + "2x5x6; avg_pool2d l - kernel=3 stride=2 "
+          "padding=1:0x0:1 count_include_pad=0", [(2, 5, 6)],
+          lambda: seq(AvgPadExcluded((0, 1, 1, 0), 3, 2)))
+    layer("avgpool_pads_asym_rect_excl", X + "1x6x5; avg_pool2d l - kernel=2x3 stride=1x2 "
+          "padding=0:1x1 count_include_pad=0", [(1, 6, 5)],
+          lambda: seq(AvgPadExcluded((1, 1, 0, 1), (2, 3), (1, 2))))
+
+    # adaptive pooling: PyTorch's bins floor(i H / OH) .. ceil((i + 1) H / OH), which overlap
+    # when OH does not divide H and repeat rows when OH > H
+    layer("adaptive_avg_7x5_to_3x2", X + "2x7x5; adaptive_avg_pool2d l - out=3x2", [(2, 7, 5)],
+          lambda: seq(nn.AdaptiveAvgPool2d((3, 2))))
+    layer("adaptive_avg_3x4_to_5x6", X + "2x3x4; adaptive_avg_pool2d l - out=5x6", [(2, 3, 4)],
+          lambda: seq(nn.AdaptiveAvgPool2d((5, 6))))
+    layer("adaptive_avg_out1", X + "3x5x6; adaptive_avg_pool2d l - out=1", [(3, 5, 6)],
+          lambda: seq(nn.AdaptiveAvgPool2d(1)))
+    layer("adaptive_max_7x5_to_3x2", X + "2x7x5; adaptive_max_pool2d l - out=3x2", [(2, 7, 5)],
+          lambda: seq(KeepIndices(nn.AdaptiveMaxPool2d((3, 2), return_indices=True))))
+    layer("adaptive_max_4x3_to_7x4", X + "2x4x3; adaptive_max_pool2d l - out=7x4", [(2, 4, 3)],
+          lambda: seq(KeepIndices(nn.AdaptiveMaxPool2d((7, 4), return_indices=True))))
+    layer("adaptive_max_6x9_to_4", X + "3x6x9; adaptive_max_pool2d l - out=4", [(3, 6, 9)],
+          lambda: seq(KeepIndices(nn.AdaptiveMaxPool2d(4, return_indices=True))))
 
     # l2_pool2d: sqrt of the sum of squares over each window, nn.LPPool2d(2, ...)
     layer("l2pool_k2", X + "2x4x5; l2_pool2d l - kernel=2 stride=2", [(2, 4, 5)],
@@ -346,6 +479,27 @@ def define_layer_cases():
     layer("unpool_after_conv", X + "2x4x6; max_pool2d p - kernel=2; conv2d d - out=2 kernel=3 "
           "padding=1; max_unpool2d l d,p", [(2, 4, 6)],
           lambda: pool_unpool(2, 2, 0, nn.Conv2d(2, 2, 3, padding=1)))
+
+    # max_unpool2d on adaptive_max_pool2d's indices (windows that do not overlap: 6x4 -> 3x2)
+    layer("unpool_adaptive", X + "2x6x4; adaptive_max_pool2d p - out=3x2; max_unpool2d l p,p",
+          [(2, 6, 4)], lambda: multi(lambda x: F.max_unpool2d(
+              *F.adaptive_max_pool2d(x, (3, 2), return_indices=True), 2, output_size=(6, 4))))
+    # max_unpool2d with indices given as an input (floats of exact integers): F.max_unpool2d
+    # with those indices, the output size given, or PyTorch's default from kernel, stride,
+    # padding
+    layer("unpool_given_indices_size", "input x - shape=2x3x4; input idx - shape=2x3x4; "
+          "max_unpool2d l x,idx size=6x8", [(2, 3, 4), given_indices(2, 3, 4, 6, 8)],
+          lambda: multi(lambda x, i: F.max_unpool2d(x, i.long(), 2, output_size=(6, 8))))
+    layer("unpool_given_indices_k3_s2_p1", "input x - shape=2x3x3; input idx - shape=2x3x3; "
+          "max_unpool2d l x,idx kernel=3 stride=2 padding=1", [(2, 3, 3),
+                                                                given_indices(2, 3, 3, 5, 5)],
+          lambda: multi(lambda x, i: F.max_unpool2d(x, i.long(), 3, 2, 1)))
+    layer("unpool_given_indices_after_conv", "input x - shape=2x3x4; input idx - shape=2x3x4; "
+          "conv2d c x out=2 kernel=3 padding=1; max_unpool2d l c,idx size=7x8",
+          [(2, 3, 4), given_indices(2, 3, 4, 7, 8)],
+          lambda: multi(lambda conv, x, i: F.max_unpool2d(conv(x), i.long(), 2,
+                                                          output_size=(7, 8)),
+                        nn.Conv2d(2, 2, 3, padding=1)))
 
     # dense, flatten
     layer("dense", X + "7; dense l - out=5", [(7,)], lambda: seq(nn.Linear(7, 5)), batch=3)
