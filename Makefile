@@ -4,6 +4,8 @@
 #   make run        installs what is missing, builds, trains LeNet-5 on Fashion-MNIST
 #   make test       installs what is missing, builds, runs every test, then again under
 #                   AddressSanitizer and UBSan
+#   make install    the library, its header, cnn.pc, the cnn tool and its man page into PREFIX
+#                   (/usr/local), under DESTDIR when set; make uninstall removes them
 #   make clean
 #
 # Build variants go to their own folders: build/ (optimised), build-san/ (sanitizers).
@@ -21,6 +23,33 @@ CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unuse
             -fno-math-errno $(OPT) -g -fPIC -fopenmp -Iinclude -I$(BUILD) -isystem $(BLAS_INC) $(SAN)
 LDLIBS   += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lstb -lpng -lz -lm -fopenmp $(SAN)
 
+# The version is written once, in include/cnn.h (CNN_VERSION_MAJOR, _MINOR, _PATCH): the shared
+# library is libcnn.so.MAJOR.MINOR.PATCH with the SONAME libcnn.so.MAJOR (docs/VERSIONING.md).
+version_part = $(shell awk '/^.define CNN_VERSION_$(1) [0-9]+$$/ { print $$3 }' include/cnn.h)
+MAJOR   := $(call version_part,MAJOR)
+MINOR   := $(call version_part,MINOR)
+PATCH   := $(call version_part,PATCH)
+ifeq ($(words $(MAJOR) $(MINOR) $(PATCH)),3)
+VERSION := $(MAJOR).$(MINOR).$(PATCH)
+else
+$(error include/cnn.h: no CNN_VERSION_MAJOR, CNN_VERSION_MINOR and CNN_VERSION_PATCH numbers)
+endif
+SONAME  := libcnn.so.$(MAJOR)
+SO_FILE := libcnn.so.$(VERSION)
+
+comma := ,
+
+# Where make install puts things; DESTDIR (empty) is prefixed to each, for staging and packages.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# Run after installing into the system (no DESTDIR) as root, so that the loader finds the new
+# libcnn.so.MAJOR in /usr/local/lib at once. LDCONFIG= skips it.
+LDCONFIG   ?= ldconfig
+
 LIB_SRCS   := $(sort $(wildcard src/*.c src/*/*.c))
 LAYER_SRCS := $(sort $(wildcard src/layers/*.c))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -32,10 +61,11 @@ TEST_LIB   := $(BUILD)/tests/testlib.o
 EX_SRCS    := $(sort $(wildcard examples/*.c))
 EX_BINS    := $(EX_SRCS:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all deps run test check check-san clean fuzz bench
+.PHONY: all deps run test check check-san clean fuzz bench install uninstall
 # Keep objects that pattern rules make on the way to a program: they are not temporary.
 .SECONDARY:
-all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(TEST_BINS) $(EX_BINS)
+all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(BUILD)/cnn.1 $(BUILD)/cnn-uninstalled.pc \
+     $(TEST_BINS) $(EX_BINS)
 
 # make test needs Fashion-MNIST too: the library's examples train on it.
 deps:
@@ -58,11 +88,41 @@ $(BUILD)/.:
 $(BUILD)/libcnn.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libcnn.so: $(LIB_OBJS)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+# The linker version script: exactly the functions include/cnn.h declares are exported; every
+# other function, cnn_alloc and cnn_error included, stays local to the library.
+$(BUILD)/libcnn.map: include/cnn.h scripts/exports.sh | $(BUILD)/.
+	scripts/exports.sh include/cnn.h > $@.tmp && mv $@.tmp $@
 
+# libcnn.so.MAJOR.MINOR.PATCH with its SONAME, and the two links an installation has too, so
+# that a program linked with -Lbuild -lcnn runs with LD_LIBRARY_PATH=build.
+$(BUILD)/$(SO_FILE): $(LIB_OBJS) $(BUILD)/libcnn.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script,$(BUILD)/libcnn.map -o $@ \
+	    $(LIB_OBJS) $(LDLIBS)
+
+$(BUILD)/$(SONAME): $(BUILD)/$(SO_FILE)
+	ln -sf $(SO_FILE) $@
+
+$(BUILD)/libcnn.so: $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+# The tool links libcnn.a: the installed cnn does not depend on where libcnn.so is installed
+# nor on the loader's cache (docs/INSTALL.md says more).
 $(BUILD)/cnn: $(CLI_OBJS) $(BUILD)/libcnn.a
 	$(CC) -o $@ $^ $(LDLIBS)
+
+# The man page cnn(1), from the tool's own help (cnn help, cnn help COMMAND, ...).
+$(BUILD)/cnn.1: $(BUILD)/cnn scripts/gen-man.sh
+	scripts/gen-man.sh $(BUILD)/cnn $(VERSION) > $@.tmp && mv $@.tmp $@
+
+# cnn.pc for PREFIX, made when installing (PREFIX may differ from the build's).
+pc_subst = sed -e 's|@PREFIX@|$(1)|' -e 's|@LIBDIR@|$(2)|' -e 's|@INCLUDEDIR@|$(3)|' \
+    -e 's|@RPATH@|$(4)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@BLAS_LIB@|$(BLAS_LIB)|g' cnn.pc.in
+
+# For programs built against the build tree without installing: PKG_CONFIG_PATH=build makes
+# pkg-config cnn use it (pkg-config prefers NAME-uninstalled.pc), with an rpath to build/.
+TREE_RPATH = -Wl$(comma)-rpath$(comma)$(abspath $(BUILD))
+$(BUILD)/cnn-uninstalled.pc: cnn.pc.in Makefile include/cnn.h | $(BUILD)/.
+	$(call pc_subst,$(CURDIR),$(abspath $(BUILD)),$(CURDIR)/include,$(TREE_RPATH) ) > $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB) $(BUILD)/libcnn.a
 	$(CC) -o $@ $^ $(LDLIBS)
@@ -72,9 +132,11 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 
 # Runs every test program and the quick example; each exits non-zero on failure. Prints
 # "N passed, N failed". (examples/unet_fashion trains for minutes: docs/RESULTS.md runs it.)
+# test_install.sh links a program of its own with CC and the SAN flags of this build.
 check: all
-	@scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(BUILD)/examples/simple \
-	    "examples/run-library-examples.sh $(BUILD)"
+	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(BUILD)/examples/simple \
+	    "examples/run-library-examples.sh $(BUILD)" "tests/test_symbols.sh $(BUILD)" \
+	    "tests/test_install.sh $(BUILD)"
 
 # The sanitizer pass skips building the biggest zoo models (CNN_TEST_LIGHT): the optimised
 # pass checks them, and under ASan their hundreds of MB of weights only cost time.
@@ -113,6 +175,30 @@ fuzz:
 	mkdir -p build-fuzz/corpus && cd build-fuzz && \
 	    ASAN_OPTIONS=allocator_may_return_null=1 ./fuzz_netdef -max_total_time=$(FUZZ_SECONDS) \
 	    -max_len=4096 -timeout=10 -rss_limit_mb=4096 corpus ../fuzz/corpus/netdef
+
+# make install PREFIX=... DESTDIR=...: the shared library (libcnn.so.MAJOR.MINOR.PATCH and its
+# links libcnn.so.MAJOR, libcnn.so), libcnn.a, cnn.h, cnn.pc, the cnn tool and cnn(1).
+# make uninstall, with the same PREFIX and DESTDIR, removes exactly these files.
+INSTALLED := $(BINDIR)/cnn $(LIBDIR)/$(SO_FILE) $(LIBDIR)/$(SONAME) $(LIBDIR)/libcnn.so \
+             $(LIBDIR)/libcnn.a $(INCLUDEDIR)/cnn.h $(PKGCONFIGDIR)/cnn.pc $(MANDIR)/man1/cnn.1
+
+install: $(BUILD)/$(SO_FILE) $(BUILD)/libcnn.a $(BUILD)/cnn $(BUILD)/cnn.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BUILD)/cnn $(DESTDIR)$(BINDIR)/cnn
+	install -m 755 $(BUILD)/$(SO_FILE) $(DESTDIR)$(LIBDIR)/$(SO_FILE)
+	ln -sf $(SO_FILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcnn.so
+	install -m 644 $(BUILD)/libcnn.a $(DESTDIR)$(LIBDIR)/libcnn.a
+	install -m 644 include/cnn.h $(DESTDIR)$(INCLUDEDIR)/cnn.h
+	install -m 644 $(BUILD)/cnn.1 $(DESTDIR)$(MANDIR)/man1/cnn.1
+	$(call pc_subst,$(PREFIX),$(LIBDIR),$(INCLUDEDIR),) > $(DESTDIR)$(PKGCONFIGDIR)/cnn.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/cnn.pc
+	@if [ -z "$(DESTDIR)" ] && [ -n "$(LDCONFIG)" ] && [ "$$(id -u)" = 0 ]; then \
+	    echo "$(LDCONFIG)"; $(or $(LDCONFIG),:); fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	rm -rf build build-san build-fuzz
