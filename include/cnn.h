@@ -250,8 +250,7 @@ size_t cnn_net_activation_bytes(const cnn_net *net);
  *   conv_transpose2d weight (C, out/groups, KH, KW), bias (out)
  *   dense weight (out, in), bias (out)
  *   batchnorm weight (C), bias (C), running_mean (C), running_var (C)
- * A layer type that does not describe its tensors shows its parameters as one rank-1 tensor
- * "params" and its state as one "state".
+ * Every layer type with parameters or state describes its tensors (its file does).
  * ------------------------------------------------------------------------------------------- */
 
 size_t cnn_net_param_count(const cnn_net *net);

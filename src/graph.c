@@ -453,6 +453,8 @@ cnn_status cnn_net_forward_multi(cnn_net *net, const float *const *xs, int n_inp
     cnn_ctx c = make_ctx(net);
     for (int i = 0; i < net->n_nodes; i++) {
         cnn_node *n = net->nodes[i];
+        cnn_status st = n->type->check ? n->type->check(net, n, batch) : CNN_STATUS_OK;
+        if (st) return st;
         if (n->type->forward) n->type->forward(n, &c);
     }
     net->forward_done = 1;

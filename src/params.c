@@ -10,21 +10,13 @@
  */
 #include "core/internal.h"
 
-/* The layer's tensors, described by its type (or by the fallback for a type that does not
- * describe them: one rank-1 tensor per non-empty slice), placed in the flat buffers. */
+/* The layer's tensors, described by its type, placed in the flat buffers. */
 static int layer_tensors(cnn_net *net, const cnn_node *n, cnn_param_tensor t[]) {
-    int count = 0;
-    if (n->type->tensors) {
-        count = n->type->tensors(n, t);
-        CNN_ASSERT(count >= 0 && count <= CNN_LAYER_MAX_TENSORS);
-    } else {
-        if (n->n_params)
-            t[count++] = (cnn_param_tensor){.name = "params", .role = CNN_PARAM_TRAINABLE,
-                                            .rank = 1, .dims = {(int)n->n_params}};
-        if (n->n_state)
-            t[count++] = (cnn_param_tensor){.name = "state", .role = CNN_PARAM_STATE,
-                                            .rank = 1, .dims = {(int)n->n_state}};
-    }
+    /* A layer with parameters or state describes them: one that does not is a bug in its
+     * file, not something to paper over with generic names. */
+    CNN_ASSERT(n->type->tensors || (n->n_params == 0 && n->n_state == 0));
+    int count = n->type->tensors ? n->type->tensors(n, t) : 0;
+    CNN_ASSERT(count >= 0 && count <= CNN_LAYER_MAX_TENSORS);
     size_t at[2] = {n->param_off, n->state_off}; /* next offset of each role */
     for (int i = 0; i < count; i++) {
         cnn_param_tensor *p = &t[i];

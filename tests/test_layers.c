@@ -544,6 +544,28 @@ out:
     cnn_net_free(net2);
 }
 
+/* Indices given by the caller to max_unpool2d must be integers in the output plane: a bad one
+ * fails the forward pass naming the layer and the value (PyTorch raises), never dropped. */
+static void unpool_bad_indices(void) {
+    cnn_net *net = t_net("input x - shape=1x2x2; input idx - shape=1x2x2; "
+                         "max_unpool2d u x,idx size=3x3", 1);
+    if (!net || !T_OK(net, cnn_net_prepare(net, 1))) return;
+    float x[4] = {1, 2, 3, 4}, good[4] = {0, 4, 8, 2}, bad[4] = {0, 4, 9, 2}, half[4] = {0, 1.5f, 3, 5};
+    const float *in[2] = {x, good};
+    T_OK(net, cnn_net_forward_multi(net, in, 2, 1));
+    const float *y = cnn_net_output(net);
+    T_CHECK(y[0] == 1 && y[4] == 2 && y[8] == 3 && y[2] == 4, "given indices place the values");
+    in[1] = bad;
+    T_CHECK(cnn_net_forward_multi(net, in, 2, 1) == CNN_STATUS_INVALID_ARGUMENT &&
+                strstr(cnn_net_last_error(net), "'u'") && strstr(cnn_net_last_error(net), "index 9"),
+            "index 9 of a 3x3 plane refused: %s", cnn_net_last_error(net));
+    in[1] = half;
+    T_CHECK(cnn_net_forward_multi(net, in, 2, 1) == CNN_STATUS_INVALID_ARGUMENT &&
+                strstr(cnn_net_last_error(net), "index 1.5"),
+            "index 1.5 refused: %s", cnn_net_last_error(net));
+    cnn_net_free(net);
+}
+
 int main(int argc, char **argv) {
     const char *filter = argc > 1 ? argv[1] : NULL;
     for (size_t i = 0; i < N_CASES; i++)
@@ -551,6 +573,7 @@ int main(int argc, char **argv) {
     if (!filter) {
         config_checks();
         pool_indices_checks();
+        unpool_bad_indices();
         max_pool_specials("input x - shape=2x5x300; max_pool2d l - kernel=3 stride=2 "
                           "padding=1:0x0:1 dilation=1x2", 2);
         max_pool_specials("input x - shape=2x4x270; max_pool2d l - kernel=2x3 stride=1x2 "

@@ -140,6 +140,9 @@ typedef struct cnn_layer_type {
     /* Bytes of scratch needed during one forward or backward call, shared by all layers.
      * NULL: none. */
     size_t (*work_bytes)(const cnn_node *n, int batch, int threads);
+    /* Checks this pass's input values that shapes cannot vouch for (indices given by the
+     * caller) before forward; an error names the layer and the value. NULL: nothing. */
+    cnn_status (*check)(cnn_net *net, const cnn_node *n, int batch);
     void (*forward)(cnn_node *n, const cnn_ctx *c);
     /* Adds into the input gradients (in[i]->dy) and the parameter gradients (dw); with
      * writes_fresh set, writes (=) instead the input gradients whose bit is set in c->fresh. */

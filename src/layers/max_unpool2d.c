@@ -21,9 +21,9 @@
  * When several outputs share an index the last write wins, as one write of PyTorch's scatter
  * does, rather than a sum; backward gathers, as PyTorch's does, so every such x[o] receives
  * dy[idx[o]]. No gradient flows to the second input (the pool layer, or the indices: zero). In
- * the indices form an index that is not an integer in [0, H W) (PyTorch raises an error; a
- * forward pass here cannot fail) places nothing and receives no gradient. The plane H W is
- * at most 2^24, so that every index is exact as a float.
+ * the indices form an index that is not an integer in [0, H W) fails the forward pass with a
+ * message naming it, as PyTorch raises an error (unpool_check). The plane H W is at most
+ * 2^24, so that every index is exact as a float.
  */
 #include "pool.h"
 
@@ -137,6 +137,26 @@ static inline long long float_index(const float *idx, size_t o, size_t size) {
     return (long long)v;
 }
 
+/* The indices form: every index must be an integer in the output plane, as PyTorch requires;
+ * a bad one is an error naming where it is, never a value silently dropped. */
+static cnn_status unpool_check(cnn_net *net, const cnn_node *n, int batch) {
+    const unpool_params *p = n->params;
+    if (p->from_pool) return CNN_STATUS_OK;
+    const cnn_node *second = n->in[1];
+    int C = n->shape.dim[0];
+    size_t x_plane = cnn_node_numel(second) / (size_t)C;
+    size_t y_plane = (size_t)n->shape.dim[1] * n->shape.dim[2];
+    for (size_t o = 0; o < (size_t)batch * C * x_plane; o++)
+        if (float_index(second->y, o, y_plane) < 0)
+            return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                                  "index %g from '%s' (sample %zu, channel %zu, position %zu) "
+                                  "is not an integer in [0, %zu), the output plane %dx%d",
+                                  (double)second->y[o], second->name, o / (C * x_plane),
+                                  o / x_plane % C, o % x_plane, y_plane, n->shape.dim[1],
+                                  n->shape.dim[2]);
+    return CNN_STATUS_OK;
+}
+
 /* Each (sample, channel) plane is one task writing its own output and gradient plane, so
  * threads change nothing in the results. */
 static void unpool_forward(cnn_node *n, const cnn_ctx *c) {
@@ -202,6 +222,7 @@ const cnn_layer_type cnn_layer_max_unpool2d = {
     .min_inputs = 2,
     .max_inputs = 2,
     .setup = unpool_setup,
+    .check = unpool_check,
     .forward = unpool_forward,
     .backward = unpool_backward,
 };
