@@ -24,7 +24,7 @@ rate() { # threads, then environment assignments
         --out "$tmp/m.ckpt" 2>/dev/null | sed -n 's/^epoch .*(\([0-9]*\) img\/s)$/\1/p'
 }
 
-settings=("default|" "passive|OMP_WAIT_POLICY=passive" "spin 1000|GOMP_SPINCOUNT=1000")
+settings=("default|" "passive|OMP_WAIT_POLICY=passive" "spin 1000|GOMP_SPINCOUNT=1000" "spin 10000|GOMP_SPINCOUNT=10000")
 table() { # title
     declare -A got
     for r in $(seq "$runs"); do
