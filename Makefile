@@ -17,11 +17,12 @@ BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-pthread
 BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
 # -Wno-format-truncation: snprintf into fixed buffers is bounded on purpose.
 # -fno-math-errno: sqrtf and friends as single instructions, so loops over them vectorise (the
-# library never reads errno after a math function).
+# library never reads errno after a math function). -fopenmp-simd: the "omp simd" loop hints
+# only; threads are the library's own (src/core/pool.c), no OpenMP runtime.
 CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused-parameter \
             -Wno-format-truncation \
-            -fno-math-errno $(OPT) -g -fPIC -fopenmp -Iinclude -I$(BUILD) -isystem $(BLAS_INC) $(SAN)
-LDLIBS   += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lstb -lpng -lz -lm -fopenmp $(SAN)
+            -fno-math-errno $(OPT) -g -fPIC -fopenmp-simd -pthread -Iinclude -I$(BUILD) -isystem $(BLAS_INC) $(SAN)
+LDLIBS   += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lstb -lpng -lz -lm -pthread $(SAN)
 
 # The version is written once, in include/cnn.h (CNN_VERSION_MAJOR, _MINOR, _PATCH): the shared
 # library is libcnn.so.MAJOR.MINOR.PATCH with the SONAME libcnn.so.MAJOR (docs/VERSIONING.md).

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Threads under contention: LeNet-5 training on Fashion-MNIST (20,000 images, batch 64, one
 # epoch, PyTorch's twin settings as in bench/lenet5.sh) with --threads 1 and 2, on a quiet
-# machine and while a busy loop holds one of the two cores (taskset -c 1), under libgomp's
-# default wait policy and the alternatives an OpenMP program can choose from outside
-# (OMP_WAIT_POLICY=passive, GOMP_SPINCOUNT). Runs are interleaved; each cell is the median of
-# RUNS runs, in images per second.
-#   bench/contention.sh [RUNS]      (default 3; needs make all and dataset-fashion-mnist)
+# machine and while a busy loop holds one of the two cores (taskset -c 1). Runs are
+# interleaved; each cell is the median of RUNS runs, in images per second. libcnn's threads are
+# its own pool (src/core/workers.c); when it used OpenMP, SETTINGS also named libgomp's wait
+# policies (docs/BENCHMARKS.md has that table): give them as extra "name|VAR=value" arguments
+# to measure a build that links libgomp again.
+#   bench/contention.sh [RUNS [SETTING...]]   (default 3; needs make all, dataset-fashion-mnist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
+shift $(( $# > 0 ? 1 : 0 ))
 cnn=$PWD/build/cnn
 [ -x "$cnn" ] || { echo "build first: make all" >&2; exit 1; }
 tmp=$(mktemp -d)
@@ -24,7 +26,7 @@ rate() { # threads, then environment assignments
         --out "$tmp/m.ckpt" 2>/dev/null | sed -n 's/^epoch .*(\([0-9]*\) img\/s)$/\1/p'
 }
 
-settings=("default|" "passive|OMP_WAIT_POLICY=passive" "spin 1000|GOMP_SPINCOUNT=1000" "spin 10000|GOMP_SPINCOUNT=10000")
+settings=("libcnn|" "$@")
 table() { # title
     declare -A got
     for r in $(seq "$runs"); do

@@ -32,6 +32,7 @@ static void unprepare(cnn_net *net) {
 void cnn_net_free(cnn_net *net) {
     if (!net) return;
     unprepare(net);
+    cnn_workers_free(net->workers);
     for (int i = 0; i < net->n_nodes; i++) {
         free(net->nodes[i]->params);
         free(net->nodes[i]);
@@ -55,6 +56,10 @@ cnn_status cnn_net_set_threads(cnn_net *net, int threads) {
     if (threads < 1 || threads > 1024)
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
                          "threads must be between 1 and 1024, got %d", threads);
+    if (threads != net->threads) {
+        cnn_workers_free(net->workers);
+        net->workers = NULL;
+    }
     if (threads != net->threads && net->max_batch) {
         /* Scratch is sized per thread: plan again for the new count. */
         int mb = net->max_batch;
@@ -67,6 +72,11 @@ cnn_status cnn_net_set_threads(cnn_net *net, int threads) {
 }
 
 int cnn_net_threads(const cnn_net *net) { return net->threads; }
+
+cnn_workers *cnn_net_workers(cnn_net *net) {
+    if (net->threads > 1 && !net->workers) net->workers = cnn_workers_new(net->threads);
+    return net->workers;
+}
 
 void cnn_net_get_rng(const cnn_net *net, uint64_t state[4]) {
     memcpy(state, net->rng.s, sizeof net->rng.s);
@@ -426,6 +436,7 @@ static cnn_ctx make_ctx(cnn_net *net) {
                  .batch = net->batch,
                  .training = net->training,
                  .threads = net->threads,
+                 .workers = cnn_net_workers(net),
                  .reference = net->reference,
                  .work = net->work,
                  .work_size = net->work_size,
@@ -473,15 +484,25 @@ float *cnn_net_output_grad(cnn_net *net) {
     return net->max_batch ? net->nodes[net->output]->dy : NULL;
 }
 
-/* Clears n floats, split over the threads when there are many. */
-static void zero_floats(float *p, size_t n, int threads) {
-    const size_t part = (size_t)1 << 16;
-    ptrdiff_t parts = (ptrdiff_t)((n + part - 1) / part);
-#pragma omp parallel for num_threads(threads) schedule(static) if (parts > 1)
-    for (ptrdiff_t i = 0; i < parts; i++) {
-        size_t len = n - (size_t)i * part < part ? n - (size_t)i * part : part;
-        memset(p + (size_t)i * part, 0, len * sizeof *p);
+/* Clears n floats, split over the threads in parts of 64K floats when there are many. */
+typedef struct zero_job {
+    float *p;
+    size_t n;
+} zero_job;
+
+#define ZERO_PART ((size_t)1 << 16)
+
+static void zero_parts(void *arg, long begin, long end, int worker) {
+    const zero_job *z = arg;
+    for (long i = begin; i < end; i++) {
+        size_t off = (size_t)i * ZERO_PART, len = z->n - off < ZERO_PART ? z->n - off : ZERO_PART;
+        memset(z->p + off, 0, len * sizeof *z->p);
     }
+}
+
+static void zero_floats(const cnn_ctx *c, float *p, size_t n) {
+    zero_job z = {p, n};
+    cnn_parallel_for(c->workers, c->threads, (long)((n + ZERO_PART - 1) / ZERO_PART), zero_parts, &z);
 }
 
 /* Back-propagates from node `from`, whose dy holds the seed. */
@@ -505,7 +526,7 @@ static void backward_from(cnn_net *net, int from, cnn_backprop_rule rule) {
             if (n->type->writes_fresh)
                 c.fresh |= 1u << k;
             else
-                zero_floats(in->dy, (size_t)net->batch * cnn_node_numel(in), net->threads);
+                zero_floats(&c, in->dy, (size_t)net->batch * cnn_node_numel(in));
             in->dy_written = 1;
         }
         n->type->backward(n, &c);
@@ -515,7 +536,7 @@ static void backward_from(cnn_net *net, int from, cnn_backprop_rule rule) {
     for (int i = 0; i < from; i++) {
         cnn_node *n = net->nodes[i];
         if (!n->dy_written && !(net->no_input_grads && n->type->min_inputs == 0))
-            zero_floats(n->dy, (size_t)net->batch * cnn_node_numel(n), net->threads);
+            zero_floats(&c, n->dy, (size_t)net->batch * cnn_node_numel(n));
     }
 }
 

@@ -1,7 +1,7 @@
 /*
  * test_threads.c - two networks used from two threads of one program at the same time: each
- * trains with its own trainer (2 threads inside each network, so OpenMP teams of both run at
- * once) and then classifies; the results equal, bit for bit, those of the same two runs done
+ * trains with its own trainer (2 threads inside each network, so the thread pools of both run
+ * at once) and then classifies; the results equal, bit for bit, those of the same two runs done
  * one after the other. Nothing in libcnn is shared between networks but what is read-only or
  * set once (the layer registry, OpenBLAS's one-thread setting).
  */

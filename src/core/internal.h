@@ -121,6 +121,30 @@ void cnn_init_weights(float *w, size_t n, int scheme, int fan_in, int fan_out, c
 typedef struct cnn_node cnn_node;
 typedef struct cnn_ctx cnn_ctx;
 
+/* ---------------------------------------------------------------------------------------------
+ * Threads (src/core/workers.c): a pool per network, threads-1 workers plus the calling thread.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cnn_workers cnn_workers;
+/* Runs iterations [begin, end) of a loop; worker, in [0, threads), is the thread running
+ * them: an index into per-thread scratch (the caller is worker 0). */
+typedef void (*cnn_range_fn)(void *arg, long begin, long end, int worker);
+
+/* A pool of threads-1 (>= 1) worker threads; NULL when memory or threads run out. */
+cnn_workers *cnn_workers_new(int threads);
+void cnn_workers_free(cnn_workers *pool);
+/* Calls fn over [0, n) in chunks claimed by the calling thread and up to threads-1 of the
+ * pool's workers, and returns when all are done. Chunks are claimed from a shared counter, so
+ * any iteration may run on any worker: each iteration's arithmetic must not depend on which,
+ * nor on how the range was cut (per-thread scratch is indexed by worker). With pool NULL,
+ * threads <= 1, n == 1, or from inside a running fn (nested, as nested OpenMP regions were),
+ * fn(arg, 0, n, 0) runs on the calling thread with no synchronisation at all. */
+void cnn_parallel_for(cnn_workers *pool, int threads, long n, cnn_range_fn fn, void *arg);
+/* The network's pool for its thread count, made at the first call that needs one (NULL for
+ * one thread, or when it cannot be made: the work then runs on the calling thread, with the
+ * same results). */
+cnn_workers *cnn_net_workers(cnn_net *net);
+
 /* One layer type: its hyper-parameters and its operations. Every function receives the node,
  * whose params point to the parsed hyper-parameter struct. */
 typedef struct cnn_layer_type {
@@ -185,6 +209,7 @@ struct cnn_ctx {
     int batch;     /* samples in this pass (<= max_batch) */
     int training;
     int threads;
+    cnn_workers *workers; /* the network's threads (NULL: one) */
     int reference; /* use the reference kernels */
     void *work;    /* shared scratch of work_bytes */
     size_t work_size;
@@ -218,6 +243,7 @@ struct cnn_net {
     size_t cap_params, cap_state; /* allocated lengths (grads has cap_params) */
     cnn_rng rng;
     int threads, reference, training;
+    cnn_workers *workers;           /* threads-1 workers, made when first needed (cnn_net_workers) */
     int no_input_grads;       /* cnn_net_set_input_grads(net, 0) */
     int max_batch, batch;     /* prepared capacity and the batch of the last forward */
     int forward_done;

@@ -18,7 +18,6 @@
 #include "winograd.h"
 
 #include <limits.h>
-#include <omp.h>
 #include <string.h>
 
 long long cnn_conv_out_len(long long in, long long pad_total, long long k, long long s,
@@ -121,9 +120,20 @@ static void ref_backward_weights(const cnn_conv_geom *g, const float *x, const f
 
 /* s[ch] += sum over samples, in order, and pixels of t (N, CH, P): a bias gradient. Each
  * channel is one task summed in one fixed order, whatever the number of threads. */
-static void channel_sums(int threads, int N, int CH, size_t P, const float *t, float *s) {
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int ch = 0; ch < CH; ch++) {
+typedef struct sums_job {
+    int N, CH;
+    size_t P;
+    const float *t;
+    float *s;
+} sums_job;
+
+static void channel_sum_range(void *arg, long begin, long end, int worker) {
+    const sums_job *j = arg;
+    const int N = j->N, CH = j->CH;
+    const size_t P = j->P;
+    const float *t = j->t;
+    float *s = j->s;
+    for (int ch = (int)begin; ch < (int)end; ch++) {
         double acc = 0.0;
         for (int n = 0; n < N; n++) {
             const float *row = t + ((size_t)n * CH + ch) * P;
@@ -132,6 +142,12 @@ static void channel_sums(int threads, int N, int CH, size_t P, const float *t, f
         }
         s[ch] += (float)acc;
     }
+}
+
+static void channel_sums(cnn_workers *pool, int threads, int N, int CH, size_t P, const float *t,
+                         float *s) {
+    sums_job j = {N, CH, P, t, s};
+    cnn_parallel_for(pool, threads, CH, channel_sum_range, &j);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -261,19 +277,29 @@ clear_edges(float *dst, int OW, int rows, int j0, int j1) {
     }
 }
 
-/* col (K, ld): in columns s*P .. s*P + P - 1 the column matrix of sample s < S of x, the
- * group's Cg channels of S samples that are xs floats apart. Row (c, u, v) holds, for each
- * output pixel, the input pixel that weight (c, u, v) meets there, 0 in the padding. */
-static void im2col(const cnn_conv_geom *g, const chunking *k, const float *x, size_t xs, int S,
-                   float *col, size_t ld, int threads) {
-    const int OH = g->OH, OW = g->OW, W = g->W, sw = g->sw, P = k->P;
+typedef struct im2col_job {
+    const cnn_conv_geom *g;
+    const chunking *k;
+    const float *x;
+    size_t xs, ld;
+    int S;
+    float *col;
+} im2col_job;
+
+/* Channels [begin, end) of im2col. */
+static void im2col_range(void *arg, long begin, long end, int worker) {
+    const im2col_job *jb = arg;
+    const cnn_conv_geom *g = jb->g;
+    const float *x = jb->x;
+    const size_t xs = jb->xs, ld = jb->ld;
+    const int S = jb->S;
+    float *col = jb->col;
+    const int OH = g->OH, OW = g->OW, W = g->W, sw = g->sw, P = jb->k->P;
     const size_t plane = (size_t)g->H * W, src_step = (size_t)g->sh * W;
     /* Stride 1 with rows as long as the input's (padding "same"): rows i and i+1 of a block
      * are as far apart in x as in col, so a block is one copy, its edge columns then cleared. */
     const int flat = g->sh == 1 && sw == 1 && OW == W;
-    /* Channels write rows of their own: splitting them over threads changes no value. */
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int c = 0; c < k->Cg; c++)
+    for (int c = (int)begin; c < (int)end; c++)
         for (int u = 0; u < g->KH; u++) {
             int i0, i1;
             long long ho;
@@ -308,54 +334,84 @@ static void im2col(const cnn_conv_geom *g, const chunking *k, const float *x, si
         }
 }
 
-/* dx += col2im(col), the adjoint of im2col: each entry goes back to the input pixel it was
- * copied from; padding entries are dropped. Sample by sample, rows in order. col is scratch:
- * its padding entries may be cleared. */
-static void col2im(const cnn_conv_geom *g, const chunking *k, float *col, size_t ld, int S,
-                   float *dx, size_t xs, int threads) {
-    const int OH = g->OH, OW = g->OW, W = g->W, sw = g->sw, P = k->P;
+/* col (K, ld): in columns s*P .. s*P + P - 1 the column matrix of sample s < S of x, the
+ * group's Cg channels of S samples that are xs floats apart. Row (c, u, v) holds, for each
+ * output pixel, the input pixel that weight (c, u, v) meets there, 0 in the padding. Channels
+ * write rows of their own: splitting them over threads changes no value. */
+static void im2col(const cnn_conv_geom *g, const chunking *k, const float *x, size_t xs, int S,
+                   float *col, size_t ld, cnn_workers *pool, int threads) {
+    im2col_job j = {g, k, x, xs, ld, S, col};
+    cnn_parallel_for(pool, threads, k->Cg, im2col_range, &j);
+}
+
+typedef struct col2im_job {
+    const cnn_conv_geom *g;
+    const chunking *k;
+    float *col;
+    size_t ld, xs;
+    int s;
+    float *dx;
+} col2im_job;
+
+/* Channels [begin, end) of sample s of col2im: each channel adds into its own plane, in the
+ * same order whatever the threads. */
+static void col2im_range(void *arg, long begin, long end, int worker) {
+    const col2im_job *jb = arg;
+    const cnn_conv_geom *g = jb->g;
+    float *col = jb->col, *dx = jb->dx;
+    const size_t ld = jb->ld, xs = jb->xs;
+    const int s = jb->s;
+    const int OH = g->OH, OW = g->OW, W = g->W, sw = g->sw, P = jb->k->P;
     const size_t plane = (size_t)g->H * W, d_step = (size_t)g->sh * W;
     /* As in im2col: with rows as long as the input's, a block is one run once the padding
      * entries at its edges, which the run adds to the neighbouring row, are zeros. */
     const int flat = g->sh == 1 && sw == 1 && OW == W;
-    for (int s = 0; s < S; s++)
-        /* Each channel adds into its own plane, in the same order whatever the threads. */
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int c = 0; c < k->Cg; c++) {
-            float *dxc = dx + (size_t)s * xs + (size_t)c * plane;
-            for (int u = 0; u < g->KH; u++) {
-                int i0, i1;
-                long long ho;
-                valid_range(OH, g->H, g->sh, g->pt, g->dh, u, &i0, &i1, &ho);
-                for (int v = 0; v < g->KW; v++) {
-                    int j0, j1;
-                    long long wo;
-                    valid_range(OW, W, sw, g->pl, g->dw, v, &j0, &j1, &wo);
-                    if (i0 == i1 || j0 == j1) continue;
-                    float *src = col + ((size_t)(c * g->KH + u) * g->KW + v) * ld +
-                                 (size_t)s * P + (size_t)i0 * OW;
-                    float *d = dxc + (size_t)(i0 * (long long)g->sh + ho) * W +
-                               (size_t)(j0 * (long long)sw + wo);
-                    int rows = i1 - i0, n = j1 - j0;
-                    if (flat) {
-                        clear_edges(src, OW, rows, j0, j1);
-                        size_t run = (size_t)(rows - 1) * OW + n;
-                        src += j0;
+    for (int c = (int)begin; c < (int)end; c++) {
+        float *dxc = dx + (size_t)s * xs + (size_t)c * plane;
+        for (int u = 0; u < g->KH; u++) {
+            int i0, i1;
+            long long ho;
+            valid_range(OH, g->H, g->sh, g->pt, g->dh, u, &i0, &i1, &ho);
+            for (int v = 0; v < g->KW; v++) {
+                int j0, j1;
+                long long wo;
+                valid_range(OW, W, sw, g->pl, g->dw, v, &j0, &j1, &wo);
+                if (i0 == i1 || j0 == j1) continue;
+                float *src = col + ((size_t)(c * g->KH + u) * g->KW + v) * ld +
+                             (size_t)s * P + (size_t)i0 * OW;
+                float *d = dxc + (size_t)(i0 * (long long)g->sh + ho) * W +
+                           (size_t)(j0 * (long long)sw + wo);
+                int rows = i1 - i0, n = j1 - j0;
+                if (flat) {
+                    clear_edges(src, OW, rows, j0, j1);
+                    size_t run = (size_t)(rows - 1) * OW + n;
+                    src += j0;
 #pragma omp simd
-                        for (size_t q = 0; q < run; q++) d[q] += src[q];
-                        continue;
-                    }
-                    for (int i = 0; i < rows; i++, src += OW, d += d_step) {
-                        if (sw == 1) {
+                    for (size_t q = 0; q < run; q++) d[q] += src[q];
+                    continue;
+                }
+                for (int i = 0; i < rows; i++, src += OW, d += d_step) {
+                    if (sw == 1) {
 #pragma omp simd
-                            for (int j = 0; j < n; j++) d[j] += src[j0 + j];
-                        } else {
-                            for (int j = 0; j < n; j++) d[(size_t)j * sw] += src[j0 + j];
-                        }
+                        for (int j = 0; j < n; j++) d[j] += src[j0 + j];
+                    } else {
+                        for (int j = 0; j < n; j++) d[(size_t)j * sw] += src[j0 + j];
                     }
                 }
             }
         }
+    }
+}
+
+/* dx += col2im(col), the adjoint of im2col: each entry goes back to the input pixel it was
+ * copied from; padding entries are dropped. Sample by sample, rows in order. col is scratch:
+ * its padding entries may be cleared. */
+static void col2im(const cnn_conv_geom *g, const chunking *k, float *col, size_t ld, int S,
+                   float *dx, size_t xs, cnn_workers *pool, int threads) {
+    for (int s = 0; s < S; s++) {
+        col2im_job j = {g, k, col, ld, xs, s, dx};
+        cnn_parallel_for(pool, threads, k->Cg, col2im_range, &j);
+    }
 }
 
 /* t (OC, ld) <- y (S, OC, P), sample s in columns s*P... */
@@ -368,16 +424,16 @@ static void gather(const chunking *k, int OC, const float *y, int S, float *t, s
 
 /* A product of a chunk: in row blocks fixed by its size, shared by `threads` threads, when
  * k->split_rows, else one call (threads is then 1). */
-static void chunk_gemm(const chunking *k, int threads, int trans_a, int trans_b, int M, int N,
-                       int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                       float beta, float *C, int ldc) {
+static void chunk_gemm(const chunking *k, cnn_workers *pool, int threads, int trans_a, int trans_b,
+                       int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                       int ldb, float beta, float *C, int ldc) {
     if (k->split_rows) {
         /* CONV_ROW_BLOCKS blocks of a multiple of 16 rows: enough for the threads to share,
          * few enough that repacking B for each block stays cheap. */
         int per = (M + CONV_ROW_BLOCKS - 1) / CONV_ROW_BLOCKS;
         per = (per + 15) / 16 * 16;
-        cnn_gemm_blocks(0, threads, per, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
-                        C, ldc);
+        cnn_gemm_blocks(0, pool, threads, per, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb,
+                        beta, C, ldc);
     } else
         cnn_gemm(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -394,44 +450,62 @@ static int inner_threads(const cnn_ctx *c, const chunking *k) {
     return cnn_conv_threads(c, (double)k->OCg * k->K * k->P * k->S);
 }
 
+typedef struct bias_job {
+    float *y;
+    const float *t, *b;
+    size_t ld, P;
+    int n, s, OC, accumulate;
+} bias_job;
+
+/* Output channels [begin, end) of sample n = n0 + s: y = t + b, or y += t + b. */
+static void bias_range(void *arg, long begin, long end, int worker) {
+    const bias_job *j = arg;
+    const size_t ld = j->ld, P = j->P;
+    const int s = j->s;
+    for (int o = (int)begin; o < (int)end; o++) {
+        float *dst = j->y + ((size_t)j->n * j->OC + o) * P;
+        const float *src = j->t + (size_t)o * ld + (size_t)s * P;
+        float bias = j->b ? j->b[o] : 0.0f;
+        if (j->accumulate) {
+#pragma omp simd
+            for (size_t p = 0; p < P; p++) dst[p] += src[p] + bias;
+        } else {
+#pragma omp simd
+            for (size_t p = 0; p < P; p++) dst[p] = src[p] + bias;
+        }
+    }
+}
+
 /* Samples n0 .. n0+S-1: y (N, OC, OH, OW) = conv(x, w) + b, or += when accumulate. */
 static void forward_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int S,
                           const float *x, const float *w, const float *b, float *y, float *col,
-                          float *t, int accumulate, int threads) {
+                          float *t, int accumulate, cnn_workers *pool, int threads) {
     size_t ld = (size_t)S * k->P, xs = (size_t)g->C * g->H * g->W, P = (size_t)k->P;
     for (int grp = 0; grp < g->G; grp++) {
-        im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld, threads);
-        chunk_gemm(k, threads, 0, 0, k->OCg, (int)ld, k->K, 1.0f,
+        im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld, pool,
+               threads);
+        chunk_gemm(k, pool, threads, 0, 0, k->OCg, (int)ld, k->K, 1.0f,
                    w + (size_t)grp * k->OCg * k->K, k->K, col, (int)ld, 0.0f,
                    t + (size_t)grp * k->OCg * ld, (int)ld);
     }
-    for (int s = 0; s < S; s++)
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int o = 0; o < g->OC; o++) {
-            float *dst = y + ((size_t)(n0 + s) * g->OC + o) * P;
-            const float *src = t + (size_t)o * ld + (size_t)s * P;
-            float bias = b ? b[o] : 0.0f;
-            if (accumulate) {
-#pragma omp simd
-                for (size_t p = 0; p < P; p++) dst[p] += src[p] + bias;
-            } else {
-#pragma omp simd
-                for (size_t p = 0; p < P; p++) dst[p] = src[p] + bias;
-            }
-        }
+    for (int s = 0; s < S; s++) {
+        bias_job j = {y, t, b, ld, P, n0 + s, s, g->OC, accumulate};
+        cnn_parallel_for(pool, threads, g->OC, bias_range, &j);
+    }
 }
 
 /* Samples n0 .. n0+S-1: dx (N, C, H, W) += the adjoint of the convolution applied to dy. */
 static void backward_data_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int S,
                                 const float *dy, const float *w, float *dx, float *col,
-                                float *t, int threads) {
+                                float *t, cnn_workers *pool, int threads) {
     size_t ld = (size_t)S * k->P, xs = (size_t)g->C * g->H * g->W;
     gather(k, g->OC, dy + (size_t)n0 * g->OC * k->P, S, t, ld);
     for (int grp = 0; grp < g->G; grp++) {
-        chunk_gemm(k, threads, 1, 0, k->K, (int)ld, k->OCg, 1.0f,
+        chunk_gemm(k, pool, threads, 1, 0, k->K, (int)ld, k->OCg, 1.0f,
                    w + (size_t)grp * k->OCg * k->K, k->K, t + (size_t)grp * k->OCg * ld,
                    (int)ld, 0.0f, col, (int)ld);
-        col2im(g, k, col, ld, S, dx + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, threads);
+        col2im(g, k, col, ld, S, dx + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, pool,
+               threads);
     }
 }
 
@@ -440,16 +514,55 @@ static void backward_data_chunk(const cnn_conv_geom *g, const chunking *k, int n
  * product sum dy's channels along with the rest. */
 static void backward_weights_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int S,
                                    const float *x, const float *dy, float *part, int with_db,
-                                   float *col, float *t, int threads) {
+                                   float *col, float *t, cnn_workers *pool, int threads) {
     size_t ld = (size_t)S * k->P, xs = (size_t)g->C * g->H * g->W;
     gather(k, g->OC, dy + (size_t)n0 * g->OC * k->P, S, t, ld);
     if (with_db)
         for (size_t p = 0; p < ld; p++) col[(size_t)k->K * ld + p] = 1.0f;
     for (int grp = 0; grp < g->G; grp++) {
-        im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld, threads);
-        chunk_gemm(k, threads, 0, 1, k->OCg, k->K + with_db, (int)ld, 1.0f,
+        im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld, pool,
+               threads);
+        chunk_gemm(k, pool, threads, 0, 1, k->OCg, k->K + with_db, (int)ld, 1.0f,
                    t + (size_t)grp * k->OCg * ld, (int)ld, col, (int)ld, 0.0f,
                    part + (size_t)grp * k->OCg * (k->K + 1), k->K + 1);
+    }
+}
+
+typedef struct weights_job {
+    const cnn_conv_geom *g;
+    const chunking *k;
+    const float *x, *dy;
+    float *work, *parts, *dw, *db;
+} weights_job;
+
+/* Chunks [begin, end) of the weight gradient, each into its slot, with worker's scratch. */
+static void weights_chunk_range(void *arg, long begin, long end, int worker) {
+    const weights_job *j = arg;
+    const chunking *k = j->k;
+    for (int ch = (int)begin; ch < (int)end; ch++) {
+        int n0 = ch * k->S, S = j->g->N - n0 < k->S ? j->g->N - n0 : k->S;
+        float *col = j->work + (size_t)worker * (k->col + k->t);
+        backward_weights_chunk(j->g, k, n0, S, j->x, j->dy, j->parts + (size_t)ch * k->part,
+                               j->db != NULL, col, col + k->col, NULL, 1);
+    }
+}
+
+/* Elements [begin, end) of (OC, K+1): the slots added in chunk order into dw and db. */
+static void weights_sum_range(void *arg, long begin, long end, int worker) {
+    const weights_job *j = arg;
+    const chunking *k = j->k;
+    const float *parts = j->parts;
+    float *dw = j->dw, *db = j->db;
+    size_t row = (size_t)k->K + 1;
+    for (size_t e = (size_t)begin; e < (size_t)end; e++) {
+        size_t o = e / row, kk = e % row;
+        if (kk == (size_t)k->K && !db) continue;
+        double acc = 0.0;
+        for (int ch = 0; ch < k->chunks; ch++) acc += parts[(size_t)ch * k->part + e];
+        if (kk < (size_t)k->K)
+            dw[o * k->K + kk] += (float)acc;
+        else
+            db[o] += (float)acc;
     }
 }
 
@@ -462,33 +575,20 @@ static void backward_weights_fast(const cnn_ctx *c, const cnn_conv_geom *g, cons
     float *parts = (float *)c->work + (size_t)c->threads * (k.col + k.t);
     size_t row = (size_t)k.K + 1, total = (size_t)g->OC * row;
     int inner = inner_threads(c, &k);
+    weights_job j = {g, &k, x, dy, (float *)c->work, parts, dw, db};
     if (inner > 1) {
         float *col = (float *)c->work;
         for (int ch = 0; ch < k.chunks; ch++) {
             int n0 = ch * k.S, S = g->N - n0 < k.S ? g->N - n0 : k.S;
             backward_weights_chunk(g, &k, n0, S, x, dy, parts + (size_t)ch * k.part, db != NULL,
-                                   col, col + k.col, inner);
+                                   col, col + k.col, c->workers, inner);
         }
     } else {
-#pragma omp parallel for num_threads(c->threads) schedule(static) if (k.parallel)
-        for (int ch = 0; ch < k.chunks; ch++) {
-            int n0 = ch * k.S, S = g->N - n0 < k.S ? g->N - n0 : k.S;
-            float *col = (float *)c->work + (size_t)omp_get_thread_num() * (k.col + k.t);
-            backward_weights_chunk(g, &k, n0, S, x, dy, parts + (size_t)ch * k.part, db != NULL,
-                                   col, col + k.col, 1);
-        }
+        cnn_parallel_for(c->workers, k.parallel ? c->threads : 1, k.chunks, weights_chunk_range,
+                         &j);
     }
-#pragma omp parallel for num_threads(c->threads) schedule(static) if (k.parallel || inner > 1)
-    for (size_t e = 0; e < total; e++) {
-        size_t o = e / row, kk = e % row;
-        if (kk == (size_t)k.K && !db) continue;
-        double acc = 0.0;
-        for (int ch = 0; ch < k.chunks; ch++) acc += parts[(size_t)ch * k.part + e];
-        if (kk < (size_t)k.K)
-            dw[o * k.K + kk] += (float)acc;
-        else
-            db[o] += (float)acc;
-    }
+    cnn_parallel_for(c->workers, k.parallel || inner > 1 ? c->threads : 1, (long)total,
+                     weights_sum_range, &j);
 }
 
 /* y (N, C, H, W) = b, per channel, or 0. */
@@ -509,21 +609,39 @@ enum { CHUNK_FORWARD, CHUNK_FORWARD_ADD, CHUNK_DATA, CHUNK_TRANSPOSED_FORWARD };
  *   CHUNK_DATA               out (N, C, H, W) += the adjoint of the convolution of in
  *   CHUNK_TRANSPOSED_FORWARD out = b + the adjoint of the convolution of in */
 static void run_chunk(const cnn_conv_geom *g, const chunking *k, int op, int ch, const float *in,
-                      const float *w, const float *b, float *out, float *col, int threads) {
+                      const float *w, const float *b, float *out, float *col, cnn_workers *pool,
+                      int threads) {
     int n0 = ch * k->S, S = g->N - n0 < k->S ? g->N - n0 : k->S;
     float *t = col + k->col;
     switch (op) {
     case CHUNK_FORWARD:
     case CHUNK_FORWARD_ADD:
-        forward_chunk(g, k, n0, S, in, w, b, out, col, t, op == CHUNK_FORWARD_ADD, threads);
+        forward_chunk(g, k, n0, S, in, w, b, out, col, t, op == CHUNK_FORWARD_ADD, pool,
+                      threads);
         break;
     case CHUNK_TRANSPOSED_FORWARD:
         for (int s = 0; s < S; s++) fill_bias(g, n0 + s, b, out);
         /* fall through */
     case CHUNK_DATA:
-        backward_data_chunk(g, k, n0, S, in, w, out, col, t, threads);
+        backward_data_chunk(g, k, n0, S, in, w, out, col, t, pool, threads);
         break;
     }
+}
+
+typedef struct chunks_job {
+    const cnn_conv_geom *g;
+    const chunking *k;
+    int op;
+    const float *in, *w, *b;
+    float *out, *work;
+} chunks_job;
+
+/* Chunks [begin, end), each with worker's col and t. */
+static void chunk_range(void *arg, long begin, long end, int worker) {
+    const chunks_job *j = arg;
+    for (int ch = (int)begin; ch < (int)end; ch++)
+        run_chunk(j->g, j->k, j->op, ch, j->in, j->w, j->b, j->out,
+                  j->work + (size_t)worker * (j->k->col + j->k->t), NULL, 1);
 }
 
 static void run_chunks(const cnn_ctx *c, const cnn_conv_geom *g, int op, const float *in,
@@ -533,13 +651,11 @@ static void run_chunks(const cnn_ctx *c, const cnn_conv_geom *g, int op, const f
     int inner = inner_threads(c, &k);
     if (inner > 1) {
         for (int ch = 0; ch < k.chunks; ch++)
-            run_chunk(g, &k, op, ch, in, w, b, out, (float *)c->work, inner);
+            run_chunk(g, &k, op, ch, in, w, b, out, (float *)c->work, c->workers, inner);
         return;
     }
-#pragma omp parallel for num_threads(c->threads) schedule(static) if (k.parallel)
-    for (int ch = 0; ch < k.chunks; ch++)
-        run_chunk(g, &k, op, ch, in, w, b, out,
-                  (float *)c->work + (size_t)omp_get_thread_num() * (k.col + k.t), 1);
+    chunks_job j = {g, &k, op, in, w, b, out, (float *)c->work};
+    cnn_parallel_for(c->workers, k.parallel ? c->threads : 1, k.chunks, chunk_range, &j);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -599,15 +715,15 @@ void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
     switch (path_of(c, g, OP_WEIGHTS)) {
     case PATH_REFERENCE:
         ref_backward_weights(g, x, dy, dw);
-        if (db) channel_sums(1, g->N, g->OC, P, dy, db);
+        if (db) channel_sums(NULL, 1, g->N, g->OC, P, dy, db);
         break;
     case PATH_WINOGRAD:
         cnn_winograd_backward_weights(c, g, x, dy, dw);
-        if (db) channel_sums(c->threads, g->N, g->OC, P, dy, db);
+        if (db) channel_sums(c->workers, c->threads, g->N, g->OC, P, dy, db);
         break;
     case PATH_DIRECT:
         cnn_direct_backward_weights(c, g, x, dy, dw);
-        if (db) channel_sums(c->threads, g->N, g->OC, P, dy, db);
+        if (db) channel_sums(c->workers, c->threads, g->N, g->OC, P, dy, db);
         break;
     case PATH_IM2COL:
         /* The bias gradient comes out of the same products (a row of ones). */
@@ -656,6 +772,6 @@ void cnn_conv_transpose2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom
         cnn_winograd_backward_weights(c, g, dy, x, dw);
     else
         backward_weights_fast(c, g, dy, x, dw, NULL);
-    if (db) channel_sums(path == PATH_REFERENCE ? 1 : c->threads, g->N, g->C,
+    if (db) channel_sums(c->workers, path == PATH_REFERENCE ? 1 : c->threads, g->N, g->C,
                          (size_t)g->H * g->W, dy, db);
 }

@@ -21,7 +21,6 @@
 
 #include <immintrin.h>
 #include <limits.h>
-#include <omp.h>
 #include <string.h>
 
 /* Output channels and outputs of the forward kernel's block; taps of the weight gradient's
@@ -498,6 +497,61 @@ static void run_part(const dpass *p, int by_channels, const float *xp, float *yp
         block_6x16(wt + ob, woff, xp + q, off, p->K, yp + (size_t)ob * p->Lr + q, p->Lr);
 }
 
+typedef struct pass_job {
+    const dpass *p;
+    int by_channels, parts, accumulate;
+    const float *in, *wt, *bias;
+    const int *off, *woff;
+    float *out, *scratch;
+    size_t in_n, each;
+} pass_job;
+
+/* Samples [begin, end), each whole on the worker's copy. */
+static void pass_samples_range(void *arg, long begin, long end, int worker) {
+    const pass_job *j = arg;
+    const dpass *p = j->p;
+    for (int n = (int)begin; n < (int)end; n++) {
+        float *xp = j->scratch + (size_t)worker * j->each, *yp = xp + p->xp;
+        pad_copy(p, j->in + (size_t)n * j->in_n, xp, 0, p->CI);
+        for (int k = 0; k < j->parts; k++)
+            run_part(p, j->by_channels, xp, yp, j->wt, j->off, j->woff, j->bias, n, k, j->out,
+                     j->accumulate);
+        if (!j->by_channels)
+            for (int o = 0; o < p->CO; o++)
+                copy_out(p, yp, j->bias, n, o, j->out, j->accumulate);
+    }
+}
+
+/* Copies [begin, end) of (sample, input channel), each sample's to its own copy (the last
+ * channel also clears the copy's tail). */
+static void pass_copies_range(void *arg, long begin, long end, int worker) {
+    const pass_job *j = arg;
+    const dpass *p = j->p;
+    for (int k = (int)begin; k < (int)end; k++)
+        pad_copy(p, j->in + (size_t)(k / p->CI) * j->in_n,
+                 j->scratch + (size_t)(k / p->CI) * j->each, k % p->CI, k % p->CI + 1);
+}
+
+/* Parts [begin, end) of (sample, part). */
+static void pass_parts_range(void *arg, long begin, long end, int worker) {
+    const pass_job *j = arg;
+    const dpass *p = j->p;
+    for (int k = (int)begin; k < (int)end; k++) {
+        float *xp = j->scratch + (size_t)(k / j->parts) * j->each;
+        run_part(p, j->by_channels, xp, xp + p->xp, j->wt, j->off, j->woff, j->bias,
+                 k / j->parts, k % j->parts, j->out, j->accumulate);
+    }
+}
+
+/* Outputs [begin, end) of (sample, output channel) copied out of the samples' copies. */
+static void pass_out_range(void *arg, long begin, long end, int worker) {
+    const pass_job *j = arg;
+    const dpass *p = j->p;
+    for (int k = (int)begin; k < (int)end; k++)
+        copy_out(p, j->scratch + (size_t)(k / p->CO) * j->each + p->xp, j->bias, k / p->CO,
+                 k % p->CO, j->out, j->accumulate);
+}
+
 /* out (N, CO, OH, OW) = the pass applied to in with the tap-major weights wt (row offsets
  * woff), plus bias (may be NULL), or += when accumulate; along the outputs or the channels.
  * With as many samples as threads, each thread takes whole samples; with fewer (a batch of
@@ -506,41 +560,17 @@ static void run_part(const dpass *p, int by_channels, const float *xp, float *yp
 static void run_pass(const cnn_ctx *c, const dpass *p, int by_channels, const float *in,
                      const float *wt, const int *off, const int *woff, const float *bias,
                      float *out, int accumulate) {
-    float *scratch = (float *)c->work + p->shared;
-    int threads = threads_for(c, p), parts = parts_of(p, by_channels);
-    size_t in_n = (size_t)p->CI * p->H * p->W, each = p->xp + p->yp;
+    int threads = threads_for(c, p);
+    pass_job j = {p, by_channels, parts_of(p, by_channels), accumulate, in, wt, bias, off,
+                  woff, out, (float *)c->work + p->shared, (size_t)p->CI * p->H * p->W,
+                  p->xp + p->yp};
     if (p->N >= threads) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-        for (int n = 0; n < p->N; n++) {
-            float *xp = scratch + (size_t)omp_get_thread_num() * each, *yp = xp + p->xp;
-            pad_copy(p, in + (size_t)n * in_n, xp, 0, p->CI);
-            for (int k = 0; k < parts; k++)
-                run_part(p, by_channels, xp, yp, wt, off, woff, bias, n, k, out, accumulate);
-            if (!by_channels)
-                for (int o = 0; o < p->CO; o++) copy_out(p, yp, bias, n, o, out, accumulate);
-        }
+        cnn_parallel_for(c->workers, threads, p->N, pass_samples_range, &j);
         return;
     }
-#pragma omp parallel num_threads(threads)
-    {
-        /* The copies by input channel (the last one also clears the copy's tail). */
-#pragma omp for schedule(static)
-        for (int k = 0; k < p->N * p->CI; k++)
-            pad_copy(p, in + (size_t)(k / p->CI) * in_n, scratch + (size_t)(k / p->CI) * each,
-                     k % p->CI, k % p->CI + 1);
-#pragma omp for schedule(static)
-        for (int k = 0; k < p->N * parts; k++) {
-            float *xp = scratch + (size_t)(k / parts) * each;
-            run_part(p, by_channels, xp, xp + p->xp, wt, off, woff, bias, k / parts, k % parts,
-                     out, accumulate);
-        }
-        if (!by_channels) {
-#pragma omp for schedule(static)
-            for (int k = 0; k < p->N * p->CO; k++)
-                copy_out(p, scratch + (size_t)(k / p->CO) * each + p->xp, bias, k / p->CO,
-                         k % p->CO, out, accumulate);
-        }
-    }
+    cnn_parallel_for(c->workers, threads, (long)p->N * p->CI, pass_copies_range, &j);
+    cnn_parallel_for(c->workers, threads, (long)p->N * j.parts, pass_parts_range, &j);
+    if (!by_channels) cnn_parallel_for(c->workers, threads, (long)p->N * p->CO, pass_out_range, &j);
 }
 
 /* The taps' offsets in the shared scratch, after wt. */
@@ -592,6 +622,64 @@ AVX2_FMA static void scatter_row(const float *cols, size_t Cp, int KW, size_t Q,
     }
 }
 
+typedef struct scatter_job {
+    const cnn_conv_geom *g;
+    const spass *s;
+    const float *dy;
+    float *dx, *wt;
+    int *off, *woff;
+    float *scratch;
+    size_t in_n, out_n;
+    int runs;
+} scatter_job;
+
+/* Samples [begin, end) of backward_data_scatter, on the worker's scratch. */
+static void scatter_range(void *arg, long begin, long end, int worker) {
+    const scatter_job *job = arg;
+    const cnn_conv_geom *g = job->g;
+    const spass s = *job->s;
+    const float *dy = job->dy, *wt = job->wt;
+    const int *off = job->off, *woff = job->woff;
+    float *dx = job->dx;
+    const size_t in_n = job->in_n, out_n = job->out_n;
+    const int runs = job->runs;
+    float *dyp = job->scratch + (size_t)worker * (s.dyp + s.cols + s.dxp);
+    float *cols = dyp + s.dyp, *dxp = cols + s.cols;
+    /* The zeros around cols' rows, and in dy's copy past OW and past the plane: every
+     * sample writes the same places, the products and the rows the rest. */
+    memset(dyp, 0, s.dyp * sizeof *dyp);
+    for (int t = 0; t < s.T; t++) {
+        memset(cols + (size_t)t * s.Cp, 0, s.M * sizeof *cols);
+        memset(cols + (size_t)t * s.Cp + s.M + s.Qr, 0, s.M * sizeof *cols);
+    }
+    for (int n = (int)begin; n < (int)end; n++) {
+        /* dy in rows of P. */
+        for (int o = 0; o < g->OC; o++)
+            for (int i = 0; i < g->OH; i++)
+                memcpy(dyp + (size_t)o * s.Qr + (size_t)i * s.P,
+                       dy + ((size_t)n * g->OC + o) * out_n + (size_t)i * g->OW,
+                       (size_t)g->OW * sizeof *dyp);
+        for (int t = 0; t < s.Tp; t += OB)
+            for (size_t q = 0; q < s.Qr; q += QB)
+                block_6x16(wt + t, woff, dyp + q, off, g->OC,
+                           cols + (size_t)t * s.Cp + s.M + q, s.Cp);
+        memset(dxp, 0, s.dxp * sizeof *dxp);
+        /* Run (ch, u) starts at row u of plane ch. */
+        for (int k = 0; k < runs; k++)
+            scatter_row(cols + (size_t)k * g->KW * s.Cp + s.M, s.Cp, g->KW, s.Q,
+                        dxp + (size_t)(k / g->KH) * s.plane + (size_t)(k % g->KH) * s.P);
+        float *dxn = dx + (size_t)n * in_n;
+        for (int ch = 0; ch < g->C; ch++)
+            for (int r = 0; r < g->H; r++) {
+                float *restrict dst = dxn + ((size_t)ch * g->H + r) * g->W;
+                const float *restrict src =
+                    dxp + (size_t)ch * s.plane + (size_t)(r + g->pt) * s.P + g->pl;
+#pragma omp simd
+                for (int j = 0; j < g->W; j++) dst[j] += src[j];
+            }
+    }
+}
+
 static void backward_data_scatter(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
                                   const float *w, float *dx) {
     spass s = scatter_pass(g);
@@ -609,45 +697,8 @@ static void backward_data_scatter(const cnn_ctx *c, const cnn_conv_geom *g, cons
     int threads = cnn_conv_threads(c, (double)g->N * s.Q * s.T * g->OC);
     size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)g->OH * g->OW;
     int runs = g->C * g->KH;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        float *dyp = scratch + (size_t)omp_get_thread_num() * (s.dyp + s.cols + s.dxp);
-        float *cols = dyp + s.dyp, *dxp = cols + s.cols;
-        /* The zeros around cols' rows, and in dy's copy past OW and past the plane: every
-         * sample writes the same places, the products and the rows the rest. */
-        memset(dyp, 0, s.dyp * sizeof *dyp);
-        for (int t = 0; t < s.T; t++) {
-            memset(cols + (size_t)t * s.Cp, 0, s.M * sizeof *cols);
-            memset(cols + (size_t)t * s.Cp + s.M + s.Qr, 0, s.M * sizeof *cols);
-        }
-#pragma omp for schedule(static)
-        for (int n = 0; n < g->N; n++) {
-            /* dy in rows of P. */
-            for (int o = 0; o < g->OC; o++)
-                for (int i = 0; i < g->OH; i++)
-                    memcpy(dyp + (size_t)o * s.Qr + (size_t)i * s.P,
-                           dy + ((size_t)n * g->OC + o) * out_n + (size_t)i * g->OW,
-                           (size_t)g->OW * sizeof *dyp);
-            for (int t = 0; t < s.Tp; t += OB)
-                for (size_t q = 0; q < s.Qr; q += QB)
-                    block_6x16(wt + t, woff, dyp + q, off, g->OC,
-                               cols + (size_t)t * s.Cp + s.M + q, s.Cp);
-            memset(dxp, 0, s.dxp * sizeof *dxp);
-            /* Run (ch, u) starts at row u of plane ch. */
-            for (int k = 0; k < runs; k++)
-                scatter_row(cols + (size_t)k * g->KW * s.Cp + s.M, s.Cp, g->KW, s.Q,
-                            dxp + (size_t)(k / g->KH) * s.plane + (size_t)(k % g->KH) * s.P);
-            float *dxn = dx + (size_t)n * in_n;
-            for (int ch = 0; ch < g->C; ch++)
-                for (int r = 0; r < g->H; r++) {
-                    float *restrict dst = dxn + ((size_t)ch * g->H + r) * g->W;
-                    const float *restrict src =
-                        dxp + (size_t)ch * s.plane + (size_t)(r + g->pt) * s.P + g->pl;
-#pragma omp simd
-                    for (int j = 0; j < g->W; j++) dst[j] += src[j];
-                }
-        }
-    }
+    scatter_job j = {g, &s, dy, dx, wt, off, woff, scratch, in_n, out_n, runs};
+    cnn_parallel_for(c->workers, threads, g->N, scatter_range, &j);
 }
 
 void cnn_direct_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
@@ -669,6 +720,75 @@ void cnn_direct_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const fl
     run_pass(c, &p, 0, dy, wt, off, woff, NULL, dx, 1);
 }
 
+typedef struct wgrad_job {
+    const cnn_conv_geom *g;
+    const dpass *p;
+    const int *off;
+    const float *x, *dy;
+    float *scratch, *slots, *dw;
+    size_t slot, n8, oplane, ldo, ldt;
+    int k2, by_channels, chunks;
+} wgrad_job;
+
+/* Chunks [begin, end) of WCHUNK samples of the weight gradient, each into its slot, on the
+ * worker's copies. */
+static void wgrad_chunks_range(void *arg, long begin, long end, int worker) {
+    const wgrad_job *j = arg;
+    const cnn_conv_geom *g = j->g;
+    const dpass p = *j->p;
+    const int *off = j->off;
+    const float *x = j->x, *dy = j->dy;
+    float *slots = j->slots;
+    const size_t slot = j->slot, n8 = j->n8, oplane = j->oplane;
+    const int k2 = j->k2, by_channels = j->by_channels;
+    float *xp = j->scratch + (size_t)worker * (p.xp + p.yp), *dp = xp + p.xp;
+    memset(dp, 0, p.yp * sizeof *dp);
+    for (int ch = (int)begin; ch < (int)end; ch++) {
+        float *part = slots + (size_t)ch * slot;
+        memset(part, 0, slot * sizeof *part);
+        int n1 = (ch + 1) * WCHUNK < g->N ? (ch + 1) * WCHUNK : g->N;
+        for (int n = ch * WCHUNK; n < n1; n++) {
+            pad_copy(&p, x + (size_t)n * p.CI * p.H * p.W, xp, 0, p.CI);
+            const float *dn = dy + (size_t)n * g->OC * oplane;
+            if (by_channels) {
+                for (size_t q = 0; q < oplane; q++)
+                    for (int o = 0; o < g->OC; o++)
+                        dp[q * p.COw + o] = dn[(size_t)o * oplane + q];
+                for (int ob = 0; ob < p.COw; ob += WOB)
+                    for (int t = 0; t < p.Kp; t += TC)
+                        wgrad_6x16(xp, off + t, g->OH, g->OW, p.Wp, dp + ob, (size_t)p.COw,
+                                   part + (size_t)t * p.COw + ob, (size_t)p.COw);
+                continue;
+            }
+            for (int o = 0; o < g->OC; o++)
+                for (int i = 0; i < g->OH; i++)
+                    memcpy(dp + (size_t)o * n8 + (size_t)i * p.Wp,
+                           dn + (size_t)o * oplane + (size_t)i * g->OW,
+                           (size_t)g->OW * sizeof *dp);
+            for (int ob = 0; ob < p.COp; ob += OB)
+                for (int t = 0; t < k2; t += TB)
+                    wgrad_6x2(dp + (size_t)ob * n8, n8, xp, off + t, n8,
+                              part + (size_t)ob * p.Kp + t, (size_t)p.Kp);
+        }
+    }
+}
+
+/* Weights [begin, end) of (OC): the slots added in chunk order, whatever the threads. */
+static void wgrad_sum_range(void *arg, long begin, long end, int worker) {
+    const wgrad_job *j = arg;
+    const int K = j->p->K, chunks = j->chunks;
+    const size_t slot = j->slot, ldo = j->ldo, ldt = j->ldt;
+    const float *slots = j->slots;
+    float *dw = j->dw;
+    for (int o = (int)begin; o < (int)end; o++)
+        for (int t = 0; t < K; t++) {
+            double acc = 0.0;
+            for (int ch = 0; ch < chunks; ch++)
+                acc += slots[(size_t)ch * slot + (size_t)o * ldo + (size_t)t * ldt];
+            dw[(size_t)o * K + t] += (float)acc;
+        }
+}
+
 void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                  const float *dy, float *dw) {
     dpass p = forward_pass(g);
@@ -685,48 +805,9 @@ void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
     size_t n8 = (p.L + 7) / 8 * 8, oplane = (size_t)g->OH * g->OW;
     int k2 = (p.K + TB - 1) / TB * TB;
     int threads = threads_for(c, &p);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        float *xp = scratch + (size_t)omp_get_thread_num() * (p.xp + p.yp), *dp = xp + p.xp;
-        memset(dp, 0, p.yp * sizeof *dp);
-#pragma omp for schedule(static)
-        for (int ch = 0; ch < chunks; ch++) {
-            float *part = slots + (size_t)ch * slot;
-            memset(part, 0, slot * sizeof *part);
-            int n1 = (ch + 1) * WCHUNK < g->N ? (ch + 1) * WCHUNK : g->N;
-            for (int n = ch * WCHUNK; n < n1; n++) {
-                pad_copy(&p, x + (size_t)n * p.CI * p.H * p.W, xp, 0, p.CI);
-                const float *dn = dy + (size_t)n * g->OC * oplane;
-                if (by_channels) {
-                    for (size_t q = 0; q < oplane; q++)
-                        for (int o = 0; o < g->OC; o++)
-                            dp[q * p.COw + o] = dn[(size_t)o * oplane + q];
-                    for (int ob = 0; ob < p.COw; ob += WOB)
-                        for (int t = 0; t < p.Kp; t += TC)
-                            wgrad_6x16(xp, off + t, g->OH, g->OW, p.Wp, dp + ob, (size_t)p.COw,
-                                       part + (size_t)t * p.COw + ob, (size_t)p.COw);
-                    continue;
-                }
-                for (int o = 0; o < g->OC; o++)
-                    for (int i = 0; i < g->OH; i++)
-                        memcpy(dp + (size_t)o * n8 + (size_t)i * p.Wp,
-                               dn + (size_t)o * oplane + (size_t)i * g->OW,
-                               (size_t)g->OW * sizeof *dp);
-                for (int ob = 0; ob < p.COp; ob += OB)
-                    for (int t = 0; t < k2; t += TB)
-                        wgrad_6x2(dp + (size_t)ob * n8, n8, xp, off + t, n8,
-                                  part + (size_t)ob * p.Kp + t, (size_t)p.Kp);
-            }
-        }
-    }
-    /* The slots added in chunk order, whatever the threads. */
     size_t ldo = by_channels ? 1 : (size_t)p.Kp, ldt = by_channels ? (size_t)p.COw : 1;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int o = 0; o < g->OC; o++)
-        for (int t = 0; t < p.K; t++) {
-            double acc = 0.0;
-            for (int ch = 0; ch < chunks; ch++)
-                acc += slots[(size_t)ch * slot + (size_t)o * ldo + (size_t)t * ldt];
-            dw[(size_t)o * p.K + t] += (float)acc;
-        }
+    wgrad_job j = {g, &p, off, x, dy, scratch, slots, dw, slot, n8, oplane, ldo, ldt,
+                   k2, by_channels, chunks};
+    cnn_parallel_for(c->workers, threads, chunks, wgrad_chunks_range, &j);
+    cnn_parallel_for(c->workers, threads, g->OC, wgrad_sum_range, &j);
 }

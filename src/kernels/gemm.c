@@ -57,29 +57,44 @@ void cnn_gemm(int reference, int trans_a, int trans_b, int M, int N, int K, floa
                 ldc);
 }
 
-void cnn_gemm_blocks(int reference, int threads, int block_m, int trans_a, int trans_b, int M,
-                     int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                     float beta, float *C, int ldc) {
+typedef struct gemm_job {
+    int reference, block_m, trans_a, trans_b, M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    int lda, ldb, ldc;
+} gemm_job;
+
+/* Blocks [begin, end) of block_m rows of C. */
+static void gemm_block_range(void *arg, long begin, long end, int worker) {
+    const gemm_job *j = arg;
+    for (long b = begin; b < end; b++) {
+        int i0 = (int)b * j->block_m;
+        int rows = j->M - i0 < j->block_m ? j->M - i0 : j->block_m;
+        const float *a = j->trans_a ? j->A + i0 : j->A + (size_t)i0 * j->lda;
+        cnn_gemm(j->reference, j->trans_a, j->trans_b, rows, j->N, j->K, j->alpha, a, j->lda,
+                 j->B, j->ldb, j->beta, j->C + (size_t)i0 * j->ldc, j->ldc);
+    }
+}
+
+void cnn_gemm_blocks(int reference, cnn_workers *pool, int threads, int block_m, int trans_a,
+                     int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
     CNN_ASSERT(block_m >= 1);
     int blocks = (M + block_m - 1) / block_m;
     if (blocks <= 1) {
         cnn_gemm(reference, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    int parallel = (double)M * N * K >= CNN_GEMM_PARALLEL_MACS;
-#pragma omp parallel for num_threads(threads) schedule(static) if (parallel)
-    for (int b = 0; b < blocks; b++) {
-        int i0 = b * block_m;
-        int rows = M - i0 < block_m ? M - i0 : block_m;
-        const float *a = trans_a ? A + i0 : A + (size_t)i0 * lda;
-        cnn_gemm(reference, trans_a, trans_b, rows, N, K, alpha, a, lda, B, ldb, beta,
-                 C + (size_t)i0 * ldc, ldc);
-    }
+    if ((double)M * N * K < CNN_GEMM_PARALLEL_MACS) threads = 1;
+    gemm_job j = {reference, block_m, trans_a, trans_b, M, N, K, alpha, beta, A, B, C,
+                  lda, ldb, ldc};
+    cnn_parallel_for(pool, threads, blocks, gemm_block_range, &j);
 }
 
-void cnn_gemm_rows(int reference, int threads, int trans_a, int trans_b, int M, int N, int K,
-                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
-                   float *C, int ldc) {
-    cnn_gemm_blocks(reference, threads, CNN_GEMM_BLOCK_M, trans_a, trans_b, M, N, K, alpha, A,
-                    lda, B, ldb, beta, C, ldc);
+void cnn_gemm_rows(int reference, cnn_workers *pool, int threads, int trans_a, int trans_b, int M,
+                   int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                   float beta, float *C, int ldc) {
+    cnn_gemm_blocks(reference, pool, threads, CNN_GEMM_BLOCK_M, trans_a, trans_b, M, N, K,
+                    alpha, A, lda, B, ldb, beta, C, ldc);
 }

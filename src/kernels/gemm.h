@@ -28,13 +28,13 @@ void cnn_gemm(int reference, int trans_a, int trans_b, int M, int N, int K, floa
 /* The same product, its rows split in blocks of block_m rows (fixed by the caller, never by
  * the thread count) shared by the threads. Each block packs all of op(B) again: few, large
  * blocks suit a wide B. */
-void cnn_gemm_blocks(int reference, int threads, int block_m, int trans_a, int trans_b, int M,
-                     int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
-                     float beta, float *C, int ldc);
+void cnn_gemm_blocks(int reference, cnn_workers *pool, int threads, int block_m, int trans_a,
+                     int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
 
 /* The same product, its rows split in blocks of CNN_GEMM_BLOCK_M over threads. */
-void cnn_gemm_rows(int reference, int threads, int trans_a, int trans_b, int M, int N, int K,
-                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
-                   float *C, int ldc);
+void cnn_gemm_rows(int reference, cnn_workers *pool, int threads, int trans_a, int trans_b, int M,
+                   int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+                   float beta, float *C, int ldc);
 
 #endif

@@ -264,24 +264,60 @@ CNN_CLONES static void max_segment_plane(const cnn_pool_geom *g, const float *x,
  * Entry points
  * ------------------------------------------------------------------------------------------- */
 
+typedef struct planes_job {
+    const cnn_pool_geom *g;
+    const float *x, *y, *dy;
+    float *out;
+    int32_t *arg;
+    const int32_t *arg_in;
+    size_t in_plane, out_plane;
+    int two, segments, accumulate;
+} planes_job;
+
+/* Planes [begin, end) of the forward pass. */
+static void forward_range(void *arg, long begin, long end, int worker) {
+    const planes_job *j = arg;
+    for (ptrdiff_t p = begin; p < end; p++) {
+        const float *xp = j->x + (size_t)p * j->in_plane;
+        float *yp = j->out + (size_t)p * j->out_plane;
+        int32_t *ap = j->arg ? j->arg + (size_t)p * j->out_plane : NULL;
+        if (j->two)
+            max2x2_plane(j->g, xp, yp, ap);
+        else if (j->segments)
+            max_segment_plane(j->g, xp, yp, ap);
+        else
+            ref_forward_plane(j->g, xp, yp, ap);
+    }
+}
+
+/* Threads for planes of in_plane floats: the context's, or 1 below POOL_PARALLEL floats. */
+static int planes_threads(const cnn_ctx *c, ptrdiff_t planes, size_t in_plane) {
+    return (size_t)planes * in_plane >= POOL_PARALLEL ? c->threads : 1;
+}
+
 void cnn_pool2d_forward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x, float *y,
                         int32_t *arg) {
     ptrdiff_t planes = (ptrdiff_t)g->N * g->C;
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->OH * g->OW;
     int fast = !c->reference && g->kind == CNN_POOL_MAX && !g->adaptive;
     int two = fast && tiled(g) && g->KH == 2 && g->KW == 2, segments = fast && segmented(g);
-#pragma omp parallel for num_threads(c->threads) schedule(static) \
-    if ((size_t)planes * in_plane >= POOL_PARALLEL)
-    for (ptrdiff_t p = 0; p < planes; p++) {
-        const float *xp = x + (size_t)p * in_plane;
-        float *yp = y + (size_t)p * out_plane;
-        int32_t *ap = arg ? arg + (size_t)p * out_plane : NULL;
-        if (two)
-            max2x2_plane(g, xp, yp, ap);
-        else if (segments)
-            max_segment_plane(g, xp, yp, ap);
-        else
-            ref_forward_plane(g, xp, yp, ap);
+    planes_job j = {.g = g, .x = x, .out = y, .arg = arg, .in_plane = in_plane,
+                    .out_plane = out_plane, .two = two, .segments = segments};
+    cnn_parallel_for(c->workers, planes_threads(c, planes, in_plane), planes, forward_range, &j);
+}
+
+/* Planes [begin, end) of the backward pass. */
+static void backward_range(void *arg, long begin, long end, int worker) {
+    const planes_job *j = arg;
+    const size_t in_plane = j->in_plane, out_plane = j->out_plane;
+    float *dx = j->out;
+    for (ptrdiff_t p = begin; p < end; p++) {
+        if (!j->accumulate) memset(dx + (size_t)p * in_plane, 0, in_plane * sizeof *dx);
+        ref_backward_plane(j->g, j->x ? j->x + (size_t)p * in_plane : NULL,
+                           j->y ? j->y + (size_t)p * out_plane : NULL,
+                           j->dy + (size_t)p * out_plane,
+                           j->arg_in ? j->arg_in + (size_t)p * out_plane : NULL,
+                           dx + (size_t)p * in_plane);
     }
 }
 
@@ -290,12 +326,7 @@ void cnn_pool2d_backward(const cnn_ctx *c, const cnn_pool_geom *g, int accumulat
     ptrdiff_t planes = (ptrdiff_t)g->N * g->C;
     size_t in_plane = (size_t)g->H * g->W, out_plane = (size_t)g->OH * g->OW;
     /* Max pooling's backward is a scatter through the argmax already: fast as it stands. */
-#pragma omp parallel for num_threads(c->threads) schedule(static) \
-    if ((size_t)planes * in_plane >= POOL_PARALLEL)
-    for (ptrdiff_t p = 0; p < planes; p++) {
-        if (!accumulate) memset(dx + (size_t)p * in_plane, 0, in_plane * sizeof *dx);
-        ref_backward_plane(g, x ? x + (size_t)p * in_plane : NULL,
-                           y ? y + (size_t)p * out_plane : NULL, dy + (size_t)p * out_plane,
-                           arg ? arg + (size_t)p * out_plane : NULL, dx + (size_t)p * in_plane);
-    }
+    planes_job j = {.g = g, .x = x, .y = y, .dy = dy, .out = dx, .arg_in = arg,
+                    .in_plane = in_plane, .out_plane = out_plane, .accumulate = accumulate};
+    cnn_parallel_for(c->workers, planes_threads(c, planes, in_plane), planes, backward_range, &j);
 }

@@ -30,7 +30,6 @@
 #include "gemm.h"
 
 #include <limits.h>
-#include <omp.h>
 #include <string.h>
 
 /* Floats of the transformed input and output of a chunk, V and M together, to aim for. */
@@ -383,24 +382,43 @@ CNN_CLONES static void grad_chunk(const wdir *d, const float *dy, size_t q0, int
 
 size_t cnn_winograd_weights_floats(const cnn_conv_geom *g) { return 16 * (size_t)g->OC * g->C; }
 
+/* What the parallel loops of the drivers below share. Each loop is one cnn_parallel_for (the
+ * barrier at its end orders it before the next); a worker's scratch is scratch + worker * d->s. */
+typedef struct wjob {
+    const wdir *d;
+    wbufs b;
+    const cnn_conv_geom *g;
+    const float *w, *in, *u, *bias, *dy;
+    float *out;
+    size_t q0;
+    int rows, data, accumulate, ch;
+} wjob;
+
+static float *scratch_of(const wjob *j, int worker) {
+    return j->b.scratch + (size_t)worker * j->d->s;
+}
+
+/* Kernels [begin, end) of cnn_winograd_transform_weights. */
+static void weights_range(void *arg, long begin, long end, int worker) {
+    const wjob *j = arg;
+    const cnn_conv_geom *g = j->g;
+    const float *w = j->w;
+    float *u = j->out, *k = scratch_of(j, worker);
+    size_t plane = (size_t)g->OC * g->C;
+    for (int o = (int)begin; o < (int)end; o++) {
+        /* Tap-major, so that the transforms read contiguous runs. */
+        const float *wo = w + (size_t)o * g->C * 9;
+        for (int ch = 0; ch < g->C; ch++)
+            for (int tap = 0; tap < 9; tap++) k[(size_t)tap * g->C + ch] = wo[ch * 9 + tap];
+        weight_row(k, g->C, u + (size_t)o * g->C, plane);
+    }
+}
+
 void cnn_winograd_transform_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *w,
                                     float *u) {
     wdir d = forward_dir(g);
-    wbufs b = bufs_of(c, &d);
-    int threads = threads_for(c, &d);
-    size_t plane = (size_t)g->OC * g->C;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        float *k = b.scratch + (size_t)omp_get_thread_num() * d.s;
-#pragma omp for schedule(static)
-        for (int o = 0; o < g->OC; o++) {
-            /* Tap-major, so that the transforms read contiguous runs. */
-            const float *wo = w + (size_t)o * g->C * 9;
-            for (int ch = 0; ch < g->C; ch++)
-                for (int tap = 0; tap < 9; tap++) k[(size_t)tap * g->C + ch] = wo[ch * 9 + tap];
-            weight_row(k, g->C, u + (size_t)o * g->C, plane);
-        }
-    }
+    wjob j = {.d = &d, .b = bufs_of(c, &d), .g = g, .w = w, .out = u};
+    cnn_parallel_for(c->workers, threads_for(c, &d), g->OC, weights_range, &j);
 }
 
 /* The tile rows of chunk ch: the first, and how many. */
@@ -410,14 +428,14 @@ static void chunk_rows(const wdir *d, int ch, size_t *q0, int *rows) {
     *rows = left < (size_t)d->R ? (int)left : d->R;
 }
 
-/* Transforms the input tiles of a chunk into V: one task per channel. Inside a parallel
- * region. */
-static void chunk_input(const wdir *d, const float *in, size_t q0, int rows, float *V,
-                        float *s) {
+/* Channels [begin, end) of the input tiles of chunk j->q0, j->rows into V. */
+static void input_range(void *arg, long begin, long end, int worker) {
+    const wjob *j = arg;
+    const wdir *d = j->d;
     size_t vs = (size_t)d->CI * d->T;
-#pragma omp for schedule(static)
-    for (int ci = 0; ci < d->CI; ci++)
-        input_chunk(d, in, q0, rows, ci, V + (size_t)ci * d->T, vs, s);
+    float *s = scratch_of(j, worker);
+    for (int ci = (int)begin; ci < (int)end; ci++)
+        input_chunk(d, j->in, j->q0, j->rows, ci, j->b.V + (size_t)ci * d->T, vs, s);
 }
 
 /* Position xi of the transform of a kernel turned by 180 degrees: G J = S G for the 3x3
@@ -427,40 +445,48 @@ static int turned(int xi) {
     return 4 * s[xi / 4] + s[xi % 4];
 }
 
+/* Products [begin, end) of the 16 of run_conv's chunk: M[xi] = U[xi] V[xi]. */
+static void conv_products_range(void *arg, long begin, long end, int worker) {
+    const wjob *j = arg;
+    const wdir *d = j->d;
+    size_t ms = (size_t)d->CO * d->T, uplane = (size_t)d->CO * d->CI;
+    for (int xi = (int)begin; xi < (int)end; xi++) {
+        const float *V = j->b.V + (size_t)xi * d->CI * d->T;
+        float *M = j->b.M + (size_t)xi * ms;
+        if (j->data)
+            cnn_gemm(0, 1, 0, d->CO, j->rows * d->tw, d->CI, 1.0f,
+                     j->u + (size_t)turned(xi) * uplane, d->CO, V, d->T, 0.0f, M, d->T);
+        else
+            cnn_gemm(0, 0, 0, d->CO, j->rows * d->tw, d->CI, 1.0f, j->u + (size_t)xi * uplane,
+                     d->CI, V, d->T, 0.0f, M, d->T);
+    }
+}
+
+/* Output channels [begin, end) of run_conv's chunk, from M. */
+static void output_range(void *arg, long begin, long end, int worker) {
+    const wjob *j = arg;
+    const wdir *d = j->d;
+    size_t ms = (size_t)d->CO * d->T;
+    float *s = scratch_of(j, worker);
+    for (int co = (int)begin; co < (int)end; co++)
+        output_chunk(d, j->b.M + (size_t)co * d->T, ms, j->q0, j->rows, co,
+                     j->bias ? j->bias[co] : 0.0f, j->out, j->accumulate, s);
+}
+
 /* out (N, CO, OH, OW) = the convolution of in (N, CI, H, W) with the kernels whose transforms
  * are in u, plus bias (may be NULL), or += when accumulate. u holds the transforms of g's
  * kernels (OC, C): for the forward direction U[xi] is its plane xi; for the data gradient
  * (data) the plane of the turned position, transposed. */
 static void run_conv(const cnn_ctx *c, const wdir *d, const float *u, int data,
                      const float *in, const float *bias, float *out, int accumulate) {
-    wbufs b = bufs_of(c, d);
     int threads = threads_for(c, d);
-    size_t ms = (size_t)d->CO * d->T;
-    size_t uplane = (size_t)d->CO * d->CI;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        float *s = b.scratch + (size_t)omp_get_thread_num() * d->s;
-        for (int ch = 0; ch < d->chunks; ch++) {
-            size_t q0;
-            int rows;
-            chunk_rows(d, ch, &q0, &rows);
-            chunk_input(d, in, q0, rows, b.V, s);
-#pragma omp for schedule(static)
-            for (int xi = 0; xi < 16; xi++) {
-                const float *V = b.V + (size_t)xi * d->CI * d->T;
-                float *M = b.M + (size_t)xi * ms;
-                if (data)
-                    cnn_gemm(0, 1, 0, d->CO, rows * d->tw, d->CI, 1.0f,
-                             u + (size_t)turned(xi) * uplane, d->CO, V, d->T, 0.0f, M, d->T);
-                else
-                    cnn_gemm(0, 0, 0, d->CO, rows * d->tw, d->CI, 1.0f,
-                             u + (size_t)xi * uplane, d->CI, V, d->T, 0.0f, M, d->T);
-            }
-#pragma omp for schedule(static)
-            for (int co = 0; co < d->CO; co++)
-                output_chunk(d, b.M + (size_t)co * d->T, ms, q0, rows, co,
-                             bias ? bias[co] : 0.0f, out, accumulate, s);
-        }
+    wjob j = {.d = d, .b = bufs_of(c, d), .in = in, .u = u, .bias = bias, .out = out,
+              .data = data, .accumulate = accumulate};
+    for (int ch = 0; ch < d->chunks; ch++) {
+        chunk_rows(d, ch, &j.q0, &j.rows);
+        cnn_parallel_for(c->workers, threads, d->CI, input_range, &j);
+        cnn_parallel_for(c->workers, threads, 16, conv_products_range, &j);
+        cnn_parallel_for(c->workers, threads, d->CO, output_range, &j);
     }
 }
 
@@ -476,34 +502,48 @@ void cnn_winograd_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const 
     run_conv(c, &d, u, 1, dy, NULL, dx, 1);
 }
 
+/* Output channels [begin, end) of the transformed output gradient dM of a chunk. */
+static void grad_range(void *arg, long begin, long end, int worker) {
+    const wjob *j = arg;
+    const wdir *d = j->d;
+    size_t ms = (size_t)d->CO * d->T;
+    float *s = scratch_of(j, worker);
+    for (int co = (int)begin; co < (int)end; co++)
+        grad_chunk(d, j->dy, j->q0, j->rows, co, j->b.M + (size_t)co * d->T, ms, s);
+}
+
+/* Products [begin, end) of the 16 of a chunk: dU[xi] (+)= dM[xi] V[xi]^T. */
+static void weight_products_range(void *arg, long begin, long end, int worker) {
+    const wjob *j = arg;
+    const wdir *d = j->d;
+    size_t ms = (size_t)d->CO * d->T, uplane = (size_t)d->CO * d->CI;
+    for (int xi = (int)begin; xi < (int)end; xi++)
+        cnn_gemm(0, 0, 1, d->CO, d->CI, j->rows * d->tw, 1.0f, j->b.M + (size_t)xi * ms, d->T,
+                 j->b.V + (size_t)xi * d->CI * d->T, d->T, j->ch ? 1.0f : 0.0f,
+                 j->b.dU + (size_t)xi * uplane, d->CI);
+}
+
+/* Kernels [begin, end): dw += G^T dU G. */
+static void weight_grad_range(void *arg, long begin, long end, int worker) {
+    const wjob *j = arg;
+    const wdir *d = j->d;
+    size_t uplane = (size_t)d->CO * d->CI;
+    for (int o = (int)begin; o < (int)end; o++)
+        weight_grad_row(j->b.dU + (size_t)o * d->CI, uplane, d->CI, j->out + (size_t)o * d->CI * 9);
+}
+
 /* dU[xi] (OC, C) = the sum over tiles of dM[xi] V[xi]^T, chunk after chunk (each product
  * adds into the previous chunks' sum), then dw += G^T dU G kernel by kernel. */
 void cnn_winograd_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                    const float *dy, float *dw) {
     wdir d = forward_dir(g);
-    wbufs b = bufs_of(c, &d);
-    float *dU = b.dU;
     int threads = threads_for(c, &d);
-    size_t ms = (size_t)d.CO * d.T, uplane = (size_t)d.CO * d.CI;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        float *s = b.scratch + (size_t)omp_get_thread_num() * d.s;
-        for (int ch = 0; ch < d.chunks; ch++) {
-            size_t q0;
-            int rows;
-            chunk_rows(&d, ch, &q0, &rows);
-            chunk_input(&d, x, q0, rows, b.V, s);
-#pragma omp for schedule(static)
-            for (int co = 0; co < d.CO; co++)
-                grad_chunk(&d, dy, q0, rows, co, b.M + (size_t)co * d.T, ms, s);
-#pragma omp for schedule(static)
-            for (int xi = 0; xi < 16; xi++)
-                cnn_gemm(0, 0, 1, d.CO, d.CI, rows * d.tw, 1.0f, b.M + (size_t)xi * ms, d.T,
-                         b.V + (size_t)xi * d.CI * d.T, d.T, ch ? 1.0f : 0.0f,
-                         dU + (size_t)xi * uplane, d.CI);
-        }
-#pragma omp for schedule(static)
-        for (int o = 0; o < d.CO; o++)
-            weight_grad_row(dU + (size_t)o * d.CI, uplane, d.CI, dw + (size_t)o * d.CI * 9);
+    wjob j = {.d = &d, .b = bufs_of(c, &d), .g = g, .in = x, .dy = dy, .out = dw};
+    for (j.ch = 0; j.ch < d.chunks; j.ch++) {
+        chunk_rows(&d, j.ch, &j.q0, &j.rows);
+        cnn_parallel_for(c->workers, threads, d.CI, input_range, &j);
+        cnn_parallel_for(c->workers, threads, d.CO, grad_range, &j);
+        cnn_parallel_for(c->workers, threads, 16, weight_products_range, &j);
     }
+    cnn_parallel_for(c->workers, threads, d.CO, weight_grad_range, &j);
 }

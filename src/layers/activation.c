@@ -24,7 +24,7 @@ typedef struct act_params {
     float a; /* leaky_relu's slope, elu's alpha */
 } act_params;
 
-/* The element-wise loops carry "omp parallel for simd". simd lets the compiler vectorise them
+/* The element-wise loops carry "omp simd", which lets the compiler vectorise them
  * (the arrays do not overlap; the values are loaded before a select so that it becomes a
  * blend, not a branch that random signs would mispredict; a select with a multiplication in
  * one arm stays a branch, as GCC does not speculate an operation that may trap). Large tensors
@@ -32,28 +32,44 @@ typedef struct act_params {
  * ACT_PARALLEL elements a parallel region costs more than it saves. */
 #define ACT_PARALLEL (1 << 16)
 
+/* Threads for an element-wise loop over len elements. */
+static int act_threads(const cnn_ctx *c, ptrdiff_t len) {
+    return len >= ACT_PARALLEL ? c->threads : 1;
+}
+
+/* Elements [begin, end) of relu's and leaky_relu's forward pass. */
+static void act_forward_range(void *arg, long begin, long end, int worker) {
+    const cnn_node *n = arg;
+    const act_params *p = n->params;
+    const float *restrict x = n->in[0]->y;
+    float *restrict y = n->y;
+    const float a = p->a;
+    if (p->kind == ACT_RELU) { /* NaN stays NaN */
+#pragma omp simd
+        for (ptrdiff_t i = begin; i < end; i++) {
+            float v = x[i];
+            y[i] = v < 0.0f ? 0.0f : v;
+        }
+    } else {
+#pragma omp simd
+        for (ptrdiff_t i = begin; i < end; i++) {
+            float v = x[i];
+            y[i] = v > 0.0f ? v : a * v;
+        }
+    }
+}
+
 static void act_forward(cnn_node *n, const cnn_ctx *c) {
     const act_params *p = n->params;
     const float *restrict x = n->in[0]->y;
     float *restrict y = n->y;
     const float a = p->a;
-    int threads = c->threads;
     size_t total = (size_t)c->batch * cnn_node_numel(n);
     ptrdiff_t len = (ptrdiff_t)total;
     switch (p->kind) {
-    case ACT_RELU: /* NaN stays NaN */
-#pragma omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)
-        for (ptrdiff_t i = 0; i < len; i++) {
-            float v = x[i];
-            y[i] = v < 0.0f ? 0.0f : v;
-        }
-        break;
+    case ACT_RELU:
     case ACT_LEAKY:
-#pragma omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)
-        for (ptrdiff_t i = 0; i < len; i++) {
-            float v = x[i];
-            y[i] = v > 0.0f ? v : a * v;
-        }
+        cnn_parallel_for(c->workers, act_threads(c, len), len, act_forward_range, n);
         break;
     case ACT_ELU:
         for (size_t i = 0; i < total; i++) y[i] = x[i] > 0.0f ? x[i] : a * expm1f(x[i]);
@@ -86,31 +102,53 @@ static void act_forward(cnn_node *n, const cnn_ctx *c) {
 }
 
 /* dx = G, or dx += G when dx already holds part of this pass's gradient, for the element-wise
- * gradient expression G of d = dy[i] (loaded first, see above) and index i. */
+ * gradient expression G of d = dy[i] (loaded first, see above) and index i in [begin, end). */
 #define ACT_GRAD(G)                                                                            \
     do {                                                                                       \
         if (fresh) {                                                                           \
-            _Pragma("omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)") \
-            for (ptrdiff_t i = 0; i < len; i++) {                                              \
+            _Pragma("omp simd")                                                                \
+            for (ptrdiff_t i = begin; i < end; i++) {                                          \
                 float d = dy[i];                                                               \
                 dx[i] = (G);                                                                   \
             }                                                                                  \
         } else {                                                                               \
-            _Pragma("omp parallel for simd num_threads(threads) schedule(static) if (len >= ACT_PARALLEL)") \
-            for (ptrdiff_t i = 0; i < len; i++) {                                              \
+            _Pragma("omp simd")                                                                \
+            for (ptrdiff_t i = begin; i < end; i++) {                                          \
                 float d = dy[i];                                                               \
                 dx[i] += (G);                                                                  \
             }                                                                                  \
         }                                                                                      \
     } while (0)
 
-static void act_backward(cnn_node *n, const cnn_ctx *c) {
+typedef struct act_job {
+    const cnn_node *n;
+    int fresh;
+} act_job;
+
+/* Elements [begin, end) of the element-wise gradients (all kinds but softmax's and guided
+ * relu's). */
+static void act_backward_range(void *arg, long begin, long end, int worker) {
+    const act_job *j = arg;
+    const cnn_node *n = j->n;
     const act_params *p = n->params;
     const float *restrict x = n->in[0]->y, *restrict y = n->y, *restrict dy = n->dy;
     float *restrict dx = n->in[0]->dy;
     const float a = p->a;
+    const int fresh = j->fresh;
+    switch (p->kind) {
+    case ACT_RELU: ACT_GRAD(x[i] > 0.0f ? d : 0.0f); break;
+    case ACT_LEAKY: ACT_GRAD(x[i] > 0.0f ? d : a * d); break;
+    case ACT_ELU: ACT_GRAD(x[i] > 0.0f ? d : (y[i] + a) * d); break;
+    case ACT_SIGMOID: ACT_GRAD(d * y[i] * (1.0f - y[i])); break;
+    case ACT_TANH: ACT_GRAD(d * (1.0f - y[i] * y[i])); break;
+    }
+}
+
+static void act_backward(cnn_node *n, const cnn_ctx *c) {
+    const act_params *p = n->params;
+    const float *restrict x = n->in[0]->y, *restrict y = n->y, *restrict dy = n->dy;
+    float *restrict dx = n->in[0]->dy;
     const int fresh = c->fresh & 1;
-    int threads = c->threads;
     size_t total = (size_t)c->batch * cnn_node_numel(n);
     ptrdiff_t len = (ptrdiff_t)total;
     switch (p->kind) {
@@ -122,12 +160,15 @@ static void act_backward(cnn_node *n, const cnn_ctx *c) {
             }
             break;
         }
-        ACT_GRAD(x[i] > 0.0f ? d : 0.0f);
+        /* fall through */
+    case ACT_LEAKY:
+    case ACT_ELU:
+    case ACT_SIGMOID:
+    case ACT_TANH: {
+        act_job j = {n, fresh};
+        cnn_parallel_for(c->workers, act_threads(c, len), len, act_backward_range, &j);
         break;
-    case ACT_LEAKY: ACT_GRAD(x[i] > 0.0f ? d : a * d); break;
-    case ACT_ELU: ACT_GRAD(x[i] > 0.0f ? d : (y[i] + a) * d); break;
-    case ACT_SIGMOID: ACT_GRAD(d * y[i] * (1.0f - y[i])); break;
-    case ACT_TANH: ACT_GRAD(d * (1.0f - y[i] * y[i])); break;
+    }
     case ACT_SOFTMAX: {
         int K = n->shape.dim[0];
         size_t P = cnn_node_numel(n) / (size_t)K;

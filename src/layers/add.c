@@ -34,17 +34,42 @@ static cnn_status add_setup(cnn_net *net, cnn_node *n) {
     return CNN_STATUS_OK;
 }
 
-static void add_forward(cnn_node *n, const cnn_ctx *c) {
-    ptrdiff_t total = (ptrdiff_t)((size_t)c->batch * cnn_node_numel(n));
+/* Elements [begin, end) of the forward pass. */
+static void add_forward_range(void *arg, long begin, long end, int worker) {
+    const cnn_node *n = arg;
     int K = n->n_in;
     float *y = n->y;
     const float *x[CNN_MAX_INPUTS];
     for (int k = 0; k < K; k++) x[k] = n->in[k]->y;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (ptrdiff_t i = 0; i < total; i++) {
+    for (ptrdiff_t i = begin; i < end; i++) {
         float s = x[0][i];
         for (int k = 1; k < K; k++) s += x[k][i];
         y[i] = s;
+    }
+}
+
+static void add_forward(cnn_node *n, const cnn_ctx *c) {
+    cnn_parallel_for(c->workers, c->threads, (long)((size_t)c->batch * cnn_node_numel(n)),
+                     add_forward_range, n);
+}
+
+typedef struct add_job {
+    const float *dy;
+    float *d;
+    int fresh;
+} add_job;
+
+/* Elements [begin, end) of one input's gradient: d = dy, or d += dy. */
+static void add_backward_range(void *arg, long begin, long end, int worker) {
+    const add_job *j = arg;
+    const float *restrict dy = j->dy;
+    float *restrict d = j->d;
+    if (j->fresh) {
+#pragma omp simd
+        for (ptrdiff_t i = begin; i < end; i++) d[i] = dy[i];
+    } else {
+#pragma omp simd
+        for (ptrdiff_t i = begin; i < end; i++) d[i] += dy[i];
     }
 }
 
@@ -57,14 +82,8 @@ static void add_backward(cnn_node *n, const cnn_ctx *c) {
     /* One input after another (a barrier between them), so that an input given twice is
      * written at its first place (fresh) and added to at the second. */
     for (int k = 0; k < K; k++) {
-        float *restrict d = dx[k];
-        if (c->fresh >> k & 1) {
-#pragma omp parallel for simd num_threads(c->threads) schedule(static)
-            for (ptrdiff_t i = 0; i < total; i++) d[i] = dy[i];
-        } else {
-#pragma omp parallel for simd num_threads(c->threads) schedule(static)
-            for (ptrdiff_t i = 0; i < total; i++) d[i] += dy[i];
-        }
+        add_job j = {dy, dx[k], c->fresh >> k & 1};
+        cnn_parallel_for(c->workers, c->threads, total, add_backward_range, &j);
     }
 }
 

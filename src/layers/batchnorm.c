@@ -205,17 +205,23 @@ static bn_channel channel_of(const cnn_node *n, int N, int ch) {
     return c;
 }
 
-static void bn_forward(cnn_node *n, const cnn_ctx *c) {
+typedef struct bn_job {
+    cnn_node *n;
+    int N, training, fresh;
+} bn_job;
+
+/* Channels [begin, end) of the forward pass. */
+static void bn_forward_range(void *arg, long begin, long end, int worker) {
+    const bn_job *j = arg;
+    cnn_node *n = j->n;
     const bn_params *p = n->params;
-    int C = n->shape.dim[0], N = c->batch;
+    int C = n->shape.dim[0], N = j->N;
     size_t M = (size_t)N * (cnn_node_numel(n) / (size_t)C);
     float *rm = n->s, *rv = n->s + C;
     bn_saved *sv = n->saved;
-    int training = c->training;
+    int training = j->training;
     double m = p->momentum, eps = p->eps;
-    sv->batch_stats = training;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (int ch = 0; ch < C; ch++) {
+    for (int ch = (int)begin; ch < (int)end; ch++) {
         bn_channel cc = channel_of(n, N, ch);
         double mean, inv_std;
         if (training) {
@@ -241,16 +247,25 @@ static void bn_forward(cnn_node *n, const cnn_ctx *c) {
         channel_normalise(&cc, mean, inv_std, p->affine ? n->w[ch] : 1.0f,
                           p->affine ? n->w[C + ch] : 0.0f);
     }
-    if (training) sv->has_batch = 1;
 }
 
-static void bn_backward(cnn_node *n, const cnn_ctx *c) {
+static void bn_forward(cnn_node *n, const cnn_ctx *c) {
+    bn_saved *sv = n->saved;
+    sv->batch_stats = c->training;
+    bn_job j = {n, c->batch, c->training, 0};
+    cnn_parallel_for(c->workers, c->threads, n->shape.dim[0], bn_forward_range, &j);
+    if (c->training) sv->has_batch = 1;
+}
+
+/* Channels [begin, end) of the backward pass. */
+static void bn_backward_range(void *arg, long begin, long end, int worker) {
+    const bn_job *j = arg;
+    cnn_node *n = j->n;
     const bn_params *p = n->params;
-    int C = n->shape.dim[0], N = c->batch;
+    int C = n->shape.dim[0], N = j->N;
     const bn_saved *sv = n->saved;
-    int batch_stats = sv->batch_stats, fresh = c->fresh & 1;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (int ch = 0; ch < C; ch++) {
+    int batch_stats = sv->batch_stats, fresh = j->fresh;
+    for (int ch = (int)begin; ch < (int)end; ch++) {
         bn_channel cc = channel_of(n, N, ch);
         double mean = sv->stat[ch], inv_std = sv->stat[C + ch], sdy, sdyx;
         channel_grad_sums(&cc, mean, inv_std, &sdy, &sdyx);
@@ -261,6 +276,11 @@ static void bn_backward(cnn_node *n, const cnn_ctx *c) {
         channel_dx(&cc, batch_stats, fresh, mean, inv_std, p->affine ? n->w[ch] : 1.0, sdy,
                    sdyx);
     }
+}
+
+static void bn_backward(cnn_node *n, const cnn_ctx *c) {
+    bn_job j = {n, c->batch, c->training, c->fresh & 1};
+    cnn_parallel_for(c->workers, c->threads, n->shape.dim[0], bn_backward_range, &j);
 }
 
 /* PyTorch's names and shapes: weight (gamma) and bias (beta) when affine, then the buffers. */

@@ -48,11 +48,12 @@ static cnn_status concat_setup(cnn_net *net, cnn_node *n) {
 /* Floats of one sample of input k. */
 static size_t input_numel(const cnn_node *n, int k) { return cnn_node_numel(n->in[k]); }
 
-static void concat_forward(cnn_node *n, const cnn_ctx *c) {
-    int N = c->batch, K = n->n_in;
+/* Samples [begin, end) of the forward pass. */
+static void concat_forward_range(void *arg, long begin, long end, int worker) {
+    const cnn_node *n = arg;
+    int K = n->n_in;
     size_t out = cnn_node_numel(n);
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (int i = 0; i < N; i++) {
+    for (int i = (int)begin; i < (int)end; i++) {
         float *y = n->y + (size_t)i * out;
         for (int k = 0; k < K; k++) {
             size_t len = input_numel(n, k);
@@ -62,13 +63,17 @@ static void concat_forward(cnn_node *n, const cnn_ctx *c) {
     }
 }
 
-static void concat_backward(cnn_node *n, const cnn_ctx *c) {
-    int N = c->batch, K = n->n_in;
+static void concat_forward(cnn_node *n, const cnn_ctx *c) {
+    cnn_parallel_for(c->workers, c->threads, c->batch, concat_forward_range, n);
+}
+
+/* Samples [begin, end) of the backward pass. One thread per sample handles every input, so an
+ * input given twice is still updated by a single thread. */
+static void concat_backward_range(void *arg, long begin, long end, int worker) {
+    const cnn_node *n = arg;
+    int K = n->n_in;
     size_t out = cnn_node_numel(n);
-    /* One thread per sample handles every input, so an input given twice is still updated by
-     * a single thread. */
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (int i = 0; i < N; i++) {
+    for (int i = (int)begin; i < (int)end; i++) {
         const float *dy = n->dy + (size_t)i * out;
         for (int k = 0; k < K; k++) {
             size_t len = input_numel(n, k);
@@ -77,6 +82,10 @@ static void concat_backward(cnn_node *n, const cnn_ctx *c) {
             dy += len;
         }
     }
+}
+
+static void concat_backward(cnn_node *n, const cnn_ctx *c) {
+    cnn_parallel_for(c->workers, c->threads, c->batch, concat_backward_range, n);
 }
 
 const cnn_layer_type cnn_layer_concat = {

@@ -52,8 +52,8 @@ static void dense_init(cnn_node *n, float *w, float *s, cnn_rng *rng) {
 static void dense_forward(cnn_node *n, const cnn_ctx *c) {
     const dense_params *p = n->params;
     int in = n->in[0]->shape.dim[0], out = p->out;
-    cnn_gemm_rows(c->reference, c->threads, 0, 1, c->batch, out, in, 1.0f, n->in[0]->y, in, n->w,
-                  in, 0.0f, n->y, out);
+    cnn_gemm_rows(c->reference, c->workers, c->threads, 0, 1, c->batch, out, in, 1.0f, n->in[0]->y,
+                  in, n->w, in, 0.0f, n->y, out);
     if (p->bias) {
         const float *restrict b = n->w + (size_t)out * in;
         for (int i = 0; i < c->batch; i++) {
@@ -68,9 +68,9 @@ static void dense_backward(cnn_node *n, const cnn_ctx *c) {
     const dense_params *p = n->params;
     int in = n->in[0]->shape.dim[0], out = p->out;
     if (!c->skip_dx)
-        cnn_gemm_rows(c->reference, c->threads, 0, 0, c->batch, in, out, 1.0f, n->dy, out, n->w,
-                      in, c->fresh & 1 ? 0.0f : 1.0f, n->in[0]->dy, in);
-    cnn_gemm_rows(c->reference, c->threads, 1, 0, out, in, c->batch, 1.0f, n->dy, out,
+        cnn_gemm_rows(c->reference, c->workers, c->threads, 0, 0, c->batch, in, out, 1.0f, n->dy,
+                      out, n->w, in, c->fresh & 1 ? 0.0f : 1.0f, n->in[0]->dy, in);
+    cnn_gemm_rows(c->reference, c->workers, c->threads, 1, 0, out, in, c->batch, 1.0f, n->dy, out,
                   n->in[0]->y, in, 1.0f, n->dw, in);
     if (p->bias) {
         float *restrict db = n->dw + (size_t)out * in;

@@ -50,14 +50,13 @@ static size_t max_saved_bytes(const cnn_node *n, int batch) {
 
 /* Every (sample, channel) plane is one task writing its own output and gradient plane, so
  * threads change nothing in the results. */
-static void global_forward(cnn_node *n, const cnn_ctx *c) {
+static void global_forward_range(void *job, long begin, long end, int worker) {
+    cnn_node *n = job;
     int kind = ((const global_params *)n->params)->kind;
-    ptrdiff_t planes = (ptrdiff_t)c->batch * n->shape.dim[0];
     size_t P = cnn_node_numel(n->in[0]) / (size_t)n->shape.dim[0];
     const float *x = n->in[0]->y;
     int32_t *arg = n->saved;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (ptrdiff_t p = 0; p < planes; p++) {
+    for (ptrdiff_t p = begin; p < end; p++) {
         const float *xp = x + (size_t)p * P;
         if (kind == GLOBAL_MAX) {
             float m = -INFINITY;
@@ -78,14 +77,18 @@ static void global_forward(cnn_node *n, const cnn_ctx *c) {
     }
 }
 
-static void global_backward(cnn_node *n, const cnn_ctx *c) {
+static void global_forward(cnn_node *n, const cnn_ctx *c) {
+    cnn_parallel_for(c->workers, c->threads, (long)c->batch * n->shape.dim[0], global_forward_range,
+                     n);
+}
+
+static void global_backward_range(void *job, long begin, long end, int worker) {
+    cnn_node *n = job;
     int kind = ((const global_params *)n->params)->kind;
-    ptrdiff_t planes = (ptrdiff_t)c->batch * n->shape.dim[0];
     size_t P = cnn_node_numel(n->in[0]) / (size_t)n->shape.dim[0];
     float *dx = n->in[0]->dy;
     const int32_t *arg = n->saved;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (ptrdiff_t p = 0; p < planes; p++) {
+    for (ptrdiff_t p = begin; p < end; p++) {
         float *dxp = dx + (size_t)p * P;
         if (kind == GLOBAL_MAX) {
             dxp[arg[p]] += n->dy[p];
@@ -94,6 +97,11 @@ static void global_backward(cnn_node *n, const cnn_ctx *c) {
             for (size_t i = 0; i < P; i++) dxp[i] += g;
         }
     }
+}
+
+static void global_backward(cnn_node *n, const cnn_ctx *c) {
+    cnn_parallel_for(c->workers, c->threads, (long)c->batch * n->shape.dim[0],
+                     global_backward_range, n);
 }
 
 #define GLOBAL_COMMON                                                                          \

@@ -159,16 +159,15 @@ static cnn_status unpool_check(cnn_net *net, const cnn_node *n, int batch) {
 
 /* Each (sample, channel) plane is one task writing its own output and gradient plane, so
  * threads change nothing in the results. */
-static void unpool_forward(cnn_node *n, const cnn_ctx *c) {
+static void unpool_forward_range(void *arg, long begin, long end, int worker) {
+    cnn_node *n = arg;
     const unpool_params *p = n->params;
     const cnn_node *second = n->in[1];
     int C = n->shape.dim[0];
-    ptrdiff_t planes = (ptrdiff_t)c->batch * C;
     size_t x_plane = cnn_node_numel(second) / (size_t)C;
     size_t y_plane = (size_t)n->shape.dim[1] * n->shape.dim[2];
     const float *x = n->in[0]->y;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (ptrdiff_t q = 0; q < planes; q++) {
+    for (ptrdiff_t q = begin; q < end; q++) {
         const float *xp = x + (size_t)q * x_plane;
         float *yp = n->y + (size_t)q * y_plane;
         memset(yp, 0, y_plane * sizeof *yp);
@@ -185,16 +184,20 @@ static void unpool_forward(cnn_node *n, const cnn_ctx *c) {
     }
 }
 
-static void unpool_backward(cnn_node *n, const cnn_ctx *c) {
+static void unpool_forward(cnn_node *n, const cnn_ctx *c) {
+    cnn_parallel_for(c->workers, c->threads, (long)c->batch * n->shape.dim[0], unpool_forward_range,
+                     n);
+}
+
+static void unpool_backward_range(void *arg, long begin, long end, int worker) {
+    cnn_node *n = arg;
     const unpool_params *p = n->params;
     const cnn_node *second = n->in[1];
     int C = n->shape.dim[0];
-    ptrdiff_t planes = (ptrdiff_t)c->batch * C;
     size_t x_plane = cnn_node_numel(second) / (size_t)C;
     size_t y_plane = (size_t)n->shape.dim[1] * n->shape.dim[2];
     float *dx = n->in[0]->dy;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (ptrdiff_t q = 0; q < planes; q++) {
+    for (ptrdiff_t q = begin; q < end; q++) {
         const float *dyp = n->dy + (size_t)q * y_plane;
         float *dxp = dx + (size_t)q * x_plane;
         if (p->from_pool) {
@@ -208,6 +211,11 @@ static void unpool_backward(cnn_node *n, const cnn_ctx *c) {
             }
         }
     }
+}
+
+static void unpool_backward(cnn_node *n, const cnn_ctx *c) {
+    cnn_parallel_for(c->workers, c->threads, (long)c->batch * n->shape.dim[0], unpool_backward_range,
+                     n);
 }
 
 const cnn_layer_type cnn_layer_max_unpool2d = {

@@ -80,13 +80,13 @@ static cnn_status upsample_setup(cnn_net *net, cnn_node *n) {
     return CNN_STATUS_OK;
 }
 
-static void upsample_forward(cnn_node *n, const cnn_ctx *c) {
+/* Planes [begin, end) of the forward pass. */
+static void upsample_forward_range(void *arg, long begin, long end, int worker) {
+    const cnn_node *n = arg;
     upsample_geom g = geometry(n);
     size_t OW = (size_t)g.W * g.sw, in_plane = (size_t)g.H * g.W;
     size_t out_plane = (size_t)g.sh * g.H * OW;
-    ptrdiff_t planes = (ptrdiff_t)c->batch * g.C;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (ptrdiff_t pl = 0; pl < planes; pl++) {
+    for (ptrdiff_t pl = begin; pl < end; pl++) {
         const float *x = n->in[0]->y + (size_t)pl * in_plane;
         float *y = n->y + (size_t)pl * out_plane;
         for (int h = 0; h < g.H; h++) {
@@ -100,13 +100,18 @@ static void upsample_forward(cnn_node *n, const cnn_ctx *c) {
     }
 }
 
-static void upsample_backward(cnn_node *n, const cnn_ctx *c) {
+static void upsample_forward(cnn_node *n, const cnn_ctx *c) {
+    cnn_parallel_for(c->workers, c->threads, (long)c->batch * geometry(n).C, upsample_forward_range,
+                     n);
+}
+
+/* Planes [begin, end) of the backward pass. */
+static void upsample_backward_range(void *arg, long begin, long end, int worker) {
+    const cnn_node *n = arg;
     upsample_geom g = geometry(n);
     size_t OW = (size_t)g.W * g.sw, in_plane = (size_t)g.H * g.W;
     size_t out_plane = (size_t)g.sh * g.H * OW;
-    ptrdiff_t planes = (ptrdiff_t)c->batch * g.C;
-#pragma omp parallel for num_threads(c->threads) schedule(static)
-    for (ptrdiff_t pl = 0; pl < planes; pl++) {
+    for (ptrdiff_t pl = begin; pl < end; pl++) {
         float *dx = n->in[0]->dy + (size_t)pl * in_plane;
         const float *dy = n->dy + (size_t)pl * out_plane;
         for (int h = 0; h < g.H; h++)
@@ -118,6 +123,11 @@ static void upsample_backward(cnn_node *n, const cnn_ctx *c) {
                 dx[(size_t)h * g.W + w] += s;
             }
     }
+}
+
+static void upsample_backward(cnn_node *n, const cnn_ctx *c) {
+    cnn_parallel_for(c->workers, c->threads, (long)c->batch * geometry(n).C,
+                     upsample_backward_range, n);
 }
 
 const cnn_layer_type cnn_layer_upsample = {

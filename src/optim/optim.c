@@ -82,13 +82,23 @@ float *cnn_optim_state(cnn_optim *opt, size_t *count) {
     return opt->state;
 }
 
-static void sgd_step(cnn_optim *opt, float *p, const float *g, long n, int threads) {
-    const cnn_optim_config *c = &opt->cfg;
+typedef struct step_job {
+    cnn_optim *opt;
+    float *p;
+    const float *g;
+    int first;
+    float bc2_sqrt, step, keep, l2;
+} step_job;
+
+/* Elements [begin, end) of an SGD step. */
+static void sgd_range(void *arg, long begin, long end, int worker) {
+    const step_job *j = arg;
+    const cnn_optim_config *c = &j->opt->cfg;
     float lr = c->lr, wd = c->weight_decay, mu = c->momentum;
-    float *b = opt->state;
-    int first = opt->steps == 0;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (long i = 0; i < n; i++) {
+    float *b = j->opt->state, *p = j->p;
+    const float *g = j->g;
+    int first = j->first;
+    for (long i = begin; i < end; i++) {
         float d = g[i];
         if (wd != 0.0f) d += wd * p[i];
         if (mu != 0.0f) {
@@ -99,26 +109,45 @@ static void sgd_step(cnn_optim *opt, float *p, const float *g, long n, int threa
     }
 }
 
-static void adam_step(cnn_optim *opt, float *p, const float *g, long n, int threads) {
-    const cnn_optim_config *c = &opt->cfg;
-    float lr = c->lr, wd = c->weight_decay, b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-    int decoupled = c->kind == CNN_OPTIM_ADAMW;
-    float *m = opt->state, *v = opt->state + opt->n;
-    double t = (double)(opt->steps + 1);
-    float bc1 = (float)(1.0 - pow(b1, t));
-    float bc2_sqrt = (float)sqrt(1.0 - pow(b2, t));
-    float step = lr / bc1;
-    /* Without branches in the loop, so that it runs in vectors: AdamW scales p by keep,
-     * Adam adds l2 p to the gradient; the other factor is exactly 1 or 0. */
-    float keep = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
-#pragma omp parallel for simd num_threads(threads) schedule(static)
-    for (long i = 0; i < n; i++) {
+static void sgd_step(cnn_optim *opt, float *p, const float *g, long n, cnn_workers *pool,
+                     int threads) {
+    step_job j = {.opt = opt, .p = p, .g = g, .first = opt->steps == 0};
+    cnn_parallel_for(pool, threads, n, sgd_range, &j);
+}
+
+/* Elements [begin, end) of an Adam or AdamW step. */
+static void adam_range(void *arg, long begin, long end, int worker) {
+    const step_job *j = arg;
+    const cnn_optim_config *c = &j->opt->cfg;
+    float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    float *m = j->opt->state, *v = j->opt->state + j->opt->n, *p = j->p;
+    const float *g = j->g;
+    float bc2_sqrt = j->bc2_sqrt, step = j->step, keep = j->keep, l2 = j->l2;
+#pragma omp simd
+    for (long i = begin; i < end; i++) {
         float pi = p[i], d = g[i] + l2 * pi;
         pi *= keep;
         m[i] = b1 * m[i] + (1.0f - b1) * d;
         v[i] = b2 * v[i] + (1.0f - b2) * d * d;
         p[i] = pi - step * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
     }
+}
+
+static void adam_step(cnn_optim *opt, float *p, const float *g, long n, cnn_workers *pool,
+                      int threads) {
+    const cnn_optim_config *c = &opt->cfg;
+    float lr = c->lr, wd = c->weight_decay, b1 = c->beta1, b2 = c->beta2;
+    int decoupled = c->kind == CNN_OPTIM_ADAMW;
+    double t = (double)(opt->steps + 1);
+    float bc1 = (float)(1.0 - pow(b1, t));
+    step_job j = {.opt = opt, .p = p, .g = g};
+    j.bc2_sqrt = (float)sqrt(1.0 - pow(b2, t));
+    j.step = lr / bc1;
+    /* Without branches in the loop, so that it runs in vectors: AdamW scales p by keep,
+     * Adam adds l2 p to the gradient; the other factor is exactly 1 or 0. */
+    j.keep = decoupled ? 1.0f - lr * wd : 1.0f;
+    j.l2 = decoupled ? 0.0f : wd;
+    cnn_parallel_for(pool, threads, n, adam_range, &j);
 }
 
 cnn_status cnn_optim_step(cnn_optim *opt) {
@@ -129,8 +158,11 @@ cnn_status cnn_optim_step(cnn_optim *opt) {
                          cnn_net_param_count(net), opt->n);
     float *p = cnn_net_params(net);
     const float *g = cnn_net_grads(net);
-    if (opt->cfg.kind == CNN_OPTIM_SGD) sgd_step(opt, p, g, (long)opt->n, cnn_net_threads(net));
-    else adam_step(opt, p, g, (long)opt->n, cnn_net_threads(net));
+    cnn_workers *pool = cnn_net_workers(net);
+    if (opt->cfg.kind == CNN_OPTIM_SGD)
+        sgd_step(opt, p, g, (long)opt->n, pool, cnn_net_threads(net));
+    else
+        adam_step(opt, p, g, (long)opt->n, pool, cnn_net_threads(net));
     opt->steps++;
     return CNN_STATUS_OK;
 }

@@ -1,0 +1,225 @@
+/*
+ * workers.c - the library's own thread pool: threads-1 worker threads per network plus the
+ * calling thread, sharing out the ranges of cnn_parallel_for. See internal.h.
+ *
+ * Why not OpenMP (docs/BENCHMARKS.md, "Two threads beside a busy process"): libgomp splits a
+ * loop statically and spins at its barriers, so beside a busy process the thread that shares
+ * a core holds everyone up while the other spins and keeps its own core from looking idle;
+ * its passive policy sleeps at once and pays a wake-up at each of the many short regions of a
+ * training step. Here the range is cut into chunks claimed one by one from a shared counter,
+ * so a thread that runs takes over the chunks of one that does not, and the caller waits only
+ * for chunks already claimed; waiting spins for a few microseconds, then sleeps.
+ *
+ * The job is published like a seqlock. `claim` holds generation << 32 | next chunk: the
+ * generation is odd while the caller writes the job's fields, even once they are valid. A
+ * worker reads the fields after an even generation, then claims a chunk by compare-and-swap of
+ * the word it read; the swap succeeds only if the job is still the same, and then the fields
+ * it read are that job's (the caller's release fence before it writes new fields pairs with
+ * the worker's acquire fence before its swap). The caller writes new fields only once every
+ * claimed chunk is done (`done`), so a claimed chunk's fields stay valid while it runs.
+ *
+ * Which thread runs a chunk never changes its arithmetic: results are those of one thread.
+ */
+#define _DEFAULT_SOURCE /* syscall() */
+#include "internal.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#else
+#include <sched.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* Polls before a waiting thread sleeps: about 7 microseconds at the 27 ns a pause takes on
+ * the AMD EPYC of docs/BENCHMARKS.md. Long enough to bridge the gap between two parallel
+ * loops of a training step, short enough that a thread beside a busy process gives its core
+ * back soon. */
+#define POOL_SPIN 256
+/* Chunks per thread a range is cut into, at most: enough that a running thread can take over
+ * the share of one that is not, few enough that claiming them costs nothing. */
+#define POOL_CHUNKS_PER_THREAD 8
+
+struct cnn_workers {
+    int threads; /* the caller and threads-1 workers */
+    pthread_t *tid;
+    int started; /* workers created */
+    /* The job (see the header comment). */
+    _Atomic uint64_t claim;
+    _Atomic(cnn_range_fn) fn;
+    _Atomic(void *) arg;
+    _Atomic long n, chunk;
+    _Atomic int chunks, job_threads;
+    _Atomic int done;           /* chunks finished; the caller sleeps on it */
+    _Atomic int caller_waiting; /* the caller sleeps on done: wake it */
+    /* Workers sleep on bell, rung once per job; sleepers counts them. */
+    _Atomic int bell, sleepers;
+    _Atomic int stop;
+    atomic_flag busy; /* a job runs: a nested call runs inline, as nested OpenMP did */
+};
+
+typedef struct worker_start {
+    cnn_workers *workers;
+    int id;
+} worker_start;
+
+static void futex_wait(_Atomic int *addr, int expected) {
+#ifdef __linux__
+    syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+#else
+    (void)addr, (void)expected;
+    sched_yield();
+#endif
+}
+
+static void futex_wake(_Atomic int *addr, int count) {
+#ifdef __linux__
+    syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+#else
+    (void)addr, (void)count;
+#endif
+}
+
+/* Claims and runs chunks of the current job as worker `id` until none is left (or the job is
+ * over, or being replaced). */
+static void run_chunks(cnn_workers *p, int id) {
+    uint64_t w = atomic_load_explicit(&p->claim, memory_order_acquire);
+    for (;;) {
+        uint32_t gen = (uint32_t)(w >> 32), i = (uint32_t)w;
+        if (gen & 1) return; /* being written: the bell rings again when it is ready */
+        cnn_range_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+        void *arg = atomic_load_explicit(&p->arg, memory_order_relaxed);
+        long n = atomic_load_explicit(&p->n, memory_order_relaxed);
+        long chunk = atomic_load_explicit(&p->chunk, memory_order_relaxed);
+        int chunks = atomic_load_explicit(&p->chunks, memory_order_relaxed);
+        int threads = atomic_load_explicit(&p->job_threads, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (id >= threads || i >= (uint32_t)chunks) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &w, w + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* w now holds the current word */
+        long begin = (long)i * chunk, end = begin + chunk < n ? begin + chunk : n;
+        fn(arg, begin, end, id);
+        w++; /* the word as this claim left it: a guess, the swap checks it */
+        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == chunks &&
+            atomic_load(&p->caller_waiting))
+            futex_wake(&p->done, 1);
+    }
+}
+
+static void *worker_main(void *arg) {
+    worker_start *ws = arg;
+    cnn_workers *p = ws->workers;
+    int id = ws->id, seen = 0;
+    cnn_free(ws);
+    for (;;) {
+        int b = atomic_load_explicit(&p->bell, memory_order_acquire);
+        for (int k = 0; b == seen && k < POOL_SPIN; k++) {
+            cpu_relax();
+            b = atomic_load_explicit(&p->bell, memory_order_acquire);
+        }
+        if (b == seen) {
+            atomic_fetch_add(&p->sleepers, 1);
+            while ((b = atomic_load(&p->bell)) == seen) futex_wait(&p->bell, seen);
+            atomic_fetch_sub(&p->sleepers, 1);
+        }
+        seen = b;
+        if (atomic_load(&p->stop)) return NULL;
+        run_chunks(p, id);
+    }
+}
+
+cnn_workers *cnn_workers_new(int threads) {
+    CNN_ASSERT(threads >= 2);
+    cnn_workers *p = cnn_calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->threads = threads;
+    atomic_flag_clear(&p->busy);
+    p->tid = cnn_calloc((size_t)threads - 1, sizeof *p->tid);
+    if (!p->tid) {
+        cnn_free(p);
+        return NULL;
+    }
+    for (int id = 1; id < threads; id++) {
+        worker_start *ws = cnn_alloc(sizeof *ws);
+        if (!ws) break;
+        *ws = (worker_start){p, id};
+        if (pthread_create(&p->tid[id - 1], NULL, worker_main, ws)) {
+            cnn_free(ws);
+            break;
+        }
+        p->started++;
+    }
+    if (p->started < threads - 1) {
+        cnn_workers_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void cnn_workers_free(cnn_workers *p) {
+    if (!p) return;
+    atomic_store(&p->stop, 1);
+    atomic_fetch_add(&p->bell, 1);
+    futex_wake(&p->bell, INT_MAX);
+    for (int k = 0; k < p->started; k++) pthread_join(p->tid[k], NULL);
+    cnn_free(p->tid);
+    cnn_free(p);
+}
+
+int cnn_workers_threads(const cnn_workers *p) { return p ? p->threads : 1; }
+
+void cnn_parallel_for(cnn_workers *p, int threads, long n, cnn_range_fn fn, void *arg) {
+    if (n <= 0) return;
+    if (!p || threads > p->threads) threads = p ? p->threads : 1;
+    if (threads <= 1 || n == 1 || atomic_flag_test_and_set(&p->busy)) {
+        fn(arg, 0, n, 0);
+        return;
+    }
+    long chunks = (long)threads * POOL_CHUNKS_PER_THREAD;
+    if (chunks > n) chunks = n;
+    long chunk = (n + chunks - 1) / chunks;
+    chunks = (n + chunk - 1) / chunk;
+
+    /* Publish: odd generation, fields, even generation; then ring. */
+    uint64_t w = atomic_load_explicit(&p->claim, memory_order_relaxed);
+    uint64_t gen = (w >> 32) & 0xffffffffu;
+    atomic_store_explicit(&p->claim, ((gen + 1) & 0xffffffffu) << 32, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&p->n, n, memory_order_relaxed);
+    atomic_store_explicit(&p->chunk, chunk, memory_order_relaxed);
+    atomic_store_explicit(&p->chunks, (int)chunks, memory_order_relaxed);
+    atomic_store_explicit(&p->job_threads, threads, memory_order_relaxed);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->claim, ((gen + 2) & 0xffffffffu) << 32, memory_order_release);
+    atomic_fetch_add(&p->bell, 1);
+    if (atomic_load(&p->sleepers)) futex_wake(&p->bell, INT_MAX);
+
+    run_chunks(p, 0);
+
+    /* Wait for the chunks the workers claimed. */
+    int d = atomic_load_explicit(&p->done, memory_order_acquire);
+    for (int k = 0; d != chunks && k < POOL_SPIN; k++) {
+        cpu_relax();
+        d = atomic_load_explicit(&p->done, memory_order_acquire);
+    }
+    if (d != chunks) {
+        atomic_store(&p->caller_waiting, 1);
+        while ((d = atomic_load(&p->done)) != chunks) futex_wait(&p->done, d);
+        atomic_store(&p->caller_waiting, 0);
+    }
+    atomic_flag_clear(&p->busy);
+}
