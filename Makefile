@@ -3,7 +3,7 @@
 #   make            the library (static and shared), the cnn tool, tests and examples
 #   make run        installs what is missing, builds, trains LeNet-5 on Fashion-MNIST
 #   make test       installs what is missing, builds, runs every test, then again under
-#                   AddressSanitizer and UBSan
+#                   AddressSanitizer and UBSan, and the threaded ones under ThreadSanitizer
 #   make install    the library, its header, cnn.pc, the cnn tool and its man page into PREFIX
 #                   (/usr/local), under DESTDIR when set; make uninstall removes them
 #   make clean
@@ -62,7 +62,7 @@ TEST_LIB   := $(BUILD)/tests/testlib.o
 EX_SRCS    := $(sort $(wildcard examples/*.c))
 EX_BINS    := $(EX_SRCS:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all deps run test check check-san clean fuzz bench install uninstall
+.PHONY: all deps run test check check-san check-tsan clean fuzz bench install uninstall
 # Keep objects that pattern rules make on the way to a program: they are not temporary.
 .SECONDARY:
 all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(BUILD)/cnn.1 $(BUILD)/cnn-uninstalled.pc \
@@ -160,9 +160,18 @@ run:
 	$(BUILD)/cnn train --model lenet5 --data fashion-mnist --epochs 10 --seed 1 --force \
 	    --out $(BUILD)/lenet5.ckpt
 
+# ThreadSanitizer on what runs threads: the pool under every kernel (1, 2 and 3 threads) and
+# two networks trained from two threads at once.
+TSAN_TESTS := test_threads test_kernels
+check-tsan:
+	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" \
+	    $(TSAN_TESTS:%=build-tsan/tests/%)
+	@TSAN_OPTIONS=halt_on_error=1 scripts/run-tests.sh build-tsan $(TSAN_TESTS:%=build-tsan/tests/%)
+
 test: deps
 	$(MAKE) check
 	$(MAKE) check-san
+	$(MAKE) check-tsan
 
 # Fuzzing the network definition reader with libFuzzer (clang): FUZZ_SECONDS of search from
 # the seed corpus in fuzz/corpus/netdef; a crash leaves its input in build-fuzz/.
@@ -202,6 +211,6 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:%=%.d) $(TEST_LIB:.o=.d)

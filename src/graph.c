@@ -73,10 +73,7 @@ cnn_status cnn_net_set_threads(cnn_net *net, int threads) {
 
 int cnn_net_threads(const cnn_net *net) { return net->threads; }
 
-cnn_workers *cnn_net_workers(cnn_net *net) {
-    if (net->threads > 1 && !net->workers) net->workers = cnn_workers_new(net->threads);
-    return net->workers;
-}
+cnn_workers *cnn_net_workers(cnn_net *net) { return net->workers; }
 
 void cnn_net_get_rng(const cnn_net *net, uint64_t state[4]) {
     memcpy(state, net->rng.s, sizeof net->rng.s);
@@ -401,6 +398,11 @@ cnn_status cnn_net_prepare(cnn_net *net, int max_batch) {
         return cnn_error(net, CNN_STATUS_NO_MEMORY,
                          "out of memory planning %zu bytes of activations for batch %d", total,
                          max_batch);
+    }
+    /* The threads start here, where a failure can be reported, not at the first pass. */
+    if (net->threads > 1 && !net->workers && !(net->workers = cnn_workers_new(net->threads))) {
+        unprepare(net);
+        return cnn_error(net, CNN_STATUS_NO_MEMORY, "cannot start %d threads", net->threads);
     }
     memset(net->arena, 0, total);
     net->work_size = work;

@@ -30,7 +30,9 @@ _Noreturn void cnn_assert_fail(const char *cond, const char *file, int line);
 /* A loop-heavy function compiled twice, for x86-64-v3 (AVX2 and FMA: 8 floats a vector) and for
  * the baseline, the CPU choosing at load time. The library is built with -std=c11, where GCC
  * does not contract a * b + c into a fused multiply-add, so both give the same bits. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* Not under ThreadSanitizer: the clones' resolvers run while the program is relocated, before
+ * its runtime starts, and crash in its instrumentation. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
 #define CNN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define CNN_CLONES
@@ -140,9 +142,8 @@ void cnn_workers_free(cnn_workers *pool);
  * threads <= 1, n == 1, or from inside a running fn (nested, as nested OpenMP regions were),
  * fn(arg, 0, n, 0) runs on the calling thread with no synchronisation at all. */
 void cnn_parallel_for(cnn_workers *pool, int threads, long n, cnn_range_fn fn, void *arg);
-/* The network's pool for its thread count, made at the first call that needs one (NULL for
- * one thread, or when it cannot be made: the work then runs on the calling thread, with the
- * same results). */
+/* The network's pool for its thread count, started by cnn_net_prepare (which reports a failure
+ * to start it); NULL for one thread or before prepare, when work runs on the calling thread. */
 cnn_workers *cnn_net_workers(cnn_net *net);
 
 /* One layer type: its hyper-parameters and its operations. Every function receives the node,
@@ -243,7 +244,7 @@ struct cnn_net {
     size_t cap_params, cap_state; /* allocated lengths (grads has cap_params) */
     cnn_rng rng;
     int threads, reference, training;
-    cnn_workers *workers;           /* threads-1 workers, made when first needed (cnn_net_workers) */
+    cnn_workers *workers;     /* threads-1 workers, started by cnn_net_prepare */
     int no_input_grads;       /* cnn_net_set_input_grads(net, 0) */
     int max_batch, batch;     /* prepared capacity and the batch of the last forward */
     int forward_done;
