@@ -42,6 +42,7 @@ static const layer_case cases[] = {
     {"input x - shape=2x8; conv1d l - out=2 kernel=3 padding=same bias=0", 0, 2},
     {"input x - shape=4x3x4; conv_transpose2d l - out=4 kernel=3 stride=2 padding=1 output_padding=1 groups=2", 0, 2},
     {"input x - shape=2x3x3; conv_transpose2d l - out=3 kernel=2x3 stride=1x2 dilation=2", 0, 2},
+    {"input x - shape=2x3x4; conv_transpose2d l - out=3 kernel=3 stride=2 padding=1:0x0:2 output_padding=1", 0, 2},
     {"input x - shape=2x6x7; max_pool2d l - kernel=3 stride=2 padding=1", 0, 2},
     {"input x - shape=2x4x6; max_pool2d l - kernel=2", 0, 2},
     {"input x - shape=2x5x5; avg_pool2d l - kernel=3 stride=2 padding=1 count_include_pad=0", 0, 2},
@@ -566,6 +567,39 @@ static void unpool_bad_indices(void) {
     cnn_net_free(net);
 }
 
+/* Asymmetric padding of a transposed convolution removes rows and columns of the full output
+ * (ONNX ConvTranspose's pads; PyTorch's padding is the symmetric case): padding=T:BxL:R gives
+ * the output of padding=0 without its first T rows, last B rows, first L and last R columns. */
+static void convt_asymmetric_crop(void) {
+    const char *base = "input x - shape=2x4x5; conv_transpose2d l - out=3 kernel=3 stride=2 "
+                       "dilation=1x2 output_padding=1 padding=";
+    char spec[256];
+    snprintf(spec, sizeof spec, "%s0", base);
+    cnn_net *full = t_net(spec, 3);
+    snprintf(spec, sizeof spec, "%s2:1x0:3", base);
+    cnn_net *crop = t_net(spec, 3);
+    if (!full || !crop || !T_OK(full, cnn_net_prepare(full, 2)) || !T_OK(crop, cnn_net_prepare(crop, 2)))
+        return;
+    memcpy(cnn_net_params(crop), cnn_net_params(full), cnn_net_param_count(full) * sizeof(float));
+    float x[2 * 2 * 4 * 5];
+    t_fill(x, sizeof x / sizeof *x, 11, -1, 1);
+    T_OK(full, cnn_net_forward(full, x, 2));
+    T_OK(crop, cnn_net_forward(crop, x, 2));
+    cnn_shape f = cnn_net_output_shape(full), c = cnn_net_output_shape(crop);
+    T_CHECK(c.dim[1] == f.dim[1] - 3 && c.dim[2] == f.dim[2] - 3, "cropped shape %dx%d of %dx%d",
+            c.dim[1], c.dim[2], f.dim[1], f.dim[2]);
+    const float *yf = cnn_net_output(full), *yc = cnn_net_output(crop);
+    int bad = 0;
+    for (int n = 0; n < 2 * 3; n++)
+        for (int i = 0; i < c.dim[1]; i++)
+            for (int j = 0; j < c.dim[2]; j++)
+                bad += yc[(n * c.dim[1] + i) * c.dim[2] + j] !=
+                       yf[(n * f.dim[1] + i + 2) * f.dim[2] + j];
+    T_CHECK(bad == 0, "padding 2:1x0:3 is the full output cropped (%d values differ)", bad);
+    cnn_net_free(full);
+    cnn_net_free(crop);
+}
+
 int main(int argc, char **argv) {
     const char *filter = argc > 1 ? argv[1] : NULL;
     for (size_t i = 0; i < N_CASES; i++)
@@ -574,6 +608,7 @@ int main(int argc, char **argv) {
         config_checks();
         pool_indices_checks();
         unpool_bad_indices();
+        convt_asymmetric_crop();
         max_pool_specials("input x - shape=2x5x300; max_pool2d l - kernel=3 stride=2 "
                           "padding=1:0x0:1 dilation=1x2", 2);
         max_pool_specials("input x - shape=2x4x270; max_pool2d l - kernel=2x3 stride=1x2 "

@@ -4,11 +4,13 @@
  *
  *   x (N, C, H, W), W (C, OC/G, KH, KW), b (OC)                        y (N, OC, OH, OW)
  *   y = b, then for every input pixel and kernel tap (g = c / (C/G) the group of c):
- *   y[n, g OC/G + o, i SH - PH + u DH, j SW - PW + v DW] += W[c,o,u,v] x[n,c,i,j]
+ *   y[n, g OC/G + o, i SH - PT + u DH, j SW - PL + v DW] += W[c,o,u,v] x[n,c,i,j]
  *   (terms that fall outside the output are dropped).
- *   OH = (H - 1) SH - 2 PH + DH (KH - 1) + OPH + 1, likewise OW; OP is output_padding, which
- *   only adds rows and columns at the bottom and right (it must be below stride or dilation).
- *   dx[n,c,i,j] += sum_{o,u,v} W[c,o,u,v] dy[n, g OC/G + o, i SH - PH + u DH, ...]
+ *   OH = (H - 1) SH - (PT + PB) + DH (KH - 1) + OPH + 1, likewise OW with PL + PR; the padding
+ *   removes PT rows at the top and PB at the bottom of the full output (PyTorch's padding P is
+ *   PT = PB = P; ONNX's pads may differ); OP is output_padding, which only adds rows and
+ *   columns at the bottom and right (it must be below stride or dilation).
+ *   dx[n,c,i,j] += sum_{o,u,v} W[c,o,u,v] dy[n, g OC/G + o, i SH - PT + u DH, ...]
  *   dW[c,o,u,v] += sum_{n,i,j} x[n,c,i,j] dy[n, ...],  db[o] += sum_{n,i,j} dy[n,o,i,j]
  *
  * This is the transpose of the conv2d from (OC, OH, OW) to (C, H, W) with the same kernel,
@@ -25,7 +27,7 @@ typedef struct convt_params {
     int out;
     int kernel[2];
     int stride[2];
-    int padding[2];
+    cnn_pad padding; /* explicit: top, bottom, left, right */
     int output_padding[2];
     int dilation[2];
     int groups;
@@ -38,8 +40,9 @@ static const cnn_field convt_fields[] = {
     {"kernel", CNN_FIELD_INT2, offsetof(convt_params, kernel), NULL, NULL,
      "kernel size, K or KHxKW"},
     {"stride", CNN_FIELD_INT2, offsetof(convt_params, stride), "1", NULL, "stride, S or SHxSW"},
-    {"padding", CNN_FIELD_INT2, offsetof(convt_params, padding), "0", NULL,
-     "rows and columns removed from each side of the full output, P or PHxPW"},
+    {"padding", CNN_FIELD_PAD, offsetof(convt_params, padding), "0", NULL,
+     "rows and columns removed from the full output: P, PHxPW, or B:A per axis (top:bottom x "
+     "left:right, as ONNX ConvTranspose's pads)"},
     {"output_padding", CNN_FIELD_INT2, offsetof(convt_params, output_padding), "0", NULL,
      "rows and columns added at the bottom and right (below stride or dilation)"},
     {"dilation", CNN_FIELD_INT2, offsetof(convt_params, dilation), "1", NULL,
@@ -60,7 +63,8 @@ static cnn_conv_geom convt_geom(const cnn_node *n, int batch) {
         .N = batch, .C = p->out, .H = n->shape.dim[1], .W = n->shape.dim[2],
         .OC = in->dim[0], .KH = p->kernel[0], .KW = p->kernel[1],
         .sh = p->stride[0], .sw = p->stride[1],
-        .pt = p->padding[0], .pb = p->padding[0], .pl = p->padding[1], .pr = p->padding[1],
+        .pt = p->padding.top, .pb = p->padding.bottom, .pl = p->padding.left,
+        .pr = p->padding.right,
         .dh = p->dilation[0], .dw = p->dilation[1], .G = p->groups,
         .OH = in->dim[1], .OW = in->dim[2],
     };
@@ -73,10 +77,10 @@ static size_t convt_weight_count(const cnn_node *n) {
            (size_t)p->kernel[1];
 }
 
-/* (in - 1) s - 2 pad + d (k - 1) + op + 1, in double: the products may exceed 64 bits, and a
- * double is exact wherever the result is small enough to be accepted. */
-static double convt_out_len(int in, int k, int s, int pad, int op, int d) {
-    return (double)(in - 1) * s - 2.0 * pad + (double)d * (k - 1) + op + 1;
+/* (in - 1) s - (pad before + pad after) + d (k - 1) + op + 1, in double: the products may
+ * exceed 64 bits, and a double is exact wherever the result is small enough to be accepted. */
+static double convt_out_len(int in, int k, int s, int pads, int op, int d) {
+    return (double)(in - 1) * s - (double)pads + (double)d * (k - 1) + op + 1;
 }
 
 static cnn_status convt_setup(cnn_net *net, cnn_node *n) {
@@ -84,10 +88,15 @@ static cnn_status convt_setup(cnn_net *net, cnn_node *n) {
     const cnn_shape *in = &n->in[0]->shape;
     cnn_status st = cnn_conv2d_check(net, n, p->out, p->kernel, p->stride, p->dilation, p->groups);
     if (st) return st;
-    if (p->padding[0] < 0 || p->padding[1] < 0)
+    const cnn_pad *pd = &p->padding;
+    if (pd->mode == CNN_PAD_SAME || pd->mode == CNN_PAD_CAUSAL)
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "padding must not be negative, got %dx%d", p->padding[0],
-                              p->padding[1]);
+                              "padding: 'same' and 'causal' are for convolutions; give the rows "
+                              "and columns to remove, e.g. 1 or 1:2x0:1");
+    if (pd->top < 0 || pd->bottom < 0 || pd->left < 0 || pd->right < 0)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "padding must not be negative, got %d:%dx%d:%d", pd->top,
+                              pd->bottom, pd->left, pd->right);
     if (p->output_padding[0] < 0 || p->output_padding[1] < 0)
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
                               "output_padding must not be negative, got %dx%d",
@@ -100,24 +109,26 @@ static cnn_status convt_setup(cnn_net *net, cnn_node *n) {
                                   "or the dilation %dx%d",
                                   p->output_padding[0], p->output_padding[1], p->stride[0],
                                   p->stride[1], p->dilation[0], p->dilation[1]);
-    double oh = convt_out_len(H, p->kernel[0], p->stride[0], p->padding[0], p->output_padding[0],
-                              p->dilation[0]);
-    double ow = convt_out_len(W, p->kernel[1], p->stride[1], p->padding[1], p->output_padding[1],
-                              p->dilation[1]);
+    double oh = convt_out_len(H, p->kernel[0], p->stride[0], pd->top + pd->bottom,
+                              p->output_padding[0], p->dilation[0]);
+    double ow = convt_out_len(W, p->kernel[1], p->stride[1], pd->left + pd->right,
+                              p->output_padding[1], p->dilation[1]);
     if (oh < 1 || ow < 1)
         return cnn_node_error(net, n, CNN_STATUS_SHAPE,
                               "the output %.0fx%.0f is empty: input %dx%d, kernel %dx%d, stride "
-                              "%dx%d, padding %dx%d, output_padding %dx%d, dilation %dx%d give "
-                              "(H-1)*stride - 2*padding + dilation*(kernel-1) + output_padding "
-                              "+ 1 < 1",
+                              "%dx%d, padding %d:%dx%d:%d, output_padding %dx%d, dilation %dx%d "
+                              "give (H-1)*stride - padding + dilation*(kernel-1) + "
+                              "output_padding + 1 < 1",
                               oh, ow, H, W, p->kernel[0], p->kernel[1], p->stride[0],
-                              p->stride[1], p->padding[0], p->padding[1], p->output_padding[0],
-                              p->output_padding[1], p->dilation[0], p->dilation[1]);
-    /* The convolution this transposes reads the output padded by the padding on both sides. */
-    if (oh + 2.0 * p->padding[0] > INT_MAX || ow + 2.0 * p->padding[1] > INT_MAX)
+                              p->stride[1], pd->top, pd->bottom, pd->left, pd->right,
+                              p->output_padding[0], p->output_padding[1], p->dilation[0],
+                              p->dilation[1]);
+    /* The convolution this transposes reads the output padded on each side. */
+    double ph = oh + pd->top + pd->bottom, pw = ow + pd->left + pd->right;
+    if (ph > INT_MAX || pw > INT_MAX)
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "the output %.0fx%.0f (padded %.0fx%.0f) is too large", oh, ow,
-                              oh + 2.0 * p->padding[0], ow + 2.0 * p->padding[1]);
+                              "the output %.0fx%.0f (padded %.0fx%.0f) is too large", oh, ow, ph,
+                              pw);
     n->shape.rank = 3;
     n->shape.dim[0] = p->out;
     n->shape.dim[1] = (int)oh;
