@@ -111,9 +111,13 @@ const char *cnn_net_last_error(const cnn_net *net);
 void cnn_net_set_log(cnn_net *net, cnn_log_fn fn, void *user);
 
 /* Sets the number of threads used by forward, backward and the optimisers (default 1).
- * Results are bit-identical for every thread count. libcnn splits the work itself and runs
- * OpenBLAS single-threaded inside each piece: it calls openblas_set_num_threads(1) once, which
- * holds for the whole process. */
+ * Results are bit-identical for every thread count. Each network has its own threads (the
+ * caller plus threads-1 workers, started by cnn_net_prepare), so networks used from different
+ * threads of a program do not interfere. Work is cut into chunks that idle threads claim, and
+ * a waiting thread sleeps after a few microseconds, so a core taken by another process slows
+ * the network down no more than losing that thread would. libcnn runs OpenBLAS
+ * single-threaded inside each chunk: it calls openblas_set_num_threads(1) once, which holds
+ * for the whole process. */
 cnn_status cnn_net_set_threads(cnn_net *net, int threads);
 int cnn_net_threads(const cnn_net *net);
 
