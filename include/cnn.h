@@ -536,6 +536,30 @@ void cnn_net_set_rng(cnn_net *net, const uint64_t state[4]);
 cnn_optim_config cnn_optim_get_config(const cnn_optim *opt);
 
 /* ---------------------------------------------------------------------------------------------
+ * Arrays in NumPy's .npy files (float32, C order), for tensors exchanged with other tools
+ * ------------------------------------------------------------------------------------------- */
+
+#define CNN_ARRAY_MAX_DIMS 8
+
+typedef struct cnn_array {
+    int ndim;                         /* 0 (a scalar) to CNN_ARRAY_MAX_DIMS */
+    int64_t dims[CNN_ARRAY_MAX_DIMS]; /* the shape, outermost first */
+    float *data;                      /* the values, C order (row-major) */
+} cnn_array;
+
+/* Reads a .npy file (format versions 1 to 3) holding little-endian float32 in C order; any
+ * other type or order is refused with a message saying how to save it. The data size is
+ * checked against the shape before anything is allocated. out->data is to release with
+ * cnn_array_free. */
+cnn_status cnn_npy_read(const char *path, cnn_array *out, char *err, size_t errlen);
+
+/* Writes a as a .npy file (version 1.0), atomically. */
+cnn_status cnn_npy_write(const char *path, const cnn_array *a, char *err, size_t errlen);
+
+/* Releases a->data (and sets it NULL). Accepts NULL. */
+void cnn_array_free(cnn_array *a);
+
+/* ---------------------------------------------------------------------------------------------
  * Data sets
  *
  * A data set holds N samples, NCHW, with one int32 label per sample. Its values are in [0, 1]
