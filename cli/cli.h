@@ -21,6 +21,8 @@ void cli_viz_help(FILE *f, const char *what);
 int cli_models(int argc, char **argv);
 int cli_def(int argc, char **argv);
 int cli_summary(int argc, char **argv);
+int cli_infer(int argc, char **argv);
+void cli_infer_help(FILE *f);
 void cli_summary_help(FILE *f);
 
 #endif

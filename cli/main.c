@@ -21,6 +21,7 @@ static const char USAGE[] =
     "  train           train a network on a data set (cnn help train)\n"
     "  eval MODEL      evaluate a trained model: loss, top-1/top-5, per class, confusion\n"
     "  predict MODEL IMAGE...  the five most likely classes of each image\n"
+    "  infer MODEL --input x.npy --output y.npy  raw values of layers on NumPy arrays\n"
     "  viz WHAT ...    pictures of a network: filters, maps, stats, saliency, guided,\n"
     "                  gradcam, dream, kernels (cnn help viz)\n"
     "  models          list the zoo's models\n"
@@ -93,6 +94,7 @@ static int cmd_help(int argc, char **argv);
 static void help_train(FILE *f, const char *what) { cli_train_help(f); }
 static void help_eval(FILE *f, const char *what) { cli_eval_help(f); }
 static void help_predict(FILE *f, const char *what) { cli_predict_help(f); }
+static void help_infer(FILE *f, const char *what) { cli_infer_help(f); }
 static void help_viz(FILE *f, const char *what) { cli_viz_help(f, what); }
 static void help_summary(FILE *f, const char *what) { cli_summary_help(f); }
 static void help_help(FILE *f, const char *what) { fputs(USAGE, f); }
@@ -119,7 +121,8 @@ typedef struct command {
 
 static const command COMMANDS[] = {
     {"train", cli_train, help_train},       {"eval", cli_eval, help_eval},
-    {"predict", cli_predict, help_predict}, {"viz", cli_viz, help_viz},
+    {"predict", cli_predict, help_predict}, {"infer", cli_infer, help_infer},
+    {"viz", cli_viz, help_viz},
     {"models", cli_models, help_models},    {"summary", cli_summary, help_summary},
     {"def", cli_def, help_summary},         {"layers", cmd_layers, help_layers},
     {"version", cmd_version, help_version}, {"help", cmd_help, help_help},

@@ -47,6 +47,16 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
         *(const char **)o->dst = v;
         return 1;
     case OPT_FLAG: *(int *)o->dst = 1; return 1;
+    case OPT_LIST: {
+        cli_list *l = o->dst;
+        if (!*v || l->n == CLI_LIST_MAX) {
+            fprintf(stderr, "cnn %s: --%s: %s\n", cmd, o->name,
+                    *v ? "given too many times (16 at most)" : "the value is empty");
+            return 0;
+        }
+        l->v[l->n++] = v;
+        return 1;
+    }
     }
     return 0;
 }
@@ -66,7 +76,7 @@ static int parse_option(const char *cmd, cli_opt *opts, int argc, char **argv, i
         fprintf(stderr, "cnn %s: unknown option '--%s' (see cnn help %s)\n", cmd, name, cmd);
         return 0;
     }
-    if (o->given) {
+    if (o->given && o->kind != OPT_LIST) {
         fprintf(stderr, "cnn %s: --%s given twice\n", cmd, name);
         return 0;
     }

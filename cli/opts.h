@@ -7,12 +7,19 @@
 
 #include <stdio.h>
 
-typedef enum opt_kind { OPT_INT, OPT_FLOAT, OPT_STRING, OPT_FLAG } opt_kind;
+typedef enum opt_kind { OPT_INT, OPT_FLOAT, OPT_STRING, OPT_FLAG, OPT_LIST } opt_kind;
+
+/* The values of an OPT_LIST option, which may be given several times. */
+#define CLI_LIST_MAX 16
+typedef struct cli_list {
+    const char *v[CLI_LIST_MAX];
+    int n;
+} cli_list;
 
 typedef struct cli_opt {
     const char *name; /* without the dashes: "epochs" is --epochs */
     opt_kind kind;
-    void *dst;        /* int*, float*, const char**, int* (flag) */
+    void *dst;        /* int*, float*, const char**, int* (flag), cli_list* (list) */
     const char *arg;  /* the value's name in the help, e.g. "N" */
     const char *help;
     double min, max;  /* allowed range for numbers */

@@ -150,6 +150,8 @@ cnn_status cnn_add(cnn_net *net, const char *type, const char *name, const char 
 
 /* Makes the named layer the network's output (by default the last layer added). */
 cnn_status cnn_net_set_output(cnn_net *net, const char *name);
+/* The index of the output layer (-1 for an empty network). */
+int cnn_net_output_layer(const cnn_net *net);
 
 /* Number of layers, and the index of a layer by name (-1 if there is none). */
 int cnn_net_layer_count(const cnn_net *net);

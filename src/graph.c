@@ -73,6 +73,8 @@ cnn_status cnn_net_set_threads(cnn_net *net, int threads) {
 
 int cnn_net_threads(const cnn_net *net) { return net->threads; }
 
+int cnn_net_output_layer(const cnn_net *net) { return net->output; }
+
 cnn_workers *cnn_net_workers(cnn_net *net) { return net->workers; }
 
 void cnn_net_get_rng(const cnn_net *net, uint64_t state[4]) {
