@@ -267,20 +267,8 @@ int cli_build_model(const char *cmd, const char *model, const cnn_shape *input, 
 }
 
 int cli_meta_get(const char *meta, const char *key, char *buf, size_t size) {
-    size_t klen = strlen(key);
-    for (const char *p = meta; p && *p;) {
-        const char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
-            size_t vlen = len - klen - 1;
-            if (vlen >= size) vlen = size - 1;
-            memcpy(buf, p + klen + 1, vlen);
-            buf[vlen] = 0;
-            return 1;
-        }
-        p = eol ? eol + 1 : NULL;
-    }
-    return 0;
+    long n = cnn_meta_get(meta, key, buf, size);
+    return n >= 0 && (size_t)n < size;
 }
 
 int cli_checkpoint_data(const char *path, char *buf, size_t size) {

@@ -27,7 +27,7 @@ int cli_build_model(const char *cmd, const char *model, const cnn_shape *input, 
                     int flat, uint64_t seed, cnn_net **out);
 
 /* Metadata text: lines "key=value". cli_meta_get copies the value of key into buf and returns
- * 1, or returns 0 when the key is absent. */
+ * 1, or returns 0 when the key is absent or its value does not fit (cnn_meta_get). */
 int cli_meta_get(const char *meta, const char *key, char *buf, size_t size);
 
 /* "CxHxW" with C 1 or 3 (the --input option). Prints the error and returns 0 on failure. */

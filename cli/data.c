@@ -42,45 +42,37 @@ int cli_parse_shape(const char *cmd, const char *s, int *c, int *h, int *w) {
     return 1;
 }
 
+/* The loaders below print what is wrong and return 0; the caller frees what they loaded. */
+
 static int load_segmentation(const char *cmd, const char *dir, int c, int h, int w,
                              cnn_dataset **train, cnn_dataset **test) {
     char err[1024], im[4200], mk[4200];
     snprintf(im, sizeof im, "%s/train/images", dir);
     snprintf(mk, sizeof mk, "%s/train/masks", dir);
-    if (cnn_dataset_load_segmentation(im, mk, c, h, w, 0, train, err, sizeof err)) goto fail;
+    int ok = cnn_dataset_load_segmentation(im, mk, c, h, w, 0, train, err, sizeof err) == 0;
     snprintf(im, sizeof im, "%s/test/images", dir);
     snprintf(mk, sizeof mk, "%s/test/masks", dir);
-    if (test && cnn_dataset_load_segmentation(im, mk, c, h, w, (*train)->classes, test, err,
-                                              sizeof err))
-        goto fail;
-    return 1;
-fail:
-    fprintf(stderr, "cnn %s: %s\n", cmd, err);
-    cnn_dataset_free(*train);
-    *train = NULL;
-    return 0;
+    if (ok && test)
+        ok = cnn_dataset_load_segmentation(im, mk, c, h, w, (*train)->classes, test, err,
+                                           sizeof err) == 0;
+    if (!ok) fprintf(stderr, "cnn %s: %s\n", cmd, err);
+    return ok;
 }
 
 static int load_regression(const char *cmd, const char *dir, int c, int h, int w,
                            cnn_dataset **train, cnn_dataset **test) {
     char err[1024], p[4200];
     snprintf(p, sizeof p, "%s/train.csv", dir);
-    if (cnn_dataset_load_csv(p, c, h, w, train, err, sizeof err)) goto fail;
+    int ok = cnn_dataset_load_csv(p, c, h, w, train, err, sizeof err) == 0;
     snprintf(p, sizeof p, "%s/test.csv", dir);
-    if (test && cnn_dataset_load_csv(p, c, h, w, test, err, sizeof err)) goto fail;
-    if (test && (*test)->n_targets != (*train)->n_targets) {
+    if (ok && test) ok = cnn_dataset_load_csv(p, c, h, w, test, err, sizeof err) == 0;
+    if (ok && test && (*test)->n_targets != (*train)->n_targets) {
         snprintf(err, sizeof err, "%s: %d targets per sample, train.csv has %d", p,
                  (*test)->n_targets, (*train)->n_targets);
-        cnn_dataset_free(*test);
-        *test = NULL;
-        goto fail;
+        ok = 0;
     }
-    return 1;
-fail:
-    fprintf(stderr, "cnn %s: %s\n", cmd, err);
-    cnn_dataset_free(*train);
-    *train = NULL;
-    return 0;
+    if (!ok) fprintf(stderr, "cnn %s: %s\n", cmd, err);
+    return ok;
 }
 
 /* Classification: the test set's classes follow the training set's by name. */
@@ -91,9 +83,6 @@ static int load_classes(const char *cmd, const char *spec, int c, int h, int w,
     if (test && cnn_dataset_match_classes(*test, *train, err, sizeof err)) {
         fprintf(stderr, "cnn %s: --data %s: the test set's classes are not the training set's: "
                 "%s\n", cmd, spec, err);
-        cnn_dataset_free(*train);
-        cnn_dataset_free(*test);
-        *train = *test = NULL;
         return 0;
     }
     return 1;

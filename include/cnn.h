@@ -527,6 +527,11 @@ cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt,
 cnn_status cnn_checkpoint_load(const char *path, cnn_net **net, cnn_optim **opt, char **meta,
                                char *err, size_t errlen);
 
+/* The value of a "key=value" line of checkpoint metadata (the text cnn_checkpoint_load gives)
+ * copied into buf (NUL-terminated, cut to size - 1 characters): returns its length, which is
+ * >= size when it was cut, or -1 when no line has that key. */
+long cnn_meta_get(const char *meta, const char *key, char *buf, size_t size);
+
 /* Whether the file at path starts as a checkpoint does (its magic number): 1 or 0. */
 int cnn_is_checkpoint(const char *path);
 

@@ -42,7 +42,19 @@ static void expect_refused(const char *path, const char *frag) {
     cnn_net_free(net);
 }
 
+/* cnn_meta_get: whole keys only, the length of the value, cut to the buffer, -1 when absent. */
+static void meta_lines(void) {
+    const char *meta = "a=1\nkey=hello\nke=no\nlast=end";
+    char buf[16];
+    T_CHECK(cnn_meta_get(meta, "key", buf, sizeof buf) == 5 && !strcmp(buf, "hello"), "key");
+    T_CHECK(cnn_meta_get(meta, "ke", buf, sizeof buf) == 2 && !strcmp(buf, "no"), "a prefix");
+    T_CHECK(cnn_meta_get(meta, "last", buf, sizeof buf) == 3 && !strcmp(buf, "end"), "last line");
+    T_CHECK(cnn_meta_get(meta, "key", buf, 3) == 5 && !strcmp(buf, "he"), "cut to the buffer");
+    T_CHECK(cnn_meta_get(meta, "k", buf, sizeof buf) == -1, "absent");
+}
+
 int main(void) {
+    meta_lines();
     if (!mkdtemp(dir)) return 1;
     char path[256], other[256];
     snprintf(path, sizeof path, "%s/model.ckpt", dir);

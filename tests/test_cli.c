@@ -15,21 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static char tool[4096], dir[] = "/tmp/cnn_cli_XXXXXX";
 
 /* Runs the tool with args (a shell word list); returns its exit code and its output. */
 static int run(const char *args, char *out, size_t size) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", dir, tool, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return t_run_tool(tool, dir, args, out, size);
 }
 
 static void be32(FILE *f, uint32_t v) {

@@ -9,20 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 static char tool[4096], dir[] = "/tmp/cnn_infer_XXXXXX", out[1 << 14];
 
-static int run(const char *args) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", dir, tool, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int run(const char *args) { return t_run_tool(tool, dir, args, out, sizeof out); }
 
 static void expect(const char *args, int code, const char *frag) {
     int got = run(args);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int t_checks, t_failures;
@@ -223,4 +224,15 @@ void t_same_checkpoints(const char *dir, const char *a, const char *b, const cha
         t_same_bits(what, pa, pb, na);
     free(pa);
     free(pb);
+}
+
+int t_run_tool(const char *tool, const char *dir, const char *args, char *out, size_t size) {
+    char cmd[12288];
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", dir, tool, args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

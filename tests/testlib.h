@@ -48,6 +48,10 @@ void t_fill_away_from_zero(float *x, size_t n, uint64_t seed);
  * is not there (a failed check). */
 int t_tool_path(const char *argv0, char *tool, size_t size);
 
+/* Runs `tool args` (a shell word list) in dir with stderr merged into stdout, which goes to
+ * out (size bytes, NUL-terminated); returns the exit code, -1 when it did not exit. */
+int t_run_tool(const char *tool, const char *dir, const char *args, char *out, size_t size);
+
 /* A copy (to free) of the parameters saved in the checkpoint dir/name, their count in *n; NULL
  * (with the reason printed) when it cannot be loaded. */
 float *t_checkpoint_params(const char *dir, const char *name, size_t *n);

@@ -270,6 +270,9 @@ enum {
 void cnn_augment_image(const cnn_augment *aug, float *x, int c, int h, int w, uint64_t seed,
                        float *scratch) {
     CNN_ASSERT(aug && x && scratch && c > 0 && h > 0 && w > 0);
+    /* Nothing switched on (the trainer calls this for every sample): no generators to seed. */
+    static const cnn_augment none;
+    if (!memcmp(aug, &none, sizeof none)) return;
     cnn_rng master, r[T_COUNT];
     cnn_rng_seed(&master, seed);
     for (int t = 0; t < T_COUNT; t++) cnn_rng_seed(&r[t], cnn_rng_u64(&master));

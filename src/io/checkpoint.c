@@ -344,3 +344,21 @@ int cnn_is_checkpoint(const char *path) {
     fclose(f);
     return yes;
 }
+
+long cnn_meta_get(const char *meta, const char *key, char *buf, size_t size) {
+    size_t klen = strlen(key);
+    for (const char *p = meta; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            size_t vlen = len - klen - 1, copy = vlen < size ? vlen : (size ? size - 1 : 0);
+            if (size) {
+                memcpy(buf, p + klen + 1, copy);
+                buf[copy] = 0;
+            }
+            return (long)vlen;
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return -1;
+}

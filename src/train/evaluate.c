@@ -15,7 +15,7 @@
 /* Buffers for one batch: images, integer and float targets, preprocessing scratch. */
 typedef struct batch_buf {
     float *x, *scratch, *ft;
-    int32_t *it, *idx;
+    int32_t *it;
 } batch_buf;
 
 static void batch_free(batch_buf *b) {
@@ -23,7 +23,6 @@ static void batch_free(batch_buf *b) {
     cnn_free(b->scratch);
     cnn_free(b->ft);
     cnn_free(b->it);
-    cnn_free(b->idx);
 }
 
 /* Fills x (preprocessed) and the targets of samples [start, start + count). */
@@ -132,7 +131,6 @@ static int batch_alloc(batch_buf *b, const cnn_dataset *ds, int B) {
     b->x = cnn_alloc((size_t)B * numel * sizeof *b->x);
     b->scratch = cnn_alloc(2 * numel * sizeof *b->scratch);
     b->it = cnn_alloc(ints * sizeof *b->it);
-    b->idx = NULL;
     b->ft = ds->targets ? cnn_alloc((size_t)B * (size_t)ds->n_targets * sizeof *b->ft) : NULL;
     return b->x && b->scratch && b->it && (!ds->targets || b->ft);
 }

@@ -334,20 +334,10 @@ static cnn_status decode_section(cnn_net *net, reader *r, cnn_preprocess *p, flo
     return CNN_STATUS_OK;
 }
 
-/* The value of "key=" in metadata text, copied into out; 0 when absent. */
+/* The value of "key=" in metadata text into out; 0 when absent or longer than out. */
 static int meta_value(const char *meta, const char *key, char *out, size_t size) {
-    size_t klen = strlen(key);
-    for (const char *p = meta; p && *p;) {
-        const char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=' && len - klen - 1 < size) {
-            memcpy(out, p + klen + 1, len - klen - 1);
-            out[len - klen - 1] = 0;
-            return 1;
-        }
-        p = eol ? eol + 1 : NULL;
-    }
-    return 0;
+    long n = cnn_meta_get(meta, key, out, size);
+    return n >= 0 && (size_t)n < size;
 }
 
 /* n comma-separated floats. */

@@ -25,7 +25,9 @@ void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
                        const float *std, float *x, int32_t *y, float *scratch) {
     size_t numel = cnn_shape_numel(&ds->shape);
     int C = ds->shape.dim[0];
-    size_t plane = numel / (size_t)C;
+    /* The normalisation a network's preprocessing applies, with these statistics. */
+    cnn_preprocess norm = {.channels = C, .mean = mean && std ? mean : NULL,
+                           .std = mean && std ? std : NULL};
     for (int i = 0; i < count; i++) {
         int idx = indices[i];
         CNN_ASSERT(idx >= 0 && idx < ds->n);
@@ -34,13 +36,7 @@ void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
         if (aug)
             cnn_augment_image(aug, dst, C, ds->shape.dim[1], ds->shape.dim[2],
                               cnn_seed_mix(seed, (uint64_t)idx), scratch);
-        if (mean && std)
-            for (int c = 0; c < C; c++) {
-                float m = mean[c], inv = 1.0f / std[c];
-                float *p = dst + (size_t)c * plane;
-#pragma omp simd
-                for (size_t k = 0; k < plane; k++) p[k] = (p[k] - m) * inv;
-            }
+        cnn_prep_apply(&norm, &ds->shape, dst, 1, scratch);
         /* A set without labels (segmentation, regression) gives -1, which no loss accepts,
          * rather than reading through NULL. */
         if (y) y[i] = ds->y ? ds->y[idx] : -1;
