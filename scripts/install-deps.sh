@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh --data    also the Fashion-MNIST data set (for `make run`)
 set -euo pipefail
 
-need=(gcc make pkg-config libopenblas-pthread-dev zlib1g-dev libpng-dev libstb-dev)
+need=(gcc make pkg-config groff-base libopenblas-pthread-dev zlib1g-dev libpng-dev libstb-dev)
 [ "${1:-}" = "--data" ] && need+=(dataset-fashion-mnist)
 
 missing=()

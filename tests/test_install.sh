@@ -153,10 +153,9 @@ echo "static: ok"
 
 # The man page: roff without warnings, a section for every command cnn help lists.
 man1=$prefix/share/man/man1/cnn.1
-if command -v groff >/dev/null; then
-    warn=$(groff -man -Tutf8 -ww -z "$man1" 2>&1)
-    [ -z "$warn" ] || fail "cnn.1: $warn"
-fi
+command -v groff >/dev/null || fail "groff is missing (scripts/install-deps.sh installs groff-base)"
+warn=$(groff -man -Tutf8 -ww -z "$man1" 2>&1)
+[ -z "$warn" ] || fail "cnn.1: $warn"
 for c in $("$prefix/bin/cnn" help | awk '/^commands:$/ { on = 1; next } /^$/ { on = 0 }
                                          on && /^  [a-z]/ { print $1 }'); do
     grep -qx ".SS \"cnn $c\"" "$man1" || fail "cnn.1 has no section for cnn $c"
