@@ -14,6 +14,10 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAILED: $*" >&2; exit 1; }
+# prints PATTERN CMD...: CMD's output has a line matching PATTERN. The output is read whole
+# first: `CMD | grep -q` fails at random under pipefail when grep exits before CMD has written
+# everything and CMD dies of SIGPIPE.
+prints() { local pattern=$1 out; shift; out=$("$@") && grep -q -- "$pattern" <<<"$out"; }
 
 command -v pkg-config >/dev/null ||
     fail "pkg-config is missing (scripts/install-deps.sh installs it)"
@@ -106,9 +110,9 @@ echo "shared: ${flags[*]}"
 out=$("$tmp/prog_shared" "$image" "$tmp/log.csv" "$tmp/shared.png") || fail "prog_shared: $out"
 echo "$out"
 [ -s "$tmp/shared.png" ] || fail "prog_shared wrote no PNG"
-ldd "$tmp/prog_shared" | grep -q "libcnn.so.* => $prefix/lib/libcnn.so" ||
+prints "libcnn.so.* => $prefix/lib/libcnn.so" ldd "$tmp/prog_shared" ||
     fail "prog_shared does not load the installed libcnn.so: $(ldd "$tmp/prog_shared")"
-ldd "$tmp/prog_shared" | grep -q "libopenblas.so.0 => $blas/" ||
+prints "libopenblas.so.0 => $blas/" ldd "$tmp/prog_shared" ||
     fail "prog_shared does not load OpenBLAS from $blas: $(ldd "$tmp/prog_shared")"
 
 # Against the build tree, without installing: BUILD/cnn-uninstalled.pc, which pkg-config
@@ -118,7 +122,7 @@ read -r -a flags <<<"$(PKG_CONFIG_PATH=$tree pkg-config --cflags --libs cnn)"
 echo "build tree: ${flags[*]}"
 "$cc" "${san[@]}" -o "$tmp/prog_tree" "$tmp/prog.c" "${flags[@]}"
 "$tmp/prog_tree" "$image" "$tmp/log.csv" "$tmp/tree.png" >/dev/null || fail "prog_tree failed"
-ldd "$tmp/prog_tree" | grep -q "libcnn.so.* => $tree/libcnn.so" ||
+prints "libcnn.so.* => $tree/libcnn.so" ldd "$tmp/prog_tree" ||
     fail "prog_tree does not load $tree/libcnn.so: $(ldd "$tmp/prog_tree")"
 
 # The version: the macros, cnn_version(), the installed files and SONAME, cnn version.
@@ -134,7 +138,7 @@ for f in "$prefix/lib/libcnn.so.$v" "$build/libcnn.so"; do
 done
 [ "$(readlink "$prefix/lib/libcnn.so.$major")" = "libcnn.so.$v" ] || fail "libcnn.so.$major link"
 [ "$(readlink "$prefix/lib/libcnn.so")" = "libcnn.so.$major" ] || fail "libcnn.so link"
-readelf -d "$tmp/prog_shared" | grep -q "NEEDED.*\[libcnn.so.$major\]" ||
+prints "NEEDED.*\[libcnn.so.$major\]" readelf -d "$tmp/prog_shared" ||
     fail "prog_shared does not need libcnn.so.$major"
 echo "version $v, SONAME libcnn.so.$major: ok"
 
@@ -144,8 +148,8 @@ libs=$(pkg-config --static --libs cnn | sed 's/-lcnn\>/-l:libcnn.a/')
 read -r -a flags <<<"$(pkg-config --cflags cnn) $libs"
 echo "static: ${flags[*]}"
 "$cc" "${san[@]}" -o "$tmp/prog_static" "$tmp/prog.c" "${flags[@]}"
-readelf -d "$tmp/prog_static" | grep -q "NEEDED.*libcnn" && fail "prog_static needs libcnn.so"
-ldd "$tmp/prog_static" | grep -q "libopenblas.so.0 => $blas/" ||
+prints "NEEDED.*libcnn" readelf -d "$tmp/prog_static" && fail "prog_static needs libcnn.so"
+prints "libopenblas.so.0 => $blas/" ldd "$tmp/prog_static" ||
     fail "prog_static does not load OpenBLAS from $blas: $(ldd "$tmp/prog_static")"
 out=$("$tmp/prog_static" "$image" "$tmp/log.csv" "$tmp/static.png") || fail "prog_static: $out"
 [ "$(tail -1 <<<"$out")" = ok ] || fail "prog_static: $out"
