@@ -24,5 +24,9 @@ int cli_summary(int argc, char **argv);
 int cli_infer(int argc, char **argv);
 void cli_infer_help(FILE *f);
 void cli_summary_help(FILE *f);
+int cli_import(int argc, char **argv);
+void cli_import_help(FILE *f);
+int cli_export(int argc, char **argv);
+void cli_export_help(FILE *f);
 
 #endif

@@ -216,7 +216,7 @@ static int build_zoo(const char *cmd, const char *model, const cnn_shape *input,
 static int load_for_tuning(const char *cmd, const char *path, const cnn_shape *input,
                            cnn_net **out) {
     char err[2048], a[64], b[64];
-    if (cnn_checkpoint_load(path, out, NULL, NULL, err, sizeof err)) {
+    if (cnn_net_load(path, out, err, sizeof err)) {
         fprintf(stderr, "cnn %s: %s\n", cmd, err);
         return 0;
     }
@@ -241,7 +241,8 @@ int cli_build_model(const char *cmd, const char *model, const cnn_shape *input, 
                 "readable file\n", cmd, model);
         return 0;
     }
-    if (cnn_is_checkpoint(model)) return load_for_tuning(cmd, model, input, out);
+    if (cnn_is_checkpoint(model) || cnn_is_onnx(model))
+        return load_for_tuning(cmd, model, input, out);
     if (cnn_net_load_text(model, seed, out, err, sizeof err)) {
         fprintf(stderr, "cnn %s: %s\n", cmd, err);
         return 0;

@@ -146,12 +146,12 @@ static int run(cnn_net *net, const infer_opts *c, cnn_array *arr, int N) {
     return 1;
 }
 
-/* A checkpoint, or a definition file with weights from seed. */
+/* A checkpoint, an ONNX model, or a definition file with weights from seed. */
 static cnn_net *load_model(const char *path, int seed) {
     char err[2048];
     cnn_net *net = NULL;
-    cnn_status st = cnn_is_checkpoint(path)
-                        ? cnn_checkpoint_load(path, &net, NULL, NULL, err, sizeof err)
+    cnn_status st = cnn_is_checkpoint(path) || cnn_is_onnx(path)
+                        ? cnn_net_load(path, &net, err, sizeof err)
                         : cnn_net_load_text(path, (uint64_t)seed, &net, err, sizeof err);
     if (st) fprintf(stderr, "cnn infer: %s\n", err);
     return net;

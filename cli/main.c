@@ -28,6 +28,9 @@ static const char USAGE[] =
     "  summary NAME|FILE|CKPT  layers, output shapes, parameters, multiply-adds of a zoo\n"
     "                  model, a definition file or a checkpoint (cnn help summary)\n"
     "  def NAME|FILE|CKPT  the definition text, to edit and train with --model FILE\n"
+    "  import M.onnx --out M.ckpt  an ONNX model into a checkpoint (any command also\n"
+    "                  takes the .onnx file as its model)\n"
+    "  export NAME|FILE|CKPT --out M.onnx  a network as an ONNX model\n"
     "  layers [TYPE]   list the layer types, or document one (its keys and defaults)\n"
     "  version         print the version\n"
     "  help [COMMAND]  this text, or the help of a command (also: cnn COMMAND --help)\n"
@@ -98,6 +101,8 @@ static void help_infer(FILE *f, const char *what) { cli_infer_help(f); }
 static void help_viz(FILE *f, const char *what) { cli_viz_help(f, what); }
 static void help_summary(FILE *f, const char *what) { cli_summary_help(f); }
 static void help_help(FILE *f, const char *what) { fputs(USAGE, f); }
+static void help_import(FILE *f, const char *what) { cli_import_help(f); }
+static void help_export(FILE *f, const char *what) { cli_export_help(f); }
 
 static void help_models(FILE *f, const char *what) {
     cli_help(f, "cnn models", "Lists the zoo's models with one line about each.", NO_OPTS);
@@ -125,6 +130,7 @@ static const command COMMANDS[] = {
     {"viz", cli_viz, help_viz},
     {"models", cli_models, help_models},    {"summary", cli_summary, help_summary},
     {"def", cli_def, help_summary},         {"layers", cmd_layers, help_layers},
+    {"import", cli_import, help_import},    {"export", cli_export, help_export},
     {"version", cmd_version, help_version}, {"help", cmd_help, help_help},
 };
 

@@ -24,17 +24,18 @@ int cli_models(int argc, char **argv) {
     return 0;
 }
 
-/* The options of def and summary, by position in the table. */
-enum { MO_INPUT, MO_CLASSES, MO_JSON, MO_COUNT };
+/* The options of def, summary and export, by position in the table. */
+enum { MO_INPUT, MO_CLASSES, MO_JSON, MO_OUT, MO_COUNT };
 
-typedef enum source { SRC_ZOO, SRC_FILE, SRC_CHECKPOINT } source;
+/* A trained network: a checkpoint or an ONNX model. */
+typedef enum source { SRC_ZOO, SRC_FILE, SRC_TRAINED } source;
 
-/* What def or summary was asked for. */
+/* What def, summary or export was asked for. */
 typedef struct model_req {
-    const char *cmd;  /* "def" or "summary" */
+    const char *cmd;  /* "def", "summary" or "export" */
     const char *name; /* a zoo name, a definition file or a checkpoint */
     source src;
-    const char *input;
+    const char *input, *out;
     int classes, json;
     cnn_shape shape; /* --input, or a zoo model's standard input */
     cli_opt o[MO_COUNT + 1];
@@ -50,6 +51,8 @@ static void fill_opts(model_req *r) {
                         1000000, 0},
         [MO_JSON] = {"json", OPT_FLAG, &r->json, "", "print one JSON object (summary only)", 0,
                      0, 0},
+        [MO_OUT] = {"out", OPT_STRING, &r->out, "FILE.onnx", "the ONNX file to write (export "
+                    "only)", 0, 0, 0},
         [MO_COUNT] = {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
     };
     memcpy(r->o, table, sizeof table);
@@ -96,13 +99,13 @@ static int classify(model_req *r) {
                 "file\n", r->cmd, r->name);
         return 1;
     }
-    r->src = cnn_is_checkpoint(r->name) ? SRC_CHECKPOINT : SRC_FILE;
+    r->src = cnn_is_checkpoint(r->name) || cnn_is_onnx(r->name) ? SRC_TRAINED : SRC_FILE;
     if (r->o[MO_CLASSES].given) {
         fprintf(stderr, "cnn %s: --classes is for zoo models, and %s is not one (cnn models "
                 "lists them)\n", r->cmd, r->name);
         return 2;
     }
-    if (r->src == SRC_CHECKPOINT && r->o[MO_INPUT].given) {
+    if (r->src == SRC_TRAINED && r->o[MO_INPUT].given) {
         fprintf(stderr, "cnn %s: --input cannot change %s: it is a checkpoint, with trained "
                 "weights\n", r->cmd, r->name);
         return 2;
@@ -143,12 +146,17 @@ static int parse(model_req *r, int argc, char **argv) {
     int npos, st;
     if (!cli_parse(r->cmd, r->o, argc, argv, pos, 1, &npos)) return 2;
     if (npos != 1) {
-        fprintf(stderr, "cnn %s: give a model name (cnn models), a definition file or a "
-                "checkpoint\n", r->cmd);
+        fprintf(stderr, "cnn %s: give a model name (cnn models), a definition file, a "
+                "checkpoint or an ONNX model\n", r->cmd);
         return 2;
     }
-    if (!strcmp(r->cmd, "def") && r->json) {
-        fprintf(stderr, "cnn def: --json is for summary\n");
+    if (strcmp(r->cmd, "summary") != 0 && r->json) {
+        fprintf(stderr, "cnn %s: --json is for summary\n", r->cmd);
+        return 2;
+    }
+    if ((strcmp(r->cmd, "export") == 0) != (r->out != NULL)) {
+        fprintf(stderr, r->out ? "cnn %s: --out is for export\n"
+                               : "cnn %s: give the file to write with --out FILE.onnx\n", r->cmd);
         return 2;
     }
     r->name = pos[0];
@@ -166,8 +174,8 @@ static int build(const model_req *r, cnn_net **net) {
         return cli_build_model(r->cmd, r->name, &r->shape, 0, 0, 1, net);
     if (r->src == SRC_ZOO)
         st = cnn_model_build(r->name, d[0], d[1], d[2], r->classes, 1, net, err, sizeof err);
-    else if (r->src == SRC_CHECKPOINT)
-        st = cnn_checkpoint_load(r->name, net, NULL, NULL, err, sizeof err);
+    else if (r->src == SRC_TRAINED)
+        st = cnn_net_load(r->name, net, err, sizeof err);
     else
         st = cnn_net_load_text(r->name, 1, net, err, sizeof err);
     if (st) fprintf(stderr, "cnn %s: %s\n", r->cmd, err);
@@ -274,4 +282,73 @@ int cli_summary(int argc, char **argv) {
     else print_table(net);
     cnn_net_free(net);
     return 0;
+}
+
+void cli_export_help(FILE *f) {
+    model_req r = {0};
+    fill_opts(&r);
+    cli_help(f, "cnn export NAME|FILE|CKPT --out FILE.onnx [--input CxHxW] [--classes K]",
+             "Writes a network as an ONNX model (opset 13): a zoo model (cnn models) with fresh "
+             "weights,\na definition file, or a trained checkpoint with its weights and "
+             "preprocessing.\nLayer names become node names; docs/ONNX.md lists what exports.", r.o);
+}
+
+int cli_export(int argc, char **argv) {
+    model_req r = {.cmd = "export"};
+    cnn_net *net;
+    char err[2048];
+    int st = parse(&r, argc, argv);
+    if (st) return st;
+    if (!build(&r, &net)) return 1;
+    st = cnn_onnx_save(r.out, net, err, sizeof err) ? 1 : 0;
+    if (st) fprintf(stderr, "cnn export: %s\n", err);
+    else printf("wrote %s (%d layers, %zu parameters)\n", r.out, cnn_net_layer_count(net),
+                cnn_net_param_count(net));
+    cnn_net_free(net);
+    return st;
+}
+
+#define IMPORT_OPTIONS(out, force)                                                                 \
+    {                                                                                              \
+        {"out", OPT_STRING, out, "FILE.ckpt", "the checkpoint to write", 0, 0, 0},                 \
+        {"force", OPT_FLAG, force, "", "replace FILE.ckpt if it exists", 0, 0, 0},                 \
+        {NULL, 0, NULL, NULL, NULL, 0, 0, 0},                                                      \
+    }
+
+void cli_import_help(FILE *f) {
+    const char *out;
+    int force;
+    cli_opt o[] = IMPORT_OPTIONS(&out, &force);
+    cli_help(f, "cnn import MODEL.onnx --out FILE.ckpt [--force]",
+             "Reads an ONNX model (opsets 7 to 17) into a checkpoint, for cnn eval, predict, viz "
+             "and train --model.\nEvery command that takes a model also reads the .onnx file "
+             "directly. An operator or\nattribute cnn cannot represent is an error naming the "
+             "node (docs/ONNX.md lists what imports).", o);
+}
+
+int cli_import(int argc, char **argv) {
+    const char *out = NULL, *pos[1];
+    int force = 0, npos;
+    cli_opt o[] = IMPORT_OPTIONS(&out, &force);
+    char err[2048];
+    cnn_net *net;
+    if (!cli_parse("import", o, argc, argv, pos, 1, &npos)) return 2;
+    if (npos != 1 || !out) {
+        fprintf(stderr, "cnn import: usage: cnn import MODEL.onnx --out FILE.ckpt\n");
+        return 2;
+    }
+    if (!force && access(out, F_OK) == 0) {
+        fprintf(stderr, "cnn import: %s exists; --force replaces it\n", out);
+        return 2;
+    }
+    if (cnn_onnx_load(pos[0], &net, err, sizeof err)) {
+        fprintf(stderr, "cnn import: %s\n", err);
+        return 1;
+    }
+    int st = cnn_checkpoint_save(out, net, NULL, NULL, err, sizeof err) ? 1 : 0;
+    if (st) fprintf(stderr, "cnn import: %s\n", err);
+    else printf("wrote %s (%d layers, %zu parameters)\n", out, cnn_net_layer_count(net),
+                cnn_net_param_count(net));
+    cnn_net_free(net);
+    return st;
 }

@@ -881,7 +881,7 @@ static int parse_run(viz_run *r, int argc, char **argv) {
 /* Loads the checkpoint and draws the picture from it; the exit code. */
 static int draw_model(viz_run *r) {
     char err[2048];
-    if (cnn_checkpoint_load(r->pos[0], &r->net, NULL, NULL, err, sizeof err)) {
+    if (cnn_net_load(r->pos[0], &r->net, err, sizeof err)) {
         fail(r, "%s", err);
         return 1;
     }

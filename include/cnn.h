@@ -543,6 +543,34 @@ void cnn_net_set_rng(cnn_net *net, const uint64_t state[4]);
 cnn_optim_config cnn_optim_get_config(const cnn_optim *opt);
 
 /* ---------------------------------------------------------------------------------------------
+ * ONNX (docs/ONNX.md): networks in and out of the format other frameworks read and write
+ *
+ * Import reads opsets 7 to 17: the operators docs/ONNX.md lists, with every attribute cnn can
+ * represent; anything else (an operator, an attribute value, a shape) is refused with a message
+ * naming the node, its op type and what is not supported, never skipped. ONNX names become the
+ * layer names. Export writes opset 13, one node per layer where ONNX has the operator, with
+ * the layer's name, and the preprocessing as the metadata entry "cnn.preprocess".
+ * ------------------------------------------------------------------------------------------- */
+
+/* Builds a network from an ONNX file. Tensors stored as external data are read from the
+ * model's folder only (a location leading out of it is refused). Sizes are checked against
+ * the file before anything is allocated. The network is in evaluation mode, with the
+ * preprocessing stored by cnn_onnx_save if any (else the defaults: no normalisation). */
+cnn_status cnn_onnx_load(const char *path, cnn_net **out, char *err, size_t errlen);
+
+/* The same from the bytes of a model in memory (no external data); source names it in
+ * messages. */
+cnn_status cnn_onnx_read(const void *data, size_t size, const char *source, cnn_net **out,
+                         char *err, size_t errlen);
+
+/* Writes the network as an ONNX model (opset 13), atomically. A layer that ONNX cannot express
+ * (docs/ONNX.md says which) is refused with a message naming it. */
+cnn_status cnn_onnx_save(const char *path, cnn_net *net, char *err, size_t errlen);
+
+/* Whether the file at path looks like an ONNX model: its name ends in ".onnx" (1 or 0). */
+int cnn_is_onnx(const char *path);
+
+/* ---------------------------------------------------------------------------------------------
  * Arrays in NumPy's .npy files (float32, C order), for tensors exchanged with other tools
  * ------------------------------------------------------------------------------------------- */
 
@@ -868,7 +896,8 @@ cnn_status cnn_preprocess_images(cnn_net *net, float *x, int n);
  *   cnn_net_free(net);
  * ------------------------------------------------------------------------------------------- */
 
-/* Loads a checkpoint for inference: the network with its preprocessing, in evaluation mode,
+/* Loads a trained network for inference: a checkpoint, or an ONNX model (a file whose name
+ * ends in ".onnx", cnn_onnx_load): the network with its preprocessing, in evaluation mode,
  * threads as many as this process may use (cnn_cpu_count, at most 8). */
 cnn_status cnn_net_load(const char *path, cnn_net **net, char *err, size_t errlen);
 

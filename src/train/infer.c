@@ -10,7 +10,9 @@
 #include <string.h>
 
 cnn_status cnn_net_load(const char *path, cnn_net **net, char *err, size_t errlen) {
-    cnn_status st = cnn_checkpoint_load(path, net, NULL, NULL, err, errlen);
+    cnn_status st = cnn_is_onnx(path) && !cnn_is_checkpoint(path)
+                        ? cnn_onnx_load(path, net, err, errlen)
+                        : cnn_checkpoint_load(path, net, NULL, NULL, err, errlen);
     if (st) return st;
     int threads = cnn_cpu_count();
     cnn_net_set_threads(*net, threads < 8 ? threads : 8);
