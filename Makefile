@@ -173,18 +173,23 @@ test: deps
 	$(MAKE) check-san
 	$(MAKE) check-tsan
 
-# Fuzzing the network definition reader with libFuzzer (clang): FUZZ_SECONDS of search from
-# the seed corpus in fuzz/corpus/netdef; a crash leaves its input in build-fuzz/.
+# Fuzzing a reader with libFuzzer (clang): FUZZ_TARGET is netdef (the network definition
+# reader) or onnx (the ONNX reader and importer); FUZZ_SECONDS of search from the seed corpus
+# in fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/.
+FUZZ_TARGET  ?= netdef
 FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN_netdef := 4096
+FUZZ_MAX_LEN_onnx   := 65536
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined" \
 	    build-fuzz/libcnn.a
-	clang -std=c11 -Iinclude -O1 -g $(FUZZ_FLAGS) fuzz/fuzz_netdef.c build-fuzz/libcnn.a \
-	    -o build-fuzz/fuzz_netdef $(LDLIBS) $(FUZZ_FLAGS)
-	mkdir -p build-fuzz/corpus && cd build-fuzz && \
-	    ASAN_OPTIONS=allocator_may_return_null=1 ./fuzz_netdef -max_total_time=$(FUZZ_SECONDS) \
-	    -max_len=4096 -timeout=10 -rss_limit_mb=4096 corpus ../fuzz/corpus/netdef
+	clang -std=c11 -Iinclude -O1 -g $(FUZZ_FLAGS) fuzz/fuzz_$(FUZZ_TARGET).c build-fuzz/libcnn.a \
+	    -o build-fuzz/fuzz_$(FUZZ_TARGET) $(LDLIBS) $(FUZZ_FLAGS)
+	mkdir -p build-fuzz/corpus-$(FUZZ_TARGET) && cd build-fuzz && \
+	    ASAN_OPTIONS=allocator_may_return_null=1 ./fuzz_$(FUZZ_TARGET) \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN_$(FUZZ_TARGET)) -timeout=10 \
+	    -rss_limit_mb=4096 corpus-$(FUZZ_TARGET) ../fuzz/corpus/$(FUZZ_TARGET)
 
 # make install PREFIX=... DESTDIR=...: the shared library (libcnn.so.MAJOR.MINOR.PATCH and its
 # links libcnn.so.MAJOR, libcnn.so), libcnn.a, cnn.h, cnn.pc, the cnn tool and cnn(1).

@@ -205,8 +205,13 @@ static inline void split_phases(const float *xp, int SW, int n, float *ph) {
             v8sf a, b;
             memcpy(&a, xp + 2 * k, sizeof a);
             memcpy(&b, xp + 2 * k + 8, sizeof b);
+#ifdef __clang__ /* the same shuffles in clang's spelling */
+            v8sf even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+            v8sf odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+#else
             v8sf even = __builtin_shuffle(a, b, (v8si){0, 2, 4, 6, 8, 10, 12, 14});
             v8sf odd = __builtin_shuffle(a, b, (v8si){1, 3, 5, 7, 9, 11, 13, 15});
+#endif
             memcpy(ph + k, &even, sizeof even);
             memcpy(ph + pitch + k, &odd, sizeof odd);
         }

@@ -275,6 +275,12 @@ static void window_attrs(exporter *ex, onnx_node *n, const layer_ctx *l, int sp,
     attr_ints(ex, n, "strides", s + 2 - sp, sp);
     if (dilation) attr_ints(ex, n, "dilations", d + 2 - sp, sp);
     if (!pads) return;
+    char mode[16];
+    arg(l->args, "padding", mode, sizeof mode);
+    if (strcmp(mode, "same") == 0) { /* stride 1: the extra zero after, as SAME_UPPER */
+        attr_string(ex, n, "auto_pad", "SAME_UPPER");
+        return;
+    }
     arg_pads(l->args, k, d, pad);
     if (sp == 1) { /* the length: the column axis of the text */
         onnx_pads[0] = pad[2];
@@ -532,6 +538,23 @@ static void export_preprocess(exporter *ex) {
     ex->m.n_meta = 1;
 }
 
+/* The graph outputs: the network's output, then every other layer whose output nothing reads
+ * (GoogLeNet's auxiliary classifiers): an importer keeps only what the outputs need. */
+static void add_outputs(exporter *ex) {
+    int layers = cnn_net_layer_count(ex->net), out = cnn_net_output_layer(ex->net);
+    char *read = onnx_alloc(&ex->m, (size_t)layers, 1);
+    if (!read) {
+        no_memory(ex);
+        return;
+    }
+    for (int l = 0; l < layers; l++)
+        for (int k = 0; k < cnn_net_layer_input_count(ex->net, l); k++)
+            read[cnn_net_layer_input(ex->net, l, k)] = 1;
+    set_value(ex, &ex->m.outputs[ex->m.n_outputs++], out);
+    for (int l = 0; l < layers; l++)
+        if (!read[l] && l != out) set_value(ex, &ex->m.outputs[ex->m.n_outputs++], l);
+}
+
 static cnn_status build(exporter *ex) {
     cnn_net *net = ex->net;
     int layers = cnn_net_layer_count(net);
@@ -546,7 +569,7 @@ static cnn_status build(exporter *ex) {
     m->nodes = onnx_alloc(m, (size_t)ex->cap_nodes, sizeof *m->nodes);
     m->inits = onnx_alloc(m, (size_t)ex->cap_inits, sizeof *m->inits);
     m->inputs = onnx_alloc(m, (size_t)cnn_net_input_count(net) + 1, sizeof *m->inputs);
-    m->outputs = onnx_alloc(m, 1, sizeof *m->outputs);
+    m->outputs = onnx_alloc(m, (size_t)layers + 1, sizeof *m->outputs);
     if (!m->nodes || !m->inits || !m->inputs || !m->outputs) return no_memory(ex), ex->status;
     for (int i = 0; i < layers && !ex->status; i++) {
         ex->layer = i;
@@ -555,11 +578,8 @@ static cnn_status build(exporter *ex) {
         else
             export_layer(ex, i);
     }
-    if (!ex->status) {
-        set_value(ex, &m->outputs[0], cnn_net_output_layer(net));
-        m->n_outputs = 1;
-        export_preprocess(ex);
-    }
+    if (!ex->status) add_outputs(ex);
+    if (!ex->status) export_preprocess(ex);
     return ex->status;
 }
 

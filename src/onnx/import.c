@@ -140,26 +140,45 @@ const onnx_node *imp_sole_consumer(importer *im, const onnx_node *n, int *index)
  * Layers
  * ------------------------------------------------------------------------------------------- */
 
-/* A layer name from an ONNX name: PyTorch's scoped "/layer1/layer1.0/conv1/Conv" becomes
- * "layer1.layer1.0.conv1.Conv"; other characters a cnn name cannot hold become '_'; the end
- * of a long name is kept; a taken name gets "_2", "_3"... */
-static void layer_name(importer *im, const char *onnx, const char *suffix, char *out) {
-    char base[CNN_NAME_MAX * 4];
-    size_t k = 0;
-    for (const char *s = onnx; *s && k + 1 < sizeof base; s++) {
-        if (*s == '/' && (k == 0 || base[k - 1] == '.')) continue;
-        base[k++] = *s == '/' ? '.' : isalnum((unsigned char)*s) || *s == '-' || *s == '.' ? *s : '_';
+/* PyTorch's scoped node names, "/layer1/layer1.0/conv1/Conv", to the module's name,
+ * "layer1.0.conv1" (its state_dict prefix): a scope is left out when the next one extends it
+ * ("layer1" before "layer1.0"), and the op type at the end when something is left. */
+static void unscope(const char *onnx, const char *op_type, char *out, size_t size) {
+    const char *part[64];
+    size_t len[64];
+    int n = 0;
+    for (const char *p = onnx; *p && n < 64;) {
+        const char *e = strchr(p, '/');
+        if (!e) e = p + strlen(p);
+        if (e > p) part[n] = p, len[n++] = (size_t)(e - p);
+        p = *e ? e + 1 : e;
     }
-    while (k && base[k - 1] == '.') k--;
-    base[k] = 0;
-    if (!k) snprintf(base, sizeof base, "layer");
-    char full[sizeof base + 32];
-    snprintf(full, sizeof full, "%s%s", base, suffix);
+    if (n > 1 && len[n - 1] == strlen(op_type) && !strncmp(part[n - 1], op_type, len[n - 1])) n--;
+    size_t k = 0;
+    out[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (i + 1 < n && len[i + 1] > len[i] && !strncmp(part[i + 1], part[i], len[i]) &&
+            part[i + 1][len[i]] == '.')
+            continue;
+        int w = snprintf(out + k, size - k, "%s%.*s", k ? "." : "", (int)len[i], part[i]);
+        if (w < 0 || (size_t)w >= size - k) break;
+        k += (size_t)w;
+    }
+}
+
+/* A layer name from an ONNX name (unscoped): characters a cnn name cannot hold become '_',
+ * the end of a long name is kept, and a taken name gets "_2", "_3"... */
+static void layer_name(importer *im, const char *onnx, const char *op_type, char *out) {
+    char base[CNN_NAME_MAX * 4];
+    unscope(onnx, op_type, base, sizeof base);
+    for (char *c = base; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.' && *c != '_') *c = '_';
+    if (!base[0]) snprintf(base, sizeof base, "layer");
     for (int n = 1;; n++) {
         char tail[16] = "";
         if (n > 1) snprintf(tail, sizeof tail, "_%d", n);
-        size_t len = strlen(full), room = CNN_NAME_MAX - 1 - strlen(tail);
-        const char *start = len > room ? full + len - room : full;
+        size_t len = strlen(base), room = CNN_NAME_MAX - 1 - strlen(tail);
+        const char *start = len > room ? base + len - room : base;
         snprintf(out, CNN_NAME_MAX, "%s%s", start, tail);
         if (cnn_net_find(im->net, out) < 0) return;
     }
@@ -168,7 +187,8 @@ static void layer_name(importer *im, const char *onnx, const char *suffix, char 
 cnn_status imp_add_layer(importer *im, const onnx_node *n, const char *type, const int *inputs,
                          int n_inputs, const char *args, int *layer) {
     char name[CNN_NAME_MAX], list[CNN_MAX_INPUTS * CNN_NAME_MAX + 8] = "";
-    layer_name(im, *n->name ? n->name : n->n_outputs ? n->outputs[0] : n->op_type, "", name);
+    layer_name(im, *n->name ? n->name : n->n_outputs ? n->outputs[0] : n->op_type, n->op_type,
+               name);
     if (n_inputs > CNN_MAX_INPUTS)
         return imp_fail(im, CNN_STATUS_INVALID_ARGUMENT, "%d inputs; a cnn layer takes at most %d",
                         n_inputs, CNN_MAX_INPUTS);

@@ -71,9 +71,8 @@ int imp_output_used(importer *im, const onnx_node *n, int k);
  * output is also a graph output; *index gets its index. For fusions. */
 const onnx_node *imp_sole_consumer(importer *im, const onnx_node *n, int *index);
 
-/* Adds a layer of `type` with args for the node (named after it; `suffix` is appended when the
- * node makes more than one layer) reading the given layers, and makes it the value of the
- * node's output 0. *layer gets its index. A cnn error is reported with the node. */
+/* Adds a layer of `type` with args for the node (named after it) reading the given layers, and
+ * makes it the value of the node's output 0. *layer gets its index. A cnn error is reported with the node. */
 cnn_status imp_add_layer(importer *im, const onnx_node *n, const char *type, const int *inputs,
                          int n_inputs, const char *args, int *layer);
 /* Copies a constant into the layer's tensor `name` ("weight", "bias", ...), which must have
@@ -95,6 +94,22 @@ onnx_tensor *imp_new_const(importer *im, int data_type, int rank, const int64_t 
 
 /* One operator: imports node n (index i in the graph). */
 typedef cnn_status (*imp_op_fn)(importer *im, const onnx_node *n, int i);
+
+/* Operators on constants (import_const.c): what exporters compute at load time, mostly int64
+ * shapes and pads (PyTorch's Pad takes its pads from a chain of them). Each needs constant
+ * inputs; an activation there is an error. Concat and Reshape of constants come here from
+ * import_ops.c, which handles them on activations. */
+cnn_status imp_const_constant(importer *im, const onnx_node *n, int i);
+cnn_status imp_const_of_shape(importer *im, const onnx_node *n, int i);
+cnn_status imp_const_shape(importer *im, const onnx_node *n, int i);
+cnn_status imp_const_gather(importer *im, const onnx_node *n, int i);
+cnn_status imp_const_unsqueeze(importer *im, const onnx_node *n, int i);
+cnn_status imp_const_squeeze(importer *im, const onnx_node *n, int i);
+cnn_status imp_const_cast(importer *im, const onnx_node *n, int i);
+cnn_status imp_const_slice(importer *im, const onnx_node *n, int i);
+cnn_status imp_const_transpose(importer *im, const onnx_node *n, int i);
+cnn_status imp_const_concat(importer *im, const onnx_node *n, int i);
+cnn_status imp_const_reshape(importer *im, const onnx_node *n, int i);
 /* The handler of an op type, NULL when cnn has none (import_ops.c). */
 imp_op_fn imp_find_op(const char *op_type);
 /* The op types cnn imports, separated by ", ", into buf; the length needed (as snprintf). */

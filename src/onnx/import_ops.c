@@ -27,6 +27,7 @@ static cnn_shape layer_shape(importer *im, int layer) { return cnn_net_layer_sha
 typedef struct geom {
     int sp;
     int64_t k[2], s[2], d[2], pad[4];
+    const char *pad_mode; /* "same" or "causal" instead of the pads, or NULL */
 } geom;
 
 /* Reads kernel_shape (or takes kernel), strides, dilations, pads and auto_pad for a window
@@ -34,6 +35,7 @@ typedef struct geom {
 static cnn_status read_geom(importer *im, const onnx_node *n, int sp, const int *in,
                             const int64_t *kernel, geom *g) {
     g->sp = sp;
+    g->pad_mode = NULL;
     int64_t v[4];
     int c = 0;
     cnn_status st;
@@ -92,17 +94,24 @@ static cnn_status read_geom(importer *im, const onnx_node *n, int sp, const int 
     return CNN_STATUS_OK;
 }
 
-/* "kernel=.. stride=.. dilation=.. padding=T:BxL:R" (1-D: one axis each). */
+/* "kernel=.. stride=.. padding=T:BxL:R dilation=.." (1-D: one axis each). */
 static int geom_args(const geom *g, char *buf, size_t size, int with_dilation) {
+    char pad[96];
+    if (g->pad_mode)
+        snprintf(pad, sizeof pad, "%s", g->pad_mode);
+    else if (g->sp == 1)
+        snprintf(pad, sizeof pad, "%lld:%lld", (long long)g->pad[0], (long long)g->pad[1]);
+    else
+        snprintf(pad, sizeof pad, "%lld:%lldx%lld:%lld", (long long)g->pad[0],
+                 (long long)g->pad[1], (long long)g->pad[2], (long long)g->pad[3]);
     if (g->sp == 1)
-        return snprintf(buf, size, "kernel=%lld stride=%lld%s%lld padding=%lld:%lld",
-                        (long long)g->k[0], (long long)g->s[0], with_dilation ? " dilation=" : "",
-                        with_dilation ? (long long)g->d[0] : 0LL, (long long)g->pad[0],
-                        (long long)g->pad[1]);
-    int k = snprintf(buf, size, "kernel=%lldx%lld stride=%lldx%lld padding=%lld:%lldx%lld:%lld",
-                     (long long)g->k[0], (long long)g->k[1], (long long)g->s[0],
-                     (long long)g->s[1], (long long)g->pad[0], (long long)g->pad[1],
-                     (long long)g->pad[2], (long long)g->pad[3]);
+        return with_dilation
+                   ? snprintf(buf, size, "kernel=%lld stride=%lld padding=%s dilation=%lld",
+                              (long long)g->k[0], (long long)g->s[0], pad, (long long)g->d[0])
+                   : snprintf(buf, size, "kernel=%lld stride=%lld padding=%s", (long long)g->k[0],
+                              (long long)g->s[0], pad);
+    int k = snprintf(buf, size, "kernel=%lldx%lld stride=%lldx%lld padding=%s", (long long)g->k[0],
+                     (long long)g->k[1], (long long)g->s[0], (long long)g->s[1], pad);
     if (with_dilation && k >= 0 && (size_t)k < size)
         k += snprintf(buf + k, size - (size_t)k, " dilation=%lldx%lld", (long long)g->d[0],
                       (long long)g->d[1]);
@@ -168,6 +177,14 @@ static cnn_status op_conv(importer *im, const onnx_node *n, int i) {
     if (groups < 1 || C % groups || w->dims[1] * groups != C)
         return FAIL("weight '%s' (%lld, %lld, ...) with group %lld does not fit %d input channels",
                     w->name, (long long)w->dims[0], (long long)w->dims[1], (long long)groups, C);
+    /* cnn's padding modes, as cnn_onnx_save writes them: same is SAME_UPPER at stride 1, and
+     * causal (1-D) all of d (k - 1) before. Their pads are the same either way. */
+    int64_t total = g.d[0] * (g.k[0] - 1);
+    if (!any_pad(pad) && strcmp(imp_attr_string(n, "auto_pad", ""), "SAME_UPPER") == 0 &&
+        g.s[0] == 1 && g.s[sp - 1] == 1)
+        g.pad_mode = "same";
+    else if (sp == 1 && total > 0 && g.pad[0] == total && g.pad[1] == 0)
+        g.pad_mode = "causal";
     char args[256];
     int k = snprintf(args, sizeof args, "out=%lld groups=%lld bias=%d ", (long long)w->dims[0],
                      (long long)groups, b != NULL);
@@ -255,8 +272,12 @@ static cnn_status op_batchnorm(importer *im, const onnx_node *n, int i) {
                     "not supported; export the model in evaluation mode");
     if (!imp_attr_int(n, "spatial", 1)) return FAIL("spatial=0 is not supported");
     char args[128];
-    snprintf(args, sizeof args, "eps=" G9 " momentum=" G9, imp_attr_float(n, "epsilon", 1e-5f),
-             1 - imp_attr_float(n, "momentum", 0.9f));
+    /* ONNX's momentum weighs the running statistics, cnn's (PyTorch's) the batch's: 1 - m,
+     * to 6 digits so that 0.1 comes back as 0.1 through 0.9 (it matters for fine-tuning only). */
+    char momentum[32];
+    snprintf(momentum, sizeof momentum, "%.6g", 1.0 - (double)imp_attr_float(n, "momentum", 0.9f));
+    snprintf(args, sizeof args, "eps=" G9 " momentum=%s", imp_attr_float(n, "epsilon", 1e-5f),
+             momentum);
     if ((st = imp_add_layer(im, n, "batchnorm", &x, 1, args, &layer))) return st;
     const char *names[4] = {"weight", "bias", "running_mean", "running_var"};
     for (int k = 0; k < 4 && !st; k++) st = imp_set_tensor(im, layer, names[k], t[k], 1, 0);
@@ -370,26 +391,29 @@ static cnn_status op_lp_pool(importer *im, const onnx_node *n, int i) {
     return imp_add_layer(im, n, "l2_pool2d", &x, 1, args, &layer);
 }
 
-/* Flatten with axis 1, which every exporter puts after a global pooling. */
-static int is_flatten1(const onnx_node *c) {
-    return strcmp(c->op_type, "Flatten") == 0 && imp_attr_int(c, "axis", 1) == 1;
+/* The Flatten that cnn_onnx_save writes after a global pooling named P: "P.flatten", axis 1. */
+static int is_own_flatten(const onnx_node *pool, const onnx_node *c) {
+    size_t k = strlen(pool->name);
+    return strcmp(c->op_type, "Flatten") == 0 && imp_attr_int(c, "axis", 1) == 1 &&
+           strncmp(c->name, pool->name, k) == 0 && strcmp(c->name + k, ".flatten") == 0;
 }
 
-/* GlobalAveragePool then Flatten is cnn's global_avg_pool, (C, H, W) or (C, L) to (C);
- * alone, (N, C, 1, 1) is adaptive_avg_pool2d to 1x1. The same for the maximum. */
+/* GlobalAveragePool is adaptive_avg_pool2d to 1x1, (C, H, W) to (C, 1, 1), and a Flatten after
+ * it a flatten layer; followed by the Flatten cnn_onnx_save writes for a global_avg_pool, the
+ * two are that layer again, (C, H, W) or (C, L) to (C). The same for the maximum. */
 static cnn_status global_pool(importer *im, const onnx_node *n, const char *global,
                               const char *adaptive) {
     int x, layer, ci;
     cnn_status st = imp_input_layer(im, n, 0, &x);
     if (st) return st;
     const onnx_node *c = imp_sole_consumer(im, n, &ci);
-    if (c && is_flatten1(c)) {
+    if (c && is_own_flatten(n, c)) {
         if ((st = imp_add_layer(im, n, global, &x, 1, NULL, &layer))) return st;
         im->skip[ci] = 1;
         return imp_define(im, c, 0, (value){.kind = VALUE_LAYER, .layer = layer});
     }
     if (layer_shape(im, x).rank != 3)
-        return FAIL("a global pooling of a (C, L) input is supported only before Flatten");
+        return FAIL("a global pooling of a (C, L) input is supported only as cnn exports it");
     return imp_add_layer(im, n, adaptive, &x, 1, "out=1x1", &layer);
 }
 
@@ -536,24 +560,7 @@ static cnn_status op_concat(importer *im, const onnx_node *n, int i) {
     value *v;
     cnn_status st = imp_input(im, n, 0, &v);
     if (st) return st;
-    if (v->kind == VALUE_CONST) {
-        size_t total = 0;
-        for (int k = 0; k < n->n_inputs; k++) {
-            const onnx_tensor *t;
-            if ((st = imp_input_const(im, n, k, &t))) return st;
-            if (!t->i || t->rank != 1) return FAIL("only 1-D int64 constants are concatenated");
-            total += t->count;
-        }
-        onnx_tensor *r = imp_new_const(im, ONNX_INT64, 1, (int64_t[]){(int64_t)total});
-        if (!r) return imp_fail(im, CNN_STATUS_NO_MEMORY, "out of memory");
-        size_t at = 0;
-        for (int k = 0; k < n->n_inputs; k++) {
-            const onnx_tensor *t = imp_value(im, n->inputs[k])->t;
-            memcpy(r->i + at, t->i, t->count * sizeof *t->i);
-            at += t->count;
-        }
-        return imp_define(im, n, 0, (value){.kind = VALUE_CONST, .t = r});
-    }
+    if (v->kind == VALUE_CONST) return imp_const_concat(im, n, i);
     int x;
     if ((st = imp_input_layer(im, n, 0, &x))) return st;
     int64_t axis = imp_attr_int(n, "axis", 1);
@@ -578,7 +585,11 @@ static cnn_status op_flatten(importer *im, const onnx_node *n, int i) {
 static cnn_status op_reshape(importer *im, const onnx_node *n, int i) {
     int x, layer;
     const onnx_tensor *t;
-    cnn_status st = imp_input_layer(im, n, 0, &x);
+    value *data;
+    cnn_status st = imp_input(im, n, 0, &data);
+    if (st) return st;
+    if (data->kind == VALUE_CONST) return imp_const_reshape(im, n, i);
+    if (!st) st = imp_input_layer(im, n, 0, &x);
     if (!st) st = imp_input_const(im, n, 1, &t);
     if (st) return st;
     cnn_shape s = layer_shape(im, x);
@@ -748,113 +759,6 @@ static cnn_status op_resize(importer *im, const onnx_node *n, int i) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Constants and int64 shape computations
- * ------------------------------------------------------------------------------------------- */
-
-static cnn_status define_const(importer *im, const onnx_node *n, onnx_tensor *t) {
-    if (!t) return imp_fail(im, CNN_STATUS_NO_MEMORY, "out of memory");
-    return imp_define(im, n, 0, (value){.kind = VALUE_CONST, .t = t});
-}
-
-static cnn_status op_constant(importer *im, const onnx_node *n, int i) {
-    if (n->n_attrs != 1) return FAIL("needs exactly one attribute");
-    const onnx_attr *a = &n->attrs[0];
-    if (strcmp(a->name, "value") == 0 && a->t) return imp_define(im, n, 0, (value){.kind = VALUE_CONST, .t = a->t});
-    int is_list = strcmp(a->name, "value_floats") == 0 || strcmp(a->name, "value_ints") == 0;
-    int is_float = strcmp(a->name, "value_float") == 0 || strcmp(a->name, "value_floats") == 0;
-    if (!is_list && strcmp(a->name, "value_float") != 0 && strcmp(a->name, "value_int") != 0)
-        return FAIL("attribute '%s' is not supported", a->name);
-    size_t count = is_list ? a->n : 1;
-    onnx_tensor *t = imp_new_const(im, is_float ? ONNX_FLOAT : ONNX_INT64, is_list,
-                                   (int64_t[]){(int64_t)count});
-    if (!t) return define_const(im, n, t);
-    for (size_t k = 0; k < count; k++) {
-        if (is_float) t->f[k] = is_list ? a->floats[k] : a->f;
-        else t->i[k] = is_list ? a->ints[k] : a->i;
-    }
-    return define_const(im, n, t);
-}
-
-/* Shape of an activation: (batch, sample dims...), the batch as ONNX_BATCH. */
-static cnn_status op_shape(importer *im, const onnx_node *n, int i) {
-    int x;
-    cnn_status st = imp_input_layer(im, n, 0, &x);
-    if (st) return st;
-    cnn_shape s = layer_shape(im, x);
-    int64_t full[CNN_MAX_RANK + 1] = {ONNX_BATCH};
-    for (int d = 0; d < s.rank; d++) full[d + 1] = s.dim[d];
-    int64_t rank = s.rank + 1, start = imp_attr_int(n, "start", 0), end = imp_attr_int(n, "end", rank);
-    if (start < 0) start += rank;
-    if (end < 0) end += rank;
-    start = start < 0 ? 0 : start > rank ? rank : start;
-    end = end < start ? start : end > rank ? rank : end;
-    onnx_tensor *t = imp_new_const(im, ONNX_INT64, 1, (int64_t[]){end - start});
-    if (t) memcpy(t->i, full + start, (size_t)(end - start) * sizeof *t->i);
-    return define_const(im, n, t);
-}
-
-static cnn_status op_gather(importer *im, const onnx_node *n, int i) {
-    const onnx_tensor *data, *idx;
-    cnn_status st = imp_input_const(im, n, 0, &data);
-    if (!st) st = imp_input_const(im, n, 1, &idx);
-    if (st) return st;
-    if (!data->i || data->rank != 1 || !idx->i || idx->rank > 1 || imp_attr_int(n, "axis", 0) != 0)
-        return FAIL("only gathering from a 1-D int64 constant is supported");
-    onnx_tensor *t = imp_new_const(im, ONNX_INT64, idx->rank, idx->dims);
-    for (size_t k = 0; t && k < idx->count; k++) {
-        int64_t j = idx->i[k] < 0 ? idx->i[k] + (int64_t)data->count : idx->i[k];
-        if (j < 0 || j >= (int64_t)data->count) return FAIL("index %lld out of range", (long long)idx->i[k]);
-        t->i[k] = data->i[j];
-    }
-    return define_const(im, n, t);
-}
-
-static cnn_status op_unsqueeze(importer *im, const onnx_node *n, int i) {
-    const onnx_tensor *data, *axes_t;
-    int64_t axes[ONNX_MAX_RANK];
-    int na = -1;
-    cnn_status st = imp_input_const(im, n, 0, &data);
-    if (st) return st;
-    if (im->m->opset >= 13) {
-        if ((st = imp_input_const(im, n, 1, &axes_t))) return st;
-        if (!axes_t->i || axes_t->count > ONNX_MAX_RANK) return FAIL("axes must be int64 values");
-        na = (int)axes_t->count;
-        memcpy(axes, axes_t->i, (size_t)na * sizeof *axes);
-    } else if ((st = imp_attr_ints(im, n, "axes", axes, ONNX_MAX_RANK, &na))) {
-        return st;
-    }
-    int rank = data->rank + (na > 0 ? na : 0);
-    if (na < 1 || rank > ONNX_MAX_RANK) return FAIL("axes are missing or too many");
-    int64_t dims[ONNX_MAX_RANK];
-    int inserted[ONNX_MAX_RANK] = {0};
-    for (int k = 0; k < na; k++) {
-        int64_t a = axes[k] < 0 ? axes[k] + rank : axes[k];
-        if (a < 0 || a >= rank || inserted[a]) return FAIL("axis %lld is invalid", (long long)axes[k]);
-        inserted[a] = 1;
-    }
-    for (int d = 0, s = 0; d < rank; d++) dims[d] = inserted[d] ? 1 : data->dims[s++];
-    onnx_tensor *t = imp_new_const(im, data->data_type == ONNX_FLOAT ? ONNX_FLOAT : ONNX_INT64, rank, dims);
-    if (t && t->f) memcpy(t->f, data->f, data->count * sizeof *t->f);
-    if (t && t->i) memcpy(t->i, data->i, data->count * sizeof *t->i);
-    return define_const(im, n, t);
-}
-
-static cnn_status op_cast(importer *im, const onnx_node *n, int i) {
-    const onnx_tensor *data;
-    cnn_status st = imp_input_const(im, n, 0, &data);
-    if (st) return st;
-    int64_t to = imp_attr_int(n, "to", 0);
-    if (to != ONNX_FLOAT && to != ONNX_INT64 && to != ONNX_INT32)
-        return FAIL("cast of a constant to type %lld is not supported", (long long)to);
-    onnx_tensor *t = imp_new_const(im, to == ONNX_FLOAT ? ONNX_FLOAT : ONNX_INT64, data->rank, data->dims);
-    for (size_t k = 0; t && k < data->count; k++) {
-        if (t->f) t->f[k] = data->f ? data->f[k] : (float)data->i[k];
-        else t->i[k] = data->i ? data->i[k] : (int64_t)data->f[k];
-    }
-    return define_const(im, n, t);
-}
-
-/* ---------------------------------------------------------------------------------------------
  * The table
  * ------------------------------------------------------------------------------------------- */
 
@@ -865,15 +769,16 @@ static const struct {
     {"Add", op_add},
     {"AveragePool", op_avg_pool},
     {"BatchNormalization", op_batchnorm},
-    {"Cast", op_cast},
+    {"Cast", imp_const_cast},
     {"Concat", op_concat},
-    {"Constant", op_constant},
+    {"ConstantOfShape", imp_const_of_shape},
+    {"Constant", imp_const_constant},
     {"Conv", op_conv},
     {"ConvTranspose", op_conv_transpose},
     {"Dropout", op_dropout},
     {"Elu", op_elu},
     {"Flatten", op_flatten},
-    {"Gather", op_gather},
+    {"Gather", imp_const_gather},
     {"Gemm", op_gemm},
     {"GlobalAveragePool", op_global_avg},
     {"GlobalMaxPool", op_global_max},
@@ -887,12 +792,15 @@ static const struct {
     {"Relu", op_relu},
     {"Reshape", op_reshape},
     {"Resize", op_resize},
-    {"Shape", op_shape},
+    {"Shape", imp_const_shape},
     {"Sigmoid", op_sigmoid},
+    {"Slice", imp_const_slice},
     {"Softmax", op_softmax},
     {"Sum", op_add},
+    {"Squeeze", imp_const_squeeze},
     {"Tanh", op_tanh},
-    {"Unsqueeze", op_unsqueeze},
+    {"Transpose", imp_const_transpose},
+    {"Unsqueeze", imp_const_unsqueeze},
     {"Upsample", op_resize},
 };
 
