@@ -182,7 +182,7 @@ FUZZ_MAX_LEN_netdef := 4096
 FUZZ_MAX_LEN_onnx   := 65536
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
-	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined" \
+	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
 	    build-fuzz/libcnn.a
 	clang -std=c11 -Iinclude -O1 -g $(FUZZ_FLAGS) fuzz/fuzz_$(FUZZ_TARGET).c build-fuzz/libcnn.a \
 	    -o build-fuzz/fuzz_$(FUZZ_TARGET) $(LDLIBS) $(FUZZ_FLAGS)

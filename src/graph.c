@@ -100,6 +100,10 @@ int cnn_net_find(const cnn_net *net, const char *name) {
     return -1;
 }
 
+/* buf + off into a flat buffer, which is NULL while the network has no parameters (or no
+ * state): NULL + 0 is undefined in C. */
+static float *view(float *buf, size_t off) { return buf ? buf + off : NULL; }
+
 static int valid_name(const char *s) {
     if (!*s || strlen(s) >= CNN_NAME_MAX) return 0;
     for (; *s; s++)
@@ -263,7 +267,7 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
     n->state_off = net->n_state;
     net->n_params += n->n_params;
     net->n_state += n->n_state;
-    if (t->init) t->init(n, net->params + n->param_off, net->state + n->state_off, &net->rng);
+    if (t->init) t->init(n, view(net->params, n->param_off), view(net->state, n->state_off), &net->rng);
     if (t->min_inputs == 0) net->inputs[net->n_inputs++] = n->index;
     net->nodes[net->n_nodes++] = n;
     net->output = n->index;
@@ -429,9 +433,9 @@ cnn_status cnn_net_prepare(cnn_net *net, int max_batch) {
 static void bind_views(cnn_net *net) {
     for (int i = 0; i < net->n_nodes; i++) {
         cnn_node *n = net->nodes[i];
-        n->w = net->params + n->param_off;
-        n->dw = net->grads + n->param_off;
-        n->s = net->state + n->state_off;
+        n->w = view(net->params, n->param_off);
+        n->dw = view(net->grads, n->param_off);
+        n->s = view(net->state, n->state_off);
     }
 }
 

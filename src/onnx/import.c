@@ -291,7 +291,7 @@ cnn_status imp_attr_ints(importer *im, const onnx_node *n, const char *name, int
     if (a->n > (size_t)max)
         return imp_fail(im, CNN_STATUS_INVALID_ARGUMENT, "attribute '%s' has %zu values (at most "
                         "%d here)", name, a->n, max);
-    memcpy(v, a->ints, a->n * sizeof *v);
+    if (a->n) memcpy(v, a->ints, a->n * sizeof *v);
     *count = (int)a->n;
     return CNN_STATUS_OK;
 }

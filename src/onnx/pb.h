@@ -32,7 +32,9 @@ typedef struct pb_field {
 } pb_field;
 
 static inline pb_in pb_view(const void *data, size_t len) {
-    pb_in in = {(const uint8_t *)data, (const uint8_t *)data + len};
+    static const uint8_t none[1];
+    const uint8_t *p = data ? (const uint8_t *)data : none; /* NULL + 0 is undefined */
+    pb_in in = {p, p + (data ? len : 0)};
     return in;
 }
 
