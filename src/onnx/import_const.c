@@ -260,6 +260,7 @@ cnn_status imp_const_slice(importer *im, const onnx_node *n, int i) {
         if (a < 0) return CNN_STATUS_INVALID_ARGUMENT;
         int64_t dim = data->dims[a], t = nt >= 0 ? steps[k] : 1, b = starts[k], e = ends[k];
         if (t == 0) return FAIL("a step of 0");
+        if (t > dim + 1 || t < -dim - 1) t = t > 0 ? dim + 1 : -dim - 1; /* the same slice */
         if (b < 0) b = b < -dim ? 0 : b + dim;
         if (e < 0) e = e < -dim ? -1 : e + dim;
         if (t > 0) {
@@ -318,7 +319,8 @@ cnn_status imp_const_concat(importer *im, const onnx_node *n, int i) {
         if ((st = imp_input_const(im, n, k, &t))) return st;
         int same = t->rank == first->rank && !t->f == !first->f;
         for (int d = 0; same && d < t->rank; d++) same = d == axis || t->dims[d] == first->dims[d];
-        if (!same) return FAIL("constants of different types or shapes are concatenated");
+        if (!same || t->dims[axis] > MAX_CONST_COUNT)
+            return FAIL("constants of different types or shapes are concatenated");
         dims[axis] += t->dims[axis];
     }
     onnx_tensor *r = new_const(im, first, 0, first->rank, dims);
@@ -353,8 +355,7 @@ cnn_status imp_const_reshape(importer *im, const onnx_node *n, int i) {
         }
         if (v == -1 && infer < 0) infer = d;
         else if (v < 0) return FAIL("shape value %lld", (long long)shape->i[d]);
-        else known *= v;
-        if (known > MAX_CONST_COUNT) return FAIL("the shape is too large");
+        else if (v > MAX_CONST_COUNT || (known *= v) > MAX_CONST_COUNT) return FAIL("the shape is too large");
         dims[d] = v;
     }
     if (infer >= 0) {

@@ -214,6 +214,9 @@ static cnn_status op_conv_transpose(importer *im, const onnx_node *n, int i) {
     memcpy(outs, v, sizeof outs);
     if ((st = imp_attr_ints(im, n, "output_padding", opad, 2, &n_op))) return st;
     if (n_op >= 0 && n_op != 2) return FAIL("output_padding has %d values for 2 axes", n_op);
+    for (int a = 0; a < 2; a++)
+        if (opad[a] < 0 || opad[a] > 65535 || (n_out >= 0 && (outs[a] < 1 || outs[a] > (1 << 24))))
+            return FAIL("output_padding or output_shape out of range");
     geom g;
     const onnx_attr *pads_attr = onnx_attr_find(n, "pads");
     if (n_out >= 0 || strncmp(auto_pad, "SAME", 4) == 0) {
@@ -604,9 +607,13 @@ static cnn_status op_reshape(importer *im, const onnx_node *n, int i) {
         int64_t v = t->i[d];
         if (v == 0 && !allow_zero) v = d == 0 ? ONNX_BATCH : d <= s.rank ? s.dim[d - 1] : -2;
         if (d == 0 && (v == ONNX_BATCH || (im->input_batch > 0 && v == im->input_batch))) v = ONNX_BATCH;
-        if (v == -1 && infer < 0) infer = d;
-        else if (d > 0 && v >= 1) known *= (size_t)v;
-        else if (!(d == 0 && v == ONNX_BATCH)) return FAIL("shape value %lld at %d is not supported", (long long)t->i[d], d);
+        if (v == -1 && infer < 0) {
+            infer = d;
+        } else if (d > 0 && v >= 1 && v <= (int64_t)numel) {
+            if ((known *= (size_t)v) > numel) return FAIL("the shape is larger than a sample");
+        } else if (!(d == 0 && v == ONNX_BATCH)) {
+            return FAIL("shape value %lld at %d is not supported", (long long)t->i[d], d);
+        }
         dims[d] = v;
     }
     if (infer == 0) { /* (-1, rest...): the batch when the rest is one sample */
