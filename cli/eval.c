@@ -26,7 +26,7 @@ static void fill_opts(cli_opt *o, eval_cfg *c) {
     memcpy(o, table, sizeof table);
 }
 
-static const char ABOUT[] = "Evaluates a checkpoint written by cnn train on the test set.";
+static const char ABOUT[] = "Evaluates a trained model (a checkpoint written by cnn train, or an ONNX model) on the test set.";
 
 void cli_eval_help(FILE *f) {
     eval_cfg c;
@@ -125,7 +125,7 @@ int cli_eval(int argc, char **argv) {
     int npos;
     if (!cli_parse("eval", o, argc, argv, pos, 1, &npos)) return 2;
     if (npos != 1) {
-        fprintf(stderr, "cnn eval: give one checkpoint (usage: cnn eval MODEL.ckpt [options])\n");
+        fprintf(stderr, "cnn eval: give one model (usage: cnn eval MODEL.ckpt|MODEL.onnx [options])\n");
         return 2;
     }
     cnn_net *net = NULL;

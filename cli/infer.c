@@ -30,7 +30,7 @@ typedef struct infer_opts {
     }
 
 static const char ABOUT[] =
-    "Runs a network (a checkpoint or a definition file) on NumPy .npy arrays (float32, C\n"
+    "Runs a network (a checkpoint, an ONNX model or a definition file) on NumPy .npy arrays (float32, C\n"
     "order) and writes the raw values of the output, or of any layers, as .npy files.";
 
 void cli_infer_help(FILE *f) {

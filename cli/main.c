@@ -26,7 +26,7 @@ static const char USAGE[] =
     "                  gradcam, dream, kernels (cnn help viz)\n"
     "  models          list the zoo's models\n"
     "  summary NAME|FILE|CKPT  layers, output shapes, parameters, multiply-adds of a zoo\n"
-    "                  model, a definition file or a checkpoint (cnn help summary)\n"
+    "                  model, a definition file, a checkpoint or an ONNX model\n"
     "  def NAME|FILE|CKPT  the definition text, to edit and train with --model FILE\n"
     "  import M.onnx --out M.ckpt  an ONNX model into a checkpoint (any command also\n"
     "                  takes the .onnx file as its model)\n"

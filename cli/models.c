@@ -62,8 +62,8 @@ void cli_summary_help(FILE *f) {
     model_req r = {0};
     fill_opts(&r);
     cli_help(f, "cnn summary NAME|FILE|CKPT [options]   or   cnn def NAME|FILE|CKPT [options]",
-             "The network of a zoo model (cnn models), a definition file (docs/FORMAT.md) or a "
-             "checkpoint.\nsummary: each layer's name, type, output shape, parameters and "
+             "The network of a zoo model (cnn models), a definition file (docs/FORMAT.md), a "
+             "checkpoint or an ONNX model.\nsummary: each layer's name, type, output shape, parameters and "
              "multiply-adds, then the totals.\ndef: the definition text, to edit and train with "
              "--model FILE.\nBoth warn about layers whose output goes nowhere.", r.o);
 }
@@ -106,7 +106,7 @@ static int classify(model_req *r) {
         return 2;
     }
     if (r->src == SRC_TRAINED && r->o[MO_INPUT].given) {
-        fprintf(stderr, "cnn %s: --input cannot change %s: it is a checkpoint, with trained "
+        fprintf(stderr, "cnn %s: --input cannot change %s: it is a trained model, with fixed "
                 "weights\n", r->cmd, r->name);
         return 2;
     }

@@ -140,8 +140,8 @@ int cli_predict(int argc, char **argv) {
     cnn_net *net = NULL;
     if (!pos || !cli_parse("predict", o, argc, argv, pos, MAX_ARGS, &npos)) goto out;
     if (npos < 2) {
-        fprintf(stderr, "cnn predict: give a checkpoint and at least one image or folder (usage: "
-                "cnn predict MODEL.ckpt IMAGE|FOLDER...)\n");
+        fprintf(stderr, "cnn predict: give a model and at least one image or folder (usage: "
+                "cnn predict MODEL.ckpt|MODEL.onnx IMAGE|FOLDER...)\n");
         goto out;
     }
     status = 1;

@@ -188,7 +188,7 @@ int main(int argc, char **argv) {
     expect("train --data . --val 100 --model nosuchmodel", 1, "nosuchmodel", NULL);
     expect("frobnicate", 2, "unknown command 'frobnicate'", NULL);
     expect("help train", 0, "--resume FILE", "--augment LIST");
-    expect("eval", 2, "give one checkpoint", NULL);
+    expect("eval", 2, "give one model", NULL);
     expect("eval nothing.ckpt", 1, "nothing.ckpt: cannot open", NULL);
 
     /* A damaged checkpoint is refused. */

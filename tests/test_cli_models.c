@@ -114,7 +114,7 @@ static void test_checkpoints(void) {
             out, text ? text : "(null)");
     free(text);
     expect("summary clean.ckpt", 0, "dense", "");
-    expect("summary trained.ckpt --input 1x8x8", 2, "", "checkpoint");
+    expect("summary trained.ckpt --input 1x8x8", 2, "", "it is a trained model");
     expect("def trained.ckpt --classes 3", 2, "", "--classes is for zoo models");
     /* The same warning for a definition file, none for a zoo model without dead ends. */
     write_file("dead.txt", DEAD_END);

@@ -380,6 +380,27 @@ static void damaged_files(const char *ref) {
     }
 }
 
+/* Inputs the fuzzer found (fuzz/regressions/onnx/): read without a crash, refused or not. */
+static void fuzz_regressions(void) {
+    DIR *d = opendir("fuzz/regressions/onnx");
+    if (!T_CHECK(d != NULL, "no fuzz/regressions/onnx (run from the repository root)")) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[4200], err[2048];
+        snprintf(path, sizeof path, "fuzz/regressions/onnx/%s", e->d_name);
+        FILE *f = fopen(path, "rb");
+        static uint8_t bytes[1 << 17];
+        size_t n = f ? fread(bytes, 1, sizeof bytes, f) : 0;
+        if (f) fclose(f);
+        cnn_net *net = NULL;
+        cnn_status st = cnn_onnx_read(bytes, n, "fuzz", &net, err, sizeof err);
+        T_CHECK(st == 0 ? net != NULL : !net && !strncmp(err, "fuzz: ", 6), "%s: %s", path, err);
+        cnn_net_free(net);
+    }
+    closedir(d);
+}
+
 /* Weights in a file beside the model (tests/ref/onnx_ext/, make_onnx_ext.py): read from the
  * model's folder only. Each model is copied into a folder of its own with w.bin, and a
  * secret.bin outside it. */
@@ -484,6 +505,7 @@ int main(void) {
     const char *ref = getenv("CNN_REF_DIR") ? getenv("CNN_REF_DIR") : "tests/ref";
     refusals();
     damaged_files(ref);
+    fuzz_regressions();
     external_data(ref);
     preprocessing();
     export_refusals();
