@@ -4,6 +4,9 @@
 #   make run        installs what is missing, builds, trains LeNet-5 on Fashion-MNIST
 #   make test       installs what is missing, builds, runs every test, then again under
 #                   AddressSanitizer and UBSan, and the threaded ones under ThreadSanitizer
+#   make check-onnx-slow  ONNX against PyTorch both ways: torchvision models exported by PyTorch
+#                   run by cnn, and cnn's exports run by an ONNX interpreter written on PyTorch
+#                   (needs python3-torch, python3-torchvision; a few minutes; build/onnx-slow/)
 #   make install    the library, its header, cnn.pc, the cnn tool and its man page into PREFIX
 #                   (/usr/local), under DESTDIR when set; make uninstall removes them
 #   make clean
@@ -62,7 +65,8 @@ TEST_LIB   := $(BUILD)/tests/testlib.o
 EX_SRCS    := $(sort $(wildcard examples/*.c))
 EX_BINS    := $(EX_SRCS:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all deps run test check check-san check-tsan clean fuzz bench install uninstall
+.PHONY: all deps run test check check-san check-tsan check-onnx-slow clean fuzz bench install \
+        uninstall
 # Keep objects that pattern rules make on the way to a program: they are not temporary.
 .SECONDARY:
 all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(BUILD)/cnn.1 $(BUILD)/cnn-uninstalled.pc \
@@ -133,11 +137,12 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 
 # Runs every test program and the quick example; each exits non-zero on failure. Prints
 # "N passed, N failed". (examples/unet_fashion trains for minutes: docs/RESULTS.md runs it.)
-# test_install.sh links a program of its own with CC and the SAN flags of this build.
+# test_install.sh links a program of its own with CC and the SAN flags of this build;
+# test_onnx_checker.sh runs ONNX's checker (python3-onnx) on every zoo model cnn exports.
 check: all
 	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(BUILD)/examples/simple \
 	    "examples/run-library-examples.sh $(BUILD)" "tests/test_symbols.sh $(BUILD)" \
-	    "tests/test_install.sh $(BUILD)"
+	    "tests/test_install.sh $(BUILD)" "tests/test_onnx_checker.sh $(BUILD)"
 
 # The sanitizer pass skips building the biggest zoo models (CNN_TEST_LIGHT): the optimised
 # pass checks them, and under ASan their hundreds of MB of weights only cost time.
@@ -167,6 +172,13 @@ check-tsan:
 	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" \
 	    $(TSAN_TESTS:%=build-tsan/tests/%)
 	@TSAN_OPTIONS=halt_on_error=1 scripts/run-tests.sh build-tsan $(TSAN_TESTS:%=build-tsan/tests/%)
+
+# The slow ONNX checks of tests/test_onnx_slow.sh, not part of make test (PyTorch is not a
+# dependency): tests/ref/onnx_big.py (resnet18, googlenet, densenet121 exported by PyTorch, run
+# by cnn) and tests/ref/onnx_to_torch.py on what cnn exports (LeNet-5 trained one epoch,
+# resnet20, small_unet, segnet); prints two Markdown tables; the files stay in BUILD/onnx-slow.
+check-onnx-slow: all
+	tests/test_onnx_slow.sh $(BUILD) $(BUILD)/onnx-slow
 
 test: deps
 	$(MAKE) check

@@ -95,7 +95,9 @@ static void print_table(const char *model, const char *data, const cnn_net *net,
     }
 }
 
-/* The test set of the model's task, its classes matched to the model's by name. */
+/* The test set of the model's task, its classes matched to the model's by name (a model
+ * without class names, such as an imported ONNX model, takes the data set's classes in their
+ * order when there are as many). */
 static int load_test(const char *spec, cnn_net *net, cnn_dataset **test) {
     const cnn_preprocess *p = cnn_net_preprocess(net);
     cnn_shape in = cnn_net_input_shape(net, 0);
@@ -106,6 +108,12 @@ static int load_test(const char *spec, cnn_net *net, cnn_dataset **test) {
     if (!cli_load_task_data("eval", spec, p->task, in.rank == 3 ? input : NULL, &train, test))
         return 0;
     cnn_dataset_free(train);
+    if (p->task != CNN_TASK_REGRESSION && !p->class_names) {
+        if ((*test)->classes == p->classes) return 1;
+        fprintf(stderr, "cnn eval: --data %s: %d classes, the model has %d (without names)\n",
+                spec, (*test)->classes, p->classes);
+        return 0;
+    }
     char **names = calloc((size_t)p->classes + 1, sizeof *names);
     for (int k = 0; names && k < p->classes; k++) names[k] = (char *)cnn_net_class_name(net, k);
     cnn_dataset model = {.classes = p->classes, .class_names = names};

@@ -300,6 +300,31 @@ static void expect_refusal(mini *k, const char *frag, const char *what) {
             "%s: status %d, message '%s' (want '%s')", what, st, err, frag);
 }
 
+/* Concat of one input is that input; of more than 8 (DenseNet's), a chain of concat layers. */
+static void concat_counts(void) {
+    static const char *xs[12] = {"x", "x", "x", "x", "x", "x", "x", "x", "x", "x", "x", "x"};
+    for (int count = 1; count <= 12; count += 11) {
+        mini k;
+        mini_init(&k, 13);
+        onnx_node *n = mini_node(&k, "cat", "Concat", "x", NULL, "y");
+        n->inputs = xs;
+        n->n_inputs = count;
+        mini_attr_int(&k, n, "axis", 1);
+        size_t size;
+        uint8_t *bytes = onnx_model_write(&k.m, &size);
+        cnn_net *net = NULL;
+        char err[2048];
+        if (T_CHECK(cnn_onnx_read(bytes, size, "cat", &net, err, sizeof err) == 0, "%s", err)) {
+            cnn_shape o = cnn_net_output_shape(net);
+            T_CHECK(o.dim[0] == 2 * count, "Concat of %d: %d channels", count, o.dim[0]);
+            T_CHECK(cnn_net_layer_count(net) == (count == 1 ? 1 : 3), "Concat of %d: %d layers",
+                    count, cnn_net_layer_count(net));
+        }
+        cnn_net_free(net);
+        cnn_free(bytes);
+    }
+}
+
 static void refusals(void) {
     mini k;
     char err[2048];
@@ -484,6 +509,24 @@ static void adaptive_equal_bins(void) {
     cnn_net_free(net);
 }
 
+/* A ceil-mode pooling whose last window PyTorch drops (it would start in the padding) leaves
+ * with ceil_mode=0, the sizes ONNX's rule then gives, and comes back the same in values. */
+static void ceil_dropped_window(void) {
+    char err[2048], args[256];
+    cnn_net *net = t_net("input x - shape=2x10x10; max_pool2d p - kernel=2 stride=3 padding=1 "
+                         "ceil_mode=1", 4), *back = NULL;
+    cnn_shape s = cnn_net_output_shape(net);
+    T_CHECK(s.dim[1] == 4 && s.dim[2] == 4, "PyTorch's rule drops the fifth window");
+    if (T_CHECK(cnn_onnx_save(at("ceil.onnx"), net, err, sizeof err) == 0, "%s", err) &&
+        T_CHECK(cnn_onnx_load(at("ceil.onnx"), &back, err, sizeof err) == 0, "%s", err)) {
+        cnn_net_layer_args(back, 1, args, sizeof args);
+        T_CHECK(strstr(args, "ceil_mode=0") != NULL, "exported as ceil_mode=0: %s", args);
+        same_outputs(net, back, "ceil mode, dropped window");
+    }
+    cnn_net_free(back);
+    cnn_net_free(net);
+}
+
 static void export_refusals(void) {
     char err[2048];
     cnn_net *net = t_net("input x - shape=2x5x5; adaptive_avg_pool2d a - out=3", 1);
@@ -504,12 +547,14 @@ int main(void) {
     int light = getenv("CNN_TEST_LIGHT") && *getenv("CNN_TEST_LIGHT") && strcmp(getenv("CNN_TEST_LIGHT"), "0");
     const char *ref = getenv("CNN_REF_DIR") ? getenv("CNN_REF_DIR") : "tests/ref";
     refusals();
+    concat_counts();
     damaged_files(ref);
     fuzz_regressions();
     external_data(ref);
     preprocessing();
     export_refusals();
     adaptive_equal_bins();
+    ceil_dropped_window();
     layers_round_trip();
     pytorch_fixtures(ref);
     zoo_round_trips(light);

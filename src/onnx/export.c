@@ -366,12 +366,38 @@ static int export_dropout(exporter *ex, const layer_ctx *l) {
     return 0;
 }
 
+/* ceil_mode as ONNX reads it. PyTorch (and cnn) drop a last window that would start in the
+ * right padding; ONNX's size rule does not. Where that happens the sizes are those of rounding
+ * down, so ceil_mode=0 is written; otherwise the layer's own. -1 when neither gives the
+ * layer's sizes (one axis rounded up, the other's last window dropped). */
+static int onnx_ceil_mode(const layer_ctx *l, int dilation) {
+    int ceil = (int)arg_int(l->args, "ceil_mode");
+    if (!ceil) return 0;
+    int64_t k[2], s[2], d[2] = {1, 1}, pad[4];
+    arg_int2(l->args, "kernel", k);
+    arg_int2(l->args, "stride", s);
+    if (s[0] == 0) memcpy(s, k, sizeof s);
+    if (dilation) arg_int2(l->args, "dilation", d);
+    arg_pads(l->args, k, d, pad);
+    int fits_up = 1, fits_down = 1;
+    for (int a = 0; a < 2; a++) {
+        int64_t span = l->in_shape.dim[1 + a] + pad[2 * a] + pad[2 * a + 1] - (d[a] * (k[a] - 1) + 1);
+        fits_up &= (span + s[a] - 1) / s[a] + 1 == l->shape.dim[1 + a];
+        fits_down &= span / s[a] + 1 == l->shape.dim[1 + a];
+    }
+    return fits_up ? 1 : fits_down ? 0 : -1;
+}
+
 static int export_pool(exporter *ex, const layer_ctx *l) {
     const char *op = !strcmp(l->type, "max_pool2d") ? "MaxPool"
                    : !strcmp(l->type, "avg_pool2d") ? "AveragePool" : "LpPool";
     onnx_node *n = add_node(ex, l->name, op, l->in);
     window_attrs(ex, n, l, 2, op[0] == 'M', op[0] != 'L');
-    if (op[0] != 'L') attr_int(ex, n, "ceil_mode", arg_int(l->args, "ceil_mode"));
+    int ceil = op[0] == 'L' ? 0 : onnx_ceil_mode(l, op[0] == 'M');
+    if (ceil < 0)
+        return fail(ex, "ceil_mode rounds one axis up and drops the other's last window (which "
+                        "starts in the padding): ONNX's ceil_mode cannot say that");
+    if (op[0] != 'L') attr_int(ex, n, "ceil_mode", ceil);
     if (op[0] == 'A') attr_int(ex, n, "count_include_pad", arg_int(l->args, "count_include_pad"));
     if (op[0] == 'L') attr_int(ex, n, "p", 2);
     if (n && op[0] == 'M') { /* the Indices, for a max_unpool2d that reads this layer */

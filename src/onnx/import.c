@@ -186,6 +186,12 @@ static void layer_name(importer *im, const char *onnx, const char *op_type, char
 
 cnn_status imp_add_layer(importer *im, const onnx_node *n, const char *type, const int *inputs,
                          int n_inputs, const char *args, int *layer) {
+    cnn_status st = imp_add_hidden_layer(im, n, type, inputs, n_inputs, args, layer);
+    return st ? st : imp_define(im, n, 0, (value){.kind = VALUE_LAYER, .layer = *layer});
+}
+
+cnn_status imp_add_hidden_layer(importer *im, const onnx_node *n, const char *type,
+                                const int *inputs, int n_inputs, const char *args, int *layer) {
     char name[CNN_NAME_MAX], list[CNN_MAX_INPUTS * CNN_NAME_MAX + 8] = "";
     layer_name(im, *n->name ? n->name : n->n_outputs ? n->outputs[0] : n->op_type, n->op_type,
                name);
@@ -199,7 +205,7 @@ cnn_status imp_add_layer(importer *im, const onnx_node *n, const char *type, con
     cnn_status st = cnn_add(im->net, type, name, list, args);
     if (st) return imp_fail(im, st, "%s", cnn_net_last_error(im->net));
     *layer = cnn_net_layer_count(im->net) - 1;
-    return imp_define(im, n, 0, (value){.kind = VALUE_LAYER, .layer = *layer});
+    return CNN_STATUS_OK;
 }
 
 static void dims_str(char *buf, size_t size, int rank, const int *dims) {

@@ -75,6 +75,10 @@ const onnx_node *imp_sole_consumer(importer *im, const onnx_node *n, int *index)
  * makes it the value of the node's output 0. *layer gets its index. A cnn error is reported with the node. */
 cnn_status imp_add_layer(importer *im, const onnx_node *n, const char *type, const int *inputs,
                          int n_inputs, const char *args, int *layer);
+/* The same without giving the node's output a value: one of several layers a node makes (named
+ * after the node, "_2", "_3"... appended). */
+cnn_status imp_add_hidden_layer(importer *im, const onnx_node *n, const char *type,
+                                const int *inputs, int n_inputs, const char *args, int *layer);
 /* Copies a constant into the layer's tensor `name` ("weight", "bias", ...), which must have
  * the same number of elements; scale multiplies each value (1 to copy). With transpose set,
  * src is (in, out) for a weight of (out, in). */

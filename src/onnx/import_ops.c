@@ -540,20 +540,33 @@ static cnn_status op_matmul(importer *im, const onnx_node *n, int i) {
  * Joins and shapes
  * ------------------------------------------------------------------------------------------- */
 
+/* add or concat of activations: of more than cnn's 8 inputs a chain (DenseNet concatenates up
+ * to 49 feature maps), each layer taking the one before and 7 more; of one (torchvision's
+ * DenseNet has torch.cat([x], 1)), that activation. */
 static cnn_status join(importer *im, const onnx_node *n, const char *type) {
-    int xs[CNN_MAX_INPUTS], layer;
-    if (n->n_inputs < 2 || n->n_inputs > CNN_MAX_INPUTS)
-        return FAIL("%d inputs (cnn: 2 to %d)", n->n_inputs, CNN_MAX_INPUTS);
-    for (int k = 0; k < n->n_inputs; k++) {
-        value *v;
-        cnn_status st = imp_input(im, n, k, &v);
+    int xs[CNN_MAX_INPUTS], layer = -1;
+    if (n->n_inputs < 1) return FAIL("no input");
+    for (int k = 0; k < n->n_inputs;) {
+        int m = 0;
+        if (layer >= 0) xs[m++] = layer;
+        for (; m < CNN_MAX_INPUTS && k < n->n_inputs; k++) {
+            value *v;
+            cnn_status st = imp_input(im, n, k, &v);
+            if (st) return st;
+            if (v->kind == VALUE_CONST)
+                return FAIL("input '%s' is a constant: cnn adds and concatenates activations "
+                            "only (a constant bias is folded only into the MatMul before it)",
+                            v->name);
+            if ((st = imp_input_layer(im, n, k, &xs[m++]))) return st;
+        }
+        if (m == 1) {
+            layer = xs[0];
+            break;
+        }
+        cnn_status st = imp_add_hidden_layer(im, n, type, xs, m, NULL, &layer);
         if (st) return st;
-        if (v->kind == VALUE_CONST)
-            return FAIL("input '%s' is a constant: cnn adds and concatenates activations only "
-                        "(a constant bias is folded only into the MatMul before it)", v->name);
-        if ((st = imp_input_layer(im, n, k, &xs[k]))) return st;
     }
-    return imp_add_layer(im, n, type, xs, n->n_inputs, NULL, &layer);
+    return imp_define(im, n, 0, (value){.kind = VALUE_LAYER, .layer = layer});
 }
 
 static cnn_status op_add(importer *im, const onnx_node *n, int i) { return join(im, n, "add"); }
