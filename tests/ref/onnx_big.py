@@ -27,12 +27,10 @@ import subprocess
 import sys
 import time
 import warnings
-import zlib
 
 import numpy as np
 import onnx
 import torch
-import torch.nn as nn
 import torchvision
 
 ATOL, RTOL = 1e-5, 1e-4
@@ -45,20 +43,9 @@ MODELS = {
 }
 
 
-def seed_for(name):
-    torch.manual_seed(zlib.crc32(name.encode()) & 0x7FFFFFFF)
-
-
-def randomise_bn(m):
-    """As make_onnx_fixtures.py: no batch normalisation is the identity."""
-    for bn in m.modules():
-        if isinstance(bn, nn.modules.batchnorm._BatchNorm):
-            with torch.no_grad():
-                if bn.affine:
-                    bn.weight.uniform_(0.5, 1.5)
-                    bn.bias.normal_(0.0, 0.1)
-                bn.running_mean.normal_(0.0, 0.1)
-                bn.running_var.uniform_(0.5, 1.5)
+# The fixtures' seeding and batch-norm randomisation, shared with make_onnx_fixtures.py.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_onnx_fixtures import randomise_bn, seed_for  # noqa: E402
 
 
 def compare(got, want):
