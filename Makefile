@@ -54,7 +54,8 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 # libcnn.so.MAJOR in /usr/local/lib at once. LDCONFIG= skips it.
 LDCONFIG   ?= ldconfig
 
-LIB_SRCS   := $(sort $(wildcard src/*.c src/*/*.c))
+# src/mpi/ is libcnn_mpi, built apart (below): libcnn never needs MPI.
+LIB_SRCS   := $(filter-out src/mpi/%,$(sort $(wildcard src/*.c src/*/*.c)))
 LAYER_SRCS := $(sort $(wildcard src/layers/*.c))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS   := $(sort $(wildcard cli/*.c))
@@ -70,7 +71,7 @@ EX_BINS    := $(EX_SRCS:examples/%.c=$(BUILD)/examples/%)
 # Keep objects that pattern rules make on the way to a program: they are not temporary.
 .SECONDARY:
 all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(BUILD)/cnn.1 $(BUILD)/cnn-uninstalled.pc \
-     $(TEST_BINS) $(EX_BINS)
+     $(TEST_BINS) $(EX_BINS) $(MPI_TARGETS)
 
 # make test needs Fashion-MNIST too: the library's examples train on it.
 deps:
@@ -110,10 +111,29 @@ $(BUILD)/$(SONAME): $(BUILD)/$(SO_FILE)
 $(BUILD)/libcnn.so: $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@
 
+# Data-parallel training over MPI (docs/DISTRIBUTED.md), when mpicc is there (Debian's
+# libopenmpi-dev; make test installs it): libcnn_mpi.a (src/mpi/, include/cnn_mpi.h), the cnn
+# tool built with it (cli/dist.c: cnn train under mpirun), and the MPI test. Without mpicc,
+# libcnn and cnn build as before and cnn train refuses to be one of several ranks.
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+ifneq ($(MPICC),)
+MPI_CFLAGS  := $(shell $(MPICC) -showme:compile)
+MPI_LIBS    := $(shell $(MPICC) -showme:link)
+MPI_TARGETS := $(BUILD)/libcnn_mpi.a $(BUILD)/tests/mpi_trainer
+CLI_MPI     := $(BUILD)/libcnn_mpi.a
+$(BUILD)/src/mpi/%.o $(BUILD)/cli/dist.o $(BUILD)/tests/mpi_trainer.o: CFLAGS += $(MPI_CFLAGS) -DCNN_WITH_MPI
+endif
+
+$(BUILD)/libcnn_mpi.a: $(BUILD)/src/mpi/cnn_mpi.o
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/mpi_trainer: $(BUILD)/tests/mpi_trainer.o $(TEST_LIB) $(BUILD)/libcnn_mpi.a $(BUILD)/libcnn.a
+	$(CC) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
+
 # The tool links libcnn.a: the installed cnn does not depend on where libcnn.so is installed
 # nor on the loader's cache (docs/INSTALL.md says more).
-$(BUILD)/cnn: $(CLI_OBJS) $(BUILD)/libcnn.a
-	$(CC) -o $@ $^ $(LDLIBS)
+$(BUILD)/cnn: $(CLI_OBJS) $(CLI_MPI) $(BUILD)/libcnn.a
+	$(CC) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
 
 # The man page cnn(1), from the tool's own help (cnn help, cnn help COMMAND, ...).
 $(BUILD)/cnn.1: $(BUILD)/cnn scripts/gen-man.sh

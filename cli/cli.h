@@ -5,6 +5,8 @@
 #ifndef CNN_CLI_H
 #define CNN_CLI_H
 
+#include "cnn.h"
+
 #include <stdio.h>
 
 int cli_train(int argc, char **argv);
@@ -24,6 +26,11 @@ int cli_summary(int argc, char **argv);
 int cli_infer(int argc, char **argv);
 void cli_infer_help(FILE *f);
 void cli_summary_help(FILE *f);
+/* Data-parallel training under mpirun (dist.c): *comm is the trainer's comm, or NULL when this
+ * is the only process; 0 (with a message) when the job cannot train. cli_dist_end ends MPI,
+ * aborting the job when this rank failed (exit code failed != 0). */
+int cli_dist_start(const cnn_train_comm **comm);
+void cli_dist_end(int failed);
 int cli_import(int argc, char **argv);
 void cli_import_help(FILE *f);
 int cli_export(int argc, char **argv);

@@ -254,6 +254,8 @@ typedef struct run {
     cnn_net *net;       /* a new run's network (a resumed run's is the trainer's) */
     cnn_trainer *tr;
     char *meta;         /* the cli.* lines */
+    const cnn_train_comm *comm; /* under mpirun: this rank among the job's (else NULL) */
+    int quiet;          /* a rank other than 0: prints and writes nothing but errors */
 } run;
 
 static int check_outputs(run *r) {
@@ -280,6 +282,7 @@ static int check_outputs(run *r) {
 static int on_step(void *user, const cnn_train_progress *p) {
     run *r = user;
     double t = p->seconds;
+    if (r->quiet) return 0;
     int last = p->step == p->steps;
     if (r->tty ? (t - r->last_print < 0.1 && !last)
                : (p->step % (p->steps / 4 > 0 ? p->steps / 4 : 1) != 0 || last))
@@ -314,6 +317,7 @@ static int on_epoch(void *user, const cnn_train_progress *p) {
     run *r = user;
     char acc[40] = "", val[128] = "";
     int n = 0;
+    if (r->quiet) return 0;
     if (!isnan(p->accuracy)) snprintf(acc, sizeof acc, " acc %.2f%%", 100 * p->accuracy);
     if (p->has_val) n += snprintf(val, sizeof val, "  val loss %.4f", p->val_loss);
     if (p->has_val && !isnan(p->val_accuracy))
@@ -431,6 +435,7 @@ static void run_settings(run *r, cnn_train_config *cfg) {
     cfg->on_step = on_step;
     cfg->on_epoch = on_epoch;
     cfg->user = r;
+    cfg->comm = r->comm;
 }
 
 /* A new run: returns 0 or the exit code. */
@@ -464,6 +469,7 @@ static int resume_run(run *r, cli_opt *o) {
  * ------------------------------------------------------------------------------------------- */
 
 static void print_start(const run *r) {
+    if (r->quiet) return;
     const cnn_train_config *cfg = cnn_trainer_config(r->tr);
     cnn_net *net = cnn_trainer_net(r->tr);
     const cnn_dataset *t = r->train;
@@ -488,6 +494,7 @@ static void print_start(const run *r) {
 }
 
 static int report_test(run *r) {
+    if (r->quiet) return 1;
     cnn_net *net = cnn_trainer_net(r->tr);
     cnn_metrics m;
     if (cnn_evaluate_task(net, r->test, &m)) {
@@ -524,6 +531,7 @@ static int train(run *r) {
         return 1;
     }
     if (!cnn_trainer_stopped(r->tr)) return report_test(r) ? 0 : 1;
+    if (r->quiet) return 130;
     cnn_train_progress p = cnn_trainer_last(r->tr);
     fprintf(stderr, "cnn train: stopped at epoch %d, step %d of %d; wrote %s\nresume with: "
             "cnn train --resume %s\n", p.epoch, p.step, p.steps, r->out, r->out);
@@ -545,6 +553,8 @@ int cli_train(int argc, char **argv) {
         return 2;
     }
     r.tty = cli_is_tty();
+    if (!cli_dist_start(&r.comm)) return 1;
+    r.quiet = r.comm && r.comm->rank != 0;
     cnn_train_config cfg;
     if (r.c.resume ? !resume_settings(&r, o, store) : !new_config(&r.c, o, &cfg)) return 2;
     if (!check_outputs(&r)) {
@@ -564,5 +574,6 @@ int cli_train(int argc, char **argv) {
     free(r.log);
     free(r.plot);
     free(r.meta);
+    cli_dist_end(status == 130 ? 0 : status);
     return status;
 }

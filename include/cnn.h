@@ -965,6 +965,18 @@ typedef struct cnn_train_progress {
  * CNN_STATUS_OK with cnn_trainer_stopped() set. */
 typedef int (*cnn_train_callback)(void *user, const cnn_train_progress *p);
 
+/* Data-parallel training (docs/DISTRIBUTED.md): `size` processes (ranks) run the same trainer
+ * on the same data, each with its share of every batch, and sum what they computed through
+ * allreduce_sum, which must leave the same bits on every rank (the MPI binding of
+ * include/cnn_mpi.h provides one). */
+typedef struct cnn_train_comm {
+    int rank, size;
+    /* Sums count floats elementwise over the ranks, in place; on failure a message in err. */
+    cnn_status (*allreduce_sum)(void *user, float *values, size_t count, char *err,
+                                size_t errlen);
+    void *user;
+} cnn_train_comm;
+
 typedef struct cnn_train_config {
     int epochs;             /* [10] */
     int batch;              /* [64] */
@@ -990,6 +1002,13 @@ typedef struct cnn_train_config {
     const char *meta;       /* the caller's text, kept in the checkpoints' metadata */
     cnn_train_callback on_step, on_epoch;
     void *user;
+    /* Data parallel (NULL: one process) [NULL]. Rank r of N takes samples [r B/N, (r+1) B/N)
+     * of every global batch of B (B must be a multiple of N), with the augmentation one
+     * process gives those samples; the ranks' gradients, losses and counts are averaged (summed)
+     * before each optimiser step, batch norm's running statistics averaged after it, so every
+     * rank holds the same weights; only rank 0 writes checkpoints. The comm must outlive the
+     * trainer. */
+    const cnn_train_comm *comm;
 } cnn_train_config;
 
 /* The defaults above (the best recipe known for small CNNs on Fashion-MNIST). */

@@ -86,6 +86,13 @@ static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
                                 "label smoothing applies to cross-entropy, "
                                 "not to %s",
                                 cnn_loss_name(c->loss));
+    const cnn_train_comm *m = c->comm;
+    if (m && (m->size < 1 || m->rank < 0 || m->rank >= m->size || !m->allreduce_sum ||
+              c->batch % m->size))
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "data parallel: rank %d of %d, batch %d: the batch must be a "
+                                "multiple of the number of ranks, and a sum function given",
+                                m->rank, m->size, c->batch);
     if (c->augment.blur > 0 || c->augment.sobel)
         return cnn_trainer_fail(
             tr, CNN_STATUS_INVALID_ARGUMENT,
@@ -163,13 +170,22 @@ static int score_layer(const cnn_net *net, cnn_loss loss) {
                                                                : cnn_net_score_layer(net);
 }
 
+/* The step's loss, correct and counted predictions (each as LIMBS numbers of LIMB_BITS bits,
+ * whose float sums stay exact for up to 2^(24 - LIMB_BITS) ranks), and stop requests follow
+ * the gradients in the ranks' sums. */
+#define LIMBS 4
+#define LIMB_BITS 12
+#define SUM_EXTRA (2 + 2 * LIMBS)
+
 static cnn_status setup(cnn_trainer *tr) {
     cnn_net *net = tr->net;
     const cnn_train_config *c = &tr->cfg;
     const cnn_dataset *ds = tr->train;
     int threads = c->threads ? c->threads : cnn_cpu_count();
     if (!c->threads && threads > 8) threads = 8;
-    if (cnn_net_set_threads(net, threads) || cnn_net_prepare(net, c->batch))
+    tr->local = c->comm ? c->batch / c->comm->size : c->batch;
+    tr->first = c->comm ? c->comm->rank * tr->local : 0;
+    if (cnn_net_set_threads(net, threads) || cnn_net_prepare(net, tr->local))
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
     tr->score = score_layer(net, c->loss);
     tr->steps = ds->n / c->batch; /* the last partial batch is dropped (batch norm) */
@@ -183,12 +199,15 @@ static cnn_status setup(cnn_trainer *tr) {
     size_t numel = cnn_shape_numel(&ds->shape), pixels = numel / (size_t)ds->shape.dim[0];
     size_t out = cnn_shape_numel(&net->nodes[tr->score]->shape);
     tr->perm = cnn_alloc((size_t)ds->n * sizeof *tr->perm);
-    tr->x = cnn_alloc((size_t)c->batch * numel * sizeof *tr->x);
+    tr->x = cnn_alloc((size_t)tr->local * numel * sizeof *tr->x);
     tr->scratch = cnn_alloc(2 * numel * sizeof *tr->scratch + pixels * sizeof(float));
-    tr->it = cnn_alloc((size_t)c->batch * (ds->masks ? pixels : 1) * sizeof *tr->it);
-    tr->ft = ds->targets ? cnn_alloc((size_t)c->batch * ds->n_targets * sizeof *tr->ft) : NULL;
-    tr->dz = cnn_alloc((size_t)c->batch * out * sizeof *tr->dz);
-    if (!tr->perm || !tr->x || !tr->scratch || !tr->it || (ds->targets && !tr->ft) || !tr->dz)
+    tr->it = cnn_alloc((size_t)tr->local * (ds->masks ? pixels : 1) * sizeof *tr->it);
+    tr->ft = ds->targets ? cnn_alloc((size_t)tr->local * ds->n_targets * sizeof *tr->ft) : NULL;
+    tr->dz = cnn_alloc((size_t)tr->local * out * sizeof *tr->dz);
+    tr->sums = c->comm ? cnn_alloc((net->n_params + net->n_state + SUM_EXTRA) * sizeof *tr->sums)
+                       : NULL;
+    if (!tr->perm || !tr->x || !tr->scratch || !tr->it || (ds->targets && !tr->ft) || !tr->dz ||
+        (c->comm && !tr->sums))
         return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for batches of %d",
                                 c->batch);
     tr->perm_epoch = -1;
@@ -363,6 +382,7 @@ void cnn_trainer_free(cnn_trainer *tr) {
     cnn_free(tr->it);
     cnn_free(tr->ft);
     cnn_free(tr->dz);
+    cnn_free(tr->sums);
     cnn_free(tr->log);
     cnn_free(tr);
 }
@@ -409,15 +429,15 @@ static void load_batch(cnn_trainer *tr) {
         tr->perm_epoch = tr->epoch;
     }
     uint64_t seed = cnn_seed_mix(tr->cfg.seed, 1000003ULL * (uint64_t)tr->epoch + 1);
-    const int32_t *idx = tr->perm + (size_t)tr->step * tr->cfg.batch;
-    for (int i = 0; i < tr->cfg.batch; i++) load_sample(tr, idx[i], i, seed);
+    const int32_t *idx = tr->perm + (size_t)tr->step * tr->cfg.batch + tr->first;
+    for (int i = 0; i < tr->local; i++) load_sample(tr, idx[i], i, seed);
 }
 
 /* The loss of the batch on the score layer, its gradient in dz, and the correct predictions
  * (samples, or pixels for segmentation) added to the epoch's counts. */
 static cnn_status loss_of_batch(cnn_trainer *tr, float *loss) {
     const cnn_node *s = tr->net->nodes[tr->score];
-    int B = tr->cfg.batch, K = s->shape.dim[0];
+    int B = tr->local, K = s->shape.dim[0];
     size_t numel = cnn_node_numel(s), P = numel / (size_t)K;
     cnn_status st;
     switch (tr->cfg.loss) {
@@ -443,15 +463,61 @@ static cnn_status loss_of_batch(cnn_trainer *tr, float *loss) {
     return st;
 }
 
-/* Forward, loss, backward, clipping; a non-finite result names the first layer holding one. */
+/* With cfg.comm, the mean over the ranks of the gradients, the loss and (after the optimiser
+ * step, state set) batch norm's running statistics, and the sums of the counts and of the stop
+ * requests, the same on every rank. */
+static cnn_status average_over_ranks(cnn_trainer *tr, float *loss, int64_t *correct,
+                                     int64_t *counted, int state) {
+    const cnn_train_comm *m = tr->cfg.comm;
+    cnn_net *net = tr->net;
+    size_t n = state ? net->n_state : net->n_params;
+    if (!m || m->size == 1 || (state && n == 0)) return CNN_STATUS_OK;
+    float *buf = tr->sums, *v = state ? net->state : net->grads;
+    if (n) memcpy(buf, v, n * sizeof *buf);
+    float *extra = buf + n;
+    if (!state) {
+        extra[0] = *loss;
+        extra[1] = (float)(tr->stop_req != 0);
+        for (int l = 0; l < LIMBS; l++) {
+            extra[2 + l] = (float)((*correct >> (LIMB_BITS * l)) & ((1 << LIMB_BITS) - 1));
+            extra[2 + LIMBS + l] = (float)((*counted >> (LIMB_BITS * l)) & ((1 << LIMB_BITS) - 1));
+        }
+    }
+    char err[512] = "";
+    if (m->allreduce_sum(m->user, buf, n + (state ? 0 : SUM_EXTRA), err, sizeof err))
+        return cnn_trainer_fail(tr, CNN_STATUS_IO, "data parallel: rank %d of %d: %s", m->rank,
+                                m->size, err);
+    float inv = 1.0f / (float)m->size;
+    for (size_t k = 0; k < n; k++) v[k] = buf[k] * inv;
+    if (!state) {
+        *loss = extra[0] * inv;
+        tr->stop_agreed = extra[1] > 0;
+        *correct = *counted = 0;
+        for (int l = 0; l < LIMBS; l++) {
+            *correct += (int64_t)extra[2 + l] << (LIMB_BITS * l);
+            *counted += (int64_t)extra[2 + LIMBS + l] << (LIMB_BITS * l);
+        }
+    }
+    return CNN_STATUS_OK;
+}
+
+/* Forward, loss, backward, the average over the ranks, clipping; a non-finite result names the
+ * first layer holding one. */
 static cnn_status forward_backward(cnn_trainer *tr, float *loss) {
     cnn_net *net = tr->net;
     cnn_net_set_training(net, 1);
     cnn_net_set_input_grads(net, 0); /* training never reads the images' gradient */
     cnn_net_zero_grad(net);
-    cnn_status st = cnn_net_forward(net, tr->x, tr->cfg.batch);
+    int64_t correct = tr->correct, counted = tr->counted;
+    cnn_status st = cnn_net_forward(net, tr->x, tr->local);
     if (!st) st = loss_of_batch(tr, loss);
     if (!st) st = cnn_net_backward_from(net, tr->score, tr->dz, CNN_BACKPROP_PLAIN);
+    if (!st) {
+        int64_t step_correct = tr->correct - correct, step_counted = tr->counted - counted;
+        if ((st = average_over_ranks(tr, loss, &step_correct, &step_counted, 0))) return st;
+        tr->correct = correct + step_correct;
+        tr->counted = counted + step_counted;
+    }
     float norm = st ? 0 : cnn_net_clip_grad_norm(net, tr->cfg.clip > 0 ? tr->cfg.clip : INFINITY);
     if (!st && isfinite(norm)) return CNN_STATUS_OK;
     char where[512] = "no layer holds a non-finite value";
@@ -494,6 +560,7 @@ cnn_status cnn_trainer_step(cnn_trainer *tr) {
     cnn_status st = forward_backward(tr, &loss);
     if (st) return st;
     cnn_optim_step(tr->opt);
+    if ((st = average_over_ranks(tr, NULL, NULL, NULL, 1))) return st;
     tr->sum_loss += loss;
     tr->step++;
     tr->train_secs += cnn_trainer_now() - t0;
@@ -504,19 +571,27 @@ cnn_status cnn_trainer_step(cnn_trainer *tr) {
     return CNN_STATUS_OK;
 }
 
+/* Whether to stop before the next step: asked for (cnn_trainer_stop, a callback) on this
+ * process, or, data parallel, on any rank by the last step's sums, so that all ranks stop
+ * after the same step (one step after the request). */
+static int stopping(const cnn_trainer *tr) {
+    return tr->cfg.comm && tr->cfg.comm->size > 1 ? tr->stop_agreed : tr->stop_req;
+}
+
 cnn_status cnn_trainer_epoch(cnn_trainer *tr) {
     int epoch = tr->epoch;
     cnn_status st = CNN_STATUS_OK;
-    while (!st && !tr->done && tr->epoch == epoch && !tr->stop_req) st = cnn_trainer_step(tr);
+    while (!st && !tr->done && tr->epoch == epoch && !stopping(tr)) st = cnn_trainer_step(tr);
     return st;
 }
 
 cnn_status cnn_trainer_run(cnn_trainer *tr) {
     cnn_status st = CNN_STATUS_OK;
-    while (!st && !tr->done && !tr->stop_req) st = cnn_trainer_step(tr);
-    if (!st && tr->stop_req && !tr->done) {
+    while (!st && !tr->done && !stopping(tr)) st = cnn_trainer_step(tr);
+    if (!st && stopping(tr) && !tr->done) {
         tr->stopped = 1;
-        if (tr->checkpoint) st = cnn_trainer_save(tr, NULL);
+        if (tr->checkpoint && (!tr->cfg.comm || tr->cfg.comm->rank == 0))
+            st = cnn_trainer_save(tr, NULL);
     }
     return st;
 }
@@ -524,7 +599,7 @@ cnn_status cnn_trainer_run(cnn_trainer *tr) {
 int cnn_trainer_done(const cnn_trainer *tr) { return tr->done; }
 /* A stop asked for after the last step leaves a complete run, not a stopped one. */
 int cnn_trainer_stopped(const cnn_trainer *tr) {
-    return tr->stopped || (tr->stop_req && !tr->done);
+    return tr->stopped || (stopping(tr) && !tr->done);
 }
 void cnn_trainer_stop(cnn_trainer *tr) { tr->stop_req = 1; }
 cnn_net *cnn_trainer_net(cnn_trainer *tr) { return tr->net; }

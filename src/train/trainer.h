@@ -31,10 +31,16 @@ struct cnn_trainer {
     int has_best, bad_epochs;
     int done, stopped;
     volatile sig_atomic_t stop_req;
+    int stop_agreed; /* data parallel: some rank asked to stop by the last step */
     /* Batches: the epoch's permutation (of epoch perm_epoch), images, integer targets (labels
      * or masks), float targets, augmentation scratch (+ a mask plane), the loss gradient. */
     int32_t *perm;
     int perm_epoch;
+    /* This process's share of each batch: `local` samples from sample `first` of it (the whole
+     * batch without cfg.comm), and the buffer the ranks sum: gradients, state, then the step's
+     * loss, correct and counted predictions, and stop requests. */
+    int local, first;
+    float *sums;
     float *x, *scratch, *ft, *dz;
     int32_t *it;
     char *log; /* CSV, header included */

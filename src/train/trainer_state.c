@@ -109,8 +109,9 @@ cnn_status cnn_trainer_end_epoch(cnn_trainer *tr) {
     tr->train_secs = tr->epoch_start = 0;
     if (tr->epoch >= tr->cfg.epochs || (tr->cfg.patience > 0 && tr->bad_epochs >= tr->cfg.patience))
         tr->done = 1;
-    if (tr->checkpoint && (st = cnn_trainer_save(tr, NULL))) return st;
-    if (p->is_best && tr->best && (st = cnn_trainer_save(tr, tr->best))) return st;
+    int writer = !tr->cfg.comm || tr->cfg.comm->rank == 0; /* one rank writes the files */
+    if (writer && tr->checkpoint && (st = cnn_trainer_save(tr, NULL))) return st;
+    if (writer && p->is_best && tr->best && (st = cnn_trainer_save(tr, tr->best))) return st;
     if (tr->cfg.on_epoch && tr->cfg.on_epoch(tr->cfg.user, p)) tr->stop_req = 1;
     return CNN_STATUS_OK;
 }

@@ -1,0 +1,176 @@
+/*
+ * mpi_trainer.c - data-parallel training over MPI (include/cnn_mpi.h), run by tests/test_mpi.sh
+ * as `mpirun -np N build/tests/mpi_trainer`:
+ *   - after every step all ranks hold the same parameters and state, bit for bit (hashes
+ *     gathered from every rank);
+ *   - N ranks with a global batch B end 20 steps with the weights of one process with batch B
+ *     (rank 0 trains that process too), within REL_TOL relative to the largest weight: the
+ *     gradient of B samples is summed in another order (per rank, then over the ranks; the
+ *     kernels sum over the batch inside their products), so the bits differ;
+ *   - a batch that the ranks cannot share evenly is refused.
+ * Prints one line per check on rank 0; the exit code of every rank is the result.
+ */
+#include "cnn_mpi.h"
+#include "testlib.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REL_TOL 1e-5
+
+static int rank, size;
+
+/* n images of 1x8x8: class k (of 4) is a bright row 2k over noise. */
+static cnn_dataset *bars(int n, uint64_t seed) {
+    cnn_dataset *ds = calloc(1, sizeof *ds);
+    ds->n = n;
+    ds->shape = (cnn_shape){3, {1, 8, 8}};
+    ds->classes = 4;
+    ds->x = malloc((size_t)n * 64 * sizeof(float));
+    ds->y = malloc((size_t)n * sizeof(int32_t));
+    t_fill(ds->x, (size_t)n * 64, seed, 0, 0.3f);
+    for (int i = 0; i < n; i++) {
+        ds->y[i] = i % 4;
+        for (int c = 1; c < 7; c++) ds->x[(size_t)i * 64 + (2 * (i % 4)) * 8 + c] = 1.0f;
+    }
+    return ds;
+}
+
+static void free_bars(cnn_dataset *ds) {
+    free(ds->x);
+    free(ds->y);
+    free(ds);
+}
+
+static uint64_t fnv(const void *p, size_t n, uint64_t h) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+typedef struct watch {
+    cnn_net *net;
+    int steps, differ;
+} watch;
+
+/* After each step: every rank's hash of its parameters and state, gathered and compared. */
+static int after_step(void *user, const cnn_train_progress *p) {
+    watch *w = user;
+    uint64_t h = fnv(cnn_net_params(w->net), cnn_net_param_count(w->net) * sizeof(float),
+                     1469598103934665603ULL);
+    h = fnv(cnn_net_state(w->net), cnn_net_state_count(w->net) * sizeof(float), h);
+    uint64_t all[64];
+    MPI_Allgather(&h, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    for (int r = 1; r < size && r < 64; r++) w->differ += all[r] != all[0];
+    w->steps++;
+    return 0;
+}
+
+static cnn_train_config config(void) {
+    cnn_train_config cfg = cnn_train_defaults();
+    cfg.epochs = 1;
+    cfg.batch = 16;
+    cfg.threads = 1;
+    cfg.seed = 5;
+    cfg.augment.crop_pad = 1;
+    cfg.optim = cnn_optim_defaults(CNN_OPTIM_SGD, 0.05f);
+    cfg.optim.momentum = 0.9f;
+    cfg.schedule = CNN_SCHEDULE_CONSTANT;
+    return cfg;
+}
+
+/* Trains spec for one epoch of 20 steps: with comm, data parallel; returns the parameters. */
+static float *train(const char *spec, const cnn_train_comm *comm, const cnn_dataset *tr,
+                    size_t *n, int *differ, int *steps) {
+    cnn_net *net = t_net(spec, 3);
+    cnn_train_config cfg = config();
+    watch w = {.net = net};
+    cfg.comm = comm;
+    if (comm) {
+        cfg.on_step = after_step;
+        cfg.user = &w;
+    }
+    cnn_trainer *t = NULL;
+    char err[1024];
+    float *p = NULL;
+    if (T_CHECK(cnn_trainer_new(net, tr, NULL, &cfg, &t, err, sizeof err) == 0, "new: %s", err) &&
+        T_CHECK(cnn_trainer_run(t) == 0, "run: %s", cnn_trainer_last_error(t))) {
+        *n = cnn_net_param_count(net);
+        p = malloc(*n * sizeof *p);
+        memcpy(p, cnn_net_params(net), *n * sizeof *p);
+    }
+    if (differ) *differ = w.differ;
+    if (steps) *steps = w.steps;
+    cnn_trainer_free(t);
+    cnn_net_free(net);
+    return p;
+}
+
+static void compare(const char *what, const char *spec, const cnn_train_comm *comm,
+                    const cnn_dataset *tr, int with_single) {
+    size_t n = 0, m = 0;
+    int differ = 0, steps = 0;
+    float *dp = train(spec, comm, tr, &n, &differ, &steps);
+    T_CHECK(steps == 20 && differ == 0, "%s: %d of %d steps left ranks with different weights",
+            what, differ, steps);
+    if (rank == 0 && with_single) {
+        float *one = train(spec, NULL, tr, &m, NULL, NULL);
+        double worst = 0, scale = 0;
+        for (size_t k = 0; dp && one && k < n && m == n; k++) {
+            worst = fmax(worst, fabs((double)dp[k] - one[k]));
+            scale = fmax(scale, fabs((double)one[k]));
+        }
+        T_CHECK(dp && one && m == n && worst <= REL_TOL * scale,
+                "%s: %d ranks vs one process after 20 steps: max difference %.3g (%.3g of the "
+                "largest weight, tolerance %g)", what, size, worst, worst / scale, REL_TOL);
+        printf("  %-34s %d ranks vs 1 process after 20 steps: max |diff| %.3g (%.2g relative)\n",
+               what, size, worst, worst / scale);
+        free(one);
+    } else if (rank == 0) {
+        printf("  %-34s %d ranks: identical weights after each of %d steps\n", what, size, steps);
+    }
+    free(dp);
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    cnn_train_comm comm;
+    char err[512];
+    if (cnn_mpi_comm(MPI_COMM_WORLD, &comm, err, sizeof err)) {
+        fprintf(stderr, "rank %d: %s\n", rank, err);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    cnn_dataset *tr = bars(320, 9);
+    compare("LeNet-like (no batch norm)",
+            "input x - shape=1x8x8; conv2d c1 x out=6 kernel=3 padding=1; relu r1 -;"
+            "max_pool2d p1 - kernel=2; conv2d c2 - out=8 kernel=3; relu r2 -; flatten f -;"
+            "dense d1 - out=16; relu r3 -; dense logits - out=4", &comm, tr, 1);
+    compare("batch norm, each rank's statistics",
+            "input x - shape=1x8x8; conv2d c1 x out=6 kernel=3 padding=1 bias=0; batchnorm b1 -;"
+            "relu r1 -; flatten f -; dense logits - out=4", &comm, tr, 0);
+    /* A batch the ranks cannot share. */
+    if (size > 1) {
+        cnn_net *net = t_net("input x - shape=1x8x8; flatten f -; dense d - out=4", 1);
+        cnn_train_config cfg = config();
+        cfg.batch = 16 * size + 1;
+        cfg.comm = &comm;
+        cnn_trainer *t = NULL;
+        T_CHECK(cnn_trainer_new(net, tr, NULL, &cfg, &t, err, sizeof err) != 0 &&
+                    strstr(err, "the batch must be a multiple of the number of ranks"),
+                "an uneven batch: %s", t ? "accepted" : err);
+        cnn_trainer_free(t);
+        cnn_net_free(net);
+    }
+    free_bars(tr);
+    cnn_mpi_comm_free(&comm);
+    int failures = t_failures, all = 0;
+    MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    if (rank == 0) printf("rank 0: ");
+    int status = t_finish();
+    MPI_Finalize();
+    return all ? 1 : status;
+}
