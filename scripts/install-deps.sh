@@ -6,7 +6,7 @@
 set -euo pipefail
 
 need=(gcc make pkg-config groff-base libopenblas-pthread-dev zlib1g-dev libpng-dev libstb-dev
-      python3-onnx)
+      python3-onnx libopenmpi-dev openmpi-bin)
 [ "${1:-}" = "--data" ] && need+=(dataset-fashion-mnist)
 
 missing=()
