@@ -66,6 +66,20 @@ TEST_LIB   := $(BUILD)/tests/testlib.o
 EX_SRCS    := $(sort $(wildcard examples/*.c))
 EX_BINS    := $(EX_SRCS:examples/%.c=$(BUILD)/examples/%)
 
+# Data-parallel training over MPI (docs/DISTRIBUTED.md), when mpicc is there (Debian's
+# libopenmpi-dev; make test installs it): libcnn_mpi.a (src/mpi/, include/cnn_mpi.h), the cnn
+# tool built with it (cli/dist.c: cnn train under mpirun), and the MPI test. Without mpicc,
+# libcnn and cnn build as before and cnn train refuses to be one of several ranks.
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+ifneq ($(MPICC),)
+MPI_CFLAGS  := $(shell $(MPICC) -showme:compile)
+MPI_LIBS    := $(shell $(MPICC) -showme:link)
+MPI_TARGETS := $(BUILD)/libcnn_mpi.a $(BUILD)/tests/mpi_trainer $(BUILD)/bench/mpi_allreduce
+CLI_MPI     := $(BUILD)/libcnn_mpi.a
+$(BUILD)/src/mpi/%.o $(BUILD)/cli/dist.o $(BUILD)/tests/mpi_trainer.o $(BUILD)/bench/mpi_allreduce.o: \
+    CFLAGS += $(MPI_CFLAGS) -DCNN_WITH_MPI
+endif
+
 .PHONY: all deps run test check check-san check-tsan check-onnx-slow clean fuzz bench install \
         uninstall
 # Keep objects that pattern rules make on the way to a program: they are not temporary.
@@ -111,23 +125,14 @@ $(BUILD)/$(SONAME): $(BUILD)/$(SO_FILE)
 $(BUILD)/libcnn.so: $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@
 
-# Data-parallel training over MPI (docs/DISTRIBUTED.md), when mpicc is there (Debian's
-# libopenmpi-dev; make test installs it): libcnn_mpi.a (src/mpi/, include/cnn_mpi.h), the cnn
-# tool built with it (cli/dist.c: cnn train under mpirun), and the MPI test. Without mpicc,
-# libcnn and cnn build as before and cnn train refuses to be one of several ranks.
-MPICC ?= $(shell command -v mpicc 2>/dev/null)
-ifneq ($(MPICC),)
-MPI_CFLAGS  := $(shell $(MPICC) -showme:compile)
-MPI_LIBS    := $(shell $(MPICC) -showme:link)
-MPI_TARGETS := $(BUILD)/libcnn_mpi.a $(BUILD)/tests/mpi_trainer
-CLI_MPI     := $(BUILD)/libcnn_mpi.a
-$(BUILD)/src/mpi/%.o $(BUILD)/cli/dist.o $(BUILD)/tests/mpi_trainer.o: CFLAGS += $(MPI_CFLAGS) -DCNN_WITH_MPI
-endif
 
 $(BUILD)/libcnn_mpi.a: $(BUILD)/src/mpi/cnn_mpi.o
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/mpi_trainer: $(BUILD)/tests/mpi_trainer.o $(TEST_LIB) $(BUILD)/libcnn_mpi.a $(BUILD)/libcnn.a
+	$(CC) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
+
+$(BUILD)/bench/mpi_allreduce: $(BUILD)/bench/mpi_allreduce.o $(BUILD)/libcnn_mpi.a $(BUILD)/libcnn.a
 	$(CC) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
 
 # The tool links libcnn.a: the installed cnn does not depend on where libcnn.so is installed

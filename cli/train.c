@@ -326,8 +326,10 @@ static int on_epoch(void *user, const cnn_train_progress *p) {
         n += snprintf(val + n, sizeof val - (size_t)n, " IoU %.4f", p->val_iou);
     if (p->is_best) snprintf(val + n, sizeof val - (size_t)n, " *");
     if (r->tty) fprintf(stderr, "\r\033[K");
-    printf("epoch %2d/%d  train loss %.4f%s%s  lr %.3g  %.1fs  (%.0f img/s)\n", p->epoch,
-           p->epochs, p->loss, acc, val, p->lr, p->seconds, p->images_per_sec);
+    char comm[64] = "";
+    if (r->comm) snprintf(comm, sizeof comm, ", %.2fs summing over %d ranks", p->comm_seconds, r->comm->size);
+    printf("epoch %2d/%d  train loss %.4f%s%s  lr %.3g  %.1fs  (%.0f img/s%s)\n", p->epoch,
+           p->epochs, p->loss, acc, val, p->lr, p->seconds, p->images_per_sec, comm);
     fflush(stdout);
     write_log(r);
     return 0;

@@ -953,6 +953,8 @@ typedef struct cnn_train_progress {
     double lr;              /* the learning rate of the last step */
     double images_per_sec;  /* training steps only, this epoch */
     double seconds;         /* since the start of the epoch */
+    double comm_seconds;    /* data parallel: of the training steps this epoch, the seconds
+                             * spent summing over the ranks (waiting for the slowest included) */
     /* At the end of an epoch (the epoch callback): */
     int has_val;            /* a validation set was given */
     double val_loss, val_accuracy;

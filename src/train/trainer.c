@@ -484,7 +484,10 @@ static cnn_status average_over_ranks(cnn_trainer *tr, float *loss, int64_t *corr
         }
     }
     char err[512] = "";
-    if (m->allreduce_sum(m->user, buf, n + (state ? 0 : SUM_EXTRA), err, sizeof err))
+    double t0 = cnn_trainer_now();
+    cnn_status st = m->allreduce_sum(m->user, buf, n + (state ? 0 : SUM_EXTRA), err, sizeof err);
+    tr->comm_secs += cnn_trainer_now() - t0;
+    if (st)
         return cnn_trainer_fail(tr, CNN_STATUS_IO, "data parallel: rank %d of %d: %s", m->rank,
                                 m->size, err);
     float inv = 1.0f / (float)m->size;
@@ -546,6 +549,7 @@ static void fill_progress(cnn_trainer *tr) {
         task != CNN_TASK_REGRESSION && tr->counted ? (double)tr->correct / tr->counted : NAN;
     p->images_per_sec = tr->train_secs > 0 ? (double)tr->step * tr->cfg.batch / tr->train_secs : 0;
     p->seconds = cnn_trainer_now() - tr->epoch_start;
+    p->comm_seconds = tr->comm_secs;
 }
 
 cnn_status cnn_trainer_step(cnn_trainer *tr) {

@@ -26,6 +26,7 @@ struct cnn_trainer {
     double sum_loss;
     int64_t correct, counted;
     double train_secs, epoch_start; /* seconds of training steps this epoch; its start */
+    double comm_secs; /* of train_secs, in the sums over the ranks */
     /* Validation history: the best result so far and epochs since it. */
     double best_metric;
     int has_best, bad_epochs;

@@ -106,7 +106,7 @@ cnn_status cnn_trainer_end_epoch(cnn_trainer *tr) {
     tr->step = 0;
     tr->sum_loss = 0;
     tr->correct = tr->counted = 0;
-    tr->train_secs = tr->epoch_start = 0;
+    tr->train_secs = tr->epoch_start = tr->comm_secs = 0;
     if (tr->epoch >= tr->cfg.epochs || (tr->cfg.patience > 0 && tr->bad_epochs >= tr->cfg.patience))
         tr->done = 1;
     int writer = !tr->cfg.comm || tr->cfg.comm->rank == 0; /* one rank writes the files */
