@@ -27,6 +27,7 @@ typedef struct train_opts {
     const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
     const char *out, *log, *plot, *resume, *best;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
+    int sync_bn;
     float lr, momentum, wd, gamma, min_lr, clip, smoothing;
 } train_opts;
 
@@ -64,6 +65,7 @@ typedef struct train_opts {
         {"plot", OPT_STRING, &(c)->plot, "FILE", "PNG plot of the log [OUT with .png]", 0, 0, 0}, \
         {"resume", OPT_STRING, &(c)->resume, "FILE", "continue the run saved in this checkpoint", 0, 0, 0}, \
         {"force", OPT_FLAG, &(c)->force, "", "overwrite an existing --out of another run", 0, 0, 0}, \
+        {"sync-bn", OPT_FLAG, &(c)->sync_bn, "", "under mpirun: batch norm over the global batch, not each rank's share (docs/DISTRIBUTED.md)", 0, 0, 0}, \
         {NULL, 0, NULL, NULL, NULL, 0, 0, 0},                                                  \
     }
 
@@ -72,7 +74,7 @@ static const char *const FIXED[] = {"model", "loss", "batch", "opt", "lr", "mome
                                     "schedule", "warmup", "step-size", "gamma", "min-lr",
                                     "clip", "label-smoothing", "augment", "preprocess",
                                     "no-normalize", "val", "limit", "patience", "input",
-                                    "seed", NULL};
+                                    "seed", "sync-bn", NULL};
 
 static const char ABOUT[] =
     "Trains a network and evaluates it on the test set. A checkpoint is written after every\n"
@@ -194,6 +196,7 @@ static int new_config(const train_opts *c, const cli_opt *o, cnn_train_config *c
     cfg->label_smoothing = c->smoothing;
     cfg->normalize = !c->no_normalize;
     cfg->patience = c->patience;
+    cfg->sync_bn = c->sync_bn;
     int loss = cnn_loss_parse(c->loss);
     double v;
     int frac;

@@ -976,6 +976,9 @@ typedef struct cnn_train_comm {
     /* Sums count floats elementwise over the ranks, in place; on failure a message in err. */
     cnn_status (*allreduce_sum)(void *user, float *values, size_t count, char *err,
                                 size_t errlen);
+    /* The same for doubles (batch norm's statistics with sync_bn). */
+    cnn_status (*allreduce_sum_f64)(void *user, double *values, size_t count, char *err,
+                                    size_t errlen);
     void *user;
 } cnn_train_comm;
 
@@ -1011,6 +1014,11 @@ typedef struct cnn_train_config {
      * rank holds the same weights; only rank 0 writes checkpoints. The comm must outlive the
      * trainer. */
     const cnn_train_comm *comm;
+    /* Data parallel: batch norm normalises with the statistics of the global batch (summed over
+     * the ranks in forward and backward, as PyTorch's SyncBatchNorm), so that N ranks compute
+     * what one process does; off, each rank uses its own share's, as DistributedDataParallel
+     * does [0]. */
+    int sync_bn;
 } cnn_train_config;
 
 /* The defaults above (the best recipe known for small CNNs on Fashion-MNIST). */

@@ -439,6 +439,23 @@ static void bind_views(cnn_net *net) {
     }
 }
 
+void cnn_net_set_batch_sync(cnn_net *net, const cnn_batch_sync *sync) {
+    net->sync = sync ? *sync : (cnn_batch_sync){0};
+}
+
+void cnn_batch_sync_sum(cnn_batch_sync *sync, double *values, size_t count) {
+    if (sync->status) return;
+    sync->status = sync->sum(sync->user, values, count, sync->err, sizeof sync->err);
+}
+
+/* The end of a pass: a failed sum over the ranks is the pass's error. */
+static cnn_status sync_status(cnn_net *net) {
+    if (!net->sync.status) return CNN_STATUS_OK;
+    cnn_status st = net->sync.status;
+    net->sync.status = CNN_STATUS_OK;
+    return cnn_error(net, st, "batch norm's statistics over the ranks: %s", net->sync.err);
+}
+
 static cnn_ctx make_ctx(cnn_net *net) {
     cnn_ctx c = {.net = net,
                  .batch = net->batch,
@@ -448,7 +465,8 @@ static cnn_ctx make_ctx(cnn_net *net) {
                  .reference = net->reference,
                  .work = net->work,
                  .work_size = net->work_size,
-                 .rng = &net->rng};
+                 .rng = &net->rng,
+                 .sync = net->sync.sum && net->training ? &net->sync : NULL};
     return c;
 }
 
@@ -475,6 +493,7 @@ cnn_status cnn_net_forward_multi(cnn_net *net, const float *const *xs, int n_inp
         cnn_status st = n->type->check ? n->type->check(net, n, batch) : CNN_STATUS_OK;
         if (st) return st;
         if (n->type->forward) n->type->forward(n, &c);
+        if ((st = sync_status(net))) return st;
     }
     net->forward_done = 1;
     return CNN_STATUS_OK;
@@ -555,7 +574,7 @@ cnn_status cnn_net_backward(cnn_net *net) {
     if (!net->forward_done)
         return cnn_error(net, CNN_STATUS_STATE, "backward without a forward pass");
     backward_from(net, net->output, CNN_BACKPROP_PLAIN);
-    return CNN_STATUS_OK;
+    return sync_status(net);
 }
 
 cnn_status cnn_net_backward_from(cnn_net *net, int layer, const float *seed,
@@ -574,7 +593,7 @@ cnn_status cnn_net_backward_from(cnn_net *net, int layer, const float *seed,
     /* memmove: the seed may be the layer's own gradient buffer. */
     memmove(n->dy, seed, (size_t)net->batch * cnn_node_numel(n) * sizeof(float));
     backward_from(net, layer, rule);
-    return CNN_STATUS_OK;
+    return sync_status(net);
 }
 
 const float *cnn_net_layer_output(const cnn_net *net, int layer) {

@@ -7,6 +7,9 @@
  *     (rank 0 trains that process too), within REL_TOL relative to the largest weight: the
  *     gradient of B samples is summed in another order (per rank, then over the ranks; the
  *     kernels sum over the batch inside their products), so the bits differ;
+ *   - with sync_bn, a batch-norm network on N ranks also ends within REL_TOL of one process
+ *     (each rank's own statistics, the default, give other weights: checked identical on the
+ *     ranks only);
  *   - a batch that the ranks cannot share evenly is refused.
  * Prints one line per check on rank 0; the exit code of every rank is the result.
  */
@@ -82,12 +85,13 @@ static cnn_train_config config(void) {
 }
 
 /* Trains spec for one epoch of 20 steps: with comm, data parallel; returns the parameters. */
-static float *train(const char *spec, const cnn_train_comm *comm, const cnn_dataset *tr,
-                    size_t *n, int *differ, int *steps) {
+static float *train(const char *spec, const cnn_train_comm *comm, int sync_bn,
+                    const cnn_dataset *tr, size_t *n, int *differ, int *steps) {
     cnn_net *net = t_net(spec, 3);
     cnn_train_config cfg = config();
     watch w = {.net = net};
     cfg.comm = comm;
+    cfg.sync_bn = sync_bn;
     if (comm) {
         cfg.on_step = after_step;
         cfg.user = &w;
@@ -108,15 +112,15 @@ static float *train(const char *spec, const cnn_train_comm *comm, const cnn_data
     return p;
 }
 
-static void compare(const char *what, const char *spec, const cnn_train_comm *comm,
+static void compare(const char *what, const char *spec, const cnn_train_comm *comm, int sync_bn,
                     const cnn_dataset *tr, int with_single) {
     size_t n = 0, m = 0;
     int differ = 0, steps = 0;
-    float *dp = train(spec, comm, tr, &n, &differ, &steps);
+    float *dp = train(spec, comm, sync_bn, tr, &n, &differ, &steps);
     T_CHECK(steps == 20 && differ == 0, "%s: %d of %d steps left ranks with different weights",
             what, differ, steps);
     if (rank == 0 && with_single) {
-        float *one = train(spec, NULL, tr, &m, NULL, NULL);
+        float *one = train(spec, NULL, 0, tr, &m, NULL, NULL);
         double worst = 0, scale = 0;
         for (size_t k = 0; dp && one && k < n && m == n; k++) {
             worst = fmax(worst, fabs((double)dp[k] - one[k]));
@@ -148,10 +152,11 @@ int main(int argc, char **argv) {
     compare("LeNet-like (no batch norm)",
             "input x - shape=1x8x8; conv2d c1 x out=6 kernel=3 padding=1; relu r1 -;"
             "max_pool2d p1 - kernel=2; conv2d c2 - out=8 kernel=3; relu r2 -; flatten f -;"
-            "dense d1 - out=16; relu r3 -; dense logits - out=4", &comm, tr, 1);
-    compare("batch norm, each rank's statistics",
-            "input x - shape=1x8x8; conv2d c1 x out=6 kernel=3 padding=1 bias=0; batchnorm b1 -;"
-            "relu r1 -; flatten f -; dense logits - out=4", &comm, tr, 0);
+            "dense d1 - out=16; relu r3 -; dense logits - out=4", &comm, 0, tr, 1);
+    const char *bn = "input x - shape=1x8x8; conv2d c1 x out=6 kernel=3 padding=1 bias=0;"
+                     "batchnorm b1 -; relu r1 -; flatten f -; dense logits - out=4";
+    compare("batch norm, each rank's statistics", bn, &comm, 0, tr, 0);
+    compare("batch norm, sync_bn", bn, &comm, 1, tr, 1);
     /* A batch the ranks cannot share. */
     if (size > 1) {
         cnn_net *net = t_net("input x - shape=1x8x8; flatten f -; dense d - out=4", 1);

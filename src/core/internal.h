@@ -204,6 +204,21 @@ struct cnn_node {
     int dy_written;     /* backward: dy holds this pass's gradient (or its first part) */
 };
 
+/* Batch statistics summed over the ranks of a data-parallel run (cfg.sync_bn): the sum the
+ * trainer installs with cnn_net_set_batch_sync; the first failure of a pass is kept here and
+ * ends the pass with its message. */
+typedef struct cnn_batch_sync {
+    cnn_status (*sum)(void *user, double *values, size_t count, char *err, size_t errlen);
+    void *user;
+    int ranks;
+    cnn_status status;
+    char err[256];
+} cnn_batch_sync;
+/* Installs (sum non-NULL) or removes the sum batch norm uses in training passes. */
+void cnn_net_set_batch_sync(cnn_net *net, const cnn_batch_sync *sync);
+/* For layers: sums count doubles over the ranks in place; on failure records it in sync. */
+void cnn_batch_sync_sum(cnn_batch_sync *sync, double *values, size_t count);
+
 /* What a layer's forward and backward may use besides its node. */
 struct cnn_ctx {
     cnn_net *net;
@@ -223,6 +238,7 @@ struct cnn_ctx {
      * has writes_fresh writes every element of it (=) rather than adding. An input given twice
      * has its bit only at its first place, and the layer handles its inputs in order of k. */
     unsigned fresh;
+    cnn_batch_sync *sync; /* training with cfg.sync_bn: sum batch statistics over the ranks */
 };
 
 /* A network's preprocessing (cnn_net_set_preprocess): the public view points into the
@@ -254,6 +270,7 @@ struct cnn_net {
     cnn_log_fn log;
     void *log_user;
     cnn_prep prep;
+    cnn_batch_sync sync;      /* sync.sum NULL: none */
     char class_name[16]; /* cnn_net_class_name of a network without names */
     char err[1024];
 };

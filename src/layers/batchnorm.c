@@ -17,6 +17,11 @@
  * Parameters (affine=1): gamma (C), beta (C), PyTorch's weight and bias. State: running_mean (C),
  * running_var (C). The batch mean and biased variance of the last training pass are kept for
  * cnn_net_batchnorm_stats.
+ * Synchronised (a data-parallel run with sync_bn, c->sync): the sums of a channel over the
+ * batch are summed over the ranks too, so the statistics and the two backward sums are those
+ * of the global batch of M x ranks values (PyTorch's SyncBatchNorm); the parameter gradients
+ * stay this rank's, as the trainer averages gradients over the ranks.
+ *
  * Statistics are accumulated in double, each sum in LANES running sums (value k of a plane to
  * sum k mod LANES) added in a fixed order at the end: independent chains that vectorise, the
  * same bits on any machine. Channels are independent, so they are spread over the threads;
@@ -39,7 +44,9 @@ typedef struct bn_params {
 typedef struct bn_saved {
     int batch_stats;
     int has_batch;
-    double stat[]; /* mean (C), inv_std (C), then batch mean (C), batch variance (C) */
+    /* mean (C), inv_std (C), then batch mean (C), batch variance (C), then the sums over the
+     * ranks' batches of a synchronised pass (2 C) */
+    double stat[];
 } bn_saved;
 
 static const cnn_field bn_fields[] = {
@@ -90,7 +97,7 @@ static void bn_init(cnn_node *n, float *w, float *s, cnn_rng *rng) {
 
 static size_t bn_saved_bytes(const cnn_node *n, int batch) {
     (void)batch;
-    return sizeof(bn_saved) + 4 * (size_t)n->shape.dim[0] * sizeof(double);
+    return sizeof(bn_saved) + 6 * (size_t)n->shape.dim[0] * sizeof(double);
 }
 
 #define LANES 8
@@ -170,9 +177,9 @@ CNN_CLONES static void channel_grad_sums(const bn_channel *ch, double mean, doub
 /* dx (=, when fresh, or +=) the channel's input gradient: with batch statistics
  * k0 (M dy - sdy - x_hat sdyx), k0 = g inv_std / M (the batch mean and variance depend on every
  * x of the channel: the two sums carry that dependence back); with running ones dy g inv_std. */
-CNN_CLONES static void channel_dx(const bn_channel *ch, int batch_stats, int fresh, double mean,
-                                  double inv_std, double g, double sdy, double sdyx) {
-    double M = (double)ch->N * ch->P, k0 = g * inv_std / M;
+CNN_CLONES static void channel_dx(const bn_channel *ch, int batch_stats, int fresh, int ranks,
+                                  double mean, double inv_std, double g, double sdy, double sdyx) {
+    double M = (double)ch->N * ch->P * ranks, k0 = g * inv_std / M;
     float scale = (float)(g * inv_std);
     for (int i = 0; i < ch->N; i++) {
         const float *restrict xc = ch->x + (size_t)i * ch->stride;
@@ -205,10 +212,35 @@ static bn_channel channel_of(const cnn_node *n, int N, int ch) {
     return c;
 }
 
+/* A pass over channels [begin, end): phase ALL does a whole channel with this batch's
+ * statistics; a synchronised pass does SUM (the channel's sum into sums[ch]), then DEV (its sum
+ * of squared deviations from the global mean into sums[C + ch]), then NORMALISE, the sums over
+ * the ranks taken between the phases. Backward: ALL, or SUM (dy and dy x_hat) then DX. */
+enum { PHASE_ALL, PHASE_SUM, PHASE_DEV, PHASE_NORMALISE, PHASE_DX };
+
 typedef struct bn_job {
     cnn_node *n;
-    int N, training, fresh;
+    int N, training, fresh, phase, ranks;
 } bn_job;
+
+/* The running statistics updated from a batch's mean and sum of squared deviations over M
+ * values, and the statistics saved; returns inv_std. */
+static double batch_statistics(cnn_node *n, int ch, double mean, double dev, double M) {
+    const bn_params *p = n->params;
+    int C = n->shape.dim[0];
+    float *rm = n->s, *rv = n->s + C;
+    bn_saved *sv = n->saved;
+    double m = p->momentum, var = dev / M;
+    /* PyTorch updates the running variance with the unbiased variance, and raises an error in
+     * training when a channel has a single value (M = 1), where that divides by zero. Here the
+     * biased variance (0) is used for M = 1 instead, so the running variance stays finite. */
+    double unbiased = M > 1 ? dev / (M - 1) : var;
+    rm[ch] = (float)((1.0 - m) * rm[ch] + m * mean);
+    rv[ch] = (float)((1.0 - m) * rv[ch] + m * unbiased);
+    sv->stat[2 * C + ch] = mean;
+    sv->stat[3 * C + ch] = var;
+    return 1.0 / sqrt(var + p->eps);
+}
 
 /* Channels [begin, end) of the forward pass. */
 static void bn_forward_range(void *arg, long begin, long end, int worker) {
@@ -216,31 +248,35 @@ static void bn_forward_range(void *arg, long begin, long end, int worker) {
     cnn_node *n = j->n;
     const bn_params *p = n->params;
     int C = n->shape.dim[0], N = j->N;
-    size_t M = (size_t)N * (cnn_node_numel(n) / (size_t)C);
-    float *rm = n->s, *rv = n->s + C;
+    double M = (double)N * (double)(cnn_node_numel(n) / (size_t)C) * j->ranks;
     bn_saved *sv = n->saved;
-    int training = j->training;
-    double m = p->momentum, eps = p->eps;
+    double *sums = sv->stat + 4 * C;
     for (int ch = (int)begin; ch < (int)end; ch++) {
         bn_channel cc = channel_of(n, N, ch);
         double mean, inv_std;
-        if (training) {
+        if (j->phase == PHASE_SUM) {
+            double s[LANES] = {0};
+            for (int i = 0; i < N; i++) lanes_add(cc.x + (size_t)i * cc.stride, cc.P, 0.0, 0, s);
+            sums[ch] = lanes_total(s);
+            continue;
+        }
+        if (j->phase == PHASE_DEV) {
+            double s[LANES] = {0};
+            for (int i = 0; i < N; i++)
+                lanes_add(cc.x + (size_t)i * cc.stride, cc.P, sums[ch] / M, 1, s);
+            sums[C + ch] = lanes_total(s);
+            continue;
+        }
+        if (j->phase == PHASE_NORMALISE) {
+            mean = sums[ch] / M;
+            inv_std = batch_statistics(n, ch, mean, sums[C + ch], M);
+        } else if (j->training) {
             double dev;
             channel_stats(&cc, &mean, &dev);
-            double var = dev / (double)M;
-            inv_std = 1.0 / sqrt(var + eps);
-            /* PyTorch updates the running variance with the unbiased variance, and raises an
-             * error in training when a channel has a single value (M = 1), where that divides
-             * by zero. Here the biased variance (0) is used for M = 1 instead, so the running
-             * variance stays finite. */
-            double unbiased = M > 1 ? dev / (double)(M - 1) : var;
-            rm[ch] = (float)((1.0 - m) * rm[ch] + m * mean);
-            rv[ch] = (float)((1.0 - m) * rv[ch] + m * unbiased);
-            sv->stat[2 * C + ch] = mean;
-            sv->stat[3 * C + ch] = var;
+            inv_std = batch_statistics(n, ch, mean, dev, M);
         } else {
-            mean = rm[ch];
-            inv_std = 1.0 / sqrt((double)rv[ch] + eps);
+            mean = n->s[ch];
+            inv_std = 1.0 / sqrt((double)n->s[C + ch] + p->eps);
         }
         sv->stat[ch] = mean;
         sv->stat[C + ch] = inv_std;
@@ -251,9 +287,21 @@ static void bn_forward_range(void *arg, long begin, long end, int worker) {
 
 static void bn_forward(cnn_node *n, const cnn_ctx *c) {
     bn_saved *sv = n->saved;
+    int C = n->shape.dim[0];
     sv->batch_stats = c->training;
-    bn_job j = {n, c->batch, c->training, 0};
-    cnn_parallel_for(c->workers, c->threads, n->shape.dim[0], bn_forward_range, &j);
+    bn_job j = {n, c->batch, c->training, 0, PHASE_ALL, 1};
+    if (c->training && c->sync) {
+        j.ranks = c->sync->ranks;
+        double *sums = sv->stat + 4 * C;
+        j.phase = PHASE_SUM;
+        cnn_parallel_for(c->workers, c->threads, C, bn_forward_range, &j);
+        cnn_batch_sync_sum(c->sync, sums, (size_t)C);
+        j.phase = PHASE_DEV;
+        cnn_parallel_for(c->workers, c->threads, C, bn_forward_range, &j);
+        cnn_batch_sync_sum(c->sync, sums + C, (size_t)C);
+        j.phase = PHASE_NORMALISE;
+    }
+    cnn_parallel_for(c->workers, c->threads, C, bn_forward_range, &j);
     if (c->training) sv->has_batch = 1;
 }
 
@@ -263,24 +311,45 @@ static void bn_backward_range(void *arg, long begin, long end, int worker) {
     cnn_node *n = j->n;
     const bn_params *p = n->params;
     int C = n->shape.dim[0], N = j->N;
-    const bn_saved *sv = n->saved;
+    bn_saved *sv = n->saved;
+    double *sums = sv->stat + 4 * C;
     int batch_stats = sv->batch_stats, fresh = j->fresh;
     for (int ch = (int)begin; ch < (int)end; ch++) {
         bn_channel cc = channel_of(n, N, ch);
         double mean = sv->stat[ch], inv_std = sv->stat[C + ch], sdy, sdyx;
-        channel_grad_sums(&cc, mean, inv_std, &sdy, &sdyx);
-        if (p->affine) {
-            n->dw[ch] += (float)sdyx;
-            n->dw[C + ch] += (float)sdy;
+        if (j->phase != PHASE_DX) {
+            channel_grad_sums(&cc, mean, inv_std, &sdy, &sdyx);
+            if (p->affine) {
+                n->dw[ch] += (float)sdyx;
+                n->dw[C + ch] += (float)sdy;
+            }
         }
-        channel_dx(&cc, batch_stats, fresh, mean, inv_std, p->affine ? n->w[ch] : 1.0, sdy,
-                   sdyx);
+        if (j->phase == PHASE_SUM) {
+            sums[ch] = sdy;
+            sums[C + ch] = sdyx;
+            continue;
+        }
+        if (j->phase == PHASE_DX) {
+            sdy = sums[ch];
+            sdyx = sums[C + ch];
+        }
+        channel_dx(&cc, batch_stats, fresh, j->ranks, mean, inv_std, p->affine ? n->w[ch] : 1.0,
+                   sdy, sdyx);
     }
 }
 
 static void bn_backward(cnn_node *n, const cnn_ctx *c) {
-    bn_job j = {n, c->batch, c->training, c->fresh & 1};
-    cnn_parallel_for(c->workers, c->threads, n->shape.dim[0], bn_backward_range, &j);
+    bn_job j = {n, c->batch, c->training, c->fresh & 1, PHASE_ALL, 1};
+    bn_saved *sv = n->saved;
+    int C = n->shape.dim[0];
+    if (c->sync && sv->batch_stats) {
+        j.ranks = c->sync->ranks;
+        j.phase = PHASE_SUM;
+        cnn_parallel_for(c->workers, c->threads, C, bn_backward_range, &j);
+        cnn_batch_sync_sum(c->sync, sv->stat + 4 * C, 2 * (size_t)C);
+        j.phase = PHASE_DX;
+    }
+    cnn_parallel_for(c->workers, c->threads, C, bn_backward_range, &j);
 }
 
 /* PyTorch's names and shapes: weight (gamma) and bias (beta) when affine, then the buffers. */

@@ -88,10 +88,10 @@ static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
                                 cnn_loss_name(c->loss));
     const cnn_train_comm *m = c->comm;
     if (m && (m->size < 1 || m->rank < 0 || m->rank >= m->size || !m->allreduce_sum ||
-              c->batch % m->size))
+              c->batch % m->size || (c->sync_bn && !m->allreduce_sum_f64)))
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
                                 "data parallel: rank %d of %d, batch %d: the batch must be a "
-                                "multiple of the number of ranks, and a sum function given",
+                                "multiple of the number of ranks, and the sum functions given",
                                 m->rank, m->size, c->batch);
     if (c->augment.blur > 0 || c->augment.sobel)
         return cnn_trainer_fail(
@@ -185,6 +185,12 @@ static cnn_status setup(cnn_trainer *tr) {
     if (!c->threads && threads > 8) threads = 8;
     tr->local = c->comm ? c->batch / c->comm->size : c->batch;
     tr->first = c->comm ? c->comm->rank * tr->local : 0;
+    if (c->comm && c->comm->size > 1 && c->sync_bn) {
+        cnn_batch_sync sync = {.sum = c->comm->allreduce_sum_f64, .user = c->comm->user,
+                               .ranks = c->comm->size};
+        cnn_net_set_batch_sync(net, &sync);
+        tr->synced = 1;
+    }
     if (cnn_net_set_threads(net, threads) || cnn_net_prepare(net, tr->local))
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
     tr->score = score_layer(net, c->loss);
@@ -383,6 +389,7 @@ void cnn_trainer_free(cnn_trainer *tr) {
     cnn_free(tr->ft);
     cnn_free(tr->dz);
     cnn_free(tr->sums);
+    if (tr->synced) cnn_net_set_batch_sync(tr->net, NULL); /* the comm may go before the net */
     cnn_free(tr->log);
     cnn_free(tr);
 }

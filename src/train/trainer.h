@@ -42,6 +42,7 @@ struct cnn_trainer {
      * loss, correct and counted predictions, and stop requests. */
     int local, first;
     float *sums;
+    int synced; /* sync_bn installed the sum over the ranks in the network */
     float *x, *scratch, *ft, *dz;
     int32_t *it;
     char *log; /* CSV, header included */

@@ -152,6 +152,7 @@ static const key KEYS[] = {
     CFG("blur", K_FLOAT, blur),
     CFG("sobel", K_INT, sobel),
     CFG("patience", K_INT, patience),
+    CFG("sync_bn", K_INT, sync_bn),
     POS("epoch", K_INT, epoch),
     POS("step", K_INT, step),
     POS("sum_loss", K_DOUBLE, sum_loss),
