@@ -51,7 +51,7 @@ echo "== a rank killed mid-run"
 job=$!
 for _ in $(seq 100); do [ -s "$tmp/kill.ckpt" ] && break; sleep 0.2; done
 [ -s "$tmp/kill.ckpt" ] || { kill "$job" 2>/dev/null; fail "no checkpoint after 20 s: $(cat "$tmp/kill.log")"; }
-ranks=$(pgrep -f "$cnn train --model lenet5 --data fashion-mnist --epochs 30" || true)
+ranks=$(pgrep -P "$job" || true) # mpirun's children: the ranks
 victim=$(tail -n 1 <<<"$ranks")
 [ -n "$victim" ] || fail "no rank to kill"
 start=$SECONDS
