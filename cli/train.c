@@ -343,9 +343,8 @@ static int on_epoch(void *user, const cnn_train_progress *p) {
 static cnn_trainer *volatile interrupted_trainer;
 
 static void on_sigint(int sig) {
-    (void)sig;
     if (interrupted_trainer) cnn_trainer_stop(interrupted_trainer);
-    signal(SIGINT, SIG_DFL);
+    signal(sig, SIG_DFL);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -527,8 +526,11 @@ static int report_test(run *r) {
 static int train(run *r) {
     interrupted_trainer = r->tr;
     void (*old)(int) = signal(SIGINT, on_sigint);
+    /* mpirun ends the job on Ctrl-C but forwards SIGUSR1: the clean stop of a parallel run. */
+    void (*old_usr1)(int) = signal(SIGUSR1, on_sigint);
     cnn_status st = cnn_trainer_run(r->tr);
     signal(SIGINT, old);
+    signal(SIGUSR1, old_usr1);
     interrupted_trainer = NULL;
     if (r->tty) fprintf(stderr, "\r\033[K");
     if (st) {

@@ -5,7 +5,9 @@
 #   - `mpirun -np 2 cnn train` against `cnn train` with the same global batch: the same test
 #     loss to 1e-4, one checkpoint written (by rank 0), resumable by one process;
 #   - a rank killed mid-run: mpirun ends the job with a message within 30 s, and the last
-#     checkpoint still loads and resumes.
+#     checkpoint still loads and resumes;
+#   - SIGUSR1 to mpirun (which forwards it; Ctrl-C kills the job): every rank stops after the
+#     same step, rank 0 writes the checkpoint, exit 130.
 #   tests/test_mpi.sh BUILD_DIR
 # Needs OpenMPI (scripts/install-deps.sh installs libopenmpi-dev and openmpi-bin) and
 # Fashion-MNIST (make test installs it).
@@ -71,4 +73,17 @@ echo "the job ended $((SECONDS - start)) s after the kill, exit $status: $(grep 
 "${mpi[@]}" "$cnn" train --resume "$tmp/kill.ckpt" --epochs 2 \
     >"$tmp/resume.log" 2>&1 || fail "2 ranks cannot resume after the kill: $(cat "$tmp/resume.log")"
 echo "resumed on 2 ranks: $(grep '^test: ' "$tmp/resume.log")"
+echo "== a clean stop: SIGUSR1 to mpirun"
+"${mpi[@]}" "$cnn" train --model lenet5 --data fashion-mnist --epochs 30 --seed 4 --threads 1 \
+    --out "$tmp/stop.ckpt" >"$tmp/stop.log" 2>&1 &
+job=$!
+for _ in $(seq 100); do grep -q "epoch 1/30" "$tmp/stop.log" 2>/dev/null && break; sleep 0.1; done
+sleep 1
+kill -USR1 "$job"
+status=0
+wait "$job" || status=$?
+log=$(cat "$tmp/stop.log")
+grep -q "stopped at epoch 1, step" <<<"$log" || fail "no clean stop after SIGUSR1 (exit $status): $log"
+"$cnn" summary "$tmp/stop.ckpt" >/dev/null || fail "the stopped run's checkpoint does not load"
+echo "stopped: $(grep -m1 'stopped at' <<<"$log")"
 echo "all passed"
