@@ -33,7 +33,7 @@ int cli_dist_start(const cnn_train_comm **out) {
     if (launched_size() <= 1) return 1;
     char err[1024];
     int provided;
-    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    if (MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
         fprintf(stderr, "cnn train: MPI could not start\n");
         return 0;
     }

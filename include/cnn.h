@@ -979,6 +979,11 @@ typedef struct cnn_train_comm {
     /* The same for doubles (batch norm's statistics with sync_bn). */
     cnn_status (*allreduce_sum_f64)(void *user, double *values, size_t count, char *err,
                                     size_t errlen);
+    /* Optional (NULL: not used): start the sum of count floats and return at once; the sums
+     * started run in order, and wait_sums returns when all are done (their first failure with
+     * its message). With these the trainer sums gradients in buckets while backward goes on. */
+    cnn_status (*start_sum)(void *user, float *values, size_t count);
+    cnn_status (*wait_sums)(void *user, char *err, size_t errlen);
     void *user;
 } cnn_train_comm;
 
@@ -1019,6 +1024,11 @@ typedef struct cnn_train_config {
      * what one process does; off, each rank uses its own share's, as DistributedDataParallel
      * does [0]. */
     int sync_bn;
+    /* Data parallel, with a comm that can start sums: gradients are summed in buckets of about
+     * this many bytes, each started as soon as backward has finished its layers, while
+     * backward goes on; 0: one sum after backward [1 MB]. The result is the same bits either
+     * way (every value's sum is the same). */
+    size_t bucket_bytes;
 } cnn_train_config;
 
 /* The defaults above (the best recipe known for small CNNs on Fashion-MNIST). */

@@ -439,6 +439,11 @@ static void bind_views(cnn_net *net) {
     }
 }
 
+void cnn_net_set_backward_hook(cnn_net *net, cnn_layer_done_fn fn, void *user) {
+    net->layer_done = fn;
+    net->layer_done_user = user;
+}
+
 void cnn_net_set_batch_sync(cnn_net *net, const cnn_batch_sync *sync) {
     net->sync = sync ? *sync : (cnn_batch_sync){0};
 }
@@ -543,6 +548,7 @@ static void backward_from(cnn_net *net, int from, cnn_backprop_rule rule) {
     net->nodes[from]->dy_written = 1;
     for (int i = from; i >= 0; i--) {
         cnn_node *n = net->nodes[i];
+        if (net->layer_done && i < from) net->layer_done(net->layer_done_user, i + 1);
         if (!n->type->backward) continue;
         c.skip_dx = net->no_input_grads;
         for (int k = 0; k < n->n_in; k++) c.skip_dx &= n->in[k]->type->min_inputs == 0;
@@ -558,6 +564,7 @@ static void backward_from(cnn_net *net, int from, cnn_backprop_rule rule) {
         }
         n->type->backward(n, &c);
     }
+    if (net->layer_done) net->layer_done(net->layer_done_user, 0);
     /* Gradients nothing wrote (no path to `from`) are zero; those of input layers whose
      * gradient was not wanted are left as they are. */
     for (int i = 0; i < from; i++) {

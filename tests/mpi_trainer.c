@@ -10,6 +10,8 @@
  *   - with sync_bn, a batch-norm network on N ranks also ends within REL_TOL of one process
  *     (each rank's own statistics, the default, give other weights: checked identical on the
  *     ranks only);
+ *   - gradients summed in buckets during backward (on the sums' thread) give the same bits as
+ *     one sum after it;
  *   - a batch that the ranks cannot share evenly is refused.
  * Prints one line per check on rank 0; the exit code of every rank is the result.
  */
@@ -85,6 +87,8 @@ static cnn_train_config config(void) {
 }
 
 /* Trains spec for one epoch of 20 steps: with comm, data parallel; returns the parameters. */
+static size_t bucket_bytes = 0;
+
 static float *train(const char *spec, const cnn_train_comm *comm, int sync_bn,
                     const cnn_dataset *tr, size_t *n, int *differ, int *steps) {
     cnn_net *net = t_net(spec, 3);
@@ -92,6 +96,7 @@ static float *train(const char *spec, const cnn_train_comm *comm, int sync_bn,
     watch w = {.net = net};
     cfg.comm = comm;
     cfg.sync_bn = sync_bn;
+    cfg.bucket_bytes = bucket_bytes;
     if (comm) {
         cfg.on_step = after_step;
         cfg.user = &w;
@@ -139,7 +144,8 @@ static void compare(const char *what, const char *spec, const cnn_train_comm *co
 }
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     cnn_train_comm comm;
@@ -157,6 +163,25 @@ int main(int argc, char **argv) {
                      "batchnorm b1 -; relu r1 -; flatten f -; dense logits - out=4";
     compare("batch norm, each rank's statistics", bn, &comm, 0, tr, 0);
     compare("batch norm, sync_bn", bn, &comm, 1, tr, 1);
+    /* Buckets of 256 bytes (a dozen per step, started during backward) against one sum. */
+    if (size > 1) {
+        const char *net = "input x - shape=1x8x8; conv2d c1 x out=6 kernel=3 padding=1; relu r1 -;"
+                          "conv2d c2 - out=4 kernel=3; batchnorm b - ; flatten f -;"
+                          "dense d1 - out=8; dense logits - out=4";
+        size_t n1 = 0, n2 = 0;
+        int differ = 0, steps = 0;
+        T_CHECK(comm.start_sum && comm.wait_sums, "MPI_THREAD_SERIALIZED: sums on a thread");
+        bucket_bytes = 0;
+        float *one = train(net, &comm, 1, tr, &n1, NULL, NULL);
+        bucket_bytes = 256;
+        float *many = train(net, &comm, 1, tr, &n2, &differ, &steps);
+        bucket_bytes = 0;
+        T_CHECK(one && many && n1 == n2 && !memcmp(one, many, n1 * sizeof *one) && !differ,
+                "buckets during backward: other weights than one sum after it");
+        if (rank == 0) printf("  %-34s the same bits as one sum after backward\n", "256-byte buckets");
+        free(one);
+        free(many);
+    }
     /* A batch the ranks cannot share. */
     if (size > 1) {
         cnn_net *net = t_net("input x - shape=1x8x8; flatten f -; dense d - out=4", 1);

@@ -219,6 +219,11 @@ void cnn_net_set_batch_sync(cnn_net *net, const cnn_batch_sync *sync);
 /* For layers: sums count doubles over the ranks in place; on failure records it in sync. */
 void cnn_batch_sync_sum(cnn_batch_sync *sync, double *values, size_t count);
 
+/* Called during backward passes after each layer's (the layers go from the last down to 0),
+ * with its index: that layer's parameter gradients are final. NULL removes it. */
+typedef void (*cnn_layer_done_fn)(void *user, int layer);
+void cnn_net_set_backward_hook(cnn_net *net, cnn_layer_done_fn fn, void *user);
+
 /* What a layer's forward and backward may use besides its node. */
 struct cnn_ctx {
     cnn_net *net;
@@ -271,6 +276,8 @@ struct cnn_net {
     void *log_user;
     cnn_prep prep;
     cnn_batch_sync sync;      /* sync.sum NULL: none */
+    cnn_layer_done_fn layer_done; /* cnn_net_set_backward_hook */
+    void *layer_done_user;
     char class_name[16]; /* cnn_net_class_name of a network without names */
     char err[1024];
 };

@@ -50,7 +50,8 @@ cnn_train_config cnn_train_defaults(void) {
                           .schedule = CNN_SCHEDULE_COSINE,
                           .gamma = 0.1f,
                           .loss = CNN_LOSS_SOFTMAX_CE,
-                          .normalize = 1};
+                          .normalize = 1,
+                          .bucket_bytes = (size_t)1 << 20};
     c.optim.weight_decay = 0.05f;
     c.augment.hflip = 0.5f;
     return c;
@@ -177,6 +178,19 @@ static int score_layer(const cnn_net *net, cnn_loss loss) {
 #define LIMB_BITS 12
 #define SUM_EXTRA (2 + 2 * LIMBS)
 
+/* Backward has finished layer `layer` and those after it: their gradients, from the layer's
+ * parameters to the last not yet sent (pending_end), are final. Sent as a bucket once they
+ * reach bucket_bytes, and at layer 0 whatever is left. */
+static void bucket_ready(void *user, int layer) {
+    cnn_trainer *tr = user;
+    const cnn_train_comm *m = tr->cfg.comm;
+    size_t from = tr->net->nodes[layer]->param_off;
+    if (tr->bucket_status || tr->pending_end == from) return;
+    if (layer > 0 && (tr->pending_end - from) * sizeof(float) < tr->cfg.bucket_bytes) return;
+    tr->bucket_status = m->start_sum(m->user, tr->net->grads + from, tr->pending_end - from);
+    tr->pending_end = from;
+}
+
 static cnn_status setup(cnn_trainer *tr) {
     cnn_net *net = tr->net;
     const cnn_train_config *c = &tr->cfg;
@@ -191,6 +205,9 @@ static cnn_status setup(cnn_trainer *tr) {
         cnn_net_set_batch_sync(net, &sync);
         tr->synced = 1;
     }
+    const cnn_train_comm *m = c->comm;
+    tr->bucketing = m && m->size > 1 && m->start_sum && m->wait_sums && c->bucket_bytes > 0;
+    if (tr->bucketing) cnn_net_set_backward_hook(net, bucket_ready, tr);
     if (cnn_net_set_threads(net, threads) || cnn_net_prepare(net, tr->local))
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
     tr->score = score_layer(net, c->loss);
@@ -390,6 +407,7 @@ void cnn_trainer_free(cnn_trainer *tr) {
     cnn_free(tr->dz);
     cnn_free(tr->sums);
     if (tr->synced) cnn_net_set_batch_sync(tr->net, NULL); /* the comm may go before the net */
+    if (tr->bucketing) cnn_net_set_backward_hook(tr->net, NULL, NULL);
     cnn_free(tr->log);
     cnn_free(tr);
 }
@@ -479,9 +497,11 @@ static cnn_status average_over_ranks(cnn_trainer *tr, float *loss, int64_t *corr
     cnn_net *net = tr->net;
     size_t n = state ? net->n_state : net->n_params;
     if (!m || m->size == 1 || (state && n == 0)) return CNN_STATUS_OK;
+    /* Bucketed, the gradients are being summed in place already: only the extras follow. */
+    int buckets = tr->bucketing && !state;
     float *buf = tr->sums, *v = state ? net->state : net->grads;
-    if (n) memcpy(buf, v, n * sizeof *buf);
-    float *extra = buf + n;
+    if (n && !buckets) memcpy(buf, v, n * sizeof *buf);
+    float *extra = buckets ? buf : buf + n;
     if (!state) {
         extra[0] = *loss;
         extra[1] = (float)(tr->stop_req != 0);
@@ -492,7 +512,18 @@ static cnn_status average_over_ranks(cnn_trainer *tr, float *loss, int64_t *corr
     }
     char err[512] = "";
     double t0 = cnn_trainer_now();
-    cnn_status st = m->allreduce_sum(m->user, buf, n + (state ? 0 : SUM_EXTRA), err, sizeof err);
+    cnn_status st;
+    if (buckets) {
+        st = tr->bucket_status;
+        if (!st) st = m->start_sum(m->user, extra, SUM_EXTRA);
+        cnn_status w = m->wait_sums(m->user, err, sizeof err); /* always: nothing in flight */
+        if (!st) st = w;
+        else snprintf(err, sizeof err, "a sum could not start");
+        tr->bucket_status = CNN_STATUS_OK;
+        buf = v; /* the sums are in the gradients */
+    } else {
+        st = m->allreduce_sum(m->user, buf, n + (state ? 0 : SUM_EXTRA), err, sizeof err);
+    }
     tr->comm_secs += cnn_trainer_now() - t0;
     if (st)
         return cnn_trainer_fail(tr, CNN_STATUS_IO, "data parallel: rank %d of %d: %s", m->rank,
@@ -519,9 +550,15 @@ static cnn_status forward_backward(cnn_trainer *tr, float *loss) {
     cnn_net_set_input_grads(net, 0); /* training never reads the images' gradient */
     cnn_net_zero_grad(net);
     int64_t correct = tr->correct, counted = tr->counted;
+    tr->pending_end = net->n_params; /* buckets: nothing sent yet */
     cnn_status st = cnn_net_forward(net, tr->x, tr->local);
     if (!st) st = loss_of_batch(tr, loss);
     if (!st) st = cnn_net_backward_from(net, tr->score, tr->dz, CNN_BACKPROP_PLAIN);
+    if (st && tr->bucketing) { /* no sum may stay in flight */
+        char ignored[64];
+        tr->cfg.comm->wait_sums(tr->cfg.comm->user, ignored, sizeof ignored);
+        tr->bucket_status = CNN_STATUS_OK;
+    }
     if (!st) {
         int64_t step_correct = tr->correct - correct, step_counted = tr->counted - counted;
         if ((st = average_over_ranks(tr, loss, &step_correct, &step_counted, 0))) return st;

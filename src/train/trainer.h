@@ -43,6 +43,11 @@ struct cnn_trainer {
     int local, first;
     float *sums;
     int synced; /* sync_bn installed the sum over the ranks in the network */
+    /* Buckets (cfg.bucket_bytes, a comm that can start sums): gradients from pending_end on
+     * have been sent during this backward pass; the first failure to start one. */
+    int bucketing;
+    size_t pending_end;
+    cnn_status bucket_status;
     float *x, *scratch, *ft, *dz;
     int32_t *it;
     char *log; /* CSV, header included */
