@@ -235,8 +235,12 @@ fuzz:
 # make uninstall, with the same PREFIX and DESTDIR, removes exactly these files.
 INSTALLED := $(BINDIR)/cnn $(LIBDIR)/$(SO_FILE) $(LIBDIR)/$(SONAME) $(LIBDIR)/libcnn.so \
              $(LIBDIR)/libcnn.a $(INCLUDEDIR)/cnn.h $(PKGCONFIGDIR)/cnn.pc $(MANDIR)/man1/cnn.1
+# With MPI, libcnn_mpi.a and its header too (a program adds -lcnn_mpi and mpicc's flags).
+ifneq ($(MPICC),)
+INSTALLED += $(LIBDIR)/libcnn_mpi.a $(INCLUDEDIR)/cnn_mpi.h
+endif
 
-install: $(BUILD)/$(SO_FILE) $(BUILD)/libcnn.a $(BUILD)/cnn $(BUILD)/cnn.1
+install: $(BUILD)/$(SO_FILE) $(BUILD)/libcnn.a $(BUILD)/cnn $(BUILD)/cnn.1 $(CLI_MPI)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
 	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(BUILD)/cnn $(DESTDIR)$(BINDIR)/cnn
@@ -246,6 +250,8 @@ install: $(BUILD)/$(SO_FILE) $(BUILD)/libcnn.a $(BUILD)/cnn $(BUILD)/cnn.1
 	install -m 644 $(BUILD)/libcnn.a $(DESTDIR)$(LIBDIR)/libcnn.a
 	install -m 644 include/cnn.h $(DESTDIR)$(INCLUDEDIR)/cnn.h
 	install -m 644 $(BUILD)/cnn.1 $(DESTDIR)$(MANDIR)/man1/cnn.1
+	$(if $(MPICC),install -m 644 $(BUILD)/libcnn_mpi.a $(DESTDIR)$(LIBDIR)/libcnn_mpi.a)
+	$(if $(MPICC),install -m 644 include/cnn_mpi.h $(DESTDIR)$(INCLUDEDIR)/cnn_mpi.h)
 	$(call pc_subst,$(PREFIX),$(LIBDIR),$(INCLUDEDIR),) > $(DESTDIR)$(PKGCONFIGDIR)/cnn.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/cnn.pc
 	@if [ -z "$(DESTDIR)" ] && [ -n "$(LDCONFIG)" ] && [ "$$(id -u)" = 0 ]; then \

@@ -167,10 +167,13 @@ done
 echo "man page: ok"
 
 # DESTDIR stages the files of PREFIX (cnn.pc names PREFIX, not the stage).
-expected() { # the files an installation into $1 has
-    printf '%s\n' "$1/bin/cnn" "$1/include/cnn.h" "$1/lib/libcnn.a" "$1/lib/libcnn.so" \
-        "$1/lib/libcnn.so.$major" "$1/lib/libcnn.so.$v" "$1/lib/pkgconfig/cnn.pc" \
-        "$1/share/man/man1/cnn.1" | sort
+expected() { # the files an installation into $1 has (with MPI, libcnn_mpi's two)
+    { printf '%s\n' "$1/bin/cnn" "$1/include/cnn.h" "$1/lib/libcnn.a" "$1/lib/libcnn.so" \
+          "$1/lib/libcnn.so.$major" "$1/lib/libcnn.so.$v" "$1/lib/pkgconfig/cnn.pc" \
+          "$1/share/man/man1/cnn.1"
+      if command -v mpicc >/dev/null; then
+          printf '%s\n' "$1/include/cnn_mpi.h" "$1/lib/libcnn_mpi.a"
+      fi; } | sort
 }
 files() { find "$1" \( -type f -o -type l \) | sort; }
 diff <(expected "$prefix") <(files "$tmp/usr") || fail "make install PREFIX: other files"
