@@ -27,28 +27,6 @@
 
 static int rank, size;
 
-/* n images of 1x8x8: class k (of 4) is a bright row 2k over noise. */
-static cnn_dataset *bars(int n, uint64_t seed) {
-    cnn_dataset *ds = calloc(1, sizeof *ds);
-    ds->n = n;
-    ds->shape = (cnn_shape){3, {1, 8, 8}};
-    ds->classes = 4;
-    ds->x = malloc((size_t)n * 64 * sizeof(float));
-    ds->y = malloc((size_t)n * sizeof(int32_t));
-    t_fill(ds->x, (size_t)n * 64, seed, 0, 0.3f);
-    for (int i = 0; i < n; i++) {
-        ds->y[i] = i % 4;
-        for (int c = 1; c < 7; c++) ds->x[(size_t)i * 64 + (2 * (i % 4)) * 8 + c] = 1.0f;
-    }
-    return ds;
-}
-
-static void free_bars(cnn_dataset *ds) {
-    free(ds->x);
-    free(ds->y);
-    free(ds);
-}
-
 static uint64_t fnv(const void *p, size_t n, uint64_t h) {
     const unsigned char *b = p;
     for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
@@ -154,7 +132,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "rank %d: %s\n", rank, err);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
-    cnn_dataset *tr = bars(320, 9);
+    cnn_dataset *tr = t_bars(320, 9);
     compare("LeNet-like (no batch norm)",
             "input x - shape=1x8x8; conv2d c1 x out=6 kernel=3 padding=1; relu r1 -;"
             "max_pool2d p1 - kernel=2; conv2d c2 - out=8 kernel=3; relu r2 -; flatten f -;"
@@ -195,7 +173,7 @@ int main(int argc, char **argv) {
         cnn_trainer_free(t);
         cnn_net_free(net);
     }
-    free_bars(tr);
+    t_free_dataset(tr);
     cnn_mpi_comm_free(&comm);
     int failures = t_failures, all = 0;
     MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

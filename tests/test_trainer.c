@@ -32,36 +32,6 @@ static char *path_in(const char *name) {
     return p[k];
 }
 
-/* n images of 1x8x8: class k (of 4) is a bright row 2k over noise; labels in y. */
-static cnn_dataset *bars(int n, uint64_t seed) {
-    cnn_dataset *ds = calloc(1, sizeof *ds);
-    ds->n = n;
-    ds->shape = (cnn_shape){3, {1, 8, 8}};
-    ds->classes = 4;
-    ds->x = malloc((size_t)n * 64 * sizeof(float));
-    ds->y = malloc((size_t)n * sizeof(int32_t));
-    ds->class_names = calloc(4, sizeof(char *));
-    static const char *names[] = {"top", "upper", "lower", "bottom"};
-    for (int k = 0; k < 4; k++) ds->class_names[k] = (char *)names[k];
-    t_fill(ds->x, (size_t)n * 64, seed, 0, 0.3f);
-    for (int i = 0; i < n; i++) {
-        ds->y[i] = i % 4;
-        for (int c = 1; c < 7; c++) ds->x[(size_t)i * 64 + (2 * (i % 4)) * 8 + c] = 1.0f;
-    }
-    return ds;
-}
-
-/* A data set filled here: not for cnn_dataset_free (its names are static). */
-static void free_hand(cnn_dataset *ds) {
-    if (!ds) return;
-    free(ds->x);
-    free(ds->y);
-    free(ds->masks);
-    free(ds->targets);
-    free(ds->class_names);
-    free(ds);
-}
-
 static const char *NET =
     "input x - shape=1x8x8; conv2d c x out=4 kernel=3 padding=1; batchnorm b -; relu r -;"
     "dropout d - p=0.1; flatten f -; dense logits - out=4";
@@ -392,7 +362,7 @@ static void test_segmentation(void) {
     cnn_metrics_free(&m);
     cnn_trainer_free(t);
     cnn_net_free(net);
-    free_hand(ds);
+    t_free_dataset(ds);
 }
 
 /* Regression: the target is the brightness of pixel 10. */
@@ -428,7 +398,7 @@ static void test_regression(void) {
     cnn_metrics_free(&m);
     cnn_trainer_free(t);
     cnn_net_free(net);
-    free_hand(ds);
+    t_free_dataset(ds);
 }
 
 /* The preprocessing in a checkpoint, and inference in three calls. */
@@ -534,7 +504,7 @@ static void test_version1(void) {
 
 int main(void) {
     if (!mkdtemp(dir)) return 1;
-    cnn_dataset *tr = bars(192, 1), *va = bars(48, 2), *te = bars(40, 3);
+    cnn_dataset *tr = t_bars(192, 1), *va = t_bars(48, 2), *te = t_bars(40, 3);
     test_threads_and_callbacks(tr, va);
     test_resume(tr, va, 17);     /* mid-epoch (12 steps an epoch) */
     test_resume(tr, va, 24);     /* at the end of epoch 2 */
@@ -549,9 +519,9 @@ int main(void) {
     test_inference(tr, te);
     test_normalised_after_transforms(tr);
     test_version1();
-    free_hand(tr);
-    free_hand(va);
-    free_hand(te);
+    t_free_dataset(tr);
+    t_free_dataset(va);
+    t_free_dataset(te);
     free(last_log);
     return t_finish();
 }

@@ -236,3 +236,31 @@ int t_run_tool(const char *tool, const char *dir, const char *args, char *out, s
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+cnn_dataset *t_bars(int n, uint64_t seed) {
+    static const char *names[] = {"top", "upper", "lower", "bottom"};
+    cnn_dataset *ds = calloc(1, sizeof *ds);
+    ds->n = n;
+    ds->shape = (cnn_shape){3, {1, 8, 8}};
+    ds->classes = 4;
+    ds->x = malloc((size_t)n * 64 * sizeof(float));
+    ds->y = malloc((size_t)n * sizeof(int32_t));
+    ds->class_names = calloc(4, sizeof(char *));
+    for (int k = 0; k < 4; k++) ds->class_names[k] = (char *)names[k];
+    t_fill(ds->x, (size_t)n * 64, seed, 0, 0.3f);
+    for (int i = 0; i < n; i++) {
+        ds->y[i] = i % 4;
+        for (int c = 1; c < 7; c++) ds->x[(size_t)i * 64 + (2 * (i % 4)) * 8 + c] = 1.0f;
+    }
+    return ds;
+}
+
+void t_free_dataset(cnn_dataset *ds) {
+    if (!ds) return;
+    free(ds->x);
+    free(ds->y);
+    free(ds->masks);
+    free(ds->targets);
+    free(ds->class_names);
+    free(ds);
+}

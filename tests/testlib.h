@@ -38,6 +38,13 @@ int t_same_bits(const char *what, const float *got, const float *want, size_t n)
  * Returns NULL (and prints why) on error. */
 cnn_net *t_net(const char *spec, uint64_t seed);
 
+/* A small classification set held in memory: n images of 1x8x8, class k (of 4, named top,
+ * upper, lower, bottom) a bright row 2k over noise; for t_free_dataset, not cnn_dataset_free
+ * (its names are static). */
+cnn_dataset *t_bars(int n, uint64_t seed);
+/* Frees a data set filled by a test (its arrays; the class names' array, not the names). */
+void t_free_dataset(cnn_dataset *ds);
+
 /* Deterministic test data in [lo, hi). */
 void t_fill(float *x, size_t n, uint64_t seed, float lo, float hi);
 /* Values whose magnitude is in [0.1, 1), sign random: away from the kinks of ReLU-like
