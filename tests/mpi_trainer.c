@@ -8,8 +8,8 @@
  *     gradient of B samples is summed in another order (per rank, then over the ranks; the
  *     kernels sum over the batch inside their products), so the bits differ;
  *   - with sync_bn, a batch-norm network on N ranks also ends within REL_TOL of one process
- *     (each rank's own statistics, the default, give other weights: checked identical on the
- *     ranks only);
+ *     (each rank's own statistics, the default, give another model: the difference is
+ *     printed, not bounded);
  *   - gradients summed in buckets during backward (on the sums' thread) give the same bits as
  *     one sum after it;
  *   - a batch that the ranks cannot share evenly is refused.
@@ -109,7 +109,9 @@ static void compare(const char *what, const char *spec, const cnn_train_comm *co
             worst = fmax(worst, fabs((double)dp[k] - one[k]));
             scale = fmax(scale, fabs((double)one[k]));
         }
-        T_CHECK(dp && one && m == n && worst <= REL_TOL * scale,
+        /* with_single 2: each rank's own batch norm statistics make another model: the
+         * difference is shown, not bounded. */
+        T_CHECK(dp && one && m == n && (with_single == 2 || worst <= REL_TOL * scale),
                 "%s: %d ranks vs one process after 20 steps: max difference %.3g (%.3g of the "
                 "largest weight, tolerance %g)", what, size, worst, worst / scale, REL_TOL);
         printf("  %-34s %d ranks vs 1 process after 20 steps: max |diff| %.3g (%.2g relative)\n",
@@ -139,7 +141,7 @@ int main(int argc, char **argv) {
             "dense d1 - out=16; relu r3 -; dense logits - out=4", &comm, 0, tr, 1);
     const char *bn = "input x - shape=1x8x8; conv2d c1 x out=6 kernel=3 padding=1 bias=0;"
                      "batchnorm b1 -; relu r1 -; flatten f -; dense logits - out=4";
-    compare("batch norm, each rank's statistics", bn, &comm, 0, tr, 0);
+    compare("batch norm, each rank's statistics", bn, &comm, 0, tr, 2);
     compare("batch norm, sync_bn", bn, &comm, 1, tr, 1);
     /* Buckets of 256 bytes (a dozen per step, started during backward) against one sum. */
     if (size > 1) {
