@@ -4,8 +4,9 @@
 #   1x2      one process, 2 threads
 #   2x1 shm  2 MPI ranks of 1 thread, over shared memory (OpenMPI's vader)
 #   2x1 tcp  2 MPI ranks of 1 thread, forced over TCP (--mca btl tcp,self), as between machines
-# interleaved, RUNS times each; prints every run's images/s and the seconds its ranks spent
-# summing gradients, then the median of each. The global batch is 64 in all three.
+# the MPI ones with gradient buckets summed during backward (1 MB, the default) and with one
+# sum after backward (--bucket 0), interleaved, RUNS times each; prints every run's images/s
+# and the seconds its ranks spent waiting for sums, then the medians. The global batch is 64.
 #   bench/mpi.sh [RUNS] [BUILD]
 set -euo pipefail
 runs=${1:-3}
@@ -27,29 +28,39 @@ run() {
     case $config in
     1x2) out=$("$cnn" "${args[@]}" --threads 2 2>/dev/null) ;;
     2x1-shm) out=$("${mpi[@]}" "$cnn" "${args[@]}" --threads 1 2>/dev/null) ;;
+    2x1-shm-1sum) out=$("${mpi[@]}" "$cnn" "${args[@]}" --threads 1 --bucket 0 2>/dev/null) ;;
     2x1-tcp) out=$("${mpi[@]}" --mca btl tcp,self "$cnn" "${args[@]}" --threads 1 2>/dev/null) ;;
+    2x1-tcp-1sum)
+        out=$("${mpi[@]}" --mca btl tcp,self "$cnn" "${args[@]}" --threads 1 --bucket 0 2>/dev/null) ;;
     esac
     sed -n 's/^epoch .*  \([0-9.]*\)s  (\([0-9]*\) img\/s\(, \([0-9.]*\)s summing.*\)\?).*/\2 \4 \1/p' <<<"$out" |
         awk '{ print $1, ($2 == "" ? 0 : $2), $3 }'
 }
 
-declare -A all
+configs=(1x2 2x1-shm 2x1-shm-1sum 2x1-tcp 2x1-tcp-1sum)
+declare -A ips wait
 for model in lenet5:0 resnet20:4000; do
     name=${model%%:*} limit=${model#*:}
     for r in $(seq "$runs"); do
-        for config in 1x2 2x1-shm 2x1-tcp; do
-            res=$(run "$name" "$limit" "$config")
-            printf '%-9s %-8s run %d: %s img/s, %s s summing of %s s\n' "$name" "$config" "$r" $res
-            all[$name,$config]+="$(cut -d' ' -f1 <<<"$res") "
+        for config in "${configs[@]}"; do
+            read -r i w e <<<"$(run "$name" "$limit" "$config")"
+            printf '%-9s %-13s run %d: %s img/s, %s s waiting for sums, epoch %s s\n' "$name" \
+                "$config" "$r" "$i" "$w" "$e"
+            ips[$name,$config]+="$i "
+            wait[$name,$config]+="$w/$e "
         done
     done
 done
-echo
-echo "| model | 1 process x 2 threads | 2 ranks x 1 thread, shared memory | 2 ranks x 1 thread, TCP |"
-echo "|---|---:|---:|---:|"
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# The median share of the epoch spent waiting for sums, in percent.
+share() { tr ' ' '\n' | sed '/^$/d' | awk -F/ '{ printf "%.1f\n", 100 * $1 / $2 }' | sort -n |
+          awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+echo
+echo "| model | configuration | images/s (median) | waiting for sums (share of the epoch) |"
+echo "|---|---|---:|---:|"
 for name in lenet5 resnet20; do
-    printf '| %s | %s img/s | %s img/s | %s img/s |\n' "$name" \
-        "$(median <<<"${all[$name,1x2]}")" "$(median <<<"${all[$name,2x1-shm]}")" \
-        "$(median <<<"${all[$name,2x1-tcp]}")"
+    for config in "${configs[@]}"; do
+        printf '| %s | %s | %s | %s%% |\n' "$name" "$config" "$(median <<<"${ips[$name,$config]}")" \
+            "$(share <<<"${wait[$name,$config]}")"
+    done
 done

@@ -27,7 +27,7 @@ typedef struct train_opts {
     const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
     const char *out, *log, *plot, *resume, *best;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
-    int sync_bn;
+    int sync_bn, bucket_kb;
     float lr, momentum, wd, gamma, min_lr, clip, smoothing;
 } train_opts;
 
@@ -66,6 +66,7 @@ typedef struct train_opts {
         {"resume", OPT_STRING, &(c)->resume, "FILE", "continue the run saved in this checkpoint", 0, 0, 0}, \
         {"force", OPT_FLAG, &(c)->force, "", "overwrite an existing --out of another run", 0, 0, 0}, \
         {"sync-bn", OPT_FLAG, &(c)->sync_bn, "", "under mpirun: batch norm over the global batch, not each rank's share (docs/DISTRIBUTED.md)", 0, 0, 0}, \
+        {"bucket", OPT_INT, &(c)->bucket_kb, "KB", "under mpirun: gradients summed in buckets of KB kilobytes during backward; 0: one sum after it (the same result) [1024]", 0, 1048576, 0}, \
         {NULL, 0, NULL, NULL, NULL, 0, 0, 0},                                                  \
     }
 
@@ -434,6 +435,7 @@ static int trainer_error(cnn_status st, const char *err) {
 /* What new and resumed runs take from the options alike: threads, output paths, printing. */
 static void run_settings(run *r, cnn_train_config *cfg) {
     cfg->threads = r->c.threads;
+    cfg->bucket_bytes = (size_t)r->c.bucket_kb << 10;
     cfg->checkpoint = r->out;
     cfg->best_checkpoint = r->c.best;
     cfg->on_step = on_step;
@@ -548,7 +550,8 @@ static int train(run *r) {
 int cli_train(int argc, char **argv) {
     run r = {.c = {.model = "lenet5", .data = "fashion-mnist", .opt = "adamw",
                    .schedule = "cosine", .augment = "hflip", .loss = "cross-entropy",
-                   .epochs = 10, .batch = 64, .seed = 1, .momentum = 0.9f, .gamma = 0.1f}};
+                   .epochs = 10, .batch = 64, .seed = 1, .momentum = 0.9f, .gamma = 0.1f,
+                   .bucket_kb = 1024}};
     cli_opt o[] = TRAIN_OPTIONS(&r.c);
     const char *pos[1];
     int npos, status = 1;
