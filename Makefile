@@ -263,4 +263,6 @@ uninstall:
 clean:
 	rm -rf build build-san build-tsan build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:%=%.d) $(TEST_LIB:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:%=%.d) $(TEST_LIB:.o=.d) \
+         $(EX_BINS:%=%.d) $(BUILD)/src/mpi/cnn_mpi.d $(BUILD)/tests/mpi_trainer.d \
+         $(BUILD)/bench/mpi_allreduce.d
