@@ -33,8 +33,8 @@ run() {
     2x1-tcp-1sum)
         out=$("${mpi[@]}" --mca btl tcp,self "$cnn" "${args[@]}" --threads 1 --bucket 0 2>/dev/null) ;;
     esac
-    sed -n 's/^epoch .*  \([0-9.]*\)s  (\([0-9]*\) img\/s\(, \([0-9.]*\)s summing.*\)\?).*/\2 \4 \1/p' <<<"$out" |
-        awk '{ print $1, ($2 == "" ? 0 : $2), $3 }'
+    sed -n 's/^epoch .*  \([0-9.]*\)s  (\([0-9]*\) img\/s\(, \([0-9.]*\)s summing.*\)\?).*/\2|\4|\1/p' <<<"$out" |
+        awk -F'|' '{ print $1, ($2 == "" ? 0 : $2), $3 }'
 }
 
 configs=(1x2 2x1-shm 2x1-shm-1sum 2x1-tcp 2x1-tcp-1sum)
