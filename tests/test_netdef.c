@@ -111,6 +111,9 @@ int main(void) {
     corpus();
     roundtrip(LENET, 61706);
     roundtrip(RESIDUAL, 0);
+    /* Blanks between the type and its inputs. */
+    roundtrip("x = input shape=1x8x8\np = max_pool2d kernel=2\nr = relu\n"
+              "u = max_unpool2d  (r, p)\n", 0);
 
     expect_error("x = input shape=1x8x8\nc = conv2d out=2 kernel=3 strid=2\n", "net.txt:2:27:",
                  "unknown key 'strid'");

@@ -104,6 +104,11 @@ static cnn_status parse_line(cnn_net *net, line_reader *r, const char *rest_of_t
         snprintf(msg, sizeof msg, "%s", cnn_net_last_error(net));
         return fail_at(r, type_at, "%s", msg);
     }
+    /* Blanks may stand between the type and its inputs: "add (a, b)" (arguments never start
+     * with '('). */
+    const char *after_type = r->p;
+    skip_blanks(r);
+    if (*r->p != '(') r->p = after_type;
     if (*r->p == '(') {
         r->p++;
         size_t off = 0;
