@@ -218,7 +218,6 @@ static cnn_status op_conv_transpose(importer *im, const onnx_node *n, int i) {
         if (opad[a] < 0 || opad[a] > 65535 || (n_out >= 0 && (outs[a] < 1 || outs[a] > (1 << 24))))
             return FAIL("output_padding or output_shape out of range");
     geom g;
-    const onnx_attr *pads_attr = onnx_attr_find(n, "pads");
     if (n_out >= 0 || strncmp(auto_pad, "SAME", 4) == 0) {
         /* read_geom without pads, then pads from the output size */
         onnx_node plain = *n;
@@ -240,9 +239,8 @@ static cnn_status op_conv_transpose(importer *im, const onnx_node *n, int i) {
             g.pad[2 * a] = strcmp(auto_pad, "SAME_UPPER") == 0 ? half : total - half;
             g.pad[2 * a + 1] = total - g.pad[2 * a];
         }
-    } else {
-        (void)pads_attr;
-        if ((st = read_geom(im, n, 2, in, w->dims + 2, &g))) return st;
+    } else if ((st = read_geom(im, n, 2, in, w->dims + 2, &g))) {
+        return st;
     }
     int64_t groups = imp_attr_int(n, "group", 1);
     int C = layer_shape(im, x).dim[0];
