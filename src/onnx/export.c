@@ -118,6 +118,22 @@ static void arg_pads(const char *args, const int64_t k[2], const int64_t d[2], i
     }
 }
 
+/* A window layer's geometry from its canonical arguments: kernel, stride (0, a pooling's
+ * default, is the kernel), dilation and pads per axis (1 and 0 for layers without the key). */
+typedef struct window {
+    int64_t k[2], s[2], d[2], pad[4];
+} window;
+
+static window window_of(const char *args, int dilation, int pads) {
+    window w = {.d = {1, 1}};
+    arg_int2(args, "kernel", w.k);
+    arg_int2(args, "stride", w.s);
+    if (w.s[0] == 0) memcpy(w.s, w.k, sizeof w.s);
+    if (dilation) arg_int2(args, "dilation", w.d);
+    if (pads) arg_pads(args, w.k, w.d, w.pad);
+    return w;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Building the model
  * ------------------------------------------------------------------------------------------- */
@@ -266,14 +282,11 @@ typedef struct layer_ctx {
 
 static void window_attrs(exporter *ex, onnx_node *n, const layer_ctx *l, int sp, int dilation,
                          int pads) {
-    int64_t k[2], s[2], d[2] = {1, 1}, pad[4], onnx_pads[4];
-    arg_int2(l->args, "kernel", k);
-    arg_int2(l->args, "stride", s);
-    if (s[0] == 0) memcpy(s, k, sizeof s); /* poolings: 0 is the kernel */
-    if (dilation) arg_int2(l->args, "dilation", d);
-    attr_ints(ex, n, "kernel_shape", k + 2 - sp, sp);
-    attr_ints(ex, n, "strides", s + 2 - sp, sp);
-    if (dilation) attr_ints(ex, n, "dilations", d + 2 - sp, sp);
+    window w = window_of(l->args, dilation, pads);
+    int64_t onnx_pads[4], *pad = w.pad;
+    attr_ints(ex, n, "kernel_shape", w.k + 2 - sp, sp);
+    attr_ints(ex, n, "strides", w.s + 2 - sp, sp);
+    if (dilation) attr_ints(ex, n, "dilations", w.d + 2 - sp, sp);
     if (!pads) return;
     char mode[16];
     arg(l->args, "padding", mode, sizeof mode);
@@ -281,7 +294,6 @@ static void window_attrs(exporter *ex, onnx_node *n, const layer_ctx *l, int sp,
         attr_string(ex, n, "auto_pad", "SAME_UPPER");
         return;
     }
-    arg_pads(l->args, k, d, pad);
     if (sp == 1) { /* the length: the column axis of the text */
         onnx_pads[0] = pad[2];
         onnx_pads[1] = pad[3];
@@ -373,17 +385,13 @@ static int export_dropout(exporter *ex, const layer_ctx *l) {
 static int onnx_ceil_mode(const layer_ctx *l, int dilation) {
     int ceil = (int)arg_int(l->args, "ceil_mode");
     if (!ceil) return 0;
-    int64_t k[2], s[2], d[2] = {1, 1}, pad[4];
-    arg_int2(l->args, "kernel", k);
-    arg_int2(l->args, "stride", s);
-    if (s[0] == 0) memcpy(s, k, sizeof s);
-    if (dilation) arg_int2(l->args, "dilation", d);
-    arg_pads(l->args, k, d, pad);
+    window w = window_of(l->args, dilation, 1);
     int fits_up = 1, fits_down = 1;
     for (int a = 0; a < 2; a++) {
-        int64_t span = l->in_shape.dim[1 + a] + pad[2 * a] + pad[2 * a + 1] - (d[a] * (k[a] - 1) + 1);
-        fits_up &= (span + s[a] - 1) / s[a] + 1 == l->shape.dim[1 + a];
-        fits_down &= span / s[a] + 1 == l->shape.dim[1 + a];
+        int64_t span = l->in_shape.dim[1 + a] + w.pad[2 * a] + w.pad[2 * a + 1] -
+                       (w.d[a] * (w.k[a] - 1) + 1);
+        fits_up &= (span + w.s[a] - 1) / w.s[a] + 1 == l->shape.dim[1 + a];
+        fits_down &= span / w.s[a] + 1 == l->shape.dim[1 + a];
     }
     return fits_up ? 1 : fits_down ? 0 : -1;
 }
@@ -480,15 +488,10 @@ static int export_unpool(exporter *ex, const layer_ctx *l) {
     cnn_net_layer_args(ex->net, pool, pargs, sizeof pargs);
     onnx_node *n = add_node(ex, l->name, "MaxUnpool", in);
     if (strcmp(ptype, "max_pool2d") == 0) {
-        int64_t k[2], st[2], pad[4], d[2];
-        arg_int2(pargs, "kernel", k);
-        arg_int2(pargs, "stride", st);
-        arg_int2(pargs, "dilation", d);
-        if (st[0] == 0) memcpy(st, k, sizeof st);
-        arg_pads(pargs, k, d, pad);
-        int64_t onnx_pads[4] = {pad[0], pad[2], pad[1], pad[3]};
-        attr_ints(ex, n, "kernel_shape", k, 2);
-        attr_ints(ex, n, "strides", st, 2);
+        window w = window_of(pargs, 1, 1);
+        int64_t onnx_pads[4] = {w.pad[0], w.pad[2], w.pad[1], w.pad[3]};
+        attr_ints(ex, n, "kernel_shape", w.k, 2);
+        attr_ints(ex, n, "strides", w.s, 2);
         attr_ints(ex, n, "pads", onnx_pads, 4);
     } else {
         cnn_shape ps = cnn_net_layer_shape(ex->net, pool);
