@@ -24,7 +24,8 @@ static int exists(const char *dir, const char *name) {
     return access(p, R_OK) == 0;
 }
 
-static int load_cifar_part(const char *dir, int train, cnn_dataset **out, char *err, size_t len) {
+static int load_cifar_part(const char *dir, int train, cnn_shard sh, cnn_dataset **out,
+                           char *err, size_t len) {
     char paths[5][4096];
     const char *list[5];
     int n = train ? 5 : 1;
@@ -33,7 +34,7 @@ static int load_cifar_part(const char *dir, int train, cnn_dataset **out, char *
         else snprintf(paths[i], sizeof paths[i], "%s/test_batch.bin", dir);
         list[i] = paths[i];
     }
-    return cnn_dataset_load_cifar10(list, n, out, err, len) == CNN_STATUS_OK;
+    return cnn_dataset_load_cifar10_shard(list, n, sh, out, err, len) == CNN_STATUS_OK;
 }
 
 /* The folder a data set spec names: 'fashion-mnist' or a folder; NULL after a message. */
@@ -92,27 +93,29 @@ static int find_source(const char *cmd, const char *spec, const char *dir, data_
     return 1;
 }
 
-/* Loads the training (train 1) or test part of src; 0 with the error in err on failure. */
-static int load_part(const data_source *src, int train, int c, int h, int w, cnn_dataset **out,
-                     char *err, size_t len) {
+/* Loads shard sh of the training (train 1) or test part of src; 0 with the error in err on
+ * failure. */
+static int load_part(const data_source *src, int train, int c, int h, int w, cnn_shard sh,
+                     cnn_dataset **out, char *err, size_t len) {
     if (src->format == DATA_IDX)
-        return cnn_dataset_load_mnist_dir(src->dir, train, out, err, len) == 0;
-    if (src->format == DATA_CIFAR) return load_cifar_part(src->dir, train, out, err, len);
+        return cnn_dataset_load_mnist_dir_shard(src->dir, train, sh, out, err, len) == 0;
+    if (src->format == DATA_CIFAR) return load_cifar_part(src->dir, train, sh, out, err, len);
     char part[4096];
     snprintf(part, sizeof part, "%s/%s", src->dir, train ? "train" : "test");
-    return cnn_dataset_load_folder(part, c, h, w, out, err, len) == 0;
+    return cnn_dataset_load_folder_shard(part, c, h, w, sh, out, err, len) == 0;
 }
 
 int cli_load_data(const char *cmd, const char *spec, cnn_dataset **train, cnn_dataset **test,
-                  int c, int h, int w) {
+                  int c, int h, int w, const cnn_shard *shard) {
+    cnn_shard whole = {0, 1}, sh = shard ? *shard : whole;
     char err[1024];
     data_source src;
     if (train) *train = NULL;
     if (test) *test = NULL;
     const char *dir = data_dir(cmd, spec);
     if (!dir || !find_source(cmd, spec, dir, &src)) return 0;
-    int ok = !train || load_part(&src, 1, c, h, w, train, err, sizeof err);
-    if (ok && test) ok = load_part(&src, 0, c, h, w, test, err, sizeof err);
+    int ok = !train || load_part(&src, 1, c, h, w, sh, train, err, sizeof err);
+    if (ok && test) ok = load_part(&src, 0, c, h, w, whole, test, err, sizeof err);
     if (!ok) {
         fprintf(stderr, "cnn %s: %s\n", cmd, err);
         if (train) cnn_dataset_free(*train), *train = NULL;

@@ -13,9 +13,10 @@
 
 /* Loads the training and/or test part of a data set named by spec: "fashion-mnist", a folder
  * of IDX files (MNIST layout), a folder of CIFAR-10 binary batches, or a folder with train/ and
- * test/ image sub-folders (resized to c x h x w). Prints the error and returns 0 on failure. */
+ * test/ image sub-folders (resized to c x h x w). With shard (not NULL), only that shard of the
+ * training part (cnn_dataset_load_*_shard). Prints the error and returns 0 on failure. */
 int cli_load_data(const char *cmd, const char *spec, cnn_dataset **train, cnn_dataset **test,
-                  int c, int h, int w);
+                  int c, int h, int w, const cnn_shard *shard);
 
 /* Builds a network from a zoo name or a definition file for samples of shape input and
  * `classes` classes. A definition file whose input layer has another shape is rebuilt with the
@@ -37,9 +38,10 @@ int cli_parse_shape(const char *cmd, const char *s, int *c, int *h, int *w);
  * classification as cli_load_data, with the test classes matched to the training classes by
  * name; segmentation from DIR/{train,test}/{images,masks}; regression from DIR/train.csv and
  * DIR/test.csv. input ("CxHxW" or NULL) sizes resized images and must match the others.
- * Prints the error and returns 0 on failure. */
+ * shard (not NULL): only that shard of a classification training set; segmentation and
+ * regression sets are not sharded (an error). Prints the error and returns 0 on failure. */
 int cli_load_task_data(const char *cmd, const char *spec, cnn_task task, const char *input,
-                       cnn_dataset **train, cnn_dataset **test);
+                       const cnn_shard *shard, cnn_dataset **train, cnn_dataset **test);
 
 /* The data set a checkpoint written by cnn train was trained on, into buf; 0 when it does not
  * say or cannot be read. */

@@ -77,8 +77,8 @@ static int load_regression(const char *cmd, const char *dir, int c, int h, int w
 
 /* Classification: the test set's classes follow the training set's by name. */
 static int load_classes(const char *cmd, const char *spec, int c, int h, int w,
-                        cnn_dataset **train, cnn_dataset **test) {
-    if (!cli_load_data(cmd, spec, train, test, c, h, w)) return 0;
+                        const cnn_shard *shard, cnn_dataset **train, cnn_dataset **test) {
+    if (!cli_load_data(cmd, spec, train, test, c, h, w, shard)) return 0;
     char err[2048];
     if (test && cnn_dataset_match_classes(*test, *train, err, sizeof err)) {
         fprintf(stderr, "cnn %s: --data %s: the test set's classes are not the training set's: "
@@ -107,7 +107,7 @@ static int resized_kind(const char *dir) {
 }
 
 int cli_load_task_data(const char *cmd, const char *spec, cnn_task task, const char *input,
-                       cnn_dataset **train, cnn_dataset **test) {
+                       const cnn_shard *shard, cnn_dataset **train, cnn_dataset **test) {
     static const char *const hint[] = {
         "train/CLASS/ and test/CLASS/ image folders, IDX or CIFAR-10 files (--loss cross-entropy)",
         "train/images, train/masks, test/images and test/masks (--loss pixel-cross-entropy)",
@@ -121,11 +121,16 @@ int cli_load_task_data(const char *cmd, const char *spec, cnn_task task, const c
                 cmd, spec, hint[found], cnn_task_name(task), hint[task]);
         return 0;
     }
+    if (shard && task != CNN_TASK_CLASSIFICATION) {
+        fprintf(stderr, "cnn %s: --shard: %s data sets are loaded whole by every rank (a shard "
+                "holds images and labels)\n", cmd, cnn_task_name(task));
+        return 0;
+    }
     int c = 3, h = 32, w = 32, resized = is_dir(dir) && resized_kind(dir);
     if (input && resized && !cli_parse_shape(cmd, input, &c, &h, &w)) return 0;
     int ok = task == CNN_TASK_SEGMENTATION ? load_segmentation(cmd, dir, c, h, w, train, test)
            : task == CNN_TASK_REGRESSION   ? load_regression(cmd, dir, c, h, w, train, test)
-                                           : load_classes(cmd, spec, c, h, w, train, test);
+                                           : load_classes(cmd, spec, c, h, w, shard, train, test);
     if (ok && !resized && !check_input(cmd, input, *train)) ok = 0;
     if (!ok) {
         cnn_dataset_free(*train);

@@ -105,7 +105,8 @@ static int load_test(const char *spec, cnn_net *net, cnn_dataset **test) {
     cnn_dataset *train = NULL;
     snprintf(input, sizeof input, "%dx%dx%d", in.dim[0], in.rank == 3 ? in.dim[1] : 1,
              in.rank == 3 ? in.dim[2] : 1);
-    if (!cli_load_task_data("eval", spec, p->task, in.rank == 3 ? input : NULL, &train, test))
+    if (!cli_load_task_data("eval", spec, p->task, in.rank == 3 ? input : NULL, NULL, &train,
+                            test))
         return 0;
     cnn_dataset_free(train);
     if (p->task != CNN_TASK_REGRESSION && !p->class_names) {

@@ -27,7 +27,7 @@ typedef struct train_opts {
     const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
     const char *out, *log, *plot, *resume, *best;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
-    int sync_bn, bucket_kb;
+    int sync_bn, bucket_kb, shard;
     float lr, momentum, wd, gamma, min_lr, clip, smoothing;
 } train_opts;
 
@@ -66,6 +66,7 @@ typedef struct train_opts {
         {"resume", OPT_STRING, &(c)->resume, "FILE", "continue the run saved in this checkpoint", 0, 0, 0}, \
         {"force", OPT_FLAG, &(c)->force, "", "overwrite an existing --out of another run", 0, 0, 0}, \
         {"sync-bn", OPT_FLAG, &(c)->sync_bn, "", "under mpirun: batch norm over the global batch, not each rank's share (docs/DISTRIBUTED.md)", 0, 0, 0}, \
+        {"shard", OPT_FLAG, &(c)->shard, "", "under mpirun: each rank loads only its part of the training set, and only rank 0 the test set (docs/DISTRIBUTED.md)", 0, 0, 0}, \
         {"bucket", OPT_INT, &(c)->bucket_kb, "KB", "under mpirun: gradients summed in buckets of KB kilobytes during backward; 0: one sum after it (the same result) [1024]", 0, 1048576, 0}, \
         {NULL, 0, NULL, NULL, NULL, 0, 0, 0},                                                  \
     }
@@ -352,16 +353,24 @@ static void on_sigint(int sig) {
  * Data, model, resuming
  * ------------------------------------------------------------------------------------------- */
 
+/* The samples of a data set, of its whole set for a shard. */
+static int whole_count(const cnn_dataset *ds) { return ds->ids ? ds->n_whole : ds->n; }
+
 /* The data of the run: the task's training and test sets, --limit, the validation hold-out. */
 static int load_sets(run *r) {
     train_opts *c = &r->c;
     r->task = cnn_loss_task((cnn_loss)cnn_loss_parse(c->loss)); /* checked by now */
-    if (!cli_load_task_data("train", c->data, r->task, c->input, &r->train, &r->test)) return 0;
-    if (c->limit && c->limit < r->train->n) cnn_dataset_truncate(r->train, c->limit);
-    if (c->limit && c->limit < r->test->n) cnn_dataset_truncate(r->test, c->limit);
+    cnn_shard shard = {r->comm ? r->comm->rank : 0, r->comm ? r->comm->size : 1};
+    /* Sharded, the test set is rank 0's alone: it is the one to evaluate it. */
+    cnn_dataset **test = c->shard && shard.index != 0 ? NULL : &r->test;
+    if (!cli_load_task_data("train", c->data, r->task, c->input, c->shard ? &shard : NULL,
+                            &r->train, test))
+        return 0;
+    if (c->limit) cnn_dataset_truncate(r->train, c->limit);
+    if (c->limit && r->test) cnn_dataset_truncate(r->test, c->limit);
     int n_val;
     char err[1024];
-    if (!val_count(c->val, r->train->n, &n_val)) return 0;
+    if (!val_count(c->val, whole_count(r->train), &n_val)) return 0;
     if (n_val > 0 &&
         cnn_dataset_hold_out(r->train, n_val, (uint64_t)c->seed, &r->val, err, sizeof err)) {
         fprintf(stderr, "cnn train: %s\n", err);
@@ -482,9 +491,12 @@ static void print_start(const run *r) {
     char shape[64], aug[256];
     cnn_augment_format(&cfg->augment, aug, sizeof aug);
     printf("model %s: %zu parameters; data %s: %d training, %d validation, %d test samples of "
-           "%s, %s\n", r->c.model, cnn_net_param_count(net), r->c.data, t->n,
-           r->val ? r->val->n : 0, r->test->n, cnn_shape_str(&t->shape, shape, sizeof shape),
-           cnn_task_name(r->task));
+           "%s, %s\n", r->c.model, cnn_net_param_count(net), r->c.data, whole_count(t),
+           r->val ? whole_count(r->val) : 0, r->test->n,
+           cnn_shape_str(&t->shape, shape, sizeof shape), cnn_task_name(r->task));
+    if (t->ids)
+        printf("sharded over %d ranks: each holds its part of the training set (rank 0: %d of "
+               "%d samples)\n", r->comm->size, t->n, t->n_whole);
     printf("loss %s, lr %g (%s schedule), batch %d, %d epochs, seed %llu, %d thread%s, "
            "augment %s\n", cnn_loss_name(cfg->loss), (double)cfg->optim.lr,
            cfg->schedule == CNN_SCHEDULE_COSINE ? "cosine"

@@ -188,7 +188,7 @@ static cnn_dataset *load_test(viz_run *r, char *name, size_t size) {
         return NULL;
     }
     cnn_dataset *test = NULL;
-    if (!cli_load_data("viz", name, NULL, &test, r->in.dim[0], r->in.dim[1], r->in.dim[2]))
+    if (!cli_load_data("viz", name, NULL, &test, r->in.dim[0], r->in.dim[1], r->in.dim[2], NULL))
         return NULL;
     if (cnn_shape_numel(&test->shape) != cnn_shape_numel(&r->in)) {
         char a[64], b[64];

@@ -626,7 +626,21 @@ typedef struct cnn_dataset {
     /* Regression: n x n_targets floats, or NULL (n_targets is then 0). */
     float *targets;
     int n_targets;
+    /* A shard (the cnn_dataset_load_*_shard loaders, for data-parallel training): these n
+     * samples are a part of a whole data set of n_whole samples, sample i being sample ids[i]
+     * of the whole, and whole_y holds the whole set's n_whole labels (which cost little and
+     * let every rank agree on the whole set: its hash, its validation hold-out). ids and
+     * whole_y are NULL (and n_whole 0) for a data set that is whole. */
+    int n_whole;
+    int32_t *ids;
+    int32_t *whole_y;
 } cnn_dataset;
+
+/* Shard `index` of `count` (0 <= index < count): the samples i of a data set with
+ * i % count == index, so that every shard holds every class of a file sorted by class. */
+typedef struct cnn_shard {
+    int index, count;
+} cnn_shard;
 
 /* IDX files (MNIST, Fashion-MNIST): an image file (magic 0x00000803) and a label file
  * (0x00000801), plain or gzip-compressed (read directly). classes is 10 unless the labels
@@ -679,6 +693,29 @@ cnn_status cnn_dataset_load_segmentation(const char *images_dir, const char *mas
 cnn_status cnn_dataset_load_csv(const char *csv_path, int channels, int height, int width,
                                 cnn_dataset **out, char *err, size_t errlen);
 
+/* The same loaders for one shard of the data (rank `index` of `count` in data-parallel
+ * training): the result holds only the shard's samples (a count-th of the memory), with
+ * n_whole, ids and whole_y set; a shard of count 1 is the whole set. Every sample is checked
+ * as when loading the whole set, and every label is read. Image folders decode only the
+ * shard's files; IDX and CIFAR files are read through, since a gzip stream has no random
+ * access and their records are smaller than a disk page. */
+cnn_status cnn_dataset_load_idx_shard(const char *images_path, const char *labels_path,
+                                      cnn_shard shard, cnn_dataset **out, char *err,
+                                      size_t errlen);
+cnn_status cnn_dataset_load_mnist_dir_shard(const char *dir, int train, cnn_shard shard,
+                                            cnn_dataset **out, char *err, size_t errlen);
+cnn_status cnn_dataset_load_cifar10_shard(const char *const *paths, int n_paths,
+                                          cnn_shard shard, cnn_dataset **out, char *err,
+                                          size_t errlen);
+cnn_status cnn_dataset_load_folder_shard(const char *dir, int channels, int height, int width,
+                                         cnn_shard shard, cnn_dataset **out, char *err,
+                                         size_t errlen);
+
+/* Shard `shard` of a whole classification data set in memory (a copy of its samples, with
+ * n_whole, ids and whole_y set), for a set read or made otherwise than by the loaders above. */
+cnn_status cnn_dataset_shard(const cnn_dataset *ds, cnn_shard shard, cnn_dataset **out,
+                             char *err, size_t errlen);
+
 void cnn_dataset_free(cnn_dataset *ds);
 
 /* Sets the classes of ds: `classes` (>= 0) of them, named names[0..classes) or "0", "1", ...
@@ -688,11 +725,13 @@ void cnn_dataset_free(cnn_dataset *ds);
 cnn_status cnn_dataset_set_classes(cnn_dataset *ds, int classes, const char *const *names,
                                    char *err, size_t errlen);
 
-/* Keeps the first n samples of ds (for quick trials; n < ds->n), releasing nothing. */
+/* Keeps the first n samples of ds (for quick trials; n < ds->n), releasing nothing. A shard
+ * keeps those of its samples that are among the whole set's first n. */
 void cnn_dataset_truncate(cnn_dataset *ds, int n);
 
 /* A 64-bit hash of the data set's size, shape and targets (labels, masks or regression
- * targets), not of its images: the identity of a data set for resuming a run. */
+ * targets), not of its images: the identity of a data set for resuming a run. A shard hashes
+ * its whole set (n_whole, whole_y): every shard and the whole set have the same hash. */
 uint64_t cnn_dataset_hash(const cnn_dataset *ds);
 
 /* Makes ds's labels follow the classes of ref by name (a test set read separately from its
@@ -703,7 +742,9 @@ cnn_status cnn_dataset_match_classes(cnn_dataset *ds, const cnn_dataset *ref, ch
 
 /* Splits src into two new data sets: a seeded random n_second samples go to *second, the
  * rest, in their original order, to *first. src is left as it was. The parts store their
- * samples as src does (bytes or floats). While it runs, src and both parts are in memory. */
+ * samples as src does (bytes or floats). While it runs, src and both parts are in memory.
+ * Of a shard, the parts are shards of the whole set's parts: the same samples are drawn from
+ * the whole set whichever shard does it, each keeping its own. */
 cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed,
                              cnn_dataset **first, cnn_dataset **second, char *err,
                              size_t errlen);

@@ -12,6 +12,8 @@
  *     printed, not bounded);
  *   - gradients summed in buckets during backward (on the sums' thread) give the same bits as
  *     one sum after it;
+ *   - sharded data (each rank holds its part of the training and validation sets): identical
+ *     weights after every step, the whole set's normalisation and validation metrics;
  *   - a batch that the ranks cannot share evenly is refused.
  * Prints one line per check on rank 0; the exit code of every rank is the result.
  */
@@ -123,6 +125,65 @@ static void compare(const char *what, const char *spec, const cnn_train_comm *co
     free(dp);
 }
 
+/* Sharded data: each rank holds shard `rank` of the training set and of the validation set
+ * held out of it. All ranks keep the same weights after every step; the normalisation is the
+ * whole set's statistics; validation metrics are the whole validation set's (evaluated by
+ * rank 0 alone with the same network). */
+static void sharded(const cnn_train_comm *comm, const cnn_dataset *whole) {
+    char err[1024];
+    cnn_dataset *train = NULL, *val = NULL, *whole_train = NULL, *whole_val = NULL;
+    cnn_shard sh = {rank, size};
+    T_OK(NULL, cnn_dataset_shard(whole, sh, &train, err, sizeof err));
+    T_OK(NULL, cnn_dataset_hold_out(train, 64, 9, &val, err, sizeof err));
+    T_OK(NULL, cnn_dataset_split(whole, 64, 9, &whole_train, &whole_val, err, sizeof err));
+    cnn_net *net = t_net("input x - shape=1x8x8; conv2d c1 x out=6 kernel=3 padding=1 bias=0;"
+                         "batchnorm b1 -; relu r1 -; flatten f -; dense logits - out=4", 3);
+    cnn_train_config cfg = config();
+    watch w = {.net = net};
+    cfg.comm = comm;
+    cfg.on_step = after_step;
+    cfg.user = &w;
+    cnn_trainer *t = NULL;
+    if (!T_CHECK(val && whole_val &&
+                     cnn_trainer_new(net, train, val, &cfg, &t, err, sizeof err) == 0,
+                 "sharded: new: %s", err) ||
+        !T_CHECK(cnn_trainer_run(t) == 0, "sharded: run: %s", cnn_trainer_last_error(t)))
+        goto done;
+    /* 256 training samples: 16 steps of 16, or as many as the smallest shard fills. */
+    int smallest = 0, whole_steps = whole_train ? whole_train->n / cfg.batch : 0;
+    MPI_Allreduce(&train->n, &smallest, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    int steps = smallest / (cfg.batch / size) < whole_steps ? smallest / (cfg.batch / size)
+                                                             : whole_steps;
+    T_CHECK(w.steps == steps && w.differ == 0,
+            "sharded: %d of %d steps (expected %d) left ranks with different weights", w.differ,
+            w.steps, steps);
+    float mean, std;
+    cnn_dataset_stats(whole_train, &mean, &std);
+    const cnn_preprocess *p = cnn_net_preprocess(net);
+    T_CHECK(fabsf(p->mean[0] - mean) <= 1e-6f * mean && fabsf(p->std[0] - std) <= 1e-6f * std,
+            "sharded: normalised by mean %.9g std %.9g, the whole set's are %.9g %.9g",
+            (double)p->mean[0], (double)p->std[0], (double)mean, (double)std);
+    cnn_train_progress last = cnn_trainer_last(t);
+    if (rank == 0) {
+        cnn_metrics m;
+        T_OK(net, cnn_evaluate_task(net, whole_val, &m));
+        T_CHECK(m.n == 64 && last.val_accuracy == m.top1 && fabs(last.val_loss - m.loss) <= 1e-6 * m.loss,
+                "sharded validation: accuracy %.6f loss %.9g, the whole set's %.6f %.9g",
+                last.val_accuracy, last.val_loss, m.top1, m.loss);
+        printf("  %-34s %d ranks: identical weights after each of %d steps; the whole set's "
+               "mean/std and validation (%d samples, top-1 %.4f)\n",
+               "sharded data", size, w.steps, m.n, m.top1);
+        cnn_metrics_free(&m);
+    }
+done:
+    cnn_trainer_free(t);
+    cnn_net_free(net);
+    cnn_dataset_free(train);
+    cnn_dataset_free(val);
+    cnn_dataset_free(whole_train);
+    cnn_dataset_free(whole_val);
+}
+
 int main(int argc, char **argv) {
     int provided;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
@@ -162,6 +223,7 @@ int main(int argc, char **argv) {
         free(one);
         free(many);
     }
+    sharded(&comm, tr);
     /* A batch the ranks cannot share. */
     if (size > 1) {
         cnn_net *net = t_net("input x - shape=1x8x8; flatten f -; dense d - out=4", 1);

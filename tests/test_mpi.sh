@@ -4,6 +4,8 @@
 #     against one process after 20 steps; an uneven batch refused;
 #   - `mpirun -np 2 cnn train` against `cnn train` with the same global batch: the same test
 #     loss to 1e-4, one checkpoint written (by rank 0), resumable by one process;
+#   - --shard: each rank holds half of the training set; the run ends near one process's
+#     test loss, and one process resumes it;
 #   - a rank killed mid-run: mpirun ends the job with a message within 30 s, and the last
 #     checkpoint still loads and resumes;
 #   - SIGUSR1 to mpirun (which forwards it; Ctrl-C kills the job): every rank stops after the
@@ -46,6 +48,20 @@ lines=$(grep -c "^test: " <<<"$out")
 [ "$lines" = 1 ] || fail "$lines ranks printed a test result (only rank 0 prints)"
 "$cnn" train --resume "$tmp/two.ckpt" --epochs 2 >"$tmp/r1.log" 2>&1 ||
     fail "one process cannot resume what 2 ranks wrote: $(cat "$tmp/r1.log")"
+
+echo "== --shard: each rank loads its half of the training set"
+out=$("${mpi[@]}" "$cnn" train "${args[@]}" --shard --out "$tmp/shard.ckpt" 2>&1) ||
+    fail "2 ranks with --shard: $out"
+grep -Eq "sharded over 2 ranks: each holds its part of the training set \(rank 0: 13[0-9][0-9] of 2700 samples\)" \
+    <<<"$out" || fail "--shard: no shard line, or rank 0 does not hold about half of the 2700 training samples: $out"
+a=$(loss_of "$out")
+awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; exit !(d < 0.1 && d > -0.1) }' ||
+    fail "--shard: test loss $a, far from one process's $b"
+echo "test loss: 2 ranks with --shard $a (other batches than one process's $b)"
+"$cnn" train --resume "$tmp/shard.ckpt" --epochs 2 >"$tmp/r2.log" 2>&1 ||
+    fail "one process cannot resume what 2 sharded ranks wrote: $(cat "$tmp/r2.log")"
+out=$("${mpi[@]}" "$cnn" train --data fashion-mnist --shard --loss mse --epochs 1 2>&1) &&
+    fail "--shard with a regression loss: accepted: $out"
 
 echo "== a rank killed mid-run"
 "${mpi[@]}" "$cnn" train --model lenet5 --data fashion-mnist --epochs 30 --seed 4 --threads 1 \

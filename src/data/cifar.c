@@ -84,10 +84,10 @@ static cnn_status read_meta(const char *first_path, char names[CIFAR_CLASSES][CI
     return st;
 }
 
-/* Reads the records of one file into ds from sample `first` on; `records` is what its size
- * promised. */
-static cnn_status read_batch(const char *path, cnn_dataset *ds, int first, int records,
-                             char *err, size_t errlen) {
+/* Reads the records of one file, samples `first` on of the whole set, into ds, keeping the
+ * images of shard sh and every label; `records` is what its size promised. */
+static cnn_status read_batch(const char *path, cnn_dataset *ds, cnn_shard sh, int first,
+                             int records, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f)
         return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
@@ -112,8 +112,11 @@ static cnn_status read_batch(const char *path, cnn_dataset *ds, int first, int r
                                CIFAR_CLASSES - 1);
             break;
         }
-        ds->y[first + r] = rec[0];
-        memcpy(ds->pixels + (size_t)(first + r) * CIFAR_PIXELS, rec + 1, CIFAR_PIXELS);
+        int slot = cnn_data_shard_slot(sh, first + r);
+        if (ds->ids) ds->whole_y[first + r] = rec[0];
+        if (slot < 0) continue;
+        ds->y[slot] = rec[0];
+        memcpy(ds->pixels + (size_t)slot * CIFAR_PIXELS, rec + 1, CIFAR_PIXELS);
     }
     fclose(f);
     return st;
@@ -121,6 +124,13 @@ static cnn_status read_batch(const char *path, cnn_dataset *ds, int first, int r
 
 cnn_status cnn_dataset_load_cifar10(const char *const *paths, int n_paths, cnn_dataset **out,
                                     char *err, size_t errlen) {
+    cnn_shard all = {0, 1};
+    return cnn_dataset_load_cifar10_shard(paths, n_paths, all, out, err, errlen);
+}
+
+cnn_status cnn_dataset_load_cifar10_shard(const char *const *paths, int n_paths,
+                                          cnn_shard shard, cnn_dataset **out, char *err,
+                                          size_t errlen) {
     if (!out || !paths || n_paths < 1)
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "load_cifar10: no files given");
@@ -130,10 +140,11 @@ cnn_status cnn_dataset_load_cifar10(const char *const *paths, int n_paths, cnn_d
             return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                                  "load_cifar10: file %d of %d is NULL", i, n_paths);
 
+    cnn_status st = cnn_data_shard_check(shard, paths[0], err, errlen);
+    if (st != CNN_STATUS_OK) return st;
     int *records = cnn_alloc((size_t)n_paths * sizeof *records);
     if (!records) return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
     long long total = 0;
-    cnn_status st = CNN_STATUS_OK;
     for (int i = 0; i < n_paths && st == CNN_STATUS_OK; i++) {
         struct stat sb;
         long long size = 0;
@@ -159,7 +170,7 @@ cnn_status cnn_dataset_load_cifar10(const char *const *paths, int n_paths, cnn_d
     if (st == CNN_STATUS_OK) st = read_meta(paths[0], names, &found, err, errlen);
     cnn_dataset *ds = NULL;
     if (st == CNN_STATUS_OK) {
-        ds = cnn_data_new((int)total, 3, CIFAR_SIDE, CIFAR_SIDE, CIFAR_CLASSES, 1);
+        ds = cnn_data_shard_new((int)total, shard, 3, CIFAR_SIDE, CIFAR_SIDE, CIFAR_CLASSES, 1);
         if (!ds)
             st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
                                "load_cifar10: out of memory for %lld images", total);
@@ -170,7 +181,7 @@ cnn_status cnn_dataset_load_cifar10(const char *const *paths, int n_paths, cnn_d
         st = cnn_data_set_names(ds, name_ptrs, err, errlen);
     }
     for (int i = 0, first = 0; i < n_paths && st == CNN_STATUS_OK; i++) {
-        st = read_batch(paths[i], ds, first, records[i], err, errlen);
+        st = read_batch(paths[i], ds, shard, first, records[i], err, errlen);
         first += records[i];
     }
     cnn_free(records);

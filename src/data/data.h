@@ -26,6 +26,48 @@ cnn_status cnn_data_set_names(cnn_dataset *ds, const char *const *names, char *e
                               size_t errlen);
 
 
+/* An empty data set with src's shape, classes, class names, storage (bytes or floats) and
+ * kinds of targets (labels, masks, regression targets: those src has), room for n samples;
+ * not a shard (ids NULL). NULL when memory runs out. */
+cnn_dataset *cnn_data_like(const cnn_dataset *src, int n);
+
+/* Copies sample i of src with its label, mask and targets (those src has) to place j of dst,
+ * a data set like src. dst may be src with j < i: the two places do not overlap. */
+void cnn_data_copy_sample(cnn_dataset *dst, size_t j, const cnn_dataset *src, size_t i);
+
+/* Checks the arguments of a split of n_second samples out of src (out of the whole set for a
+ * shard) and draws them: on success *perm holds the set's n indices, of which
+ * perm[0..n_second) are the seeded random sample in the order drawn, and *taken flags those
+ * indices (both to cnn_free). `what` names the function in messages, `part` what the
+ * n_second samples are for. */
+cnn_status cnn_data_draw(const cnn_dataset *src, int n_second, uint64_t seed, const char *what,
+                         const char *part, int32_t **perm, unsigned char **taken, char *err,
+                         size_t errlen);
+
+/* The sum over ds's samples of channel ch's values (mean NULL) or of their squared deviations
+ * from *mean, in double, in storage order (cnn_dataset_stats's two passes; a shard's sums add
+ * up over the ranks to the whole set's). */
+double cnn_data_channel_sum(const cnn_dataset *ds, int ch, const double *mean);
+
+/* Shards (shard.c). The number of samples of a whole set of n_whole in shard sh. */
+int cnn_data_shard_size(int n_whole, cnn_shard sh);
+/* CNN_STATUS_INVALID_ARGUMENT, naming `what`, unless 0 <= index < count. */
+cnn_status cnn_data_shard_check(cnn_shard sh, const char *what, char *err, size_t errlen);
+/* Where sample i of the whole set goes in shard sh, or -1 when it is not the shard's. */
+int cnn_data_shard_slot(cnn_shard sh, int i);
+/* cnn_data_new for shard sh of n_whole samples: ids set, whole_y zeroed (a shard of count 1
+ * is a whole data set). The loader fills whole_y and the samples, then calls
+ * cnn_data_shard_labels to set y from whole_y. */
+cnn_dataset *cnn_data_shard_new(int n_whole, cnn_shard sh, int c, int h, int w, int classes,
+                                int bytes);
+void cnn_data_shard_labels(cnn_dataset *ds);
+/* cnn_dataset_hold_out, cnn_dataset_split (on a copy) and cnn_dataset_truncate of a shard:
+ * what the whole set's would do, restricted to the shard. */
+cnn_status cnn_data_shard_hold_out(cnn_dataset *ds, int n, uint64_t seed, cnn_dataset **held,
+                                   char *err, size_t errlen);
+cnn_dataset *cnn_data_shard_copy(const cnn_dataset *src);
+void cnn_data_shard_truncate(cnn_dataset *ds, int n);
+
 /* A growing list of strings, all from cnn_alloc. */
 typedef struct cnn_strlist {
     char **v;

@@ -134,6 +134,8 @@ void cnn_dataset_free(cnn_dataset *ds) {
     cnn_free(ds->y);
     cnn_free(ds->masks);
     cnn_free(ds->targets);
+    cnn_free(ds->ids);
+    cnn_free(ds->whole_y);
     cnn_free(ds);
 }
 
@@ -150,9 +152,7 @@ void cnn_dataset_sample(const cnn_dataset *ds, int i, float *out) {
     for (size_t k = 0; k < numel; k++) out[k] = pixel_value(p[k]);
 }
 
-/* An empty data set with src's shape, classes, class names, storage (bytes or floats) and
- * kinds of targets (labels, masks, regression targets: those src has), room for n samples. */
-static cnn_dataset *like(const cnn_dataset *src, int n) {
+cnn_dataset *cnn_data_like(const cnn_dataset *src, int n) {
     cnn_dataset *ds = cnn_calloc(1, sizeof *ds);
     if (!ds) return NULL;
     size_t numel = cnn_shape_numel(&src->shape);
@@ -178,38 +178,35 @@ static cnn_dataset *like(const cnn_dataset *src, int n) {
     return ds;
 }
 
-/* Checks the arguments of a split of n_second samples out of src and draws them: on success
- * *perm holds src->n indices, of which perm[0..n_second) are the seeded random sample in the
- * order drawn, and *taken flags those indices (both to cnn_free). `what` names the function
- * in messages, `part` what the n_second samples are for. */
-static cnn_status draw_split(const cnn_dataset *src, int n_second, uint64_t seed,
-                             const char *what, const char *part, int32_t **perm_out,
-                             unsigned char **taken_out, char *err, size_t errlen) {
+cnn_status cnn_data_draw(const cnn_dataset *src, int n_second, uint64_t seed, const char *what,
+                         const char *part, int32_t **perm_out, unsigned char **taken_out,
+                         char *err, size_t errlen) {
     *perm_out = NULL;
     *taken_out = NULL;
-    if (n_second < 0 || n_second > src->n)
+    int n = src->ids ? src->n_whole : src->n; /* a shard draws from the whole set */
+    if (n_second < 0 || n_second > n)
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "%s: %d samples asked %s of a data set of %d", what, n_second,
-                             part, src->n);
+                             part, n);
     if ((src->x != NULL) == (src->pixels != NULL))
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "%s: the data set must hold either floats (x) or bytes (pixels)",
                              what);
-    int32_t *perm = cnn_alloc((size_t)src->n * sizeof *perm);
-    unsigned char *taken = cnn_calloc((size_t)src->n, 1);
+    int32_t *perm = cnn_alloc((size_t)n * sizeof *perm);
+    unsigned char *taken = cnn_calloc((size_t)n, 1);
     if (!perm || !taken) {
         cnn_free(perm);
         cnn_free(taken);
         return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
-                             "%s: out of memory for %d samples", what, src->n);
+                             "%s: out of memory for %d samples", what, n);
     }
     /* The first n_second steps of a forward Fisher-Yates shuffle: perm[0..n_second) is then a
      * uniformly random sample, in random order, and the rest need not be shuffled. */
     cnn_rng rng;
     cnn_rng_seed(&rng, seed);
-    for (int i = 0; i < src->n; i++) perm[i] = i;
+    for (int i = 0; i < n; i++) perm[i] = i;
     for (int i = 0; i < n_second; i++) {
-        int j = i + (int)cnn_rng_below(&rng, (uint32_t)(src->n - i));
+        int j = i + (int)cnn_rng_below(&rng, (uint32_t)(n - i));
         int32_t t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;
@@ -220,9 +217,7 @@ static cnn_status draw_split(const cnn_dataset *src, int n_second, uint64_t seed
     return CNN_STATUS_OK;
 }
 
-/* Copies sample i of src with its label, mask and targets (those src has) to place j of dst,
- * a data set like(src). dst may be src with j < i: the two places do not overlap. */
-static void copy_sample(cnn_dataset *dst, size_t j, const cnn_dataset *src, size_t i) {
+void cnn_data_copy_sample(cnn_dataset *dst, size_t j, const cnn_dataset *src, size_t i) {
     size_t sample_bytes = cnn_shape_numel(&src->shape) * value_size(src);
     memcpy(sample_at(dst, j, sample_bytes), sample_at(src, i, sample_bytes), sample_bytes);
     if (src->y) dst->y[j] = src->y[i];
@@ -238,7 +233,24 @@ static void copy_sample(cnn_dataset *dst, size_t j, const cnn_dataset *src, size
 
 /* Copies the drawn samples src[perm[0..b->n)] into b, in that order. */
 static void copy_drawn(const cnn_dataset *src, const int32_t *perm, cnn_dataset *b) {
-    for (int i = 0; i < b->n; i++) copy_sample(b, (size_t)i, src, (size_t)perm[i]);
+    for (int i = 0; i < b->n; i++) cnn_data_copy_sample(b, (size_t)i, src, (size_t)perm[i]);
+}
+
+/* A shard's split: its hold-out, from a copy (shard.c). */
+static cnn_status split_shard(const cnn_dataset *src, int n_second, uint64_t seed,
+                              cnn_dataset **first, cnn_dataset **second, char *err,
+                              size_t errlen) {
+    cnn_dataset *a = cnn_data_shard_copy(src);
+    if (!a)
+        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                             "split: out of memory for %d samples", src->n);
+    cnn_status st = cnn_data_shard_hold_out(a, n_second, seed, second, err, errlen);
+    if (st != CNN_STATUS_OK) {
+        cnn_dataset_free(a);
+        return st;
+    }
+    *first = a;
+    return CNN_STATUS_OK;
 }
 
 cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed,
@@ -248,12 +260,13 @@ cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "split: NULL data set or result pointer");
     *first = *second = NULL;
+    if (src->ids) return split_shard(src, n_second, seed, first, second, err, errlen);
     int32_t *perm;
     unsigned char *taken;
-    cnn_status st = draw_split(src, n_second, seed, "split", "for the second part", &perm, &taken,
-                               err, errlen);
+    cnn_status st = cnn_data_draw(src, n_second, seed, "split", "for the second part", &perm,
+                                  &taken, err, errlen);
     if (st != CNN_STATUS_OK) return st;
-    cnn_dataset *a = like(src, src->n - n_second), *b = like(src, n_second);
+    cnn_dataset *a = cnn_data_like(src, src->n - n_second), *b = cnn_data_like(src, n_second);
     if (!a || !b) {
         cnn_free(perm);
         cnn_free(taken);
@@ -264,7 +277,7 @@ cnn_status cnn_dataset_split(const cnn_dataset *src, int n_second, uint64_t seed
     }
     copy_drawn(src, perm, b);
     for (int i = 0, k = 0; i < src->n; i++)
-        if (!taken[i]) copy_sample(a, (size_t)k++, src, (size_t)i);
+        if (!taken[i]) cnn_data_copy_sample(a, (size_t)k++, src, (size_t)i);
     cnn_free(perm);
     cnn_free(taken);
     *first = a;
@@ -278,12 +291,13 @@ cnn_status cnn_dataset_hold_out(cnn_dataset *ds, int n, uint64_t seed, cnn_datas
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "hold_out: NULL data set or result pointer");
     *held = NULL;
+    if (ds->ids) return cnn_data_shard_hold_out(ds, n, seed, held, err, errlen);
     int32_t *perm;
     unsigned char *taken;
     cnn_status st =
-        draw_split(ds, n, seed, "hold_out", "to be held out", &perm, &taken, err, errlen);
+        cnn_data_draw(ds, n, seed, "hold_out", "to be held out", &perm, &taken, err, errlen);
     if (st != CNN_STATUS_OK) return st;
-    cnn_dataset *b = like(ds, n);
+    cnn_dataset *b = cnn_data_like(ds, n);
     if (!b) {
         cnn_free(perm);
         cnn_free(taken);
@@ -297,7 +311,7 @@ cnn_status cnn_dataset_hold_out(cnn_dataset *ds, int n, uint64_t seed, cnn_datas
     int k = 0;
     for (int i = 0; i < ds->n; i++) {
         if (taken[i]) continue;
-        if (k != i) copy_sample(ds, (size_t)k, ds, (size_t)i);
+        if (k != i) cnn_data_copy_sample(ds, (size_t)k, ds, (size_t)i);
         k++;
     }
     ds->n = k;
@@ -311,7 +325,8 @@ void cnn_dataset_truncate(cnn_dataset *ds, int n) {
     CNN_ASSERT(ds && n >= 0);
     /* Every array is indexed by sample, so the first n are already in place: only the count
      * changes, and cnn_dataset_free still releases the whole buffers. */
-    if (n < ds->n) ds->n = n;
+    if (ds->ids) cnn_data_shard_truncate(ds, n);
+    else if (n < ds->n) ds->n = n;
 }
 
 /* FNV-1a (64 bits) over the four bytes of v, least significant first, so that the hash is
@@ -332,14 +347,18 @@ static uint64_t fnv_u32(uint64_t h, uint32_t v) {
 uint64_t cnn_dataset_hash(const cnn_dataset *ds) {
     CNN_ASSERT(ds && ds->n >= 0);
     uint64_t h = 0xcbf29ce484222325ULL;
-    h = fnv_u32(h, (uint32_t)ds->n);
+    /* A shard is identified by its whole set: the same hash on every rank, and for one process
+     * holding the whole set (shards carry labels only). */
+    h = fnv_u32(h, (uint32_t)(ds->ids ? ds->n_whole : ds->n));
     h = fnv_u32(h, (uint32_t)ds->shape.rank);
     for (int i = 0; i < ds->shape.rank; i++) h = fnv_u32(h, (uint32_t)ds->shape.dim[i]);
     h = fnv_u32(h, (uint32_t)ds->classes);
     h = fnv_u32(h, (uint32_t)ds->n_targets);
     h = fnv_u32(h, (ds->y ? 1u : 0u) | (ds->masks ? 2u : 0u) | (ds->targets ? 4u : 0u));
     size_t n = (size_t)ds->n;
-    if (ds->y)
+    if (ds->ids)
+        for (int i = 0; i < ds->n_whole; i++) h = fnv_u32(h, (uint32_t)ds->whole_y[i]);
+    else if (ds->y)
         for (size_t i = 0; i < n; i++) h = fnv_u32(h, (uint32_t)ds->y[i]);
     if (ds->masks)
         for (size_t i = 0, m = n * mask_numel(ds); i < m; i++)
@@ -388,6 +407,12 @@ static int list_lacking(char *buf, size_t size, size_t *off, char *const *names,
 /* CNN_STATUS_OK when ds's labels and masks are all in [0, ds->classes): remapping through a
  * table of classes entries must not read outside it. */
 static cnn_status check_labels(const cnn_dataset *ds, char *err, size_t errlen) {
+    for (int i = 0; ds->ids && i < ds->n_whole; i++)
+        if (ds->whole_y[i] < 0 || ds->whole_y[i] >= ds->classes)
+            return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                                 "match_classes: label %d of sample %d of the whole set is "
+                                 "outside [0, %d)",
+                                 (int)ds->whole_y[i], i, ds->classes);
     for (int i = 0; ds->y && i < ds->n; i++)
         if (ds->y[i] < 0 || ds->y[i] >= ds->classes)
             return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
@@ -432,6 +457,7 @@ cnn_status cnn_dataset_match_classes(cnn_dataset *ds, const cnn_dataset *ref, ch
     for (int k = 0; k < ds->classes; k++)
         map[k] = class_index(ref->class_names, ref->classes, ds->class_names[k]);
     for (int i = 0; ds->y && i < ds->n; i++) ds->y[i] = map[ds->y[i]];
+    for (int i = 0; ds->ids && i < ds->n_whole; i++) ds->whole_y[i] = map[ds->whole_y[i]];
     size_t m = ds->masks ? (size_t)ds->n * mask_numel(ds) : 0;
     for (size_t i = 0; i < m; i++) ds->masks[i] = map[ds->masks[i]];
     cnn_free(map);
@@ -466,6 +492,17 @@ static double plane_sq(const cnn_dataset *ds, size_t off, size_t plane, double m
     return sq;
 }
 
+double cnn_data_channel_sum(const cnn_dataset *ds, int ch, const double *mean) {
+    int c = ds->shape.dim[0];
+    size_t plane = cnn_shape_numel(&ds->shape) / (size_t)c;
+    double sum = 0.0;
+    for (int i = 0; i < ds->n; i++) {
+        size_t off = ((size_t)i * (size_t)c + (size_t)ch) * plane;
+        sum = mean ? plane_sq(ds, off, plane, *mean, sum) : plane_sum(ds, off, plane, sum);
+    }
+    return sum;
+}
+
 void cnn_dataset_stats(const cnn_dataset *ds, float *mean, float *std) {
     CNN_ASSERT(ds && mean && std && ds->shape.rank >= 1);
     CNN_ASSERT((ds->x != NULL) != (ds->pixels != NULL));
@@ -476,12 +513,8 @@ void cnn_dataset_stats(const cnn_dataset *ds, float *mean, float *std) {
      * the cancellation of sum(x^2) - n mean^2 on millions of values. The standard deviation
      * is the population one (divided by the count), as used to normalise inputs. */
     for (int ch = 0; ch < c; ch++) {
-        double sum = 0.0, sq = 0.0;
-        for (int i = 0; i < ds->n; i++)
-            sum = plane_sum(ds, ((size_t)i * (size_t)c + (size_t)ch) * plane, plane, sum);
-        double m = count > 0 ? sum / count : 0.0;
-        for (int i = 0; i < ds->n; i++)
-            sq = plane_sq(ds, ((size_t)i * (size_t)c + (size_t)ch) * plane, plane, m, sq);
+        double m = count > 0 ? cnn_data_channel_sum(ds, ch, NULL) / count : 0.0;
+        double sq = cnn_data_channel_sum(ds, ch, &m);
         mean[ch] = (float)m;
         std[ch] = count > 0 ? (float)sqrt(sq / count) : 0.0f;
     }

@@ -114,19 +114,97 @@ static cnn_status idx_expect_end(idx_file *file, const char *what, char *err, si
     return CNN_STATUS_OK;
 }
 
-/* Loads the pair. fixed_classes > 0: labels must be below it and classes is it; 0: classes
- * is 10 or one more than the largest label, whichever is larger. */
+/* Reads `count` records of `size` bytes from file, keeping those of shard sh (all for a whole
+ * set) in *out, which grows with what the file really holds: a header's count is only a
+ * promise, and a short file must cost what it holds, not what it promises. *got receives the
+ * bytes read; fewer than count * size means the data ended early. */
+static cnn_status read_records(idx_file *file, size_t count, size_t size, cnn_shard sh,
+                               unsigned char **out, size_t *got, char *err, size_t errlen) {
+    size_t keep = (size_t)cnn_data_shard_size((int)count, sh), cap = 0, kept = 0;
+    size_t chunk = size < (1u << 16) ? (1u << 16) / size : 1; /* records per read */
+    unsigned char *buf = cnn_alloc(chunk * size), *mine = NULL;
+    *got = 0;
+    if (!buf) return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+    cnn_status st = CNN_STATUS_OK;
+    for (size_t r = 0; r < count && st == CNN_STATUS_OK;) {
+        size_t want = count - r < chunk ? count - r : chunk, n = read_up_to(file->f, buf, want * size);
+        *got += n;
+        for (size_t k = 0; k < n / size; k++, r++) {
+            if (cnn_data_shard_slot(sh, (int)r) < 0) continue;
+            if (kept == cap) {
+                size_t more = cap ? (cap * 2 < keep ? cap * 2 : keep) : (keep < chunk ? keep : chunk);
+                unsigned char *grown = cnn_realloc(mine, more * size);
+                if (!grown) {
+                    st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                                       "%s: out of memory for %zu records of %zu bytes",
+                                       file->path, more, size);
+                    break;
+                }
+                mine = grown;
+                cap = more;
+            }
+            memcpy(mine + kept++ * size, buf + k * size, size);
+        }
+        if (n < want * size) break;
+    }
+    cnn_free(buf);
+    if (st != CNN_STATUS_OK) {
+        cnn_free(mine);
+        return st;
+    }
+    *out = mine;
+    return CNN_STATUS_OK;
+}
+
+/* The message for data that ended before the header's promise: cut, or a damaged stream. */
+static cnn_status short_data(idx_file *file, const char *promise, size_t got, size_t per,
+                             const char *unit, char *err, size_t errlen) {
+    char why[160];
+    int bad = gz_damaged(file->f);
+    return cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s: %s: header promises %s, %s %zu bytes (%zu whole %s)%s",
+                         file->path, bad ? "damaged" : "truncated", promise,
+                         bad ? "read" : "file holds", got, got / per, unit,
+                         gz_reason(file->f, file->path, why, sizeof why));
+}
+
+/* The labels: n bytes, each below fixed_classes when that is above 0. */
+static cnn_status read_labels(idx_file *lb, uint32_t n, int fixed_classes, unsigned char **out,
+                              char *err, size_t errlen) {
+    size_t got;
+    char what[96];
+    cnn_shard all = {0, 1};
+    cnn_status st = read_records(lb, n, 1, all, out, &got, err, errlen);
+    snprintf(what, sizeof what, "%u labels", (unsigned)n);
+    if (st == CNN_STATUS_OK && got < n) st = short_data(lb, what, got, 1, "labels", err, errlen);
+    if (st == CNN_STATUS_OK) st = idx_expect_end(lb, what, err, errlen);
+    for (uint32_t i = 0; st == CNN_STATUS_OK && fixed_classes > 0 && i < n; i++)
+        if ((*out)[i] >= fixed_classes)
+            st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
+                               "%s: label %d of sample %u is not below %d", lb->path,
+                               (*out)[i], (unsigned)i, fixed_classes);
+    if (st != CNN_STATUS_OK) {
+        cnn_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* Loads shard sh of the pair. fixed_classes > 0: labels must be below it and classes is it;
+ * 0: classes is 10 or one more than the largest label, whichever is larger. Nothing is
+ * allocated for more samples than the files hold. */
 static cnn_status load_pair(const char *images_path, const char *labels_path,
-                            int fixed_classes, cnn_dataset **out, char *err, size_t errlen) {
+                            int fixed_classes, cnn_shard sh, cnn_dataset **out, char *err,
+                            size_t errlen) {
     if (!images_path || !labels_path || !out)
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "load_idx: NULL path or result pointer");
     *out = NULL;
     idx_file im = {0}, lb = {0};
     cnn_dataset *ds = NULL;
-    unsigned char *labels = NULL;
-    char why[160], what[96];
-    cnn_status st = idx_open(&im, images_path, IDX_IMAGES_MAGIC, 3, err, errlen);
+    unsigned char *labels = NULL, *pixels = NULL;
+    char what[96];
+    cnn_status st = cnn_data_shard_check(sh, images_path, err, errlen);
+    if (st == CNN_STATUS_OK) st = idx_open(&im, images_path, IDX_IMAGES_MAGIC, 3, err, errlen);
     if (st == CNN_STATUS_OK) st = idx_open(&lb, labels_path, IDX_LABELS_MAGIC, 1, err, errlen);
     if (st != CNN_STATUS_OK) goto done;
 
@@ -146,65 +224,45 @@ static cnn_status load_pair(const char *images_path, const char *labels_path,
         goto done;
     }
     /* Labels first: they are small, and they decide the number of classes. */
-    labels = cnn_alloc(n);
-    if (!labels) {
-        st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "%s: out of memory for %u labels",
-                           labels_path, (unsigned)n);
+    if ((st = read_labels(&lb, n, fixed_classes, &labels, err, errlen)) != CNN_STATUS_OK)
+        goto done;
+    size_t size = (size_t)h * w, got;
+    if ((st = read_records(&im, n, size, sh, &pixels, &got, err, errlen)) != CNN_STATUS_OK)
+        goto done;
+    snprintf(what, sizeof what, "%u images of %ux%u (%zu bytes)", (unsigned)n, (unsigned)h,
+             (unsigned)w, (size_t)n * size);
+    if (got < (size_t)n * size) {
+        st = short_data(&im, what, got, size, "images", err, errlen);
         goto done;
     }
-    size_t got = read_up_to(lb.f, labels, n);
-    if (got < n) {
-        int bad = gz_damaged(lb.f);
-        st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
-                           "%s: %s: header promises %u labels, %s %zu%s", labels_path,
-                           bad ? "damaged" : "truncated", (unsigned)n,
-                           bad ? "read" : "file holds", got,
-                           gz_reason(lb.f, labels_path, why, sizeof why));
-        goto done;
-    }
-    snprintf(what, sizeof what, "%u labels", (unsigned)n);
-    if ((st = idx_expect_end(&lb, what, err, errlen)) != CNN_STATUS_OK) goto done;
-    int classes = fixed_classes > 0 ? fixed_classes : 10;
-    for (uint32_t i = 0; i < n; i++) {
-        if (fixed_classes > 0 && labels[i] >= fixed_classes) {
-            st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
-                               "%s: label %d of sample %u is not below %d", labels_path,
-                               labels[i], (unsigned)i, fixed_classes);
-            goto done;
-        }
-        if (labels[i] >= classes) classes = labels[i] + 1;
-    }
+    if ((st = idx_expect_end(&im, what, err, errlen)) != CNN_STATUS_OK) goto done;
 
-    ds = cnn_data_new((int)n, 1, (int)h, (int)w, classes, 1);
+    int classes = fixed_classes > 0 ? fixed_classes : 10;
+    for (uint32_t i = 0; i < n; i++)
+        if (labels[i] >= classes) classes = labels[i] + 1;
+    ds = cnn_data_shard_new((int)n, sh, 1, (int)h, (int)w, classes, 1);
     if (!ds) {
         st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
                            "%s: out of memory for %u images of %ux%u", images_path,
                            (unsigned)n, (unsigned)h, (unsigned)w);
         goto done;
     }
-    for (uint32_t i = 0; i < n; i++) ds->y[i] = labels[i];
-    if ((st = cnn_data_set_names(ds, NULL, err, errlen)) != CNN_STATUS_OK) goto done;
-
-    /* Pixels, straight into the data set: it keeps them as bytes. */
-    size_t total = (size_t)n * h * w;
-    got = read_up_to(im.f, ds->pixels, total);
-    if (got < total) {
-        int bad = gz_damaged(im.f);
-        st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
-                           "%s: %s: header promises %u images of %ux%u (%zu bytes), "
-                           "%s %zu bytes (%zu whole images)%s",
-                           images_path, bad ? "damaged" : "truncated", (unsigned)n,
-                           (unsigned)h, (unsigned)w, total, bad ? "read" : "file holds", got,
-                           got / ((size_t)h * w), gz_reason(im.f, images_path, why, sizeof why));
-        goto done;
+    cnn_free(ds->pixels); /* the shard's images are read already: take them */
+    ds->pixels = pixels;
+    pixels = NULL;
+    if (ds->ids) {
+        for (uint32_t i = 0; i < n; i++) ds->whole_y[i] = labels[i];
+        cnn_data_shard_labels(ds);
+    } else {
+        for (uint32_t i = 0; i < n; i++) ds->y[i] = labels[i];
     }
-    snprintf(what, sizeof what, "%u images of %ux%u", (unsigned)n, (unsigned)h, (unsigned)w);
-    st = idx_expect_end(&im, what, err, errlen);
+    st = cnn_data_set_names(ds, NULL, err, errlen);
 
 done:
     if (im.f) gzclose(im.f);
     if (lb.f) gzclose(lb.f);
     cnn_free(labels);
+    cnn_free(pixels);
     if (st != CNN_STATUS_OK) {
         cnn_dataset_free(ds);
         return st;
@@ -215,7 +273,14 @@ done:
 
 cnn_status cnn_dataset_load_idx(const char *images_path, const char *labels_path,
                                 cnn_dataset **out, char *err, size_t errlen) {
-    return load_pair(images_path, labels_path, 0, out, err, errlen);
+    cnn_shard all = {0, 1};
+    return load_pair(images_path, labels_path, 0, all, out, err, errlen);
+}
+
+cnn_status cnn_dataset_load_idx_shard(const char *images_path, const char *labels_path,
+                                      cnn_shard shard, cnn_dataset **out, char *err,
+                                      size_t errlen) {
+    return load_pair(images_path, labels_path, 0, shard, out, err, errlen);
 }
 
 /* dir/name or dir/name.gz, whichever exists (the plain file first: it reads faster); NULL
@@ -252,6 +317,12 @@ static int mentions_fashion(const char *s) {
 
 cnn_status cnn_dataset_load_mnist_dir(const char *dir, int train, cnn_dataset **out, char *err,
                                       size_t errlen) {
+    cnn_shard all = {0, 1};
+    return cnn_dataset_load_mnist_dir_shard(dir, train, all, out, err, errlen);
+}
+
+cnn_status cnn_dataset_load_mnist_dir_shard(const char *dir, int train, cnn_shard shard,
+                                            cnn_dataset **out, char *err, size_t errlen) {
     static const char *const fashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
                                             "Coat",        "Sandal",  "Shirt",    "Sneaker",
                                             "Bag",         "Ankle boot"};
@@ -268,7 +339,7 @@ cnn_status cnn_dataset_load_mnist_dir(const char *dir, int train, cnn_dataset **
     char *labels = images ? find_file(dir, labels_name, &st, err, errlen) : NULL;
     cnn_dataset *ds = NULL;
     /* MNIST and Fashion-MNIST have ten classes: a larger label means a damaged file. */
-    if (images && labels) st = load_pair(images, labels, 10, &ds, err, errlen);
+    if (images && labels) st = load_pair(images, labels, 10, shard, &ds, err, errlen);
     if (st == CNN_STATUS_OK && mentions_fashion(dir))
         st = cnn_data_set_names(ds, fashion, err, errlen);
     cnn_free(images);

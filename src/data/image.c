@@ -293,11 +293,19 @@ cnn_status cnn_data_list_dir(const char *dir, int dirs, cnn_strlist *out, char *
 
 cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, int width,
                                    cnn_dataset **out, char *err, size_t errlen) {
+    cnn_shard all = {0, 1};
+    return cnn_dataset_load_folder_shard(dir, channels, height, width, all, out, err, errlen);
+}
+
+cnn_status cnn_dataset_load_folder_shard(const char *dir, int channels, int height, int width,
+                                         cnn_shard shard, cnn_dataset **out, char *err,
+                                         size_t errlen) {
     if (!dir || !out)
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "load_folder: NULL folder or result pointer");
     *out = NULL;
     cnn_status st = cnn_data_check_size(dir, channels, height, width, err, errlen);
+    if (st == CNN_STATUS_OK) st = cnn_data_shard_check(shard, dir, err, errlen);
     if (st != CNN_STATUS_OK) return st;
     cnn_strlist classes = {0}, files = {0}, names = {0};
     int *class_end = NULL; /* files of class k are files.v[class_end[k-1] .. class_end[k]) */
@@ -328,7 +336,7 @@ cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, in
         cnn_free(sub);
     }
     if (st == CNN_STATUS_OK) {
-        ds = cnn_data_new(files.n, channels, height, width, classes.n, 0);
+        ds = cnn_data_shard_new(files.n, shard, channels, height, width, classes.n, 0);
         if (!ds)
             st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
                                "%s: out of memory for %d images of %dx%dx%d", dir, files.n,
@@ -339,9 +347,12 @@ cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, in
     size_t numel = (size_t)channels * (size_t)height * (size_t)width;
     for (int i = 0, k = 0; i < files.n && st == CNN_STATUS_OK; i++) {
         while (i >= class_end[k]) k++;
-        ds->y[i] = k;
-        st = cnn_image_load(files.v[i], channels, height, width, ds->x + (size_t)i * numel, err,
-                            errlen);
+        int slot = cnn_data_shard_slot(shard, i);
+        if (ds->ids) ds->whole_y[i] = k;
+        if (slot < 0) continue; /* another shard's: not decoded */
+        ds->y[slot] = k;
+        st = cnn_image_load(files.v[i], channels, height, width, ds->x + (size_t)slot * numel,
+                            err, errlen);
     }
     cnn_strlist_free(&classes);
     cnn_strlist_free(&files);

@@ -16,6 +16,7 @@
  * "train.KEY=VALUE" (floats as C99 hex, exact): the settings, the position and the log.
  */
 #include "../core/internal.h"
+#include "../data/data.h"
 #include "trainer.h"
 
 #include <errno.h>
@@ -131,11 +132,13 @@ static cnn_status check_data(cnn_trainer *tr, const cnn_train_config *c, const c
                              const cnn_dataset *val) {
     cnn_status st = check_numbers(tr, c);
     if (!st) st = check_task(tr, c, train);
+    if (!st) st = cnn_trainer_shard_check(tr, c, train, val);
     if (st) return st;
-    if (c->batch > train->n)
+    int whole = train->ids ? train->n_whole : train->n;
+    if (c->batch > whole)
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
                                 "batch %d is larger than the %d training samples", c->batch,
-                                train->n);
+                                whole);
     if ((c->patience > 0 || c->best_checkpoint) && !val)
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
                                 "early stopping and the best checkpoint need a validation set");
@@ -211,7 +214,10 @@ static cnn_status setup(cnn_trainer *tr) {
     if (cnn_net_set_threads(net, threads) || cnn_net_prepare(net, tr->local))
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
     tr->score = score_layer(net, c->loss);
-    tr->steps = ds->n / c->batch; /* the last partial batch is dropped (batch norm) */
+    int whole = ds->ids ? ds->n_whole : ds->n;
+    tr->steps = whole / c->batch; /* the last partial batch is dropped (batch norm) */
+    cnn_status st = cnn_trainer_shard_setup(tr); /* a sharded epoch may be shorter */
+    if (st) return st;
     tr->sched = (cnn_schedule){.kind = c->schedule,
                                .gamma = c->gamma,
                                .min_lr = c->min_lr,
@@ -237,21 +243,14 @@ static cnn_status setup(cnn_trainer *tr) {
     return CNN_STATUS_OK;
 }
 
-/* Per-channel mean and standard deviation of the training images as the network sees them
- * before normalisation: after the blur or Sobel transform when there is one (one pass, sums of
- * values and squares in double). */
-static int input_stats(const cnn_dataset *ds, const cnn_train_config *c, float *mean,
-                       float *std) {
-    if (!(c->blur > 0 || c->sobel)) {
-        cnn_dataset_stats(ds, mean, std);
-        return 1;
-    }
+/* Sums over the training images of each channel's values and of their squares as the network
+ * sees them before normalisation, after the blur or Sobel transform (one pass, in double). */
+static int transformed_sums(const cnn_dataset *ds, const cnn_train_config *c, double *sum) {
     int C = ds->shape.dim[0];
     size_t numel = cnn_shape_numel(&ds->shape), plane = numel / (size_t)C;
     float *x = cnn_alloc(3 * numel * sizeof *x);
-    double *sum = cnn_calloc(2 * (size_t)C, sizeof *sum);
     cnn_preprocess t = {.blur = c->blur, .sobel = c->sobel}; /* no mean: not normalised */
-    for (int i = 0; x && sum && i < ds->n; i++) {
+    for (int i = 0; x && i < ds->n; i++) {
         cnn_dataset_sample(ds, i, x);
         cnn_prep_apply(&t, &ds->shape, x, 1, x + numel);
         for (int ch = 0; ch < C; ch++)
@@ -261,16 +260,51 @@ static int input_stats(const cnn_dataset *ds, const cnn_train_config *c, float *
                 sum[C + ch] += v * v;
             }
     }
-    double count = (double)ds->n * (double)plane;
-    for (int ch = 0; x && sum && ch < C; ch++) {
-        double m = sum[ch] / count, var = sum[C + ch] / count - m * m;
-        mean[ch] = (float)m;
-        std[ch] = (float)sqrt(var > 0 ? var : 0);
-    }
-    int ok = x && sum;
     cnn_free(x);
+    return x != NULL;
+}
+
+/* Per-channel mean and standard deviation of the training images as the network sees them
+ * before normalisation. Untransformed, of one process: cnn_dataset_stats; of a shard, its two
+ * passes summed over the ranks; transformed, from the sums of values and squares. */
+static cnn_status input_stats(cnn_trainer *tr, float *mean, float *std) {
+    const cnn_dataset *ds = tr->train;
+    const cnn_train_config *c = &tr->cfg;
+    int C = ds->shape.dim[0], transformed = c->blur > 0 || c->sobel;
+    if (!transformed && !ds->ids) {
+        cnn_dataset_stats(ds, mean, std);
+        return CNN_STATUS_OK;
+    }
+    double *sum = cnn_calloc(3 * (size_t)C, sizeof *sum), *m = sum + 2 * C;
+    if (!sum || (transformed && !transformed_sums(ds, c, sum))) {
+        cnn_free(sum);
+        return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory");
+    }
+    size_t plane = cnn_shape_numel(&ds->shape) / (size_t)C;
+    double count = (double)(ds->ids ? ds->n_whole : ds->n) * (double)plane;
+    cnn_status st = CNN_STATUS_OK;
+    if (transformed) {
+        if (ds->ids) st = cnn_trainer_shard_stats(tr, sum, 2 * (size_t)C);
+        for (int ch = 0; ch < C; ch++) {
+            m[ch] = sum[ch] / count;
+            sum[C + ch] = sum[C + ch] / count - m[ch] * m[ch]; /* the variance */
+        }
+    } else {
+        for (int ch = 0; ch < C; ch++) sum[ch] = cnn_data_channel_sum(ds, ch, NULL);
+        st = cnn_trainer_shard_stats(tr, sum, (size_t)C);
+        for (int ch = 0; !st && ch < C; ch++) {
+            m[ch] = sum[ch] / count;
+            sum[C + ch] = cnn_data_channel_sum(ds, ch, &m[ch]);
+        }
+        if (!st) st = cnn_trainer_shard_stats(tr, sum + C, (size_t)C);
+        for (int ch = 0; !st && ch < C; ch++) sum[C + ch] /= count;
+    }
+    for (int ch = 0; !st && ch < C; ch++) {
+        mean[ch] = (float)m[ch];
+        std[ch] = (float)sqrt(sum[C + ch] > 0 ? sum[C + ch] : 0);
+    }
     cnn_free(sum);
-    return ok;
+    return st;
 }
 
 /* The preprocessing of a new run: the task and loss, the transforms, the training set's
@@ -279,10 +313,12 @@ static cnn_status set_preprocess(cnn_trainer *tr) {
     const cnn_dataset *ds = tr->train;
     int C = ds->shape.dim[0];
     float *mean = cnn_alloc((size_t)C * sizeof *mean), *std = cnn_alloc((size_t)C * sizeof *std);
-    if (!mean || !std || !input_stats(ds, &tr->cfg, mean, std)) {
+    cnn_status st = mean && std ? input_stats(tr, mean, std)
+                                : cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory");
+    if (st) {
         cnn_free(mean);
         cnn_free(std);
-        return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory");
+        return st;
     }
     for (int k = 0; k < C; k++)
         if (!(std[k] > 0)) std[k] = 1; /* a constant channel: centre it, do not divide by 0 */
@@ -296,7 +332,7 @@ static cnn_status set_preprocess(cnn_trainer *tr) {
                         .sobel = tr->cfg.sobel,
                         .classes = task == CNN_TASK_REGRESSION ? 0 : ds->classes,
                         .class_names = (const char *const *)ds->class_names};
-    cnn_status st = cnn_net_set_preprocess(tr->net, &p);
+    st = cnn_net_set_preprocess(tr->net, &p);
     cnn_free(mean);
     cnn_free(std);
     return st ? cnn_trainer_fail(tr, st, "%s", cnn_net_last_error(tr->net)) : CNN_STATUS_OK;
@@ -400,6 +436,8 @@ void cnn_trainer_free(cnn_trainer *tr) {
     cnn_free(tr->best);
     cnn_free(tr->meta);
     cnn_free(tr->perm);
+    cnn_free(tr->whole_perm);
+    cnn_free(tr->local_of);
     cnn_free(tr->x);
     cnn_free(tr->scratch);
     cnn_free(tr->it);
@@ -424,7 +462,7 @@ static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed) {
     int W = ds->shape.dim[ds->shape.rank - 1];
     size_t numel = cnn_shape_numel(&ds->shape), pixels = numel / (size_t)C;
     float *x = tr->x + (size_t)i * numel;
-    uint64_t s = cnn_seed_mix(seed, (uint64_t)idx);
+    uint64_t s = cnn_seed_mix(seed, (uint64_t)(ds->ids ? ds->ids[idx] : idx)); /* its place */
     cnn_dataset_sample(ds, idx, x);
     cnn_augment_image(&tr->cfg.augment, x, C, H, W, s, tr->scratch);
     cnn_prep_apply(cnn_net_preprocess(tr->net), &ds->shape, x, 1, tr->scratch);
@@ -449,12 +487,17 @@ static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed) {
 }
 
 static void load_batch(cnn_trainer *tr) {
+    const cnn_dataset *ds = tr->train;
     if (tr->perm_epoch != tr->epoch) {
-        cnn_permutation(tr->train->n, cnn_seed_mix(tr->cfg.seed, (uint64_t)tr->epoch), tr->perm);
+        uint64_t seed = cnn_seed_mix(tr->cfg.seed, (uint64_t)tr->epoch);
+        if (ds->ids) cnn_trainer_shard_order(tr, seed);
+        else cnn_permutation(ds->n, seed, tr->perm);
         tr->perm_epoch = tr->epoch;
     }
     uint64_t seed = cnn_seed_mix(tr->cfg.seed, 1000003ULL * (uint64_t)tr->epoch + 1);
-    const int32_t *idx = tr->perm + (size_t)tr->step * tr->cfg.batch + tr->first;
+    /* A rank's next samples of its shard, or its slice of the whole batch. */
+    const int32_t *idx = ds->ids ? tr->perm + (size_t)tr->step * tr->local
+                                 : tr->perm + (size_t)tr->step * tr->cfg.batch + tr->first;
     for (int i = 0; i < tr->local; i++) load_sample(tr, idx[i], i, seed);
 }
 

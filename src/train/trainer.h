@@ -37,6 +37,9 @@ struct cnn_trainer {
      * or masks), float targets, augmentation scratch (+ a mask plane), the loss gradient. */
     int32_t *perm;
     int perm_epoch;
+    /* A sharded training set (trainer_shard.c): the whole set's permutation, and where each
+     * of its samples is in this rank's shard (-1: another rank's). */
+    int32_t *whole_perm, *local_of;
     /* This process's share of each batch: `local` samples from sample `first` of it (the whole
      * batch without cfg.comm), and the buffer the ranks sum: gradients, state, then the step's
      * loss, correct and counted predictions, and stop requests. */
@@ -64,6 +67,20 @@ cnn_status cnn_trainer_fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...
 /* The end of an epoch: validation, the log line, the best result, patience, checkpoints and
  * the epoch callback (trainer_state.c). */
 cnn_status cnn_trainer_end_epoch(cnn_trainer *tr);
+
+/* Sharded data (trainer_shard.c). The check of the configuration: a sharded training or
+ * validation set needs the other ranks (c->comm with allreduce_sum_f64). */
+cnn_status cnn_trainer_shard_check(cnn_trainer *tr, const cnn_train_config *c,
+                                   const cnn_dataset *train, const cnn_dataset *val);
+/* Setup: checks that the shards make up the whole set, shortens the epoch to the
+ * steps the smallest shard fills, allocates the permutations. */
+cnn_status cnn_trainer_shard_setup(cnn_trainer *tr);
+/* The epoch's order of this rank's samples (tr->perm) from the whole set's permutation. */
+void cnn_trainer_shard_order(cnn_trainer *tr, uint64_t seed);
+/* Sums n doubles over the ranks, in place (the normalisation's statistics). */
+cnn_status cnn_trainer_shard_stats(cnn_trainer *tr, double *sums, size_t n);
+/* A sharded validation set's metrics made the whole set's. */
+cnn_status cnn_trainer_shard_metrics(cnn_trainer *tr, cnn_metrics *m);
 
 /* A resumed run's settings, position, log and caller's text from the checkpoint's metadata
  * (modified in place), the data checked against the run's, epochs > 0 the new epoch count. */

@@ -51,6 +51,9 @@ static void add(text *t, const char *fmt, ...) {
     t->len += (size_t)n;
 }
 
+/* The samples of a data set, or of its whole set for a shard: its identity with the hash. */
+static int whole_n(const cnn_dataset *ds) { return ds->ids ? ds->n_whole : ds->n; }
+
 /* ---------------------------------------------------------------------------------------------
  * The end of an epoch
  * ------------------------------------------------------------------------------------------- */
@@ -79,6 +82,11 @@ static cnn_status validate(cnn_trainer *tr, cnn_train_progress *p) {
     if (cnn_evaluate_task(tr->net, tr->val, &m))
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "validation: %s",
                                 cnn_net_last_error(tr->net));
+    cnn_status st = tr->val->ids ? cnn_trainer_shard_metrics(tr, &m) : CNN_STATUS_OK;
+    if (st) {
+        cnn_metrics_free(&m);
+        return st;
+    }
     p->val_loss = m.loss;
     p->val_accuracy = m.top1;
     p->val_iou = m.iou;
@@ -211,8 +219,9 @@ static char *state_text(cnn_trainer *tr) {
         add(&t, "%s%s", tr->meta, tr->meta[strlen(tr->meta) - 1] == '\n' ? "" : "\n");
     add(&t, "train.version=1\n");
     for (size_t i = 0; i < N_KEYS; i++) write_key(&t, tr, &KEYS[i]);
-    add(&t, "train.data=%d:%016" PRIx64 "\n", tr->train->n, cnn_dataset_hash(tr->train));
-    if (tr->val) add(&t, "train.val=%d:%016" PRIx64 "\n", tr->val->n, cnn_dataset_hash(tr->val));
+    add(&t, "train.data=%d:%016" PRIx64 "\n", whole_n(tr->train), cnn_dataset_hash(tr->train));
+    if (tr->val)
+        add(&t, "train.val=%d:%016" PRIx64 "\n", whole_n(tr->val), cnn_dataset_hash(tr->val));
     int e = 0;
     for (const char *p = tr->log ? strchr(tr->log, '\n') : NULL; p && p[1]; e++) {
         const char *nl = strchr(p + 1, '\n');
@@ -350,7 +359,7 @@ static cnn_status same_data(cnn_trainer *tr, const char *what, const char *saved
                             const cnn_dataset *ds) {
     char now_id[64];
     if (!ds && !*saved) return CNN_STATUS_OK;
-    if (ds) snprintf(now_id, sizeof now_id, "%d:%016" PRIx64, ds->n, cnn_dataset_hash(ds));
+    if (ds) snprintf(now_id, sizeof now_id, "%d:%016" PRIx64, whole_n(ds), cnn_dataset_hash(ds));
     if (ds && !strcmp(now_id, saved)) return CNN_STATUS_OK;
     return cnn_trainer_fail(
         tr, CNN_STATUS_INVALID_ARGUMENT,
