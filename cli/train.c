@@ -30,7 +30,7 @@ typedef struct train_opts {
     const char *out, *log, *plot, *resume, *best, *budget;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
     int sync_bn, bucket_kb, shard, serve, tta;
-    float lr, momentum, wd, gamma, min_lr, clip, smoothing;
+    float lr, momentum, wd, gamma, min_lr, clip, smoothing, ema;
 } train_opts;
 
 /* The options; the ones that describe the run cannot change when it is resumed (fixed). */
@@ -51,6 +51,7 @@ typedef struct train_opts {
         {"step-size", OPT_INT, &(c)->step_size, "E", "step schedule: epochs between decays [epochs/3]", 1, 100000, 0}, \
         {"gamma", OPT_FLOAT, &(c)->gamma, "G", "step schedule: decay factor [0.1]", 0.0001, 1, 0}, \
         {"min-lr", OPT_FLOAT, &(c)->min_lr, "X", "cosine and linear schedules: final learning rate [0]", 0, 100, 0}, \
+        {"ema", OPT_FLOAT, &(c)->ema, "D", "keep an exponential moving average of the weights (decay D per step, e.g. 0.999): validated, saved and tested instead of the last weights [0: off]", 0, 0.999999, 0}, \
         {"clip", OPT_FLOAT, &(c)->clip, "N", "clip the gradient's global L2 norm to N (0: off) [0]", 0, 1e9, 0}, \
         {"label-smoothing", OPT_FLOAT, &(c)->smoothing, "S", "cross-entropy against (1-S) onehot + S/K [0]", 0, 0.99, 0}, \
         {"augment", OPT_STRING, &(c)->augment, "LIST", "random augmentations, e.g. hflip,crop=2 (see below) [hflip]", 0, 0, 0}, \
@@ -81,7 +82,7 @@ static const char *const FIXED[] = {"model", "loss", "batch", "opt", "lr", "mome
                                     "schedule", "warmup", "step-size", "gamma", "min-lr",
                                     "clip", "label-smoothing", "augment", "preprocess",
                                     "no-normalize", "val", "limit", "patience", "input",
-                                    "seed", "sync-bn", "tta", NULL};
+                                    "seed", "sync-bn", "tta", "ema", NULL};
 
 static const char ABOUT[] =
     "Trains a network and evaluates it on the test set. A checkpoint is written after every\n"
@@ -144,6 +145,7 @@ static int parse_optimiser(const train_opts *c, const cli_opt *o, cnn_train_conf
     cfg->optim.momentum = k == 1 || k == 2 ? c->momentum : 0;
     cfg->optim.nesterov = k == 2;
     cfg->optim.weight_decay = cli_find((cli_opt *)o, "wd")->given ? c->wd : k == 4 ? 0.05f : 0;
+    cfg->optim.ema = c->ema;
     return 1;
 }
 

@@ -474,6 +474,13 @@ typedef struct cnn_optim_config {
     float beta1, beta2; /* Adam, AdamW */
     float eps;          /* Adam, AdamW */
     float weight_decay; /* SGD and Adam: L2 added to the gradient; AdamW: decoupled decay */
+    /* An exponential moving average of the network's parameters and state (batch norm's
+     * running statistics) is kept when above 0: after each step (cnn_optim_update_ema),
+     * avg = ema avg + (1 - ema) value, starting from the values at cnn_optim_new (as timm's
+     * ModelEmaV2 and PyTorch's AveragedModel with an exponential average). Checkpoints save
+     * the average as the network's weights, so that evaluation, prediction and export use it;
+     * a run resumed from them trains on from the weights it had. [0: off] */
+    float ema;
 } cnn_optim_config;
 
 /* The defaults for a kind: lr as given, no momentum, betas 0.9 and 0.999, eps 1e-8, no weight
@@ -495,8 +502,16 @@ cnn_status cnn_optim_step(cnn_optim *opt);
 float cnn_optim_lr(const cnn_optim *opt);
 void cnn_optim_set_lr(cnn_optim *opt, float lr);
 
+/* With cfg.ema: folds the network's current parameters and state into their average (call it
+ * after each step, once the state is final for the step). Then swaps the network's parameters
+ * and state with their averages (again: back): evaluate the average, then train on.
+ * CNN_STATUS_STATE when the optimiser keeps no average. */
+cnn_status cnn_optim_update_ema(cnn_optim *opt);
+cnn_status cnn_optim_swap_ema(cnn_optim *opt);
+
 /* The optimiser's state, for checkpoints: the number of steps taken, and its buffers
- * (momentum, or Adam's two moments, one after the other; count floats). */
+ * (momentum, or Adam's two moments, one after the other, then with cfg.ema the averages of
+ * the parameters and of the state; count floats). */
 int64_t cnn_optim_steps(const cnn_optim *opt);
 float *cnn_optim_state(cnn_optim *opt, size_t *count);
 void cnn_optim_set_steps(cnn_optim *opt, int64_t steps);

@@ -212,6 +212,97 @@ static void test_budget(void) {
     t_free_dataset(val);
 }
 
+/* An average of the weights: the optimiser's fold is the formula's, bit for bit; a checkpoint
+ * holds the average as the network and the weights trained in the optimiser; a trainer
+ * validates the average, ends with it in the network, and resumes to the same weights as an
+ * uninterrupted run. */
+static void test_ema(void) {
+    const char *spec = "input x - shape=1x8x8; conv2d c x out=4 kernel=3 padding=1 bias=0;"
+                       "batchnorm b -; relu r -; flatten f -; dense logits - out=4";
+    cnn_net *net = t_net(spec, 4);
+    cnn_net_prepare(net, 8);
+    cnn_optim_config oc = cnn_optim_defaults(CNN_OPTIM_ADAMW, 0.01f);
+    oc.ema = 0.9f;
+    cnn_optim *opt = cnn_optim_new(net, &oc);
+    size_t np = cnn_net_param_count(net), ns = cnn_net_state_count(net), n;
+    float *avg = malloc((np + ns) * sizeof *avg), x[8 * 64];
+    memcpy(avg, cnn_net_params(net), np * sizeof *avg);
+    memcpy(avg + np, cnn_net_state(net), ns * sizeof *avg);
+    t_fill(x, 8 * 64, 9, 0, 1);
+    cnn_net_set_training(net, 1);
+    for (int s = 0; s < 5; s++) {
+        cnn_net_zero_grad(net);
+        T_OK(net, cnn_net_forward(net, x, 8));
+        t_fill(cnn_net_output_grad(net), 32, 10 + s, -1, 1);
+        T_OK(net, cnn_net_backward(net));
+        T_OK(net, cnn_optim_step(opt));
+        T_OK(net, cnn_optim_update_ema(opt));
+        const float *p = cnn_net_params(net), *st = cnn_net_state(net);
+        for (size_t i = 0; i < np; i++) avg[i] = 0.9f * avg[i] + (1.0f - 0.9f) * p[i];
+        for (size_t i = 0; i < ns; i++) avg[np + i] = 0.9f * avg[np + i] + (1.0f - 0.9f) * st[i];
+    }
+    float *state = cnn_optim_state(opt, &n);
+    T_CHECK(n == 2 * np + np + ns && !memcmp(state + 2 * np, avg, (np + ns) * sizeof *avg),
+            "the optimiser's average is not the formula's (%zu values)", n);
+    /* A checkpoint: the average as the network, the weights trained behind it. */
+    float *trained = malloc(np * sizeof *trained);
+    memcpy(trained, cnn_net_params(net), np * sizeof *trained);
+    char path[64] = "/tmp/cnn_ema_XXXXXX", err[1024];
+    close(mkstemp(path));
+    T_OK(net, cnn_checkpoint_save(path, net, opt, NULL, err, sizeof err));
+    T_CHECK(!memcmp(cnn_net_params(net), trained, np * sizeof *trained),
+            "saving changed the network's weights");
+    cnn_net *plain = NULL, *resumed = NULL;
+    cnn_optim *ropt = NULL;
+    T_OK(NULL, cnn_checkpoint_load(path, &plain, NULL, NULL, err, sizeof err));
+    T_OK(NULL, cnn_checkpoint_load(path, &resumed, &ropt, NULL, err, sizeof err));
+    T_CHECK(plain && !memcmp(cnn_net_params(plain), avg, np * sizeof *avg) &&
+                !memcmp(cnn_net_state(plain), avg + np, ns * sizeof *avg),
+            "a checkpoint loaded to evaluate does not hold the average");
+    float *rs = ropt ? cnn_optim_state(ropt, &n) : NULL;
+    T_CHECK(resumed && rs && !memcmp(cnn_net_params(resumed), trained, np * sizeof *trained) &&
+                !memcmp(rs + 2 * np, avg, (np + ns) * sizeof *avg) &&
+                cnn_optim_get_config(ropt).ema == 0.9f,
+            "a checkpoint loaded to train on does not hold the weights trained and the average");
+    unlink(path);
+    cnn_net_free(plain), cnn_net_free(resumed), cnn_optim_free(ropt), cnn_optim_free(opt);
+    cnn_net_free(net);
+    free(avg), free(trained);
+
+    /* The trainer: 3 epochs in one go against 1 + 2 resumed from the checkpoint. */
+    cnn_dataset *ds = t_bars(256, 6), *val = t_bars(64, 7);
+    cnn_train_config cfg = budget_config();
+    cfg.epochs = 3;
+    cfg.optim.ema = 0.95f;
+    cnn_net *a = t_net(spec, 4), *b = t_net(spec, 4);
+    cnn_trainer *ta = NULL, *tb = NULL, *tr = NULL;
+    char ck[64] = "/tmp/cnn_ema_run_XXXXXX";
+    close(mkstemp(ck));
+    T_OK(NULL, cnn_trainer_new(a, ds, val, &cfg, &ta, err, sizeof err));
+    T_OK(NULL, cnn_trainer_run(ta));
+    cfg.checkpoint = ck;
+    T_OK(NULL, cnn_trainer_new(b, ds, val, &cfg, &tb, err, sizeof err));
+    T_OK(NULL, cnn_trainer_epoch(tb));
+    T_OK(NULL, cnn_trainer_resume(ck, ds, val, 0, NULL, &tr, err, sizeof err));
+    if (tr) T_OK(NULL, cnn_trainer_run(tr));
+    cnn_net *done_a = cnn_trainer_net(ta), *done_r = tr ? cnn_trainer_net(tr) : NULL;
+    T_CHECK(done_r && !memcmp(cnn_net_params(done_a), cnn_net_params(done_r),
+                              cnn_net_param_count(done_a) * sizeof(float)),
+            "with an average, a resumed run ends with other weights than an uninterrupted one");
+    /* The run's end: the network holds the average, the last validation was of it. */
+    cnn_metrics m;
+    T_OK(done_a, cnn_evaluate_task(done_a, val, &m));
+    T_CHECK(fabs(m.loss - cnn_trainer_last(ta).val_loss) < 1e-9,
+            "the network at the end (loss %.9g) is not what was validated (%.9g)", m.loss,
+            cnn_trainer_last(ta).val_loss);
+    cnn_metrics_free(&m);
+    printf("  ok an average of the weights: the formula's; checkpoints; validated; resumed\n");
+    unlink(ck);
+    cnn_trainer_free(ta), cnn_trainer_free(tb), cnn_trainer_free(tr);
+    cnn_net_free(a), cnn_net_free(b);
+    t_free_dataset(ds), t_free_dataset(val);
+}
+
 /* The text after `key` in out, as a number (-1 when absent). */
 static double after(const char *out, const char *key) {
     const char *p = strstr(out, key);
@@ -253,6 +344,7 @@ int main(int argc, char **argv) {
     test_erase();
     test_tta();
     test_budget();
+    test_ema();
     test_cli(argv[0]);
     return t_finish();
 }

@@ -66,8 +66,8 @@ static void put_floats(writer *w, const char *tag, const float *p, size_t n) {
     put_section(w, tag, p, n * sizeof(float));
 }
 
-cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt, const char *meta,
-                               char *err, size_t errlen) {
+static cnn_status write_checkpoint(const char *path, cnn_net *net, cnn_optim *opt,
+                                   const char *meta, char *err, size_t errlen) {
     char *def = cnn_net_to_text(net);
     size_t prep_size = 0;
     unsigned char *prep = def ? cnn_prep_encode(net, &prep_size) : NULL;
@@ -109,7 +109,7 @@ cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt, c
         put_f32(&w, c.eps);
         put_f32(&w, c.weight_decay);
         put_u64(&w, (uint64_t)cnn_optim_steps(opt));
-        put_u32(&w, 0); /* reserved */
+        put_f32(&w, c.ema); /* was reserved, 0: files from before the average load as ema 0 */
         size_t n;
         float *s = cnn_optim_state(opt, &n);
         put_floats(&w, "OPTS", s, n);
@@ -122,6 +122,20 @@ cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt, c
     put_u64(&w, 4);
     put_u32(&w, crc);
     return cnn_atomic_close(w.f, tmp, path, w.failed, err, errlen);
+}
+
+/* With an average of the weights (cfg.ema), the file holds the average as the network's
+ * weights, for whoever evaluates, predicts or exports the model, and the weights trained in
+ * the optimiser's state, in the average's place: a resumed run swaps them back. */
+cnn_status cnn_checkpoint_save(const char *path, cnn_net *net, cnn_optim *opt, const char *meta,
+                               char *err, size_t errlen) {
+    int averaged = opt && cnn_optim_get_config(opt).ema > 0;
+    if (averaged && cnn_optim_swap_ema(opt))
+        return cnn_set_error(err, errlen, CNN_STATUS_STATE, "%s: %s", path,
+                             cnn_net_last_error(net));
+    cnn_status st = write_checkpoint(path, net, opt, meta, err, errlen);
+    if (averaged) cnn_optim_swap_ema(opt);
+    return st;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -305,6 +319,7 @@ cnn_status cnn_checkpoint_load(const char *path, cnn_net **net_out, cnn_optim **
             .beta2 = get_f32(c + 20),
             .eps = get_f32(c + 24),
             .weight_decay = get_f32(c + 28),
+            .ema = get_f32(c + 40),
         };
         opt = cnn_optim_new(net, &cfg);
         if (!opt) {
@@ -320,6 +335,8 @@ cnn_status cnn_checkpoint_load(const char *path, cnn_net **net_out, cnn_optim **
         }
         if (n) memcpy(state, s[S_OPTS].p, s[S_OPTS].n);
         cnn_optim_set_steps(opt, (int64_t)get_u64(c + 32));
+        /* Saved with the average in the network (see the save): back to the weights trained. */
+        if (cfg.ema > 0) cnn_optim_swap_ema(opt);
     }
     *net_out = net;
     if (opt_out) *opt_out = opt;

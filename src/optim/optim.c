@@ -20,8 +20,10 @@ struct cnn_optim {
     cnn_optim_config cfg;
     int64_t steps;
     size_t n;     /* parameters */
-    float *state; /* SGD: momentum buffer (n); Adam: m then v (2n) */
+    float *state; /* SGD: momentum buffer (n); Adam: m then v (2n); then the averages */
     size_t n_state;
+    float *avg;   /* cfg.ema: the average of the parameters (n), then of the network's state */
+    size_t n_net_state;
 };
 
 cnn_optim_config cnn_optim_defaults(cnn_optim_kind kind, float lr) {
@@ -38,12 +40,13 @@ cnn_optim *cnn_optim_new(cnn_net *net, const cnn_optim_config *config) {
     }
     if (!(c->lr >= 0.0f) || !(c->momentum >= 0.0f) || !(c->weight_decay >= 0.0f) ||
         !(c->beta1 >= 0.0f && c->beta1 < 1.0f) || !(c->beta2 >= 0.0f && c->beta2 < 1.0f) ||
-        !(c->eps >= 0.0f)) {
+        !(c->eps >= 0.0f) || !(c->ema >= 0.0f && c->ema < 1.0f)) {
         cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
                   "bad optimiser setting: lr %g, momentum %g, weight decay %g, betas %g %g, "
-                  "eps %g (lr, momentum, decay and eps must be >= 0, betas in [0, 1))",
+                  "eps %g, ema %g (lr, momentum, decay and eps must be >= 0, betas and ema in "
+                  "[0, 1))",
                   (double)c->lr, (double)c->momentum, (double)c->weight_decay, (double)c->beta1,
-                  (double)c->beta2, (double)c->eps);
+                  (double)c->beta2, (double)c->eps, (double)c->ema);
         return NULL;
     }
     if (c->nesterov && (c->kind != CNN_OPTIM_SGD || c->momentum <= 0.0f)) {
@@ -55,9 +58,17 @@ cnn_optim *cnn_optim_new(cnn_net *net, const cnn_optim_config *config) {
     opt->net = net;
     opt->cfg = *c;
     opt->n = cnn_net_param_count(net);
-    opt->n_state = c->kind == CNN_OPTIM_SGD ? (c->momentum > 0.0f ? opt->n : 0) : 2 * opt->n;
+    size_t moments = c->kind == CNN_OPTIM_SGD ? (c->momentum > 0.0f ? opt->n : 0) : 2 * opt->n;
+    opt->n_net_state = cnn_net_state_count(net);
+    opt->n_state = moments + (c->ema > 0 ? opt->n + opt->n_net_state : 0);
     opt->state = cnn_calloc(opt->n_state ? opt->n_state : 1, sizeof(float));
     if (!opt->state) goto oom;
+    if (c->ema > 0) { /* the average starts from the network as it is */
+        opt->avg = opt->state + moments;
+        if (opt->n) memcpy(opt->avg, cnn_net_params(net), opt->n * sizeof(float));
+        if (opt->n_net_state)
+            memcpy(opt->avg + opt->n, cnn_net_state(net), opt->n_net_state * sizeof(float));
+    }
     return opt;
 oom:
     free(opt);
@@ -164,5 +175,45 @@ cnn_status cnn_optim_step(cnn_optim *opt) {
     else
         adam_step(opt, p, g, (long)opt->n, pool, cnn_net_threads(net));
     opt->steps++;
+    return CNN_STATUS_OK;
+}
+
+static cnn_status check_ema(cnn_optim *opt) {
+    cnn_net *net = opt->net;
+    if (!opt->avg)
+        return cnn_error(net, CNN_STATUS_STATE, "the optimiser keeps no average (ema 0)");
+    if (cnn_net_param_count(net) != opt->n || cnn_net_state_count(net) != opt->n_net_state)
+        return cnn_error(net, CNN_STATUS_STATE,
+                         "the network has %zu parameters and %zu state values, the optimiser's "
+                         "average was made for %zu and %zu",
+                         cnn_net_param_count(net), cnn_net_state_count(net), opt->n,
+                         opt->n_net_state);
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_optim_update_ema(cnn_optim *opt) {
+    cnn_status st = check_ema(opt);
+    if (st) return st;
+    float d = opt->cfg.ema, e = 1.0f - d;
+    const float *p = cnn_net_params(opt->net), *s = cnn_net_state(opt->net);
+    float *a = opt->avg, *as = opt->avg + opt->n;
+    for (size_t i = 0; i < opt->n; i++) a[i] = d * a[i] + e * p[i];
+    for (size_t i = 0; i < opt->n_net_state; i++) as[i] = d * as[i] + e * s[i];
+    return CNN_STATUS_OK;
+}
+
+static void swap_floats(float *a, float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float t = a[i];
+        a[i] = b[i];
+        b[i] = t;
+    }
+}
+
+cnn_status cnn_optim_swap_ema(cnn_optim *opt) {
+    cnn_status st = check_ema(opt);
+    if (st) return st;
+    swap_floats(cnn_net_params(opt->net), opt->avg, opt->n);
+    swap_floats(cnn_net_state(opt->net), opt->avg + opt->n, opt->n_net_state);
     return CNN_STATUS_OK;
 }

@@ -658,6 +658,7 @@ cnn_status cnn_trainer_step(cnn_trainer *tr) {
     if (st) return st;
     cnn_optim_step(tr->opt);
     if ((st = average_over_ranks(tr, NULL, NULL, NULL, 1))) return st;
+    if (tr->cfg.optim.ema > 0) cnn_optim_update_ema(tr->opt); /* the state is final now */
     tr->sum_loss += loss;
     tr->step++;
     tr->train_secs += cnn_trainer_now() - t0;
@@ -691,6 +692,7 @@ cnn_status cnn_trainer_run(cnn_trainer *tr) {
         tr->stopped = 1;
         if (tr->checkpoint && (!tr->cfg.comm || tr->cfg.comm->rank == 0))
             st = cnn_trainer_save(tr, NULL);
+        if (!st) cnn_trainer_use_average(tr);
     }
     return st;
 }

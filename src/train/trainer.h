@@ -37,6 +37,7 @@ struct cnn_trainer {
      * stopped the run, and the epoch's measured seconds. */
     double deadline, budget_epoch;
     int out_of_time;
+    int averaged; /* the network holds the average of the weights (cfg.optim.ema), not them */
     /* Batches: the epoch's permutation (of epoch perm_epoch), images, integer targets (labels
      * or masks), float targets, augmentation scratch (+ a mask plane), the loss gradient. */
     int32_t *perm;
@@ -71,6 +72,10 @@ cnn_status cnn_trainer_fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...
 /* The end of an epoch: validation, the log line, the best result, patience, checkpoints and
  * the epoch callback (trainer_state.c). */
 cnn_status cnn_trainer_end_epoch(cnn_trainer *tr);
+
+/* With an average of the weights (cfg.optim.ema), puts it in the network for good: the run
+ * has ended (complete or stopped), and whoever uses the network now wants the average. */
+void cnn_trainer_use_average(cnn_trainer *tr);
 
 /* The learning-rate schedule from the configuration and the steps per epoch. */
 void cnn_trainer_set_schedule(cnn_trainer *tr);

@@ -79,7 +79,11 @@ static cnn_status validate(cnn_trainer *tr, cnn_train_progress *p) {
     p->is_best = 0;
     if (!tr->val) return CNN_STATUS_OK;
     cnn_metrics m;
-    if (cnn_evaluate_task(tr->net, tr->val, &m))
+    int averaged = tr->cfg.optim.ema > 0 && !tr->averaged; /* the average is what is used */
+    if (averaged) cnn_optim_swap_ema(tr->opt);
+    cnn_status ev = cnn_evaluate_task(tr->net, tr->val, &m);
+    if (averaged) cnn_optim_swap_ema(tr->opt);
+    if (ev)
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "validation: %s",
                                 cnn_net_last_error(tr->net));
     cnn_status st = tr->val->ids ? cnn_trainer_shard_metrics(tr, &m) : CNN_STATUS_OK;
@@ -120,8 +124,13 @@ cnn_status cnn_trainer_end_epoch(cnn_trainer *tr) {
     int writer = !tr->cfg.comm || tr->cfg.comm->rank == 0; /* one rank writes the files */
     if (writer && tr->checkpoint && (st = cnn_trainer_save(tr, NULL))) return st;
     if (writer && p->is_best && tr->best && (st = cnn_trainer_save(tr, tr->best))) return st;
+    if (tr->done) cnn_trainer_use_average(tr);
     if (tr->cfg.on_epoch && tr->cfg.on_epoch(tr->cfg.user, p)) tr->stop_req = 1;
     return CNN_STATUS_OK;
+}
+
+void cnn_trainer_use_average(cnn_trainer *tr) {
+    if (tr->cfg.optim.ema > 0 && !tr->averaged && !cnn_optim_swap_ema(tr->opt)) tr->averaged = 1;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -243,7 +252,10 @@ cnn_status cnn_trainer_save(cnn_trainer *tr, const char *path) {
     if (!meta)
         return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for the checkpoint");
     char err[1024];
+    /* The checkpoint takes the network with the weights trained (it stores the average). */
+    if (tr->averaged) cnn_optim_swap_ema(tr->opt);
     cnn_status st = cnn_checkpoint_save(path, tr->net, tr->opt, meta, err, sizeof err);
+    if (tr->averaged) cnn_optim_swap_ema(tr->opt);
     cnn_free(meta);
     return st ? cnn_trainer_fail(tr, st, "%s", err) : CNN_STATUS_OK;
 }
