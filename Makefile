@@ -137,8 +137,17 @@ $(BUILD)/bench/mpi_allreduce: $(BUILD)/bench/mpi_allreduce.o $(BUILD)/libcnn_mpi
 
 # The tool links libcnn.a: the installed cnn does not depend on where libcnn.so is installed
 # nor on the loader's cache (docs/INSTALL.md says more).
-$(BUILD)/cnn: $(CLI_OBJS) $(CLI_MPI) $(BUILD)/libcnn.a
-	$(CC) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
+$(BUILD)/cnn: $(CLI_OBJS) $(BUILD)/cli/web_assets.o $(CLI_MPI) $(BUILD)/libcnn.a
+	$(CC) -o $@ $^ $(LDLIBS) $(MPI_LIBS) -lmicrohttpd
+
+# cnn serve's page (web/), inside the binary (scripts/embed.sh).
+WEB_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css))
+$(BUILD)/cli/web_assets.c: $(WEB_FILES) scripts/embed.sh | $(BUILD)/.
+	@mkdir -p $(dir $@)
+	scripts/embed.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/cli/web_assets.o: $(BUILD)/cli/web_assets.c
+	$(CC) $(CFLAGS) -Icli -c $< -o $@
 
 # The man page cnn(1), from the tool's own help (cnn help, cnn help COMMAND, ...).
 $(BUILD)/cnn.1: $(BUILD)/cnn scripts/gen-man.sh

@@ -15,6 +15,8 @@ int cli_eval(int argc, char **argv);
 void cli_eval_help(FILE *f);
 int cli_predict(int argc, char **argv);
 void cli_predict_help(FILE *f);
+int cli_serve(int argc, char **argv);
+void cli_serve_help(FILE *f);
 
 int cli_viz(int argc, char **argv);
 /* Help of `cnn viz` (what NULL) or of `cnn viz WHAT`. */

@@ -21,6 +21,7 @@ static const char USAGE[] =
     "  train           train a network on a data set (cnn help train)\n"
     "  eval MODEL      evaluate a trained model: loss, top-1/top-5, per class, confusion\n"
     "  predict MODEL IMAGE...  the five most likely classes of each image\n"
+    "  serve MODEL     the model at work in the browser: maps, Grad-CAM, filters, graph\n"
     "  infer MODEL --input x.npy --output y.npy  raw values of layers on NumPy arrays\n"
     "  viz WHAT ...    pictures of a network: filters, maps, stats, saliency, guided,\n"
     "                  gradcam, dream, kernels (cnn help viz)\n"
@@ -102,6 +103,7 @@ static void help_viz(FILE *f, const char *what) { cli_viz_help(f, what); }
 static void help_summary(FILE *f, const char *what) { cli_summary_help(f); }
 static void help_help(FILE *f, const char *what) { fputs(USAGE, f); }
 static void help_import(FILE *f, const char *what) { cli_import_help(f); }
+static void help_serve(FILE *f, const char *what) { cli_serve_help(f); }
 static void help_export(FILE *f, const char *what) { cli_export_help(f); }
 
 static void help_models(FILE *f, const char *what) {
@@ -127,7 +129,7 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"train", cli_train, help_train},       {"eval", cli_eval, help_eval},
     {"predict", cli_predict, help_predict}, {"infer", cli_infer, help_infer},
-    {"viz", cli_viz, help_viz},
+    {"viz", cli_viz, help_viz},             {"serve", cli_serve, help_serve},
     {"models", cli_models, help_models},    {"summary", cli_summary, help_summary},
     {"def", cli_def, help_summary},         {"layers", cmd_layers, help_layers},
     {"import", cli_import, help_import},    {"export", cli_export, help_export},

@@ -59,6 +59,11 @@ void serve_api_free(serve_api *api);
 /* Answers one /api request; thread-safe (the network is used by one request at a time). */
 void serve_api_handle(serve_api *api, const serve_request *req, serve_reply *reply);
 
+/* A convolution's weights as /api/layers/L/filters gives them, into b (0: l is not a
+ * convolution); the first convolution of a network (-1: none). */
+int serve_filters_json(cnn_net *net, int l, sbuf *b);
+int serve_first_conv(const cnn_net *net);
+
 /* The live training view (serve_train.c): a hub of events for any number of browsers. */
 typedef struct serve_hub serve_hub;
 serve_hub *serve_hub_new(void);
@@ -76,6 +81,16 @@ size_t serve_hub_read(serve_client *c, char *buf, size_t size);
 void serve_hub_leave(serve_client *c);
 /* The /api requests of a training run: /api/info and /api/train. */
 void serve_hub_handle(serve_hub *hub, const serve_request *req, serve_reply *reply);
+
+/* `cnn train --serve P`: the hub and its server, fed by the trainer's callbacks (rank 0's
+ * under mpirun). serve_live_start prints the address; NULL after a message on stderr. */
+typedef struct serve_live serve_live;
+serve_live *serve_live_start(int port, cnn_net *net, const char *model, int epochs, int steps,
+                             int batch);
+void serve_live_step(serve_live *l, const cnn_train_progress *p);
+void serve_live_epoch(serve_live *l, cnn_net *net, const cnn_train_progress *p);
+/* The run is over (stopped or not): the browsers are told, the server stops. Accepts NULL. */
+void serve_live_end(serve_live *l, int stopped);
 
 /* The HTTP server (serve_http.c) on host:port (port 0: any free one), answering /api with api
  * or hub (one of them), the page otherwise. Prints the address on stdout. NULL after a

@@ -12,6 +12,7 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "cli.h"
 #include "common.h"
+#include "serve.h"
 #include "opts.h"
 
 #include <limits.h>
@@ -27,7 +28,7 @@ typedef struct train_opts {
     const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
     const char *out, *log, *plot, *resume, *best;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
-    int sync_bn, bucket_kb, shard;
+    int sync_bn, bucket_kb, shard, serve;
     float lr, momentum, wd, gamma, min_lr, clip, smoothing;
 } train_opts;
 
@@ -65,6 +66,7 @@ typedef struct train_opts {
         {"plot", OPT_STRING, &(c)->plot, "FILE", "PNG plot of the log [OUT with .png]", 0, 0, 0}, \
         {"resume", OPT_STRING, &(c)->resume, "FILE", "continue the run saved in this checkpoint", 0, 0, 0}, \
         {"force", OPT_FLAG, &(c)->force, "", "overwrite an existing --out of another run", 0, 0, 0}, \
+        {"serve", OPT_INT, &(c)->serve, "P", "a live view of the run in the browser on http://127.0.0.1:P/ (0: any free port; docs/SERVE.md)", 0, 65535, 0}, \
         {"sync-bn", OPT_FLAG, &(c)->sync_bn, "", "under mpirun: batch norm over the global batch, not each rank's share (docs/DISTRIBUTED.md)", 0, 0, 0}, \
         {"shard", OPT_FLAG, &(c)->shard, "", "under mpirun: each rank loads only its part of the training set, and only rank 0 the test set (docs/DISTRIBUTED.md)", 0, 0, 0}, \
         {"bucket", OPT_INT, &(c)->bucket_kb, "KB", "under mpirun: gradients summed in buckets of KB kilobytes during backward; 0: one sum after it (the same result) [1024]", 0, 1048576, 0}, \
@@ -260,6 +262,7 @@ typedef struct run {
     cnn_trainer *tr;
     char *meta;         /* the cli.* lines */
     const cnn_train_comm *comm; /* under mpirun: this rank among the job's (else NULL) */
+    serve_live *live;   /* --serve: the live view */
     int quiet;          /* a rank other than 0: prints and writes nothing but errors */
 } run;
 
@@ -288,6 +291,7 @@ static int on_step(void *user, const cnn_train_progress *p) {
     run *r = user;
     double t = p->seconds;
     if (r->quiet) return 0;
+    if (r->live) serve_live_step(r->live, p);
     int last = p->step == p->steps;
     if (r->tty ? (t - r->last_print < 0.1 && !last)
                : (p->step % (p->steps / 4 > 0 ? p->steps / 4 : 1) != 0 || last))
@@ -323,6 +327,7 @@ static int on_epoch(void *user, const cnn_train_progress *p) {
     char acc[40] = "", val[128] = "";
     int n = 0;
     if (r->quiet) return 0;
+    if (r->live) serve_live_epoch(r->live, cnn_trainer_net(r->tr), p);
     if (!isnan(p->accuracy)) snprintf(acc, sizeof acc, " acc %.2f%%", 100 * p->accuracy);
     if (p->has_val) n += snprintf(val, sizeof val, "  val loss %.4f", p->val_loss);
     if (p->has_val && !isnan(p->val_accuracy))
@@ -538,6 +543,11 @@ static int report_test(run *r) {
 
 /* Trains with Ctrl-C caught; 0 done, 1 failed, 130 stopped by the user. */
 static int train(run *r) {
+    const cnn_train_config *cfg = cnn_trainer_config(r->tr);
+    if (r->c.serve >= 0 && !r->quiet &&
+        !(r->live = serve_live_start(r->c.serve, cnn_trainer_net(r->tr), r->c.model, cfg->epochs,
+                                     whole_count(r->train) / cfg->batch, cfg->batch)))
+        return 1;
     interrupted_trainer = r->tr;
     void (*old)(int) = signal(SIGINT, on_sigint);
     /* mpirun ends the job on Ctrl-C but forwards SIGUSR1: the clean stop of a parallel run. */
@@ -546,6 +556,8 @@ static int train(run *r) {
     signal(SIGINT, old);
     signal(SIGUSR1, old_usr1);
     interrupted_trainer = NULL;
+    serve_live_end(r->live, st == CNN_STATUS_OK && cnn_trainer_stopped(r->tr));
+    r->live = NULL;
     if (r->tty) fprintf(stderr, "\r\033[K");
     if (st) {
         fprintf(stderr, "cnn train: %s\n", cnn_trainer_last_error(r->tr));
@@ -563,7 +575,8 @@ int cli_train(int argc, char **argv) {
     run r = {.c = {.model = "lenet5", .data = "fashion-mnist", .opt = "adamw",
                    .schedule = "cosine", .augment = "hflip", .loss = "cross-entropy",
                    .epochs = 10, .batch = 64, .seed = 1, .momentum = 0.9f, .gamma = 0.1f,
-                   .bucket_kb = 1024}};
+                   .bucket_kb = 1024,
+                   .serve = -1}};
     cli_opt o[] = TRAIN_OPTIONS(&r.c);
     const char *pos[1];
     int npos, status = 1;
