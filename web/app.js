@@ -178,8 +178,8 @@ function niceTicks(lo, hi, count) {
 /**
  * A small chart on canvas: axes with ticks and labels, then the series (lines, dots where
  * markers is set) and a legend, or whatever chart.draw(ctx, sx, sy) paints (histogram bars).
- * chart: {x: [lo, hi], y: [lo, hi], xLabel, yLabel, yFormat, series: [{label, color, points:
- * [[x, y]], markers}], draw}
+ * chart: {x: [lo, hi], y: [lo, hi], xLabel, yLabel, yFormat, yWhole, series: [{label, color,
+ * points: [[x, y]], markers}], draw}
  */
 function drawChart(canvas, chart) {
   const ctx = canvas.getContext('2d');
@@ -203,7 +203,8 @@ function drawChart(canvas, chart) {
   }
   ctx.textAlign = 'right';
   ctx.textBaseline = 'middle';
-  for (const t of niceTicks(y0, y1, 5)) {
+  // Counts take whole ticks only: a histogram of 2 values has no tick at 0.5.
+  for (const t of niceTicks(y0, y1, 5).filter((v) => !chart.yWhole || Number.isInteger(v))) {
     gridLine(ctx, box.left, sy(t), box.right, sy(t));
     ctx.fillText(yFormat(t), box.left - 6, sy(t));
   }
@@ -593,7 +594,7 @@ function renderMaps(box, maps) {
 /** A vector's values as bars above or below a zero line; bytes are 255 (v - lo) / (hi - lo). */
 function barStrip(values, lo, hi) {
   const canvas = document.createElement('canvas');
-  const bar = Math.max(1, Math.min(8, Math.floor(640 / values.length)));
+  const bar = Math.max(1, Math.min(24, Math.floor(640 / values.length)));
   canvas.width = values.length * bar;
   canvas.height = 64;
   canvas.className = 'strip';
@@ -637,6 +638,7 @@ function renderHistogram(canvas, hist) {
     y: [0, Math.max(1, ...hist.counts)],
     xLabel: 'activation',
     yLabel: 'count',
+    yWhole: true,
     draw(ctx, sx, sy) {
       ctx.fillStyle = '#4a78b5';
       hist.counts.forEach((count, i) => {
@@ -712,7 +714,7 @@ function setupExplanations() {
   // Grad-CAM can look at any layer of maps; by default the server takes the last convolution.
   const layers = state.graph.layers.filter((l) => l.shape.length === 3 && l.type !== 'input');
   $('explain-layer').replaceChildren(
-    new Option('the last convolution', ''),
+    new Option('default (the last maps)', ''),
     ...layers.map((l) => new Option(l.name, l.index)),
   );
   const refresh = guarded(refreshExplanation);
@@ -799,6 +801,7 @@ const conv = {
   grey: null, // the input in [0, 1], h×w
   h: 0,
   w: 0,
+  settings: null, // {kernel, stride, pad, dil} of the result
   result: null, // {oh, ow, out: Float32Array, lo, hi} of the current settings
   pos: 0, // output pixels computed so far
   playing: false,
@@ -1185,7 +1188,9 @@ async function main() {
   const [graph, kernels] = await Promise.all([api('api/graph'), api('api/kernels')]);
   state.graph = graph;
   const [c, h, w] = state.info.input;
-  $('summary').textContent = `${state.info.model} · input ${c}×${h}×${w} · ${state.info.classes.length} classes · ${graph.params.toLocaleString('en-US')} parameters · ${compact(graph.macs)} multiply-adds`;
+  // The model is named by its file: the base name here, the whole path on hover.
+  $('summary').title = state.info.model;
+  $('summary').textContent = `${state.info.model.split('/').pop()} · input ${c}×${h}×${w} · ${state.info.classes.length} classes · ${graph.params.toLocaleString('en-US')} parameters · ${compact(graph.macs)} multiply-adds`;
   const firstConv = graph.layers.find((l) => l.type === 'conv2d');
   const filters = firstConv ? await api(`api/layers/${firstConv.index}/filters`) : null;
   setupDrawing();
