@@ -15,6 +15,9 @@ cnn=$root/$build/cnn
 skip() { echo "skipped: $*"; exit 0; }
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
+# The page is the same in every build; the server under the sanitizers is tests/test_serve.c's.
+[ -z "${SAN:-}" ] || skip "under the sanitizers ($SAN): the page does not change with them, and tests/test_serve.c covers the server there"
+
 command -v node >/dev/null || skip "node is missing (apt-get install nodejs)"
 command -v npm >/dev/null || skip "npm is missing (apt-get install npm)"
 chromium=${CHROMIUM:-$(command -v chromium || true)}
