@@ -132,11 +132,13 @@ function paint(canvas, rgba, w, h, scale) {
   canvas.getContext('2d').putImageData(new ImageData(rgba, w, h), 0, 0);
 }
 
-/** RGBA of a grey plane (bytes 0..255). */
+/** RGBA of a grey plane (bytes 0..255). Index writes, not rgba.set([...]): a layer's maps
+ * are up to millions of pixels, and an array per pixel made a click take a second. */
 function greyRGBA(plane) {
   const rgba = new Uint8ClampedArray(plane.length * 4);
-  for (let i = 0; i < plane.length; i++) {
-    rgba.set([plane[i], plane[i], plane[i], 255], 4 * i);
+  for (let i = 0, j = 0; i < plane.length; i++, j += 4) {
+    rgba[j] = rgba[j + 1] = rgba[j + 2] = plane[i];
+    rgba[j + 3] = 255;
   }
   return rgba;
 }
@@ -146,8 +148,11 @@ function imageRGBA(pixels, [c, h, w]) {
   const n = h * w;
   if (c !== 3) return greyRGBA(pixels.subarray(0, n));
   const rgba = new Uint8ClampedArray(n * 4);
-  for (let i = 0; i < n; i++) {
-    rgba.set([pixels[i], pixels[n + i], pixels[2 * n + i], 255], 4 * i);
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    rgba[j] = pixels[i];
+    rgba[j + 1] = pixels[n + i];
+    rgba[j + 2] = pixels[2 * n + i];
+    rgba[j + 3] = 255;
   }
   return rgba;
 }
@@ -665,8 +670,10 @@ async function showLayerFilters(layer) {
   }
 }
 
-const MAX_FILTERS = 64; // shown of a layer; a 512-filter layer would be a wall of tiles
-const MAX_INPUTS = 16; // input channels shown per filter
+// Filters shown of a layer, and input channels per filter: all of a 512x512 layer would be
+// 262144 tiles, and even 64x16 of them take a second to lay out.
+const MAX_FILTERS = 32;
+const MAX_INPUTS = 8;
 
 /**
  * A convolution's weights ([O, I, KH, KW], or [O, I, K] of a 1-D one), bytes as
@@ -784,8 +791,9 @@ function renderHeat(canvas, answer, image) {
     }
   }
   const peak = heat.reduce((a, b) => Math.max(a, b), 0) || 1;
+  const colours = Array.from({ length: 256 }, (_, i) => turbo(i / 255)); // the data are bytes
   const rgba = new Uint8ClampedArray(h * w * 4);
-  heat.forEach((v, p) => rgba.set([...turbo(v / peak), 255], 4 * p));
+  heat.forEach((v, p) => rgba.set([...colours[Math.round((255 * v) / peak)], 255], 4 * p));
   paint(canvas, rgba, w, h, fit(image.shape[2], 280));
   const name = state.info.classes[answer.class] ?? answer.class;
   const where = answer.method === 'gradcam' ? ` at ${answer.layer}` : '';
