@@ -303,7 +303,8 @@ async function modelChecks(o, browser, tmp) {
   const convs = graph.layers.filter((l) => l.type === 'conv2d');
   await check(`each convolution (${convs.map((l) => l.name).join(', ')}) shows a map per channel, its histogram and filters`, async () => {
     assert(convs.length > 0, 'the model has no conv2d layer');
-    for (const layer of convs) {
+    // The first convolution last: the screenshot then shows maps of the image's size.
+    for (const layer of [...convs].reverse()) {
       await page.click(`#graph g.layer[data-layer="${layer.name}"]`);
       await page.waitForSelector(`#maps[data-state="ready"][data-layer="${layer.name}"][data-image="${image.id}"]`, { timeout: 10000 });
       const tiles = await page.locator('#maps canvas[data-channel]').count();
@@ -311,7 +312,7 @@ async function modelChecks(o, browser, tmp) {
       await page.waitForSelector(`#hist[data-state="ready"][data-layer="${layer.name}"]`, { timeout: 10000 });
       await page.waitForSelector('#filters[data-state="ready"]', { timeout: 10000 });
       const filters = await page.locator('#filters .filter').count();
-      assert(filters === Math.min(64, layer.shape[0]), `${layer.name}: ${filters} filters shown`);
+      assert(filters === Math.min(32, layer.shape[0]), `${layer.name}: ${filters} filters shown`);
     }
     await shot(page, o.shots, 'maps', ['#graph-panel', '#layer-panel']);
     noProblems(problems);
