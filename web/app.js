@@ -584,7 +584,7 @@ function renderMaps(box, maps) {
   }
   // [C, H, W], or [C, L] of a 1-D layer as C strips of one row.
   const [c, h, w] = maps.shape.length === 3 ? maps.shape : [maps.shape[0], 1, maps.shape[1]];
-  const scale = fit(Math.max(h, w), 56);
+  const scale = fit(Math.max(h, w), 80);
   const tiles = [];
   for (let ch = 0; ch < c; ch++) {
     const tile = canvasOf(greyRGBA(pixels.subarray(ch * h * w, (ch + 1) * h * w)), w, h, scale);
