@@ -14,16 +14,18 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
 command -v curl >/dev/null || { echo "bench/serve.sh needs curl" >&2; exit 1; }
 
-# Starts cnn serve on a free port; prints the port.
+# Starts cnn serve MODEL [THREADS] on a free port, in this shell (so that the trap stops it);
+# sets port.
 serve() {
-    "$cnn" serve "$1" --port 0 --threads "${2:-1}" >"$tmp/serve$$.log" 2>&1 &
+    local log="$tmp/serve${#pids[@]}.log"
+    "$cnn" serve "$1" --port 0 --threads "${2:-1}" >"$log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do
-        port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$tmp/serve$$.log")
-        [ -n "$port" ] && { echo "$port"; return; }
+        port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$log")
+        [ -n "$port" ] && return
         sleep 0.1
     done
-    echo "cnn serve did not start: $(cat "$tmp/serve$$.log")" >&2
+    echo "cnn serve did not start: $(cat "$log")" >&2
     exit 1
 }
 
@@ -47,13 +49,13 @@ raw = b''.join(b'\x00' + bytes((255 if 8 < x < 20 else 0) for x in range(w)) for
 def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
 open(sys.argv[1], 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
 PY
-port=$(serve "$tmp/lenet.ckpt")
+serve "$tmp/lenet.ckpt"
 printf 'LeNet-5, POST /api/images (28x28 PNG) -> top-5: '
 times -X POST --data-binary "@$tmp/digit.png" "http://127.0.0.1:$port/api/images" | summary
 
 "$cnn" export resnet18 --out "$tmp/r18.onnx" >/dev/null
 for threads in 1 2; do
-    port=$(serve "$tmp/r18.onnx" "$threads")
+    serve "$tmp/r18.onnx" "$threads"
     id=$(curl -sf -X POST --data-binary "@$tmp/digit.png" "http://127.0.0.1:$port/api/images" |
         sed -n 's/.*"id": "\([0-9]*\)".*/\1/p')
     printf 'ResNet-18 224x224, %d thread(s), GET .../explain?method=gradcam: ' "$threads"

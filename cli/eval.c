@@ -72,7 +72,9 @@ static void print_json(const char *model, const char *data, const cnn_net *net,
 static void print_table(const char *model, const char *data, const cnn_net *net,
                         const cnn_metrics *m) {
     int K = m->classes;
-    printf("%s on %s: %d samples\n", model, data, m->n);
+    printf("%s on %s: %d samples%s\n", model, data, m->n,
+           cnn_net_preprocess(net)->hflip_tta ? " (scores of each image and its mirror image "
+                                                "averaged: the model's test-time flips)" : "");
     if (!K) {
         printf("loss (%s) %.6f\n", cnn_loss_name(cnn_net_preprocess(net)->loss), m->loss);
         return;

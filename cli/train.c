@@ -22,13 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct train_opts {
     const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
-    const char *out, *log, *plot, *resume, *best;
+    const char *out, *log, *plot, *resume, *best, *budget;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
-    int sync_bn, bucket_kb, shard, serve;
+    int sync_bn, bucket_kb, shard, serve, tta;
     float lr, momentum, wd, gamma, min_lr, clip, smoothing;
 } train_opts;
 
@@ -39,20 +40,22 @@ typedef struct train_opts {
         {"data", OPT_STRING, &(c)->data, "NAME|DIR", "fashion-mnist, or a folder (see below) [fashion-mnist]", 0, 0, 0}, \
         {"loss", OPT_STRING, &(c)->loss, "NAME", "cross-entropy, pixel-cross-entropy (segmentation), mse or bce-logits (regression) [cross-entropy]", 0, 0, 0}, \
         {"epochs", OPT_INT, &(c)->epochs, "N", "epochs to train [10]", 1, 100000, 0},          \
+        {"time-budget", OPT_STRING, &(c)->budget, "T", "fit the run to T of wall time (90s, 10m, 1.5h), test evaluation included: the epochs are chosen from a measurement of the first steps, and the schedule ends on time", 0, 0, 0}, \
         {"batch", OPT_INT, &(c)->batch, "B", "samples per batch [64]", 1, 65536, 0},           \
         {"opt", OPT_STRING, &(c)->opt, "NAME", "sgd, momentum, nesterov, adam or adamw [adamw]", 0, 0, 0}, \
         {"lr", OPT_FLOAT, &(c)->lr, "X", "learning rate, above 0 [0.002 adamw, 0.001 adam, 0.01 others]", 0, 100, 0}, \
         {"momentum", OPT_FLOAT, &(c)->momentum, "M", "momentum for momentum/nesterov [0.9]", 0, 1, 0}, \
         {"wd", OPT_FLOAT, &(c)->wd, "W", "weight decay (decoupled for adamw) [0.05 adamw, 0 others]", 0, 1, 0}, \
-        {"schedule", OPT_STRING, &(c)->schedule, "NAME", "learning rate: constant, step or cosine [cosine]", 0, 0, 0}, \
+        {"schedule", OPT_STRING, &(c)->schedule, "NAME", "learning rate: constant, step, cosine or linear (to --min-lr; with --warmup, one-cycle) [cosine]", 0, 0, 0}, \
         {"warmup", OPT_INT, &(c)->warmup, "E", "epochs of linear warm-up [0]", 0, 100000, 0},  \
         {"step-size", OPT_INT, &(c)->step_size, "E", "step schedule: epochs between decays [epochs/3]", 1, 100000, 0}, \
         {"gamma", OPT_FLOAT, &(c)->gamma, "G", "step schedule: decay factor [0.1]", 0.0001, 1, 0}, \
-        {"min-lr", OPT_FLOAT, &(c)->min_lr, "X", "cosine schedule: final learning rate [0]", 0, 100, 0}, \
+        {"min-lr", OPT_FLOAT, &(c)->min_lr, "X", "cosine and linear schedules: final learning rate [0]", 0, 100, 0}, \
         {"clip", OPT_FLOAT, &(c)->clip, "N", "clip the gradient's global L2 norm to N (0: off) [0]", 0, 1e9, 0}, \
         {"label-smoothing", OPT_FLOAT, &(c)->smoothing, "S", "cross-entropy against (1-S) onehot + S/K [0]", 0, 0.99, 0}, \
         {"augment", OPT_STRING, &(c)->augment, "LIST", "random augmentations, e.g. hflip,crop=2 (see below) [hflip]", 0, 0, 0}, \
         {"preprocess", OPT_STRING, &(c)->preprocess, "LIST", "deterministic transforms of every image, kept with the model: blur=SIGMA, sobel [none]", 0, 0, 0}, \
+        {"tta", OPT_FLAG, &(c)->tta, "", "test-time augmentation: evaluate with the mean scores of each image and its mirror image; kept in the model, so eval and predict do it too", 0, 0, 0}, \
         {"no-normalize", OPT_FLAG, &(c)->no_normalize, "", "do not normalise by the training set's mean and std", 0, 0, 0}, \
         {"val", OPT_STRING, &(c)->val, "N|F", "validation samples held out: a count, or a fraction like 0.1 [10%, at most 5000]", 0, 0, 0}, \
         {"limit", OPT_INT, &(c)->limit, "N", "use only the first N training and N test samples (quick trials)", 1, INT_MAX, 0}, \
@@ -78,7 +81,7 @@ static const char *const FIXED[] = {"model", "loss", "batch", "opt", "lr", "mome
                                     "schedule", "warmup", "step-size", "gamma", "min-lr",
                                     "clip", "label-smoothing", "augment", "preprocess",
                                     "no-normalize", "val", "limit", "patience", "input",
-                                    "seed", "sync-bn", NULL};
+                                    "seed", "sync-bn", "tta", NULL};
 
 static const char ABOUT[] =
     "Trains a network and evaluates it on the test set. A checkpoint is written after every\n"
@@ -90,7 +93,7 @@ static const char ABOUT[] =
     "test.csv (IMAGE,target,... with a header line).\n"
     "Augmentations (--augment, comma-separated, random, training only): hflip[=P] vflip[=P]\n"
     "crop=PAD resized-crop=MIN_AREA rot90 rotate=DEG translate=FRAC brightness=B contrast=C\n"
-    "grey=P cutout=SIZE noise=STD.";
+    "grey=P cutout=SIZE erase[=P] noise=STD.";
 
 void cli_train_help(FILE *f) {
     train_opts c;
@@ -179,10 +182,9 @@ static int parse_augment(const char *s, cnn_train_config *cfg) {
 }
 
 static int parse_schedule(const char *s, cnn_train_config *cfg) {
-    static const char *const names[] = {"constant", "step", "cosine", NULL};
-    for (int k = 0; names[k]; k++)
-        if (!strcmp(s, names[k])) return cfg->schedule = (cnn_schedule_kind)k, 1;
-    fprintf(stderr, "cnn train: --schedule %s: expected constant, step or cosine\n", s);
+    int k = cnn_schedule_parse(s);
+    if (k >= 0) return cfg->schedule = (cnn_schedule_kind)k, 1;
+    fprintf(stderr, "cnn train: --schedule %s: expected constant, step, cosine or linear\n", s);
     return 0;
 }
 
@@ -201,6 +203,7 @@ static int new_config(const train_opts *c, const cli_opt *o, cnn_train_config *c
     cfg->normalize = !c->no_normalize;
     cfg->patience = c->patience;
     cfg->sync_bn = c->sync_bn;
+    cfg->tta = c->tta;
     int loss = cnn_loss_parse(c->loss);
     double v;
     int frac;
@@ -263,6 +266,8 @@ typedef struct run {
     char *meta;         /* the cli.* lines */
     const cnn_train_comm *comm; /* under mpirun: this rank among the job's (else NULL) */
     serve_live *live;   /* --serve: the live view */
+    double started;     /* when the command started (--time-budget counts from it) */
+    double budget;      /* --time-budget in seconds (0: none) */
     int quiet;          /* a rank other than 0: prints and writes nothing but errors */
 } run;
 
@@ -504,8 +509,7 @@ static void print_start(const run *r) {
                "%d samples)\n", r->comm->size, t->n, t->n_whole);
     printf("loss %s, lr %g (%s schedule), batch %d, %d epochs, seed %llu, %d thread%s, "
            "augment %s\n", cnn_loss_name(cfg->loss), (double)cfg->optim.lr,
-           cfg->schedule == CNN_SCHEDULE_COSINE ? "cosine"
-           : cfg->schedule == CNN_SCHEDULE_STEP ? "step" : "constant",
+           cnn_schedule_name(cfg->schedule),
            cfg->batch, cfg->epochs, (unsigned long long)cfg->seed, cnn_net_threads(net),
            cnn_net_threads(net) > 1 ? "s" : "", aug);
     int step = cnn_trainer_steps_done(r->tr), epoch = cnn_trainer_epochs_done(r->tr);
@@ -542,6 +546,63 @@ static int report_test(run *r) {
 }
 
 /* Trains with Ctrl-C caught; 0 done, 1 failed, 130 stopped by the user. */
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* "90", "90s", "10m", "1.5h" in seconds; 0 after a message. */
+static double parse_duration(const char *s) {
+    char *end;
+    double v = strtod(s, &end), unit = !strcmp(end, "") || !strcmp(end, "s") ? 1
+                                       : !strcmp(end, "m")                  ? 60
+                                       : !strcmp(end, "h")                  ? 3600
+                                                                            : 0;
+    if (end == s || !unit || !(v > 0) || v * unit > 30 * 86400) {
+        fprintf(stderr, "cnn train: --time-budget %s: expected a duration such as 90s, 10m or "
+                "1.5h (at most 30 days)\n", s);
+        return 0;
+    }
+    return v * unit;
+}
+
+/* --time-budget: what is left of it after loading, less the test evaluation's share (timed on
+ * a slice of the test set), goes to the trainer, which picks the epochs. */
+static int fit_budget(run *r) {
+    double budget = r->budget;
+    if (r->c.resume) {
+        fprintf(stderr, "cnn train: --time-budget: a resumed run keeps the epochs it chose "
+                "(give --epochs to change them)\n");
+        return 0;
+    }
+    double test = 0;
+    cnn_net *net = cnn_trainer_net(r->tr);
+    if (r->test && !r->quiet) {
+        cnn_dataset slice = *r->test;
+        slice.n = slice.n < 1024 ? slice.n : 1024;
+        cnn_metrics m;
+        double t0 = now();
+        if (cnn_evaluate_task(net, &slice, &m)) {
+            fprintf(stderr, "cnn train: test: %s\n", cnn_net_last_error(net));
+            return 0;
+        }
+        cnn_metrics_free(&m);
+        test = (now() - t0) * r->test->n / slice.n;
+    }
+    double left = budget - (now() - r->started) - test;
+    if (cnn_trainer_fit_budget(r->tr, left)) {
+        fprintf(stderr, "cnn train: --time-budget %s: %s\n", r->c.budget,
+                cnn_trainer_last_error(r->tr));
+        return 0;
+    }
+    if (!r->quiet)
+        printf("time budget %s: %d epochs of about %.1f s (measured), %.1f s for the test set\n",
+               r->c.budget, cnn_trainer_config(r->tr)->epochs, cnn_trainer_epoch_estimate(r->tr),
+               test);
+    return 1;
+}
+
 static int train(run *r) {
     const cnn_train_config *cfg = cnn_trainer_config(r->tr);
     if (r->c.serve >= 0 && !r->quiet &&
@@ -564,6 +625,13 @@ static int train(run *r) {
         return 1;
     }
     if (!cnn_trainer_stopped(r->tr)) return report_test(r) ? 0 : 1;
+    if (cnn_trainer_out_of_time(r->tr)) {
+        cnn_train_progress p = cnn_trainer_last(r->tr);
+        if (!r->quiet)
+            printf("the time budget ended the run at epoch %d, step %d of %d (the host ran "
+                   "slower than measured); wrote %s\n", p.epoch, p.step, p.steps, r->out);
+        return report_test(r) ? 0 : 1;
+    }
     if (r->quiet) return 130;
     cnn_train_progress p = cnn_trainer_last(r->tr);
     fprintf(stderr, "cnn train: stopped at epoch %d, step %d of %d; wrote %s\nresume with: "
@@ -582,11 +650,13 @@ int cli_train(int argc, char **argv) {
     int npos, status = 1;
     char store[RESUME_KEYS][4096];
     if (!cli_parse("train", o, argc, argv, pos, 0, &npos)) return 2;
+    if (r.c.budget && !(r.budget = parse_duration(r.c.budget))) return 2;
     if (r.c.threads > cnn_cpu_count()) {
         fprintf(stderr, "cnn train: --threads %d: this process may use %d processors (results "
                 "do not depend on the count)\n", r.c.threads, cnn_cpu_count());
         return 2;
     }
+    r.started = now();
     r.tty = cli_is_tty();
     if (!cli_dist_start(&r.comm)) return 1;
     r.quiet = r.comm && r.comm->rank != 0;
@@ -596,6 +666,7 @@ int cli_train(int argc, char **argv) {
         status = 2;
     } else if (load_sets(&r) && make_meta(&r)) {
         status = r.c.resume ? resume_run(&r, o) : start_run(&r, cfg);
+        if (!status && r.c.budget && !fit_budget(&r)) status = 1;
         if (!status) {
             print_start(&r);
             status = train(&r);

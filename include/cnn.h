@@ -789,6 +789,9 @@ typedef struct cnn_augment {
     float contrast;        /* scale around the mean by a factor in [1-c, 1+c] (0: off) */
     float grey;            /* probability of dropping the colour (to grey, kept 3 channels) */
     int cutout;            /* side of a random square set to zero (0: off) */
+    float erase;           /* probability of random erasing (Zhong et al. 2017, torchvision's
+                              RandomErasing): a rectangle of 2% to 33% of the area, aspect ratio
+                              in [0.3, 3.3], set to zero (0: off) */
     float noise;           /* standard deviation of added Gaussian noise (0: off) */
     float blur;            /* sigma of a Gaussian blur (0: off) */
     int sobel;             /* replace each channel by its Sobel gradient magnitude */
@@ -836,17 +839,26 @@ void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
 /* Learning-rate schedules, as a function of the optimiser step. */
 typedef enum cnn_schedule_kind {
     CNN_SCHEDULE_CONSTANT,
-    CNN_SCHEDULE_STEP,  /* multiply by gamma every step_size steps */
-    CNN_SCHEDULE_COSINE /* from the base rate to min_lr over total_steps (after warm-up) */
+    CNN_SCHEDULE_STEP,   /* multiply by gamma every step_size steps */
+    CNN_SCHEDULE_COSINE, /* from the base rate to min_lr over total_steps (after warm-up) */
+    /* from the base rate to min_lr in a straight line over total_steps (after warm-up): with a
+     * warm-up, the one-cycle ("triangular") schedule of fast recipes (Smith 2018, Myrtle's and
+     * Keller Jordan's CIFAR-10 runs) */
+    CNN_SCHEDULE_LINEAR
 } cnn_schedule_kind;
+
+/* The names used in text: "constant", "step", "cosine", "linear"; the parser returns -1 for an
+ * unknown name. */
+const char *cnn_schedule_name(cnn_schedule_kind kind);
+int cnn_schedule_parse(const char *name);
 
 typedef struct cnn_schedule {
     cnn_schedule_kind kind;
     int64_t warmup_steps; /* linear warm-up from base/warmup_steps to base (0: none) */
     int64_t step_size;    /* CNN_SCHEDULE_STEP */
     float gamma;          /* CNN_SCHEDULE_STEP */
-    int64_t total_steps;  /* CNN_SCHEDULE_COSINE */
-    float min_lr;         /* CNN_SCHEDULE_COSINE */
+    int64_t total_steps;  /* CNN_SCHEDULE_COSINE, CNN_SCHEDULE_LINEAR */
+    float min_lr;         /* CNN_SCHEDULE_COSINE, CNN_SCHEDULE_LINEAR */
 } cnn_schedule;
 
 /* The learning rate for optimiser step `step` (0-based) from the base rate. */
@@ -911,6 +923,9 @@ typedef struct cnn_preprocess {
     const float *std;        /* per channel (each > 0), or NULL */
     float blur;              /* sigma of a Gaussian blur applied first (0: off) */
     int sobel;               /* then each channel's Sobel gradient magnitude (0: off) */
+    /* test-time augmentation (classification of images): the scores are the mean of the
+     * image's and its mirror image's (0: off) */
+    int hflip_tta;
     int classes;             /* classification and segmentation: K, else 0 */
     const char *const *class_names; /* classes names, or NULL: "0", "1", ... */
 } cnn_preprocess;
@@ -1046,6 +1061,8 @@ typedef struct cnn_train_config {
     int normalize;          /* normalise by the training set's per-channel mean, std [1] */
     float blur;             /* preprocessing: Gaussian blur sigma, every image, always [0] */
     int sobel;              /* preprocessing: Sobel magnitude, every image, always [0] */
+    int tta;                /* evaluate (and keep in the model) with the mean of the scores of
+                             * each image and its mirror image (cnn_preprocess.hflip_tta) [0] */
     int patience;           /* stop after this many epochs without a better validation
                              * result (0: never) [0] */
     const char *checkpoint; /* written after every epoch, and when stopped (NULL: none) */
@@ -1098,6 +1115,19 @@ cnn_status cnn_trainer_resume(const char *path, const cnn_dataset *train,
 
 void cnn_trainer_free(cnn_trainer *tr);
 
+/* Fits a new run to a wall-clock budget of `seconds` from now, before its first step: runs a
+ * few training steps (about 2% of the budget) and a validation pass over a slice, undoes them
+ * to the bit, and sets the number of epochs to the most whose training and validation fit in
+ * what is left (the schedule follows: a cosine or linear schedule then ends on time). The run
+ * is then exactly the run of that many epochs (cnn_trainer_config(tr)->epochs), so it can be
+ * repeated without a budget. If the host slows down, the run also stops after the step that
+ * passes the deadline (cnn_trainer_out_of_time), its checkpoint written. Data parallel, every
+ * rank calls it and the ranks' timings are averaged. An error when not one epoch fits, with
+ * the estimate. */
+cnn_status cnn_trainer_fit_budget(cnn_trainer *tr, double seconds);
+/* The seconds an epoch took in cnn_trainer_fit_budget's estimate (0 before it). */
+double cnn_trainer_epoch_estimate(const cnn_trainer *tr);
+
 /* Trains to the last epoch, or until patience runs out or a callback stops it. */
 cnn_status cnn_trainer_run(cnn_trainer *tr);
 /* One epoch (training, validation, checkpoint), or one step. */
@@ -1107,6 +1137,8 @@ cnn_status cnn_trainer_step(cnn_trainer *tr);
  * or cnn_trainer_stop. */
 int cnn_trainer_done(const cnn_trainer *tr);
 int cnn_trainer_stopped(const cnn_trainer *tr);
+/* Whether the run stopped, unfinished, at the deadline of cnn_trainer_fit_budget. */
+int cnn_trainer_out_of_time(const cnn_trainer *tr);
 /* Asks the run to stop after the current step (safe from a signal handler). */
 void cnn_trainer_stop(cnn_trainer *tr);
 /* Writes the checkpoint now (to cfg.checkpoint, or path when not NULL). */

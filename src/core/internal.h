@@ -303,6 +303,12 @@ cnn_status cnn_prep_decode(cnn_net *net, const unsigned char *bytes, size_t size
                            const char *meta);
 /* Applies p to n samples x of shape in: blur, Sobel, normalisation (scratch: 2 samples'
  * floats, used only by blur and Sobel). */
+/* Runs count preprocessed samples x forward and returns the score layer's outputs for them:
+ * the layer's own, or with p->hflip_tta the mean of those of x and of its mirror images (x is
+ * then mirrored in place, and avg, room for count times the layer's size, holds the mean).
+ * NULL after an error (*st set). */
+const float *cnn_prep_scores(cnn_net *net, const cnn_preprocess *p, float *x, int count,
+                             int score, float *avg, cnn_status *st);
 void cnn_prep_apply(const cnn_preprocess *p, const cnn_shape *in, float *x, int n,
                     float *scratch);
 /* Whether ds fits the network for the task of pp, the loss read at layer score (the output,

@@ -264,8 +264,29 @@ static void draw_resized_crop(cnn_rng *rng, int h, int w, float scale, int *top,
 
 enum {
     T_HFLIP, T_VFLIP, T_CROP_PAD, T_CROP_SCALE, T_ROT90, T_ROTATE, T_TRANSLATE, T_BRIGHTNESS,
-    T_CONTRAST, T_GREY, T_CUTOUT, T_NOISE, T_BLUR, T_SOBEL, T_COUNT
+    T_CONTRAST, T_GREY, T_CUTOUT, T_NOISE, T_BLUR, T_SOBEL,
+    T_ERASE, /* after the others: adding it left their generators' seeds as they were */
+    T_COUNT
 };
+
+/* Random erasing as torchvision's RandomErasing(scale=(0.02, 0.33), ratio=(0.3, 3.3),
+ * value=0): up to ten draws of a rectangle's area and log aspect ratio; the first that fits
+ * is set to zero, and when none fits nothing is. */
+static void erase(float *x, int c, int h, int w, cnn_rng *rng) {
+    const double lo = log(0.3), hi = log(3.3);
+    for (int attempt = 0; attempt < 10; attempt++) {
+        double area = (double)h * w * (0.02 + 0.31 * cnn_rng_uniform(rng));
+        double aspect = exp(lo + (hi - lo) * cnn_rng_uniform(rng));
+        int eh = (int)lround(sqrt(area * aspect)), ew = (int)lround(sqrt(area / aspect));
+        if (eh < 1 || ew < 1 || eh >= h || ew >= w) continue;
+        int top = (int)cnn_rng_below(rng, (uint32_t)(h - eh + 1));
+        int left = (int)cnn_rng_below(rng, (uint32_t)(w - ew + 1));
+        for (int ch = 0; ch < c; ch++)
+            for (int y = top; y < top + eh; y++)
+                memset(x + ((size_t)ch * h + y) * w + left, 0, (size_t)ew * sizeof *x);
+        return;
+    }
+}
 
 void cnn_augment_image(const cnn_augment *aug, float *x, int c, int h, int w, uint64_t seed,
                        float *scratch) {
@@ -321,6 +342,7 @@ void cnn_augment_image(const cnn_augment *aug, float *x, int c, int h, int w, ui
         int cx = (int)cnn_rng_below(&r[T_CUTOUT], (uint32_t)w);
         cnn_aug_cutout(x, c, h, w, cy, cx, aug->cutout);
     }
+    if (aug->erase > 0 && cnn_rng_uniform(&r[T_ERASE]) < aug->erase) erase(x, c, h, w, &r[T_ERASE]);
     if (aug->noise > 0) cnn_aug_noise(x, c, h, w, aug->noise, &r[T_NOISE]);
     if (aug->blur > 0) cnn_aug_blur(x, c, h, w, aug->blur, scratch);
     if (aug->sobel) cnn_aug_sobel(x, c, h, w, scratch);
@@ -348,6 +370,7 @@ static const struct aug_key {
     {"contrast", 0, offsetof(cnn_augment, contrast), 0.2, 0, 1},
     {"grey", 0, offsetof(cnn_augment, grey), 0.2, 0, 1},
     {"cutout", 1, offsetof(cnn_augment, cutout), 8, 1, 1024},
+    {"erase", 0, offsetof(cnn_augment, erase), 0.5, 0, 1},
     {"noise", 0, offsetof(cnn_augment, noise), 0.05, 0, 1},
     {"blur", 0, offsetof(cnn_augment, blur), 1, 0.1, 10},
     {"sobel", 1, offsetof(cnn_augment, sobel), 1, 0, 1},
@@ -389,7 +412,7 @@ static cnn_status aug_item(const char *w, size_t len, cnn_augment *a, char *err,
     return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                          "unknown transform '%s' (known: hflip[=P], vflip[=P], crop=PAD, "
                          "resized-crop=MIN_AREA, rot90, rotate=DEG, translate=FRAC, "
-                         "brightness=B, contrast=C, grey=P, cutout=SIZE, noise=STD, blur=SIGMA, "
+                         "brightness=B, contrast=C, grey=P, cutout=SIZE, erase=P, noise=STD, blur=SIGMA, "
                          "sobel)",
                          word);
 }

@@ -12,13 +12,15 @@
 #include <math.h>
 #include <string.h>
 
-/* Buffers for one batch: images, integer and float targets, preprocessing scratch. */
+/* Buffers for one batch: images, integer and float targets, preprocessing scratch, the mean
+ * scores of test-time flips. */
 typedef struct batch_buf {
-    float *x, *scratch, *ft;
+    float *x, *scratch, *ft, *avg;
     int32_t *it;
 } batch_buf;
 
 static void batch_free(batch_buf *b) {
+    cnn_free(b->avg);
     cnn_free(b->x);
     cnn_free(b->scratch);
     cnn_free(b->ft);
@@ -124,15 +126,16 @@ cnn_status cnn_check_fit(cnn_net *net, const cnn_dataset *ds, const cnn_preproce
     return CNN_STATUS_OK;
 }
 
-/* Allocates the batch buffers for B samples of ds. */
-static int batch_alloc(batch_buf *b, const cnn_dataset *ds, int B) {
+/* Allocates the batch buffers for B samples of ds (out: the score layer's size). */
+static int batch_alloc(batch_buf *b, const cnn_dataset *ds, int B, size_t out, int tta) {
     size_t numel = cnn_shape_numel(&ds->shape), pixels = numel / (size_t)ds->shape.dim[0];
     size_t ints = ds->masks ? (size_t)B * pixels : (size_t)B;
     b->x = cnn_alloc((size_t)B * numel * sizeof *b->x);
     b->scratch = cnn_alloc(2 * numel * sizeof *b->scratch);
     b->it = cnn_alloc(ints * sizeof *b->it);
     b->ft = ds->targets ? cnn_alloc((size_t)B * (size_t)ds->n_targets * sizeof *b->ft) : NULL;
-    return b->x && b->scratch && b->it && (!ds->targets || b->ft);
+    b->avg = tta ? cnn_alloc((size_t)B * out * sizeof *b->avg) : NULL;
+    return b->x && b->scratch && b->it && (!ds->targets || b->ft) && (!tta || b->avg);
 }
 
 static cnn_status run_eval(cnn_net *net, const cnn_dataset *ds, const cnn_preprocess *pp, int score,
@@ -146,8 +149,8 @@ static cnn_status run_eval(cnn_net *net, const cnn_dataset *ds, const cnn_prepro
     for (int start = 0; start < ds->n && !st; start += net->max_batch) {
         int count = ds->n - start < net->max_batch ? ds->n - start : net->max_batch;
         load_batch(ds, pp, start, count, b);
-        if ((st = cnn_net_forward(net, b->x, count))) break;
-        const float *z = cnn_net_layer_output(net, score);
+        const float *z = cnn_prep_scores(net, pp, b->x, count, score, b->avg, &st);
+        if (!z) break;
         float l;
         if ((st = batch_loss(pp, z, b, count, K, P, numel_out, &l))) {
             cnn_error(net, st, "evaluation loss on samples %d to %d: %s", start, start + count - 1,
@@ -177,7 +180,8 @@ static cnn_status evaluate(cnn_net *net, const cnn_dataset *ds, const cnn_prepro
     m->n = ds->n;
     m->classes = K;
     if (K) m->confusion = cnn_calloc((size_t)K * K, sizeof *m->confusion);
-    if (!batch_alloc(&b, ds, net->max_batch) || (K && !m->confusion)) {
+    size_t out = cnn_shape_numel(&net->nodes[score]->shape);
+    if (!batch_alloc(&b, ds, net->max_batch, out, pp->hflip_tta) || (K && !m->confusion)) {
         st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for evaluation");
     } else {
         int was_training = net->training;

@@ -71,16 +71,19 @@ cnn_status cnn_classify(cnn_net *net, const float *images, int n, int top_k, int
     float *x = cnn_alloc((size_t)B * numel * sizeof *x);
     int *best = cnn_alloc((size_t)top_k * sizeof *best);
     float *pr = cnn_alloc((size_t)top_k * sizeof *pr);
-    if (!x || !best || !pr) st = cnn_error(net, CNN_STATUS_NO_MEMORY, "classify: out of memory");
+    const cnn_preprocess *pp = cnn_net_preprocess(net);
+    float *avg = pp->hflip_tta ? cnn_alloc((size_t)B * K * sizeof *avg) : NULL;
+    if (!x || !best || !pr || (pp->hflip_tta && !avg))
+        st = cnn_error(net, CNN_STATUS_NO_MEMORY, "classify: out of memory");
     int was_training = net->training;
     cnn_net_set_training(net, 0);
     int score = cnn_net_score_layer(net);
     for (int start = 0; !st && start < n; start += B) {
         int count = n - start < B ? n - start : B;
         memcpy(x, images + (size_t)start * numel, (size_t)count * numel * sizeof *x);
-        if ((st = cnn_preprocess_images(net, x, count)) || (st = cnn_net_forward(net, x, count)))
-            break;
-        const float *z = cnn_net_layer_output(net, score);
+        if ((st = cnn_preprocess_images(net, x, count))) break;
+        const float *z = cnn_prep_scores(net, pp, x, count, score, avg, &st);
+        if (!z) break;
         for (int i = 0; i < count; i++) {
             top_classes(z + (size_t)i * K, K, top_k, best, pr);
             size_t at = (size_t)(start + i) * top_k;
@@ -90,6 +93,7 @@ cnn_status cnn_classify(cnn_net *net, const float *images, int n, int top_k, int
     }
     cnn_net_set_training(net, was_training);
     cnn_free(x);
+    cnn_free(avg);
     cnn_free(best);
     cnn_free(pr);
     return st;

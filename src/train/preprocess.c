@@ -107,6 +107,12 @@ static cnn_status check(cnn_net *net, const cnn_preprocess *p) {
     if (!(p->blur >= 0) || p->blur > 1000)
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "preprocessing: blur sigma %g",
                          (double)p->blur);
+    if (p->hflip_tta && (p->task != CNN_TASK_CLASSIFICATION ||
+                         cnn_net_input_shape(net, 0).rank != 3 || p->hflip_tta != 1))
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                         "preprocessing: test-time flips (hflip_tta %d) are for classifying "
+                         "images: 0 or 1, a classification network with a (C, H, W) input",
+                         p->hflip_tta);
     int K = output_classes(net, p->task);
     char a[64];
     cnn_shape o = cnn_net_output_shape(net);
@@ -254,6 +260,8 @@ unsigned char *cnn_prep_encode(const cnn_net *net, size_t *size) {
         put_u32(&b, (uint32_t)n);
         put(&b, p->class_names[k], n);
     }
+    /* Added after the names, only when set: a model without it is written as before. */
+    if (p->hflip_tta) put_u32(&b, (uint32_t)p->hflip_tta);
     if (b.failed) {
         cnn_free(b.p);
         return NULL;
@@ -328,6 +336,7 @@ static cnn_status decode_section(cnn_net *net, reader *r, cnn_preprocess *p, flo
         }
         p->class_names = (const char *const *)*names;
     }
+    if (r->left >= 4) p->hflip_tta = (int)get_u32(r);
     if (r->left)
         return cnn_error(net, CNN_STATUS_FORMAT, "preprocessing section: %zu bytes too many",
                          r->left);
@@ -409,4 +418,21 @@ cnn_status cnn_prep_decode(cnn_net *net, const unsigned char *bytes, size_t size
     for (int k = 0; names && k < p.classes; k++) cnn_free(names[k]);
     cnn_free(names);
     return st;
+}
+
+const float *cnn_prep_scores(cnn_net *net, const cnn_preprocess *p, float *x, int count,
+                             int score, float *avg, cnn_status *st) {
+    if ((*st = cnn_net_forward(net, x, count))) return NULL;
+    const float *z = cnn_net_layer_output(net, score);
+    if (!p->hflip_tta) return z;
+    size_t K = cnn_shape_numel(&net->nodes[score]->shape), n = (size_t)count * K;
+    memcpy(avg, z, n * sizeof *avg);
+    cnn_shape in = cnn_net_input_shape(net, 0);
+    size_t numel = cnn_shape_numel(&in);
+    for (int i = 0; i < count; i++)
+        cnn_aug_hflip(x + (size_t)i * numel, in.dim[0], in.dim[1], in.dim[2]);
+    if ((*st = cnn_net_forward(net, x, count))) return NULL;
+    z = cnn_net_layer_output(net, score);
+    for (size_t k = 0; k < n; k++) avg[k] = 0.5f * (avg[k] + z[k]);
+    return avg;
 }

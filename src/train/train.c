@@ -43,6 +43,19 @@ void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
     }
 }
 
+static const char *const SCHEDULE_NAMES[] = {"constant", "step", "cosine", "linear"};
+
+const char *cnn_schedule_name(cnn_schedule_kind kind) {
+    return (unsigned)kind < sizeof SCHEDULE_NAMES / sizeof *SCHEDULE_NAMES ? SCHEDULE_NAMES[kind]
+                                                                           : "?";
+}
+
+int cnn_schedule_parse(const char *name) {
+    for (size_t k = 0; name && k < sizeof SCHEDULE_NAMES / sizeof *SCHEDULE_NAMES; k++)
+        if (!strcmp(name, SCHEDULE_NAMES[k])) return (int)k;
+    return -1;
+}
+
 float cnn_schedule_lr(const cnn_schedule *s, float base_lr, int64_t step) {
     if (s->warmup_steps > 0 && step < s->warmup_steps)
         return base_lr * (float)(step + 1) / (float)s->warmup_steps;
@@ -55,6 +68,12 @@ float cnn_schedule_lr(const cnn_schedule *s, float base_lr, int64_t step) {
         if (span <= 0 || t >= span) return s->min_lr;
         double c = 0.5 * (1.0 + cos(3.141592653589793 * (double)t / (double)span));
         return (float)(s->min_lr + (base_lr - s->min_lr) * c);
+    }
+    case CNN_SCHEDULE_LINEAR: {
+        int64_t span = s->total_steps - (s->warmup_steps > 0 ? s->warmup_steps : 0);
+        if (span <= 0 || t >= span) return s->min_lr;
+        double f = 1.0 - (double)t / (double)span;
+        return (float)(s->min_lr + (base_lr - s->min_lr) * f);
     }
     case CNN_SCHEDULE_CONSTANT: break;
     }

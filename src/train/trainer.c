@@ -194,6 +194,17 @@ static void bucket_ready(void *user, int layer) {
     tr->pending_end = from;
 }
 
+void cnn_trainer_set_schedule(cnn_trainer *tr) {
+    const cnn_train_config *c = &tr->cfg;
+    tr->sched = (cnn_schedule){.kind = c->schedule,
+                               .gamma = c->gamma,
+                               .min_lr = c->min_lr,
+                               .warmup_steps = (int64_t)c->warmup * tr->steps,
+                               .total_steps = (int64_t)c->epochs * tr->steps};
+    int step_size = c->step_size ? c->step_size : (c->epochs / 3 > 0 ? c->epochs / 3 : 1);
+    tr->sched.step_size = (int64_t)step_size * tr->steps;
+}
+
 static cnn_status setup(cnn_trainer *tr) {
     cnn_net *net = tr->net;
     const cnn_train_config *c = &tr->cfg;
@@ -218,13 +229,7 @@ static cnn_status setup(cnn_trainer *tr) {
     tr->steps = whole / c->batch; /* the last partial batch is dropped (batch norm) */
     cnn_status st = cnn_trainer_shard_setup(tr); /* a sharded epoch may be shorter */
     if (st) return st;
-    tr->sched = (cnn_schedule){.kind = c->schedule,
-                               .gamma = c->gamma,
-                               .min_lr = c->min_lr,
-                               .warmup_steps = (int64_t)c->warmup * tr->steps,
-                               .total_steps = (int64_t)c->epochs * tr->steps};
-    int step_size = c->step_size ? c->step_size : (c->epochs / 3 > 0 ? c->epochs / 3 : 1);
-    tr->sched.step_size = (int64_t)step_size * tr->steps;
+    cnn_trainer_set_schedule(tr);
     size_t numel = cnn_shape_numel(&ds->shape), pixels = numel / (size_t)ds->shape.dim[0];
     size_t out = cnn_shape_numel(&net->nodes[tr->score]->shape);
     tr->perm = cnn_alloc((size_t)ds->n * sizeof *tr->perm);
@@ -330,6 +335,7 @@ static cnn_status set_preprocess(cnn_trainer *tr) {
                         .std = tr->cfg.normalize ? std : NULL,
                         .blur = tr->cfg.blur,
                         .sobel = tr->cfg.sobel,
+                        .hflip_tta = tr->cfg.tta,
                         .classes = task == CNN_TASK_REGRESSION ? 0 : ds->classes,
                         .class_names = (const char *const *)ds->class_names};
     st = cnn_net_set_preprocess(tr->net, &p);
@@ -658,6 +664,8 @@ cnn_status cnn_trainer_step(cnn_trainer *tr) {
     tr->last.lr = lr;
     fill_progress(tr);
     if (tr->cfg.on_step && tr->cfg.on_step(tr->cfg.user, &tr->last)) tr->stop_req = 1;
+    if (tr->deadline > 0 && cnn_trainer_now() > tr->deadline && tr->step < tr->steps)
+        tr->stop_req = tr->out_of_time = 1; /* the budget's end: stop after this step */
     if (tr->step == tr->steps) return cnn_trainer_end_epoch(tr);
     return CNN_STATUS_OK;
 }
@@ -688,6 +696,7 @@ cnn_status cnn_trainer_run(cnn_trainer *tr) {
 }
 
 int cnn_trainer_done(const cnn_trainer *tr) { return tr->done; }
+int cnn_trainer_out_of_time(const cnn_trainer *tr) { return tr->out_of_time && !tr->done; }
 /* A stop asked for after the last step leaves a complete run, not a stopped one. */
 int cnn_trainer_stopped(const cnn_trainer *tr) {
     return tr->stopped || (stopping(tr) && !tr->done);

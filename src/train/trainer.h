@@ -33,6 +33,10 @@ struct cnn_trainer {
     int done, stopped;
     volatile sig_atomic_t stop_req;
     int stop_agreed; /* data parallel: some rank asked to stop by the last step */
+    /* A time budget (trainer_budget.c): when to stop at the latest (0: never), whether that
+     * stopped the run, and the epoch's measured seconds. */
+    double deadline, budget_epoch;
+    int out_of_time;
     /* Batches: the epoch's permutation (of epoch perm_epoch), images, integer targets (labels
      * or masks), float targets, augmentation scratch (+ a mask plane), the loss gradient. */
     int32_t *perm;
@@ -67,6 +71,9 @@ cnn_status cnn_trainer_fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...
 /* The end of an epoch: validation, the log line, the best result, patience, checkpoints and
  * the epoch callback (trainer_state.c). */
 cnn_status cnn_trainer_end_epoch(cnn_trainer *tr);
+
+/* The learning-rate schedule from the configuration and the steps per epoch. */
+void cnn_trainer_set_schedule(cnn_trainer *tr);
 
 /* Sharded data (trainer_shard.c). The check of the configuration: a sharded training or
  * validation set needs the other ranks (c->comm with allreduce_sum_f64). */

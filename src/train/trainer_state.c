@@ -159,6 +159,7 @@ static const key KEYS[] = {
     CFG("normalize", K_INT, normalize),
     CFG("blur", K_FLOAT, blur),
     CFG("sobel", K_INT, sobel),
+    CFG("tta", K_INT, tta),
     CFG("patience", K_INT, patience),
     CFG("sync_bn", K_INT, sync_bn),
     POS("epoch", K_INT, epoch),
@@ -173,7 +174,6 @@ static const key KEYS[] = {
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
-static const char *const SCHEDULES[] = {"constant", "step", "cosine"};
 
 static void *field(cnn_trainer *tr, const key *k) {
     return (char *)(k->in_trainer ? (void *)tr : (void *)&tr->cfg) + k->off;
@@ -200,7 +200,7 @@ static void write_key(text *t, cnn_trainer *tr, const key *k) {
         add(t, "%a\n", *(double *)p);
         break;
     case K_SCHEDULE:
-        add(t, "%s\n", SCHEDULES[*(cnn_schedule_kind *)p]);
+        add(t, "%s\n", cnn_schedule_name(*(cnn_schedule_kind *)p));
         break;
     case K_LOSS:
         add(t, "%s\n", cnn_loss_name(*(cnn_loss *)p));
@@ -275,10 +275,10 @@ static int parse_value(cnn_trainer *tr, const key *k, const char *v) {
     case K_DOUBLE:
         *(double *)p = strtod(v, &end);
         break;
-    case K_SCHEDULE:
-        for (int i = 0; i < 3; i++)
-            if (!strcmp(v, SCHEDULES[i])) return *(cnn_schedule_kind *)p = (cnn_schedule_kind)i, 1;
-        return 0;
+    case K_SCHEDULE: {
+        int kind = cnn_schedule_parse(v);
+        return kind < 0 ? 0 : (*(cnn_schedule_kind *)p = (cnn_schedule_kind)kind, 1);
+    }
     case K_LOSS: {
         int l = cnn_loss_parse(v);
         return l < 0 ? 0 : (*(cnn_loss *)p = (cnn_loss)l, 1);

@@ -1,0 +1,258 @@
+/*
+ * test_recipes.c - what fast training recipes need (issue 17, docs/RESULTS.md):
+ *   - the linear schedule (one-cycle with a warm-up): the rates of the formula, step by step;
+ *     schedule names both ways;
+ *   - random erasing: one zero rectangle of 2% to 33% of the image, aspect in [0.3, 3.3], the
+ *     same for the same seed; its text form;
+ *   - test-time flips: cnn_classify and cnn_evaluate_task score an image by the mean of its
+ *     and its mirror image's scores; kept by checkpoints; refused where it has no meaning;
+ *   - a time budget: the probe is undone to the bit, and the run it picks N epochs for ends
+ *     with the very weights of a run of N epochs; a budget shorter than an epoch is refused.
+ */
+#include "testlib.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_linear_schedule(void) {
+    cnn_schedule s = {.kind = CNN_SCHEDULE_LINEAR, .warmup_steps = 4, .total_steps = 14,
+                      .min_lr = 0.01f};
+    int ok = 1;
+    for (int64_t t = 0; t < 20; t++) {
+        double want = t < 4 ? 0.5 * (double)(t + 1) / 4
+                    : t - 4 >= 10 ? 0.01
+                                  : 0.01 + (0.5 - 0.01) * (1.0 - (double)(t - 4) / 10);
+        float got = cnn_schedule_lr(&s, 0.5f, t);
+        ok &= fabs(got - want) <= 1e-6 * want;
+    }
+    T_CHECK(ok, "linear schedule: a rate differs from warm-up then base -> min_lr over 10 steps");
+    for (int k = 0; k < 4; k++)
+        T_CHECK(cnn_schedule_parse(cnn_schedule_name((cnn_schedule_kind)k)) == k,
+                "schedule %d does not read back from its name", k);
+    T_CHECK(cnn_schedule_parse("linear") == CNN_SCHEDULE_LINEAR && cnn_schedule_parse("tri") == -1,
+            "schedule names");
+    printf("  ok the linear schedule's 20 rates, schedule names\n");
+}
+
+static void test_erase(void) {
+    cnn_augment aug;
+    char err[256], text[128];
+    T_OK(NULL, cnn_augment_parse("erase", &aug, err, sizeof err));
+    T_CHECK(aug.erase == 0.5f, "erase alone is probability %g, expected 0.5", (double)aug.erase);
+    T_OK(NULL, cnn_augment_parse("erase=1", &aug, err, sizeof err));
+    cnn_augment_format(&aug, text, sizeof text);
+    T_CHECK(!strcmp(text, "erase=1"), "erase=1 formats as '%s'", text);
+    enum { C = 2, H = 20, W = 30 };
+    float x[C * H * W], y[C * H * W], scratch[2 * C * H * W];
+    int bad = 0, erased = 0;
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        for (int i = 0; i < C * H * W; i++) x[i] = y[i] = 1;
+        cnn_augment_image(&aug, x, C, H, W, seed, scratch);
+        cnn_augment_image(&aug, y, C, H, W, seed, scratch);
+        bad += memcmp(x, y, sizeof x) != 0;
+        /* The zeros of channel 0: a rectangle, the same in channel 1. */
+        int y0 = H, y1 = -1, x0 = W, x1 = -1, zeros = 0;
+        for (int r = 0; r < H; r++)
+            for (int c = 0; c < W; c++)
+                if (x[r * W + c] == 0) {
+                    zeros++;
+                    y0 = r < y0 ? r : y0, y1 = r > y1 ? r : y1;
+                    x0 = c < x0 ? c : x0, x1 = c > x1 ? c : x1;
+                }
+        if (!zeros) continue; /* no draw fitted: nothing erased, as torchvision */
+        erased++;
+        int h = y1 - y0 + 1, w = x1 - x0 + 1;
+        double area = (double)h * w / (H * W), aspect = (double)h / w;
+        bad += zeros != h * w || memcmp(x, x + H * W, sizeof(float) * H * W) != 0 ||
+               area < 0.015 || area > 0.36 || aspect < 0.25 || aspect > 4;
+    }
+    T_CHECK(!bad && erased > 180, "random erasing: %d bad of 200, %d erased", bad, erased);
+    printf("  ok random erasing: %d of 200 images erased, each one rectangle within bounds\n",
+           erased);
+}
+
+/* A small classifier whose scores depend on where things are, so that a mirror image scores
+ * differently. */
+static cnn_net *lopsided(void) {
+    cnn_net *net = t_net("input x - shape=1x6x6; conv2d c x out=3 kernel=3; relu r -;"
+                         "flatten f -; dense logits - out=4", 11);
+    cnn_net_prepare(net, 8);
+    return net;
+}
+
+static void mirror(float *x, int h, int w) {
+    for (int r = 0; r < h; r++)
+        for (int c = 0; c < w / 2; c++) {
+            float t = x[r * w + c];
+            x[r * w + c] = x[r * w + w - 1 - c];
+            x[r * w + w - 1 - c] = t;
+        }
+}
+
+static void test_tta(void) {
+    cnn_net *net = lopsided();
+    float x[36], xm[36], z1[4], z2[4];
+    t_fill(x, 36, 5, 0, 1);
+    memcpy(xm, x, sizeof x);
+    mirror(xm, 6, 6);
+    T_OK(net, cnn_net_scores(net, x, z1, NULL));
+    T_OK(net, cnn_net_scores(net, xm, z2, NULL));
+    cnn_preprocess p = *cnn_net_preprocess(net);
+    p.hflip_tta = 1;
+    T_OK(net, cnn_net_set_preprocess(net, &p));
+    int cls[4];
+    float prob[4];
+    T_OK(net, cnn_classify(net, x, 1, 4, cls, prob));
+    /* The probabilities are the softmax of the mean scores. */
+    double mean[4], mx = -1e30, sum = 0;
+    for (int k = 0; k < 4; k++) mean[k] = 0.5 * ((double)z1[k] + z2[k]), mx = fmax(mx, mean[k]);
+    for (int k = 0; k < 4; k++) sum += exp(mean[k] - mx);
+    int ok = 1;
+    for (int r = 0; r < 4; r++) ok &= fabs(prob[r] - exp(mean[cls[r]] - mx) / sum) < 1e-5;
+    T_CHECK(ok && fabs(z1[0] - z2[0]) > 1e-4, "classify with test-time flips: not the mean of "
+            "the image's and its mirror's scores (or the two agree: %g %g)", (double)z1[0],
+            (double)z2[0]);
+    /* Evaluation: the loss of one sample is the cross-entropy of the mean scores. */
+    cnn_dataset ds = {.n = 1, .shape = {3, {1, 6, 6}}, .classes = 4, .x = x, .y = (int32_t[]){2}};
+    char *names[4] = {"a", "b", "c", "d"};
+    ds.class_names = names;
+    cnn_metrics m;
+    T_OK(net, cnn_evaluate_task(net, &ds, &m));
+    double want = -(mean[2] - mx - log(sum));
+    T_CHECK(fabs(m.loss - want) < 1e-5, "evaluation with flips: loss %g, expected %g", m.loss,
+            want);
+    cnn_metrics_free(&m);
+    /* Kept by a checkpoint. */
+    char path[64] = "/tmp/cnn_tta_XXXXXX", err[1024];
+    int fd = mkstemp(path);
+    close(fd);
+    cnn_net *back = NULL;
+    T_OK(net, cnn_checkpoint_save(path, net, NULL, NULL, err, sizeof err));
+    T_OK(NULL, cnn_checkpoint_load(path, &back, NULL, NULL, err, sizeof err));
+    T_CHECK(back && cnn_net_preprocess(back)->hflip_tta == 1, "a checkpoint lost hflip_tta");
+    unlink(path);
+    cnn_net_free(back);
+    p.hflip_tta = 2;
+    T_CHECK(cnn_net_set_preprocess(net, &p) == CNN_STATUS_INVALID_ARGUMENT, "hflip_tta 2 accepted");
+    cnn_net_free(net);
+    cnn_net *flat = t_net("input x - shape=8; dense logits x out=3", 1);
+    p = *cnn_net_preprocess(flat);
+    p.hflip_tta = 1;
+    T_CHECK(cnn_net_set_preprocess(flat, &p) == CNN_STATUS_INVALID_ARGUMENT &&
+                strstr(cnn_net_last_error(flat), "(C, H, W)"),
+            "test-time flips of a flat input: %s", cnn_net_last_error(flat));
+    cnn_net_free(flat);
+    printf("  ok test-time flips: classify, evaluate, checkpoint, refusals\n");
+}
+
+static cnn_train_config budget_config(void) {
+    cnn_train_config cfg = cnn_train_defaults();
+    cfg.batch = 16;
+    cfg.threads = 1;
+    cfg.seed = 3;
+    cfg.augment.crop_pad = 1;
+    return cfg;
+}
+
+static float *params_after(cnn_trainer *t, size_t *n) {
+    cnn_net *net = cnn_trainer_net(t);
+    *n = cnn_net_param_count(net);
+    float *p = malloc(*n * sizeof *p);
+    memcpy(p, cnn_net_params(net), *n * sizeof *p);
+    return p;
+}
+
+static void test_budget(void) {
+    const char *spec = "input x - shape=1x8x8; conv2d c x out=4 kernel=3 padding=1; relu r -;"
+                       "dropout d - p=0.2; flatten f -; dense logits - out=4";
+    cnn_dataset *ds = t_bars(640, 2), *val = t_bars(64, 3);
+    char err[1024];
+    cnn_net *a = t_net(spec, 1), *b = t_net(spec, 1);
+    cnn_train_config cfg = budget_config();
+    cnn_trainer *ta = NULL, *tb = NULL;
+    T_OK(NULL, cnn_trainer_new(a, ds, val, &cfg, &ta, err, sizeof err));
+    size_t n0, n1;
+    float *before = params_after(ta, &n0);
+    T_OK(NULL, cnn_trainer_fit_budget(ta, 30.0));
+    float *probed = params_after(ta, &n1);
+    T_CHECK(!memcmp(before, probed, n0 * sizeof *before),
+            "the time budget's probe left the parameters changed");
+    int epochs = cnn_trainer_config(ta)->epochs;
+    T_CHECK(epochs >= 1 && cnn_trainer_epoch_estimate(ta) > 0, "budget: %d epochs, %g s each",
+            epochs, cnn_trainer_epoch_estimate(ta));
+    /* The budget's run and a plain run of as many epochs end with the same weights. Run a few
+     * epochs of the budget's run only: the schedule is the budget's (its total steps). */
+    cfg.epochs = epochs;
+    T_OK(NULL, cnn_trainer_new(b, ds, val, &cfg, &tb, err, sizeof err));
+    for (int e = 0; e < 3 && e < epochs; e++) {
+        T_OK(NULL, cnn_trainer_epoch(ta));
+        T_OK(NULL, cnn_trainer_epoch(tb));
+    }
+    float *pa = params_after(ta, &n0), *pb = params_after(tb, &n1);
+    T_CHECK(n0 == n1 && !memcmp(pa, pb, n0 * sizeof *pa),
+            "the budget's run (%d epochs) and a run of %d epochs differ", epochs, epochs);
+    printf("  ok a 30 s budget picks %d epochs of %.3f s; its run is the %d-epoch run, bit for "
+           "bit\n", epochs, cnn_trainer_epoch_estimate(ta), epochs);
+    /* A budget shorter than one epoch. */
+    cnn_trainer *tc = NULL;
+    cnn_net *c = t_net(spec, 1);
+    T_OK(NULL, cnn_trainer_new(c, ds, val, &cfg, &tc, err, sizeof err));
+    cnn_status st = cnn_trainer_fit_budget(tc, 1e-4);
+    T_CHECK(st == CNN_STATUS_INVALID_ARGUMENT &&
+                strstr(cnn_trainer_last_error(tc), "one epoch takes about"),
+            "a budget of 0.1 ms: %s", cnn_trainer_last_error(tc));
+    T_CHECK(cnn_trainer_fit_budget(ta, 10) == CNN_STATUS_STATE, "a budget after the start");
+    free(before), free(probed), free(pa), free(pb);
+    cnn_trainer_free(ta), cnn_trainer_free(tb), cnn_trainer_free(tc);
+    cnn_net_free(a), cnn_net_free(b), cnn_net_free(c);
+    t_free_dataset(ds);
+    t_free_dataset(val);
+}
+
+/* The text after `key` in out, as a number (-1 when absent). */
+static double after(const char *out, const char *key) {
+    const char *p = strstr(out, key);
+    return p ? atof(p + strlen(key)) : -1;
+}
+
+/* cnn train with --time-budget, --tta, --schedule linear and erasing; cnn eval of its model
+ * gives the test accuracy train printed (the flips are in the model). */
+static void test_cli(const char *argv0) {
+    char tool[4096], dir[64] = "/tmp/cnn_recipes_XXXXXX", out[65536], eval[8192];
+    if (!t_tool_path(argv0, tool, sizeof tool) || !mkdtemp(dir)) return;
+    int rc = t_run_tool(tool, dir, "train --model lenet5 --limit 3000 --time-budget 5s --tta "
+                        "--schedule linear --warmup 1 --augment hflip,erase=0.3 --out m.ckpt",
+                        out, sizeof out);
+    double top1 = after(out, "top-1 ");
+    T_CHECK(rc == 0 && strstr(out, "time budget 5s: ") && top1 > 0,
+            "cnn train --time-budget: exit %d: %s", rc, out);
+    rc = t_run_tool(tool, dir, "eval m.ckpt --data fashion-mnist", eval, sizeof eval);
+    T_CHECK(rc == 0 && strstr(eval, "its mirror image averaged: the model's test-time flips") &&
+                after(eval, "top-1 ") > 0,
+            "cnn eval of a --tta model: %s", eval);
+    printf("  ok cnn train --time-budget 5s --tta: %s", strstr(out, "time budget") ? strstr(out, "time budget") : "\n");
+    static const char *const bad[][2] = {{"--time-budget 10x", "expected a duration"},
+                                         {"--time-budget 0", "expected a duration"},
+                                         {"--schedule tri", "constant, step, cosine or linear"}};
+    for (int i = 0; i < 3; i++) {
+        char args[256];
+        snprintf(args, sizeof args, "train --limit 100 --epochs 1 %s --out x.ckpt", bad[i][0]);
+        rc = t_run_tool(tool, dir, args, out, sizeof out);
+        T_CHECK(rc == 2 && strstr(out, bad[i][1]), "%s: exit %d: %s", bad[i][0], rc, out);
+    }
+    snprintf(out, sizeof out, "rm -rf %s", dir);
+    if (system(out)) perror("rm");
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    test_linear_schedule();
+    test_erase();
+    test_tta();
+    test_budget();
+    test_cli(argv[0]);
+    return t_finish();
+}
