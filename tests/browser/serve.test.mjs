@@ -416,8 +416,13 @@ async function trainChecks(o, browser, tmp) {
     noProblems(problems);
   });
   await page.close();
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+  // After "done" the run still tests the model and writes its files: let it finish, unless a
+  // check failed (or it hangs), then stop it as Ctrl-C would.
+  const stop = () => child.exitCode === null && child.signalCode === null && child.kill('SIGINT');
+  if (failures > before) stop();
+  const timer = setTimeout(stop, 60000);
   const code = await exited;
+  clearTimeout(timer);
   if (code !== 0) {
     failures++;
     console.log(`FAILED  cnn ${args.join(' ')} exited ${code}`);
