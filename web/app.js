@@ -319,7 +319,7 @@ function clearDrawing() {
 async function submitDrawing() {
   const blob = await new Promise((resolve) => $('draw').toBlob(resolve, 'image/png'));
   if (!blob) throw new Error('the browser could not encode the drawing as a PNG');
-  await upload(blob, '');
+  await upload(blob);
 }
 
 function setupFiles() {
@@ -329,7 +329,7 @@ function setupFiles() {
     guarded(async (event) => {
       const file = event.target.files[0];
       event.target.value = ''; // choosing the same file again is a new change
-      if (file) await upload(file, '');
+      if (file) await upload(file);
     }),
   );
   drop.addEventListener('dragover', (event) => {
@@ -344,13 +344,13 @@ function setupFiles() {
       drop.classList.remove('over');
       const file = event.dataTransfer.files[0];
       if (!file) throw new Error('drop a PNG or JPEG file');
-      await upload(file, '');
+      await upload(file);
     }),
   );
 }
 
 /** Sends an image file's bytes as they are (the server decodes and resizes it). */
-async function upload(blob, label) {
+async function upload(blob) {
   const limit = state.info.max_upload;
   if (blob.size > limit) {
     throw new Error(`${blob.name ?? 'the image'} has ${blob.size} bytes; the server takes ${limit}`);
@@ -361,7 +361,7 @@ async function upload(blob, label) {
     headers: { 'Content-Type': blob.type || 'application/octet-stream' },
     body: blob,
   });
-  if (current()) await showImage(answer, label);
+  if (current()) await showImage(answer, '');
 }
 
 function setupSamples() {
@@ -887,7 +887,7 @@ function convCompute() {
   if (!conv.grey || !conv.kernels.length) return;
   convPause();
   const s = convSettings();
-  const { kh, kw, k } = s.kernel;
+  const { kh, kw } = s.kernel;
   const oh = outSize(conv.h, kh, s.stride, s.pad, s.dil);
   const ow = outSize(conv.w, kw, s.stride, s.pad, s.dil);
   conv.settings = s;
@@ -895,7 +895,7 @@ function convCompute() {
   conv.result = { oh, ow, out: null, lo: 0, hi: 0 };
   if (oh > 0 && ow > 0) {
     const out = new Float32Array(oh * ow);
-    for (let p = 0; p < oh * ow; p++) out[p] = convAt(s, k, Math.floor(p / ow), p % ow).sum;
+    for (let p = 0; p < oh * ow; p++) out[p] = convAt(s, Math.floor(p / ow), p % ow);
     conv.result.out = out;
     conv.result.lo = out.reduce((a, b) => Math.min(a, b), Infinity);
     conv.result.hi = out.reduce((a, b) => Math.max(a, b), -Infinity);
@@ -905,21 +905,22 @@ function convCompute() {
   convDraw();
 }
 
-/** Output pixel (r, c): the sum of weight × input over the window; zero padding outside. */
-function convAt(s, k, r, c) {
-  const { kh, kw } = s.kernel;
+/** Output pixel (r, c): the sum of weight × input over the window, zero padding outside. The
+ * [weight, input] pairs go into terms when it is given (only for the pixel described: a list
+ * per pixel would cost millions of arrays on a 224x224 image). */
+function convAt(s, r, c, terms = null) {
+  const { kh, kw, k } = s.kernel;
   let sum = 0;
-  const terms = [];
   for (let a = 0; a < kh; a++) {
     for (let b = 0; b < kw; b++) {
       const y = r * s.stride - s.pad + a * s.dil;
       const x = c * s.stride - s.pad + b * s.dil;
       const v = y >= 0 && y < conv.h && x >= 0 && x < conv.w ? conv.grey[y * conv.w + x] : 0;
       sum += k[a * kw + b] * v;
-      terms.push([k[a * kw + b], v]);
+      terms?.push([k[a * kw + b], v]);
     }
   }
-  return { sum, terms };
+  return sum;
 }
 
 function renderFormula(s, oh, ow) {
@@ -1047,7 +1048,8 @@ function drawWindow(ctx, s, r, c, cell) {
 }
 
 function describePixel(s, r, c) {
-  const { sum, terms } = convAt(s, s.kernel.k, r, c);
+  const terms = [];
+  const sum = convAt(s, r, c, terms);
   const total = conv.result.oh * conv.result.ow;
   const products = terms.length <= 9 ? ` = ${terms.map(([w, v]) => `${w.toFixed(2)}·${v.toFixed(2)}`).join(' + ')}` : '';
   const head = conv.pos ? `y[${r}, ${c}] = Σ w·x${products} = ${sum.toFixed(3)}` : 'press Play or Step';
