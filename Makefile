@@ -173,12 +173,14 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 # "N passed, N failed". (examples/unet_fashion trains for minutes: docs/RESULTS.md runs it.)
 # test_install.sh links a program of its own with CC and the SAN flags of this build;
 # test_onnx_checker.sh runs ONNX's checker (python3-onnx) on every zoo model cnn exports;
-# test_mpi.sh trains on 2 MPI ranks (not under the sanitizers: OpenMPI's own allocations).
+# test_mpi.sh trains on 2 MPI ranks (not under the sanitizers: OpenMPI's own allocations);
+# test_serve_browser.sh drives cnn serve's page in headless Chromium (skipped, saying so, where
+# node 20 or chromium is missing).
 check: all
 	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(BUILD)/examples/simple \
 	    "examples/run-library-examples.sh $(BUILD)" "tests/test_symbols.sh $(BUILD)" \
 	    "tests/test_install.sh $(BUILD)" "tests/test_onnx_checker.sh $(BUILD)" \
-	    "tests/test_mpi.sh $(BUILD)"
+	    "tests/test_mpi.sh $(BUILD)" "tests/test_serve_browser.sh $(BUILD)"
 
 # The sanitizer pass skips building the biggest zoo models (CNN_TEST_LIGHT): the optimised
 # pass checks them, and under ASan their hundreds of MB of weights only cost time.

@@ -465,8 +465,11 @@ static void explain(serve_api *api, const image_slot *img, const serve_request *
     min_max(api->out, n, &lo, &hi);
     sb_printf(&r->body, "{\"method\": ");
     sb_json_str(&r->body, method);
-    sb_printf(&r->body, ", \"class\": %ld, \"layer\": ", cls);
-    sb_json_str(&r->body, cnn_net_layer_name(api->net, l));
+    sb_printf(&r->body, ", \"class\": %ld", cls);
+    if (!strcmp(method, "gradcam")) { /* the others are gradients of the input */
+        sb_printf(&r->body, ", \"layer\": ");
+        sb_json_str(&r->body, cnn_net_layer_name(api->net, l));
+    }
     sb_printf(&r->body, ", \"shape\": ");
     put_shape(&r->body, &shape);
     sb_printf(&r->body, ", \"min\": %.6g, \"max\": %.6g, ", (double)lo, (double)hi);
