@@ -30,9 +30,10 @@ static int take(snapshot *s, cnn_trainer *tr) {
     s->state = cnn_alloc((net->n_state + 1) * sizeof *s->state);
     s->opt = cnn_alloc((s->n_opt + 1) * sizeof *s->opt);
     if (!s->params || !s->state || !s->opt) return 0;
-    memcpy(s->params, net->params, net->n_params * sizeof *s->params);
-    memcpy(s->state, net->state, net->n_state * sizeof *s->state);
-    memcpy(s->opt, o, s->n_opt * sizeof *s->opt);
+    /* (Counts of 0 come with NULL buffers: no memcpy from NULL, even of nothing.) */
+    if (net->n_params) memcpy(s->params, net->params, net->n_params * sizeof *s->params);
+    if (net->n_state) memcpy(s->state, net->state, net->n_state * sizeof *s->state);
+    if (s->n_opt) memcpy(s->opt, o, s->n_opt * sizeof *s->opt);
     s->opt_steps = cnn_optim_steps(tr->opt);
     s->rng = net->rng;
     return 1;
@@ -41,9 +42,10 @@ static int take(snapshot *s, cnn_trainer *tr) {
 static void put_back(snapshot *s, cnn_trainer *tr) {
     cnn_net *net = tr->net;
     size_t n;
-    memcpy(net->params, s->params, net->n_params * sizeof *s->params);
-    memcpy(net->state, s->state, net->n_state * sizeof *s->state);
-    memcpy(cnn_optim_state(tr->opt, &n), s->opt, s->n_opt * sizeof *s->opt);
+    float *o = cnn_optim_state(tr->opt, &n);
+    if (net->n_params) memcpy(net->params, s->params, net->n_params * sizeof *s->params);
+    if (net->n_state) memcpy(net->state, s->state, net->n_state * sizeof *s->state);
+    if (s->n_opt) memcpy(o, s->opt, s->n_opt * sizeof *s->opt);
     cnn_optim_set_steps(tr->opt, s->opt_steps);
     net->rng = s->rng;
     tr->epoch = tr->step = 0;
