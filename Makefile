@@ -25,7 +25,7 @@ BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
 CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused-parameter \
             -Wno-format-truncation \
             -fno-math-errno $(OPT) -g -fPIC -fopenmp-simd -pthread -Iinclude -I$(BUILD) -isystem $(BLAS_INC) $(SAN)
-LDLIBS   += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lstb -lpng -lz -lm -pthread $(SAN)
+LDLIBS   += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lstb -lpng -ljpeg -lz -lm -pthread $(SAN)
 
 # The version is written once, in include/cnn.h (CNN_VERSION_MAJOR, _MINOR, _PATCH): the shared
 # library is libcnn.so.MAJOR.MINOR.PATCH with the SONAME libcnn.so.MAJOR (docs/VERSIONING.md).

@@ -5,8 +5,8 @@
 #   scripts/install-deps.sh --data    also the Fashion-MNIST data set (for `make run`)
 set -euo pipefail
 
-need=(gcc make pkg-config groff-base libopenblas-pthread-dev zlib1g-dev libpng-dev libstb-dev
-      python3-onnx libopenmpi-dev openmpi-bin)
+need=(gcc make pkg-config groff-base libopenblas-pthread-dev zlib1g-dev libpng-dev libjpeg-dev
+      libstb-dev python3-onnx libopenmpi-dev openmpi-bin)
 [ "${1:-}" = "--data" ] && need+=(dataset-fashion-mnist)
 
 missing=()
