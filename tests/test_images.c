@@ -1,0 +1,420 @@
+/*
+ * test_images.c - image files written here into a temporary folder (PNGs with libpng, JPEGs
+ * with libjpeg).
+ *
+ * Every kind of PNG (grey of 1 to 16 bits, grey and alpha, RGB, RGBA, palettes of 1 to 8 bits,
+ * transparency, Adam7 interlacing, ancillary chunks) and of JPEG (grey, 4:2:0, 4:2:2, 4:4:0,
+ * 4:4:4, progressive, restart markers, RGB, CMYK, YCCK) decodes through cnn_image_load to the
+ * floats that the library's stb_image path gave before (stb_image decodes the same file here,
+ * converted as cnn_image_load converts): PNG bit for bit, JPEG within a few levels of 255 (two
+ * IDCTs and upsamplers; the largest difference is printed).
+ */
+#include "testlib.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <jpeglib.h>
+#include <png.h>
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+
+static char tmp_root[64];
+
+/* tmp_root/name (a fresh static buffer per call, four in rotation). */
+static const char *at(const char *name) {
+    static char bufs[4][512];
+    static int next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof bufs[0], "%s/%s", tmp_root, name);
+    return b;
+}
+
+/* A deterministic picture: smooth gradients, an edge and some noise, so that JPEG's IDCT and
+ * upsampling have work to do. Sample c of pixel (x, y), in [0, 256). */
+static int picture(int x, int y, int c) {
+    uint32_t hsh = (uint32_t)(x * 73856093) ^ (uint32_t)(y * 19349663) ^ (uint32_t)(c * 83492791);
+    hsh = (hsh ^ (hsh >> 13)) * 0x5bd1e995u;
+    int v = (x * 255 / 36 * (c + 1) + y * 7 + 60 * c) % 256 + (int)((hsh >> 24) % 24) - 12;
+    if (x > 20 && y > 11) v = 255 - v;
+    return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Writing PNGs: with libpng, and chunk by chunk for the damaged ones
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct png_spec {
+    const char *name;
+    int depth, type, interlace;
+    int trans;  /* a tRNS chunk (a transparent colour, or alpha for palette entries) */
+    int chunks; /* ancillary chunks before and after the image: tEXt, zTXt, gAMA, sBIT */
+} png_spec;
+
+static const png_spec good_pngs[] = {
+    {"grey8.png", 8, PNG_COLOR_TYPE_GRAY, 0, 0, 0},
+    {"grey1.png", 1, PNG_COLOR_TYPE_GRAY, 0, 0, 0},
+    {"grey2.png", 2, PNG_COLOR_TYPE_GRAY, 0, 0, 0},
+    {"grey4.png", 4, PNG_COLOR_TYPE_GRAY, 0, 0, 0},
+    {"grey16.png", 16, PNG_COLOR_TYPE_GRAY, 0, 0, 0},
+    {"greya8.png", 8, PNG_COLOR_TYPE_GRAY_ALPHA, 0, 0, 0},
+    {"greya16.png", 16, PNG_COLOR_TYPE_GRAY_ALPHA, 0, 0, 0},
+    {"rgb8.png", 8, PNG_COLOR_TYPE_RGB, 0, 0, 0},
+    {"rgb16.png", 16, PNG_COLOR_TYPE_RGB, 0, 0, 0},
+    {"rgba8.png", 8, PNG_COLOR_TYPE_RGB_ALPHA, 0, 0, 0},
+    {"rgba16.png", 16, PNG_COLOR_TYPE_RGB_ALPHA, 0, 0, 0},
+    {"pal8.png", 8, PNG_COLOR_TYPE_PALETTE, 0, 0, 0},
+    {"pal4.png", 4, PNG_COLOR_TYPE_PALETTE, 0, 0, 0},
+    {"pal2.png", 2, PNG_COLOR_TYPE_PALETTE, 0, 0, 0},
+    {"pal1.png", 1, PNG_COLOR_TYPE_PALETTE, 0, 0, 0},
+    {"pal8-trns.png", 8, PNG_COLOR_TYPE_PALETTE, 0, 1, 0},
+    {"grey8-trns.png", 8, PNG_COLOR_TYPE_GRAY, 0, 1, 0},
+    {"grey16-trns.png", 16, PNG_COLOR_TYPE_GRAY, 0, 1, 0},
+    {"rgb8-trns.png", 8, PNG_COLOR_TYPE_RGB, 0, 1, 0},
+    {"rgb8-adam7.png", 8, PNG_COLOR_TYPE_RGB, 1, 0, 0},
+    {"grey2-adam7.png", 2, PNG_COLOR_TYPE_GRAY, 1, 0, 0},
+    {"pal4-adam7.png", 4, PNG_COLOR_TYPE_PALETTE, 1, 1, 0},
+    {"rgba16-adam7.png", 16, PNG_COLOR_TYPE_RGB_ALPHA, 1, 0, 0},
+    {"rgb8-chunks.png", 8, PNG_COLOR_TYPE_RGB, 0, 0, 1},
+};
+
+/* Sample c of pixel (x, y) of a PNG of `depth` bits: the picture, scaled to the depth (16
+ * bits: a low byte of its own, which the decoders drop). */
+static unsigned png_sample(const png_spec *s, int x, int y, int c) {
+    unsigned v = (unsigned)picture(x, y, c);
+    if (s->type == PNG_COLOR_TYPE_PALETTE) return v % (1u << s->depth);
+    if (s->depth == 16) return v << 8 | (unsigned)picture(y, x, c + 1);
+    return v >> (8 - s->depth);
+}
+
+/* Writes the PNG s describes, w x h. */
+static void write_png(const char *path, const png_spec *s, int w, int h) {
+    FILE *f = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    int spp = s->type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2
+              : s->type == PNG_COLOR_TYPE_RGB      ? 3
+              : s->type == PNG_COLOR_TYPE_RGB_ALPHA ? 4
+                                                    : 1;
+    size_t bps = s->depth == 16 ? 2 : 1; /* bytes a sample, depths below 8 unpacked */
+    size_t rowbytes = (size_t)w * spp * bps;
+    unsigned char *rows = malloc(rowbytes * h);
+    if (!f || !info || !rows || setjmp(png_jmpbuf(png))) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(2);
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, s->depth, s->type,
+                 s->interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_color palette[256];
+    png_byte alphas[256];
+    for (int k = 0; k < 256; k++) {
+        palette[k] = (png_color){(png_byte)(k * 7), (png_byte)(255 - k), (png_byte)(k * k / 255)};
+        alphas[k] = (png_byte)(k * 3);
+    }
+    if (s->type == PNG_COLOR_TYPE_PALETTE) png_set_PLTE(png, info, palette, 1 << s->depth);
+    png_color_16 colour = {.gray = (png_uint_16)png_sample(s, 3, 4, 0),
+                           .red = (png_uint_16)picture(3, 4, 0),
+                           .green = (png_uint_16)picture(3, 4, 1),
+                           .blue = (png_uint_16)picture(3, 4, 2)};
+    if (s->trans)
+        png_set_tRNS(png, info, alphas, s->type == PNG_COLOR_TYPE_PALETTE ? 1 << s->depth : 0,
+                     &colour);
+    png_text text[2] = {{.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Comment",
+                         .text = "plain text"},
+                        {.compression = PNG_TEXT_COMPRESSION_zTXt, .key = "Description",
+                         .text = "compressed text, skipped unread by the decoder"}};
+    png_color_8 sbit = {.red = 5, .green = 6, .blue = 5, .gray = 5};
+    if (s->chunks) {
+        png_set_text(png, info, text, 2);
+        png_set_gAMA(png, info, 0.2); /* a gamma that would change every pixel if applied */
+        png_set_sBIT(png, info, &sbit);
+    }
+    png_write_info(png, info);
+    if (s->depth < 8) png_set_packing(png);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < spp; c++) {
+                unsigned v = png_sample(s, x, y, c);
+                unsigned char *p = rows + y * rowbytes + (size_t)(x * spp + c) * bps;
+                if (bps == 2) *p++ = (unsigned char)(v >> 8);
+                *p = (unsigned char)v;
+            }
+    png_bytep *ptrs = malloc((size_t)h * sizeof *ptrs);
+    for (int y = 0; y < h; y++) ptrs[y] = rows + y * rowbytes;
+    png_write_image(png, ptrs);
+    if (s->chunks) png_set_text(png, info, text, 1); /* after the image too */
+    png_write_end(png, s->chunks ? info : NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+    free(rows);
+    free(ptrs);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Writing JPEGs (libjpeg; its default error handler exits, which is right for the test's own
+ * files)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct jpeg_spec {
+    const char *name;
+    int components;            /* of the samples given: 1, 2 (refused), 3 or 4 (CMYK) */
+    J_COLOR_SPACE in, space;   /* the samples' colour space, and the file's */
+    int quality, h_samp, v_samp; /* the first component's sampling (1 or 2) */
+    int progressive, restart;  /* jpeg_simple_progression; restart interval in MCU rows */
+} jpeg_spec;
+
+static const jpeg_spec good_jpegs[] = {
+    {"grey.jpg", 1, JCS_GRAYSCALE, JCS_GRAYSCALE, 90, 1, 1, 0, 0},
+    {"rgb420.jpg", 3, JCS_RGB, JCS_YCbCr, 75, 2, 2, 0, 0},
+    {"rgb422.jpg", 3, JCS_RGB, JCS_YCbCr, 85, 2, 1, 0, 0},
+    {"rgb440.jpg", 3, JCS_RGB, JCS_YCbCr, 85, 1, 2, 0, 0},
+    {"rgb444.jpg", 3, JCS_RGB, JCS_YCbCr, 95, 1, 1, 0, 0},
+    {"rgb444-q100.jpg", 3, JCS_RGB, JCS_YCbCr, 100, 1, 1, 0, 0},
+    {"progressive.jpg", 3, JCS_RGB, JCS_YCbCr, 80, 2, 2, 1, 0},
+    {"grey-progressive.jpg", 1, JCS_GRAYSCALE, JCS_GRAYSCALE, 80, 1, 1, 1, 0},
+    {"restart.jpg", 3, JCS_RGB, JCS_YCbCr, 80, 2, 2, 0, 1},
+    {"rgb-coded.jpg", 3, JCS_RGB, JCS_RGB, 90, 1, 1, 0, 0},
+    {"cmyk.jpg", 4, JCS_CMYK, JCS_CMYK, 90, 1, 1, 0, 0},
+    {"ycck.jpg", 4, JCS_CMYK, JCS_YCCK, 90, 2, 2, 0, 0},
+};
+
+/* Writes px (h rows of w pixels of s->components samples) as the JPEG s describes; with a
+ * scan script when scans is not NULL. */
+static void write_jpeg(const char *path, const unsigned char *px, int w, int h,
+                       const jpeg_spec *s, const jpeg_scan_info *scans, int n_scans) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        perror(path);
+        exit(2);
+    }
+    jpeg_stdio_dest(&c, f);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = s->components;
+    c.in_color_space = s->in;
+    jpeg_set_defaults(&c);
+    jpeg_set_colorspace(&c, s->space);
+    jpeg_set_quality(&c, s->quality, TRUE);
+    c.comp_info[0].h_samp_factor = s->h_samp;
+    c.comp_info[0].v_samp_factor = s->v_samp;
+    if (s->progressive) jpeg_simple_progression(&c);
+    if (scans) {
+        c.scan_info = scans;
+        c.num_scans = n_scans;
+    }
+    c.restart_in_rows = s->restart;
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)(px + (size_t)c.next_scanline * w * s->components);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(f);
+}
+
+/* The picture as w x h pixels of n samples, malloc'ed. */
+static unsigned char *picture_pixels(int w, int h, int n) {
+    unsigned char *px = malloc((size_t)w * h * n);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < n; c++)
+                px[((size_t)y * w + x) * n + c] = (unsigned char)picture(x, y, c);
+    return px;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Good files against stb_image
+ * ------------------------------------------------------------------------------------------- */
+
+/* What cnn_image_load gave when it decoded with stb_image: the file through stbi_load, each
+ * pixel converted as cnn_image_load converts, at the image's own size (where the resize is
+ * the identity). NULL when stb cannot read the file. */
+static float *stb_floats(const char *path, int channels, int *w, int *h) {
+    int comp = 0;
+    unsigned char *pix = stbi_load(path, w, h, &comp, 0);
+    if (!pix) return NULL;
+    size_t plane = (size_t)*w * *h;
+    float *x = malloc((size_t)channels * plane * sizeof *x);
+    for (size_t k = 0; k < plane; k++) {
+        const unsigned char *p = pix + k * comp;
+        if (comp >= 3 && channels == 3)
+            for (int ch = 0; ch < 3; ch++) x[ch * plane + k] = p[ch] / 255.0f;
+        else if (comp >= 3)
+            x[k] = (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) / 255.0f;
+        else
+            for (int ch = 0; ch < channels; ch++) x[ch * plane + k] = p[0] / 255.0f;
+    }
+    stbi_image_free(pix);
+    return x;
+}
+
+/* path loads as grey and as RGB at its own size to what stb_image gives: bit for bit when
+ * exact, else within tol_levels / 255, column skip_x aside (-1: none). Returns the largest
+ * difference in levels of 255. */
+static double against_stb(const char *path, int exact, double tol_levels, int skip_x) {
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    int sw = 0, sh = 0, sc = 0, c = 0, h = 0, w = 0;
+    char err[512] = "";
+    T_CHECK(stbi_info(path, &sw, &sh, &sc), "%s: stb_image cannot read it", name);
+    T_OK(NULL, cnn_image_size(path, &c, &h, &w, err, sizeof err));
+    T_CHECK(c == (sc >= 3 ? 3 : 1) && h == sh && w == sw,
+            "%s: cnn_image_size %dx%dx%d, stb_image %dx%d with %d samples", name, c, h, w, sh,
+            sw, sc);
+    double worst = 0;
+    for (int channels = 1; channels <= 3; channels += 2) {
+        float *want = stb_floats(path, channels, &sw, &sh);
+        float *got = malloc((size_t)channels * sw * sh * sizeof *got);
+        cnn_status st = cnn_image_load(path, channels, sh, sw, got, err, sizeof err);
+        T_CHECK(st == CNN_STATUS_OK && want, "%s as %d channels: %s", name, channels, err);
+        if (st == CNN_STATUS_OK && want) {
+            size_t n = (size_t)channels * sw * sh;
+            for (size_t k = 0; k < n; k++)
+                if ((int)(k % (size_t)sw) != skip_x)
+                    worst = fmax(worst, fabs((double)got[k] - want[k]) * 255);
+            if (exact)
+                T_CHECK(!memcmp(got, want, n * sizeof *got), "%s as %d channels: not the bits "
+                        "stb_image gave (largest difference %.3g levels)", name, channels, worst);
+        }
+        free(want);
+        free(got);
+    }
+    T_CHECK(worst <= tol_levels, "%s: %.3g levels from stb_image, more than %g", name, worst,
+            tol_levels);
+    printf("  ok %-22s %3dx%-3d %s, largest difference from stb_image %.3g levels\n", name, sw,
+           sh, sc >= 3 ? "colour" : "grey", worst);
+    return worst;
+}
+
+/* The largest difference between libjpeg-turbo's and stb_image's decoding of a JPEG that we
+ * accept, in levels of 255: their IDCTs (both 12-bit integer LL&M, rounded differently),
+ * their fancy upsampling and their colour conversion constants differ in the last bits. */
+#define JPEG_TOLERANCE 4.0
+
+/* Column x of the JPEG at path, decoded by cnn_image_load as RGB, is nearer the pixels it
+ * was made from (src, w x h RGB) than stb_image's decoding of it. */
+static void closer_than_stb(const char *path, const unsigned char *src, int w, int h, int x) {
+    int sw, sh;
+    float *theirs = stb_floats(path, 3, &sw, &sh), *ours = malloc(3 * (size_t)w * h * sizeof *ours);
+    char err[512] = "";
+    T_OK(NULL, cnn_image_load(path, 3, h, w, ours, err, sizeof err));
+    double e_ours = 0, e_theirs = 0;
+    for (int y = 0; y < h && theirs; y++)
+        for (int c = 0; c < 3; c++) {
+            size_t k = ((size_t)c * h + y) * w + x;
+            double want = src[((size_t)y * w + x) * 3 + c];
+            e_ours += fabs(ours[k] * 255 - want);
+            e_theirs += fabs(theirs[k] * 255 - want);
+        }
+    T_CHECK(theirs && e_ours < e_theirs, "%s, column %d: %.1f levels from the source in all, "
+            "stb_image %.1f", path, x, e_ours, e_theirs);
+    printf("  ok %s, column %d: %.1f levels from the source in all, stb_image %.1f\n",
+           strrchr(path, '/') + 1, x, e_ours, e_theirs);
+    free(theirs);
+    free(ours);
+}
+
+enum { W = 37, H = 23 }; /* odd sides: partial MCUs, partial Adam7 passes, padding bits */
+/* The first pixel of the last chroma pair in a 4:2:2 row of W pixels. */
+enum { LAST_422 = 2 * ((W + 1) / 2 - 1) };
+
+static void test_good(void) {
+    for (size_t i = 0; i < sizeof good_pngs / sizeof *good_pngs; i++) {
+        write_png(at(good_pngs[i].name), &good_pngs[i], W, H);
+        against_stb(at(good_pngs[i].name), 1, 0, -1);
+    }
+    write_png(at("one-pixel.png"), &good_pngs[0], 1, 1);
+    against_stb(at("one-pixel.png"), 1, 0, -1);
+
+    double worst = 0;
+    for (size_t i = 0; i < sizeof good_jpegs / sizeof *good_jpegs; i++) {
+        const jpeg_spec *s = &good_jpegs[i];
+        unsigned char *px = picture_pixels(W, H, s->components);
+        write_jpeg(at(s->name), px, W, H, s, NULL, 0);
+        /* stb_image 2.27 upsamples the last two chroma samples of a 4:2:2 row with swapped
+         * weights (stbi__resample_row_h_2), so that column is checked on its own below. */
+        int h2v1 = s->h_samp == 2 && s->v_samp == 1;
+        worst = fmax(worst, against_stb(at(s->name), 0, JPEG_TOLERANCE, h2v1 ? LAST_422 : -1));
+        if (h2v1) closer_than_stb(at(s->name), px, W, H, LAST_422);
+        free(px);
+    }
+    /* The JPEGs the library's other tests write, with stb_image_write. */
+    unsigned char *px = picture_pixels(W, H, 3);
+    T_CHECK(stbi_write_jpg(at("stb-written.jpg"), W, H, 3, px, 90) != 0, "stbi_write_jpg");
+    worst = fmax(worst, against_stb(at("stb-written.jpg"), 0, JPEG_TOLERANCE, -1));
+    free(px);
+
+    /* A photograph (docs/img/chelsea.png, the tests run from the repository's root), and
+     * JPEGs made from it. */
+    int w, h, comp;
+    unsigned char *cat = stbi_load("docs/img/chelsea.png", &w, &h, &comp, 3);
+    if (!cat) {
+        printf("  note: docs/img/chelsea.png not found, the photograph's checks skipped\n");
+    } else {
+        against_stb("docs/img/chelsea.png", 1, 0, -1);
+        const jpeg_spec photo[] = {
+            {"chelsea420.jpg", 3, JCS_RGB, JCS_YCbCr, 75, 2, 2, 0, 0},
+            {"chelsea444.jpg", 3, JCS_RGB, JCS_YCbCr, 92, 1, 1, 0, 0},
+            {"chelsea-progressive.jpg", 3, JCS_RGB, JCS_YCbCr, 85, 2, 2, 1, 0},
+        };
+        for (size_t i = 0; i < sizeof photo / sizeof *photo; i++) {
+            write_jpeg(at(photo[i].name), cat, w, h, &photo[i], NULL, 0);
+            worst = fmax(worst, against_stb(at(photo[i].name), 0, JPEG_TOLERANCE, -1));
+        }
+        stbi_image_free(cat);
+    }
+    printf("  JPEG: largest difference between libjpeg-turbo and stb_image %.3g levels of 255\n",
+           worst);
+
+    /* A wide progressive JPEG: libjpeg's whole-image buffers and row buffers within what the
+     * library lets it allocate. */
+    const jpeg_spec wide = {"wide.jpg", 3, JCS_RGB, JCS_YCbCr, 70, 2, 2, 1, 0};
+    unsigned char *strip = picture_pixels(16000, 8, 3);
+    write_jpeg(at("wide.jpg"), strip, 16000, 8, &wide, NULL, 0);
+    free(strip);
+    float x[3 * 4 * 40];
+    char err[512] = "";
+    T_OK(NULL, cnn_image_load(at("wide.jpg"), 3, 4, 40, x, err, sizeof err));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Main
+ * ------------------------------------------------------------------------------------------- */
+
+static void remove_files(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (e->d_name[0] != '.') unlink(path);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+int main(void) {
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/cnn-test-images-XXXXXX");
+    if (!mkdtemp(tmp_root)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    test_good();
+    remove_files(tmp_root);
+    return t_finish();
+}
