@@ -8,6 +8,9 @@
  * floats that the library's stb_image path gave before (stb_image decodes the same file here,
  * converted as cnn_image_load converts): PNG bit for bit, JPEG within a few levels of 255 (two
  * IDCTs and upsamplers; the largest difference is printed).
+ *
+ * The pixel limit: CNN_MAX_IMAGE_PIXELS at its boundary, for PNG and JPEG, by cnn_image_load
+ * and cnn_image_size, and its bad values.
  */
 #include "testlib.h"
 
@@ -393,6 +396,77 @@ static void test_good(void) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * The pixel limit
+ * ------------------------------------------------------------------------------------------- */
+
+/* The status is not OK and the message holds every fragment given. */
+static void expect_fail(cnn_status st, const char *err, const char *what, const char *frag1,
+                        const char *frag2) {
+    T_CHECK(st != CNN_STATUS_OK, "%s: accepted", what);
+    T_CHECK(!frag1 || strstr(err, frag1), "%s: message '%s' lacks '%s'", what, err,
+            frag1 ? frag1 : "");
+    T_CHECK(!frag2 || strstr(err, frag2), "%s: message '%s' lacks '%s'", what, err,
+            frag2 ? frag2 : "");
+    printf("  ok %s: [%s] %s\n", what, cnn_status_str(st), err);
+}
+
+/* Loads path with the limit CNN_MAX_IMAGE_PIXELS=limit (NULL: unset). */
+static cnn_status load_with_limit(const char *limit, const char *path, char *err, size_t n) {
+    if (limit) setenv("CNN_MAX_IMAGE_PIXELS", limit, 1);
+    else unsetenv("CNN_MAX_IMAGE_PIXELS");
+    float x[3 * 4 * 4];
+    cnn_status st = cnn_image_load(path, 3, 4, 4, x, err, n);
+    unsetenv("CNN_MAX_IMAGE_PIXELS");
+    return st;
+}
+
+static void test_limit(void) {
+    /* 10 x 10 is within a limit of 100 pixels; 10 x 11 and 11 x 10 are not, refused from the
+     * header by cnn_image_size as by cnn_image_load. */
+    const jpeg_spec rgb = {"rgb", 3, JCS_RGB, JCS_YCbCr, 90, 2, 2, 0, 0};
+    const png_spec *grey = &good_pngs[0];
+    const int sides[3][2] = {{10, 10}, {10, 11}, {11, 10}};
+    char err[512] = "", name[64], want[64];
+    for (int i = 0; i < 3; i++)
+        for (int jpeg = 0; jpeg <= 1; jpeg++) {
+            int w = sides[i][0], h = sides[i][1];
+            snprintf(name, sizeof name, "%dx%d.%s", w, h, jpeg ? "jpg" : "png");
+            unsigned char *px = picture_pixels(w, h, 3);
+            if (jpeg) write_jpeg(at(name), px, w, h, &rgb, NULL, 0);
+            else write_png(at(name), grey, w, h);
+            free(px);
+            cnn_status st = load_with_limit("100", at(name), err, sizeof err);
+            if (i == 0) {
+                T_CHECK(st == CNN_STATUS_OK, "%s within a limit of 100 pixels: %s", name, err);
+                continue;
+            }
+            snprintf(want, sizeof want, "%dx%d is 110 pixels, more than the 100", w, h);
+            expect_fail(st, err, "over the pixel limit", name, want);
+            T_CHECK(st == CNN_STATUS_FORMAT && strstr(err, "CNN_MAX_IMAGE_PIXELS"),
+                    "%s: [%s] %s", name, cnn_status_str(st), err);
+            int c, hh, ww;
+            setenv("CNN_MAX_IMAGE_PIXELS", "100", 1);
+            st = cnn_image_size(at(name), &c, &hh, &ww, err, sizeof err);
+            unsetenv("CNN_MAX_IMAGE_PIXELS");
+            expect_fail(st, err, "cnn_image_size over the pixel limit", name, want);
+            T_OK(NULL, load_with_limit(NULL, at(name), err, sizeof err));
+            T_OK(NULL, load_with_limit("1099511627776", at(name), err, sizeof err));
+        }
+
+    /* Anything but a whole number from 1 to 2^40 is an error naming the variable and its
+     * value, never a silent default. */
+    const char *bad[] = {"", "abc", "0", "-5", "+5", " 5", "5 ", "12x", "1e6", "0x10",
+                         "1099511627777", "18446744073709551616"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cnn_status st = load_with_limit(bad[i], at("10x10.png"), err, sizeof err);
+        snprintf(want, sizeof want, "CNN_MAX_IMAGE_PIXELS is '%s'", bad[i]);
+        expect_fail(st, err, "a bad CNN_MAX_IMAGE_PIXELS", "10x10.png", want);
+        T_CHECK(st == CNN_STATUS_INVALID_ARGUMENT, "CNN_MAX_IMAGE_PIXELS='%s': %s", bad[i],
+                cnn_status_str(st));
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Main
  * ------------------------------------------------------------------------------------------- */
 
@@ -415,6 +489,7 @@ int main(void) {
         return 2;
     }
     test_good();
+    test_limit();
     remove_files(tmp_root);
     return t_finish();
 }

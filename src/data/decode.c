@@ -3,6 +3,12 @@
  * browsers and image tools rely on and that have been fuzzed for years (stb_image 2.27, used
  * before, writes out of bounds on hostile JPEGs: nothings/stb #1289, #1291).
  *
+ * Hostile files cost little. The image's size is read from its header and refused above the
+ * pixel limit (CNN_MAX_IMAGE_PIXELS, 2^26 = 64 megapixels unless set) before anything is
+ * allocated for its pixels; past that check neither decoder allocates more than the header
+ * promises (libpng: ancillary chunks skipped unread, each chunk at most 8 MB; libjpeg: its
+ * whole-image buffers bounded by the size, at most 500 scans).
+ *
  * A damaged file is an error that names the file and says what the decoder found, never a
  * crash and never an exit. libpng and libjpeg report errors by calling a function that must
  * not return; ours longjmps back to the one setjmp of each decoder. What the decoders allocated
@@ -15,7 +21,9 @@
 #include "data.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +31,49 @@
 /* After jpeglib.h, whose configuration says whether arithmetic coding (and its warning) is in. */
 #include <jerror.h>
 #include <png.h>
+
+/* The pixel limit unless CNN_MAX_IMAGE_PIXELS says otherwise: 64 megapixels, an 8192 x 8192
+ * photograph, whose floats alone take 768 MB in colour. */
+#define DEFAULT_MAX_PIXELS (UINT64_C(1) << 26)
+/* The largest limit CNN_MAX_IMAGE_PIXELS may set: a terapixel, more than any machine holds,
+ * and small enough that no size computed from it overflows. */
+#define LARGEST_MAX_PIXELS (UINT64_C(1) << 40)
+
+/* libpng keeps in memory at most this much of a chunk (a palette and its transparency are the
+ * only chunks it keeps here) and refuses longer chunks other than image data: its default,
+ * set so that another build of libpng behaves the same. */
+#define PNG_CHUNK_MAX (8u << 20)
+
+/* The pixel limit: CNN_MAX_IMAGE_PIXELS when it is set, a whole number from 1 to
+ * LARGEST_MAX_PIXELS (anything else is an error, not a silent default). Read at every call,
+ * so that a program may change it between loads. */
+static cnn_status max_pixels(const char *path, uint64_t *max, char *err, size_t errlen) {
+    const char *s = getenv("CNN_MAX_IMAGE_PIXELS");
+    *max = DEFAULT_MAX_PIXELS;
+    if (!s) return CNN_STATUS_OK;
+    char *end = NULL;
+    errno = 0;
+    /* strtoull alone would accept blanks, a sign and an empty string. */
+    unsigned long long v = *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+    if (!end || *end || errno || v < 1 || v > LARGEST_MAX_PIXELS)
+        return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                             "%s: the environment variable CNN_MAX_IMAGE_PIXELS is '%s', not a "
+                             "number of pixels from 1 to %llu",
+                             path, s, (unsigned long long)LARGEST_MAX_PIXELS);
+    *max = v;
+    return CNN_STATUS_OK;
+}
+
+/* 0 when a w x h image is within the limit max; else 1 with the message into why. */
+static int too_many_pixels(uint64_t w, uint64_t h, uint64_t max, char *why, size_t n) {
+    if (h == 0 || w <= max / h) return 0;
+    snprintf(why, n,
+             "%llux%llu is %.0f pixels, more than the %llu an image may have (the environment "
+             "variable CNN_MAX_IMAGE_PIXELS raises the limit)",
+             (unsigned long long)w, (unsigned long long)h, (double)w * (double)h,
+             (unsigned long long)max);
+    return 1;
+}
 
 void cnn_pixels_free(cnn_pixels *p) {
     cnn_free(p->data);
@@ -97,10 +148,16 @@ static void png_transform(png_reader *r, cnn_decode_mode mode, cnn_pixels *out) 
                (out->depth == 8 || (mode == CNN_DECODE_MASK && out->depth == 16)));
 }
 
-/* Reads the PNG at r->f into out as `mode` asks. 0, or -1 with r->why. */
-static int png_read(png_reader *r, cnn_decode_mode mode, cnn_pixels *out) {
+/* Reads the PNG at r->f into out as `mode` asks, its size already checked against max (from
+ * the IHDR). 0, or -1 with r->why. */
+static int png_read(png_reader *r, cnn_decode_mode mode, uint64_t max, cnn_pixels *out) {
     if (setjmp(png_jmpbuf(r->png))) return -1;
     png_set_read_fn(r->png, r, png_on_read);
+    /* libpng's limits on each side (1,000,000 by default) become the pixel limit, which a
+     * long strip may reach. */
+    png_uint_32 side = max < PNG_UINT_31_MAX ? (png_uint_32)max : PNG_UINT_31_MAX;
+    png_set_user_limits(r->png, side, side);
+    png_set_chunk_malloc_max(r->png, PNG_CHUNK_MAX);
     /* Ancillary chunks (text, ICC profiles, EXIF, ...) are skipped unread: nothing here uses
      * them, and compressed ones would be inflated into memory. */
     png_set_keep_unknown_chunks(r->png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
@@ -110,10 +167,6 @@ static int png_read(png_reader *r, cnn_decode_mode mode, cnn_pixels *out) {
     out->channels = png_get_color_type(r->png, r->info) & PNG_COLOR_MASK_COLOR ? 3 : 1;
     if (mode == CNN_DECODE_SIZE) return 0;
     png_transform(r, mode, out);
-    if (out->rowbytes > SIZE_MAX / (size_t)out->h) {
-        snprintf(r->why, sizeof r->why, "%dx%d pixels do not fit in memory", out->w, out->h);
-        return -1;
-    }
     out->data = cnn_alloc(out->rowbytes * (size_t)out->h);
     r->rows = cnn_alloc((size_t)out->h * sizeof *r->rows);
     if (!out->data || !r->rows) {
@@ -127,8 +180,8 @@ static int png_read(png_reader *r, cnn_decode_mode mode, cnn_pixels *out) {
     return 0;
 }
 
-static cnn_status png_decode(const char *path, FILE *f, cnn_decode_mode mode, cnn_pixels *out,
-                             char *err, size_t errlen) {
+static cnn_status png_decode(const char *path, FILE *f, cnn_decode_mode mode, uint64_t max,
+                             cnn_pixels *out, char *err, size_t errlen) {
     png_reader r = {.f = f};
     r.png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &r, png_on_error, png_on_warning,
                                      &r, png_on_alloc, png_on_free);
@@ -137,7 +190,7 @@ static cnn_status png_decode(const char *path, FILE *f, cnn_decode_mode mode, cn
     cnn_status st = CNN_STATUS_OK;
     if (!r.info)
         st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "%s: out of memory", path);
-    else if (png_read(&r, mode, out) != 0)
+    else if (png_read(&r, mode, max, out) != 0)
         st = cnn_set_error(err, errlen, r.out_of_memory ? CNN_STATUS_NO_MEMORY : CNN_STATUS_FORMAT,
                            "%s: %s: %s", path, what, r.why);
     if (r.png) png_destroy_read_struct(&r.png, r.info ? &r.info : NULL, NULL);
@@ -161,7 +214,8 @@ typedef struct jpeg_reader {
     jmp_buf jump;
     unsigned char *cmyk; /* one row of CMYK samples, converted to RGB into the pixels */
     cnn_status st;       /* the error when jpeg_read fails */
-    char why[JMSG_LENGTH_MAX];
+    int too_big;         /* why is the pixel limit's message, not libjpeg's */
+    char why[256 + JMSG_LENGTH_MAX];
 } jpeg_reader;
 
 static void jpeg_on_error(j_common_ptr c) {
@@ -215,15 +269,32 @@ static int jpeg_header(jpeg_reader *r, cnn_pixels *out) {
     return -1;
 }
 
-/* Reads the JPEG at f into out as 8-bit grey or RGB. 0, or -1 with r->why and r->st. */
-static int jpeg_read(jpeg_reader *r, FILE *f, cnn_decode_mode mode, cnn_pixels *out) {
+/* What libjpeg may hold for an image of the header's size: libjpeg consults it when it places
+ * its whole-image coefficient buffers (progressive and multi-scan files), which take 2 bytes a
+ * sample with each side padded to whole MCUs (at most 32 pixels), and counts in what it has
+ * allocated before, row buffers of a few dozen rows. Without a backing store (Debian's build
+ * has none), a file that needs more is an error. */
+static long jpeg_memory_bound(const struct jpeg_decompress_struct *d) {
+    uint64_t w = d->image_width + UINT64_C(64), h = d->image_height + UINT64_C(64);
+    uint64_t n = (uint64_t)d->num_components;
+    uint64_t bytes = 2 * w * h * n + 256 * w * n + (UINT64_C(1) << 20);
+    return bytes > LONG_MAX ? LONG_MAX : (long)bytes;
+}
+
+/* Reads the JPEG at f into out as 8-bit grey or RGB, refusing images over max pixels. 0, or
+ * -1 with r->why and r->st. */
+static int jpeg_read(jpeg_reader *r, FILE *f, cnn_decode_mode mode, uint64_t max,
+                     cnn_pixels *out) {
     if (setjmp(r->jump)) return -1;
     jpeg_create_decompress(&r->d);
     jpeg_stdio_src(&r->d, f);
     if (jpeg_header(r, out) != 0) return -1;
+    r->too_big = too_many_pixels((uint64_t)out->w, (uint64_t)out->h, max, r->why, sizeof r->why);
+    if (r->too_big) return -1;
     if (mode == CNN_DECODE_SIZE) return 0;
     int n = r->d.num_components;
     r->d.out_color_space = n == 1 ? JCS_GRAYSCALE : n == 3 ? JCS_RGB : JCS_CMYK;
+    r->d.mem->max_memory_to_use = jpeg_memory_bound(&r->d);
     r->progress.progress_monitor = jpeg_on_progress;
     r->d.progress = &r->progress;
     jpeg_start_decompress(&r->d);
@@ -246,8 +317,8 @@ static int jpeg_read(jpeg_reader *r, FILE *f, cnn_decode_mode mode, cnn_pixels *
     return 0;
 }
 
-static cnn_status jpeg_decode(const char *path, FILE *f, cnn_decode_mode mode, cnn_pixels *out,
-                              char *err, size_t errlen) {
+static cnn_status jpeg_decode(const char *path, FILE *f, cnn_decode_mode mode, uint64_t max,
+                              cnn_pixels *out, char *err, size_t errlen) {
     jpeg_reader r;
     memset(&r, 0, sizeof r);
     r.d.err = jpeg_std_error(&r.jerr);
@@ -256,8 +327,9 @@ static cnn_status jpeg_decode(const char *path, FILE *f, cnn_decode_mode mode, c
     r.d.client_data = &r;
     r.st = CNN_STATUS_FORMAT;
     cnn_status st = CNN_STATUS_OK;
-    if (jpeg_read(&r, f, mode, out) != 0)
-        st = cnn_set_error(err, errlen, r.st, "%s: cannot decode JPEG: %s", path, r.why);
+    if (jpeg_read(&r, f, mode, max, out) != 0)
+        st = cnn_set_error(err, errlen, r.st, "%s: %s%s", path,
+                           r.too_big ? "" : "cannot decode JPEG: ", r.why);
     jpeg_destroy_decompress(&r.d);
     cnn_free(r.cmyk);
     return st;
@@ -277,18 +349,26 @@ static int is_jpeg(const unsigned char *b, size_t n) {
     return n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff;
 }
 
+static uint32_t be32(const unsigned char *b) {
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
 cnn_status cnn_image_decode(const char *path, cnn_decode_mode mode, cnn_pixels *out, char *err,
                             size_t errlen) {
     memset(out, 0, sizeof *out);
+    uint64_t max;
+    cnn_status st = max_pixels(path, &max, err, errlen);
+    if (st != CNN_STATUS_OK) return st;
     FILE *f = fopen(path, "rb");
     if (!f)
         return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
                              strerror(errno));
-    /* The format is told by the first bytes, not by the file's name. */
-    unsigned char head[8];
+    /* The format is told by the first bytes, not by the file's name; a PNG's size too, from
+     * its IHDR (the first chunk, or libpng refuses the file), before libpng sees the file. */
+    unsigned char head[24];
     size_t got = fread(head, 1, sizeof head, f);
     int png = is_png(head, got), jpeg = !png && mode != CNN_DECODE_MASK && is_jpeg(head, got);
-    cnn_status st = CNN_STATUS_OK;
+    char why[256];
     if (ferror(f))
         st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: read error: %s", path,
                            strerror(errno));
@@ -299,10 +379,13 @@ cnn_status cnn_image_decode(const char *path, cnn_decode_mode mode, cnn_pixels *
     else if (fseek(f, 0, SEEK_SET) != 0)
         st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot seek: %s", path,
                            strerror(errno));
+    else if (png && got == sizeof head && !memcmp(head + 12, "IHDR", 4) &&
+             too_many_pixels(be32(head + 16), be32(head + 20), max, why, sizeof why))
+        st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s: %s", path, why);
     else if (png)
-        st = png_decode(path, f, mode, out, err, errlen);
+        st = png_decode(path, f, mode, max, out, err, errlen);
     else
-        st = jpeg_decode(path, f, mode, out, err, errlen);
+        st = jpeg_decode(path, f, mode, max, out, err, errlen);
     fclose(f);
     if (st != CNN_STATUS_OK) cnn_pixels_free(out);
     return st;
