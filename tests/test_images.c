@@ -1,6 +1,6 @@
 /*
- * test_images.c - image files written here into a temporary folder (PNGs with libpng, JPEGs
- * with libjpeg).
+ * test_images.c - image files written here into a temporary folder (PNGs with libpng or chunk
+ * by chunk, JPEGs with libjpeg).
  *
  * Every kind of PNG (grey of 1 to 16 bits, grey and alpha, RGB, RGBA, palettes of 1 to 8 bits,
  * transparency, Adam7 interlacing, ancillary chunks) and of JPEG (grey, 4:2:0, 4:2:2, 4:4:0,
@@ -8,6 +8,16 @@
  * floats that the library's stb_image path gave before (stb_image decodes the same file here,
  * converted as cnn_image_load converts): PNG bit for bit, JPEG within a few levels of 255 (two
  * IDCTs and upsamplers; the largest difference is printed).
+ *
+ * Hostile files (stb_image's out-of-bounds JPEG, sizes far beyond what the file holds, zero
+ * sizes, files cut short, bad CRCs, a chunk longer than the file, missing image data, a
+ * marker inside entropy-coded data, 704 scans, two colour components, not images at all):
+ * each is refused with a message naming it and saying what is wrong, in a child process that
+ * must end normally (no crash, no sanitizer report) and whose peak resident memory must grow
+ * by less than 64 MB; then again in this process, so that LeakSanitizer checks the error
+ * paths. Against the library's former stb_image decoding, 18 of these 20 fail: six for what
+ * matters (out of bounds under UBSan; accepted in 11 GB and in 5 GB; bad CRCs and 704 scans
+ * accepted) and twelve for stb's terser reasons ("outofdata", an empty one).
  *
  * The pixel limit: CNN_MAX_IMAGE_PIXELS at its boundary, for PNG and JPEG, by cnn_image_load
  * and cnn_image_size, and its bad values.
@@ -42,10 +52,32 @@ static const char *at(const char *name) {
     return b;
 }
 
+static void write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+/* The whole file, malloc'ed, its length in *n. */
+static unsigned char *read_bytes(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    long size = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    unsigned char *b = size >= 0 ? malloc((size_t)size + 1) : NULL;
+    if (!b || fseek(f, 0, SEEK_SET) != 0 || fread(b, 1, (size_t)size, f) != (size_t)size) {
+        perror(path);
+        exit(2);
+    }
+    fclose(f);
+    *n = (size_t)size;
+    return b;
+}
+
 /* A deterministic picture: smooth gradients, an edge and some noise, so that JPEG's IDCT and
  * upsampling have work to do. Sample c of pixel (x, y), in [0, 256). */
 static int picture(int x, int y, int c) {
-    uint32_t hsh = (uint32_t)(x * 73856093) ^ (uint32_t)(y * 19349663) ^ (uint32_t)(c * 83492791);
+    uint32_t hsh = (uint32_t)x * 73856093u ^ (uint32_t)y * 19349663u ^ (uint32_t)c * 83492791u;
     hsh = (hsh ^ (hsh >> 13)) * 0x5bd1e995u;
     int v = (x * 255 / 36 * (c + 1) + y * 7 + 60 * c) % 256 + (int)((hsh >> 24) % 24) - 12;
     if (x > 20 && y > 11) v = 255 - v;
@@ -162,6 +194,75 @@ static void write_png(const char *path, const png_spec *s, int w, int h) {
     fclose(f);
     free(rows);
     free(ptrs);
+}
+
+/* A growing byte buffer, for files assembled chunk by chunk. */
+typedef struct bytes {
+    unsigned char *p;
+    size_t n, cap;
+} bytes;
+
+static void put(bytes *b, const void *data, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = 2 * (b->n + n);
+        b->p = realloc(b->p, b->cap);
+        if (!b->p) exit(2);
+    }
+    memcpy(b->p + b->n, data, n);
+    b->n += n;
+}
+
+static void put32(bytes *b, uint32_t v) {
+    unsigned char be[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                           (unsigned char)(v >> 8), (unsigned char)v};
+    put(b, be, 4);
+}
+
+/* A PNG chunk: length, type, data, and the CRC of type and data (plus crc_xor, to damage it). */
+static void chunk(bytes *b, const char *type, const void *data, uint32_t n, uint32_t crc_xor) {
+    put32(b, n);
+    put(b, type, 4);
+    put(b, data, n);
+    uLong crc = crc32(crc32(0, Z_NULL, 0), (const Bytef *)type, 4);
+    put32(b, (uint32_t)crc32(crc, data, n) ^ crc_xor);
+}
+
+/* The signature and an IHDR of w x h, 8-bit grey (or `type`), not interlaced. */
+static void png_start(bytes *b, uint32_t w, uint32_t h, int type) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    put(b, sig, 8);
+    unsigned char ihdr[13] = {(unsigned char)(w >> 24), (unsigned char)(w >> 16),
+                              (unsigned char)(w >> 8), (unsigned char)w,
+                              (unsigned char)(h >> 24), (unsigned char)(h >> 16),
+                              (unsigned char)(h >> 8), (unsigned char)h, 8, (unsigned char)type,
+                              0, 0, 0};
+    chunk(b, "IHDR", ihdr, 13, 0);
+}
+
+/* An IDAT of `rows` rows of w zero bytes (filter byte 0 each), and IEND. Zeros deflate about
+ * 1000 to 1, so 30000 x 30000 pixels take 873 KB. */
+static void png_zero_rows(bytes *b, uint32_t w, uint32_t rows) {
+    z_stream z = {0};
+    unsigned char *row = calloc(w + 1, 1);
+    bytes idat = {0};
+    unsigned char out[65536];
+    if (!row || deflateInit2(&z, 9, Z_DEFLATED, 15, 9, Z_RLE) != Z_OK) exit(2);
+    for (uint32_t y = 0; y <= rows; y++) {
+        z.next_in = row;
+        z.avail_in = y < rows ? w + 1 : 0;
+        int ret;
+        do {
+            z.next_out = out;
+            z.avail_out = sizeof out;
+            ret = deflate(&z, y < rows ? Z_NO_FLUSH : Z_FINISH);
+            put(&idat, out, sizeof out - z.avail_out);
+        } while (z.avail_in || (y == rows && ret != Z_STREAM_END));
+    }
+    deflateEnd(&z);
+    chunk(b, "IDAT", idat.p, (uint32_t)idat.n, 0);
+    chunk(b, "IEND", "", 0, 0);
+    free(idat.p);
+    free(row);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -395,10 +496,6 @@ static void test_good(void) {
     T_OK(NULL, cnn_image_load(at("wide.jpg"), 3, 4, 40, x, err, sizeof err));
 }
 
-/* ---------------------------------------------------------------------------------------------
- * The pixel limit
- * ------------------------------------------------------------------------------------------- */
-
 /* The status is not OK and the message holds every fragment given. */
 static void expect_fail(cnn_status st, const char *err, const char *what, const char *frag1,
                         const char *frag2) {
@@ -409,6 +506,223 @@ static void expect_fail(cnn_status st, const char *err, const char *what, const 
             frag2 ? frag2 : "");
     printf("  ok %s: [%s] %s\n", what, cnn_status_str(st), err);
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Hostile files
+ * ------------------------------------------------------------------------------------------- */
+
+/* What loading a file did, as a child process reports it. */
+typedef struct outcome {
+    cnn_status size_st, load_st;
+    char size_err[512], load_err[512];
+    long growth_kb; /* how much the peak resident memory grew while loading */
+} outcome;
+
+/* cnn_image_size, then cnn_image_load as 3 x 8 x 8, of path. */
+static void load_once(const char *path, outcome *o) {
+    int c, h, w;
+    float x[3 * 8 * 8];
+    o->size_st = cnn_image_size(path, &c, &h, &w, o->size_err, sizeof o->size_err);
+    o->load_st = cnn_image_load(path, 3, 8, 8, x, o->load_err, sizeof o->load_err);
+}
+
+/* Runs load_once(path) in a child process, which reports *o through a pipe. A forked child's
+ * peak resident memory starts at what it holds, so the growth of ru_maxrss is the peak of the
+ * load. 0, or -1 with how the child ended in how (a signal, a sanitizer's exit code). */
+static int load_in_child(const char *path, outcome *o, char *how, size_t n) {
+    int fd[2];
+    if (pipe(fd) != 0) exit(2);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) exit(2);
+    if (pid == 0) {
+        close(fd[0]);
+        struct rusage before, after;
+        getrusage(RUSAGE_SELF, &before);
+        memset(o, 0, sizeof *o);
+        load_once(path, o);
+        getrusage(RUSAGE_SELF, &after);
+        o->growth_kb = after.ru_maxrss - before.ru_maxrss;
+        _exit(write(fd[1], o, sizeof *o) == (ssize_t)sizeof *o ? 0 : 3);
+    }
+    close(fd[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof *o && (r = read(fd[0], (char *)o + got, sizeof *o - got)) > 0)
+        got += (size_t)r;
+    close(fd[0]);
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) continue;
+    if (WIFSIGNALED(ws)) snprintf(how, n, "killed by signal %d", WTERMSIG(ws));
+    else if (WEXITSTATUS(ws) != 0 || got != sizeof *o)
+        snprintf(how, n, "exit code %d", WEXITSTATUS(ws));
+    else return 0;
+    return -1;
+}
+
+/* The peak memory a hostile file may cost. */
+#define HOSTILE_KB (64 << 10)
+
+/* The file `name` is refused by cnn_image_load with a message naming it and holding `why`,
+ * in a child that ends normally and whose peak memory grows by less than HOSTILE_KB; then
+ * the same in this process, for LeakSanitizer. cnn_image_size may accept the file (its header
+ * can be sound) or refuse it naming it. */
+static void expect_hostile(const char *name, const char *why) {
+    outcome o;
+    char how[64];
+    if (!T_CHECK(load_in_child(at(name), &o, how, sizeof how) == 0, "%s: the child was %s", name,
+                 how))
+        return;
+    expect_fail(o.load_st, o.load_err, name, name, why);
+    T_CHECK(o.size_st == CNN_STATUS_OK || strstr(o.size_err, name), "%s: cnn_image_size: %s",
+            name, o.size_err);
+    printf("     peak memory +%.1f MB\n", o.growth_kb / 1024.0);
+    if (T_CHECK(o.growth_kb < HOSTILE_KB, "%s: the load's peak memory grew by %ld KB", name,
+                o.growth_kb))
+        load_once(at(name), &o);
+}
+
+/* Rewrites the size in the frame header (SOFn) of the JPEG at path. */
+static void set_jpeg_size(const char *path, int w, int h) {
+    size_t n;
+    unsigned char *b = read_bytes(path, &n);
+    for (size_t i = 2; i + 9 < n && b[i] == 0xff; i += 2 + (size_t)(b[i + 2] << 8 | b[i + 3]))
+        if (b[i + 1] >= 0xc0 && b[i + 1] <= 0xc2) {
+            b[i + 5] = (unsigned char)(h >> 8), b[i + 6] = (unsigned char)h;
+            b[i + 7] = (unsigned char)(w >> 8), b[i + 8] = (unsigned char)w;
+            write_bytes(path, b, n);
+            free(b);
+            return;
+        }
+    fprintf(stderr, "%s: no frame header\n", path);
+    exit(2);
+}
+
+/* The first n bytes of file `from` as file `to`, with byte k xor-ed with x (k < n, or -1). */
+static void derive(const char *from, const char *to, size_t n, long k, unsigned char x) {
+    size_t len;
+    unsigned char *b = read_bytes(at(from), &len);
+    if (k >= 0) b[k] ^= x;
+    write_bytes(at(to), b, n < len ? n : len);
+    free(b);
+}
+
+/* A progressive grey JPEG of more scans than libjpeg-turbo's 500 yet a valid progression:
+ * every coefficient, the DC one included, by successive approximation from bit 10 down (11
+ * scans each, 704 in all). */
+static void write_many_scans(const char *path) {
+    static jpeg_scan_info scans[64 * 11];
+    int n = 0;
+    for (int k = 0; k < 64; k++)
+        for (int al = 10; al >= 0; al--)
+            scans[n++] = (jpeg_scan_info){1, {0}, k, k, al == 10 ? 0 : al + 1, al};
+    const jpeg_spec grey = {"scans", 1, JCS_GRAYSCALE, JCS_GRAYSCALE, 90, 1, 1, 0, 0};
+    unsigned char *px = picture_pixels(16, 16, 1);
+    write_jpeg(path, px, 16, 16, &grey, scans, n);
+    free(px);
+}
+
+static void test_hostile(void) {
+    /* stb_image 2.27 wrote out of bounds on this one (nothings/stb #1289: UBSan, index 257
+     * out of bounds in stbi__build_huffman): a DHT marker whose length runs past the file. */
+    write_bytes(at("stb1289.jpg"), "\xff\xd8\xff\xc4\xff\x00\x00\xa4\xa4", 9);
+    expect_hostile("stb1289.jpg", "cannot decode JPEG: Premature end of JPEG file");
+
+    /* Too many pixels for what the file holds: 873 KB of zeros that are 30000 x 30000 pixels
+     * (4.5 GB to load as grey before the limit), a JPEG frame header saying 20000 x 20000
+     * (whose decoder would fill all of it) or 65500 x 65500 (JPEG's largest), PNG's largest
+     * sides. */
+    bytes b = {0};
+    png_start(&b, 30000, 30000, 0);
+    png_zero_rows(&b, 30000, 30000);
+    write_bytes(at("huge.png"), b.p, b.n);
+    b.n = 0;
+    expect_hostile("huge.png", "30000x30000 is 900000000 pixels, more than the 67108864");
+    png_start(&b, 0x7fffffff, 0x7fffffff, 2);
+    png_zero_rows(&b, 16, 1);
+    write_bytes(at("sides.png"), b.p, b.n);
+    b.n = 0;
+    expect_hostile("sides.png", "2147483647x2147483647 is");
+    const jpeg_spec grey = {"grey", 1, JCS_GRAYSCALE, JCS_GRAYSCALE, 90, 1, 1, 0, 0};
+    unsigned char *px = picture_pixels(64, 64, 3);
+    write_jpeg(at("huge.jpg"), px, 16, 16, &grey, NULL, 0);
+    set_jpeg_size(at("huge.jpg"), 20000, 20000);
+    expect_hostile("huge.jpg", "20000x20000 is 400000000 pixels");
+    derive("huge.jpg", "sides.jpg", SIZE_MAX, -1, 0);
+    set_jpeg_size(at("sides.jpg"), 65500, 65500);
+    expect_hostile("sides.jpg", "65500x65500 is 4290250000 pixels");
+
+    /* No pixels at all. */
+    png_start(&b, 0, 16, 0);
+    png_zero_rows(&b, 0, 16);
+    write_bytes(at("zero.png"), b.p, b.n);
+    b.n = 0;
+    expect_hostile("zero.png", "Image width is zero in IHDR");
+    derive("huge.jpg", "zero.jpg", SIZE_MAX, -1, 0);
+    set_jpeg_size(at("zero.jpg"), 16, 0);
+    expect_hostile("zero.jpg", "Empty JPEG image");
+
+    /* Cut short, and damaged: CRCs, a chunk longer than the file, too little image data, a
+     * marker in the middle of a JPEG's entropy-coded data. */
+    const png_spec rgb = {"rgb", 8, PNG_COLOR_TYPE_RGB, 0, 0, 0};
+    write_png(at("good.png"), &rgb, 64, 64);
+    size_t png_n, jpeg_n;
+    free(read_bytes(at("good.png"), &png_n));
+    derive("good.png", "cut.png", png_n / 2, -1, 0);
+    expect_hostile("cut.png", "cannot decode PNG: the file ends early (truncated)");
+    derive("good.png", "signature.png", 8, -1, 0);
+    expect_hostile("signature.png", "the file ends early");
+    derive("good.png", "ihdr-crc.png", png_n, 29, 0x01);
+    expect_hostile("ihdr-crc.png", "IHDR: CRC error");
+    derive("good.png", "idat-crc.png", png_n, (long)png_n - 13, 0x80);
+    expect_hostile("idat-crc.png", "IDAT: CRC error");
+    png_start(&b, 16, 16, 0);
+    put32(&b, 0x7ffffff0);
+    put(&b, "tEXt", 4);
+    write_bytes(at("long-chunk.png"), b.p, b.n);
+    b.n = 0;
+    expect_hostile("long-chunk.png", "chunk data is too large");
+    png_start(&b, 64, 64, 0);
+    png_zero_rows(&b, 64, 32);
+    write_bytes(at("short-idat.png"), b.p, b.n);
+    b.n = 0;
+    expect_hostile("short-idat.png", "Not enough image data");
+    free(b.p);
+
+    const jpeg_spec colour = {"colour", 3, JCS_RGB, JCS_YCbCr, 90, 2, 2, 0, 0};
+    write_jpeg(at("good.jpg"), px, 64, 64, &colour, NULL, 0);
+    free(px);
+    free(read_bytes(at("good.jpg"), &jpeg_n));
+    derive("good.jpg", "cut.jpg", jpeg_n / 2, -1, 0);
+    expect_hostile("cut.jpg", "cannot decode JPEG: Premature end of JPEG file");
+    derive("good.jpg", "no-eoi.jpg", jpeg_n - 2, -1, 0);
+    expect_hostile("no-eoi.jpg", "Premature end of JPEG file");
+    unsigned char *jpeg = read_bytes(at("good.jpg"), &jpeg_n);
+    memcpy(jpeg + jpeg_n - 200, "\xff\xd3", 2); /* a restart marker where none may be */
+    write_bytes(at("marker.jpg"), jpeg, jpeg_n);
+    free(jpeg);
+    expect_hostile("marker.jpg", "Corrupt JPEG data");
+
+    /* What the decoders refuse by design: more than 500 scans, two colour components. */
+    write_many_scans(at("scans.jpg"));
+    expect_hostile("scans.jpg", "more than 500 scans");
+    const jpeg_spec two = {"two", 2, JCS_UNKNOWN, JCS_UNKNOWN, 90, 1, 1, 0, 0};
+    px = picture_pixels(16, 16, 2);
+    write_jpeg(at("two.jpg"), px, 16, 16, &two, NULL, 0);
+    free(px);
+    expect_hostile("two.jpg", "2 colour components");
+
+    /* Not images. */
+    write_bytes(at("empty.png"), "", 0);
+    expect_hostile("empty.png", "not a PNG or JPEG file");
+    write_bytes(at("text.jpg"), "hello, not an image\n", 20);
+    expect_hostile("text.jpg", "not a PNG or JPEG file");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The pixel limit
+ * ------------------------------------------------------------------------------------------- */
 
 /* Loads path with the limit CNN_MAX_IMAGE_PIXELS=limit (NULL: unset). */
 static cnn_status load_with_limit(const char *limit, const char *path, char *err, size_t n) {
@@ -489,6 +803,7 @@ int main(void) {
         return 2;
     }
     test_good();
+    test_hostile();
     test_limit();
     remove_files(tmp_root);
     return t_finish();

@@ -91,19 +91,23 @@ typedef struct png_reader {
     FILE *f;
     png_bytep *rows;   /* h pointers into the pixels, for png_read_image */
     int out_of_memory; /* an allocation failed: the error is CNN_STATUS_NO_MEMORY */
-    char why[256];
+    char warning[128]; /* the first warning, which often says what the error is about */
+    char why[384];
 } png_reader;
 
 static void png_on_error(png_structp png, png_const_charp msg) {
     png_reader *r = png_get_error_ptr(png);
-    snprintf(r->why, sizeof r->why, "%s", msg);
+    if (r->warning[0]) snprintf(r->why, sizeof r->why, "%s (%s)", msg, r->warning);
+    else snprintf(r->why, sizeof r->why, "%s", msg);
     png_longjmp(png, 1);
 }
 
-/* Warnings are dropped: the library prints nothing, and a warning does not stop the read. */
+/* A warning does not stop the read, and the library prints nothing: the first is kept for
+ * the message of an error that may follow ("Invalid IHDR data" comes after "Image width is
+ * zero in IHDR"; "chunk data is too large" before the file ends). */
 static void png_on_warning(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg;
+    png_reader *r = png_get_error_ptr(png);
+    if (!r->warning[0]) snprintf(r->warning, sizeof r->warning, "%s", msg);
 }
 
 /* libpng allocates through the library's allocator, so that tests can make it fail. */
