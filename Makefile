@@ -216,12 +216,15 @@ test: deps
 	$(MAKE) check-tsan
 
 # Fuzzing a reader with libFuzzer (clang): FUZZ_TARGET is netdef (the network definition
-# reader) or onnx (the ONNX reader and importer); FUZZ_SECONDS of search from the seed corpus
-# in fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/.
+# reader), onnx (the ONNX reader and importer), png or jpeg (the image decoders, through
+# cnn_image_size and cnn_image_load); FUZZ_SECONDS of search from the seed corpus in
+# fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/.
 FUZZ_TARGET  ?= netdef
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN_netdef := 4096
 FUZZ_MAX_LEN_onnx   := 65536
+FUZZ_MAX_LEN_png    := 65536
+FUZZ_MAX_LEN_jpeg   := 65536
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \

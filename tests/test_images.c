@@ -21,6 +21,9 @@
  *
  * The pixel limit: CNN_MAX_IMAGE_PIXELS at its boundary, for PNG and JPEG, by cnn_image_load
  * and cnn_image_size, and its bad values.
+ *
+ * `test_images --corpus DIR` also copies the files of at most 32 KB, good and hostile, into
+ * DIR/png and DIR/jpeg: the fuzzers' seed corpus (fuzz/corpus).
  */
 #include "testlib.h"
 
@@ -784,6 +787,38 @@ static void test_limit(void) {
  * Main
  * ------------------------------------------------------------------------------------------- */
 
+/* Copies the files of the temporary folder of at most 32 KB into dir/png and dir/jpeg, by
+ * extension: the fuzzers' seed corpus. */
+static void write_corpus(const char *dir) {
+    char sub[2][512];
+    snprintf(sub[0], sizeof sub[0], "%s/png", dir);
+    snprintf(sub[1], sizeof sub[1], "%s/jpeg", dir);
+    for (int i = 0; i < 2; i++)
+        if (mkdir(sub[i], 0755) != 0 && errno != EEXIST) {
+            perror(sub[i]);
+            exit(2);
+        }
+    DIR *d = opendir(tmp_root);
+    struct dirent *e;
+    int written = 0;
+    while (d && (e = readdir(d))) {
+        const char *dot = strrchr(e->d_name, '.');
+        int jpeg = dot && !strcmp(dot, ".jpg");
+        if (!dot || (!jpeg && strcmp(dot, ".png"))) continue;
+        size_t n;
+        unsigned char *b = read_bytes(at(e->d_name), &n);
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", sub[jpeg], e->d_name);
+        if (n <= 32768) {
+            write_bytes(path, b, n);
+            written++;
+        }
+        free(b);
+    }
+    if (d) closedir(d);
+    printf("  %d files of the corpus written into %s\n", written, dir);
+}
+
 static void remove_files(const char *dir) {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -796,7 +831,12 @@ static void remove_files(const char *dir) {
     rmdir(dir);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    const char *corpus = argc == 3 && !strcmp(argv[1], "--corpus") ? argv[2] : NULL;
+    if (argc > 1 && !corpus) {
+        fprintf(stderr, "usage: test_images [--corpus DIR]\n");
+        return 2;
+    }
     snprintf(tmp_root, sizeof tmp_root, "/tmp/cnn-test-images-XXXXXX");
     if (!mkdtemp(tmp_root)) {
         perror("mkdtemp");
@@ -805,6 +845,7 @@ int main(void) {
     test_good();
     test_hostile();
     test_limit();
+    if (corpus) write_corpus(corpus);
     remove_files(tmp_root);
     return t_finish();
 }
