@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     }
     for (int k = 0; k < channels * H * W; k++)
         if (!(x[k] >= 0.0f && x[k] <= 1.0f)) {
-            fprintf(stderr, "pixel %d is %g, not in [0, 1]\n", k, x[k]);
+            fprintf(stderr, "pixel %d is %.9g, not in [0, 1]\n", k, x[k]);
             abort();
         }
     return 0;

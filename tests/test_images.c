@@ -22,6 +22,9 @@
  * The pixel limit: CNN_MAX_IMAGE_PIXELS at its boundary, for PNG and JPEG, by cnn_image_load
  * and cnn_image_size, and its bad values.
  *
+ * The inputs the fuzzers found (fuzz/regressions/png, fuzz/regressions/jpeg) pass the
+ * fuzzers' checks.
+ *
  * `test_images --corpus DIR` also copies the files of at most 32 KB, good and hostile, into
  * DIR/png and DIR/jpeg: the fuzzers' seed corpus (fuzz/corpus).
  */
@@ -724,6 +727,48 @@ static void test_hostile(void) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * What the fuzzers found
+ * ------------------------------------------------------------------------------------------- */
+
+/* Every file of fuzz/regressions/png and fuzz/regressions/jpeg (the tests run from the
+ * repository's root) passes fuzz_image.h's checks: refused with a message naming it, or loaded
+ * (as 5 x 7, grey when its last byte is odd) to floats in [0, 1], with its size read too. */
+static void test_regressions(void) {
+    const char *dirs[2] = {"fuzz/regressions/png", "fuzz/regressions/jpeg"};
+    int n = 0;
+    for (int i = 0; i < 2; i++) {
+        DIR *d = opendir(dirs[i]);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (e->d_name[0] == '.') continue;
+            char path[512], err[512] = "";
+            snprintf(path, sizeof path, "%s/%s", dirs[i], e->d_name);
+            size_t len;
+            unsigned char *b = read_bytes(path, &len);
+            int channels = len && (b[len - 1] & 1) ? 1 : 3, c, h, w;
+            free(b);
+            float x[3 * 5 * 7];
+            n++;
+            cnn_status size_st = cnn_image_size(path, &c, &h, &w, err, sizeof err);
+            cnn_status st = cnn_image_load(path, channels, 5, 7, x, err, sizeof err);
+            if (st != CNN_STATUS_OK) {
+                T_CHECK(strstr(err, path) == err, "%s: a refusal without its name: %s", path, err);
+                continue;
+            }
+            T_CHECK(size_st == CNN_STATUS_OK, "%s loads, yet cnn_image_size refuses it", path);
+            float lo = 0, hi = 1;
+            for (int k = 0; k < channels * 35; k++) {
+                lo = x[k] < lo ? x[k] : lo;
+                hi = x[k] > hi ? x[k] : hi;
+            }
+            T_CHECK(lo == 0 && hi == 1, "%s: pixels from %.9g to %.9g", path, lo, hi);
+        }
+        if (d) closedir(d);
+    }
+    printf("  ok %d inputs found by the fuzzers pass their checks\n", n);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * The pixel limit
  * ------------------------------------------------------------------------------------------- */
 
@@ -844,6 +889,7 @@ int main(int argc, char **argv) {
     }
     test_good();
     test_hostile();
+    test_regressions();
     test_limit();
     if (corpus) write_corpus(corpus);
     remove_files(tmp_root);

@@ -88,7 +88,8 @@ void cnn_pixels_free(cnn_pixels *p);
  *     (anti-aliasing) instead of sampling two pixels in scale.
  * Taps are limited to the window, weights renormalised there, so the result is that of
  * cropping first. tmp holds C * crop_h * dst_w floats; dst must not overlap src or tmp.
- * Weights are non-negative, so values in [0, 1] stay in [0, 1]. */
+ * Weights are non-negative and the results are clamped to the window's range (float weights
+ * sum to 1 only up to rounding), so values in [0, 1] stay in [0, 1]. */
 void cnn_resize_bilinear(const float *src, int c, int src_h, int src_w, int top, int left,
                          int crop_h, int crop_w, float *dst, int dst_h, int dst_w, float *tmp);
 
