@@ -6,7 +6,7 @@
  * Hostile files cost little. The image's size is read from its header and refused above the
  * pixel limit (CNN_MAX_IMAGE_PIXELS, 2^26 = 64 megapixels unless set) before anything is
  * allocated for its pixels; past that check neither decoder allocates more than the header
- * promises (libpng: ancillary chunks skipped unread, each chunk at most 8 MB; libjpeg: its
+ * promises (libpng: ancillary chunks skipped unread, a chunk held at most 8 MB; libjpeg: its
  * whole-image buffers bounded by the size, at most 500 scans).
  *
  * A damaged file is an error that names the file and says what the decoder found, never a
@@ -39,9 +39,10 @@
  * and small enough that no size computed from it overflows. */
 #define LARGEST_MAX_PIXELS (UINT64_C(1) << 40)
 
-/* libpng keeps in memory at most this much of a chunk (a palette and its transparency are the
- * only chunks it keeps here) and refuses longer chunks other than image data: its default,
- * set so that another build of libpng behaves the same. */
+/* The most libpng holds in memory of one chunk: its default, set so that another build of
+ * libpng behaves the same. Only a palette and its transparency are held here: ancillary
+ * chunks are skipped unread whatever their length (a 9 MB text chunk costs nothing), and
+ * image data is inflated as it streams in. */
 #define PNG_CHUNK_MAX (8u << 20)
 
 /* The pixel limit: CNN_MAX_IMAGE_PIXELS when it is set, a whole number from 1 to
