@@ -25,7 +25,10 @@ BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
 CFLAGS   += -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Wshadow -Wno-unused-parameter \
             -Wno-format-truncation \
             -fno-math-errno $(OPT) -g -fPIC -fopenmp-simd -pthread -Iinclude -I$(BUILD) -isystem $(BLAS_INC) $(SAN)
-LDLIBS   += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lstb -lpng -lz -lm -pthread $(SAN)
+LDLIBS   += -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lpng -ljpeg -lz -lm -pthread $(SAN)
+# The tests also read and write images with stb_image (Debian's libstb): a decoder and an
+# encoder independent of the library's libpng and libjpeg.
+TEST_LDLIBS := -lstb
 
 # The version is written once, in include/cnn.h (CNN_VERSION_MAJOR, _MINOR, _PATCH): the shared
 # library is libcnn.so.MAJOR.MINOR.PATCH with the SONAME libcnn.so.MAJOR (docs/VERSIONING.md).
@@ -164,7 +167,7 @@ $(BUILD)/cnn-uninstalled.pc: cnn.pc.in Makefile include/cnn.h | $(BUILD)/.
 	$(call pc_subst,$(CURDIR),$(abspath $(BUILD)),$(CURDIR)/include,$(TREE_RPATH) ) > $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_LIB) $(BUILD)/libcnn.a
-	$(CC) -o $@ $^ $(LDLIBS)
+	$(CC) -o $@ $^ $(LDLIBS) $(TEST_LDLIBS)
 
 $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 	$(CC) -o $@ $^ $(LDLIBS)
@@ -224,12 +227,15 @@ test: deps
 	$(MAKE) check-tsan
 
 # Fuzzing a reader with libFuzzer (clang): FUZZ_TARGET is netdef (the network definition
-# reader) or onnx (the ONNX reader and importer); FUZZ_SECONDS of search from the seed corpus
-# in fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/.
+# reader), onnx (the ONNX reader and importer), png or jpeg (the image decoders, through
+# cnn_image_size and cnn_image_load); FUZZ_SECONDS of search from the seed corpus in
+# fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/.
 FUZZ_TARGET  ?= netdef
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN_netdef := 4096
 FUZZ_MAX_LEN_onnx   := 65536
+FUZZ_MAX_LEN_png    := 65536
+FUZZ_MAX_LEN_jpeg   := 65536
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \

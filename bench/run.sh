@@ -96,7 +96,7 @@ CFLAGS=(-O2 -march=x86-64-v2 -fopenmp -Wall -Wextra)
 mkdir -p build/bench
 if [ $((w2 + w3 + w4)) -gt 0 ]; then
     gcc "${CFLAGS[@]}" -Iinclude bench/cnn_bench.c build/libcnn.a -L$BLAS -Wl,-rpath,$BLAS \
-        -lopenblas -lstb -lpng -lz -lm -o build/bench/cnn_bench
+        -lopenblas -lpng -ljpeg -lz -lm -o build/bench/cnn_bench
     gcc "${CFLAGS[@]}" -isystem /usr/include/x86_64-linux-gnu/openblas-pthread bench/sgemm_peak.c \
         -L$BLAS -Wl,-rpath,$BLAS -lopenblas -lm -o build/bench/sgemm_peak
 fi

@@ -676,17 +676,30 @@ cnn_status cnn_dataset_load_cifar10(const char *const *paths, int n_paths, cnn_d
                                     char *err, size_t errlen);
 
 /* A folder with one sub-folder per class (sorted names are the classes), holding PNG and JPEG
- * images, each resized (bilinear) to channels x height x width (channels 1: grey, 3: RGB). */
+ * images, each resized (bilinear) to channels x height x width (channels 1: grey, 3: RGB).
+ * Each file is read as cnn_image_load reads it, within the same pixel limit. */
 cnn_status cnn_dataset_load_folder(const char *dir, int channels, int height, int width,
                                    cnn_dataset **out, char *err, size_t errlen);
 
-/* One image file (PNG or JPEG) as floats in [0, 1], resized to channels x height x width into
- * x (channels*height*width floats). */
+/* One image file (PNG or JPEG, told by its first bytes) as floats in [0, 1], resized to
+ * channels x height x width into x (channels*height*width floats). PNG of any colour type and
+ * depth, interlaced or not (palettes expanded, 16 bits cut to their high byte, alpha dropped);
+ * JPEG baseline or progressive, grey, colour or CMYK (made RGB). Colour to grey is BT.601 luma.
+ * Decoded by libpng and libjpeg-turbo: a damaged file, or one cut short, is CNN_STATUS_FORMAT
+ * with a message naming the file and what is wrong.
+ *
+ * The pixel limit: an image of more than CNN_MAX_IMAGE_PIXELS pixels (an environment variable,
+ * read at each call: a whole number from 1 to 2^40; unset, 2^26 = 67108864, 64 megapixels) is
+ * refused from its header, before anything is allocated for it, with CNN_STATUS_FORMAT and a
+ * message giving its size and the limit. A value of the variable that is not such a number is
+ * CNN_STATUS_INVALID_ARGUMENT. Within the limit, loading takes about 15 bytes a pixel of the
+ * file (1 GB for 64 colour megapixels). */
 cnn_status cnn_image_load(const char *path, int channels, int height, int width, float *x,
                           char *err, size_t errlen);
 
 /* The size of an image file (PNG or JPEG) without decoding it: channels 1 (grey, with or
- * without alpha) or 3 (colour), height and width in pixels. */
+ * without alpha) or 3 (colour), height and width in pixels. An image over the pixel limit
+ * (CNN_MAX_IMAGE_PIXELS, see cnn_image_load) is refused as cnn_image_load refuses it. */
 cnn_status cnn_image_size(const char *path, int *channels, int *height, int *width, char *err,
                           size_t errlen);
 

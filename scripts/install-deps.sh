@@ -5,8 +5,8 @@
 #   scripts/install-deps.sh --data    also the Fashion-MNIST data set (for `make run`)
 set -euo pipefail
 
-need=(gcc make pkg-config groff-base libopenblas-pthread-dev zlib1g-dev libpng-dev libstb-dev
-      python3-onnx libopenmpi-dev openmpi-bin libmicrohttpd-dev chromium)
+need=(gcc make pkg-config groff-base libopenblas-pthread-dev zlib1g-dev libpng-dev libjpeg-dev
+      libstb-dev python3-onnx libopenmpi-dev openmpi-bin libmicrohttpd-dev chromium)
 # The browser test of cnn serve drives chromium from Node.js (tests/test_serve_browser.sh):
 # Debian's node and npm unless the machine has a node of its own (NodeSource's holds npm).
 command -v npm >/dev/null || need+=(nodejs npm)

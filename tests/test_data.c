@@ -455,6 +455,16 @@ static void test_image_resize(void) {
         }
     t_close("grey 4x6 -> 10x12 vs torch bilinear", big, want, 120, 1e-6, 0);
 
+    /* A white image of 13 rows shrunk to 5: the float weights of a tap summed to 1 + 2^-23 and
+     * made it 1.0000001 (found by fuzz_jpeg); the result stays within the source's range. */
+    const unsigned char white[13] = {255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+                                     255};
+    write_png(at("white.png"), 1, 13, 1, white);
+    T_OK(NULL, cnn_image_load(at("white.png"), 1, 5, 7, x, err, sizeof err));
+    float top = 0;
+    for (int k = 0; k < 35; k++) top = x[k] > top ? x[k] : top;
+    T_CHECK(top == 1.0f, "white 13x1 -> 5x7: %.9g, not 1", top);
+
     /* A grey file asked for as RGB: three equal planes. */
     T_OK(NULL, cnn_image_load(at("grey.png"), 3, 4, 6, x, err, sizeof err));
     ok = 1;

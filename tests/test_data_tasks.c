@@ -4,8 +4,8 @@
  * 1-bit with libpng) read back exactly, resized by nearest neighbour as computed by hand;
  * classes inferred from the masks or named by classes.txt; CSV targets exact, image paths
  * relative to the CSV's folder; every damaged input (a mask value out of range, an image
- * without its mask, a colour mask, a bad CSV line, a missing image) refused with a message
- * naming the file and the place. Then split and hold_out keep masks and targets with their
+ * without its mask, a colour mask, a bad CSV line, a missing image, a mask over the pixel
+ * limit) refused with a message naming the file and the place. Then split and hold_out keep masks and targets with their
  * samples, truncation, the hash, renumbering classes by name (cnn_dataset_match_classes), and
  * every allocation of the loaders failing in turn.
  */
@@ -289,6 +289,18 @@ static void test_mask_formats(void) {
     st = load_tree("deep", 0, &ds, err, sizeof err);
     expect_fail(st, err, "truncated mask", "masks/m3.png", NULL);
     T_CHECK(ds == NULL, "a failed load leaves *out NULL");
+    /* Masks are within the images' pixel limit: 3 x 2 is over 5 pixels, not over 6 (the
+     * images are 2 x 2). */
+    const unsigned char six[6] = {0, 1, 2, 2, 1, 0};
+    write_png("deep/masks/m3.png", 3, 2, 1, six);
+    setenv("CNN_MAX_IMAGE_PIXELS", "5", 1);
+    st = load_tree("deep", 0, &ds, err, sizeof err);
+    expect_fail(st, err, "mask over the pixel limit", "masks/m3.png", "3x2 is 6 pixels");
+    setenv("CNN_MAX_IMAGE_PIXELS", "6", 1);
+    st = load_tree("deep", 0, &ds, err, sizeof err);
+    unsetenv("CNN_MAX_IMAGE_PIXELS");
+    ok(st, err, "a mask at the pixel limit");
+    cnn_dataset_free(ds);
 }
 
 static void test_segmentation_errors(void) {

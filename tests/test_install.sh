@@ -42,7 +42,7 @@ inst install PREFIX="$prefix"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
 
-# A program of a user: the versions, an image (stb), a small network's forward pass on it
+# A program of a user: the versions, an image (libpng), a small network's forward pass on it
 # (OpenBLAS), a plot written as PNG (libpng) and a missing IDX file (zlib), so that a
 # link missing any of the libraries libcnn needs fails.
 cat > "$tmp/prog.c" <<'EOF'

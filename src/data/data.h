@@ -1,7 +1,8 @@
 /*
  * data.h - what the data loaders (idx.c, cifar.c, image.c, tasks.c, dataset.c) and the
  * augmentations (augment.c) share: data set allocation and class names, strings and lists of
- * them through the library's allocator, folder listing, and the bilinear resampler.
+ * them through the library's allocator, folder listing, image decoding (decode.c) and the
+ * bilinear resampler.
  *
  * Shape letters: C channels, H height, W width; a data set holds N samples of (C, H, W).
  */
@@ -92,6 +93,32 @@ cnn_status cnn_data_list_dir(const char *dir, int dirs, cnn_strlist *out, char *
 cnn_status cnn_data_check_size(const char *what, int channels, int height, int width,
                                char *err, size_t errlen);
 
+/* Decoded pixels: h rows of rowbytes bytes; a row is w pixels of `channels` samples of `depth`
+ * bits (16-bit samples big-endian, as PNG stores them). */
+typedef struct cnn_pixels {
+    unsigned char *data; /* from cnn_alloc; NULL when only the header was read */
+    size_t rowbytes;
+    int w, h, channels, depth;
+} cnn_pixels;
+
+/* What cnn_image_decode reads of a file. */
+typedef enum cnn_decode_mode {
+    /* The header only: w, h, and channels 1 (grey, with or without alpha) or 3 (colour). */
+    CNN_DECODE_SIZE,
+    /* PNG or JPEG as 8-bit grey (1 channel) or RGB (3): palettes expanded, grey of 1, 2 or 4
+     * bits scaled to 0..255, 16 bits cut to their high byte, alpha dropped, CMYK made RGB. */
+    CNN_DECODE_8BIT,
+    /* PNG only, samples as stored: palette indices, 1, 2 and 4 bits unpacked but not scaled,
+     * 16 bits kept; alpha dropped (1 or 3 channels). */
+    CNN_DECODE_MASK,
+} cnn_decode_mode;
+
+/* Decodes the PNG or JPEG file at path (told by its first bytes) into *out, to free with
+ * cnn_pixels_free; on an error, which names path, *out holds nothing. */
+cnn_status cnn_image_decode(const char *path, cnn_decode_mode mode, cnn_pixels *out, char *err,
+                            size_t errlen);
+void cnn_pixels_free(cnn_pixels *p);
+
 /* Resamples the window (top, left, crop_h, crop_w) of each of the C planes of src (C, src_h,
  * src_w) to dst (C, dst_h, dst_w) with a triangle (bilinear) filter, the convention of PIL's
  * Image.resize(BILINEAR) and of torchvision's resize with antialias=True:
@@ -103,7 +130,8 @@ cnn_status cnn_data_check_size(const char *what, int channels, int height, int w
  *     (anti-aliasing) instead of sampling two pixels in scale.
  * Taps are limited to the window, weights renormalised there, so the result is that of
  * cropping first. tmp holds C * crop_h * dst_w floats; dst must not overlap src or tmp.
- * Weights are non-negative, so values in [0, 1] stay in [0, 1]. */
+ * Weights are non-negative and the results are clamped to the window's range (float weights
+ * sum to 1 only up to rounding), so values in [0, 1] stay in [0, 1]. */
 void cnn_resize_bilinear(const float *src, int c, int src_h, int src_w, int top, int left,
                          int crop_h, int crop_w, float *dst, int dst_h, int dst_w, float *tmp);
 

@@ -1,11 +1,10 @@
 /*
- * image.c - image files: PNG and JPEG decoding (stb_image, from Debian's libstb), conversion
- * to grey or RGB floats in [0, 1], bilinear resizing, and folders of images with one
- * sub-folder per class (torchvision's ImageFolder layout).
+ * image.c - image files: PNG and JPEG (decoded by decode.c) as grey or RGB floats in [0, 1],
+ * bilinear resizing, and folders of images with one sub-folder per class (torchvision's
+ * ImageFolder layout).
  *
  * Grey is ITU-R BT.601 luma, 0.299 R + 0.587 G + 0.114 B, computed from the 8-bit values in
- * float (stb's own conversion is an integer approximation of it). An alpha channel is dropped,
- * not composited, as PIL's convert("RGB") does.
+ * float. An alpha channel is dropped, not composited, as PIL's convert("RGB") does.
  *
  * Shapes: an image is (C, H, W) floats, C = 1 (grey) or 3 (RGB), planes one after another.
  */
@@ -16,8 +15,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-
-#include <stb/stb_image.h>
 
 /* ---------------------------------------------------------------------------------------------
  * Resizing
@@ -41,6 +38,19 @@ static void axis_taps(int o, int in, int out, int *lo, int *hi, double *center, 
     *hi = b > in ? in : b;
 }
 
+/* The smallest and largest values of a plane's window (crop_h rows from top, crop_w columns
+ * from left; the plane is src_w wide). */
+static void window_range(const float *plane, int src_w, int top, int left, int crop_h,
+                         int crop_w, float *lo, float *hi) {
+    *lo = *hi = plane[(size_t)top * src_w + left];
+    for (int y = top; y < top + crop_h; y++)
+        for (int x = left; x < left + crop_w; x++) {
+            float v = plane[(size_t)y * src_w + x];
+            *lo = v < *lo ? v : *lo;
+            *hi = v > *hi ? v : *hi;
+        }
+}
+
 void cnn_resize_bilinear(const float *src, int c, int src_h, int src_w, int top, int left,
                          int crop_h, int crop_w, float *dst, int dst_h, int dst_w, float *tmp) {
     CNN_ASSERT(top >= 0 && left >= 0 && crop_h >= 1 && crop_w >= 1 && top + crop_h <= src_h &&
@@ -62,8 +72,14 @@ void cnn_resize_bilinear(const float *src, int c, int src_h, int src_w, int top,
                 t[o] = (float)(acc / wsum);
             }
         }
-    /* Then columns: whole rows of tmp weighted into each output row. */
-    for (int ch = 0; ch < c; ch++)
+    /* Then columns: whole rows of tmp weighted into each output row. The float weights sum to
+     * 1 only up to rounding, and a sum of 1 + 2^-23 made a white image of 13 rows 1.0000001
+     * when resized to 5 (found by fuzz_jpeg): the results are clamped to the window's range,
+     * which an exact weighted mean never leaves. */
+    for (int ch = 0; ch < c; ch++) {
+        float vmin, vmax;
+        window_range(src + (size_t)ch * src_h * src_w, src_w, top, left, crop_h, crop_w, &vmin,
+                     &vmax);
         for (int o = 0; o < dst_h; o++) {
             int lo, hi;
             double center, fs, wsum = 0.0;
@@ -76,47 +92,14 @@ void cnn_resize_bilinear(const float *src, int c, int src_h, int src_w, int top,
                 const float *t = tmp + ((size_t)ch * crop_h + (size_t)j) * dst_w;
                 for (int x = 0; x < dst_w; x++) d[x] += wt * t[x];
             }
+            for (int x = 0; x < dst_w; x++) d[x] = d[x] < vmin ? vmin : d[x] > vmax ? vmax : d[x];
         }
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
  * One image
  * ------------------------------------------------------------------------------------------- */
-
-/* PNG's eight-byte signature or JPEG's start-of-image marker: the formats this loader
- * promises, told by content rather than by the file's name. */
-static int is_png_or_jpeg(const unsigned char *b, size_t n) {
-    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n >= 8 && memcmp(b, png, 8) == 0) return 1;
-    return n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff;
-}
-
-/* Opens an image file for stb, after checking by its first bytes that it is a PNG or a JPEG;
- * *f is positioned at the start. */
-static cnn_status open_image(const char *path, FILE **out, char *err, size_t errlen) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
-                             strerror(errno));
-    unsigned char head[8];
-    size_t got = fread(head, 1, sizeof head, f);
-    cnn_status st = CNN_STATUS_OK;
-    if (ferror(f))
-        st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: read error: %s", path,
-                           strerror(errno));
-    else if (!is_png_or_jpeg(head, got))
-        st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s: not a PNG or JPEG file", path);
-    else if (fseek(f, 0, SEEK_SET) != 0)
-        st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot seek: %s", path,
-                           strerror(errno));
-    if (st != CNN_STATUS_OK) {
-        fclose(f);
-        return st;
-    }
-    *out = f;
-    return CNN_STATUS_OK;
-}
 
 cnn_status cnn_data_check_size(const char *what, int channels, int height, int width,
                                char *err, size_t errlen) {
@@ -128,6 +111,22 @@ cnn_status cnn_data_check_size(const char *what, int channels, int height, int w
     return CNN_STATUS_OK;
 }
 
+/* The decoded pixels (8-bit, 1 or 3 samples) as floats in [0, 1] into img (channels, h, w). */
+static void pixels_to_floats(const cnn_pixels *px, int channels, float *img) {
+    size_t plane = (size_t)px->w * (size_t)px->h;
+    for (size_t k = 0; k < plane; k++) {
+        const unsigned char *p = px->data + k * (size_t)px->channels;
+        if (px->channels == 3 && channels == 3) {
+            for (int ch = 0; ch < 3; ch++) img[ch * plane + k] = p[ch] / 255.0f;
+        } else if (px->channels == 3) {
+            img[k] = (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) / 255.0f;
+        } else {
+            /* Grey: replicated into every channel asked for. */
+            for (int ch = 0; ch < channels; ch++) img[ch * plane + k] = p[0] / 255.0f;
+        }
+    }
+}
+
 cnn_status cnn_image_load(const char *path, int channels, int height, int width, float *x,
                           char *err, size_t errlen) {
     if (!path || !x)
@@ -135,45 +134,24 @@ cnn_status cnn_image_load(const char *path, int channels, int height, int width,
                              "image_load: NULL path or output");
     cnn_status st = cnn_data_check_size(path, channels, height, width, err, errlen);
     if (st != CNN_STATUS_OK) return st;
-    FILE *f;
-    st = open_image(path, &f, err, errlen);
+    cnn_pixels px;
+    st = cnn_image_decode(path, CNN_DECODE_8BIT, &px, err, errlen);
     if (st != CNN_STATUS_OK) return st;
-    int w = 0, h = 0, comp = 0;
-    unsigned char *pix = stbi_load_from_file(f, &w, &h, &comp, 0);
-    fclose(f);
-    if (!pix) {
-        const char *why = stbi_failure_reason();
-        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s: cannot decode: %s", path,
-                             why ? why : "unknown reason");
-    }
-
     /* The decoded image as floats (channels, h, w), then tmp for the resize's first pass. */
-    size_t plane = (size_t)w * (size_t)h;
-    float *img = cnn_calloc((size_t)channels * plane, sizeof(float));
+    int w = px.w, h = px.h;
+    float *img = cnn_calloc((size_t)channels * (size_t)w * (size_t)h, sizeof(float));
     float *tmp = cnn_calloc((size_t)channels * (size_t)h * (size_t)width, sizeof(float));
-    if (!img || !tmp) {
-        stbi_image_free(pix);
-        cnn_free(img);
-        cnn_free(tmp);
-        return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
-                             "%s: out of memory for a %dx%d image", path, w, h);
+    if (img && tmp) {
+        pixels_to_floats(&px, channels, img);
+        cnn_resize_bilinear(img, channels, h, w, 0, 0, h, w, x, height, width, tmp);
+    } else {
+        st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                           "%s: out of memory for a %dx%d image", path, w, h);
     }
-    for (size_t k = 0; k < plane; k++) {
-        const unsigned char *p = pix + k * (size_t)comp;
-        if (comp >= 3 && channels == 3) {
-            for (int ch = 0; ch < 3; ch++) img[ch * plane + k] = p[ch] / 255.0f;
-        } else if (comp >= 3) {
-            img[k] = (0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]) / 255.0f;
-        } else {
-            /* Grey (with or without alpha): replicated into every channel asked for. */
-            for (int ch = 0; ch < channels; ch++) img[ch * plane + k] = p[0] / 255.0f;
-        }
-    }
-    stbi_image_free(pix);
-    cnn_resize_bilinear(img, channels, h, w, 0, 0, h, w, x, height, width, tmp);
+    cnn_pixels_free(&px);
     cnn_free(img);
     cnn_free(tmp);
-    return CNN_STATUS_OK;
+    return st;
 }
 
 cnn_status cnn_image_size(const char *path, int *channels, int *height, int *width, char *err,
@@ -181,20 +159,12 @@ cnn_status cnn_image_size(const char *path, int *channels, int *height, int *wid
     if (!path || !channels || !height || !width)
         return cnn_set_error(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
                              "image_size: NULL path or output");
-    FILE *f;
-    cnn_status st = open_image(path, &f, err, errlen);
+    cnn_pixels px;
+    cnn_status st = cnn_image_decode(path, CNN_DECODE_SIZE, &px, err, errlen);
     if (st != CNN_STATUS_OK) return st;
-    int w = 0, h = 0, comp = 0;
-    int ok = stbi_info_from_file(f, &w, &h, &comp);
-    fclose(f);
-    if (!ok) {
-        const char *why = stbi_failure_reason();
-        return cnn_set_error(err, errlen, CNN_STATUS_FORMAT, "%s: cannot decode: %s", path,
-                             why ? why : "unknown reason");
-    }
-    *channels = comp >= 3 ? 3 : 1;
-    *height = h;
-    *width = w;
+    *channels = px.channels;
+    *height = px.h;
+    *width = px.w;
     return CNN_STATUS_OK;
 }
 

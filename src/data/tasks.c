@@ -4,9 +4,10 @@
  * of image paths and float targets). Both leave y NULL and fill masks or targets instead (see
  * dataset.c); images load as floats through cnn_image_load, as image folders do.
  *
- * Masks are read with libpng rather than stb_image because a mask's numbers are classes and
- * must come back exactly as stored, where stb converts: it scales 1-, 2- and 4-bit grey to
- * 0..255, reduces 16 bits to 8 and expands palettes to colours.
+ * Masks are decoded as stored (decode.c's CNN_DECODE_MASK), not as images are: a mask's
+ * numbers are classes and must come back exactly, where an image's 1-, 2- and 4-bit grey is
+ * scaled to 0..255, 16 bits cut to 8 and palettes expanded to colours. They are within the
+ * images' pixel limit (CNN_MAX_IMAGE_PIXELS) too.
  *
  * Shapes: an image (C, H, W) floats; a mask (H, W) int32 class indices.
  */
@@ -17,11 +18,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <png.h>
-
 /* Refused before anything is allocated for them: no real data set comes near these. */
 #define MAX_CLASSES 65536                 /* a 16-bit mask holds at most 65536 classes */
-#define MAX_MASK_PIXELS (1L << 28)        /* 16384 x 16384 */
 #define MAX_CLASSES_BYTES (16L << 20)     /* classes.txt */
 #define MAX_CSV_BYTES (1L << 30)          /* also keeps the rows below INT_MAX */
 #define MAX_TARGETS 65536                 /* floats per CSV row */
@@ -110,88 +108,27 @@ static char *parent_of(const char *path) {
  * Masks
  * ------------------------------------------------------------------------------------------- */
 
-/* What decoding one mask needs. decode_mask keeps it here, not in its locals, so that nothing
- * it changes after its setjmp is lost when libpng jumps back there on an error. */
-typedef struct mask_png {
-    png_structp png;
-    png_infop info;
-    unsigned char *pixels; /* h rows of rowbytes */
-    png_bytep *rows;
-    size_t rowbytes;
-    png_uint_32 w, h;
-    int channels, depth;   /* after the transformations: 1 (grey, index) or 3; 8 or 16 bits */
-    cnn_status st;         /* the error when decode_mask fails */
-    char msg[256];
-} mask_png;
-
-/* libpng reports errors by calling this and expects it not to return. */
-static void mask_error(png_structp png, png_const_charp msg) {
-    mask_png *m = png_get_error_ptr(png);
-    snprintf(m->msg, sizeof m->msg, "%s", msg);
-    png_longjmp(png, 1);
-}
-
-/* Warnings are dropped: the library prints nothing, and a warning does not stop the read. */
-static void mask_warning(png_structp png, png_const_charp msg) {
-    (void)png;
-    (void)msg;
-}
-
-/* Decodes the PNG at f into m: sample values as stored (depths under 8 unpacked, not scaled;
- * palette indices, not colours; 16 bits kept), alpha dropped. 0, or -1 with m->st, m->msg. */
-static int decode_mask(mask_png *m, FILE *f) {
-    m->st = CNN_STATUS_FORMAT;
-    if (setjmp(png_jmpbuf(m->png))) return -1;
-    png_init_io(m->png, f);
-    png_read_info(m->png, m->info);
-    m->w = png_get_image_width(m->png, m->info);
-    m->h = png_get_image_height(m->png, m->info);
-    if ((double)m->w * m->h > MAX_MASK_PIXELS) {
-        snprintf(m->msg, sizeof m->msg, "%ux%u pixels, more than a mask may have (%ld)",
-                 (unsigned)m->w, (unsigned)m->h, MAX_MASK_PIXELS);
-        return -1;
-    }
-    if (png_get_bit_depth(m->png, m->info) < 8) png_set_packing(m->png);
-    if (png_get_color_type(m->png, m->info) & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(m->png);
-    png_set_interlace_handling(m->png);
-    png_read_update_info(m->png, m->info);
-    m->channels = png_get_channels(m->png, m->info);
-    m->depth = png_get_bit_depth(m->png, m->info);
-    m->rowbytes = png_get_rowbytes(m->png, m->info);
-    m->pixels = cnn_alloc(m->rowbytes * m->h);
-    m->rows = cnn_alloc(m->h * sizeof *m->rows);
-    if (!m->pixels || !m->rows) {
-        m->st = CNN_STATUS_NO_MEMORY;
-        snprintf(m->msg, sizeof m->msg, "out of memory for %ux%u pixels", (unsigned)m->w,
-                 (unsigned)m->h);
-        return -1;
-    }
-    for (png_uint_32 y = 0; y < m->h; y++) m->rows[y] = m->pixels + y * m->rowbytes;
-    png_read_image(m->png, m->rows);
-    png_read_end(m->png, NULL);
-    return 0;
-}
-
 /* Sample k of a decoded row (16-bit samples are big-endian in PNG). */
-static int32_t mask_sample(const mask_png *m, const unsigned char *row, size_t k) {
+static int32_t mask_sample(const cnn_pixels *m, const unsigned char *row, size_t k) {
     return m->depth == 16 ? (int32_t)(row[2 * k] << 8 | row[2 * k + 1]) : row[k];
 }
 
 /* The decoded mask as h x w values into v: one channel as is; three (a colour PNG) only when
  * they agree, as in a grey image saved as RGB. */
-static cnn_status mask_values(const mask_png *m, const char *path, int32_t *v, char *err,
+static cnn_status mask_values(const cnn_pixels *m, const char *path, int32_t *v, char *err,
                               size_t errlen) {
-    for (size_t y = 0; y < m->h; y++)
-        for (size_t x = 0; x < m->w; x++) {
+    for (size_t y = 0; y < (size_t)m->h; y++)
+        for (size_t x = 0; x < (size_t)m->w; x++) {
+            const unsigned char *row = m->data + y * m->rowbytes;
             size_t k = (size_t)m->channels * x;
-            int32_t a = mask_sample(m, m->rows[y], k);
-            if (m->channels == 3 && (mask_sample(m, m->rows[y], k + 1) != a ||
-                                     mask_sample(m, m->rows[y], k + 2) != a))
+            int32_t a = mask_sample(m, row, k);
+            if (m->channels == 3 &&
+                (mask_sample(m, row, k + 1) != a || mask_sample(m, row, k + 2) != a))
                 return cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                                      "%s: pixel (x=%zu, y=%zu) is a colour, not a grey class "
                                      "index (masks are grey or palette PNGs)",
                                      path, x, y);
-            v[y * m->w + x] = a;
+            v[y * (size_t)m->w + x] = a;
         }
     return CNN_STATUS_OK;
 }
@@ -200,34 +137,21 @@ static cnn_status mask_values(const mask_png *m, const char *path, int32_t *v, c
 static cnn_status read_mask(const char *path, int32_t **values, int *h, int *w, char *err,
                             size_t errlen) {
     *values = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
-                             strerror(errno));
-    mask_png m = {0};
-    m.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &m, mask_error, mask_warning);
-    m.info = m.png ? png_create_info_struct(m.png) : NULL;
-    cnn_status st = CNN_STATUS_OK;
-    if (!m.info)
-        st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "%s: out of memory", path);
-    else if (decode_mask(&m, f) != 0)
-        st = cnn_set_error(err, errlen, m.st, "%s: cannot read as a PNG mask: %s", path, m.msg);
-    else if (!(*values = cnn_alloc((size_t)m.w * m.h * sizeof **values)))
+    cnn_pixels m;
+    cnn_status st = cnn_image_decode(path, CNN_DECODE_MASK, &m, err, errlen);
+    if (st != CNN_STATUS_OK) return st;
+    if (!(*values = cnn_alloc((size_t)m.w * (size_t)m.h * sizeof **values)))
         st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "%s: out of memory", path);
     else
         st = mask_values(&m, path, *values, err, errlen);
-    if (m.png) png_destroy_read_struct(&m.png, m.info ? &m.info : NULL, NULL);
-    cnn_free(m.pixels);
-    cnn_free(m.rows);
-    fclose(f);
+    *h = m.h;
+    *w = m.w;
+    cnn_pixels_free(&m);
     if (st != CNN_STATUS_OK) {
         cnn_free(*values);
         *values = NULL;
-        return st;
     }
-    *h = (int)m.h;
-    *w = (int)m.w;
-    return CNN_STATUS_OK;
+    return st;
 }
 
 /* The source pixel of output pixel o along an axis of `in` pixels resampled to `out`: the
