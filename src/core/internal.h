@@ -258,6 +258,14 @@ typedef struct cnn_prep {
 struct cnn_net {
     cnn_node **nodes;
     int n_nodes, cap_nodes;
+    /* Names to layers in O(1) (cnn_net_find): open addressing with linear probing over
+     * name_slots (a power of two, twice cap_nodes), each slot a layer index + 1 or 0 (empty).
+     * Layers are never removed, so slots are only ever filled. */
+    int *name_index;
+    int name_slots;
+    /* Per layer type (registry order), where the search for a free automatic name "type_K"
+     * starts: names are never freed, so the first free K of a type only grows. */
+    int *auto_next;
     int output;          /* index of the output node */
     int inputs[CNN_MAX_INPUTS], n_inputs;
     float *params, *grads, *state;
@@ -281,6 +289,10 @@ struct cnn_net {
     char class_name[16]; /* cnn_net_class_name of a network without names */
     char err[1024];
 };
+
+/* Makes room for `layers` layers (nodes and the name index) at once; NO_MEMORY with the
+ * network's message when memory runs out. */
+cnn_status cnn_net_reserve_layers(cnn_net *net, int layers);
 
 /* Atomic files (src/io/atomic.c): cnn_atomic_open creates the temporary file beside path
  * (its name into tmp); cnn_atomic_close flushes it to disk and renames it over path, or, when
