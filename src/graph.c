@@ -188,6 +188,18 @@ static int reserve(float **buf, size_t *cap, size_t used, size_t need) {
     return 1;
 }
 
+/* What is wrong with a layer's output shape (NULL: nothing): kernels index a sample with int,
+ * and a hostile shape (2^21 x 2^21 x 2^22) would wrap a size_t count to 0. */
+static const char *shape_problem(const cnn_shape *s) {
+    size_t n = 1;
+    for (int i = 0; i < s->rank; i++) {
+        if (s->dim[i] < 1) return "has a size below 1";
+        if ((size_t)s->dim[i] > INT_MAX / n) return "holds more than 2147483647 values per sample";
+        n *= (size_t)s->dim[i];
+    }
+    return NULL;
+}
+
 /* Resolves the comma-separated input names of n. */
 static cnn_status resolve_inputs(cnn_net *net, cnn_node *n, const char *inputs) {
     if (!inputs || !*inputs) {
@@ -291,6 +303,13 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
     }
     *err_col = -1;
     if ((st = t->setup(net, n))) goto fail;
+    const char *bad_shape = shape_problem(&n->shape);
+    if (bad_shape) {
+        char sh[64];
+        st = cnn_node_error(net, n, CNN_STATUS_SHAPE, "output shape %s %s",
+                            cnn_shape_str(&n->shape, sh, sizeof sh), bad_shape);
+        goto fail;
+    }
     if (t->min_inputs == 0 && net->n_inputs == CNN_MAX_INPUTS) {
         st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT, "more than %d input layers",
                             CNN_MAX_INPUTS);
@@ -306,12 +325,21 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
         st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory adding a layer");
         goto fail;
     }
+    /* Sizes a layer computes from hostile hyper-parameters may be anything: the totals stay
+     * below CNN_MAX_VALUES, so that no byte count derived from them overflows. */
+    if (n->n_params > CNN_MAX_VALUES - net->n_params || n->n_state > CNN_MAX_VALUES - net->n_state) {
+        st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                            "%zu parameters and %zu state values: the network would have more "
+                            "than %zu", n->n_params, n->n_state, (size_t)CNN_MAX_VALUES);
+        goto fail;
+    }
     /* The flat buffers grow by this layer's slice; everything already there is kept. The
-     * gradient buffer keeps the parameters' capacity. */
+     * gradient buffer keeps the parameters' capacity. A deferred network only counts. */
     size_t grad_cap = net->cap_params;
-    if (!reserve(&net->params, &net->cap_params, net->n_params, net->n_params + n->n_params) ||
-        !reserve(&net->grads, &grad_cap, net->n_params, net->cap_params) ||
-        !reserve(&net->state, &net->cap_state, net->n_state, net->n_state + n->n_state)) {
+    if (!net->defer_params &&
+        (!reserve(&net->params, &net->cap_params, net->n_params, net->n_params + n->n_params) ||
+         !reserve(&net->grads, &grad_cap, net->n_params, net->cap_params) ||
+         !reserve(&net->state, &net->cap_state, net->n_state, net->n_state + n->n_state))) {
         st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for %zu parameters",
                        net->n_params + n->n_params);
         goto fail;
@@ -320,7 +348,8 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
     n->state_off = net->n_state;
     net->n_params += n->n_params;
     net->n_state += n->n_state;
-    if (t->init) t->init(n, view(net->params, n->param_off), view(net->state, n->state_off), &net->rng);
+    if (t->init && !net->defer_params)
+        t->init(n, view(net->params, n->param_off), view(net->state, n->state_off), &net->rng);
     if (t->min_inputs == 0) net->inputs[net->n_inputs++] = n->index;
     net->name_index[name_slot(net, n->name)] = n->index + 1;
     net->nodes[net->n_nodes++] = n;
@@ -412,6 +441,26 @@ float *cnn_net_state(cnn_net *net) { return net->state; }
 
 void cnn_net_zero_grad(cnn_net *net) {
     if (net->n_params) memset(net->grads, 0, net->n_params * sizeof *net->grads);
+}
+
+cnn_status cnn_net_alloc_params(cnn_net *net) {
+    CNN_ASSERT(net->defer_params && !net->params && !net->state);
+    size_t np = net->n_params, ns = net->n_state;
+    net->params = np ? cnn_calloc(np, sizeof(float)) : NULL;
+    net->grads = np ? cnn_calloc(np, sizeof(float)) : NULL;
+    net->state = ns ? cnn_calloc(ns, sizeof(float)) : NULL;
+    if ((np && (!net->params || !net->grads)) || (ns && !net->state)) {
+        cnn_free(net->params);
+        cnn_free(net->grads);
+        cnn_free(net->state);
+        net->params = net->grads = net->state = NULL;
+        return cnn_error(net, CNN_STATUS_NO_MEMORY,
+                         "out of memory for %zu parameters and %zu state values", np, ns);
+    }
+    net->cap_params = np;
+    net->cap_state = ns;
+    net->defer_params = 0;
+    return CNN_STATUS_OK;
 }
 
 void cnn_net_init_params(cnn_net *net, uint64_t seed) {

@@ -1,14 +1,21 @@
 /*
- * test_hostile.c - hostile files cost nothing (issue 19): a small file that promises much is
- * refused before anything large is allocated (peak memory of a child process measured), a
- * folder or a FIFO given as a file is refused at once with a message that says so, integers
- * in a checkpoint's metadata are read strictly, and a definition of too many layers is
- * refused by the format's limit while one just under it is read (names resolved through the
- * network's index, not a linear search).
+ * test_hostile.c - hostile files cost nothing (issue 19):
+ *   - a small checkpoint that promises much (300 million parameters in 150 bytes, sizes that
+ *     overflow, a version-1 file with a billion input channels, 65537 layers) is refused, or
+ *     read, without allocating what it promises: each is loaded in a child process, whose
+ *     peak resident memory (wait4's ru_maxrss) must stay within 64 MB of what it started
+ *     with, and outside the sanitizers with its address space limited too, so that memory
+ *     allocated and never touched counts as well;
+ *   - a definition of too many layers is refused by the format's limit, one just under it is
+ *     read, with every name where it belongs (names resolved through the network's index).
  */
+#define _DEFAULT_SOURCE /* wait4: the rusage of one child */
 #include "testlib.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +23,249 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+#define PEAK_LIMIT_MB 64.0
 
 static char dir[] = "/tmp/cnn_hostile_XXXXXX";
+
+static const char *in_dir(const char *name) {
+    static char p[8][4200];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+static void write_bytes(const char *path, const void *d, size_t n) {
+    FILE *f = fopen(path, "wb");
+    T_CHECK(f && fwrite(d, 1, n, f) == n && fclose(f) == 0, "cannot write %s", path);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Running a load in a child and measuring its memory
+ * ------------------------------------------------------------------------------------------- */
+
+/* A kB figure of /proc/self/status ("VmRSS", "VmSize"), in MB; 0 when absent. */
+static double status_mb(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double mb = 0;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') mb = atof(line + n + 1) / 1024.0;
+    if (f) fclose(f);
+    return mb;
+}
+
+/* The most a child may use: 64 MB; under AddressSanitizer, whose shadow memory and
+ * allocator cost megabytes of their own, 64 MB more than this process. */
+static double peak_limit(double base_mb) { return PEAK_LIMIT_MB + (UNDER_ASAN ? base_mb : 0); }
+
+/* Runs fn(arg) in a child, which exits with its result (0: the expected outcome). The child
+ * has 20 s (a reader blocked on a FIFO fails instead of hanging the test) and, outside
+ * AddressSanitizer (which reserves terabytes of address space), 1 GB of address space more
+ * than it starts with. Returns the exit code (-1: killed, by the alarm or a crash); *peak_mb
+ * receives its peak resident memory and *base_mb this process's at the fork. */
+static int in_child(int (*fn)(const void *), const void *arg, double *peak_mb, double *base_mb) {
+    fflush(stdout);
+    *base_mb = status_mb("VmRSS");
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(20);
+        if (!UNDER_ASAN) {
+            rlim_t as = (rlim_t)((status_mb("VmSize") + 1024) * 1024 * 1024);
+            struct rlimit rl = {as, as};
+            setrlimit(RLIMIT_AS, &rl);
+        }
+        int r = fn(arg);
+        fflush(stdout);
+        _exit(r);
+    }
+    int status = 0;
+    struct rusage ru;
+    if (pid < 0 || wait4(pid, &status, 0, &ru) != pid) return -1;
+    *peak_mb = ru.ru_maxrss / 1024.0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Hostile checkpoints
+ * ------------------------------------------------------------------------------------------- */
+
+/* A checkpoint: the sections given, in order ("DEFN", then PARM, STAT, RNG ...), and a valid
+ * END with the checksum, so that only what the sections say is hostile. */
+typedef struct ckpt {
+    unsigned char *d;
+    size_t n, cap;
+} ckpt;
+
+static void ck_put(ckpt *c, const void *p, size_t n) {
+    if (c->n + n > c->cap) {
+        c->cap = (c->n + n) * 2;
+        c->d = realloc(c->d, c->cap);
+    }
+    memcpy(c->d + c->n, p, n);
+    c->n += n;
+}
+
+static void ck_u32(ckpt *c, uint32_t v) {
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    ck_put(c, b, 4);
+}
+
+static void ck_u64(ckpt *c, uint64_t v) {
+    ck_u32(c, (uint32_t)v);
+    ck_u32(c, (uint32_t)(v >> 32));
+}
+
+static void ck_section(ckpt *c, const char *tag, const void *p, size_t n) {
+    ck_put(c, tag, 4);
+    ck_u64(c, n);
+    if (n) ck_put(c, p, n);
+}
+
+static ckpt ck_start(uint32_t version, const char *defn) {
+    ckpt c = {0};
+    ck_put(&c, "CNNCKPT1", 8);
+    ck_u32(&c, version);
+    ck_section(&c, "DEFN", defn, strlen(defn));
+    return c;
+}
+
+/* PARM and STAT of the given sizes (zeros), and the generator. */
+static void ck_body(ckpt *c, size_t params, size_t state) {
+    float *z = calloc(params + state + 1, sizeof *z);
+    ck_section(c, "PARM", z, params * sizeof *z);
+    ck_section(c, "STAT", z, state * sizeof *z);
+    unsigned char rng[32] = {1};
+    ck_section(c, "RNG ", rng, sizeof rng);
+    free(z);
+}
+
+static void ck_finish(ckpt *c, const char *path) {
+    uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), c->d, (uInt)c->n);
+    ck_put(c, "END ", 4);
+    ck_u64(c, 4);
+    ck_u32(c, crc);
+    write_bytes(path, c->d, c->n);
+    free(c->d);
+}
+
+typedef struct load_case {
+    const char *path;
+    const char *frag; /* in the refusal; NULL: the file must load */
+} load_case;
+
+static int load_in_child(const void *arg) {
+    const load_case *lc = arg;
+    cnn_net *net = NULL;
+    cnn_optim *opt = NULL;
+    char *meta = NULL, err[2048] = "";
+    cnn_status st = cnn_checkpoint_load(lc->path, &net, &opt, &meta, err, sizeof err);
+    int ok = lc->frag ? st != CNN_STATUS_OK && !net && strstr(err, lc->path) && strstr(err, lc->frag)
+                      : st == CNN_STATUS_OK && net;
+    printf("  %s: %s\n", ok ? "ok" : "WRONG", st ? err : "loaded");
+    cnn_optim_free(opt);
+    cnn_net_free(net);
+    free(meta);
+    return !ok;
+}
+
+/* Loads lc in a child: the outcome expected, within PEAK_LIMIT_MB of memory. */
+static void expect_cheap_load(const load_case *lc, const char *what) {
+    struct stat sb;
+    long long size = stat(lc->path, &sb) == 0 ? (long long)sb.st_size : -1;
+    double peak = 0, base = 0;
+    int r = in_child(load_in_child, lc, &peak, &base);
+    printf("  %s (%lld bytes): peak %.1f MB (this process: %.1f MB)\n", what, size, peak, base);
+    T_CHECK(r == 0, "%s: not the expected outcome (child exit %d)", what, r);
+    T_CHECK(peak < peak_limit(base), "%s: peak %.1f MB", what, peak);
+}
+
+static void hostile_checkpoints(void) {
+    printf("hostile checkpoints\n");
+    /* 300 million parameters promised, none held. */
+    ckpt c = ck_start(2, "x = input shape=1000\nd = dense out=300000\n");
+    ck_body(&c, 0, 0);
+    ck_finish(&c, in_dir("dense.ckpt"));
+    load_case dense = {in_dir("dense.ckpt"), "the network has 300300000 parameters"};
+    expect_cheap_load(&dense, "dense out=300000");
+
+    /* 4e18 parameters: their byte count would wrap a size_t. */
+    c = ck_start(2, "x = input shape=2000000000\nd = dense out=2000000000\n");
+    ck_body(&c, 0, 0);
+    ck_finish(&c, in_dir("wrap.ckpt"));
+    load_case wrap = {in_dir("wrap.ckpt"), "the network would have more than"};
+    expect_cheap_load(&wrap, "4e18 parameters");
+
+    /* A sample of 2^64 values: a size_t count of 0. */
+    c = ck_start(2, "x = input shape=2097152x2097152x4194304\nr = relu\n");
+    ck_body(&c, 0, 0);
+    ck_finish(&c, in_dir("numel.ckpt"));
+    load_case numel = {in_dir("numel.ckpt"), "more than 2147483647 values per sample"};
+    expect_cheap_load(&numel, "2^64 values per sample");
+
+    /* Version 1 (no PREP): a billion input channels, and a mean of one value in the metadata.
+     * The channels' means are not allocated for a text that cannot hold them. */
+    c = ck_start(1, "x = input shape=1000000000\n");
+    ck_body(&c, 0, 0);
+    const char *meta = "mean=0.5\nstd=0.25\n";
+    ck_section(&c, "META", meta, strlen(meta));
+    ck_finish(&c, in_dir("v1.ckpt"));
+    load_case v1 = {in_dir("v1.ckpt"), NULL};
+    expect_cheap_load(&v1, "version 1, a billion channels");
+
+    /* PREP promising 2^20 channels' statistics, then 2^24 class names, in a few bytes. */
+    uint32_t prep[] = {0, 0, 1u << 20, 1, 0, 0, 0, 0};
+    c = ck_start(2, "x = input shape=3\n");
+    ck_body(&c, 0, 0);
+    ck_section(&c, "PREP", prep, sizeof prep);
+    ck_finish(&c, in_dir("channels.ckpt"));
+    load_case channels = {in_dir("channels.ckpt"), "bad channel count"};
+    expect_cheap_load(&channels, "PREP of 2^20 channels");
+    uint32_t names[] = {0, 0, 3, 0, 0, 0, 1u << 24, 1, 5, 0};
+    c = ck_start(2, "x = input shape=3\n");
+    ck_body(&c, 0, 0);
+    ck_section(&c, "PREP", names, sizeof names);
+    ck_finish(&c, in_dir("classes.ckpt"));
+    load_case classes = {in_dir("classes.ckpt"), "bad class count"};
+    expect_cheap_load(&classes, "PREP of 2^24 class names");
+
+    /* A section that claims 2^62 bytes. */
+    c = (ckpt){0};
+    ck_put(&c, "CNNCKPT1", 8);
+    ck_u32(&c, 2);
+    ck_put(&c, "DEFN", 4);
+    ck_u64(&c, 1ull << 62);
+    ck_finish(&c, in_dir("section.ckpt"));
+    load_case section = {in_dir("section.ckpt"), "claims 4611686018427387904 bytes"};
+    expect_cheap_load(&section, "a section of 2^62 bytes");
+
+    /* 65537 layers in 330 kB. */
+    size_t cap = 65537 * 6 + 64, off;
+    char *text = malloc(cap);
+    off = (size_t)snprintf(text, cap, "x = input shape=1\n");
+    for (int i = 1; i < 65537; i++) off += (size_t)snprintf(text + off, cap - off, "relu\n");
+    c = ck_start(2, text);
+    free(text);
+    ck_body(&c, 0, 0);
+    ck_finish(&c, in_dir("layers.ckpt"));
+    load_case layers = {in_dir("layers.ckpt"), "more than 65536 layers"};
+    expect_cheap_load(&layers, "65537 layers");
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Large definitions
@@ -119,6 +367,7 @@ int main(void) {
     if (!mkdtemp(dir)) return 1;
     automatic_names();
     layer_limit();
+    hostile_checkpoints();
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("could not remove %s\n", dir);

@@ -266,6 +266,10 @@ struct cnn_net {
     /* Per layer type (registry order), where the search for a free automatic name "type_K"
      * starts: names are never freed, so the first free K of a type only grows. */
     int *auto_next;
+    /* Set while a checkpoint's definition is read: layers get their sizes and offsets but no
+     * parameter or state memory, which cnn_net_alloc_params makes once the file is known to
+     * hold that many values. */
+    int defer_params;
     int output;          /* index of the output node */
     int inputs[CNN_MAX_INPUTS], n_inputs;
     float *params, *grads, *state;
@@ -290,9 +294,23 @@ struct cnn_net {
     char err[1024];
 };
 
+/* The most parameters (and, apart, state values) a network may have: the byte counts of
+ * its flat buffers, and of a checkpoint's sections, then never overflow a size_t. */
+#define CNN_MAX_VALUES (SIZE_MAX / 16)
+
 /* Makes room for `layers` layers (nodes and the name index) at once; NO_MEMORY with the
  * network's message when memory runs out. */
 cnn_status cnn_net_reserve_layers(cnn_net *net, int layers);
+
+/* A network whose layers were added with defer_params set: allocates its flat buffers at
+ * their final sizes, zeroed (the weights are not initialised: the caller fills them), and
+ * clears defer_params. NO_MEMORY with the network's message when memory runs out. */
+cnn_status cnn_net_alloc_params(cnn_net *net);
+
+/* cnn_net_from_text without parameter memory (defer_params set): the layers, their shapes
+ * and sizes, for a reader that checks what a file holds before allocating what it promises. */
+cnn_status cnn_net_plan_text(const char *text, const char *source, cnn_net **out, char *err,
+                             size_t errlen);
 
 /* Atomic files (src/io/atomic.c): cnn_atomic_open creates the temporary file beside path
  * (its name into tmp); cnn_atomic_close flushes it to disk and renames it over path, or, when

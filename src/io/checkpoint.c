@@ -272,7 +272,10 @@ cnn_status cnn_checkpoint_load(const char *path, cnn_net **net_out, cnn_optim **
     char inner[768];
     char source[4200];
     snprintf(source, sizeof source, "%s (network definition)", path);
-    if ((st = cnn_net_from_text(def, source, 0, &net, inner, sizeof inner))) {
+    /* The definition may promise any number of parameters in a few bytes: the network is
+     * planned without its buffers, and they are made only for as many values as the file
+     * holds (the counts stay below CNN_MAX_VALUES, so the byte counts do not wrap). */
+    if ((st = cnn_net_plan_text(def, source, &net, inner, sizeof inner))) {
         snprintf(err, errlen, "%s", inner);
         goto out;
     }
@@ -285,7 +288,11 @@ cnn_status cnn_checkpoint_load(const char *path, cnn_net **net_out, cnn_optim **
                      s[S_STAT].n / 4);
         goto out;
     }
-    memcpy(cnn_net_params(net), s[S_PARM].p, s[S_PARM].n);
+    if ((st = cnn_net_alloc_params(net))) {
+        snprintf(err, errlen, "%s: %s", path, cnn_net_last_error(net));
+        goto out;
+    }
+    if (s[S_PARM].n) memcpy(cnn_net_params(net), s[S_PARM].p, s[S_PARM].n);
     if (s[S_STAT].n) memcpy(cnn_net_state(net), s[S_STAT].p, s[S_STAT].n);
     uint64_t rng[4];
     for (int i = 0; i < 4; i++) rng[i] = get_u64(s[S_RNG].p + 8 * i);

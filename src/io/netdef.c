@@ -201,6 +201,24 @@ cnn_status cnn_net_from_text(const char *text, const char *source, uint64_t seed
     return CNN_STATUS_OK;
 }
 
+cnn_status cnn_net_plan_text(const char *text, const char *source, cnn_net **out, char *err,
+                             size_t errlen) {
+    *out = NULL;
+    cnn_net *net = cnn_net_new(0);
+    if (!net) {
+        snprintf(err, errlen, "%s: out of memory", source);
+        return CNN_STATUS_NO_MEMORY;
+    }
+    net->defer_params = 1;
+    cnn_status st = build_from_text(net, text, source, err, errlen);
+    if (st) {
+        cnn_net_free(net);
+        return st;
+    }
+    *out = net;
+    return CNN_STATUS_OK;
+}
+
 /* Adds the layers of text to the empty network net. */
 static cnn_status build_from_text(cnn_net *net, const char *text, const char *source,
                                   char *err, size_t errlen) {
