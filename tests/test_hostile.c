@@ -6,6 +6,9 @@
  *     peak resident memory (wait4's ru_maxrss) must stay within 64 MB of what it started
  *     with, and outside the sanitizers with its address space limited too, so that memory
  *     allocated and never touched counts as well;
+ *   - a folder, a FIFO or a device given as a checkpoint, a definition, a CIFAR-10 batch or
+ *     its class names is refused at once, saying what it is (a FIFO never blocks: each case
+ *     runs in a child with an alarm);
  *   - a definition of too many layers is refused by the format's limit, one just under it is
  *     read, with every name where it belongs (names resolved through the network's index).
  */
@@ -268,6 +271,131 @@ static void hostile_checkpoints(void) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Hostile CIFAR-10 batches
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct cifar_case {
+    const char *paths[2];
+    int n;
+    const char *frag; /* NULL: loads */
+} cifar_case;
+
+static int cifar_in_child(const void *arg) {
+    const cifar_case *cc = arg;
+    cnn_dataset *ds = NULL;
+    char err[2048] = "";
+    cnn_status st = cnn_dataset_load_cifar10(cc->paths, cc->n, &ds, err, sizeof err);
+    int ok = cc->frag ? st != CNN_STATUS_OK && !ds && strstr(err, cc->frag) : st == CNN_STATUS_OK;
+    printf("  %s: %s\n", ok ? "ok" : "WRONG", st ? err : "loaded");
+    cnn_dataset_free(ds);
+    return !ok;
+}
+
+static void expect_cheap_cifar(const cifar_case *cc, const char *what) {
+    double peak = 0, base = 0;
+    int r = in_child(cifar_in_child, cc, &peak, &base);
+    printf("  %s: peak %.1f MB (this process: %.1f MB)\n", what, peak, base);
+    T_CHECK(r == 0, "%s: not the expected outcome (child exit %d)", what, r);
+    T_CHECK(peak < peak_limit(base), "%s: peak %.1f MB", what, peak);
+}
+
+/* A sparse file of size bytes, its first byte b. */
+static void sparse_file(const char *path, long long size, unsigned char b) {
+    FILE *f = fopen(path, "wb");
+    T_CHECK(f && fputc(b, f) != EOF && fclose(f) == 0 && truncate(path, (off_t)size) == 0,
+            "cannot make %s", path);
+}
+
+static void hostile_cifar(void) {
+    printf("hostile CIFAR-10 batches\n");
+    mkdir(in_dir("cifar"), 0700);
+    /* 3 GB promised by the length (sparse: nothing on disk), one byte too many. */
+    sparse_file(in_dir("cifar/big.bin"), 3073LL * 1000000 + 1, 0);
+    cifar_case big = {{in_dir("cifar/big.bin")}, 1, "not a positive multiple"};
+    expect_cheap_cifar(&big, "3 GB of length, not whole records");
+    /* A valid first file and a folder as the second: refused before the first is read. */
+    sparse_file(in_dir("cifar/ok.bin"), 3073LL * 2, 1);
+    mkdir(in_dir("cifar/sub.bin"), 0700);
+    cifar_case sub = {{in_dir("cifar/ok.bin"), in_dir("cifar/sub.bin")}, 2,
+                      "sub.bin: is a directory, not a CIFAR-10 batch"};
+    expect_cheap_cifar(&sub, "a folder as the second batch");
+    cifar_case ok = {{in_dir("cifar/ok.bin")}, 1, NULL};
+    expect_cheap_cifar(&ok, "two records");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Folders, FIFOs and devices given as files
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct kind_case {
+    int what; /* 0 checkpoint, 1 definition, 2 CIFAR-10 batch, 3 whether a checkpoint */
+    const char *path;
+    const char *frag;
+} kind_case;
+
+static int kind_in_child(const void *arg) {
+    const kind_case *k = arg;
+    char err[2048] = "";
+    cnn_net *net = NULL;
+    cnn_dataset *ds = NULL;
+    cnn_status st = CNN_STATUS_OK;
+    if (k->what == 0) st = cnn_checkpoint_load(k->path, &net, NULL, NULL, err, sizeof err);
+    if (k->what == 1) st = cnn_net_load_text(k->path, 1, &net, err, sizeof err);
+    if (k->what == 2) st = cnn_dataset_load_cifar10(&k->path, 1, &ds, err, sizeof err);
+    if (k->what == 3) st = cnn_is_checkpoint(k->path) ? CNN_STATUS_IO : CNN_STATUS_OK;
+    int ok = k->what == 3 ? st == CNN_STATUS_OK : st != CNN_STATUS_OK && strstr(err, k->frag);
+    printf("  %s: %s\n", ok ? "ok" : "WRONG", k->what == 3 ? "not a checkpoint" : err);
+    cnn_net_free(net);
+    cnn_dataset_free(ds);
+    return !ok;
+}
+
+static void not_files(void) {
+    printf("folders, FIFOs and devices\n");
+    const char *folder = in_dir("folder.ckpt"), *fifo = in_dir("fifo.ckpt");
+    mkdir(folder, 0700);
+    T_CHECK(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
+    char msg[8][4300];
+    snprintf(msg[0], sizeof msg[0], "%s: is a directory, not a checkpoint", folder);
+    snprintf(msg[1], sizeof msg[1], "%s: is a FIFO (named pipe), not a checkpoint", fifo);
+    snprintf(msg[2], sizeof msg[2], "%s: is a directory, not a network definition", folder);
+    snprintf(msg[3], sizeof msg[3], "%s: is a FIFO (named pipe), not a network definition", fifo);
+    snprintf(msg[4], sizeof msg[4], "%s: is a FIFO (named pipe), not a CIFAR-10 batch", fifo);
+    const kind_case cases[] = {
+        {0, folder, msg[0]},
+        {0, fifo, msg[1]},
+        {0, "/dev/zero", "/dev/zero: is a character device, not a checkpoint"},
+        {1, folder, msg[2]},
+        {1, fifo, msg[3]},
+        {1, "/dev/zero", "/dev/zero: is a character device, not a network definition"},
+        {2, folder, "is a directory, not a CIFAR-10 batch"},
+        {2, fifo, msg[4]},
+        {3, fifo, NULL},
+        {3, folder, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double peak, base;
+        int r = in_child(kind_in_child, &cases[i], &peak, &base);
+        T_CHECK(r == 0, "case %zu (%s): child exit %d (-1: blocked or crashed)", i,
+                cases[i].path, r);
+        T_CHECK(peak < peak_limit(base), "case %zu: peak %.1f MB", i, peak);
+    }
+    /* The class names beside a batch: a FIFO or a folder there is refused too. */
+    mkdir(in_dir("meta_fifo"), 0700);
+    mkdir(in_dir("meta_dir"), 0700);
+    sparse_file(in_dir("meta_fifo/data_batch_1.bin"), 3073, 2);
+    sparse_file(in_dir("meta_dir/data_batch_1.bin"), 3073, 2);
+    T_CHECK(mkfifo(in_dir("meta_fifo/batches.meta.txt"), 0600) == 0, "mkfifo");
+    mkdir(in_dir("meta_dir/batches.meta.txt"), 0700);
+    cifar_case mf = {{in_dir("meta_fifo/data_batch_1.bin")}, 1,
+                     "batches.meta.txt: is a FIFO (named pipe), not a list of class names"};
+    expect_cheap_cifar(&mf, "a FIFO as batches.meta.txt");
+    cifar_case md = {{in_dir("meta_dir/data_batch_1.bin")}, 1,
+                     "batches.meta.txt: is a directory, not a list of class names"};
+    expect_cheap_cifar(&md, "a folder as batches.meta.txt");
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Large definitions
  * ------------------------------------------------------------------------------------------- */
 
@@ -368,6 +496,8 @@ int main(void) {
     automatic_names();
     layer_limit();
     hostile_checkpoints();
+    hostile_cifar();
+    not_files();
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("could not remove %s\n", dir);

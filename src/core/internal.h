@@ -312,6 +312,13 @@ cnn_status cnn_net_alloc_params(cnn_net *net);
 cnn_status cnn_net_plan_text(const char *text, const char *source, cnn_net **out, char *err,
                              size_t errlen);
 
+/* Opens path for reading (*out, "rb") when it is a regular file, and its length into *size
+ * (when size is not NULL). A folder, a FIFO, a device or a socket is refused at once, with
+ * "PATH: is a directory, not WHAT" (what: "a checkpoint", ...); a FIFO never blocks the
+ * caller (src/io/open.c). When open() fails, errno is still its error (ENOENT: missing). */
+cnn_status cnn_open_regular(const char *path, const char *what, FILE **out, size_t *size,
+                            char *err, size_t errlen);
+
 /* Atomic files (src/io/atomic.c): cnn_atomic_open creates the temporary file beside path
  * (its name into tmp); cnn_atomic_close flushes it to disk and renames it over path, or, when
  * failed is set or anything fails, removes it and reports with path's name. */

@@ -149,30 +149,24 @@ static float get_f32(const unsigned char *p) {
     return x;
 }
 
+/* The whole file into *data (to free). Its length bounds everything it can make the reader
+ * allocate: the sections it promises are checked against it, the parameters against them. */
 static cnn_status read_file(const char *path, unsigned char **data, size_t *size, char *err,
                             size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return CNN_STATUS_IO;
-    }
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        snprintf(err, errlen, "%s: cannot read: not a regular file", path);
-        return CNN_STATUS_IO;
-    }
-    *data = cnn_alloc((size_t)len + 1);
+    FILE *f;
+    size_t len;
+    cnn_status st = cnn_open_regular(path, "a checkpoint", &f, &len, err, errlen);
+    if (st) return st;
+    *data = len < SIZE_MAX ? cnn_alloc(len + 1) : NULL;
     if (!*data) {
         fclose(f);
-        snprintf(err, errlen, "%s: out of memory for %ld bytes", path, len);
+        snprintf(err, errlen, "%s: out of memory for %zu bytes", path, len);
         return CNN_STATUS_NO_MEMORY;
     }
-    *size = fread(*data, 1, (size_t)len, f);
+    *size = fread(*data, 1, len, f);
     int bad = ferror(f);
     fclose(f);
-    if (bad || *size != (size_t)len) {
+    if (bad || *size != len) {
         free(*data);
         snprintf(err, errlen, "%s: read error", path);
         return CNN_STATUS_IO;
@@ -344,9 +338,9 @@ out:
 }
 
 int cnn_is_checkpoint(const char *path) {
-    char magic[8];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    char magic[8], err[8];
+    FILE *f;
+    if (cnn_open_regular(path, "a checkpoint", &f, NULL, err, sizeof err)) return 0;
     int yes = fread(magic, 1, sizeof magic, f) == sizeof magic && !memcmp(magic, MAGIC, 8);
     fclose(f);
     return yes;

@@ -278,11 +278,9 @@ done:
 cnn_status cnn_net_load_text(const char *path, uint64_t seed, cnn_net **out, char *err,
                              size_t errlen) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return CNN_STATUS_IO;
-    }
+    FILE *f;
+    cnn_status open_st = cnn_open_regular(path, "a network definition", &f, NULL, err, errlen);
+    if (open_st) return open_st;
     size_t cap = 1 << 16, len = 0;
     char *text = cnn_alloc(cap);
     cnn_status st = CNN_STATUS_OK;
