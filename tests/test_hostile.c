@@ -9,6 +9,8 @@
  *   - a folder, a FIFO or a device given as a checkpoint, a definition, a CIFAR-10 batch or
  *     its class names is refused at once, saying what it is (a FIFO never blocks: each case
  *     runs in a child with an alarm);
+ *   - integers in a checkpoint's training state and in cnn train's metadata are read strictly
+ *     ("-5", "5x", " 5" refused, naming the key and the value);
  *   - a definition of too many layers is refused by the format's limit, one just under it is
  *     read, with every name where it belongs (names resolved through the network's index).
  */
@@ -396,6 +398,131 @@ static void not_files(void) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Integers in metadata
+ * ------------------------------------------------------------------------------------------- */
+
+/* meta with the value of the line "key=..." replaced by value (a string to free). */
+static char *with_value(const char *meta, const char *key, const char *value) {
+    size_t klen = strlen(key), cap = strlen(meta) + strlen(value) + klen + 4;
+    char *out = malloc(cap);
+    const char *at = meta;
+    while (at && (strncmp(at, key, klen) != 0 || at[klen] != '=')) {
+        at = strchr(at, '\n');
+        if (at) at++;
+    }
+    if (!at) {
+        snprintf(out, cap, "%s%s=%s\n", meta, key, value);
+        return out;
+    }
+    const char *eol = strchr(at, '\n');
+    snprintf(out, cap, "%.*s%s=%s%s", (int)(at - meta), meta, key, value, eol ? eol : "");
+    return out;
+}
+
+static const char *TRAIN_NET =
+    "input x - shape=1x8x8; conv2d c x out=4 kernel=3 padding=1; relu r -; flatten f -;"
+    "dense logits - out=4";
+
+static void strict_training_state(void) {
+    printf("integers of the training state\n");
+    cnn_dataset *ds = t_bars(64, 3);
+    cnn_train_config cfg = cnn_train_defaults();
+    cfg.epochs = 3;
+    cfg.batch = 16;
+    cfg.threads = 1;
+    cfg.checkpoint = in_dir("run.ckpt");
+    cnn_net *net = t_net(TRAIN_NET, 5);
+    cnn_trainer *tr = NULL;
+    char err[2048];
+    T_CHECK(cnn_trainer_new(net, ds, NULL, &cfg, &tr, err, sizeof err) == 0, "%s", err);
+    T_CHECK(tr && cnn_trainer_epoch(tr) == 0, "one epoch");
+    cnn_trainer_free(tr);
+    cnn_net_free(net);
+    cnn_net *saved = NULL;
+    cnn_optim *opt = NULL;
+    char *meta = NULL;
+    if (!T_CHECK(cnn_checkpoint_load(cfg.checkpoint, &saved, &opt, &meta, err, sizeof err) == 0,
+                 "%s", err)) {
+        t_free_dataset(ds);
+        return;
+    }
+    static const struct {
+        const char *key, *value, *frag; /* frag NULL: resumes */
+    } cases[] = {
+        {"train.epoch", "1", NULL},
+        {"train.epoch", "-5", "train.epoch is '-5', expected an integer from 0 to 2147483647"},
+        {"train.epoch", "1x", "train.epoch is '1x'"},
+        {"train.epoch", " 1", "train.epoch is ' 1'"},
+        {"train.epoch", "+1", "train.epoch is '+1'"},
+        {"train.epoch", "", "train.epoch is ''"},
+        {"train.epoch", "99999999999", "train.epoch is '99999999999'"},
+        {"train.epochs", "0", "train.epochs is '0', expected an integer from 1"},
+        {"train.batch", "-16", "train.batch is '-16'"},
+        {"train.seed", "-1", "train.seed is '-1'"},
+        {"train.seed", "18446744073709551616", "train.seed is '18446744073709551616'"},
+        {"train.done", "2", "train.done is '2', expected an integer from 0 to 1"},
+        {"train.correct", "-3", "train.correct is '-3'"},
+        {"train.sum_loss", "nan", "train.sum_loss is 'nan', expected a number"},
+        {"train.lr", "1e999", "train.lr is '1e999'"},
+        {"train.step", "1000000", "train.step is 1000000, but an epoch of this run has 4 steps"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *m = with_value(meta, cases[i].key, cases[i].value);
+        const char *path = in_dir("edited.ckpt");
+        T_CHECK(cnn_checkpoint_save(path, saved, opt, m, err, sizeof err) == 0, "%s", err);
+        free(m);
+        tr = NULL;
+        err[0] = 0;
+        cnn_status st = cnn_trainer_resume(path, ds, NULL, 0, NULL, &tr, err, sizeof err);
+        if (cases[i].frag)
+            T_CHECK(st == CNN_STATUS_FORMAT && !tr && strstr(err, cases[i].frag) &&
+                        strstr(err, path),
+                    "%s=%s: status %d, '%s'", cases[i].key, cases[i].value, (int)st, err);
+        else
+            T_CHECK(st == CNN_STATUS_OK && tr && cnn_trainer_epochs_done(tr) == 1,
+                    "%s=%s: %s", cases[i].key, cases[i].value, err);
+        printf("  %s=%s: %s\n", cases[i].key, cases[i].value, st ? err : "resumed");
+        cnn_trainer_free(tr);
+    }
+    free(meta);
+    cnn_optim_free(opt);
+    cnn_net_free(saved);
+    t_free_dataset(ds);
+}
+
+/* cnn train --resume reads cli.limit and train.seed strictly too. */
+static void strict_cli_metadata(const char *tool) {
+    printf("integers of cnn train's metadata\n");
+    cnn_net *net = t_net(TRAIN_NET, 5);
+    cnn_optim_config oc = cnn_optim_defaults(CNN_OPTIM_ADAM, 0.01f);
+    cnn_optim *opt = cnn_optim_new(net, &oc);
+    static const struct {
+        const char *limit, *seed, *frag;
+    } cases[] = {
+        {"-5", "1", "cli.limit is '-5', expected an integer from 0 to 2147483647"},
+        {"12abc", "1", "cli.limit is '12abc'"},
+        {"0", "-1", "train.seed is '-1'"},
+        {"0", "4294967297", "train.seed is '4294967297'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char meta[512], err[1024], out[4096], args[4300];
+        snprintf(meta, sizeof meta,
+                 "cli.model=lenet5\ncli.data=%s/nowhere\ncli.input=\ncli.val=\n"
+                 "cli.limit=%s\ntrain.loss=cross-entropy\ntrain.seed=%s\n",
+                 dir, cases[i].limit, cases[i].seed);
+        T_CHECK(cnn_checkpoint_save(in_dir("cli.ckpt"), net, opt, meta, err, sizeof err) == 0,
+                "%s", err);
+        snprintf(args, sizeof args, "train --resume %s", in_dir("cli.ckpt"));
+        int code = t_run_tool(tool, dir, args, out, sizeof out);
+        T_CHECK(code != 0 && strstr(out, cases[i].frag), "limit %s, seed %s: exit %d, '%s'",
+                cases[i].limit, cases[i].seed, code, out);
+        printf("  %s", out);
+    }
+    cnn_optim_free(opt);
+    cnn_net_free(net);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Large definitions
  * ------------------------------------------------------------------------------------------- */
 
@@ -491,13 +618,17 @@ static void automatic_names(void) {
     cnn_net_free(net);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
     if (!mkdtemp(dir)) return 1;
+    char tool[4200];
     automatic_names();
     layer_limit();
     hostile_checkpoints();
     hostile_cifar();
     not_files();
+    strict_training_state();
+    if (t_tool_path(argv[0], tool, sizeof tool)) strict_cli_metadata(tool);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("could not remove %s\n", dir);
