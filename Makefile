@@ -63,6 +63,8 @@ CLI_OBJS   := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS  := $(sort $(wildcard tests/test_*.c))
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_LIB   := $(BUILD)/tests/testlib.o
+# Programs the test scripts run (tests/test_kill_saves.sh: save_loop).
+TEST_TOOLS := $(BUILD)/tests/save_loop
 EX_SRCS    := $(sort $(wildcard examples/*.c))
 EX_BINS    := $(EX_SRCS:examples/%.c=$(BUILD)/examples/%)
 
@@ -85,7 +87,7 @@ endif
 # Keep objects that pattern rules make on the way to a program: they are not temporary.
 .SECONDARY:
 all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(BUILD)/cnn.1 $(BUILD)/cnn-uninstalled.pc \
-     $(TEST_BINS) $(EX_BINS) $(MPI_TARGETS)
+     $(TEST_BINS) $(TEST_TOOLS) $(EX_BINS) $(MPI_TARGETS)
 
 # make test needs Fashion-MNIST too: the library's examples train on it.
 deps:
@@ -164,12 +166,13 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 # "N passed, N failed". (examples/unet_fashion trains for minutes: docs/RESULTS.md runs it.)
 # test_install.sh links a program of its own with CC and the SAN flags of this build;
 # test_onnx_checker.sh runs ONNX's checker (python3-onnx) on every zoo model cnn exports;
-# test_mpi.sh trains on 2 MPI ranks (not under the sanitizers: OpenMPI's own allocations).
+# test_mpi.sh trains on 2 MPI ranks (not under the sanitizers: OpenMPI's own allocations);
+# test_kill_saves.sh kills a program saving checkpoints with SIGKILL 120 times (about 20 s).
 check: all
 	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(BUILD)/examples/simple \
 	    "examples/run-library-examples.sh $(BUILD)" "tests/test_symbols.sh $(BUILD)" \
 	    "tests/test_install.sh $(BUILD)" "tests/test_onnx_checker.sh $(BUILD)" \
-	    "tests/test_mpi.sh $(BUILD)"
+	    "tests/test_mpi.sh $(BUILD)" "tests/test_kill_saves.sh $(BUILD)"
 
 # The sanitizer pass skips building the biggest zoo models (CNN_TEST_LIGHT): the optimised
 # pass checks them, and under ASan their hundreds of MB of weights only cost time.
@@ -263,6 +266,6 @@ uninstall:
 clean:
 	rm -rf build build-san build-tsan build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:%=%.d) $(TEST_LIB:.o=.d) \
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:%=%.d) $(TEST_TOOLS:%=%.d) $(TEST_LIB:.o=.d) \
          $(EX_BINS:%=%.d) $(BUILD)/src/mpi/cnn_mpi.d $(BUILD)/tests/mpi_trainer.d \
          $(BUILD)/bench/mpi_allreduce.d
