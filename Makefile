@@ -82,8 +82,8 @@ $(BUILD)/src/mpi/%.o $(BUILD)/cli/dist.o $(BUILD)/tests/mpi_trainer.o $(BUILD)/b
     CFLAGS += $(MPI_CFLAGS) -DCNN_WITH_MPI
 endif
 
-.PHONY: all deps run test check check-san check-tsan check-onnx-slow clean fuzz bench install \
-        uninstall
+.PHONY: all deps run test check check-san check-tsan check-onnx-slow clean fuzz fuzz-corpus bench \
+        install uninstall
 # Keep objects that pattern rules make on the way to a program: they are not temporary.
 .SECONDARY:
 all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(BUILD)/cnn.1 $(BUILD)/cnn-uninstalled.pc \
@@ -216,12 +216,21 @@ test: deps
 	$(MAKE) check-tsan
 
 # Fuzzing a reader with libFuzzer (clang): FUZZ_TARGET is netdef (the network definition
-# reader) or onnx (the ONNX reader and importer); FUZZ_SECONDS of search from the seed corpus
-# in fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/.
+# reader), onnx (the ONNX reader and importer), checkpoint, idx (an image and a label file) or
+# cifar (a CIFAR-10 batch and its class names); FUZZ_SECONDS of search from the seed corpus
+# in fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/. The file readers'
+# inputs are small (FUZZ_MAX_LEN), so any single allocation above FUZZ_MALLOC_MB is a small
+# file that costs too much, and libFuzzer reports it as a crash. docs/FUZZING.md has the runs.
 FUZZ_TARGET  ?= netdef
 FUZZ_SECONDS ?= 60
-FUZZ_MAX_LEN_netdef := 4096
-FUZZ_MAX_LEN_onnx   := 65536
+FUZZ_MAX_LEN_netdef     := 4096
+FUZZ_MAX_LEN_onnx       := 65536
+FUZZ_MAX_LEN_checkpoint := 65536
+FUZZ_MAX_LEN_idx        := 16384
+FUZZ_MAX_LEN_cifar      := 16384
+FUZZ_MALLOC_MB_checkpoint := 64
+FUZZ_MALLOC_MB_idx        := 256
+FUZZ_MALLOC_MB_cifar      := 64
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
@@ -231,7 +240,15 @@ fuzz:
 	mkdir -p build-fuzz/corpus-$(FUZZ_TARGET) && cd build-fuzz && \
 	    ASAN_OPTIONS=allocator_may_return_null=1 ./fuzz_$(FUZZ_TARGET) \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN_$(FUZZ_TARGET)) -timeout=10 \
-	    -rss_limit_mb=4096 corpus-$(FUZZ_TARGET) ../fuzz/corpus/$(FUZZ_TARGET)
+	    -rss_limit_mb=4096 -malloc_limit_mb=$(or $(FUZZ_MALLOC_MB_$(FUZZ_TARGET)),4096) \
+	    corpus-$(FUZZ_TARGET) ../fuzz/corpus/$(FUZZ_TARGET)
+
+# The seed corpora of the file readers (fuzz/make_corpus.c writes them; they are committed).
+fuzz-corpus: $(BUILD)/fuzz/make_corpus
+	$(BUILD)/fuzz/make_corpus
+
+$(BUILD)/fuzz/make_corpus: $(BUILD)/fuzz/make_corpus.o $(BUILD)/libcnn.a
+	$(CC) -o $@ $^ $(LDLIBS)
 
 # make install PREFIX=... DESTDIR=...: the shared library (libcnn.so.MAJOR.MINOR.PATCH and its
 # links libcnn.so.MAJOR, libcnn.so), libcnn.a, cnn.h, cnn.pc, the cnn tool and cnn(1).
