@@ -2,10 +2,10 @@
  * test_hostile.c - hostile files cost nothing (issue 19):
  *   - a small checkpoint that promises much (300 million parameters in 150 bytes, sizes that
  *     overflow, a version-1 file with a billion input channels, 65537 layers) is refused, or
- *     read, without allocating what it promises: each is loaded in a child process, whose
- *     peak resident memory (wait4's ru_maxrss) must stay within 64 MB of what it started
- *     with, and outside the sanitizers with its address space limited too, so that memory
- *     allocated and never touched counts as well;
+ *     read, without allocating what it promises: each is loaded in a child process
+ *     (t_in_child), whose peak resident memory (wait4's ru_maxrss) must stay under 64 MB, and
+ *     outside the sanitizers with its address space limited too, so that memory allocated
+ *     and never touched counts as well;
  *   - a folder, a FIFO or a device given as a checkpoint, a definition, a CIFAR-10 batch or
  *     its class names is refused at once, saying what it is (a FIFO never blocks: each case
  *     runs in a child with an alarm);
@@ -14,32 +14,16 @@
  *   - a definition of too many layers is refused by the format's limit, one just under it is
  *     read, with every name where it belongs (names resolved through the network's index).
  */
-#define _DEFAULT_SOURCE /* wait4: the rusage of one child */
 #include "testlib.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
 
 #define PEAK_LIMIT_MB 64.0
 
@@ -56,53 +40,6 @@ static const char *in_dir(const char *name) {
 static void write_bytes(const char *path, const void *d, size_t n) {
     FILE *f = fopen(path, "wb");
     T_CHECK(f && fwrite(d, 1, n, f) == n && fclose(f) == 0, "cannot write %s", path);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Running a load in a child and measuring its memory
- * ------------------------------------------------------------------------------------------- */
-
-/* A kB figure of /proc/self/status ("VmRSS", "VmSize"), in MB; 0 when absent. */
-static double status_mb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    double mb = 0;
-    size_t n = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n) && line[n] == ':') mb = atof(line + n + 1) / 1024.0;
-    if (f) fclose(f);
-    return mb;
-}
-
-/* The most a child may use: 64 MB; under AddressSanitizer, whose shadow memory and
- * allocator cost megabytes of their own, 64 MB more than this process. */
-static double peak_limit(double base_mb) { return PEAK_LIMIT_MB + (UNDER_ASAN ? base_mb : 0); }
-
-/* Runs fn(arg) in a child, which exits with its result (0: the expected outcome). The child
- * has 20 s (a reader blocked on a FIFO fails instead of hanging the test) and, outside
- * AddressSanitizer (which reserves terabytes of address space), 1 GB of address space more
- * than it starts with. Returns the exit code (-1: killed, by the alarm or a crash); *peak_mb
- * receives its peak resident memory and *base_mb this process's at the fork. */
-static int in_child(int (*fn)(const void *), const void *arg, double *peak_mb, double *base_mb) {
-    fflush(stdout);
-    *base_mb = status_mb("VmRSS");
-    pid_t pid = fork();
-    if (pid == 0) {
-        alarm(20);
-        if (!UNDER_ASAN) {
-            rlim_t as = (rlim_t)((status_mb("VmSize") + 1024) * 1024 * 1024);
-            struct rlimit rl = {as, as};
-            setrlimit(RLIMIT_AS, &rl);
-        }
-        int r = fn(arg);
-        fflush(stdout);
-        _exit(r);
-    }
-    int status = 0;
-    struct rusage ru;
-    if (pid < 0 || wait4(pid, &status, 0, &ru) != pid) return -1;
-    *peak_mb = ru.ru_maxrss / 1024.0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -194,10 +131,10 @@ static void expect_cheap_load(const load_case *lc, const char *what) {
     struct stat sb;
     long long size = stat(lc->path, &sb) == 0 ? (long long)sb.st_size : -1;
     double peak = 0, base = 0;
-    int r = in_child(load_in_child, lc, &peak, &base);
+    int r = t_in_child(load_in_child, lc, 20, &peak, &base);
     printf("  %s (%lld bytes): peak %.1f MB (this process: %.1f MB)\n", what, size, peak, base);
     T_CHECK(r == 0, "%s: not the expected outcome (child exit %d)", what, r);
-    T_CHECK(peak < peak_limit(base), "%s: peak %.1f MB", what, peak);
+    T_CHECK(peak < t_peak_limit(PEAK_LIMIT_MB, base), "%s: peak %.1f MB", what, peak);
 }
 
 static void hostile_checkpoints(void) {
@@ -295,10 +232,10 @@ static int cifar_in_child(const void *arg) {
 
 static void expect_cheap_cifar(const cifar_case *cc, const char *what) {
     double peak = 0, base = 0;
-    int r = in_child(cifar_in_child, cc, &peak, &base);
+    int r = t_in_child(cifar_in_child, cc, 20, &peak, &base);
     printf("  %s: peak %.1f MB (this process: %.1f MB)\n", what, peak, base);
     T_CHECK(r == 0, "%s: not the expected outcome (child exit %d)", what, r);
-    T_CHECK(peak < peak_limit(base), "%s: peak %.1f MB", what, peak);
+    T_CHECK(peak < t_peak_limit(PEAK_LIMIT_MB, base), "%s: peak %.1f MB", what, peak);
 }
 
 /* A sparse file of size bytes, its first byte b. */
@@ -377,10 +314,10 @@ static void not_files(void) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double peak, base;
-        int r = in_child(kind_in_child, &cases[i], &peak, &base);
+        int r = t_in_child(kind_in_child, &cases[i], 20, &peak, &base);
         T_CHECK(r == 0, "case %zu (%s): child exit %d (-1: blocked or crashed)", i,
                 cases[i].path, r);
-        T_CHECK(peak < peak_limit(base), "case %zu: peak %.1f MB", i, peak);
+        T_CHECK(peak < t_peak_limit(PEAK_LIMIT_MB, base), "case %zu: peak %.1f MB", i, peak);
     }
     /* The class names beside a batch: a FIFO or a folder there is refused too. */
     mkdir(in_dir("meta_fifo"), 0700);
