@@ -220,7 +220,10 @@ test: deps
 # cifar (a CIFAR-10 batch and its class names); FUZZ_SECONDS of search from the seed corpus
 # in fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/. The file readers'
 # inputs are small (FUZZ_MAX_LEN), so any single allocation above FUZZ_MALLOC_MB is a small
-# file that costs too much, and libFuzzer reports it as a crash. docs/FUZZING.md has the runs.
+# file that costs too much, and libFuzzer reports it as a crash. fuzz/FUZZ_TARGET.dict, when
+# there is one, gives the mutations the format's words. FUZZ_ARGS adds libFuzzer options
+# (-fork=1 -ignore_ooms=1: go on past out-of-memory findings, keeping each). docs/FUZZING.md
+# has the runs.
 FUZZ_TARGET  ?= netdef
 FUZZ_SECONDS ?= 60
 FUZZ_MAX_LEN_netdef     := 4096
@@ -241,6 +244,7 @@ fuzz:
 	    ASAN_OPTIONS=allocator_may_return_null=1 ./fuzz_$(FUZZ_TARGET) \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN_$(FUZZ_TARGET)) -timeout=10 \
 	    -rss_limit_mb=4096 -malloc_limit_mb=$(or $(FUZZ_MALLOC_MB_$(FUZZ_TARGET)),4096) \
+	    $(if $(wildcard fuzz/$(FUZZ_TARGET).dict),-dict=../fuzz/$(FUZZ_TARGET).dict) $(FUZZ_ARGS) \
 	    corpus-$(FUZZ_TARGET) ../fuzz/corpus/$(FUZZ_TARGET)
 
 # The seed corpora of the file readers (fuzz/make_corpus.c writes them; they are committed).
