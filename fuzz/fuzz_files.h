@@ -1,7 +1,8 @@
 /*
  * fuzz_files.h - what the fuzz targets of file readers share (fuzz_checkpoint.c, fuzz_idx.c,
  * fuzz_cifar.c): the readers take paths, so each input is written to files in a private
- * folder, on /dev/shm when there is one (memory, no disk), removed at exit.
+ * folder, on /dev/shm when there is one (memory, no disk), removed at exit (a crash or an
+ * out-of-memory finding ends libFuzzer without it: the folder of a few KB stays).
  *
  * A target file defines its check as `static int fuzz_NAME(const uint8_t *data, size_t size)`
  * (1: the input was read, 0: refused; a broken promise aborts), and LLVMFuzzerTestOneInput

@@ -79,6 +79,9 @@ static void target(const char *name, target_fn fn, double limit_mb) {
 }
 
 int main(void) {
+    /* The targets' private folder, made here so that the children (which end with _exit)
+     * share it and this process removes it at exit. */
+    fuzz_path(0, "start");
     /* The limits of the Makefile's FUZZ_MALLOC_MB_NAME. */
     target("checkpoint", fuzz_checkpoint, 64);
     target("idx", fuzz_idx, 256);
