@@ -66,6 +66,8 @@ CLI_OBJS   := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS  := $(sort $(wildcard tests/test_*.c))
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_LIB   := $(BUILD)/tests/testlib.o
+# Programs the test scripts run (tests/test_kill_saves.sh: save_loop).
+TEST_TOOLS := $(BUILD)/tests/save_loop
 EX_SRCS    := $(sort $(wildcard examples/*.c))
 EX_BINS    := $(EX_SRCS:examples/%.c=$(BUILD)/examples/%)
 
@@ -83,12 +85,12 @@ $(BUILD)/src/mpi/%.o $(BUILD)/cli/dist.o $(BUILD)/tests/mpi_trainer.o $(BUILD)/b
     CFLAGS += $(MPI_CFLAGS) -DCNN_WITH_MPI
 endif
 
-.PHONY: all deps run test check check-san check-tsan check-onnx-slow clean fuzz bench install \
-        uninstall
+.PHONY: all deps run test check check-san check-tsan check-onnx-slow clean fuzz fuzz-corpus bench \
+        install uninstall
 # Keep objects that pattern rules make on the way to a program: they are not temporary.
 .SECONDARY:
 all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(BUILD)/cnn.1 $(BUILD)/cnn-uninstalled.pc \
-     $(TEST_BINS) $(EX_BINS) $(MPI_TARGETS)
+     $(TEST_BINS) $(TEST_TOOLS) $(EX_BINS) $(MPI_TARGETS)
 
 # make test needs Fashion-MNIST too: the library's examples train on it.
 deps:
@@ -178,12 +180,14 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 # test_onnx_checker.sh runs ONNX's checker (python3-onnx) on every zoo model cnn exports;
 # test_mpi.sh trains on 2 MPI ranks (not under the sanitizers: OpenMPI's own allocations);
 # test_serve_browser.sh drives cnn serve's page in headless Chromium (skipped, saying so, where
-# node 20 or chromium is missing).
+# node 20 or chromium is missing); test_kill_saves.sh kills a program saving checkpoints with
+# SIGKILL 120 times (about 20 s).
 check: all
 	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(BUILD)/examples/simple \
 	    "examples/run-library-examples.sh $(BUILD)" "tests/test_symbols.sh $(BUILD)" \
 	    "tests/test_install.sh $(BUILD)" "tests/test_onnx_checker.sh $(BUILD)" \
-	    "tests/test_mpi.sh $(BUILD)" "tests/test_serve_browser.sh $(BUILD)"
+	    "tests/test_mpi.sh $(BUILD)" "tests/test_serve_browser.sh $(BUILD)" \
+	    "tests/test_kill_saves.sh $(BUILD)"
 
 # The sanitizer pass skips building the biggest zoo models (CNN_TEST_LIGHT): the optimised
 # pass checks them, and under ASan their hundreds of MB of weights only cost time.
@@ -227,15 +231,27 @@ test: deps
 	$(MAKE) check-tsan
 
 # Fuzzing a reader with libFuzzer (clang): FUZZ_TARGET is netdef (the network definition
-# reader), onnx (the ONNX reader and importer), png or jpeg (the image decoders, through
+# reader), onnx (the ONNX reader and importer), checkpoint, idx (an image and a label file),
+# cifar (a CIFAR-10 batch and its class names), png or jpeg (the image decoders, through
 # cnn_image_size and cnn_image_load); FUZZ_SECONDS of search from the seed corpus in
-# fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/.
+# fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/. The file readers'
+# inputs are small (FUZZ_MAX_LEN), so any single allocation above FUZZ_MALLOC_MB is a small
+# file that costs too much, and libFuzzer reports it as a crash. fuzz/FUZZ_TARGET.dict, when
+# there is one, gives the mutations the format's words. FUZZ_ARGS adds libFuzzer options
+# (-fork=1 -ignore_ooms=1: go on past out-of-memory findings, keeping each). docs/FUZZING.md
+# has the runs.
 FUZZ_TARGET  ?= netdef
 FUZZ_SECONDS ?= 60
-FUZZ_MAX_LEN_netdef := 4096
-FUZZ_MAX_LEN_onnx   := 65536
-FUZZ_MAX_LEN_png    := 65536
-FUZZ_MAX_LEN_jpeg   := 65536
+FUZZ_MAX_LEN_netdef     := 4096
+FUZZ_MAX_LEN_onnx       := 65536
+FUZZ_MAX_LEN_checkpoint := 65536
+FUZZ_MAX_LEN_idx        := 16384
+FUZZ_MAX_LEN_cifar      := 16384
+FUZZ_MAX_LEN_png        := 65536
+FUZZ_MAX_LEN_jpeg       := 65536
+FUZZ_MALLOC_MB_checkpoint := 64
+FUZZ_MALLOC_MB_idx        := 256
+FUZZ_MALLOC_MB_cifar      := 64
 FUZZ_FLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
@@ -245,7 +261,16 @@ fuzz:
 	mkdir -p build-fuzz/corpus-$(FUZZ_TARGET) && cd build-fuzz && \
 	    ASAN_OPTIONS=allocator_may_return_null=1 ./fuzz_$(FUZZ_TARGET) \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN_$(FUZZ_TARGET)) -timeout=10 \
-	    -rss_limit_mb=4096 corpus-$(FUZZ_TARGET) ../fuzz/corpus/$(FUZZ_TARGET)
+	    -rss_limit_mb=4096 -malloc_limit_mb=$(or $(FUZZ_MALLOC_MB_$(FUZZ_TARGET)),4096) \
+	    $(if $(wildcard fuzz/$(FUZZ_TARGET).dict),-dict=../fuzz/$(FUZZ_TARGET).dict) $(FUZZ_ARGS) \
+	    corpus-$(FUZZ_TARGET) ../fuzz/corpus/$(FUZZ_TARGET)
+
+# The seed corpora of the file readers (fuzz/make_corpus.c writes them; they are committed).
+fuzz-corpus: $(BUILD)/fuzz/make_corpus
+	$(BUILD)/fuzz/make_corpus
+
+$(BUILD)/fuzz/make_corpus: $(BUILD)/fuzz/make_corpus.o $(BUILD)/libcnn.a
+	$(CC) -o $@ $^ $(LDLIBS)
 
 # make install PREFIX=... DESTDIR=...: the shared library (libcnn.so.MAJOR.MINOR.PATCH and its
 # links libcnn.so.MAJOR, libcnn.so), libcnn.a, cnn.h, cnn.pc, the cnn tool and cnn(1).
@@ -280,6 +305,6 @@ uninstall:
 clean:
 	rm -rf build build-san build-tsan build-fuzz
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:%=%.d) $(TEST_LIB:.o=.d) \
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:%=%.d) $(TEST_TOOLS:%=%.d) $(TEST_LIB:.o=.d) \
          $(EX_BINS:%=%.d) $(BUILD)/src/mpi/cnn_mpi.d $(BUILD)/tests/mpi_trainer.d \
          $(BUILD)/bench/mpi_allreduce.d

@@ -275,6 +275,22 @@ int cli_meta_get(const char *meta, const char *key, char *buf, size_t size) {
     return n >= 0 && (size_t)n < size;
 }
 
+int cli_meta_count(const char *cmd, const char *path, const char *meta, const char *key,
+                   int max, int *out) {
+    char v[32];
+    if (!cli_meta_get(meta, key, v, sizeof v)) v[0] = 0;
+    char *end;
+    errno = 0;
+    long x = v[0] >= '0' && v[0] <= '9' ? strtol(v, &end, 10) : -1;
+    if (x < 0 || *end || errno || x > max) {
+        fprintf(stderr, "cnn %s: %s: damaged metadata: %s is '%s', expected an integer from 0 "
+                "to %d\n", cmd, path, key, v, max);
+        return 0;
+    }
+    *out = (int)x;
+    return 1;
+}
+
 int cli_checkpoint_data(const char *path, char *buf, size_t size) {
     cnn_net *net = NULL;
     char *meta = NULL, err[1024];

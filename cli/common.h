@@ -30,6 +30,11 @@ int cli_build_model(const char *cmd, const char *model, const cnn_shape *input, 
 /* Metadata text: lines "key=value". cli_meta_get copies the value of key into buf and returns
  * 1, or returns 0 when the key is absent or its value does not fit (cnn_meta_get). */
 int cli_meta_get(const char *meta, const char *key, char *buf, size_t size);
+/* The value of key in the metadata of the checkpoint path as an integer from 0 to max, read
+ * strictly (digits only: "-5", "5x" and "" are refused, never -5, 5 or 0) into *out. Prints
+ * the error, naming the key and the value, and returns 0 when it is not such an integer. */
+int cli_meta_count(const char *cmd, const char *path, const char *meta, const char *key,
+                   int max, int *out);
 
 /* "CxHxW" with C 1 or 3 (the --input option). Prints the error and returns 0 on failure. */
 int cli_parse_shape(const char *cmd, const char *s, int *c, int *h, int *w);

@@ -430,20 +430,23 @@ static int resume_settings(run *r, cli_opt *o, char store[][4096]) {
     int ok = 1;
     for (int i = 0; i < RESUME_KEYS && ok; i++) ok = cli_meta_get(meta, keys[i], store[i], 4096);
     ok = ok && cli_meta_get(meta, "train.seed", seed, sizeof seed);
-    if (ok) c->limit = atoi(store[5]);
-    free(meta);
     if (!ok) {
+        free(meta);
         fprintf(stderr, "cnn train: %s: holds no run of this version of cnn train (an older "
                 "version or another program wrote it): it loads for eval, predict and viz, and "
                 "--model %s fine-tunes it in a new run\n", c->resume, c->resume);
         return 0;
     }
+    /* The range of --limit and --seed, which wrote them. */
+    ok = cli_meta_count("train", c->resume, meta, "cli.limit", INT_MAX, &c->limit) &&
+         cli_meta_count("train", c->resume, meta, "train.seed", INT_MAX, &c->seed);
+    free(meta);
+    if (!ok) return 0;
     c->model = store[0];
     if (!cli_find(o, "data")->given) c->data = store[1];
     c->input = *store[2] ? store[2] : NULL;
     c->val = *store[3] ? store[3] : NULL;
     c->loss = store[4];
-    c->seed = atoi(seed);
     return 1;
 }
 

@@ -188,6 +188,10 @@ int cnn_net_layer_input(const cnn_net *net, int layer, int i);
  * A layer without inputs in parentheses takes the layer on the line before.
  * ------------------------------------------------------------------------------------------- */
 
+/* The most layers a definition may hold (text, or a checkpoint's): more is refused before
+ * anything is built, naming the limit and the line of the first layer too many. */
+#define CNN_TEXT_MAX_LAYERS 65536
+
 /* Builds a network from definition text. source names the text in error messages, which have
  * the form "source:line:column: message". On failure *out is NULL and err holds the message. */
 cnn_status cnn_net_from_text(const char *text, const char *source, uint64_t seed, cnn_net **out,

@@ -9,6 +9,7 @@
  */
 #include "core/internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 cnn_net *cnn_net_new(uint64_t seed) {
@@ -38,6 +39,8 @@ void cnn_net_free(cnn_net *net) {
         free(net->nodes[i]);
     }
     free(net->nodes);
+    cnn_free(net->name_index);
+    cnn_free(net->auto_next);
     cnn_free(net->params);
     cnn_free(net->grads);
     cnn_free(net->state);
@@ -94,10 +97,65 @@ int cnn_net_training(const cnn_net *net) { return net->training; }
  * Building
  * ------------------------------------------------------------------------------------------- */
 
+/* FNV-1a: names are short, and any spread will do for linear probing. */
+static size_t name_hash(const char *s) {
+    uint64_t h = 1469598103934665603u;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return (size_t)h;
+}
+
+/* The slot of name in the index: the one holding it, or the empty one where it would go. */
+static size_t name_slot(const cnn_net *net, const char *name) {
+    size_t mask = (size_t)net->name_slots - 1, i = name_hash(name) & mask;
+    while (net->name_index[i] && strcmp(net->nodes[net->name_index[i] - 1]->name, name) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
 int cnn_net_find(const cnn_net *net, const char *name) {
-    for (int i = 0; i < net->n_nodes; i++)
-        if (strcmp(net->nodes[i]->name, name) == 0) return i;
-    return -1;
+    if (!net->name_index) return -1;
+    return net->name_index[name_slot(net, name)] - 1;
+}
+
+/* Grows the nodes array to cap layers and the name index to 2 * cap slots (a power of two,
+ * so at most half full), moving every name; the network is unchanged on failure. */
+static int grow_layers(cnn_net *net, int cap) {
+    if (cap <= net->cap_nodes) return 1;
+    int slots = 16;
+    while (slots < 2 * cap) slots *= 2;
+    cnn_node **nodes = cnn_realloc(net->nodes, (size_t)cap * sizeof *nodes);
+    if (!nodes) return 0;
+    net->nodes = nodes;
+    int *index = cnn_calloc((size_t)slots, sizeof *index);
+    if (!index) return 0;
+    cnn_free(net->name_index);
+    net->name_index = index;
+    net->name_slots = slots;
+    for (int i = 0; i < net->n_nodes; i++) index[name_slot(net, nodes[i]->name)] = i + 1;
+    net->cap_nodes = cap;
+    return 1;
+}
+
+cnn_status cnn_net_reserve_layers(cnn_net *net, int layers) {
+    if (layers < 0 || layers > INT_MAX / 4)
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "cannot hold %d layers", layers);
+    if (!grow_layers(net, layers))
+        return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for %d layers", layers);
+    return CNN_STATUS_OK;
+}
+
+/* The automatic name of a new layer of type t: "type_K" for the first K that is free. */
+static cnn_status auto_name(cnn_net *net, const cnn_layer_type *t, char *name, size_t size) {
+    int k = 0;
+    while (cnn_layer_at(k) != t) k++;
+    if (!net->auto_next && !(net->auto_next = cnn_calloc((size_t)cnn_layer_count(), sizeof(int))))
+        return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory adding a layer");
+    int *next = &net->auto_next[k];
+    if (*next < 1) *next = 1;
+    for (;; ++*next) {
+        snprintf(name, size, "%s_%d", t->name, *next);
+        if (cnn_net_find(net, name) < 0) return CNN_STATUS_OK;
+    }
 }
 
 /* buf + off into a flat buffer, which is NULL while the network has no parameters (or no
@@ -128,6 +186,18 @@ static int reserve(float **buf, size_t *cap, size_t used, size_t need) {
     *buf = q;
     *cap = new_cap;
     return 1;
+}
+
+/* What is wrong with a layer's output shape (NULL: nothing): kernels index a sample with int,
+ * and a hostile shape (2^21 x 2^21 x 2^22) would wrap a size_t count to 0. */
+static const char *shape_problem(const cnn_shape *s) {
+    size_t n = 1;
+    for (int i = 0; i < s->rank; i++) {
+        if (s->dim[i] < 1) return "has a size below 1";
+        if ((size_t)s->dim[i] > INT_MAX / n) return "holds more than 2147483647 values per sample";
+        n *= (size_t)s->dim[i];
+    }
+    return NULL;
 }
 
 /* Resolves the comma-separated input names of n. */
@@ -202,14 +272,9 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
                              "or '-'", type, name, CNN_NAME_MAX - 1);
         }
         snprintf(n->name, sizeof n->name, "%s", name);
-    } else {
-        /* Automatic names: type_K, the first K that is free. */
-        for (int k = 1;; k++) {
-            snprintf(n->name, sizeof n->name, "%s_%d", type, k);
-            if (cnn_net_find(net, n->name) < 0) break;
-        }
     }
     cnn_status st = CNN_STATUS_OK;
+    if (!name && (st = auto_name(net, t, n->name, sizeof n->name))) goto fail;
     if (cnn_net_find(net, n->name) >= 0) {
         st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT, "the name is already taken");
         goto fail;
@@ -238,27 +303,43 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
     }
     *err_col = -1;
     if ((st = t->setup(net, n))) goto fail;
+    const char *bad_shape = shape_problem(&n->shape);
+    if (bad_shape) {
+        char sh[64];
+        st = cnn_node_error(net, n, CNN_STATUS_SHAPE, "output shape %s %s",
+                            cnn_shape_str(&n->shape, sh, sizeof sh), bad_shape);
+        goto fail;
+    }
     if (t->min_inputs == 0 && net->n_inputs == CNN_MAX_INPUTS) {
         st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT, "more than %d input layers",
                             CNN_MAX_INPUTS);
         goto fail;
     }
-    if (net->n_nodes == net->cap_nodes) {
-        int cap = net->cap_nodes ? 2 * net->cap_nodes : 16;
-        cnn_node **nodes = cnn_realloc(net->nodes, (size_t)cap * sizeof *nodes);
-        if (!nodes) {
-            st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory adding a layer");
-            goto fail;
-        }
-        net->nodes = nodes;
-        net->cap_nodes = cap;
+    if (net->n_nodes == INT_MAX / 4) {
+        st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT, "more than %d layers",
+                            INT_MAX / 4);
+        goto fail;
+    }
+    if (net->n_nodes == net->cap_nodes &&
+        !grow_layers(net, net->cap_nodes ? 2 * net->cap_nodes : 16)) {
+        st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory adding a layer");
+        goto fail;
+    }
+    /* Sizes a layer computes from hostile hyper-parameters may be anything: the totals stay
+     * below CNN_MAX_VALUES, so that no byte count derived from them overflows. */
+    if (n->n_params > CNN_MAX_VALUES - net->n_params || n->n_state > CNN_MAX_VALUES - net->n_state) {
+        st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                            "%zu parameters and %zu state values: the network would have more "
+                            "than %zu", n->n_params, n->n_state, (size_t)CNN_MAX_VALUES);
+        goto fail;
     }
     /* The flat buffers grow by this layer's slice; everything already there is kept. The
-     * gradient buffer keeps the parameters' capacity. */
+     * gradient buffer keeps the parameters' capacity. A deferred network only counts. */
     size_t grad_cap = net->cap_params;
-    if (!reserve(&net->params, &net->cap_params, net->n_params, net->n_params + n->n_params) ||
-        !reserve(&net->grads, &grad_cap, net->n_params, net->cap_params) ||
-        !reserve(&net->state, &net->cap_state, net->n_state, net->n_state + n->n_state)) {
+    if (!net->defer_params &&
+        (!reserve(&net->params, &net->cap_params, net->n_params, net->n_params + n->n_params) ||
+         !reserve(&net->grads, &grad_cap, net->n_params, net->cap_params) ||
+         !reserve(&net->state, &net->cap_state, net->n_state, net->n_state + n->n_state))) {
         st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for %zu parameters",
                        net->n_params + n->n_params);
         goto fail;
@@ -267,8 +348,10 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
     n->state_off = net->n_state;
     net->n_params += n->n_params;
     net->n_state += n->n_state;
-    if (t->init) t->init(n, view(net->params, n->param_off), view(net->state, n->state_off), &net->rng);
+    if (t->init && !net->defer_params)
+        t->init(n, view(net->params, n->param_off), view(net->state, n->state_off), &net->rng);
     if (t->min_inputs == 0) net->inputs[net->n_inputs++] = n->index;
+    net->name_index[name_slot(net, n->name)] = n->index + 1;
     net->nodes[net->n_nodes++] = n;
     net->output = n->index;
     unprepare(net);
@@ -358,6 +441,26 @@ float *cnn_net_state(cnn_net *net) { return net->state; }
 
 void cnn_net_zero_grad(cnn_net *net) {
     if (net->n_params) memset(net->grads, 0, net->n_params * sizeof *net->grads);
+}
+
+cnn_status cnn_net_alloc_params(cnn_net *net) {
+    CNN_ASSERT(net->defer_params && !net->params && !net->state);
+    size_t np = net->n_params, ns = net->n_state;
+    net->params = np ? cnn_calloc(np, sizeof(float)) : NULL;
+    net->grads = np ? cnn_calloc(np, sizeof(float)) : NULL;
+    net->state = ns ? cnn_calloc(ns, sizeof(float)) : NULL;
+    if ((np && (!net->params || !net->grads)) || (ns && !net->state)) {
+        cnn_free(net->params);
+        cnn_free(net->grads);
+        cnn_free(net->state);
+        net->params = net->grads = net->state = NULL;
+        return cnn_error(net, CNN_STATUS_NO_MEMORY,
+                         "out of memory for %zu parameters and %zu state values", np, ns);
+    }
+    net->cap_params = np;
+    net->cap_state = ns;
+    net->defer_params = 0;
+    return CNN_STATUS_OK;
 }
 
 void cnn_net_init_params(cnn_net *net, uint64_t seed) {

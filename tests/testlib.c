@@ -2,6 +2,7 @@
  * testlib.c - see testlib.h.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
+#define _DEFAULT_SOURCE   /* wait4: the resources of one child */
 #include "testlib.h"
 
 #include <math.h>
@@ -9,8 +10,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define T_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define T_UNDER_ASAN 1
+#endif
+#endif
+#ifndef T_UNDER_ASAN
+#define T_UNDER_ASAN 0
+#endif
 
 int t_checks, t_failures;
 
@@ -263,4 +276,45 @@ void t_free_dataset(cnn_dataset *ds) {
     free(ds->targets);
     free(ds->class_names);
     free(ds);
+}
+
+/* A kB figure of /proc/self/status ("VmRSS", "VmSize") in MB; 0 when absent. */
+static double status_mb(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double mb = 0;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') mb = atof(line + n + 1) / 1024.0;
+    if (f) fclose(f);
+    return mb;
+}
+
+int t_in_child(int (*fn)(const void *), const void *arg, int seconds, double *peak_mb,
+               double *base_mb) {
+    fflush(stdout);
+    fflush(stderr);
+    *base_mb = status_mb("VmRSS");
+    *peak_mb = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm((unsigned)seconds);
+        if (!T_UNDER_ASAN) {
+            rlim_t as = (rlim_t)((status_mb("VmSize") + 1024) * 1024 * 1024);
+            struct rlimit rl = {as, as};
+            setrlimit(RLIMIT_AS, &rl);
+        }
+        int r = fn(arg);
+        fflush(stdout);
+        _exit(r);
+    }
+    int status = 0;
+    struct rusage ru;
+    if (pid < 0 || wait4(pid, &status, 0, &ru) != pid) return -1;
+    *peak_mb = (double)ru.ru_maxrss / 1024.0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+double t_peak_limit(double limit_mb, double base_mb) {
+    return limit_mb + (T_UNDER_ASAN ? base_mb : 0);
 }

@@ -66,6 +66,20 @@ float *t_checkpoint_params(const char *dir, const char *name, size_t *n);
 /* Checks that the checkpoints dir/a and dir/b hold the same parameters, bit for bit. */
 void t_same_checkpoints(const char *dir, const char *a, const char *b, const char *what);
 
+/* Runs fn(arg) in a child process, which exits with its result (0: as expected). The child
+ * has `seconds` to finish (an alarm: a reader blocked on a FIFO fails instead of hanging the
+ * test) and, outside AddressSanitizer (which reserves terabytes of address space), 1 GB of
+ * address space more than it starts with, so that memory allocated and never touched counts
+ * too, and a runaway allocation fails instead of taking the machine's memory. Returns the exit
+ * code (-1: killed, by the alarm or a crash); *peak_mb receives the child's peak resident
+ * memory (wait4's ru_maxrss), *base_mb this process's at the fork. */
+int t_in_child(int (*fn)(const void *), const void *arg, int seconds, double *peak_mb,
+               double *base_mb);
+/* The most a child of t_in_child may use for a bound of limit_mb: the bound, or under
+ * AddressSanitizer (whose shadow memory and allocator cost megabytes of their own) the bound
+ * above what this process used at the fork. */
+double t_peak_limit(double limit_mb, double base_mb);
+
 /* Fixtures: named tensors in a binary file. */
 typedef struct t_tensor {
     char name[64];

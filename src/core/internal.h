@@ -258,6 +258,18 @@ typedef struct cnn_prep {
 struct cnn_net {
     cnn_node **nodes;
     int n_nodes, cap_nodes;
+    /* Names to layers in O(1) (cnn_net_find): open addressing with linear probing over
+     * name_slots (a power of two, twice cap_nodes), each slot a layer index + 1 or 0 (empty).
+     * Layers are never removed, so slots are only ever filled. */
+    int *name_index;
+    int name_slots;
+    /* Per layer type (registry order), where the search for a free automatic name "type_K"
+     * starts: names are never freed, so the first free K of a type only grows. */
+    int *auto_next;
+    /* Set while a checkpoint's definition is read: layers get their sizes and offsets but no
+     * parameter or state memory, which cnn_net_alloc_params makes once the file is known to
+     * hold that many values. */
+    int defer_params;
     int output;          /* index of the output node */
     int inputs[CNN_MAX_INPUTS], n_inputs;
     float *params, *grads, *state;
@@ -281,6 +293,31 @@ struct cnn_net {
     char class_name[16]; /* cnn_net_class_name of a network without names */
     char err[1024];
 };
+
+/* The most parameters (and, apart, state values) a network may have: the byte counts of
+ * its flat buffers, and of a checkpoint's sections, then never overflow a size_t. */
+#define CNN_MAX_VALUES (SIZE_MAX / 16)
+
+/* Makes room for `layers` layers (nodes and the name index) at once; NO_MEMORY with the
+ * network's message when memory runs out. */
+cnn_status cnn_net_reserve_layers(cnn_net *net, int layers);
+
+/* A network whose layers were added with defer_params set: allocates its flat buffers at
+ * their final sizes, zeroed (the weights are not initialised: the caller fills them), and
+ * clears defer_params. NO_MEMORY with the network's message when memory runs out. */
+cnn_status cnn_net_alloc_params(cnn_net *net);
+
+/* cnn_net_from_text without parameter memory (defer_params set): the layers, their shapes
+ * and sizes, for a reader that checks what a file holds before allocating what it promises. */
+cnn_status cnn_net_plan_text(const char *text, const char *source, cnn_net **out, char *err,
+                             size_t errlen);
+
+/* Opens path for reading (*out, "rb") when it is a regular file, and its length into *size
+ * (when size is not NULL). A folder, a FIFO, a device or a socket is refused at once, with
+ * "PATH: is a directory, not WHAT" (what: "a checkpoint", ...); a FIFO never blocks the
+ * caller (src/io/open.c). When open() fails, errno is still its error (ENOENT: missing). */
+cnn_status cnn_open_regular(const char *path, const char *what, FILE **out, size_t *size,
+                            char *err, size_t errlen);
 
 /* Atomic files (src/io/atomic.c): cnn_atomic_open creates the temporary file beside path
  * (its name into tmp); cnn_atomic_close flushes it to disk and renames it over path, or, when

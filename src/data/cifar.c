@@ -7,7 +7,8 @@
  * pixels; cnn_dataset_sample reads them as pixel / 255).
  *
  * The sizes of all files are checked before anything is allocated (a size that is not a
- * multiple of 3073 is not CIFAR-10: CIFAR-100's records have two label bytes). Class names
+ * multiple of 3073 is not CIFAR-10: CIFAR-100's records have two label bytes), through the
+ * opened files: a folder, a FIFO or a device is refused at once, and never blocks. Class names
  * come from batches.meta.txt beside the first file (one name a line, blank lines ignored),
  * or are CIFAR-10's ten names when there is no such file.
  */
@@ -16,7 +17,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define CIFAR_CLASSES 10
 #define CIFAR_SIDE 32
@@ -40,12 +40,10 @@ static cnn_status read_meta(const char *first_path, char names[CIFAR_CLASSES][CI
     memcpy(path, first_path, dir_len);
     memcpy(path + dir_len, meta_name, sizeof meta_name);
 
-    cnn_status st = CNN_STATUS_OK;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno != ENOENT)
-            st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
-                               strerror(errno));
+    FILE *f;
+    cnn_status st = cnn_open_regular(path, "a list of class names", &f, NULL, err, errlen);
+    if (st) {
+        if (errno == ENOENT) st = CNN_STATUS_OK;
         cnn_free(path);
         return st;
     }
@@ -88,12 +86,10 @@ static cnn_status read_meta(const char *first_path, char names[CIFAR_CLASSES][CI
  * images of shard sh and every label; `records` is what its size promised. */
 static cnn_status read_batch(const char *path, cnn_dataset *ds, cnn_shard sh, int first,
                              int records, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", path,
-                             strerror(errno));
+    FILE *f;
+    cnn_status st = cnn_open_regular(path, "a CIFAR-10 batch", &f, NULL, err, errlen);
+    if (st) return st;
     unsigned char rec[CIFAR_RECORD];
-    cnn_status st = CNN_STATUS_OK;
     for (int r = 0; r < records && st == CNN_STATUS_OK; r++) {
         size_t got = fread(rec, 1, sizeof rec, f);
         if (got != sizeof rec) {
@@ -146,14 +142,13 @@ cnn_status cnn_dataset_load_cifar10_shard(const char *const *paths, int n_paths,
     if (!records) return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
     long long total = 0;
     for (int i = 0; i < n_paths && st == CNN_STATUS_OK; i++) {
-        struct stat sb;
+        FILE *f;
+        size_t len = 0;
         long long size = 0;
-        if (stat(paths[i], &sb) != 0)
-            st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: cannot open: %s", paths[i],
-                               strerror(errno));
-        else if (!S_ISREG(sb.st_mode))
-            st = cnn_set_error(err, errlen, CNN_STATUS_IO, "%s: not a regular file", paths[i]);
-        else if ((size = (long long)sb.st_size) == 0 || size % CIFAR_RECORD != 0)
+        if ((st = cnn_open_regular(paths[i], "a CIFAR-10 batch", &f, &len, err, errlen)))
+            break;
+        fclose(f);
+        if ((size = (long long)len) == 0 || size % CIFAR_RECORD != 0)
             st = cnn_set_error(err, errlen, CNN_STATUS_FORMAT,
                                "%s: size %lld bytes is not a positive multiple of the "
                                "%d-byte CIFAR-10 record (1 label byte, 3x32x32 pixels)",

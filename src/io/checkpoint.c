@@ -163,30 +163,24 @@ static float get_f32(const unsigned char *p) {
     return x;
 }
 
+/* The whole file into *data (to free). Its length bounds everything it can make the reader
+ * allocate: the sections it promises are checked against it, the parameters against them. */
 static cnn_status read_file(const char *path, unsigned char **data, size_t *size, char *err,
                             size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return CNN_STATUS_IO;
-    }
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        snprintf(err, errlen, "%s: cannot read: not a regular file", path);
-        return CNN_STATUS_IO;
-    }
-    *data = cnn_alloc((size_t)len + 1);
+    FILE *f;
+    size_t len;
+    cnn_status st = cnn_open_regular(path, "a checkpoint", &f, &len, err, errlen);
+    if (st) return st;
+    *data = len < SIZE_MAX ? cnn_alloc(len + 1) : NULL;
     if (!*data) {
         fclose(f);
-        snprintf(err, errlen, "%s: out of memory for %ld bytes", path, len);
+        snprintf(err, errlen, "%s: out of memory for %zu bytes", path, len);
         return CNN_STATUS_NO_MEMORY;
     }
-    *size = fread(*data, 1, (size_t)len, f);
+    *size = fread(*data, 1, len, f);
     int bad = ferror(f);
     fclose(f);
-    if (bad || *size != (size_t)len) {
+    if (bad || *size != len) {
         free(*data);
         snprintf(err, errlen, "%s: read error", path);
         return CNN_STATUS_IO;
@@ -286,7 +280,10 @@ cnn_status cnn_checkpoint_load(const char *path, cnn_net **net_out, cnn_optim **
     char inner[768];
     char source[4200];
     snprintf(source, sizeof source, "%s (network definition)", path);
-    if ((st = cnn_net_from_text(def, source, 0, &net, inner, sizeof inner))) {
+    /* The definition may promise any number of parameters in a few bytes: the network is
+     * planned without its buffers, and they are made only for as many values as the file
+     * holds (the counts stay below CNN_MAX_VALUES, so the byte counts do not wrap). */
+    if ((st = cnn_net_plan_text(def, source, &net, inner, sizeof inner))) {
         snprintf(err, errlen, "%s", inner);
         goto out;
     }
@@ -299,7 +296,11 @@ cnn_status cnn_checkpoint_load(const char *path, cnn_net **net_out, cnn_optim **
                      s[S_STAT].n / 4);
         goto out;
     }
-    memcpy(cnn_net_params(net), s[S_PARM].p, s[S_PARM].n);
+    if ((st = cnn_net_alloc_params(net))) {
+        snprintf(err, errlen, "%s: %s", path, cnn_net_last_error(net));
+        goto out;
+    }
+    if (s[S_PARM].n) memcpy(cnn_net_params(net), s[S_PARM].p, s[S_PARM].n);
     if (s[S_STAT].n) memcpy(cnn_net_state(net), s[S_STAT].p, s[S_STAT].n);
     uint64_t rng[4];
     for (int i = 0; i < 4; i++) rng[i] = get_u64(s[S_RNG].p + 8 * i);
@@ -354,9 +355,9 @@ out:
 }
 
 int cnn_is_checkpoint(const char *path) {
-    char magic[8];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    char magic[8], err[8];
+    FILE *f;
+    if (cnn_open_regular(path, "a checkpoint", &f, NULL, err, sizeof err)) return 0;
     int yes = fread(magic, 1, sizeof magic, f) == sizeof magic && !memcmp(magic, MAGIC, 8);
     fclose(f);
     return yes;

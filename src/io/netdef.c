@@ -152,6 +152,38 @@ static cnn_status parse_line(cnn_net *net, line_reader *r, const char *rest_of_t
     return CNN_STATUS_OK;
 }
 
+/* Whether the line at p (up to a newline or the end) holds a statement: anything but blanks,
+ * a comment and the '\r' of a CRLF ending. */
+static int holds_statement(const char *p) {
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p == '\r' && (p[1] == '\n' || !p[1])) return 0;
+    return *p && *p != '\n' && *p != '#';
+}
+
+/* Counts the statements of text into *count, refusing more than CNN_TEXT_MAX_LAYERS at the
+ * line of the first one too many, before anything is built: a definition of a million layers
+ * costs one pass over its text. */
+static cnn_status count_statements(line_reader *r, const char *text, int *count) {
+    int n = 0, line = 0;
+    for (const char *p = text; *p;) {
+        line++;
+        if (holds_statement(p) && ++n > CNN_TEXT_MAX_LAYERS) {
+            r->line = line;
+            r->start = r->p = "";
+            return fail_at(r, r->p, "more than %d layers, the format's limit "
+                           "(CNN_TEXT_MAX_LAYERS)", CNN_TEXT_MAX_LAYERS);
+        }
+        const char *eol = strchr(p, '\n');
+        if (!eol) break;
+        p = eol + 1;
+    }
+    *count = n;
+    return CNN_STATUS_OK;
+}
+
+static cnn_status build_from_text(cnn_net *net, const char *text, const char *source,
+                                  char *err, size_t errlen);
+
 cnn_status cnn_net_from_text(const char *text, const char *source, uint64_t seed, cnn_net **out,
                              char *err, size_t errlen) {
     *out = NULL;
@@ -160,9 +192,46 @@ cnn_status cnn_net_from_text(const char *text, const char *source, uint64_t seed
         snprintf(err, errlen, "%s: out of memory", source);
         return CNN_STATUS_NO_MEMORY;
     }
+    cnn_status st = build_from_text(net, text, source, err, errlen);
+    if (st) {
+        cnn_net_free(net);
+        return st;
+    }
+    *out = net;
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_net_plan_text(const char *text, const char *source, cnn_net **out, char *err,
+                             size_t errlen) {
+    *out = NULL;
+    cnn_net *net = cnn_net_new(0);
+    if (!net) {
+        snprintf(err, errlen, "%s: out of memory", source);
+        return CNN_STATUS_NO_MEMORY;
+    }
+    net->defer_params = 1;
+    cnn_status st = build_from_text(net, text, source, err, errlen);
+    if (st) {
+        cnn_net_free(net);
+        return st;
+    }
+    *out = net;
+    return CNN_STATUS_OK;
+}
+
+/* Adds the layers of text to the empty network net. */
+static cnn_status build_from_text(cnn_net *net, const char *text, const char *source,
+                                  char *err, size_t errlen) {
     line_reader r = {.source = source, .err = err, .errlen = errlen};
     char line[4096];
-    cnn_status st = CNN_STATUS_OK;
+    int statements = 0;
+    cnn_status st = count_statements(&r, text, &statements);
+    if (st) return st;
+    if ((st = cnn_net_reserve_layers(net, statements))) {
+        snprintf(err, errlen, "%s: %s", source, cnn_net_last_error(net));
+        return st;
+    }
+    r.line = 0;
     const char *p = text;
     while (*p) {
         r.line++;
@@ -203,22 +272,15 @@ done:
         snprintf(err, errlen, "%s: no input layer ('x = input shape=CxHxW')", source);
         st = CNN_STATUS_INVALID_ARGUMENT;
     }
-    if (st) {
-        cnn_net_free(net);
-        return st;
-    }
-    *out = net;
-    return CNN_STATUS_OK;
+    return st;
 }
 
 cnn_status cnn_net_load_text(const char *path, uint64_t seed, cnn_net **out, char *err,
                              size_t errlen) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return CNN_STATUS_IO;
-    }
+    FILE *f;
+    cnn_status open_st = cnn_open_regular(path, "a network definition", &f, NULL, err, errlen);
+    if (open_st) return open_st;
     size_t cap = 1 << 16, len = 0;
     char *text = cnn_alloc(cap);
     cnn_status st = CNN_STATUS_OK;

@@ -377,17 +377,28 @@ static cnn_status decode_meta(cnn_net *net, const char *meta, cnn_preprocess *p,
     return st;
 }
 
+/* The number of comma-separated values in s. */
+static size_t count_values(const char *s) {
+    size_t n = 1;
+    for (; *s; s++) n += *s == ',';
+    return n;
+}
+
 static cnn_status decode_meta_into(cnn_net *net, const char *meta, char *text, size_t size,
                                    cnn_preprocess *p, float **mean, float **std, char ***names) {
     char *save = NULL;
     int C = p->channels;
-    if (!(*mean = cnn_alloc((size_t)C * sizeof **mean)) ||
-        !(*std = cnn_alloc((size_t)C * sizeof **std)))
-        return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory");
-    if (meta_value(meta, "mean", text, size) && parse_floats(text, *mean, C) &&
-        meta_value(meta, "std", text, size) && parse_floats(text, *std, C)) {
-        p->mean = *mean;
-        p->std = *std;
+    /* C comes from the definition, which may promise any number of channels: the C floats
+     * are allocated only when the text holds C values. */
+    if (meta_value(meta, "mean", text, size) && count_values(text) == (size_t)C) {
+        if (!(*mean = cnn_alloc((size_t)C * sizeof **mean)) ||
+            !(*std = cnn_alloc((size_t)C * sizeof **std)))
+            return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory");
+        if (parse_floats(text, *mean, C) && meta_value(meta, "std", text, size) &&
+            parse_floats(text, *std, C)) {
+            p->mean = *mean;
+            p->std = *std;
+        }
     }
     if (p->classes > 0 && meta_value(meta, "classes", text, size)) {
         int n = 1;

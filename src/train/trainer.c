@@ -429,6 +429,12 @@ cnn_status cnn_trainer_resume(const char *path, const cnn_dataset *train, const 
     free(meta);
     if (!st) st = check_data(tr, &tr->cfg, train, val);
     if (!st) st = setup(tr);
+    /* The position indexes the epoch's permutation: it must lie inside the epoch. */
+    if (!st && tr->step >= tr->steps)
+        st = cnn_trainer_fail(tr, CNN_STATUS_FORMAT,
+                              "%s: damaged training state: train.step is %d, but an epoch of "
+                              "this run has %d steps",
+                              path, tr->step, tr->steps);
     if (!st && cnn_check_fit(net, train, cnn_net_preprocess(net), tr->score))
         st = cnn_trainer_fail(tr, CNN_STATUS_SHAPE, "%s", cnn_net_last_error(net));
     return finish_new(tr, st, out, err, errlen);

@@ -6,7 +6,9 @@
 #include "trainer.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -144,42 +146,46 @@ typedef struct key {
     enum kind kind;
     int in_trainer; /* the field is in cnn_trainer; else in cnn_train_config */
     size_t off;
+    int64_t max; /* integers: the largest value read back (the smallest is always 0 or 1) */
+    int min;
 } key;
 
-#define CFG(name, kind, field)                                                                     \
-    { name, kind, 0, offsetof(cnn_train_config, field) }
-#define POS(name, kind, field)                                                                     \
-    { name, kind, 1, offsetof(cnn_trainer, field) }
+#define CFG(name, kind, field, min, max)                                                           \
+    { name, kind, 0, offsetof(cnn_train_config, field), max, min }
+#define POS(name, kind, field, min, max)                                                           \
+    { name, kind, 1, offsetof(cnn_trainer, field), max, min }
 
+/* Every count is at least 0 (epochs and batch 1), every flag 0 or 1: a checkpoint that says
+ * epoch=-5 is damaged, not a run with 7 epochs to go. */
 static const key KEYS[] = {
-    CFG("epochs", K_INT, epochs),
-    CFG("batch", K_INT, batch),
-    CFG("seed", K_U64, seed),
-    CFG("lr", K_FLOAT, optim.lr),
-    CFG("schedule", K_SCHEDULE, schedule),
-    CFG("warmup", K_INT, warmup),
-    CFG("step_size", K_INT, step_size),
-    CFG("gamma", K_FLOAT, gamma),
-    CFG("min_lr", K_FLOAT, min_lr),
-    CFG("clip", K_FLOAT, clip),
-    CFG("label_smoothing", K_FLOAT, label_smoothing),
-    CFG("loss", K_LOSS, loss),
-    CFG("augment", K_AUGMENT, augment),
-    CFG("normalize", K_INT, normalize),
-    CFG("blur", K_FLOAT, blur),
-    CFG("sobel", K_INT, sobel),
-    CFG("tta", K_INT, tta),
-    CFG("patience", K_INT, patience),
-    CFG("sync_bn", K_INT, sync_bn),
-    POS("epoch", K_INT, epoch),
-    POS("step", K_INT, step),
-    POS("sum_loss", K_DOUBLE, sum_loss),
-    POS("correct", K_I64, correct),
-    POS("counted", K_I64, counted),
-    POS("best_metric", K_DOUBLE, best_metric),
-    POS("has_best", K_INT, has_best),
-    POS("bad_epochs", K_INT, bad_epochs),
-    POS("done", K_INT, done),
+    CFG("epochs", K_INT, epochs, 1, INT_MAX),
+    CFG("batch", K_INT, batch, 1, INT_MAX),
+    CFG("seed", K_U64, seed, 0, 0),
+    CFG("lr", K_FLOAT, optim.lr, 0, 0),
+    CFG("schedule", K_SCHEDULE, schedule, 0, 0),
+    CFG("warmup", K_INT, warmup, 0, INT_MAX),
+    CFG("step_size", K_INT, step_size, 0, INT_MAX),
+    CFG("gamma", K_FLOAT, gamma, 0, 0),
+    CFG("min_lr", K_FLOAT, min_lr, 0, 0),
+    CFG("clip", K_FLOAT, clip, 0, 0),
+    CFG("label_smoothing", K_FLOAT, label_smoothing, 0, 0),
+    CFG("loss", K_LOSS, loss, 0, 0),
+    CFG("augment", K_AUGMENT, augment, 0, 0),
+    CFG("normalize", K_INT, normalize, 0, 1),
+    CFG("blur", K_FLOAT, blur, 0, 0),
+    CFG("sobel", K_INT, sobel, 0, 1),
+    CFG("tta", K_INT, tta, 0, 1),
+    CFG("patience", K_INT, patience, 0, INT_MAX),
+    CFG("sync_bn", K_INT, sync_bn, 0, 1),
+    POS("epoch", K_INT, epoch, 0, INT_MAX),
+    POS("step", K_INT, step, 0, INT_MAX),
+    POS("sum_loss", K_DOUBLE, sum_loss, 0, 0),
+    POS("correct", K_I64, correct, 0, INT64_MAX),
+    POS("counted", K_I64, counted, 0, INT64_MAX),
+    POS("best_metric", K_DOUBLE, best_metric, 0, 0),
+    POS("has_best", K_INT, has_best, 0, 1),
+    POS("bad_epochs", K_INT, bad_epochs, 0, INT_MAX),
+    POS("done", K_INT, done, 0, 1),
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -264,29 +270,45 @@ cnn_status cnn_trainer_save(cnn_trainer *tr, const char *path) {
  * Reading the text back
  * ------------------------------------------------------------------------------------------- */
 
-static int parse_value(cnn_trainer *tr, const key *k, const char *v) {
-    void *p = field(tr, k);
+/* v as a decimal integer in [min, max], strictly: digits only (no sign, blank or "0x"), no
+ * overflow, nothing after. */
+static int parse_count(const char *v, uint64_t min, uint64_t max, uint64_t *out) {
+    if (*v < '0' || *v > '9') return 0;
     char *end;
     errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end || errno || x < min || x > max) return 0;
+    *out = x;
+    return 1;
+}
+
+/* Floats as written (%a), or in decimal; never NaN, nor a decimal too large for a double
+ * (infinity itself is best_metric's start). */
+static int parse_real(const char *v, double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || *end || isnan(x) || (errno == ERANGE && isinf(x))) return 0;
+    *out = x;
+    return 1;
+}
+
+/* Reads v into the field of k; 0 when it is not a valid value (the caller says which). */
+static int parse_value(cnn_trainer *tr, const key *k, const char *v) {
+    void *p = field(tr, k);
+    uint64_t u;
+    double d;
     switch (k->kind) {
-    case K_INT: {
-        long x = strtol(v, &end, 10);
-        if (x < -2147483647L || x > 2147483647L) return 0;
-        *(int *)p = (int)x;
-        break;
-    }
-    case K_U64:
-        *(uint64_t *)p = strtoull(v, &end, 10);
-        break;
+    case K_INT:
+        return parse_count(v, (uint64_t)k->min, (uint64_t)k->max, &u) ? (*(int *)p = (int)u, 1) : 0;
+    case K_U64: return parse_count(v, 0, UINT64_MAX, (uint64_t *)p);
     case K_I64:
-        *(int64_t *)p = strtoll(v, &end, 10);
-        break;
+        return parse_count(v, (uint64_t)k->min, (uint64_t)k->max, &u) ? (*(int64_t *)p = (int64_t)u, 1)
+                                                                   : 0;
     case K_FLOAT:
-        *(float *)p = strtof(v, &end);
-        break;
-    case K_DOUBLE:
-        *(double *)p = strtod(v, &end);
-        break;
+        return parse_real(v, &d) && (isinf(d) || fabs(d) <= FLT_MAX) ? (*(float *)p = (float)d, 1)
+                                                                    : 0;
+    case K_DOUBLE: return parse_real(v, (double *)p);
     case K_SCHEDULE: {
         int kind = cnn_schedule_parse(v);
         return kind < 0 ? 0 : (*(cnn_schedule_kind *)p = (cnn_schedule_kind)kind, 1);
@@ -300,7 +322,23 @@ static int parse_value(cnn_trainer *tr, const key *k, const char *v) {
         return cnn_augment_parse(v, p, err, sizeof err) == CNN_STATUS_OK;
     }
     }
-    return end != v && *end == 0 && errno == 0;
+    return 0;
+}
+
+/* What a valid value of k looks like, for the message that refuses one. */
+static void expected(const key *k, char *buf, size_t size) {
+    switch (k->kind) {
+    case K_INT:
+    case K_I64:
+        snprintf(buf, size, "an integer from %d to %" PRId64, k->min, k->max);
+        break;
+    case K_U64: snprintf(buf, size, "an integer from 0 to %" PRIu64, UINT64_MAX); break;
+    case K_FLOAT:
+    case K_DOUBLE: snprintf(buf, size, "a number"); break;
+    case K_SCHEDULE: snprintf(buf, size, "constant, step or cosine"); break;
+    case K_LOSS: snprintf(buf, size, "a loss name"); break;
+    case K_AUGMENT: snprintf(buf, size, "augmentations as cnn train --augment takes them"); break;
+    }
 }
 
 /* Applies the line "train.NAME=VALUE" (line ends at len) to tr. Lines of the log and the data
@@ -315,8 +353,11 @@ static cnn_status apply_line(cnn_trainer *tr, const char *line, const char *path
         if (strlen(KEYS[i].name) == (size_t)(eq - name) &&
             !strncmp(name, KEYS[i].name, (size_t)(eq - name))) {
             if (parse_value(tr, &KEYS[i], eq + 1)) return CNN_STATUS_OK;
+            char want[128];
+            expected(&KEYS[i], want, sizeof want);
             return cnn_trainer_fail(tr, CNN_STATUS_FORMAT,
-                                    "%s: bad value in its training state: %s", path, line);
+                                    "%s: damaged training state: train.%s is '%s', expected %s",
+                                    path, KEYS[i].name, eq + 1, want);
         }
     return cnn_trainer_fail(tr, CNN_STATUS_FORMAT, "%s: unknown line in its training state: %s",
                             path, line);
