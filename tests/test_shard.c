@@ -106,6 +106,13 @@ static void check_loader(const char *what, shard_loader load, const cnn_dataset 
                 counts[c], total, whole->n);
     }
     cnn_dataset *s = NULL;
+    /* More shards than samples: some hold none, and are still data sets. */
+    cnn_shard past = {whole->n + 1, whole->n + 2};
+    T_OK(NULL, load(past, &s, err, sizeof err));
+    T_CHECK(s && s->n == 0 && s->n_whole == whole->n && (s->x != NULL) != (s->pixels != NULL),
+            "%s: an empty shard is not an empty data set", what);
+    cnn_dataset_free(s);
+    s = NULL;
     cnn_shard bad = {2, 2};
     cnn_status st = load(bad, &s, err, sizeof err);
     T_CHECK(st != CNN_STATUS_OK && strstr(err, "shard 2 of 2"), "%s: shard 2 of 2: %s", what,

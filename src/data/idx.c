@@ -114,40 +114,53 @@ static cnn_status idx_expect_end(idx_file *file, const char *what, char *err, si
     return CNN_STATUS_OK;
 }
 
+#define READ_PIECE ((size_t)1 << 16)
+
+/* Room for `need` bytes in *mine (capacity *cap, at most `most`), doubling. */
+static int grow(unsigned char **mine, size_t *cap, size_t need, size_t most) {
+    if (need <= *cap) return 1;
+    size_t more = *cap ? *cap * 2 : READ_PIECE;
+    more = more < need ? need : more > most ? most : more;
+    unsigned char *p = cnn_realloc(*mine, more);
+    if (!p) return 0;
+    *mine = p;
+    *cap = more;
+    return 1;
+}
+
 /* Reads `count` records of `size` bytes from file, keeping those of shard sh (all for a whole
- * set) in *out, which grows with what the file really holds: a header's count is only a
- * promise, and a short file must cost what it holds, not what it promises. *got receives the
- * bytes read; fewer than count * size means the data ended early. */
+ * set) in *out, one after another. The file is read in pieces of READ_PIECE bytes and the
+ * buffer kept grows with what has arrived: a header's count and sizes are only promises, and a
+ * short file must cost what it holds, not what it promises (even one record may be promised
+ * at gigabytes). *got receives the bytes read; fewer than count * size means the data ended
+ * early. */
 static cnn_status read_records(idx_file *file, size_t count, size_t size, cnn_shard sh,
                                unsigned char **out, size_t *got, char *err, size_t errlen) {
-    size_t keep = (size_t)cnn_data_shard_size((int)count, sh), cap = 0, kept = 0;
-    size_t chunk = size < (1u << 16) ? (1u << 16) / size : 1; /* records per read */
-    unsigned char *buf = cnn_alloc(chunk * size), *mine = NULL;
-    *got = 0;
-    if (!buf) return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
+    size_t total = count * size; /* count < 2^31, size < 2^32: no overflow */
+    size_t most = (size_t)cnn_data_shard_size((int)count, sh) * size, cap = 0, pos = 0;
+    unsigned char *piece = cnn_alloc(READ_PIECE), *mine = NULL;
+    if (!piece) return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY, "out of memory");
     cnn_status st = CNN_STATUS_OK;
-    for (size_t r = 0; r < count && st == CNN_STATUS_OK;) {
-        size_t want = count - r < chunk ? count - r : chunk, n = read_up_to(file->f, buf, want * size);
-        *got += n;
-        for (size_t k = 0; k < n / size; k++, r++) {
-            if (cnn_data_shard_slot(sh, (int)r) < 0) continue;
-            if (kept == cap) {
-                size_t more = cap ? (cap * 2 < keep ? cap * 2 : keep) : (keep < chunk ? keep : chunk);
-                unsigned char *grown = cnn_realloc(mine, more * size);
-                if (!grown) {
-                    st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
-                                       "%s: out of memory for %zu records of %zu bytes",
-                                       file->path, more, size);
-                    break;
-                }
-                mine = grown;
-                cap = more;
-            }
-            memcpy(mine + kept++ * size, buf + k * size, size);
+    while (pos < total && st == CNN_STATUS_OK) {
+        size_t want = total - pos < READ_PIECE ? total - pos : READ_PIECE;
+        size_t n = read_up_to(file->f, piece, want);
+        for (size_t i = 0; i < n && st == CNN_STATUS_OK;) {
+            size_t at = pos + i, off = at % size, run = size - off < n - i ? size - off : n - i;
+            int slot = cnn_data_shard_slot(sh, (int)(at / size));
+            size_t dst = (size_t)slot * size + off;
+            if (slot >= 0 && !grow(&mine, &cap, dst + run, most))
+                st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
+                                   "%s: out of memory for %zu bytes of records", file->path,
+                                   dst + run);
+            else if (slot >= 0)
+                memcpy(mine + dst, piece + i, run);
+            i += run;
         }
-        if (n < want * size) break;
+        pos += n;
+        if (n < want) break;
     }
-    cnn_free(buf);
+    cnn_free(piece);
+    *got = pos;
     if (st != CNN_STATUS_OK) {
         cnn_free(mine);
         return st;
@@ -247,9 +260,12 @@ static cnn_status load_pair(const char *images_path, const char *labels_path,
                            (unsigned)n, (unsigned)h, (unsigned)w);
         goto done;
     }
-    cnn_free(ds->pixels); /* the shard's images are read already: take them */
-    ds->pixels = pixels;
-    pixels = NULL;
+    if (pixels) { /* the shard's images are read already: take them (an empty shard keeps its
+                   * own empty buffer) */
+        cnn_free(ds->pixels);
+        ds->pixels = pixels;
+        pixels = NULL;
+    }
     if (ds->ids) {
         for (uint32_t i = 0; i < n; i++) ds->whole_y[i] = labels[i];
         cnn_data_shard_labels(ds);
