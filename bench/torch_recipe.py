@@ -1,0 +1,174 @@
+#!/usr/bin/python3
+"""The PyTorch side of docs/RESULTS.md's time-budget recipes: the same network (the zoo's
+vgg_small), the same recipe and the same budget rule as
+
+    cnn train --model vgg_small --val 0 --time-budget 10m --schedule linear --warmup 1 \
+        --label-smoothing 0.1 --ema 0.999 --tta --augment hflip,translate=0.1
+
+that is: all 60,000 training images normalised by their mean and std; AdamW (lr 0.002, weight
+decay 0.05), batch 64 (the last partial batch dropped), a linear warm-up over the first epoch
+then a linear decay to 0 at the end of the run; cross-entropy with label smoothing 0.1;
+random horizontal flips and whole-pixel translations of up to 10% of the side (zero fill);
+an exponential moving average (decay 0.999) of the parameters and batch norm's buffers,
+evaluated and tested; test-time flips (the mean of the logits of an image and its mirror).
+
+The budget rule is cnn's: time a few training steps (about 2% of the budget) and a test pass
+over a slice, undo them, then train as many whole epochs as fit in what is left, the
+schedule ending with the last; the wall time printed counts everything from the start of
+the script, data loading included.
+
+    /usr/bin/python3 bench/torch_recipe.py [--budget 600] [--threads 2] [--seed 1]
+        [--epochs N]  (N: no budget, N epochs)
+
+PyTorch is a reference here, never a dependency of cnn.
+"""
+import argparse
+import copy
+import gzip
+import math
+import time
+
+START = time.monotonic()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def idx(name):
+    with gzip.open(f"{DIR}/{name}.gz", "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def vgg_small(classes=10):
+    """The zoo's vgg_small (cnn def vgg_small --input 1x28x28)."""
+    layers, c = [], 1
+    for out in (32, 32, "M", 64, 64, "M", 128, 128, "M"):
+        if out == "M":
+            layers.append(nn.MaxPool2d(2))
+            continue
+        layers += [nn.Conv2d(c, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
+                   nn.ReLU(inplace=True)]
+        c = out
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 3 * 3, 256), nn.ReLU(inplace=True),
+                         nn.Dropout(0.5), nn.Linear(256, classes))
+
+
+def augment(x, gen):
+    """Random horizontal flips (p 1/2) and translations of up to 2 pixels (10% of 28), zero
+    filled, one draw per image."""
+    n = x.shape[0]
+    flip = torch.rand(n, generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    shifts = torch.randint(-2, 3, (n, 2), generator=gen)
+    out = torch.zeros_like(x)
+    for i in range(n):
+        dy, dx = int(shifts[i, 0]), int(shifts[i, 1])
+        ys, yd = (slice(0, 28 - dy), slice(dy, 28)) if dy >= 0 else (slice(-dy, 28), slice(0, 28 + dy))
+        xs, xd = (slice(0, 28 - dx), slice(dx, 28)) if dx >= 0 else (slice(-dx, 28), slice(0, 28 + dx))
+        out[i, :, yd, xd] = x[i, :, ys, xs]
+    return out
+
+
+def lr_at(step, base, warmup, total):
+    if step < warmup:
+        return base * (step + 1) / warmup
+    span = total - warmup
+    return base * max(0.0, 1.0 - (step - warmup) / span) if span > 0 else 0.0
+
+
+@torch.no_grad()
+def evaluate(model, x, y, batch=1000):
+    """Top-1 with test-time flips: the mean of the logits of each image and its mirror."""
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch]
+        z = 0.5 * (model(xb) + model(xb.flip(3)))
+        correct += int((z.argmax(1) == y[i:i + batch]).sum())
+    return correct / len(x)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--budget", type=float, default=600.0, help="seconds of wall time")
+    ap.add_argument("--epochs", type=int, default=0, help="a fixed number of epochs instead")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=64)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    gen = torch.Generator().manual_seed(a.seed)
+
+    xtr = torch.tensor(idx("train-images-idx3-ubyte"), dtype=torch.float32)[:, None] / 255
+    ytr = torch.tensor(idx("train-labels-idx1-ubyte"), dtype=torch.long)
+    xte = torch.tensor(idx("t10k-images-idx3-ubyte"), dtype=torch.float32)[:, None] / 255
+    yte = torch.tensor(idx("t10k-labels-idx1-ubyte"), dtype=torch.long)
+    mean, std = xtr.mean(), xtr.std(unbiased=False)
+    xtr, xte = (xtr - mean) / std, (xte - mean) / std
+    steps = len(xtr) // a.batch
+
+    model = vgg_small()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.002, weight_decay=0.05)
+    ema = torch.optim.swa_utils.AveragedModel(
+        model, avg_fn=lambda avg, p, n: 0.999 * avg + 0.001 * p, use_buffers=True)
+
+    def train_step(xb, yb, lr):
+        model.train()
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss = F.cross_entropy(model(augment(xb, gen)), yb, label_smoothing=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        ema.update_parameters(model)
+        return float(loss)
+
+    epochs = a.epochs
+    if not epochs:  # the budget rule: time, undo, fit
+        saved = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()),
+                 copy.deepcopy(ema.state_dict()), gen.get_state(), torch.get_rng_state())
+        train_step(xtr[:a.batch], ytr[:a.batch], 0.0)
+        t0, n = time.monotonic(), 0
+        while n < 3 or time.monotonic() - t0 < 0.02 * a.budget:
+            i = (n + 1) * a.batch
+            train_step(xtr[i:i + a.batch], ytr[i:i + a.batch], 0.0)
+            n += 1
+        per_step = (time.monotonic() - t0) / n
+        t1 = time.monotonic()
+        evaluate(ema.module, xte[:1024], yte[:1024])
+        test_time = (time.monotonic() - t1) * len(xte) / 1024
+        model.load_state_dict(saved[0]), opt.load_state_dict(saved[1])
+        ema.load_state_dict(saved[2]), gen.set_state(saved[3]), torch.set_rng_state(saved[4])
+        left = a.budget - (time.monotonic() - START) - test_time
+        epochs = int(left // (steps * per_step))
+        print(f"budget {a.budget:.0f} s: {epochs} epochs of about {steps * per_step:.1f} s "
+              f"(measured), {test_time:.1f} s for the test set", flush=True)
+        if epochs < 1:
+            raise SystemExit("the budget fits no epoch")
+
+    total, warmup = epochs * steps, steps
+    step = 0
+    for e in range(epochs):
+        perm = torch.randperm(len(xtr), generator=gen)
+        t0, losses = time.monotonic(), 0.0
+        for b in range(steps):
+            i = perm[b * a.batch:(b + 1) * a.batch]
+            losses += train_step(xtr[i], ytr[i], lr_at(step, 0.002, warmup, total))
+            step += 1
+        print(f"epoch {e + 1}/{epochs} loss {losses / steps:.4f} {time.monotonic() - t0:.1f}s",
+              flush=True)
+    acc = evaluate(ema.module, xte, yte)
+    print(f"test top-1 {100 * acc:.2f}% (EMA, test-time flips), wall {time.monotonic() - START:.0f} s,"
+          f" {epochs} epochs, seed {a.seed}, {a.threads} threads")
+
+
+if __name__ == "__main__":
+    main()
