@@ -86,7 +86,8 @@ log=$(cat "$tmp/kill.log")
 grep -qi "killed\|signal\|exited" <<<"$log" || fail "no message about the killed rank: $log"
 echo "the job ended $((SECONDS - start)) s after the kill, exit $status: $(grep -i -m1 "signal\|killed" <<<"$log")"
 "$cnn" summary "$tmp/kill.ckpt" >/dev/null || fail "the last checkpoint does not load"
-"${mpi[@]}" "$cnn" train --resume "$tmp/kill.ckpt" --epochs 2 \
+# --epochs 4: the kill lands after epoch 1, or on a loaded host after epoch 2 or 3.
+"${mpi[@]}" "$cnn" train --resume "$tmp/kill.ckpt" --epochs 4 \
     >"$tmp/resume.log" 2>&1 || fail "2 ranks cannot resume after the kill: $(cat "$tmp/resume.log")"
 echo "resumed on 2 ranks: $(grep '^test: ' "$tmp/resume.log")"
 echo "== a clean stop: SIGUSR1 to mpirun"
@@ -99,7 +100,9 @@ kill -USR1 "$job"
 status=0
 wait "$job" || status=$?
 log=$(cat "$tmp/stop.log")
-grep -q "stopped at epoch 1, step" <<<"$log" || fail "no clean stop after SIGUSR1 (exit $status): $log"
+# The signal is sent a second after epoch 1 starts; on a loaded host the stop may land in a
+# later epoch: any epoch, after a step, is a clean stop.
+grep -Eq "stopped at epoch [0-9]+, step" <<<"$log" || fail "no clean stop after SIGUSR1 (exit $status): $log"
 "$cnn" summary "$tmp/stop.ckpt" >/dev/null || fail "the stopped run's checkpoint does not load"
 echo "stopped: $(grep -m1 'stopped at' <<<"$log")"
 echo "all passed"
