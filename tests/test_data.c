@@ -78,24 +78,6 @@ static void write_idx(const char *path, int gz, uint32_t magic, const uint32_t *
     }
 }
 
-/* Removes a folder and everything in it. */
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            struct stat sb;
-            if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode)) remove_tree(sub);
-            else unlink(sub);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 /* The status is not OK and the message holds every fragment given. */
 static void expect_fail(cnn_status st, const char *err, const char *what, const char *frag1,
                         const char *frag2) {
@@ -923,6 +905,6 @@ int main(void) {
     test_folder();
     test_split();
     test_fashion();
-    remove_tree(tmp_root);
+    t_remove_tree(tmp_root);
     return t_finish();
 }

@@ -88,24 +88,6 @@ static void write_png_lib(const char *rel, int w, int h, int depth, int type,
     fclose(f);
 }
 
-/* Removes a folder and everything in it. */
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            struct stat sb;
-            if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode)) remove_tree(sub);
-            else unlink(sub);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 /* The status is OK; prints the message when not. */
 static int ok(cnn_status st, const char *err, const char *what) {
     return T_CHECK(st == CNN_STATUS_OK, "%s: [%s] %s", what, cnn_status_str(st), err);
@@ -715,6 +697,6 @@ int main(void) {
     test_hash_labels();
     test_match_classes();
     test_out_of_memory();
-    remove_tree(tmp_root);
+    t_remove_tree(tmp_root);
     return t_finish();
 }

@@ -281,21 +281,6 @@ static void test_trainer_alone(void) {
     t_free_dataset(whole);
 }
 
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char sub[1024];
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        struct stat sb;
-        if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode)) remove_tree(sub);
-        else unlink(sub);
-    }
-    if (d) closedir(d);
-    rmdir(path);
-}
-
 int main(void) {
     snprintf(tmp_root, sizeof tmp_root, "/tmp/cnn_shard_XXXXXX");
     if (!mkdtemp(tmp_root)) {
@@ -305,6 +290,6 @@ int main(void) {
     test_loaders();
     test_hold_out();
     test_trainer_alone();
-    remove_tree(tmp_root);
+    t_remove_tree(tmp_root);
     return t_finish();
 }

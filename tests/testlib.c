@@ -5,6 +5,10 @@
 #define _DEFAULT_SOURCE   /* wait4: the resources of one child */
 #include "testlib.h"
 
+#include <sys/stat.h>
+
+#include <dirent.h>
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -317,4 +321,19 @@ int t_in_child(int (*fn)(const void *), const void *arg, int seconds, double *pe
 
 double t_peak_limit(double limit_mb, double base_mb) {
     return limit_mb + (T_UNDER_ASAN ? base_mb : 0);
+}
+
+void t_remove_tree(const char *path) {
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char sub[1024];
+        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        struct stat sb;
+        if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode)) t_remove_tree(sub);
+        else unlink(sub);
+    }
+    if (d) closedir(d);
+    rmdir(path);
 }

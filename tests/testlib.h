@@ -59,6 +59,9 @@ int t_tool_path(const char *argv0, char *tool, size_t size);
  * out (size bytes, NUL-terminated); returns the exit code, -1 when it did not exit. */
 int t_run_tool(const char *tool, const char *dir, const char *args, char *out, size_t size);
 
+/* Removes a folder and everything in it (links are removed, not followed). */
+void t_remove_tree(const char *path);
+
 /* A copy (to free) of the parameters saved in the checkpoint dir/name, their count in *n; NULL
  * (with the reason printed) when it cannot be loaded. */
 float *t_checkpoint_params(const char *dir, const char *name, size_t *n);

@@ -33,14 +33,20 @@ int cnn_data_shard_slot(cnn_shard sh, int i) {
     return i % sh.count == sh.index ? i / sh.count : -1;
 }
 
+/* A shard's own arrays for ds (its n samples set): ids and the whole set's n_whole labels,
+ * zeroed. 0 when memory runs out (the data set is then freed by the caller). */
+static int shard_arrays(cnn_dataset *ds, int n_whole) {
+    ds->n_whole = n_whole;
+    ds->ids = cnn_calloc((size_t)ds->n + 1, sizeof *ds->ids);
+    ds->whole_y = cnn_calloc((size_t)n_whole + 1, sizeof *ds->whole_y);
+    return ds->ids && ds->whole_y;
+}
+
 cnn_dataset *cnn_data_shard_new(int n_whole, cnn_shard sh, int c, int h, int w, int classes,
                                 int bytes) {
     cnn_dataset *ds = cnn_data_new(cnn_data_shard_size(n_whole, sh), c, h, w, classes, bytes);
     if (!ds || sh.count <= 1) return ds;
-    ds->n_whole = n_whole;
-    ds->ids = cnn_alloc(((size_t)ds->n + 1) * sizeof *ds->ids);
-    ds->whole_y = cnn_calloc((size_t)n_whole + 1, sizeof *ds->whole_y);
-    if (!ds->ids || !ds->whole_y) {
+    if (!shard_arrays(ds, n_whole)) {
         cnn_dataset_free(ds);
         return NULL;
     }
@@ -60,10 +66,7 @@ static cnn_dataset *held_part(const cnn_dataset *ds, const int32_t *perm, int n,
     for (int r = 0; r < n; r++) mine += local_of[perm[r]] >= 0;
     cnn_dataset *b = cnn_data_like(ds, mine);
     if (!b) return NULL;
-    b->n_whole = n;
-    b->ids = cnn_alloc(((size_t)mine + 1) * sizeof *b->ids);
-    b->whole_y = cnn_alloc(((size_t)n + 1) * sizeof *b->whole_y);
-    if (!b->ids || !b->whole_y) {
+    if (!shard_arrays(b, n)) {
         cnn_dataset_free(b);
         return NULL;
     }
@@ -124,10 +127,7 @@ cnn_status cnn_data_shard_hold_out(cnn_dataset *ds, int n, uint64_t seed, cnn_da
 cnn_dataset *cnn_data_shard_copy(const cnn_dataset *src) {
     cnn_dataset *a = cnn_data_like(src, src->n);
     if (!a) return NULL;
-    a->n_whole = src->n_whole;
-    a->ids = cnn_alloc(((size_t)src->n + 1) * sizeof *a->ids);
-    a->whole_y = cnn_alloc(((size_t)src->n_whole + 1) * sizeof *a->whole_y);
-    if (!a->ids || !a->whole_y) {
+    if (!shard_arrays(a, src->n_whole)) {
         cnn_dataset_free(a);
         return NULL;
     }
@@ -159,12 +159,7 @@ cnn_status cnn_dataset_shard(const cnn_dataset *ds, cnn_shard shard, cnn_dataset
                              "no masks or targets; floats or bytes)");
     int n = cnn_data_shard_size(ds->n, shard);
     cnn_dataset *s = cnn_data_like(ds, n);
-    if (s && shard.count > 1) {
-        s->n_whole = ds->n;
-        s->ids = cnn_alloc(((size_t)n + 1) * sizeof *s->ids);
-        s->whole_y = cnn_alloc(((size_t)ds->n + 1) * sizeof *s->whole_y);
-    }
-    if (!s || (shard.count > 1 && (!s->ids || !s->whole_y))) {
+    if (!s || (shard.count > 1 && !shard_arrays(s, ds->n))) {
         cnn_dataset_free(s);
         return cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
                              "shard: out of memory for %d samples", n);

@@ -77,6 +77,9 @@ cnn_status cnn_trainer_end_epoch(cnn_trainer *tr);
  * has ended (complete or stopped), and whoever uses the network now wants the average. */
 void cnn_trainer_use_average(cnn_trainer *tr);
 
+/* The position at the start of an epoch: no step yet, its sums and timings zero. */
+void cnn_trainer_clear_epoch(cnn_trainer *tr);
+
 /* The learning-rate schedule from the configuration and the steps per epoch. */
 void cnn_trainer_set_schedule(cnn_trainer *tr);
 

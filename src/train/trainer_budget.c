@@ -48,10 +48,8 @@ static void put_back(snapshot *s, cnn_trainer *tr) {
     if (s->n_opt) memcpy(o, s->opt, s->n_opt * sizeof *s->opt);
     cnn_optim_set_steps(tr->opt, s->opt_steps);
     net->rng = s->rng;
-    tr->epoch = tr->step = 0;
-    tr->sum_loss = 0;
-    tr->correct = tr->counted = 0;
-    tr->train_secs = tr->epoch_start = tr->comm_secs = 0;
+    tr->epoch = 0;
+    cnn_trainer_clear_epoch(tr);
     tr->perm_epoch = -1;
     tr->stop_req = tr->stop_agreed = 0;
     tr->last = (cnn_train_progress){0};

@@ -117,10 +117,7 @@ cnn_status cnn_trainer_end_epoch(cnn_trainer *tr) {
     if (!log_line(tr, p))
         return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for the log");
     tr->epoch++;
-    tr->step = 0;
-    tr->sum_loss = 0;
-    tr->correct = tr->counted = 0;
-    tr->train_secs = tr->epoch_start = tr->comm_secs = 0;
+    cnn_trainer_clear_epoch(tr);
     if (tr->epoch >= tr->cfg.epochs || (tr->cfg.patience > 0 && tr->bad_epochs >= tr->cfg.patience))
         tr->done = 1;
     int writer = !tr->cfg.comm || tr->cfg.comm->rank == 0; /* one rank writes the files */
@@ -129,6 +126,13 @@ cnn_status cnn_trainer_end_epoch(cnn_trainer *tr) {
     if (tr->done) cnn_trainer_use_average(tr);
     if (tr->cfg.on_epoch && tr->cfg.on_epoch(tr->cfg.user, p)) tr->stop_req = 1;
     return CNN_STATUS_OK;
+}
+
+void cnn_trainer_clear_epoch(cnn_trainer *tr) {
+    tr->step = 0;
+    tr->sum_loss = 0;
+    tr->correct = tr->counted = 0;
+    tr->train_secs = tr->epoch_start = tr->comm_secs = 0;
 }
 
 void cnn_trainer_use_average(cnn_trainer *tr) {
