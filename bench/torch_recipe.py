@@ -46,17 +46,20 @@ def idx(name):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def vgg_small(classes=10):
-    """The zoo's vgg_small (cnn def vgg_small --input 1x28x28)."""
-    layers, c = [], 1
-    for out in (32, 32, "M", 64, 64, "M", 128, 128, "M"):
+def plain_net(widths, classes=10):
+    """A zoo plain stack as `cnn def` writes it for 1x28x28: widths of 3x3 conv-batchnorm-ReLU
+    (no conv bias), "M" a 2x2 max pool, then dense 256, ReLU, dropout 0.5, dense classes. The
+    zoo's vgg_small is 32,32,M,64,64,M,128,128,M."""
+    layers, c, side = [], 1, 28
+    for out in widths:
         if out == "M":
             layers.append(nn.MaxPool2d(2))
+            side //= 2
             continue
         layers += [nn.Conv2d(c, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
                    nn.ReLU(inplace=True)]
         c = out
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 3 * 3, 256), nn.ReLU(inplace=True),
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * side * side, 256), nn.ReLU(inplace=True),
                          nn.Dropout(0.5), nn.Linear(256, classes))
 
 
@@ -102,6 +105,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=0.002)
+    ap.add_argument("--widths", default="32,32,M,64,64,M,128,128,M",
+                    help="the plain stack's convolution widths and pools (M)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -115,8 +121,8 @@ def main():
     xtr, xte = (xtr - mean) / std, (xte - mean) / std
     steps = len(xtr) // a.batch
 
-    model = vgg_small()
-    opt = torch.optim.AdamW(model.parameters(), lr=0.002, weight_decay=0.05)
+    model = plain_net([w if w == "M" else int(w) for w in a.widths.split(",")])
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.05)
     ema = torch.optim.swa_utils.AveragedModel(
         model, avg_fn=lambda avg, p, n: 0.999 * avg + 0.001 * p, use_buffers=True)
 
@@ -161,7 +167,7 @@ def main():
         t0, losses = time.monotonic(), 0.0
         for b in range(steps):
             i = perm[b * a.batch:(b + 1) * a.batch]
-            losses += train_step(xtr[i], ytr[i], lr_at(step, 0.002, warmup, total))
+            losses += train_step(xtr[i], ytr[i], lr_at(step, a.lr, warmup, total))
             step += 1
         print(f"epoch {e + 1}/{epochs} loss {losses / steps:.4f} {time.monotonic() - t0:.1f}s",
               flush=True)

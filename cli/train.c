@@ -270,6 +270,7 @@ typedef struct run {
     serve_live *live;   /* --serve: the live view */
     double started;     /* when the command started (--time-budget counts from it) */
     double budget;      /* --time-budget in seconds (0: none) */
+    int epochs_told;    /* the epochs of the run as last printed */
     int quiet;          /* a rank other than 0: prints and writes nothing but errors */
 } run;
 
@@ -347,6 +348,12 @@ static int on_epoch(void *user, const cnn_train_progress *p) {
     if (r->comm) snprintf(comm, sizeof comm, ", %.2fs summing over %d ranks", p->comm_seconds, r->comm->size);
     printf("epoch %2d/%d  train loss %.4f%s%s  lr %.3g  %.1fs  (%.0f img/s%s)\n", p->epoch,
            p->epochs, p->loss, acc, val, p->lr, p->seconds, p->images_per_sec, comm);
+    int from = cnn_trainer_refitted_from(r->tr);
+    if (from && p->epochs != r->epochs_told)
+        printf("time budget %s: behind the estimate (the host ran slower than measured): %d "
+               "epochs instead of %d, the schedule refitted to end with them\n",
+               r->c.budget, p->epochs, from);
+    r->epochs_told = p->epochs;
     fflush(stdout);
     write_log(r);
     return 0;

@@ -7,14 +7,17 @@
  *   - test-time flips: cnn_classify and cnn_evaluate_task score an image by the mean of its
  *     and its mirror image's scores; kept by checkpoints; refused where it has no meaning;
  *   - a time budget: the probe is undone to the bit, and the run it picks N epochs for ends
- *     with the very weights of a run of N epochs; a budget shorter than an epoch is refused.
+ *     with the very weights of a run of N epochs; a budget shorter than an epoch is refused;
+ *     a run slower than its probe is cut to the epochs that fit, its schedule refitted.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, clock_gettime */
 #include "testlib.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void test_linear_schedule(void) {
@@ -177,6 +180,7 @@ static void test_budget(void) {
     size_t n0, n1;
     float *before = params_after(ta, &n0);
     T_OK(NULL, cnn_trainer_fit_budget(ta, 30.0));
+    cnn_trainer_budget_refit(ta, 0); /* the first epochs' pace must not cut the run short */
     float *probed = params_after(ta, &n1);
     T_CHECK(!memcmp(before, probed, n0 * sizeof *before),
             "the time budget's probe left the parameters changed");
@@ -208,6 +212,64 @@ static void test_budget(void) {
     free(before), free(probed), free(pa), free(pb);
     cnn_trainer_free(ta), cnn_trainer_free(tb), cnn_trainer_free(tc);
     cnn_net_free(a), cnn_net_free(b), cnn_net_free(c);
+    t_free_dataset(ds);
+    t_free_dataset(val);
+}
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A step that takes longer than the probe measured: sleeps *(int *)user microseconds. */
+static int slow_step(void *user, const cnn_train_progress *p) {
+    (void)p;
+    struct timespec ts = {0, 1000L * *(int *)user};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+/* A run slower than its probe (each step sleeps in the callback, which the probe does not
+ * call): after its first epoch the epochs are cut to those that fit, the schedule refitted,
+ * and the run ends, complete, within the budget. */
+static void test_budget_refit(void) {
+    const char *spec = "input x - shape=1x8x8; conv2d c x out=4 kernel=3 padding=1; relu r -;"
+                       "flatten f -; dense logits - out=4";
+    cnn_dataset *ds = t_bars(640, 2), *val = t_bars(64, 3);
+    char err[1024];
+    cnn_net *net = t_net(spec, 1);
+    cnn_train_config cfg = budget_config();
+    cfg.schedule = CNN_SCHEDULE_LINEAR;
+    int sleep_us = 1000;
+    cfg.on_step = slow_step;
+    cfg.user = &sleep_us;
+    cnn_trainer *tr = NULL;
+    T_OK(NULL, cnn_trainer_new(net, ds, val, &cfg, &tr, err, sizeof err));
+    double budget = 2.0, t0 = seconds_now();
+    T_OK(NULL, cnn_trainer_fit_budget(tr, budget));
+    int planned = cnn_trainer_config(tr)->epochs;
+    T_CHECK(cnn_trainer_refitted_from(tr) == 0, "refitted before the first step");
+    T_OK(NULL, cnn_trainer_run(tr));
+    double took = seconds_now() - t0;
+    int epochs = cnn_trainer_config(tr)->epochs;
+    cnn_train_progress last = cnn_trainer_last(tr);
+    T_CHECK(cnn_trainer_refitted_from(tr) > epochs && epochs < planned && epochs >= 1,
+            "a run slower than its probe: planned %d epochs, refitted from %d to %d", planned,
+            cnn_trainer_refitted_from(tr), epochs);
+    T_CHECK(cnn_trainer_done(tr) && !cnn_trainer_out_of_time(tr) &&
+                cnn_trainer_epochs_done(tr) == epochs && last.epochs == epochs,
+            "the refitted run did not end complete: done %d, out of time %d, %d of %d epochs",
+            cnn_trainer_done(tr), cnn_trainer_out_of_time(tr), cnn_trainer_epochs_done(tr),
+            epochs);
+    /* The schedule ends with the run: the last step's rate is the linear decay's last. */
+    float lr = cnn_trainer_config(tr)->optim.lr;
+    T_CHECK(last.lr < lr * 1.5 / ((double)epochs * last.steps),
+            "the refitted schedule does not end with the run: last rate %g of %g", last.lr, lr);
+    printf("  ok a run slower than its probe: %d epochs planned, %d run in %.2f s of a %.0f s "
+           "budget, the schedule refitted\n", planned, epochs, took, budget);
+    cnn_trainer_free(tr);
+    cnn_net_free(net);
     t_free_dataset(ds);
     t_free_dataset(val);
 }
@@ -344,6 +406,7 @@ int main(int argc, char **argv) {
     test_erase();
     test_tta();
     test_budget();
+    test_budget_refit();
     test_ema();
     test_cli(argv[0]);
     return t_finish();

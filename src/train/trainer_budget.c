@@ -6,12 +6,17 @@
  * The probe's steps are undone to the bit (parameters, state, the optimiser's buffers and step
  * count, the network's generator, the trainer's position), so that the run that follows is
  * exactly the run of that number of epochs: `--time-budget` picks N, and `--epochs N` gives the
- * same weights. Since a host's speed drifts, a deadline also stops the run (after a step, with
- * its checkpoint) if it has not ended by the end of the budget.
+ * same weights. Since a host's speed drifts (on a shared host the time other machines take from
+ * the processors comes and goes), after each epoch the run's pace so far is compared with the
+ * time left: when the epochs planned would end after the deadline, their number is cut to
+ * those that fit and the schedule refitted to end with them (cnn_trainer_refit_budget). A
+ * deadline also stops the run (after a step, with its checkpoint) if it has not ended by the
+ * end of the budget.
  */
 #include "../core/internal.h"
 #include "trainer.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -149,7 +154,28 @@ cnn_status cnn_trainer_fit_budget(cnn_trainer *tr, double seconds) {
     cnn_trainer_set_schedule(tr);
     tr->deadline = start + seconds;
     tr->budget_epoch = epoch;
+    tr->budget_begin = cnn_trainer_now();
+    tr->budget_refit = 1;
     return CNN_STATUS_OK;
 }
+
+cnn_status cnn_trainer_refit_budget(cnn_trainer *tr) {
+    if (!(tr->deadline > 0) || !tr->budget_refit || tr->epoch == 0 || tr->done)
+        return CNN_STATUS_OK;
+    double now = cnn_trainer_now();
+    double t[2] = {(now - tr->budget_begin) / tr->epoch, tr->deadline - now};
+    cnn_status st = agree(tr, t, 2);
+    if (st) return st;
+    int fit = t[1] > 0 ? (int)fmin(floor(t[1] / t[0]), (double)INT_MAX - tr->epoch) : 0;
+    if (tr->epoch + fit >= tr->cfg.epochs) return CNN_STATUS_OK; /* on time */
+    tr->refit_from = tr->cfg.epochs;
+    tr->cfg.epochs = tr->epoch + fit;
+    cnn_trainer_set_schedule(tr);
+    return CNN_STATUS_OK;
+}
+
+void cnn_trainer_budget_refit(cnn_trainer *tr, int on) { tr->budget_refit = on != 0; }
+
+int cnn_trainer_refitted_from(const cnn_trainer *tr) { return tr->refit_from; }
 
 double cnn_trainer_epoch_estimate(const cnn_trainer *tr) { return tr->budget_epoch; }

@@ -118,6 +118,8 @@ cnn_status cnn_trainer_end_epoch(cnn_trainer *tr) {
         return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for the log");
     tr->epoch++;
     cnn_trainer_clear_epoch(tr);
+    if ((st = cnn_trainer_refit_budget(tr))) return st;
+    p->epochs = tr->cfg.epochs;
     if (tr->epoch >= tr->cfg.epochs || (tr->cfg.patience > 0 && tr->bad_epochs >= tr->cfg.patience))
         tr->done = 1;
     int writer = !tr->cfg.comm || tr->cfg.comm->rank == 0; /* one rank writes the files */
