@@ -11,6 +11,8 @@
 
 int cli_train(int argc, char **argv);
 void cli_train_help(FILE *f);
+int cli_recipes(int argc, char **argv);
+void cli_recipes_help(FILE *f);
 int cli_eval(int argc, char **argv);
 void cli_eval_help(FILE *f);
 int cli_predict(int argc, char **argv);

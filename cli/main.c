@@ -19,6 +19,7 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  train           train a network on a data set (cnn help train)\n"
+    "  recipes         the training recipes (cnn train --recipe NAME) and what they reach\n"
     "  eval MODEL      evaluate a trained model: loss, top-1/top-5, per class, confusion\n"
     "  predict MODEL IMAGE...  the five most likely classes of each image\n"
     "  serve MODEL     the model at work in the browser: maps, Grad-CAM, filters, graph\n"
@@ -96,6 +97,7 @@ static int cmd_help(int argc, char **argv);
 /* The help of each command; `what` is the first argument after the command's name (viz uses
  * it: the picture). */
 static void help_train(FILE *f, const char *what) { cli_train_help(f); }
+static void help_recipes(FILE *f, const char *what) { cli_recipes_help(f); }
 static void help_eval(FILE *f, const char *what) { cli_eval_help(f); }
 static void help_predict(FILE *f, const char *what) { cli_predict_help(f); }
 static void help_infer(FILE *f, const char *what) { cli_infer_help(f); }
@@ -127,7 +129,8 @@ typedef struct command {
 } command;
 
 static const command COMMANDS[] = {
-    {"train", cli_train, help_train},       {"eval", cli_eval, help_eval},
+    {"train", cli_train, help_train},       {"recipes", cli_recipes, help_recipes},
+    {"eval", cli_eval, help_eval},
     {"predict", cli_predict, help_predict}, {"infer", cli_infer, help_infer},
     {"viz", cli_viz, help_viz},             {"serve", cli_serve, help_serve},
     {"models", cli_models, help_models},    {"summary", cli_summary, help_summary},

@@ -27,7 +27,7 @@
 
 typedef struct train_opts {
     const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
-    const char *out, *log, *plot, *resume, *best, *budget;
+    const char *out, *log, *plot, *resume, *best, *budget, *recipe;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
     int sync_bn, bucket_kb, shard, serve, tta;
     float lr, momentum, wd, gamma, min_lr, clip, smoothing, ema;
@@ -36,6 +36,7 @@ typedef struct train_opts {
 /* The options; the ones that describe the run cannot change when it is resumed (fixed). */
 #define TRAIN_OPTIONS(c)                                                                        \
     {                                                                                           \
+        {"recipe", OPT_STRING, &(c)->recipe, "NAME", "start from a recipe's settings (cnn recipes): its model, data, budget and training; the options given beside it override them", 0, 0, 0}, \
         {"model", OPT_STRING, &(c)->model, "NAME|FILE", "a zoo model (cnn models), a definition file or a checkpoint to fine-tune [lenet5]", 0, 0, 0}, \
         {"data", OPT_STRING, &(c)->data, "NAME|DIR", "fashion-mnist, or a folder (see below) [fashion-mnist]", 0, 0, 0}, \
         {"loss", OPT_STRING, &(c)->loss, "NAME", "cross-entropy, pixel-cross-entropy (segmentation), mse or bce-logits (regression) [cross-entropy]", 0, 0, 0}, \
@@ -82,7 +83,7 @@ static const char *const FIXED[] = {"model", "loss", "batch", "opt", "lr", "mome
                                     "schedule", "warmup", "step-size", "gamma", "min-lr",
                                     "clip", "label-smoothing", "augment", "preprocess",
                                     "no-normalize", "val", "limit", "patience", "input",
-                                    "seed", "sync-bn", "tta", "ema", NULL};
+                                    "seed", "sync-bn", "tta", "ema", "recipe", NULL};
 
 static const char ABOUT[] =
     "Trains a network and evaluates it on the test set. A checkpoint is written after every\n"
@@ -651,17 +652,149 @@ static int train(run *r) {
     return 130;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Recipes: --recipe and cnn recipes
+ * ------------------------------------------------------------------------------------------- */
+
+/* The options of a plain `cnn train`. */
+static train_opts train_defaults(void) {
+    return (train_opts){.model = "lenet5", .data = "fashion-mnist", .opt = "adamw",
+                        .schedule = "cosine", .augment = "hflip", .loss = "cross-entropy",
+                        .epochs = 10, .batch = 64, .seed = 1, .momentum = 0.9f, .gamma = 0.1f,
+                        .bucket_kb = 1024, .serve = -1};
+}
+
+/* The text of a recipe's options that are not the library's own strings. */
+typedef struct recipe_text {
+    char augment[512], budget[32], val[16];
+} recipe_text;
+
+/* Whether option `name` is the recipe's to set: not given on the command line. It is marked
+ * given, so that what depends on that (the optimiser's default rate) takes the recipe's. */
+static int unset(cli_opt *o, const char *name) {
+    cli_opt *x = cli_find(o, name);
+    return !x->given && (x->given = 1);
+}
+
+static const char *optimiser_name(const cnn_optim_config *p) {
+    return p->kind == CNN_OPTIM_ADAMW ? "adamw"
+           : p->kind == CNN_OPTIM_ADAM ? "adam"
+           : p->nesterov               ? "nesterov"
+           : p->momentum > 0           ? "momentum"
+                                       : "sgd";
+}
+
+/* The options the recipe called c->recipe sets, where the command line left them; 0 after a
+ * message. */
+static int apply_recipe(train_opts *c, cli_opt *o, recipe_text *t) {
+    cnn_recipe rc;
+    if (cnn_recipe_get(cnn_recipe_find(c->recipe), &rc)) {
+        fprintf(stderr, "cnn train: --recipe %s: no such recipe (cnn recipes lists them)\n",
+                c->recipe);
+        return 0;
+    }
+    const cnn_train_config *g = &rc.cfg;
+    const cnn_optim_config *p = &g->optim;
+    snprintf(t->val, sizeof t->val, "%d", rc.val);
+    if (fmod(rc.budget, 60) == 0)
+        snprintf(t->budget, sizeof t->budget, "%gm", rc.budget / 60);
+    else
+        snprintf(t->budget, sizeof t->budget, "%gs", rc.budget);
+    cnn_augment_format(&g->augment, t->augment, sizeof t->augment);
+    if (unset(o, "model")) c->model = rc.model;
+    if (unset(o, "data")) c->data = rc.data;
+    if (unset(o, "val")) c->val = t->val;
+    /* The recipe's budget, unless the command line gives the epochs (or a budget). */
+    if (rc.budget > 0 && !cli_find(o, "epochs")->given && unset(o, "time-budget"))
+        c->budget = t->budget;
+    if (unset(o, "epochs")) c->epochs = g->epochs;
+    if (unset(o, "loss")) c->loss = cnn_loss_name(g->loss);
+    if (unset(o, "batch")) c->batch = g->batch;
+    if (unset(o, "opt")) c->opt = optimiser_name(p);
+    if (unset(o, "lr")) c->lr = p->lr;
+    if (unset(o, "momentum") && p->momentum > 0) c->momentum = p->momentum;
+    if (unset(o, "wd")) c->wd = p->weight_decay;
+    if (unset(o, "ema")) c->ema = p->ema;
+    if (unset(o, "schedule")) c->schedule = cnn_schedule_name(g->schedule);
+    if (unset(o, "warmup")) c->warmup = g->warmup;
+    if (unset(o, "step-size")) c->step_size = g->step_size;
+    if (unset(o, "gamma")) c->gamma = g->gamma;
+    if (unset(o, "min-lr")) c->min_lr = g->min_lr;
+    if (unset(o, "clip")) c->clip = g->clip;
+    if (unset(o, "label-smoothing")) c->smoothing = g->label_smoothing;
+    if (unset(o, "augment")) c->augment = t->augment;
+    if (unset(o, "tta")) c->tta = g->tta;
+    if (unset(o, "no-normalize")) c->no_normalize = !g->normalize;
+    if (unset(o, "patience")) c->patience = g->patience;
+    return 1;
+}
+
+/* Prints the options whose values in b differ from a (tables of the same options). */
+static void print_changes(FILE *f, const cli_opt *a, const cli_opt *b) {
+    for (; a->name; a++, b++) {
+        int differ = 0;
+        char v[600] = "";
+        switch (a->kind) {
+        case OPT_INT:
+        case OPT_FLAG:
+            differ = *(int *)a->dst != *(int *)b->dst;
+            snprintf(v, sizeof v, " %d", *(int *)b->dst);
+            break;
+        case OPT_FLOAT:
+            differ = *(float *)a->dst != *(float *)b->dst;
+            snprintf(v, sizeof v, " %g", (double)*(float *)b->dst);
+            break;
+        case OPT_STRING: {
+            const char *x = *(const char **)a->dst, *y = *(const char **)b->dst;
+            differ = (x == NULL) != (y == NULL) || (x && strcmp(x, y));
+            snprintf(v, sizeof v, " %s", y ? y : "");
+            break;
+        }
+        case OPT_LIST: break;
+        }
+        if (differ) fprintf(f, " \\\n    --%s%s", b->name, b->kind == OPT_FLAG ? "" : v);
+    }
+}
+
+void cli_recipes_help(FILE *f) {
+    cli_opt none[] = {{NULL, 0, NULL, NULL, NULL, 0, 0, 0}};
+    cli_help(f, "cnn recipes", "Lists the training recipes: what each is for and what it "
+             "reached, and the\noptions of cnn train it stands for. Run one with cnn train "
+             "--recipe NAME\n(options given beside it override its settings); "
+             "docs/RESULTS.md has their figures.", none);
+}
+
+int cli_recipes(int argc, char **argv) {
+    cli_opt none[] = {{NULL, 0, NULL, NULL, NULL, 0, 0, 0}};
+    const char *pos[1];
+    int npos;
+    if (!cli_parse("recipes", none, argc, argv, pos, 0, &npos)) return 2;
+    for (int i = 0; i < cnn_recipe_count(); i++) {
+        cnn_recipe rc;
+        cnn_recipe_get(i, &rc);
+        train_opts plain = train_defaults(), with = train_defaults();
+        with.recipe = rc.name;
+        cli_opt a[] = TRAIN_OPTIONS(&plain), b[] = TRAIN_OPTIONS(&with);
+        recipe_text t;
+        apply_recipe(&with, b, &t);
+        with.recipe = NULL;
+        printf("%s\n  %s\n  cnn train --recipe %s\n  is\n    cnn train", rc.name, rc.doc,
+               rc.name);
+        print_changes(stdout, a, b);
+        printf("\n%s", i + 1 < cnn_recipe_count() ? "\n" : "");
+    }
+    return 0;
+}
+
 int cli_train(int argc, char **argv) {
-    run r = {.c = {.model = "lenet5", .data = "fashion-mnist", .opt = "adamw",
-                   .schedule = "cosine", .augment = "hflip", .loss = "cross-entropy",
-                   .epochs = 10, .batch = 64, .seed = 1, .momentum = 0.9f, .gamma = 0.1f,
-                   .bucket_kb = 1024,
-                   .serve = -1}};
+    run r = {.c = train_defaults()};
     cli_opt o[] = TRAIN_OPTIONS(&r.c);
     const char *pos[1];
     int npos, status = 1;
     char store[RESUME_KEYS][4096];
+    recipe_text recipe;
     if (!cli_parse("train", o, argc, argv, pos, 0, &npos)) return 2;
+    if (r.c.recipe && !r.c.resume && !apply_recipe(&r.c, o, &recipe)) return 2;
     if (r.c.budget && !(r.budget = parse_duration(r.c.budget))) return 2;
     if (r.c.threads > cnn_cpu_count()) {
         fprintf(stderr, "cnn train: --threads %d: this process may use %d processors (results "

@@ -1124,6 +1124,35 @@ typedef struct cnn_train_config {
 /* The defaults above (the best recipe known for small CNNs on Fashion-MNIST). */
 cnn_train_config cnn_train_defaults(void);
 
+/* Recipes: settings measured to give the best accuracy in a given time on a given data set
+ * (docs/RESULTS.md has each one's figures and learning curves): a zoo model, a wall-clock
+ * budget (cnn_trainer_fit_budget) or a number of epochs, the validation samples to hold out,
+ * and the trainer's configuration.
+ *
+ *   cnn_recipe r;
+ *   cnn_recipe_get(cnn_recipe_find("fashion-10m"), &r);
+ *   cnn_net *net;  cnn_model_build(r.model, 1, 28, 28, 10, r.cfg.seed, &net, err, sizeof err);
+ *   ... cnn_trainer_new(net, train, NULL, &r.cfg, &tr, ...); cnn_trainer_fit_budget(tr, r.budget);
+ *
+ * `cnn recipes` lists them with the options of `cnn train` they stand for; `cnn train
+ * --recipe NAME` runs one (options given beside it override its settings). */
+typedef struct cnn_recipe {
+    const char *name; /* e.g. "fashion-10m" */
+    const char *doc;  /* what it is for, and what it reached */
+    const char *model; /* a zoo model (cnn_model_build) */
+    const char *data;  /* the data set it was measured on ("fashion-mnist") */
+    double budget;     /* seconds of wall time, test evaluation included (0: cfg.epochs) */
+    int val;           /* training samples held out for validation */
+    cnn_train_config cfg;
+} cnn_recipe;
+
+int cnn_recipe_count(void);
+/* The index of the recipe called name, or -1. */
+int cnn_recipe_find(const char *name);
+/* Recipe `index` (0 .. cnn_recipe_count() - 1) into *out; CNN_STATUS_INVALID_ARGUMENT for an
+ * index out of range (*out untouched). */
+cnn_status cnn_recipe_get(int index, cnn_recipe *out);
+
 typedef struct cnn_trainer cnn_trainer;
 
 /* A trainer for net (which it uses, does not own, and must outlive it) on train, validating on

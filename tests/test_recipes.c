@@ -8,7 +8,9 @@
  *     and its mirror image's scores; kept by checkpoints; refused where it has no meaning;
  *   - a time budget: the probe is undone to the bit, and the run it picks N epochs for ends
  *     with the very weights of a run of N epochs; a budget shorter than an epoch is refused;
- *     a run slower than its probe is cut to the epochs that fit, its schedule refitted.
+ *     a run slower than its probe is cut to the epochs that fit, its schedule refitted;
+ *   - the recipes: each names a zoo model and a configuration the trainer takes; cnn recipes
+ *     lists them, cnn train --recipe runs one, the options given beside it overriding it.
  */
 #define _POSIX_C_SOURCE 200809L /* nanosleep, clock_gettime */
 #include "testlib.h"
@@ -365,6 +367,43 @@ static void test_ema(void) {
     t_free_dataset(ds), t_free_dataset(val);
 }
 
+/* Every recipe: found by its name, a zoo model that builds for its data (28x28 greys), a
+ * configuration the trainer accepts, a budget or epochs. */
+static void test_recipe_table(void) {
+    int n = cnn_recipe_count();
+    cnn_recipe r = {0};
+    T_CHECK(n > 0, "no recipes");
+    T_CHECK(cnn_recipe_get(-1, &r) == CNN_STATUS_INVALID_ARGUMENT &&
+                cnn_recipe_get(n, &r) == CNN_STATUS_INVALID_ARGUMENT && r.name == NULL &&
+                cnn_recipe_find("no such recipe") == -1 && cnn_recipe_find(NULL) == -1,
+            "recipes out of range");
+    cnn_dataset *ds = t_bars(256, 2);
+    for (int i = 0; i < n; i++) {
+        T_OK(NULL, cnn_recipe_get(i, &r));
+        T_CHECK(cnn_recipe_find(r.name) == i, "recipe %s is not found by its name", r.name);
+        T_CHECK(r.doc && strlen(r.doc) > 20 && r.data && (r.budget > 0 || r.cfg.epochs > 0),
+                "recipe %s: no description, data, budget or epochs", r.name);
+        char err[1024];
+        cnn_net *net = NULL;
+        cnn_trainer *tr = NULL;
+        T_CHECK(cnn_model_build(r.model, 1, 28, 28, 10, r.cfg.seed, &net, err, sizeof err) ==
+                    CNN_STATUS_OK,
+                "recipe %s: model %s: %s", r.name, r.model, err);
+        /* The trainer checks the configuration against a network and data of the model's
+         * input: a stand-in network of that input, to keep the check quick. */
+        cnn_net *small = t_net("input x - shape=1x8x8; flatten f -; dense logits - out=4", 1);
+        r.cfg.threads = 1;
+        T_CHECK(cnn_trainer_new(small, ds, NULL, &r.cfg, &tr, err, sizeof err) ==
+                    CNN_STATUS_OK,
+                "recipe %s: the trainer refuses its configuration: %s", r.name, err);
+        cnn_trainer_free(tr);
+        cnn_net_free(small);
+        cnn_net_free(net);
+    }
+    t_free_dataset(ds);
+    printf("  ok %d recipe%s: models, configurations\n", n, n == 1 ? "" : "s");
+}
+
 /* The text after `key` in out, as a number (-1 when absent). */
 static double after(const char *out, const char *key) {
     const char *p = strstr(out, key);
@@ -396,8 +435,35 @@ static void test_cli(const char *argv0) {
         rc = t_run_tool(tool, dir, args, out, sizeof out);
         T_CHECK(rc == 2 && strstr(out, bad[i][1]), "%s: exit %d: %s", bad[i][0], rc, out);
     }
-    snprintf(out, sizeof out, "rm -rf %s", dir);
-    if (system(out)) perror("rm");
+    /* cnn recipes lists each recipe with its options; --recipe takes them, and the options
+     * given beside it win (here the model, the epochs instead of the budget, the data). */
+    cnn_recipe r;
+    cnn_recipe_get(0, &r);
+    rc = t_run_tool(tool, dir, "recipes", out, sizeof out);
+    T_CHECK(rc == 0 && strstr(out, r.name) && strstr(out, "--model ") &&
+                strstr(out, "cnn train --recipe "),
+            "cnn recipes: exit %d: %s", rc, out);
+    char args[512];
+    snprintf(args, sizeof args, "train --recipe %s --model lenet5 --epochs 1 --limit 600 "
+             "--out r.ckpt", r.name);
+    rc = t_run_tool(tool, dir, args, out, sizeof out);
+    char batch[64];
+    snprintf(batch, sizeof batch, "batch %d, 1 epochs", r.cfg.batch);
+    T_CHECK(rc == 0 && strstr(out, "model lenet5") && strstr(out, batch) &&
+                strstr(out, cnn_schedule_name(r.cfg.schedule)) && !strstr(out, "time budget"),
+            "cnn train --recipe %s --model lenet5 --epochs 1: exit %d: %s", r.name, rc, out);
+    printf("  ok cnn recipes; cnn train --recipe %s with the model and epochs overridden\n",
+           r.name);
+    static const char *const refused[][2] = {
+        {"--recipe nope --epochs 1", "no such recipe"},
+        {"--recipe fashion-10m --resume r.ckpt", "--recipe"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "train %s --out y.ckpt", refused[i][0]);
+        rc = t_run_tool(tool, dir, args, out, sizeof out);
+        T_CHECK(rc == 2 && strstr(out, refused[i][1]), "%s: exit %d: %s", refused[i][0], rc,
+                out);
+    }
+    t_remove_tree(dir);
 }
 
 int main(int argc, char **argv) {
@@ -407,6 +473,7 @@ int main(int argc, char **argv) {
     test_tta();
     test_budget();
     test_budget_refit();
+    test_recipe_table();
     test_ema();
     test_cli(argv[0]);
     return t_finish();

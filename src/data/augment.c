@@ -437,14 +437,26 @@ cnn_status cnn_augment_parse(const char *spec, cnn_augment *aug, char *err, size
     }
 }
 
+/* The fewest significant digits (at most 9) that read back as the float v: 0.1, not
+ * 0.100000001. */
+static int float_digits(double v) {
+    char t[64];
+    int d = 1;
+    for (; d < 9; d++) {
+        snprintf(t, sizeof t, "%.*g", d, v);
+        if ((float)strtod(t, NULL) == (float)v) break;
+    }
+    return d;
+}
+
 int cnn_augment_format(const cnn_augment *aug, char *buf, size_t size) {
     int n = 0;
     for (size_t i = 0; i < N_AUG_KEYS; i++) {
         double v = aug_get(aug, &AUG_KEYS[i]);
         if (v == 0) continue;
         int fits = (size_t)n < size;
-        int m = snprintf(fits ? buf + n : NULL, fits ? size - (size_t)n : 0, "%s%s=%.9g",
-                         n ? "," : "", AUG_KEYS[i].name, v);
+        int m = snprintf(fits ? buf + n : NULL, fits ? size - (size_t)n : 0, "%s%s=%.*g",
+                         n ? "," : "", AUG_KEYS[i].name, float_digits(v), v);
         if (m < 0) return m;
         n += m;
     }

@@ -13,9 +13,9 @@ It prints one C initialiser per model, ready to paste into the table of tests/te
   torchvision's own, at 1000 classes, with their parameters summed as
   sum(p.numel() for p in m.parameters()).
 - The models torchvision does not have (lenet5, zfnet, resnet20, resnet18_cifar, vgg_small,
-  unet, small_unet, segnet, googlenet_aux's auxiliary heads as libcnn builds them) are written
-  below as plain PyTorch modules with the same layers as src/models/zoo.c, so that the two
-  descriptions check each other.
+  fashion_fast, unet, small_unet, segnet, googlenet_aux's auxiliary heads as libcnn builds
+  them) are written below as plain PyTorch modules with the same layers as src/models/zoo.c,
+  so that the two descriptions check each other.
 
 Multiply-adds are counted with forward hooks on Conv2d, ConvTranspose2d and Linear for one
 sample of the given shape (conv: out.numel() * in_channels / groups * kH * kW; transposed conv:
@@ -127,16 +127,20 @@ def resnet18_cifar(c, h, w, classes):
     return cifar_resnet(c, classes, 64, [64, 128, 256, 512], [2, 2, 2, 2])
 
 
-def vgg_small(c, h, w, classes):
+def vgg_small(c, h, w, classes, widths=(32, 32, "M", 64, 64, "M", 128, 128, "M")):
     layers, cin = [], c
-    for v in [32, 32, "M", 64, 64, "M", 128, 128, "M"]:
+    for v in widths:
         if v == "M":
             layers.append(nn.MaxPool2d(2))
         else:
             layers += [*conv_bn(cin, v), nn.ReLU()]
             cin = v
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * (h // 8) * (w // 8), 256),
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin * (h // 8) * (w // 8), 256),
                          nn.ReLU(), nn.Dropout(), nn.Linear(256, classes))
+
+
+def fashion_fast(c, h, w, classes):
+    return vgg_small(c, h, w, classes, (24, 24, "M", 48, 48, "M", 96, 96, "M"))
 
 
 class UNet(nn.Module):
@@ -269,6 +273,7 @@ MODELS += [
     ("resnet18_cifar", resnet18_cifar, 3, 32, 32, 10),
     ("vgg_small", vgg_small, 1, 28, 28, 10),
     ("vgg_small", vgg_small, 3, 32, 32, 10),
+    ("fashion_fast", fashion_fast, 1, 28, 28, 10),
     ("small_unet", small_unet, 1, 28, 28, 2),
 ]
 

@@ -1,0 +1,55 @@
+/*
+ * recipes.c - the training recipes of docs/RESULTS.md as data: for each, a zoo model, a
+ * wall-clock budget or a number of epochs, the validation hold-out, and the changes it makes
+ * to cnn_train_defaults(). See cnn.h.
+ */
+#include "../core/internal.h"
+
+#include <string.h>
+
+typedef struct recipe_entry {
+    const char *name, *doc, *model, *data;
+    double budget;
+    int val;
+    void (*set)(cnn_train_config *c); /* the recipe's changes to the defaults */
+} recipe_entry;
+
+/* The ten-minute recipe's training: a short one-cycle (a warm-up of one epoch, then a linear
+ * decay to 0), label smoothing, flips and small translations, an average of the weights and
+ * test-time flips; a larger batch than the default keeps two cores busier. */
+static void fast_fashion(cnn_train_config *c) {
+    c->batch = 128;
+    c->optim.lr = 0.003f;
+    c->schedule = CNN_SCHEDULE_LINEAR;
+    c->warmup = 1;
+    c->label_smoothing = 0.1f;
+    c->optim.ema = 0.999f;
+    c->tta = 1;
+    c->augment.hflip = 0.5f;
+    c->augment.translate = 0.1f;
+}
+
+static const recipe_entry RECIPES[] = {
+    {"fashion-10m",
+     "Fashion-MNIST in ten minutes of 2 cores: the zoo's fashion_fast (a VGG-style stack of "
+     "24-24-M-48-48-M-96-96-M), one-cycle AdamW, label smoothing, flips and translations, an "
+     "average of the weights, test-time flips",
+     "fashion_fast", "fashion-mnist", 600.0, 0, fast_fashion},
+};
+
+int cnn_recipe_count(void) { return (int)(sizeof RECIPES / sizeof RECIPES[0]); }
+
+int cnn_recipe_find(const char *name) {
+    for (int i = 0; name && i < cnn_recipe_count(); i++)
+        if (!strcmp(RECIPES[i].name, name)) return i;
+    return -1;
+}
+
+cnn_status cnn_recipe_get(int index, cnn_recipe *out) {
+    if (index < 0 || index >= cnn_recipe_count() || !out) return CNN_STATUS_INVALID_ARGUMENT;
+    const recipe_entry *e = &RECIPES[index];
+    *out = (cnn_recipe){.name = e->name, .doc = e->doc, .model = e->model, .data = e->data,
+                        .budget = e->budget, .val = e->val, .cfg = cnn_train_defaults()};
+    e->set(&out->cfg);
+    return CNN_STATUS_OK;
+}
