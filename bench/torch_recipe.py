@@ -1,31 +1,33 @@
 #!/usr/bin/python3
-"""The PyTorch side of docs/RESULTS.md's time-budget recipes: the same network (the zoo's
-vgg_small), the same recipe and the same budget rule as
+"""The PyTorch side of docs/RESULTS.md's time-budget recipes: the same network (by default
+the zoo's fashion_fast), the same recipe and the same budget rule as
 
-    cnn train --model vgg_small --val 0 --time-budget 10m --schedule linear --warmup 1 \
-        --label-smoothing 0.1 --ema 0.999 --tta --augment hflip,translate=0.1
+    cnn train --recipe fashion-10m      (cnn recipes prints its options)
 
-that is: all 60,000 training images normalised by their mean and std; AdamW (lr 0.002, weight
-decay 0.05), batch 64 (the last partial batch dropped), a linear warm-up over the first epoch
+that is: all 60,000 training images normalised by their mean and std; AdamW (lr 0.003, weight
+decay 0.05), batch 128 (the last partial batch dropped), a linear warm-up over the first epoch
 then a linear decay to 0 at the end of the run; cross-entropy with label smoothing 0.1;
-random horizontal flips and whole-pixel translations of up to 10% of the side (zero fill);
+random horizontal flips (and, with --augment hflip,translate=0.1, whole-pixel translations of
+up to 10% of the side, zero filled);
 an exponential moving average (decay 0.999) of the parameters and batch norm's buffers,
 evaluated and tested; test-time flips (the mean of the logits of an image and its mirror).
 
 The budget rule is cnn's: time a few training steps (about 2% of the budget) and a test pass
 over a slice, undo them, then train as many whole epochs as fit in what is left, the
-schedule ending with the last; the wall time printed counts everything from the start of
-the script, data loading included.
+schedule ending with the last; after each epoch, if the pace so far would end the run after
+the deadline, cut the epochs to those that fit and refit the schedule. The wall time printed
+counts everything from the start of the script, data loading included.
 
     /usr/bin/python3 bench/torch_recipe.py [--budget 600] [--threads 2] [--seed 1]
-        [--epochs N]  (N: no budget, N epochs)
+        [--epochs N]  (N: no budget, N epochs)  [--batch 128] [--lr 0.003]
+        [--widths 24,24,M,48,48,M,96,96,M]  (32,32,M,64,64,M,128,128,M: vgg_small)
+        [--dropout 0]  (0.5: vgg_small)  [--augment hflip]
 
 PyTorch is a reference here, never a dependency of cnn.
 """
 import argparse
 import copy
 import gzip
-import math
 import time
 
 START = time.monotonic()
@@ -46,10 +48,11 @@ def idx(name):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def plain_net(widths, classes=10):
+def plain_net(widths, dropout, classes=10):
     """A zoo plain stack as `cnn def` writes it for 1x28x28: widths of 3x3 conv-batchnorm-ReLU
-    (no conv bias), "M" a 2x2 max pool, then dense 256, ReLU, dropout 0.5, dense classes. The
-    zoo's vgg_small is 32,32,M,64,64,M,128,128,M."""
+    (no conv bias), "M" a 2x2 max pool, then dense 256, ReLU, [dropout,] dense classes. The
+    zoo's vgg_small is 32,32,M,64,64,M,128,128,M with dropout 0.5; fashion_fast is
+    24,24,M,48,48,M,96,96,M without."""
     layers, c, side = [], 1, 28
     for out in widths:
         if out == "M":
@@ -59,17 +62,35 @@ def plain_net(widths, classes=10):
         layers += [nn.Conv2d(c, out, 3, padding=1, bias=False), nn.BatchNorm2d(out),
                    nn.ReLU(inplace=True)]
         c = out
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * side * side, 256), nn.ReLU(inplace=True),
-                         nn.Dropout(0.5), nn.Linear(256, classes))
+    head = [nn.Flatten(), nn.Linear(c * side * side, 256), nn.ReLU(inplace=True)]
+    head += [nn.Dropout(dropout)] if dropout > 0 else []
+    return nn.Sequential(*layers, *head, nn.Linear(256, classes))
 
 
-def augment(x, gen):
-    """Random horizontal flips (p 1/2) and translations of up to 2 pixels (10% of 28), zero
-    filled, one draw per image."""
-    n = x.shape[0]
-    flip = torch.rand(n, generator=gen) < 0.5
+def parse_augment(spec):
+    """cnn's --augment list, of the two it may hold here: hflip[=P] and translate=FRAC."""
+    hflip, translate = 0.0, 0.0
+    for item in spec.split(","):
+        key, _, value = item.partition("=")
+        if key == "hflip":
+            hflip = float(value) if value else 0.5
+        elif key == "translate" and value:
+            translate = float(value)
+        else:
+            raise SystemExit(f"torch_recipe.py: --augment {spec}: {item} is not hflip[=P] or "
+                             "translate=FRAC")
+    return hflip, translate
+
+
+def augment(x, gen, hflip, translate):
+    """Random horizontal flips (probability hflip) and whole-pixel translations of up to
+    floor(translate * 28) pixels each way, zero filled, one draw per image (cnn's rules)."""
+    n, m = x.shape[0], int(translate * 28)
+    flip = torch.rand(n, generator=gen) < hflip
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    shifts = torch.randint(-2, 3, (n, 2), generator=gen)
+    if m == 0:
+        return x
+    shifts = torch.randint(-m, m + 1, (n, 2), generator=gen)
     out = torch.zeros_like(x)
     for i in range(n):
         dy, dx = int(shifts[i, 0]), int(shifts[i, 1])
@@ -104,10 +125,12 @@ def main():
     ap.add_argument("--epochs", type=int, default=0, help="a fixed number of epochs instead")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=0.002)
-    ap.add_argument("--widths", default="32,32,M,64,64,M,128,128,M",
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=0.003)
+    ap.add_argument("--widths", default="24,24,M,48,48,M,96,96,M",
                     help="the plain stack's convolution widths and pools (M)")
+    ap.add_argument("--dropout", type=float, default=0.0, help="before the last layer")
+    ap.add_argument("--augment", default="hflip", help="hflip[=P][,translate=FRAC]")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -121,7 +144,8 @@ def main():
     xtr, xte = (xtr - mean) / std, (xte - mean) / std
     steps = len(xtr) // a.batch
 
-    model = plain_net([w if w == "M" else int(w) for w in a.widths.split(",")])
+    model = plain_net([w if w == "M" else int(w) for w in a.widths.split(",")], a.dropout)
+    hflip, translate = parse_augment(a.augment)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.05)
     ema = torch.optim.swa_utils.AveragedModel(
         model, avg_fn=lambda avg, p, n: 0.999 * avg + 0.001 * p, use_buffers=True)
@@ -130,14 +154,14 @@ def main():
         model.train()
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = F.cross_entropy(model(augment(xb, gen)), yb, label_smoothing=0.1)
+        loss = F.cross_entropy(model(augment(xb, gen, hflip, translate)), yb, label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         ema.update_parameters(model)
         return float(loss)
 
-    epochs = a.epochs
+    epochs, test_time = a.epochs, 0.0
     if not epochs:  # the budget rule: time, undo, fit
         saved = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()),
                  copy.deepcopy(ema.state_dict()), gen.get_state(), torch.get_rng_state())
@@ -160,17 +184,24 @@ def main():
         if epochs < 1:
             raise SystemExit("the budget fits no epoch")
 
-    total, warmup = epochs * steps, steps
-    step = 0
-    for e in range(epochs):
+    warmup, step, e = steps, 0, 0
+    begin, deadline = time.monotonic(), START + a.budget - (test_time if not a.epochs else 0)
+    while e < epochs:
         perm = torch.randperm(len(xtr), generator=gen)
         t0, losses = time.monotonic(), 0.0
         for b in range(steps):
             i = perm[b * a.batch:(b + 1) * a.batch]
-            losses += train_step(xtr[i], ytr[i], lr_at(step, a.lr, warmup, total))
+            losses += train_step(xtr[i], ytr[i], lr_at(step, a.lr, warmup, epochs * steps))
             step += 1
-        print(f"epoch {e + 1}/{epochs} loss {losses / steps:.4f} {time.monotonic() - t0:.1f}s",
+        e += 1
+        print(f"epoch {e}/{epochs} loss {losses / steps:.4f} {time.monotonic() - t0:.1f}s",
               flush=True)
+        if not a.epochs:  # behind the probe: the epochs that fit, the schedule refitted
+            now = time.monotonic()
+            fit = max(0, int((deadline - now) // ((now - begin) / e)))
+            if e + fit < epochs:
+                print(f"behind the estimate: {e + fit} epochs instead of {epochs}", flush=True)
+                epochs = e + fit
     acc = evaluate(ema.module, xte, yte)
     print(f"test top-1 {100 * acc:.2f}% (EMA, test-time flips), wall {time.monotonic() - START:.0f} s,"
           f" {epochs} epochs, seed {a.seed}, {a.threads} threads")

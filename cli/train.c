@@ -351,9 +351,9 @@ static int on_epoch(void *user, const cnn_train_progress *p) {
            p->epochs, p->loss, acc, val, p->lr, p->seconds, p->images_per_sec, comm);
     int from = cnn_trainer_refitted_from(r->tr);
     if (from && p->epochs != r->epochs_told)
-        printf("time budget %s: behind the estimate (the host ran slower than measured): %d "
-               "epochs instead of %d, the schedule refitted to end with them\n",
-               r->c.budget, p->epochs, from);
+        printf("time budget %s: %s: %d epochs instead of %d, the schedule refitted to end with "
+               "them\n", r->c.budget, p->epochs < from ? "behind the plan (the host runs slower "
+               "than measured)" : "ahead of the plan (the host runs faster)", p->epochs, from);
     r->epochs_told = p->epochs;
     fflush(stdout);
     write_log(r);

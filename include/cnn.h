@@ -1181,21 +1181,22 @@ void cnn_trainer_free(cnn_trainer *tr);
  * to the bit, and sets the number of epochs to the most whose training and validation fit in
  * what is left (the schedule follows: a cosine or linear schedule then ends on time). The run
  * is then exactly the run of that many epochs (cnn_trainer_config(tr)->epochs), so it can be
- * repeated without a budget, unless the host slows down: after each epoch, when the pace of
- * the run so far would end the epochs planned after the deadline, they are cut to those that
- * fit and the schedule refitted to end with them (cnn_trainer_refitted_from tells; the
- * progress's epochs show the new count). Should it still run late, it stops after the step
- * that passes the deadline (cnn_trainer_out_of_time), its checkpoint written. Data parallel,
- * every rank calls it and the ranks' timings are averaged. An error when not one epoch fits,
- * with the estimate. */
+ * repeated without a budget, unless the host's speed changes: after each epoch, when the pace
+ * of the run so far would end the epochs planned after the deadline, they are cut to those
+ * that fit, and when at least one more fits (with a quarter of an epoch to spare) they grow;
+ * the schedule is refitted to end with them (cnn_trainer_refitted_from tells; the progress's
+ * epochs show the new count). Should it still run late, it stops after the step that passes
+ * the deadline (cnn_trainer_out_of_time), its checkpoint written. Data parallel, every rank
+ * calls it and the ranks' timings are averaged. An error when not one epoch fits, with the
+ * estimate. */
 cnn_status cnn_trainer_fit_budget(cnn_trainer *tr, double seconds);
 /* The seconds an epoch took in cnn_trainer_fit_budget's estimate (0 before it). */
 double cnn_trainer_epoch_estimate(const cnn_trainer *tr);
-/* Whether a budgeted run's epochs are cut when it falls behind (on: the default): off, the
- * run keeps the epochs cnn_trainer_fit_budget chose, and is the run of that many epochs bit
- * for bit until the deadline stops it. */
+/* Whether a budgeted run's epochs follow its pace (on: the default): off, the run keeps the
+ * epochs cnn_trainer_fit_budget chose, and is the run of that many epochs bit for bit until
+ * the deadline stops it. */
 void cnn_trainer_budget_refit(cnn_trainer *tr, int on);
-/* The epochs planned before the last cut of a budgeted run that fell behind (0: never cut). */
+/* The epochs planned before the last change of a budgeted run's epochs (0: never changed). */
 int cnn_trainer_refitted_from(const cnn_trainer *tr);
 
 /* Trains to the last epoch, or until patience runs out or a callback stops it. */

@@ -224,56 +224,95 @@ static double seconds_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* A step that takes longer than the probe measured: sleeps *(int *)user microseconds. */
+/* Steps slower than the probe measured: each step of the first slow_epochs epochs sleeps
+ * sleep_us microseconds in the step callback (which the probe does not call). first_epochs:
+ * the run's epochs after its first epoch. */
+typedef struct slowdown {
+    int sleep_us, slow_epochs, first_epochs;
+} slowdown;
+
 static int slow_step(void *user, const cnn_train_progress *p) {
-    (void)p;
-    struct timespec ts = {0, 1000L * *(int *)user};
-    nanosleep(&ts, NULL);
+    const slowdown *s = user;
+    struct timespec ts = {0, 1000L * s->sleep_us};
+    if (p->epoch <= s->slow_epochs) nanosleep(&ts, NULL);
     return 0;
 }
 
-/* A run slower than its probe (each step sleeps in the callback, which the probe does not
- * call): after its first epoch the epochs are cut to those that fit, the schedule refitted,
- * and the run ends, complete, within the budget. */
+static int note_epochs(void *user, const cnn_train_progress *p) {
+    slowdown *s = user;
+    if (p->epoch == 1) s->first_epochs = p->epochs;
+    return 0;
+}
+
+/* A budgeted run (2 s) of net on ds, small enough for hundreds of epochs, slowed down as s
+ * says; its planned epochs in *planned, the seconds it took in *took. */
+static cnn_trainer *slowed_run(cnn_net *net, const cnn_dataset *ds, const cnn_dataset *val,
+                               slowdown *s, int *planned, double *took) {
+    char err[1024];
+    cnn_train_config cfg = budget_config();
+    cfg.schedule = CNN_SCHEDULE_LINEAR;
+    cfg.on_step = slow_step;
+    cfg.on_epoch = note_epochs;
+    cfg.user = s;
+    cnn_trainer *tr = NULL;
+    T_OK(NULL, cnn_trainer_new(net, ds, val, &cfg, &tr, err, sizeof err));
+    double t0 = seconds_now();
+    T_OK(NULL, cnn_trainer_fit_budget(tr, 2.0));
+    *planned = cnn_trainer_config(tr)->epochs;
+    T_CHECK(cnn_trainer_refitted_from(tr) == 0, "refitted before the first step");
+    T_OK(NULL, cnn_trainer_run(tr));
+    *took = seconds_now() - t0;
+    return tr;
+}
+
+/* The run's end: complete, on its last epoch, the linear schedule at its last rate. */
+static void check_ended(cnn_trainer *tr, const char *what) {
+    int epochs = cnn_trainer_config(tr)->epochs;
+    cnn_train_progress last = cnn_trainer_last(tr);
+    T_CHECK(cnn_trainer_done(tr) && !cnn_trainer_out_of_time(tr) &&
+                cnn_trainer_epochs_done(tr) == epochs && last.epochs == epochs,
+            "%s: the refitted run did not end complete: done %d, out of time %d, %d of %d "
+            "epochs", what, cnn_trainer_done(tr), cnn_trainer_out_of_time(tr),
+            cnn_trainer_epochs_done(tr), epochs);
+    float lr = cnn_trainer_config(tr)->optim.lr;
+    T_CHECK(last.lr < lr * 1.5 / ((double)epochs * last.steps),
+            "%s: the refitted schedule does not end with the run: last rate %g of %g", what,
+            last.lr, lr);
+}
+
+/* A run slower than its probe throughout is cut after its first epoch to the epochs that fit
+ * and ends, complete, within the budget; one slow in its first epoch only is cut, then grows
+ * back as its pace recovers. */
 static void test_budget_refit(void) {
     const char *spec = "input x - shape=1x8x8; conv2d c x out=4 kernel=3 padding=1; relu r -;"
                        "flatten f -; dense logits - out=4";
     cnn_dataset *ds = t_bars(640, 2), *val = t_bars(64, 3);
-    char err[1024];
-    cnn_net *net = t_net(spec, 1);
-    cnn_train_config cfg = budget_config();
-    cfg.schedule = CNN_SCHEDULE_LINEAR;
-    int sleep_us = 1000;
-    cfg.on_step = slow_step;
-    cfg.user = &sleep_us;
-    cnn_trainer *tr = NULL;
-    T_OK(NULL, cnn_trainer_new(net, ds, val, &cfg, &tr, err, sizeof err));
-    double budget = 2.0, t0 = seconds_now();
-    T_OK(NULL, cnn_trainer_fit_budget(tr, budget));
-    int planned = cnn_trainer_config(tr)->epochs;
-    T_CHECK(cnn_trainer_refitted_from(tr) == 0, "refitted before the first step");
-    T_OK(NULL, cnn_trainer_run(tr));
-    double took = seconds_now() - t0;
+    cnn_net *a = t_net(spec, 1), *b = t_net(spec, 1);
+    int planned;
+    double took;
+    slowdown slow = {1000, 1 << 30, 0};
+    cnn_trainer *tr = slowed_run(a, ds, val, &slow, &planned, &took);
     int epochs = cnn_trainer_config(tr)->epochs;
-    cnn_train_progress last = cnn_trainer_last(tr);
-    T_CHECK(cnn_trainer_refitted_from(tr) > epochs && epochs < planned && epochs >= 1,
-            "a run slower than its probe: planned %d epochs, refitted from %d to %d", planned,
-            cnn_trainer_refitted_from(tr), epochs);
-    T_CHECK(cnn_trainer_done(tr) && !cnn_trainer_out_of_time(tr) &&
-                cnn_trainer_epochs_done(tr) == epochs && last.epochs == epochs,
-            "the refitted run did not end complete: done %d, out of time %d, %d of %d epochs",
-            cnn_trainer_done(tr), cnn_trainer_out_of_time(tr), cnn_trainer_epochs_done(tr),
-            epochs);
-    /* The schedule ends with the run: the last step's rate is the linear decay's last. */
-    float lr = cnn_trainer_config(tr)->optim.lr;
-    T_CHECK(last.lr < lr * 1.5 / ((double)epochs * last.steps),
-            "the refitted schedule does not end with the run: last rate %g of %g", last.lr, lr);
-    printf("  ok a run slower than its probe: %d epochs planned, %d run in %.2f s of a %.0f s "
-           "budget, the schedule refitted\n", planned, epochs, took, budget);
+    T_CHECK(slow.first_epochs < planned && epochs <= slow.first_epochs + 1 && epochs >= 1 &&
+                cnn_trainer_refitted_from(tr) > 0,
+            "a run slower than its probe: planned %d epochs, %d after the first, %d at the end",
+            planned, slow.first_epochs, epochs);
+    check_ended(tr, "slow throughout");
+    printf("  ok a run slower than its probe: %d epochs planned, %d run in %.2f s of a 2 s "
+           "budget, the schedule refitted\n", planned, epochs, took);
     cnn_trainer_free(tr);
-    cnn_net_free(net);
-    t_free_dataset(ds);
-    t_free_dataset(val);
+    slowdown once = {20000 / 40, 1, 0}; /* about 20 ms more in the first epoch's 40 steps */
+    tr = slowed_run(b, ds, val, &once, &planned, &took);
+    epochs = cnn_trainer_config(tr)->epochs;
+    T_CHECK(once.first_epochs < planned && epochs > once.first_epochs,
+            "a run slow in its first epoch only: planned %d epochs, %d after the first, %d at "
+            "the end (it should grow back)", planned, once.first_epochs, epochs);
+    check_ended(tr, "slow at first");
+    printf("  ok a run slow in its first epoch: %d epochs planned, cut to %d, grown back to %d "
+           "in %.2f s\n", planned, once.first_epochs, epochs, took);
+    cnn_trainer_free(tr);
+    cnn_net_free(a), cnn_net_free(b);
+    t_free_dataset(ds), t_free_dataset(val);
 }
 
 /* An average of the weights: the optimiser's fold is the formula's, bit for bit; a checkpoint

@@ -15,8 +15,9 @@ typedef struct recipe_entry {
 } recipe_entry;
 
 /* The ten-minute recipe's training: a short one-cycle (a warm-up of one epoch, then a linear
- * decay to 0), label smoothing, flips and small translations, an average of the weights and
- * test-time flips; a larger batch than the default keeps two cores busier. */
+ * decay to 0), label smoothing, flips only (in ten epochs the network underfits: translations
+ * cost 0.6 points in a shortened trial), an average of the weights and test-time flips; a
+ * larger batch than the default keeps two cores busier. */
 static void fast_fashion(cnn_train_config *c) {
     c->batch = 128;
     c->optim.lr = 0.003f;
@@ -26,14 +27,13 @@ static void fast_fashion(cnn_train_config *c) {
     c->optim.ema = 0.999f;
     c->tta = 1;
     c->augment.hflip = 0.5f;
-    c->augment.translate = 0.1f;
 }
 
 static const recipe_entry RECIPES[] = {
     {"fashion-10m",
      "Fashion-MNIST in ten minutes of 2 cores: the zoo's fashion_fast (a VGG-style stack of "
-     "24-24-M-48-48-M-96-96-M), one-cycle AdamW, label smoothing, flips and translations, an "
-     "average of the weights, test-time flips",
+     "24-24-M-48-48-M-96-96-M), one-cycle AdamW, label smoothing, flips, an average of the "
+     "weights, test-time flips",
      "fashion_fast", "fashion-mnist", 600.0, 0, fast_fashion},
 };
 

@@ -37,11 +37,11 @@ struct cnn_trainer {
      * stopped the run, and the epoch's measured seconds. */
     double deadline, budget_epoch;
     int out_of_time;
-    /* The epochs are refitted after each epoch when behind (on by default with a budget),
-     * from budget_begin (the run's first step); refit_from: the epochs planned before the
-     * last cut (0: none). */
+    /* The epochs are refitted after each epoch to the pace since budget_begin (the run's
+     * first step) (on by default with a budget); refit_from: the epochs planned before the
+     * last change (0: none). */
     int budget_refit, refit_from;
-    double budget_begin;
+    double budget_begin, budget; /* budget: its seconds */
     int averaged; /* the network holds the average of the weights (cfg.optim.ema), not them */
     /* Batches: the epoch's permutation (of epoch perm_epoch), images, integer targets (labels
      * or masks), float targets, augmentation scratch (+ a mask plane), the loss gradient. */
@@ -85,8 +85,8 @@ void cnn_trainer_use_average(cnn_trainer *tr);
 /* The position at the start of an epoch: no step yet, its sums and timings zero. */
 void cnn_trainer_clear_epoch(cnn_trainer *tr);
 
-/* A budgeted run behind its deadline after an epoch: its epochs cut to those that fit, the
- * schedule refitted (trainer_budget.c). */
+/* After an epoch of a budgeted run: its epochs cut to those that fit when behind, more when
+ * ahead, the schedule refitted (trainer_budget.c). */
 cnn_status cnn_trainer_refit_budget(cnn_trainer *tr);
 
 /* The learning-rate schedule from the configuration and the steps per epoch. */

@@ -9,9 +9,10 @@
  * same weights. Since a host's speed drifts (on a shared host the time other machines take from
  * the processors comes and goes), after each epoch the run's pace so far is compared with the
  * time left: when the epochs planned would end after the deadline, their number is cut to
- * those that fit and the schedule refitted to end with them (cnn_trainer_refit_budget). A
- * deadline also stops the run (after a step, with its checkpoint) if it has not ended by the
- * end of the budget.
+ * those that fit, and when more fit (the host sped up again, or the probe was pessimistic)
+ * it grows, the schedule refitted to end with them (cnn_trainer_refit_budget). A deadline
+ * also stops the run (after a step, with its checkpoint) if it has not ended by the end of the
+ * budget.
  */
 #include "../core/internal.h"
 #include "trainer.h"
@@ -155,9 +156,17 @@ cnn_status cnn_trainer_fit_budget(cnn_trainer *tr, double seconds) {
     tr->deadline = start + seconds;
     tr->budget_epoch = epoch;
     tr->budget_begin = cnn_trainer_now();
+    tr->budget = seconds;
     tr->budget_refit = 1;
     return CNN_STATUS_OK;
 }
+
+/* A run ahead of its plan gains an epoch only when it fits with this share of an epoch to
+ * spare, so that a pace on the edge does not add and remove the same epoch in turn. */
+#define GROW_SPARE 0.25
+/* The refitted epochs must end this share of the budget before the deadline: room for the
+ * jitter of a loaded host, so that the last epoch is not cut short. */
+#define REFIT_MARGIN 0.01
 
 cnn_status cnn_trainer_refit_budget(cnn_trainer *tr) {
     if (!(tr->deadline > 0) || !tr->budget_refit || tr->epoch == 0 || tr->done)
@@ -166,10 +175,16 @@ cnn_status cnn_trainer_refit_budget(cnn_trainer *tr) {
     double t[2] = {(now - tr->budget_begin) / tr->epoch, tr->deadline - now};
     cnn_status st = agree(tr, t, 2);
     if (st) return st;
-    int fit = t[1] > 0 ? (int)fmin(floor(t[1] / t[0]), (double)INT_MAX - tr->epoch) : 0;
-    if (tr->epoch + fit >= tr->cfg.epochs) return CNN_STATUS_OK; /* on time */
+    double pace = t[0], left = t[1] - REFIT_MARGIN * tr->budget;
+    double cap = (double)INT_MAX - tr->epoch;
+    int fit = left > 0 ? (int)fmin(floor(left / pace), cap) : 0;
+    int grow = left > 0 ? (int)fmin(floor(left / pace - GROW_SPARE), cap) : 0;
+    int epochs = tr->epoch + fit < tr->cfg.epochs   ? tr->epoch + fit  /* behind */
+                 : tr->epoch + grow > tr->cfg.epochs ? tr->epoch + grow /* ahead */
+                                                      : tr->cfg.epochs;
+    if (epochs == tr->cfg.epochs) return CNN_STATUS_OK;
     tr->refit_from = tr->cfg.epochs;
-    tr->cfg.epochs = tr->epoch + fit;
+    tr->cfg.epochs = epochs;
     cnn_trainer_set_schedule(tr);
     return CNN_STATUS_OK;
 }

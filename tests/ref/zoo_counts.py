@@ -127,7 +127,7 @@ def resnet18_cifar(c, h, w, classes):
     return cifar_resnet(c, classes, 64, [64, 128, 256, 512], [2, 2, 2, 2])
 
 
-def vgg_small(c, h, w, classes, widths=(32, 32, "M", 64, 64, "M", 128, 128, "M")):
+def vgg_small(c, h, w, classes, widths=(32, 32, "M", 64, 64, "M", 128, 128, "M"), dropout=True):
     layers, cin = [], c
     for v in widths:
         if v == "M":
@@ -136,11 +136,12 @@ def vgg_small(c, h, w, classes, widths=(32, 32, "M", 64, 64, "M", 128, 128, "M")
             layers += [*conv_bn(cin, v), nn.ReLU()]
             cin = v
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(cin * (h // 8) * (w // 8), 256),
-                         nn.ReLU(), nn.Dropout(), nn.Linear(256, classes))
+                         nn.ReLU(), *([nn.Dropout()] if dropout else []),
+                         nn.Linear(256, classes))
 
 
 def fashion_fast(c, h, w, classes):
-    return vgg_small(c, h, w, classes, (24, 24, "M", 48, 48, "M", 96, 96, "M"))
+    return vgg_small(c, h, w, classes, (24, 24, "M", 48, 48, "M", 96, 96, "M"), dropout=False)
 
 
 class UNet(nn.Module):
