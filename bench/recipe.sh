@@ -41,7 +41,7 @@ torch_args="$torch_args --dropout $dropout --augment $(opt augment) --threads 2"
 
 steal() { awk '/^cpu / {print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 share() { # steal share between two `steal` readings
-    echo "$1 $2" | awk '{d = $4 - $2; printf "%.0f%%", d > 0 ? 100 * ($3 - $1) / d : 0}'
+    echo "$1 $2" | awk '{d = $4 - $2; printf "%.0f%%", (d > 0 ? 100 * ($3 - $1) / d : 0)}'
 }
 
 echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores," \

@@ -68,20 +68,6 @@ void cli_summary_help(FILE *f) {
              "--model FILE.\nBoth warn about layers whose output goes nowhere.", r.o);
 }
 
-/* The standard input of a zoo model: ImageNet models 3x224x224 with 1000 classes, the small
- * ones 1x28x28 (CIFAR ones 3x32x32) with 10, the segmentation ones their usual sizes. */
-static void defaults_for(const char *name, int *c, int *h, int *w, int *classes) {
-    static const char *const small[] = {"lenet5", "vgg_small", "small_unet", NULL};
-    *c = 3, *h = 224, *w = 224, *classes = 1000;
-    for (int i = 0; small[i]; i++)
-        if (!strcmp(name, small[i])) *c = 1, *h = 28, *w = 28, *classes = 10;
-    if (!strcmp(name, "small_unet")) *classes = 2;
-    if (!strcmp(name, "resnet18_cifar") || !strcmp(name, "resnet20"))
-        *c = 3, *h = 32, *w = 32, *classes = 10;
-    if (!strcmp(name, "unet")) *c = 1, *h = 256, *w = 256, *classes = 2;
-    if (!strcmp(name, "segnet")) *c = 3, *h = 224, *w = 224, *classes = 12;
-}
-
 static int is_zoo(const char *name) {
     for (int i = 0; i < cnn_model_count(); i++)
         if (!strcmp(cnn_model_name(i), name)) return 1;
@@ -130,7 +116,7 @@ static int parse_chw(const char *s, int d[3]) {
 static int parse_shape(model_req *r) {
     int k = 10, *d = r->shape.dim;
     r->shape = (cnn_shape){3, {3, 224, 224}};
-    if (r->src == SRC_ZOO) defaults_for(r->name, &d[0], &d[1], &d[2], &k);
+    if (r->src == SRC_ZOO) cnn_model_standard_input(r->name, &d[0], &d[1], &d[2], &k);
     if (!r->o[MO_CLASSES].given) r->classes = k;
     if (r->input && !parse_chw(r->input, d)) {
         fprintf(stderr, "cnn %s: --input %s: expected CxHxW, like 3x224x224\n", r->cmd, r->input);

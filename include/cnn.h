@@ -39,7 +39,7 @@ extern "C" {
  * lines are its one source: the Makefile reads them for the library's file names and SONAME
  * (libcnn.so.MAJOR), and cnn_version() returns CNN_VERSION_STRING as the library was built. */
 #define CNN_VERSION_MAJOR 0
-#define CNN_VERSION_MINOR 2
+#define CNN_VERSION_MINOR 3
 #define CNN_VERSION_PATCH 0
 #define CNN_VERSION_STR_(x) #x
 #define CNN_VERSION_XSTR_(x) CNN_VERSION_STR_(x)
@@ -214,6 +214,13 @@ char *cnn_net_to_text(const cnn_net *net);
 int cnn_model_count(void);
 const char *cnn_model_name(int index);
 const char *cnn_model_doc(int index);
+/* The input a zoo model is made for and its classes: 3x224x224 and 1000 for the ImageNet
+ * models, 1x28x28 and 10 for the small ones (lenet5, vgg_small, fashion_fast), 3x32x32 and 10
+ * for the CIFAR ones; the segmentation models their usual sizes. Any input the architecture
+ * accepts can be built; this is the one `cnn summary` shows. CNN_STATUS_INVALID_ARGUMENT for
+ * an unknown name. */
+cnn_status cnn_model_standard_input(const char *name, int *channels, int *height, int *width,
+                                    int *classes);
 
 /* The definition text (docs/FORMAT.md) of a model for inputs of channels x height x width and
  * `classes` outputs; a string to free(). On failure NULL, with a message in err (an unknown

@@ -163,7 +163,6 @@ int main(void) {
 
     cnn_optim_free(opt);
     cnn_net_free(net);
-    unlink(path);
-    rmdir(dir);
+    t_remove_tree(dir); /* the files the refusals above wrote too */
     return t_finish();
 }

@@ -119,5 +119,6 @@ int main(int argc, char **argv) {
     one_input();
     two_inputs();
     refusals();
+    t_remove_tree(dir);
     return t_finish();
 }

@@ -87,5 +87,6 @@ int main(void) {
     fclose(f);
     refused(path, "the shape gives");
     free(d);
+    t_remove_tree(dir);
     return t_finish();
 }

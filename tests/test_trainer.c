@@ -523,5 +523,6 @@ int main(void) {
     t_free_dataset(va);
     t_free_dataset(te);
     free(last_log);
+    t_remove_tree(dir);
     return t_finish();
 }

@@ -310,8 +310,21 @@ static void check_list(void) {
         T_CHECK(rows > 0, "model %s has no test row", name);
         T_CHECK(dups == 0, "model %s listed twice", name);
         T_CHECK(doc && strlen(doc) > 20, "model %s has no description", name);
+        /* Its standard input (what cnn summary shows) is one it builds for. */
+        int c = 0, h = 0, w = 0, k = 0;
+        char err[512] = "unknown model";
+        char *text = cnn_model_standard_input(name, &c, &h, &w, &k) == CNN_STATUS_OK
+                         ? cnn_model_text(name, c, h, w, k, err, sizeof err)
+                         : NULL;
+        T_CHECK(text != NULL, "model %s: its standard input %dx%dx%d, %d classes: %s", name, c,
+                h, w, k, err);
+        free(text);
     }
-    printf("  ok %d models listed\n", n);
+    int c, h, w, k;
+    T_CHECK(cnn_model_standard_input("no such model", &c, &h, &w, &k) ==
+                CNN_STATUS_INVALID_ARGUMENT,
+            "the standard input of an unknown model");
+    printf("  ok %d models listed, each with a standard input it builds for\n", n);
 }
 
 int main(void) {

@@ -765,102 +765,103 @@ typedef struct zoo_model {
     const char *doc;
     void (*build)(zoo *z, const zt *x, int classes, const void *cfg);
     const void *cfg;
+    int input[4]; /* its standard input and classes: channels, height, width, classes */
 } zoo_model;
 
 static const zoo_model models[] = {
     {"lenet5",
      "LeNet-5 as in the course: conv 6@5x5 (padding 2 below 32x32) - max pool - conv 16@5x5 - "
      "max pool - dense 120 - 84 - classes, ReLU; 61,706 parameters for 1x28x28 and 10 classes",
-     build_lenet5, NULL},
+     build_lenet5, NULL, {1, 28, 28, 10}},
     {"alexnet",
      "AlexNet as torchvision (one tower, 64-192-384-256-256 channels, no LRN), 224x224; "
      "torchvision's AdaptiveAvgPool2d((6,6)) is the identity there and is left out",
-     build_plain, &alexnet_cfg},
+     build_plain, &alexnet_cfg, {3, 224, 224, 1000}},
     {"zfnet",
      "ZFNet (Zeiler & Fergus 2013): AlexNet with a 7x7 stride-2 first convolution of 96 "
      "filters, 5x5 stride 2 next, 384-384-256 after; sizes 110-55-26-13-6 at 224x224; no LRN",
-     build_plain, &zfnet_cfg},
+     build_plain, &zfnet_cfg, {3, 224, 224, 1000}},
     {"vgg11", "VGG-11 (configuration A) as torchvision, 224x224; AdaptiveAvgPool2d((7,7)) left "
               "out (the identity at 224x224)",
-     build_plain, &vgg11_cfg},
+     build_plain, &vgg11_cfg, {3, 224, 224, 1000}},
     {"vgg13", "VGG-13 (configuration B) as torchvision, 224x224; AdaptiveAvgPool2d((7,7)) left "
               "out (the identity at 224x224)",
-     build_plain, &vgg13_cfg},
+     build_plain, &vgg13_cfg, {3, 224, 224, 1000}},
     {"vgg16", "VGG-16 (configuration D) as torchvision, 224x224; AdaptiveAvgPool2d((7,7)) left "
               "out (the identity at 224x224)",
-     build_plain, &vgg16_cfg},
+     build_plain, &vgg16_cfg, {3, 224, 224, 1000}},
     {"vgg19", "VGG-19 (configuration E) as torchvision, 224x224; AdaptiveAvgPool2d((7,7)) left "
               "out (the identity at 224x224)",
-     build_plain, &vgg19_cfg},
+     build_plain, &vgg19_cfg, {3, 224, 224, 1000}},
     {"vgg11_bn", "VGG-11 with batchnorm after each convolution, as torchvision", build_plain,
-     &vgg11_bn_cfg},
+     &vgg11_bn_cfg, {3, 224, 224, 1000}},
     {"vgg13_bn", "VGG-13 with batchnorm after each convolution, as torchvision", build_plain,
-     &vgg13_bn_cfg},
+     &vgg13_bn_cfg, {3, 224, 224, 1000}},
     {"vgg16_bn", "VGG-16 with batchnorm after each convolution, as torchvision", build_plain,
-     &vgg16_bn_cfg},
+     &vgg16_bn_cfg, {3, 224, 224, 1000}},
     {"vgg19_bn", "VGG-19 with batchnorm after each convolution, as torchvision", build_plain,
-     &vgg19_bn_cfg},
+     &vgg19_bn_cfg, {3, 224, 224, 1000}},
     {"googlenet",
      "GoogLeNet (Inception v1) as torchvision: conv-batchnorm(eps 0.001)-ReLU blocks, "
      "ceil_mode pools, no auxiliary classifiers, 224x224",
-     build_googlenet, &googlenet_no_aux},
+     build_googlenet, &googlenet_no_aux, {3, 224, 224, 1000}},
     {"googlenet_aux",
      "GoogLeNet with torchvision's two auxiliary classifiers after inception4a and 4d (5x5/3 "
      "average pool, 1x1 conv 128, dense 1024, dropout 0.7); the output is the main classifier "
      "and nothing reads the auxiliary ones",
-     build_googlenet, &googlenet_with_aux},
+     build_googlenet, &googlenet_with_aux, {3, 224, 224, 1000}},
     {"resnet18", "ResNet-18 as torchvision (basic blocks 2-2-2-2), 224x224", build_resnet,
-     &resnet18_cfg},
+     &resnet18_cfg, {3, 224, 224, 1000}},
     {"resnet34", "ResNet-34 as torchvision (basic blocks 3-4-6-3), 224x224", build_resnet,
-     &resnet34_cfg},
+     &resnet34_cfg, {3, 224, 224, 1000}},
     {"resnet50",
      "ResNet-50 as torchvision (v1.5: bottlenecks 3-4-6-3 striding in the 3x3 convolution), "
      "224x224",
-     build_resnet, &resnet50_cfg},
+     build_resnet, &resnet50_cfg, {3, 224, 224, 1000}},
     {"resnet101", "ResNet-101 as torchvision (v1.5 bottlenecks 3-4-23-3), 224x224",
-     build_resnet, &resnet101_cfg},
+     build_resnet, &resnet101_cfg, {3, 224, 224, 1000}},
     {"resnet152", "ResNet-152 as torchvision (v1.5 bottlenecks 3-8-36-3), 224x224",
-     build_resnet, &resnet152_cfg},
+     build_resnet, &resnet152_cfg, {3, 224, 224, 1000}},
     {"resnext50_32x4d",
      "ResNeXt-50 32x4d as torchvision: ResNet-50 whose 3x3 convolutions have 32 groups of 4 "
      "channels per 64 planes, 224x224",
-     build_resnet, &resnext50_cfg},
+     build_resnet, &resnext50_cfg, {3, 224, 224, 1000}},
     {"densenet121", "DenseNet-121 as torchvision (growth 32, blocks 6-12-24-16), 224x224",
-     build_densenet, &densenet121_cfg},
+     build_densenet, &densenet121_cfg, {3, 224, 224, 1000}},
     {"densenet169", "DenseNet-169 as torchvision (growth 32, blocks 6-12-32-32), 224x224",
-     build_densenet, &densenet169_cfg},
+     build_densenet, &densenet169_cfg, {3, 224, 224, 1000}},
     {"densenet201", "DenseNet-201 as torchvision (growth 32, blocks 6-12-48-32), 224x224",
-     build_densenet, &densenet201_cfg},
+     build_densenet, &densenet201_cfg, {3, 224, 224, 1000}},
     {"unet",
      "U-Net (Ronneberger et al. 2015) with 'same' padding: 64-128-256-512-1024 channels, "
      "2x2 transposed convolutions up, dropout at the bottom; per-pixel logits of the input's "
      "size (height and width multiples of 16)",
-     build_unet, &unet_cfg_full},
+     build_unet, &unet_cfg_full, {1, 256, 256, 2}},
     {"segnet",
      "SegNet: VGG16-bn encoder whose max-pool indices drive the max_unpool2d of a mirrored "
      "conv-batchnorm-ReLU decoder; per-pixel logits of the input's size (at least 32x32)",
-     build_segnet, NULL},
+     build_segnet, NULL, {3, 224, 224, 12}},
     {"resnet20",
      "CIFAR ResNet-20 (He et al. 2016): 3x3 stem of 16, three stages of 3 basic blocks with "
      "16/32/64 channels, for 32x32; shortcuts that change the shape are a 1x1 stride-2 conv "
      "with batchnorm (option B; the paper's option A is parameter-free)",
-     build_resnet, &resnet20_cfg},
+     build_resnet, &resnet20_cfg, {3, 32, 32, 10}},
     {"resnet18_cifar",
      "ResNet-18 for 32x32: torchvision's ResNet-18 with a 3x3 stride-1 stem and no max pool",
-     build_resnet, &resnet18_cifar_cfg},
+     build_resnet, &resnet18_cifar_cfg, {3, 32, 32, 10}},
     {"vgg_small",
      "A small VGG for 28x28 and 32x32: 32-32-M-64-64-M-128-128-M of 3x3 conv-batchnorm-ReLU "
      "(no conv bias), dense 256, dropout 0.5, classes",
-     build_plain, &vgg_small_cfg},
+     build_plain, &vgg_small_cfg, {1, 28, 28, 10}},
     {"fashion_fast",
      "The ten-minute recipe's network (cnn recipes): vgg_small at three quarters of the width, "
      "24-24-M-48-48-M-96-96-M of 3x3 conv-batchnorm-ReLU (no conv bias), dense 256, ReLU, "
      "classes (no dropout)",
-     build_plain, &fashion_fast_cfg},
+     build_plain, &fashion_fast_cfg, {1, 28, 28, 10}},
     {"small_unet",
      "A 2-level U-Net for 28x28: 16-32-64 channels of 3x3 conv-batchnorm-ReLU pairs, two 2x2 "
      "poolings, transposed convolutions up; per-pixel logits (height and width multiples of 4)",
-     build_unet, &unet_cfg_small},
+     build_unet, &unet_cfg_small, {1, 28, 28, 2}},
 };
 
 int cnn_model_count(void) { return LEN(models); }
@@ -877,6 +878,14 @@ static const zoo_model *find_model(const char *name) {
     for (int i = 0; name && i < LEN(models); i++)
         if (strcmp(models[i].name, name) == 0) return &models[i];
     return NULL;
+}
+
+cnn_status cnn_model_standard_input(const char *name, int *channels, int *height, int *width,
+                                    int *classes) {
+    const zoo_model *m = find_model(name);
+    if (!m) return CNN_STATUS_INVALID_ARGUMENT;
+    *channels = m->input[0], *height = m->input[1], *width = m->input[2], *classes = m->input[3];
+    return CNN_STATUS_OK;
 }
 
 /* Runs a model's builder into z (which starts zeroed, with dry set or not). */
