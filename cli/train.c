@@ -132,8 +132,11 @@ static int val_count(const char *s, int n, int *out) {
     return 0;
 }
 
+/* --opt's names, indexed as parse_optimiser and optimiser_name read them. */
+static const char *const OPT_NAMES[] = {"sgd", "momentum", "nesterov", "adam", "adamw", NULL};
+
 static int parse_optimiser(const train_opts *c, const cli_opt *o, cnn_train_config *cfg) {
-    static const char *const names[] = {"sgd", "momentum", "nesterov", "adam", "adamw", NULL};
+    const char *const *names = OPT_NAMES;
     int k = 0;
     while (names[k] && strcmp(names[k], c->opt)) k++;
     if (!names[k]) {
@@ -676,12 +679,13 @@ static int unset(cli_opt *o, const char *name) {
     return !x->given && (x->given = 1);
 }
 
+/* The --opt name of an optimiser's configuration (parse_optimiser's inverse). */
 static const char *optimiser_name(const cnn_optim_config *p) {
-    return p->kind == CNN_OPTIM_ADAMW ? "adamw"
-           : p->kind == CNN_OPTIM_ADAM ? "adam"
-           : p->nesterov               ? "nesterov"
-           : p->momentum > 0           ? "momentum"
-                                       : "sgd";
+    return OPT_NAMES[p->kind == CNN_OPTIM_ADAMW ? 4
+                     : p->kind == CNN_OPTIM_ADAM ? 3
+                     : p->nesterov               ? 2
+                     : p->momentum > 0           ? 1
+                                                 : 0];
 }
 
 /* The options the recipe called c->recipe sets, where the command line left them; 0 after a

@@ -12,7 +12,7 @@
  *   - the recipes: each names a zoo model and a configuration the trainer takes; cnn recipes
  *     lists them, cnn train --recipe runs one, the options given beside it overriding it.
  */
-#define _POSIX_C_SOURCE 200809L /* nanosleep, clock_gettime */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "testlib.h"
 
 #include <math.h>
@@ -218,12 +218,6 @@ static void test_budget(void) {
     t_free_dataset(val);
 }
 
-static double seconds_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Steps slower than the probe measured: each step of the first slow_epochs epochs sleeps
  * sleep_us microseconds in the step callback (which the probe does not call). first_epochs:
  * the run's epochs after its first epoch. */
@@ -256,12 +250,12 @@ static cnn_trainer *slowed_run(cnn_net *net, const cnn_dataset *ds, const cnn_da
     cfg.user = s;
     cnn_trainer *tr = NULL;
     T_OK(NULL, cnn_trainer_new(net, ds, val, &cfg, &tr, err, sizeof err));
-    double t0 = seconds_now();
+    double t0 = t_seconds();
     T_OK(NULL, cnn_trainer_fit_budget(tr, 2.0));
     *planned = cnn_trainer_config(tr)->epochs;
     T_CHECK(cnn_trainer_refitted_from(tr) == 0, "refitted before the first step");
     T_OK(NULL, cnn_trainer_run(tr));
-    *took = seconds_now() - t0;
+    *took = t_seconds() - t0;
     return tr;
 }
 

@@ -78,12 +78,6 @@ static int env_set(const char *name) {
     return v && strcmp(v, "1") == 0;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Multiply-adds of the layers the PyTorch hooks count: convolutions and dense layers. */
 static int same_shape(cnn_shape a, cnn_shape b) {
     if (a.rank != b.rank) return 0;
@@ -133,7 +127,7 @@ done:
  * reaches the first layer with parameters and the input. */
 static void check_forward_backward(cnn_net *net, const zoo_case *z, const char *what) {
     enum { BATCH = 2 };
-    double t0 = now();
+    double t0 = t_seconds();
     if (!T_OK(net, cnn_net_set_threads(net, 2)) || !T_OK(net, cnn_net_prepare(net, BATCH)))
         return;
     cnn_net_set_training(net, 1);
@@ -165,7 +159,7 @@ static void check_forward_backward(cnn_net *net, const zoo_case *z, const char *
     T_CHECK(g2 > 0.0 && x2 > 0.0, "%s: no gradient reaches '%s' (%g) or the input (%g)", what,
             cnn_net_layer_name(net, first), g2, x2);
     printf("  ok %-30s forward+backward at batch 2: loss %.4f, %.1fs\n", what, (double)loss,
-           now() - t0);
+           t_seconds() - t0);
 done:
     free(x);
     free(labels);
@@ -183,13 +177,13 @@ static void check_model(const zoo_case *z, int slow, int light) {
         printf("  -- %-30s not built (CNN_TEST_LIGHT=1)\n", what);
         return;
     }
-    double t0 = now();
+    double t0 = t_seconds();
     cnn_net *net = NULL;
     if (!T_CHECK(cnn_model_build(z->name, z->c, z->h, z->w, z->classes, 1, &net, err,
                                  sizeof err) == CNN_STATUS_OK,
                  "%s: %s", what, err))
         return;
-    double t_build = now() - t0;
+    double t_build = t_seconds() - t0;
     size_t params = cnn_net_param_count(net);
     unsigned long long macs = cnn_net_macs(net);
     double rel = fabs((double)macs - (double)z->macs) / (double)z->macs;
@@ -217,9 +211,9 @@ static void check_model(const zoo_case *z, int slow, int light) {
         cnn_net_free(net);
         return;
     }
-    t0 = now();
+    t0 = t_seconds();
     check_round_trip(net, what);
-    printf("  ok %-30s read back from its text, %.1fs\n", what, now() - t0);
+    printf("  ok %-30s read back from its text, %.1fs\n", what, t_seconds() - t0);
 }
 
 /* googlenet_aux: the auxiliary heads are computed but nothing reads them, so no gradient
@@ -332,11 +326,11 @@ int main(void) {
     if (!slow) printf("big models: slow test skipped: set CNN_SLOW_TESTS=1\n");
     if (light)
         printf("CNN_TEST_LIGHT=1: definitions read back for the small models only\n");
-    double t0 = now();
+    double t0 = t_seconds();
     check_list();
     check_errors();
     for (int i = 0; i < N_CASES; i++) check_model(&cases[i], slow, light);
     check_googlenet_aux();
-    printf("test_zoo: %.1f s\n", now() - t0);
+    printf("test_zoo: %.1f s\n", t_seconds() - t0);
     return t_finish();
 }

@@ -61,6 +61,8 @@ int t_run_tool(const char *tool, const char *dir, const char *args, char *out, s
 
 /* Removes a folder and everything in it (links are removed, not followed). */
 void t_remove_tree(const char *path);
+/* Seconds on a monotonic clock. */
+double t_seconds(void);
 
 /* A copy (to free) of the parameters saved in the checkpoint dir/name, their count in *n; NULL
  * (with the reason printed) when it cannot be loaded. */
