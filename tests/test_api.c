@@ -108,12 +108,14 @@ static void test_params(void) {
     cnn_net_free(net);
 
     /* The initialisation schemes have the documented spread: He var 2/fan_in, Xavier
-     * 2/(fan_in+fan_out); uniform ones stay within their bound. */
+     * 2/(fan_in+fan_out), PyTorch's default U(+-1/sqrt(fan_in)) 1/(3 fan_in); uniform ones
+     * stay within their bound. */
     static const struct { const char *init; double var; int uniform; } schemes[] = {
         {"he_normal", 2.0 / 400, 0}, {"he_uniform", 2.0 / 400, 1},
         {"xavier_normal", 2.0 / 600, 0}, {"xavier_uniform", 2.0 / 600, 1},
+        {"torch_default", 1.0 / 1200, 1},
     };
-    for (int s = 0; s < 4; s++) {
+    for (int s = 0; s < (int)(sizeof schemes / sizeof schemes[0]); s++) {
         char spec[128];
         snprintf(spec, sizeof spec, "input x - shape=400; dense d - out=200 bias=0 init=%s",
                  schemes[s].init);

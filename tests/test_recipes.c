@@ -281,7 +281,7 @@ static void test_budget_refit(void) {
     const char *spec = "input x - shape=1x8x8; conv2d c x out=4 kernel=3 padding=1; relu r -;"
                        "flatten f -; dense logits - out=4";
     cnn_dataset *ds = t_bars(640, 2), *val = t_bars(64, 3);
-    cnn_net *a = t_net(spec, 1), *b = t_net(spec, 1);
+    cnn_net *a = t_net(spec, 1), *b = t_net(spec, 1), *c = t_net(spec, 1);
     int planned;
     double took;
     slowdown slow = {1000, 1 << 30, 0};
@@ -305,7 +305,20 @@ static void test_budget_refit(void) {
     printf("  ok a run slow in its first epoch: %d epochs planned, cut to %d, grown back to %d "
            "in %.2f s\n", planned, once.first_epochs, epochs, took);
     cnn_trainer_free(tr);
-    cnn_net_free(a), cnn_net_free(b);
+    /* A first epoch slow enough to cut the run to 2 epochs, then a fast second one: the run
+     * ends with it, ahead of its plan, rather than growing an epoch at the schedule's end. */
+    slowdown first = {900000 / 40, 1, 0}; /* 0.9 s more in the first epoch */
+    tr = slowed_run(c, ds, val, &first, &planned, &took);
+    epochs = cnn_trainer_config(tr)->epochs;
+    if (T_CHECK(first.first_epochs == 2 && epochs == 2 && cnn_trainer_epochs_done(tr) == 2,
+                "a run cut to its last epoch grew after its schedule ended: planned %d epochs, "
+                "%d after the first, %d at the end (%d run)", planned, first.first_epochs,
+                epochs, cnn_trainer_epochs_done(tr)))
+        printf("  ok a run cut to 2 epochs and then fast ends with its schedule, %.2f s into a "
+               "2 s budget\n", took);
+    check_ended(tr, "cut to 2");
+    cnn_trainer_free(tr);
+    cnn_net_free(a), cnn_net_free(b), cnn_net_free(c);
     t_free_dataset(ds), t_free_dataset(val);
 }
 

@@ -111,7 +111,13 @@ int cnn_fields_print(const cnn_field *fields, const void *p, char *buf, size_t s
 int cnn_fields_doc(const cnn_field *fields, char *buf, size_t size);
 
 /* Initialisation schemes, shared by every layer with weights. */
-enum { CNN_INIT_HE_NORMAL, CNN_INIT_HE_UNIFORM, CNN_INIT_XAVIER_NORMAL, CNN_INIT_XAVIER_UNIFORM };
+enum {
+    CNN_INIT_HE_NORMAL,
+    CNN_INIT_HE_UNIFORM,
+    CNN_INIT_XAVIER_NORMAL,
+    CNN_INIT_XAVIER_UNIFORM,
+    CNN_INIT_TORCH_DEFAULT
+};
 extern const char *const cnn_init_names[];
 /* Fills w[0..n) by the scheme for the given fans. */
 void cnn_init_weights(float *w, size_t n, int scheme, int fan_in, int fan_out, cnn_rng *rng);

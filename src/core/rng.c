@@ -56,16 +56,20 @@ uint32_t cnn_rng_below(cnn_rng *rng, uint32_t n) {
 }
 
 const char *const cnn_init_names[] = {"he_normal", "he_uniform", "xavier_normal",
-                                      "xavier_uniform", NULL};
+                                      "xavier_uniform", "torch_default", NULL};
 
 void cnn_init_weights(float *w, size_t n, int scheme, int fan_in, int fan_out, cnn_rng *rng) {
     double var;
     switch (scheme) {
     case CNN_INIT_HE_NORMAL:
     case CNN_INIT_HE_UNIFORM: var = 2.0 / fan_in; break;
+    /* PyTorch's default for Conv and Linear weights, kaiming_uniform_(a=sqrt(5)):
+     * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), a variance of 1/(3 fan_in). */
+    case CNN_INIT_TORCH_DEFAULT: var = 1.0 / (3.0 * fan_in); break;
     default: var = 2.0 / ((double)fan_in + fan_out); break;
     }
-    int uniform = scheme == CNN_INIT_HE_UNIFORM || scheme == CNN_INIT_XAVIER_UNIFORM;
+    int uniform = scheme == CNN_INIT_HE_UNIFORM || scheme == CNN_INIT_XAVIER_UNIFORM ||
+                  scheme == CNN_INIT_TORCH_DEFAULT;
     float bound = (float)sqrt(3.0 * var), std = (float)sqrt(var);
     if (uniform) {
         for (size_t i = 0; i < n; i++) w[i] = (2.0f * cnn_rng_uniform(rng) - 1.0f) * bound;

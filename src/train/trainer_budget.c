@@ -169,7 +169,10 @@ cnn_status cnn_trainer_fit_budget(cnn_trainer *tr, double seconds) {
 #define REFIT_MARGIN 0.01
 
 cnn_status cnn_trainer_refit_budget(cnn_trainer *tr) {
-    if (!(tr->deadline > 0) || !tr->budget_refit || tr->epoch == 0 || tr->done)
+    /* A schedule that has run its course is not reopened: an epoch more would be one at its
+     * last rate, of no use. */
+    if (!(tr->deadline > 0) || !tr->budget_refit || tr->epoch == 0 || tr->done ||
+        tr->epoch >= tr->cfg.epochs)
         return CNN_STATUS_OK;
     double now = cnn_trainer_now();
     double t[2] = {(now - tr->budget_begin) / tr->epoch, tr->deadline - now};
