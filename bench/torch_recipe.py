@@ -7,8 +7,9 @@ the zoo's fashion_fast), the same recipe and the same budget rule as
 that is: all 60,000 training images normalised by their mean and std; AdamW (lr 0.003, weight
 decay 0.05), batch 128 (the last partial batch dropped), a linear warm-up over the first epoch
 then a linear decay to 0 at the end of the run; cross-entropy with label smoothing 0.1;
-random horizontal flips (and, with --augment hflip,translate=0.1, whole-pixel translations of
-up to 10% of the side, zero filled);
+random horizontal flips (and, with --augment hflip,translate=0.1 or crop=2, whole-pixel
+translations of up to 10% of the side or 2 pixels, zero filled; with erase[=P], random
+erasing as cnn's);
 an exponential moving average (decay 0.999) of the parameters and batch norm's buffers,
 evaluated and tested; test-time flips (the mean of the logits of an image and its mirror).
 
@@ -70,36 +71,62 @@ def plain_net(widths, dropout, classes=10):
 
 
 def parse_augment(spec):
-    """cnn's --augment list, of the two it may hold here: hflip[=P] and translate=FRAC."""
-    hflip, translate = 0.0, 0.0
+    """cnn's --augment list, of what it may hold here: hflip[=P], translate=FRAC, crop=PAD and
+    erase[=P]. Returns (flip probability, largest shift in pixels, erase probability)."""
+    hflip, shift, erase = 0.0, 0, 0.0
     for item in spec.split(","):
         key, _, value = item.partition("=")
         if key == "hflip":
             hflip = float(value) if value else 0.5
         elif key == "translate" and value:
-            translate = float(value)
+            shift = int(float(value) * 28)
+        elif key == "crop" and value:  # padded by PAD, cropped back: a shift of up to PAD
+            shift = int(value)
+        elif key == "erase":
+            erase = float(value) if value else 0.5
         else:
-            raise SystemExit(f"torch_recipe.py: --augment {spec}: {item} is not hflip[=P] or "
-                             "translate=FRAC")
-    return hflip, translate
+            raise SystemExit(f"torch_recipe.py: --augment {spec}: {item} is not hflip[=P], "
+                             "translate=FRAC, crop=PAD or erase[=P]")
+    return hflip, shift, erase
 
 
-def augment(x, gen, hflip, translate):
-    """Random horizontal flips (probability hflip) and whole-pixel translations of up to
-    floor(translate * 28) pixels each way, zero filled, one draw per image (cnn's rules)."""
-    n, m = x.shape[0], int(translate * 28)
+def erase_one(img, gen):
+    """Random erasing as cnn's (torchvision's RandomErasing(scale=(0.02, 0.33),
+    ratio=(0.3, 3.3), value=0)): up to ten draws of a rectangle; the first that fits is zeroed."""
+    h, w = img.shape[-2:]
+    lo, hi = math.log(0.3), math.log(3.3)
+    for _ in range(10):
+        u = torch.rand(4, generator=gen).tolist()
+        area = h * w * (0.02 + 0.31 * u[0])
+        aspect = math.exp(lo + (hi - lo) * u[1])
+        eh, ew = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if eh < 1 or ew < 1 or eh >= h or ew >= w:
+            continue
+        top, left = int(u[2] * (h - eh + 1)), int(u[3] * (w - ew + 1))
+        img[..., top:top + eh, left:left + ew] = 0
+        return
+
+
+def augment(x, gen, hflip, m, erase):
+    """Random horizontal flips (probability hflip), whole-pixel shifts of up to m pixels each
+    way, zero filled (cnn's translate and crop), and random erasing (probability erase), one
+    draw per image, in cnn's order."""
+    n = x.shape[0]
     flip = torch.rand(n, generator=gen) < hflip
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    if m == 0:
-        return x
-    shifts = torch.randint(-m, m + 1, (n, 2), generator=gen)
-    out = torch.zeros_like(x)
-    for i in range(n):
-        dy, dx = int(shifts[i, 0]), int(shifts[i, 1])
-        ys, yd = (slice(0, 28 - dy), slice(dy, 28)) if dy >= 0 else (slice(-dy, 28), slice(0, 28 + dy))
-        xs, xd = (slice(0, 28 - dx), slice(dx, 28)) if dx >= 0 else (slice(-dx, 28), slice(0, 28 + dx))
-        out[i, :, yd, xd] = x[i, :, ys, xs]
-    return out
+    if m > 0:
+        shifts = torch.randint(-m, m + 1, (n, 2), generator=gen)
+        out = torch.zeros_like(x)
+        for i in range(n):
+            dy, dx = int(shifts[i, 0]), int(shifts[i, 1])
+            ys, yd = (slice(0, 28 - dy), slice(dy, 28)) if dy >= 0 else (slice(-dy, 28), slice(0, 28 + dy))
+            xs, xd = (slice(0, 28 - dx), slice(dx, 28)) if dx >= 0 else (slice(-dx, 28), slice(0, 28 + dx))
+            out[i, :, yd, xd] = x[i, :, ys, xs]
+        x = out
+    if erase > 0:
+        for i in torch.nonzero(torch.rand(n, generator=gen) < erase).flatten().tolist():
+            erase_one(x[i], gen)
+    return x
 
 
 def lr_at(step, base, warmup, total):
@@ -132,7 +159,8 @@ def main():
     ap.add_argument("--widths", default="24,24,M,48,48,M,96,96,M",
                     help="the plain stack's convolution widths and pools (M)")
     ap.add_argument("--dropout", type=float, default=0.0, help="before the last layer")
-    ap.add_argument("--augment", default="hflip", help="hflip[=P][,translate=FRAC]")
+    ap.add_argument("--augment", default="hflip",
+                    help="hflip[=P][,translate=FRAC][,crop=PAD][,erase[=P]]")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -147,7 +175,7 @@ def main():
     steps = len(xtr) // a.batch
 
     model = plain_net([w if w == "M" else int(w) for w in a.widths.split(",")], a.dropout)
-    hflip, translate = parse_augment(a.augment)
+    hflip, shift, erase = parse_augment(a.augment)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.05)
     ema = torch.optim.swa_utils.AveragedModel(
         model, avg_fn=lambda avg, p, n: 0.999 * avg + 0.001 * p, use_buffers=True)
@@ -156,7 +184,7 @@ def main():
         model.train()
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = F.cross_entropy(model(augment(xb, gen, hflip, translate)), yb, label_smoothing=0.1)
+        loss = F.cross_entropy(model(augment(xb, gen, hflip, shift, erase)), yb, label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
