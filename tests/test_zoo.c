@@ -69,6 +69,7 @@ static const zoo_case cases[] = {
     {"vgg_small", 1, 28, 28, 10, 584618ull, 29424640ull, SMALL, CLASSIFIER, 0},
     {"vgg_small", 3, 32, 32, 10, 814570ull, 39160320ull, SMALL, CLASSIFIER, 0},
     {"fashion_fast", 1, 28, 28, 10, 385602ull, 16650112ull, SMALL, CLASSIFIER, 0},
+    {"fashion_wide", 1, 28, 28, 10, 819346ull, 45811840ull, SMALL, CLASSIFIER, 0},
     {"small_unet", 1, 28, 28, 2, 117090ull, 19004160ull, SMALL, SEGMENTATION, 0},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))

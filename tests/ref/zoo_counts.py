@@ -13,8 +13,8 @@ It prints one C initialiser per model, ready to paste into the table of tests/te
   torchvision's own, at 1000 classes, with their parameters summed as
   sum(p.numel() for p in m.parameters()).
 - The models torchvision does not have (lenet5, zfnet, resnet20, resnet18_cifar, vgg_small,
-  fashion_fast, unet, small_unet, segnet, googlenet_aux's auxiliary heads as libcnn builds
-  them) are written below as plain PyTorch modules with the same layers as src/models/zoo.c,
+  fashion_fast, fashion_wide, unet, small_unet, segnet, googlenet_aux's auxiliary heads as
+  libcnn builds them) are written below as plain PyTorch modules with the same layers as src/models/zoo.c,
   so that the two descriptions check each other.
 
 Multiply-adds are counted with forward hooks on Conv2d, ConvTranspose2d and Linear for one
@@ -142,6 +142,10 @@ def vgg_small(c, h, w, classes, widths=(32, 32, "M", 64, 64, "M", 128, 128, "M")
 
 def fashion_fast(c, h, w, classes):
     return vgg_small(c, h, w, classes, (24, 24, "M", 48, 48, "M", 96, 96, "M"), dropout=False)
+
+
+def fashion_wide(c, h, w, classes):
+    return vgg_small(c, h, w, classes, (40, 40, "M", 80, 80, "M", 160, 160, "M"), dropout=False)
 
 
 class UNet(nn.Module):
@@ -275,6 +279,7 @@ MODELS += [
     ("vgg_small", vgg_small, 1, 28, 28, 10),
     ("vgg_small", vgg_small, 3, 32, 32, 10),
     ("fashion_fast", fashion_fast, 1, 28, 28, 10),
+    ("fashion_wide", fashion_wide, 1, 28, 28, 10),
     ("small_unet", small_unet, 1, 28, 28, 2),
 ]
 
