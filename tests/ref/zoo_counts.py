@@ -14,8 +14,8 @@ It prints one C initialiser per model, ready to paste into the table of tests/te
   sum(p.numel() for p in m.parameters()).
 - The models torchvision does not have (lenet5, zfnet, resnet20, resnet18_cifar, vgg_small,
   fashion_fast, fashion_wide, unet, small_unet, segnet, googlenet_aux's auxiliary heads as
-  libcnn builds them) are written below as plain PyTorch modules with the same layers as src/models/zoo.c,
-  so that the two descriptions check each other.
+  libcnn builds them) are written below as plain PyTorch modules with the same layers as
+  src/models/zoo.c, so that the two descriptions check each other.
 
 Multiply-adds are counted with forward hooks on Conv2d, ConvTranspose2d and Linear for one
 sample of the given shape (conv: out.numel() * in_channels / groups * kH * kW; transposed conv:
