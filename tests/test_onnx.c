@@ -47,6 +47,17 @@ static void random_state(cnn_net *net, uint64_t seed) {
         }
 }
 
+/* A layer's arguments without its weight initialisation: "init=" is a training setting that
+ * ONNX has no place for (the weights themselves travel), so an imported layer has the default
+ * init. Removes " init=..." from args in place. */
+static void drop_init(char *args) {
+    char *p = strstr(args, "init=");
+    if (!p) return;
+    char *end = strchr(p, ' ');
+    if (p > args && p[-1] == ' ') p--;
+    memmove(p, end ? end : p + strlen(p), strlen(end ? end : p + strlen(p)) + 1);
+}
+
 static void same_network(cnn_net *a, cnn_net *b, const char *what) {
     T_CHECK(cnn_net_layer_count(a) == cnn_net_layer_count(b), "%s: %d layers, imported %d", what,
             cnn_net_layer_count(a), cnn_net_layer_count(b));
@@ -55,6 +66,11 @@ static void same_network(cnn_net *a, cnn_net *b, const char *what) {
         char x[512], y[512];
         cnn_net_layer_args(a, l, x, sizeof x);
         cnn_net_layer_args(b, l, y, sizeof y);
+        const char *init = strstr(y, "init=");
+        T_CHECK(!init || !strncmp(init, "init=he_normal", 14), "%s: layer %d imports with %s", what,
+                l, init);
+        drop_init(x);
+        drop_init(y);
         cnn_shape sa = cnn_net_layer_shape(a, l), sb = cnn_net_layer_shape(b, l);
         int same = !strcmp(cnn_net_layer_name(a, l), cnn_net_layer_name(b, l)) &&
                    !strcmp(cnn_net_layer_type(a, l), cnn_net_layer_type(b, l)) && !strcmp(x, y) &&
