@@ -30,6 +30,11 @@ int cli_summary(int argc, char **argv);
 int cli_infer(int argc, char **argv);
 void cli_infer_help(FILE *f);
 void cli_summary_help(FILE *f);
+/* summary --profile (profile.c): times `steps` forward passes (mode "forward") or training
+ * steps ("train") of batch `batch` on `threads` threads, after a warm-up step, and prints each
+ * layer's time. Returns the exit code; messages start with "cnn CMD:". */
+int cli_profile_net(const char *cmd, cnn_net *net, const char *mode, int batch, int threads,
+                    int steps);
 /* Data-parallel training under mpirun (dist.c): *comm is the trainer's comm, or NULL when this
  * is the only process; 0 (with a message) when the job cannot train. cli_dist_end ends MPI,
  * aborting the job when this rank failed (exit code failed != 0). */

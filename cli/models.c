@@ -25,7 +25,7 @@ int cli_models(int argc, char **argv) {
 }
 
 /* The options of def, summary and export, by position in the table. */
-enum { MO_INPUT, MO_CLASSES, MO_JSON, MO_OUT, MO_COUNT };
+enum { MO_INPUT, MO_CLASSES, MO_JSON, MO_OUT, MO_PROFILE, MO_BATCH, MO_THREADS, MO_STEPS, MO_COUNT };
 
 /* A trained network: a checkpoint or an ONNX model. */
 typedef enum source { SRC_ZOO, SRC_FILE, SRC_TRAINED } source;
@@ -37,6 +37,8 @@ typedef struct model_req {
     source src;
     const char *input, *out;
     int classes, json;
+    const char *profile; /* summary --profile forward|train */
+    int batch, threads, steps;
     cnn_shape shape; /* --input, or a zoo model's standard input */
     cli_opt o[MO_COUNT + 1];
 } model_req;
@@ -53,6 +55,14 @@ static void fill_opts(model_req *r) {
                      0, 0},
         [MO_OUT] = {"out", OPT_STRING, &r->out, "FILE.onnx", "the ONNX file to write (export "
                     "only)", 0, 0, 0},
+        [MO_PROFILE] = {"profile", OPT_STRING, &r->profile, "forward|train",
+                        "time each layer over --steps forward passes or training steps on "
+                        "random data (summary only)", 0, 0, 0},
+        [MO_BATCH] = {"batch", OPT_INT, &r->batch, "N", "batch of --profile [1]", 1, 65536, 0},
+        [MO_THREADS] = {"threads", OPT_INT, &r->threads, "T", "threads of --profile [1]", 1,
+                        1024, 0},
+        [MO_STEPS] = {"steps", OPT_INT, &r->steps, "S", "steps --profile times, after one "
+                      "warm-up step [10]", 1, 1000000, 0},
         [MO_COUNT] = {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
     };
     memcpy(r->o, table, sizeof table);
@@ -64,7 +74,7 @@ void cli_summary_help(FILE *f) {
     cli_help(f, "cnn summary NAME|FILE|CKPT [options]   or   cnn def NAME|FILE|CKPT [options]",
              "The network of a zoo model (cnn models), a definition file (docs/FORMAT.md), a "
              "checkpoint or an ONNX model.\nsummary: each layer's name, type, output shape, parameters and "
-             "multiply-adds, then the totals.\ndef: the definition text, to edit and train with "
+             "multiply-adds, then the totals; with --profile, the time of each\nlayer's forward and backward calls and its use of the threads instead.\ndef: the definition text, to edit and train with "
              "--model FILE.\nBoth warn about layers whose output goes nowhere.", r.o);
 }
 
@@ -136,8 +146,17 @@ static int parse(model_req *r, int argc, char **argv) {
                 "checkpoint or an ONNX model\n", r->cmd);
         return 2;
     }
-    if (strcmp(r->cmd, "summary") != 0 && r->json) {
-        fprintf(stderr, "cnn %s: --json is for summary\n", r->cmd);
+    if (strcmp(r->cmd, "summary") != 0 && (r->json || r->profile)) {
+        fprintf(stderr, "cnn %s: --%s is for summary\n", r->cmd, r->json ? "json" : "profile");
+        return 2;
+    }
+    for (int k = MO_BATCH; k <= MO_STEPS; k++)
+        if (r->o[k].given && !r->profile) {
+            fprintf(stderr, "cnn %s: --%s is for --profile\n", r->cmd, r->o[k].name);
+            return 2;
+        }
+    if (r->json && r->profile) {
+        fprintf(stderr, "cnn %s: --profile prints a table: leave out --json\n", r->cmd);
         return 2;
     }
     if ((strcmp(r->cmd, "export") == 0) != (r->out != NULL)) {
@@ -258,16 +277,17 @@ static void print_table(const cnn_net *net) {
 }
 
 int cli_summary(int argc, char **argv) {
-    model_req r = {.cmd = "summary"};
+    model_req r = {.cmd = "summary", .batch = 1, .threads = 1, .steps = 10};
     cnn_net *net;
     int st = parse(&r, argc, argv);
     if (st) return st;
     if (!build(&r, &net)) return 1;
     warn_dead_ends(r.cmd, net);
-    if (r.json) print_json(net);
+    if (r.profile) st = cli_profile_net(r.cmd, net, r.profile, r.batch, r.threads, r.steps);
+    else if (r.json) print_json(net);
     else print_table(net);
     cnn_net_free(net);
-    return 0;
+    return st;
 }
 
 void cli_export_help(FILE *f) {

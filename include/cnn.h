@@ -130,6 +130,30 @@ void cnn_net_set_reference(cnn_net *net, int reference);
 void cnn_net_set_training(cnn_net *net, int training);
 int cnn_net_training(const cnn_net *net);
 
+/* Profiling: where a network's time goes, layer by layer (`cnn profile` prints it). While on,
+ * every forward and backward call of each layer is timed, and so is the sharing of its work
+ * between threads: a region is one loop split over the threads, and busy time is what all
+ * threads spent computing inside regions. A layer's time outside regions ran on one thread;
+ * busy / (threads x region time) is how well its regions used the threads (1: no thread
+ * waited). Results are unchanged; the cost is a few clock readings per layer and per chunk of
+ * work. */
+typedef struct cnn_pass_profile {
+    long long calls, regions;
+    double seconds;          /* wall time of the layer's calls */
+    double region_seconds;   /* of which inside regions */
+    double busy_seconds;     /* all threads' computing time inside those regions */
+} cnn_pass_profile;
+typedef struct cnn_layer_profile {
+    cnn_pass_profile forward, backward; /* backward includes clearing its inputs' gradients */
+} cnn_layer_profile;
+
+/* Turns profiling on (clearing the counts) or off (keeping them to read). NO_MEMORY when the
+ * counts cannot be allocated. */
+cnn_status cnn_net_set_profiling(cnn_net *net, int on);
+/* The counts of a layer since profiling was last turned on; zeros for a layer added after
+ * that, or when profiling was never on. */
+cnn_layer_profile cnn_net_layer_profile(const cnn_net *net, int layer);
+
 /* ---------------------------------------------------------------------------------------------
  * Building
  * ------------------------------------------------------------------------------------------- */

@@ -34,6 +34,7 @@ void cnn_net_free(cnn_net *net) {
     if (!net) return;
     unprepare(net);
     cnn_workers_free(net->workers);
+    cnn_free(net->prof);
     for (int i = 0; i < net->n_nodes; i++) {
         free(net->nodes[i]->params);
         free(net->nodes[i]);
@@ -513,6 +514,7 @@ cnn_status cnn_net_prepare(cnn_net *net, int max_batch) {
         unprepare(net);
         return cnn_error(net, CNN_STATUS_NO_MEMORY, "cannot start %d threads", net->threads);
     }
+    cnn_workers_set_stats(net->workers, net->profiling);
     memset(net->arena, 0, total);
     net->work_size = work;
     char *p = net->arena;
@@ -600,7 +602,10 @@ cnn_status cnn_net_forward_multi(cnn_net *net, const float *const *xs, int n_inp
         cnn_node *n = net->nodes[i];
         cnn_status st = n->type->check ? n->type->check(net, n, batch) : CNN_STATUS_OK;
         if (st) return st;
+        cnn_prof_mark m;
+        cnn_prof_begin(net, &m);
         if (n->type->forward) n->type->forward(n, &c);
+        cnn_prof_end(net, i, 0, &m);
         if ((st = sync_status(net))) return st;
     }
     net->forward_done = 1;
@@ -656,6 +661,8 @@ static void backward_from(cnn_net *net, int from, cnn_backprop_rule rule) {
         c.skip_dx = net->no_input_grads;
         for (int k = 0; k < n->n_in; k++) c.skip_dx &= n->in[k]->type->min_inputs == 0;
         c.fresh = 0;
+        cnn_prof_mark m;
+        cnn_prof_begin(net, &m);
         for (int k = 0; k < n->n_in && !c.skip_dx; k++) {
             cnn_node *in = n->in[k];
             if (in->dy_written) continue;
@@ -666,6 +673,7 @@ static void backward_from(cnn_net *net, int from, cnn_backprop_rule rule) {
             in->dy_written = 1;
         }
         n->type->backward(n, &c);
+        cnn_prof_end(net, i, 1, &m);
     }
     if (net->layer_done) net->layer_done(net->layer_done_user, 0);
     /* Gradients nothing wrote (no path to `from`) are zero; those of input layers whose

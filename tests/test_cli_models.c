@@ -239,6 +239,24 @@ static void test_refusals(void) {
     expect("--frobnicate", 2, "", "unknown option '--frobnicate'");
 }
 
+/* summary --profile: a table with every layer's times, at 1 and 2 threads, in both modes; its
+ * options are refused elsewhere. */
+static void test_profile(void) {
+    expect("summary lenet5 --profile train --batch 8 --threads 2 --steps 2", 0,
+           "per training step of batch 8, 2 threads, mean of 2", "");
+    T_CHECK(strstr(out, "conv2") && strstr(out, "optimiser (SGD)") && strstr(out, "%"),
+            "the training profile names the layers, the optimiser and thread use:\n%s", out);
+    expect("summary lenet5 --profile forward --steps 1", 0, "per forward pass of batch 1, 1 "
+           "thread", "");
+    T_CHECK(!strstr(out, "optimiser"), "a forward profile has no optimiser:\n%s", out);
+    expect("summary lenet5 --profile backward", 2, "", "--profile backward: expected forward or "
+           "train");
+    expect("summary lenet5 --batch 8", 2, "", "--batch is for --profile");
+    expect("summary lenet5 --profile train --json", 2, "", "leave out --json");
+    expect("def lenet5 --profile train", 2, "", "--profile is for summary");
+    expect("summary lenet5 --profile train --batch 0", 2, "", "--batch");
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     if (!t_tool_path(argv[0], tool, sizeof tool) || !mkdtemp(dir)) return t_finish();
@@ -246,6 +264,7 @@ int main(int argc, char **argv) {
     test_input_refit();
     test_help();
     test_refusals();
+    test_profile();
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) T_CHECK(0, "cleanup");

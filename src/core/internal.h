@@ -148,6 +148,20 @@ void cnn_workers_free(cnn_workers *pool);
  * threads <= 1, n == 1, or from inside a running fn (nested, as nested OpenMP regions were),
  * fn(arg, 0, n, 0) runs on the calling thread with no synchronisation at all. */
 void cnn_parallel_for(cnn_workers *pool, int threads, long n, cnn_range_fn fn, void *arg);
+/* What a pool measures while its statistics are on (cnn_workers_set_stats), for the profiler:
+ * regions are calls of cnn_parallel_for that shared work between threads; region_ns their wall
+ * time on the calling thread; busy_ns the time all threads spent running their chunks. Work
+ * that runs inline (one thread, one iteration, nested calls) is not a region. */
+typedef struct cnn_pool_stats {
+    uint64_t regions, region_ns, busy_ns;
+} cnn_pool_stats;
+/* Turns the statistics on (clearing them) or off. Costs two clock readings per chunk while
+ * on, nothing while off. Call from the thread that calls cnn_parallel_for, between calls. */
+void cnn_workers_set_stats(cnn_workers *pool, int on);
+/* The statistics so far (zeros for a NULL pool). Same thread as cnn_parallel_for. */
+void cnn_workers_stats(const cnn_workers *pool, cnn_pool_stats *out);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t cnn_now_ns(void);
 /* The network's pool for its thread count, started by cnn_net_prepare (which reports a failure
  * to start it); NULL for one thread or before prepare, when work runs on the calling thread. */
 cnn_workers *cnn_net_workers(cnn_net *net);
@@ -294,6 +308,8 @@ struct cnn_net {
     void *log_user;
     cnn_prep prep;
     cnn_batch_sync sync;      /* sync.sum NULL: none */
+    cnn_layer_profile *prof;  /* cnn_net_set_profiling: n_prof layers' counts, NULL: off */
+    int n_prof, profiling;
     cnn_layer_done_fn layer_done; /* cnn_net_set_backward_hook */
     void *layer_done_user;
     char class_name[16]; /* cnn_net_class_name of a network without names */
@@ -303,6 +319,16 @@ struct cnn_net {
 /* The most parameters (and, apart, state values) a network may have: the byte counts of
  * its flat buffers, and of a checkpoint's sections, then never overflow a size_t. */
 #define CNN_MAX_VALUES (SIZE_MAX / 16)
+
+/* The profiler's bracket around one layer's forward or backward work (src/profile.c): begin
+ * notes the clock and the pool's counts when profiling is on, end adds the difference to the
+ * layer's counts. */
+typedef struct cnn_prof_mark {
+    uint64_t t0;
+    cnn_pool_stats pool;
+} cnn_prof_mark;
+void cnn_prof_begin(const cnn_net *net, cnn_prof_mark *m);
+void cnn_prof_end(cnn_net *net, int layer, int backward, const cnn_prof_mark *m);
 
 /* Makes room for `layers` layers (nodes and the name index) at once; NO_MEMORY with the
  * network's message when memory runs out. */

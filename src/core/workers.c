@@ -42,6 +42,8 @@
 #define cpu_relax() ((void)0)
 #endif
 
+#include <time.h>
+
 /* Polls before a waiting thread sleeps: about 7 microseconds at the 27 ns a pause takes on
  * the AMD EPYC of docs/BENCHMARKS.md. Long enough to bridge the gap between two parallel
  * loops of a training step, short enough that a thread beside a busy process gives its core
@@ -67,7 +69,21 @@ struct cnn_workers {
     _Atomic int bell, sleepers;
     _Atomic int stop;
     atomic_flag busy; /* a job runs: a nested call runs inline, as nested OpenMP did */
+    /* Statistics (cnn_workers_set_stats): per thread, the time spent in chunks, each in its
+     * own cache line; the caller reads them after a job's `done` count has covered them. */
+    _Atomic int stats;
+    struct {
+        uint64_t ns;
+        char pad[56];
+    } *busy_ns;
+    uint64_t regions, region_ns; /* the caller's */
 };
+
+uint64_t cnn_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
 
 typedef struct worker_start {
     cnn_workers *workers;
@@ -110,7 +126,13 @@ static void run_chunks(cnn_workers *p, int id) {
                                                    memory_order_acquire))
             continue; /* w now holds the current word */
         long begin = (long)i * chunk, end = begin + chunk < n ? begin + chunk : n;
-        fn(arg, begin, end, id);
+        if (atomic_load_explicit(&p->stats, memory_order_relaxed)) {
+            uint64_t t0 = cnn_now_ns();
+            fn(arg, begin, end, id);
+            p->busy_ns[id].ns += cnn_now_ns() - t0;
+        } else {
+            fn(arg, begin, end, id);
+        }
         w++; /* the word as this claim left it: a guess, the swap checks it */
         if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == chunks &&
             atomic_load(&p->caller_waiting))
@@ -147,7 +169,10 @@ cnn_workers *cnn_workers_new(int threads) {
     p->threads = threads;
     atomic_flag_clear(&p->busy);
     p->tid = cnn_calloc((size_t)threads - 1, sizeof *p->tid);
-    if (!p->tid) {
+    p->busy_ns = cnn_calloc((size_t)threads, sizeof *p->busy_ns);
+    if (!p->tid || !p->busy_ns) {
+        cnn_free(p->tid);
+        cnn_free(p->busy_ns);
         cnn_free(p);
         return NULL;
     }
@@ -175,7 +200,25 @@ void cnn_workers_free(cnn_workers *p) {
     futex_wake(&p->bell, INT_MAX);
     for (int k = 0; k < p->started; k++) pthread_join(p->tid[k], NULL);
     cnn_free(p->tid);
+    cnn_free(p->busy_ns);
     cnn_free(p);
+}
+
+void cnn_workers_set_stats(cnn_workers *p, int on) {
+    if (!p) return;
+    for (int k = 0; k < p->threads; k++) p->busy_ns[k].ns = 0;
+    p->regions = p->region_ns = 0;
+    /* Workers are between jobs: they read the flag only inside a job published later, whose
+     * release fence orders this store before it. */
+    atomic_store_explicit(&p->stats, on != 0, memory_order_relaxed);
+}
+
+void cnn_workers_stats(const cnn_workers *p, cnn_pool_stats *out) {
+    *out = (cnn_pool_stats){0};
+    if (!p) return;
+    out->regions = p->regions;
+    out->region_ns = p->region_ns;
+    for (int k = 0; k < p->threads; k++) out->busy_ns += p->busy_ns[k].ns;
 }
 
 int cnn_workers_threads(const cnn_workers *p) { return p ? p->threads : 1; }
@@ -187,6 +230,8 @@ void cnn_parallel_for(cnn_workers *p, int threads, long n, cnn_range_fn fn, void
         fn(arg, 0, n, 0);
         return;
     }
+    int stats = atomic_load_explicit(&p->stats, memory_order_relaxed);
+    uint64_t t0 = stats ? cnn_now_ns() : 0;
     long chunks = (long)threads * POOL_CHUNKS_PER_THREAD;
     if (chunks > n) chunks = n;
     long chunk = (n + chunks - 1) / chunks;
@@ -220,6 +265,10 @@ void cnn_parallel_for(cnn_workers *p, int threads, long n, cnn_range_fn fn, void
         atomic_store(&p->caller_waiting, 1);
         while ((d = atomic_load(&p->done)) != chunks) futex_wait(&p->done, d);
         atomic_store(&p->caller_waiting, 0);
+    }
+    if (stats) {
+        p->regions++;
+        p->region_ns += cnn_now_ns() - t0;
     }
     atomic_flag_clear(&p->busy);
 }
