@@ -130,6 +130,18 @@ void cnn_net_set_reference(cnn_net *net, int reference);
 void cnn_net_set_training(cnn_net *net, int training);
 int cnn_net_training(const cnn_net *net);
 
+/* An inference copy of net (*out, to free with cnn_net_free): every batch norm that follows
+ * a convolution (and is its only reader) folded into the convolution's weights and bias with
+ * the running statistics, and a ReLU after either applied inside the convolution (conv2d
+ * act=relu), as PyTorch's fuse_modules and onnxruntime do. The copy computes what net computes
+ * in evaluation mode, to rounding (folded weights round differently), with fewer passes over
+ * memory; the absorbed layers are gone from it, so their outputs cannot be read (viz needs
+ * net itself). Other layers, the preprocessing, the thread count and the names are kept; a
+ * fused convolution keeps its own name, and readers of the last absorbed layer read it. The
+ * copy is a snapshot: later changes to net do not reach it. Training the copy trains the fused
+ * form (batch norm gone). */
+cnn_status cnn_net_fuse(const cnn_net *net, cnn_net **out, char *err, size_t errlen);
+
 /* Profiling: where a network's time goes, layer by layer (`cnn profile` prints it). While on,
  * every forward and backward call of each layer is timed, and so is the sharing of its work
  * between threads: a region is one loop split over the threads, and busy time is what all

@@ -268,8 +268,14 @@ static void check_ended(cnn_trainer *tr, const char *what) {
             "%s: the refitted run did not end complete: done %d, out of time %d, %d of %d "
             "epochs", what, cnn_trainer_done(tr), cnn_trainer_out_of_time(tr),
             cnn_trainer_epochs_done(tr), epochs);
+    /* A linear schedule that ends with the run has its last rate at the rate of its last
+     * refit over the steps left then: near lr / (epochs x steps) when the pace was steady,
+     * higher when a late refit spread what was left over a few epochs; a run whose schedule
+     * was cut off by time would still be at a fair part of lr. */
     float lr = cnn_trainer_config(tr)->optim.lr;
-    T_CHECK(last.lr < lr * 1.5 / ((double)epochs * last.steps),
+    double limit = 1.5 / ((double)epochs * last.steps);
+    if (limit < 0.02) limit = 0.02;
+    T_CHECK(last.lr < lr * limit,
             "%s: the refitted schedule does not end with the run: last rate %g of %g", what,
             last.lr, lr);
 }
@@ -287,7 +293,10 @@ static void test_budget_refit(void) {
     slowdown slow = {1000, 1 << 30, 0};
     cnn_trainer *tr = slowed_run(a, ds, val, &slow, &planned, &took);
     int epochs = cnn_trainer_config(tr)->epochs;
-    T_CHECK(slow.first_epochs < planned && epochs <= slow.first_epochs + 1 && epochs >= 1 &&
+    /* Cut far below the plan after its first epoch; later epochs, without the first's
+     * warm-up, may run a little faster and grow it back by a few. */
+    T_CHECK(slow.first_epochs < planned / 4 && epochs <= slow.first_epochs * 1.15 + 1 &&
+                epochs >= 1 &&
                 cnn_trainer_refitted_from(tr) > 0,
             "a run slower than its probe: planned %d epochs, %d after the first, %d at the end",
             planned, slow.first_epochs, epochs);

@@ -203,6 +203,20 @@ typedef struct cnn_layer_type {
      * parameters() order, fill n_params, and its state tensors fill n_state. NULL: the layer
      * has neither parameters nor state. */
     int (*tensors)(const cnn_node *n, cnn_param_tensor *t);
+    /* Inference fusion (cnn_net_fuse, src/fuse.c). A layer that is a per-channel affine map
+     * of its input in evaluation mode (batch norm) gives it: y[c] = scale[c] x[c] + shift[c],
+     * from its parameters w and state s. */
+    void (*affine)(const cnn_node *n, const float *w, const float *s, double *scale,
+                   double *shift);
+    /* A layer that a producer can apply in itself: its name as the producer's act= value. */
+    const char *fused_act;
+    /* A producer (conv2d) that can absorb what follows it: writes into args the hyper-
+     * parameters of the layer that computes act(scale y + shift) from its input, y being its
+     * own output (scale and shift may be NULL: none; act NULL: none), and the parameters of
+     * that layer, from its own w, into params (room for n_params + its output channels).
+     * Returns 0, or -1 when it cannot (it applies an activation already). */
+    int (*fold)(const cnn_node *n, const float *w, const double *scale, const double *shift,
+                const char *act, char *args, size_t args_size, float *params);
 } cnn_layer_type;
 
 #define CNN_LAYER_MAX_TENSORS 8

@@ -216,7 +216,7 @@ static const cnn_field elu_fields[] = {
 
 const cnn_layer_type cnn_layer_relu = {.name = "relu", .doc = "y = max(x, 0).",
                                        .fields = no_fields, .setup = relu_setup,
-                                       ACTIVATION_COMMON};
+                                       .fused_act = "relu", ACTIVATION_COMMON};
 const cnn_layer_type cnn_layer_leaky_relu = {.name = "leaky_relu",
                                              .doc = "y = x for x > 0, slope * x otherwise.",
                                              .fields = leaky_fields, .setup = leaky_setup,

@@ -285,6 +285,19 @@ static void bn_forward_range(void *arg, long begin, long end, int worker) {
     }
 }
 
+/* The evaluation-mode map per channel, as bn_forward_range computes it (cnn_net_fuse). */
+static void bn_affine(const cnn_node *n, const float *w, const float *s, double *scale,
+                      double *shift) {
+    const bn_params *p = n->params;
+    int C = n->shape.dim[0];
+    for (int ch = 0; ch < C; ch++) {
+        double inv_std = 1.0 / sqrt((double)s[C + ch] + p->eps);
+        double g = p->affine ? w[ch] : 1.0, b = p->affine ? w[C + ch] : 0.0;
+        scale[ch] = g * inv_std;
+        shift[ch] = b - g * inv_std * s[ch];
+    }
+}
+
 static void bn_forward(cnn_node *n, const cnn_ctx *c) {
     bn_saved *sv = n->saved;
     int C = n->shape.dim[0];
@@ -407,6 +420,7 @@ const cnn_layer_type cnn_layer_batchnorm = {
     .init = bn_init,
     .saved_bytes = bn_saved_bytes,
     .forward = bn_forward,
+    .affine = bn_affine,
     .backward = bn_backward,
     .writes_fresh = 1,
     .tensors = bn_tensors,

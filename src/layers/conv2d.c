@@ -10,6 +10,10 @@
  *   dx += the same sum read backwards (each term sends W dy to the pixel it read),
  *   dW[o,c,u,v] += sum_{n,i,j} dy[n,o,i,j] x[n, g C/G + c, ...],  db[o] += sum_{n,i,j} dy[n,o,i,j]
  *
+ * act=relu applies max(y, 0) to the output in the layer (NaN kept, as the relu layer), and its
+ * backward first keeps dy only where y > 0 (into saved memory: the layer's own dy stays the
+ * gradient of its output). cnn_net_fuse makes such layers, with batch norm folded in.
+ *
  * padding: P or PHxPW on every side; per axis before:after, "PT:PBxPL:PR" (ONNX's pads
  * [PT, PL, PB, PR]; PyTorch's F.pad(x, (PL, PR, PT, PB)) then the convolution); "valid" is 0;
  * "same" (stride 1 only, as in PyTorch) pads D (K - 1) in total on each axis, PT = total / 2
@@ -22,6 +26,7 @@
 #include "conv_check.h"
 
 #include <limits.h>
+#include <string.h>
 
 typedef struct conv2d_params {
     int out;
@@ -32,7 +37,11 @@ typedef struct conv2d_params {
     int groups;
     int bias;
     int init;
+    int act;
 } conv2d_params;
+
+static const char *const act_names[] = {"none", "relu", NULL};
+enum { ACT_NONE, ACT_RELU };
 
 static const cnn_field conv2d_fields[] = {
     {"out", CNN_FIELD_INT, offsetof(conv2d_params, out), NULL, NULL, "output channels"},
@@ -50,6 +59,8 @@ static const cnn_field conv2d_fields[] = {
     {"bias", CNN_FIELD_BOOL, offsetof(conv2d_params, bias), "1", NULL, "add a learned bias"},
     {"init", CNN_FIELD_ENUM, offsetof(conv2d_params, init), "he_normal", cnn_init_names,
      "weight initialisation"},
+    {"act", CNN_FIELD_ENUM, offsetof(conv2d_params, act), "none", act_names,
+     "activation applied to the output in the layer (as a relu layer after it)"},
     {0},
 };
 
@@ -153,10 +164,51 @@ static void conv2d_init(cnn_node *n, float *w, float *s, cnn_rng *rng) {
         for (int o = 0; o < p->out; o++) w[nw + (size_t)o] = 0.0f;
 }
 
-/* Winograd's transformed weights, kept from forward to backward. */
-static size_t conv2d_saved_bytes(const cnn_node *n, int batch) {
+/* Winograd's transformed weights, kept from forward to backward; then, with act=relu, the
+ * output gradient where the output was positive. */
+static size_t kept_bytes(const cnn_node *n, int batch) {
     cnn_conv_geom g = conv2d_geom(n, batch);
-    return cnn_conv_saved_bytes(&g);
+    return cnn_round16(cnn_conv_saved_bytes(&g) / sizeof(float)) * sizeof(float);
+}
+
+static size_t conv2d_saved_bytes(const cnn_node *n, int batch) {
+    const conv2d_params *p = n->params;
+    size_t masked = p->act == ACT_RELU ? (size_t)batch * cnn_node_numel(n) * sizeof(float) : 0;
+    return kept_bytes(n, batch) + masked;
+}
+
+/* act=relu's element-wise passes, over parts of ACT_PART values shared by the threads. */
+#define ACT_PART 16384
+
+typedef struct relu_job {
+    float *y, *dy_kept;
+    const float *dy;
+    size_t count;
+} relu_job;
+
+/* Parts [begin, end) of the output: y = max(y, 0) with NaN kept, as the relu layer. */
+static void relu_parts(void *arg, long begin, long end, int worker) {
+    const relu_job *j = arg;
+    size_t i0 = (size_t)begin * ACT_PART, i1 = (size_t)end * ACT_PART;
+    float *restrict y = j->y;
+    if (i1 > j->count) i1 = j->count;
+#pragma omp simd
+    for (size_t i = i0; i < i1; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
+}
+
+/* Parts [begin, end): dy_kept = dy where y > 0, else 0 (relu's gradient). */
+static void relu_grad_parts(void *arg, long begin, long end, int worker) {
+    const relu_job *j = arg;
+    size_t i0 = (size_t)begin * ACT_PART, i1 = (size_t)end * ACT_PART;
+    const float *restrict y = j->y, *restrict dy = j->dy;
+    float *restrict d = j->dy_kept;
+    if (i1 > j->count) i1 = j->count;
+#pragma omp simd
+    for (size_t i = i0; i < i1; i++) d[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+static void each_part(const cnn_ctx *c, cnn_range_fn fn, relu_job *j) {
+    cnn_parallel_for(c->workers, c->threads, (long)((j->count + ACT_PART - 1) / ACT_PART), fn, j);
 }
 
 static size_t conv2d_work_bytes(const cnn_node *n, int batch, int threads) {
@@ -169,14 +221,48 @@ static void conv2d_forward(cnn_node *n, const cnn_ctx *c) {
     cnn_conv_geom g = conv2d_geom(n, c->batch);
     const float *b = p->bias ? n->w + conv2d_weight_count(n) : NULL;
     cnn_conv2d_forward(c, &g, n->in[0]->y, n->w, b, n->y, n->saved);
+    if (p->act == ACT_RELU) {
+        relu_job j = {.y = n->y, .count = (size_t)c->batch * cnn_node_numel(n)};
+        each_part(c, relu_parts, &j);
+    }
 }
 
 static void conv2d_backward(cnn_node *n, const cnn_ctx *c) {
     const conv2d_params *p = n->params;
     cnn_conv_geom g = conv2d_geom(n, c->batch);
     float *db = p->bias ? n->dw + conv2d_weight_count(n) : NULL;
-    if (!c->skip_dx) cnn_conv2d_backward_data(c, &g, n->dy, n->w, n->saved, n->in[0]->dy);
-    cnn_conv2d_backward_weights(c, &g, n->in[0]->y, n->dy, n->dw, db);
+    const float *dy = n->dy;
+    if (p->act == ACT_RELU) {
+        relu_job j = {.y = n->y, .dy = n->dy, .count = (size_t)c->batch * cnn_node_numel(n),
+                      .dy_kept = (float *)((char *)n->saved + kept_bytes(n, c->net->max_batch))};
+        each_part(c, relu_grad_parts, &j);
+        dy = j.dy_kept;
+    }
+    if (!c->skip_dx) cnn_conv2d_backward_data(c, &g, dy, n->w, n->saved, n->in[0]->dy);
+    cnn_conv2d_backward_weights(c, &g, n->in[0]->y, dy, n->dw, db);
+}
+
+/* cnn_net_fuse: this convolution with act(scale y + shift) applied to its output y, as one
+ * convolution: each output channel's weights and bias scaled, the shift added to the bias. */
+static int conv2d_fold(const cnn_node *n, const float *w, const double *scale,
+                       const double *shift, const char *act, char *args, size_t args_size,
+                       float *params) {
+    const conv2d_params *p = n->params;
+    if (p->act != ACT_NONE) return -1; /* what follows acts on the activation's output */
+    size_t nw = conv2d_weight_count(n), per = nw / (size_t)p->out;
+    for (int o = 0; o < p->out; o++) {
+        double a = scale ? scale[o] : 1.0, b = p->bias ? w[nw + (size_t)o] : 0.0;
+        for (size_t k = 0; k < per; k++)
+            params[(size_t)o * per + k] = scale ? (float)(a * w[(size_t)o * per + k])
+                                                : w[(size_t)o * per + k];
+        params[nw + (size_t)o] = (float)(a * b + (shift ? shift[o] : 0.0));
+    }
+    conv2d_params q = *p;
+    q.bias = 1;
+    if (act) q.act = !strcmp(act, "relu") ? ACT_RELU : -1;
+    if (q.act < 0) return -1;
+    cnn_fields_print(conv2d_fields, &q, args, args_size, 0);
+    return 0;
 }
 
 static uint64_t conv2d_macs(const cnn_node *n) {
@@ -212,4 +298,5 @@ const cnn_layer_type cnn_layer_conv2d = {
     .backward = conv2d_backward,
     .macs = conv2d_macs,
     .tensors = conv2d_tensors,
+    .fold = conv2d_fold,
 };

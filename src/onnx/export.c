@@ -310,7 +310,14 @@ static int export_conv(exporter *ex, const layer_ctx *l) {
     int sp = l->in_shape.rank - 1, transpose = strcmp(l->type, "conv_transpose2d") == 0;
     const char *w = param_init(ex, l->layer, "weight"), *b = param_init(ex, l->layer, "bias");
     const char *in[4] = {l->in[0], w, b, NULL};
-    onnx_node *n = add_node(ex, l->name, transpose ? "ConvTranspose" : "Conv", in);
+    /* conv2d act=relu (cnn_net_fuse): Conv then Relu, the Relu's output the layer's name. */
+    int relu = strstr(l->args, " act=relu") != NULL;
+    const char *conv_name = relu ? copyf(ex, "%s.conv", l->name) : l->name;
+    onnx_node *n = add_node(ex, conv_name, transpose ? "ConvTranspose" : "Conv", in);
+    if (relu) {
+        const char *r_in[2] = {conv_name, NULL};
+        add_node(ex, l->name, "Relu", r_in);
+    }
     window_attrs(ex, n, l, sp, 1, 1);
     attr_int(ex, n, "group", arg_int(l->args, "groups"));
     if (transpose) {
