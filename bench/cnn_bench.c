@@ -44,6 +44,7 @@
 
 typedef struct opts {
     int threads, runs, batch, warmup, train_steps, infer_steps, latency_steps;
+    int fused; /* inference workloads run cnn_net_fuse's copy */
     double conv_seconds;
 } opts;
 
@@ -80,19 +81,25 @@ static float *random_floats(size_t n) {
 
 static void print_result(const char *workload, const opts *o, double value, const char *unit,
                          const double *reps) {
-    printf("RESULT workload=%s framework=cnn threads=%d layout=nchw value=%.4g unit=%s reps=",
-           workload, o->threads, value, unit);
+    printf("RESULT workload=%s framework=cnn threads=%d layout=%s value=%.4g unit=%s reps=",
+           workload, o->threads, o->fused ? "fused" : "nchw", value, unit);
     for (int r = 0; r < o->runs; r++) printf("%s%.4g", r ? "," : "", reps[r]);
     printf("\n");
     fflush(stdout);
 }
 
 static cnn_net *build_model(const char *name, int c, int h, int w, int classes, int batch,
-                            const opts *o) {
+                            int training, const opts *o) {
     char err[512];
     cnn_net *net = NULL;
     cnn_status st = cnn_model_build(name, c, h, w, classes, 1, &net, err, sizeof err);
     if (st != CNN_STATUS_OK) die(name, err);
+    if (o->fused && !training) {
+        cnn_net *f = NULL;
+        if (cnn_net_fuse(net, &f, err, sizeof err)) die("cnn_net_fuse", err);
+        cnn_net_free(net);
+        net = f;
+    }
     check(cnn_net_set_threads(net, o->threads), net, "cnn_net_set_threads");
     check(cnn_net_prepare(net, batch), net, "cnn_net_prepare");
     printf("INFO cnn %s %dx%dx%d classes=%d params=%zu macs_per_image=%llu\n", name, c, h, w,
@@ -113,7 +120,7 @@ static float train_step(cnn_net *net, cnn_optim *opt, const float *x, const int3
 
 static void bench_cifar(const opts *o, int training) {
     const int B = o->batch, classes = 10;
-    cnn_net *net = build_model("resnet18_cifar", 3, 32, 32, classes, B, o);
+    cnn_net *net = build_model("resnet18_cifar", 3, 32, 32, classes, B, training, o);
     float *x = random_floats((size_t)B * 3 * 32 * 32);
     int32_t *y = xmalloc((size_t)B * sizeof *y);
     for (int i = 0; i < B; i++) y[i] = (int32_t)(rnd() % (uint64_t)classes);
@@ -154,7 +161,7 @@ static void bench_cifar(const opts *o, int training) {
 }
 
 static void bench_latency(const opts *o) {
-    cnn_net *net = build_model("resnet18", 3, 224, 224, 1000, 1, o);
+    cnn_net *net = build_model("resnet18", 3, 224, 224, 1000, 1, 0, o);
     cnn_net_set_training(net, 0);
     float *x = random_floats((size_t)3 * 224 * 224);
     int warm = o->warmup > 3 ? o->warmup : 3, k = o->latency_steps;
@@ -249,12 +256,13 @@ static void usage(void) {
     fprintf(stderr,
             "usage: cnn_bench [--threads T] [--runs R] [--batch B] [--warmup W] [--train-steps K]\n"
             "                 [--infer-steps K] [--latency-steps K] [--conv-seconds S]\n"
+            "                 [--fused 0|1]  (cifar-infer and latency: cnn_net_fuse's copy)\n"
             "                 cifar-train|cifar-infer|latency|conv...\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    opts o = {1, 3, 64, 1, 2, 3, 10, 0.3};
+    opts o = {1, 3, 64, 1, 2, 3, 10, 0, 0.3};
     int first = argc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -268,6 +276,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--train-steps")) o.train_steps = int_arg(a, v, 1, 1000000);
         else if (!strcmp(a, "--infer-steps")) o.infer_steps = int_arg(a, v, 1, 1000000);
         else if (!strcmp(a, "--latency-steps")) o.latency_steps = int_arg(a, v, 1, 1000000);
+        else if (!strcmp(a, "--fused")) o.fused = int_arg(a, v, 0, 1);
         else if (!strcmp(a, "--conv-seconds")) {
             char *end;
             o.conv_seconds = strtod(v, &end);

@@ -19,7 +19,9 @@
 #   e.g. bench/run.sh 3 resnet;   bench/run.sh 1 conv;   BENCH_WORKLOADS="2 4" bench/run.sh 3
 #   (a first argument that is a number is RUNS: "bench/run.sh 3" runs everything 3 times.)
 #
-# Settings: cnn with 1 and 2 threads (cnn_net_set_threads); PyTorch with 1 and 2 threads
+# Settings: cnn with 1 and 2 threads (cnn_net_set_threads), and for inference also the copy
+# cnn_net_fuse makes (batch norm folded into the convolutions, ReLUs applied by them: an
+# explicit opt-in, labelled "fused"); PyTorch with 1 and 2 threads
 # (torch.set_num_threads), NCHW and channels-last, with OpenBLAS held to one thread and
 # /usr/bin/python3; oneDNN with 1 and 2 OpenMP threads, plain nchw/oihw and its preferred
 # blocked layouts (reorders between primitives not timed). Each side's best setting is compared.
@@ -139,7 +141,7 @@ label() { # framework threads layout
     local s t="$2 threads"
     [ "$2" = 1 ] && t="1 thread"
     case $1 in
-    cnn) s="cnn, $t" ;;
+    cnn) s="cnn, $t"; [ "$3" = fused ] && s="$s, fused (cnn_net_fuse)" ;;
     torch) s="PyTorch, $t, $([ "$3" = nchw ] && echo NCHW || echo channels-last)" ;;
     dnnl) s="oneDNN, $t, $([ "$3" = nchw ] && echo nchw || echo blocked)" ;;
     esac
@@ -147,7 +149,7 @@ label() { # framework threads layout
 }
 short() { # framework threads layout: "2t", "2t cl", "1t blocked"
     local s="$2t"
-    case $3 in channels_last) s="$s cl" ;; blocked) s="$s blocked" ;; esac
+    case $3 in channels_last) s="$s cl" ;; blocked) s="$s blocked" ;; fused) s="$s fused" ;; esac
     echo "$s"
 }
 best() { # framework workload max|min -> "value threads layout" (empty if none)
@@ -199,15 +201,23 @@ fi
 resnet_workload() { # workload title unit
     echo
     echo "== $2"
+    # Interleaved: for each thread count, cnn, then cnn fused (inference only), then PyTorch
+    # NCHW and channels-last, so that host noise hits every side.
+    local fused=0 t cl l
+    [ "$1" = cifar-train ] || fused=1
     for t in $threads_list; do
         run build/bench/cnn_bench --threads "$t" "${opts[@]}" "$1"
         row "$(label cnn "$t" nchw)" "$(fmt "${val["cnn|$1|$t|nchw"]}")"
+        if [ "$fused" = 1 ]; then
+            run build/bench/cnn_bench --threads "$t" --fused 1 "${opts[@]}" "$1"
+            row "$(label cnn "$t" fused)" "$(fmt "${val["cnn|$1|$t|fused"]}")"
+        fi
+        for cl in "" --channels-last; do
+            run env OPENBLAS_NUM_THREADS=1 $PY bench/torch_bench.py --threads "$t" $cl "${opts[@]}" "$1"
+            l=nchw; [ -n "$cl" ] && l=channels_last
+            row "$(label torch "$t" "$l")" "$(fmt "${val["torch|$1|$t|$l"]}")"
+        done
     done
-    while read -r t cl; do
-        run env OPENBLAS_NUM_THREADS=1 $PY bench/torch_bench.py --threads "$t" $cl "${opts[@]}" "$1"
-        l=nchw; [ -n "$cl" ] && l=channels_last
-        row "$(label torch "$t" "$l")" "$(fmt "${val["torch|$1|$t|$l"]}")"
-    done < <(torch_settings)
 }
 
 if [ "$w2" = 1 ]; then

@@ -25,7 +25,10 @@ int cli_models(int argc, char **argv) {
 }
 
 /* The options of def, summary and export, by position in the table. */
-enum { MO_INPUT, MO_CLASSES, MO_JSON, MO_OUT, MO_PROFILE, MO_BATCH, MO_THREADS, MO_STEPS, MO_COUNT };
+enum {
+    MO_INPUT, MO_CLASSES, MO_JSON, MO_OUT, MO_FUSE, MO_PROFILE, MO_BATCH, MO_THREADS, MO_STEPS,
+    MO_COUNT
+};
 
 /* A trained network: a checkpoint or an ONNX model. */
 typedef enum source { SRC_ZOO, SRC_FILE, SRC_TRAINED } source;
@@ -36,7 +39,7 @@ typedef struct model_req {
     const char *name; /* a zoo name, a definition file or a checkpoint */
     source src;
     const char *input, *out;
-    int classes, json;
+    int classes, json, fuse;
     const char *profile; /* summary --profile forward|train */
     int batch, threads, steps;
     cnn_shape shape; /* --input, or a zoo model's standard input */
@@ -55,6 +58,9 @@ static void fill_opts(model_req *r) {
                      0, 0},
         [MO_OUT] = {"out", OPT_STRING, &r->out, "FILE.onnx", "the ONNX file to write (export "
                     "only)", 0, 0, 0},
+        [MO_FUSE] = {"fuse", OPT_FLAG, &r->fuse, "", "the inference form: batch norm folded into "
+                     "the convolution before it, a ReLU after either applied by it "
+                     "(cnn_net_fuse)", 0, 0, 0},
         [MO_PROFILE] = {"profile", OPT_STRING, &r->profile, "forward|train",
                         "time each layer over --steps forward passes or training steps on "
                         "random data (summary only)", 0, 0, 0},
@@ -169,8 +175,25 @@ static int parse(model_req *r, int argc, char **argv) {
     return parse_shape(r) ? 0 : 2;
 }
 
-/* Builds the network asked for. Prints the error and returns 0 on failure. */
+static int build_plain(const model_req *r, cnn_net **net);
+
+/* Builds the network asked for, fused with --fuse. Prints the error and returns 0 on failure. */
 static int build(const model_req *r, cnn_net **net) {
+    char err[2048];
+    cnn_net *plain, *fused;
+    if (!build_plain(r, &plain)) return 0;
+    if (!r->fuse) {
+        *net = plain;
+        return 1;
+    }
+    cnn_status st = cnn_net_fuse(plain, &fused, err, sizeof err);
+    cnn_net_free(plain);
+    *net = st ? NULL : fused;
+    if (st) fprintf(stderr, "cnn %s: --fuse: %s\n", r->cmd, err);
+    return st == CNN_STATUS_OK;
+}
+
+static int build_plain(const model_req *r, cnn_net **net) {
     char err[2048];
     const int *d = r->shape.dim;
     cnn_status st = CNN_STATUS_OK;
@@ -225,7 +248,7 @@ int cli_def(int argc, char **argv) {
     cnn_net *net;
     int st = parse(&r, argc, argv);
     if (st) return st;
-    if (r.src == SRC_ZOO) return def_zoo(&r);
+    if (r.src == SRC_ZOO && !r.fuse) return def_zoo(&r);
     if (!build(&r, &net)) return 1;
     warn_dead_ends(r.cmd, net);
     char *text = cnn_net_to_text(net);

@@ -225,7 +225,51 @@ static void test_fuse_prep_onnx(void) {
     cnn_net_free(net);
 }
 
+/* Evaluation passes reuse Winograd's transformed weights while the weights stay the same: a
+ * change of one weight (through the parameter pointer, or a training step) between passes is
+ * seen, and a pass after a change equals a fresh network's with the new weights. */
+static void test_kept_transforms(void) {
+    const char *spec = "input x - shape=16x12x12; conv2d c x out=16 kernel=3 padding=1";
+    cnn_net *a = t_net(spec, 8), *b = t_net(spec, 8);
+    float x[2 * 16 * 144], first[2 * 16 * 144];
+    t_fill(x, sizeof x / sizeof *x, 12, -1, 1);
+    size_t ny = sizeof x / sizeof *x;
+    T_OK(a, cnn_net_prepare(a, 2));
+    T_OK(b, cnn_net_prepare(b, 2));
+    T_OK(a, cnn_net_forward(a, x, 2));
+    memcpy(first, cnn_net_output(a), sizeof first);
+    T_OK(a, cnn_net_forward(a, x, 2));
+    t_same_bits("a second evaluation pass (transforms kept)", cnn_net_output(a), first, ny);
+    for (int k = 0; k < 3; k++) {
+        size_t at = (size_t)k * 1000 + 7; /* a weight of another channel each time */
+        cnn_net_params(a)[at] += 0.5f;
+        cnn_net_params(b)[at] += 0.5f;
+        T_OK(a, cnn_net_forward(a, x, 2));
+        cnn_net *fresh = t_net(spec, 8);
+        memcpy(cnn_net_params(fresh), cnn_net_params(b), cnn_net_param_count(b) * sizeof(float));
+        T_OK(fresh, cnn_net_prepare(fresh, 2));
+        T_OK(fresh, cnn_net_forward(fresh, x, 2));
+        char what[96];
+        snprintf(what, sizeof what, "after changing weight %zu: as a fresh network", at);
+        t_same_bits(what, cnn_net_output(a), cnn_net_output(fresh), ny);
+        cnn_net_free(fresh);
+    }
+    /* A training pass in between transforms again and is not taken for the kept weights. */
+    cnn_net_set_training(a, 1);
+    T_OK(a, cnn_net_forward(a, x, 2));
+    cnn_net_params(a)[3] -= 0.25f;
+    cnn_net_set_training(a, 0);
+    T_OK(a, cnn_net_forward(a, x, 2));
+    memcpy(first, cnn_net_output(a), sizeof first);
+    cnn_net_params(b)[3] -= 0.25f;
+    T_OK(b, cnn_net_forward(b, x, 2));
+    t_same_bits("after a training pass and a change", first, cnn_net_output(b), ny);
+    cnn_net_free(a);
+    cnn_net_free(b);
+}
+
 int main(void) {
+    test_kept_transforms();
     for (int which = 0; which < 3; which++)
         for (int threads = 1; threads <= 2; threads++) same_as_relu_layer(which, threads);
     test_fuse_zoo("resnet20", 1, 28, 28);

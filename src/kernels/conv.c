@@ -211,8 +211,18 @@ static chunking chunking_of(const cnn_conv_geom *g) {
     return k;
 }
 
+/* Winograd's keep: the transformed weights U, then (for evaluation passes) a copy of the
+ * weights U was made from, after a word saying whether it holds them. */
+#define KEEP_HEADER 16 /* floats: the word, padded to keep the copy aligned */
+
+static size_t weight_floats(const cnn_conv_geom *g) {
+    return (size_t)g->OC * (size_t)(g->C / g->G) * (size_t)g->KH * (size_t)g->KW;
+}
+
 size_t cnn_conv_saved_bytes(const cnn_conv_geom *g) {
-    return cnn_winograd_applies(g) ? cnn_winograd_weights_floats(g) * sizeof(float) : 0;
+    if (!cnn_winograd_applies(g)) return 0;
+    return (cnn_round16(cnn_winograd_weights_floats(g)) + KEEP_HEADER + weight_floats(g)) *
+           sizeof(float);
 }
 
 size_t cnn_conv_work_bytes(const cnn_conv_geom *g, int threads) {
@@ -662,12 +672,23 @@ static void run_chunks(const cnn_ctx *c, const cnn_conv_geom *g, int op, const f
  * Convolution
  * ------------------------------------------------------------------------------------------- */
 
-/* Winograd's transforms of w into keep (see cnn_conv_saved_bytes). */
+/* Winograd's transforms of w into keep (see cnn_conv_saved_bytes). A training pass transforms
+ * at every call (the weights change at every step). An evaluation pass reuses the transforms
+ * when keep holds a copy of exactly these weights, compared value by value (bits), so a
+ * network's weights changed by any means are seen: at batch 1, ResNet-18's transforms cost
+ * more than the comparison. */
 static const float *transformed(const cnn_ctx *c, const cnn_conv_geom *g, const float *w,
                                 void *keep) {
     CNN_ASSERT(keep != NULL);
-    cnn_winograd_transform_weights(c, g, w, keep);
-    return keep;
+    float *u = keep;
+    int *holds = (int *)(u + cnn_round16(cnn_winograd_weights_floats(g)));
+    float *copy = (float *)holds + KEEP_HEADER;
+    size_t bytes = weight_floats(g) * sizeof *w;
+    if (!c->training && *holds && memcmp(copy, w, bytes) == 0) return u;
+    cnn_winograd_transform_weights(c, g, w, u);
+    *holds = !c->training;
+    if (*holds) memcpy(copy, w, bytes);
+    return u;
 }
 
 /* Which kernels run g: decided by the shape (and the CPU), never by the thread count, so that

@@ -72,7 +72,8 @@ size_t cnn_conv_work_bytes(const cnn_conv_geom *g, int threads);
 
 /* Bytes a layer keeps from its forward pass to its backward pass for the fast kernels, for
  * g's batch g->N: the transformed weights of Winograd's kernels (winograd.h) when g takes
- * them, else 0. The forward functions below write them into `keep`, the data gradients read
+ * them, with a copy of the weights they came from (an evaluation pass with the same weights
+ * reuses them), else 0. Zeroed memory is a valid empty keep. The forward functions below write them into `keep`, the data gradients read
  * them from there: keep may be NULL only when this is 0, and the weights must not change
  * between a forward and the backward that uses it. */
 size_t cnn_conv_saved_bytes(const cnn_conv_geom *g);
