@@ -141,7 +141,7 @@ label() { # framework threads layout
     local s t="$2 threads"
     [ "$2" = 1 ] && t="1 thread"
     case $1 in
-    cnn) s="cnn, $t"; [ "$3" = fused ] && s="$s, fused (cnn_net_fuse)" ;;
+    cnn) s="cnn, $t"; [ "${3:-}" = fused ] && s="$s, fused (cnn_net_fuse)" ;;
     torch) s="PyTorch, $t, $([ "$3" = nchw ] && echo NCHW || echo channels-last)" ;;
     dnnl) s="oneDNN, $t, $([ "$3" = nchw ] && echo nchw || echo blocked)" ;;
     esac
