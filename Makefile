@@ -181,9 +181,12 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 # test_mpi.sh trains on 2 MPI ranks (not under the sanitizers: OpenMPI's own allocations);
 # test_serve_browser.sh drives cnn serve's page in headless Chromium (skipped, saying so, where
 # node 20 or chromium is missing); test_kill_saves.sh kills a program saving checkpoints with
-# SIGKILL 120 times (about 20 s).
+# SIGKILL 120 times (about 20 s). test_layers and test_kernels run a second time with
+# the kernels held to the baseline instruction set (--isa baseline), so that the code compiled
+# for it is checked on hosts that have AVX2 too.
 check: all
 	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(BUILD)/examples/simple \
+	    "$(BUILD)/tests/test_layers --isa baseline" "$(BUILD)/tests/test_kernels --isa baseline" \
 	    "examples/run-library-examples.sh $(BUILD)" "tests/test_symbols.sh $(BUILD)" \
 	    "tests/test_install.sh $(BUILD)" "tests/test_onnx_checker.sh $(BUILD)" \
 	    "tests/test_mpi.sh $(BUILD)" "tests/test_serve_browser.sh $(BUILD)" \

@@ -80,8 +80,8 @@ static void print_profile(cnn_net *net, int batch, int steps, int threads, int t
                use(&p.backward, threads, u2, sizeof u2));
     }
     print_rule();
-    printf("per %s of batch %d, %d thread%s, mean of %d:\n", train ? "training step" : "forward pass",
-           batch, threads, threads > 1 ? "s" : "", steps);
+    printf("per %s of batch %d, %d thread%s, mean of %d:\n",
+           train ? "training step" : "forward pass", batch, threads, threads > 1 ? "s" : "", steps);
     printf("  step                 %9.3f ms  (%.1f images/s)\n", wall * ms, batch * steps / wall);
     printf("  layers               %9.3f ms  (%.3f ms of it on one thread: outside the "
            "threads' regions)\n", layers * ms, serial * ms);

@@ -10,6 +10,8 @@ passed=0; failed=0; failures=()
 for t in "$@"; do
     read -r -a words <<<"$t"
     name=$(basename "${words[0]}")
+    # "test_x --isa baseline" logs as test_x.baseline: the same program with an option.
+    if [[ ${words[1]:-} == --* ]]; then name="$name.${words[2]:-${words[1]#--}}"; fi
     log="$build/$name.log"
     start=$EPOCHREALTIME
     if "${words[@]}" >"$log" 2>&1; then

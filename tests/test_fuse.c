@@ -103,7 +103,8 @@ static void same_outputs(cnn_net *a, cnn_net *b, int N, const char *what) {
 
 static int count_type(const cnn_net *net, const char *type) {
     int k = 0;
-    for (int l = 0; l < cnn_net_layer_count(net); l++) k += !strcmp(cnn_net_layer_type(net, l), type);
+    for (int l = 0; l < cnn_net_layer_count(net); l++)
+        k += !strcmp(cnn_net_layer_type(net, l), type);
     return k;
 }
 

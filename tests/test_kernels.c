@@ -12,9 +12,12 @@
  *   3. backward adds: a second backward doubles the parameter gradient.
  * Max pooling's fast path must also match the reference bit for bit, argmax included, on
  * inputs full of ties, infinities and NaNs.
- *   test_kernels [WORD]   runs the cases whose spec contains WORD.
+ * The code compiled for AVX2 and for the baseline must agree bit for bit (isa_paths_agree).
+ *   test_kernels [--isa baseline] [WORD]   runs the cases whose spec contains WORD; with
+ *   --isa baseline, on the baseline instruction set whatever the CPU has.
  */
 #include "testlib.h"
+#include "../src/core/internal.h" /* cnn_isa_set */
 
 #include <math.h>
 #include <stdio.h>
@@ -273,8 +276,65 @@ out:
     cnn_net_free(net);
 }
 
+/* One training step and one evaluation pass of a network whose layers dispatch on the
+ * instruction set (Winograd's transforms, batch norm, overlapping max pooling): the output, the
+ * parameter gradients and the running statistics into out, in that order. */
+static size_t isa_run(float *out) {
+    cnn_net *net = t_net("input x - shape=16x12x12; conv2d c x out=16 kernel=3 padding=1;"
+                         "batchnorm b -; relu r -; max_pool2d p - kernel=3 stride=2 padding=1;"
+                         "conv2d c2 - out=16 kernel=3 padding=1; flatten f -; dense o - out=5",
+                         17);
+    /* Batch 8: 72 tiles in c2's 6x6 maps, enough for Winograd's kernels, as c's (fewer would
+     * take the direct kernels, which exist for AVX2 only). */
+    enum { N = 8 };
+    float x[N * 16 * 144], seed[N * 5];
+    t_fill(x, sizeof x / sizeof *x, 4, -1, 1);
+    t_fill(seed, N * 5, 5, -1, 1);
+    size_t k = 0;
+    T_OK(net, cnn_net_set_threads(net, 2));
+    T_OK(net, cnn_net_prepare(net, N));
+    cnn_net_set_training(net, 1);
+    T_OK(net, cnn_net_forward(net, x, N));
+    cnn_net_zero_grad(net);
+    memcpy(cnn_net_output_grad(net), seed, sizeof seed);
+    T_OK(net, cnn_net_backward(net));
+    memcpy(out + k, cnn_net_grads(net), cnn_net_param_count(net) * sizeof *out);
+    k += cnn_net_param_count(net);
+    memcpy(out + k, cnn_net_state(net), cnn_net_state_count(net) * sizeof *out);
+    k += cnn_net_state_count(net);
+    cnn_net_set_training(net, 0);
+    T_OK(net, cnn_net_forward(net, x, N));
+    memcpy(out + k, cnn_net_output(net), N * 5 * sizeof *out);
+    k += N * 5;
+    cnn_net_free(net);
+    return k;
+}
+
+/* The code compiled for AVX2 and for the baseline gives the same bits (no contraction into
+ * FMAs, the same order of operations), so results do not depend on the host's instruction set
+ * as long as the same kernels (by shape) run. */
+static void isa_paths_agree(void) {
+    if (cnn_isa() < CNN_ISA_AVX2) {
+        printf("  (the baseline code only: %s)\n", cnn_isa_detected() < CNN_ISA_AVX2
+                                                        ? "this CPU has no AVX2"
+                                                        : "held there by --isa baseline");
+        return;
+    }
+    static float a[40000], b[40000];
+    size_t n = isa_run(a);
+    T_CHECK(n <= sizeof a / sizeof *a, "buffer");
+    cnn_isa_set(CNN_ISA_BASELINE);
+    T_CHECK(cnn_isa() == CNN_ISA_BASELINE, "forced to the baseline");
+    isa_run(b);
+    cnn_isa_set(CNN_ISA_AVX2);
+    if (t_same_bits("AVX2 against baseline code: gradients, statistics, outputs", a, b, n))
+        printf("  ok AVX2 and baseline code agree bit for bit (%zu values)\n", n);
+}
+
 int main(int argc, char **argv) {
+    t_isa_option(&argc, &argv);
     const char *filter = argc > 1 ? argv[1] : NULL;
+    if (!filter) isa_paths_agree();
     for (size_t i = 0; i < N_CASES; i++)
         if (!filter || strstr(cases[i].spec, filter)) run_case(&cases[i]);
     if (!filter || strstr("max_pool2d", filter)) {

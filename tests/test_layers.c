@@ -10,7 +10,8 @@
  * Then hyper-parameters and shapes: configurations that must build (with their output shapes
  * and canonical arguments) and configurations that must be refused, and
  * cnn_net_pool_indices.
- * `test_layers WORD` runs only the cases whose spec contains WORD.
+ * `test_layers WORD` runs only the cases whose spec contains WORD; `test_layers --isa baseline`
+ * runs them with the kernels held to the baseline instruction set, whatever the CPU has.
  */
 #include "testlib.h"
 
@@ -601,6 +602,7 @@ static void convt_asymmetric_crop(void) {
 }
 
 int main(int argc, char **argv) {
+    t_isa_option(&argc, &argv);
     const char *filter = argc > 1 ? argv[1] : NULL;
     for (size_t i = 0; i < N_CASES; i++)
         if (!filter || strstr(cases[i].spec, filter)) run_case(&cases[i]);

@@ -4,6 +4,7 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #define _DEFAULT_SOURCE   /* wait4: the resources of one child */
 #include "testlib.h"
+#include "../src/core/internal.h" /* cnn_isa_set */
 
 #include <sys/stat.h>
 
@@ -343,4 +344,18 @@ double t_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void t_isa_option(int *argc, char ***argv) {
+    if (*argc < 2 || strcmp((*argv)[1], "--isa") != 0) return;
+    if (*argc < 3 || strcmp((*argv)[2], "baseline") != 0) {
+        fprintf(stderr, "%s: --isa takes baseline\n", (*argv)[0]);
+        exit(2);
+    }
+    int level = cnn_isa_set(CNN_ISA_BASELINE);
+    printf("kernels forced to the baseline instruction set (level %d; the CPU has %d)\n", level,
+           cnn_isa_detected());
+    (*argv)[2] = (*argv)[0];
+    *argv += 2;
+    *argc -= 2;
 }

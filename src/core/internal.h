@@ -27,15 +27,37 @@
     } while (0)
 _Noreturn void cnn_assert_fail(const char *cond, const char *file, int line);
 
+/* The instruction sets the kernels may use (src/core/isa.c): detected from the CPU at the first
+ * call; cnn_isa_set lowers it (never above what the CPU has) so that a test runs the baseline
+ * code on any host, and returns the level now in force. Set it before preparing networks: the
+ * direct convolution kernels need AVX2, and a network's scratch is planned for the paths its
+ * shapes take at prepare time. */
+enum { CNN_ISA_BASELINE, CNN_ISA_AVX2 };
+int cnn_isa(void);
+int cnn_isa_detected(void);
+int cnn_isa_set(int isa);
+
 /* A loop-heavy function compiled twice, for x86-64-v3 (AVX2 and FMA: 8 floats a vector) and for
- * the baseline, the CPU choosing at load time. The library is built with -std=c11, where GCC
- * does not contract a * b + c into a fused multiply-add, so both give the same bits. */
-/* Not under ThreadSanitizer: the clones' resolvers run while the program is relocated, before
- * its runtime starts, and crash in its instrumentation. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-#define CNN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+ * the baseline, cnn_isa() choosing at each call. Write the body once as
+ *     static inline CNN_BODY void name_body(params) { ... }
+ * and then CNN_DISPATCH(name, (params), (args)) defines `static void name(params)`. The
+ * library is built with -std=c11, where GCC does not contract a * b + c into a fused
+ * multiply-add, so both give the same bits (test_kernels checks it path by path). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CNN_BODY __attribute__((always_inline))
+#define CNN_DISPATCH(name, params, args)                                                      \
+    __attribute__((target("arch=x86-64-v3"))) static void name##_v3 params { name##_body args; } \
+    static void name##_base params { name##_body args; }                                        \
+    static void name params {                                                                 \
+        if (cnn_isa() >= CNN_ISA_AVX2)                                                        \
+            name##_v3 args;                                                                   \
+        else                                                                                  \
+            name##_base args;                                                                 \
+    }
 #else
-#define CNN_CLONES
+#define CNN_BODY
+#define CNN_DISPATCH(name, params, args)                                                      \
+    static void name params { name##_body args; }
 #endif
 
 /* dst[0 .. n) = x[a .. a+n), `fill` where a + j is outside x[0 .. len): one row of a padded

@@ -141,15 +141,6 @@ static int data_by_scatter(const cnn_conv_geom *g) {
     return scatter < gather;
 }
 
-static int cpu_has_avx2_fma(void) {
-#if defined(__GNUC__) && defined(__x86_64__)
-    /* Reads what the CPU model code found at start-up: cheap, and safe from any thread. */
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
-
 int cnn_direct_applies(const cnn_conv_geom *g) {
     if (g->sh > CNN_DIRECT_MAX_STRIDE || g->sw > CNN_DIRECT_MAX_STRIDE) return 0;
     if (g->dh != 1 || g->dw != 1 || g->G != 1) return 0;
@@ -158,7 +149,7 @@ int cnn_direct_applies(const cnn_conv_geom *g) {
     double plane = ((double)g->OH + g->KH) * ((double)g->OW + g->KW) * g->sh * g->sw + QB + g->KW;
     double dplane = ((double)g->H + g->KH) * ((double)g->W + g->KW) + QB + g->KW;
     if (plane * CNN_DIRECT_MAX_CHANNELS > INT_MAX || dplane * MAX_OUT > INT_MAX) return 0;
-    return cpu_has_avx2_fma();
+    return cnn_isa() >= CNN_ISA_AVX2; /* the kernels are AVX2 and FMA intrinsics */
 }
 
 int cnn_direct_data_applies(const cnn_conv_geom *g) {

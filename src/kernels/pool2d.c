@@ -219,8 +219,8 @@ static inline void split_phases(const float *xp, int SW, int n, float *ph) {
         for (int s = 0; s < SW; s++) ph[s * pitch + k] = xp[k * SW + s];
 }
 
-CNN_CLONES static void max_segment_plane(const cnn_pool_geom *g, const float *x, float *y,
-                                          int32_t *arg) {
+static inline CNN_BODY void max_segment_plane_body(const cnn_pool_geom *g, const float *x, float *y,
+                                                   int32_t *arg) {
     /* xp: the segment's columns of one row, xp[i] = column c0 + i, rounded up so that the
      * phases can be read whole. */
     float xp[(SEG + MAX_KERNEL) * MAX_STRIDE], ph[MAX_STRIDE][SEG + MAX_KERNEL], m[SEG];
@@ -264,6 +264,9 @@ CNN_CLONES static void max_segment_plane(const cnn_pool_geom *g, const float *x,
         }
     }
 }
+CNN_DISPATCH(max_segment_plane,
+             (const cnn_pool_geom *g, const float *x, float *y, int32_t *arg),
+             (g, x, y, arg))
 
 /* ---------------------------------------------------------------------------------------------
  * Entry points

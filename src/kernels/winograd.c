@@ -127,15 +127,16 @@ static int threads_for(const cnn_ctx *c, const wdir *d) {
 
 /* ---------------------------------------------------------------------------------------------
  * The transforms. The loops that touch every element are compiled twice, for x86-64-v3
- * (AVX2) and for the baseline, and the CPU picks when the program loads. They add, subtract
- * and halve in the same order either way (and -std=c11 forbids contracting into FMAs), so
- * both give the same bits.
+ * (AVX2) and for the baseline, cnn_isa() choosing at each call (CNN_DISPATCH). They add,
+ * subtract and halve in the same order either way (and -std=c11 forbids contracting into
+ * FMAs), so both give the same bits: test_kernels checks it, and runs every case on the
+ * baseline code too (--isa baseline).
  * ------------------------------------------------------------------------------------------- */
 
 /* U[xi] (OC, C), xi = 0..15, planes `plane` floats apart: row o of the transforms of the
  * kernels w[o, 0..C-1], U = G g G^T. k: the C kernels tap-major, k[tap * C + c]. */
-CNN_CLONES static void weight_row(const float *restrict k, int C, float *restrict u,
-                                   size_t plane) {
+static inline CNN_BODY void weight_row_body(const float *restrict k, int C, float *restrict u,
+                                            size_t plane) {
     const float *restrict k0 = k, *restrict k1 = k + C, *restrict k2 = k + 2 * (size_t)C,
                           *restrict k3 = k + 3 * (size_t)C, *restrict k4 = k + 4 * (size_t)C,
                           *restrict k5 = k + 5 * (size_t)C, *restrict k6 = k + 6 * (size_t)C,
@@ -168,11 +169,14 @@ CNN_CLONES static void weight_row(const float *restrict k, int C, float *restric
         u[15 * plane + c] = t32;
     }
 }
+CNN_DISPATCH(weight_row,
+             (const float *restrict k, int C, float *restrict u, size_t plane),
+             (k, C, u, plane))
 
 /* dw[o, c] += G^T dU[., o, c] G for c < C: the 3x3 gradients of row o's kernels (dw, 9
  * floats each) from the gradients of their transforms (planes `plane` floats apart). */
-CNN_CLONES static void weight_grad_row(const float *restrict du, size_t plane, int C,
-                                        float *restrict dw) {
+static inline CNN_BODY void weight_grad_row_body(const float *restrict du, size_t plane, int C,
+                                                 float *restrict dw) {
     for (int c = 0; c < C; c++) {
         float t[3][4];
         for (int b = 0; b < 4; b++) {
@@ -191,6 +195,9 @@ CNN_CLONES static void weight_grad_row(const float *restrict du, size_t plane, i
         }
     }
 }
+CNN_DISPATCH(weight_grad_row,
+             (const float *restrict du, size_t plane, int C, float *restrict dw),
+             (du, plane, C, dw))
 
 /* Tile row q of the batch: its sample and its row of tiles in the sample's planes. */
 static void tile_row(const wdir *d, size_t q, size_t *sample, int *ti) {
@@ -204,8 +211,8 @@ static void tile_row(const wdir *d, size_t q, size_t *sample, int *ti) {
  * applied down the columns; the results go to L (their first 2 tw columns) and R (all but
  * the first 2), tile row after tile row, so that tile t of the chunk finds its columns at
  * L[2t], L[2t+1], R[2t], R[2t+1] and one loop over all tiles applies B along the rows. */
-CNN_CLONES static void input_chunk(const wdir *d, const float *in, size_t q0, int rows,
-                                    int ci, float *v, size_t vs, float *s) {
+static inline CNN_BODY void input_chunk_body(const wdir *d, const float *in, size_t q0, int rows,
+                                             int ci, float *v, size_t vs, float *s) {
     int tw = d->tw, n = 2 * tw + 2, tiles = rows * tw;
     size_t seg = 2 * (size_t)d->T; /* floats of one L or R array */
     float *L = s, *R = s + 4 * seg, *p = s + 8 * seg;
@@ -254,6 +261,10 @@ CNN_CLONES static void input_chunk(const wdir *d, const float *in, size_t q0, in
         }
     }
 }
+CNN_DISPATCH(input_chunk,
+             (const wdir *d, const float *in, size_t q0, int rows, int ci, float *v, size_t vs,
+              float *s),
+             (d, in, q0, rows, ci, v, vs, s))
 
 /* Writes one output row from its even (e) and odd (o) columns: dst[2t] = e[t] + bias,
  * dst[2t+1] = o[t] + bias, or adds them when accumulate. */
@@ -280,9 +291,9 @@ static inline void store_row(float *restrict dst, const float *restrict e,
 /* Output channel co of `rows` tile rows from q0, from m[xi * ms + t] (t the tile's index in
  * the chunk): Y = A^T M A for every tile in one loop, then the rows stored (plus bias) or
  * added into out (N, CO, OH, OW). s: scratch of 4 T floats. */
-CNN_CLONES static void output_chunk(const wdir *d, const float *m, size_t ms, size_t q0,
-                                     int rows, int co, float bias, float *out, int accumulate,
-                                     float *s) {
+static inline CNN_BODY void output_chunk_body(const wdir *d, const float *m, size_t ms, size_t q0,
+                                              int rows, int co, float bias, float *out,
+                                              int accumulate, float *s) {
     int tw = d->tw, tiles = rows * tw;
     float *restrict y00 = s, *restrict y01 = s + d->T, *restrict y10 = s + 2 * (size_t)d->T,
                     *restrict y11 = s + 3 * (size_t)d->T;
@@ -319,13 +330,17 @@ CNN_CLONES static void output_chunk(const wdir *d, const float *m, size_t ms, si
         if (2 * ti + 1 < d->OH) store_row(row + d->OW, y10 + at, y11 + at, d->OW, bias, accumulate);
     }
 }
+CNN_DISPATCH(output_chunk,
+             (const wdir *d, const float *m, size_t ms, size_t q0, int rows, int co, float bias,
+              float *out, int accumulate, float *s),
+             (d, m, ms, q0, rows, co, bias, out, accumulate, s))
 
 /* The gradient of the transformed outputs, dM = A dY A^T, of channel co in `rows` tile rows
  * from z0, from dy (N, CO, OH, OW) (zero beyond its edges) into m[xi * ms + t]. Each tile
  * row's two rows of dy go, with zeros to 2 tw columns, to Y0 and Y1, so that tile t finds its
  * 2x2 values at Y0[2t], Y0[2t+1], Y1[2t], Y1[2t+1]. s: scratch of 4 T floats. */
-CNN_CLONES static void grad_chunk(const wdir *d, const float *dy, size_t q0, int rows, int co,
-                                   float *m, size_t ms, float *s) {
+static inline CNN_BODY void grad_chunk_body(const wdir *d, const float *dy, size_t q0, int rows,
+                                            int co, float *m, size_t ms, float *s) {
     int tw = d->tw, n = 2 * tw, tiles = rows * tw;
     float *restrict Y0 = s, *restrict Y1 = s + 2 * (size_t)d->T;
     size_t oplane = (size_t)d->OH * d->OW;
@@ -375,6 +390,10 @@ CNN_CLONES static void grad_chunk(const wdir *d, const float *dy, size_t q0, int
         z15[t] = o1;
     }
 }
+CNN_DISPATCH(grad_chunk,
+             (const wdir *d, const float *dy, size_t q0, int rows, int co, float *m, size_t ms,
+              float *s),
+             (d, dy, q0, rows, co, m, ms, s))
 
 /* ---------------------------------------------------------------------------------------------
  * The drivers

@@ -130,7 +130,7 @@ typedef struct bn_channel {
 } bn_channel;
 
 /* The channel's batch mean and sum of squared deviations. */
-CNN_CLONES static void channel_stats(const bn_channel *ch, double *mean, double *dev) {
+static inline CNN_BODY void channel_stats_body(const bn_channel *ch, double *mean, double *dev) {
     double sum[LANES] = {0}, ss[LANES] = {0};
     for (int i = 0; i < ch->N; i++) lanes_add(ch->x + (size_t)i * ch->stride, ch->P, 0.0, 0, sum);
     *mean = lanes_total(sum) / ((double)ch->N * ch->P);
@@ -138,10 +138,11 @@ CNN_CLONES static void channel_stats(const bn_channel *ch, double *mean, double 
     for (int i = 0; i < ch->N; i++) lanes_add(ch->x + (size_t)i * ch->stride, ch->P, *mean, 1, ss);
     *dev = lanes_total(ss);
 }
+CNN_DISPATCH(channel_stats, (const bn_channel *ch, double *mean, double *dev), (ch, mean, dev))
 
 /* y = g (x - mean) inv_std + b over the channel. */
-CNN_CLONES static void channel_normalise(const bn_channel *ch, double mean, double inv_std,
-                                         float g, float b) {
+static inline CNN_BODY void channel_normalise_body(const bn_channel *ch, double mean,
+                                                   double inv_std, float g, float b) {
     for (int i = 0; i < ch->N; i++) {
         const float *restrict xc = ch->x + (size_t)i * ch->stride;
         float *restrict yc = ch->y + (size_t)i * ch->stride;
@@ -149,10 +150,13 @@ CNN_CLONES static void channel_normalise(const bn_channel *ch, double mean, doub
         for (size_t k = 0; k < ch->P; k++) yc[k] = g * (float)((xc[k] - mean) * inv_std) + b;
     }
 }
+CNN_DISPATCH(channel_normalise,
+             (const bn_channel *ch, double mean, double inv_std, float g, float b),
+             (ch, mean, inv_std, g, b))
 
 /* The channel's sums of dy and of dy x_hat. */
-CNN_CLONES static void channel_grad_sums(const bn_channel *ch, double mean, double inv_std,
-                                         double *sdy, double *sdyx) {
+static inline CNN_BODY void channel_grad_sums_body(const bn_channel *ch, double mean,
+                                                   double inv_std, double *sdy, double *sdyx) {
     double a[LANES] = {0}, b[LANES] = {0};
     for (int i = 0; i < ch->N; i++) {
         const float *restrict xc = ch->x + (size_t)i * ch->stride;
@@ -173,12 +177,16 @@ CNN_CLONES static void channel_grad_sums(const bn_channel *ch, double mean, doub
     *sdy = lanes_total(a);
     *sdyx = lanes_total(b);
 }
+CNN_DISPATCH(channel_grad_sums,
+             (const bn_channel *ch, double mean, double inv_std, double *sdy, double *sdyx),
+             (ch, mean, inv_std, sdy, sdyx))
 
 /* dx (=, when fresh, or +=) the channel's input gradient: with batch statistics
  * k0 (M dy - sdy - x_hat sdyx), k0 = g inv_std / M (the batch mean and variance depend on every
  * x of the channel: the two sums carry that dependence back); with running ones dy g inv_std. */
-CNN_CLONES static void channel_dx(const bn_channel *ch, int batch_stats, int fresh, int ranks,
-                                  double mean, double inv_std, double g, double sdy, double sdyx) {
+static inline CNN_BODY void channel_dx_body(const bn_channel *ch, int batch_stats, int fresh,
+                                            int ranks, double mean, double inv_std, double g,
+                                            double sdy, double sdyx) {
     double M = (double)ch->N * ch->P * ranks, k0 = g * inv_std / M;
     float scale = (float)(g * inv_std);
     for (int i = 0; i < ch->N; i++) {
@@ -203,6 +211,10 @@ CNN_CLONES static void channel_dx(const bn_channel *ch, int batch_stats, int fre
         }
     }
 }
+CNN_DISPATCH(channel_dx,
+             (const bn_channel *ch, int batch_stats, int fresh, int ranks, double mean, double
+              inv_std, double g, double sdy, double sdyx),
+             (ch, batch_stats, fresh, ranks, mean, inv_std, g, sdy, sdyx))
 
 static bn_channel channel_of(const cnn_node *n, int N, int ch) {
     int C = n->shape.dim[0];
