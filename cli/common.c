@@ -311,3 +311,15 @@ void cli_json_str(const char *s) {
     }
     putchar('"');
 }
+
+int cli_fuse(const char *cmd, cnn_net **net) {
+    char err[2048];
+    cnn_net *fused = NULL;
+    if (cnn_net_fuse(*net, &fused, err, sizeof err)) {
+        fprintf(stderr, "cnn %s: --fuse: %s\n", cmd, err);
+        return 0;
+    }
+    cnn_net_free(*net);
+    *net = fused;
+    return 1;
+}

@@ -52,6 +52,10 @@ int cli_load_task_data(const char *cmd, const char *spec, cnn_task task, const c
  * say or cannot be read. */
 int cli_checkpoint_data(const char *path, char *buf, size_t size);
 
+/* --fuse: replaces *net by its inference copy (cnn_net_fuse) and frees the original. 0 (with
+ * "cnn CMD: --fuse: ..." on stderr, *net unchanged) when it cannot. */
+int cli_fuse(const char *cmd, cnn_net **net);
+
 /* Prints s on stdout as a JSON string, quoted and escaped. */
 void cli_json_str(const char *s);
 

@@ -12,7 +12,7 @@
 
 typedef struct eval_cfg {
     const char *data;
-    int json, threads, batch;
+    int json, threads, batch, fuse;
 } eval_cfg;
 
 static void fill_opts(cli_opt *o, eval_cfg *c) {
@@ -21,6 +21,7 @@ static void fill_opts(cli_opt *o, eval_cfg *c) {
         {"json", OPT_FLAG, &c->json, "", "print one JSON object (top1, top5, loss, n, per_class, confusion)", 0, 0, 0},
         {"batch", OPT_INT, &c->batch, "B", "samples per forward pass [256]", 1, 65536, 0},
         {"threads", OPT_INT, &c->threads, "T", "threads [1]", 1, 1024, 0},
+        {"fuse", OPT_FLAG, &c->fuse, "", "evaluate the inference form: batch norm folded into the convolutions, ReLUs applied by them (cnn_net_fuse)", 0, 0, 0},
         {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
     };
     memcpy(o, table, sizeof table);
@@ -30,7 +31,7 @@ static const char ABOUT[] = "Evaluates a trained model (a checkpoint written by 
 
 void cli_eval_help(FILE *f) {
     eval_cfg c;
-    cli_opt o[5];
+    cli_opt o[6];
     fill_opts(o, &c);
     cli_help(f, "cnn eval MODEL.ckpt [options]", ABOUT, o);
 }
@@ -130,7 +131,7 @@ static int load_test(const char *spec, cnn_net *net, cnn_dataset **test) {
 
 int cli_eval(int argc, char **argv) {
     eval_cfg c = {.threads = 1, .batch = 256};
-    cli_opt o[5];
+    cli_opt o[6];
     fill_opts(o, &c);
     const char *pos[1];
     int npos;
@@ -148,6 +149,7 @@ int cli_eval(int argc, char **argv) {
         fprintf(stderr, "cnn eval: %s\n", err);
         return 1;
     }
+    if (c.fuse && !cli_fuse("eval", &net)) goto out;
     if (!c.data) {
         if (!cli_checkpoint_data(pos[0], data, sizeof data)) {
             fprintf(stderr, "cnn eval: %s does not say its data set: give --data\n", pos[0]);

@@ -179,18 +179,11 @@ static int build_plain(const model_req *r, cnn_net **net);
 
 /* Builds the network asked for, fused with --fuse. Prints the error and returns 0 on failure. */
 static int build(const model_req *r, cnn_net **net) {
-    char err[2048];
-    cnn_net *plain, *fused;
-    if (!build_plain(r, &plain)) return 0;
-    if (!r->fuse) {
-        *net = plain;
-        return 1;
-    }
-    cnn_status st = cnn_net_fuse(plain, &fused, err, sizeof err);
-    cnn_net_free(plain);
-    *net = st ? NULL : fused;
-    if (st) fprintf(stderr, "cnn %s: --fuse: %s\n", r->cmd, err);
-    return st == CNN_STATUS_OK;
+    if (!build_plain(r, net)) return 0;
+    if (!r->fuse || cli_fuse(r->cmd, net)) return 1;
+    cnn_net_free(*net);
+    *net = NULL;
+    return 0;
 }
 
 static int build_plain(const model_req *r, cnn_net **net) {

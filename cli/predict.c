@@ -18,7 +18,7 @@
 #define MAX_ARGS 4096
 
 typedef struct predict_opts {
-    int top, json, threads;
+    int top, json, threads, fuse;
 } predict_opts;
 
 #define PREDICT_OPTIONS(c)                                                                     \
@@ -26,6 +26,7 @@ typedef struct predict_opts {
         {"top", OPT_INT, &(c)->top, "K", "classes shown per image [5, at most the classes]", 1, 100000, 0}, \
         {"json", OPT_FLAG, &(c)->json, "", "one JSON object per line: file, classes, probabilities (or error)", 0, 0, 0}, \
         {"threads", OPT_INT, &(c)->threads, "T", "threads [1]", 1, 1024, 0},                  \
+        {"fuse", OPT_FLAG, &(c)->fuse, "", "run the inference form: batch norm folded into the convolutions, ReLUs applied by them (cnn_net_fuse)", 0, 0, 0}, \
         {NULL, 0, NULL, NULL, NULL, 0, 0, 0},                                                 \
     }
 
@@ -149,6 +150,7 @@ int cli_predict(int argc, char **argv) {
         fprintf(stderr, "cnn predict: %s\n", err);
         goto out;
     }
+    if (c.fuse && !cli_fuse("predict", &net)) goto out;
     int K = cnn_net_preprocess(net)->classes;
     if (cnn_net_preprocess(net)->task != CNN_TASK_CLASSIFICATION) {
         fprintf(stderr, "cnn predict: %s was trained for %s; predict classifies images\n",

@@ -117,6 +117,13 @@ int main(int argc, char **argv) {
 
     expect("eval one.ckpt --data . --json", 0, "\"top1\": ", "\"n\": 200");
     expect("eval one.ckpt --data .", 0, "top-5", "confusion matrix");
+    /* --fuse evaluates the inference form (the default model's ReLUs applied by its
+     * convolutions: the same bits), so the same report. */
+    static char plain[1 << 16], fused[1 << 16];
+    T_CHECK(run("eval one.ckpt --data . --json", plain, sizeof plain) == 0 &&
+                run("eval one.ckpt --data . --json --fuse", fused, sizeof fused) == 0 &&
+                strcmp(plain, fused) == 0,
+            "eval --fuse reports as eval:\n%s\nvs\n%s", fused, plain);
 
     /* predict: an image of class 3 (its bar at row 10). */
     unsigned char img[28 * 28] = {0};
@@ -125,6 +132,7 @@ int main(int argc, char **argv) {
     snprintf(png, sizeof png, "%s/three.png", dir);
     T_CHECK(stbi_write_png(png, 28, 28, 1, img, 28) != 0, "writing a PNG");
     expect("predict one.ckpt three.png", 0, "1. 3 ", "%");
+    expect("predict one.ckpt three.png --fuse", 0, "1. 3 ", "%");
     expect("predict one.ckpt missing.png", 1, "missing.png", NULL);
 
     /* viz: every picture, from an image file and from a test image, and its refusals. */
