@@ -17,8 +17,11 @@
 char *cnn_data_strdup(const char *s);
 
 /* A data set of n samples of shape (c, h, w) with room for `classes` class names, all NULL:
- * the samples (pixels when bytes is 1, x when 0) and y are allocated and zeroed. NULL when
- * memory runs out. */
+ * the samples (pixels when bytes is 1, x when 0) and y are allocated and zeroed. With bytes
+ * CNN_DATA_PIXELS_GIVEN the samples are bytes the caller sets into pixels itself (a buffer it
+ * read them into: zeroing a second one would hold the set twice at the peak). NULL when memory
+ * runs out. */
+#define CNN_DATA_PIXELS_GIVEN 2
 cnn_dataset *cnn_data_new(int n, int c, int h, int w, int classes, int bytes);
 
 /* Sets the class names of ds from names[0..classes), or "0", "1", ... when names is NULL.

@@ -69,12 +69,13 @@ cnn_dataset *cnn_data_new(int n, int c, int h, int w, int classes, int bytes) {
     ds->shape.dim[1] = h;
     ds->shape.dim[2] = w;
     ds->classes = classes;
-    void *samples = samples_new((size_t)n, numel, bytes);
+    int given = bytes == CNN_DATA_PIXELS_GIVEN;
+    void *samples = given ? NULL : samples_new((size_t)n, numel, bytes);
     if (bytes) ds->pixels = samples;
     else ds->x = samples;
     ds->y = cnn_calloc((size_t)n, sizeof(int32_t));
     ds->class_names = cnn_calloc((size_t)classes, sizeof(char *));
-    if (!samples || !ds->y || !ds->class_names) {
+    if ((!samples && !given) || !ds->y || !ds->class_names) {
         cnn_dataset_free(ds);
         return NULL;
     }

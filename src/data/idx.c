@@ -253,19 +253,20 @@ static cnn_status load_pair(const char *images_path, const char *labels_path,
     int classes = fixed_classes > 0 ? fixed_classes : 10;
     for (uint32_t i = 0; i < n; i++)
         if (labels[i] >= classes) classes = labels[i] + 1;
-    ds = cnn_data_shard_new((int)n, sh, 1, (int)h, (int)w, classes, 1);
+    /* The images read are the data set's own: no second buffer (an empty shard read none and
+     * gets an empty one). */
+    if (!pixels) pixels = cnn_calloc(1, 1);
+    ds = pixels ? cnn_data_shard_new((int)n, sh, 1, (int)h, (int)w, classes,
+                                     CNN_DATA_PIXELS_GIVEN)
+                : NULL;
     if (!ds) {
         st = cnn_set_error(err, errlen, CNN_STATUS_NO_MEMORY,
                            "%s: out of memory for %u images of %ux%u", images_path,
                            (unsigned)n, (unsigned)h, (unsigned)w);
         goto done;
     }
-    if (pixels) { /* the shard's images are read already: take them (an empty shard keeps its
-                   * own empty buffer) */
-        cnn_free(ds->pixels);
-        ds->pixels = pixels;
-        pixels = NULL;
-    }
+    ds->pixels = pixels;
+    pixels = NULL;
     if (ds->ids) {
         for (uint32_t i = 0; i < n; i++) ds->whole_y[i] = labels[i];
         cnn_data_shard_labels(ds);
