@@ -309,6 +309,14 @@ if [ "$w2" = 1 ]; then
         sumrow "$title" "img/s" "$(cell "$c")" "$(cell "$t")" - \
             "$(ratio "${c%% *}" "${t%% *}" higher)" - "$(frac "$c" "$gw" rate)"
     done
+    # The speed-up from 1 to 2 threads of each side's training (its best layout at each).
+    c1=${val["cnn|cifar-train|1|nchw"]:-} c2=${val["cnn|cifar-train|2|nchw"]:-}
+    t1=$(for l in nchw channels_last; do echo "${val["torch|cifar-train|1|$l"]:-}"; done | sort -g | tail -1)
+    t2=$(for l in nchw channels_last; do echo "${val["torch|cifar-train|2|$l"]:-}"; done | sort -g | tail -1)
+    if [ -n "$c1" ] && [ -n "$c2" ] && [ -n "$t1" ] && [ -n "$t2" ]; then
+        sumrow "2 training speed-up, 1 -> 2 threads" "x" "$(awk -v a="$c2" -v b="$c1" 'BEGIN { printf "%.2f\n", a / b }')" \
+            "$(awk -v a="$t2" -v b="$t1" 'BEGIN { printf "%.2f\n", a / b }')" - - - -
+    fi
 fi
 if [ "$w3" = 1 ]; then
     m=${info["macs|resnet18"]:-}
