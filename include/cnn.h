@@ -39,7 +39,7 @@ extern "C" {
  * lines are its one source: the Makefile reads them for the library's file names and SONAME
  * (libcnn.so.MAJOR), and cnn_version() returns CNN_VERSION_STRING as the library was built. */
 #define CNN_VERSION_MAJOR 0
-#define CNN_VERSION_MINOR 4
+#define CNN_VERSION_MINOR 5
 #define CNN_VERSION_PATCH 0
 #define CNN_VERSION_STR_(x) #x
 #define CNN_VERSION_XSTR_(x) CNN_VERSION_STR_(x)

@@ -76,7 +76,12 @@ cnn_status cnn_net_fuse(const cnn_net *net, cnn_net **out, char *err, size_t err
             if (k) strcat(inputs, ",");
             strcat(inputs, net->nodes[into[nd->in[k]->index]]->name);
         }
-        cnn_fields_print(nd->type->fields, nd->params, args, sizeof args, 0);
+        if (cnn_fields_print(nd->type->fields, nd->params, args, sizeof args, 0) >=
+            (int)sizeof args) {
+            st = fail(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
+                      "layer '%s': its arguments do not fit 1024 characters", nd->name);
+            break;
+        }
         if (chains[i].a >= 0 || chains[i].r >= 0) {
             const cnn_node *a = chains[i].a >= 0 ? net->nodes[chains[i].a] : NULL;
             int C = nd->shape.dim[0];
