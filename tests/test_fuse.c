@@ -1,6 +1,7 @@
 /*
- * test_fuse.c - inference fusion: conv2d act=relu against conv2d then relu (forward and every
- * gradient, bit for bit, on each kernel path, at 1 and 2 threads), and cnn_net_fuse: which
+ * test_fuse.c - inference fusion: conv2d act=relu (the ReLU in the kernels' epilogue) against
+ * conv2d then relu (forward and every gradient, bit for bit, on each kernel path and the
+ * reference kernels, at 1 and 2 threads), and cnn_net_fuse: which
  * layers it absorbs and which it must not, outputs that match the unfused network in
  * evaluation mode, names, preprocessing, the text and ONNX forms of a fused network.
  */
@@ -14,33 +15,37 @@
 /* ---- conv2d act=relu is conv2d then relu ------------------------------------------------- */
 
 /* One geometry per kernel path: Winograd (3x3, 16 channels, enough tiles), the direct kernels
- * (few input channels), im2col (stride 2). */
+ * along the outputs (few input channels) and along the channels (LeNet-5's conv2: 16 outputs
+ * of short rows), im2col (stride 2). */
 static const char *const CONVS[] = {
     "out=16 kernel=3 padding=1",
     "out=6 kernel=5 padding=2",
+    "out=16 kernel=5",
     "out=8 kernel=3 stride=2 padding=1 bias=0",
 };
-static const int CONV_IN[] = {16, 1, 4};
+static const int CONV_IN[] = {16, 1, 6, 4}, CONV_HW[] = {12, 12, 14, 12};
 
-static void same_as_relu_layer(int which, int threads) {
+static void same_as_relu_layer(int which, int threads, int reference) {
     char spec_a[512], spec_b[512], what[128];
-    int C = CONV_IN[which], N = 4;
+    int C = CONV_IN[which], S = CONV_HW[which], N = 4;
     snprintf(spec_a, sizeof spec_a,
-             "input x - shape=%dx12x12; conv2d c x %s act=relu; flatten f -; dense o - out=3", C,
-             CONVS[which]);
+             "input x - shape=%dx%dx%d; conv2d c x %s act=relu; flatten f -; dense o - out=3", C,
+             S, S, CONVS[which]);
     snprintf(spec_b, sizeof spec_b,
-             "input x - shape=%dx12x12; conv2d c x %s; relu r -; flatten f -; dense o - out=3", C,
-             CONVS[which]);
-    snprintf(what, sizeof what, "%s, %d thread%s", CONVS[which], threads, threads > 1 ? "s" : "");
+             "input x - shape=%dx%dx%d; conv2d c x %s; relu r -; flatten f -; dense o - out=3", C,
+             S, S, CONVS[which]);
+    snprintf(what, sizeof what, "%s, %d thread%s%s", CONVS[which], threads, threads > 1 ? "s" : "",
+             reference ? ", reference kernels" : "");
     cnn_net *a = t_net(spec_a, 5), *b = t_net(spec_b, 5);
     if (!T_CHECK(a && b, "%s: networks", what)) return;
-    size_t nx = (size_t)N * C * 144;
+    size_t nx = (size_t)N * C * S * S;
     float *x = malloc(nx * sizeof *x), seed[4 * 3];
     t_fill(x, nx, 9, -1, 1);
     t_fill(seed, 12, 10, -1, 1);
     cnn_net *nets[2] = {a, b};
     for (int k = 0; k < 2; k++) {
         T_OK(nets[k], cnn_net_set_threads(nets[k], threads));
+        cnn_net_set_reference(nets[k], reference);
         T_OK(nets[k], cnn_net_prepare(nets[k], N));
         cnn_net_set_training(nets[k], 1);
         T_OK(nets[k], cnn_net_forward(nets[k], x, N));
@@ -271,8 +276,10 @@ static void test_kept_transforms(void) {
 
 int main(void) {
     test_kept_transforms();
-    for (int which = 0; which < 3; which++)
-        for (int threads = 1; threads <= 2; threads++) same_as_relu_layer(which, threads);
+    for (int which = 0; which < 4; which++)
+        for (int threads = 1; threads <= 2; threads++)
+            for (int reference = 0; reference <= 1; reference++)
+                same_as_relu_layer(which, threads, reference);
     test_fuse_zoo("resnet20", 1, 28, 28);
     test_fuse_zoo("resnet18", 3, 64, 64);
     test_fuse_zoo("vgg_small", 1, 28, 28);

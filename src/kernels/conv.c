@@ -66,6 +66,7 @@ static void ref_forward(const cnn_conv_geom *g, const float *x, const float *w, 
                             }
                     float *out = &y[at4(n, o, i, j, g->OC, g->OH, g->OW)];
                     *out = accumulate ? *out + (float)acc : (float)acc;
+                    if (g->relu && *out < 0.0f) *out = 0.0f;
                 }
         }
 }
@@ -464,7 +465,7 @@ typedef struct bias_job {
     float *y;
     const float *t, *b;
     size_t ld, P;
-    int n, s, OC, accumulate;
+    int n, s, OC, accumulate, relu;
 } bias_job;
 
 /* Output channels [begin, end) of sample n = n0 + s: y = t + b, or y += t + b. */
@@ -479,6 +480,12 @@ static void bias_range(void *arg, long begin, long end, int worker) {
         if (j->accumulate) {
 #pragma omp simd
             for (size_t p = 0; p < P; p++) dst[p] += src[p] + bias;
+        } else if (j->relu) {
+#pragma omp simd
+            for (size_t p = 0; p < P; p++) {
+                float v = src[p] + bias;
+                dst[p] = v < 0.0f ? 0.0f : v;
+            }
         } else {
 #pragma omp simd
             for (size_t p = 0; p < P; p++) dst[p] = src[p] + bias;
@@ -499,7 +506,7 @@ static void forward_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int
                    t + (size_t)grp * k->OCg * ld, (int)ld);
     }
     for (int s = 0; s < S; s++) {
-        bias_job j = {y, t, b, ld, P, n0 + s, s, g->OC, accumulate};
+        bias_job j = {y, t, b, ld, P, n0 + s, s, g->OC, accumulate, g->relu};
         cnn_parallel_for(pool, threads, g->OC, bias_range, &j);
     }
 }

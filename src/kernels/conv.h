@@ -53,6 +53,10 @@ typedef struct cnn_conv_geom {
      * read OH and OW as given and never PB or PR: a transposed convolution with output_padding
      * has an input (OH) smaller than that formula gives for its output (H). */
     int OH, OW;
+    /* The forward pass's epilogue: 1 applies max(y, 0) after the bias as each output is
+     * written (conv2d act=relu; NaN kept, as the relu layer). The gradients ignore it: the
+     * layer masks dy itself. */
+    int relu;
 } cnn_conv_geom;
 
 /* The output length along one axis, floor((in + pad_total - d (k - 1) - 1) / s) + 1, in 64-bit

@@ -48,6 +48,7 @@ typedef struct dpass {
     size_t L, Lr;        /* outputs computed per channel, OH Wp; rounded up to QB */
     size_t xp, yp;       /* floats of one thread's padded copy and outputs */
     size_t shared;       /* floats of wt, the taps' offsets and wt's row offsets */
+    int relu;            /* the forward pass's max(y, 0) after the bias (cnn_conv_geom) */
 } dpass;
 
 static dpass pass_of(int N, int CI, int H, int W, int CO, int OH, int OW, int KH, int KW,
@@ -76,8 +77,10 @@ static dpass pass_of(int N, int CI, int H, int W, int CO, int OH, int OW, int KH
 }
 
 static dpass forward_pass(const cnn_conv_geom *g) {
-    return pass_of(g->N, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->KH, g->KW, g->pt, g->pl,
-                   g->sh, g->sw);
+    dpass p = pass_of(g->N, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->KH, g->KW, g->pt, g->pl,
+                      g->sh, g->sw);
+    p.relu = g->relu;
+    return p;
 }
 
 static dpass data_pass(const cnn_conv_geom *g) {
@@ -423,6 +426,12 @@ static void copy_out(const dpass *p, const float *yp, const float *bias, int n, 
         if (accumulate) {
 #pragma omp simd
             for (int j = 0; j < p->OW; j++) dst[j] += src[j] + b;
+        } else if (p->relu) {
+#pragma omp simd
+            for (int j = 0; j < p->OW; j++) {
+                float v = src[j] + b;
+                dst[j] = v < 0.0f ? 0.0f : v;
+            }
         } else {
 #pragma omp simd
             for (int j = 0; j < p->OW; j++) dst[j] = src[j] + b;
@@ -458,6 +467,11 @@ static void rows_by_channels(const dpass *p, const float *xp, const float *wt, c
                     float *dst = out + ((size_t)n * p->CO + ob + o) * plane + (size_t)i * p->OW + j0;
                     if (accumulate)
                         for (int k = 0; k < nj; k++) dst[k] += t[k * WOB + o] + b;
+                    else if (p->relu)
+                        for (int k = 0; k < nj; k++) {
+                            float v = t[k * WOB + o] + b;
+                            dst[k] = v < 0.0f ? 0.0f : v;
+                        }
                     else
                         for (int k = 0; k < nj; k++) dst[k] = t[k * WOB + o] + b;
                 }

@@ -51,6 +51,7 @@ typedef struct wdir {
     int R, T;            /* tile rows and tiles of a chunk (T = R tw) */
     int chunks;
     size_t u, v, m, s;   /* floats of U, V, M and one thread's scratch */
+    int relu;            /* the forward pass's max(y, 0) after the bias (cnn_conv_geom) */
 } wdir;
 
 static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, int pl) {
@@ -80,7 +81,9 @@ static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, 
 }
 
 static wdir forward_dir(const cnn_conv_geom *g) {
-    return dir_of(g->N, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->pt, g->pl);
+    wdir d = dir_of(g->N, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->pt, g->pl);
+    d.relu = g->relu;
+    return d;
 }
 
 static wdir data_dir(const cnn_conv_geom *g) {
@@ -267,11 +270,23 @@ CNN_DISPATCH(input_chunk,
              (d, in, q0, rows, ci, v, vs, s))
 
 /* Writes one output row from its even (e) and odd (o) columns: dst[2t] = e[t] + bias,
- * dst[2t+1] = o[t] + bias, or adds them when accumulate. */
+ * dst[2t+1] = o[t] + bias (then max(., 0) when relu), or adds them when accumulate. */
 static inline void store_row(float *restrict dst, const float *restrict e,
-                             const float *restrict o, int OW, float bias, int accumulate) {
+                             const float *restrict o, int OW, float bias, int accumulate,
+                             int relu) {
     int pairs = OW / 2;
-    if (accumulate) {
+    if (relu) {
+#pragma omp simd
+        for (int t = 0; t < pairs; t++) {
+            float a = e[t] + bias, b = o[t] + bias;
+            dst[2 * t] = a < 0.0f ? 0.0f : a;
+            dst[2 * t + 1] = b < 0.0f ? 0.0f : b;
+        }
+        if (OW % 2) {
+            float a = e[pairs] + bias;
+            dst[OW - 1] = a < 0.0f ? 0.0f : a;
+        }
+    } else if (accumulate) {
 #pragma omp simd
         for (int t = 0; t < pairs; t++) {
             dst[2 * t] += e[t] + bias;
@@ -326,8 +341,9 @@ static inline CNN_BODY void output_chunk_body(const wdir *d, const float *m, siz
         tile_row(d, q0 + (size_t)r, &sample, &ti);
         float *row = out + (sample * d->CO + (size_t)co) * oplane + (size_t)(2 * ti) * d->OW;
         size_t at = (size_t)r * tw;
-        store_row(row, y00 + at, y01 + at, d->OW, bias, accumulate);
-        if (2 * ti + 1 < d->OH) store_row(row + d->OW, y10 + at, y11 + at, d->OW, bias, accumulate);
+        store_row(row, y00 + at, y01 + at, d->OW, bias, accumulate, d->relu);
+        if (2 * ti + 1 < d->OH)
+            store_row(row + d->OW, y10 + at, y11 + at, d->OW, bias, accumulate, d->relu);
     }
 }
 CNN_DISPATCH(output_chunk,

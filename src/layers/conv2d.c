@@ -10,9 +10,9 @@
  *   dx += the same sum read backwards (each term sends W dy to the pixel it read),
  *   dW[o,c,u,v] += sum_{n,i,j} dy[n,o,i,j] x[n, g C/G + c, ...],  db[o] += sum_{n,i,j} dy[n,o,i,j]
  *
- * act=relu applies max(y, 0) to the output in the layer (NaN kept, as the relu layer), and its
- * backward first keeps dy only where y > 0 (into saved memory: the layer's own dy stays the
- * gradient of its output). cnn_net_fuse makes such layers, with batch norm folded in.
+ * act=relu applies max(y, 0) to the output (NaN kept, as the relu layer) in the kernels'
+ * epilogue, as each output is written after its bias; the backward first keeps dy only where
+ * y > 0 (into saved memory: the layer's own dy stays the gradient of its output). cnn_net_fuse makes such layers, with batch norm folded in.
  *
  * padding: P or PHxPW on every side; per axis before:after, "PT:PBxPL:PR" (ONNX's pads
  * [PT, PL, PB, PR]; PyTorch's F.pad(x, (PL, PR, PT, PB)) then the convolution); "valid" is 0;
@@ -177,7 +177,7 @@ static size_t conv2d_saved_bytes(const cnn_node *n, int batch) {
     return kept_bytes(n, batch) + masked;
 }
 
-/* act=relu's element-wise passes, over parts of ACT_PART values shared by the threads. */
+/* act=relu's gradient pass, over parts of ACT_PART values shared by the threads. */
 #define ACT_PART 16384
 
 typedef struct relu_job {
@@ -185,16 +185,6 @@ typedef struct relu_job {
     const float *dy;
     size_t count;
 } relu_job;
-
-/* Parts [begin, end) of the output: y = max(y, 0) with NaN kept, as the relu layer. */
-static void relu_parts(void *arg, long begin, long end, int worker) {
-    const relu_job *j = arg;
-    size_t i0 = (size_t)begin * ACT_PART, i1 = (size_t)end * ACT_PART;
-    float *restrict y = j->y;
-    if (i1 > j->count) i1 = j->count;
-#pragma omp simd
-    for (size_t i = i0; i < i1; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
-}
 
 /* Parts [begin, end): dy_kept = dy where y > 0, else 0 (relu's gradient). */
 static void relu_grad_parts(void *arg, long begin, long end, int worker) {
@@ -220,11 +210,8 @@ static void conv2d_forward(cnn_node *n, const cnn_ctx *c) {
     const conv2d_params *p = n->params;
     cnn_conv_geom g = conv2d_geom(n, c->batch);
     const float *b = p->bias ? n->w + conv2d_weight_count(n) : NULL;
+    g.relu = p->act == ACT_RELU; /* applied by the kernels as they write each output */
     cnn_conv2d_forward(c, &g, n->in[0]->y, n->w, b, n->y, n->saved);
-    if (p->act == ACT_RELU) {
-        relu_job j = {.y = n->y, .count = (size_t)c->batch * cnn_node_numel(n)};
-        each_part(c, relu_parts, &j);
-    }
 }
 
 static void conv2d_backward(cnn_node *n, const cnn_ctx *c) {
