@@ -71,6 +71,44 @@ static void same_as_relu_layer(int which, int threads, int reference) {
     cnn_net_free(b);
 }
 
+/* add act=relu is add then relu: forward, the gradient of the layer's output (not masked in
+ * place), the inputs' gradients (one input given twice) and the parameters', bit for bit. */
+static void add_same_as_relu_layer(int threads) {
+    const char *a_spec = "input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
+                         "add s c,x,c act=relu; flatten f -; dense o - out=3";
+    const char *b_spec = "input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
+                         "add s c,x,c; relu r -; flatten f -; dense o - out=3";
+    cnn_net *a = t_net(a_spec, 6), *b = t_net(b_spec, 6);
+    if (!T_CHECK(a && b, "add networks")) return;
+    enum { N = 5 };
+    float x[N * 4 * 81], seed[N * 3];
+    t_fill(x, sizeof x / sizeof *x, 13, -1, 1);
+    t_fill(seed, N * 3, 14, -1, 1);
+    cnn_net *nets[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        T_OK(nets[k], cnn_net_set_threads(nets[k], threads));
+        T_OK(nets[k], cnn_net_prepare(nets[k], N));
+        cnn_net_set_training(nets[k], 1);
+        T_OK(nets[k], cnn_net_forward(nets[k], x, N));
+        cnn_net_zero_grad(nets[k]);
+        memcpy(cnn_net_output_grad(nets[k]), seed, sizeof seed);
+        T_OK(nets[k], cnn_net_backward(nets[k]));
+    }
+    int sa = cnn_net_find(a, "s"), rb = cnn_net_find(b, "r");
+    size_t ny = N * 4 * 81;
+    char what[96];
+    snprintf(what, sizeof what, "add act=relu, %d thread%s: output", threads, threads > 1 ? "s" : "");
+    t_same_bits(what, cnn_net_layer_output(a, sa), cnn_net_layer_output(b, rb), ny);
+    snprintf(what, sizeof what, "add act=relu, %d threads: output gradient", threads);
+    t_same_bits(what, cnn_net_layer_grad(a, sa), cnn_net_layer_grad(b, rb), ny);
+    snprintf(what, sizeof what, "add act=relu, %d threads: input gradient", threads);
+    t_same_bits(what, cnn_net_input_grad(a, 0), cnn_net_input_grad(b, 0), ny);
+    snprintf(what, sizeof what, "add act=relu, %d threads: parameter gradients", threads);
+    t_same_bits(what, cnn_net_grads(a), cnn_net_grads(b), cnn_net_param_count(a));
+    cnn_net_free(a);
+    cnn_net_free(b);
+}
+
 /* ---- cnn_net_fuse ------------------------------------------------------------------------ */
 
 /* Batch norm's running statistics and affine parameters away from 0 and 1, so that folding
@@ -280,6 +318,7 @@ int main(void) {
         for (int threads = 1; threads <= 2; threads++)
             for (int reference = 0; reference <= 1; reference++)
                 same_as_relu_layer(which, threads, reference);
+    for (int threads = 1; threads <= 2; threads++) add_same_as_relu_layer(threads);
     test_fuse_zoo("resnet20", 1, 28, 28);
     test_fuse_zoo("resnet18", 3, 64, 64);
     test_fuse_zoo("vgg_small", 1, 28, 28);

@@ -5,11 +5,22 @@
  *   dx_k += dy for every k
  *
  * The sum runs left to right, as PyTorch's a + b + c. An input may be given twice ("add x,x"):
- * its gradient then receives dy twice.
+ * its gradient then receives dy twice. act=relu applies max(y, 0) to the sum (NaN kept), as a
+ * relu layer after it would (cnn_net_fuse sets it); the backward then passes dy where y > 0.
  */
-#include "../core/internal.h"
+#include "act_fused.h"
 
-static const cnn_field add_fields[] = {{0}};
+#include <string.h>
+
+typedef struct add_params {
+    int act;
+} add_params;
+
+static const cnn_field add_fields[] = {
+    {"act", CNN_FIELD_ENUM, offsetof(add_params, act), "none", cnn_act_names,
+     "activation applied to the sum in the layer (as a relu layer after it)"},
+    {0},
+};
 
 static int same_shape(const cnn_shape *a, const cnn_shape *b) {
     if (a->rank != b->rank) return 0;
@@ -37,6 +48,7 @@ static cnn_status add_setup(cnn_net *net, cnn_node *n) {
 /* Elements [begin, end) of the forward pass. */
 static void add_forward_range(void *arg, long begin, long end, int worker) {
     const cnn_node *n = arg;
+    const add_params *p = n->params;
     int K = n->n_in;
     float *y = n->y;
     const float *x[CNN_MAX_INPUTS];
@@ -44,8 +56,14 @@ static void add_forward_range(void *arg, long begin, long end, int worker) {
     for (ptrdiff_t i = begin; i < end; i++) {
         float s = x[0][i];
         for (int k = 1; k < K; k++) s += x[k][i];
-        y[i] = s;
+        y[i] = p->act == CNN_ACT_RELU && s < 0.0f ? 0.0f : s;
     }
+}
+
+/* With act=relu, the output gradient where the sum was positive. */
+static size_t add_saved_bytes(const cnn_node *n, int batch) {
+    const add_params *p = n->params;
+    return cnn_act_saved_bytes(p->act, batch, cnn_node_numel(n));
 }
 
 static void add_forward(cnn_node *n, const cnn_ctx *c) {
@@ -74,9 +92,14 @@ static void add_backward_range(void *arg, long begin, long end, int worker) {
 }
 
 static void add_backward(cnn_node *n, const cnn_ctx *c) {
+    const add_params *p = n->params;
     ptrdiff_t total = (ptrdiff_t)((size_t)c->batch * cnn_node_numel(n));
     int K = n->n_in;
     const float *dy = n->dy;
+    if (p->act == CNN_ACT_RELU) {
+        cnn_relu_mask(c, n->y, n->dy, n->saved, (size_t)total);
+        dy = n->saved;
+    }
     float *dx[CNN_MAX_INPUTS];
     for (int k = 0; k < K; k++) dx[k] = n->in[k]->dy;
     /* One input after another (a barrier between them), so that an input given twice is
@@ -87,14 +110,28 @@ static void add_backward(cnn_node *n, const cnn_ctx *c) {
     }
 }
 
+/* cnn_net_fuse: a relu after the sum is applied by the layer; a per-channel map is not. */
+static int add_fold(const cnn_node *n, const float *w, const double *scale, const double *shift,
+                    const char *act, char *args, size_t args_size, float *params) {
+    const add_params *p = n->params;
+    (void)w, (void)params;
+    if (scale || shift || p->act != CNN_ACT_NONE || !act || cnn_act_of(act) < 0) return -1;
+    add_params q = {cnn_act_of(act)};
+    cnn_fields_print(add_fields, &q, args, args_size, 0);
+    return 0;
+}
+
 const cnn_layer_type cnn_layer_add = {
     .name = "add",
     .doc = "Element-wise sum of 2 to 8 inputs of the same shape (residual connections).",
+    .params_size = sizeof(add_params),
     .fields = add_fields,
     .min_inputs = 2,
     .max_inputs = CNN_MAX_INPUTS,
     .setup = add_setup,
     .forward = add_forward,
     .backward = add_backward,
+    .saved_bytes = add_saved_bytes,
     .writes_fresh = 1,
+    .fold = add_fold,
 };

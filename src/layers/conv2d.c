@@ -23,6 +23,7 @@
  */
 #include "../core/internal.h"
 #include "../kernels/conv.h"
+#include "act_fused.h"
 #include "conv_check.h"
 
 #include <limits.h>
@@ -40,8 +41,6 @@ typedef struct conv2d_params {
     int act;
 } conv2d_params;
 
-static const char *const act_names[] = {"none", "relu", NULL};
-enum { ACT_NONE, ACT_RELU };
 
 static const cnn_field conv2d_fields[] = {
     {"out", CNN_FIELD_INT, offsetof(conv2d_params, out), NULL, NULL, "output channels"},
@@ -59,7 +58,7 @@ static const cnn_field conv2d_fields[] = {
     {"bias", CNN_FIELD_BOOL, offsetof(conv2d_params, bias), "1", NULL, "add a learned bias"},
     {"init", CNN_FIELD_ENUM, offsetof(conv2d_params, init), "he_normal", cnn_init_names,
      "weight initialisation"},
-    {"act", CNN_FIELD_ENUM, offsetof(conv2d_params, act), "none", act_names,
+    {"act", CNN_FIELD_ENUM, offsetof(conv2d_params, act), "none", cnn_act_names,
      "activation applied to the output in the layer (as a relu layer after it)"},
     {0},
 };
@@ -173,32 +172,7 @@ static size_t kept_bytes(const cnn_node *n, int batch) {
 
 static size_t conv2d_saved_bytes(const cnn_node *n, int batch) {
     const conv2d_params *p = n->params;
-    size_t masked = p->act == ACT_RELU ? (size_t)batch * cnn_node_numel(n) * sizeof(float) : 0;
-    return kept_bytes(n, batch) + masked;
-}
-
-/* act=relu's gradient pass, over parts of ACT_PART values shared by the threads. */
-#define ACT_PART 16384
-
-typedef struct relu_job {
-    float *y, *dy_kept;
-    const float *dy;
-    size_t count;
-} relu_job;
-
-/* Parts [begin, end): dy_kept = dy where y > 0, else 0 (relu's gradient). */
-static void relu_grad_parts(void *arg, long begin, long end, int worker) {
-    const relu_job *j = arg;
-    size_t i0 = (size_t)begin * ACT_PART, i1 = (size_t)end * ACT_PART;
-    const float *restrict y = j->y, *restrict dy = j->dy;
-    float *restrict d = j->dy_kept;
-    if (i1 > j->count) i1 = j->count;
-#pragma omp simd
-    for (size_t i = i0; i < i1; i++) d[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-}
-
-static void each_part(const cnn_ctx *c, cnn_range_fn fn, relu_job *j) {
-    cnn_parallel_for(c->workers, c->threads, (long)((j->count + ACT_PART - 1) / ACT_PART), fn, j);
+    return kept_bytes(n, batch) + cnn_act_saved_bytes(p->act, batch, cnn_node_numel(n));
 }
 
 static size_t conv2d_work_bytes(const cnn_node *n, int batch, int threads) {
@@ -210,7 +184,7 @@ static void conv2d_forward(cnn_node *n, const cnn_ctx *c) {
     const conv2d_params *p = n->params;
     cnn_conv_geom g = conv2d_geom(n, c->batch);
     const float *b = p->bias ? n->w + conv2d_weight_count(n) : NULL;
-    g.relu = p->act == ACT_RELU; /* applied by the kernels as they write each output */
+    g.relu = p->act == CNN_ACT_RELU; /* applied by the kernels as they write each output */
     cnn_conv2d_forward(c, &g, n->in[0]->y, n->w, b, n->y, n->saved);
 }
 
@@ -219,11 +193,10 @@ static void conv2d_backward(cnn_node *n, const cnn_ctx *c) {
     cnn_conv_geom g = conv2d_geom(n, c->batch);
     float *db = p->bias ? n->dw + conv2d_weight_count(n) : NULL;
     const float *dy = n->dy;
-    if (p->act == ACT_RELU) {
-        relu_job j = {.y = n->y, .dy = n->dy, .count = (size_t)c->batch * cnn_node_numel(n),
-                      .dy_kept = (float *)((char *)n->saved + kept_bytes(n, c->net->max_batch))};
-        each_part(c, relu_grad_parts, &j);
-        dy = j.dy_kept;
+    if (p->act == CNN_ACT_RELU) {
+        float *masked = (float *)((char *)n->saved + kept_bytes(n, c->net->max_batch));
+        cnn_relu_mask(c, n->y, n->dy, masked, (size_t)c->batch * cnn_node_numel(n));
+        dy = masked;
     }
     if (!c->skip_dx) cnn_conv2d_backward_data(c, &g, dy, n->w, n->saved, n->in[0]->dy);
     cnn_conv2d_backward_weights(c, &g, n->in[0]->y, dy, n->dw, db);
@@ -235,7 +208,7 @@ static int conv2d_fold(const cnn_node *n, const float *w, const double *scale,
                        const double *shift, const char *act, char *args, size_t args_size,
                        float *params) {
     const conv2d_params *p = n->params;
-    if (p->act != ACT_NONE) return -1; /* what follows acts on the activation's output */
+    if (p->act != CNN_ACT_NONE) return -1; /* what follows acts on the activation's output */
     size_t nw = conv2d_weight_count(n), per = nw / (size_t)p->out;
     for (int o = 0; o < p->out; o++) {
         double a = scale ? scale[o] : 1.0, b = p->bias ? w[nw + (size_t)o] : 0.0;
@@ -246,7 +219,7 @@ static int conv2d_fold(const cnn_node *n, const float *w, const double *scale,
     }
     conv2d_params q = *p;
     q.bias = 1;
-    if (act) q.act = !strcmp(act, "relu") ? ACT_RELU : -1;
+    if (act) q.act = cnn_act_of(act);
     if (q.act < 0) return -1;
     cnn_fields_print(conv2d_fields, &q, args, args_size, 0);
     return 0;

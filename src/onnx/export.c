@@ -372,7 +372,14 @@ static int export_simple(exporter *ex, const layer_ctx *l) {
 }
 
 static int export_add(exporter *ex, const layer_ctx *l) {
-    add_node(ex, l->name, l->in[2] ? "Sum" : "Add", l->in);
+    /* act=relu (cnn_net_fuse): the sum, then a Relu whose output is the layer's name. */
+    if (strstr(l->args, "act=relu")) {
+        const char *sum = copyf(ex, "%s.add", l->name), *r_in[2] = {sum, NULL};
+        add_node(ex, sum, l->in[2] ? "Sum" : "Add", l->in);
+        add_node(ex, l->name, "Relu", r_in);
+    } else {
+        add_node(ex, l->name, l->in[2] ? "Sum" : "Add", l->in);
+    }
     return 0;
 }
 
