@@ -131,6 +131,10 @@ for type in $known; do
 done
 export_and_check all_layers.net "2 inputs" "$def"
 
+# The fused forms (cnn_net_fuse): convolutions and sums with act=relu become Conv/Add + Relu.
+export_and_check resnet20_fused 1x28x28 resnet20 --input 1x28x28 --fuse
+export_and_check vgg_small_fused 1x28x28 vgg_small --input 1x28x28 --fuse
+
 if [ ${#failures[@]} -gt 0 ]; then
     printf 'FAILED: %s\n' "${failures[@]}" >&2
     exit 1
