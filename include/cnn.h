@@ -132,8 +132,9 @@ int cnn_net_training(const cnn_net *net);
 
 /* An inference copy of net (*out, to free with cnn_net_free): every batch norm that follows
  * a convolution (and is its only reader) folded into the convolution's weights and bias with
- * the running statistics, and a ReLU after either applied inside the convolution (conv2d
- * act=relu), as PyTorch's fuse_modules and onnxruntime do. The copy computes what net computes
+ * the running statistics, a ReLU after either applied by the convolution as it writes each
+ * output (conv2d act=relu), and a ReLU after a residual sum applied by the sum (add act=relu),
+ * as PyTorch's fuse_modules and onnxruntime do. The copy computes what net computes
  * in evaluation mode, to rounding (folded weights round differently), with fewer passes over
  * memory; the absorbed layers are gone from it, so their outputs cannot be read (viz needs
  * net itself). Other layers, the preprocessing, the thread count and the names are kept; a
