@@ -21,7 +21,7 @@ static void fill_opts(cli_opt *o, eval_cfg *c) {
         {"json", OPT_FLAG, &c->json, "", "print one JSON object (top1, top5, loss, n, per_class, confusion)", 0, 0, 0},
         {"batch", OPT_INT, &c->batch, "B", "samples per forward pass [256]", 1, 65536, 0},
         {"threads", OPT_INT, &c->threads, "T", "threads [1]", 1, 1024, 0},
-        {"fuse", OPT_FLAG, &c->fuse, "", "evaluate the inference form: batch norm folded into the convolutions, ReLUs applied by them (cnn_net_fuse)", 0, 0, 0},
+        {"fuse", OPT_FLAG, &c->fuse, "", "evaluate the inference form: batch norm folded into the convolutions, ReLUs applied by the convolutions and sums before them (cnn_net_fuse)", 0, 0, 0},
         {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
     };
     memcpy(o, table, sizeof table);

@@ -59,8 +59,8 @@ static void fill_opts(model_req *r) {
         [MO_OUT] = {"out", OPT_STRING, &r->out, "FILE.onnx", "the ONNX file to write (export "
                     "only)", 0, 0, 0},
         [MO_FUSE] = {"fuse", OPT_FLAG, &r->fuse, "", "the inference form: batch norm folded into "
-                     "the convolution before it, a ReLU after either applied by it "
-                     "(cnn_net_fuse)", 0, 0, 0},
+                     "the convolution before it, a ReLU applied by the convolution or residual "
+                     "sum before it (cnn_net_fuse)", 0, 0, 0},
         [MO_PROFILE] = {"profile", OPT_STRING, &r->profile, "forward|train",
                         "time each layer over --steps forward passes or training steps on "
                         "random data (summary only)", 0, 0, 0},

@@ -26,7 +26,7 @@ typedef struct predict_opts {
         {"top", OPT_INT, &(c)->top, "K", "classes shown per image [5, at most the classes]", 1, 100000, 0}, \
         {"json", OPT_FLAG, &(c)->json, "", "one JSON object per line: file, classes, probabilities (or error)", 0, 0, 0}, \
         {"threads", OPT_INT, &(c)->threads, "T", "threads [1]", 1, 1024, 0},                  \
-        {"fuse", OPT_FLAG, &(c)->fuse, "", "run the inference form: batch norm folded into the convolutions, ReLUs applied by them (cnn_net_fuse)", 0, 0, 0}, \
+        {"fuse", OPT_FLAG, &(c)->fuse, "", "run the inference form: batch norm folded into the convolutions, ReLUs applied by the convolutions and sums before them (cnn_net_fuse)", 0, 0, 0}, \
         {NULL, 0, NULL, NULL, NULL, 0, 0, 0},                                                 \
     }
 
