@@ -54,95 +54,121 @@ static cnn_status fail(char *err, size_t errlen, cnn_status st, const char *msg,
     return st;
 }
 
+/* The work of one cnn_net_fuse call. */
+typedef struct fuser {
+    const cnn_net *net;
+    cnn_net *f;        /* the copy being built */
+    int *readers;      /* reader_counts(net) */
+    int *into;         /* per layer of net: the layer of net it became part of, -1 before */
+    char args[1024];   /* the layer being added: its arguments */
+    float *params;     /* and its folded parameters, when it absorbs layers */
+    char *err;
+    size_t errlen;
+} fuser;
+
+/* Producer p absorbing chain c: its folded arguments into z->args and parameters into
+ * z->params. 1 when it did (c's layers then map to p), 0 when it cannot (c is left alone), -1
+ * when memory ran out. */
+static int fold_chain(fuser *z, int p, chain c) {
+    const cnn_net *net = z->net;
+    const cnn_node *nd = net->nodes[p], *a = c.a >= 0 ? net->nodes[c.a] : NULL;
+    int C = nd->shape.dim[0];
+    double *scale = a ? malloc((size_t)C * sizeof *scale) : NULL;
+    double *shift = a ? malloc((size_t)C * sizeof *shift) : NULL;
+    free(z->params);
+    z->params = malloc((nd->n_params + (size_t)C) * sizeof *z->params);
+    int done = -1;
+    if (z->params && (!a || (scale && shift))) {
+        if (a)
+            a->type->affine(a, net->params + a->param_off, net->state + a->state_off, scale,
+                            shift);
+        const char *act = c.r >= 0 ? net->nodes[c.r]->type->fused_act : NULL;
+        done = nd->type->fold(nd, net->params + nd->param_off, scale, shift, act, z->args,
+                              sizeof z->args, z->params) == 0;
+    }
+    free(scale), free(shift);
+    if (done == 1) {
+        if (c.a >= 0) z->into[c.a] = p;
+        if (c.r >= 0) z->into[c.r] = p;
+    }
+    return done;
+}
+
+/* Adds layer i of net to the copy: folded with what follows it when it can, else as it is. */
+static cnn_status add_layer(fuser *z, int i) {
+    const cnn_net *net = z->net;
+    const cnn_node *nd = net->nodes[i];
+    char inputs[CNN_MAX_INPUTS * (CNN_NAME_MAX + 1)] = "";
+    for (int k = 0; k < nd->n_in; k++) {
+        if (k) strcat(inputs, ",");
+        strcat(inputs, net->nodes[z->into[nd->in[k]->index]]->name);
+    }
+    if (cnn_fields_print(nd->type->fields, nd->params, z->args, sizeof z->args, 0) >=
+        (int)sizeof z->args)
+        return fail(z->err, z->errlen, CNN_STATUS_INVALID_ARGUMENT,
+                    "layer '%s': its arguments do not fit 1024 characters", nd->name);
+    chain c = chain_of(net, z->readers, i);
+    int folded = c.a >= 0 || c.r >= 0 ? fold_chain(z, i, c) : 0;
+    if (folded < 0) return CNN_STATUS_NO_MEMORY;
+    if (!folded) cnn_fields_print(nd->type->fields, nd->params, z->args, sizeof z->args, 0);
+    z->into[i] = i;
+    cnn_status st = cnn_add(z->f, nd->type->name, nd->name, nd->n_in ? inputs : NULL, z->args);
+    if (st) {
+        snprintf(z->err, z->errlen, "layer '%s': %s", nd->name, cnn_net_last_error(z->f));
+        return st;
+    }
+    /* The new layer's parameters and state: folded, or copied. */
+    const cnn_node *m = z->f->nodes[z->f->n_nodes - 1];
+    if (folded) {
+        memcpy(z->f->params + m->param_off, z->params, m->n_params * sizeof *z->params);
+        return CNN_STATUS_OK;
+    }
+    if (nd->n_params)
+        memcpy(z->f->params + m->param_off, net->params + nd->param_off,
+               nd->n_params * sizeof *z->f->params);
+    if (nd->n_state)
+        memcpy(z->f->state + m->state_off, net->state + nd->state_off,
+               nd->n_state * sizeof *z->f->state);
+    return CNN_STATUS_OK;
+}
+
+/* The copy's output, preprocessing, threads and random generator: net's. */
+static cnn_status finish(fuser *z) {
+    const cnn_net *net = z->net;
+    cnn_status st = cnn_net_set_output(z->f, net->nodes[z->into[net->output]]->name);
+    if (!st && net->prep.set) {
+        size_t size;
+        unsigned char *bytes = cnn_prep_encode(net, &size);
+        st = bytes ? cnn_prep_decode(z->f, bytes, size, NULL) : CNN_STATUS_NO_MEMORY;
+        cnn_free(bytes);
+        if (st && st != CNN_STATUS_NO_MEMORY)
+            snprintf(z->err, z->errlen, "the preprocessing: %s", cnn_net_last_error(z->f));
+    }
+    if (!st) st = cnn_net_set_threads(z->f, net->threads);
+    if (!st) z->f->rng = net->rng;
+    return st;
+}
+
 cnn_status cnn_net_fuse(const cnn_net *net, cnn_net **out, char *err, size_t errlen) {
     *out = NULL;
     if (net->n_nodes == 0 || net->n_inputs == 0)
         return fail(err, errlen, CNN_STATUS_STATE, "%s", "the network has no input layer");
-    int n = net->n_nodes, *readers = reader_counts(net);
-    int *into = cnn_calloc((size_t)n, sizeof *into); /* the layer each one became */
-    chain *chains = cnn_calloc((size_t)n, sizeof *chains);
-    cnn_net *f = cnn_net_new(0);
-    double *scale = NULL, *shift = NULL;
-    float *params = NULL;
-    char args[1024], inputs[CNN_MAX_INPUTS * (CNN_NAME_MAX + 1)];
-    cnn_status st = readers && into && chains && f ? CNN_STATUS_OK : CNN_STATUS_NO_MEMORY;
-    for (int i = 0; i < n && !st; i++) into[i] = -1;
-    for (int i = 0; i < n && !st; i++) {
-        const cnn_node *nd = net->nodes[i];
-        if (into[i] >= 0) continue; /* absorbed */
-        chains[i] = chain_of(net, readers, i);
-        inputs[0] = 0;
-        for (int k = 0; k < nd->n_in; k++) {
-            if (k) strcat(inputs, ",");
-            strcat(inputs, net->nodes[into[nd->in[k]->index]]->name);
-        }
-        if (cnn_fields_print(nd->type->fields, nd->params, args, sizeof args, 0) >=
-            (int)sizeof args) {
-            st = fail(err, errlen, CNN_STATUS_INVALID_ARGUMENT,
-                      "layer '%s': its arguments do not fit 1024 characters", nd->name);
-            break;
-        }
-        if (chains[i].a >= 0 || chains[i].r >= 0) {
-            const cnn_node *a = chains[i].a >= 0 ? net->nodes[chains[i].a] : NULL;
-            int C = nd->shape.dim[0];
-            free(scale), free(shift), free(params);
-            scale = malloc((size_t)C * sizeof *scale);
-            shift = malloc((size_t)C * sizeof *shift);
-            params = malloc((nd->n_params + (size_t)C) * sizeof *params);
-            if (!scale || !shift || !params) {
-                st = CNN_STATUS_NO_MEMORY;
-                break;
-            }
-            if (a)
-                a->type->affine(a, net->params + a->param_off, net->state + a->state_off, scale,
-                                shift);
-            const char *act = chains[i].r >= 0 ? net->nodes[chains[i].r]->type->fused_act : NULL;
-            if (nd->type->fold(nd, net->params + nd->param_off, a ? scale : NULL,
-                               a ? shift : NULL, act, args, sizeof args, params)) {
-                chains[i] = (chain){-1, -1}; /* it cannot: kept as it is */
-                cnn_fields_print(nd->type->fields, nd->params, args, sizeof args, 0);
-            } else {
-                if (chains[i].a >= 0) into[chains[i].a] = i;
-                if (chains[i].r >= 0) into[chains[i].r] = i;
-            }
-        }
-        into[i] = i;
-        if ((st = cnn_add(f, nd->type->name, nd->name, nd->n_in ? inputs : NULL, args))) {
-            snprintf(err, errlen, "layer '%s': %s", nd->name, cnn_net_last_error(f));
-            break;
-        }
-        /* The new layer's parameters and state: folded, or copied. */
-        const cnn_node *m = f->nodes[f->n_nodes - 1];
-        if (chains[i].a >= 0 || chains[i].r >= 0)
-            memcpy(f->params + m->param_off, params, m->n_params * sizeof *params);
-        else {
-            if (nd->n_params)
-                memcpy(f->params + m->param_off, net->params + nd->param_off,
-                       nd->n_params * sizeof *f->params);
-            if (nd->n_state)
-                memcpy(f->state + m->state_off, net->state + nd->state_off,
-                       nd->n_state * sizeof *f->state);
-        }
-    }
-    if (!st) st = cnn_net_set_output(f, net->nodes[into[net->output]]->name);
-    if (!st && net->prep.set) {
-        size_t size;
-        unsigned char *bytes = cnn_prep_encode(net, &size);
-        st = bytes ? cnn_prep_decode(f, bytes, size, NULL) : CNN_STATUS_NO_MEMORY;
-        cnn_free(bytes);
-        if (st) snprintf(err, errlen, "the preprocessing: %s", cnn_net_last_error(f));
-    }
-    if (!st) st = cnn_net_set_threads(f, net->threads);
+    fuser z = {.net = net, .f = cnn_net_new(0), .readers = reader_counts(net),
+               .into = cnn_calloc((size_t)net->n_nodes, sizeof *z.into), .err = err,
+               .errlen = errlen};
+    cnn_status st = z.f && z.readers && z.into ? CNN_STATUS_OK : CNN_STATUS_NO_MEMORY;
+    for (int i = 0; i < net->n_nodes && !st; i++) z.into[i] = -1;
+    for (int i = 0; i < net->n_nodes && !st; i++)
+        if (z.into[i] < 0) st = add_layer(&z, i); /* else absorbed by a layer before it */
+    if (!st) st = finish(&z);
     if (st == CNN_STATUS_NO_MEMORY) snprintf(err, errlen, "out of memory fusing the network");
-    if (!st) f->rng = net->rng;
-    cnn_free(readers);
-    cnn_free(into);
-    cnn_free(chains);
-    free(scale), free(shift), free(params);
+    cnn_free(z.readers);
+    cnn_free(z.into);
+    free(z.params);
     if (st) {
-        cnn_net_free(f);
+        cnn_net_free(z.f);
         return st;
     }
-    *out = f;
+    *out = z.f;
     return CNN_STATUS_OK;
 }
