@@ -25,9 +25,50 @@ static const char *const CONVS[] = {
 };
 static const int CONV_IN[] = {16, 1, 6, 4}, CONV_HW[] = {12, 12, 14, 12};
 
+/* Network a (its layer `fused` with act=relu) against b (that layer, then a relu layer r), both
+ * from the same seed: one training step each on the same batch of N and output gradient; the
+ * output, the gradient of the layer's output (not masked in place), the input gradient and the
+ * parameter gradients must be the same bits. */
+static void same_step(const char *spec_a, const char *spec_b, const char *fused, int N,
+                      int threads, int reference, const char *what) {
+    cnn_net *a = t_net(spec_a, 5), *b = t_net(spec_b, 5), *nets[2] = {a, b};
+    if (!T_CHECK(a && b, "%s: networks", what)) return;
+    cnn_shape in = cnn_net_input_shape(a, 0), o = cnn_net_output_shape(a);
+    size_t nx = (size_t)N * cnn_shape_numel(&in), no = (size_t)N * cnn_shape_numel(&o);
+    float *x = malloc(nx * sizeof *x), *seed = malloc(no * sizeof *seed);
+    t_fill(x, nx, 9, -1, 1);
+    t_fill(seed, no, 10, -1, 1);
+    for (int k = 0; k < 2; k++) {
+        T_OK(nets[k], cnn_net_set_threads(nets[k], threads));
+        cnn_net_set_reference(nets[k], reference);
+        T_OK(nets[k], cnn_net_prepare(nets[k], N));
+        cnn_net_set_training(nets[k], 1);
+        T_OK(nets[k], cnn_net_forward(nets[k], x, N));
+        cnn_net_zero_grad(nets[k]);
+        memcpy(cnn_net_output_grad(nets[k]), seed, no * sizeof *seed);
+        T_OK(nets[k], cnn_net_backward(nets[k]));
+    }
+    int la = cnn_net_find(a, fused), rb = cnn_net_find(b, "r");
+    cnn_shape s = cnn_net_layer_shape(a, la);
+    size_t ny = (size_t)N * cnn_shape_numel(&s);
+    char w[160];
+    snprintf(w, sizeof w, "%s: output", what);
+    t_same_bits(w, cnn_net_layer_output(a, la), cnn_net_layer_output(b, rb), ny);
+    snprintf(w, sizeof w, "%s: gradient of the layer's output (not masked in place)", what);
+    t_same_bits(w, cnn_net_layer_grad(a, la), cnn_net_layer_grad(b, rb), ny);
+    snprintf(w, sizeof w, "%s: input gradient", what);
+    t_same_bits(w, cnn_net_input_grad(a, 0), cnn_net_input_grad(b, 0), nx);
+    snprintf(w, sizeof w, "%s: parameter gradients", what);
+    t_same_bits(w, cnn_net_grads(a), cnn_net_grads(b), cnn_net_param_count(a));
+    free(x);
+    free(seed);
+    cnn_net_free(a);
+    cnn_net_free(b);
+}
+
 static void same_as_relu_layer(int which, int threads, int reference) {
     char spec_a[512], spec_b[512], what[128];
-    int C = CONV_IN[which], S = CONV_HW[which], N = 4;
+    int C = CONV_IN[which], S = CONV_HW[which];
     snprintf(spec_a, sizeof spec_a,
              "input x - shape=%dx%dx%d; conv2d c x %s act=relu; flatten f -; dense o - out=3", C,
              S, S, CONVS[which]);
@@ -36,77 +77,18 @@ static void same_as_relu_layer(int which, int threads, int reference) {
              S, S, CONVS[which]);
     snprintf(what, sizeof what, "%s, %d thread%s%s", CONVS[which], threads, threads > 1 ? "s" : "",
              reference ? ", reference kernels" : "");
-    cnn_net *a = t_net(spec_a, 5), *b = t_net(spec_b, 5);
-    if (!T_CHECK(a && b, "%s: networks", what)) return;
-    size_t nx = (size_t)N * C * S * S;
-    float *x = malloc(nx * sizeof *x), seed[4 * 3];
-    t_fill(x, nx, 9, -1, 1);
-    t_fill(seed, 12, 10, -1, 1);
-    cnn_net *nets[2] = {a, b};
-    for (int k = 0; k < 2; k++) {
-        T_OK(nets[k], cnn_net_set_threads(nets[k], threads));
-        cnn_net_set_reference(nets[k], reference);
-        T_OK(nets[k], cnn_net_prepare(nets[k], N));
-        cnn_net_set_training(nets[k], 1);
-        T_OK(nets[k], cnn_net_forward(nets[k], x, N));
-        cnn_net_zero_grad(nets[k]);
-        memcpy(cnn_net_output_grad(nets[k]), seed, sizeof seed);
-        T_OK(nets[k], cnn_net_backward(nets[k]));
-    }
-    int ca = cnn_net_find(a, "c"), rb = cnn_net_find(b, "r"), cb = cnn_net_find(b, "c");
-    cnn_shape s = cnn_net_layer_shape(a, ca);
-    size_t ny = (size_t)N * cnn_shape_numel(&s);
-    char w2[160];
-    snprintf(w2, sizeof w2, "%s: output", what);
-    t_same_bits(w2, cnn_net_layer_output(a, ca), cnn_net_layer_output(b, rb), ny);
-    snprintf(w2, sizeof w2, "%s: gradient of the layer's output (not masked in place)", what);
-    t_same_bits(w2, cnn_net_layer_grad(a, ca), cnn_net_layer_grad(b, rb), ny);
-    snprintf(w2, sizeof w2, "%s: input gradient", what);
-    t_same_bits(w2, cnn_net_input_grad(a, 0), cnn_net_input_grad(b, 0), nx);
-    snprintf(w2, sizeof w2, "%s: parameter gradients", what);
-    t_same_bits(w2, cnn_net_grads(a), cnn_net_grads(b), cnn_net_param_count(a));
-    (void)cb;
-    free(x);
-    cnn_net_free(a);
-    cnn_net_free(b);
+    same_step(spec_a, spec_b, "c", 4, threads, reference, what);
 }
 
-/* add act=relu is add then relu: forward, the gradient of the layer's output (not masked in
- * place), the inputs' gradients (one input given twice) and the parameters', bit for bit. */
+/* add act=relu is add then relu, with one input given twice. */
 static void add_same_as_relu_layer(int threads) {
-    const char *a_spec = "input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
-                         "add s c,x,c act=relu; flatten f -; dense o - out=3";
-    const char *b_spec = "input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
-                         "add s c,x,c; relu r -; flatten f -; dense o - out=3";
-    cnn_net *a = t_net(a_spec, 6), *b = t_net(b_spec, 6);
-    if (!T_CHECK(a && b, "add networks")) return;
-    enum { N = 5 };
-    float x[N * 4 * 81], seed[N * 3];
-    t_fill(x, sizeof x / sizeof *x, 13, -1, 1);
-    t_fill(seed, N * 3, 14, -1, 1);
-    cnn_net *nets[2] = {a, b};
-    for (int k = 0; k < 2; k++) {
-        T_OK(nets[k], cnn_net_set_threads(nets[k], threads));
-        T_OK(nets[k], cnn_net_prepare(nets[k], N));
-        cnn_net_set_training(nets[k], 1);
-        T_OK(nets[k], cnn_net_forward(nets[k], x, N));
-        cnn_net_zero_grad(nets[k]);
-        memcpy(cnn_net_output_grad(nets[k]), seed, sizeof seed);
-        T_OK(nets[k], cnn_net_backward(nets[k]));
-    }
-    int sa = cnn_net_find(a, "s"), rb = cnn_net_find(b, "r");
-    size_t ny = N * 4 * 81;
-    char what[96];
-    snprintf(what, sizeof what, "add act=relu, %d thread%s: output", threads, threads > 1 ? "s" : "");
-    t_same_bits(what, cnn_net_layer_output(a, sa), cnn_net_layer_output(b, rb), ny);
-    snprintf(what, sizeof what, "add act=relu, %d threads: output gradient", threads);
-    t_same_bits(what, cnn_net_layer_grad(a, sa), cnn_net_layer_grad(b, rb), ny);
-    snprintf(what, sizeof what, "add act=relu, %d threads: input gradient", threads);
-    t_same_bits(what, cnn_net_input_grad(a, 0), cnn_net_input_grad(b, 0), ny);
-    snprintf(what, sizeof what, "add act=relu, %d threads: parameter gradients", threads);
-    t_same_bits(what, cnn_net_grads(a), cnn_net_grads(b), cnn_net_param_count(a));
-    cnn_net_free(a);
-    cnn_net_free(b);
+    char what[64];
+    snprintf(what, sizeof what, "add act=relu, %d thread%s", threads, threads > 1 ? "s" : "");
+    same_step("input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
+              "add s c,x,c act=relu; flatten f -; dense o - out=3",
+              "input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
+              "add s c,x,c; relu r -; flatten f -; dense o - out=3",
+              "s", 5, threads, 0, what);
 }
 
 /* ---- cnn_net_fuse ------------------------------------------------------------------------ */
