@@ -53,6 +53,24 @@ static void add_forward_range(void *arg, long begin, long end, int worker) {
     float *y = n->y;
     const float *x[CNN_MAX_INPUTS];
     for (int k = 0; k < K; k++) x[k] = n->in[k]->y;
+    /* One loop per case, the common one (two inputs, as residual connections have) written so
+     * that it vectorises: a test of p->act inside the general loop made the sums 40% slower,
+     * and the relu in it twice as slow again as a relu layer after them. */
+    if (K == 2) {
+        const float *restrict a = x[0], *restrict b = x[1];
+        float *restrict out = y;
+        if (p->act == CNN_ACT_RELU) {
+#pragma omp simd
+            for (ptrdiff_t i = begin; i < end; i++) {
+                float s = a[i] + b[i];
+                out[i] = s < 0.0f ? 0.0f : s;
+            }
+        } else {
+#pragma omp simd
+            for (ptrdiff_t i = begin; i < end; i++) out[i] = a[i] + b[i];
+        }
+        return;
+    }
     for (ptrdiff_t i = begin; i < end; i++) {
         float s = x[0][i];
         for (int k = 1; k < K; k++) s += x[k][i];
