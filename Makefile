@@ -183,10 +183,13 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 # node 20 or chromium is missing); test_kill_saves.sh kills a program saving checkpoints with
 # SIGKILL 120 times (about 20 s). test_layers and test_kernels run a second time with
 # the kernels held to the baseline instruction set (--isa baseline), so that the code compiled
-# for it is checked on hosts that have AVX2 too.
+# for it is checked on hosts that have AVX2 too; the 8-bit tests (test_quant, test_qgemm) run
+# also held to AVX2 and to the baseline, so that a VNNI host checks all three.
 check: all
 	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(BUILD)/examples/simple \
 	    "$(BUILD)/tests/test_layers --isa baseline" "$(BUILD)/tests/test_kernels --isa baseline" \
+	    "$(BUILD)/tests/test_quant --isa avx2" "$(BUILD)/tests/test_quant --isa baseline" \
+	    "$(BUILD)/tests/test_qgemm --isa avx2" "$(BUILD)/tests/test_qgemm --isa baseline" \
 	    "examples/run-library-examples.sh $(BUILD)" "tests/test_symbols.sh $(BUILD)" \
 	    "tests/test_install.sh $(BUILD)" "tests/test_onnx_checker.sh $(BUILD)" \
 	    "tests/test_mpi.sh $(BUILD)" "tests/test_serve_browser.sh $(BUILD)" \

@@ -16,6 +16,9 @@
  *   options: --threads T (1)  --runs R (3)  --batch B (64, cifar-*)  --warmup W (1 step)
  *            --train-steps K (2)  --infer-steps K (3)  --latency-steps K (10)
  *            --conv-seconds S (0.3: length of one conv repetition)
+ *            --fused 1 (inference on cnn_net_fuse's copy: layout=fused)
+ *            --int8 1 (inference on cnn_net_quantize's copy, calibrated on 16 random images:
+ *            layout=int8)
  *
  * Each workload runs W warm-up steps (latency: at least 3), then R repetitions of K steps
  * (conv: of as many calls as fill S seconds by the warm-up's pace) and prints one line
@@ -45,6 +48,7 @@
 typedef struct opts {
     int threads, runs, batch, warmup, train_steps, infer_steps, latency_steps;
     int fused; /* inference workloads run cnn_net_fuse's copy */
+    int int8;  /* inference workloads run cnn_net_quantize's copy (fused too) */
     double conv_seconds;
 } opts;
 
@@ -82,10 +86,30 @@ static float *random_floats(size_t n) {
 static void print_result(const char *workload, const opts *o, double value, const char *unit,
                          const double *reps) {
     printf("RESULT workload=%s framework=cnn threads=%d layout=%s value=%.4g unit=%s reps=",
-           workload, o->threads, o->fused ? "fused" : "nchw", value, unit);
+           workload, o->threads, o->int8 ? "int8" : o->fused ? "fused" : "nchw", value, unit);
     for (int r = 0; r < o->runs; r++) printf("%s%.4g", r ? "," : "", reps[r]);
     printf("\n");
     fflush(stdout);
+}
+
+/* net's 8-bit copy, calibrated on random images (the speed does not depend on the ranges). */
+static cnn_net *quantized(cnn_net *net, int c, int h, int w, int classes) {
+    enum { CALIB = 16 };
+    char err[512], **names = xmalloc((size_t)classes * sizeof *names);
+    for (int k = 0; k < classes; k++) {
+        names[k] = xmalloc(16);
+        snprintf(names[k], 16, "%d", k);
+    }
+    int32_t y[CALIB] = {0};
+    cnn_dataset ds = {.n = CALIB, .shape = {.rank = 3, .dim = {c, h, w}}, .classes = classes,
+                      .x = random_floats((size_t)CALIB * c * h * w), .y = y,
+                      .class_names = names};
+    cnn_net *q = NULL;
+    if (cnn_net_quantize(net, &ds, CALIB, &q, err, sizeof err)) die("cnn_net_quantize", err);
+    for (int k = 0; k < classes; k++) free(names[k]);
+    free(names);
+    free(ds.x);
+    return q;
 }
 
 static cnn_net *build_model(const char *name, int c, int h, int w, int classes, int batch,
@@ -94,7 +118,11 @@ static cnn_net *build_model(const char *name, int c, int h, int w, int classes, 
     cnn_net *net = NULL;
     cnn_status st = cnn_model_build(name, c, h, w, classes, 1, &net, err, sizeof err);
     if (st != CNN_STATUS_OK) die(name, err);
-    if (o->fused && !training) {
+    if (o->int8 && !training) {
+        cnn_net *q = quantized(net, c, h, w, classes);
+        cnn_net_free(net);
+        net = q;
+    } else if (o->fused && !training) {
         cnn_net *f = NULL;
         if (cnn_net_fuse(net, &f, err, sizeof err)) die("cnn_net_fuse", err);
         cnn_net_free(net);
@@ -257,12 +285,14 @@ static void usage(void) {
             "usage: cnn_bench [--threads T] [--runs R] [--batch B] [--warmup W] [--train-steps K]\n"
             "                 [--infer-steps K] [--latency-steps K] [--conv-seconds S]\n"
             "                 [--fused 0|1]  (cifar-infer and latency: cnn_net_fuse's copy)\n"
+            "                 [--int8 0|1]   (cifar-infer and latency: cnn_net_quantize's copy)\n"
             "                 cifar-train|cifar-infer|latency|conv...\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
-    opts o = {1, 3, 64, 1, 2, 3, 10, 0, 0.3};
+    opts o = {.threads = 1, .runs = 3, .batch = 64, .warmup = 1, .train_steps = 2,
+              .infer_steps = 3, .latency_steps = 10, .conv_seconds = 0.3};
     int first = argc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -277,6 +307,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--infer-steps")) o.infer_steps = int_arg(a, v, 1, 1000000);
         else if (!strcmp(a, "--latency-steps")) o.latency_steps = int_arg(a, v, 1, 1000000);
         else if (!strcmp(a, "--fused")) o.fused = int_arg(a, v, 0, 1);
+        else if (!strcmp(a, "--int8")) o.int8 = int_arg(a, v, 0, 1);
         else if (!strcmp(a, "--conv-seconds")) {
             char *end;
             o.conv_seconds = strtod(v, &end);

@@ -323,3 +323,32 @@ int cli_fuse(const char *cmd, cnn_net **net) {
     *net = fused;
     return 1;
 }
+
+int cli_load_model_data(const char *cmd, const char *spec, cnn_net *net, cnn_dataset **train,
+                        cnn_dataset **test) {
+    const cnn_preprocess *p = cnn_net_preprocess(net);
+    cnn_shape in = cnn_net_input_shape(net, 0);
+    char input[64], err[2048];
+    cnn_dataset *tr = NULL;
+    snprintf(input, sizeof input, "%dx%dx%d", in.dim[0], in.rank == 3 ? in.dim[1] : 1,
+             in.rank == 3 ? in.dim[2] : 1);
+    if (!cli_load_task_data(cmd, spec, p->task, in.rank == 3 ? input : NULL, NULL, &tr, test))
+        return 0;
+    if (train) *train = tr;
+    else cnn_dataset_free(tr);
+    if (p->task != CNN_TASK_REGRESSION && !p->class_names) {
+        if ((*test)->classes == p->classes) return 1;
+        fprintf(stderr, "cnn %s: --data %s: %d classes, the model has %d (without names)\n",
+                cmd, spec, (*test)->classes, p->classes);
+        return 0;
+    }
+    char **names = calloc((size_t)p->classes + 1, sizeof *names);
+    for (int k = 0; names && k < p->classes; k++) names[k] = (char *)cnn_net_class_name(net, k);
+    cnn_dataset model = {.classes = p->classes, .class_names = names};
+    int ok = names && (p->task == CNN_TASK_REGRESSION ||
+                       !cnn_dataset_match_classes(*test, &model, err, sizeof err));
+    if (!ok) fprintf(stderr, "cnn %s: --data %s: the classes are not the model's: %s\n", cmd, spec,
+                     names ? err : "out of memory");
+    free(names);
+    return ok;
+}

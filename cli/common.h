@@ -56,6 +56,14 @@ int cli_checkpoint_data(const char *path, char *buf, size_t size);
  * "cnn CMD: --fuse: ..." on stderr, *net unchanged) when it cannot. */
 int cli_fuse(const char *cmd, cnn_net **net);
 
+/* The data set spec for a model: its test part into *test, its classes matched to the model's
+ * by name (a model without class names, such as an imported ONNX model, takes the data set's
+ * classes in their order when there are as many), and its training part into *train when
+ * train is not NULL (labels as loaded: for calibration). Prints the error as "cnn CMD: ..."
+ * and returns 0 on failure; what was loaded is the caller's to free either way. */
+int cli_load_model_data(const char *cmd, const char *spec, cnn_net *net, cnn_dataset **train,
+                        cnn_dataset **test);
+
 /* Prints s on stdout as a JSON string, quoted and escaped. */
 void cli_json_str(const char *s);
 

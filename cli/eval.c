@@ -98,37 +98,6 @@ static void print_table(const char *model, const char *data, const cnn_net *net,
     }
 }
 
-/* The test set of the model's task, its classes matched to the model's by name (a model
- * without class names, such as an imported ONNX model, takes the data set's classes in their
- * order when there are as many). */
-static int load_test(const char *spec, cnn_net *net, cnn_dataset **test) {
-    const cnn_preprocess *p = cnn_net_preprocess(net);
-    cnn_shape in = cnn_net_input_shape(net, 0);
-    char input[64], err[2048];
-    cnn_dataset *train = NULL;
-    snprintf(input, sizeof input, "%dx%dx%d", in.dim[0], in.rank == 3 ? in.dim[1] : 1,
-             in.rank == 3 ? in.dim[2] : 1);
-    if (!cli_load_task_data("eval", spec, p->task, in.rank == 3 ? input : NULL, NULL, &train,
-                            test))
-        return 0;
-    cnn_dataset_free(train);
-    if (p->task != CNN_TASK_REGRESSION && !p->class_names) {
-        if ((*test)->classes == p->classes) return 1;
-        fprintf(stderr, "cnn eval: --data %s: %d classes, the model has %d (without names)\n",
-                spec, (*test)->classes, p->classes);
-        return 0;
-    }
-    char **names = calloc((size_t)p->classes + 1, sizeof *names);
-    for (int k = 0; names && k < p->classes; k++) names[k] = (char *)cnn_net_class_name(net, k);
-    cnn_dataset model = {.classes = p->classes, .class_names = names};
-    int ok = names && (p->task == CNN_TASK_REGRESSION ||
-                       !cnn_dataset_match_classes(*test, &model, err, sizeof err));
-    if (!ok) fprintf(stderr, "cnn eval: --data %s: the classes are not the model's: %s\n", spec,
-                     names ? err : "out of memory");
-    free(names);
-    return ok;
-}
-
 int cli_eval(int argc, char **argv) {
     eval_cfg c = {.threads = 1, .batch = 256};
     cli_opt o[6];
@@ -158,7 +127,7 @@ int cli_eval(int argc, char **argv) {
         }
         c.data = data;
     }
-    if (!load_test(c.data, net, &test)) goto out;
+    if (!cli_load_model_data("eval", c.data, net, NULL, &test)) goto out;
     if (cnn_net_set_threads(net, c.threads) || cnn_net_prepare(net, c.batch) ||
         cnn_evaluate_task(net, test, &m)) {
         fprintf(stderr, "cnn eval: %s\n", cnn_net_last_error(net));

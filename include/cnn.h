@@ -1281,6 +1281,20 @@ cnn_status cnn_trainer_write_log(const cnn_trainer *tr, const char *path, char *
  * mean squared error as loss). m->confusion for classification and segmentation. */
 cnn_status cnn_evaluate_task(cnn_net *net, const cnn_dataset *ds, cnn_metrics *m);
 
+/* An 8-bit inference copy of net (*out, to free with cnn_net_free): net fused as cnn_net_fuse
+ * does, then every convolution quantised (conv2d quant=int8): its weights to 8 bits per output
+ * channel, its input to 8 bits over the range that input took on `count` samples of calib
+ * (spread over the set, preprocessed with the network's preprocessing), its sums computed in
+ * exact integers with the CPU's 8-bit dot products (VNNI) where it has them. A few hundred
+ * training samples are enough. The copy computes what net computes to within the rounding to
+ * 8 bits: measure what it costs on your test set (cnn quantize prints both accuracies). Other
+ * layers stay float; float32 stays the reference. The copy runs inference only: training it is
+ * refused, and its gradients (saliency) are those of the float convolutions. It saves and
+ * loads as any network: the 8-bit form is in the layers' arguments (quant=int8 in_scale=
+ * in_zero=), the weights stay float and their integers are made when the network runs. */
+cnn_status cnn_net_quantize(const cnn_net *net, const cnn_dataset *calib, int count,
+                            cnn_net **out, char *err, size_t errlen);
+
 /* ---------------------------------------------------------------------------------------------
  * Pictures
  * ------------------------------------------------------------------------------------------- */

@@ -30,6 +30,37 @@ static void unprepare(cnn_net *net) {
     net->forward_done = 0;
 }
 
+cnn_status cnn_node_set_args(cnn_net *net, cnn_node *n, const char *args) {
+    const cnn_layer_type *t = n->type;
+    void *old = n->params;
+    cnn_shape shape = n->shape;
+    size_t n_params = n->n_params, n_state = n->n_state;
+    n->params = cnn_calloc(1, t->params_size ? t->params_size : 1);
+    if (!n->params) {
+        n->params = old;
+        return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory changing a layer");
+    }
+    char msg[768];
+    int col;
+    cnn_status st = CNN_STATUS_OK;
+    if (cnn_fields_parse(t->fields, n->params, args, msg, sizeof msg, &col))
+        st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT, "%s", msg);
+    if (!st) st = t->setup(net, n);
+    if (!st && (memcmp(&shape, &n->shape, sizeof shape) || n_params != n->n_params ||
+                n_state != n->n_state))
+        st = cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                            "'%s' changes the layer's shape or sizes", args);
+    if (st) {
+        free(n->params);
+        n->params = old;
+        n->shape = shape, n->n_params = n_params, n->n_state = n_state;
+        return st;
+    }
+    free(old);
+    unprepare(net);
+    return CNN_STATUS_OK;
+}
+
 void cnn_net_free(cnn_net *net) {
     if (!net) return;
     unprepare(net);

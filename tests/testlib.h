@@ -26,9 +26,10 @@ int t_check_at(int ok, const char *file, int line, const char *expr, const char 
 int t_ok_at(cnn_status st, cnn_net *net, const char *file, int line, const char *expr);
 int t_finish(void);
 
-/* Handles a leading "--isa baseline" in a test's arguments: lowers the kernels' instruction
- * set to the baseline (cnn_isa_set) before anything is prepared, prints so, and removes the
- * two words from the arguments (argv[0] stays). Exits with 2 on another value. */
+/* Handles a leading "--isa baseline" or "--isa avx2" in a test's arguments: lowers the
+ * kernels' instruction set to that level (cnn_isa_set; never above the CPU's) before anything
+ * is prepared, prints so, and removes the two words from the arguments (argv[0] stays). Exits
+ * with 2 on another value. */
 void t_isa_option(int *argc, char ***argv);
 
 /* |got - want| <= atol + rtol |want| everywhere; prints the largest difference either way. */

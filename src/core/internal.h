@@ -29,10 +29,14 @@ _Noreturn void cnn_assert_fail(const char *cond, const char *file, int line);
 
 /* The instruction sets the kernels may use (src/core/isa.c): detected from the CPU at the first
  * call; cnn_isa_set lowers it (never above what the CPU has) so that a test runs the baseline
- * code on any host, and returns the level now in force. Set it before preparing networks: the
+ * code on any host (or the AVX2 code on a VNNI host), and returns the level now in force. Set it before preparing networks: the
  * direct convolution kernels need AVX2, and a network's scratch is planned for the paths its
  * shapes take at prepare time. */
-enum { CNN_ISA_BASELINE, CNN_ISA_AVX2 };
+enum {
+    CNN_ISA_BASELINE,
+    CNN_ISA_AVX2, /* x86-64-v3: AVX2 and FMA */
+    CNN_ISA_VNNI  /* AVX2 and the 8-bit dot products (AVX-VNNI, or AVX-512 VNNI with VL) */
+};
 int cnn_isa(void);
 int cnn_isa_detected(void);
 int cnn_isa_set(int isa);
@@ -239,6 +243,10 @@ typedef struct cnn_layer_type {
      * Returns 0, or -1 when it cannot (it applies an activation already). */
     int (*fold)(const cnn_node *n, const float *w, const double *scale, const double *shift,
                 const char *act, char *args, size_t args_size, float *params);
+    /* A layer with an 8-bit form (cnn_net_quantize, src/quantize.c): writes into args its
+     * hyper-parameters for inputs quantised over the range [lo, hi] seen in calibration.
+     * Returns 0, or -1 when it cannot (its sums would not fit 32 bits). */
+    int (*quantize)(const cnn_node *n, float lo, float hi, char *args, size_t args_size);
 } cnn_layer_type;
 
 #define CNN_LAYER_MAX_TENSORS 8
@@ -444,6 +452,11 @@ static inline size_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel(
  * not in args), for readers of network files. */
 cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const char *inputs,
                       const char *args, int *err_col);
+
+/* Gives layer n new hyper-parameters (all of them, as cnn_add takes them) that keep its
+ * output shape and its parameter and state sizes, its values untouched; the network is then
+ * unprepared (cnn_net_prepare again). On error n is as it was (src/graph.c). */
+cnn_status cnn_node_set_args(cnn_net *net, cnn_node *n, const char *args);
 
 /* Registry (src/layers/registry.c). */
 const cnn_layer_type *cnn_layer_find(const char *name);

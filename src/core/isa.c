@@ -10,7 +10,14 @@
 static int detect(void) {
 #if defined(__GNUC__) && defined(__x86_64__)
     /* What the CPU model code found at start-up: cheap, and safe from any thread. */
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CNN_ISA_AVX2;
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return CNN_ISA_BASELINE;
+#if !defined(__clang__) /* clang 14 knows neither name here */
+    /* The 8-bit dot products on 256-bit vectors: AVX-VNNI's VEX form, or AVX-512's with VL. */
+    if (__builtin_cpu_supports("avxvnni") ||
+        (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")))
+        return CNN_ISA_VNNI;
+#endif
+    return CNN_ISA_AVX2;
 #endif
     return CNN_ISA_BASELINE;
 }

@@ -727,6 +727,10 @@ void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x
     }
 }
 
+void cnn_conv2d_keep(const cnn_ctx *c, const cnn_conv_geom *g, const float *w, void *keep) {
+    if (path_of(c, g, OP_FORWARD) == PATH_WINOGRAD) transformed(c, g, w, keep);
+}
+
 void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
                               const float *w, const void *keep, float *dx) {
     switch (path_of(c, g, OP_DATA)) {

@@ -85,6 +85,9 @@ size_t cnn_conv_saved_bytes(const cnn_conv_geom *g);
 /* y = conv(x, w) + b; y is overwritten. b may be NULL. */
 void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                         const float *w, const float *b, float *y, void *keep);
+/* Makes keep hold what cnn_conv2d_forward with w leaves there, without computing y: for a
+ * layer whose forward pass ran other kernels (int8) before a data gradient of these. */
+void cnn_conv2d_keep(const cnn_ctx *c, const cnn_conv_geom *g, const float *w, void *keep);
 /* dx += d/dx of sum(dy * y). */
 void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
                               const float *w, const void *keep, float *dx);

@@ -23,10 +23,12 @@
  */
 #include "../core/internal.h"
 #include "../kernels/conv.h"
+#include "../kernels/qconv.h"
 #include "act_fused.h"
 #include "conv_check.h"
 
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct conv2d_params {
@@ -39,7 +41,13 @@ typedef struct conv2d_params {
     int bias;
     int init;
     int act;
+    int quant;      /* QUANT_NONE or QUANT_INT8 */
+    float in_scale; /* QUANT_INT8: the input's quantisation (kernels/qconv.h) */
+    int in_zero;
 } conv2d_params;
+
+enum { QUANT_NONE, QUANT_INT8 };
+static const char *const quant_names[] = {"none", "int8", NULL};
 
 
 static const cnn_field conv2d_fields[] = {
@@ -60,6 +68,13 @@ static const cnn_field conv2d_fields[] = {
      "weight initialisation"},
     {"act", CNN_FIELD_ENUM, offsetof(conv2d_params, act), "none", cnn_act_names,
      "activation applied to the output in the layer (as a relu layer after it)"},
+    {"quant", CNN_FIELD_ENUM, offsetof(conv2d_params, quant), "none", quant_names,
+     "int8: inference in 8-bit integers, the weights quantised per output channel and the "
+     "input with in_scale and in_zero (cnn quantize sets them)"},
+    {"in_scale", CNN_FIELD_FLOAT, offsetof(conv2d_params, in_scale), "0", NULL,
+     "quant=int8: the input's step, x = in_scale (u - in_zero) for bytes u"},
+    {"in_zero", CNN_FIELD_INT, offsetof(conv2d_params, in_zero), "0", NULL,
+     "quant=int8: the byte (0 to 255) that stands for an input of 0"},
     {0},
 };
 
@@ -102,6 +117,31 @@ static size_t conv2d_weight_count(const cnn_node *n) {
     const conv2d_params *p = n->params;
     return (size_t)p->out * (size_t)(n->in[0]->shape.dim[0] / p->groups) * (size_t)p->kernel[0] *
            (size_t)p->kernel[1];
+}
+
+static cnn_status check_quant(cnn_net *net, const cnn_node *n) {
+    const conv2d_params *p = n->params;
+    if (p->quant == QUANT_NONE) {
+        if (p->in_scale != 0.0f || p->in_zero != 0)
+            return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                                  "in_scale and in_zero are for quant=int8 (cnn quantize sets "
+                                  "all three)");
+        return CNN_STATUS_OK;
+    }
+    if (!(p->in_scale > 0.0f) || !isfinite(p->in_scale))
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "quant=int8 needs in_scale > 0 (the input's step), got %g",
+                              (double)p->in_scale);
+    if (p->in_zero < 0 || p->in_zero > 255)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "in_zero must be a byte, 0 to 255, got %d", p->in_zero);
+    size_t terms = conv2d_weight_count(n) / (size_t)p->out;
+    if (terms > CNN_QCONV_MAX_TERMS)
+        return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
+                              "quant=int8 sums at most %d terms in 32 bits, this layer %zu "
+                              "(C/groups x KH x KW)",
+                              CNN_QCONV_MAX_TERMS, terms);
+    return CNN_STATUS_OK;
 }
 
 static cnn_status conv2d_setup(cnn_net *net, cnn_node *n) {
@@ -148,7 +188,7 @@ static cnn_status conv2d_setup(cnn_net *net, cnn_node *n) {
                               (double)(C / p->groups) * p->kernel[0] * p->kernel[1],
                               (double)oh * ow, fan_out, INT_MAX);
     n->n_params = conv2d_weight_count(n) + (p->bias ? (size_t)p->out : 0);
-    return CNN_STATUS_OK;
+    return check_quant(net, n);
 }
 
 static void conv2d_init(cnn_node *n, float *w, float *s, cnn_rng *rng) {
@@ -170,14 +210,37 @@ static size_t kept_bytes(const cnn_node *n, int batch) {
     return cnn_round16(cnn_conv_saved_bytes(&g) / sizeof(float)) * sizeof(float);
 }
 
+/* quant=int8: the weights' integers (kernels/qconv.h), after Winograd's keep (the gradients
+ * of such a layer are those of the float convolution). */
+static size_t int8_bytes(const cnn_node *n) {
+    const conv2d_params *p = n->params;
+    cnn_conv_geom g = conv2d_geom(n, 1);
+    return p->quant == QUANT_INT8 ? cnn_qconv_keep_bytes(&g) : 0;
+}
+
 static size_t conv2d_saved_bytes(const cnn_node *n, int batch) {
     const conv2d_params *p = n->params;
-    return kept_bytes(n, batch) + cnn_act_saved_bytes(p->act, batch, cnn_node_numel(n));
+    return kept_bytes(n, batch) + int8_bytes(n) +
+           cnn_act_saved_bytes(p->act, batch, cnn_node_numel(n));
 }
 
 static size_t conv2d_work_bytes(const cnn_node *n, int batch, int threads) {
+    const conv2d_params *p = n->params;
     cnn_conv_geom g = conv2d_geom(n, batch);
-    return cnn_conv_work_bytes(&g, threads);
+    size_t fp = cnn_conv_work_bytes(&g, threads);
+    size_t q = p->quant == QUANT_INT8 ? cnn_qconv_work_bytes(&g) : 0;
+    return fp > q ? fp : q;
+}
+
+/* Quantised layers run inference only: their weights stand for 8-bit integers. */
+static cnn_status conv2d_check(cnn_net *net, const cnn_node *n, int batch) {
+    (void)batch;
+    const conv2d_params *p = n->params;
+    if (p->quant == QUANT_INT8 && net->training)
+        return cnn_node_error(net, n, CNN_STATUS_STATE,
+                              "quant=int8 is for inference: train the float network (or this "
+                              "one with quant=none) and quantise it again");
+    return CNN_STATUS_OK;
 }
 
 static void conv2d_forward(cnn_node *n, const cnn_ctx *c) {
@@ -185,6 +248,11 @@ static void conv2d_forward(cnn_node *n, const cnn_ctx *c) {
     cnn_conv_geom g = conv2d_geom(n, c->batch);
     const float *b = p->bias ? n->w + conv2d_weight_count(n) : NULL;
     g.relu = p->act == CNN_ACT_RELU; /* applied by the kernels as they write each output */
+    if (p->quant == QUANT_INT8) {
+        void *keep = (char *)n->saved + kept_bytes(n, c->net->max_batch);
+        cnn_qconv2d_forward(c, &g, p->in_scale, p->in_zero, n->in[0]->y, n->w, b, n->y, keep);
+        return;
+    }
     cnn_conv2d_forward(c, &g, n->in[0]->y, n->w, b, n->y, n->saved);
 }
 
@@ -193,8 +261,12 @@ static void conv2d_backward(cnn_node *n, const cnn_ctx *c) {
     cnn_conv_geom g = conv2d_geom(n, c->batch);
     float *db = p->bias ? n->dw + conv2d_weight_count(n) : NULL;
     const float *dy = n->dy;
+    /* quant=int8: the gradients of the float convolution (the straight-through estimate of
+     * those of the rounding), whose kernels need their keep made. */
+    if (p->quant == QUANT_INT8) cnn_conv2d_keep(c, &g, n->w, n->saved);
     if (p->act == CNN_ACT_RELU) {
-        float *masked = (float *)((char *)n->saved + kept_bytes(n, c->net->max_batch));
+        float *masked =
+            (float *)((char *)n->saved + kept_bytes(n, c->net->max_batch) + int8_bytes(n));
         cnn_relu_mask(c, n->y, n->dy, masked, (size_t)c->batch * cnn_node_numel(n));
         dy = masked;
     }
@@ -209,6 +281,7 @@ static int conv2d_fold(const cnn_node *n, const float *w, const double *scale,
                        float *params) {
     const conv2d_params *p = n->params;
     if (p->act != CNN_ACT_NONE) return -1; /* what follows acts on the activation's output */
+    if (p->quant == QUANT_INT8 && (scale || shift)) return -1; /* weights stand for integers */
     size_t nw = conv2d_weight_count(n), per = nw / (size_t)p->out;
     for (int o = 0; o < p->out; o++) {
         double a = scale ? scale[o] : 1.0, b = p->bias ? w[nw + (size_t)o] : 0.0;
@@ -223,6 +296,15 @@ static int conv2d_fold(const cnn_node *n, const float *w, const double *scale,
     if (q.act < 0) return -1;
     cnn_fields_print(conv2d_fields, &q, args, args_size, 0);
     return 0;
+}
+
+/* cnn_net_quantize: this layer in 8 bits for inputs seen in [lo, hi]. */
+static int conv2d_quantize(const cnn_node *n, float lo, float hi, char *args, size_t args_size) {
+    conv2d_params q = *(const conv2d_params *)n->params;
+    if (conv2d_weight_count(n) / (size_t)q.out > CNN_QCONV_MAX_TERMS) return -1;
+    q.quant = QUANT_INT8;
+    cnn_qconv_input_params(lo, hi, &q.in_scale, &q.in_zero);
+    return cnn_fields_print(conv2d_fields, &q, args, args_size, 0) < (int)args_size ? 0 : -1;
 }
 
 static uint64_t conv2d_macs(const cnn_node *n) {
@@ -254,9 +336,11 @@ const cnn_layer_type cnn_layer_conv2d = {
     .init = conv2d_init,
     .saved_bytes = conv2d_saved_bytes,
     .work_bytes = conv2d_work_bytes,
+    .check = conv2d_check,
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .macs = conv2d_macs,
     .tensors = conv2d_tensors,
     .fold = conv2d_fold,
+    .quantize = conv2d_quantize,
 };

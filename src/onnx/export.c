@@ -307,6 +307,10 @@ static void window_attrs(exporter *ex, onnx_node *n, const layer_ctx *l, int sp,
 }
 
 static int export_conv(exporter *ex, const layer_ctx *l) {
+    /* A Conv of the float weights would be another model, silently. */
+    if (strstr(l->args, "quant=int8"))
+        return fail(ex, "quant=int8 (cnn quantize) has no ONNX export: export the float model "
+                        "it was made from");
     int sp = l->in_shape.rank - 1, transpose = strcmp(l->type, "conv_transpose2d") == 0;
     const char *w = param_init(ex, l->layer, "weight"), *b = param_init(ex, l->layer, "bias");
     const char *in[4] = {l->in[0], w, b, NULL};
