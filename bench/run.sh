@@ -21,7 +21,9 @@
 #
 # Settings: cnn with 1 and 2 threads (cnn_net_set_threads), and for inference also the copy
 # cnn_net_fuse makes (batch norm folded into the convolutions, ReLUs applied by them: an
-# explicit opt-in, labelled "fused"); PyTorch with 1 and 2 threads
+# explicit opt-in, labelled "fused"), and the 8-bit copy cnn_net_quantize makes (labelled
+# "int8", compared with cnn's best float32 in rows of their own; calibrated on random images,
+# which the speed does not depend on); PyTorch with 1 and 2 threads
 # (torch.set_num_threads), NCHW and channels-last, with OpenBLAS held to one thread and
 # /usr/bin/python3; oneDNN with 1 and 2 OpenMP threads, plain nchw/oihw and its preferred
 # blocked layouts (reorders between primitives not timed). Each side's best setting is compared.
@@ -141,7 +143,8 @@ label() { # framework threads layout
     local s t="$2 threads"
     [ "$2" = 1 ] && t="1 thread"
     case $1 in
-    cnn) s="cnn, $t"; [ "${3:-}" = fused ] && s="$s, fused (cnn_net_fuse)" ;;
+    cnn) s="cnn, $t"; [ "${3:-}" = fused ] && s="$s, fused (cnn_net_fuse)"
+         [ "${3:-}" = int8 ] && s="$s, int8 (cnn_net_quantize)" ;;
     torch) s="PyTorch, $t, $([ "$3" = nchw ] && echo NCHW || echo channels-last)" ;;
     dnnl) s="oneDNN, $t, $([ "$3" = nchw ] && echo nchw || echo blocked)" ;;
     esac
@@ -149,13 +152,15 @@ label() { # framework threads layout
 }
 short() { # framework threads layout: "2t", "2t cl", "1t blocked"
     local s="$2t"
-    case $3 in channels_last) s="$s cl" ;; blocked) s="$s blocked" ;; fused) s="$s fused" ;; esac
+    case $3 in channels_last) s="$s cl" ;; blocked) s="$s blocked" ;; fused) s="$s fused" ;; int8) s="$s int8" ;; esac
     echo "$s"
 }
-best() { # framework workload max|min -> "value threads layout" (empty if none)
+best() { # framework workload max|min [int8] -> "value threads layout" (empty if none): float32
+    # settings, or with int8 the 8-bit ones only
     local k v bv="" bk=""
     for k in "${!val[@]}"; do
         [[ $k == "$1|$2|"* ]] || continue
+        if [ "${4:-}" = int8 ]; then [[ $k == *"|int8" ]] || continue; else [[ $k == *"|int8" ]] && continue; fi
         v=${val[$k]}
         if [ -z "$bv" ] || awk -v a="$v" -v b="$bv" -v d="$3" 'BEGIN { exit !(d == "max" ? a > b : a < b) }'; then
             bv=$v bk=$k
@@ -201,7 +206,7 @@ fi
 resnet_workload() { # workload title unit
     echo
     echo "== $2"
-    # Interleaved: for each thread count, cnn, then cnn fused (inference only), then PyTorch
+    # Interleaved: for each thread count, cnn, then cnn fused and int8 (inference only), then PyTorch
     # NCHW and channels-last, so that host noise hits every side.
     local fused=0 t cl l
     [ "$1" = cifar-train ] || fused=1
@@ -211,6 +216,8 @@ resnet_workload() { # workload title unit
         if [ "$fused" = 1 ]; then
             run build/bench/cnn_bench --threads "$t" --fused 1 "${opts[@]}" "$1"
             row "$(label cnn "$t" fused)" "$(fmt "${val["cnn|$1|$t|fused"]}")"
+            run build/bench/cnn_bench --threads "$t" --int8 1 "${opts[@]}" "$1"
+            row "$(label cnn "$t" int8)" "$(fmt "${val["cnn|$1|$t|int8"]}")"
         fi
         for cl in "" --channels-last; do
             run env OPENBLAS_NUM_THREADS=1 $PY bench/torch_bench.py --threads "$t" $cl "${opts[@]}" "$1"
@@ -309,6 +316,9 @@ if [ "$w2" = 1 ]; then
         sumrow "$title" "img/s" "$(cell "$c")" "$(cell "$t")" - \
             "$(ratio "${c%% *}" "${t%% *}" higher)" - "$(frac "$c" "$gw" rate)"
     done
+    q=$(best cnn cifar-infer max int8) c=$(best cnn cifar-infer max)
+    sumrow "2 ... inference int8 against float32" "img/s" "$(cell "$q")" "$(cell "$c") (cnn)" - \
+        "$(ratio "${q%% *}" "${c%% *}" higher)" - -
     # The speed-up from 1 to 2 threads of each side's training (its best layout at each).
     c1=${val["cnn|cifar-train|1|nchw"]:-} c2=${val["cnn|cifar-train|2|nchw"]:-}
     t1=$(for l in nchw channels_last; do echo "${val["torch|cifar-train|1|$l"]:-}"; done | sort -g | tail -1)
@@ -324,6 +334,9 @@ if [ "$w3" = 1 ]; then
     c=$(best cnn latency min) t=$(best torch latency min)
     sumrow "3 ResNet-18 224x224 latency, b1" "ms" "$(cell "$c")" "$(cell "$t")" - \
         "$(ratio "${c%% *}" "${t%% *}" lower)" - "$(frac "$c" "$g" ms)"
+    q=$(best cnn latency min int8)
+    sumrow "3 ... int8 against cnn float32" "ms" "$(cell "$q")" "$(cell "$c") (cnn)" - \
+        "$(ratio "${q%% *}" "${c%% *}" lower)" - -
 fi
 if [ "$w4" = 1 ]; then
     for w in "${convs[@]}"; do

@@ -466,10 +466,16 @@ cnn_shape cnn_net_output_shape(const cnn_net *net) {
 }
 
 size_t cnn_net_param_count(const cnn_net *net) { return net->n_params; }
-float *cnn_net_params(cnn_net *net) { return net->params; }
+float *cnn_net_params(cnn_net *net) {
+    net->weights_gen++; /* the caller may write through it */
+    return net->params;
+}
 float *cnn_net_grads(cnn_net *net) { return net->grads; }
 size_t cnn_net_state_count(const cnn_net *net) { return net->n_state; }
-float *cnn_net_state(cnn_net *net) { return net->state; }
+float *cnn_net_state(cnn_net *net) {
+    net->weights_gen++;
+    return net->state;
+}
 
 void cnn_net_zero_grad(cnn_net *net) {
     if (net->n_params) memset(net->grads, 0, net->n_params * sizeof *net->grads);

@@ -341,6 +341,10 @@ struct cnn_net {
     size_t cap_params, cap_state; /* allocated lengths (grads has cap_params) */
     cnn_rng rng;
     int threads, reference, training;
+    /* Counts the times the weights may have changed: every cnn_net_params, cnn_net_state and
+     * cnn_net_prepare call. Layers that keep what they derive from their weights between
+     * passes without comparing the weights (quantised convolutions) remake it when it moves. */
+    uint64_t weights_gen;
     cnn_workers *workers;     /* threads-1 workers, started by cnn_net_prepare */
     int no_input_grads;       /* cnn_net_set_input_grads(net, 0) */
     int max_batch, batch;     /* prepared capacity and the batch of the last forward */

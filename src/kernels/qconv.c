@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -69,15 +70,21 @@ void cnn_qconv_input_params(float lo, float hi, float *in_scale, int *in_zero) {
 
 /* ---- the keep ---- */
 
+/* Its header: which weights the integers were made from, and when. */
+typedef struct keep_header {
+    int holds;
+    uint64_t gen;   /* the network's weights_gen then */
+    const float *w; /* where the weights were */
+} keep_header;
+
 typedef struct keep_layout {
-    size_t copy, a, a_group, corr, scale, bias, total; /* byte offsets, a_group the stride */
+    size_t a, a_group, corr, scale, bias, total; /* byte offsets, a_group the stride */
 } keep_layout;
 
 static keep_layout keep_of(const cnn_conv_geom *g) {
     keep_layout k;
     size_t K = (size_t)terms(g), OC = (size_t)g->OC;
-    k.copy = 64; /* after the header: an int saying whether the keep holds weights */
-    k.a = k.copy + round64(OC * K * sizeof(float));
+    k.a = round64(sizeof(keep_header));
     k.a_group = round64(cnn_qgemm_a_bytes(group_rows(g), (int)K));
     k.corr = k.a + (size_t)g->G * k.a_group;
     k.scale = k.corr + round64(OC * sizeof(int32_t));
@@ -88,16 +95,17 @@ static keep_layout keep_of(const cnn_conv_geom *g) {
 
 size_t cnn_qconv_keep_bytes(const cnn_conv_geom *g) { return keep_of(g).total; }
 
-/* Makes keep hold the integers of w for in_scale and in_zero, unless it holds them already;
- * returns the layout. q: scratch for one group's integers. */
+/* Makes keep hold the integers of w for in_scale and in_zero, unless it holds those made at
+ * the network's weights generation gen from weights at w; returns the layout. q: scratch for
+ * one group's integers. Comparing the generation, not the weights (47 MB for ResNet-18), is
+ * what lets a pass at batch 1 read only the integers (qconv.h says when they are remade). */
 static keep_layout weights(const cnn_conv_geom *g, float in_scale, int in_zero, const float *w,
-                           void *keep, int8_t *q) {
+                           uint64_t gen, void *keep, int8_t *q) {
     keep_layout k = keep_of(g);
     char *base = keep;
-    int *holds = (int *)base;
+    keep_header *h = keep;
     int K = terms(g), M = group_rows(g);
-    size_t bytes = (size_t)g->OC * (size_t)K * sizeof *w;
-    if (*holds && memcmp(base + k.copy, w, bytes) == 0) return k;
+    if (h->holds && h->gen == gen && h->w == w) return k;
     int32_t *corr = (int32_t *)(base + k.corr);
     float *scale = (float *)(base + k.scale);
     for (int gi = 0; gi < g->G; gi++) {
@@ -111,8 +119,7 @@ static keep_layout weights(const cnn_conv_geom *g, float in_scale, int in_zero, 
         cnn_qgemm_pack_a(M, K, q, K, a, corr + (size_t)gi * M);
     }
     for (int o = 0; o < g->OC; o++) corr[o] *= in_zero;
-    memcpy(base + k.copy, w, bytes);
-    *holds = 1;
+    *h = (keep_header){.holds = 1, .gen = gen, .w = w};
     return k;
 }
 
@@ -150,6 +157,36 @@ static void ref_forward(const cnn_conv_geom *g, float in_scale, int in_zero, con
 
 /* ---- the fast path ---- */
 
+/* The quantised input is held in padded planes: the zero point around each image, as far as
+ * the kernel reaches past it, so that gathering the columns never tests a bound; and with a
+ * column stride S > 1, each plane split into S phases (columns c with c % S = f, in order),
+ * so that the pixels a term meets along an output row lie side by side in one phase. */
+typedef struct padded {
+    int top, left, rows, cols; /* padding before the image; a plane's size */
+    int phases, width;         /* the column stride, and ceil(cols / phases) */
+} padded;
+
+static padded padded_of(const cnn_conv_geom *g) {
+    long long below = (long long)(g->OH - 1) * g->sh + (long long)(g->KH - 1) * g->dh - g->pt -
+                      (g->H - 1);
+    long long right = (long long)(g->OW - 1) * g->sw + (long long)(g->KW - 1) * g->dw - g->pl -
+                      (g->W - 1);
+    padded p = {.top = g->pt, .left = g->pl, .phases = g->sw};
+    p.rows = g->pt + g->H + (int)(below > 0 ? below : 0);
+    p.cols = g->pl + g->W + (int)(right > 0 ? right : 0);
+    p.width = (p.cols + p.phases - 1) / p.phases;
+    return p;
+}
+
+static size_t plane_bytes(const padded *p) {
+    return (size_t)p->phases * (size_t)p->rows * (size_t)p->width;
+}
+
+static size_t padded_bytes(const cnn_conv_geom *g) {
+    padded p = padded_of(g);
+    return (size_t)g->N * g->C * plane_bytes(&p);
+}
+
 static inline CNN_BODY void quantise_body(const float *restrict x, uint8_t *restrict u, long n,
                                           float r, float z) {
 #pragma omp simd
@@ -158,71 +195,110 @@ static inline CNN_BODY void quantise_body(const float *restrict x, uint8_t *rest
 CNN_DISPATCH(quantise, (const float *restrict x, uint8_t *restrict u, long n, float r, float z),
              (x, u, n, r, z))
 
-/* Planes quantised per task. */
-#define QUANT_PLANES 4
-
 typedef struct pass {
     const cnn_conv_geom *g;
     const float *x;
-    uint8_t *u;              /* the quantised input */
-    uint8_t *col;            /* one sample's and group's columns, packed */
+    uint8_t *u;              /* the quantised input, padded planes */
+    padded pad;
+    uint8_t *col;            /* per thread: one block's columns, packed */
+    size_t col_bytes;        /* of one thread's */
     float r, z;
     int zero;
-    int n, gi;               /* the sample and group of the columns */
+    int n, gi;               /* the sample and group being computed */
     int K, K4, P, M;
-    int row_blocks;          /* of the products' tiles */
+    int row_blocks, parts;   /* of TILE_ROWS rows; tasks per block of columns */
     const int8_t *a;         /* the group's packed weights */
     cnn_qgemm_out out;       /* for the group's rows */
 } pass;
 
-static void quantise_range(void *arg, long begin, long end, int worker) {
-    (void)worker;
-    const pass *s = arg;
-    size_t plane = (size_t)s->g->H * s->g->W, planes = (size_t)s->g->N * s->g->C;
-    size_t a = (size_t)begin * QUANT_PLANES * plane, e = (size_t)end * QUANT_PLANES;
-    if (e > planes) e = planes;
-    quantise(s->x + a, s->u + a, (long)(e * plane - a), s->r, s->z);
-}
-
-/* Pixels [p0, p0 + n) of term k = (c, kh, kw) of the group: the input byte each of those
- * outputs meets through it, or the zero point outside the image; into dst. */
-static void gather(const pass *s, int k, int p0, int n, uint8_t *dst) {
-    const cnn_conv_geom *g = s->g;
-    int area = g->KH * g->KW, c = k / area, kh = k / g->KW % g->KH, kw = k % g->KW;
-    const uint8_t *xc =
-        s->u + ((size_t)s->n * g->C + (size_t)s->gi * (g->C / g->G) + c) * g->H * g->W;
-    uint8_t zero = (uint8_t)s->zero;
-    int i = p0 / g->OW, j = p0 % g->OW;
-    for (int done = 0; done < n; i++, j = 0) {
-        int len = g->OW - j < n - done ? g->OW - j : n - done;
-        long ih = (long)i * g->sh - g->pt + (long)kh * g->dh;
-        uint8_t *d = dst + done;
-        done += len;
-        if (ih < 0 || ih >= g->H) {
-            memset(d, zero, (size_t)len);
-            continue;
+/* Row i of plane u (padded coordinates), from the image row x (NULL: outside the image). */
+static void padded_row(const pass *s, const float *x, uint8_t *u, int i) {
+    const padded *p = &s->pad;
+    if (p->phases == 1) {
+        uint8_t *row = u + (size_t)i * p->width;
+        if (!x) {
+            memset(row, s->zero, (size_t)p->cols);
+            return;
         }
-        const uint8_t *row = xc + ih * g->W;
-        long iw = (long)j * g->sw - g->pl + (long)kw * g->dw;
-        int t = 0;
-        for (; t < len && iw < 0; t++, iw += g->sw) d[t] = zero;
-        if (g->sw == 1) { /* the run inside the row at once */
-            int run = (int)(g->W - iw < len - t ? g->W - iw : len - t);
-            if (run > 0) {
-                memcpy(d + t, row + iw, (size_t)run);
-                t += run, iw += run;
-            }
-        }
-        for (; t < len && iw < g->W; t++, iw += g->sw) d[t] = row[iw];
-        for (; t < len; t++) d[t] = zero;
+        memset(row, s->zero, (size_t)p->left);
+        quantise(x, row + p->left, s->g->W, s->r, s->z);
+        memset(row + p->left + s->g->W, s->zero, (size_t)(p->cols - p->left - s->g->W));
+        return;
+    }
+    size_t phase = (size_t)p->rows * p->width;
+    for (int f = 0; f < p->phases; f++) { /* columns f, f + S, f + 2S ... of the row */
+        uint8_t *row = u + (size_t)f * phase + (size_t)i * p->width;
+        for (int m = 0, at = f - p->left; m < p->width; m++, at += p->phases)
+            row[m] = x && at >= 0 && at < s->g->W ? input_int(x[at], s->r, s->z)
+                                                 : (uint8_t)s->zero;
     }
 }
 
-/* Four rows of 16 bytes (r, 16 apart) into qgemm.h's 64-byte block: each column's 4 bytes. */
-static void interleave(const uint8_t *r, uint8_t *dst) {
+/* Planes [begin, end) of the input, quantised into their padded planes. */
+static void quantise_range(void *arg, long begin, long end, int worker) {
+    (void)worker;
+    const pass *s = arg;
+    const cnn_conv_geom *g = s->g;
+    const padded *p = &s->pad;
+    for (long c = begin; c < end; c++) {
+        uint8_t *u = s->u + (size_t)c * plane_bytes(p);
+        const float *x = s->x + (size_t)c * g->H * g->W;
+        for (int i = 0; i < p->rows; i++) {
+            int at = i - p->top;
+            padded_row(s, at >= 0 && at < g->H ? x + (size_t)at * g->W : NULL, u, i);
+        }
+    }
+}
+
+/* The runs of one block's pixels along output rows: row i, columns j .. j + len - 1, at
+ * offset at of the block. */
+typedef struct run {
+    int i, j, len, at;
+} run;
+
+static int runs_of(const cnn_conv_geom *g, int p0, int n, run *r) {
+    int count = 0, i = p0 / g->OW, j = p0 % g->OW;
+    for (int done = 0; done < n; i++, j = 0, count++) {
+        int len = g->OW - j < n - done ? g->OW - j : n - done;
+        r[count] = (run){i, j, len, done};
+        done += len;
+    }
+    return count;
+}
+
+/* The pixels of a block's runs for term k = (c, kh, kw) of the group: the byte each output
+ * meets through it (the padded planes hold the zero point outside the image); into dst. */
+static void gather(const pass *s, int k, const run *r, int runs, uint8_t *dst) {
+    const cnn_conv_geom *g = s->g;
+    const padded *p = &s->pad;
+    int area = g->KH * g->KW, c = k / area, kh = k / g->KW % g->KH, kw = k % g->KW;
+    int col = kw * g->dw; /* the tap's column offset: its phase, and its place in it */
+    const uint8_t *tap = s->u +
+                         ((size_t)s->n * g->C + (size_t)s->gi * (g->C / g->G) + c) *
+                             plane_bytes(p) +
+                         (size_t)(col % p->phases) * p->rows * p->width +
+                         (size_t)kh * g->dh * p->width + (size_t)(col / p->phases);
+    for (int t = 0; t < runs; t++) {
+        const uint8_t *src = tap + (size_t)r[t].i * g->sh * p->width + (size_t)r[t].j;
+        uint8_t *d = dst + r[t].at;
 #if defined(__SSE2__)
-    __m128i a = _mm_loadu_si128((const __m128i *)r), b = _mm_loadu_si128((const __m128i *)(r + 16));
-    __m128i c = _mm_loadu_si128((const __m128i *)(r + 32)), d = _mm_loadu_si128((const __m128i *)(r + 48));
+        /* 16 bytes at a time, past the run's end: the next run overwrites the excess, and
+         * after the last, the block's columns past P may hold anything; the planes are
+         * followed by 16 bytes for the reads past the last. */
+        for (int b = 0; b < r[t].len; b += 16)
+            _mm_storeu_si128((__m128i *)(d + b), _mm_loadu_si128((const __m128i *)(src + b)));
+#else
+        memcpy(d, src, (size_t)r[t].len);
+#endif
+    }
+}
+
+/* Four rows of 16 bytes into qgemm.h's 64-byte block: each column's 4 bytes. */
+static void interleave(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
+                       const uint8_t *r3, uint8_t *dst) {
+#if defined(__SSE2__)
+    __m128i a = _mm_loadu_si128((const __m128i *)r0), b = _mm_loadu_si128((const __m128i *)r1);
+    __m128i c = _mm_loadu_si128((const __m128i *)r2), d = _mm_loadu_si128((const __m128i *)r3);
     __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
     __m128i cd0 = _mm_unpacklo_epi8(c, d), cd1 = _mm_unpackhi_epi8(c, d);
     _mm_storeu_si128((__m128i *)dst, _mm_unpacklo_epi16(ab0, cd0));
@@ -230,65 +306,75 @@ static void interleave(const uint8_t *r, uint8_t *dst) {
     _mm_storeu_si128((__m128i *)(dst + 32), _mm_unpacklo_epi16(ab1, cd1));
     _mm_storeu_si128((__m128i *)(dst + 48), _mm_unpackhi_epi16(ab1, cd1));
 #else
+    const uint8_t *r[4] = {r0, r1, r2, r3};
     for (int j = 0; j < 16; j++)
-        for (int t = 0; t < 4; t++) dst[j * 4 + t] = r[t * 16 + j];
+        for (int t = 0; t < 4; t++) dst[j * 4 + t] = r[t][j];
 #endif
 }
 
-/* The packed columns of one block of COL_PANELS panels (qgemm.h's layout) at a time: four
- * terms gathered over the block's pixels, then interleaved panel by panel. Terms past K (to
- * a multiple of 4) hold the zero point (any value would do: their weights are 0). */
+/* The columns are built and used a block of COL_PANELS panels (64 pixels) at a time, by the
+ * task that needs them, in its thread's scratch: for ResNet-18's 3x3 convolutions a block is
+ * 37 KB (56x56) to 295 KB (7x7), at hand in cache for the products. */
 #define COL_PANELS 4
-
-static void columns_range(void *arg, long begin, long end, int worker) {
-    (void)worker;
-    const pass *s = arg;
-    size_t panel = (size_t)s->K4 * 64;
-    uint8_t rows[4][COL_PANELS * 16], block[64];
-    for (long b = begin; b < end; b++) {
-        int p0 = (int)b * COL_PANELS * 16;
-        int n = s->P - p0 < COL_PANELS * 16 ? s->P - p0 : COL_PANELS * 16;
-        int panels = (n + 15) / 16;
-        for (int q = 0; q < s->K4; q++) {
-            for (int t = 0; t < 4; t++) {
-                int k = 4 * q + t;
-                if (k < s->K) gather(s, k, p0, n, rows[t]);
-                else memset(rows[t], s->zero, (size_t)n);
-                memset(rows[t] + n, s->zero, (size_t)(panels * 16 - n)); /* columns past P */
-            }
-            for (int pn = 0; pn < panels; pn++) {
-                for (int t = 0; t < 4; t++) memcpy(block + 16 * t, rows[t] + 16 * pn, 16);
-                interleave(block, s->col + (size_t)(p0 / 16 + pn) * panel + (size_t)q * 64);
-            }
-        }
-    }
-}
-
-/* The products' tiles: TILE_ROWS output channels by TILE_PANELS panels of 16 columns. */
+/* Rows of the products counted in blocks of TILE_ROWS. */
 #define TILE_ROWS (CNN_QGEMM_MR * 4)
-#define TILE_PANELS 4
 
-static void products_range(void *arg, long begin, long end, int worker) {
-    (void)worker;
-    const pass *s = arg;
-    for (long t = begin; t < end; t++) {
-        int m0 = (int)(t % s->row_blocks) * TILE_ROWS, n0 = (int)(t / s->row_blocks) * TILE_PANELS * 16;
-        int m1 = m0 + TILE_ROWS < s->M ? m0 + TILE_ROWS : s->M;
-        int n1 = n0 + TILE_PANELS * 16 < s->P ? n0 + TILE_PANELS * 16 : s->P;
-        cnn_qgemm(s->M, s->P, s->K, s->a, s->col, m0, m1, n0, n1, &s->out);
+/* The packed columns of the pixels [p0, p0 + n) of the sample and group (qgemm.h's layout,
+ * n columns) into col: four terms gathered over the pixels, then interleaved panel by
+ * panel. Terms past K (to a multiple of 4) hold the zero point and pixels past n anything
+ * (qgemm.h: their weights are 0, their outputs are not stored). */
+static void columns(const pass *s, int p0, int n, uint8_t *col) {
+    size_t panel = (size_t)s->K4 * 64;
+    uint8_t rows[4][COL_PANELS * 16 + 16]; /* gather's excess */
+    run r[COL_PANELS * 16];
+    int panels = (n + 15) / 16, runs = runs_of(s->g, p0, n, r);
+    for (int q = 0; q < s->K4; q++) {
+        for (int t = 0; t < 4; t++) {
+            int k = 4 * q + t;
+            if (k < s->K) gather(s, k, r, runs, rows[t]);
+            else memset(rows[t], s->zero, (size_t)n);
+        }
+        uint8_t *dst = col + (size_t)q * 64;
+        for (int pn = 0; pn < panels; pn++, dst += panel)
+            interleave(rows[0] + 16 * pn, rows[1] + 16 * pn, rows[2] + 16 * pn,
+                       rows[3] + 16 * pn, dst);
     }
 }
 
-/* The quantised input (first the integers of a group's weights, when they are remade), then
- * one sample's and group's columns. */
+/* Task t: block t / parts of the columns, and part t % parts of the rows. A block split
+ * into parts is built by each of its tasks (cheap next to its products): at batch 1, the
+ * last layers have one block, and the threads share its rows. */
+static void blocks_range(void *arg, long begin, long end, int worker) {
+    const pass *s = arg;
+    uint8_t *col = s->col + (size_t)worker * s->col_bytes;
+    for (long t = begin; t < end; t++) {
+        int block = (int)(t / s->parts), part = (int)(t % s->parts);
+        int p0 = block * COL_PANELS * 16;
+        int n = s->P - p0 < COL_PANELS * 16 ? s->P - p0 : COL_PANELS * 16;
+        int m0 = s->row_blocks * part / s->parts * TILE_ROWS;
+        int m1 = s->row_blocks * (part + 1) / s->parts * TILE_ROWS;
+        if (m1 > s->M) m1 = s->M;
+        columns(s, p0, n, col);
+        cnn_qgemm_out out = s->out;
+        out.C += p0; /* the block as a product of n columns */
+        cnn_qgemm(s->M, n, s->K, s->a, col, m0, m1, 0, n, &out);
+    }
+}
+
+/* The quantised input in padded planes (first the integers of a group's weights, when they
+ * are remade), then each thread's block of columns. */
 static size_t first_bytes(const cnn_conv_geom *g) {
-    size_t input = (size_t)g->N * g->C * g->H * g->W;
+    size_t input = padded_bytes(g) + 16; /* gather reads up to 15 bytes past a run */
     size_t q = (size_t)group_rows(g) * (size_t)terms(g);
     return round64(input > q ? input : q);
 }
 
-size_t cnn_qconv_work_bytes(const cnn_conv_geom *g) {
-    return first_bytes(g) + round64(cnn_qgemm_b_bytes(terms(g), g->OH * g->OW));
+static size_t block_bytes(const cnn_conv_geom *g) {
+    return round64(cnn_qgemm_b_bytes(terms(g), COL_PANELS * 16));
+}
+
+size_t cnn_qconv_work_bytes(const cnn_conv_geom *g, int threads) {
+    return first_bytes(g) + (size_t)threads * block_bytes(g);
 }
 
 void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scale, int in_zero,
@@ -297,21 +383,24 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
         ref_forward(g, in_scale, in_zero, x, w, b, y);
         return;
     }
-    CNN_ASSERT(c->work_size >= cnn_qconv_work_bytes(g));
-    keep_layout k = weights(g, in_scale, in_zero, w, keep, c->work);
+    CNN_ASSERT(c->work_size >= cnn_qconv_work_bytes(g, c->threads));
+    keep_layout k = weights(g, in_scale, in_zero, w, c->net->weights_gen, keep, c->work);
     const char *base = keep;
-    size_t input = (size_t)g->N * g->C * g->H * g->W;
-    pass s = {.g = g, .x = x, .u = c->work, .r = 1.0f / in_scale, .z = (float)in_zero,
-              .zero = in_zero, .K = terms(g), .P = g->OH * g->OW, .M = group_rows(g)};
-    s.col = s.u + first_bytes(g);
+    pass s = {.g = g, .x = x, .u = c->work, .pad = padded_of(g), .r = 1.0f / in_scale,
+              .z = (float)in_zero, .zero = in_zero, .K = terms(g), .P = g->OH * g->OW,
+              .M = group_rows(g)};
     s.K4 = (s.K + 3) / 4;
     s.row_blocks = (s.M + TILE_ROWS - 1) / TILE_ROWS;
-    long col_blocks = (s.P + TILE_PANELS * 16 - 1) / (TILE_PANELS * 16);
-    double macs = (double)s.M * s.K * s.P; /* of one sample's group */
-    int threads = cnn_conv_threads(c, macs);
-    long planes = ((long)g->N * g->C + QUANT_PLANES - 1) / QUANT_PLANES;
-    cnn_parallel_for(c->workers, cnn_conv_threads(c, (double)input * 64), planes, quantise_range,
-                     &s);
+    s.col = s.u + first_bytes(g);
+    s.col_bytes = block_bytes(g);
+    int blocks = (s.P + COL_PANELS * 16 - 1) / (COL_PANELS * 16);
+    int threads = cnn_conv_threads(c, (double)s.M * s.K * s.P); /* of one sample's group */
+    /* Enough tasks to share between the threads: the integer sums give the same bits
+     * however the work is cut, so the cut may follow the thread count. */
+    s.parts = blocks >= 2 * threads ? 1 : (2 * threads + blocks - 1) / blocks;
+    if (s.parts > s.row_blocks) s.parts = s.row_blocks;
+    cnn_parallel_for(c->workers, cnn_conv_threads(c, (double)padded_bytes(g) * 64),
+                     (long)g->N * g->C, quantise_range, &s);
     float *zeros = (float *)(base + k.bias); /* the bias when there is none */
     for (s.n = 0; s.n < g->N; s.n++)
         for (s.gi = 0; s.gi < g->G; s.gi++) {
@@ -323,8 +412,6 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
                                     .relu = g->relu,
                                     .C = y + ((size_t)s.n * g->OC + row0) * (size_t)s.P,
                                     .ldc = s.P};
-            cnn_parallel_for(c->workers, threads, (s.P + COL_PANELS * 16 - 1) / (COL_PANELS * 16),
-                             columns_range, &s);
-            cnn_parallel_for(c->workers, threads, s.row_blocks * col_blocks, products_range, &s);
+            cnn_parallel_for(c->workers, threads, (long)blocks * s.parts, blocks_range, &s);
         }
 }

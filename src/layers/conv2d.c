@@ -228,7 +228,7 @@ static size_t conv2d_work_bytes(const cnn_node *n, int batch, int threads) {
     const conv2d_params *p = n->params;
     cnn_conv_geom g = conv2d_geom(n, batch);
     size_t fp = cnn_conv_work_bytes(&g, threads);
-    size_t q = p->quant == QUANT_INT8 ? cnn_qconv_work_bytes(&g) : 0;
+    size_t q = p->quant == QUANT_INT8 ? cnn_qconv_work_bytes(&g, threads) : 0;
     return fp > q ? fp : q;
 }
 
