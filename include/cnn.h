@@ -307,6 +307,11 @@ size_t cnn_net_activation_bytes(const cnn_net *net);
  * Every layer type with parameters or state describes its tensors (its file does).
  * ------------------------------------------------------------------------------------------- */
 
+/* The flat buffers. The values may be read and changed through the pointers until the next
+ * forward pass; to change them after a pass, call cnn_net_params (or cnn_net_state) again
+ * first: a quantised layer (cnn_net_quantize) keeps the integers it made from its weights
+ * between passes and remakes them at the first pass after one of these calls (or
+ * cnn_net_prepare), without comparing 4 bytes per weight at every pass. */
 size_t cnn_net_param_count(const cnn_net *net);
 float *cnn_net_params(cnn_net *net);
 float *cnn_net_grads(cnn_net *net);
@@ -1291,7 +1296,8 @@ cnn_status cnn_evaluate_task(cnn_net *net, const cnn_dataset *ds, cnn_metrics *m
  * layers stay float; float32 stays the reference. The copy runs inference only: training it is
  * refused, and its gradients (saliency) are those of the float convolutions. It saves and
  * loads as any network: the 8-bit form is in the layers' arguments (quant=int8 in_scale=
- * in_zero=), the weights stay float and their integers are made when the network runs. */
+ * in_zero=), the weights stay float and their integers are made at the first pass, and again
+ * after the weights may have changed (see cnn_net_params). */
 cnn_status cnn_net_quantize(const cnn_net *net, const cnn_dataset *calib, int count,
                             cnn_net **out, char *err, size_t errlen);
 

@@ -225,12 +225,21 @@ static void padded_row(const pass *s, const float *x, uint8_t *u, int i) {
         memset(row + p->left + s->g->W, s->zero, (size_t)(p->cols - p->left - s->g->W));
         return;
     }
+    /* Quantised a chunk at a time in order, then dealt to the phases. */
+    enum { CHUNK = 1024 };
+    uint8_t tmp[CHUNK];
     size_t phase = (size_t)p->rows * p->width;
-    for (int f = 0; f < p->phases; f++) { /* columns f, f + S, f + 2S ... of the row */
-        uint8_t *row = u + (size_t)f * phase + (size_t)i * p->width;
-        for (int m = 0, at = f - p->left; m < p->width; m++, at += p->phases)
-            row[m] = x && at >= 0 && at < s->g->W ? input_int(x[at], s->r, s->z)
-                                                 : (uint8_t)s->zero;
+    int W = s->g->W;
+    for (int c0 = 0; c0 < p->cols; c0 += CHUNK) {
+        int c1 = p->cols - c0 < CHUNK ? p->cols : c0 + CHUNK;
+        int a = c0 > p->left ? c0 : p->left, b = c1 < p->left + W ? c1 : p->left + W;
+        memset(tmp, s->zero, (size_t)(c1 - c0));
+        if (x && a < b) quantise(x + (a - p->left), tmp + (a - c0), b - a, s->r, s->z);
+        for (int f = 0; f < p->phases; f++) {
+            int col = c0 + ((f - c0 % p->phases) + p->phases) % p->phases;
+            uint8_t *dst = u + (size_t)f * phase + (size_t)i * p->width + col / p->phases;
+            for (; col < c1; col += p->phases) *dst++ = tmp[col - c0];
+        }
     }
 }
 

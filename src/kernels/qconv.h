@@ -8,9 +8,11 @@
  *   y[o,p] = float(sum_k q[o,k] (u_k - z)) * float(in_scale s[o]) + b[o]      (then max(y, 0)
  *                                                                               with g->relu)
  * where u_k is z outside the image, so zero padding stays exact. The weights' integers are
- * made from the layer's float weights when they change (kept between passes, like Winograd's
- * transforms), so a float checkpoint is all a quantised layer needs besides in_scale and
- * in_zero. A NaN input counts as 0 (u = z).
+ * made from the layer's float weights and kept between passes; they are remade when the
+ * network's weights_gen moved (cnn_net_params, cnn_net_state, cnn_net_prepare: whoever may
+ * have changed the weights) or the weights moved, so a float checkpoint is all a quantised
+ * layer needs besides in_scale and in_zero. A NaN input becomes byte 0, the low end of the
+ * range (where a float convolution would give NaN).
  *
  * Every path gives the same bits: the sums are exact, and the epilogue is one conversion, one
  * product and one sum per output, the same everywhere. The reference path (c->reference) is
