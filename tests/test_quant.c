@@ -30,6 +30,9 @@ static const struct {
     {6, 11, 9, "out=7 kernel=3 dilation=2 padding=1:2x0:1"},
     {130, 5, 5, "out=5 kernel=3 padding=1 act=relu"},
     {3, 31, 17, "out=70 kernel=7 stride=2 padding=3"},
+    /* Large enough for many blocks of columns and for both threads at batch 1. */
+    {8, 40, 36, "out=16 kernel=3 padding=1 act=relu"},
+    {5, 45, 41, "out=32 kernel=5 stride=2 padding=2x1 dilation=1x2"},
 };
 #define N_GEOMS (sizeof GEOMS / sizeof *GEOMS)
 
@@ -60,9 +63,10 @@ static float *run(cnn_net *net, const float *x, int N, int threads, int referenc
 }
 
 /* The fast path at 1 and 2 threads, and a second pass (its integers kept), against the
- * reference kernels: the same bits. Inputs spill past the range on both sides (clamped). */
-static void fast_is_reference(int i, int zero) {
-    int N = 3;
+ * reference kernels: the same bits. Inputs spill past the range on both sides (clamped).
+ * Batch 1 shares one sample's blocks of columns (split by rows when few) between the
+ * threads; batch 3 runs them sample after sample. */
+static void fast_is_reference(int i, int zero, int N) {
     float scale = zero ? 2.0f / 255 : 1.0f / 255;
     cnn_net *net = one_conv(i, scale, zero, 3 + i);
     if (!T_CHECK(net, "geometry %d: network", i)) return;
@@ -73,10 +77,11 @@ static void fast_is_reference(int i, int zero) {
     float *ref = run(net, x, N, 1, 1), *one = run(net, x, N, 1, 0), *two = run(net, x, N, 2, 0);
     float *again = run(net, x, N, 2, 0);
     char what[200];
-    snprintf(what, sizeof what, "%s, in_zero %d: fast path (1 thread) against the reference",
-             GEOMS[i].args, zero);
+    snprintf(what, sizeof what, "%s, in_zero %d, batch %d: fast path (1 thread) against the "
+             "reference", GEOMS[i].args, zero, N);
     if (ref && one) t_same_bits(what, one, ref, ny);
-    snprintf(what, sizeof what, "%s, in_zero %d: 2 threads against 1", GEOMS[i].args, zero);
+    snprintf(what, sizeof what, "%s, in_zero %d, batch %d: 2 threads against 1", GEOMS[i].args,
+             zero, N);
     if (one && two) t_same_bits(what, two, one, ny);
     snprintf(what, sizeof what, "%s, in_zero %d: a second pass, integers kept", GEOMS[i].args,
              zero);
@@ -276,8 +281,9 @@ static void refused(void) {
 int main(int argc, char **argv) {
     t_isa_option(&argc, &argv);
     for (size_t i = 0; i < N_GEOMS; i++) {
-        fast_is_reference((int)i, 0);
-        fast_is_reference((int)i, 128);
+        fast_is_reference((int)i, 0, 3);
+        fast_is_reference((int)i, 128, 3);
+        fast_is_reference((int)i, 128, 1);
     }
     for (size_t i = 0; i < N_GEOMS; i++)
         if (!strstr(GEOMS[i].args, "act=relu") && !strstr(GEOMS[i].args, "bias=0"))
