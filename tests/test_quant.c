@@ -272,7 +272,7 @@ static void refused(void) {
     cnn_net *net = cnn_net_new(1);
     cnn_add(net, "input", "x", NULL, "shape=8000x3x3");
     cnn_status st = cnn_add(net, "conv2d", "c", "x", "out=1 kernel=3 quant=int8 in_scale=1");
-    T_CHECK(st && strstr(cnn_net_last_error(net), "sums at most 66000 terms in 32 bits, this "
+    T_CHECK(st && strstr(cnn_net_last_error(net), "sums at most 65536 terms in 32 bits, this "
                                                   "layer 72000"),
             "too long a sum refused: %s", cnn_net_last_error(net));
     cnn_net_free(net);

@@ -27,6 +27,17 @@ static size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 static int terms(const cnn_conv_geom *g) { return g->C / g->G * g->KH * g->KW; }
 static int group_rows(const cnn_conv_geom *g) { return g->OC / g->G; }
 
+/* The fast path orders the terms (kh, kw, c) with the group's channels in fours, C4 of them
+ * (the last padded with channels whose weights are 0), so that one group of 4 terms is the 4
+ * channels of one pixel: the products' operand layout (qgemm.h) then holds whole pixels of
+ * an input stored 4 channels to a pixel, and the columns are copies of 16 pixels at a time. */
+static int fours(const cnn_conv_geom *g) { return (g->C / g->G + 3) / 4; }
+static int fast_terms(const cnn_conv_geom *g) { return g->KH * g->KW * fours(g) * 4; }
+
+long long cnn_qconv_terms(const cnn_conv_geom *g) {
+    return (long long)g->KH * g->KW * ((g->C / g->G + 3LL) / 4) * 4;
+}
+
 /* ---- the definitions, shared by both paths ---- */
 
 /* s[o] of qconv.h: the scale of output channel o's weights w[0 .. K). */
@@ -83,7 +94,7 @@ typedef struct keep_layout {
 
 static keep_layout keep_of(const cnn_conv_geom *g) {
     keep_layout k;
-    size_t K = (size_t)terms(g), OC = (size_t)g->OC;
+    size_t K = (size_t)fast_terms(g), OC = (size_t)g->OC;
     k.a = round64(sizeof(keep_header));
     k.a_group = round64(cnn_qgemm_a_bytes(group_rows(g), (int)K));
     k.corr = k.a + (size_t)g->G * k.a_group;
@@ -104,19 +115,23 @@ static keep_layout weights(const cnn_conv_geom *g, float in_scale, int in_zero, 
     keep_layout k = keep_of(g);
     char *base = keep;
     keep_header *h = keep;
-    int K = terms(g), M = group_rows(g);
+    int K = terms(g), M = group_rows(g), KF = fast_terms(g), CG = g->C / g->G, C4 = fours(g);
     if (h->holds && h->gen == gen && h->w == w) return k;
     int32_t *corr = (int32_t *)(base + k.corr);
     float *scale = (float *)(base + k.scale);
     for (int gi = 0; gi < g->G; gi++) {
+        memset(q, 0, (size_t)M * (size_t)KF);
         for (int o = 0; o < M; o++) {
-            const float *wo = w + ((size_t)gi * M + o) * (size_t)K;
+            const float *wo = w + ((size_t)gi * M + o) * (size_t)K; /* (c, kh, kw) */
             float s = weight_scale(wo, K);
-            for (int t = 0; t < K; t++) q[(size_t)o * K + t] = weight_int(wo[t], s);
+            for (int c = 0; c < CG; c++)
+                for (int t = 0; t < g->KH * g->KW; t++) /* to (kh, kw, c) */
+                    q[(size_t)o * KF + ((size_t)t * C4 * 4 + c)] =
+                        weight_int(wo[c * g->KH * g->KW + t], s);
             scale[gi * M + o] = in_scale * s;
         }
         int8_t *a = (int8_t *)(base + k.a + (size_t)gi * k.a_group);
-        cnn_qgemm_pack_a(M, K, q, K, a, corr + (size_t)gi * M);
+        cnn_qgemm_pack_a(M, KF, q, KF, a, corr + (size_t)gi * M);
     }
     for (int o = 0; o < g->OC; o++) corr[o] *= in_zero;
     *h = (keep_header){.holds = 1, .gen = gen, .w = w};
@@ -157,12 +172,13 @@ static void ref_forward(const cnn_conv_geom *g, float in_scale, int in_zero, con
 
 /* ---- the fast path ---- */
 
-/* The quantised input is held in padded planes: the zero point around each image, as far as
- * the kernel reaches past it, so that gathering the columns never tests a bound; and with a
+/* The quantised input is held in padded planes of 4 channels to a pixel (one plane per four
+ * channels of a group, 4 bytes a pixel): the zero point around each image, as far as the
+ * kernel reaches past it, so that gathering the columns never tests a bound; and with a
  * column stride S > 1, each plane split into S phases (columns c with c % S = f, in order),
  * so that the pixels a term meets along an output row lie side by side in one phase. */
 typedef struct padded {
-    int top, left, rows, cols; /* padding before the image; a plane's size */
+    int top, left, rows, cols; /* padding before the image; a plane's size in pixels */
     int phases, width;         /* the column stride, and ceil(cols / phases) */
 } padded;
 
@@ -178,13 +194,14 @@ static padded padded_of(const cnn_conv_geom *g) {
     return p;
 }
 
+/* Bytes of one plane (four channels). */
 static size_t plane_bytes(const padded *p) {
-    return (size_t)p->phases * (size_t)p->rows * (size_t)p->width;
+    return (size_t)p->phases * (size_t)p->rows * (size_t)p->width * 4;
 }
 
-static size_t padded_bytes(const cnn_conv_geom *g) {
-    padded p = padded_of(g);
-    return (size_t)g->N * g->C * plane_bytes(&p);
+/* Planes of the batch: four channels of a group each. */
+static size_t plane_count(const cnn_conv_geom *g) {
+    return (size_t)g->N * (size_t)g->G * (size_t)fours(g);
 }
 
 static inline CNN_BODY void quantise_body(const float *restrict x, uint8_t *restrict u, long n,
@@ -205,104 +222,14 @@ typedef struct pass {
     float r, z;
     int zero;
     int n, gi;               /* the sample and group being computed */
-    int K, K4, P, M;
+    int K, K4, P, M;         /* K: the products' terms (fast_terms) */
     int row_blocks, parts;   /* of TILE_ROWS rows; tasks per block of columns */
     const int8_t *a;         /* the group's packed weights */
     cnn_qgemm_out out;       /* for the group's rows */
 } pass;
 
-/* Row i of plane u (padded coordinates), from the image row x (NULL: outside the image). */
-static void padded_row(const pass *s, const float *x, uint8_t *u, int i) {
-    const padded *p = &s->pad;
-    if (p->phases == 1) {
-        uint8_t *row = u + (size_t)i * p->width;
-        if (!x) {
-            memset(row, s->zero, (size_t)p->cols);
-            return;
-        }
-        memset(row, s->zero, (size_t)p->left);
-        quantise(x, row + p->left, s->g->W, s->r, s->z);
-        memset(row + p->left + s->g->W, s->zero, (size_t)(p->cols - p->left - s->g->W));
-        return;
-    }
-    /* Quantised a chunk at a time in order, then dealt to the phases. */
-    enum { CHUNK = 1024 };
-    uint8_t tmp[CHUNK];
-    size_t phase = (size_t)p->rows * p->width;
-    int W = s->g->W;
-    for (int c0 = 0; c0 < p->cols; c0 += CHUNK) {
-        int c1 = p->cols - c0 < CHUNK ? p->cols : c0 + CHUNK;
-        int a = c0 > p->left ? c0 : p->left, b = c1 < p->left + W ? c1 : p->left + W;
-        memset(tmp, s->zero, (size_t)(c1 - c0));
-        if (x && a < b) quantise(x + (a - p->left), tmp + (a - c0), b - a, s->r, s->z);
-        for (int f = 0; f < p->phases; f++) {
-            int col = c0 + ((f - c0 % p->phases) + p->phases) % p->phases;
-            uint8_t *dst = u + (size_t)f * phase + (size_t)i * p->width + col / p->phases;
-            for (; col < c1; col += p->phases) *dst++ = tmp[col - c0];
-        }
-    }
-}
-
-/* Planes [begin, end) of the input, quantised into their padded planes. */
-static void quantise_range(void *arg, long begin, long end, int worker) {
-    (void)worker;
-    const pass *s = arg;
-    const cnn_conv_geom *g = s->g;
-    const padded *p = &s->pad;
-    for (long c = begin; c < end; c++) {
-        uint8_t *u = s->u + (size_t)c * plane_bytes(p);
-        const float *x = s->x + (size_t)c * g->H * g->W;
-        for (int i = 0; i < p->rows; i++) {
-            int at = i - p->top;
-            padded_row(s, at >= 0 && at < g->H ? x + (size_t)at * g->W : NULL, u, i);
-        }
-    }
-}
-
-/* The runs of one block's pixels along output rows: row i, columns j .. j + len - 1, at
- * offset at of the block. */
-typedef struct run {
-    int i, j, len, at;
-} run;
-
-static int runs_of(const cnn_conv_geom *g, int p0, int n, run *r) {
-    int count = 0, i = p0 / g->OW, j = p0 % g->OW;
-    for (int done = 0; done < n; i++, j = 0, count++) {
-        int len = g->OW - j < n - done ? g->OW - j : n - done;
-        r[count] = (run){i, j, len, done};
-        done += len;
-    }
-    return count;
-}
-
-/* The pixels of a block's runs for term k = (c, kh, kw) of the group: the byte each output
- * meets through it (the padded planes hold the zero point outside the image); into dst. */
-static void gather(const pass *s, int k, const run *r, int runs, uint8_t *dst) {
-    const cnn_conv_geom *g = s->g;
-    const padded *p = &s->pad;
-    int area = g->KH * g->KW, c = k / area, kh = k / g->KW % g->KH, kw = k % g->KW;
-    int col = kw * g->dw; /* the tap's column offset: its phase, and its place in it */
-    const uint8_t *tap = s->u +
-                         ((size_t)s->n * g->C + (size_t)s->gi * (g->C / g->G) + c) *
-                             plane_bytes(p) +
-                         (size_t)(col % p->phases) * p->rows * p->width +
-                         (size_t)kh * g->dh * p->width + (size_t)(col / p->phases);
-    for (int t = 0; t < runs; t++) {
-        const uint8_t *src = tap + (size_t)r[t].i * g->sh * p->width + (size_t)r[t].j;
-        uint8_t *d = dst + r[t].at;
-#if defined(__SSE2__)
-        /* 16 bytes at a time, past the run's end: the next run overwrites the excess, and
-         * after the last, the block's columns past P may hold anything; the planes are
-         * followed by 16 bytes for the reads past the last. */
-        for (int b = 0; b < r[t].len; b += 16)
-            _mm_storeu_si128((__m128i *)(d + b), _mm_loadu_si128((const __m128i *)(src + b)));
-#else
-        memcpy(d, src, (size_t)r[t].len);
-#endif
-    }
-}
-
-/* Four rows of 16 bytes into qgemm.h's 64-byte block: each column's 4 bytes. */
+/* Four rows of 16 bytes into 64 bytes: each column's 4 bytes (a pixel's 4 channels; the
+ * products' operand layout too). */
 static void interleave(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
                        const uint8_t *r3, uint8_t *dst) {
 #if defined(__SSE2__)
@@ -321,6 +248,90 @@ static void interleave(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
 #endif
 }
 
+/* Padded row i of plane u (phases of p->rows rows): the four image rows x[t] (NULL: a
+ * channel past the group's, or a row outside the image) quantised, 4 bytes a pixel. */
+#define QROW 256 /* pixels quantised at a time */
+static void padded_row(const pass *s, const float *const x[4], uint8_t *u, int i) {
+    const padded *p = &s->pad;
+    int W = s->g->W;
+    uint8_t t4[4][QROW + 16], pix[4 * QROW];
+    size_t phase = (size_t)p->rows * p->width * 4;
+    for (int c0 = 0; c0 < p->cols; c0 += QROW) {
+        int c1 = p->cols - c0 < QROW ? p->cols : c0 + QROW;
+        int a = c0 > p->left ? c0 : p->left, b = c1 < p->left + W ? c1 : p->left + W;
+        for (int t = 0; t < 4; t++) {
+            memset(t4[t], s->zero, (size_t)(c1 - c0 + 15) / 16 * 16);
+            if (x[t] && a < b) quantise(x[t] + (a - p->left), t4[t] + (a - c0), b - a, s->r, s->z);
+        }
+        /* One phase: straight into the row while whole 16 pixels fit, the rest through pix. */
+        int direct = p->phases == 1 ? (c1 - c0) / 16 * 16 : 0;
+        uint8_t *row = u + ((size_t)i * p->width + (size_t)c0) * 4;
+        for (int j = 0; j < direct; j += 16)
+            interleave(t4[0] + j, t4[1] + j, t4[2] + j, t4[3] + j, row + 4 * j);
+        for (int j = direct; j < c1 - c0; j += 16)
+            interleave(t4[0] + j, t4[1] + j, t4[2] + j, t4[3] + j, pix + 4 * j);
+        if (p->phases == 1) {
+            memcpy(row + 4 * direct, pix + 4 * direct, (size_t)(c1 - c0 - direct) * 4);
+            continue;
+        }
+        for (int f = 0; f < p->phases; f++) { /* columns f, f + S, ... of the row */
+            int col = c0 + ((f - c0 % p->phases) + p->phases) % p->phases;
+            uint8_t *dst = u + (size_t)f * phase + ((size_t)i * p->width + col / p->phases) * 4;
+            for (; col < c1; col += p->phases, dst += 4) memcpy(dst, pix + 4 * (col - c0), 4);
+        }
+    }
+}
+
+/* Planes [begin, end) of the input (sample, group, four channels), quantised. */
+static void quantise_range(void *arg, long begin, long end, int worker) {
+    (void)worker;
+    const pass *s = arg;
+    const cnn_conv_geom *g = s->g;
+    const padded *p = &s->pad;
+    int CG = g->C / g->G, C4 = fours(g);
+    for (long pl = begin; pl < end; pl++) {
+        long n = pl / ((long)g->G * C4), gi = pl / C4 % g->G, c4 = pl % C4;
+        uint8_t *u = s->u + (size_t)pl * plane_bytes(p);
+        for (int i = 0; i < p->rows; i++) {
+            int at = i - p->top;
+            const float *x[4];
+            for (int t = 0; t < 4; t++) {
+                long c = c4 * 4 + t;
+                x[t] = at >= 0 && at < g->H && c < CG
+                           ? s->x + (((size_t)n * g->C + (size_t)gi * CG + c) * g->H + at) * g->W
+                           : NULL;
+            }
+            padded_row(s, x, u, i);
+        }
+    }
+}
+
+/* 64 bytes, inline (a call to memcpy costs more). */
+static inline void copy64(uint8_t *dst, const uint8_t *src) {
+#if defined(__SSE2__)
+    for (int b = 0; b < 64; b += 16)
+        _mm_storeu_si128((__m128i *)(dst + b), _mm_loadu_si128((const __m128i *)(src + b)));
+#else
+    memcpy(dst, src, 64);
+#endif
+}
+
+/* The runs of one block's pixels along output rows: row i, columns j .. j + len - 1, at
+ * offset at of the block. */
+typedef struct run {
+    int i, j, len, at;
+} run;
+
+static int runs_of(const cnn_conv_geom *g, int p0, int n, run *r) {
+    int count = 0, i = p0 / g->OW, j = p0 % g->OW;
+    for (int done = 0; done < n; i++, j = 0, count++) {
+        int len = g->OW - j < n - done ? g->OW - j : n - done;
+        r[count] = (run){i, j, len, done};
+        done += len;
+    }
+    return count;
+}
+
 /* The columns are built and used a block of COL_PANELS panels (64 pixels) at a time, by the
  * task that needs them, in its thread's scratch: for ResNet-18's 3x3 convolutions a block is
  * 37 KB (56x56) to 295 KB (7x7), at hand in cache for the products. */
@@ -329,24 +340,36 @@ static void interleave(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2,
 #define TILE_ROWS (CNN_QGEMM_MR * 4)
 
 /* The packed columns of the pixels [p0, p0 + n) of the sample and group (qgemm.h's layout,
- * n columns) into col: four terms gathered over the pixels, then interleaved panel by
- * panel. Terms past K (to a multiple of 4) hold the zero point and pixels past n anything
- * (qgemm.h: their weights are 0, their outputs are not stored). */
+ * n columns) into col. Group q of 4 terms is tap (kh, kw) of four channels c4: for each run,
+ * its pixels' 4 bytes side by side in the plane, copied 16 bytes at a time (past the run's
+ * end: the next run overwrites the excess, and pixels past n may hold anything); then each
+ * 64 bytes (16 pixels) to its panel. The planes are followed by 16 bytes for the reads past
+ * the last. */
 static void columns(const pass *s, int p0, int n, uint8_t *col) {
-    size_t panel = (size_t)s->K4 * 64;
-    uint8_t rows[4][COL_PANELS * 16 + 16]; /* gather's excess */
+    const cnn_conv_geom *g = s->g;
+    const padded *p = &s->pad;
+    size_t panel = (size_t)s->K4 * 64, phase = (size_t)p->rows * p->width * 4;
+    uint8_t px[COL_PANELS * 64 + 16];
     run r[COL_PANELS * 16];
-    int panels = (n + 15) / 16, runs = runs_of(s->g, p0, n, r);
+    int panels = (n + 15) / 16, runs = runs_of(g, p0, n, r), C4 = fours(g);
+    const uint8_t *planes = s->u + ((size_t)s->n * g->G + (size_t)s->gi) * C4 * plane_bytes(p);
     for (int q = 0; q < s->K4; q++) {
-        for (int t = 0; t < 4; t++) {
-            int k = 4 * q + t;
-            if (k < s->K) gather(s, k, r, runs, rows[t]);
-            else memset(rows[t], s->zero, (size_t)n);
+        int c4 = q % C4, tap = q / C4, kh = tap / g->KW, kw = tap % g->KW, cx = kw * g->dw;
+        const uint8_t *base = planes + (size_t)c4 * plane_bytes(p) +
+                              (size_t)(cx % p->phases) * phase + (size_t)(cx / p->phases) * 4;
+        for (int t = 0; t < runs; t++) {
+            const uint8_t *src = base + ((size_t)(r[t].i * g->sh + kh * g->dh) * p->width +
+                                         (size_t)r[t].j) * 4;
+            uint8_t *d = px + 4 * r[t].at;
+#if defined(__SSE2__)
+            for (int b = 0; b < 4 * r[t].len; b += 16)
+                _mm_storeu_si128((__m128i *)(d + b), _mm_loadu_si128((const __m128i *)(src + b)));
+#else
+            memcpy(d, src, (size_t)r[t].len * 4);
+#endif
         }
         uint8_t *dst = col + (size_t)q * 64;
-        for (int pn = 0; pn < panels; pn++, dst += panel)
-            interleave(rows[0] + 16 * pn, rows[1] + 16 * pn, rows[2] + 16 * pn,
-                       rows[3] + 16 * pn, dst);
+        for (int pn = 0; pn < panels; pn++, dst += panel) copy64(dst, px + 64 * pn);
     }
 }
 
@@ -373,13 +396,14 @@ static void blocks_range(void *arg, long begin, long end, int worker) {
 /* The quantised input in padded planes (first the integers of a group's weights, when they
  * are remade), then each thread's block of columns. */
 static size_t first_bytes(const cnn_conv_geom *g) {
-    size_t input = padded_bytes(g) + 16; /* gather reads up to 15 bytes past a run */
-    size_t q = (size_t)group_rows(g) * (size_t)terms(g);
+    padded p = padded_of(g);
+    size_t input = plane_count(g) * plane_bytes(&p) + 16; /* columns read 15 bytes past */
+    size_t q = (size_t)group_rows(g) * (size_t)fast_terms(g);
     return round64(input > q ? input : q);
 }
 
 static size_t block_bytes(const cnn_conv_geom *g) {
-    return round64(cnn_qgemm_b_bytes(terms(g), COL_PANELS * 16));
+    return round64(cnn_qgemm_b_bytes(fast_terms(g), COL_PANELS * 16));
 }
 
 size_t cnn_qconv_work_bytes(const cnn_conv_geom *g, int threads) {
@@ -396,9 +420,9 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
     keep_layout k = weights(g, in_scale, in_zero, w, c->net->weights_gen, keep, c->work);
     const char *base = keep;
     pass s = {.g = g, .x = x, .u = c->work, .pad = padded_of(g), .r = 1.0f / in_scale,
-              .z = (float)in_zero, .zero = in_zero, .K = terms(g), .P = g->OH * g->OW,
+              .z = (float)in_zero, .zero = in_zero, .K = fast_terms(g), .P = g->OH * g->OW,
               .M = group_rows(g)};
-    s.K4 = (s.K + 3) / 4;
+    s.K4 = s.K / 4;
     s.row_blocks = (s.M + TILE_ROWS - 1) / TILE_ROWS;
     s.col = s.u + first_bytes(g);
     s.col_bytes = block_bytes(g);
@@ -408,8 +432,8 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
      * however the work is cut, so the cut may follow the thread count. */
     s.parts = blocks >= 2 * threads ? 1 : (2 * threads + blocks - 1) / blocks;
     if (s.parts > s.row_blocks) s.parts = s.row_blocks;
-    cnn_parallel_for(c->workers, cnn_conv_threads(c, (double)padded_bytes(g) * 64),
-                     (long)g->N * g->C, quantise_range, &s);
+    cnn_parallel_for(c->workers, cnn_conv_threads(c, (double)first_bytes(g) * 64),
+                     (long)plane_count(g), quantise_range, &s);
     float *zeros = (float *)(base + k.bias); /* the bias when there is none */
     for (s.n = 0; s.n < g->N; s.n++)
         for (s.gi = 0; s.gi < g->G; s.gi++) {

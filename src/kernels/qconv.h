@@ -24,8 +24,13 @@
 
 #include "conv.h"
 
-/* The most terms of one output's sum: 127 * 255 * K must fit an int32. */
-#define CNN_QCONV_MAX_TERMS 66000
+/* The most terms of one output's sum as the fast path counts them (cnn_qconv_terms):
+ * 127 * 255 * K must fit an int32 (qgemm.h's CNN_QGEMM_MAX_K). */
+#define CNN_QCONV_MAX_TERMS 65536
+
+/* The terms of one output's sum on the fast path: KH x KW x the group's channels rounded up
+ * to a multiple of 4. */
+long long cnn_qconv_terms(const cnn_conv_geom *g);
 
 /* The input's quantisation for values seen in [lo, hi]: 0 exact (a zero point), the range
  * widened to hold 0, and 256 steps over it; all non-negative inputs (after a ReLU) get

@@ -135,11 +135,12 @@ static cnn_status check_quant(cnn_net *net, const cnn_node *n) {
     if (p->in_zero < 0 || p->in_zero > 255)
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
                               "in_zero must be a byte, 0 to 255, got %d", p->in_zero);
-    size_t terms = conv2d_weight_count(n) / (size_t)p->out;
+    cnn_conv_geom g = conv2d_geom(n, 1); /* checked to fit 32-bit sizes by setup */
+    long long terms = cnn_qconv_terms(&g);
     if (terms > CNN_QCONV_MAX_TERMS)
         return cnn_node_error(net, n, CNN_STATUS_INVALID_ARGUMENT,
-                              "quant=int8 sums at most %d terms in 32 bits, this layer %zu "
-                              "(C/groups x KH x KW)",
+                              "quant=int8 sums at most %d terms in 32 bits, this layer %lld "
+                              "(C/groups rounded up to a multiple of 4, x KH x KW)",
                               CNN_QCONV_MAX_TERMS, terms);
     return CNN_STATUS_OK;
 }
@@ -301,7 +302,8 @@ static int conv2d_fold(const cnn_node *n, const float *w, const double *scale,
 /* cnn_net_quantize: this layer in 8 bits for inputs seen in [lo, hi]. */
 static int conv2d_quantize(const cnn_node *n, float lo, float hi, char *args, size_t args_size) {
     conv2d_params q = *(const conv2d_params *)n->params;
-    if (conv2d_weight_count(n) / (size_t)q.out > CNN_QCONV_MAX_TERMS) return -1;
+    cnn_conv_geom g = conv2d_geom(n, 1);
+    if (cnn_qconv_terms(&g) > CNN_QCONV_MAX_TERMS) return -1;
     q.quant = QUANT_INT8;
     cnn_qconv_input_params(lo, hi, &q.in_scale, &q.in_zero);
     return cnn_fields_print(conv2d_fields, &q, args, args_size, 0) < (int)args_size ? 0 : -1;
