@@ -1,12 +1,13 @@
 /*
  * qconv.c - 8-bit inference of a 2-D convolution (see qconv.h for the arithmetic).
  *
- * Fast path, per pass: the weights' integers are remade only when the float weights differ
- * from the copy kept with them; the whole input is quantised once (u8); then for each sample
- * and group, its column matrix is written straight into the products' packed layout
- * (qgemm.h: 16 columns by 4 rows of bytes per 64-byte block) and the int8 products write y
- * through their epilogue. Both steps are split over the threads in pieces fixed by the shape;
- * integer sums are exact, so the bits never depend on the split.
+ * Fast path, per pass: the weights' integers are remade only when the network's weights may
+ * have changed (weights_gen); the whole input is quantised once into padded planes of 4
+ * channels to a pixel; then for each sample and group, blocks of 64 output pixels: each
+ * block's columns copied into the products' packed layout (qgemm.h: 16 columns of 4 bytes
+ * per 64-byte block, one pixel's 4 channels each) by the task that runs the int8 products on
+ * them, which write y through their epilogue. Work is cut between the threads as suits the
+ * shape and the thread count: the integer sums are exact, so the bits never depend on it.
  */
 #include "qconv.h"
 

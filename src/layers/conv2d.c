@@ -20,6 +20,11 @@
  * and PB the rest, so OH = H also for even kernels. The kernels read PT, PL and OH, OW only:
  * the padding after the input is what OH leaves of the padded rows, so every kernel path
  * serves any padding (src/kernels/conv.c, path_of).
+ *
+ * quant=int8 (in_scale, in_zero; cnn_net_quantize sets them) computes the forward pass in 8-bit
+ * integers (src/kernels/qconv.h): weights per output channel, the input as bytes u with
+ * x = in_scale (u - in_zero). Evaluation only: a training pass is refused (check); the backward
+ * of an evaluation pass is the float convolution's (straight-through, for saliency maps).
  */
 #include "../core/internal.h"
 #include "../kernels/conv.h"
