@@ -38,7 +38,7 @@ static const char ABOUT[] =
     "each convolution's weights to 8 bits per output channel and its input to 8 bits over the\n"
     "range it takes on --calib training images, its sums in integers (VNNI where the CPU has\n"
     "it). Prints the test accuracy of the float and of the 8-bit model, then writes the 8-bit\n"
-    "one: every command takes it as a model (eval, predict, serve; not train).";
+    "one: every command takes it as a model (eval, predict, serve, viz; not train or export).";
 
 void cli_quantize_help(FILE *f) {
     quant_cfg c;
