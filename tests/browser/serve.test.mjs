@@ -394,10 +394,14 @@ async function modelChecks(o, browser, tmp) {
 }
 
 async function trainChecks(o, browser, tmp) {
-  // 20000 images (18000 trained on, about 1 s an epoch here): with fewer the run, and with it
-  // its server, is over before a browser has opened the page.
-  const args = ['train', '--model', 'lenet5', '--epochs', '2', '--limit', '20000', '--serve', '0', '--out', path.join(tmp, 'train.ckpt')];
+  // 40000 images (36000 trained on, 1.4-2 s an epoch on the hosts here): with fewer the run,
+  // and with it its server, can be over before a browser has opened the page.
+  const args = ['train', '--model', 'lenet5', '--epochs', '2', '--limit', '40000', '--serve', '0', '--out', path.join(tmp, 'train.ckpt')];
   const child = spawn(o.cnn, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Listening from the start: the address is printed at once, often before the page below
+  // is open (a listener added after it missed it, and the check failed on fast hosts).
+  const address = printedAddress(child, 30000);
+  address.catch(() => {}); // a failure is reported where it is awaited
   let log = '';
   child.stdout.on('data', (d) => (log += d));
   child.stderr.on('data', (d) => (log += d));
@@ -406,7 +410,7 @@ async function trainChecks(o, browser, tmp) {
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   const problems = watch(page);
   await check('cnn train --serve: the page gets the run, both epochs, the filters and the end', async () => {
-    await page.goto(await printedAddress(child, 30000));
+    await page.goto(await address);
     await page.waitForSelector('#train-status[data-state="done"]', { timeout: 60000 });
     const rows = await page.locator('#train-epochs tbody tr').count();
     assert(rows === 2, `${rows} epochs in the table`);
