@@ -2,8 +2,8 @@
  * qconv.c - 8-bit inference of a 2-D convolution (see qconv.h for the arithmetic).
  *
  * Fast path, per pass: the weights' integers are remade only when the network's weights may
- * have changed (weights_gen); the whole input is quantised once into padded planes of 4
- * channels to a pixel; then for each sample and group, blocks of 64 output pixels: each
+ * have changed (weights_gen); then for each sample, its input is quantised into padded
+ * planes of 4 channels to a pixel, and for each group, blocks of 64 output pixels: each
  * block's columns copied into the products' packed layout (qgemm.h: 16 columns of 4 bytes
  * per 64-byte block, one pixel's 4 channels each) by the task that runs the int8 products on
  * them, which write y through their epilogue. Work is cut between the threads as suits the
@@ -200,10 +200,8 @@ static size_t plane_bytes(const padded *p) {
     return (size_t)p->phases * (size_t)p->rows * (size_t)p->width * 4;
 }
 
-/* Planes of the batch: four channels of a group each. */
-static size_t plane_count(const cnn_conv_geom *g) {
-    return (size_t)g->N * (size_t)g->G * (size_t)fours(g);
-}
+/* Planes of a sample: four channels of a group each. */
+static size_t plane_count(const cnn_conv_geom *g) { return (size_t)g->G * (size_t)fours(g); }
 
 static inline CNN_BODY void quantise_body(const float *restrict x, uint8_t *restrict u, long n,
                                           float r, float z) {
@@ -283,7 +281,7 @@ static void padded_row(const pass *s, const float *const x[4], uint8_t *u, int i
     }
 }
 
-/* Planes [begin, end) of the input (sample, group, four channels), quantised. */
+/* Planes [begin, end) of sample s->n (group, four channels), quantised. */
 static void quantise_range(void *arg, long begin, long end, int worker) {
     (void)worker;
     const pass *s = arg;
@@ -291,7 +289,7 @@ static void quantise_range(void *arg, long begin, long end, int worker) {
     const padded *p = &s->pad;
     int CG = g->C / g->G, C4 = fours(g);
     for (long pl = begin; pl < end; pl++) {
-        long n = pl / ((long)g->G * C4), gi = pl / C4 % g->G, c4 = pl % C4;
+        long n = s->n, gi = pl / C4, c4 = pl % C4;
         uint8_t *u = s->u + (size_t)pl * plane_bytes(p);
         for (int i = 0; i < p->rows; i++) {
             int at = i - p->top;
@@ -353,7 +351,7 @@ static void columns(const pass *s, int p0, int n, uint8_t *col) {
     uint8_t px[COL_PANELS * 64 + 16];
     run r[COL_PANELS * 16];
     int panels = (n + 15) / 16, runs = runs_of(g, p0, n, r), C4 = fours(g);
-    const uint8_t *planes = s->u + ((size_t)s->n * g->G + (size_t)s->gi) * C4 * plane_bytes(p);
+    const uint8_t *planes = s->u + (size_t)s->gi * C4 * plane_bytes(p);
     for (int q = 0; q < s->K4; q++) {
         int c4 = q % C4, tap = q / C4, kh = tap / g->KW, kw = tap % g->KW, cx = kw * g->dw;
         const uint8_t *base = planes + (size_t)c4 * plane_bytes(p) +
@@ -394,8 +392,8 @@ static void blocks_range(void *arg, long begin, long end, int worker) {
     }
 }
 
-/* The quantised input in padded planes (first the integers of a group's weights, when they
- * are remade), then each thread's block of columns. */
+/* A sample's input quantised in padded planes (first the integers of a group's weights,
+ * when they are remade), then each thread's block of columns. */
 static size_t first_bytes(const cnn_conv_geom *g) {
     padded p = padded_of(g);
     size_t input = plane_count(g) * plane_bytes(&p) + 16; /* columns read 15 bytes past */
@@ -433,10 +431,10 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
      * however the work is cut, so the cut may follow the thread count. */
     s.parts = blocks >= 2 * threads ? 1 : (2 * threads + blocks - 1) / blocks;
     if (s.parts > s.row_blocks) s.parts = s.row_blocks;
-    cnn_parallel_for(c->workers, cnn_conv_threads(c, (double)first_bytes(g) * 64),
-                     (long)plane_count(g), quantise_range, &s);
+    int quantise_threads = cnn_conv_threads(c, (double)first_bytes(g) * 64);
     float *zeros = (float *)(base + k.bias); /* the bias when there is none */
-    for (s.n = 0; s.n < g->N; s.n++)
+    for (s.n = 0; s.n < g->N; s.n++) {
+        cnn_parallel_for(c->workers, quantise_threads, (long)plane_count(g), quantise_range, &s);
         for (s.gi = 0; s.gi < g->G; s.gi++) {
             size_t row0 = (size_t)s.gi * s.M;
             s.a = (const int8_t *)(base + k.a + (size_t)s.gi * k.a_group);
@@ -448,4 +446,5 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
                                     .ldc = s.P};
             cnn_parallel_for(c->workers, threads, (long)blocks * s.parts, blocks_range, &s);
         }
+    }
 }

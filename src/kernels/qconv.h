@@ -16,8 +16,8 @@
  *
  * Every path gives the same bits: the sums are exact, and the epilogue is one conversion, one
  * product and one sum per output, the same everywhere. The reference path (c->reference) is
- * direct loops over the definition; the fast path quantises the input once, lays each
- * sample's columns out for the int8 products (qgemm.h) and writes y from their epilogue.
+ * direct loops over the definition; the fast path quantises each sample's input once, lays its
+ * columns out for the int8 products (qgemm.h) and writes y from their epilogue.
  */
 #ifndef CNN_KERNELS_QCONV_H
 #define CNN_KERNELS_QCONV_H
