@@ -312,6 +312,14 @@ void cli_json_str(const char *s) {
     putchar('"');
 }
 
+const char *cli_data_spec(const char *cmd, const char *given, const char *model, char *buf,
+                          size_t size) {
+    if (given) return given;
+    if (cli_checkpoint_data(model, buf, size)) return buf;
+    fprintf(stderr, "cnn %s: %s does not say its data set: give --data\n", cmd, model);
+    return NULL;
+}
+
 int cli_fuse(const char *cmd, cnn_net **net) {
     char err[2048];
     cnn_net *fused = NULL;

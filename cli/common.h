@@ -52,6 +52,12 @@ int cli_load_task_data(const char *cmd, const char *spec, cnn_task task, const c
  * say or cannot be read. */
 int cli_checkpoint_data(const char *path, char *buf, size_t size);
 
+/* The data set a command on `model` uses: `given` (--data) when not NULL, else the one the
+ * checkpoint names (copied into buf); NULL after printing "cnn CMD: MODEL does not say its
+ * data set: give --data". */
+const char *cli_data_spec(const char *cmd, const char *given, const char *model, char *buf,
+                          size_t size);
+
 /* --fuse: replaces *net by its inference copy (cnn_net_fuse) and frees the original. 0 (with
  * "cnn CMD: --fuse: ..." on stderr, *net unchanged) when it cannot. */
 int cli_fuse(const char *cmd, cnn_net **net);

@@ -119,13 +119,9 @@ int cli_eval(int argc, char **argv) {
         return 1;
     }
     if (c.fuse && !cli_fuse("eval", &net)) goto out;
-    if (!c.data) {
-        if (!cli_checkpoint_data(pos[0], data, sizeof data)) {
-            fprintf(stderr, "cnn eval: %s does not say its data set: give --data\n", pos[0]);
-            status = 2;
-            goto out;
-        }
-        c.data = data;
+    if (!(c.data = cli_data_spec("eval", c.data, pos[0], data, sizeof data))) {
+        status = 2;
+        goto out;
     }
     if (!cli_load_model_data("eval", c.data, net, NULL, &test)) goto out;
     if (cnn_net_set_threads(net, c.threads) || cnn_net_prepare(net, c.batch) ||

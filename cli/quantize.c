@@ -125,13 +125,9 @@ int cli_quantize(int argc, char **argv) {
         fprintf(stderr, "cnn quantize: %s\n", err);
         return 1;
     }
-    if (!c.data) {
-        if (!cli_checkpoint_data(pos[0], data, sizeof data)) {
-            fprintf(stderr, "cnn quantize: %s does not say its data set: give --data\n", pos[0]);
-            status = 2;
-            goto out;
-        }
-        c.data = data;
+    if (!(c.data = cli_data_spec("quantize", c.data, pos[0], data, sizeof data))) {
+        status = 2;
+        goto out;
     }
     if (cli_load_model_data("quantize", c.data, net, &train, &test))
         status = quantize(pos[0], net, train, test, &c, c.data);

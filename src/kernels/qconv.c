@@ -33,11 +33,11 @@ static int group_rows(const cnn_conv_geom *g) { return g->OC / g->G; }
  * channels of one pixel: the products' operand layout (qgemm.h) then holds whole pixels of
  * an input stored 4 channels to a pixel, and the columns are copies of 16 pixels at a time. */
 static int fours(const cnn_conv_geom *g) { return (g->C / g->G + 3) / 4; }
-static int fast_terms(const cnn_conv_geom *g) { return g->KH * g->KW * fours(g) * 4; }
-
 long long cnn_qconv_terms(const cnn_conv_geom *g) {
     return (long long)g->KH * g->KW * ((g->C / g->G + 3LL) / 4) * 4;
 }
+/* The same, for a layer that passed the check against CNN_QCONV_MAX_TERMS. */
+static int fast_terms(const cnn_conv_geom *g) { return (int)cnn_qconv_terms(g); }
 
 /* ---- the definitions, shared by both paths ---- */
 
