@@ -181,12 +181,14 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 # test_mpi.sh trains on 2 MPI ranks (not under the sanitizers: OpenMPI's own allocations);
 # test_serve_browser.sh drives cnn serve's page in headless Chromium (skipped, saying so, where
 # node 20 or chromium is missing); test_kill_saves.sh kills a program saving checkpoints with
-# SIGKILL 120 times (about 20 s). test_layers and test_kernels run a second time with
-# the kernels held to the baseline instruction set (--isa baseline), so that the code compiled
-# for it is checked on hosts that have AVX2 too; the 8-bit tests (test_quant, test_qgemm) run
-# also held to AVX2 and to the baseline, so that a VNNI host checks all three.
+# SIGKILL 120 times (about 20 s). test_layers and test_kernels run again with the kernels held
+# to AVX2 (--isa avx2: OpenBLAS's products, where an AVX-512 host runs sgemm512.c's) and to the
+# baseline instruction set (--isa baseline), so that every path is checked on a host that has
+# more; the 8-bit tests (test_quant, test_qgemm) run also held to AVX2 and to the baseline, so
+# that a VNNI host checks all three. test_gemm forces each float product path itself.
 check: all
 	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(BUILD)/examples/simple \
+	    "$(BUILD)/tests/test_layers --isa avx2" "$(BUILD)/tests/test_kernels --isa avx2" \
 	    "$(BUILD)/tests/test_layers --isa baseline" "$(BUILD)/tests/test_kernels --isa baseline" \
 	    "$(BUILD)/tests/test_quant --isa avx2" "$(BUILD)/tests/test_quant --isa baseline" \
 	    "$(BUILD)/tests/test_qgemm --isa avx2" "$(BUILD)/tests/test_qgemm --isa baseline" \

@@ -19,6 +19,7 @@
  *            --fused 1 (inference on cnn_net_fuse's copy: layout=fused)
  *            --int8 1 (inference on cnn_net_quantize's copy, calibrated on 16 random images:
  *            layout=int8)
+ *            --isa baseline|avx2|vnni|avx512 (kernels held to that level: cnn_isa_limit)
  *
  * Each workload runs W warm-up steps (latency: at least 3), then R repetitions of K steps
  * (conv: of as many calls as fill S seconds by the warm-up's pace) and prints one line
@@ -130,8 +131,9 @@ static cnn_net *build_model(const char *name, int c, int h, int w, int classes, 
     }
     check(cnn_net_set_threads(net, o->threads), net, "cnn_net_set_threads");
     check(cnn_net_prepare(net, batch), net, "cnn_net_prepare");
-    printf("INFO cnn %s %dx%dx%d classes=%d params=%zu macs_per_image=%llu\n", name, c, h, w,
-           classes, cnn_net_param_count(net), (unsigned long long)cnn_net_macs(net));
+    printf("INFO cnn %s %dx%dx%d classes=%d params=%zu macs_per_image=%llu isa=%s\n", name, c, h,
+           w, classes, cnn_net_param_count(net), (unsigned long long)cnn_net_macs(net),
+           cnn_isa_in_force());
     return net;
 }
 
@@ -286,6 +288,7 @@ static void usage(void) {
             "                 [--infer-steps K] [--latency-steps K] [--conv-seconds S]\n"
             "                 [--fused 0|1]  (cifar-infer and latency: cnn_net_fuse's copy)\n"
             "                 [--int8 0|1]   (cifar-infer and latency: cnn_net_quantize's copy)\n"
+            "                 [--isa baseline|avx2|vnni|avx512]  (kernels held to that level)\n"
             "                 cifar-train|cifar-infer|latency|conv...\n");
     exit(2);
 }
@@ -308,6 +311,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--latency-steps")) o.latency_steps = int_arg(a, v, 1, 1000000);
         else if (!strcmp(a, "--fused")) o.fused = int_arg(a, v, 0, 1);
         else if (!strcmp(a, "--int8")) o.int8 = int_arg(a, v, 0, 1);
+        else if (!strcmp(a, "--isa")) {
+            if (cnn_isa_limit(v) != CNN_STATUS_OK) usage();
+        }
         else if (!strcmp(a, "--conv-seconds")) {
             char *end;
             o.conv_seconds = strtod(v, &end);

@@ -40,7 +40,11 @@ static const char USAGE[] =
     "\n"
     "options:\n"
     "  -h, --help      this text\n"
-    "  --version       print the version\n";
+    "  --version       print the version\n"
+    "\n"
+    "environment:\n"
+    "  CNN_ISA         hold the kernels to an instruction set: baseline, avx2, vnni or\n"
+    "                  avx512 (default: the CPU's best; cnn version prints both)\n";
 
 static const cli_opt NO_OPTS[] = {{NULL, 0, NULL, NULL, NULL, 0, 0, 0}};
 
@@ -90,6 +94,7 @@ static int cmd_version(int argc, char **argv) {
     int npos;
     if (!cli_parse("version", none, argc, argv, pos, 0, &npos)) return 2;
     printf("cnn %s\n", cnn_version());
+    printf("kernels: %s (the CPU has %s)\n", cnn_isa_in_force(), cnn_isa_cpu());
     return 0;
 }
 
@@ -190,6 +195,14 @@ int main(int argc, char **argv) {
     if (wants_help(argc - 2, argv + 2)) {
         c->help(stdout, argc > 2 && argv[2][0] != '-' ? argv[2] : NULL);
         return 0;
+    }
+    const char *isa = getenv("CNN_ISA");
+    if (isa && cnn_isa_limit(isa) != CNN_STATUS_OK) {
+        fprintf(stderr,
+                "cnn: the environment variable CNN_ISA is '%s', not one of baseline, avx2, "
+                "vnni, avx512\n",
+                isa);
+        return 2;
     }
     return c->run(argc - 2, argv + 2);
 }

@@ -68,6 +68,19 @@ const char *cnn_status_str(cnn_status status);
 /* The library version, CNN_VERSION_STRING. */
 const char *cnn_version(void);
 
+/* The instruction sets the kernels use, lowest first: "baseline" (any CPU), "avx2" (AVX2 and
+ * FMA), "vnni" (AVX2 and the 8-bit dot products of 8-bit inference), "avx512" (AVX-512 F, BW,
+ * DQ, VL and VNNI: the float matrix products run on the library's own AVX-512 kernels instead
+ * of OpenBLAS's). The highest the CPU has is used unless a program holds it lower. Results are
+ * reproducible bit for bit for a given level (and any thread count); another level may round
+ * differently. cnn_isa_cpu() names the CPU's level, cnn_isa_in_force() the one in use. */
+const char *cnn_isa_cpu(void);
+const char *cnn_isa_in_force(void);
+/* Holds the kernels to at most the level named (never above the CPU's), for the whole process:
+ * call it before preparing networks. The cnn tool calls it with the environment variable
+ * CNN_ISA when that is set. INVALID_ARGUMENT, and nothing changes, for another name. */
+cnn_status cnn_isa_limit(const char *name);
+
 /* ---------------------------------------------------------------------------------------------
  * Shapes
  * ------------------------------------------------------------------------------------------- */

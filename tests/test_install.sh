@@ -129,7 +129,7 @@ prints "libcnn.so.* => $tree/libcnn.so" ldd "$tmp/prog_tree" ||
 read -r _ v v_str v_lib <<<"$(head -1 <<<"$out")"
 major=${v%%.*}
 [ "$v" = "$v_str" ] && [ "$v" = "$v_lib" ] || fail "versions differ: $out"
-[ "$("$prefix/bin/cnn" version)" = "cnn $v" ] ||
+[ "$("$prefix/bin/cnn" version | head -1)" = "cnn $v" ] ||
     fail "cnn version prints '$("$prefix/bin/cnn" version)', the header says $v"
 [ "$(pkg-config --modversion cnn)" = "$v" ] || fail "cnn.pc's version is not $v"
 for f in "$prefix/lib/libcnn.so.$v" "$build/libcnn.so"; do

@@ -185,10 +185,6 @@ static void run_tiles(const problem *p, int relu, int tm, int tn, int reverse, f
     }
 }
 
-static const char *isa_name(int isa) {
-    return isa == CNN_ISA_VNNI ? "vnni" : isa == CNN_ISA_AVX2 ? "avx2" : "baseline";
-}
-
 /* Checks 1 and 2 on the path in force, 3 on every path: see the top of the file. */
 static void check_problem(const problem *p, int relu, int *ran) {
     size_t n = (size_t)p->M * p->ldc;
@@ -201,7 +197,7 @@ static void check_problem(const problem *p, int relu, int *ran) {
                                   {2 * CNN_QGEMM_MR, 48, 1}, {5 * CNN_QGEMM_MR, 32, 1}};
     for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
         run_tiles(p, relu, cuts[c][0], cuts[c][1], cuts[c][2], got);
-        snprintf(what + len, sizeof what - len, " %s, tiles %dx%d", isa_name(cnn_isa()),
+        snprintf(what + len, sizeof what - len, " %s, tiles %dx%d", cnn_isa_name(cnn_isa()),
                  cuts[c][0], cuts[c][1]);
         t_same_bits(what, got, want, n);
     }
@@ -214,16 +210,16 @@ static void check_problem(const problem *p, int relu, int *ran) {
         cnn_qgemm_out out = {p->corr, p->scale, p->bias, relu, got, p->ldc};
         cnn_qgemm(p->M, p->N, p->K, p->Ap, p->Bp, m0, m1, n0, n1, &out);
         snprintf(what + len, sizeof what - len, " %s, tile [%d,%d)x[%d,%d) alone",
-                 isa_name(cnn_isa()), m0, m1, n0, n1);
+                 cnn_isa_name(cnn_isa()), m0, m1, n0, n1);
         t_same_bits(what, got, want, n);
     }
     expected(p, relu, 0, p->M, 0, p->N, want);
     int level = cnn_isa();
-    for (int isa = CNN_ISA_VNNI; isa >= CNN_ISA_BASELINE; isa--) {
+    for (int isa = CNN_ISA_TOP; isa >= CNN_ISA_BASELINE; isa--) {
         if (cnn_isa_set(isa) != isa) continue; /* the CPU does not have it */
         ran[isa] = 1;
         run_tiles(p, relu, 1 << 20, 1 << 20, 0, got);
-        snprintf(what + len, sizeof what - len, " path %s", isa_name(isa));
+        snprintf(what + len, sizeof what - len, " path %s", cnn_isa_name(isa));
         t_same_bits(what, got, want, n);
     }
     cnn_isa_set(level);
@@ -239,7 +235,7 @@ static void run(int M, int N, int K, int pattern, int zp, int *ran) {
 
 int main(int argc, char **argv) {
     t_isa_option(&argc, &argv);
-    int level = cnn_isa(), ran[CNN_ISA_VNNI + 1] = {0};
+    int level = cnn_isa(), ran[CNN_ISA_TOP + 1] = {0};
     static const int Ms[] = {1, 3, 4, 5, 6, 7, 12, 13, 15, 16, 17, 33, 64, 100};
     static const int Ns[] = {1, 3, 4, 5, 15, 16, 17, 31, 33, 64, 100};
     static const int Ks[] = {1, 3, 4, 5, 15, 16, 17, 33, 64, 100, 576};
@@ -261,9 +257,9 @@ int main(int argc, char **argv) {
     run(6, 17, CNN_QGEMM_MAX_K, PAT_MIN128, 0, ran);
     run(7, 18, CNN_QGEMM_MAX_K, PAT_MAX, 128, ran);
     T_CHECK(cnn_isa() == level, "the level in force is restored");
-    printf("path under test: %s; paths compared:", isa_name(level));
-    for (int isa = CNN_ISA_VNNI; isa >= CNN_ISA_BASELINE; isa--)
-        if (ran[isa]) printf(" %s", isa_name(isa));
-    printf(" (the CPU has up to %s)\n", isa_name(cnn_isa_detected()));
+    printf("path under test: %s; paths compared:", cnn_isa_name(level));
+    for (int isa = CNN_ISA_TOP; isa >= CNN_ISA_BASELINE; isa--)
+        if (ran[isa]) printf(" %s", cnn_isa_name(isa));
+    printf(" (the CPU has up to %s)\n", cnn_isa_name(cnn_isa_detected()));
     return t_finish();
 }

@@ -348,17 +348,14 @@ double t_seconds(void) {
 
 void t_isa_option(int *argc, char ***argv) {
     if (*argc < 2 || strcmp((*argv)[1], "--isa") != 0) return;
-    int want = *argc < 3 ? -1
-               : strcmp((*argv)[2], "baseline") == 0 ? CNN_ISA_BASELINE
-               : strcmp((*argv)[2], "avx2") == 0     ? CNN_ISA_AVX2
-                                                      : -1;
+    int want = *argc < 3 ? -1 : cnn_isa_parse((*argv)[2]);
     if (want < 0) {
-        fprintf(stderr, "%s: --isa takes baseline or avx2\n", (*argv)[0]);
+        fprintf(stderr, "%s: --isa takes baseline, avx2, vnni or avx512\n", (*argv)[0]);
         exit(2);
     }
     int level = cnn_isa_set(want);
-    printf("kernels held to the %s instruction set (level %d; the CPU has %d)\n", (*argv)[2],
-           level, cnn_isa_detected());
+    printf("kernels held to the %s instruction set (in force: %s; the CPU has %s)\n",
+           (*argv)[2], cnn_isa_name(level), cnn_isa_name(cnn_isa_detected()));
     (*argv)[2] = (*argv)[0];
     *argv += 2;
     *argc -= 2;

@@ -29,17 +29,24 @@ _Noreturn void cnn_assert_fail(const char *cond, const char *file, int line);
 
 /* The instruction sets the kernels may use (src/core/isa.c): detected from the CPU at the first
  * call; cnn_isa_set lowers it (never above what the CPU has) so that a test runs the baseline
- * code on any host (or the AVX2 code on a VNNI host), and returns the level now in force. Set it before preparing networks: the
- * direct convolution kernels need AVX2, and a network's scratch is planned for the paths its
- * shapes take at prepare time. */
+ * code on any host (or the AVX2 code on a VNNI host), and returns the level now in force. Set
+ * it before preparing networks: the direct convolution kernels need AVX2, and a network's
+ * scratch is planned for the paths its shapes take at prepare time. Each level has what the one
+ * below it has. */
 enum {
     CNN_ISA_BASELINE,
-    CNN_ISA_AVX2, /* x86-64-v3: AVX2 and FMA */
-    CNN_ISA_VNNI  /* AVX2 and the 8-bit dot products (AVX-VNNI, or AVX-512 VNNI with VL) */
+    CNN_ISA_AVX2,  /* x86-64-v3: AVX2 and FMA */
+    CNN_ISA_VNNI,  /* AVX2 and the 8-bit dot products (AVX-VNNI, or AVX-512 VNNI with VL) */
+    CNN_ISA_AVX512 /* AVX-512 F, BW, DQ, VL and VNNI (Ice Lake, Zen 4 and later): the float
+                      products of sgemm512.c instead of OpenBLAS */
 };
+#define CNN_ISA_TOP CNN_ISA_AVX512
 int cnn_isa(void);
 int cnn_isa_detected(void);
 int cnn_isa_set(int isa);
+/* "baseline", "avx2", "vnni", "avx512"; -1 for another name. */
+const char *cnn_isa_name(int isa);
+int cnn_isa_parse(const char *name);
 
 /* A loop-heavy function compiled twice, for x86-64-v3 (AVX2 and FMA: 8 floats a vector) and for
  * the baseline, cnn_isa() choosing at each call. Write the body once as

@@ -1,5 +1,6 @@
 /*
- * gemm.c - matrix products: OpenBLAS (fast) and a plain loop (reference). See gemm.h.
+ * gemm.c - matrix products: the AVX-512 kernels of sgemm512.c or OpenBLAS (fast) and a plain
+ * loop (reference). See gemm.h.
  */
 #include "gemm.h"
 
@@ -42,6 +43,10 @@ void cnn_gemm(int reference, int trans_a, int trans_b, int M, int N, int K, floa
     }
     if (reference) {
         gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (cnn_isa() >= CNN_ISA_AVX512) {
+        cnn_sgemm512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     pthread_once(&blas_once, blas_single_thread);

@@ -4,8 +4,9 @@
  *   C[M x N] = alpha * op(A) op(B) + beta * C,  op(A) is M x K, op(B) is K x N,
  *   op(X) = X, or X transposed when its trans flag is set.
  *
- * The fast path is OpenBLAS's SGEMM, held to one thread (see gemm.c); the reference path is a plain loop that
- * the tests hold the fast path to. Threads never split one product in a way that depends on the
+ * The fast path is sgemm512.c's on hosts with AVX-512 (cnn_isa() >= CNN_ISA_AVX512), else
+ * OpenBLAS's SGEMM held to one thread (see gemm.c); the reference path is a plain loop that the
+ * tests hold the fast path to. Threads never split one product in a way that depends on the
  * thread count: cnn_gemm_rows cuts M into blocks of a fixed size, so every element is computed
  * the same way whether one or many threads run, and results are bit-identical across thread
  * counts.
@@ -36,5 +37,12 @@ void cnn_gemm_blocks(int reference, cnn_workers *pool, int threads, int block_m,
 void cnn_gemm_rows(int reference, cnn_workers *pool, int threads, int trans_a, int trans_b, int M,
                    int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc);
+
+/* The AVX-512 product (sgemm512.c), the fast path when cnn_isa() is CNN_ISA_AVX512: the same
+ * contract as cnn_gemm with M, N, K > 0. cnn_sgemm512_available says whether this build has it
+ * (GCC on x86-64). */
+void cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
+int cnn_sgemm512_available(void);
 
 #endif

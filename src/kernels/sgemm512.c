@@ -1,0 +1,270 @@
+/*
+ * sgemm512.c - the single-precision matrix product on AVX-512, for hosts whose 512-bit
+ * multiply-adds run at full rate (Zen 5, Intel server cores): there OpenBLAS 0.3.21, held to its
+ * Haswell kernels where the environment says so, reaches half the machine. See gemm.h for the
+ * contract; cnn_gemm chooses this path when cnn_isa() is CNN_ISA_AVX512.
+ *
+ * The usual blocked product. op(B) is copied, KC rows by NC columns at a time, into panels of
+ * NR = 48 columns laid out row after row (48 consecutive floats per k, zeros past N); op(A),
+ * MR = 8 rows at a time, into a panel of 8 consecutive floats per k. The micro-kernel keeps an
+ * 8 x 48 tile of C in 24 registers and adds one panel product (kc multiply-add steps, each 8
+ * broadcasts of A times 3 vectors of B) into it. A's panel (8 KB) stays in L1 while the
+ * kernel walks B's panels (384 KB, in L2).
+ *
+ * Rounding: each element of C is the sum over k in blocks of KC, each block summed in k order
+ * in one register lane, the blocks added to C in order. The blocking is fixed, so the same
+ * product gives the same bits wherever it runs and whichever rows a caller's thread is given;
+ * a caller that splits M (cnn_gemm_blocks) changes nothing in any element's sum.
+ */
+#include "gemm.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+
+#define MR 8
+#define KC 256
+#define NC 384 /* columns of op(B) packed at a time */
+
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+
+/* Each thread's packing buffers, grown as products need and freed when the thread ends. */
+typedef struct {
+    float *a, *b;
+    size_t a_cap, b_cap; /* floats */
+} packs;
+
+static pthread_key_t packs_key;
+static pthread_once_t packs_once = PTHREAD_ONCE_INIT;
+
+static void packs_free(void *v) {
+    packs *p = v;
+    free(p->a);
+    free(p->b);
+    free(p);
+}
+
+static void packs_key_make(void) { CNN_ASSERT(pthread_key_create(&packs_key, packs_free) == 0); }
+
+/* buf (capacity *cap floats) with room for n floats, 64-byte aligned. */
+static float *room(float **buf, size_t *cap, size_t n) {
+    if (n > *cap) {
+        free(*buf);
+        *buf = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+        CNN_ASSERT(*buf != NULL);
+        *cap = n;
+    }
+    return *buf;
+}
+
+static packs *thread_packs(void) {
+    pthread_once(&packs_once, packs_key_make);
+    packs *p = pthread_getspecific(packs_key);
+    if (!p) {
+        p = calloc(1, sizeof *p);
+        CNN_ASSERT(p != NULL);
+        CNN_ASSERT(pthread_setspecific(packs_key, p) == 0);
+    }
+    return p;
+}
+
+/* Lanes [0, n) of a 16-lane mask, n clipped to 0..16. */
+static inline __mmask16 AVX512 lanes(int n) {
+    return n <= 0 ? 0 : n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1u);
+}
+
+/* r[i] lane j becomes r[j] lane i. */
+static inline __attribute__((always_inline)) AVX512 void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* u[4j + c], 128-bit lane L: rows 4j .. 4j+3 of column 4L + c. */
+    for (int j = 0; j < 16; j += 4) {
+        __m512d a = _mm512_castps_pd(t[j]), b = _mm512_castps_pd(t[j + 1]);
+        __m512d c = _mm512_castps_pd(t[j + 2]), d = _mm512_castps_pd(t[j + 3]);
+        u[j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[j + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[j + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* A 4 x 4 transpose of 128-bit lanes for each c. */
+    for (int c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xee);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xee);
+        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+        r[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+    }
+}
+
+/* dst[k * w + i] = src[i * ld + k] for i < rows, k < kc; zeros for i in [rows, w) (w a
+ * multiple of 16, or 8 with half = 1: then only the first 8 lanes of each row are kept). */
+static void AVX512 pack_transposed(const float *src, size_t ld, int rows, int kc, float *dst,
+                                   int w, int half) {
+    for (int g = 0; g < w; g += 16)
+        for (int k0 = 0; k0 < kc; k0 += 16) {
+            __m512 r[16];
+            __mmask16 m = lanes(kc - k0);
+            for (int i = 0; i < 16; i++)
+                r[i] = g + i < rows ? _mm512_maskz_loadu_ps(m, src + (size_t)(g + i) * ld + k0)
+                                    : _mm512_setzero_ps();
+            transpose16(r);
+            int n = kc - k0 < 16 ? kc - k0 : 16;
+            for (int k = 0; k < n; k++) {
+                float *d = dst + (size_t)(k0 + k) * w + g;
+                if (half)
+                    _mm256_store_ps(d, _mm512_castps512_ps256(r[k]));
+                else
+                    _mm512_store_ps(d, r[k]);
+            }
+        }
+}
+
+/* dst[k * w + j] = src[k * ld + j] for j < cols, k < kc; zeros for j in [cols, w). */
+static void AVX512 pack_rows(const float *src, size_t ld, int cols, int kc, float *dst, int w) {
+    for (int k = 0; k < kc; k++, src += ld, dst += w)
+        for (int v = 0; v < w; v += 16)
+            _mm512_store_ps(dst + v, _mm512_maskz_loadu_ps(lanes(cols - v), src + v));
+}
+
+/* The split of nc columns into panels of 1 to 3 vectors of 16, as even as they come: panel p
+ * has vecs(nc, p) vectors. */
+static int panel_count(int nc) { return ((nc + 15) / 16 + 2) / 3; }
+static int panel_vecs(int nc, int p) {
+    int v = (nc + 15) / 16, n = panel_count(nc);
+    return v / n + (p < v % n);
+}
+
+/* op(B)[k0 .. k0+kc) x [j0 .. j0+nc) into panels (panel_vecs), each kc rows of its width. */
+static void pack_b(int tb, const float *B, int ldb, int k0, int kc, int j0, int nc, float *dst) {
+    for (int p = 0, j = 0; j < nc; p++) {
+        int w = 16 * panel_vecs(nc, p), cols = nc - j < w ? nc - j : w;
+        if (tb) /* op(B)(k, j) = B[j][k] */
+            pack_transposed(B + (size_t)(j0 + j) * ldb + k0, (size_t)ldb, cols, kc, dst, w, 0);
+        else
+            pack_rows(B + (size_t)k0 * ldb + j0 + j, (size_t)ldb, cols, kc, dst, w);
+        dst += (size_t)kc * w;
+        j += w;
+    }
+}
+
+/* op(A)[0 .. M) x [k0 .. k0+kc) into panels of MR rows (zeros past M), kc rows of MR each. */
+static void AVX512 pack_a(int ta, const float *A, int lda, int M, int k0, int kc, float *dst) {
+    for (int i = 0; i < M; i += MR, dst += (size_t)kc * MR) {
+        int rows = M - i < MR ? M - i : MR;
+        if (ta) { /* op(A)(i, k) = A[k][i]: MR consecutive floats of row k */
+            const float *src = A + (size_t)k0 * lda + i;
+            __mmask8 m = (__mmask8)lanes(rows);
+            for (int k = 0; k < kc; k++, src += lda)
+                _mm256_store_ps(dst + (size_t)k * MR, _mm256_maskz_loadu_ps(m, src));
+        } else {
+            pack_transposed(A + (size_t)i * lda + k0, (size_t)lda, rows, kc, dst, MR, 1);
+        }
+    }
+}
+
+/* How a tile's sums meet C: the first block of k sets C = alpha * sum (+ beta * C when beta is
+ * not 0; C may hold garbage when it is), later blocks add alpha * sum. */
+typedef struct {
+    float alpha, beta;
+    int first;
+} tile_out;
+
+/* The 8 x (16 nv) tile at c (rows and cols of it inside C) gets a's panel times b's panel
+ * (kc steps; b is 16 nv floats wide). */
+static inline __attribute__((always_inline)) AVX512 void tile(int nv, int kc,
+                                                                const float *restrict a,
+                                                                const float *restrict b, float *c,
+                                                                int ldc, int rows, int cols,
+                                                                tile_out o) {
+    __m512 acc[MR][3];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++) acc[i][v] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++, a += MR, b += 16 * nv) {
+        __m512 bv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+    }
+    __m512 alpha = _mm512_set1_ps(o.alpha), beta = _mm512_set1_ps(o.beta);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        if (i >= rows) break;
+        float *ci = c + (size_t)i * ldc;
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) {
+            __mmask16 m = lanes(cols - 16 * v);
+            __m512 s = o.alpha == 1.0f ? acc[i][v] : _mm512_mul_ps(alpha, acc[i][v]);
+            if (!o.first)
+                s = _mm512_add_ps(_mm512_maskz_loadu_ps(m, ci + 16 * v), s);
+            else if (o.beta != 0.0f)
+                s = _mm512_add_ps(_mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m, ci + 16 * v)), s);
+            _mm512_mask_storeu_ps(ci + 16 * v, m, s);
+        }
+    }
+}
+
+static void AVX512 tile_any(int nv, int kc, const float *a, const float *b, float *c, int ldc,
+                            int rows, int cols, tile_out o) {
+    if (nv == 3)
+        tile(3, kc, a, b, c, ldc, rows, cols, o);
+    else if (nv == 2)
+        tile(2, kc, a, b, c, ldc, rows, cols, o);
+    else
+        tile(1, kc, a, b, c, ldc, rows, cols, o);
+}
+
+void cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    packs *p = thread_packs();
+    int kcap = K < KC ? K : KC, mp = (M + MR - 1) / MR * MR;
+    float *ap = room(&p->a, &p->a_cap, (size_t)mp * kcap);
+    float *bp = room(&p->b, &p->b_cap, (size_t)kcap * (N < NC ? (N + 15) / 16 * 16 : NC));
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC;
+        tile_out o = {alpha, beta, k0 == 0};
+        pack_a(trans_a, A, lda, M, k0, kc, ap);
+        for (int j0 = 0; j0 < N; j0 += NC) {
+            int nc = N - j0 < NC ? N - j0 : NC, panels = panel_count(nc);
+            pack_b(trans_b, B, ldb, k0, kc, j0, nc, bp);
+            for (int i0 = 0; i0 < M; i0 += MR) {
+                const float *b = bp;
+                int rows = M - i0 < MR ? M - i0 : MR;
+                for (int q = 0, j = 0; q < panels; q++) {
+                    int nv = panel_vecs(nc, q), cols = nc - j < 16 * nv ? nc - j : 16 * nv;
+                    tile_any(nv, kc, ap + (size_t)i0 * kc, b, C + (size_t)i0 * ldc + j0 + j, ldc,
+                             rows, cols, o);
+                    b += (size_t)kc * 16 * nv;
+                    j += 16 * nv;
+                }
+            }
+        }
+    }
+}
+
+int cnn_sgemm512_available(void) { return 1; }
+
+#else
+
+void cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    CNN_ASSERT(!"cnn_sgemm512 without AVX-512 support in this build");
+}
+
+int cnn_sgemm512_available(void) { return 0; }
+
+#endif
