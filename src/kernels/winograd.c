@@ -41,6 +41,10 @@
  * multiply-adds saved per tile). Measured on ResNet-18 at batch 1: its 14x14 maps (49 tiles)
  * gain (51.8 -> 49.8 ms, 1 thread), its 7x7 maps (16 tiles) lose (-> 61 ms). */
 #define WINO_MIN_CALL_TILES 40
+/* The weight gradient's groups of chunks (du_groups): at most this many, holding at most this
+ * many floats of transformed weight gradients together. */
+#define WINO_DU_GROUPS 4
+#define WINO_DU_FLOATS (8u << 20)
 
 typedef struct wdir {
     int N, CI, H, W;     /* input */
@@ -50,6 +54,7 @@ typedef struct wdir {
     size_t rows;         /* tile rows of the batch, N th */
     int R, T;            /* tile rows and tiles of a chunk (T = R tw) */
     int chunks;
+    int groups;          /* the weight gradient's groups of chunks (du_groups) */
     size_t u, v, m, s;   /* floats of U, V, M and one thread's scratch */
     int relu;            /* the forward pass's max(y, 0) after the bias (cnn_conv_geom) */
 } wdir;
@@ -77,6 +82,15 @@ static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, 
     size_t rows_floats = 16 * (size_t)d.T + 8 * (size_t)d.tw + 8;
     size_t taps = 9 * (size_t)(CI > CO ? CI : CO);
     d.s = cnn_round16(rows_floats > taps ? rows_floats : taps);
+    /* The weight gradient sums the chunks in groups, each into a dU of its own, then adds the
+     * groups in order: a thread takes a group from start to end (transforms and products, as
+     * chunks_range does), which shared out chunk by chunk was no faster at 2 threads than at
+     * 1 on ResNet-18's 64-channel layers. The count depends on the shape alone, so the sums,
+     * and so the bits, do not depend on the thread count. */
+    size_t groups = WINO_DU_FLOATS / (d.u ? d.u : 1);
+    if (groups > WINO_DU_GROUPS) groups = WINO_DU_GROUPS;
+    if (groups > (size_t)d.chunks) groups = (size_t)d.chunks;
+    d.groups = groups < 1 ? 1 : (int)groups;
     return d;
 }
 
@@ -97,9 +111,9 @@ int cnn_winograd_applies(const cnn_conv_geom *g) {
            g->OC >= CNN_WINOGRAD_MIN_CHANNELS && tiles >= WINO_MIN_CALL_TILES;
 }
 
-/* V, M, each thread's scratch and, for the weight gradient, dU. */
+/* Each thread's V, M and scratch and, for the weight gradient, each group's dU. */
 static size_t dir_bytes(const wdir *d, int threads) {
-    return (d->v + d->m + (size_t)threads * d->s + d->u) * sizeof(float);
+    return ((size_t)threads * (d->v + d->m + d->s) + (size_t)d->groups * d->u) * sizeof(float);
 }
 
 size_t cnn_winograd_work_bytes(const cnn_conv_geom *g, int threads) {
@@ -108,8 +122,10 @@ size_t cnn_winograd_work_bytes(const cnn_conv_geom *g, int threads) {
     return a > c ? a : c;
 }
 
-/* The parts of the work buffer, for d: the transformed inputs V, the products M, each
- * thread's scratch, and the weight gradient's dU. */
+/* The parts of the work buffer, for d: the transformed inputs V and the products M (thread
+ * 0's, which the threads share when they share a chunk), each thread's scratch, and the weight
+ * gradient's dU (group g's at dU + g u). Thread w's own V and M, when each thread runs chunks
+ * of its own, are at V + w (v + m). */
 typedef struct wbufs {
     float *V, *M, *scratch, *dU;
 } wbufs;
@@ -119,7 +135,7 @@ static wbufs bufs_of(const cnn_ctx *c, const wdir *d) {
     wbufs b;
     b.V = (float *)c->work;
     b.M = b.V + d->v;
-    b.scratch = b.M + d->m;
+    b.scratch = b.V + (size_t)c->threads * (d->v + d->m);
     b.dU = b.scratch + (size_t)c->threads * d->s;
     return b;
 }
@@ -426,7 +442,7 @@ typedef struct wjob {
     const float *w, *in, *u, *bias, *dy;
     float *out;
     size_t q0;
-    int rows, data, accumulate, ch;
+    int rows, data, accumulate, add_du; /* add_du: the weight products add into dU */
 } wjob;
 
 static float *scratch_of(const wjob *j, int worker) {
@@ -508,15 +524,41 @@ static void output_range(void *arg, long begin, long end, int worker) {
                      j->bias ? j->bias[co] : 0.0f, j->out, j->accumulate, s);
 }
 
+/* Chunks [begin, end) of run_conv, each from its input to its output on this thread alone,
+ * in the thread's own V and M. */
+static void chunks_range(void *arg, long begin, long end, int worker) {
+    wjob j = *(const wjob *)arg;
+    const wdir *d = j.d;
+    j.b.V += (size_t)worker * (d->v + d->m);
+    j.b.M = j.b.V + d->v;
+    for (long ch = begin; ch < end; ch++) {
+        chunk_rows(d, (int)ch, &j.q0, &j.rows);
+        input_range(&j, 0, d->CI, worker);
+        conv_products_range(&j, 0, 16, worker);
+        output_range(&j, 0, d->CO, worker);
+    }
+}
+
 /* out (N, CO, OH, OW) = the convolution of in (N, CI, H, W) with the kernels whose transforms
  * are in u, plus bias (may be NULL), or += when accumulate. u holds the transforms of g's
  * kernels (OC, C): for the forward direction U[xi] is its plane xi; for the data gradient
- * (data) the plane of the turned position, transposed. */
+ * (data) the plane of the turned position, transposed.
+ *
+ * With at least two chunks per thread, each thread takes whole chunks (chunks_range): what a
+ * thread writes in one step of a chunk, it reads in the next, where sharing each step out
+ * (by channel, by product) had the other thread read it from this one's cache, and take it
+ * back at the next chunk: on a Zen 5 host that made the input transform of ResNet-18's 64
+ * channel layers no faster at 2 threads than at 1. Either way each chunk is computed the same,
+ * so the results are the same bits. */
 static void run_conv(const cnn_ctx *c, const wdir *d, const float *u, int data,
                      const float *in, const float *bias, float *out, int accumulate) {
     int threads = threads_for(c, d);
     wjob j = {.d = d, .b = bufs_of(c, d), .in = in, .u = u, .bias = bias, .out = out,
               .data = data, .accumulate = accumulate};
+    if (threads > 1 && d->chunks >= 2 * threads) {
+        cnn_parallel_for(c->workers, threads, d->chunks, chunks_range, &j);
+        return;
+    }
     for (int ch = 0; ch < d->chunks; ch++) {
         chunk_rows(d, ch, &j.q0, &j.rows);
         cnn_parallel_for(c->workers, threads, d->CI, input_range, &j);
@@ -554,7 +596,7 @@ static void weight_products_range(void *arg, long begin, long end, int worker) {
     size_t ms = (size_t)d->CO * d->T, uplane = (size_t)d->CO * d->CI;
     for (int xi = (int)begin; xi < (int)end; xi++)
         cnn_gemm(0, 0, 1, d->CO, d->CI, j->rows * d->tw, 1.0f, j->b.M + (size_t)xi * ms, d->T,
-                 j->b.V + (size_t)xi * d->CI * d->T, d->T, j->ch ? 1.0f : 0.0f,
+                 j->b.V + (size_t)xi * d->CI * d->T, d->T, j->add_du ? 1.0f : 0.0f,
                  j->b.dU + (size_t)xi * uplane, d->CI);
 }
 
@@ -567,18 +609,62 @@ static void weight_grad_range(void *arg, long begin, long end, int worker) {
         weight_grad_row(j->b.dU + (size_t)o * d->CI, uplane, d->CI, j->out + (size_t)o * d->CI * 9);
 }
 
+/* Groups [begin, end) of chunks of the weight gradient, each from the inputs to its own dU on
+ * this thread alone, in the thread's own V and M. */
+static void groups_range(void *arg, long begin, long end, int worker) {
+    wjob j = *(const wjob *)arg;
+    const wdir *d = j.d;
+    float *du = j.b.dU;
+    j.b.V += (size_t)worker * (d->v + d->m);
+    j.b.M = j.b.V + d->v;
+    for (long g = begin; g < end; g++) {
+        int first = (int)((long)d->chunks * g / d->groups);
+        int last = (int)((long)d->chunks * (g + 1) / d->groups);
+        j.b.dU = du + (size_t)g * d->u;
+        for (int ch = first; ch < last; ch++) {
+            chunk_rows(d, ch, &j.q0, &j.rows);
+            j.add_du = ch > first;
+            input_range(&j, 0, d->CI, worker);
+            grad_range(&j, 0, d->CO, worker);
+            weight_products_range(&j, 0, 16, worker);
+        }
+    }
+}
+
+/* Elements [begin, end) (in blocks of 4096) of dU: the groups' sums added to group 0's, in
+ * order. */
+#define DU_BLOCK 4096
+static void du_sum_range(void *arg, long begin, long end, int worker) {
+    const wjob *j = arg;
+    const wdir *d = j->d;
+    size_t e1 = (size_t)end * DU_BLOCK < d->u ? (size_t)end * DU_BLOCK : d->u;
+    float *restrict du = j->b.dU;
+    for (int g = 1; g < d->groups; g++) {
+        const float *restrict dg = du + (size_t)g * d->u;
+        for (size_t e = (size_t)begin * DU_BLOCK; e < e1; e++) du[e] += dg[e];
+    }
+}
+
 /* dU[xi] (OC, C) = the sum over tiles of dM[xi] V[xi]^T, chunk after chunk (each product
- * adds into the previous chunks' sum), then dw += G^T dU G kernel by kernel. */
+ * adds into the previous chunks' sum) in each group of chunks (groups_range), the groups added
+ * in order, then dw += G^T dU G kernel by kernel. */
 void cnn_winograd_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                    const float *dy, float *dw) {
     wdir d = forward_dir(g);
     int threads = threads_for(c, &d);
     wjob j = {.d = &d, .b = bufs_of(c, &d), .g = g, .in = x, .dy = dy, .out = dw};
-    for (j.ch = 0; j.ch < d.chunks; j.ch++) {
-        chunk_rows(&d, j.ch, &j.q0, &j.rows);
-        cnn_parallel_for(c->workers, threads, d.CI, input_range, &j);
-        cnn_parallel_for(c->workers, threads, d.CO, grad_range, &j);
-        cnn_parallel_for(c->workers, threads, 16, weight_products_range, &j);
+    if (d.groups > 1) {
+        cnn_parallel_for(c->workers, threads, d.groups, groups_range, &j);
+        cnn_parallel_for(c->workers, threads, (long)((d.u + DU_BLOCK - 1) / DU_BLOCK),
+                         du_sum_range, &j);
+    } else {
+        for (int ch = 0; ch < d.chunks; ch++) {
+            chunk_rows(&d, ch, &j.q0, &j.rows);
+            j.add_du = ch > 0;
+            cnn_parallel_for(c->workers, threads, d.CI, input_range, &j);
+            cnn_parallel_for(c->workers, threads, d.CO, grad_range, &j);
+            cnn_parallel_for(c->workers, threads, 16, weight_products_range, &j);
+        }
     }
     cnn_parallel_for(c->workers, threads, d.CO, weight_grad_range, &j);
 }
