@@ -184,13 +184,15 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 # SIGKILL 120 times (about 20 s). test_layers and test_kernels run again with the kernels held
 # to AVX2 (--isa avx2: OpenBLAS's products, where an AVX-512 host runs sgemm512.c's) and to the
 # baseline instruction set (--isa baseline), so that every path is checked on a host that has
-# more; the 8-bit tests (test_quant, test_qgemm) run also held to AVX2 and to the baseline, so
-# that a VNNI host checks all three. test_gemm forces each float product path itself.
+# more; the 8-bit tests (test_quant, test_qgemm) run also held to VNNI (test_quant), AVX2 and
+# the baseline, so that an AVX-512 host checks all four. test_gemm forces each float product
+# path itself.
 check: all
 	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(BUILD)/examples/simple \
 	    "$(BUILD)/tests/test_layers --isa avx2" "$(BUILD)/tests/test_kernels --isa avx2" \
 	    "$(BUILD)/tests/test_layers --isa baseline" "$(BUILD)/tests/test_kernels --isa baseline" \
-	    "$(BUILD)/tests/test_quant --isa avx2" "$(BUILD)/tests/test_quant --isa baseline" \
+	    "$(BUILD)/tests/test_quant --isa vnni" "$(BUILD)/tests/test_quant --isa avx2" \
+	    "$(BUILD)/tests/test_quant --isa baseline" \
 	    "$(BUILD)/tests/test_qgemm --isa avx2" "$(BUILD)/tests/test_qgemm --isa baseline" \
 	    "examples/run-library-examples.sh $(BUILD)" "tests/test_symbols.sh $(BUILD)" \
 	    "tests/test_install.sh $(BUILD)" "tests/test_onnx_checker.sh $(BUILD)" \

@@ -46,8 +46,10 @@ static const shape shapes[] = {
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
 /* Variants: SGEMM, then the int8 product at VNNI, AVX2, baseline. */
-enum { V_SGEMM, V_VNNI, V_AVX2, V_BASE, N_VARIANTS };
-static const char *const variant_names[] = {"sgemm", "vnni", "avx2", "baseline"};
+enum { V_SGEMM, V_AVX512, V_VNNI, V_AVX2, V_BASE, N_VARIANTS };
+static const char *const variant_names[] = {"sgemm", "avx512", "vnni", "avx2", "baseline"};
+static const int variant_isa[] = {-1, CNN_ISA_AVX512, CNN_ISA_VNNI, CNN_ISA_AVX2,
+                                  CNN_ISA_BASELINE};
 
 typedef struct operands {
     const shape *s;
@@ -114,8 +116,7 @@ static void free_operands(operands *o) {
 /* Runs a variant `calls` times; returns the seconds taken. */
 static double run_variant(const operands *o, int v, int calls) {
     const shape *s = o->s;
-    if (v != V_SGEMM) cnn_isa_set(v == V_VNNI ? CNN_ISA_VNNI : v == V_AVX2 ? CNN_ISA_AVX2
-                                                                          : CNN_ISA_BASELINE);
+    if (v != V_SGEMM) cnn_isa_set(variant_isa[v]);
     cnn_qgemm_out out = {o->corr, o->scale, o->bias, 1, o->C, s->N};
     double t0 = now();
     for (int c = 0; c < calls; c++) {
@@ -144,12 +145,13 @@ int main(int argc, char **argv) {
     }
     if (runs < 1 || seconds <= 0) return usage();
     openblas_set_num_threads(1);
-    int detected = cnn_isa_detected(), on[N_VARIANTS] = {1, detected >= CNN_ISA_VNNI,
-                                                         detected >= CNN_ISA_AVX2, baseline};
+    int detected = cnn_isa_detected(), on[N_VARIANTS] = {1};
+    for (int v = V_AVX512; v < V_BASE; v++) on[v] = detected >= variant_isa[v];
+    on[V_BASE] = baseline;
     printf("one thread; best of %d repetitions of %.2f s; GOP/s (2*M*N*K per call); "
            "int8 rows: rate and ratio to sgemm\n", runs, seconds);
     printf("%-24s %5s %5s %5s %8s", "shape", "M", "N", "K", "sgemm");
-    for (int v = V_VNNI; v < N_VARIANTS; v++)
+    for (int v = V_AVX512; v < N_VARIANTS; v++)
         if (on[v]) printf(" %16s", variant_names[v]);
     printf("\n");
     for (size_t si = 0; si < N_SHAPES; si++) {
@@ -169,7 +171,7 @@ int main(int argc, char **argv) {
                 if (rate > best[v]) best[v] = rate;
             }
         printf("%-24s %5d %5d %5d %8.1f", s->name, s->M, s->N, s->K, best[V_SGEMM]);
-        for (int v = V_VNNI; v < N_VARIANTS; v++)
+        for (int v = V_AVX512; v < N_VARIANTS; v++)
             if (on[v]) printf("   %6.1f (%4.2fx)", best[v], best[v] / best[V_SGEMM]);
         printf("\n");
         free_operands(&o);

@@ -6,14 +6,15 @@
  *      bits, since each element is computed on its own;
  *   2. a tile of the product alone writes only its rows and columns of C (the rest of C, and
  *      the columns past N of each row of C, keep a sentinel);
- *   3. every path this host has (VNNI, AVX2, baseline, via cnn_isa_set) gives the same bits;
+ *   3. every path this host has (AVX-512, VNNI, AVX2, baseline, via cnn_isa_set) gives the
+ *      same bits;
  *   4. B's padding (rows past K, columns past N) holds random garbage, which must not matter.
  * Data: random A in [-127, 127] and B in [0, 255], and the extremes (A all +-127 or -128 with B
  * all 255: the int16 saturation trap of vpmaddubsw; K up to CNN_QGEMM_MAX_K); corrections from
  * a zero point of 0 and of 128; random scales and biases, and results of -0, infinities and
  * NaNs (the bits match there too: ReLU keeps -0 and NaN, as y < 0 ? 0 : y does); with and
  * without ReLU.
- *   test_qgemm [--isa baseline|avx2]   the path of checks 1-2 held to that level.
+ *   test_qgemm [--isa baseline|avx2|vnni]   the path of checks 1-2 held to that level.
  */
 #include "testlib.h"
 #include "../src/kernels/qgemm.h"

@@ -4,8 +4,8 @@
  * threads; against the float convolution within the bound of rounding its input and weights;
  * the layer's arguments and what it refuses; cnn_net_quantize (calibration, fusion, outputs
  * near the float network's, a checkpoint round trip) and the gradients of a quantised network.
- * Run with --isa avx2 and --isa baseline too (make test does), so that each instruction set's
- * products are held to the same reference on a host that has more.
+ * Run with --isa vnni, --isa avx2 and --isa baseline too (make test does), so that each
+ * instruction set's products are held to the same reference on a host that has more.
  */
 #include "testlib.h"
 
