@@ -19,7 +19,8 @@
  *            --fused 1 (inference on cnn_net_fuse's copy: layout=fused)
  *            --int8 1 (inference on cnn_net_quantize's copy, calibrated on 16 random images:
  *            layout=int8)
- *            --isa baseline|avx2|vnni|avx512 (kernels held to that level: cnn_isa_limit)
+ *            --isa baseline|avx2|vnni|avx512 (kernels held to that level: cnn_isa_limit;
+ *            also taken from the environment variable CNN_ISA, as the cnn tool does)
  *
  * Each workload runs W warm-up steps (latency: at least 3), then R repetitions of K steps
  * (conv: of as many calls as fill S seconds by the warm-up's pace) and prints one line
@@ -296,6 +297,11 @@ static void usage(void) {
 int main(int argc, char **argv) {
     opts o = {.threads = 1, .runs = 3, .batch = 64, .warmup = 1, .train_steps = 2,
               .infer_steps = 3, .latency_steps = 10, .conv_seconds = 0.3};
+    const char *isa = getenv("CNN_ISA"); /* as the cnn tool does; --isa overrides it */
+    if (isa && cnn_isa_limit(isa) != CNN_STATUS_OK) {
+        fprintf(stderr, "cnn_bench: CNN_ISA is '%s', not baseline, avx2, vnni or avx512\n", isa);
+        return 2;
+    }
     int first = argc;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -44,7 +44,8 @@
 # BENCH_BATCH [64], BENCH_WARMUP [2 steps], BENCH_TRAIN_STEPS [3 per repetition],
 # BENCH_INFER_STEPS [5], BENCH_LATENCY_STEPS [20], BENCH_CONV_SECONDS [0.3 per repetition].
 # OPENBLAS_CORETYPE is left as it is in the environment (unset: OpenBLAS detects the CPU) and
-# printed; note this machine has no AVX-512, so SkylakeX kernels crash it.
+# printed, as is the instruction set cnn's kernels use (cnn version; CNN_ISA=avx2 bench/run.sh
+# holds cnn's kernels to AVX2 on an AVX-512 host).
 # shellcheck disable=SC2086  # splitting $cl, $line and $threads_list into words is intended
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -126,7 +127,7 @@ parse() { # file
             unset f ;;
         INFO\ cnn\ *)
             set -- $line
-            info["macs|$3"]=${line##*macs_per_image=} ;;
+            info["macs|$3"]=$(sed 's/.*macs_per_image=\([0-9]*\).*/\1/' <<<"$line") ;;
         esac
     done < "$1"
 }
@@ -176,7 +177,8 @@ row() { printf '  %-40s %12s\n' "$1" "$2"; }
 torch_settings() { for t in $threads_list; do for cl in "" --channels-last; do echo "$t $cl"; done; done; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
-     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(date -u +%F)"
+     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(date -u +%F)," \
+     "$(build/cnn version 2>/dev/null | sed -n 's/^kernels: /cnn kernels: /p')"
 echo "software: $(gcc --version | head -1), $(build/cnn --version 2>/dev/null | head -1 || echo 'cnn ?')," \
      "PyTorch $($PY -c 'import torch; print(torch.__version__)' 2>/dev/null || echo missing)," \
      "oneDNN $(dpkg-query -W -f='${Version}' libdnnl-dev 2>/dev/null || echo missing)"
