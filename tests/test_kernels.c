@@ -101,11 +101,12 @@ static const kernel_case cases[] = {
      1e-3},
     /* Winograd with several chunks: with at least two per thread each thread takes whole
      * chunks, with fewer the threads share each chunk; the weight gradient sums groups of
-     * chunks apart (4 here: even, uneven, and with more chunks than groups). 4 chunks of
-     * 512 tiles (2 threads: whole chunks; 3: shared), 4 of 49 tile rows the last short, 7. */
-    {"input x - shape=64x32x32; conv2d l - out=64 kernel=3 padding=1", 8, 1e-3, 1e-3},
-    {"input x - shape=48x30x29; conv2d l - out=40 kernel=3 padding=1", 11, 1e-3, 1e-3},
-    {"input x - shape=48x30x29; conv2d l - out=40 kernel=3 padding=1", 20, 1e-3, 1e-3},
+     * chunks apart (4 here: even, uneven, and with more chunks than groups). 16 channels
+     * make the cheapest shapes with that many chunks (2048 tiles each): 4 chunks of 64 tile
+     * rows (2 threads: whole chunks; 3: shared), 4 of 66 rows the last short, 7. */
+    {"input x - shape=16x64x64; conv2d l - out=16 kernel=3 padding=1", 8, 1e-3, 1e-3},
+    {"input x - shape=16x62x61; conv2d l - out=16 kernel=3 padding=1", 8, 1e-3, 1e-3},
+    {"input x - shape=16x62x61; conv2d l - out=16 kernel=3 padding=1", 14, 1e-3, 1e-3},
     /* Pooling: 2x2 on even and odd sizes, other tiled windows, the general path. */
     {"input x - shape=6x28x28; max_pool2d l - kernel=2", 16, 1e-5, 1e-4},
     {"input x - shape=5x7x9; max_pool2d l - kernel=2", 16, 1e-5, 1e-4},

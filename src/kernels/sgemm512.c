@@ -5,11 +5,13 @@
  * contract; cnn_gemm chooses this path when cnn_isa() is CNN_ISA_AVX512.
  *
  * The usual blocked product. op(B) is copied, KC rows by NC columns at a time, into panels of
- * NR = 48 columns laid out row after row (48 consecutive floats per k, zeros past N); op(A),
- * MR = 8 rows at a time, into a panel of 8 consecutive floats per k. The micro-kernel keeps an
- * 8 x 48 tile of C in 24 registers and adds one panel product (kc multiply-add steps, each 8
- * broadcasts of A times 3 vectors of B) into it. A's panel (8 KB) stays in L1 while the
- * kernel walks B's panels (384 KB, in L2).
+ * 16, 32 or 48 columns laid out row after row (consecutive floats per k, zeros past N). The
+ * micro-kernel keeps an 8 x 48 tile of C in 24 registers and adds one panel product (kc
+ * multiply-add steps, each 8 broadcasts of A times up to 3 vectors of B) into it. It reads A's
+ * 8 rows where they are when A is not transposed (packing them cost more than the products
+ * where N is small: ResNet-18's 7x7 maps, N = 49, ran at 64-95 GFLOP/s packed and 138-143 in
+ * place); a transposed A is first copied into panels of 8 consecutive floats per k. A's rows
+ * (8 KB of a KC block) stay in L1 while the kernel walks B's panels (384 KB, in L2).
  *
  * Rounding: each element of C is the sum over k in blocks of KC, each block summed in k order
  * in one register lane, the blocks added to C in order. The blocking is fixed, so the same
@@ -105,9 +107,9 @@ static inline __attribute__((always_inline)) AVX512 void transpose16(__m512 r[16
 }
 
 /* dst[k * w + i] = src[i * ld + k] for i < rows, k < kc; zeros for i in [rows, w) (w a
- * multiple of 16, or 8 with half = 1: then only the first 8 lanes of each row are kept). */
+ * multiple of 16). */
 static void AVX512 pack_transposed(const float *src, size_t ld, int rows, int kc, float *dst,
-                                   int w, int half) {
+                                   int w) {
     for (int g = 0; g < w; g += 16)
         for (int k0 = 0; k0 < kc; k0 += 16) {
             __m512 r[16];
@@ -117,13 +119,7 @@ static void AVX512 pack_transposed(const float *src, size_t ld, int rows, int kc
                                     : _mm512_setzero_ps();
             transpose16(r);
             int n = kc - k0 < 16 ? kc - k0 : 16;
-            for (int k = 0; k < n; k++) {
-                float *d = dst + (size_t)(k0 + k) * w + g;
-                if (half)
-                    _mm256_store_ps(d, _mm512_castps512_ps256(r[k]));
-                else
-                    _mm512_store_ps(d, r[k]);
-            }
+            for (int k = 0; k < n; k++) _mm512_store_ps(dst + (size_t)(k0 + k) * w + g, r[k]);
         }
 }
 
@@ -147,7 +143,7 @@ static void pack_b(int tb, const float *B, int ldb, int k0, int kc, int j0, int 
     for (int p = 0, j = 0; j < nc; p++) {
         int w = 16 * panel_vecs(nc, p), cols = nc - j < w ? nc - j : w;
         if (tb) /* op(B)(k, j) = B[j][k] */
-            pack_transposed(B + (size_t)(j0 + j) * ldb + k0, (size_t)ldb, cols, kc, dst, w, 0);
+            pack_transposed(B + (size_t)(j0 + j) * ldb + k0, (size_t)ldb, cols, kc, dst, w);
         else
             pack_rows(B + (size_t)k0 * ldb + j0 + j, (size_t)ldb, cols, kc, dst, w);
         dst += (size_t)kc * w;
@@ -155,18 +151,16 @@ static void pack_b(int tb, const float *B, int ldb, int k0, int kc, int j0, int 
     }
 }
 
-/* op(A)[0 .. M) x [k0 .. k0+kc) into panels of MR rows (zeros past M), kc rows of MR each. */
-static void AVX512 pack_a(int ta, const float *A, int lda, int M, int k0, int kc, float *dst) {
+/* A transposed, op(A)(i, k) = A[k][i], for [0 .. M) x [k0 .. k0+kc) into panels of MR rows
+ * (zeros past M), kc rows of MR each: MR consecutive floats of each row k of A. (A itself is
+ * not packed: the micro-kernel reads its rows in place.) */
+static void AVX512 pack_a_transposed(const float *A, int lda, int M, int k0, int kc,
+                                     float *dst) {
     for (int i = 0; i < M; i += MR, dst += (size_t)kc * MR) {
-        int rows = M - i < MR ? M - i : MR;
-        if (ta) { /* op(A)(i, k) = A[k][i]: MR consecutive floats of row k */
-            const float *src = A + (size_t)k0 * lda + i;
-            __mmask8 m = (__mmask8)lanes(rows);
-            for (int k = 0; k < kc; k++, src += lda)
-                _mm256_store_ps(dst + (size_t)k * MR, _mm256_maskz_loadu_ps(m, src));
-        } else {
-            pack_transposed(A + (size_t)i * lda + k0, (size_t)lda, rows, kc, dst, MR, 1);
-        }
+        const float *src = A + (size_t)k0 * lda + i;
+        __mmask8 m = (__mmask8)lanes(M - i);
+        for (int k = 0; k < kc; k++, src += lda)
+            _mm256_store_ps(dst + (size_t)k * MR, _mm256_maskz_loadu_ps(m, src));
     }
 }
 
@@ -177,25 +171,31 @@ typedef struct {
     int first;
 } tile_out;
 
-/* The 8 x (16 nv) tile at c (rows and cols of it inside C) gets a's panel times b's panel
- * (kc steps; b is 16 nv floats wide). */
-static inline __attribute__((always_inline)) AVX512 void tile(int nv, int kc,
+/* The 8 x (16 nv) tile at c (rows and cols of it inside C) gets A's rows times b's panel
+ * (kc steps; b is 16 nv floats wide). A's element (i, k): with lda 0, a packed panel's
+ * a[k MR + i]; else a[i lda + k], straight from a row-major op(A) (rows past `rows` read row
+ * rows - 1, never stored). */
+static inline __attribute__((always_inline)) AVX512 void tile(int nv, int packed, int kc,
                                                                 const float *restrict a,
+                                                                size_t lda,
                                                                 const float *restrict b, float *c,
                                                                 int ldc, int rows, int cols,
                                                                 tile_out o) {
     __m512 acc[MR][3];
+    const float *ar[MR];
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < MR; i++) {
+        ar[i] = packed ? a + i : a + (size_t)(i < rows ? i : rows - 1) * lda;
 #pragma GCC unroll 3
         for (int v = 0; v < 3; v++) acc[i][v] = _mm512_setzero_ps();
-    for (int k = 0; k < kc; k++, a += MR, b += 16 * nv) {
+    }
+    for (int k = 0; k < kc; k++, b += 16 * nv) {
         __m512 bv[3];
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++) bv[v] = _mm512_load_ps(b + 16 * v);
 #pragma GCC unroll 8
         for (int i = 0; i < MR; i++) {
-            __m512 ai = _mm512_set1_ps(a[i]);
+            __m512 ai = _mm512_set1_ps(packed ? ar[i][(size_t)k * MR] : ar[i][k]);
 #pragma GCC unroll 3
             for (int v = 0; v < nv; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
         }
@@ -218,26 +218,35 @@ static inline __attribute__((always_inline)) AVX512 void tile(int nv, int kc,
     }
 }
 
-static void AVX512 tile_any(int nv, int kc, const float *a, const float *b, float *c, int ldc,
-                            int rows, int cols, tile_out o) {
-    if (nv == 3)
-        tile(3, kc, a, b, c, ldc, rows, cols, o);
-    else if (nv == 2)
-        tile(2, kc, a, b, c, ldc, rows, cols, o);
-    else
-        tile(1, kc, a, b, c, ldc, rows, cols, o);
+static void AVX512 tile_any(int nv, int kc, const float *a, size_t lda, const float *b,
+                            float *c, int ldc, int rows, int cols, tile_out o) {
+    if (lda == 0) {
+        if (nv == 3)
+            tile(3, 1, kc, a, 0, b, c, ldc, rows, cols, o);
+        else if (nv == 2)
+            tile(2, 1, kc, a, 0, b, c, ldc, rows, cols, o);
+        else
+            tile(1, 1, kc, a, 0, b, c, ldc, rows, cols, o);
+    } else {
+        if (nv == 3)
+            tile(3, 0, kc, a, lda, b, c, ldc, rows, cols, o);
+        else if (nv == 2)
+            tile(2, 0, kc, a, lda, b, c, ldc, rows, cols, o);
+        else
+            tile(1, 0, kc, a, lda, b, c, ldc, rows, cols, o);
+    }
 }
 
 void cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     packs *p = thread_packs();
     int kcap = K < KC ? K : KC, mp = (M + MR - 1) / MR * MR;
-    float *ap = room(&p->a, &p->a_cap, (size_t)mp * kcap);
+    float *ap = trans_a ? room(&p->a, &p->a_cap, (size_t)mp * kcap) : NULL;
     float *bp = room(&p->b, &p->b_cap, (size_t)kcap * (N < NC ? (N + 15) / 16 * 16 : NC));
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         tile_out o = {alpha, beta, k0 == 0};
-        pack_a(trans_a, A, lda, M, k0, kc, ap);
+        if (trans_a) pack_a_transposed(A, lda, M, k0, kc, ap);
         for (int j0 = 0; j0 < N; j0 += NC) {
             int nc = N - j0 < NC ? N - j0 : NC, panels = panel_count(nc);
             pack_b(trans_b, B, ldb, k0, kc, j0, nc, bp);
@@ -246,8 +255,12 @@ void cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, co
                 int rows = M - i0 < MR ? M - i0 : MR;
                 for (int q = 0, j = 0; q < panels; q++) {
                     int nv = panel_vecs(nc, q), cols = nc - j < 16 * nv ? nc - j : 16 * nv;
-                    tile_any(nv, kc, ap + (size_t)i0 * kc, b, C + (size_t)i0 * ldc + j0 + j, ldc,
-                             rows, cols, o);
+                    if (trans_a)
+                        tile_any(nv, kc, ap + (size_t)i0 * kc, 0, b,
+                                 C + (size_t)i0 * ldc + j0 + j, ldc, rows, cols, o);
+                    else
+                        tile_any(nv, kc, A + (size_t)i0 * lda + k0, (size_t)lda, b,
+                                 C + (size_t)i0 * ldc + j0 + j, ldc, rows, cols, o);
                     b += (size_t)kc * 16 * nv;
                     j += 16 * nv;
                 }
