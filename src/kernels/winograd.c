@@ -41,7 +41,7 @@
  * multiply-adds saved per tile). Measured on ResNet-18 at batch 1: its 14x14 maps (49 tiles)
  * gain (51.8 -> 49.8 ms, 1 thread), its 7x7 maps (16 tiles) lose (-> 61 ms). */
 #define WINO_MIN_CALL_TILES 40
-/* The weight gradient's groups of chunks (du_groups): at most this many, holding at most this
+/* The weight gradient's groups of chunks (dir_of): at most this many, holding at most this
  * many floats of transformed weight gradients together. */
 #define WINO_DU_GROUPS 4
 #define WINO_DU_FLOATS (8u << 20)
@@ -54,7 +54,7 @@ typedef struct wdir {
     size_t rows;         /* tile rows of the batch, N th */
     int R, T;            /* tile rows and tiles of a chunk (T = R tw) */
     int chunks;
-    int groups;          /* the weight gradient's groups of chunks (du_groups) */
+    int groups;          /* the weight gradient's groups of chunks (dir_of) */
     size_t u, v, m, s;   /* floats of U, V, M and one thread's scratch */
     int relu;            /* the forward pass's max(y, 0) after the bias (cnn_conv_geom) */
 } wdir;
@@ -524,13 +524,18 @@ static void output_range(void *arg, long begin, long end, int worker) {
                      j->bias ? j->bias[co] : 0.0f, j->out, j->accumulate, s);
 }
 
+/* j's V and M made worker's own (see wbufs), for a thread that runs whole chunks. */
+static void own_buffers(wjob *j, int worker) {
+    j->b.V += (size_t)worker * (j->d->v + j->d->m);
+    j->b.M = j->b.V + j->d->v;
+}
+
 /* Chunks [begin, end) of run_conv, each from its input to its output on this thread alone,
  * in the thread's own V and M. */
 static void chunks_range(void *arg, long begin, long end, int worker) {
     wjob j = *(const wjob *)arg;
     const wdir *d = j.d;
-    j.b.V += (size_t)worker * (d->v + d->m);
-    j.b.M = j.b.V + d->v;
+    own_buffers(&j, worker);
     for (long ch = begin; ch < end; ch++) {
         chunk_rows(d, (int)ch, &j.q0, &j.rows);
         input_range(&j, 0, d->CI, worker);
@@ -615,8 +620,7 @@ static void groups_range(void *arg, long begin, long end, int worker) {
     wjob j = *(const wjob *)arg;
     const wdir *d = j.d;
     float *du = j.b.dU;
-    j.b.V += (size_t)worker * (d->v + d->m);
-    j.b.M = j.b.V + d->v;
+    own_buffers(&j, worker);
     for (long g = begin; g < end; g++) {
         int first = (int)((long)d->chunks * g / d->groups);
         int last = (int)((long)d->chunks * (g + 1) / d->groups);
