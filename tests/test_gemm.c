@@ -9,15 +9,17 @@
  *      in C first (C may hold garbage then, as in BLAS);
  *   2. elements of C outside the product (the columns past N of each row) keep their value;
  *   3. sgemm512: bit for bit the same when the rows are cut into blocks (cnn_gemm_blocks, as
- *      the convolutions share them between threads; the packing buffers grown by a large
- *      product, then reused by a small one); OpenBLAS, whose bits depend on the cut: the same
- *      from one call to the next.
+ *      the convolutions share them between threads); OpenBLAS, whose bits depend on the cut:
+ *      the same from one call to the next;
+ *   4. a thread that sgemm512 cannot give its packing buffer (aligned_alloc fails: this file
+ *      replaces it) gets OpenBLAS's product, bit for bit, not an abort.
  *   test_gemm [--isa baseline|avx2|vnni|avx512]   only the paths up to that level.
  */
 #include "testlib.h"
 #include "../src/kernels/gemm.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +140,47 @@ static void shapes_on_path(void) {
     for (size_t i = 0; i < sizeof big / sizeof *big; i++) check(&big[i], seed += 3);
 }
 
+/* The C library's aligned_alloc, replaced so that check 4 can make it fail; posix_memalign is
+ * not replaced. */
+static int fail_aligned_alloc;
+void *aligned_alloc(size_t alignment, size_t size) {
+    void *p;
+    if (fail_aligned_alloc || posix_memalign(&p, alignment, size) != 0) return NULL;
+    return p;
+}
+
+static const shape fallback_shape = {0, 1, 37, 300, 270, 270, 270, 300, 1.0f, 0.0f};
+
+static void *product_without_memory(void *c) {
+    const shape *s = &fallback_shape;
+    float *A = filled((size_t)s->M * s->lda, 7), *B = filled((size_t)s->N * s->ldb, 8);
+    fail_aligned_alloc = 1;
+    cnn_gemm(0, s->ta, s->tb, s->M, s->N, s->K, s->alpha, A, s->lda, B, s->ldb, s->beta, c,
+             s->ldc);
+    fail_aligned_alloc = 0;
+    free(A), free(B);
+    return NULL;
+}
+
+/* Check 4, at the AVX-512 level: a new thread (no buffer yet) while allocation fails. */
+static void fallback_without_memory(void) {
+    const shape *s = &fallback_shape;
+    size_t cn = (size_t)s->M * s->ldc;
+    float *got = calloc(cn, sizeof *got), *want = calloc(cn, sizeof *want);
+    float *A = filled((size_t)s->M * s->lda, 7), *B = filled((size_t)s->N * s->ldb, 8);
+    if (!got || !want) abort();
+    pthread_t t;
+    if (pthread_create(&t, NULL, product_without_memory, got) != 0) abort();
+    pthread_join(t, NULL);
+    int level = cnn_isa();
+    cnn_isa_set(CNN_ISA_AVX2);
+    cnn_gemm(0, s->ta, s->tb, s->M, s->N, s->K, s->alpha, A, s->lda, B, s->ldb, s->beta, want,
+             s->ldc);
+    cnn_isa_set(level);
+    t_same_bits("sgemm512 without its buffer: OpenBLAS's product", got, want, cn);
+    free(got), free(want), free(A), free(B);
+}
+
 int main(int argc, char **argv) {
     t_isa_option(&argc, &argv);
     /* The level in force, and OpenBLAS below AVX-512 (the levels below AVX2 share its code). */
@@ -146,6 +189,10 @@ int main(int argc, char **argv) {
         cnn_isa_set(paths[p]);
         printf("  path: %s (level %s)\n", path_name(cnn_isa()), cnn_isa_name(cnn_isa()));
         shapes_on_path();
+    }
+    if (level >= CNN_ISA_AVX512) {
+        cnn_isa_set(level);
+        fallback_without_memory();
     }
     cnn_isa_set(level);
     printf("paths tested up to level %s (the CPU has %s)\n", cnn_isa_name(level),

@@ -45,10 +45,11 @@ void cnn_gemm(int reference, int trans_a, int trans_b, int M, int N, int K, floa
         gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    if (cnn_isa() >= CNN_ISA_AVX512) {
-        cnn_sgemm512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    /* OpenBLAS also serves a thread that sgemm512 cannot give a buffer (out of memory): the
+     * same product, rounded differently, rather than an abort. */
+    if (cnn_isa() >= CNN_ISA_AVX512 &&
+        cnn_sgemm512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == 0)
         return;
-    }
     pthread_once(&blas_once, blas_single_thread);
     if (beta == 0.0f) {
         /* OpenBLAS's own clearing of C for beta = 0 took 40% of the time of a product with a

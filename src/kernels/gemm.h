@@ -39,10 +39,11 @@ void cnn_gemm_rows(int reference, cnn_workers *pool, int threads, int trans_a, i
                    float beta, float *C, int ldc);
 
 /* The AVX-512 product (sgemm512.c), the fast path when cnn_isa() is CNN_ISA_AVX512: the same
- * contract as cnn_gemm with M, N, K > 0. cnn_sgemm512_available says whether this build has it
- * (GCC on x86-64). */
-void cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
+ * contract as cnn_gemm with M, N, K > 0. Returns 0, or -1 without touching C when the calling
+ * thread cannot have its packing buffer (out of memory): the caller then takes another path.
+ * cnn_sgemm512_available says whether this build has it (GCC on x86-64). */
+int cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc);
 int cnn_sgemm512_available(void);
 
 #endif

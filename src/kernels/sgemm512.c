@@ -32,42 +32,27 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
 
-/* Each thread's packing buffers, grown as products need and freed when the thread ends. */
-typedef struct {
-    float *a, *b;
-    size_t a_cap, b_cap; /* floats */
-} packs;
+/* Each thread's packing buffer, made at its first product and freed when the thread ends: one
+ * block of op(B) (KC x NC floats) and one panel of a transposed A (MR x KC), 393 KB in all. */
+#define PACK_FLOATS ((size_t)KC * NC + (size_t)MR * KC)
 
 static pthread_key_t packs_key;
 static pthread_once_t packs_once = PTHREAD_ONCE_INIT;
+static int packs_key_made; /* 0 if pthread_key_create failed: no thread has a buffer */
 
-static void packs_free(void *v) {
-    packs *p = v;
-    free(p->a);
-    free(p->b);
-    free(p);
-}
+static void packs_key_make(void) { packs_key_made = pthread_key_create(&packs_key, free) == 0; }
 
-static void packs_key_make(void) { CNN_ASSERT(pthread_key_create(&packs_key, packs_free) == 0); }
-
-/* buf (capacity *cap floats) with room for n floats, 64-byte aligned. */
-static float *room(float **buf, size_t *cap, size_t n) {
-    if (n > *cap) {
-        free(*buf);
-        *buf = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
-        CNN_ASSERT(*buf != NULL);
-        *cap = n;
-    }
-    return *buf;
-}
-
-static packs *thread_packs(void) {
+/* The calling thread's buffer, or NULL if it cannot have one (out of memory). */
+static float *thread_packs(void) {
     pthread_once(&packs_once, packs_key_make);
-    packs *p = pthread_getspecific(packs_key);
+    if (!packs_key_made) return NULL;
+    float *p = pthread_getspecific(packs_key);
     if (!p) {
-        p = calloc(1, sizeof *p);
-        CNN_ASSERT(p != NULL);
-        CNN_ASSERT(pthread_setspecific(packs_key, p) == 0);
+        p = aligned_alloc(64, PACK_FLOATS * sizeof(float));
+        if (p && pthread_setspecific(packs_key, p) != 0) {
+            free(p);
+            p = NULL;
+        }
     }
     return p;
 }
@@ -151,17 +136,15 @@ static void pack_b(int tb, const float *B, int ldb, int k0, int kc, int j0, int 
     }
 }
 
-/* A transposed, op(A)(i, k) = A[k][i], for [0 .. M) x [k0 .. k0+kc) into panels of MR rows
- * (zeros past M), kc rows of MR each: MR consecutive floats of each row k of A. (A itself is
- * not packed: the micro-kernel reads its rows in place.) */
-static void AVX512 pack_a_transposed(const float *A, int lda, int M, int k0, int kc,
+/* A transposed, op(A)(i, k) = A[k][i], for rows [i0 .. i0+rows) x [k0 .. k0+kc) into one panel
+ * (zeros past rows), kc rows of MR: MR consecutive floats of each row k of A. (A itself is not
+ * packed: the micro-kernel reads its rows in place.) */
+static void AVX512 pack_a_transposed(const float *A, int lda, int i0, int rows, int k0, int kc,
                                      float *dst) {
-    for (int i = 0; i < M; i += MR, dst += (size_t)kc * MR) {
-        const float *src = A + (size_t)k0 * lda + i;
-        __mmask8 m = (__mmask8)lanes(M - i);
-        for (int k = 0; k < kc; k++, src += lda)
-            _mm256_store_ps(dst + (size_t)k * MR, _mm256_maskz_loadu_ps(m, src));
-    }
+    const float *src = A + (size_t)k0 * lda + i0;
+    __mmask8 m = (__mmask8)lanes(rows);
+    for (int k = 0; k < kc; k++, src += lda)
+        _mm256_store_ps(dst + (size_t)k * MR, _mm256_maskz_loadu_ps(m, src));
 }
 
 /* How a tile's sums meet C: the first block of k sets C = alpha * sum (+ beta * C when beta is
@@ -237,45 +220,47 @@ static void AVX512 tile_any(int nv, int kc, const float *a, size_t lda, const fl
     }
 }
 
-void cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    packs *p = thread_packs();
-    int kcap = K < KC ? K : KC, mp = (M + MR - 1) / MR * MR;
-    float *ap = trans_a ? room(&p->a, &p->a_cap, (size_t)mp * kcap) : NULL;
-    float *bp = room(&p->b, &p->b_cap, (size_t)kcap * (N < NC ? (N + 15) / 16 * 16 : NC));
+int cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    float *bp = thread_packs();
+    if (!bp) return -1;
+    float *ap = bp + (size_t)KC * NC;
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         tile_out o = {alpha, beta, k0 == 0};
-        if (trans_a) pack_a_transposed(A, lda, M, k0, kc, ap);
         for (int j0 = 0; j0 < N; j0 += NC) {
             int nc = N - j0 < NC ? N - j0 : NC, panels = panel_count(nc);
             pack_b(trans_b, B, ldb, k0, kc, j0, nc, bp);
             for (int i0 = 0; i0 < M; i0 += MR) {
                 const float *b = bp;
                 int rows = M - i0 < MR ? M - i0 : MR;
+                /* A transposed is packed again for each block of NC columns: kc MR floats
+                 * copied per kc MR nc multiply-adds. */
+                if (trans_a) pack_a_transposed(A, lda, i0, rows, k0, kc, ap);
                 for (int q = 0, j = 0; q < panels; q++) {
                     int nv = panel_vecs(nc, q), cols = nc - j < 16 * nv ? nc - j : 16 * nv;
+                    float *c = C + (size_t)i0 * ldc + j0 + j;
                     if (trans_a)
-                        tile_any(nv, kc, ap + (size_t)i0 * kc, 0, b,
-                                 C + (size_t)i0 * ldc + j0 + j, ldc, rows, cols, o);
+                        tile_any(nv, kc, ap, 0, b, c, ldc, rows, cols, o);
                     else
-                        tile_any(nv, kc, A + (size_t)i0 * lda + k0, (size_t)lda, b,
-                                 C + (size_t)i0 * ldc + j0 + j, ldc, rows, cols, o);
+                        tile_any(nv, kc, A + (size_t)i0 * lda + k0, (size_t)lda, b, c, ldc,
+                                 rows, cols, o);
                     b += (size_t)kc * 16 * nv;
                     j += 16 * nv;
                 }
             }
         }
     }
+    return 0;
 }
 
 int cnn_sgemm512_available(void) { return 1; }
 
 #else
 
-void cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    CNN_ASSERT(!"cnn_sgemm512 without AVX-512 support in this build");
+int cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    return -1; /* never chosen: cnn_sgemm512_available() is 0 */
 }
 
 int cnn_sgemm512_available(void) { return 0; }
