@@ -253,30 +253,34 @@ static void test_fuse_prep_onnx(void) {
 
 /* Evaluation passes reuse Winograd's transformed weights while the weights stay the same: a
  * change of one weight (through the parameter pointer, or a training step) between passes is
- * seen, and a pass after a change equals a fresh network's with the new weights. */
-static void test_kept_transforms(void) {
-    const char *spec = "input x - shape=16x12x12; conv2d c x out=16 kernel=3 padding=1";
+ * seen, and a pass after a change equals a fresh network's with the new weights. The weights
+ * are compared in blocks of 64 KB by the threads: a small layer (one block, 1 thread) and one
+ * of 332 KB (6 blocks) at 2 threads, changed in its first, middle and last block. */
+static void kept_transforms(const char *spec, size_t sample_floats, int threads,
+                            const size_t at[3]) {
     cnn_net *a = t_net(spec, 8), *b = t_net(spec, 8);
-    float x[2 * 16 * 144], first[2 * 16 * 144];
-    t_fill(x, sizeof x / sizeof *x, 12, -1, 1);
-    size_t ny = sizeof x / sizeof *x;
+    size_t ny = 2 * sample_floats; /* the output has the input's size */
+    float *x = malloc(ny * sizeof *x), *first = malloc(ny * sizeof *x);
+    if (!x || !first) abort();
+    t_fill(x, ny, 12, -1, 1);
+    T_OK(a, cnn_net_set_threads(a, threads));
     T_OK(a, cnn_net_prepare(a, 2));
     T_OK(b, cnn_net_prepare(b, 2));
     T_OK(a, cnn_net_forward(a, x, 2));
-    memcpy(first, cnn_net_output(a), sizeof first);
+    memcpy(first, cnn_net_output(a), ny * sizeof *x);
     T_OK(a, cnn_net_forward(a, x, 2));
     t_same_bits("a second evaluation pass (transforms kept)", cnn_net_output(a), first, ny);
     for (int k = 0; k < 3; k++) {
-        size_t at = (size_t)k * 1000 + 7; /* a weight of another channel each time */
-        cnn_net_params(a)[at] += 0.5f;
-        cnn_net_params(b)[at] += 0.5f;
+        cnn_net_params(a)[at[k]] += 0.5f;
+        cnn_net_params(b)[at[k]] += 0.5f;
         T_OK(a, cnn_net_forward(a, x, 2));
         cnn_net *fresh = t_net(spec, 8);
         memcpy(cnn_net_params(fresh), cnn_net_params(b), cnn_net_param_count(b) * sizeof(float));
         T_OK(fresh, cnn_net_prepare(fresh, 2));
         T_OK(fresh, cnn_net_forward(fresh, x, 2));
-        char what[96];
-        snprintf(what, sizeof what, "after changing weight %zu: as a fresh network", at);
+        char what[160];
+        snprintf(what, sizeof what, "%s, %d threads: after changing weight %zu: as a fresh "
+                 "network", spec, threads, at[k]);
         t_same_bits(what, cnn_net_output(a), cnn_net_output(fresh), ny);
         cnn_net_free(fresh);
     }
@@ -286,12 +290,22 @@ static void test_kept_transforms(void) {
     cnn_net_params(a)[3] -= 0.25f;
     cnn_net_set_training(a, 0);
     T_OK(a, cnn_net_forward(a, x, 2));
-    memcpy(first, cnn_net_output(a), sizeof first);
+    memcpy(first, cnn_net_output(a), ny * sizeof *x);
     cnn_net_params(b)[3] -= 0.25f;
     T_OK(b, cnn_net_forward(b, x, 2));
     t_same_bits("after a training pass and a change", first, cnn_net_output(b), ny);
     cnn_net_free(a);
     cnn_net_free(b);
+    free(x);
+    free(first);
+}
+
+static void test_kept_transforms(void) {
+    static const size_t small[3] = {7, 1007, 2007}, big[3] = {7, 41000, 82900};
+    kept_transforms("input x - shape=16x12x12; conv2d c x out=16 kernel=3 padding=1", 16 * 144,
+                    1, small);
+    kept_transforms("input x - shape=96x10x10; conv2d c x out=96 kernel=3 padding=1", 96 * 100,
+                    2, big);
 }
 
 int main(void) {
