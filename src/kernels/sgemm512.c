@@ -18,9 +18,10 @@
  *
  * Rounding: each element of C is the sum over k in blocks of KC, each block summed in k order
  * in one register lane (an edge column's: in 16 lanes of k mod 16, or 4 sums of k mod 4 for a
- * transposed A, added up in a fixed order), the blocks added to C in order. The blocking is fixed, so the same
- * product gives the same bits wherever it runs and whichever rows a caller's thread is given;
- * a caller that splits M (cnn_gemm_blocks) changes nothing in any element's sum.
+ * transposed A, added up in a fixed order), the blocks added to C in order. The blocking is
+ * fixed, so the same product gives the same bits wherever it runs and whichever rows a
+ * caller's thread is given; a caller that splits M (cnn_gemm_blocks) changes nothing in any
+ * element's sum.
  */
 #include "gemm.h"
 
