@@ -12,8 +12,8 @@
  * depend on the threads).
  *
  * At the AVX-512 level the same products run on 512-bit vectors (block_6x32 along the
- * outputs, block_12x16 along the channels), each sum in the same order: the same bits as the
- * AVX2 kernels, which stay for AVX2 hosts and for the blocks at the ends.
+ * outputs, block_12x16 and wgrad_12x16 along the channels), each sum in the same order: the
+ * same bits as the AVX2 kernels, which stay for AVX2 hosts and for the blocks at the ends.
  *
  * Scratch in c->work: the pass's weights tap-major, wt[t][o] for tap t = (ci, u, v) (output
  * channels padded with zeros to a multiple of 6, or of 16 along the channels), the taps'
@@ -423,6 +423,27 @@ AVX2_FMA static void wgrad_6x16(const float *x, const int *off, int OH, int OW, 
     _mm256_storeu_ps(out + 5 * ldo + 8, a51);
 }
 
+/* wgrad_6x16 for 12 taps (off[0 .. 11]) and the 16 channels in one 512-bit vector: each sum in
+ * wgrad_6x16's order, so the same bits. */
+AVX512_FMA static void wgrad_12x16(const float *x, const int *off, int OH, int OW, int Wp,
+                                   const float *d, size_t ldd, float *out, size_t ldo) {
+    __m512 a[2 * TC];
+#pragma GCC unroll 12
+    for (int k = 0; k < 2 * TC; k++) a[k] = _mm512_loadu_ps(out + k * ldo);
+    for (int i = 0; i < OH; i++) {
+        const float *dr = d + (size_t)i * OW * ldd;
+        const float *xr = x + (size_t)i * Wp;
+        for (int j = 0; j < OW; j++, dr += ldd) {
+            __m512 dv = _mm512_loadu_ps(dr);
+#pragma GCC unroll 12
+            for (int k = 0; k < 2 * TC; k++)
+                a[k] = _mm512_fmadd_ps(_mm512_set1_ps(xr[off[k] + j]), dv, a[k]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int k = 0; k < 2 * TC; k++) _mm512_storeu_ps(out + k * ldo, a[k]);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The passes
  * ------------------------------------------------------------------------------------------- */
@@ -815,7 +836,7 @@ static void wgrad_chunks_range(void *arg, long begin, long end, int worker) {
     const float *x = j->x, *dy = j->dy;
     float *slots = j->slots;
     const size_t slot = j->slot, n8 = j->n8, oplane = j->oplane;
-    const int k2 = j->k2, by_channels = j->by_channels;
+    const int k2 = j->k2, by_channels = j->by_channels, wide = cnn_isa() >= CNN_ISA_AVX512;
     float *xp = j->scratch + (size_t)worker * (p.xp + p.yp), *dp = xp + p.xp;
     memset(dp, 0, p.yp * sizeof *dp);
     for (int ch = (int)begin; ch < (int)end; ch++) {
@@ -830,9 +851,18 @@ static void wgrad_chunks_range(void *arg, long begin, long end, int worker) {
                     for (int o = 0; o < g->OC; o++)
                         dp[q * p.COw + o] = dn[(size_t)o * oplane + q];
                 for (int ob = 0; ob < p.COw; ob += WOB)
-                    for (int t = 0; t < p.Kp; t += TC)
-                        wgrad_6x16(xp, off + t, g->OH, g->OW, p.Wp, dp + ob, (size_t)p.COw,
-                                   part + (size_t)t * p.COw + ob, (size_t)p.COw);
+                    for (int t = 0; t < p.Kp;) {
+                        /* 12 taps at once in 512-bit vectors where there are (the same bits). */
+                        int twelve = wide && t + 2 * TC <= p.Kp;
+                        if (twelve)
+                            wgrad_12x16(xp, off + t, g->OH, g->OW, p.Wp, dp + ob,
+                                        (size_t)p.COw, part + (size_t)t * p.COw + ob,
+                                        (size_t)p.COw);
+                        else
+                            wgrad_6x16(xp, off + t, g->OH, g->OW, p.Wp, dp + ob, (size_t)p.COw,
+                                       part + (size_t)t * p.COw + ob, (size_t)p.COw);
+                        t += twelve ? 2 * TC : TC;
+                    }
                 continue;
             }
             for (int o = 0; o < g->OC; o++)
