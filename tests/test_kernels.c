@@ -284,46 +284,53 @@ out:
     cnn_net_free(net);
 }
 
-/* One training step and one evaluation pass of a network whose layers dispatch on the
- * instruction set (Winograd's transforms, batch norm, overlapping max pooling): the output, the
- * parameter gradients and the running statistics into out, in that order. */
-static size_t isa_run(float *out) {
-    cnn_net *net = t_net("input x - shape=16x12x12; conv2d c x out=16 kernel=3 padding=1;"
-                         "batchnorm b -; relu r -; max_pool2d p - kernel=3 stride=2 padding=1;"
-                         "conv2d c2 - out=16 kernel=3 padding=1; flatten f -; dense o - out=5",
-                         17);
-    /* Batch 8: 72 tiles in c2's 6x6 maps, enough for Winograd's kernels, as c's (fewer would
-     * take the direct kernels, which exist for AVX2 only). */
-    enum { N = 8 };
-    float x[N * 16 * 144], seed[N * 5];
-    t_fill(x, sizeof x / sizeof *x, 4, -1, 1);
-    t_fill(seed, N * 5, 5, -1, 1);
+/* One training step of net on x (batch n, 2 threads, output gradient seed, `outputs` floats)
+ * and one evaluation pass: the parameter gradients, the running statistics and the output
+ * into out, in that order; their count. Frees net. */
+static size_t step_and_pass(cnn_net *net, const float *x, int n, const float *seed,
+                            size_t outputs, float *out) {
     size_t k = 0;
     T_OK(net, cnn_net_set_threads(net, 2));
-    T_OK(net, cnn_net_prepare(net, N));
+    T_OK(net, cnn_net_prepare(net, n));
     cnn_net_set_training(net, 1);
-    T_OK(net, cnn_net_forward(net, x, N));
+    T_OK(net, cnn_net_forward(net, x, n));
     cnn_net_zero_grad(net);
-    memcpy(cnn_net_output_grad(net), seed, sizeof seed);
+    memcpy(cnn_net_output_grad(net), seed, outputs * sizeof *seed);
     T_OK(net, cnn_net_backward(net));
     memcpy(out + k, cnn_net_grads(net), cnn_net_param_count(net) * sizeof *out);
     k += cnn_net_param_count(net);
     memcpy(out + k, cnn_net_state(net), cnn_net_state_count(net) * sizeof *out);
     k += cnn_net_state_count(net);
     cnn_net_set_training(net, 0);
-    T_OK(net, cnn_net_forward(net, x, N));
-    memcpy(out + k, cnn_net_output(net), N * 5 * sizeof *out);
-    k += N * 5;
+    T_OK(net, cnn_net_forward(net, x, n));
+    memcpy(out + k, cnn_net_output(net), outputs * sizeof *out);
+    k += outputs;
     cnn_net_free(net);
     return k;
+}
+
+/* step_and_pass on a network whose layers dispatch on the instruction set (Winograd's
+ * transforms, batch norm, overlapping max pooling). */
+static size_t isa_run(float *out) {
+    cnn_net *net = t_net("input x - shape=16x12x12; conv2d c x out=16 kernel=3 padding=1;"
+                         "batchnorm b -; relu r -; max_pool2d p - kernel=3 stride=2 padding=1;"
+                         "conv2d c2 - out=16 kernel=3 padding=1; flatten f -; dense o - out=5",
+                         17);
+    /* Batch 8: 72 tiles in c2's 6x6 maps, enough for Winograd's kernels, as c's (fewer would
+     * take the direct kernels, which the baseline level does not have). */
+    enum { N = 8 };
+    float x[N * 16 * 144], seed[N * 5];
+    t_fill(x, sizeof x / sizeof *x, 4, -1, 1);
+    t_fill(seed, N * 5, 5, -1, 1);
+    return step_and_pass(net, x, N, seed, N * 5, out);
 }
 
 /* The direct kernels' products run 32 outputs at a time in 512-bit vectors at the AVX-512
  * level and 16 at a time in 256-bit ones at AVX2, each output's sum in the same order: the
  * same bits, and so does the forward pass along the channels, 12 outputs at a time instead of
- * 6. A training step and an evaluation pass of three convolutions that take only them (a
- * strided forward pass along the outputs, a stride-1 one and its data gradient, one along the
- * channels, 19 outputs a row), at both levels: the weight gradients and the output. */
+ * 6. step_and_pass on three convolutions that take only them (a strided forward pass along the
+ * outputs, a stride-1 one and its data gradient, one along the channels, 19 outputs a row),
+ * at both levels. */
 static size_t direct_run(float *out) {
     cnn_net *net = t_net("input x - shape=3x45x45; conv2d c x out=8 kernel=7 stride=2 padding=3;"
                          "conv2d c2 - out=6 kernel=3 padding=1; conv2d c3 - out=16 kernel=5",
@@ -332,21 +339,7 @@ static size_t direct_run(float *out) {
     static float x[N * 3 * 45 * 45], seed[Y];
     t_fill(x, sizeof x / sizeof *x, 6, -1, 1);
     t_fill(seed, Y, 7, -1, 1);
-    T_OK(net, cnn_net_set_threads(net, 2));
-    T_OK(net, cnn_net_prepare(net, N));
-    cnn_net_set_training(net, 1);
-    T_OK(net, cnn_net_forward(net, x, N));
-    cnn_net_zero_grad(net);
-    memcpy(cnn_net_output_grad(net), seed, sizeof seed);
-    T_OK(net, cnn_net_backward(net));
-    size_t k = cnn_net_param_count(net);
-    memcpy(out, cnn_net_grads(net), k * sizeof *out);
-    cnn_net_set_training(net, 0);
-    T_OK(net, cnn_net_forward(net, x, N));
-    memcpy(out + k, cnn_net_output(net), sizeof seed);
-    k += Y;
-    cnn_net_free(net);
-    return k;
+    return step_and_pass(net, x, N, seed, Y, out);
 }
 
 static void direct_paths_agree(void) {
