@@ -328,14 +328,16 @@ static size_t isa_run(float *out) {
 /* The direct kernels' products run 32 outputs at a time in 512-bit vectors at the AVX-512
  * level and 16 at a time in 256-bit ones at AVX2, each output's sum in the same order: the
  * same bits, and so does the forward pass along the channels, 12 outputs at a time instead of
- * 6. step_and_pass on three convolutions that take only them (a strided forward pass along the
- * outputs, a stride-1 one and its data gradient, one along the channels, 19 outputs a row),
- * at both levels. */
+ * 6. step_and_pass on four convolutions that take only them, at both levels: a strided
+ * forward pass along the outputs; a stride-1 one and its data gradient; c3 (19 outputs a row)
+ * along the channels at AVX2 but along the outputs at AVX-512 (the forms must agree too); c4
+ * (15 a row) along the channels at both. */
 static size_t direct_run(float *out) {
     cnn_net *net = t_net("input x - shape=3x45x45; conv2d c x out=8 kernel=7 stride=2 padding=3;"
-                         "conv2d c2 - out=6 kernel=3 padding=1; conv2d c3 - out=16 kernel=5",
+                         "conv2d c2 - out=6 kernel=3 padding=1; conv2d c3 - out=16 kernel=5;"
+                         "conv2d c4 - out=16 kernel=5",
                          23);
-    enum { N = 2, Y = N * 16 * 19 * 19 };
+    enum { N = 2, Y = N * 16 * 15 * 15 };
     static float x[N * 3 * 45 * 45], seed[Y];
     t_fill(x, sizeof x / sizeof *x, 6, -1, 1);
     t_fill(seed, Y, 7, -1, 1);
@@ -347,7 +349,7 @@ static void direct_paths_agree(void) {
         printf("  (direct kernels at AVX-512 not run: level %s)\n", cnn_isa_name(cnn_isa()));
         return;
     }
-    static float a[16000], b[16000];
+    static float a[20000], b[20000];
     int level = cnn_isa();
     size_t n = direct_run(a);
     T_CHECK(n <= sizeof a / sizeof *a, "buffer");
