@@ -268,6 +268,70 @@ CNN_DISPATCH(max_segment_plane,
              (const cnn_pool_geom *g, const float *x, float *y, int32_t *arg),
              (g, x, y, arg))
 
+/* 3x3 windows (ResNet's stem pool, the commonest overlapping one), in the segmented layout
+ * above but with the window's three rows split at once (a row outside the input is a row of
+ * -inf, never taken) and all nine taps of an output scanned in one pass, its maximum and
+ * argmax in registers: the segmented loop kept them in memory between taps. Same scan, same
+ * values and argmax. */
+static int three(const cnn_pool_geom *g) { return g->KH == 3 && g->KW == 3 && segmented(g); }
+
+static inline CNN_BODY void max3x3_plane_body(const cnn_pool_geom *g, const float *x, float *y,
+                                              int32_t *arg) {
+    float xp[(SEG + MAX_KERNEL) * MAX_STRIDE], ph[3][MAX_STRIDE][SEG + MAX_KERNEL];
+    int32_t best[SEG];
+    int SW = g->SW, W = g->W, DW = g->DW, reach = 2 * DW / SW;
+    for (int oh = 0; oh < g->OH; oh++) {
+        int64_t h0 = (int64_t)oh * g->SH - g->PT;
+        int r0 = (int)first_tap(h0, g->DH);
+        for (int ow0 = 0; ow0 < g->OW; ow0 += SEG) {
+            int n = g->OW - ow0 < SEG ? g->OW - ow0 : SEG, np = n + reach + 1;
+            int64_t c0 = (int64_t)ow0 * SW - g->PL;
+            const float *tap[9];
+            int32_t first[9];
+            for (int u = 0; u < 3; u++) {
+                int64_t r = h0 + (int64_t)u * g->DH;
+                if (r >= 0 && r < g->H) {
+                    cnn_padded_copy(xp, x + (size_t)r * W, W, c0, np * SW, -INFINITY);
+                    split_phases(xp, SW, np, ph[u][0]);
+                } else {
+                    for (int sp = 0; sp < SW; sp++)
+                        for (int k = 0; k < np; k++) ph[u][sp][k] = -INFINITY;
+                }
+                for (int v = 0; v < 3; v++) {
+                    int e = v * DW;
+                    tap[3 * u + v] = ph[u][e % SW] + e / SW;
+                    first[3 * u + v] = (int32_t)(r * W + c0 + e);
+                }
+            }
+            /* The argmax starts at each window's first cell inside the input (see
+             * max_segment_plane). */
+            int32_t row0 = (int32_t)((int64_t)r0 * W + c0);
+            for (int j = 0; j < n; j++) best[j] = row0 + j * SW;
+            for (int j = 0; j < n && c0 + (int64_t)j * SW < 0; j++)
+                best[j] = (int32_t)((int64_t)r0 * W + first_tap(c0 + (int64_t)j * SW, DW));
+            float *yr = y + (size_t)oh * g->OW + ow0;
+            int32_t *ar = arg ? arg + (size_t)oh * g->OW + ow0 : best;
+#pragma omp simd
+            for (int j = 0; j < n; j++) {
+                float m = -INFINITY;
+                int32_t b = best[j];
+#pragma GCC unroll 9
+                for (int q = 0; q < 9; q++) {
+                    float e = tap[q][j];
+                    int t = (e > m) | (e != e);
+                    m = t ? e : m;
+                    b = t ? first[q] + j * SW : b;
+                }
+                yr[j] = m;
+                ar[j] = b;
+            }
+        }
+    }
+}
+CNN_DISPATCH(max3x3_plane,
+             (const cnn_pool_geom *g, const float *x, float *y, int32_t *arg),
+             (g, x, y, arg))
+
 /* ---------------------------------------------------------------------------------------------
  * Entry points
  * ------------------------------------------------------------------------------------------- */
@@ -279,7 +343,7 @@ typedef struct planes_job {
     int32_t *arg;
     const int32_t *arg_in;
     size_t in_plane, out_plane;
-    int two, segments, accumulate;
+    int two, nine, segments, accumulate;
 } planes_job;
 
 /* Planes [begin, end) of the forward pass. */
@@ -291,6 +355,8 @@ static void forward_range(void *arg, long begin, long end, int worker) {
         int32_t *ap = j->arg ? j->arg + (size_t)p * j->out_plane : NULL;
         if (j->two)
             max2x2_plane(j->g, xp, yp, ap);
+        else if (j->nine)
+            max3x3_plane(j->g, xp, yp, ap);
         else if (j->segments)
             max_segment_plane(j->g, xp, yp, ap);
         else
@@ -310,7 +376,8 @@ void cnn_pool2d_forward(const cnn_ctx *c, const cnn_pool_geom *g, const float *x
     int fast = !c->reference && g->kind == CNN_POOL_MAX && !g->adaptive;
     int two = fast && tiled(g) && g->KH == 2 && g->KW == 2, segments = fast && segmented(g);
     planes_job j = {.g = g, .x = x, .out = y, .arg = arg, .in_plane = in_plane,
-                    .out_plane = out_plane, .two = two, .segments = segments};
+                    .out_plane = out_plane, .two = two, .nine = fast && three(g),
+                    .segments = segments};
     cnn_parallel_for(c->workers, planes_threads(c, planes, in_plane), planes, forward_range, &j);
 }
 
