@@ -34,6 +34,10 @@
 # Each setting is a separate process: warm-up steps, then RUNS repetitions of a fixed number of
 # steps (cnn and PyTorch do the same work), timed with CLOCK_MONOTONIC / time.perf_counter; the
 # median repetition is reported (latency: each repetition is the median of its passes). The
+# ResNet workloads (2, 3) run instead in RUNS rounds, each round every setting once, cnn and
+# PyTorch in turn: each row gives the median and the range of its rounds, and each ratio of the
+# summary the range of the rounds' own ratios (best of each side within the round), since a
+# shared host's pace changes within minutes. The
 # programs: bench/cnn_bench.c (public API of include/cnn.h only), bench/torch_bench.py,
 # bench/dnnl_conv.c, bench/sgemm_peak.c, compiled here into build/bench/. Raw lines go to
 # build/bench/results.txt.
@@ -74,6 +78,8 @@ batch=${BENCH_BATCH:-64}
 opts=(--runs "$runs" --batch "$batch" --warmup "${BENCH_WARMUP:-2}"
       --train-steps "${BENCH_TRAIN_STEPS:-3}" --infer-steps "${BENCH_INFER_STEPS:-5}"
       --latency-steps "${BENCH_LATENCY_STEPS:-20}" --conv-seconds "${BENCH_CONV_SECONDS:-0.3}")
+opts1=("${opts[@]}")
+opts1[1]=1 # --runs 1: the ResNet workloads repeat in rounds (resnet_workload)
 PY=/usr/bin/python3
 
 # ---- checks and builds ---------------------------------------------------------------------
@@ -115,7 +121,8 @@ raw=build/bench/results.txt
 : > "$raw"
 
 # ---- results: val["framework|workload|threads|layout"] = median ----------------------------
-declare -A val=() info=()
+# vals[key]: every value a key got, in the order of the runs (of the rounds, for the ResNets).
+declare -A val=() vals=() info=()
 parse() { # file
     local line kv
     while read -r line; do
@@ -124,6 +131,7 @@ parse() { # file
             declare -A f=()
             for kv in ${line#RESULT }; do f[${kv%%=*}]=${kv#*=}; done
             val["${f[framework]}|${f[workload]}|${f[threads]}|${f[layout]}"]=${f[value]}
+            vals["${f[framework]}|${f[workload]}|${f[threads]}|${f[layout]}"]+="${f[value]} "
             unset f ;;
         INFO\ cnn\ *)
             set -- $line
@@ -205,28 +213,62 @@ if [ $((w2 + w3 + w4)) -gt 0 ]; then
     done
 fi
 
+settle() { # key label: val[key] = the median of vals[key]; prints the row with the range
+    local m
+    m=$(tr ' ' '\n' <<<"${vals[$1]:-}" | grep . | sort -g | awk '{ v[++n] = $1 } END {
+        if (n) printf "%s %s %s\n", (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2, v[1], v[n] }')
+    [ -n "$m" ] || return 0
+    set -- "$1" "$2" $m
+    val[$1]=$3
+    printf '  %-40s %12s  (%s-%s)\n' "$2" "$(fmt "$3")" "$(fmt "$4")" "$(fmt "$5")"
+}
 resnet_workload() { # workload title unit
     echo
-    echo "== $2"
-    # Interleaved: for each thread count, cnn, then cnn fused and int8 (inference only), then PyTorch
-    # NCHW and channels-last, so that host noise hits every side.
-    local fused=0 t cl l
+    echo "== $2 (median of $runs rounds, their range)"
+    # RUNS rounds, each running every setting once (cnn, cnn fused and int8 for inference, then
+    # PyTorch NCHW and channels-last, at each thread count), so that the host's changes of pace
+    # (2-thread times move by 20-30% within minutes on shared hosts) hit every side alike and
+    # each round gives a ratio of its own (round_ratios).
+    local fused=0 t cl l r
     [ "$1" = cifar-train ] || fused=1
-    for t in $threads_list; do
-        run build/bench/cnn_bench --threads "$t" "${opts[@]}" "$1"
-        row "$(label cnn "$t" nchw)" "$(fmt "${val["cnn|$1|$t|nchw"]}")"
-        if [ "$fused" = 1 ]; then
-            run build/bench/cnn_bench --threads "$t" --fused 1 "${opts[@]}" "$1"
-            row "$(label cnn "$t" fused)" "$(fmt "${val["cnn|$1|$t|fused"]}")"
-            run build/bench/cnn_bench --threads "$t" --int8 1 "${opts[@]}" "$1"
-            row "$(label cnn "$t" int8)" "$(fmt "${val["cnn|$1|$t|int8"]}")"
-        fi
-        for cl in "" --channels-last; do
-            run env OPENBLAS_NUM_THREADS=1 $PY bench/torch_bench.py --threads "$t" $cl "${opts[@]}" "$1"
-            l=nchw; [ -n "$cl" ] && l=channels_last
-            row "$(label torch "$t" "$l")" "$(fmt "${val["torch|$1|$t|$l"]}")"
+    for ((r = 1; r <= runs; r++)); do
+        for t in $threads_list; do
+            run build/bench/cnn_bench --threads "$t" "${opts1[@]}" "$1"
+            if [ "$fused" = 1 ]; then
+                run build/bench/cnn_bench --threads "$t" --fused 1 "${opts1[@]}" "$1"
+                run build/bench/cnn_bench --threads "$t" --int8 1 "${opts1[@]}" "$1"
+            fi
+            for cl in "" --channels-last; do
+                run env OPENBLAS_NUM_THREADS=1 $PY bench/torch_bench.py --threads "$t" $cl "${opts1[@]}" "$1"
+            done
         done
     done
+    for t in $threads_list; do
+        settle "cnn|$1|$t|nchw" "$(label cnn "$t" nchw)"
+        if [ "$fused" = 1 ]; then
+            settle "cnn|$1|$t|fused" "$(label cnn "$t" fused)"
+            settle "cnn|$1|$t|int8" "$(label cnn "$t" int8)"
+        fi
+        for l in nchw channels_last; do settle "torch|$1|$t|$l" "$(label torch "$t" "$l")"; done
+    done
+}
+round_ratios() { # workload max|min [int8]: "lo-hi" of each round's ratio: cnn's best float32
+    # setting (or best int8 one) over PyTorch's best (or cnn's best float32) in that round
+    local k
+    for k in "${!vals[@]}"; do
+        [[ $k == *"|$1|"* ]] || continue
+        case $k in
+        cnn\|*\|int8) [ "${3:-}" = int8 ] && echo "A $k ${vals[$k]}" ;;
+        cnn\|*) [ "${3:-}" = int8 ] && echo "B $k ${vals[$k]}" || echo "A $k ${vals[$k]}" ;;
+        torch\|*) [ "${3:-}" = int8 ] || echo "B $k ${vals[$k]}" ;;
+        esac
+    done | awk -v d="$2" '{ for (i = 3; i <= NF; i++) { r = i - 2
+            if (!(($1, r) in best) || (d == "max" ? $i > best[$1, r] : $i < best[$1, r])) best[$1, r] = $i
+            if (r > n) n = r } }
+        END { for (r = 1; r <= n; r++) { if (!(("A", r) in best) || !(("B", r) in best)) continue
+                x = d == "max" ? best["A", r] / best["B", r] : best["B", r] / best["A", r]
+                if (lo == "" || x < lo) lo = x; if (hi == "" || x > hi) hi = x }
+              if (lo != "") printf "%.2f-%.2f\n", lo, hi }'
 }
 
 if [ "$w2" = 1 ]; then
@@ -274,10 +316,13 @@ fi
 echo
 echo "== summary (RUNS=$runs; best setting of each side in brackets; ratios > 1: cnn is faster," \
      "for memory: cnn / PyTorch, lower is better)"
-printf '%-38s %-7s %-17s %-20s %-20s %-12s %-11s %s\n' workload unit cnn PyTorch oneDNN \
+printf '%-38s %-7s %-17s %-20s %-20s %-20s %-11s %s\n' workload unit cnn PyTorch oneDNN \
     cnn/PyTorch cnn/oneDNN cnn/peak
 sumrow() { # title unit cnn torch dnnl ratio_torch ratio_dnnl frac
-    printf '%-38s %-7s %-17s %-20s %-20s %-12s %-11s %s\n' "$@"
+    printf '%-38s %-7s %-17s %-20s %-20s %-20s %-11s %s\n' "$@"
+}
+spread() { # ratio "lo-hi": "1.45x (rounds 1.30-1.60)"
+    if [ -n "$2" ] && [ "$1" != - ]; then echo "$1 ($2)"; else echo "$1"; fi
 }
 ratio() { # a b higher|lower: speed ratio of cnn (a) over other (b)
     awk -v a="$1" -v b="$2" -v d="$3" 'BEGIN { if (a == "" || b == "" || a == 0 || b == 0) print "-";
@@ -316,11 +361,12 @@ if [ "$w2" = 1 ]; then
         gw=$g; [ "$w" = cifar-train ] && gw=$(awk -v g="$g" 'BEGIN { if (g != "") print 3 * g }')
         title="2 ResNet-18 CIFAR training, b$batch"; [ "$w" = cifar-infer ] && title="2 ResNet-18 CIFAR inference, b$batch"
         sumrow "$title" "img/s" "$(cell "$c")" "$(cell "$t")" - \
-            "$(ratio "${c%% *}" "${t%% *}" higher)" - "$(frac "$c" "$gw" rate)"
+            "$(spread "$(ratio "${c%% *}" "${t%% *}" higher)" "$(round_ratios "$w" max)")" - \
+            "$(frac "$c" "$gw" rate)"
     done
     q=$(best cnn cifar-infer max int8) c=$(best cnn cifar-infer max)
     sumrow "2 ... inference int8 against float32" "img/s" "$(cell "$q")" "$(cell "$c") (cnn)" - \
-        "$(ratio "${q%% *}" "${c%% *}" higher)" - -
+        "$(spread "$(ratio "${q%% *}" "${c%% *}" higher)" "$(round_ratios cifar-infer max int8)")" - -
     # The speed-up from 1 to 2 threads of each side's training (its best layout at each).
     c1=${val["cnn|cifar-train|1|nchw"]:-} c2=${val["cnn|cifar-train|2|nchw"]:-}
     t1=$(for l in nchw channels_last; do echo "${val["torch|cifar-train|1|$l"]:-}"; done | sort -g | tail -1)
@@ -335,10 +381,11 @@ if [ "$w3" = 1 ]; then
     g=$(awk -v m="$m" 'BEGIN { if (m != "") print 2 * m / 1e9 }')
     c=$(best cnn latency min) t=$(best torch latency min)
     sumrow "3 ResNet-18 224x224 latency, b1" "ms" "$(cell "$c")" "$(cell "$t")" - \
-        "$(ratio "${c%% *}" "${t%% *}" lower)" - "$(frac "$c" "$g" ms)"
+        "$(spread "$(ratio "${c%% *}" "${t%% *}" lower)" "$(round_ratios latency min)")" - \
+        "$(frac "$c" "$g" ms)"
     q=$(best cnn latency min int8)
     sumrow "3 ... int8 against cnn float32" "ms" "$(cell "$q")" "$(cell "$c") (cnn)" - \
-        "$(ratio "${q%% *}" "${c%% *}" lower)" - -
+        "$(spread "$(ratio "${q%% *}" "${c%% *}" lower)" "$(round_ratios latency min int8)")" - -
 fi
 if [ "$w4" = 1 ]; then
     for w in "${convs[@]}"; do
