@@ -299,8 +299,10 @@ static size_t step_and_pass(cnn_net *net, const float *x, int n, const float *se
     T_OK(net, cnn_net_backward(net));
     memcpy(out + k, cnn_net_grads(net), cnn_net_param_count(net) * sizeof *out);
     k += cnn_net_param_count(net);
-    memcpy(out + k, cnn_net_state(net), cnn_net_state_count(net) * sizeof *out);
-    k += cnn_net_state_count(net);
+    if (cnn_net_state_count(net) > 0) { /* none: cnn_net_state is NULL */
+        memcpy(out + k, cnn_net_state(net), cnn_net_state_count(net) * sizeof *out);
+        k += cnn_net_state_count(net);
+    }
     cnn_net_set_training(net, 0);
     T_OK(net, cnn_net_forward(net, x, n));
     memcpy(out + k, cnn_net_output(net), outputs * sizeof *out);
