@@ -680,11 +680,6 @@ static void run_chunks(const cnn_ctx *c, const cnn_conv_geom *g, int op, const f
  * Convolution
  * ------------------------------------------------------------------------------------------- */
 
-/* Winograd's transforms of w into keep (see cnn_conv_saved_bytes). A training pass transforms
- * at every call (the weights change at every step). An evaluation pass reuses the transforms
- * when keep holds a copy of exactly these weights, compared value by value (bits), so a
- * network's weights changed by any means are seen: at batch 1, ResNet-18's transforms cost
- * more than the comparison. */
 /* Bytes compared per task by same_bytes: ResNet-18's 3x3 weights are 0.6-9 MB, whose
  * comparison on one thread was a tenth of a layer's time at batch 1. */
 #define COMPARE_BLOCK (64 * 1024)
@@ -714,6 +709,11 @@ static int same_bytes(const cnn_ctx *c, const void *a, const void *b, size_t n) 
     return !atomic_load(&j.differ);
 }
 
+/* Winograd's transforms of w into keep (see cnn_conv_saved_bytes). A training pass transforms
+ * at every call (the weights change at every step). An evaluation pass reuses the transforms
+ * when keep holds a copy of exactly these weights, compared value by value (bits), so a
+ * network's weights changed by any means are seen: at batch 1, ResNet-18's transforms cost
+ * more than the comparison. */
 static const float *transformed(const cnn_ctx *c, const cnn_conv_geom *g, const float *w,
                                 void *keep) {
     CNN_ASSERT(keep != NULL);

@@ -549,8 +549,8 @@ static void rows_by_channels(const dpass *p, const float *xp, const float *wt, c
     int wide = cnn_isa() >= CNN_ISA_AVX512, blocks = (p->OW + OB - 1) / OB;
     for (int i = i0; i < i1; i++)
         for (int bk = 0; bk < blocks;) {
-            int j0 = bk * OB, two = wide && bk + 1 < blocks;
-            int nj = p->OW - j0 < (two ? 2 : 1) * OB ? p->OW - j0 : (two ? 2 : 1) * OB;
+            int j0 = bk * OB, two = wide && bk + 1 < blocks, width = two ? 2 * OB : OB;
+            int nj = p->OW - j0 < width ? p->OW - j0 : width;
             bk += two ? 2 : 1;
             for (int ob = 0; ob < p->CO; ob += WOB) {
                 const float *row = xp + (size_t)i * p->Wp + j0;

@@ -219,6 +219,17 @@ static inline void split_phases(const float *xp, int SW, int n, float *ph) {
         for (int s = 0; s < SW; s++) ph[s * pitch + k] = xp[k * SW + s];
 }
 
+/* best[j], j < n: where the argmax of window j of a segment starts, the window's first cell
+ * inside the input (row r0, the segment's first column c0): its first column, but for the few
+ * windows that start in the padding. */
+static inline void argmax_starts(const cnn_pool_geom *g, int r0, int64_t c0, int n,
+                                 int32_t *best) {
+    int32_t row0 = (int32_t)((int64_t)r0 * g->W + c0);
+    for (int j = 0; j < n; j++) best[j] = row0 + j * g->SW;
+    for (int j = 0; j < n && c0 + (int64_t)j * g->SW < 0; j++)
+        best[j] = (int32_t)((int64_t)r0 * g->W + first_tap(c0 + (int64_t)j * g->SW, g->DW));
+}
+
 static inline CNN_BODY void max_segment_plane_body(const cnn_pool_geom *g, const float *x, float *y,
                                                    int32_t *arg) {
     /* xp: the segment's columns of one row, xp[i] = column c0 + i, rounded up so that the
@@ -234,15 +245,8 @@ static inline CNN_BODY void max_segment_plane_body(const cnn_pool_geom *g, const
             int n = g->OW - ow0 < SEG ? g->OW - ow0 : SEG, np = n + reach + 1;
             int64_t c0 = (int64_t)ow0 * SW - g->PL;
             int len = np * SW;
-            /* The argmax starts at each window's first column inside the input: its first
-             * column, but for the few windows that start in the padding. */
-            int32_t row0 = (int32_t)((int64_t)r0 * W + c0);
-            for (int j = 0; j < n; j++) {
-                m[j] = -INFINITY;
-                best[j] = row0 + j * SW;
-            }
-            for (int j = 0; j < n && c0 + (int64_t)j * SW < 0; j++)
-                best[j] = (int32_t)((int64_t)r0 * W + first_tap(c0 + (int64_t)j * SW, DW));
+            argmax_starts(g, r0, c0, n, best);
+            for (int j = 0; j < n; j++) m[j] = -INFINITY;
             for (int r = r0; r < r1; r += DH) {
                 cnn_padded_copy(xp, x + (size_t)r * W, W, c0, len, -INFINITY);
                 split_phases(xp, SW, np, ph[0]);
@@ -303,12 +307,7 @@ static inline CNN_BODY void max3x3_plane_body(const cnn_pool_geom *g, const floa
                     first[3 * u + v] = (int32_t)(r * W + c0 + e);
                 }
             }
-            /* The argmax starts at each window's first cell inside the input (see
-             * max_segment_plane). */
-            int32_t row0 = (int32_t)((int64_t)r0 * W + c0);
-            for (int j = 0; j < n; j++) best[j] = row0 + j * SW;
-            for (int j = 0; j < n && c0 + (int64_t)j * SW < 0; j++)
-                best[j] = (int32_t)((int64_t)r0 * W + first_tap(c0 + (int64_t)j * SW, DW));
+            argmax_starts(g, r0, c0, n, best);
             float *yr = y + (size_t)oh * g->OW + ow0;
             int32_t *ar = arg ? arg + (size_t)oh * g->OW + ow0 : best;
 #pragma omp simd

@@ -349,26 +349,18 @@ int cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, con
                 /* A transposed is packed again for each block of NC columns: kc MR floats
                  * copied per kc MR nc multiply-adds. */
                 if (trans_a) pack_a_transposed(A, lda, i0, rows, k0, kc, ap);
+                /* A's rows: the packed panel (la 0) or in place. */
+                const float *a = trans_a ? ap : A + (size_t)i0 * lda + k0;
+                size_t la = trans_a ? 0 : (size_t)lda;
+                float *c = C + (size_t)i0 * ldc + j0;
                 int j = 0;
                 for (int q = 0; q < panels; q++) {
                     int nv = panel_vecs(nc, q), cols = nc - j < 16 * nv ? nc - j : 16 * nv;
-                    float *c = C + (size_t)i0 * ldc + j0 + j;
-                    if (trans_a)
-                        tile_any(nv, kc, ap, 0, b, c, ldc, rows, cols, o);
-                    else
-                        tile_any(nv, kc, A + (size_t)i0 * lda + k0, (size_t)lda, b, c, ldc,
-                                 rows, cols, o);
+                    tile_any(nv, kc, a, la, b, c + j, ldc, rows, cols, o);
                     b += (size_t)kc * 16 * nv;
                     j += 16 * nv;
                 }
-                if (j < nc) {
-                    float *c = C + (size_t)i0 * ldc + j0 + j;
-                    if (trans_a)
-                        edge(nc - j, kc, ap, 0, b, c, ldc, rows, o);
-                    else
-                        edge(nc - j, kc, A + (size_t)i0 * lda + k0, (size_t)lda, b, c, ldc,
-                             rows, o);
-                }
+                if (j < nc) edge(nc - j, kc, a, la, b, c + j, ldc, rows, o);
             }
         }
     }
