@@ -21,11 +21,14 @@ cnn_net *cnn_net_new(uint64_t seed) {
     return net;
 }
 
+/* bytes rounded up to whole pages of 4 KB. */
+static size_t whole_pages(size_t bytes) { return (bytes + 4095) / 4096 * 4096; }
+
 static void unprepare(cnn_net *net) {
     cnn_free(net->arena);
     cnn_free(net->work);
     net->arena = net->work = NULL;
-    net->work_size = 0;
+    net->work_size = net->thread_work_size = net->thread_stride = 0;
     net->max_batch = net->batch = 0;
     net->forward_done = 0;
 }
@@ -523,7 +526,8 @@ cnn_status cnn_net_prepare(cnn_net *net, int max_batch) {
     if (net->n_nodes == 0 || net->n_inputs == 0)
         return cnn_error(net, CNN_STATUS_STATE, "the network has no input layer");
     unprepare(net);
-    size_t total = 0, work = 0;
+    size_t total = 0;
+    cnn_work work = {0, 0};
     for (int i = 0; i < net->n_nodes; i++) {
         const cnn_node *n = net->nodes[i];
         if (cnn_node_numel(n) > SIZE_MAX / 4 / sizeof(float) / (size_t)max_batch)
@@ -533,13 +537,17 @@ cnn_status cnn_net_prepare(cnn_net *net, int max_batch) {
         size_t act = align_up((size_t)max_batch * cnn_node_numel(n) * sizeof(float));
         total += 2 * act;
         if (n->type->saved_bytes) total += align_up(n->type->saved_bytes(n, max_batch));
-        if (n->type->work_bytes) {
-            size_t w = n->type->work_bytes(n, max_batch, net->threads);
-            if (w > work) work = w;
-        }
+        if (n->type->work_bytes)
+            work = cnn_work_max(work, n->type->work_bytes(n, max_batch));
     }
+    /* Each thread's part on pages of its own (see cnn_work). */
+    size_t stride = whole_pages(work.each), shared = whole_pages(work.shared);
+    if (stride && (size_t)net->threads > (SIZE_MAX - shared) / stride)
+        return cnn_error(net, CNN_STATUS_NO_MEMORY,
+                         "%d threads' scratch of %zu bytes each do not fit in memory",
+                         net->threads, work.each);
     net->arena = cnn_alloc(total);
-    net->work = cnn_alloc(work);
+    net->work = cnn_alloc(shared + (size_t)net->threads * stride);
     if (!net->arena || !net->work) {
         unprepare(net);
         return cnn_error(net, CNN_STATUS_NO_MEMORY,
@@ -553,7 +561,9 @@ cnn_status cnn_net_prepare(cnn_net *net, int max_batch) {
     }
     cnn_workers_set_stats(net->workers, net->profiling);
     memset(net->arena, 0, total);
-    net->work_size = work;
+    net->work_size = work.shared;
+    net->thread_work_size = work.each;
+    net->thread_stride = stride;
     char *p = net->arena;
     for (int i = 0; i < net->n_nodes; i++) {
         cnn_node *n = net->nodes[i];
@@ -612,6 +622,9 @@ static cnn_ctx make_ctx(cnn_net *net) {
                  .reference = net->reference,
                  .work = net->work,
                  .work_size = net->work_size,
+                 .thread_work = (char *)net->work + whole_pages(net->work_size),
+                 .thread_work_size = net->thread_work_size,
+                 .thread_stride = net->thread_stride,
                  .rng = &net->rng,
                  .sync = net->sync.sum && net->training ? &net->sync : NULL};
     return c;

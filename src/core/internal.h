@@ -167,6 +167,23 @@ typedef struct cnn_ctx cnn_ctx;
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct cnn_workers cnn_workers;
+
+/* Scratch a layer needs during a call (its type's work_bytes): `shared` bytes that any thread
+ * may use, and `each` bytes that thread w alone uses (cnn_thread_work). A network keeps each
+ * thread's part at the same address for all its layers, apart from the others' by whole
+ * pages, so that what a thread writes there stays in its core's cache from layer to layer:
+ * one buffer cut anew by each layer had each thread write, in one layer, lines that the other
+ * wrote in the last, and on a host whose two cores are far apart every such line moved
+ * between them (docs/BENCHMARKS.md, "Where the second thread went": an 8-bit ResNet-18 at
+ * batch 1 was no faster at 2 threads than at 1). */
+typedef struct cnn_work {
+    size_t shared, each;
+} cnn_work;
+/* The larger of a and b, field by field: for a call that takes one of two paths. */
+static inline cnn_work cnn_work_max(cnn_work a, cnn_work b) {
+    return (cnn_work){a.shared > b.shared ? a.shared : b.shared,
+                      a.each > b.each ? a.each : b.each};
+}
 /* Runs iterations [begin, end) of a loop; worker, in [0, threads), is the thread running
  * them: an index into per-thread scratch (the caller is worker 0). */
 typedef void (*cnn_range_fn)(void *arg, long begin, long end, int worker);
@@ -175,9 +192,13 @@ typedef void (*cnn_range_fn)(void *arg, long begin, long end, int worker);
 cnn_workers *cnn_workers_new(int threads);
 void cnn_workers_free(cnn_workers *pool);
 /* Calls fn over [0, n) in chunks claimed by the calling thread and up to threads-1 of the
- * pool's workers, and returns when all are done. Chunks are claimed from a shared counter, so
- * any iteration may run on any worker: each iteration's arithmetic must not depend on which,
- * nor on how the range was cut (per-thread scratch is indexed by worker). With pool NULL,
+ * pool's workers, and returns when all are done. The caller claims chunks from the front of
+ * the range, the workers from the back, until they meet: with two threads, loops laid out in
+ * the same order (the rows of a map, layer after layer) give each thread about the same part
+ * each time, so what it wrote is in its own cache when it reads it. Where they meet depends
+ * on the threads' pace, so any iteration may run on any worker: each iteration's arithmetic
+ * must not depend on which, nor on how the range was cut (per-thread scratch is indexed by
+ * worker). With pool NULL,
  * threads <= 1, n == 1, or from inside a running fn (nested, as nested OpenMP regions were),
  * fn(arg, 0, n, 0) runs on the calling thread with no synchronisation at all. */
 void cnn_parallel_for(cnn_workers *pool, int threads, long n, cnn_range_fn fn, void *arg);
@@ -215,9 +236,9 @@ typedef struct cnn_layer_type {
     /* Bytes this layer keeps from forward to backward for a batch (e.g. pooling indices).
      * NULL: none. */
     size_t (*saved_bytes)(const cnn_node *n, int batch);
-    /* Bytes of scratch needed during one forward or backward call, shared by all layers.
+    /* Scratch needed during one forward or backward call (cnn_work), reused by all layers.
      * NULL: none. */
-    size_t (*work_bytes)(const cnn_node *n, int batch, int threads);
+    cnn_work (*work_bytes)(const cnn_node *n, int batch);
     /* Checks this pass's input values that shapes cannot vouch for (indices given by the
      * caller) before forward; an error names the layer and the value. NULL: nothing. */
     cnn_status (*check)(cnn_net *net, const cnn_node *n, int batch);
@@ -303,8 +324,11 @@ struct cnn_ctx {
     int threads;
     cnn_workers *workers; /* the network's threads (NULL: one) */
     int reference; /* use the reference kernels */
-    void *work;    /* shared scratch of work_bytes */
+    void *work;    /* the shared scratch of work_bytes: work_size bytes */
     size_t work_size;
+    /* Each thread's own scratch: thread_work_size bytes for worker w at cnn_thread_work. */
+    char *thread_work;
+    size_t thread_work_size, thread_stride;
     cnn_rng *rng;  /* the network's generator (dropout) */
     int guided;    /* backward: relu passes only positive gradients (guided backprop) */
     /* backward: this layer's inputs are all input layers and their gradient is not wanted
@@ -316,6 +340,11 @@ struct cnn_ctx {
     unsigned fresh;
     cnn_batch_sync *sync; /* training with cfg.sync_bn: sum batch statistics over the ranks */
 };
+
+/* Worker w's own scratch (cnn_work's `each`): the same address in every layer's calls. */
+static inline void *cnn_thread_work(const cnn_ctx *c, int worker) {
+    return c->thread_work + (size_t)worker * c->thread_stride;
+}
 
 /* A network's preprocessing (cnn_net_set_preprocess): the public view points into the
  * copies this owns. Unset (set == 0): cnn_net_preprocess describes the defaults. */
@@ -357,8 +386,9 @@ struct cnn_net {
     int max_batch, batch;     /* prepared capacity and the batch of the last forward */
     int forward_done;
     void *arena;              /* all activations, gradients and saved tensors */
-    void *work;
-    size_t work_size;
+    void *work;               /* the layers' scratch (cnn_work): the shared part, then each
+                               * thread's, thread_stride bytes apart */
+    size_t work_size, thread_work_size, thread_stride;
     cnn_log_fn log;
     void *log_user;
     cnn_prep prep;

@@ -6,12 +6,16 @@
  * loop statically and spins at its barriers, so beside a busy process the thread that shares
  * a core holds everyone up while the other spins and keeps its own core from looking idle;
  * its passive policy sleeps at once and pays a wake-up at each of the many short regions of a
- * training step. Here the range is cut into chunks claimed one by one from a shared counter,
- * so a thread that runs takes over the chunks of one that does not, and the caller waits only
- * for chunks already claimed; waiting spins for a few microseconds, then sleeps.
+ * training step. Here the range is cut into chunks claimed one by one, the caller's from the
+ * front and the workers' from the back, so a thread that runs takes over the chunks of one
+ * that does not, and the caller waits only for chunks already claimed; waiting spins for a
+ * few microseconds, then sleeps. Claiming from both ends keeps a thread's part of a loop about
+ * the same from one loop to the next (internal.h, cnn_parallel_for).
  *
- * The job is published like a seqlock. `claim` holds generation << 32 | next chunk: the
- * generation is odd while the caller writes the job's fields, even once they are valid. A
+ * The job is published like a seqlock. `claim` holds generation << 32 | chunks claimed from
+ * the back << 16 | chunks claimed from the front (at most 8 x 1024 chunks, threads x
+ * POOL_CHUNKS_PER_THREAD): the generation is odd while the caller writes the job's fields,
+ * even once they are valid. A
  * worker reads the fields after an even generation, then claims a chunk by compare-and-swap of
  * the word it read; the swap succeeds only if the job is still the same, and then the fields
  * it read are that job's (the caller's release fence before it writes new fields pairs with
@@ -45,9 +49,9 @@
 #include <time.h>
 
 /* Polls before a waiting thread sleeps: about 7 microseconds at the 27 ns a pause takes on
- * the AMD EPYC of docs/BENCHMARKS.md. Long enough to bridge the gap between two parallel
- * loops of a training step, short enough that a thread beside a busy process gives its core
- * back soon. */
+ * the AMD EPYC of docs/BENCHMARKS.md (5 at the 18 ns of the Zen 5 host). Long enough to
+ * bridge the gap between two parallel loops of a training step, short enough that a thread
+ * beside a busy process gives its core back soon. */
 #define POOL_SPIN 256
 /* Chunks per thread a range is cut into, at most: enough that a running thread can take over
  * the share of one that is not, few enough that claiming them costs nothing. */
@@ -112,7 +116,8 @@ static void futex_wake(_Atomic int *addr, int count) {
 static void run_chunks(cnn_workers *p, int id) {
     uint64_t w = atomic_load_explicit(&p->claim, memory_order_acquire);
     for (;;) {
-        uint32_t gen = (uint32_t)(w >> 32), i = (uint32_t)w;
+        uint32_t gen = (uint32_t)(w >> 32), front = (uint32_t)w & 0xffffu,
+                 back = ((uint32_t)w >> 16) & 0xffffu;
         if (gen & 1) return; /* being written: the bell rings again when it is ready */
         cnn_range_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
         void *arg = atomic_load_explicit(&p->arg, memory_order_relaxed);
@@ -121,10 +126,13 @@ static void run_chunks(cnn_workers *p, int id) {
         int chunks = atomic_load_explicit(&p->chunks, memory_order_relaxed);
         int threads = atomic_load_explicit(&p->job_threads, memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire);
-        if (id >= threads || i >= (uint32_t)chunks) return;
-        if (!atomic_compare_exchange_weak_explicit(&p->claim, &w, w + 1, memory_order_acq_rel,
+        if (id >= threads || front + back >= (uint32_t)chunks) return;
+        /* The caller claims from the front, the workers from the back. */
+        uint64_t next = id == 0 ? w + 1 : w + (1u << 16);
+        if (!atomic_compare_exchange_weak_explicit(&p->claim, &w, next, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue; /* w now holds the current word */
+        uint32_t i = id == 0 ? front : (uint32_t)chunks - 1 - back;
         long begin = (long)i * chunk, end = begin + chunk < n ? begin + chunk : n;
         if (atomic_load_explicit(&p->stats, memory_order_relaxed)) {
             uint64_t t0 = cnn_now_ns();
@@ -133,7 +141,7 @@ static void run_chunks(cnn_workers *p, int id) {
         } else {
             fn(arg, begin, end, id);
         }
-        w++; /* the word as this claim left it: a guess, the swap checks it */
+        w = next; /* the word as this claim left it: a guess, the swap checks it */
         if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == chunks &&
             atomic_load(&p->caller_waiting))
             futex_wake(&p->done, 1);

@@ -161,8 +161,8 @@ static void channel_sums(cnn_workers *pool, int threads, int N, int CH, size_t P
  * rows for the product's kernel. Chunks are the unit of parallel work when there are at least
  * as many as threads; with fewer (small batches) each chunk is spread over the threads instead
  * (inner_threads), its products in fixed blocks of rows (cnn_gemm_rows) whatever the thread
- * count, so either way every value comes from the same operations. Each thread has in the
- * work buffer its own col and a buffer t (OC, S*P) for the chunk's output, or output
+ * count, so either way every value comes from the same operations. Each thread has in its
+ * scratch (cnn_thread_work) its own col and a buffer t (OC, S*P) for the chunk's output, or output
  * gradient, channel by channel (scattered to, or gathered from, the NCHW tensors). The weight
  * gradient of each chunk goes to a slot of its own; the slots are summed in chunk order
  * afterwards, so every result is the same, bit for bit, for every thread count.
@@ -227,14 +227,14 @@ size_t cnn_conv_saved_bytes(const cnn_conv_geom *g) {
            sizeof(float);
 }
 
-size_t cnn_conv_work_bytes(const cnn_conv_geom *g, int threads) {
+cnn_work cnn_conv_work_bytes(const cnn_conv_geom *g) {
     chunking k = chunking_of(g);
-    size_t im2col = ((size_t)threads * (k.col + k.t) + (size_t)k.chunks * k.part) * sizeof(float);
+    cnn_work im2col = {(size_t)k.chunks * k.part * sizeof(float), (k.col + k.t) * sizeof(float)};
     /* A smaller batch than g->N may take the im2col kernels where g->N takes Winograd's. */
-    size_t fast = cnn_winograd_applies(g) ? cnn_winograd_work_bytes(g, threads)
-                  : cnn_direct_applies(g) ? cnn_direct_work_bytes(g, threads)
-                                          : 0;
-    return fast > im2col ? fast : im2col;
+    cnn_work fast = cnn_winograd_applies(g) ? cnn_winograd_work_bytes(g)
+                    : cnn_direct_applies(g) ? cnn_direct_work_bytes(g)
+                                            : (cnn_work){0, 0};
+    return cnn_work_max(fast, im2col);
 }
 
 /* The output rows [*i0, *i1) whose input row i SH + U DH - PT lies inside 0..H-1 for kernel
@@ -550,7 +550,8 @@ typedef struct weights_job {
     const cnn_conv_geom *g;
     const chunking *k;
     const float *x, *dy;
-    float *work, *parts, *dw, *db;
+    const cnn_ctx *c;
+    float *parts, *dw, *db;
 } weights_job;
 
 /* Chunks [begin, end) of the weight gradient, each into its slot, with worker's scratch. */
@@ -559,7 +560,7 @@ static void weights_chunk_range(void *arg, long begin, long end, int worker) {
     const chunking *k = j->k;
     for (int ch = (int)begin; ch < (int)end; ch++) {
         int n0 = ch * k->S, S = j->g->N - n0 < k->S ? j->g->N - n0 : k->S;
-        float *col = j->work + (size_t)worker * (k->col + k->t);
+        float *col = cnn_thread_work(j->c, worker);
         backward_weights_chunk(j->g, k, n0, S, j->x, j->dy, j->parts + (size_t)ch * k->part,
                                j->db != NULL, col, col + k->col, NULL, 1);
     }
@@ -588,14 +589,14 @@ static void weights_sum_range(void *arg, long begin, long end, int worker) {
  * chunk's sums into its slot, then the slots added in chunk order. */
 static void backward_weights_fast(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                   const float *dy, float *dw, float *db) {
-    CNN_ASSERT(c->work_size >= cnn_conv_work_bytes(g, c->threads));
+    CNN_ASSERT(cnn_ctx_holds(c, cnn_conv_work_bytes(g)));
     chunking k = chunking_of(g);
-    float *parts = (float *)c->work + (size_t)c->threads * (k.col + k.t);
+    float *parts = c->work;
     size_t row = (size_t)k.K + 1, total = (size_t)g->OC * row;
     int inner = inner_threads(c, &k);
-    weights_job j = {g, &k, x, dy, (float *)c->work, parts, dw, db};
+    weights_job j = {g, &k, x, dy, c, parts, dw, db};
     if (inner > 1) {
-        float *col = (float *)c->work;
+        float *col = cnn_thread_work(c, 0);
         for (int ch = 0; ch < k.chunks; ch++) {
             int n0 = ch * k.S, S = g->N - n0 < k.S ? g->N - n0 : k.S;
             backward_weights_chunk(g, &k, n0, S, x, dy, parts + (size_t)ch * k.part, db != NULL,
@@ -651,7 +652,8 @@ typedef struct chunks_job {
     const chunking *k;
     int op;
     const float *in, *w, *b;
-    float *out, *work;
+    float *out;
+    const cnn_ctx *c;
 } chunks_job;
 
 /* Chunks [begin, end), each with worker's col and t. */
@@ -659,20 +661,20 @@ static void chunk_range(void *arg, long begin, long end, int worker) {
     const chunks_job *j = arg;
     for (int ch = (int)begin; ch < (int)end; ch++)
         run_chunk(j->g, j->k, j->op, ch, j->in, j->w, j->b, j->out,
-                  j->work + (size_t)worker * (j->k->col + j->k->t), NULL, 1);
+                  cnn_thread_work(j->c, worker), NULL, 1);
 }
 
 static void run_chunks(const cnn_ctx *c, const cnn_conv_geom *g, int op, const float *in,
                        const float *w, const float *b, float *out) {
-    CNN_ASSERT(c->work_size >= cnn_conv_work_bytes(g, c->threads));
+    CNN_ASSERT(cnn_ctx_holds(c, cnn_conv_work_bytes(g)));
     chunking k = chunking_of(g);
     int inner = inner_threads(c, &k);
     if (inner > 1) {
         for (int ch = 0; ch < k.chunks; ch++)
-            run_chunk(g, &k, op, ch, in, w, b, out, (float *)c->work, c->workers, inner);
+            run_chunk(g, &k, op, ch, in, w, b, out, cnn_thread_work(c, 0), c->workers, inner);
         return;
     }
-    chunks_job j = {g, &k, op, in, w, b, out, (float *)c->work};
+    chunks_job j = {g, &k, op, in, w, b, out, c};
     cnn_parallel_for(c->workers, k.parallel ? c->threads : 1, k.chunks, chunk_range, &j);
 }
 

@@ -19,7 +19,7 @@
  * and the data gradient is col2im(w_g^T dy_g). The batch is cut into chunks of S samples, S
  * fixed by the shape (never by the thread count), whose column matrices stand side by side:
  * one product per chunk and group instead of one per sample. Chunks run in parallel, each
- * thread with its own scratch in the work buffer. The weight gradient of each chunk goes to
+ * thread with its own scratch (cnn_thread_work). The weight gradient of each chunk goes to
  * a slot of its own, and the slots are added in chunk order: every result is bit-identical
  * for every thread count.
  */
@@ -70,9 +70,12 @@ long long cnn_conv_out_len(long long in, long long pad_total, long long k, long 
  * likewise for W), fits the int index arithmetic. Layers check it when they are set up. */
 int cnn_conv_geom_fits(const cnn_conv_geom *g);
 
-/* Scratch bytes the fast kernels need in c->work for g's batch g->N (the most a call will
- * run) and the given number of threads. */
-size_t cnn_conv_work_bytes(const cnn_conv_geom *g, int threads);
+/* The scratch the fast kernels need (cnn_work) for g's batch g->N, the most a call will run. */
+cnn_work cnn_conv_work_bytes(const cnn_conv_geom *g);
+/* Whether c holds at least w. */
+static inline int cnn_ctx_holds(const cnn_ctx *c, cnn_work w) {
+    return c->work_size >= w.shared && c->thread_work_size >= w.each;
+}
 
 /* Bytes a layer keeps from its forward pass to its backward pass for the fast kernels, for
  * g's batch g->N: the transformed weights of Winograd's kernels (winograd.h) when g takes

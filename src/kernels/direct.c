@@ -15,11 +15,12 @@
  * outputs, block_12x16 and wgrad_12x16 along the channels), each sum in the same order: the
  * same bits as the AVX2 kernels, which stay for AVX2 hosts and for the blocks at the ends.
  *
- * Scratch in c->work: the pass's weights tap-major, wt[t][o] for tap t = (ci, u, v) (output
- * channels padded with zeros to a multiple of 6, or of 16 along the channels), the taps'
- * offsets in the padded copy, then each thread's (or, with fewer samples than threads, each
- * sample's) padded copy xp and outputs yp (for the weight gradient, dy copied with the row
- * length of xp or transposed), then the weight gradient's slots, one per chunk of samples.
+ * Scratch: in the shared part (c->work) the pass's weights tap-major, wt[t][o] for tap t =
+ * (ci, u, v) (output channels padded with zeros to a multiple of 6, or of 16 along the
+ * channels), the taps' offsets in the padded copy, then the weight gradient's slots, one per
+ * chunk of samples; in each thread's own part (cnn_thread_work) its padded copy xp and
+ * outputs yp (for the weight gradient, dy copied with the row length of xp or transposed).
+ * With fewer samples than threads, sample n's copy and outputs are in thread n's part.
  */
 #include "direct.h"
 
@@ -134,8 +135,8 @@ static spass scatter_pass(const cnn_conv_geom *g) {
     return s;
 }
 
-static size_t scatter_bytes(const spass *s, int threads) {
-    return (s->shared + (size_t)threads * (s->dyp + s->cols + s->dxp)) * sizeof(float);
+static cnn_work scatter_bytes(const spass *s) {
+    return (cnn_work){s->shared * sizeof(float), (s->dyp + s->cols + s->dxp) * sizeof(float)};
 }
 
 /* Whether the scatter form does less work than the gather form: multiply-adds of each, the
@@ -180,23 +181,22 @@ static int wgrad_by_channels(const dpass *p) {
     return by_channels < by_outputs;
 }
 
-static size_t pass_bytes(const dpass *p, int threads) {
-    return (p->shared + (size_t)threads * (p->xp + p->yp)) * sizeof(float);
+static cnn_work pass_bytes(const dpass *p) {
+    return (cnn_work){p->shared * sizeof(float), (p->xp + p->yp) * sizeof(float)};
 }
 
-size_t cnn_direct_work_bytes(const cnn_conv_geom *g, int threads) {
+cnn_work cnn_direct_work_bytes(const cnn_conv_geom *g) {
     dpass f = forward_pass(g), d = data_pass(g);
     size_t chunks = ((size_t)g->N + WCHUNK - 1) / WCHUNK;
     /* The forward pass: a copy and outputs for each thread (or each sample, when fewer); the
      * weight gradient: the same (dy copied in place of yp) and the slots. */
-    size_t slots = chunks * wgrad_slot(&f) * sizeof(float);
-    size_t wgrad = pass_bytes(&f, threads) + slots;
-    size_t a = 0;
+    cnn_work wgrad = pass_bytes(&f), a = {0, 0};
+    wgrad.shared += chunks * wgrad_slot(&f) * sizeof(float);
     if (cnn_direct_data_applies(g)) {
         spass sp = scatter_pass(g);
-        a = data_by_scatter(g) ? scatter_bytes(&sp, threads) : pass_bytes(&d, threads);
+        a = data_by_scatter(g) ? scatter_bytes(&sp) : pass_bytes(&d);
     }
-    return wgrad > a ? wgrad : a;
+    return cnn_work_max(wgrad, a);
 }
 
 static int threads_for(const cnn_ctx *c, const dpass *p) {
@@ -605,8 +605,9 @@ typedef struct pass_job {
     int by_channels, parts, accumulate;
     const float *in, *wt, *bias;
     const int *off, *woff;
-    float *out, *scratch;
-    size_t in_n, each;
+    float *out;
+    const cnn_ctx *c; /* the scratch: a thread's or a sample's copy and outputs */
+    size_t in_n;
 } pass_job;
 
 /* Samples [begin, end), each whole on the worker's copy. */
@@ -614,7 +615,7 @@ static void pass_samples_range(void *arg, long begin, long end, int worker) {
     const pass_job *j = arg;
     const dpass *p = j->p;
     for (int n = (int)begin; n < (int)end; n++) {
-        float *xp = j->scratch + (size_t)worker * j->each, *yp = xp + p->xp;
+        float *xp = cnn_thread_work(j->c, worker), *yp = xp + p->xp;
         pad_copy(p, j->in + (size_t)n * j->in_n, xp, 0, p->CI);
         for (int k = 0; k < j->parts; k++)
             run_part(p, j->by_channels, xp, yp, j->wt, j->off, j->woff, j->bias, n, k, j->out,
@@ -632,7 +633,7 @@ static void pass_copies_range(void *arg, long begin, long end, int worker) {
     const dpass *p = j->p;
     for (int k = (int)begin; k < (int)end; k++)
         pad_copy(p, j->in + (size_t)(k / p->CI) * j->in_n,
-                 j->scratch + (size_t)(k / p->CI) * j->each, k % p->CI, k % p->CI + 1);
+                 cnn_thread_work(j->c, k / p->CI), k % p->CI, k % p->CI + 1);
 }
 
 /* Parts [begin, end) of (sample, part). */
@@ -640,7 +641,7 @@ static void pass_parts_range(void *arg, long begin, long end, int worker) {
     const pass_job *j = arg;
     const dpass *p = j->p;
     for (int k = (int)begin; k < (int)end; k++) {
-        float *xp = j->scratch + (size_t)(k / j->parts) * j->each;
+        float *xp = cnn_thread_work(j->c, k / j->parts);
         run_part(p, j->by_channels, xp, xp + p->xp, j->wt, j->off, j->woff, j->bias,
                  k / j->parts, k % j->parts, j->out, j->accumulate);
     }
@@ -651,7 +652,7 @@ static void pass_out_range(void *arg, long begin, long end, int worker) {
     const pass_job *j = arg;
     const dpass *p = j->p;
     for (int k = (int)begin; k < (int)end; k++)
-        copy_out(p, j->scratch + (size_t)(k / p->CO) * j->each + p->xp, j->bias, k / p->CO,
+        copy_out(p, (float *)cnn_thread_work(j->c, k / p->CO) + p->xp, j->bias, k / p->CO,
                  k % p->CO, j->out, j->accumulate);
 }
 
@@ -665,8 +666,7 @@ static void run_pass(const cnn_ctx *c, const dpass *p, int by_channels, const fl
                      float *out, int accumulate) {
     int threads = threads_for(c, p);
     pass_job j = {p, by_channels, parts_of(p, by_channels), accumulate, in, wt, bias, off,
-                  woff, out, (float *)c->work + p->shared, (size_t)p->CI * p->H * p->W,
-                  p->xp + p->yp};
+                  woff, out, c, (size_t)p->CI * p->H * p->W};
     if (p->N >= threads) {
         cnn_parallel_for(c->workers, threads, p->N, pass_samples_range, &j);
         return;
@@ -678,7 +678,7 @@ static void run_pass(const cnn_ctx *c, const dpass *p, int by_channels, const fl
 
 /* The taps' offsets in the shared scratch, after wt. */
 static int *offsets_of(const cnn_ctx *c, const dpass *p) {
-    CNN_ASSERT(c->work_size >= pass_bytes(p, c->threads));
+    CNN_ASSERT(cnn_ctx_holds(c, pass_bytes(p)));
     int *off = (int *)((float *)c->work + cnn_round16((size_t)p->Kp *
                                                       (p->COw > p->COp ? p->COw : p->COp)));
     tap_offsets(p, off);
@@ -731,7 +731,7 @@ typedef struct scatter_job {
     const float *dy;
     float *dx, *wt;
     int *off, *woff;
-    float *scratch;
+    const cnn_ctx *c;
     size_t in_n, out_n;
     int runs;
 } scatter_job;
@@ -746,7 +746,7 @@ static void scatter_range(void *arg, long begin, long end, int worker) {
     float *dx = job->dx;
     const size_t in_n = job->in_n, out_n = job->out_n;
     const int runs = job->runs;
-    float *dyp = job->scratch + (size_t)worker * (s.dyp + s.cols + s.dxp);
+    float *dyp = cnn_thread_work(job->c, worker);
     float *cols = dyp + s.dyp, *dxp = cols + s.cols;
     /* The zeros around cols' rows, and in dy's copy past OW and past the plane: every
      * sample writes the same places, the products and the rows the rest. */
@@ -784,7 +784,7 @@ static void scatter_range(void *arg, long begin, long end, int worker) {
 static void backward_data_scatter(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
                                   const float *w, float *dx) {
     spass s = scatter_pass(g);
-    CNN_ASSERT(c->work_size >= scatter_bytes(&s, c->threads));
+    CNN_ASSERT(cnn_ctx_holds(c, scatter_bytes(&s)));
     float *wt = (float *)c->work;
     int *off = (int *)(wt + cnn_round16((size_t)g->OC * s.Tp));
     int *woff = off + cnn_round16((size_t)g->OC);
@@ -794,11 +794,10 @@ static void backward_data_scatter(const cnn_ctx *c, const cnn_conv_geom *g, cons
         off[o] = (int)((size_t)o * s.Qr);
         woff[o] = o * s.Tp;
     }
-    float *scratch = wt + s.shared;
     int threads = cnn_conv_threads(c, (double)g->N * s.Q * s.T * g->OC);
     size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)g->OH * g->OW;
     int runs = g->C * g->KH;
-    scatter_job j = {g, &s, dy, dx, wt, off, woff, scratch, in_n, out_n, runs};
+    scatter_job j = {g, &s, dy, dx, wt, off, woff, c, in_n, out_n, runs};
     cnn_parallel_for(c->workers, threads, g->N, scatter_range, &j);
 }
 
@@ -826,7 +825,8 @@ typedef struct wgrad_job {
     const dpass *p;
     const int *off;
     const float *x, *dy;
-    float *scratch, *slots, *dw;
+    const cnn_ctx *c; /* each thread's copy */
+    float *slots, *dw;
     size_t slot, n8, oplane, ldo, ldt;
     int k2, by_channels, chunks;
 } wgrad_job;
@@ -842,7 +842,7 @@ static void wgrad_chunks_range(void *arg, long begin, long end, int worker) {
     float *slots = j->slots;
     const size_t slot = j->slot, n8 = j->n8, oplane = j->oplane;
     const int k2 = j->k2, by_channels = j->by_channels, wide = cnn_isa() >= CNN_ISA_AVX512;
-    float *xp = j->scratch + (size_t)worker * (p.xp + p.yp), *dp = xp + p.xp;
+    float *xp = cnn_thread_work(j->c, worker), *dp = xp + p.xp;
     memset(dp, 0, p.yp * sizeof *dp);
     for (int ch = (int)begin; ch < (int)end; ch++) {
         float *part = slots + (size_t)ch * slot;
@@ -902,11 +902,10 @@ static void wgrad_sum_range(void *arg, long begin, long end, int worker) {
 void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                  const float *dy, float *dw) {
     dpass p = forward_pass(g);
-    CNN_ASSERT(c->work_size >= cnn_direct_work_bytes(g, c->threads));
+    CNN_ASSERT(cnn_ctx_holds(c, cnn_direct_work_bytes(g)));
     const int *off = offsets_of(c, &p);
-    float *scratch = (float *)c->work + p.shared;
     size_t slot = wgrad_slot(&p);
-    float *slots = scratch + (size_t)c->threads * (p.xp + p.yp);
+    float *slots = (float *)c->work + p.shared;
     int chunks = (g->N + WCHUNK - 1) / WCHUNK, by_channels = wgrad_by_channels(&p);
     /* Along the outputs: sums over the rows of dy copied with Wp floats a row (zeros past OW
      * and past L), the taps rounded up to TB. Along the channels: dy transposed, OH OW rows
@@ -916,7 +915,7 @@ void cnn_direct_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const
     int k2 = (p.K + TB - 1) / TB * TB;
     int threads = threads_for(c, &p);
     size_t ldo = by_channels ? 1 : (size_t)p.Kp, ldt = by_channels ? (size_t)p.COw : 1;
-    wgrad_job j = {g, &p, off, x, dy, scratch, slots, dw, slot, n8, oplane, ldo, ldt,
+    wgrad_job j = {g, &p, off, x, dy, c, slots, dw, slot, n8, oplane, ldo, ldt,
                    k2, by_channels, chunks};
     cnn_parallel_for(c->workers, threads, chunks, wgrad_chunks_range, &j);
     cnn_parallel_for(c->workers, threads, g->OC, wgrad_sum_range, &j);

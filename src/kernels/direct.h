@@ -45,8 +45,8 @@ int cnn_direct_applies(const cnn_conv_geom *g);
 /* Whether g's data gradient takes them too: stride 1 as well. */
 int cnn_direct_data_applies(const cnn_conv_geom *g);
 
-/* Scratch bytes the kernels need in c->work for g's batch and `threads` threads. */
-size_t cnn_direct_work_bytes(const cnn_conv_geom *g, int threads);
+/* The scratch the kernels need (cnn_work) for g's batch. */
+cnn_work cnn_direct_work_bytes(const cnn_conv_geom *g);
 
 /* y = conv(x, w) + b (b may be NULL). */
 void cnn_direct_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,

@@ -216,8 +216,7 @@ typedef struct pass {
     const float *x;
     uint8_t *u;              /* the quantised input, padded planes */
     padded pad;
-    uint8_t *col;            /* per thread: one block's columns, packed */
-    size_t col_bytes;        /* of one thread's */
+    const cnn_ctx *c;        /* each thread's scratch: one block's columns, packed */
     float r, z;
     int zero;
     int n, gi;               /* the sample and group being computed */
@@ -281,27 +280,30 @@ static void padded_row(const pass *s, const float *const x[4], uint8_t *u, int i
     }
 }
 
-/* Planes [begin, end) of sample s->n (group, four channels), quantised. */
+/* Rows of the planes of sample s->n (group, four channels), quantised: task t is padded row
+ * t / planes of plane t % planes, so that a range of tasks is a band of rows, as a range of
+ * the blocks that read them is (cnn_parallel_for gives a thread about the same band of
+ * both). */
 static void quantise_range(void *arg, long begin, long end, int worker) {
     (void)worker;
     const pass *s = arg;
     const cnn_conv_geom *g = s->g;
     const padded *p = &s->pad;
     int CG = g->C / g->G, C4 = fours(g);
-    for (long pl = begin; pl < end; pl++) {
-        long n = s->n, gi = pl / C4, c4 = pl % C4;
+    long planes = (long)plane_count(g);
+    for (long t = begin; t < end; t++) {
+        long n = s->n, pl = t % planes, gi = pl / C4, c4 = pl % C4;
+        int i = (int)(t / planes);
         uint8_t *u = s->u + (size_t)pl * plane_bytes(p);
-        for (int i = 0; i < p->rows; i++) {
-            int at = i - p->top;
-            const float *x[4];
-            for (int t = 0; t < 4; t++) {
-                long c = c4 * 4 + t;
-                x[t] = at >= 0 && at < g->H && c < CG
-                           ? s->x + (((size_t)n * g->C + (size_t)gi * CG + c) * g->H + at) * g->W
-                           : NULL;
-            }
-            padded_row(s, x, u, i);
+        int at = i - p->top;
+        const float *x[4];
+        for (int k = 0; k < 4; k++) {
+            long c = c4 * 4 + k;
+            x[k] = at >= 0 && at < g->H && c < CG
+                       ? s->x + (((size_t)n * g->C + (size_t)gi * CG + c) * g->H + at) * g->W
+                       : NULL;
         }
+        padded_row(s, x, u, i);
     }
 }
 
@@ -377,7 +379,7 @@ static void columns(const pass *s, int p0, int n, uint8_t *col) {
  * last layers have one block, and the threads share its rows. */
 static void blocks_range(void *arg, long begin, long end, int worker) {
     const pass *s = arg;
-    uint8_t *col = s->col + (size_t)worker * s->col_bytes;
+    uint8_t *col = cnn_thread_work(s->c, worker);
     for (long t = begin; t < end; t++) {
         int block = (int)(t / s->parts), part = (int)(t % s->parts);
         int p0 = block * COL_PANELS * 16;
@@ -392,8 +394,8 @@ static void blocks_range(void *arg, long begin, long end, int worker) {
     }
 }
 
-/* A sample's input quantised in padded planes (first the integers of a group's weights,
- * when they are remade), then each thread's block of columns. */
+/* Shared: a sample's input quantised in padded planes (first the integers of a group's
+ * weights, when they are remade); each thread's own: a block of columns. */
 static size_t first_bytes(const cnn_conv_geom *g) {
     padded p = padded_of(g);
     size_t input = plane_count(g) * plane_bytes(&p) + 16; /* columns read 15 bytes past */
@@ -405,8 +407,8 @@ static size_t block_bytes(const cnn_conv_geom *g) {
     return round64(cnn_qgemm_b_bytes(fast_terms(g), COL_PANELS * 16));
 }
 
-size_t cnn_qconv_work_bytes(const cnn_conv_geom *g, int threads) {
-    return first_bytes(g) + (size_t)threads * block_bytes(g);
+cnn_work cnn_qconv_work_bytes(const cnn_conv_geom *g) {
+    return (cnn_work){first_bytes(g), block_bytes(g)};
 }
 
 void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scale, int in_zero,
@@ -415,7 +417,7 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
         ref_forward(g, in_scale, in_zero, x, w, b, y);
         return;
     }
-    CNN_ASSERT(c->work_size >= cnn_qconv_work_bytes(g, c->threads));
+    CNN_ASSERT(cnn_ctx_holds(c, cnn_qconv_work_bytes(g)));
     keep_layout k = weights(g, in_scale, in_zero, w, c->net->weights_gen, keep, c->work);
     const char *base = keep;
     pass s = {.g = g, .x = x, .u = c->work, .pad = padded_of(g), .r = 1.0f / in_scale,
@@ -423,8 +425,7 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
               .M = group_rows(g)};
     s.K4 = s.K / 4;
     s.row_blocks = (s.M + TILE_ROWS - 1) / TILE_ROWS;
-    s.col = s.u + first_bytes(g);
-    s.col_bytes = block_bytes(g);
+    s.c = c;
     int blocks = (s.P + COL_PANELS * 16 - 1) / (COL_PANELS * 16);
     int threads = cnn_conv_threads(c, (double)s.M * s.K * s.P); /* of one sample's group */
     /* Enough tasks to share between the threads: the integer sums give the same bits
@@ -434,7 +435,8 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
     int quantise_threads = cnn_conv_threads(c, (double)first_bytes(g) * 64);
     float *zeros = (float *)(base + k.bias); /* the bias when there is none */
     for (s.n = 0; s.n < g->N; s.n++) {
-        cnn_parallel_for(c->workers, quantise_threads, (long)plane_count(g), quantise_range, &s);
+        cnn_parallel_for(c->workers, quantise_threads, (long)plane_count(g) * s.pad.rows,
+                         quantise_range, &s);
         for (s.gi = 0; s.gi < g->G; s.gi++) {
             size_t row0 = (size_t)s.gi * s.M;
             s.a = (const int8_t *)(base + k.a + (size_t)s.gi * k.a_group);

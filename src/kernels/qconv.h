@@ -42,8 +42,8 @@ void cnn_qconv_input_params(float lo, float hi, float *in_scale, int *in_zero);
  * a valid empty keep. */
 size_t cnn_qconv_keep_bytes(const cnn_conv_geom *g);
 
-/* Scratch bytes of a forward pass for g's batch g->N and up to `threads` threads (c->work). */
-size_t cnn_qconv_work_bytes(const cnn_conv_geom *g, int threads);
+/* The scratch of a forward pass (cnn_work) for g's batch g->N. */
+cnn_work cnn_qconv_work_bytes(const cnn_conv_geom *g);
 
 /* y = the quantised convolution of x with w (OC, C/G, KH, KW) and bias b (NULL: none); y is
  * overwritten. in_scale > 0 and in_zero in 0..255, as the layer checked. */

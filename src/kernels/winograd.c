@@ -111,32 +111,30 @@ int cnn_winograd_applies(const cnn_conv_geom *g) {
            g->OC >= CNN_WINOGRAD_MIN_CHANNELS && tiles >= WINO_MIN_CALL_TILES;
 }
 
-/* Each thread's V, M and scratch and, for the weight gradient, each group's dU. */
-static size_t dir_bytes(const wdir *d, int threads) {
-    return ((size_t)threads * (d->v + d->m + d->s) + (size_t)d->groups * d->u) * sizeof(float);
+static cnn_work dir_bytes(const wdir *d) {
+    return (cnn_work){(size_t)d->groups * d->u * sizeof(float), (d->v + d->m + d->s) * sizeof(float)};
 }
 
-size_t cnn_winograd_work_bytes(const cnn_conv_geom *g, int threads) {
+cnn_work cnn_winograd_work_bytes(const cnn_conv_geom *g) {
     wdir f = forward_dir(g), b = data_dir(g);
-    size_t a = dir_bytes(&f, threads), c = dir_bytes(&b, threads);
-    return a > c ? a : c;
+    return cnn_work_max(dir_bytes(&f), dir_bytes(&b));
 }
 
-/* The parts of the work buffer, for d: the transformed inputs V and the products M (thread
- * 0's, which the threads share when they share a chunk), each thread's scratch, and the weight
- * gradient's dU (group g's at dU + g u). Thread w's own V and M, when each thread runs chunks
- * of its own, are at V + w (v + m). */
+/* The parts of the scratch, for d: in each thread's own (cnn_thread_work) its V, M and
+ * scratch, in that order; thread 0's V and M serve all threads when they share a chunk; the
+ * weight gradient's dU in the shared part (group g's at dU + g u). */
 typedef struct wbufs {
-    float *V, *M, *scratch, *dU;
+    float *V, *M, *dU;
+    const cnn_ctx *c;
 } wbufs;
 
 static wbufs bufs_of(const cnn_ctx *c, const wdir *d) {
-    CNN_ASSERT(c->work_size >= dir_bytes(d, c->threads));
+    CNN_ASSERT(cnn_ctx_holds(c, dir_bytes(d)));
     wbufs b;
-    b.V = (float *)c->work;
+    b.V = cnn_thread_work(c, 0);
     b.M = b.V + d->v;
-    b.scratch = b.V + (size_t)c->threads * (d->v + d->m);
-    b.dU = b.scratch + (size_t)c->threads * d->s;
+    b.dU = c->work;
+    b.c = c;
     return b;
 }
 
@@ -434,7 +432,7 @@ CNN_DISPATCH(grad_chunk,
 size_t cnn_winograd_weights_floats(const cnn_conv_geom *g) { return 16 * (size_t)g->OC * g->C; }
 
 /* What the parallel loops of the drivers below share. Each loop is one cnn_parallel_for (the
- * barrier at its end orders it before the next); a worker's scratch is scratch + worker * d->s. */
+ * barrier at its end orders it before the next); a worker's scratch is in its own part. */
 typedef struct wjob {
     const wdir *d;
     wbufs b;
@@ -446,7 +444,7 @@ typedef struct wjob {
 } wjob;
 
 static float *scratch_of(const wjob *j, int worker) {
-    return j->b.scratch + (size_t)worker * j->d->s;
+    return (float *)cnn_thread_work(j->b.c, worker) + j->d->v + j->d->m;
 }
 
 /* Kernels [begin, end) of cnn_winograd_transform_weights. */
@@ -526,7 +524,7 @@ static void output_range(void *arg, long begin, long end, int worker) {
 
 /* j's V and M made worker's own (see wbufs), for a thread that runs whole chunks. */
 static void own_buffers(wjob *j, int worker) {
-    j->b.V += (size_t)worker * (j->d->v + j->d->m);
+    j->b.V = cnn_thread_work(j->b.c, worker);
     j->b.M = j->b.V + j->d->v;
 }
 

@@ -33,8 +33,8 @@
 #define CNN_WINOGRAD_MIN_CHANNELS 16
 int cnn_winograd_applies(const cnn_conv_geom *g);
 
-/* Scratch bytes the kernels below need in c->work for g's batch g->N and `threads` threads. */
-size_t cnn_winograd_work_bytes(const cnn_conv_geom *g, int threads);
+/* The scratch the kernels below need (cnn_work) for g's batch g->N. */
+cnn_work cnn_winograd_work_bytes(const cnn_conv_geom *g);
 
 /* Floats of g's transformed weights: 16 OC C. */
 size_t cnn_winograd_weights_floats(const cnn_conv_geom *g);

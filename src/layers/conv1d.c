@@ -169,9 +169,9 @@ static size_t conv1d_saved_bytes(const cnn_node *n, int batch) {
     return cnn_conv_saved_bytes(&g);
 }
 
-static size_t conv1d_work_bytes(const cnn_node *n, int batch, int threads) {
+static cnn_work conv1d_work_bytes(const cnn_node *n, int batch) {
     cnn_conv_geom g = conv1d_geom(n, batch);
-    return cnn_conv_work_bytes(&g, threads);
+    return cnn_conv_work_bytes(&g);
 }
 
 static void conv1d_forward(cnn_node *n, const cnn_ctx *c) {

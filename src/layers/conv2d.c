@@ -230,12 +230,11 @@ static size_t conv2d_saved_bytes(const cnn_node *n, int batch) {
            cnn_act_saved_bytes(p->act, batch, cnn_node_numel(n));
 }
 
-static size_t conv2d_work_bytes(const cnn_node *n, int batch, int threads) {
+static cnn_work conv2d_work_bytes(const cnn_node *n, int batch) {
     const conv2d_params *p = n->params;
     cnn_conv_geom g = conv2d_geom(n, batch);
-    size_t fp = cnn_conv_work_bytes(&g, threads);
-    size_t q = p->quant == QUANT_INT8 ? cnn_qconv_work_bytes(&g, threads) : 0;
-    return fp > q ? fp : q;
+    cnn_work fp = cnn_conv_work_bytes(&g);
+    return p->quant == QUANT_INT8 ? cnn_work_max(fp, cnn_qconv_work_bytes(&g)) : fp;
 }
 
 /* Quantised layers run inference only: their weights stand for 8-bit integers. */

@@ -165,9 +165,9 @@ static size_t convt_saved_bytes(const cnn_node *n, int batch) {
     return cnn_conv_saved_bytes(&g);
 }
 
-static size_t convt_work_bytes(const cnn_node *n, int batch, int threads) {
+static cnn_work convt_work_bytes(const cnn_node *n, int batch) {
     cnn_conv_geom g = convt_geom(n, batch);
-    return cnn_conv_work_bytes(&g, threads);
+    return cnn_conv_work_bytes(&g);
 }
 
 static void convt_forward(cnn_node *n, const cnn_ctx *c) {
