@@ -34,9 +34,8 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#else
-#include <sched.h>
 #endif
+#include <sched.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define cpu_relax() _mm_pause()
@@ -53,6 +52,13 @@
  * bridge the gap between two parallel loops of a training step, short enough that a thread
  * beside a busy process gives its core back soon. */
 #define POOL_SPIN 256
+/* Then polls between sched_yield calls for this long before sleeping: a thread that sleeps
+ * leaves its processor idle, and on a virtual machine an idle processor may be halted, so
+ * waking it costs the host a wake-up too. On the Zen 5 host of docs/BENCHMARKS.md, at times,
+ * so much that at batch 1 the second thread ran few of the chunks ("Where the second thread
+ * went": its share of the regions' work 0.55, 0.95 with this). Yielding gives the processor
+ * to any other thread that wants it, so a busy process beside ours loses nothing. */
+#define POOL_YIELD_NS 200000
 /* Chunks per thread a range is cut into, at most: enough that a running thread can take over
  * the share of one that is not, few enough that claiming them costs nothing. */
 #define POOL_CHUNKS_PER_THREAD 8
@@ -111,6 +117,25 @@ static void futex_wake(_Atomic int *addr, int count) {
 #endif
 }
 
+/* Polls *addr while it holds `value` (poll_while) or until it holds `value` (poll_until):
+ * POOL_SPIN pauses, then sched_yield calls for POOL_YIELD_NS. Returns the last value read. */
+static int poll(_Atomic int *addr, int value, int until) {
+    int v = atomic_load_explicit(addr, memory_order_acquire);
+    for (int k = 0; (v == value) != until && k < POOL_SPIN; k++) {
+        cpu_relax();
+        v = atomic_load_explicit(addr, memory_order_acquire);
+    }
+    if ((v == value) == until) return v;
+    uint64_t end = cnn_now_ns() + POOL_YIELD_NS;
+    do {
+        sched_yield();
+        v = atomic_load_explicit(addr, memory_order_acquire);
+    } while ((v == value) != until && cnn_now_ns() < end);
+    return v;
+}
+static int poll_while(_Atomic int *addr, int value) { return poll(addr, value, 0); }
+static int poll_until(_Atomic int *addr, int value) { return poll(addr, value, 1); }
+
 /* Claims and runs chunks of the current job as worker `id` until none is left (or the job is
  * over, or being replaced). */
 static void run_chunks(cnn_workers *p, int id) {
@@ -154,11 +179,7 @@ static void *worker_main(void *arg) {
     int id = ws->id, seen = 0;
     cnn_free(ws);
     for (;;) {
-        int b = atomic_load_explicit(&p->bell, memory_order_acquire);
-        for (int k = 0; b == seen && k < POOL_SPIN; k++) {
-            cpu_relax();
-            b = atomic_load_explicit(&p->bell, memory_order_acquire);
-        }
+        int b = poll_while(&p->bell, seen);
         if (b == seen) {
             atomic_fetch_add(&p->sleepers, 1);
             while ((b = atomic_load(&p->bell)) == seen) futex_wait(&p->bell, seen);
@@ -265,10 +286,7 @@ void cnn_parallel_for(cnn_workers *p, int threads, long n, cnn_range_fn fn, void
 
     /* Wait for the chunks the workers claimed. */
     int d = atomic_load_explicit(&p->done, memory_order_acquire);
-    for (int k = 0; d != chunks && k < POOL_SPIN; k++) {
-        cpu_relax();
-        d = atomic_load_explicit(&p->done, memory_order_acquire);
-    }
+    if (d != chunks) d = poll_until(&p->done, (int)chunks);
     if (d != chunks) {
         atomic_store(&p->caller_waiting, 1);
         while ((d = atomic_load(&p->done)) != chunks) futex_wait(&p->done, d);
