@@ -40,7 +40,9 @@
 # shared host's pace changes within minutes. The
 # programs: bench/cnn_bench.c (public API of include/cnn.h only), bench/torch_bench.py,
 # bench/dnnl_conv.c, bench/sgemm_peak.c, compiled here into build/bench/. Raw lines go to
-# build/bench/results.txt.
+# build/bench/results.txt. bench/cores.c measures how far apart the two processors are (a cache
+# line's round trip between them) at the start and before each ResNet round: on shared hosts
+# the hypervisor moves them between one core complex and two dies, and 2-thread times follow.
 #
 # Needs: make all; python3-torch and python3-torchvision; for workload 4 libdnnl-dev (installed
 # here with apt-get when missing and running as root). Takes about 15 minutes with RUNS=3 on 2
@@ -105,6 +107,7 @@ fi
 BLAS=/usr/lib/x86_64-linux-gnu/openblas-pthread
 CFLAGS=(-O2 -march=x86-64-v2 -fopenmp -Wall -Wextra)
 mkdir -p build/bench
+gcc "${CFLAGS[@]}" bench/cores.c -lpthread -o build/bench/cores
 if [ $((w2 + w3 + w4)) -gt 0 ]; then
     gcc "${CFLAGS[@]}" -Iinclude bench/cnn_bench.c build/libcnn.a -L$BLAS -Wl,-rpath,$BLAS \
         -lopenblas -lpng -ljpeg -lz -lm -o build/bench/cnn_bench
@@ -191,6 +194,8 @@ echo "software: $(gcc --version | head -1), $(build/cnn --version 2>/dev/null | 
      "PyTorch $($PY -c 'import torch; print(torch.__version__)' 2>/dev/null || echo missing)," \
      "oneDNN $(dpkg-query -W -f='${Version}' libdnnl-dev 2>/dev/null || echo missing)"
 echo "RUNS=$runs, workloads: $sel"
+run build/bench/cores
+echo "cores: $(sed -n 's/^INFO cores //p' "$tmp/out") (bench/cores.c: ~120 ns, one core complex; ~450, two dies)"
 
 # ---- workloads 1 and 5: LeNet-5 (bench/lenet5.sh) -------------------------------------------
 if [ "$w1" = 1 ]; then
@@ -232,6 +237,7 @@ resnet_workload() { # workload title unit
     local fused=0 t cl l r
     [ "$1" = cifar-train ] || fused=1
     for ((r = 1; r <= runs; r++)); do
+        run build/bench/cores
         for t in $threads_list; do
             run build/bench/cnn_bench --threads "$t" "${opts1[@]}" "$1"
             if [ "$fused" = 1 ]; then
@@ -411,4 +417,6 @@ if [ ${#peak[@]} -gt 0 ]; then
     for t in $threads_list; do line+=" $(fmt "${peak[$t]}") GFLOP/s with $t thread$([ "$t" = 1 ] || echo s);"; done
     echo "${line%;}"
 fi
+rt=$(tr ' ' '\n' <<<"${vals["host|cores|2|roundtrip"]:-}" | grep . | sort -g | sed -n '1p;$p' | xargs | tr ' ' -)
+echo "the two processors' round trip over the run (bench/cores.c): ${rt:--} ns"
 echo "raw results: $raw; took $(( ($(date +%s) - start + 30) / 60 )) min"
