@@ -21,6 +21,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 static size_t round64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
@@ -203,13 +206,52 @@ static size_t plane_bytes(const padded *p) {
 /* Planes of a sample: four channels of a group each. */
 static size_t plane_count(const cnn_conv_geom *g) { return (size_t)g->G * (size_t)fours(g); }
 
-static inline CNN_BODY void quantise_body(const float *restrict x, uint8_t *restrict u, long n,
-                                          float r, float z) {
-#pragma omp simd
+static void quantise_base(const float *restrict x, uint8_t *restrict u, long n, float r,
+                          float z) {
     for (long i = 0; i < n; i++) u[i] = input_int(x[i], r, z);
 }
-CNN_DISPATCH(quantise, (const float *restrict x, uint8_t *restrict u, long n, float r, float z),
-             (x, u, n, r, z))
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* input_int eight at a time, the last few through a masked load: the rows are short (7 to 224
+ * pixels), and GCC's vectorised loop took 32 at a time and left most of each row to its
+ * scalar tail (16% of ResNet-18's 8-bit inference at 1 thread). The same operations in the
+ * same order: max(v, 0) gives 0 for a NaN as the comparison does, MAXPS returning its second
+ * operand then. */
+__attribute__((target("avx2"))) static void quantise_avx2(const float *restrict x,
+                                                          uint8_t *restrict u, long n, float r,
+                                                          float z) {
+    const __m256 vr = _mm256_set1_ps(r), vz = _mm256_set1_ps(z), half = _mm256_set1_ps(0.5f);
+    const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+    for (long i = 0; i < n; i += 8) {
+        long m = n - i < 8 ? n - i : 8;
+        __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)m), lanes);
+        __m256 v = m == 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
+        v = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(v, vr), vz), half);
+        v = _mm256_min_ps(_mm256_max_ps(v, zero), top);
+        __m256i q = _mm256_cvttps_epi32(v);
+        __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        __m128i b = _mm_packus_epi16(w, w);
+        if (m == 8) {
+            _mm_storel_epi64((__m128i *)(u + i), b);
+        } else {
+            uint8_t t[16];
+            _mm_storeu_si128((__m128i *)t, b);
+            memcpy(u + i, t, (size_t)m);
+        }
+    }
+}
+#endif
+
+static void quantise(const float *restrict x, uint8_t *restrict u, long n, float r, float z) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (cnn_isa() >= CNN_ISA_AVX2) {
+        quantise_avx2(x, u, n, r, z);
+        return;
+    }
+#endif
+    quantise_base(x, u, n, r, z);
+}
 
 typedef struct pass {
     const cnn_conv_geom *g;
