@@ -162,9 +162,9 @@ static void channel_sums(cnn_workers *pool, int threads, int N, int CH, size_t P
  * as many as threads; with fewer (small batches) each chunk is spread over the threads instead
  * (inner_threads), its products in fixed blocks of rows (cnn_gemm_rows) whatever the thread
  * count, so either way every value comes from the same operations. Each thread has in its
- * scratch (cnn_thread_work) its own col and a buffer t (OC, S*P) for the chunk's output, or output
- * gradient, channel by channel (scattered to, or gathered from, the NCHW tensors). The weight
- * gradient of each chunk goes to a slot of its own; the slots are summed in chunk order
+ * scratch (cnn_thread_work) its own col and a buffer t (OC, S*P) for the chunk's output, or
+ * output gradient, channel by channel (scattered to, or gathered from, the NCHW tensors). The
+ * weight gradient of each chunk goes to a slot of its own; the slots are summed in chunk order
  * afterwards, so every result is the same, bit for bit, for every thread count.
  * ------------------------------------------------------------------------------------------- */
 

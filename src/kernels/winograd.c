@@ -111,8 +111,10 @@ int cnn_winograd_applies(const cnn_conv_geom *g) {
            g->OC >= CNN_WINOGRAD_MIN_CHANNELS && tiles >= WINO_MIN_CALL_TILES;
 }
 
+/* d's scratch (wbufs): each thread's V, M and scratch, and the weight gradient's groups' dU. */
 static cnn_work dir_bytes(const wdir *d) {
-    return (cnn_work){(size_t)d->groups * d->u * sizeof(float), (d->v + d->m + d->s) * sizeof(float)};
+    return (cnn_work){(size_t)d->groups * d->u * sizeof(float),
+                      (d->v + d->m + d->s) * sizeof(float)};
 }
 
 cnn_work cnn_winograd_work_bytes(const cnn_conv_geom *g) {
