@@ -12,15 +12,15 @@
  * few microseconds, then sleeps. Claiming from both ends keeps a thread's part of a loop about
  * the same from one loop to the next (internal.h, cnn_parallel_for).
  *
- * The job is published like a seqlock. `claim` holds generation << 32 | chunks claimed from
- * the back << 16 | chunks claimed from the front (at most 8 x 1024 chunks, threads x
- * POOL_CHUNKS_PER_THREAD): the generation is odd while the caller writes the job's fields,
- * even once they are valid. A
- * worker reads the fields after an even generation, then claims a chunk by compare-and-swap of
- * the word it read; the swap succeeds only if the job is still the same, and then the fields
- * it read are that job's (the caller's release fence before it writes new fields pairs with
- * the worker's acquire fence before its swap). The caller writes new fields only once every
- * claimed chunk is done (`done`), so a claimed chunk's fields stay valid while it runs.
+ * The job is published like a seqlock. `claim` holds generation << 32 | chunks claimed from the
+ * back << 16 | chunks claimed from the front (at most 8 x 1024 chunks, threads x
+ * POOL_CHUNKS_PER_THREAD): the generation is odd while the caller writes the job's fields, even
+ * once they are valid. A worker reads the fields after an even generation, then claims a chunk
+ * by compare-and-swap of the word it read; the swap succeeds only if the job is still the same,
+ * and then the fields it read are that job's (the caller's release fence before it writes new
+ * fields pairs with the worker's acquire fence before its swap). The caller writes new fields
+ * only once every claimed chunk is done (`done`), so a claimed chunk's fields stay valid while
+ * it runs.
  *
  * Which thread runs a chunk never changes its arithmetic: results are those of one thread.
  */

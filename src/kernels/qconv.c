@@ -222,11 +222,12 @@ __attribute__((target("avx2"))) static void quantise_avx2(const float *restrict 
                                                           float z) {
     const __m256 vr = _mm256_set1_ps(r), vz = _mm256_set1_ps(z), half = _mm256_set1_ps(0.5f);
     const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (long i = 0; i < n; i += 8) {
         long m = n - i < 8 ? n - i : 8;
-        __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)m), lanes);
-        __m256 v = m == 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
+        __m256 v = m == 8 ? _mm256_loadu_ps(x + i)
+                          : _mm256_maskload_ps(x + i, _mm256_cmpgt_epi32(
+                                                          _mm256_set1_epi32((int)m), lanes));
         v = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(v, vr), vz), half);
         v = _mm256_min_ps(_mm256_max_ps(v, zero), top);
         __m256i q = _mm256_cvttps_epi32(v);
