@@ -220,14 +220,16 @@ static void test_budget(void) {
 
 /* Steps slower than the probe measured: each step of the first slow_epochs epochs sleeps
  * sleep_us microseconds in the step callback (which the probe does not call). first_epochs:
- * the run's epochs after its first epoch. */
+ * the run's epochs after its first epoch; step_plan: the epochs planned when the last step
+ * ran. */
 typedef struct slowdown {
-    int sleep_us, slow_epochs, first_epochs;
+    int sleep_us, slow_epochs, first_epochs, step_plan;
 } slowdown;
 
 static int slow_step(void *user, const cnn_train_progress *p) {
-    const slowdown *s = user;
+    slowdown *s = user;
     struct timespec ts = {0, 1000L * s->sleep_us};
+    s->step_plan = p->epochs;
     if (p->epoch <= s->slow_epochs) nanosleep(&ts, NULL);
     return 0;
 }
@@ -260,7 +262,7 @@ static cnn_trainer *slowed_run(cnn_net *net, const cnn_dataset *ds, const cnn_da
 }
 
 /* The run's end: complete, on its last epoch, the linear schedule at its last rate. */
-static void check_ended(cnn_trainer *tr, const char *what) {
+static void check_ended(cnn_trainer *tr, const slowdown *s, const char *what) {
     int epochs = cnn_trainer_config(tr)->epochs;
     cnn_train_progress last = cnn_trainer_last(tr);
     T_CHECK(cnn_trainer_done(tr) && !cnn_trainer_out_of_time(tr) &&
@@ -268,16 +270,18 @@ static void check_ended(cnn_trainer *tr, const char *what) {
             "%s: the refitted run did not end complete: done %d, out of time %d, %d of %d "
             "epochs", what, cnn_trainer_done(tr), cnn_trainer_out_of_time(tr),
             cnn_trainer_epochs_done(tr), epochs);
-    /* A linear schedule that ends with the run has its last rate at the rate of its last
-     * refit over the steps left then: near lr / (epochs x steps) when the pace was steady,
-     * higher when a late refit spread what was left over a few epochs; a run whose schedule
-     * was cut off by time would still be at a fair part of lr. */
+    /* The linear schedule's rate at step t of a plan of P epochs of S steps is
+     * lr (1 - t / (P S)). The last step (step E S of the E epochs run) ran under the plan of
+     * its time, P: the run's own (P = E, rate lr / (E S)) unless a refit after it cut the plan
+     * to the epochs already run (the last epoch ran late), when it is ((P - E) S + 1) / (P S)
+     * of lr. A schedule not refitted with the plan would be at another rate. */
     float lr = cnn_trainer_config(tr)->optim.lr;
-    double limit = 1.5 / ((double)epochs * last.steps);
-    if (limit < 0.02) limit = 0.02;
-    T_CHECK(last.lr < lr * limit,
-            "%s: the refitted schedule does not end with the run: last rate %g of %g", what,
-            last.lr, lr);
+    double S = last.steps, P = s->step_plan;
+    double want = lr * ((P - epochs) * S + 1) / (P * S);
+    T_CHECK(P >= epochs && fabs(last.lr - want) <= 1e-3 * want,
+            "%s: the refitted schedule does not end with the run: last rate %g of %g, not %g "
+            "(%d epochs of %d steps, the last step planned %g)",
+            what, last.lr, lr, want, epochs, last.steps, P);
 }
 
 /* A run slower than its probe throughout is cut after its first epoch to the epochs that fit
@@ -290,7 +294,7 @@ static void test_budget_refit(void) {
     cnn_net *a = t_net(spec, 1), *b = t_net(spec, 1), *c = t_net(spec, 1);
     int planned;
     double took;
-    slowdown slow = {1000, 1 << 30, 0};
+    slowdown slow = {.sleep_us = 1000, .slow_epochs = 1 << 30};
     cnn_trainer *tr = slowed_run(a, ds, val, &slow, &planned, &took);
     int epochs = cnn_trainer_config(tr)->epochs;
     /* Cut far below the plan after its first epoch; later epochs, without the first's
@@ -300,23 +304,24 @@ static void test_budget_refit(void) {
                 cnn_trainer_refitted_from(tr) > 0,
             "a run slower than its probe: planned %d epochs, %d after the first, %d at the end",
             planned, slow.first_epochs, epochs);
-    check_ended(tr, "slow throughout");
+    check_ended(tr, &slow, "slow throughout");
     printf("  ok a run slower than its probe: %d epochs planned, %d run in %.2f s of a 2 s "
            "budget, the schedule refitted\n", planned, epochs, took);
     cnn_trainer_free(tr);
-    slowdown once = {20000 / 40, 1, 0}; /* about 20 ms more in the first epoch's 40 steps */
+    /* About 20 ms more in the first epoch's 40 steps. */
+    slowdown once = {.sleep_us = 20000 / 40, .slow_epochs = 1};
     tr = slowed_run(b, ds, val, &once, &planned, &took);
     epochs = cnn_trainer_config(tr)->epochs;
     T_CHECK(once.first_epochs < planned && epochs > once.first_epochs,
             "a run slow in its first epoch only: planned %d epochs, %d after the first, %d at "
             "the end (it should grow back)", planned, once.first_epochs, epochs);
-    check_ended(tr, "slow at first");
+    check_ended(tr, &once, "slow at first");
     printf("  ok a run slow in its first epoch: %d epochs planned, cut to %d, grown back to %d "
            "in %.2f s\n", planned, once.first_epochs, epochs, took);
     cnn_trainer_free(tr);
     /* A first epoch slow enough to cut the run to 2 epochs, then a fast second one: the run
      * ends with it, ahead of its plan, rather than growing an epoch at the schedule's end. */
-    slowdown first = {900000 / 40, 1, 0}; /* 0.9 s more in the first epoch */
+    slowdown first = {.sleep_us = 900000 / 40, .slow_epochs = 1}; /* 0.9 s more in epoch 1 */
     tr = slowed_run(c, ds, val, &first, &planned, &took);
     epochs = cnn_trainer_config(tr)->epochs;
     if (T_CHECK(first.first_epochs == 2 && epochs == 2 && cnn_trainer_epochs_done(tr) == 2,
@@ -325,7 +330,7 @@ static void test_budget_refit(void) {
                 epochs, cnn_trainer_epochs_done(tr)))
         printf("  ok a run cut to 2 epochs and then fast ends with its schedule, %.2f s into a "
                "2 s budget\n", took);
-    check_ended(tr, "cut to 2");
+    check_ended(tr, &first, "cut to 2");
     cnn_trainer_free(tr);
     cnn_net_free(a), cnn_net_free(b), cnn_net_free(c);
     t_free_dataset(ds), t_free_dataset(val);
