@@ -5,11 +5,14 @@
  * last one short), with work enough for the threads to share it, and the shapes take each
  * branch of im2col and col2im (rows as long as the input's, or not; padding, stride,
  * dilation, groups) and of pooling (2x2 and other tiled windows, odd sizes, the general
- * path). For each case:
+ * path). For each case, in training passes:
  *   1. fast against reference kernels (output, input and parameter gradients);
  *   2. two threads against one, bit for bit (and against three, whose split of the chunks is
  *      uneven; with fewer chunks than threads, the split inside a chunk);
- *   3. backward adds: a second backward doubles the parameter gradient.
+ *   3. backward adds: a second backward doubles the parameter gradient;
+ * then in an evaluation pass (where Winograd's kernels take 4x4 tiles, winograd.h):
+ *   4. the output against the reference, within a bound on rounding error, and at two and
+ *      three threads the same bits as at one.
  * Max pooling's fast path must also match the reference bit for bit, argmax included, on
  * inputs full of ties, infinities and NaNs.
  * The code compiled for AVX2 and for the baseline must agree bit for bit (isa_paths_agree).
@@ -177,6 +180,52 @@ static void set_threads(bench *b, int threads) {
     T_OK(b->net, cnn_net_prepare(b->net, b->batch));
 }
 
+/* The output of an evaluation pass of b on x. */
+static void eval_pass(bench *b, const float *x, float *y) {
+    T_OK(b->net, cnn_net_forward(b->net, x, b->batch));
+    memcpy(y, cnn_net_output(b->net), b->out_n * sizeof(float));
+}
+
+/* 4. An evaluation pass against the reference within 1e-5 of the sum of the magnitudes of
+ * what each output adds up: the reference pass on |x| with |parameters| (F(4x4, 3x3)'s error
+ * measured up to 4e-6 of it here, F(2x2, 3x3)'s and im2col's 2.5e-7), then at 2 and 3 threads
+ * the same bits as at 1. Its backward pass (saliency maps take one) gives the training pass's
+ * gradients, bit for bit: the data gradient's kernels need F(2x2, 3x3)'s transforms where the
+ * forward pass made F(4x4, 3x3)'s. Leaves b training, on 1 thread. */
+static void eval_checks(bench *b, const pass *train) {
+    float *y = malloc(b->out_n * sizeof(float)), *other = malloc(b->out_n * sizeof(float));
+    float *ref = malloc(b->out_n * sizeof(float)), *scale = malloc(b->out_n * sizeof(float));
+    float *ax = malloc(b->in_n * sizeof(float)), *p = cnn_net_params(b->net);
+    float *saved = malloc((b->n_params + 1) * sizeof(float));
+    cnn_net_set_training(b->net, 0);
+    eval_pass(b, b->x, y);
+    cnn_net_zero_grad(b->net);
+    memcpy(cnn_net_output_grad(b->net), b->r, b->out_n * sizeof(float));
+    T_OK(b->net, cnn_net_backward(b->net));
+    t_same_bits("evaluation backward vs training: input gradient",
+                cnn_net_input_grad(b->net, 0), train->dx, b->in_n);
+    t_same_bits("evaluation backward vs training: parameter gradient", cnn_net_grads(b->net),
+                train->dw, b->n_params);
+    cnn_net_set_reference(b->net, 1);
+    eval_pass(b, b->x, ref);
+    for (size_t i = 0; i < b->in_n; i++) ax[i] = fabsf(b->x[i]);
+    if (b->n_params) memcpy(saved, p, b->n_params * sizeof(float));
+    for (size_t i = 0; i < b->n_params; i++) p[i] = fabsf(p[i]);
+    eval_pass(b, ax, scale);
+    if (b->n_params) memcpy(p, saved, b->n_params * sizeof(float));
+    cnn_net_set_reference(b->net, 0);
+    t_within("evaluation vs reference: output", y, ref, scale, b->out_n, 1e-5);
+    for (int threads = 2; threads <= 3; threads++) {
+        set_threads(b, threads);
+        eval_pass(b, b->x, other);
+        t_same_bits(threads == 2 ? "evaluation, 2 threads vs 1" : "evaluation, 3 threads vs 1",
+                    other, y, b->out_n);
+    }
+    set_threads(b, 1);
+    cnn_net_set_training(b->net, 1);
+    free(y), free(other), free(ref), free(scale), free(ax), free(saved);
+}
+
 static void run_case(const kernel_case *kc) {
     printf("case: %s (batch %d)\n", kc->spec, kc->batch);
     bench b = {.batch = kc->batch};
@@ -198,6 +247,7 @@ static void run_case(const kernel_case *kc) {
     pass_alloc(&b, &two);
     pass_alloc(&b, &three);
     pass_alloc(&b, &ref);
+    cnn_net_set_training(b.net, 1);
     run_pass(&b, &one);
 
     /* 1. Reference kernels. */
@@ -230,6 +280,7 @@ static void run_case(const kernel_case *kc) {
         free(expect);
     }
 
+    eval_checks(&b, &one);
     pass_free(&one);
     pass_free(&two);
     pass_free(&three);

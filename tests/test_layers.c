@@ -2,7 +2,9 @@
  * test_layers.c - every registered layer, forward and backward, on small shapes:
  *   1. finite differences: the gradient of f = sum(y * r) (r a fixed random upstream gradient)
  *      with respect to every input and parameter element, central differences accumulated in
- *      double, against backward;
+ *      double of the reference forward pass, against backward (the fast kernels' rounding,
+ *      that of F(4x4, 3x3) Winograd in evaluation passes above all, is noise at the step of
+ *      the differences; 3. checks the fast forward pass against the reference);
  *   2. accumulation: a second backward adds the same parameter gradient again;
  *   3. the fast kernels against the reference kernels;
  *   4. two threads against one: bit-identical.
@@ -161,9 +163,11 @@ static void pass_free(bench *b, pass *p) {
     for (int i = 0; i < b->n_in; i++) free(p->dx[i]);
 }
 
-/* Central differences for up to 300 elements of v (evenly spread), against the analytic g. */
+/* Central differences of the reference forward pass for up to 300 elements of v (evenly
+ * spread), against the analytic g. */
 static void check_fd(bench *b, const char *what, float *v, size_t n, const float *g) {
     const float h = 1e-3f;
+    cnn_net_set_reference(b->net, 1);
     size_t step = n > 300 ? n / 300 + 1 : 1, bad = 0, checked = 0, worst = 0;
     double worst_excess = -1, worst_num = 0;
     for (size_t i = 0; i < n; i += step) {
@@ -184,6 +188,7 @@ static void check_fd(bench *b, const char *what, float *v, size_t n, const float
         }
         checked++;
     }
+    cnn_net_set_reference(b->net, 0);
     T_CHECK(bad == 0, "%s: %zu of %zu finite differences disagree; worst at %zu: numeric %.6g, "
             "backward %.6g", what, bad, checked, worst, worst_num, (double)g[worst]);
     if (!bad) printf("  ok finite differences %-24s %zu elements\n", what, checked);

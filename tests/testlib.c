@@ -81,6 +81,31 @@ int t_close(const char *what, const float *got, const float *want, size_t n, dou
     return 1;
 }
 
+int t_within(const char *what, const float *got, const float *want, const float *scale,
+             size_t n, double rel) {
+    double worst = 0.0;
+    size_t at = 0, bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]), bound = rel * fabs((double)scale[i]);
+        if (!(d <= bound)) bad++;
+        double r = d / (fabs((double)scale[i]) + 1e-30);
+        if (r > worst || d != d) {
+            worst = r;
+            at = i;
+        }
+    }
+    t_checks++;
+    if (bad) {
+        t_failures++;
+        fprintf(stderr, "FAIL %s: %zu of %zu beyond %.3g of their scale; worst at %zu: got %.8g "
+                "want %.8g, scale %.8g\n", what, bad, n, rel, at, (double)got[at],
+                (double)want[at], (double)scale[at]);
+        return 0;
+    }
+    printf("  ok %-48s n=%-7zu max |diff| / scale %.3g\n", what, n, worst);
+    return 1;
+}
+
 int t_same_bits(const char *what, const float *got, const float *want, size_t n) {
     t_checks++;
     for (size_t i = 0; i < n; i++)

@@ -35,6 +35,11 @@ void t_isa_option(int *argc, char ***argv);
 /* |got - want| <= atol + rtol |want| everywhere; prints the largest difference either way. */
 int t_close(const char *what, const float *got, const float *want, size_t n, double atol,
             double rtol);
+/* |got - want| <= rel scale everywhere, scale a bound on the size of what want sums (for a
+ * convolution, the same convolution of |x| with |w|): a bound on rounding error that does not
+ * depend on how much the sum cancels. Prints the largest ratio |got - want| / scale. */
+int t_within(const char *what, const float *got, const float *want, const float *scale,
+             size_t n, double rel);
 /* got and want identical bit for bit. */
 int t_same_bits(const char *what, const float *got, const float *want, size_t n);
 

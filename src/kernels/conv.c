@@ -213,9 +213,16 @@ static chunking chunking_of(const cnn_conv_geom *g) {
     return k;
 }
 
-/* Winograd's keep: the transformed weights U, then (for evaluation passes) a copy of the
- * weights U was made from, after a word saying whether it holds them. */
-#define KEEP_HEADER 16 /* floats: the word, padded to keep the copy aligned */
+/* Winograd's keep: a header saying for which tile size U was made and whether the copy of the
+ * weights that follows holds those U was made from (evaluation passes), the copy, then the
+ * transformed weights U (room for the larger tile an evaluation pass may take). The header
+ * and the copy do not move with the batch; U's size does. */
+typedef struct keep_header {
+    int tile;   /* U's tile size (winograd.h), 0: none yet */
+    int copied; /* the copy holds the weights U came from */
+} keep_header;
+#define KEEP_HEADER 16 /* floats: the header, padded to keep the copy aligned */
+_Static_assert(sizeof(keep_header) <= KEEP_HEADER * sizeof(float), "keep header");
 
 static size_t weight_floats(const cnn_conv_geom *g) {
     return (size_t)g->OC * (size_t)(g->C / g->G) * (size_t)g->KH * (size_t)g->KW;
@@ -223,7 +230,8 @@ static size_t weight_floats(const cnn_conv_geom *g) {
 
 size_t cnn_conv_saved_bytes(const cnn_conv_geom *g) {
     if (!cnn_winograd_applies(g)) return 0;
-    return (cnn_round16(cnn_winograd_weights_floats(g)) + KEEP_HEADER + weight_floats(g)) *
+    int tile = cnn_winograd_forward_tile(0, g); /* evaluation's: the larger */
+    return (KEEP_HEADER + cnn_round16(weight_floats(g)) + cnn_winograd_weights_floats(g, tile)) *
            sizeof(float);
 }
 
@@ -711,22 +719,26 @@ static int same_bytes(const cnn_ctx *c, const void *a, const void *b, size_t n) 
     return !atomic_load(&j.differ);
 }
 
-/* Winograd's transforms of w into keep (see cnn_conv_saved_bytes). A training pass transforms
- * at every call (the weights change at every step). An evaluation pass reuses the transforms
- * when keep holds a copy of exactly these weights, compared value by value (bits), so a
+/* Winograd's transforms of w for tile into keep (see cnn_conv_saved_bytes). A training pass
+ * transforms at every forward call (the weights change at every step) and its backward pass
+ * (backward) reads what the forward made. An evaluation pass reuses the transforms when keep
+ * holds those for tile made from exactly these weights, compared value by value (bits), so a
  * network's weights changed by any means are seen: at batch 1, ResNet-18's transforms cost
- * more than the comparison. */
+ * more than the comparison. (A data gradient in evaluation, as saliency maps take, needs tile
+ * 2 where the forward pass made 4: it transforms again, and so does the next forward.) */
 static const float *transformed(const cnn_ctx *c, const cnn_conv_geom *g, const float *w,
-                                void *keep) {
+                                void *keep, int tile, int backward) {
     CNN_ASSERT(keep != NULL);
-    float *u = keep;
-    int *holds = (int *)(u + cnn_round16(cnn_winograd_weights_floats(g)));
-    float *copy = (float *)holds + KEEP_HEADER;
+    keep_header *h = keep;
+    float *copy = (float *)keep + KEEP_HEADER, *u = copy + cnn_round16(weight_floats(g));
     size_t bytes = weight_floats(g) * sizeof *w;
-    if (!c->training && *holds && same_bytes(c, copy, w, bytes)) return u;
-    cnn_winograd_transform_weights(c, g, w, u);
-    *holds = !c->training;
-    if (*holds) memcpy(copy, w, bytes);
+    if (h->tile == tile &&
+        (c->training ? backward : h->copied && same_bytes(c, copy, w, bytes)))
+        return u;
+    cnn_winograd_transform_weights(c, g, tile, w, u);
+    h->tile = tile;
+    h->copied = !c->training;
+    if (h->copied) memcpy(copy, w, bytes);
     return u;
 }
 
@@ -753,21 +765,28 @@ void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x
                         const float *w, const float *b, float *y, void *keep) {
     switch (path_of(c, g, OP_FORWARD)) {
     case PATH_REFERENCE: ref_forward(g, x, w, b, y, 0); break;
-    case PATH_WINOGRAD: cnn_winograd_forward(c, g, transformed(c, g, w, keep), x, b, y, 0); break;
+    case PATH_WINOGRAD: {
+        int tile = cnn_winograd_forward_tile(c->training, g);
+        cnn_winograd_forward(c, g, tile, transformed(c, g, w, keep, tile, 0), x, b, y, 0);
+        break;
+    }
     case PATH_DIRECT: cnn_direct_forward(c, g, x, w, b, y); break;
     case PATH_IM2COL: run_chunks(c, g, CHUNK_FORWARD, x, w, b, y); break;
     }
 }
 
 void cnn_conv2d_keep(const cnn_ctx *c, const cnn_conv_geom *g, const float *w, void *keep) {
-    if (path_of(c, g, OP_FORWARD) == PATH_WINOGRAD) transformed(c, g, w, keep);
+    if (path_of(c, g, OP_FORWARD) == PATH_WINOGRAD)
+        transformed(c, g, w, keep, cnn_winograd_forward_tile(c->training, g), 0);
 }
 
 void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
-                              const float *w, const void *keep, float *dx) {
+                              const float *w, void *keep, float *dx) {
     switch (path_of(c, g, OP_DATA)) {
     case PATH_REFERENCE: ref_backward_data(g, dy, w, dx); break;
-    case PATH_WINOGRAD: cnn_winograd_backward_data(c, g, keep, dy, dx); break;
+    case PATH_WINOGRAD:
+        cnn_winograd_backward_data(c, g, transformed(c, g, w, keep, 2, 1), dy, dx);
+        break;
     case PATH_DIRECT: cnn_direct_backward_data(c, g, dy, w, dx); break;
     case PATH_IM2COL: run_chunks(c, g, CHUNK_DATA, dy, w, NULL, dx); break;
     }
@@ -812,15 +831,17 @@ void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, cons
     if (path == PATH_REFERENCE)
         ref_backward_data(g, x, w, y);
     else
-        cnn_winograd_backward_data(c, g, transformed(c, g, w, keep), x, y);
+        cnn_winograd_backward_data(c, g, transformed(c, g, w, keep, 2, 0), x, y);
 }
 
 void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g,
-                                        const float *dy, const float *w, const void *keep,
+                                        const float *dy, const float *w, void *keep,
                                         float *dx) {
     switch (path_of(c, g, OP_TRANSPOSED)) {
     case PATH_REFERENCE: ref_forward(g, dy, w, NULL, dx, 1); break;
-    case PATH_WINOGRAD: cnn_winograd_forward(c, g, keep, dy, NULL, dx, 1); break;
+    case PATH_WINOGRAD:
+        cnn_winograd_forward(c, g, 2, transformed(c, g, w, keep, 2, 1), dy, NULL, dx, 1);
+        break;
     default: run_chunks(c, g, CHUNK_FORWARD_ADD, dy, w, NULL, dx); break;
     }
 }

@@ -80,9 +80,10 @@ static inline int cnn_ctx_holds(const cnn_ctx *c, cnn_work w) {
 /* Bytes a layer keeps from its forward pass to its backward pass for the fast kernels, for
  * g's batch g->N: the transformed weights of Winograd's kernels (winograd.h) when g takes
  * them, with a copy of the weights they came from (an evaluation pass with the same weights
- * reuses them), else 0. Zeroed memory is a valid empty keep. The forward functions below write them into `keep`, the data gradients read
- * them from there: keep may be NULL only when this is 0, and the weights must not change
- * between a forward and the backward that uses it. */
+ * reuses them), else 0. Zeroed memory is a valid empty keep. The forward functions below
+ * write them into `keep`, the data gradients read them from there (in evaluation they make
+ * them again when the forward pass made other ones): keep may be NULL only when this is 0,
+ * and the weights must not change between a training forward and the backward that uses it. */
 size_t cnn_conv_saved_bytes(const cnn_conv_geom *g);
 
 /* y = conv(x, w) + b; y is overwritten. b may be NULL. */
@@ -93,7 +94,7 @@ void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x
 void cnn_conv2d_keep(const cnn_ctx *c, const cnn_conv_geom *g, const float *w, void *keep);
 /* dx += d/dx of sum(dy * y). */
 void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
-                              const float *w, const void *keep, float *dx);
+                              const float *w, void *keep, float *dx);
 /* dw += d/dw, db += d/db of sum(dy * y); db may be NULL. */
 void cnn_conv2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                  const float *dy, float *dw, float *db);
@@ -106,7 +107,7 @@ void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, cons
                                   const float *w, const float *b, float *y, void *keep);
 /* dx (N, OC, OH, OW) += d/dx of sum(dy * y), dy (N, C, H, W). */
 void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g,
-                                        const float *dy, const float *w, const void *keep,
+                                        const float *dy, const float *w, void *keep,
                                         float *dx);
 /* dw (OC, C/G, KH, KW) += d/dw, db (C) += d/db of sum(dy * y); db may be NULL. */
 void cnn_conv_transpose2d_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g,

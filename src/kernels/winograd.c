@@ -1,23 +1,23 @@
 /*
- * winograd.c - 3x3 stride-1 convolutions by F(2x2, 3x3). See winograd.h.
+ * winograd.c - 3x3 stride-1 convolutions by Winograd's minimal filtering: the drivers, and the
+ * transforms of F(2x2, 3x3) (those of F(4x4, 3x3) are in winograd4.c). See winograd.h.
  *
- * The transforms, with rows of the 4x4 bracket numbered i and columns k (xi = 4 i + k):
+ * F(2x2, 3x3)'s transforms, with rows of the 4x4 bracket numbered i and columns k
+ * (xi = 4 i + k):
  *   weights  U = G g G^T     G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
  *   input    V = B^T d B     B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
  *   output   Y = A^T M A     A^T = [1 1 1 0; 0 1 -1 -1]
  * and for the weight gradient dM = A dY A^T and dg = G^T dU G.
  *
- * A "direction" is one convolution these kernels compute: an input of CI channels H x W, an
- * output of CO channels OH x OW, and the zeros PT above and PL left of the input (output tile
- * row ti reads input rows 2 ti - PT .. 2 ti - PT + 3). The forward pass is g itself; the data
- * gradient is the direction from dy (OC channels, OH x OW) to dx (C channels, H x W) with the
- * kernel turned by 180 degrees and PT' = 2 - PT, PL' = 2 - PL.
+ * A direction (wdir, winograd_dir.h) is one convolution these kernels compute. The forward
+ * pass is g itself; the data gradient is the direction from dy (OC channels, OH x OW) to dx
+ * (C channels, H x W) with the kernel turned by 180 degrees and PT' = 2 - PT, PL' = 2 - PL.
  *
- * The tile rows of the whole batch (N x ceil(OH/2) of them) are cut into chunks of R rows, R
- * fixed by the shape; tile t of a chunk is its t-th tile in row-major order, across samples.
+ * The tile rows of the whole batch (N x ceil(OH/tile) of them) are cut into chunks of R rows,
+ * R fixed by the shape; tile t of a chunk is its t-th tile in row-major order, across samples.
  * For each chunk, in one parallel region:
- *   1. each input channel's tiles are transformed into V (16, CI, T) (one task per channel);
- *   2. the 16 products M[xi] (CO, T) = U[xi] (CO, CI) V[xi] (CI, T), one task each;
+ *   1. each input channel's tiles are transformed into V (planes, CI, T) (a task per channel);
+ *   2. the products M[xi] (CO, T) = U[xi] (CO, CI) V[xi] (CI, T), one task each;
  *   3. each output channel's tiles of M are transformed back into the output.
  * Every task writes values of its own, computed the same way whoever runs it.
  *
@@ -28,6 +28,7 @@
  */
 #include "winograd.h"
 #include "gemm.h"
+#include "winograd_dir.h"
 
 #include <limits.h>
 #include <string.h>
@@ -46,25 +47,17 @@
 #define WINO_DU_GROUPS 4
 #define WINO_DU_FLOATS (8u << 20)
 
-typedef struct wdir {
-    int N, CI, H, W;     /* input */
-    int CO, OH, OW;      /* output */
-    int pt, pl;          /* zeros above and left of the input */
-    int th, tw;          /* tile rows and columns of one output plane */
-    size_t rows;         /* tile rows of the batch, N th */
-    int R, T;            /* tile rows and tiles of a chunk (T = R tw) */
-    int chunks;
-    int groups;          /* the weight gradient's groups of chunks (dir_of) */
-    size_t u, v, m, s;   /* floats of U, V, M and one thread's scratch */
-    int relu;            /* the forward pass's max(y, 0) after the bias (cnn_conv_geom) */
-} wdir;
-
-static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, int pl) {
+static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, int pl,
+                   int tile) {
     wdir d = {.N = N, .CI = CI, .H = H, .W = W, .CO = CO, .OH = OH, .OW = OW, .pt = pt, .pl = pl};
-    d.th = OH / 2 + OH % 2;
-    d.tw = OW / 2 + OW % 2;
+    d.tile = tile;
+    d.span = tile + 2;
+    d.planes = d.span * d.span;
+    d.th = (OH + tile - 1) / tile;
+    d.tw = (OW + tile - 1) / tile;
     d.rows = (size_t)N * (size_t)d.th;
-    size_t tiles = WINO_CHUNK_FLOATS / (16 * ((size_t)CI + (size_t)CO));
+    size_t P = (size_t)d.planes;
+    size_t tiles = WINO_CHUNK_FLOATS / (P * ((size_t)CI + (size_t)CO));
     if (tiles < WINO_MIN_TILES) tiles = WINO_MIN_TILES;
     size_t R = tiles / (size_t)d.tw;
     if (R < 1) R = 1;
@@ -74,12 +67,14 @@ static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, 
     d.R = (int)R;
     d.T = d.R * d.tw;
     d.chunks = (int)((d.rows + R - 1) / R);
-    d.u = cnn_round16(16 * (size_t)CO * (size_t)CI);
-    d.v = cnn_round16(16 * (size_t)CI * (size_t)d.T);
-    d.m = cnn_round16(16 * (size_t)CO * (size_t)d.T);
-    /* Scratch: the rows of a chunk's input tiles (chunk_input), or the kernels of one row of
-     * weights turned tap-major (cnn_winograd_transform_weights). */
-    size_t rows_floats = 16 * (size_t)d.T + 8 * (size_t)d.tw + 8;
+    d.u = cnn_round16(P * (size_t)CO * (size_t)CI);
+    d.v = cnn_round16(P * (size_t)CI * (size_t)d.T);
+    d.m = cnn_round16(P * (size_t)CO * (size_t)d.T);
+    /* Scratch: the rows of a chunk's input tiles (input_chunk) or its outputs
+     * (output_chunk), or the kernels of one row of weights turned tap-major
+     * (cnn_winograd_transform_weights). */
+    size_t rows_floats =
+        tile == 4 ? cnn_wino4_scratch(&d) : 16 * (size_t)d.T + 8 * (size_t)d.tw + 8;
     size_t taps = 9 * (size_t)(CI > CO ? CI : CO);
     d.s = cnn_round16(rows_floats > taps ? rows_floats : taps);
     /* The weight gradient sums the chunks in groups, each into a dU of its own, then adds the
@@ -94,14 +89,14 @@ static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, 
     return d;
 }
 
-static wdir forward_dir(const cnn_conv_geom *g) {
-    wdir d = dir_of(g->N, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->pt, g->pl);
+static wdir forward_dir(const cnn_conv_geom *g, int tile) {
+    wdir d = dir_of(g->N, g->C, g->H, g->W, g->OC, g->OH, g->OW, g->pt, g->pl, tile);
     d.relu = g->relu;
     return d;
 }
 
 static wdir data_dir(const cnn_conv_geom *g) {
-    return dir_of(g->N, g->OC, g->OH, g->OW, g->C, g->H, g->W, 2 - g->pt, 2 - g->pl);
+    return dir_of(g->N, g->OC, g->OH, g->OW, g->C, g->H, g->W, 2 - g->pt, 2 - g->pl, 2);
 }
 
 int cnn_winograd_applies(const cnn_conv_geom *g) {
@@ -117,9 +112,15 @@ static cnn_work dir_bytes(const wdir *d) {
                       (d->v + d->m + d->s) * sizeof(float)};
 }
 
+int cnn_winograd_forward_tile(int training, const cnn_conv_geom *g) {
+    double tiles4 = (double)g->N * ((g->OH + 3) / 4) * ((g->OW + 3) / 4);
+    return !training && tiles4 >= WINO_MIN_CALL_TILES ? 4 : 2;
+}
+
 cnn_work cnn_winograd_work_bytes(const cnn_conv_geom *g) {
-    wdir f = forward_dir(g), b = data_dir(g);
-    return cnn_work_max(dir_bytes(&f), dir_bytes(&b));
+    wdir f2 = forward_dir(g, 2), f = forward_dir(g, cnn_winograd_forward_tile(0, g));
+    wdir b = data_dir(g);
+    return cnn_work_max(cnn_work_max(dir_bytes(&f2), dir_bytes(&f)), dir_bytes(&b));
 }
 
 /* The parts of the scratch, for d: in each thread's own (cnn_thread_work) its V, M and
@@ -141,7 +142,7 @@ static wbufs bufs_of(const cnn_ctx *c, const wdir *d) {
 }
 
 static int threads_for(const cnn_ctx *c, const wdir *d) {
-    return cnn_conv_threads(c, 16.0 * (double)d->rows * d->tw * d->CI * d->CO);
+    return cnn_conv_threads(c, (double)d->planes * (double)d->rows * d->tw * d->CI * d->CO);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -218,12 +219,6 @@ CNN_DISPATCH(weight_grad_row,
              (const float *restrict du, size_t plane, int C, float *restrict dw),
              (du, plane, C, dw))
 
-/* Tile row q of the batch: its sample and its row of tiles in the sample's planes. */
-static void tile_row(const wdir *d, size_t q, size_t *sample, int *ti) {
-    *sample = q / (size_t)d->th;
-    *ti = (int)(q % (size_t)d->th);
-}
-
 /* The 4x4 input tiles of channel ci in `rows` tile rows from q0 into v[xi * vs + t], t the
  * tile's index in the chunk (row-major). s: scratch of d->s floats.
  * Each tile row's four input rows are copied with their zeros (2 tw + 2 columns) and B^T is
@@ -236,18 +231,7 @@ static inline CNN_BODY void input_chunk_body(const wdir *d, const float *in, siz
     size_t seg = 2 * (size_t)d->T; /* floats of one L or R array */
     float *L = s, *R = s + 4 * seg, *p = s + 8 * seg;
     for (int r = 0; r < rows; r++) {
-        size_t sample;
-        int ti;
-        tile_row(d, q0 + (size_t)r, &sample, &ti);
-        const float *plane = in + (sample * d->CI + (size_t)ci) * d->H * d->W;
-        for (int k = 0; k < 4; k++) {
-            long long row = 2LL * ti - d->pt + k;
-            if (row < 0 || row >= d->H)
-                memset(p + (size_t)k * n, 0, (size_t)n * sizeof(float));
-            else
-                cnn_padded_copy(p + (size_t)k * n, plane + (size_t)row * d->W, d->W,
-                                -(long long)d->pl, n, 0.0f);
-        }
+        cnn_wino_input_rows(d, in, q0 + (size_t)r, ci, p, n);
         float *restrict p0 = p, *restrict p1 = p + n, *restrict p2 = p + 2 * n,
                         *restrict p3 = p + 3 * n;
         /* B^T down the columns: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3. */
@@ -354,7 +338,7 @@ static inline CNN_BODY void output_chunk_body(const wdir *d, const float *m, siz
     for (int r = 0; r < rows; r++) {
         size_t sample;
         int ti;
-        tile_row(d, q0 + (size_t)r, &sample, &ti);
+        cnn_wino_tile_row(d, q0 + (size_t)r, &sample, &ti);
         float *row = out + (sample * d->CO + (size_t)co) * oplane + (size_t)(2 * ti) * d->OW;
         size_t at = (size_t)r * tw;
         store_row(row, y00 + at, y01 + at, d->OW, bias, accumulate, d->relu);
@@ -379,7 +363,7 @@ static inline CNN_BODY void grad_chunk_body(const wdir *d, const float *dy, size
     for (int r = 0; r < rows; r++) {
         size_t sample;
         int ti;
-        tile_row(d, q0 + (size_t)r, &sample, &ti);
+        cnn_wino_tile_row(d, q0 + (size_t)r, &sample, &ti);
         const float *plane = dy + (sample * d->CO + (size_t)co) * oplane;
         for (int k = 0; k < 2; k++) {
             int row = 2 * ti + k;
@@ -431,7 +415,9 @@ CNN_DISPATCH(grad_chunk,
  * The drivers
  * ------------------------------------------------------------------------------------------- */
 
-size_t cnn_winograd_weights_floats(const cnn_conv_geom *g) { return 16 * (size_t)g->OC * g->C; }
+size_t cnn_winograd_weights_floats(const cnn_conv_geom *g, int tile) {
+    return (size_t)(tile + 2) * (size_t)(tile + 2) * (size_t)g->OC * g->C;
+}
 
 /* What the parallel loops of the drivers below share. Each loop is one cnn_parallel_for (the
  * barrier at its end orders it before the next); a worker's scratch is in its own part. */
@@ -461,13 +447,16 @@ static void weights_range(void *arg, long begin, long end, int worker) {
         const float *wo = w + (size_t)o * g->C * 9;
         for (int ch = 0; ch < g->C; ch++)
             for (int tap = 0; tap < 9; tap++) k[(size_t)tap * g->C + ch] = wo[ch * 9 + tap];
-        weight_row(k, g->C, u + (size_t)o * g->C, plane);
+        if (j->d->tile == 4)
+            cnn_wino4_weight_row(k, g->C, u + (size_t)o * g->C, plane);
+        else
+            weight_row(k, g->C, u + (size_t)o * g->C, plane);
     }
 }
 
-void cnn_winograd_transform_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *w,
-                                    float *u) {
-    wdir d = forward_dir(g);
+void cnn_winograd_transform_weights(const cnn_ctx *c, const cnn_conv_geom *g, int tile,
+                                    const float *w, float *u) {
+    wdir d = forward_dir(g, tile);
     wjob j = {.d = &d, .b = bufs_of(c, &d), .g = g, .w = w, .out = u};
     cnn_parallel_for(c->workers, threads_for(c, &d), g->OC, weights_range, &j);
 }
@@ -485,8 +474,13 @@ static void input_range(void *arg, long begin, long end, int worker) {
     const wdir *d = j->d;
     size_t vs = (size_t)d->CI * d->T;
     float *s = scratch_of(j, worker);
-    for (int ci = (int)begin; ci < (int)end; ci++)
-        input_chunk(d, j->in, j->q0, j->rows, ci, j->b.V + (size_t)ci * d->T, vs, s);
+    for (int ci = (int)begin; ci < (int)end; ci++) {
+        float *v = j->b.V + (size_t)ci * d->T;
+        if (d->tile == 4)
+            cnn_wino4_input_chunk(d, j->in, j->q0, j->rows, ci, v, vs, s);
+        else
+            input_chunk(d, j->in, j->q0, j->rows, ci, v, vs, s);
+    }
 }
 
 /* Position xi of the transform of a kernel turned by 180 degrees: G J = S G for the 3x3
@@ -496,7 +490,8 @@ static int turned(int xi) {
     return 4 * s[xi / 4] + s[xi % 4];
 }
 
-/* Products [begin, end) of the 16 of run_conv's chunk: M[xi] = U[xi] V[xi]. */
+/* Products [begin, end) of the d->planes of run_conv's chunk: M[xi] = U[xi] V[xi]. (The data
+ * gradient, F(2x2, 3x3) only, reads U at the turned position.) */
 static void conv_products_range(void *arg, long begin, long end, int worker) {
     const wjob *j = arg;
     const wdir *d = j->d;
@@ -519,9 +514,14 @@ static void output_range(void *arg, long begin, long end, int worker) {
     const wdir *d = j->d;
     size_t ms = (size_t)d->CO * d->T;
     float *s = scratch_of(j, worker);
-    for (int co = (int)begin; co < (int)end; co++)
-        output_chunk(d, j->b.M + (size_t)co * d->T, ms, j->q0, j->rows, co,
-                     j->bias ? j->bias[co] : 0.0f, j->out, j->accumulate, s);
+    for (int co = (int)begin; co < (int)end; co++) {
+        const float *m = j->b.M + (size_t)co * d->T;
+        float bias = j->bias ? j->bias[co] : 0.0f;
+        if (d->tile == 4)
+            cnn_wino4_output_chunk(d, m, ms, j->q0, j->rows, co, bias, j->out, j->accumulate, s);
+        else
+            output_chunk(d, m, ms, j->q0, j->rows, co, bias, j->out, j->accumulate, s);
+    }
 }
 
 /* j's V and M made worker's own (see wbufs), for a thread that runs whole chunks. */
@@ -539,7 +539,7 @@ static void chunks_range(void *arg, long begin, long end, int worker) {
     for (long ch = begin; ch < end; ch++) {
         chunk_rows(d, (int)ch, &j.q0, &j.rows);
         input_range(&j, 0, d->CI, worker);
-        conv_products_range(&j, 0, 16, worker);
+        conv_products_range(&j, 0, d->planes, worker);
         output_range(&j, 0, d->CO, worker);
     }
 }
@@ -560,6 +560,7 @@ static void run_conv(const cnn_ctx *c, const wdir *d, const float *u, int data,
     int threads = threads_for(c, d);
     wjob j = {.d = d, .b = bufs_of(c, d), .in = in, .u = u, .bias = bias, .out = out,
               .data = data, .accumulate = accumulate};
+    CNN_ASSERT(!data || d->tile == 2); /* turned() is F(2x2, 3x3)'s */
     if (threads > 1 && d->chunks >= 2 * threads) {
         cnn_parallel_for(c->workers, threads, d->chunks, chunks_range, &j);
         return;
@@ -567,14 +568,14 @@ static void run_conv(const cnn_ctx *c, const wdir *d, const float *u, int data,
     for (int ch = 0; ch < d->chunks; ch++) {
         chunk_rows(d, ch, &j.q0, &j.rows);
         cnn_parallel_for(c->workers, threads, d->CI, input_range, &j);
-        cnn_parallel_for(c->workers, threads, 16, conv_products_range, &j);
+        cnn_parallel_for(c->workers, threads, d->planes, conv_products_range, &j);
         cnn_parallel_for(c->workers, threads, d->CO, output_range, &j);
     }
 }
 
-void cnn_winograd_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *u,
+void cnn_winograd_forward(const cnn_ctx *c, const cnn_conv_geom *g, int tile, const float *u,
                           const float *x, const float *b, float *y, int accumulate) {
-    wdir d = forward_dir(g);
+    wdir d = forward_dir(g, tile);
     run_conv(c, &d, u, 0, x, b, y, accumulate);
 }
 
@@ -630,7 +631,7 @@ static void groups_range(void *arg, long begin, long end, int worker) {
             j.add_du = ch > first;
             input_range(&j, 0, d->CI, worker);
             grad_range(&j, 0, d->CO, worker);
-            weight_products_range(&j, 0, 16, worker);
+            weight_products_range(&j, 0, d->planes, worker);
         }
     }
 }
@@ -654,7 +655,7 @@ static void du_sum_range(void *arg, long begin, long end, int worker) {
  * in order, then dw += G^T dU G kernel by kernel. */
 void cnn_winograd_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                    const float *dy, float *dw) {
-    wdir d = forward_dir(g);
+    wdir d = forward_dir(g, 2);
     int threads = threads_for(c, &d);
     wjob j = {.d = &d, .b = bufs_of(c, &d), .g = g, .in = x, .dy = dy, .out = dw};
     if (d.groups > 1) {
@@ -667,7 +668,7 @@ void cnn_winograd_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, con
             j.add_du = ch > 0;
             cnn_parallel_for(c->workers, threads, d.CI, input_range, &j);
             cnn_parallel_for(c->workers, threads, d.CO, grad_range, &j);
-            cnn_parallel_for(c->workers, threads, 16, weight_products_range, &j);
+            cnn_parallel_for(c->workers, threads, d.planes, weight_products_range, &j);
         }
     }
     cnn_parallel_for(c->workers, threads, d.CO, weight_grad_range, &j);

@@ -15,9 +15,16 @@
  * swapped; the weight gradient is G^T [ sum_tiles (A dY A^T) (.) (B^T d B) ] G.
  *
  * Numerically F(2x2, 3x3) is as good as the direct sum: its transforms add and subtract and
- * halve, nothing more (F(4x4, 3x3) and larger tiles lose digits). Results differ from the
- * im2col kernels in the last bits; conv.c routes every 3x3 stride-1 convolution with enough
- * channels here (cnn_winograd_applies), so that a shape always takes the same path.
+ * halve, nothing more. Results differ from the im2col kernels in the last bits; conv.c routes
+ * every 3x3 stride-1 convolution with enough channels here (cnn_winograd_applies), so that a
+ * shape always takes the same path.
+ *
+ * Evaluation passes (inference) run the forward pass by F(4x4, 3x3) instead (winograd4.c):
+ * 4x4 output tiles from 6x6 input tiles, 36 products per 16 outputs where F(2x2, 3x3) makes
+ * 64, for a few times F(2x2)'s rounding error (its transforms multiply by up to 8; test_kernels
+ * bounds it against the reference). Training passes, whose gradients must follow the forward
+ * pass they differentiate, keep F(2x2, 3x3) throughout; so do the data and weight gradients.
+ * An evaluation pass and a training pass of the same input differ in the last bits.
  *
  * Work is split into fixed units (chunks of tile rows, channels, the 16 products), chosen by
  * the shape alone: every result is the same, bit for bit, for every thread count.
@@ -36,19 +43,27 @@ int cnn_winograd_applies(const cnn_conv_geom *g);
 /* The scratch the kernels below need (cnn_work) for g's batch g->N. */
 cnn_work cnn_winograd_work_bytes(const cnn_conv_geom *g);
 
-/* Floats of g's transformed weights: 16 OC C. */
-size_t cnn_winograd_weights_floats(const cnn_conv_geom *g);
-/* u = the transforms of the kernels w (OC, C, 3, 3): 16 planes (OC, C), U[xi] = G g G^T. The
- * forward pass and the data gradient both read them (the data gradient's turned kernels are
- * the same numbers in another order), so a layer computes them once per forward. */
-void cnn_winograd_transform_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *w,
-                                    float *u);
+/* The output tile side of g's forward pass: 2 (F(2x2, 3x3)) in training passes, in evaluation
+ * 4 (F(4x4, 3x3)) when that makes at least as many tiles as a call needs (see
+ * WINO_MIN_CALL_TILES in winograd.c; ResNet-18's 14x14 maps at batch 1 make 16 4x4 tiles, and
+ * were 1.2x slower so), else 2. Larger batches never take smaller tiles. The transforms below
+ * take it as `tile`. */
+int cnn_winograd_forward_tile(int training, const cnn_conv_geom *g);
+
+/* Floats of g's transformed weights for tile: (tile + 2)^2 OC C. */
+size_t cnn_winograd_weights_floats(const cnn_conv_geom *g, int tile);
+/* u = the transforms of the kernels w (OC, C, 3, 3) for tile: (tile + 2)^2 planes (OC, C),
+ * U[xi] = G g G^T. For tile 2 the forward pass and the data gradient both read them (the
+ * data gradient's turned kernels are the same numbers in another order), so a layer computes
+ * them once per forward. */
+void cnn_winograd_transform_weights(const cnn_ctx *c, const cnn_conv_geom *g, int tile,
+                                    const float *w, float *u);
 
 /* y (N, OC, OH, OW) = conv(x, w) + b, or y += conv(x, w) when accumulate, u the transforms
- * of w. b may be NULL. */
-void cnn_winograd_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *u,
+ * of w for tile. b may be NULL. */
+void cnn_winograd_forward(const cnn_ctx *c, const cnn_conv_geom *g, int tile, const float *u,
                           const float *x, const float *b, float *y, int accumulate);
-/* dx (N, C, H, W) += d/dx of sum(dy * y), u the transforms of w. */
+/* dx (N, C, H, W) += d/dx of sum(dy * y), u the transforms of w for tile 2. */
 void cnn_winograd_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *u,
                                 const float *dy, float *dx);
 /* dw (OC, C, 3, 3) += d/dw of sum(dy * y). (The bias gradient is a plain channel sum.) */

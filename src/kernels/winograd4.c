@@ -1,0 +1,259 @@
+/*
+ * winograd4.c - the transforms of F(4x4, 3x3): 4x4 output tiles from 6x6 input tiles, 36
+ * products per tile where the direct sum makes 144, against 16 per 2x2 tile (64 per 16
+ * outputs) for F(2x2, 3x3). winograd.c's drivers run them (see winograd.h for when).
+ *
+ * With the interpolation points 0, 1, -1, 2, -2 and infinity (Lavin and Gray):
+ *   weights  U = G g G^T     G   = [ 1/4    0     0  ;      input  V = B^T d B
+ *                                   -1/6  -1/6  -1/6 ;      B^T = [4  0 -5  0 1 0;
+ *                                   -1/6   1/6  -1/6 ;             0 -4 -4  1 1 0;
+ *                                    1/24  1/12  1/6 ;             0  4 -4 -1 1 0;
+ *                                    1/24 -1/12  1/6 ;             0 -2 -1  2 1 0;
+ *                                    0     0     1   ]             0  2 -1 -2 1 0;
+ *   output   Y = A^T M A     A^T = [1 1  1 1  1 0;                 0  4  0 -5 0 1]
+ *                                   0 1 -1 2 -2 0;
+ *                                   0 1  1 4  4 0;
+ *                                   0 1 -1 8 -8 1]
+ * The larger points cost digits: the input and output transforms multiply by up to 8, so an
+ * output's rounding error is a few times F(2x2)'s (test_kernels bounds it against the
+ * reference). The weights' transforms, which divide by 6 and 24, are computed in double and
+ * rounded once; a network in evaluation keeps them (conv.c).
+ *
+ * As in winograd.c, each transform runs one loop over all the tiles of a chunk: the rows it
+ * needs are first copied (with their zeros) into scratch laid out so that tile t finds its
+ * six columns at Q[4t .. 4t + 3] and Q2[4t], Q2[4t + 1], and the bodies are compiled for
+ * AVX2 and for the baseline, the same operations in the same order (the same bits).
+ */
+#include "winograd_dir.h"
+#include "../core/internal.h"
+
+#include <string.h>
+
+/* The three 1-D transforms, on named values (GCC vectorises a loop over tiles only when
+ * nothing inside it loops): G on the kernel's 3 taps (in double), B^T on 6 inputs, A^T on 6
+ * products. The outputs are lvalues, assigned in order. */
+#define G_3(g0, g1, g2, r0, r1, r2, r3, r4, r5)                                               \
+    do {                                                                                      \
+        double g0_ = (g0), g1_ = (g1), g2_ = (g2);                                            \
+        r0 = g0_ / 4.0;                                                                       \
+        r1 = -(g0_ + g1_ + g2_) / 6.0;                                                        \
+        r2 = -(g0_ - g1_ + g2_) / 6.0;                                                        \
+        r3 = g0_ / 24.0 + g1_ / 12.0 + g2_ / 6.0;                                             \
+        r4 = g0_ / 24.0 - g1_ / 12.0 + g2_ / 6.0;                                             \
+        r5 = g2_;                                                                             \
+    } while (0)
+#define BT_6(x0, x1, x2, x3, x4, x5, r0, r1, r2, r3, r4, r5)                                  \
+    do {                                                                                      \
+        float x0_ = (x0), x1_ = (x1), x2_ = (x2), x3_ = (x3), x4_ = (x4), x5_ = (x5);         \
+        r0 = (4.0f * x0_ - 5.0f * x2_) + x4_;                                                 \
+        r1 = (x3_ + x4_) - 4.0f * (x1_ + x2_);                                                \
+        r2 = (x4_ - x3_) + 4.0f * (x1_ - x2_);                                                \
+        r3 = (x4_ - x2_) + 2.0f * (x3_ - x1_);                                                \
+        r4 = (x4_ - x2_) - 2.0f * (x3_ - x1_);                                                \
+        r5 = (4.0f * x1_ - 5.0f * x3_) + x5_;                                                 \
+    } while (0)
+#define AT_6(x0, x1, x2, x3, x4, x5, r0, r1, r2, r3)                                          \
+    do {                                                                                      \
+        float s1_ = (x1) + (x2), d1_ = (x1) - (x2), s2_ = (x3) + (x4), d2_ = (x3) - (x4);    \
+        r0 = ((x0) + s1_) + s2_;                                                              \
+        r1 = d1_ + 2.0f * d2_;                                                                \
+        r2 = s1_ + 4.0f * s2_;                                                                \
+        r3 = (d1_ + 8.0f * d2_) + (x5);                                                       \
+    } while (0)
+
+/* ---------------------------------------------------------------------------------------------
+ * Weights
+ * ------------------------------------------------------------------------------------------- */
+
+static inline CNN_BODY void weight_row4_body(const float *restrict k, int C, float *restrict u,
+                                             size_t plane) {
+    size_t Cs = (size_t)C;
+#define K_(tap) ((double)k[(size_t)(tap) * Cs + (size_t)c])
+#define U_(xi) u[(size_t)(xi) * plane + (size_t)c]
+#pragma omp simd
+    for (int c = 0; c < C; c++) {
+        /* G down the columns (over the kernel's rows): t<r><b>; then along the rows. */
+        double t00, t10, t20, t30, t40, t50, t01, t11, t21, t31, t41, t51;
+        double t02, t12, t22, t32, t42, t52;
+        G_3(K_(0), K_(3), K_(6), t00, t10, t20, t30, t40, t50);
+        G_3(K_(1), K_(4), K_(7), t01, t11, t21, t31, t41, t51);
+        G_3(K_(2), K_(5), K_(8), t02, t12, t22, t32, t42, t52);
+        G_3(t00, t01, t02, U_(0), U_(1), U_(2), U_(3), U_(4), U_(5));
+        G_3(t10, t11, t12, U_(6), U_(7), U_(8), U_(9), U_(10), U_(11));
+        G_3(t20, t21, t22, U_(12), U_(13), U_(14), U_(15), U_(16), U_(17));
+        G_3(t30, t31, t32, U_(18), U_(19), U_(20), U_(21), U_(22), U_(23));
+        G_3(t40, t41, t42, U_(24), U_(25), U_(26), U_(27), U_(28), U_(29));
+        G_3(t50, t51, t52, U_(30), U_(31), U_(32), U_(33), U_(34), U_(35));
+    }
+#undef K_
+#undef U_
+}
+CNN_DISPATCH(weight_row4,
+             (const float *restrict k, int C, float *restrict u, size_t plane),
+             (k, C, u, plane))
+
+void cnn_wino4_weight_row(const float *k, int C, float *u, size_t plane) {
+    weight_row4(k, C, u, plane);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Input
+ * ------------------------------------------------------------------------------------------- */
+
+/* Floats of one input row copy: the 4 tw + 2 columns the tiles read, rounded up so that the
+ * shifted copy (Q2) is 4 tw long too. */
+static int row_floats(const wdir *d) { return 4 * d->tw + 4; }
+
+size_t cnn_wino4_scratch(const wdir *d) {
+    size_t T = (size_t)d->T;
+    size_t input = 48 * T + 6 * (size_t)row_floats(d); /* Q, Q2 of 6 rows; the row copies */
+    size_t output = 16 * T;                             /* the 16 outputs of each tile */
+    return input > output ? input : output;
+}
+
+/* The 36 input positions of channel ci's tiles in `rows` tile rows from q0: each tile row's
+ * six input rows copied with their zeros into p, B^T applied down the columns in place, then
+ * each row copied to Q (its first 4 tw columns) and Q2 (from column 4 on), tile row after
+ * tile row, so that one loop over all the tiles applies B along the rows. */
+static inline CNN_BODY void input_chunk4_body(const wdir *d, const float *in, size_t q0,
+                                              int rows, int ci, float *v, size_t vs, float *s) {
+    int tw = d->tw, n = row_floats(d), tiles = rows * tw;
+    size_t seg = 4 * (size_t)d->T; /* floats of one row's Q or Q2 */
+    float *Q = s, *Q2 = s + 6 * seg, *p = s + 12 * seg;
+    for (int r = 0; r < rows; r++) {
+        cnn_wino_input_rows(d, in, q0 + (size_t)r, ci, p, n);
+        float *restrict p0 = p, *restrict p1 = p + n, *restrict p2 = p + 2 * n,
+                        *restrict p3 = p + 3 * n, *restrict p4 = p + 4 * n,
+                        *restrict p5 = p + 5 * n;
+#pragma omp simd
+        for (int j = 0; j < n; j++) {
+            BT_6(p0[j], p1[j], p2[j], p3[j], p4[j], p5[j], p0[j], p1[j], p2[j], p3[j], p4[j],
+                 p5[j]);
+        }
+        for (int k = 0; k < 6; k++) {
+            size_t at = (size_t)k * seg + (size_t)r * 4 * tw;
+            memcpy(Q + at, p + (size_t)k * n, 4 * (size_t)tw * sizeof(float));
+            memcpy(Q2 + at, p + (size_t)k * n + 4, 4 * (size_t)tw * sizeof(float));
+        }
+    }
+    /* B along the rows: tile t's columns are Q[4t .. 4t + 3], Q2[4t], Q2[4t + 1]. */
+    for (int i = 0; i < 6; i++) {
+        const float *restrict q = Q + i * seg, *restrict q2 = Q2 + i * seg;
+        float *restrict v0 = v + (size_t)(6 * i) * vs, *restrict v1 = v0 + vs;
+        float *restrict v2 = v1 + vs, *restrict v3 = v2 + vs, *restrict v4 = v3 + vs;
+        float *restrict v5 = v4 + vs; /* (named: GCC vectorises this loop so) */
+#pragma omp simd
+        for (int t = 0; t < tiles; t++) {
+            BT_6(q[4 * t], q[4 * t + 1], q[4 * t + 2], q[4 * t + 3], q2[4 * t], q2[4 * t + 1],
+                 v0[t], v1[t], v2[t], v3[t], v4[t], v5[t]);
+        }
+    }
+}
+CNN_DISPATCH(input_chunk4,
+             (const wdir *d, const float *in, size_t q0, int rows, int ci, float *v, size_t vs,
+              float *s),
+             (d, in, q0, rows, ci, v, vs, s))
+
+void cnn_wino4_input_chunk(const wdir *d, const float *in, size_t q0, int rows, int ci, float *v,
+                           size_t vs, float *s) {
+    input_chunk4(d, in, q0, rows, ci, v, vs, s);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Output
+ * ------------------------------------------------------------------------------------------- */
+
+/* One output row from its tiles' four columns y0..y3 (y_c[t] is column 4t + c): stored plus
+ * bias (max(., 0) of it when relu), or added when accumulate (as F(2x2, 3x3)'s store_row). */
+static inline void store_row4(float *restrict dst, const float *restrict y0,
+                              const float *restrict y1, const float *restrict y2,
+                              const float *restrict y3, int OW, float bias, int accumulate,
+                              int relu) {
+    int full = OW / 4, rest = OW % 4;
+    const float *last[3] = {y0 + full, y1 + full, y2 + full};
+    if (relu) {
+#pragma omp simd
+        for (int t = 0; t < full; t++) {
+            float a = y0[t] + bias, b = y1[t] + bias, c = y2[t] + bias, e = y3[t] + bias;
+            dst[4 * t] = a < 0.0f ? 0.0f : a;
+            dst[4 * t + 1] = b < 0.0f ? 0.0f : b;
+            dst[4 * t + 2] = c < 0.0f ? 0.0f : c;
+            dst[4 * t + 3] = e < 0.0f ? 0.0f : e;
+        }
+        for (int c = 0; c < rest; c++) {
+            float a = *last[c] + bias;
+            dst[4 * full + c] = a < 0.0f ? 0.0f : a;
+        }
+    } else if (accumulate) {
+#pragma omp simd
+        for (int t = 0; t < full; t++) {
+            dst[4 * t] += y0[t] + bias;
+            dst[4 * t + 1] += y1[t] + bias;
+            dst[4 * t + 2] += y2[t] + bias;
+            dst[4 * t + 3] += y3[t] + bias;
+        }
+        for (int c = 0; c < rest; c++) dst[4 * full + c] += *last[c] + bias;
+    } else {
+#pragma omp simd
+        for (int t = 0; t < full; t++) {
+            dst[4 * t] = y0[t] + bias;
+            dst[4 * t + 1] = y1[t] + bias;
+            dst[4 * t + 2] = y2[t] + bias;
+            dst[4 * t + 3] = y3[t] + bias;
+        }
+        for (int c = 0; c < rest; c++) dst[4 * full + c] = *last[c] + bias;
+    }
+}
+
+/* The output of channel co in `rows` tile rows from q0: Y = A^T M A for every tile in one
+ * loop into the 16 arrays y[4 r + c] of scratch (row r, column c of each tile), then the rows
+ * stored. */
+static inline CNN_BODY void output_chunk4_body(const wdir *d, const float *m, size_t ms,
+                                               size_t q0, int rows, int co, float bias,
+                                               float *out, int accumulate, float *s) {
+    int tw = d->tw, tiles = rows * tw;
+    size_t T = (size_t)d->T;
+    const float *restrict z = m;
+    float *restrict y = s;
+#define Z_(xi) z[(size_t)(xi) * ms + (size_t)t]
+#define Y_(k) y[(size_t)(k) * T + (size_t)t]
+#pragma omp simd
+    for (int t = 0; t < tiles; t++) {
+        /* A^T down each of the six columns: a<r><k>; then along each row r into y[4 r + c]. */
+        float a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32;
+        float a03, a13, a23, a33, a04, a14, a24, a34, a05, a15, a25, a35;
+        AT_6(Z_(0), Z_(6), Z_(12), Z_(18), Z_(24), Z_(30), a00, a10, a20, a30);
+        AT_6(Z_(1), Z_(7), Z_(13), Z_(19), Z_(25), Z_(31), a01, a11, a21, a31);
+        AT_6(Z_(2), Z_(8), Z_(14), Z_(20), Z_(26), Z_(32), a02, a12, a22, a32);
+        AT_6(Z_(3), Z_(9), Z_(15), Z_(21), Z_(27), Z_(33), a03, a13, a23, a33);
+        AT_6(Z_(4), Z_(10), Z_(16), Z_(22), Z_(28), Z_(34), a04, a14, a24, a34);
+        AT_6(Z_(5), Z_(11), Z_(17), Z_(23), Z_(29), Z_(35), a05, a15, a25, a35);
+        AT_6(a00, a01, a02, a03, a04, a05, Y_(0), Y_(1), Y_(2), Y_(3));
+        AT_6(a10, a11, a12, a13, a14, a15, Y_(4), Y_(5), Y_(6), Y_(7));
+        AT_6(a20, a21, a22, a23, a24, a25, Y_(8), Y_(9), Y_(10), Y_(11));
+        AT_6(a30, a31, a32, a33, a34, a35, Y_(12), Y_(13), Y_(14), Y_(15));
+    }
+#undef Z_
+#undef Y_
+    size_t oplane = (size_t)d->OH * d->OW;
+    for (int r = 0; r < rows; r++) {
+        size_t sample;
+        int ti;
+        cnn_wino_tile_row(d, q0 + (size_t)r, &sample, &ti);
+        float *plane = out + (sample * d->CO + (size_t)co) * oplane;
+        size_t at = (size_t)r * tw;
+        for (int k = 0; k < 4 && 4 * ti + k < d->OH; k++)
+            store_row4(plane + (size_t)(4 * ti + k) * d->OW, y + (size_t)(4 * k) * T + at,
+                       y + (size_t)(4 * k + 1) * T + at, y + (size_t)(4 * k + 2) * T + at,
+                       y + (size_t)(4 * k + 3) * T + at, d->OW, bias, accumulate, d->relu);
+    }
+}
+CNN_DISPATCH(output_chunk4,
+             (const wdir *d, const float *m, size_t ms, size_t q0, int rows, int co, float bias,
+              float *out, int accumulate, float *s),
+             (d, m, ms, q0, rows, co, bias, out, accumulate, s))
+
+void cnn_wino4_output_chunk(const wdir *d, const float *m, size_t ms, size_t q0, int rows,
+                            int co, float bias, float *out, int accumulate, float *s) {
+    output_chunk4(d, m, ms, q0, rows, co, bias, out, accumulate, s);
+}
