@@ -19,14 +19,15 @@
  * every 3x3 stride-1 convolution with enough channels here (cnn_winograd_applies), so that a
  * shape always takes the same path.
  *
- * Evaluation passes (inference) run the forward pass by F(4x4, 3x3) instead (winograd4.c):
- * 4x4 output tiles from 6x6 input tiles, 36 products per 16 outputs where F(2x2, 3x3) makes
- * 64, for a few times F(2x2)'s rounding error (its transforms multiply by up to 8; test_kernels
- * bounds it against the reference). Training passes, whose gradients must follow the forward
+ * Evaluation passes (inference) run the forward pass by F(4x4, 3x3) instead where a call
+ * makes enough 4x4 tiles (cnn_winograd_forward_tile; transforms in winograd4.c): 4x4 output
+ * tiles from 6x6 input tiles, 36 products per 16 outputs where F(2x2, 3x3) makes 64, for a few
+ * times F(2x2)'s rounding error (its transforms multiply by up to 8; test_kernels bounds it
+ * against the reference). Training passes, whose gradients must follow the forward
  * pass they differentiate, keep F(2x2, 3x3) throughout; so do the data and weight gradients.
  * An evaluation pass and a training pass of the same input differ in the last bits.
  *
- * Work is split into fixed units (chunks of tile rows, channels, the 16 products), chosen by
+ * Work is split into fixed units (chunks of tile rows, channels, the products), chosen by
  * the shape alone: every result is the same, bit for bit, for every thread count.
  */
 #ifndef CNN_KERNELS_WINOGRAD_H
