@@ -11,8 +11,8 @@
  *      uneven; with fewer chunks than threads, the split inside a chunk);
  *   3. backward adds: a second backward doubles the parameter gradient;
  * then in an evaluation pass (where Winograd's kernels take 4x4 tiles, winograd.h):
- *   4. the output against the reference, within a bound on rounding error, and at two and
- *      three threads the same bits as at one.
+ *   4. the output against the reference, within a bound on rounding error, at two and three
+ *      threads the same bits as at one, and its backward pass the training pass's gradients.
  * Max pooling's fast path must also match the reference bit for bit, argmax included, on
  * inputs full of ties, infinities and NaNs.
  * The code compiled for AVX2 and for the baseline must agree bit for bit (isa_paths_agree).

@@ -47,9 +47,12 @@
 #define WINO_DU_GROUPS 4
 #define WINO_DU_FLOATS (8u << 20)
 
+static const wino_transforms wino2_transforms; /* F(2x2, 3x3)'s, defined with them below */
+
 static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, int pl,
                    int tile) {
     wdir d = {.N = N, .CI = CI, .H = H, .W = W, .CO = CO, .OH = OH, .OW = OW, .pt = pt, .pl = pl};
+    d.tf = tile == 4 ? &cnn_wino4_transforms : &wino2_transforms;
     d.tile = tile;
     d.span = tile + 2;
     d.planes = d.span * d.span;
@@ -73,8 +76,7 @@ static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, 
     /* Scratch: the rows of a chunk's input tiles (input_chunk) or its outputs
      * (output_chunk), or the kernels of one row of weights turned tap-major
      * (cnn_winograd_transform_weights). */
-    size_t rows_floats =
-        tile == 4 ? cnn_wino4_scratch(&d) : 16 * (size_t)d.T + 8 * (size_t)d.tw + 8;
+    size_t rows_floats = d.tf->scratch(&d);
     size_t taps = 9 * (size_t)(CI > CO ? CI : CO);
     d.s = cnn_round16(rows_floats > taps ? rows_floats : taps);
     /* The weight gradient sums the chunks in groups, each into a dU of its own, then adds the
@@ -351,6 +353,11 @@ CNN_DISPATCH(output_chunk,
               float *out, int accumulate, float *s),
              (d, m, ms, q0, rows, co, bias, out, accumulate, s))
 
+/* Floats of scratch input_chunk (L, R and the four row copies) and output_chunk (4 T) need. */
+static size_t scratch2(const wdir *d) { return 16 * (size_t)d->T + 8 * (size_t)d->tw + 8; }
+
+static const wino_transforms wino2_transforms = {weight_row, input_chunk, output_chunk, scratch2};
+
 /* The gradient of the transformed outputs, dM = A dY A^T, of channel co in `rows` tile rows
  * from z0, from dy (N, CO, OH, OW) (zero beyond its edges) into m[xi * ms + t]. Each tile
  * row's two rows of dy go, with zeros to 2 tw columns, to Y0 and Y1, so that tile t finds its
@@ -447,10 +454,7 @@ static void weights_range(void *arg, long begin, long end, int worker) {
         const float *wo = w + (size_t)o * g->C * 9;
         for (int ch = 0; ch < g->C; ch++)
             for (int tap = 0; tap < 9; tap++) k[(size_t)tap * g->C + ch] = wo[ch * 9 + tap];
-        if (j->d->tile == 4)
-            cnn_wino4_weight_row(k, g->C, u + (size_t)o * g->C, plane);
-        else
-            weight_row(k, g->C, u + (size_t)o * g->C, plane);
+        j->d->tf->weight_row(k, g->C, u + (size_t)o * g->C, plane);
     }
 }
 
@@ -474,13 +478,8 @@ static void input_range(void *arg, long begin, long end, int worker) {
     const wdir *d = j->d;
     size_t vs = (size_t)d->CI * d->T;
     float *s = scratch_of(j, worker);
-    for (int ci = (int)begin; ci < (int)end; ci++) {
-        float *v = j->b.V + (size_t)ci * d->T;
-        if (d->tile == 4)
-            cnn_wino4_input_chunk(d, j->in, j->q0, j->rows, ci, v, vs, s);
-        else
-            input_chunk(d, j->in, j->q0, j->rows, ci, v, vs, s);
-    }
+    for (int ci = (int)begin; ci < (int)end; ci++)
+        d->tf->input_chunk(d, j->in, j->q0, j->rows, ci, j->b.V + (size_t)ci * d->T, vs, s);
 }
 
 /* Position xi of the transform of a kernel turned by 180 degrees: G J = S G for the 3x3
@@ -514,14 +513,9 @@ static void output_range(void *arg, long begin, long end, int worker) {
     const wdir *d = j->d;
     size_t ms = (size_t)d->CO * d->T;
     float *s = scratch_of(j, worker);
-    for (int co = (int)begin; co < (int)end; co++) {
-        const float *m = j->b.M + (size_t)co * d->T;
-        float bias = j->bias ? j->bias[co] : 0.0f;
-        if (d->tile == 4)
-            cnn_wino4_output_chunk(d, m, ms, j->q0, j->rows, co, bias, j->out, j->accumulate, s);
-        else
-            output_chunk(d, m, ms, j->q0, j->rows, co, bias, j->out, j->accumulate, s);
-    }
+    for (int co = (int)begin; co < (int)end; co++)
+        d->tf->output_chunk(d, j->b.M + (size_t)co * d->T, ms, j->q0, j->rows, co,
+                            j->bias ? j->bias[co] : 0.0f, j->out, j->accumulate, s);
 }
 
 /* j's V and M made worker's own (see wbufs), for a thread that runs whole chunks. */

@@ -54,11 +54,12 @@
     } while (0)
 #define AT_6(x0, x1, x2, x3, x4, x5, r0, r1, r2, r3)                                          \
     do {                                                                                      \
-        float s1_ = (x1) + (x2), d1_ = (x1) - (x2), s2_ = (x3) + (x4), d2_ = (x3) - (x4);    \
-        r0 = ((x0) + s1_) + s2_;                                                              \
+        float x0_ = (x0), x1_ = (x1), x2_ = (x2), x3_ = (x3), x4_ = (x4), x5_ = (x5);         \
+        float s1_ = x1_ + x2_, d1_ = x1_ - x2_, s2_ = x3_ + x4_, d2_ = x3_ - x4_;             \
+        r0 = (x0_ + s1_) + s2_;                                                               \
         r1 = d1_ + 2.0f * d2_;                                                                \
         r2 = s1_ + 4.0f * s2_;                                                                \
-        r3 = (d1_ + 8.0f * d2_) + (x5);                                                       \
+        r3 = (d1_ + 8.0f * d2_) + x5_;                                                        \
     } while (0)
 
 /* ---------------------------------------------------------------------------------------------
@@ -92,10 +93,6 @@ CNN_DISPATCH(weight_row4,
              (const float *restrict k, int C, float *restrict u, size_t plane),
              (k, C, u, plane))
 
-void cnn_wino4_weight_row(const float *k, int C, float *u, size_t plane) {
-    weight_row4(k, C, u, plane);
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Input
  * ------------------------------------------------------------------------------------------- */
@@ -104,7 +101,7 @@ void cnn_wino4_weight_row(const float *k, int C, float *u, size_t plane) {
  * shifted copy (Q2) is 4 tw long too. */
 static int row_floats(const wdir *d) { return 4 * d->tw + 4; }
 
-size_t cnn_wino4_scratch(const wdir *d) {
+static size_t scratch4(const wdir *d) {
     size_t T = (size_t)d->T;
     size_t input = 48 * T + 6 * (size_t)row_floats(d); /* Q, Q2 of 6 rows; the row copies */
     size_t output = 16 * T;                             /* the 16 outputs of each tile */
@@ -153,11 +150,6 @@ CNN_DISPATCH(input_chunk4,
              (const wdir *d, const float *in, size_t q0, int rows, int ci, float *v, size_t vs,
               float *s),
              (d, in, q0, rows, ci, v, vs, s))
-
-void cnn_wino4_input_chunk(const wdir *d, const float *in, size_t q0, int rows, int ci, float *v,
-                           size_t vs, float *s) {
-    input_chunk4(d, in, q0, rows, ci, v, vs, s);
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Output
@@ -253,7 +245,4 @@ CNN_DISPATCH(output_chunk4,
               float *out, int accumulate, float *s),
              (d, m, ms, q0, rows, co, bias, out, accumulate, s))
 
-void cnn_wino4_output_chunk(const wdir *d, const float *m, size_t ms, size_t q0, int rows,
-                            int co, float bias, float *out, int accumulate, float *s) {
-    output_chunk4(d, m, ms, q0, rows, co, bias, out, accumulate, s);
-}
+const wino_transforms cnn_wino4_transforms = {weight_row4, input_chunk4, output_chunk4, scratch4};

@@ -16,7 +16,10 @@
  * The output is cut into tiles of tile x tile pixels; output tile row ti reads input rows
  * tile ti - PT .. tile ti - PT + tile + 1 (span = tile + 2 of them), and its transforms have
  * planes = span^2 positions. */
+typedef struct wino_transforms wino_transforms;
+
 typedef struct wdir {
+    const wino_transforms *tf; /* the transforms of its tile size */
     int N, CI, H, W;     /* input */
     int CO, OH, OW;      /* output */
     int pt, pl;          /* zeros above and left of the input */
@@ -55,18 +58,24 @@ static inline void cnn_wino_input_rows(const wdir *d, const float *in, size_t q,
     }
 }
 
-/* F(4x4, 3x3) (winograd4.c), in the forms of F(2x2, 3x3)'s transforms in winograd.c: */
-/* Row o of U from the kernels k of row o, tap-major (k[tap C + c]): u[xi plane + c] for the
- * 36 positions xi. */
-void cnn_wino4_weight_row(const float *k, int C, float *u, size_t plane);
-/* The input tiles of channel ci in `rows` tile rows from q0 into v[xi vs + t]. */
-void cnn_wino4_input_chunk(const wdir *d, const float *in, size_t q0, int rows, int ci, float *v,
-                           size_t vs, float *s);
-/* Output channel co of `rows` tile rows from q0, from m[xi ms + t]: stored (plus bias, then
- * max(., 0) when d->relu) or added (accumulate) into out (N, CO, OH, OW). */
-void cnn_wino4_output_chunk(const wdir *d, const float *m, size_t ms, size_t q0, int rows,
-                            int co, float bias, float *out, int accumulate, float *s);
-/* Floats of scratch the two above need for d. */
-size_t cnn_wino4_scratch(const wdir *d);
+/* One tile size's transforms, which the drivers in winograd.c call through d->tf: F(2x2, 3x3)'s
+ * (winograd.c) or F(4x4, 3x3)'s (winograd4.c). */
+struct wino_transforms {
+    /* Row o of U from the kernels k of row o, tap-major (k[tap C + c]): u[xi plane + c] for
+     * the planes positions xi. */
+    void (*weight_row)(const float *k, int C, float *u, size_t plane);
+    /* The input tiles of channel ci in `rows` tile rows from q0 into v[xi vs + t], t the
+     * tile's index in the chunk (row-major). s: scratch of d->s floats. */
+    void (*input_chunk)(const wdir *d, const float *in, size_t q0, int rows, int ci, float *v,
+                        size_t vs, float *s);
+    /* Output channel co of `rows` tile rows from q0, from m[xi ms + t]: stored (plus bias,
+     * then max(., 0) when d->relu) or added (accumulate) into out (N, CO, OH, OW). */
+    void (*output_chunk)(const wdir *d, const float *m, size_t ms, size_t q0, int rows, int co,
+                         float bias, float *out, int accumulate, float *s);
+    /* Floats of scratch the two above need for d. */
+    size_t (*scratch)(const wdir *d);
+};
+
+extern const wino_transforms cnn_wino4_transforms;
 
 #endif
