@@ -323,6 +323,98 @@ static void padded_row(const pass *s, const float *const x[4], uint8_t *u, int i
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define AVX512_ROW __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512dq")))
+
+/* Pixels j .. j + 15 of the four image rows x[t] (lanes past m: anything), quantised and
+ * interleaved without leaving the registers: input_int's operations in its order, then
+ * pixel p's four bytes as lane p, channel t in bits 8t .. 8t + 7. A missing row is the zero
+ * point. */
+AVX512_ROW static inline __m512i pixels16(const float *const x[4], long j, __mmask16 m,
+                                          float r, float z, int zero) {
+    const __m512 vr = _mm512_set1_ps(r), vz = _mm512_set1_ps(z), half = _mm512_set1_ps(0.5f);
+    const __m512 lo = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f);
+    __m512i px = _mm512_setzero_si512();
+    for (int t = 0; t < 4; t++) {
+        __m512i q;
+        if (x[t]) {
+            __m512 v = _mm512_maskz_loadu_ps(m, x[t] + j);
+            v = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(v, vr), vz), half);
+            q = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), top));
+        } else {
+            q = _mm512_set1_epi32(zero);
+        }
+        px = _mm512_or_si512(px, _mm512_slli_epi32(q, 8 * t));
+    }
+    return px;
+}
+
+/* padded_row with AVX-512, for column strides 1 and 2: the padding filled with the zero
+ * point, then sixteen pixels at a time quantised, interleaved (pixels16) and stored; with
+ * stride 2, the even and odd lanes permuted into halves, each stored to its phase. */
+AVX512_ROW static void padded_row_avx512(const pass *s, const float *const x[4], uint8_t *u,
+                                         int i) {
+    const padded *p = &s->pad;
+    long W = s->g->W, row = (long)i * p->width * 4;
+    size_t phase = (size_t)p->rows * p->width * 4;
+    int any = x[0] || x[1] || x[2] || x[3];
+    if (p->phases == 1) {
+        memset(u + row, s->zero, (size_t)(any ? p->left : p->cols) * 4);
+        if (!any) return;
+        memset(u + row + (p->left + W) * 4, s->zero, (size_t)(p->cols - p->left - W) * 4);
+        for (long j = 0; j < W; j += 16) {
+            __mmask16 m = (__mmask16)(W - j >= 16 ? 0xffff : (1u << (W - j)) - 1);
+            __m512i px = pixels16(x, j, m, s->r, s->z, s->zero);
+            _mm512_mask_storeu_epi32(u + row + (p->left + j) * 4, m, px);
+        }
+        return;
+    }
+    for (int f = 0; f < 2; f++) memset(u + f * phase + row, s->zero, (size_t)p->width * 4);
+    if (!any) return;
+    /* Lane 2k is column c = left + j + 2k, in phase c % 2 at c / 2; lane 2k + 1 the next. */
+    const __m512i split = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    int parity = p->left % 2;
+    for (long j = 0; j < W; j += 16) {
+        long n = W - j < 16 ? W - j : 16, c = p->left + j;
+        __m512i px = pixels16(x, j, (__mmask16)(n == 16 ? 0xffff : (1u << n) - 1), s->r, s->z,
+                              s->zero);
+        px = _mm512_permutexvar_epi32(split, px);
+        __mmask8 even = (__mmask8)((1u << (n + 1) / 2) - 1), odd = (__mmask8)((1u << n / 2) - 1);
+        _mm256_mask_storeu_epi32(u + parity * phase + row + c / 2 * 4, even,
+                                 _mm512_castsi512_si256(px));
+        _mm256_mask_storeu_epi32(u + (1 - parity) * phase + row + (c + 1) / 2 * 4, odd,
+                                 _mm512_extracti64x4_epi64(px, 1));
+    }
+}
+#endif
+
+/* Task t of quantise_range: padded row t / planes of plane t % planes. */
+static void quantise_task(const pass *s, long t, int avx512) {
+    const cnn_conv_geom *g = s->g;
+    const padded *p = &s->pad;
+    int CG = g->C / g->G, C4 = fours(g);
+    long planes = (long)plane_count(g);
+    long n = s->n, pl = t % planes, gi = pl / C4, c4 = pl % C4;
+    int i = (int)(t / planes);
+    uint8_t *u = s->u + (size_t)pl * plane_bytes(p);
+    int at = i - p->top;
+    const float *x[4];
+    for (int k = 0; k < 4; k++) {
+        long c = c4 * 4 + k;
+        x[k] = at >= 0 && at < g->H && c < CG
+                   ? s->x + (((size_t)n * g->C + (size_t)gi * CG + c) * g->H + at) * g->W
+                   : NULL;
+    }
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (avx512) {
+        padded_row_avx512(s, x, u, i);
+        return;
+    }
+#endif
+    (void)avx512;
+    padded_row(s, x, u, i);
+}
+
 /* Rows of the planes of sample s->n (group, four channels), quantised: task t is padded row
  * t / planes of plane t % planes, so that a range of tasks is a band of rows, as a range of
  * the blocks that read them is (cnn_parallel_for gives a thread about the same band of
@@ -330,24 +422,8 @@ static void padded_row(const pass *s, const float *const x[4], uint8_t *u, int i
 static void quantise_range(void *arg, long begin, long end, int worker) {
     (void)worker;
     const pass *s = arg;
-    const cnn_conv_geom *g = s->g;
-    const padded *p = &s->pad;
-    int CG = g->C / g->G, C4 = fours(g);
-    long planes = (long)plane_count(g);
-    for (long t = begin; t < end; t++) {
-        long n = s->n, pl = t % planes, gi = pl / C4, c4 = pl % C4;
-        int i = (int)(t / planes);
-        uint8_t *u = s->u + (size_t)pl * plane_bytes(p);
-        int at = i - p->top;
-        const float *x[4];
-        for (int k = 0; k < 4; k++) {
-            long c = c4 * 4 + k;
-            x[k] = at >= 0 && at < g->H && c < CG
-                       ? s->x + (((size_t)n * g->C + (size_t)gi * CG + c) * g->H + at) * g->W
-                       : NULL;
-        }
-        padded_row(s, x, u, i);
-    }
+    int avx512 = cnn_isa() >= CNN_ISA_AVX512 && s->pad.phases <= 2;
+    for (long t = begin; t < end; t++) quantise_task(s, t, avx512);
 }
 
 /* 64 bytes, inline (a call to memcpy costs more). */
