@@ -13,7 +13,10 @@
  *      rows of a product by a transposed B, which takes the dot-product path where more rows
  *      take the tiles; OpenBLAS, whose bits depend on the cut: the same from one call to the
  *      next;
- *   4. a thread that sgemm512 cannot give its packing buffer (aligned_alloc fails: this file
+ *   4. cnn_gemm_rows (the dense layers' product: fixed blocks of rows, or of columns when the
+ *      rows are one block) within the bound of 1, the same bits at 1 and 2 threads, and on
+ *      sgemm512 those of the whole product (but for a tail block of 1 to 3 rows, as in 3);
+ *   5. a thread that sgemm512 cannot give its packing buffer (aligned_alloc fails: this file
  *      replaces it) gets OpenBLAS's product, bit for bit, not an abort.
  *   test_gemm [--isa baseline|avx2|vnni|avx512]   only the paths up to that level.
  */
@@ -40,7 +43,37 @@ typedef struct {
 
 static const char *path_name(int isa) { return isa >= CNN_ISA_AVX512 ? "sgemm512" : "OpenBLAS"; }
 
-/* Checks 1 to 3 for one shape on the path in force. */
+/* Checks 1 and 2 for got, the product of s on A, B and C0; want: the reference's. Returns
+ * whether a check failed. */
+static int off_bound(const shape *s, const float *A, const float *B, const float *C0,
+                     const float *want, const float *got, const char *what) {
+    int bad = 0;
+    for (int i = 0; i < s->M && !bad; i++)
+        for (int j = 0; j < s->ldc && !bad; j++) {
+            size_t at = (size_t)i * s->ldc + j;
+            if (j >= s->N) {
+                bad = !T_CHECK(memcmp(&got[at], &C0[at], sizeof *got) == 0,
+                               "%s: C[%d][%d] past N changed", what, i, j);
+                continue;
+            }
+            double mag = fabs(s->beta * C0[at]);
+            for (int k = 0; k < s->K; k++) {
+                float a = s->ta ? A[(size_t)k * s->lda + i] : A[(size_t)i * s->lda + k];
+                float b = s->tb ? B[(size_t)j * s->ldb + k] : B[(size_t)k * s->ldb + j];
+                mag += fabs((double)s->alpha * a * b);
+            }
+            double bound = (s->K + 2) * ldexp(1.0, -22) * mag + 1e-30;
+            bad = !T_CHECK(fabs((double)got[at] - want[at]) <= bound,
+                           "%s: C[%d][%d] = %.9g, reference %.9g (bound %.3g)", what, i, j,
+                           got[at], want[at], bound);
+        }
+    return bad;
+}
+
+/* Two threads for cnn_gemm_rows. */
+static cnn_workers *pool;
+
+/* Checks 1 to 4 for one shape on the path in force. */
 static void check(const shape *s, uint64_t seed) {
     int arows = s->ta ? s->K : s->M, brows = s->tb ? s->N : s->K;
     float *A = filled((size_t)arows * s->lda, seed), *B = filled((size_t)brows * s->ldb, seed + 1);
@@ -62,26 +95,7 @@ static void check(const shape *s, uint64_t seed) {
     snprintf(what, sizeof what, "%s ta=%d tb=%d M=%d N=%d K=%d ld=%d,%d,%d alpha=%g beta=%g",
              path_name(cnn_isa()), s->ta, s->tb, s->M, s->N, s->K, s->lda, s->ldb, s->ldc,
              s->alpha, s->beta);
-    int bad = 0;
-    for (int i = 0; i < s->M && !bad; i++)
-        for (int j = 0; j < s->ldc && !bad; j++) {
-            size_t at = (size_t)i * s->ldc + j;
-            if (j >= s->N) {
-                bad = !T_CHECK(memcmp(&got[at], &C0[at], sizeof *got) == 0,
-                               "%s: C[%d][%d] past N changed", what, i, j);
-                continue;
-            }
-            double mag = fabs(s->beta * C0[at]);
-            for (int k = 0; k < s->K; k++) {
-                float a = s->ta ? A[(size_t)k * s->lda + i] : A[(size_t)i * s->lda + k];
-                float b = s->tb ? B[(size_t)j * s->ldb + k] : B[(size_t)k * s->ldb + j];
-                mag += fabs((double)s->alpha * a * b);
-            }
-            double bound = (s->K + 2) * ldexp(1.0, -22) * mag + 1e-30;
-            bad = !T_CHECK(fabs((double)got[at] - want[at]) <= bound,
-                           "%s: C[%d][%d] = %.9g, reference %.9g (bound %.3g)", what, i, j,
-                           got[at], want[at], bound);
-        }
+    int bad = off_bound(s, A, B, C0, want, got, what);
     /* sgemm512's rows in blocks of 8 (the kernel's own), 5 and 13 (across its panels): the same
      * bits. (OpenBLAS gives other bits for other cuts; the library's cuts are fixed. Its check
      * is a second call with the same cut.) */
@@ -107,6 +121,28 @@ static void check(const shape *s, uint64_t seed) {
         bad = !t_same_bits(w2, c, got, cn);
         free(c);
     }
+    /* cnn_gemm_rows, as the dense layers call it, at 1 and 2 threads: its own cut (blocks of
+     * rows, or of columns for one block of rows), the same bits whatever the threads; on
+     * sgemm512 those of the whole product. */
+    float *one = malloc(cn * sizeof *one), *two = malloc(cn * sizeof *two);
+    if (!one || !two) abort();
+    memcpy(one, cut, cn * sizeof *one);
+    memcpy(two, cut, cn * sizeof *two);
+    cnn_gemm_rows(0, NULL, 1, s->ta, s->tb, s->M, s->N, s->K, s->alpha, A, s->lda, B, s->ldb,
+                  s->beta, one, s->ldc);
+    cnn_gemm_rows(0, pool, 2, s->ta, s->tb, s->M, s->N, s->K, s->alpha, A, s->lda, B, s->ldb,
+                  s->beta, two, s->ldc);
+    char w3[200];
+    snprintf(w3, sizeof w3, "%s, cnn_gemm_rows", what);
+    if (!bad) bad = off_bound(s, A, B, C0, want, one, w3);
+    snprintf(w3, sizeof w3, "%s, cnn_gemm_rows at 2 threads against 1", what);
+    if (!bad) bad = !t_same_bits(w3, two, one, cn);
+    snprintf(w3, sizeof w3, "%s, cnn_gemm_rows against the whole product", what);
+    int tail = s->M % CNN_GEMM_BLOCK_M; /* 1 to 3 rows: dot products, as above */
+    if (!bad && cnn_isa() >= CNN_ISA_AVX512 &&
+        !(!s->ta && s->tb && s->M > CNN_GEMM_BLOCK_M && tail >= 1 && tail <= 3))
+        bad = !t_same_bits(w3, one, got, cn);
+    free(one), free(two);
     free(A), free(B), free(C0), free(want), free(got), free(cut);
 }
 
@@ -145,7 +181,7 @@ static void shapes_on_path(void) {
     for (size_t i = 0; i < sizeof big / sizeof *big; i++) check(&big[i], seed += 3);
 }
 
-/* The C library's aligned_alloc, replaced so that check 4 can make it fail; posix_memalign is
+/* The C library's aligned_alloc, replaced so that check 5 can make it fail; posix_memalign is
  * not replaced. */
 static int fail_aligned_alloc;
 void *aligned_alloc(size_t alignment, size_t size) {
@@ -188,6 +224,8 @@ static void fallback_without_memory(void) {
 
 int main(int argc, char **argv) {
     t_isa_option(&argc, &argv);
+    pool = cnn_workers_new(2);
+    if (!T_CHECK(pool, "a pool of 2 threads")) return t_finish();
     /* The level in force, and OpenBLAS below AVX-512 (the levels below AVX2 share its code). */
     int level = cnn_isa(), paths[2] = {level, CNN_ISA_AVX2};
     for (int p = 0; p < (level >= CNN_ISA_AVX512 ? 2 : 1); p++) {
@@ -202,5 +240,6 @@ int main(int argc, char **argv) {
     cnn_isa_set(level);
     printf("paths tested up to level %s (the CPU has %s)\n", cnn_isa_name(level),
            cnn_isa_name(cnn_isa_detected()));
+    cnn_workers_free(pool);
     return t_finish();
 }

@@ -65,16 +65,25 @@ void cnn_gemm(int reference, int trans_a, int trans_b, int M, int N, int K, floa
 
 typedef struct gemm_job {
     int reference, block_m, trans_a, trans_b, M, N, K;
+    int by_columns; /* blocks of CNN_GEMM_BLOCK_N columns instead of block_m rows */
     float alpha, beta;
     const float *A, *B;
     float *C;
     int lda, ldb, ldc;
 } gemm_job;
 
-/* Blocks [begin, end) of block_m rows of C. */
+/* Blocks [begin, end) of block_m rows of C, or of CNN_GEMM_BLOCK_N columns. */
 static void gemm_block_range(void *arg, long begin, long end, int worker) {
     const gemm_job *j = arg;
-    for (long b = begin; b < end; b++) {
+    (void)worker;
+    for (long b = begin; j->by_columns && b < end; b++) {
+        int j0 = (int)b * CNN_GEMM_BLOCK_N;
+        int cols = j->N - j0 < CNN_GEMM_BLOCK_N ? j->N - j0 : CNN_GEMM_BLOCK_N;
+        const float *bb = j->trans_b ? j->B + (size_t)j0 * j->ldb : j->B + j0;
+        cnn_gemm(j->reference, j->trans_a, j->trans_b, j->M, cols, j->K, j->alpha, j->A, j->lda,
+                 bb, j->ldb, j->beta, j->C + j0, j->ldc);
+    }
+    for (long b = begin; !j->by_columns && b < end; b++) {
         int i0 = (int)b * j->block_m;
         int rows = j->M - i0 < j->block_m ? j->M - i0 : j->block_m;
         const float *a = j->trans_a ? j->A + i0 : j->A + (size_t)i0 * j->lda;
@@ -93,7 +102,7 @@ void cnn_gemm_blocks(int reference, cnn_workers *pool, int threads, int block_m,
         return;
     }
     if ((double)M * N * K < CNN_GEMM_PARALLEL_MACS) threads = 1;
-    gemm_job j = {reference, block_m, trans_a, trans_b, M, N, K, alpha, beta, A, B, C,
+    gemm_job j = {reference, block_m, trans_a, trans_b, M, N, K, 0, alpha, beta, A, B, C,
                   lda, ldb, ldc};
     cnn_parallel_for(pool, threads, blocks, gemm_block_range, &j);
 }
@@ -101,6 +110,16 @@ void cnn_gemm_blocks(int reference, cnn_workers *pool, int threads, int block_m,
 void cnn_gemm_rows(int reference, cnn_workers *pool, int threads, int trans_a, int trans_b, int M,
                    int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc) {
+    if (M <= CNN_GEMM_BLOCK_M && N >= 2 * CNN_GEMM_BLOCK_N &&
+        (double)M * N * K >= CNN_GEMM_PARALLEL_MACS / 4) {
+        /* One block of rows (a dense layer at a small batch) and many columns: blocks of
+         * those, each row's dot products then read a part of B each. */
+        gemm_job j = {reference, CNN_GEMM_BLOCK_M, trans_a, trans_b, M, N, K, 1, alpha, beta,
+                      A, B, C, lda, ldb, ldc};
+        cnn_parallel_for(pool, threads, (N + CNN_GEMM_BLOCK_N - 1) / CNN_GEMM_BLOCK_N,
+                         gemm_block_range, &j);
+        return;
+    }
     cnn_gemm_blocks(reference, pool, threads, CNN_GEMM_BLOCK_M, trans_a, trans_b, M, N, K,
                     alpha, A, lda, B, ldb, beta, C, ldc);
 }

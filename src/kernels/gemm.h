@@ -22,6 +22,12 @@
 /* Below this many multiply-adds cnn_gemm_rows runs its tasks on the calling thread: a parallel
  * region would cost more than it saves. The tasks, and so the results, stay the same. */
 #define CNN_GEMM_PARALLEL_MACS (1 << 20)
+/* Columns of C in one task when a product has one block of rows (a dense layer at batch 1 reads
+ * its whole weight matrix for few sums; ResNet-18's 512 x 1000 is 8 tasks). Fixed too: every
+ * element is computed the same way whatever the thread count. Such a product shares its
+ * column blocks between threads from CNN_GEMM_PARALLEL_MACS / 4 multiply-adds (it is bound
+ * by reading B, not by the products). */
+#define CNN_GEMM_BLOCK_N 128
 
 void cnn_gemm(int reference, int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
@@ -33,7 +39,8 @@ void cnn_gemm_blocks(int reference, cnn_workers *pool, int threads, int block_m,
                      int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc);
 
-/* The same product, its rows split in blocks of CNN_GEMM_BLOCK_M over threads. */
+/* The same product, its rows split in blocks of CNN_GEMM_BLOCK_M over threads (or, when M is
+ * one such block, its columns in blocks of CNN_GEMM_BLOCK_N). */
 void cnn_gemm_rows(int reference, cnn_workers *pool, int threads, int trans_a, int trans_b, int M,
                    int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
                    float beta, float *C, int ldc);

@@ -264,6 +264,7 @@ typedef struct pass {
     int zero;
     int n, gi;               /* the sample and group being computed */
     int K, K4, P, M;         /* K: the products' terms (fast_terms) */
+    int blocks, panels;      /* blocks of columns; panels (16 columns) of P in all */
     int row_blocks, parts;   /* of TILE_ROWS rows; tasks per block of columns */
     const int8_t *a;         /* the group's packed weights */
     cnn_qgemm_out out;       /* for the group's rows */
@@ -452,7 +453,9 @@ static int runs_of(const cnn_conv_geom *g, int p0, int n, run *r) {
     return count;
 }
 
-/* The columns are built and used a block of COL_PANELS panels (64 pixels) at a time, by the
+/* The columns are built and used a block of at most COL_PANELS panels (64 pixels) at a time
+ * (the panels shared out evenly between the blocks, so that the blocks' products are the same
+ * size to a panel: ResNet-18's 14x14 maps at batch 1 are 13 panels, 4 blocks of 3 or 4), by the
  * task that needs them, in its thread's scratch: for ResNet-18's 3x3 convolutions a block is
  * 37 KB (56x56) to 295 KB (7x7), at hand in cache for the products. */
 #define COL_PANELS 4
@@ -493,6 +496,11 @@ static void columns(const pass *s, int p0, int n, uint8_t *col) {
     }
 }
 
+/* Panel where block b starts. */
+static int block_panel(const pass *s, int b) {
+    return (int)((long long)s->panels * b / s->blocks);
+}
+
 /* Task t: block t / parts of the columns, and part t % parts of the rows. A block split
  * into parts is built by each of its tasks (cheap next to its products): at batch 1, the
  * last layers have one block, and the threads share its rows. */
@@ -501,8 +509,8 @@ static void blocks_range(void *arg, long begin, long end, int worker) {
     uint8_t *col = cnn_thread_work(s->c, worker);
     for (long t = begin; t < end; t++) {
         int block = (int)(t / s->parts), part = (int)(t % s->parts);
-        int p0 = block * COL_PANELS * 16;
-        int n = s->P - p0 < COL_PANELS * 16 ? s->P - p0 : COL_PANELS * 16;
+        int p0 = block_panel(s, block) * 16, p1 = block_panel(s, block + 1) * 16;
+        int n = (p1 < s->P ? p1 : s->P) - p0;
         int m0 = s->row_blocks * part / s->parts * TILE_ROWS;
         int m1 = s->row_blocks * (part + 1) / s->parts * TILE_ROWS;
         if (m1 > s->M) m1 = s->M;
@@ -511,6 +519,15 @@ static void blocks_range(void *arg, long begin, long end, int worker) {
         out.C += p0; /* the block as a product of n columns */
         cnn_qgemm(s->M, n, s->K, s->a, col, m0, m1, 0, n, &out);
     }
+}
+
+/* Tasks per block of columns: the fewest (each builds the block's columns) that share the
+ * blocks evenly between the threads, a count of tasks the threads divide, or so many that
+ * the one left over is a small part (the tasks are the same size to a panel). */
+static int parts_of(int blocks, int threads, int row_blocks) {
+    int p = 1;
+    while ((blocks * p) % threads && blocks * p < 6 * threads && p < row_blocks) p++;
+    return p;
 }
 
 /* Shared: a sample's input quantised in padded planes (first the integers of a group's
@@ -545,12 +562,12 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
     s.K4 = s.K / 4;
     s.row_blocks = (s.M + TILE_ROWS - 1) / TILE_ROWS;
     s.c = c;
-    int blocks = (s.P + COL_PANELS * 16 - 1) / (COL_PANELS * 16);
+    s.panels = (s.P + 15) / 16;
+    s.blocks = (s.panels + COL_PANELS - 1) / COL_PANELS;
     int threads = cnn_conv_threads(c, (double)s.M * s.K * s.P); /* of one sample's group */
     /* Enough tasks to share between the threads: the integer sums give the same bits
      * however the work is cut, so the cut may follow the thread count. */
-    s.parts = blocks >= 2 * threads ? 1 : (2 * threads + blocks - 1) / blocks;
-    if (s.parts > s.row_blocks) s.parts = s.row_blocks;
+    s.parts = parts_of(s.blocks, threads, s.row_blocks);
     int quantise_threads = cnn_conv_threads(c, (double)first_bytes(g) * 64);
     float *zeros = (float *)(base + k.bias); /* the bias when there is none */
     for (s.n = 0; s.n < g->N; s.n++) {
@@ -565,7 +582,7 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
                                     .relu = g->relu,
                                     .C = y + ((size_t)s.n * g->OC + row0) * (size_t)s.P,
                                     .ldc = s.P};
-            cnn_parallel_for(c->workers, threads, (long)blocks * s.parts, blocks_range, &s);
+            cnn_parallel_for(c->workers, threads, (long)s.blocks * s.parts, blocks_range, &s);
         }
     }
 }
