@@ -5,6 +5,7 @@
 #
 #   bench/recipe.sh [RECIPE [SEEDS...]]     default: fashion-10m 1 2 3
 #   TORCH=0 bench/recipe.sh ...            cnn only
+#   CNN=0 bench/recipe.sh ...              PyTorch only (cnn's runs of the seeds done before)
 #
 # Each run's output goes to build/recipe/SIDE-RECIPE-SEED.log (cnn's model, log and learning
 # curve beside it); at the end a Markdown table: per seed and side the epochs run, the wall
@@ -52,6 +53,7 @@ rows=""
 for s in $seeds; do
     for side in cnn torch; do
         [ "$side" = torch ] && [ "${TORCH:-1}" = 0 ] && continue
+        [ "$side" = cnn ] && [ "${CNN:-1}" = 0 ] && continue
         log=$out/$side-$recipe-$s.log
         a=$(steal)
         t0=$(date +%s.%N)
