@@ -101,23 +101,55 @@ typedef struct step_job {
     float bc2_sqrt, step, keep, l2;
 } step_job;
 
-/* Elements [begin, end) of an SGD step. */
-static void sgd_range(void *arg, long begin, long end, int worker) {
-    const step_job *j = arg;
-    const cnn_optim_config *c = &j->opt->cfg;
-    float lr = c->lr, wd = c->weight_decay, mu = c->momentum;
-    float *b = j->opt->state, *p = j->p;
-    const float *g = j->g;
-    int first = j->first;
+/* Elements [begin, end) of an SGD step with momentum, for one case of the flags: called with
+ * constants, each case is a loop of its own that GCC vectorises (a select on a loop invariant
+ * kept the loop scalar; multiplying by 0 or 1 instead would change a -0 or a NaN). */
+static inline __attribute__((always_inline)) void
+sgd_momentum(float *restrict p, float *restrict b, const float *restrict g, long begin, long end,
+             float lr, float wd, float mu, int decay, int first, int nesterov) {
+#pragma omp simd
     for (long i = begin; i < end; i++) {
         float d = g[i];
-        if (wd != 0.0f) d += wd * p[i];
-        if (mu != 0.0f) {
-            b[i] = first ? d : mu * b[i] + d;
-            d = c->nesterov ? d + mu * b[i] : b[i];
-        }
-        p[i] -= lr * d;
+        if (decay) d += wd * p[i];
+        float m = d;
+        if (!first) m = mu * b[i] + d;
+        b[i] = m;
+        p[i] -= lr * (nesterov ? d + mu * m : m);
     }
+}
+
+/* Elements [begin, end) of an SGD step. */
+static inline CNN_BODY void sgd_elements_body(const step_job *j, long begin, long end) {
+    const cnn_optim_config *c = &j->opt->cfg;
+    float lr = c->lr, wd = c->weight_decay, mu = c->momentum;
+    float *p = j->p, *b = j->opt->state;
+    const float *g = j->g;
+    int decay = wd != 0.0f;
+    if (mu == 0.0f) {
+        if (decay) {
+#pragma omp simd
+            for (long i = begin; i < end; i++) p[i] -= lr * (g[i] + wd * p[i]);
+        } else {
+#pragma omp simd
+            for (long i = begin; i < end; i++) p[i] -= lr * g[i];
+        }
+        return;
+    }
+#define SGD_CASE(d, f, n)                                                                      \
+    case (d) | (f) << 1 | (n) << 2:                                                            \
+        sgd_momentum(p, b, g, begin, end, lr, wd, mu, d, f, n);                                \
+        break;
+    switch (decay | j->first << 1 | (c->nesterov != 0) << 2) {
+        SGD_CASE(0, 0, 0) SGD_CASE(1, 0, 0) SGD_CASE(0, 1, 0) SGD_CASE(1, 1, 0)
+        SGD_CASE(0, 0, 1) SGD_CASE(1, 0, 1) SGD_CASE(0, 1, 1) SGD_CASE(1, 1, 1)
+    }
+#undef SGD_CASE
+}
+CNN_DISPATCH(sgd_elements, (const step_job *j, long begin, long end), (j, begin, end))
+
+static void sgd_range(void *arg, long begin, long end, int worker) {
+    (void)worker;
+    sgd_elements(arg, begin, end);
 }
 
 static void sgd_step(cnn_optim *opt, float *p, const float *g, long n, cnn_workers *pool,
@@ -127,8 +159,7 @@ static void sgd_step(cnn_optim *opt, float *p, const float *g, long n, cnn_worke
 }
 
 /* Elements [begin, end) of an Adam or AdamW step. */
-static void adam_range(void *arg, long begin, long end, int worker) {
-    const step_job *j = arg;
+static inline CNN_BODY void adam_elements_body(const step_job *j, long begin, long end) {
     const cnn_optim_config *c = &j->opt->cfg;
     float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
     float *m = j->opt->state, *v = j->opt->state + j->opt->n, *p = j->p;
@@ -142,6 +173,12 @@ static void adam_range(void *arg, long begin, long end, int worker) {
         v[i] = b2 * v[i] + (1.0f - b2) * d * d;
         p[i] = pi - step * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
     }
+}
+CNN_DISPATCH(adam_elements, (const step_job *j, long begin, long end), (j, begin, end))
+
+static void adam_range(void *arg, long begin, long end, int worker) {
+    (void)worker;
+    adam_elements(arg, begin, end);
 }
 
 static void adam_step(cnn_optim *opt, float *p, const float *g, long n, cnn_workers *pool,
