@@ -228,14 +228,37 @@ static cnn_status check_ema(cnn_optim *opt) {
     return CNN_STATUS_OK;
 }
 
+typedef struct ema_job {
+    float d, e; /* avg = d avg + e value */
+    float *avg;
+    const float *value;
+} ema_job;
+
+/* Elements [begin, end) of the average. */
+static inline CNN_BODY void ema_elements_body(const ema_job *j, long begin, long end) {
+    float d = j->d, e = j->e, *restrict a = j->avg;
+    const float *restrict v = j->value;
+#pragma omp simd
+    for (long i = begin; i < end; i++) a[i] = d * a[i] + e * v[i];
+}
+CNN_DISPATCH(ema_elements, (const ema_job *j, long begin, long end), (j, begin, end))
+
+static void ema_range(void *arg, long begin, long end, int worker) {
+    (void)worker;
+    ema_elements(arg, begin, end);
+}
+
 cnn_status cnn_optim_update_ema(cnn_optim *opt) {
     cnn_status st = check_ema(opt);
     if (st) return st;
-    float d = opt->cfg.ema, e = 1.0f - d;
-    const float *p = cnn_net_params(opt->net), *s = cnn_net_state(opt->net);
-    float *a = opt->avg, *as = opt->avg + opt->n;
-    for (size_t i = 0; i < opt->n; i++) a[i] = d * a[i] + e * p[i];
-    for (size_t i = 0; i < opt->n_net_state; i++) as[i] = d * as[i] + e * s[i];
+    cnn_net *net = opt->net;
+    float d = opt->cfg.ema;
+    /* The parameters over the threads as the step shared them (each thread's part still in
+     * its cache), the state (batch norm's statistics, few) on this one. */
+    ema_job j = {d, 1.0f - d, opt->avg, cnn_net_params(net)};
+    cnn_parallel_for(cnn_net_workers(net), cnn_net_threads(net), (long)opt->n, ema_range, &j);
+    ema_job js = {d, 1.0f - d, opt->avg + opt->n, cnn_net_state(net)};
+    ema_elements(&js, 0, (long)opt->n_net_state);
     return CNN_STATUS_OK;
 }
 
