@@ -76,14 +76,17 @@ typedef struct gemm_job {
 static void gemm_block_range(void *arg, long begin, long end, int worker) {
     const gemm_job *j = arg;
     (void)worker;
-    for (long b = begin; j->by_columns && b < end; b++) {
-        int j0 = (int)b * CNN_GEMM_BLOCK_N;
-        int cols = j->N - j0 < CNN_GEMM_BLOCK_N ? j->N - j0 : CNN_GEMM_BLOCK_N;
-        const float *bb = j->trans_b ? j->B + (size_t)j0 * j->ldb : j->B + j0;
-        cnn_gemm(j->reference, j->trans_a, j->trans_b, j->M, cols, j->K, j->alpha, j->A, j->lda,
-                 bb, j->ldb, j->beta, j->C + j0, j->ldc);
+    if (j->by_columns) {
+        for (long b = begin; b < end; b++) {
+            int j0 = (int)b * CNN_GEMM_BLOCK_N;
+            int cols = j->N - j0 < CNN_GEMM_BLOCK_N ? j->N - j0 : CNN_GEMM_BLOCK_N;
+            const float *bb = j->trans_b ? j->B + (size_t)j0 * j->ldb : j->B + j0;
+            cnn_gemm(j->reference, j->trans_a, j->trans_b, j->M, cols, j->K, j->alpha, j->A,
+                     j->lda, bb, j->ldb, j->beta, j->C + j0, j->ldc);
+        }
+        return;
     }
-    for (long b = begin; !j->by_columns && b < end; b++) {
+    for (long b = begin; b < end; b++) {
         int i0 = (int)b * j->block_m;
         int rows = j->M - i0 < j->block_m ? j->M - i0 : j->block_m;
         const float *a = j->trans_a ? j->A + i0 : j->A + (size_t)i0 * j->lda;
