@@ -222,7 +222,7 @@ run:
 
 # ThreadSanitizer on what runs threads: the pool under every kernel (1, 2 and 3 threads) and
 # two networks trained from two threads at once.
-TSAN_TESTS := test_threads test_kernels test_workers
+TSAN_TESTS := test_threads test_kernels test_workers test_micro
 check-tsan:
 	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" \
 	    $(TSAN_TESTS:%=build-tsan/tests/%)

@@ -29,7 +29,7 @@ typedef struct train_opts {
     const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
     const char *out, *log, *plot, *resume, *best, *budget, *recipe;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
-    int sync_bn, bucket_kb, shard, serve, tta;
+    int sync_bn, bucket_kb, shard, serve, tta, micro_batch;
     float lr, momentum, wd, gamma, min_lr, clip, smoothing, ema;
 } train_opts;
 
@@ -64,6 +64,7 @@ typedef struct train_opts {
         {"patience", OPT_INT, &(c)->patience, "E", "stop after E epochs without a better validation result (0: never) [0]", 0, 100000, 0}, \
         {"input", OPT_STRING, &(c)->input, "CxHxW", "image size for folders of images [3x32x32]", 0, 0, 0}, \
         {"seed", OPT_INT, &(c)->seed, "S", "random seed: same seed, same weights [1]", 0, 2147483647, 0}, \
+        {"micro-batch", OPT_INT, &(c)->micro_batch, "M", "cut each batch into micro-batches of M samples, each run whole by one thread, their gradients added in order (not with batch norm or dropout; M >= the batch: each layer split over the threads instead) [0: automatic, 32 for small networks without them]", 0, 65536, 0}, \
         {"threads", OPT_INT, &(c)->threads, "T", "threads, at most the processors this process may use (results do not depend on it) [all, at most 8]", 1, 1024, 0}, \
         {"out", OPT_STRING, &(c)->out, "FILE", "checkpoint written after every epoch [model.ckpt; with --resume the resumed file]", 0, 0, 0}, \
         {"best", OPT_STRING, &(c)->best, "FILE", "also keep the epoch with the best validation result here", 0, 0, 0}, \
@@ -83,7 +84,7 @@ static const char *const FIXED[] = {"model", "loss", "batch", "opt", "lr", "mome
                                     "schedule", "warmup", "step-size", "gamma", "min-lr",
                                     "clip", "label-smoothing", "augment", "preprocess",
                                     "no-normalize", "val", "limit", "patience", "input",
-                                    "seed", "sync-bn", "tta", "ema", "recipe", NULL};
+                                    "seed", "sync-bn", "tta", "ema", "recipe", "micro-batch", NULL};
 
 static const char ABOUT[] =
     "Trains a network and evaluates it on the test set. A checkpoint is written after every\n"
@@ -210,6 +211,7 @@ static int new_config(const train_opts *c, const cli_opt *o, cnn_train_config *c
     cfg->patience = c->patience;
     cfg->sync_bn = c->sync_bn;
     cfg->tta = c->tta;
+    cfg->micro_batch = c->micro_batch;
     int loss = cnn_loss_parse(c->loss);
     double v;
     int frac;

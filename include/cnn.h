@@ -1142,6 +1142,19 @@ typedef struct cnn_train_config {
     int batch;              /* [64] */
     uint64_t seed;          /* [1] */
     int threads;            /* [0: cnn_cpu_count(), at most 8] */
+    /* Data parallelism inside the process: each batch is cut into micro-batches of this many
+     * samples (the last may hold fewer), each run forward and backward whole by one thread,
+     * and their parameter gradients are added in micro-batch order; the loss is the whole
+     * batch's, on all the micro-batches' outputs together. The cut does not depend on the
+     * thread count, so neither do the results; the threads meet three times a step instead of
+     * twice per layer. Each micro-batch beyond the first keeps a copy of the gradients. A
+     * network with a layer that needs the whole batch in a training pass (batch norm,
+     * dropout) cannot be cut: asking for more than one micro-batch is then an error. A
+     * micro-batch of at least the batch: whole-batch passes, each layer split over the
+     * threads. [0: automatic: 32 for a network that can be cut and whose parameters take no
+     * more memory than 32 samples' activations (small networks such as LeNet-5), else the
+     * whole batch] */
+    int micro_batch;
     cnn_optim_config optim; /* [AdamW, lr 0.002, weight decay 0.05] */
     cnn_schedule_kind schedule; /* [cosine] */
     int warmup;             /* epochs of linear warm-up [0] */

@@ -76,9 +76,11 @@ void cnn_net_free(cnn_net *net) {
     free(net->nodes);
     cnn_free(net->name_index);
     cnn_free(net->auto_next);
-    cnn_free(net->params);
-    cnn_free(net->grads);
-    cnn_free(net->state);
+    if (!net->replica) {
+        cnn_free(net->params);
+        cnn_free(net->grads);
+        cnn_free(net->state);
+    }
     cnn_prep_clear(&net->prep);
     free(net);
 }
@@ -580,6 +582,47 @@ cnn_status cnn_net_prepare(cnn_net *net, int max_batch) {
     }
     net->max_batch = max_batch;
     return CNN_STATUS_OK;
+}
+
+cnn_status cnn_net_replica(cnn_net *net, int max_batch, cnn_net **out) {
+    *out = NULL;
+    char *text = cnn_net_to_text(net), err[1024];
+    if (!text) return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory copying the network");
+    cnn_net *rep = NULL;
+    cnn_status st = cnn_net_plan_text(text, "replica", &rep, err, sizeof err);
+    free(text);
+    if (st) return cnn_error(net, st, "copying the network: %s", err);
+    /* The text names every layer and its inputs; the output is the last layer unless set. */
+    CNN_ASSERT(rep->n_nodes == net->n_nodes && rep->n_params == net->n_params &&
+               rep->n_state == net->n_state);
+    rep->output = net->output;
+    rep->defer_params = 0;
+    rep->replica = 1;
+    rep->threads = 1;
+    cnn_net_replica_bind(rep, net, NULL);
+    if ((st = cnn_net_prepare(rep, max_batch))) {
+        cnn_error(net, st, "%s", rep->err);
+        cnn_net_free(rep);
+        return st;
+    }
+    *out = rep;
+    return CNN_STATUS_OK;
+}
+
+void cnn_net_replica_bind(cnn_net *rep, const cnn_net *net, float *grads) {
+    CNN_ASSERT(rep->replica && rep->n_params == net->n_params);
+    rep->params = net->params;
+    rep->state = net->state;
+    rep->grads = grads;
+    rep->reference = net->reference;
+    rep->training = net->training;
+    rep->no_input_grads = net->no_input_grads;
+}
+
+int cnn_net_whole_batch_layer(const cnn_net *net) {
+    for (int i = 0; i < net->n_nodes; i++)
+        if (net->nodes[i]->type->whole_batch) return i;
+    return -1;
 }
 
 static void bind_views(cnn_net *net) {

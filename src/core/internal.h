@@ -249,6 +249,10 @@ typedef struct cnn_layer_type {
     /* Whether backward honours c->fresh; for the other layers the graph clears a fresh input
      * gradient before their backward. */
     int writes_fresh;
+    /* Training passes need the whole batch at once: the layer computes statistics over the
+     * batch (batch norm) or draws from the network's one random stream in order (dropout).
+     * The trainer's micro-batches (cnn_train_config.micro_batch) cannot split such a network. */
+    int whole_batch;
     /* Multiply-adds of one sample's forward pass. NULL: counted as 0. */
     uint64_t (*macs)(const cnn_node *n);
     /* Describes the layer's tensors (cnn_net_param_tensor, src/params.c): fills name, role,
@@ -370,6 +374,8 @@ struct cnn_net {
      * parameter or state memory, which cnn_net_alloc_params makes once the file is known to
      * hold that many values. */
     int defer_params;
+    /* A replica (cnn_net_replica): params, grads and state are another's, never freed here. */
+    int replica;
     int output;          /* index of the output node */
     int inputs[CNN_MAX_INPUTS], n_inputs;
     float *params, *grads, *state;
@@ -428,6 +434,18 @@ cnn_status cnn_net_alloc_params(cnn_net *net);
  * and sizes, for a reader that checks what a file holds before allocating what it promises. */
 cnn_status cnn_net_plan_text(const char *text, const char *source, cnn_net **out, char *err,
                              size_t errlen);
+
+/* Replicas: networks with another's layers for passes run side by side on parts of a batch
+ * (the trainer's micro-batches, src/train/trainer_micro.c). A replica has its own activations
+ * for up to max_batch samples and runs on one thread; it owns no parameters, gradients or
+ * state: cnn_net_replica_bind points it at net's parameters and state (read by its passes,
+ * never written: no layer of a network that needs the whole batch may be in it) and at a
+ * gradient buffer of net's n_params floats, which its backward passes add into. Bind before
+ * each pass: net's buffers move when layers are added. Free it with cnn_net_free. */
+cnn_status cnn_net_replica(cnn_net *net, int max_batch, cnn_net **out);
+void cnn_net_replica_bind(cnn_net *rep, const cnn_net *net, float *grads);
+/* The first layer whose type has whole_batch set, or -1. */
+int cnn_net_whole_batch_layer(const cnn_net *net);
 
 /* Opens path for reading (*out, "rb") when it is a regular file, and its length into *size
  * (when size is not NULL). A folder, a FIFO, a device or a socket is refused at once, with

@@ -436,4 +436,5 @@ const cnn_layer_type cnn_layer_batchnorm = {
     .backward = bn_backward,
     .writes_fresh = 1,
     .tensors = bn_tensors,
+    .whole_batch = 1,
 };

@@ -93,4 +93,5 @@ const cnn_layer_type cnn_layer_dropout = {
     .saved_bytes = dropout_saved_bytes,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .whole_batch = 1,
 };

@@ -64,12 +64,13 @@ cnn_train_config cnn_train_defaults(void) {
 
 static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
     const cnn_optim_config *o = &c->optim;
-    if (c->epochs < 1 || c->batch < 1 || c->threads < 0 || c->threads > 1024)
+    if (c->epochs < 1 || c->batch < 1 || c->threads < 0 || c->threads > 1024 ||
+        c->micro_batch < 0)
         return cnn_trainer_fail(
             tr, CNN_STATUS_INVALID_ARGUMENT,
-            "epochs %d, batch %d, threads %d: epochs and batch must be at least 1, "
-            "threads 0 (all) to 1024",
-            c->epochs, c->batch, c->threads);
+            "epochs %d, batch %d, threads %d, micro-batch %d: epochs and batch must be at "
+            "least 1, threads 0 (all) to 1024, the micro-batch 0 (automatic) or more",
+            c->epochs, c->batch, c->threads, c->micro_batch);
     if (!(o->lr > 0) || !isfinite(o->lr))
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
                                 "learning rate %g: it must be above 0", (double)o->lr);
@@ -219,15 +220,20 @@ static cnn_status setup(cnn_trainer *tr) {
         cnn_net_set_batch_sync(net, &sync);
         tr->synced = 1;
     }
-    const cnn_train_comm *m = c->comm;
-    tr->bucketing = m && m->size > 1 && m->start_sum && m->wait_sums && c->bucket_bytes > 0;
-    if (tr->bucketing) cnn_net_set_backward_hook(net, bucket_ready, tr);
     if (cnn_net_set_threads(net, threads) || cnn_net_prepare(net, tr->local))
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
     tr->score = score_layer(net, c->loss);
+    cnn_status st = cnn_trainer_micro_setup(tr);
+    if (st) return st;
+    /* Buckets go out as backward passes layers; micro-batches sum their gradients after all
+     * of theirs, so they are sent in one sum then. */
+    const cnn_train_comm *m = c->comm;
+    tr->bucketing = m && m->size > 1 && m->start_sum && m->wait_sums && c->bucket_bytes > 0 &&
+                    tr->micro.count == 1;
+    if (tr->bucketing) cnn_net_set_backward_hook(net, bucket_ready, tr);
     int whole = ds->ids ? ds->n_whole : ds->n;
     tr->steps = whole / c->batch; /* the last partial batch is dropped (batch norm) */
-    cnn_status st = cnn_trainer_shard_setup(tr); /* a sharded epoch may be shorter */
+    st = cnn_trainer_shard_setup(tr); /* a sharded epoch may be shorter */
     if (st) return st;
     cnn_trainer_set_schedule(tr);
     size_t numel = cnn_shape_numel(&ds->shape), pixels = numel / (size_t)ds->shape.dim[0];
@@ -455,6 +461,7 @@ void cnn_trainer_free(cnn_trainer *tr) {
     cnn_free(tr->it);
     cnn_free(tr->ft);
     cnn_free(tr->dz);
+    cnn_trainer_micro_free(&tr->micro);
     cnn_free(tr->sums);
     if (tr->synced) cnn_net_set_batch_sync(tr->net, NULL); /* the comm may go before the net */
     if (tr->bucketing) cnn_net_set_backward_hook(tr->net, NULL, NULL);
@@ -513,27 +520,26 @@ static void load_batch(cnn_trainer *tr) {
     for (int i = 0; i < tr->local; i++) load_sample(tr, idx[i], i, seed);
 }
 
-/* The loss of the batch on the score layer, its gradient in dz, and the correct predictions
- * (samples, or pixels for segmentation) added to the epoch's counts. */
-static cnn_status loss_of_batch(cnn_trainer *tr, float *loss) {
+/* Predictions counted are samples, or pixels for segmentation. */
+cnn_status cnn_trainer_batch_loss(cnn_trainer *tr, const float *scores, float *loss) {
     const cnn_node *s = tr->net->nodes[tr->score];
     int B = tr->local, K = s->shape.dim[0];
     size_t numel = cnn_node_numel(s), P = numel / (size_t)K;
     cnn_status st;
     switch (tr->cfg.loss) {
     case CNN_LOSS_MSE:
-        return cnn_loss_mse(s->y, tr->ft, (size_t)B * numel, loss, tr->dz);
+        return cnn_loss_mse(scores, tr->ft, (size_t)B * numel, loss, tr->dz);
     case CNN_LOSS_BCE_LOGITS:
-        return cnn_loss_bce_logits(s->y, tr->ft, (size_t)B * numel, loss, tr->dz);
+        return cnn_loss_bce_logits(scores, tr->ft, (size_t)B * numel, loss, tr->dz);
     case CNN_LOSS_SOFTMAX_CE:
     case CNN_LOSS_PIXEL_CE:
         break;
     }
-    st = cnn_loss_cross_entropy_smoothed(s->y, tr->it, B, K, (int)P, tr->cfg.label_smoothing, loss,
-                                         tr->dz);
+    st = cnn_loss_cross_entropy_smoothed(scores, tr->it, B, K, (int)P, tr->cfg.label_smoothing,
+                                         loss, tr->dz);
     for (int i = 0; !st && i < B; i++)
         for (size_t p = 0; p < P; p++) {
-            const float *z = s->y + (size_t)i * numel + p;
+            const float *z = scores + (size_t)i * numel + p;
             int best = 0;
             for (int k = 1; k < K; k++)
                 if (z[k * P] > z[best * P]) best = k;
@@ -603,12 +609,17 @@ static cnn_status forward_backward(cnn_trainer *tr, float *loss) {
     cnn_net *net = tr->net;
     cnn_net_set_training(net, 1);
     cnn_net_set_input_grads(net, 0); /* training never reads the images' gradient */
-    cnn_net_zero_grad(net);
     int64_t correct = tr->correct, counted = tr->counted;
     tr->pending_end = net->n_params; /* buckets: nothing sent yet */
-    cnn_status st = cnn_net_forward(net, tr->x, tr->local);
-    if (!st) st = loss_of_batch(tr, loss);
-    if (!st) st = cnn_net_backward_from(net, tr->score, tr->dz, CNN_BACKPROP_PLAIN);
+    cnn_status st;
+    if (tr->micro.count > 1) {
+        st = cnn_trainer_micro_pass(tr, loss);
+    } else {
+        cnn_net_zero_grad(net);
+        st = cnn_net_forward(net, tr->x, tr->local);
+        if (!st) st = cnn_trainer_batch_loss(tr, net->nodes[tr->score]->y, loss);
+        if (!st) st = cnn_net_backward_from(net, tr->score, tr->dz, CNN_BACKPROP_PLAIN);
+    }
     if (st && tr->bucketing) { /* no sum may stay in flight */
         char ignored[64];
         tr->cfg.comm->wait_sums(tr->cfg.comm->user, ignored, sizeof ignored);
@@ -623,7 +634,8 @@ static cnn_status forward_backward(cnn_trainer *tr, float *loss) {
     float norm = st ? 0 : cnn_net_clip_grad_norm(net, tr->cfg.clip > 0 ? tr->cfg.clip : INFINITY);
     if (!st && isfinite(norm)) return CNN_STATUS_OK;
     char where[512] = "no layer holds a non-finite value";
-    cnn_net_find_nonfinite(net, where, sizeof where);
+    if (tr->micro.count <= 1 || !cnn_trainer_micro_nonfinite(tr, where, sizeof where))
+        cnn_net_find_nonfinite(net, where, sizeof where);
     const char *what = st == CNN_STATUS_NUMERIC ? "the loss is not finite"
                        : st                     ? cnn_net_last_error(net)
                                                 : "the gradient is not finite";

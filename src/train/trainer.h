@@ -11,6 +11,19 @@
 
 #define CNN_TRAIN_LOG_HEADER "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n"
 
+/* Micro-batches (trainer_micro.c, cnn_train_config.micro_batch): each step's `local` samples
+ * cut into `count` parts of `size` (the last may hold fewer), each run forward and backward by
+ * one thread in a replica of the network; count 1: whole-batch passes, the layers split over
+ * the threads. */
+typedef struct cnn_micro {
+    int count, size;
+    cnn_net **nets;     /* each micro-batch's replica */
+    float *grads;       /* micro-batches 1 to count-1's gradients, n_params floats each (0's
+                         * are the network's own) */
+    float *scores;      /* the score layer's outputs of all the micro-batches: the batch's */
+    cnn_status *st;     /* each micro-batch's status in the phase just run */
+} cnn_micro;
+
 struct cnn_trainer {
     cnn_net *net;
     int owns_net; /* resumed runs load their own network */
@@ -61,6 +74,7 @@ struct cnn_trainer {
     int bucketing;
     size_t pending_end;
     cnn_status bucket_status;
+    cnn_micro micro;
     float *x, *scratch, *ft, *dz;
     int32_t *it;
     char *log; /* CSV, header included */
@@ -73,6 +87,23 @@ struct cnn_trainer {
 double cnn_trainer_now(void);
 cnn_status cnn_trainer_fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The loss of the batch whose score-layer outputs are scores (the step's samples, in order),
+ * its gradient in dz, and the correct predictions added to the epoch's counts. */
+cnn_status cnn_trainer_batch_loss(cnn_trainer *tr, const float *scores, float *loss);
+
+/* Micro-batches (trainer_micro.c). Setup, once the network is prepared and the score layer
+ * known: the size from the configuration (0: automatic), the replicas when there are several;
+ * an error when the network needs whole batches and the configuration asks for more than
+ * one. */
+cnn_status cnn_trainer_micro_setup(cnn_trainer *tr);
+void cnn_trainer_micro_free(cnn_micro *m);
+/* Forward, loss and backward of the step's samples (tr->x) over the micro-batches: the
+ * network's gradients hold the batch's, the loss its mean. */
+cnn_status cnn_trainer_micro_pass(cnn_trainer *tr, float *loss);
+/* cnn_net_find_nonfinite over the micro-batches' replicas: 1 with a message naming the layer,
+ * the micro-batch and its samples, or 0. */
+int cnn_trainer_micro_nonfinite(cnn_trainer *tr, char *msg, size_t size);
 
 /* The end of an epoch: validation, the log line, the best result, patience, checkpoints and
  * the epoch callback (trainer_state.c). */

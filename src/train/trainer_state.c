@@ -183,6 +183,7 @@ static const key KEYS[] = {
     CFG("tta", K_INT, tta, 0, 1),
     CFG("patience", K_INT, patience, 0, INT_MAX),
     CFG("sync_bn", K_INT, sync_bn, 0, 1),
+    CFG("micro_batch", K_INT, micro_batch, 0, INT_MAX),
     POS("epoch", K_INT, epoch, 0, INT_MAX),
     POS("step", K_INT, step, 0, INT_MAX),
     POS("sum_loss", K_DOUBLE, sum_loss, 0, 0),

@@ -1,0 +1,166 @@
+/*
+ * trainer_micro.c - data parallelism inside one process (cnn_train_config.micro_batch).
+ *
+ * A step's samples are cut into micro-batches of a fixed size, whatever the thread count. Each
+ * runs forward and backward whole, on one thread, in a replica of the network of its own (its
+ * own activations; the network's parameters, read in place). The loss is the whole batch's,
+ * computed once on all the micro-batches' scores together, so its gradient is the one a
+ * whole-batch pass would give; the micro-batches' parameter gradients are then added in
+ * micro-batch order: micro-batch 0 writes the network's gradients, micro-batch k > 0 a buffer
+ * of its own, and the sum is g0 + g1 + g2 ... element by element. Which thread ran which
+ * micro-batch changes nothing, so the results are the same bits at any thread count.
+ *
+ * Why: a whole-batch pass splits every layer over the threads, so each layer's output is
+ * handed from the threads that wrote it to those that read it, twice per layer and step; on a
+ * host whose two cores sit on two dies that hand-over costs as much as a small network's
+ * arithmetic (docs/BENCHMARKS.md). Here a thread's activations stay in its core's cache and
+ * the threads meet three times a step: scores, gradients, their sum.
+ */
+#include "trainer.h"
+
+/* Automatic micro-batches: this many samples, when the gradients (one copy per micro-batch
+ * beyond the first) are no bigger than a micro-batch's activations. */
+#define MICRO_AUTO 32
+
+/* Floats of the gradient sum handed to a thread at a time. */
+#define SUM_PART ((size_t)1 << 14)
+
+/* The samples of micro-batch k and the first of them. */
+static int micro_first(const cnn_micro *m, int k) { return k * m->size; }
+static int micro_samples(const cnn_trainer *tr, int k) {
+    int rest = tr->local - micro_first(&tr->micro, k);
+    return rest < tr->micro.size ? rest : tr->micro.size;
+}
+
+/* The gradient buffer micro-batch k adds into. */
+static float *micro_grads(cnn_trainer *tr, int k) {
+    return k == 0 ? tr->net->grads : tr->micro.grads + (size_t)(k - 1) * tr->net->n_params;
+}
+
+cnn_status cnn_trainer_micro_setup(cnn_trainer *tr) {
+    cnn_net *net = tr->net;
+    cnn_micro *m = &tr->micro;
+    int size = tr->cfg.micro_batch, whole = cnn_net_whole_batch_layer(net);
+    if (size == 0) /* automatic */
+        size = whole < 0 && net->n_params * sizeof(float) <=
+                                MICRO_AUTO * cnn_net_activation_bytes(net)
+                   ? MICRO_AUTO
+                   : tr->local;
+    m->size = size < tr->local ? size : tr->local;
+    m->count = (tr->local + m->size - 1) / m->size;
+    if (m->count == 1) return CNN_STATUS_OK;
+    if (whole >= 0) {
+        const cnn_node *n = net->nodes[whole];
+        return cnn_trainer_fail(
+            tr, CNN_STATUS_INVALID_ARGUMENT,
+            "micro-batches of %d: layer '%s' (%s) needs the whole batch in each training pass; "
+            "set the micro-batch to 0 (automatic) or to at least the batch (%d)",
+            size, n->name, n->type->name, tr->local);
+    }
+    size_t out = cnn_shape_numel(&net->nodes[tr->score]->shape);
+    m->nets = cnn_calloc((size_t)m->count, sizeof *m->nets);
+    m->grads = cnn_alloc((size_t)(m->count - 1) * net->n_params * sizeof *m->grads);
+    m->scores = cnn_alloc((size_t)tr->local * out * sizeof *m->scores);
+    m->st = cnn_calloc((size_t)m->count, sizeof *m->st);
+    if (!m->nets || (net->n_params && !m->grads) || !m->scores || !m->st)
+        return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY,
+                                "out of memory for %d micro-batches of %d", m->count, m->size);
+    for (int k = 0; k < m->count; k++)
+        if (cnn_net_replica(net, m->size, &m->nets[k]))
+            return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "micro-batch %d: %s", k,
+                                    cnn_net_last_error(net));
+    return CNN_STATUS_OK;
+}
+
+void cnn_trainer_micro_free(cnn_micro *m) {
+    for (int k = 0; m->nets && k < m->count; k++) cnn_net_free(m->nets[k]);
+    cnn_free(m->nets);
+    cnn_free(m->grads);
+    cnn_free(m->scores);
+    cnn_free(m->st);
+    *m = (cnn_micro){0};
+}
+
+/* One phase of a step over the micro-batches, each on the thread that claims it. */
+enum { PHASE_FORWARD, PHASE_BACKWARD };
+
+typedef struct micro_job {
+    cnn_trainer *tr;
+    int phase;
+} micro_job;
+
+static void micro_run(void *arg, long begin, long end, int worker) {
+    const micro_job *j = arg;
+    cnn_trainer *tr = j->tr;
+    cnn_net *net = tr->net;
+    size_t numel = cnn_shape_numel(&tr->train->shape);
+    size_t out = cnn_shape_numel(&net->nodes[tr->score]->shape);
+    for (long k = begin; k < end; k++) {
+        cnn_net *rep = tr->micro.nets[k];
+        int first = micro_first(&tr->micro, (int)k), n = micro_samples(tr, (int)k);
+        cnn_status st;
+        if (j->phase == PHASE_FORWARD) {
+            cnn_net_replica_bind(rep, net, micro_grads(tr, (int)k));
+            st = cnn_net_forward(rep, tr->x + (size_t)first * numel, n);
+            if (!st)
+                memcpy(tr->micro.scores + (size_t)first * out, rep->nodes[tr->score]->y,
+                       (size_t)n * out * sizeof(float));
+        } else {
+            cnn_net_zero_grad(rep);
+            st = cnn_net_backward_from(rep, tr->score, tr->dz + (size_t)first * out,
+                                       CNN_BACKPROP_PLAIN);
+        }
+        tr->micro.st[k] = st;
+    }
+}
+
+/* Runs a phase; the first failing micro-batch's message becomes the network's. */
+static cnn_status micro_phase(cnn_trainer *tr, int phase) {
+    micro_job j = {tr, phase};
+    cnn_parallel_for(cnn_net_workers(tr->net), tr->net->threads, tr->micro.count, micro_run, &j);
+    for (int k = 0; k < tr->micro.count; k++)
+        if (tr->micro.st[k])
+            return cnn_error(tr->net, tr->micro.st[k], "micro-batch %d (samples %d to %d): %s", k,
+                             micro_first(&tr->micro, k),
+                             micro_first(&tr->micro, k) + micro_samples(tr, k) - 1,
+                             cnn_net_last_error(tr->micro.nets[k]));
+    return CNN_STATUS_OK;
+}
+
+/* g0 += g1, then += g2, ...: parts of SUM_PART floats, each element's additions in order. */
+static inline CNN_BODY void sum_parts_body(void *arg, long begin, long end, int worker) {
+    cnn_trainer *tr = arg;
+    size_t n = tr->net->n_params;
+    float *restrict g = tr->net->grads;
+    for (long part = begin; part < end; part++) {
+        size_t a = (size_t)part * SUM_PART, b = n - a < SUM_PART ? n : a + SUM_PART;
+        for (int k = 1; k < tr->micro.count; k++) {
+            const float *restrict h = micro_grads(tr, k);
+#pragma omp simd
+            for (size_t i = a; i < b; i++) g[i] += h[i];
+        }
+    }
+}
+CNN_DISPATCH(sum_parts, (void *arg, long begin, long end, int worker), (arg, begin, end, worker))
+
+cnn_status cnn_trainer_micro_pass(cnn_trainer *tr, float *loss) {
+    cnn_status st = micro_phase(tr, PHASE_FORWARD);
+    if (!st) st = cnn_trainer_batch_loss(tr, tr->micro.scores, loss);
+    if (!st) st = micro_phase(tr, PHASE_BACKWARD);
+    if (st) return st;
+    long parts = (long)((tr->net->n_params + SUM_PART - 1) / SUM_PART);
+    cnn_parallel_for(cnn_net_workers(tr->net), tr->net->threads, parts, sum_parts, tr);
+    return CNN_STATUS_OK;
+}
+
+int cnn_trainer_micro_nonfinite(cnn_trainer *tr, char *msg, size_t size) {
+    for (int k = 0; k < tr->micro.count; k++) {
+        char where[512];
+        if (!cnn_net_find_nonfinite(tr->micro.nets[k], where, sizeof where)) continue;
+        int first = micro_first(&tr->micro, k);
+        snprintf(msg, size, "%s in micro-batch %d, whose samples are %d to %d of the batch", where,
+                 k, first, first + micro_samples(tr, k) - 1);
+        return 1;
+    }
+    return 0;
+}
