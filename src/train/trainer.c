@@ -240,7 +240,9 @@ static cnn_status setup(cnn_trainer *tr) {
     size_t out = cnn_shape_numel(&net->nodes[tr->score]->shape);
     tr->perm = cnn_alloc((size_t)ds->n * sizeof *tr->perm);
     tr->x = cnn_alloc((size_t)tr->local * numel * sizeof *tr->x);
-    tr->scratch = cnn_alloc(2 * numel * sizeof *tr->scratch + pixels * sizeof(float));
+    tr->scratch_stride = ((2 * numel + pixels) * sizeof(float) + 4095) / 4096 * 4096;
+    tr->scratch_threads = threads;
+    tr->scratch = cnn_alloc((size_t)threads * tr->scratch_stride);
     tr->it = cnn_alloc((size_t)tr->local * (ds->masks ? pixels : 1) * sizeof *tr->it);
     tr->ft = ds->targets ? cnn_alloc((size_t)tr->local * ds->n_targets * sizeof *tr->ft) : NULL;
     tr->dz = cnn_alloc((size_t)tr->local * out * sizeof *tr->dz);
@@ -475,7 +477,7 @@ void cnn_trainer_free(cnn_trainer *tr) {
 
 /* Sample i of the batch: the image augmented and preprocessed, its targets. A mask goes
  * through the image's geometric transforms, drawn from the same seed, so they stay aligned. */
-static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed) {
+static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed, float *scratch) {
     const cnn_dataset *ds = tr->train;
     int C = ds->shape.dim[0], H = ds->shape.rank == 3 ? ds->shape.dim[1] : 1;
     int W = ds->shape.dim[ds->shape.rank - 1];
@@ -483,8 +485,8 @@ static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed) {
     float *x = tr->x + (size_t)i * numel;
     uint64_t s = cnn_seed_mix(seed, (uint64_t)(ds->ids ? ds->ids[idx] : idx)); /* its place */
     cnn_dataset_sample(ds, idx, x);
-    cnn_augment_image(&tr->cfg.augment, x, C, H, W, s, tr->scratch);
-    cnn_prep_apply(cnn_net_preprocess(tr->net), &ds->shape, x, 1, tr->scratch);
+    cnn_augment_image(&tr->cfg.augment, x, C, H, W, s, scratch);
+    cnn_prep_apply(cnn_net_preprocess(tr->net), &ds->shape, x, 1, scratch);
     cnn_task task = cnn_loss_task(tr->cfg.loss); /* a set may hold labels and masks both */
     if (task == CNN_TASK_CLASSIFICATION) tr->it[i] = ds->y[idx];
     if (task == CNN_TASK_REGRESSION)
@@ -498,13 +500,28 @@ static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed) {
                            .rot90 = a->rot90,
                            .translate = a->translate};
         const int32_t *m = ds->masks + (size_t)idx * pixels;
-        float *mf = tr->scratch + 2 * numel;
+        float *mf = scratch + 2 * numel;
         for (size_t p = 0; p < pixels; p++) mf[p] = (float)m[p];
-        cnn_augment_image(&geo, mf, 1, H, W, s, tr->scratch);
+        cnn_augment_image(&geo, mf, 1, H, W, s, scratch);
         for (size_t p = 0; p < pixels; p++) tr->it[(size_t)i * pixels + p] = (int32_t)mf[p];
     }
 }
 
+typedef struct load_job {
+    cnn_trainer *tr;
+    const int32_t *idx; /* the samples' places in the set */
+    uint64_t seed;
+} load_job;
+
+/* Each sample's augmentation is seeded by its place: which thread loads it changes nothing. */
+static void load_range(void *arg, long begin, long end, int worker) {
+    const load_job *j = arg;
+    float *scratch = (float *)((char *)j->tr->scratch + (size_t)worker * j->tr->scratch_stride);
+    for (long i = begin; i < end; i++) load_sample(j->tr, j->idx[i], (int)i, j->seed, scratch);
+}
+
+/* The step's samples, loaded by the threads: with micro-batches, the caller's first samples
+ * and the other thread's last ones are the micro-batches each then runs. */
 static void load_batch(cnn_trainer *tr) {
     const cnn_dataset *ds = tr->train;
     if (tr->perm_epoch != tr->epoch) {
@@ -517,7 +534,9 @@ static void load_batch(cnn_trainer *tr) {
     /* A rank's next samples of its shard, or its slice of the whole batch. */
     const int32_t *idx = ds->ids ? tr->perm + (size_t)tr->step * tr->local
                                  : tr->perm + (size_t)tr->step * tr->cfg.batch + tr->first;
-    for (int i = 0; i < tr->local; i++) load_sample(tr, idx[i], i, seed);
+    load_job j = {tr, idx, seed};
+    int threads = tr->net->threads < tr->scratch_threads ? tr->net->threads : tr->scratch_threads;
+    cnn_parallel_for(cnn_net_workers(tr->net), threads, tr->local, load_range, &j);
 }
 
 /* Predictions counted are samples, or pixels for segmentation. */

@@ -76,6 +76,10 @@ struct cnn_trainer {
     cnn_status bucket_status;
     cnn_micro micro;
     float *x, *scratch, *ft, *dz;
+    /* The augmentation's scratch of each of scratch_threads threads, scratch_stride bytes
+     * apart (whole pages: no line shared). */
+    size_t scratch_stride;
+    int scratch_threads;
     int32_t *it;
     char *log; /* CSV, header included */
     size_t log_len, log_cap;
