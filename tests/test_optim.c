@@ -143,13 +143,37 @@ static void all_cases(void) {
     }
 }
 
+/* The gradient's norm (cnn_net_clip_grad_norm, which the trainer calls every step) bit for bit
+ * against its rule written out: eight sums of squares in double, element i into sum i mod 8,
+ * added ((0 + 1) + (2 + 3)) + ((4 + 5) + (6 + 7)); 837 gradients, not a multiple of 8. (Sums
+ * in double rarely differ in the float they round to, so another order of the additions
+ * mostly passes too: this guards the float result, test_api the value.) */
+static void check_norm(void) {
+    cnn_net *net = t_net("input x - shape=3x8x8; conv2d c - out=4 kernel=3; flatten f -; "
+                         "dense d - out=5", 11);
+    size_t n = cnn_net_param_count(net);
+    float *g = cnn_net_grads(net);
+    t_fill(g, n, 9, -3.0f, 3.0f);
+    g[5] = -0.0f;
+    g[n - 1] = 1e-30f;
+    double p[8] = {0};
+    for (size_t i = 0; i < n; i++) p[i % 8] += (double)g[i] * g[i];
+    float want = (float)sqrt(((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])));
+    float got = cnn_net_clip_grad_norm(net, INFINITY);
+    T_CHECK(memcmp(&got, &want, sizeof got) == 0, "gradient norm (%s): %.9g, written out %.9g",
+            cnn_isa_name(cnn_isa()), got, want);
+    cnn_net_free(net);
+}
+
 int main(int argc, char **argv) {
     t_isa_option(&argc, &argv);
     int level = cnn_isa();
     all_cases();
+    check_norm();
     if (level >= CNN_ISA_AVX2) { /* the loops' other compilation */
         cnn_isa_set(CNN_ISA_BASELINE);
         all_cases();
+        check_norm();
         cnn_isa_set(level);
     }
     return t_finish();
