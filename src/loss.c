@@ -30,40 +30,44 @@ cnn_status cnn_loss_cross_entropy_smoothed(const float *logits, const int32_t *l
     return cnn_loss_cross_entropy_ex(logits, labels, count, classes, pixels, &o, loss, grad);
 }
 
-/* Without weights the arithmetic is the plain formula's, term for term: w_y = 1.0 and C = 1.0
- * multiply exactly, c_k is q_k as (1 - s) + s/K or s/K, and s = 0 takes lse - z_y directly.
- * So the unweighted results do not depend on the weighted code, bit for bit. */
-cnn_status cnn_loss_cross_entropy_ex(const float *logits, const int32_t *labels, int count,
-                                     int classes, int pixels, const cnn_ce_options *opt,
-                                     float *loss, float *grad) {
-    static const cnn_ce_options defaults = {.reduction = CNN_REDUCTION_MEAN};
-    if (!opt) opt = &defaults;
-    if (count < 1 || classes < 1 || pixels < 1) return CNN_STATUS_SHAPE;
-    float smoothing = opt->smoothing;
+/* Checks the options and labels and finds the mean's divisor: the sum of w_y over the
+ * elements not ignored (their count without weights), and sum_k w_k into *wsum. */
+static cnn_status ce_check(const int32_t *labels, size_t elems, int classes,
+                           const cnn_ce_options *opt, double *wsum, double *denom) {
     const float *w = opt->weights;
     cnn_reduction red = opt->reduction;
-    if (!(smoothing >= 0.0f && smoothing < 1.0f)) return CNN_STATUS_INVALID_ARGUMENT;
+    if (!(opt->smoothing >= 0.0f && opt->smoothing < 1.0f)) return CNN_STATUS_INVALID_ARGUMENT;
     if (red != CNN_REDUCTION_MEAN && red != CNN_REDUCTION_SUM && red != CNN_REDUCTION_NONE)
         return CNN_STATUS_INVALID_ARGUMENT;
-    double wsum = 0.0; /* sum_k w_k */
+    *wsum = 0.0;
     if (w)
         for (int k = 0; k < classes; k++) {
             if (!isfinite(w[k])) return CNN_STATUS_INVALID_ARGUMENT;
-            wsum += w[k];
+            *wsum += w[k];
         }
-    size_t elems = (size_t)count * (size_t)pixels;
-    double denom = 0.0; /* the mean's divisor: sum of w_y over the elements not ignored */
+    *denom = 0.0;
     for (size_t i = 0; i < elems; i++) {
         if (opt->ignore && labels[i] == opt->ignore_index) continue;
         if (labels[i] < 0 || labels[i] >= classes) return CNN_STATUS_INVALID_ARGUMENT;
-        denom += w ? (double)w[labels[i]] : 1.0;
+        *denom += w ? (double)w[labels[i]] : 1.0;
     }
+    return CNN_STATUS_OK;
+}
+
+/* The elements' losses: their sum into *total, each into loss[] for reduction none (0 when
+ * one is not finite), gradients times scale into grad (when not NULL). Labels checked. Without
+ * weights the arithmetic is the plain formula's, term for term: w_y = 1.0 and C = 1.0 multiply
+ * exactly, c_k is q_k as (1 - s) + s/K or s/K, and s = 0 takes lse - z_y directly. So the
+ * unweighted results do not depend on the weighted code, bit for bit. */
+static int ce_elements(const float *logits, const int32_t *labels, int count, int classes,
+                       int pixels, const cnn_ce_options *opt, double wsum, double scale,
+                       double *total, float *loss, float *grad) {
+    float smoothing = opt->smoothing;
+    const float *w = opt->weights;
+    cnn_reduction red = opt->reduction;
     double off = (double)smoothing / classes, on = 1.0 - smoothing + off;
-    /* The mean over nothing (all ignored, or target weights summing to 0) is NaN, and so is
-     * the gradient of every element not ignored, as in PyTorch. */
-    double scale = red != CNN_REDUCTION_MEAN ? 1.0 : denom != 0.0 ? 1.0 / denom : NAN;
-    double total = 0.0;
     int finite = 1;
+    *total = 0.0;
     for (int n = 0; n < count; n++) {
         const float *z = logits + (size_t)n * classes * pixels;
         float *g = grad ? grad + (size_t)n * classes * pixels : NULL;
@@ -96,7 +100,7 @@ cnn_status cnn_loss_cross_entropy_ex(const float *logits, const int32_t *labels,
                 }
                 l = C * lse - zq;
             }
-            total += l;
+            *total += l;
             if (red == CNN_REDUCTION_NONE) {
                 loss[e] = (float)l;
                 if (!isfinite(loss[e])) finite = 0;
@@ -109,36 +113,82 @@ cnn_status cnn_loss_cross_entropy_ex(const float *logits, const int32_t *labels,
                 }
         }
     }
+    return finite;
+}
+
+cnn_status cnn_loss_cross_entropy_ex(const float *logits, const int32_t *labels, int count,
+                                     int classes, int pixels, const cnn_ce_options *opt,
+                                     float *loss, float *grad) {
+    static const cnn_ce_options defaults = {.reduction = CNN_REDUCTION_MEAN};
+    if (!opt) opt = &defaults;
+    if (count < 1 || classes < 1 || pixels < 1) return CNN_STATUS_SHAPE;
+    double wsum, denom, total;
+    cnn_status st = ce_check(labels, (size_t)count * (size_t)pixels, classes, opt, &wsum, &denom);
+    if (st) return st;
+    cnn_reduction red = opt->reduction;
+    /* The mean over nothing (all ignored, or target weights summing to 0) is NaN, and so is
+     * the gradient of every element not ignored, as in PyTorch. */
+    double scale = red != CNN_REDUCTION_MEAN ? 1.0 : denom != 0.0 ? 1.0 / denom : NAN;
+    int finite = ce_elements(logits, labels, count, classes, pixels, opt, wsum, scale, &total,
+                             loss, grad);
     if (red == CNN_REDUCTION_NONE) return finite ? CNN_STATUS_OK : CNN_STATUS_NUMERIC;
     *loss = (float)(red == CNN_REDUCTION_MEAN ? total * scale : total);
     return isfinite(*loss) ? CNN_STATUS_OK : CNN_STATUS_NUMERIC;
 }
 
-cnn_status cnn_loss_mse(const float *pred, const float *target, size_t count, float *loss,
-                        float *grad) {
+cnn_status cnn_loss_ce_part(const float *logits, const int32_t *labels, int count, int classes,
+                            int pixels, float smoothing, double scale, double *total,
+                            float *grad) {
+    cnn_ce_options o = {.reduction = CNN_REDUCTION_SUM, .smoothing = smoothing};
+    double wsum, denom;
+    if (count < 1 || classes < 1 || pixels < 1) return CNN_STATUS_SHAPE;
+    cnn_status st = ce_check(labels, (size_t)count * (size_t)pixels, classes, &o, &wsum, &denom);
+    if (st) return st;
+    ce_elements(logits, labels, count, classes, pixels, &o, wsum, scale, total, NULL, grad);
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_loss_mse_part(const float *pred, const float *target, size_t count,
+                             double scale, double *total, float *grad) {
     if (count == 0) return CNN_STATUS_SHAPE;
-    double total = 0.0, scale = 1.0 / (double)count;
+    *total = 0.0;
     for (size_t i = 0; i < count; i++) {
         double d = (double)pred[i] - target[i];
-        total += d * d;
+        *total += d * d;
         if (grad) grad[i] = (float)(2.0 * d * scale);
     }
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_loss_mse(const float *pred, const float *target, size_t count, float *loss,
+                        float *grad) {
+    double total, scale = 1.0 / (double)count;
+    cnn_status st = cnn_loss_mse_part(pred, target, count, scale, &total, grad);
+    if (st) return st;
     *loss = (float)(total * scale);
     return isfinite(*loss) ? CNN_STATUS_OK : CNN_STATUS_NUMERIC;
 }
 
-cnn_status cnn_loss_bce_logits(const float *logits, const float *target, size_t count,
-                               float *loss, float *grad) {
+cnn_status cnn_loss_bce_part(const float *logits, const float *target, size_t count,
+                             double scale, double *total, float *grad) {
     if (count == 0) return CNN_STATUS_SHAPE;
     for (size_t i = 0; i < count; i++)
         if (!(target[i] >= 0.0f && target[i] <= 1.0f)) return CNN_STATUS_INVALID_ARGUMENT;
-    double total = 0.0, scale = 1.0 / (double)count;
+    *total = 0.0;
     for (size_t i = 0; i < count; i++) {
         double x = logits[i], t = target[i];
         /* max(x, 0) - x t + log(1 + exp(-|x|)): never overflows. */
-        total += (x > 0 ? x : 0) - x * t + log1p(exp(-fabs(x)));
+        *total += (x > 0 ? x : 0) - x * t + log1p(exp(-fabs(x)));
         if (grad) grad[i] = (float)((1.0 / (1.0 + exp(-x)) - t) * scale);
     }
+    return CNN_STATUS_OK;
+}
+
+cnn_status cnn_loss_bce_logits(const float *logits, const float *target, size_t count,
+                               float *loss, float *grad) {
+    double total, scale = 1.0 / (double)count;
+    cnn_status st = cnn_loss_bce_part(logits, target, count, scale, &total, grad);
+    if (st) return st;
     *loss = (float)(total * scale);
     return isfinite(*loss) ? CNN_STATUS_OK : CNN_STATUS_NUMERIC;
 }

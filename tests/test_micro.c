@@ -2,13 +2,15 @@
  * test_micro.c - the trainer's micro-batches (cnn_train_config.micro_batch,
  * src/train/trainer_micro.c):
  *   - a step's gradient and loss are, bit for bit, those written out: each micro-batch forward
- *     in a network of its own, the loss of the whole batch on all their scores, each backward,
- *     the gradients added in micro-batch order;
+ *     in a network of its own, the gradient of the whole batch's loss on all their scores, each
+ *     backward, the gradients added in micro-batch order; the loss the micro-batches' sums
+ *     added in order, over the batch;
  *   - runs give the same weights at 1, 2 and 3 threads, for micro-batches that divide the
  *     batch and for ones that do not, and stay close to the whole-batch run;
  *   - a run stopped mid-epoch and resumed (at another thread count) ends as the whole run;
  *   - automatic sizes: cut for a small network without batch norm, whole for one with it;
  *   - refusals: a negative size, batch norm or dropout with more than one micro-batch;
+ *   - MSE, BCE and pixel cross-entropy: each micro-batch reads its own targets;
  *   - a non-finite value names its layer and micro-batch.
  * White-box: it reads the trainer's batch (src/train/trainer.h) to write the step out.
  */
@@ -91,8 +93,22 @@ static void test_written_out(const cnn_dataset *tr, const char *spec, int micro,
         memcpy(scores + (size_t)first * classes, cnn_net_output(part[k]),
                (size_t)n * classes * sizeof *scores);
     }
-    float loss;
-    T_CHECK(cnn_loss_cross_entropy_smoothed(scores, t->it, B, 4, 1, 0.1f, &loss, dz) == 0, "loss");
+    /* The gradient: the whole batch's, from the public function. The loss: the micro-batches'
+     * sums (in double) added in order, times 1 / B. */
+    float whole_loss, loss;
+    T_CHECK(cnn_loss_cross_entropy_smoothed(scores, t->it, B, 4, 1, 0.1f, &whole_loss, dz) == 0,
+            "loss");
+    double total = 0;
+    for (int k = 0; k < K; k++) {
+        int first = k * micro, n = B - first < micro ? B - first : micro;
+        double sum;
+        T_CHECK(cnn_loss_ce_part(scores + (size_t)first * classes, t->it + first, n, 4, 1, 0.1f,
+                                 1.0, &sum, NULL) == 0, "micro-batch %d's loss", k);
+        total += sum;
+    }
+    loss = (float)(total * (1.0 / B));
+    T_CHECK(fabsf(loss - whole_loss) <= 1e-6f * whole_loss, "micro-batches' loss %.9g, whole %.9g",
+            (double)loss, (double)whole_loss);
     for (int k = 0; k < K; k++) {
         int first = k * micro;
         cnn_net_zero_grad(part[k]);
@@ -231,6 +247,75 @@ static void test_nonfinite(cnn_dataset *tr) {
     cnn_net_free(net);
 }
 
+/* Runs spec on ds with loss for 2 epochs at micro-batches of `micro`, threads threads. */
+static float *train_task(const char *spec, cnn_dataset *ds, cnn_loss loss, int micro,
+                         int threads, size_t *n) {
+    cnn_train_config cfg = config(2, threads, micro);
+    cfg.loss = loss;
+    cfg.augment = (cnn_augment){.hflip = loss == CNN_LOSS_PIXEL_CE ? 0.5f : 0.0f};
+    cnn_net *net = t_net(spec, 3);
+    cnn_trainer *t = NULL;
+    char err[1024];
+    float *p = NULL;
+    if (T_CHECK(cnn_trainer_new(net, ds, NULL, &cfg, &t, err, sizeof err) == 0, "%s", err) &&
+        T_CHECK(cnn_trainer_run(t) == 0, "%s: %s", cnn_loss_name(loss), cnn_trainer_last_error(t))) {
+        *n = cnn_net_param_count(net);
+        p = malloc(*n * sizeof *p);
+        memcpy(p, cnn_net_params(net), *n * sizeof *p);
+    }
+    cnn_trainer_free(t);
+    cnn_net_free(net);
+    return p;
+}
+
+/* The other losses, whose targets are floats (MSE, BCE: two per sample) or masks (pixel
+ * cross-entropy): micro-batches of 5 read each one's own targets, the same bits at 1 and 2
+ * threads, close to whole batches. */
+static void test_tasks(void) {
+    int n = 64;
+    cnn_dataset *ds = calloc(1, sizeof *ds);
+    ds->n = n;
+    ds->shape = (cnn_shape){3, {1, 8, 8}};
+    ds->classes = 2;
+    ds->x = malloc((size_t)n * 64 * sizeof(float));
+    ds->targets = malloc((size_t)n * 2 * sizeof(float));
+    ds->n_targets = 2;
+    ds->masks = malloc((size_t)n * 64 * sizeof(int32_t));
+    ds->class_names = calloc(2, sizeof(char *));
+    t_fill(ds->x, (size_t)n * 64, 9, 0, 1);
+    for (int i = 0; i < n; i++) {
+        ds->targets[2 * i] = ds->x[(size_t)i * 64 + 10];
+        ds->targets[2 * i + 1] = ds->x[(size_t)i * 64 + 40] > 0.5f;
+        for (int p = 0; p < 64; p++) ds->masks[(size_t)i * 64 + p] = ds->x[(size_t)i * 64 + p] > 0.5f;
+    }
+    static const struct {
+        cnn_loss loss;
+        const char *spec;
+    } cases[] = {
+        {CNN_LOSS_MSE, "input x - shape=1x8x8; conv2d c - out=2 kernel=3; flatten f -; dense d - out=2"},
+        {CNN_LOSS_BCE_LOGITS, "input x - shape=1x8x8; conv2d c - out=2 kernel=3; flatten f -; dense d - out=2"},
+        {CNN_LOSS_PIXEL_CE, "input x - shape=1x8x8; conv2d c x out=3 kernel=3 padding=1; relu r -;"
+                            "conv2d o - out=2 kernel=1"},
+    };
+    for (int c = 0; c < 3; c++) {
+        size_t n1 = 0, n2 = 0, nw = 0;
+        float *p1 = train_task(cases[c].spec, ds, cases[c].loss, 5, 1, &n1);
+        float *p2 = train_task(cases[c].spec, ds, cases[c].loss, 5, 2, &n2);
+        float *pw = train_task(cases[c].spec, ds, cases[c].loss, 16, 2, &nw);
+        char what[96];
+        snprintf(what, sizeof what, "%s, micro-batches of 5: 1 vs 2 threads",
+                 cnn_loss_name(cases[c].loss));
+        if (p1 && p2) t_same_bits(what, p2, p1, n1);
+        snprintf(what, sizeof what, "%s, micro-batches of 5 vs whole batches",
+                 cnn_loss_name(cases[c].loss));
+        if (p1 && pw) t_close(what, p1, pw, n1, 1e-4, 1e-3);
+        free(p1);
+        free(p2);
+        free(pw);
+    }
+    t_free_dataset(ds);
+}
+
 int main(void) {
     char dir[] = "/tmp/cnn_micro_XXXXXX";
     if (!mkdtemp(dir)) return 1;
@@ -244,6 +329,7 @@ int main(void) {
     test_resume(tr, dir);
     test_choice_and_refusals(tr);
     test_nonfinite(tr);
+    test_tasks();
     t_free_dataset(tr);
     t_remove_tree(dir);
     return t_finish();

@@ -463,6 +463,21 @@ cnn_status cnn_atomic_close(FILE *f, const char *tmp, const char *path, int fail
 cnn_status cnn_write_file_atomic(const char *path, const void *data, size_t size, char *err,
                                  size_t errlen);
 
+/* Losses over part of a batch (src/loss.c), for the trainer's micro-batches: the sum of the
+ * part's losses (in double) into *total, and each element's gradient times scale into grad
+ * (when not NULL) - for a mean over a whole batch of D elements, scale = 1 / D gives each
+ * gradient the bits the whole batch's call gives it. cnn_loss_cross_entropy_smoothed,
+ * cnn_loss_mse and cnn_loss_bce_logits are these over the whole batch with scale 1 / D and the
+ * loss (float)(total * scale). SHAPE for an empty part; INVALID_ARGUMENT for a label outside
+ * [0, classes), smoothing outside [0, 1) or a BCE target outside [0, 1]. */
+cnn_status cnn_loss_ce_part(const float *logits, const int32_t *labels, int count, int classes,
+                            int pixels, float smoothing, double scale, double *total,
+                            float *grad);
+cnn_status cnn_loss_mse_part(const float *pred, const float *target, size_t count,
+                             double scale, double *total, float *grad);
+cnn_status cnn_loss_bce_part(const float *logits, const float *target, size_t count,
+                             double scale, double *total, float *grad);
+
 /* A well-mixed 64-bit value from two (src/core/rng.c): every seed derived from another. */
 uint64_t cnn_seed_mix(uint64_t a, uint64_t b);
 

@@ -539,32 +539,42 @@ static void load_batch(cnn_trainer *tr) {
     cnn_parallel_for(cnn_net_workers(tr->net), threads, tr->local, load_range, &j);
 }
 
-/* Predictions counted are samples, or pixels for segmentation. */
-cnn_status cnn_trainer_batch_loss(cnn_trainer *tr, const float *scores, float *loss) {
+/* The elements of a sample that the loss averages over: its pixels for cross-entropy (K
+ * scores each), every score for MSE and BCE. */
+static size_t loss_elements(const cnn_trainer *tr) {
     const cnn_node *s = tr->net->nodes[tr->score];
-    int B = tr->local, K = s->shape.dim[0];
-    size_t numel = cnn_node_numel(s), P = numel / (size_t)K;
-    cnn_status st;
+    int ce = tr->cfg.loss == CNN_LOSS_SOFTMAX_CE || tr->cfg.loss == CNN_LOSS_PIXEL_CE;
+    return cnn_node_numel(s) / (ce ? (size_t)s->shape.dim[0] : 1);
+}
+
+cnn_status cnn_trainer_part_loss(cnn_trainer *tr, int first, int count, const float *scores,
+                                 double *total, int64_t *correct) {
+    const cnn_node *s = tr->net->nodes[tr->score];
+    int K = s->shape.dim[0];
+    size_t numel = cnn_node_numel(s), P = numel / (size_t)K, at = (size_t)first * numel;
+    double scale = 1.0 / ((double)tr->local * (double)loss_elements(tr));
+    float *dz = tr->dz + at;
+    *correct = 0;
     switch (tr->cfg.loss) {
     case CNN_LOSS_MSE:
-        return cnn_loss_mse(scores, tr->ft, (size_t)B * numel, loss, tr->dz);
+        return cnn_loss_mse_part(scores, tr->ft + at, (size_t)count * numel, scale, total, dz);
     case CNN_LOSS_BCE_LOGITS:
-        return cnn_loss_bce_logits(scores, tr->ft, (size_t)B * numel, loss, tr->dz);
+        return cnn_loss_bce_part(scores, tr->ft + at, (size_t)count * numel, scale, total, dz);
     case CNN_LOSS_SOFTMAX_CE:
     case CNN_LOSS_PIXEL_CE:
         break;
     }
-    st = cnn_loss_cross_entropy_smoothed(scores, tr->it, B, K, (int)P, tr->cfg.label_smoothing,
-                                         loss, tr->dz);
-    for (int i = 0; !st && i < B; i++)
+    const int32_t *labels = tr->it + (size_t)first * P;
+    cnn_status st = cnn_loss_ce_part(scores, labels, count, K, (int)P, tr->cfg.label_smoothing,
+                                     scale, total, dz);
+    for (int i = 0; !st && i < count; i++)
         for (size_t p = 0; p < P; p++) {
             const float *z = scores + (size_t)i * numel + p;
             int best = 0;
             for (int k = 1; k < K; k++)
                 if (z[k * P] > z[best * P]) best = k;
-            tr->correct += best == tr->it[(size_t)i * P + p];
+            *correct += best == labels[(size_t)i * P + p];
         }
-    tr->counted += (int64_t)B * (int64_t)P;
     return st;
 }
 
@@ -631,14 +641,25 @@ static cnn_status forward_backward(cnn_trainer *tr, float *loss) {
     int64_t correct = tr->correct, counted = tr->counted;
     tr->pending_end = net->n_params; /* buckets: nothing sent yet */
     cnn_status st;
+    double total = 0; /* the sum of the samples' losses */
+    int64_t right = 0; /* correct predictions */
     if (tr->micro.count > 1) {
-        st = cnn_trainer_micro_pass(tr, loss);
+        st = cnn_trainer_micro_pass(tr, &total, &right);
     } else {
         cnn_net_zero_grad(net);
         st = cnn_net_forward(net, tr->x, tr->local);
-        if (!st) st = cnn_trainer_batch_loss(tr, net->nodes[tr->score]->y, loss);
+        if (!st)
+            st = cnn_trainer_part_loss(tr, 0, tr->local, net->nodes[tr->score]->y, &total,
+                                       &right);
+        if (!st && !isfinite(total)) st = CNN_STATUS_NUMERIC;
         if (!st) st = cnn_net_backward_from(net, tr->score, tr->dz, CNN_BACKPROP_PLAIN);
     }
+    /* The mean, as the loss functions compute it: (float)(sum x 1 / elements). */
+    *loss = (float)(total * (1.0 / ((double)tr->local * (double)loss_elements(tr))));
+    if (!st && !isfinite(*loss)) st = CNN_STATUS_NUMERIC;
+    tr->correct += right;
+    if (tr->cfg.loss == CNN_LOSS_SOFTMAX_CE || tr->cfg.loss == CNN_LOSS_PIXEL_CE)
+        tr->counted += (int64_t)tr->local * (int64_t)loss_elements(tr);
     if (st && tr->bucketing) { /* no sum may stay in flight */
         char ignored[64];
         tr->cfg.comm->wait_sums(tr->cfg.comm->user, ignored, sizeof ignored);

@@ -20,8 +20,9 @@ typedef struct cnn_micro {
     cnn_net **nets;     /* each micro-batch's replica */
     float *grads;       /* micro-batches 1 to count-1's gradients, n_params floats each (0's
                          * are the network's own) */
-    float *scores;      /* the score layer's outputs of all the micro-batches: the batch's */
-    cnn_status *st;     /* each micro-batch's status in the phase just run */
+    double *total;      /* each micro-batch's sum of losses, */
+    int64_t *correct;   /* correct predictions */
+    cnn_status *st;     /* and status in the last step */
 } cnn_micro;
 
 struct cnn_trainer {
@@ -92,9 +93,12 @@ double cnn_trainer_now(void);
 cnn_status cnn_trainer_fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The loss of the batch whose score-layer outputs are scores (the step's samples, in order),
- * its gradient in dz, and the correct predictions added to the epoch's counts. */
-cnn_status cnn_trainer_batch_loss(cnn_trainer *tr, const float *scores, float *loss);
+/* The loss of samples [first, first + count) of the step, whose score-layer outputs are
+ * scores: the sum of their losses into *total, their part of the gradient of the step's mean
+ * loss into dz (the bits a call over the whole batch gives them), and their correct
+ * predictions (samples, or pixels for segmentation; none for regression) into *correct. */
+cnn_status cnn_trainer_part_loss(cnn_trainer *tr, int first, int count, const float *scores,
+                                 double *total, int64_t *correct);
 
 /* Micro-batches (trainer_micro.c). Setup, once the network is prepared and the score layer
  * known: the size from the configuration (0: automatic), the replicas when there are several;
@@ -103,8 +107,9 @@ cnn_status cnn_trainer_batch_loss(cnn_trainer *tr, const float *scores, float *l
 cnn_status cnn_trainer_micro_setup(cnn_trainer *tr);
 void cnn_trainer_micro_free(cnn_micro *m);
 /* Forward, loss and backward of the step's samples (tr->x) over the micro-batches: the
- * network's gradients hold the batch's, the loss its mean. */
-cnn_status cnn_trainer_micro_pass(cnn_trainer *tr, float *loss);
+ * network's gradients hold the batch's, *total the sum of the micro-batches' losses (in
+ * micro-batch order), *correct their correct predictions. */
+cnn_status cnn_trainer_micro_pass(cnn_trainer *tr, double *total, int64_t *correct);
 /* cnn_net_find_nonfinite over the micro-batches' replicas: 1 with a message naming the layer,
  * the micro-batch and its samples, or 0. */
 int cnn_trainer_micro_nonfinite(cnn_trainer *tr, char *msg, size_t size);

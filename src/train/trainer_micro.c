@@ -2,19 +2,20 @@
  * trainer_micro.c - data parallelism inside one process (cnn_train_config.micro_batch).
  *
  * A step's samples are cut into micro-batches of a fixed size, whatever the thread count. Each
- * runs forward and backward whole, on one thread, in a replica of the network of its own (its
- * own activations; the network's parameters, read in place). The loss is the whole batch's,
- * computed once on all the micro-batches' scores together, so its gradient is the one a
- * whole-batch pass would give; the micro-batches' parameter gradients are then added in
- * micro-batch order: micro-batch 0 writes the network's gradients, micro-batch k > 0 a buffer
- * of its own, and the sum is g0 + g1 + g2 ... element by element. Which thread ran which
- * micro-batch changes nothing, so the results are the same bits at any thread count.
+ * runs forward, loss and backward whole, on one thread, in a replica of the network of its own
+ * (its own activations; the network's parameters, read in place). Its loss gradient is its
+ * part of the gradient of the whole batch's mean loss (each element scaled by 1 / the batch's
+ * elements: the bits a whole-batch call gives it). The micro-batches' parameter gradients are
+ * then added in micro-batch order: micro-batch 0 writes the network's gradients, micro-batch
+ * k > 0 a buffer of its own, and the sum is g0 + g1 + g2 ... element by element; their losses
+ * are summed in the same order. Which thread ran which micro-batch changes nothing, so the
+ * results are the same bits at any thread count.
  *
  * Why: a whole-batch pass splits every layer over the threads, so each layer's output is
  * handed from the threads that wrote it to those that read it, twice per layer and step; on a
  * host whose two cores sit on two dies that hand-over costs as much as a small network's
- * arithmetic (docs/BENCHMARKS.md). Here a thread's activations stay in its core's cache and
- * the threads meet three times a step: scores, gradients, their sum.
+ * arithmetic (docs/BENCHMARKS.md). Here a thread's activations stay in its core's cache, and
+ * the threads meet twice a step: once the micro-batches are done, and once they are summed.
  */
 #include "trainer.h"
 
@@ -57,12 +58,12 @@ cnn_status cnn_trainer_micro_setup(cnn_trainer *tr) {
             "set the micro-batch to 0 (automatic) or to at least the batch (%d)",
             size, n->name, n->type->name, tr->local);
     }
-    size_t out = cnn_shape_numel(&net->nodes[tr->score]->shape);
     m->nets = cnn_calloc((size_t)m->count, sizeof *m->nets);
     m->grads = cnn_alloc((size_t)(m->count - 1) * net->n_params * sizeof *m->grads);
-    m->scores = cnn_alloc((size_t)tr->local * out * sizeof *m->scores);
+    m->total = cnn_calloc((size_t)m->count, sizeof *m->total);
+    m->correct = cnn_calloc((size_t)m->count, sizeof *m->correct);
     m->st = cnn_calloc((size_t)m->count, sizeof *m->st);
-    if (!m->nets || (net->n_params && !m->grads) || !m->scores || !m->st)
+    if (!m->nets || (net->n_params && !m->grads) || !m->total || !m->correct || !m->st)
         return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY,
                                 "out of memory for %d micro-batches of %d", m->count, m->size);
     for (int k = 0; k < m->count; k++)
@@ -76,55 +77,32 @@ void cnn_trainer_micro_free(cnn_micro *m) {
     for (int k = 0; m->nets && k < m->count; k++) cnn_net_free(m->nets[k]);
     cnn_free(m->nets);
     cnn_free(m->grads);
-    cnn_free(m->scores);
+    cnn_free(m->total);
+    cnn_free(m->correct);
     cnn_free(m->st);
     *m = (cnn_micro){0};
 }
 
-/* One phase of a step over the micro-batches, each on the thread that claims it. */
-enum { PHASE_FORWARD, PHASE_BACKWARD };
-
-typedef struct micro_job {
-    cnn_trainer *tr;
-    int phase;
-} micro_job;
-
+/* Micro-batches [begin, end): forward, loss, backward, each in its replica. */
 static void micro_run(void *arg, long begin, long end, int worker) {
-    const micro_job *j = arg;
-    cnn_trainer *tr = j->tr;
-    cnn_net *net = tr->net;
+    cnn_trainer *tr = arg;
+    cnn_micro *m = &tr->micro;
     size_t numel = cnn_shape_numel(&tr->train->shape);
-    size_t out = cnn_shape_numel(&net->nodes[tr->score]->shape);
+    size_t out = cnn_shape_numel(&tr->net->nodes[tr->score]->shape);
     for (long k = begin; k < end; k++) {
-        cnn_net *rep = tr->micro.nets[k];
-        int first = micro_first(&tr->micro, (int)k), n = micro_samples(tr, (int)k);
-        cnn_status st;
-        if (j->phase == PHASE_FORWARD) {
-            cnn_net_replica_bind(rep, net, micro_grads(tr, (int)k));
-            st = cnn_net_forward(rep, tr->x + (size_t)first * numel, n);
-            if (!st)
-                memcpy(tr->micro.scores + (size_t)first * out, rep->nodes[tr->score]->y,
-                       (size_t)n * out * sizeof(float));
-        } else {
-            cnn_net_zero_grad(rep);
+        cnn_net *rep = m->nets[k];
+        int first = micro_first(m, (int)k), n = micro_samples(tr, (int)k);
+        cnn_net_replica_bind(rep, tr->net, micro_grads(tr, (int)k));
+        cnn_net_zero_grad(rep);
+        cnn_status st = cnn_net_forward(rep, tr->x + (size_t)first * numel, n);
+        if (!st)
+            st = cnn_trainer_part_loss(tr, first, n, rep->nodes[tr->score]->y, &m->total[k],
+                                       &m->correct[k]);
+        if (!st)
             st = cnn_net_backward_from(rep, tr->score, tr->dz + (size_t)first * out,
                                        CNN_BACKPROP_PLAIN);
-        }
-        tr->micro.st[k] = st;
+        m->st[k] = st;
     }
-}
-
-/* Runs a phase; the first failing micro-batch's message becomes the network's. */
-static cnn_status micro_phase(cnn_trainer *tr, int phase) {
-    micro_job j = {tr, phase};
-    cnn_parallel_for(cnn_net_workers(tr->net), tr->net->threads, tr->micro.count, micro_run, &j);
-    for (int k = 0; k < tr->micro.count; k++)
-        if (tr->micro.st[k])
-            return cnn_error(tr->net, tr->micro.st[k], "micro-batch %d (samples %d to %d): %s", k,
-                             micro_first(&tr->micro, k),
-                             micro_first(&tr->micro, k) + micro_samples(tr, k) - 1,
-                             cnn_net_last_error(tr->micro.nets[k]));
-    return CNN_STATUS_OK;
 }
 
 /* g0 += g1, then += g2, ...: parts of SUM_PART floats, each element's additions in order. */
@@ -143,13 +121,22 @@ static inline CNN_BODY void sum_parts_body(void *arg, long begin, long end, int 
 }
 CNN_DISPATCH(sum_parts, (void *arg, long begin, long end, int worker), (arg, begin, end, worker))
 
-cnn_status cnn_trainer_micro_pass(cnn_trainer *tr, float *loss) {
-    cnn_status st = micro_phase(tr, PHASE_FORWARD);
-    if (!st) st = cnn_trainer_batch_loss(tr, tr->micro.scores, loss);
-    if (!st) st = micro_phase(tr, PHASE_BACKWARD);
-    if (st) return st;
+cnn_status cnn_trainer_micro_pass(cnn_trainer *tr, double *total, int64_t *correct) {
+    cnn_micro *m = &tr->micro;
+    cnn_workers *pool = cnn_net_workers(tr->net);
+    cnn_parallel_for(pool, tr->net->threads, m->count, micro_run, tr);
+    *total = 0;
+    *correct = 0;
+    for (int k = 0; k < m->count; k++) {
+        if (m->st[k]) /* the first failing micro-batch's message becomes the network's */
+            return cnn_error(tr->net, m->st[k], "micro-batch %d (samples %d to %d): %s", k,
+                             micro_first(m, k), micro_first(m, k) + micro_samples(tr, k) - 1,
+                             cnn_net_last_error(m->nets[k]));
+        *total += m->total[k];
+        *correct += m->correct[k];
+    }
     long parts = (long)((tr->net->n_params + SUM_PART - 1) / SUM_PART);
-    cnn_parallel_for(cnn_net_workers(tr->net), tr->net->threads, parts, sum_parts, tr);
+    cnn_parallel_for(pool, tr->net->threads, parts, sum_parts, tr);
     return CNN_STATUS_OK;
 }
 
