@@ -444,6 +444,44 @@ AVX512_FMA static void wgrad_12x16(const float *x, const int *off, int OH, int O
     for (int k = 0; k < 2 * TC; k++) _mm512_storeu_ps(out + k * ldo, a[k]);
 }
 
+/* Rows lo and hi (8 floats each) as the two halves of one 512-bit vector; and a vector's
+ * halves (AVX-512 F only, as the rest of this file's 512-bit code). */
+AVX512_FMA static inline __m512 halves(const float *lo, const float *hi) {
+    __m512d v = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(lo)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(v, _mm256_castps_pd(_mm256_loadu_ps(hi)), 1));
+}
+AVX512_FMA static inline __m256 low_half(__m512 v) { return _mm512_castps512_ps256(v); }
+AVX512_FMA static inline __m256 high_half(__m512 v) {
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
+/* wgrad_6x2 on 512-bit vectors: two rows of d share a vector (row o in the low half, o + 1 in
+ * the high one) against x's 8 floats in both halves, so each half runs wgrad_6x2's
+ * accumulator of its row product for product, and is summed by the same hsum: the same bits
+ * with half the multiply-adds (LeNet-5's conv1 weight gradient, one input channel). */
+AVX512_FMA static void wgrad_6x2_wide(const float *d, size_t ldd, const float *x, const int *off,
+                                      size_t n, float *out, size_t ldo) {
+    __m512 a[OB / 2][TB];
+#pragma GCC unroll 3
+    for (int r = 0; r < OB / 2; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
+    const float *x0p = x + off[0], *x1p = x + off[1];
+    for (size_t q = 0; q < n; q += 8) {
+        __m512 x0 = halves(x0p + q, x0p + q), x1 = halves(x1p + q, x1p + q);
+#pragma GCC unroll 3
+        for (int r = 0; r < OB / 2; r++) {
+            __m512 dv = halves(d + 2 * r * ldd + q, d + (2 * r + 1) * ldd + q);
+            a[r][0] = _mm512_fmadd_ps(dv, x0, a[r][0]);
+            a[r][1] = _mm512_fmadd_ps(dv, x1, a[r][1]);
+        }
+    }
+#pragma GCC unroll 3
+    for (int r = 0; r < OB / 2; r++)
+        for (int k = 0; k < TB; k++) {
+            out[2 * r * ldo + k] += hsum(low_half(a[r][k]));
+            out[(2 * r + 1) * ldo + k] += hsum(high_half(a[r][k]));
+        }
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The passes
  * ------------------------------------------------------------------------------------------- */
@@ -877,8 +915,9 @@ static void wgrad_chunks_range(void *arg, long begin, long end, int worker) {
                            (size_t)g->OW * sizeof *dp);
             for (int ob = 0; ob < p.COp; ob += OB)
                 for (int t = 0; t < k2; t += TB)
-                    wgrad_6x2(dp + (size_t)ob * n8, n8, xp, off + t, n8,
-                              part + (size_t)ob * p.Kp + t, (size_t)p.Kp);
+                    (wide ? wgrad_6x2_wide : wgrad_6x2)(dp + (size_t)ob * n8, n8, xp, off + t,
+                                                        n8, part + (size_t)ob * p.Kp + t,
+                                                        (size_t)p.Kp);
         }
     }
 }
