@@ -242,7 +242,26 @@ static void test_clip_grad_norm(void) {
     cnn_net_free(net);
 }
 
+/* A new network's gradients start at zero (backward adds into them) and so do the parameters
+ * of a layer that has no initialisation (an input), whatever the memory held before: the
+ * buffers grow by each layer's slice, and only that slice is cleared. Built twice, the second
+ * time most likely on the first one's memory, dirtied with NaN. */
+static void test_fresh_buffers(void) {
+    for (int round = 0; round < 3; round++) {
+        cnn_net *net = t_net("input x - shape=3x8x8; conv2d c - out=4 kernel=3; flatten f -; "
+                             "dense d - out=300; dense e - out=5", 11 + round);
+        size_t n = cnn_net_param_count(net), bad = 0;
+        float *g = cnn_net_grads(net);
+        for (size_t i = 0; i < n; i++) bad += g[i] != 0.0f || signbit(g[i]);
+        T_CHECK(bad == 0, "round %d: %zu of %zu gradients of a new network are not +0", round,
+                bad, n);
+        for (size_t i = 0; i < n; i++) g[i] = NAN;
+        cnn_net_free(net);
+    }
+}
+
 int main(void) {
+    test_fresh_buffers();
     test_build_errors();
     test_clip_grad_norm();
     test_same_stride();

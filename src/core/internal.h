@@ -380,7 +380,7 @@ struct cnn_net {
     int inputs[CNN_MAX_INPUTS], n_inputs;
     float *params, *grads, *state;
     size_t n_params, n_state;
-    size_t cap_params, cap_state; /* allocated lengths (grads has cap_params) */
+    size_t cap_params, cap_grads, cap_state; /* allocated lengths */
     cnn_rng rng;
     int threads, reference, training;
     /* Counts the times the weights may have changed: every cnn_net_params, cnn_net_state and
