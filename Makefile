@@ -213,7 +213,7 @@ bench: all
 	bench/run.sh $(BENCH_RUNS)
 
 # Trains LeNet-5 on Fashion-MNIST with cnn train's defaults (the best recipe known here:
-# AdamW, cosine schedule, flips), installing the data set if needed: about 30 s on 2 cores.
+# AdamW, cosine schedule, flips), installing the data set if needed: about 15 s on 2 cores.
 run:
 	@scripts/install-deps.sh --data
 	$(MAKE) all
