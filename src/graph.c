@@ -562,7 +562,8 @@ cnn_status cnn_net_prepare(cnn_net *net, int max_batch) {
     /* The threads start here, where a failure can be reported, not at the first pass. */
     if (net->threads > 1 && !net->workers && !(net->workers = cnn_workers_new(net->threads))) {
         unprepare(net);
-        return cnn_error(net, CNN_STATUS_NO_MEMORY, "cannot start %d threads", net->threads);
+        return cnn_error(net, CNN_STATUS_NO_MEMORY,
+                         "cannot start %d threads: out of memory or of threads", net->threads);
     }
     cnn_workers_set_stats(net->workers, net->profiling);
     memset(net->arena, 0, total);

@@ -11,7 +11,8 @@
  *   - automatic sizes: cut for a small network without batch norm, whole for one with it;
  *   - refusals: a negative size, batch norm or dropout with more than one micro-batch;
  *   - MSE, BCE and pixel cross-entropy: each micro-batch reads its own targets;
- *   - a non-finite value names its layer and micro-batch.
+ *   - a non-finite value names its layer and micro-batch;
+ *   - every allocation of a new trainer failing in turn is reported as memory running out.
  * White-box: it reads the trainer's batch (src/train/trainer.h) to write the step out.
  */
 #include "../src/train/trainer.h"
@@ -316,6 +317,32 @@ static void test_tasks(void) {
     t_free_dataset(ds);
 }
 
+/* Every allocation of a new trainer with micro-batches failing in turn: each refusal says
+ * memory ran out, leaves no trainer, and leaks nothing (the sanitizer run checks). */
+static void test_out_of_memory(const cnn_dataset *tr) {
+    cnn_train_config cfg = config(1, 2, 4);
+    int refused = 0, bad = 0, n;
+    char err[1024], first_bad[1024] = "";
+    for (n = 1; n < 5000; n++) {
+        cnn_net *net = t_net(NET, 3);
+        cnn_trainer *t = NULL;
+        cnn_fail_alloc_after(n);
+        cnn_status st = cnn_trainer_new(net, tr, NULL, &cfg, &t, err, sizeof err);
+        long left = cnn_fail_alloc_after(0);
+        if (st) {
+            refused++;
+            if (t || !strstr(err, "memory")) {
+                if (!bad++) snprintf(first_bad, sizeof first_bad, "allocation %d: %s", n, err);
+            }
+        }
+        cnn_trainer_free(t);
+        cnn_net_free(net);
+        if (left > 0) break; /* allocation n was never reached: the trainer made it */
+    }
+    T_CHECK(refused > 10 && bad == 0, "%d of %d allocations refused, %d without a word on "
+            "memory (%s)", refused, n - 1, bad, first_bad);
+}
+
 int main(void) {
     char dir[] = "/tmp/cnn_micro_XXXXXX";
     if (!mkdtemp(dir)) return 1;
@@ -330,6 +357,7 @@ int main(void) {
     test_choice_and_refusals(tr);
     test_nonfinite(tr);
     test_tasks();
+    test_out_of_memory(tr);
     t_free_dataset(tr);
     t_remove_tree(dir);
     return t_finish();

@@ -58,6 +58,10 @@ cnn_status cnn_trainer_micro_setup(cnn_trainer *tr) {
             "set the micro-batch to 0 (automatic) or to at least the batch (%d)",
             size, n->name, n->type->name, tr->local);
     }
+    if (net->n_params > SIZE_MAX / sizeof(float) / (size_t)(m->count - 1))
+        return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY,
+                                "%d micro-batches of %d: %d copies of %zu gradients do not fit "
+                                "in memory", m->count, m->size, m->count - 1, net->n_params);
     m->nets = cnn_calloc((size_t)m->count, sizeof *m->nets);
     m->grads = cnn_alloc((size_t)(m->count - 1) * net->n_params * sizeof *m->grads);
     m->total = cnn_calloc((size_t)m->count, sizeof *m->total);
@@ -66,10 +70,10 @@ cnn_status cnn_trainer_micro_setup(cnn_trainer *tr) {
     if (!m->nets || (net->n_params && !m->grads) || !m->total || !m->correct || !m->st)
         return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY,
                                 "out of memory for %d micro-batches of %d", m->count, m->size);
-    for (int k = 0; k < m->count; k++)
-        if (cnn_net_replica(net, m->size, &m->nets[k]))
-            return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "micro-batch %d: %s", k,
-                                    cnn_net_last_error(net));
+    for (int k = 0; k < m->count; k++) {
+        cnn_status st = cnn_net_replica(net, m->size, &m->nets[k]);
+        if (st) return cnn_trainer_fail(tr, st, "micro-batch %d: %s", k, cnn_net_last_error(net));
+    }
     return CNN_STATUS_OK;
 }
 
