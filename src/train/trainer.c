@@ -547,12 +547,18 @@ static size_t loss_elements(const cnn_trainer *tr) {
     return cnn_node_numel(s) / (ce ? (size_t)s->shape.dim[0] : 1);
 }
 
+/* 1 / the elements the step's mean loss is over: each element's gradient, and the sum of the
+ * losses, times this, as the loss functions compute their mean. */
+static double loss_scale(const cnn_trainer *tr) {
+    return 1.0 / ((double)tr->local * (double)loss_elements(tr));
+}
+
 cnn_status cnn_trainer_part_loss(cnn_trainer *tr, int first, int count, const float *scores,
                                  double *total, int64_t *correct) {
     const cnn_node *s = tr->net->nodes[tr->score];
     int K = s->shape.dim[0];
     size_t numel = cnn_node_numel(s), P = numel / (size_t)K, at = (size_t)first * numel;
-    double scale = 1.0 / ((double)tr->local * (double)loss_elements(tr));
+    double scale = loss_scale(tr);
     float *dz = tr->dz + at;
     *correct = 0;
     switch (tr->cfg.loss) {
@@ -654,8 +660,7 @@ static cnn_status forward_backward(cnn_trainer *tr, float *loss) {
         if (!st && !isfinite(total)) st = CNN_STATUS_NUMERIC;
         if (!st) st = cnn_net_backward_from(net, tr->score, tr->dz, CNN_BACKPROP_PLAIN);
     }
-    /* The mean, as the loss functions compute it: (float)(sum x 1 / elements). */
-    *loss = (float)(total * (1.0 / ((double)tr->local * (double)loss_elements(tr))));
+    *loss = (float)(total * loss_scale(tr));
     if (!st && !isfinite(*loss)) st = CNN_STATUS_NUMERIC;
     tr->correct += right;
     if (tr->cfg.loss == CNN_LOSS_SOFTMAX_CE || tr->cfg.loss == CNN_LOSS_PIXEL_CE)
