@@ -230,7 +230,7 @@ static size_t weight_floats(const cnn_conv_geom *g) {
 
 size_t cnn_conv_saved_bytes(const cnn_conv_geom *g) {
     if (!cnn_winograd_applies(g)) return 0;
-    int tile = cnn_winograd_forward_tile(0, g); /* evaluation's: the larger */
+    int tile = cnn_winograd_forward_tile(g);
     return (KEEP_HEADER + cnn_round16(weight_floats(g)) + cnn_winograd_weights_floats(g, tile)) *
            sizeof(float);
 }
@@ -721,7 +721,8 @@ static int same_bytes(const cnn_ctx *c, const void *a, const void *b, size_t n) 
 
 /* Winograd's transforms of w for tile into keep (see cnn_conv_saved_bytes). A training pass
  * transforms at every forward call (the weights change at every step) and its backward pass
- * (backward) reads what the forward made. An evaluation pass reuses the transforms when keep
+ * (backward) reads what the forward made when the forward took tile 2, else transforms for
+ * tile 2 itself (the data gradient's tile). An evaluation pass reuses the transforms when keep
  * holds those for tile made from exactly these weights, compared value by value (bits), so a
  * network's weights changed by any means are seen: at batch 1, ResNet-18's transforms cost
  * more than the comparison. (A data gradient in evaluation, as saliency maps take, needs tile
@@ -766,7 +767,7 @@ void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x
     switch (path_of(c, g, OP_FORWARD)) {
     case PATH_REFERENCE: ref_forward(g, x, w, b, y, 0); break;
     case PATH_WINOGRAD: {
-        int tile = cnn_winograd_forward_tile(c->training, g);
+        int tile = cnn_winograd_forward_tile(g);
         cnn_winograd_forward(c, g, tile, transformed(c, g, w, keep, tile, 0), x, b, y, 0);
         break;
     }
@@ -777,7 +778,7 @@ void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x
 
 void cnn_conv2d_keep(const cnn_ctx *c, const cnn_conv_geom *g, const float *w, void *keep) {
     if (path_of(c, g, OP_FORWARD) == PATH_WINOGRAD)
-        transformed(c, g, w, keep, cnn_winograd_forward_tile(c->training, g), 0);
+        transformed(c, g, w, keep, cnn_winograd_forward_tile(g), 0);
 }
 
 void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,

@@ -114,13 +114,13 @@ static cnn_work dir_bytes(const wdir *d) {
                       (d->v + d->m + d->s) * sizeof(float)};
 }
 
-int cnn_winograd_forward_tile(int training, const cnn_conv_geom *g) {
+int cnn_winograd_forward_tile(const cnn_conv_geom *g) {
     double tiles4 = (double)g->N * ((g->OH + 3) / 4) * ((g->OW + 3) / 4);
-    return !training && tiles4 >= WINO_MIN_CALL_TILES ? 4 : 2;
+    return tiles4 >= WINO_MIN_CALL_TILES ? 4 : 2;
 }
 
 cnn_work cnn_winograd_work_bytes(const cnn_conv_geom *g) {
-    wdir f2 = forward_dir(g, 2), f = forward_dir(g, cnn_winograd_forward_tile(0, g));
+    wdir f2 = forward_dir(g, 2), f = forward_dir(g, cnn_winograd_forward_tile(g));
     wdir b = data_dir(g);
     return cnn_work_max(cnn_work_max(dir_bytes(&f2), dir_bytes(&f)), dir_bytes(&b));
 }

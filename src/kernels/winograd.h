@@ -19,13 +19,14 @@
  * every 3x3 stride-1 convolution with enough channels here (cnn_winograd_applies), so that a
  * shape always takes the same path.
  *
- * Evaluation passes (inference) run the forward pass by F(4x4, 3x3) instead where a call
- * makes enough 4x4 tiles (cnn_winograd_forward_tile; transforms in winograd4.c): 4x4 output
- * tiles from 6x6 input tiles, 36 products per 16 outputs where F(2x2, 3x3) makes 64, for a few
- * times F(2x2)'s rounding error (its transforms multiply by up to 8; test_kernels bounds it
- * against the reference). Training passes, whose gradients must follow the forward
- * pass they differentiate, keep F(2x2, 3x3) throughout; so do the data and weight gradients.
- * An evaluation pass and a training pass of the same input differ in the last bits.
+ * The forward pass runs by F(4x4, 3x3) instead where a call makes enough 4x4 tiles
+ * (cnn_winograd_forward_tile; transforms in winograd4.c): 4x4 output tiles from 6x6 input
+ * tiles, 36 products per 16 outputs where F(2x2, 3x3) makes 64, for a few times F(2x2)'s
+ * rounding error (its transforms multiply by up to 8; test_kernels bounds it against the
+ * reference, in training and evaluation passes). The data and weight gradients keep
+ * F(2x2, 3x3): they are the exact convolution's, and their sums over the batch are where
+ * rounding accumulates. Training and evaluation passes take the same tiles, so their
+ * outputs are the same bits.
  *
  * Work is split into fixed units (chunks of tile rows, channels, the products), chosen by
  * the shape alone: every result is the same, bit for bit, for every thread count.
@@ -44,12 +45,11 @@ int cnn_winograd_applies(const cnn_conv_geom *g);
 /* The scratch the kernels below need (cnn_work) for g's batch g->N. */
 cnn_work cnn_winograd_work_bytes(const cnn_conv_geom *g);
 
-/* The output tile side of g's forward pass: 2 (F(2x2, 3x3)) in training passes, in evaluation
- * 4 (F(4x4, 3x3)) when that makes at least as many tiles as a call needs (see
- * WINO_MIN_CALL_TILES in winograd.c; ResNet-18's 14x14 maps at batch 1 make 16 4x4 tiles, and
- * were 1.2x slower so), else 2. Larger batches never take smaller tiles. The transforms below
- * take it as `tile`. */
-int cnn_winograd_forward_tile(int training, const cnn_conv_geom *g);
+/* The output tile side of g's forward pass: 4 (F(4x4, 3x3)) when that makes at least as many
+ * tiles as a call needs (see WINO_MIN_CALL_TILES in winograd.c; ResNet-18's 14x14 maps at
+ * batch 1 make 16 4x4 tiles, and were 1.2x slower so), else 2 (F(2x2, 3x3)). Larger batches
+ * never take smaller tiles. The transforms below take it as `tile`. */
+int cnn_winograd_forward_tile(const cnn_conv_geom *g);
 
 /* Floats of g's transformed weights for tile: (tile + 2)^2 OC C. */
 size_t cnn_winograd_weights_floats(const cnn_conv_geom *g, int tile);
