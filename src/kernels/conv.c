@@ -219,6 +219,7 @@ static chunking chunking_of(const cnn_conv_geom *g) {
  * and the copy do not move with the batch; U's size does. */
 typedef struct keep_header {
     int tile;   /* U's tile size (winograd.h), 0: none yet */
+    int turn;   /* U holds the turned kernels' transforms (cnn_winograd_data_turned) */
     int copied; /* the copy holds the weights U came from */
 } keep_header;
 #define KEEP_HEADER 16 /* floats: the header, padded to keep the copy aligned */
@@ -230,7 +231,8 @@ static size_t weight_floats(const cnn_conv_geom *g) {
 
 size_t cnn_conv_saved_bytes(const cnn_conv_geom *g) {
     if (!cnn_winograd_applies(g)) return 0;
-    int tile = cnn_winograd_forward_tile(g);
+    int f = cnn_winograd_forward_tile(g), d = cnn_winograd_data_tile(g);
+    int tile = f > d ? f : d;
     return (KEEP_HEADER + cnn_round16(weight_floats(g)) + cnn_winograd_weights_floats(g, tile)) *
            sizeof(float);
 }
@@ -719,25 +721,29 @@ static int same_bytes(const cnn_ctx *c, const void *a, const void *b, size_t n) 
     return !atomic_load(&j.differ);
 }
 
-/* Winograd's transforms of w for tile into keep (see cnn_conv_saved_bytes). A training pass
- * transforms at every forward call (the weights change at every step) and its backward pass
- * (backward) reads what the forward made when the forward took tile 2, else transforms for
- * tile 2 itself (the data gradient's tile). An evaluation pass reuses the transforms when keep
- * holds those for tile made from exactly these weights, compared value by value (bits), so a
- * network's weights changed by any means are seen: at batch 1, ResNet-18's transforms cost
- * more than the comparison. (A data gradient in evaluation, as saliency maps take, needs tile
- * 2 where the forward pass made 4: it transforms again, and so does the next forward.) */
+/* Winograd's transforms of w for tile into keep (see cnn_conv_saved_bytes), for the forward
+ * pass (data 0) or the data gradient (data 1): for tile 2 the same transforms, for tile 4 the
+ * turned kernels' for the data gradient (cnn_winograd_data_turned). A training pass transforms
+ * at every forward call (the weights change at every step); its backward pass (backward)
+ * reads what the forward made when that serves, else transforms again. An evaluation pass
+ * reuses the transforms when keep holds those wanted, made from exactly these weights,
+ * compared value by value (bits), so a network's weights changed by any means are seen: at
+ * batch 1, ResNet-18's transforms cost more than the comparison. (A data gradient in
+ * evaluation, as saliency maps take, may need other transforms than the forward pass made: it
+ * transforms again, and so does the next forward.) */
 static const float *transformed(const cnn_ctx *c, const cnn_conv_geom *g, const float *w,
-                                void *keep, int tile, int backward) {
+                                void *keep, int tile, int data, int backward) {
     CNN_ASSERT(keep != NULL);
     keep_header *h = keep;
     float *copy = (float *)keep + KEEP_HEADER, *u = copy + cnn_round16(weight_floats(g));
     size_t bytes = weight_floats(g) * sizeof *w;
-    if (h->tile == tile &&
+    int turn = data && cnn_winograd_data_turned(tile);
+    if (h->tile == tile && h->turn == turn &&
         (c->training ? backward : h->copied && same_bytes(c, copy, w, bytes)))
         return u;
-    cnn_winograd_transform_weights(c, g, tile, w, u);
+    cnn_winograd_transform_weights(c, g, tile, turn, w, u);
     h->tile = tile;
+    h->turn = turn;
     h->copied = !c->training;
     if (h->copied) memcpy(copy, w, bytes);
     return u;
@@ -768,7 +774,7 @@ void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x
     case PATH_REFERENCE: ref_forward(g, x, w, b, y, 0); break;
     case PATH_WINOGRAD: {
         int tile = cnn_winograd_forward_tile(g);
-        cnn_winograd_forward(c, g, tile, transformed(c, g, w, keep, tile, 0), x, b, y, 0);
+        cnn_winograd_forward(c, g, tile, transformed(c, g, w, keep, tile, 0, 0), x, b, y, 0);
         break;
     }
     case PATH_DIRECT: cnn_direct_forward(c, g, x, w, b, y); break;
@@ -778,16 +784,18 @@ void cnn_conv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, const float *x
 
 void cnn_conv2d_keep(const cnn_ctx *c, const cnn_conv_geom *g, const float *w, void *keep) {
     if (path_of(c, g, OP_FORWARD) == PATH_WINOGRAD)
-        transformed(c, g, w, keep, cnn_winograd_forward_tile(g), 0);
+        transformed(c, g, w, keep, cnn_winograd_forward_tile(g), 0, 0);
 }
 
 void cnn_conv2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *dy,
                               const float *w, void *keep, float *dx) {
     switch (path_of(c, g, OP_DATA)) {
     case PATH_REFERENCE: ref_backward_data(g, dy, w, dx); break;
-    case PATH_WINOGRAD:
-        cnn_winograd_backward_data(c, g, transformed(c, g, w, keep, 2, 1), dy, dx);
+    case PATH_WINOGRAD: {
+        int tile = cnn_winograd_data_tile(g);
+        cnn_winograd_backward_data(c, g, tile, transformed(c, g, w, keep, tile, 1, 1), dy, dx);
         break;
+    }
     case PATH_DIRECT: cnn_direct_backward_data(c, g, dy, w, dx); break;
     case PATH_IM2COL: run_chunks(c, g, CHUNK_DATA, dy, w, NULL, dx); break;
     }
@@ -832,7 +840,9 @@ void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, cons
     if (path == PATH_REFERENCE)
         ref_backward_data(g, x, w, y);
     else
-        cnn_winograd_backward_data(c, g, transformed(c, g, w, keep, 2, 0), x, y);
+        cnn_winograd_backward_data(c, g, cnn_winograd_data_tile(g),
+                                   transformed(c, g, w, keep, cnn_winograd_data_tile(g), 1, 0),
+                                   x, y);
 }
 
 void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g,
@@ -840,9 +850,11 @@ void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g
                                         float *dx) {
     switch (path_of(c, g, OP_TRANSPOSED)) {
     case PATH_REFERENCE: ref_forward(g, dy, w, NULL, dx, 1); break;
-    case PATH_WINOGRAD:
-        cnn_winograd_forward(c, g, 2, transformed(c, g, w, keep, 2, 1), dy, NULL, dx, 1);
+    case PATH_WINOGRAD: {
+        int tile = cnn_winograd_forward_tile(g);
+        cnn_winograd_forward(c, g, tile, transformed(c, g, w, keep, tile, 0, 1), dy, NULL, dx, 1);
         break;
+    }
     default: run_chunks(c, g, CHUNK_FORWARD_ADD, dy, w, NULL, dx); break;
     }
 }

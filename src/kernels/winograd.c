@@ -97,8 +97,8 @@ static wdir forward_dir(const cnn_conv_geom *g, int tile) {
     return d;
 }
 
-static wdir data_dir(const cnn_conv_geom *g) {
-    return dir_of(g->N, g->OC, g->OH, g->OW, g->C, g->H, g->W, 2 - g->pt, 2 - g->pl, 2);
+static wdir data_dir(const cnn_conv_geom *g, int tile) {
+    return dir_of(g->N, g->OC, g->OH, g->OW, g->C, g->H, g->W, 2 - g->pt, 2 - g->pl, tile);
 }
 
 int cnn_winograd_applies(const cnn_conv_geom *g) {
@@ -114,15 +114,21 @@ static cnn_work dir_bytes(const wdir *d) {
                       (d->v + d->m + d->s) * sizeof(float)};
 }
 
-int cnn_winograd_forward_tile(const cnn_conv_geom *g) {
-    double tiles4 = (double)g->N * ((g->OH + 3) / 4) * ((g->OW + 3) / 4);
+/* 4 if an output of N x h x w makes enough 4x4 tiles for a call, else 2. */
+static int tile_for(int N, int h, int w) {
+    double tiles4 = (double)N * ((h + 3) / 4) * ((w + 3) / 4);
     return tiles4 >= WINO_MIN_CALL_TILES ? 4 : 2;
 }
 
+int cnn_winograd_forward_tile(const cnn_conv_geom *g) { return tile_for(g->N, g->OH, g->OW); }
+
+int cnn_winograd_data_tile(const cnn_conv_geom *g) { return tile_for(g->N, g->H, g->W); }
+
 cnn_work cnn_winograd_work_bytes(const cnn_conv_geom *g) {
     wdir f2 = forward_dir(g, 2), f = forward_dir(g, cnn_winograd_forward_tile(g));
-    wdir b = data_dir(g);
-    return cnn_work_max(cnn_work_max(dir_bytes(&f2), dir_bytes(&f)), dir_bytes(&b));
+    wdir b2 = data_dir(g, 2), b = data_dir(g, cnn_winograd_data_tile(g));
+    return cnn_work_max(cnn_work_max(dir_bytes(&f2), dir_bytes(&f)),
+                        cnn_work_max(dir_bytes(&b2), dir_bytes(&b)));
 }
 
 /* The parts of the scratch, for d: in each thread's own (cnn_thread_work) its V, M and
@@ -436,6 +442,7 @@ typedef struct wjob {
     float *out;
     size_t q0;
     int rows, data, accumulate, add_du; /* add_du: the weight products add into dU */
+    int turn; /* the kernels' transforms: of the kernels turned by 180 degrees */
 } wjob;
 
 static float *scratch_of(const wjob *j, int worker) {
@@ -453,15 +460,18 @@ static void weights_range(void *arg, long begin, long end, int worker) {
         /* Tap-major, so that the transforms read contiguous runs. */
         const float *wo = w + (size_t)o * g->C * 9;
         for (int ch = 0; ch < g->C; ch++)
-            for (int tap = 0; tap < 9; tap++) k[(size_t)tap * g->C + ch] = wo[ch * 9 + tap];
+            for (int tap = 0; tap < 9; tap++)
+                k[(size_t)tap * g->C + ch] = wo[ch * 9 + (j->turn ? 8 - tap : tap)];
         j->d->tf->weight_row(k, g->C, u + (size_t)o * g->C, plane);
     }
 }
 
+int cnn_winograd_data_turned(int tile) { return tile != 2; }
+
 void cnn_winograd_transform_weights(const cnn_ctx *c, const cnn_conv_geom *g, int tile,
-                                    const float *w, float *u) {
+                                    int turn, const float *w, float *u) {
     wdir d = forward_dir(g, tile);
-    wjob j = {.d = &d, .b = bufs_of(c, &d), .g = g, .w = w, .out = u};
+    wjob j = {.d = &d, .b = bufs_of(c, &d), .g = g, .w = w, .out = u, .turn = turn};
     cnn_parallel_for(c->workers, threads_for(c, &d), g->OC, weights_range, &j);
 }
 
@@ -490,7 +500,8 @@ static int turned(int xi) {
 }
 
 /* Products [begin, end) of the d->planes of run_conv's chunk: M[xi] = U[xi] V[xi]. (The data
- * gradient, F(2x2, 3x3) only, reads U at the turned position.) */
+ * gradient reads U transposed: for F(2x2, 3x3) the unturned kernels' at the turned position,
+ * for F(4x4, 3x3) the turned kernels' (cnn_winograd_data_turned).) */
 static void conv_products_range(void *arg, long begin, long end, int worker) {
     const wjob *j = arg;
     const wdir *d = j->d;
@@ -500,7 +511,8 @@ static void conv_products_range(void *arg, long begin, long end, int worker) {
         float *M = j->b.M + (size_t)xi * ms;
         if (j->data)
             cnn_gemm(0, 1, 0, d->CO, j->rows * d->tw, d->CI, 1.0f,
-                     j->u + (size_t)turned(xi) * uplane, d->CO, V, d->T, 0.0f, M, d->T);
+                     j->u + (size_t)(d->tile == 2 ? turned(xi) : xi) * uplane, d->CO, V, d->T,
+                     0.0f, M, d->T);
         else
             cnn_gemm(0, 0, 0, d->CO, j->rows * d->tw, d->CI, 1.0f, j->u + (size_t)xi * uplane,
                      d->CI, V, d->T, 0.0f, M, d->T);
@@ -554,7 +566,6 @@ static void run_conv(const cnn_ctx *c, const wdir *d, const float *u, int data,
     int threads = threads_for(c, d);
     wjob j = {.d = d, .b = bufs_of(c, d), .in = in, .u = u, .bias = bias, .out = out,
               .data = data, .accumulate = accumulate};
-    CNN_ASSERT(!data || d->tile == 2); /* turned() is F(2x2, 3x3)'s */
     if (threads > 1 && d->chunks >= 2 * threads) {
         cnn_parallel_for(c->workers, threads, d->chunks, chunks_range, &j);
         return;
@@ -573,9 +584,9 @@ void cnn_winograd_forward(const cnn_ctx *c, const cnn_conv_geom *g, int tile, co
     run_conv(c, &d, u, 0, x, b, y, accumulate);
 }
 
-void cnn_winograd_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *u,
-                                const float *dy, float *dx) {
-    wdir d = data_dir(g);
+void cnn_winograd_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, int tile,
+                                const float *u, const float *dy, float *dx) {
+    wdir d = data_dir(g, tile);
     run_conv(c, &d, u, 1, dy, NULL, dx, 1);
 }
 

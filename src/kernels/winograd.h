@@ -19,14 +19,14 @@
  * every 3x3 stride-1 convolution with enough channels here (cnn_winograd_applies), so that a
  * shape always takes the same path.
  *
- * The forward pass runs by F(4x4, 3x3) instead where a call makes enough 4x4 tiles
- * (cnn_winograd_forward_tile; transforms in winograd4.c): 4x4 output tiles from 6x6 input
- * tiles, 36 products per 16 outputs where F(2x2, 3x3) makes 64, for a few times F(2x2)'s
- * rounding error (its transforms multiply by up to 8; test_kernels bounds it against the
- * reference, in training and evaluation passes). The data and weight gradients keep
- * F(2x2, 3x3): they are the exact convolution's, and their sums over the batch are where
- * rounding accumulates. Training and evaluation passes take the same tiles, so their
- * outputs are the same bits.
+ * The forward pass and the data gradient run by F(4x4, 3x3) instead where a call makes
+ * enough 4x4 tiles (cnn_winograd_forward_tile, cnn_winograd_data_tile; transforms in
+ * winograd4.c): 4x4 output tiles from 6x6 input tiles, 36 products per 16 outputs where
+ * F(2x2, 3x3) makes 64, for a few times F(2x2)'s rounding error (its transforms multiply by
+ * up to 8; test_kernels bounds it against the reference, in training and evaluation passes).
+ * The weight gradient keeps F(2x2, 3x3): it sums over the whole batch, where rounding
+ * accumulates. Training and evaluation passes take the same tiles, so their outputs are the
+ * same bits.
  *
  * Work is split into fixed units (chunks of tile rows, channels, the products), chosen by
  * the shape alone: every result is the same, bit for bit, for every thread count.
@@ -50,23 +50,28 @@ cnn_work cnn_winograd_work_bytes(const cnn_conv_geom *g);
  * batch 1 make 16 4x4 tiles, and were 1.2x slower so), else 2 (F(2x2, 3x3)). Larger batches
  * never take smaller tiles. The transforms below take it as `tile`. */
 int cnn_winograd_forward_tile(const cnn_conv_geom *g);
+/* The same for g's data gradient, whose output is g's input (N, C, H, W). */
+int cnn_winograd_data_tile(const cnn_conv_geom *g);
 
 /* Floats of g's transformed weights for tile: (tile + 2)^2 OC C. */
 size_t cnn_winograd_weights_floats(const cnn_conv_geom *g, int tile);
 /* u = the transforms of the kernels w (OC, C, 3, 3) for tile: (tile + 2)^2 planes (OC, C),
- * U[xi] = G g G^T. For tile 2 the forward pass and the data gradient both read them (the
- * data gradient's turned kernels are the same numbers in another order), so a layer computes
- * them once per forward. */
+ * U[xi] = G g G^T, with g each kernel turned by 180 degrees when turn. The data gradient
+ * convolves with the turned kernels: for tile 2 their transforms are the unturned ones' in
+ * another order, so the forward pass and the data gradient read the same u (turn 0); for
+ * tile 4 the data gradient needs its own (turn 1). cnn_winograd_data_turned(tile) says which. */
 void cnn_winograd_transform_weights(const cnn_ctx *c, const cnn_conv_geom *g, int tile,
-                                    const float *w, float *u);
+                                    int turn, const float *w, float *u);
+int cnn_winograd_data_turned(int tile);
 
 /* y (N, OC, OH, OW) = conv(x, w) + b, or y += conv(x, w) when accumulate, u the transforms
  * of w for tile. b may be NULL. */
 void cnn_winograd_forward(const cnn_ctx *c, const cnn_conv_geom *g, int tile, const float *u,
                           const float *x, const float *b, float *y, int accumulate);
-/* dx (N, C, H, W) += d/dx of sum(dy * y), u the transforms of w for tile 2. */
-void cnn_winograd_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, const float *u,
-                                const float *dy, float *dx);
+/* dx (N, C, H, W) += d/dx of sum(dy * y), u the transforms of w for tile, turned as
+ * cnn_winograd_data_turned(tile) says. */
+void cnn_winograd_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, int tile,
+                                const float *u, const float *dy, float *dx);
 /* dw (OC, C, 3, 3) += d/dw of sum(dy * y). (The bias gradient is a plain channel sum.) */
 void cnn_winograd_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                    const float *dy, float *dw);
