@@ -362,7 +362,6 @@ CNN_DISPATCH(output_chunk,
 /* Floats of scratch input_chunk (L, R and the four row copies) and output_chunk (4 T) need. */
 static size_t scratch2(const wdir *d) { return 16 * (size_t)d->T + 8 * (size_t)d->tw + 8; }
 
-static const wino_transforms wino2_transforms = {weight_row, input_chunk, output_chunk, scratch2};
 
 /* The gradient of the transformed outputs, dM = A dY A^T, of channel co in `rows` tile rows
  * from z0, from dy (N, CO, OH, OW) (zero beyond its edges) into m[xi * ms + t]. Each tile
@@ -423,6 +422,9 @@ CNN_DISPATCH(grad_chunk,
              (const wdir *d, const float *dy, size_t q0, int rows, int co, float *m, size_t ms,
               float *s),
              (d, dy, q0, rows, co, m, ms, s))
+
+static const wino_transforms wino2_transforms = {weight_row,  input_chunk, output_chunk,
+                                                 scratch2,    grad_chunk,  weight_grad_row};
 
 /* ---------------------------------------------------------------------------------------------
  * The drivers
@@ -597,10 +599,10 @@ static void grad_range(void *arg, long begin, long end, int worker) {
     size_t ms = (size_t)d->CO * d->T;
     float *s = scratch_of(j, worker);
     for (int co = (int)begin; co < (int)end; co++)
-        grad_chunk(d, j->dy, j->q0, j->rows, co, j->b.M + (size_t)co * d->T, ms, s);
+        d->tf->grad_chunk(d, j->dy, j->q0, j->rows, co, j->b.M + (size_t)co * d->T, ms, s);
 }
 
-/* Products [begin, end) of the 16 of a chunk: dU[xi] (+)= dM[xi] V[xi]^T. */
+/* Products [begin, end) of the d->planes of a chunk: dU[xi] (+)= dM[xi] V[xi]^T. */
 static void weight_products_range(void *arg, long begin, long end, int worker) {
     const wjob *j = arg;
     const wdir *d = j->d;
@@ -617,7 +619,8 @@ static void weight_grad_range(void *arg, long begin, long end, int worker) {
     const wdir *d = j->d;
     size_t uplane = (size_t)d->CO * d->CI;
     for (int o = (int)begin; o < (int)end; o++)
-        weight_grad_row(j->b.dU + (size_t)o * d->CI, uplane, d->CI, j->out + (size_t)o * d->CI * 9);
+        d->tf->weight_grad_row(j->b.dU + (size_t)o * d->CI, uplane, d->CI,
+                               j->out + (size_t)o * d->CI * 9);
 }
 
 /* Groups [begin, end) of chunks of the weight gradient, each from the inputs to its own dU on
@@ -660,7 +663,7 @@ static void du_sum_range(void *arg, long begin, long end, int worker) {
  * in order, then dw += G^T dU G kernel by kernel. */
 void cnn_winograd_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                    const float *dy, float *dw) {
-    wdir d = forward_dir(g, 2);
+    wdir d = forward_dir(g, cnn_winograd_forward_tile(g));
     int threads = threads_for(c, &d);
     wjob j = {.d = &d, .b = bufs_of(c, &d), .g = g, .in = x, .dy = dy, .out = dw};
     if (d.groups > 1) {

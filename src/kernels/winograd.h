@@ -19,14 +19,12 @@
  * every 3x3 stride-1 convolution with enough channels here (cnn_winograd_applies), so that a
  * shape always takes the same path.
  *
- * The forward pass and the data gradient run by F(4x4, 3x3) instead where a call makes
- * enough 4x4 tiles (cnn_winograd_forward_tile, cnn_winograd_data_tile; transforms in
- * winograd4.c): 4x4 output tiles from 6x6 input tiles, 36 products per 16 outputs where
- * F(2x2, 3x3) makes 64, for a few times F(2x2)'s rounding error (its transforms multiply by
- * up to 8; test_kernels bounds it against the reference, in training and evaluation passes).
- * The weight gradient keeps F(2x2, 3x3): it sums over the whole batch, where rounding
- * accumulates. Training and evaluation passes take the same tiles, so their outputs are the
- * same bits.
+ * The forward pass and both gradients run by F(4x4, 3x3) instead where a call makes enough
+ * 4x4 tiles (cnn_winograd_forward_tile, cnn_winograd_data_tile; transforms in winograd4.c):
+ * 4x4 output tiles from 6x6 input tiles, 36 products per 16 outputs where F(2x2, 3x3) makes
+ * 64, for a few times F(2x2)'s rounding error (its transforms multiply by up to 8;
+ * test_kernels bounds it against the reference, in training and evaluation passes). Training
+ * and evaluation passes take the same tiles, so their outputs are the same bits.
  *
  * Work is split into fixed units (chunks of tile rows, channels, the products), chosen by
  * the shape alone: every result is the same, bit for bit, for every thread count.
@@ -72,7 +70,8 @@ void cnn_winograd_forward(const cnn_ctx *c, const cnn_conv_geom *g, int tile, co
  * cnn_winograd_data_turned(tile) says. */
 void cnn_winograd_backward_data(const cnn_ctx *c, const cnn_conv_geom *g, int tile,
                                 const float *u, const float *dy, float *dx);
-/* dw (OC, C, 3, 3) += d/dw of sum(dy * y). (The bias gradient is a plain channel sum.) */
+/* dw (OC, C, 3, 3) += d/dw of sum(dy * y), with the forward pass's tile
+ * (cnn_winograd_forward_tile). (The bias gradient is a plain channel sum.) */
 void cnn_winograd_backward_weights(const cnn_ctx *c, const cnn_conv_geom *g, const float *x,
                                    const float *dy, float *dw);
 

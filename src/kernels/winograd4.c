@@ -14,10 +14,12 @@
  *                                   0 1 -1 2 -2 0;
  *                                   0 1  1 4  4 0;
  *                                   0 1 -1 8 -8 1]
+ * and for the weight gradient dM = A dY A^T and dg = G^T dU G.
  * The larger points cost digits: the input and output transforms multiply by up to 8, so an
  * output's rounding error is a few times F(2x2)'s (test_kernels bounds it against the
  * reference). The weights' transforms, which divide by 6 and 24, are computed in double and
- * rounded once; a network in evaluation keeps them (conv.c).
+ * rounded once, as are the kernels' gradients; a network in evaluation keeps the transforms
+ * (conv.c).
  *
  * As in winograd.c, each transform runs one loop over all the tiles of a chunk: the rows it
  * needs are first copied (with their zeros) into scratch laid out so that tile t finds its
@@ -60,6 +62,28 @@
         r1 = d1_ + 2.0f * d2_;                                                                \
         r2 = s1_ + 4.0f * s2_;                                                                \
         r3 = (d1_ + 8.0f * d2_) + x5_;                                                        \
+    } while (0)
+
+/* The adjoints, for the weight gradient: A on a tile's 4 output gradients (dM = A dY A^T),
+ * G^T on 6 transformed-weight gradients (dg = G^T dU G, in double as G is). */
+#define A_4(y0, y1, y2, y3, r0, r1, r2, r3, r4, r5)                                           \
+    do {                                                                                      \
+        float y0_ = (y0), y1_ = (y1), y2_ = (y2), y3_ = (y3);                                 \
+        float e1_ = y0_ + y2_, o1_ = y1_ + y3_, e2_ = y0_ + 4.0f * y2_;                       \
+        float o2_ = 2.0f * y1_ + 8.0f * y3_;                                                  \
+        r0 = y0_;                                                                             \
+        r1 = e1_ + o1_;                                                                       \
+        r2 = e1_ - o1_;                                                                       \
+        r3 = e2_ + o2_;                                                                       \
+        r4 = e2_ - o2_;                                                                       \
+        r5 = y3_;                                                                             \
+    } while (0)
+#define GT_6(u0, u1, u2, u3, u4, u5, r0, r1, r2)                                              \
+    do {                                                                                      \
+        double u0_ = (u0), u1_ = (u1), u2_ = (u2), u3_ = (u3), u4_ = (u4), u5_ = (u5);        \
+        r0 = (u0_ / 4.0 - (u1_ + u2_) / 6.0) + (u3_ + u4_) / 24.0;                            \
+        r1 = (u2_ - u1_) / 6.0 + (u3_ - u4_) / 12.0;                                          \
+        r2 = ((u3_ + u4_) - (u1_ + u2_)) / 6.0 + u5_;                                         \
     } while (0)
 
 /* ---------------------------------------------------------------------------------------------
@@ -245,4 +269,82 @@ CNN_DISPATCH(output_chunk4,
               float *out, int accumulate, float *s),
              (d, m, ms, q0, rows, co, bias, out, accumulate, s))
 
-const wino_transforms cnn_wino4_transforms = {weight_row4, input_chunk4, output_chunk4, scratch4};
+/* ---------------------------------------------------------------------------------------------
+ * The weight gradient
+ * ------------------------------------------------------------------------------------------- */
+
+/* dM = A dY A^T of channel co in `rows` tile rows from q0, from dy (zero beyond its edges)
+ * into m[xi ms + t]: each tile row's four rows of dy go, with zeros to 4 tw columns, to
+ * y[r] (4 T floats each), so that tile t finds row r's values at y[r][4t .. 4t + 3]. s:
+ * scratch of 16 T floats. */
+static inline CNN_BODY void grad_chunk4_body(const wdir *d, const float *dy, size_t q0, int rows,
+                                             int co, float *m, size_t ms, float *s) {
+    int tw = d->tw, n = 4 * tw, tiles = rows * tw;
+    size_t seg = 4 * (size_t)d->T, oplane = (size_t)d->OH * d->OW;
+    for (int r = 0; r < rows; r++) {
+        size_t sample;
+        int ti;
+        cnn_wino_tile_row(d, q0 + (size_t)r, &sample, &ti);
+        const float *plane = dy + (sample * d->CO + (size_t)co) * oplane;
+        for (int k = 0; k < 4; k++) {
+            int row = 4 * ti + k;
+            float *dst = s + (size_t)k * seg + (size_t)r * n;
+            if (row >= d->OH)
+                memset(dst, 0, (size_t)n * sizeof(float));
+            else
+                cnn_padded_copy(dst, plane + (size_t)row * d->OW, d->OW, 0, n, 0.0f);
+        }
+    }
+    const float *restrict y0 = s, *restrict y1 = s + seg, *restrict y2 = s + 2 * seg,
+                          *restrict y3 = s + 3 * seg;
+    float *restrict z = m;
+#define Z_(xi) z[(size_t)(xi) * ms + (size_t)t]
+#pragma omp simd
+    for (int t = 0; t < tiles; t++) {
+        /* A down each of the four columns: b<i><c>; then along each row i into Z(6 i + j). */
+        float b00, b10, b20, b30, b40, b50, b01, b11, b21, b31, b41, b51;
+        float b02, b12, b22, b32, b42, b52, b03, b13, b23, b33, b43, b53;
+        A_4(y0[4 * t], y1[4 * t], y2[4 * t], y3[4 * t], b00, b10, b20, b30, b40, b50);
+        A_4(y0[4 * t + 1], y1[4 * t + 1], y2[4 * t + 1], y3[4 * t + 1], b01, b11, b21, b31,
+            b41, b51);
+        A_4(y0[4 * t + 2], y1[4 * t + 2], y2[4 * t + 2], y3[4 * t + 2], b02, b12, b22, b32,
+            b42, b52);
+        A_4(y0[4 * t + 3], y1[4 * t + 3], y2[4 * t + 3], y3[4 * t + 3], b03, b13, b23, b33,
+            b43, b53);
+        A_4(b00, b01, b02, b03, Z_(0), Z_(1), Z_(2), Z_(3), Z_(4), Z_(5));
+        A_4(b10, b11, b12, b13, Z_(6), Z_(7), Z_(8), Z_(9), Z_(10), Z_(11));
+        A_4(b20, b21, b22, b23, Z_(12), Z_(13), Z_(14), Z_(15), Z_(16), Z_(17));
+        A_4(b30, b31, b32, b33, Z_(18), Z_(19), Z_(20), Z_(21), Z_(22), Z_(23));
+        A_4(b40, b41, b42, b43, Z_(24), Z_(25), Z_(26), Z_(27), Z_(28), Z_(29));
+        A_4(b50, b51, b52, b53, Z_(30), Z_(31), Z_(32), Z_(33), Z_(34), Z_(35));
+    }
+#undef Z_
+}
+CNN_DISPATCH(grad_chunk4,
+             (const wdir *d, const float *dy, size_t q0, int rows, int co, float *m, size_t ms,
+              float *s),
+             (d, dy, q0, rows, co, m, ms, s))
+
+/* dw[c 9 ..] += G^T dU G for c < C, dU at du[xi plane + c]: G^T down each of the six columns
+ * (t<a><j>), then along each of the three rows, in double, each gradient rounded once. */
+static inline CNN_BODY void weight_grad_row4_body(const float *restrict du, size_t plane, int C,
+                                                  float *restrict dw) {
+#define D_(xi) ((double)du[(size_t)(xi) * plane + (size_t)c])
+    for (int c = 0; c < C; c++) {
+        double t0[6], t1[6], t2[6], k[9];
+        for (int j = 0; j < 6; j++)
+            GT_6(D_(j), D_(6 + j), D_(12 + j), D_(18 + j), D_(24 + j), D_(30 + j), t0[j], t1[j],
+                 t2[j]);
+        GT_6(t0[0], t0[1], t0[2], t0[3], t0[4], t0[5], k[0], k[1], k[2]);
+        GT_6(t1[0], t1[1], t1[2], t1[3], t1[4], t1[5], k[3], k[4], k[5]);
+        GT_6(t2[0], t2[1], t2[2], t2[3], t2[4], t2[5], k[6], k[7], k[8]);
+        for (int tap = 0; tap < 9; tap++) dw[(size_t)c * 9 + (size_t)tap] += (float)k[tap];
+    }
+#undef D_
+}
+CNN_DISPATCH(weight_grad_row4,
+             (const float *restrict du, size_t plane, int C, float *restrict dw),
+             (du, plane, C, dw))
+
+const wino_transforms cnn_wino4_transforms = {weight_row4,  input_chunk4,    output_chunk4,
+                                              scratch4,     grad_chunk4,     weight_grad_row4};

@@ -72,8 +72,15 @@ struct wino_transforms {
      * then max(., 0) when d->relu) or added (accumulate) into out (N, CO, OH, OW). */
     void (*output_chunk)(const wdir *d, const float *m, size_t ms, size_t q0, int rows, int co,
                          float bias, float *out, int accumulate, float *s);
-    /* Floats of scratch the two above need for d. */
+    /* Floats of scratch the transforms above and below need for d. */
     size_t (*scratch)(const wdir *d);
+    /* The weight gradient: the gradient of the transformed outputs of channel co in `rows`
+     * tile rows from q0, from dy (N, CO, OH, OW) (zero beyond its edges) into m[xi ms + t]
+     * (s: scratch of d->s floats); and row o's kernel gradients dw[c 9 ..] += the transform's
+     * adjoint of du[xi plane + c], c < C. */
+    void (*grad_chunk)(const wdir *d, const float *dy, size_t q0, int rows, int co, float *m,
+                       size_t ms, float *s);
+    void (*weight_grad_row)(const float *du, size_t plane, int C, float *dw);
 };
 
 extern const wino_transforms cnn_wino4_transforms;
