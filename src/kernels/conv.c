@@ -837,12 +837,12 @@ void cnn_conv_transpose2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, cons
         return;
     }
     for (int n = 0; n < g->N; n++) fill_bias(g, n, b, y);
-    if (path == PATH_REFERENCE)
+    if (path == PATH_REFERENCE) {
         ref_backward_data(g, x, w, y);
-    else
-        cnn_winograd_backward_data(c, g, cnn_winograd_data_tile(g),
-                                   transformed(c, g, w, keep, cnn_winograd_data_tile(g), 1, 0),
-                                   x, y);
+        return;
+    }
+    int tile = cnn_winograd_data_tile(g);
+    cnn_winograd_backward_data(c, g, tile, transformed(c, g, w, keep, tile, 1, 0), x, y);
 }
 
 void cnn_conv_transpose2d_backward_data(const cnn_ctx *c, const cnn_conv_geom *g,

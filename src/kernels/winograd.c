@@ -362,30 +362,15 @@ CNN_DISPATCH(output_chunk,
 /* Floats of scratch input_chunk (L, R and the four row copies) and output_chunk (4 T) need. */
 static size_t scratch2(const wdir *d) { return 16 * (size_t)d->T + 8 * (size_t)d->tw + 8; }
 
-
 /* The gradient of the transformed outputs, dM = A dY A^T, of channel co in `rows` tile rows
  * from z0, from dy (N, CO, OH, OW) (zero beyond its edges) into m[xi * ms + t]. Each tile
  * row's two rows of dy go, with zeros to 2 tw columns, to Y0 and Y1, so that tile t finds its
  * 2x2 values at Y0[2t], Y0[2t+1], Y1[2t], Y1[2t+1]. s: scratch of 4 T floats. */
 static inline CNN_BODY void grad_chunk_body(const wdir *d, const float *dy, size_t q0, int rows,
                                             int co, float *m, size_t ms, float *s) {
-    int tw = d->tw, n = 2 * tw, tiles = rows * tw;
+    int tiles = rows * d->tw;
     float *restrict Y0 = s, *restrict Y1 = s + 2 * (size_t)d->T;
-    size_t oplane = (size_t)d->OH * d->OW;
-    for (int r = 0; r < rows; r++) {
-        size_t sample;
-        int ti;
-        cnn_wino_tile_row(d, q0 + (size_t)r, &sample, &ti);
-        const float *plane = dy + (sample * d->CO + (size_t)co) * oplane;
-        for (int k = 0; k < 2; k++) {
-            int row = 2 * ti + k;
-            float *dst = (k ? Y1 : Y0) + (size_t)r * n;
-            if (row >= d->OH)
-                memset(dst, 0, (size_t)n * sizeof(float));
-            else
-                cnn_padded_copy(dst, plane + (size_t)row * d->OW, d->OW, 0, n, 0.0f);
-        }
-    }
+    cnn_wino_dy_rows(d, dy, q0, rows, co, s, 2 * (size_t)d->T);
     float *restrict z0 = m, *restrict z1 = m + ms, *restrict z2 = m + 2 * ms,
                     *restrict z3 = m + 3 * ms, *restrict z4 = m + 4 * ms,
                     *restrict z5 = m + 5 * ms, *restrict z6 = m + 6 * ms,

@@ -279,22 +279,9 @@ CNN_DISPATCH(output_chunk4,
  * scratch of 16 T floats. */
 static inline CNN_BODY void grad_chunk4_body(const wdir *d, const float *dy, size_t q0, int rows,
                                              int co, float *m, size_t ms, float *s) {
-    int tw = d->tw, n = 4 * tw, tiles = rows * tw;
-    size_t seg = 4 * (size_t)d->T, oplane = (size_t)d->OH * d->OW;
-    for (int r = 0; r < rows; r++) {
-        size_t sample;
-        int ti;
-        cnn_wino_tile_row(d, q0 + (size_t)r, &sample, &ti);
-        const float *plane = dy + (sample * d->CO + (size_t)co) * oplane;
-        for (int k = 0; k < 4; k++) {
-            int row = 4 * ti + k;
-            float *dst = s + (size_t)k * seg + (size_t)r * n;
-            if (row >= d->OH)
-                memset(dst, 0, (size_t)n * sizeof(float));
-            else
-                cnn_padded_copy(dst, plane + (size_t)row * d->OW, d->OW, 0, n, 0.0f);
-        }
-    }
+    int tiles = rows * d->tw;
+    size_t seg = 4 * (size_t)d->T;
+    cnn_wino_dy_rows(d, dy, q0, rows, co, s, seg);
     const float *restrict y0 = s, *restrict y1 = s + seg, *restrict y2 = s + 2 * seg,
                           *restrict y3 = s + 3 * seg;
     float *restrict z = m;

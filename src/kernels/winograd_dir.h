@@ -58,6 +58,30 @@ static inline void cnn_wino_input_rows(const wdir *d, const float *in, size_t q,
     }
 }
 
+/* The output gradient's rows of channel co in `rows` tile rows from q0, for the weight
+ * gradient: row k of tile row r (k < d->tile) copied, with zeros beyond dy's edges, to
+ * s + k seg + r tile tw, tile tw floats, so that tile t of the chunk finds its values at
+ * columns tile t .. tile t + tile - 1 of each. seg >= rows tile tw. */
+static inline void cnn_wino_dy_rows(const wdir *d, const float *dy, size_t q0, int rows, int co,
+                                    float *s, size_t seg) {
+    int n = d->tile * d->tw;
+    size_t oplane = (size_t)d->OH * d->OW;
+    for (int r = 0; r < rows; r++) {
+        size_t sample;
+        int ti;
+        cnn_wino_tile_row(d, q0 + (size_t)r, &sample, &ti);
+        const float *plane = dy + (sample * d->CO + (size_t)co) * oplane;
+        for (int k = 0; k < d->tile; k++) {
+            int row = d->tile * ti + k;
+            float *dst = s + (size_t)k * seg + (size_t)r * n;
+            if (row >= d->OH)
+                memset(dst, 0, (size_t)n * sizeof(float));
+            else
+                cnn_padded_copy(dst, plane + (size_t)row * d->OW, d->OW, 0, n, 0.0f);
+        }
+    }
+}
+
 /* One tile size's transforms, which the drivers in winograd.c call through d->tf: F(2x2, 3x3)'s
  * (winograd.c) or F(4x4, 3x3)'s (winograd4.c). */
 struct wino_transforms {
