@@ -87,6 +87,7 @@ static wdir dir_of(int N, int CI, int H, int W, int CO, int OH, int OW, int pt, 
     size_t groups = WINO_DU_FLOATS / (d.u ? d.u : 1);
     if (groups > WINO_DU_GROUPS) groups = WINO_DU_GROUPS;
     if (groups > (size_t)d.chunks) groups = (size_t)d.chunks;
+    if (groups == 3) groups = 2; /* 1, 2 or 4: whole shares for 2 (and 4) threads */
     d.groups = groups < 1 ? 1 : (int)groups;
     return d;
 }
