@@ -464,8 +464,7 @@ static void isa_paths_agree(void) {
 
 int main(int argc, char **argv) {
     t_isa_option(&argc, &argv);
-    const char *only = getenv("CNN_TEST_THREADS_ONLY");
-    threads_only = only && *only && strcmp(only, "0") != 0;
+    threads_only = t_env_flag("CNN_TEST_THREADS_ONLY");
     if (threads_only) printf("CNN_TEST_THREADS_ONLY: no comparison with the reference kernels\n");
     const char *filter = argc > 1 ? argv[1] : NULL;
     if (!filter) isa_paths_agree();

@@ -560,7 +560,7 @@ static void export_refusals(void) {
 
 int main(void) {
     if (!mkdtemp(dir)) return 1;
-    int light = getenv("CNN_TEST_LIGHT") && *getenv("CNN_TEST_LIGHT") && strcmp(getenv("CNN_TEST_LIGHT"), "0");
+    int light = t_env_flag("CNN_TEST_LIGHT");
     const char *ref = getenv("CNN_REF_DIR") ? getenv("CNN_REF_DIR") : "tests/ref";
     refusals();
     concat_counts();

@@ -76,11 +76,6 @@ static const zoo_case cases[] = {
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
-static int env_set(const char *name) {
-    const char *v = getenv(name);
-    return v && strcmp(v, "1") == 0;
-}
-
 /* Multiply-adds of the layers the PyTorch hooks count: convolutions and dense layers. */
 static int same_shape(cnn_shape a, cnn_shape b) {
     if (a.rank != b.rank) return 0;
@@ -325,7 +320,7 @@ static void check_list(void) {
 }
 
 int main(void) {
-    int slow = env_set("CNN_SLOW_TESTS"), light = env_set("CNN_TEST_LIGHT");
+    int slow = t_env_flag("CNN_SLOW_TESTS"), light = t_env_flag("CNN_TEST_LIGHT");
     if (!slow) printf("big models: slow test skipped: set CNN_SLOW_TESTS=1\n");
     if (light)
         printf("CNN_TEST_LIGHT=1: definitions read back for the small models only\n");

@@ -81,6 +81,11 @@ int t_close(const char *what, const float *got, const float *want, size_t n, dou
     return 1;
 }
 
+int t_env_flag(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 int t_within(const char *what, const float *got, const float *want, const float *scale,
              size_t n, double rel) {
     double worst = 0.0;

@@ -35,6 +35,10 @@ void t_isa_option(int *argc, char ***argv);
 /* |got - want| <= atol + rtol |want| everywhere; prints the largest difference either way. */
 int t_close(const char *what, const float *got, const float *want, size_t n, double atol,
             double rtol);
+/* Whether the environment variable `name` is set to a switch's "on": non-empty and not "0"
+ * (CNN_TEST_LIGHT, CNN_SLOW_TESTS, CNN_TEST_THREADS_ONLY). */
+int t_env_flag(const char *name);
+
 /* |got - want| <= rel scale everywhere, scale a bound on the size of what want sums (for a
  * convolution, the same convolution of |x| with |w|): a bound on rounding error that does not
  * depend on how much the sum cancels. Prints the largest ratio |got - want| / scale. */
