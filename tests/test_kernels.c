@@ -260,18 +260,17 @@ static void run_case(const kernel_case *kc) {
     t_fill(b.r, b.out_n, 22, -1.0f, 1.0f);
     t_fill_away_from_zero(cnn_net_params(b.net), b.n_params, 23);
 
-    pass one, two, three, ref;
+    pass one, two, three, ref = {0}, m = {0}; /* ref, m: the reference's and magnitudes' */
     pass_alloc(&b, &one);
     pass_alloc(&b, &two);
     pass_alloc(&b, &three);
-    pass_alloc(&b, &ref);
     cnn_net_set_training(b.net, 1);
     run_pass(&b, &one);
 
     /* 1. Reference kernels. */
-    pass m;
-    pass_alloc(&b, &m);
     if (!threads_only) {
+        pass_alloc(&b, &ref);
+        pass_alloc(&b, &m);
         cnn_net_set_reference(b.net, 1);
         run_pass(&b, &ref);
         cnn_net_set_reference(b.net, 0);

@@ -241,7 +241,7 @@ static void test_nonfinite(cnn_dataset *tr) {
     cnn_status st = t ? cnn_trainer_step(t) : CNN_STATUS_OK;
     const char *msg = t ? cnn_trainer_last_error(t) : "";
     T_CHECK(st == CNN_STATUS_NUMERIC && strstr(msg, "layer 'x' (input)") &&
-                strstr(msg, "micro-batch 0, whose samples are 0 to 3"),
+                strstr(msg, "micro-batch 0 (samples 0 to 3 of the batch)"),
             "names the layer and the micro-batch: %s", msg);
     for (int i = 0; i < tr->n; i++) tr->x[(size_t)i * 64 + 9] = 0.5f;
     cnn_trainer_free(t);

@@ -33,6 +33,14 @@ static int micro_samples(const cnn_trainer *tr, int k) {
     return rest < tr->micro.size ? rest : tr->micro.size;
 }
 
+/* "micro-batch k (samples a to b of the batch)", for messages. */
+static const char *micro_name(const cnn_trainer *tr, int k, char *buf, size_t size) {
+    int first = micro_first(&tr->micro, k);
+    snprintf(buf, size, "micro-batch %d (samples %d to %d of the batch)", k, first,
+             first + micro_samples(tr, k) - 1);
+    return buf;
+}
+
 /* The gradient buffer micro-batch k adds into. */
 static float *micro_grads(cnn_trainer *tr, int k) {
     return k == 0 ? tr->net->grads : tr->micro.grads + (size_t)(k - 1) * tr->net->n_params;
@@ -132,10 +140,11 @@ cnn_status cnn_trainer_micro_pass(cnn_trainer *tr, double *total, int64_t *corre
     *total = 0;
     *correct = 0;
     for (int k = 0; k < m->count; k++) {
-        if (m->st[k]) /* the first failing micro-batch's message becomes the network's */
-            return cnn_error(tr->net, m->st[k], "micro-batch %d (samples %d to %d): %s", k,
-                             micro_first(m, k), micro_first(m, k) + micro_samples(tr, k) - 1,
+        if (m->st[k]) { /* the first failing micro-batch's message becomes the network's */
+            char name[96];
+            return cnn_error(tr->net, m->st[k], "%s: %s", micro_name(tr, k, name, sizeof name),
                              cnn_net_last_error(m->nets[k]));
+        }
         *total += m->total[k];
         *correct += m->correct[k];
     }
@@ -146,11 +155,9 @@ cnn_status cnn_trainer_micro_pass(cnn_trainer *tr, double *total, int64_t *corre
 
 int cnn_trainer_micro_nonfinite(cnn_trainer *tr, char *msg, size_t size) {
     for (int k = 0; k < tr->micro.count; k++) {
-        char where[512];
+        char where[512], name[96];
         if (!cnn_net_find_nonfinite(tr->micro.nets[k], where, sizeof where)) continue;
-        int first = micro_first(&tr->micro, k);
-        snprintf(msg, size, "%s in micro-batch %d, whose samples are %d to %d of the batch", where,
-                 k, first, first + micro_samples(tr, k) - 1);
+        snprintf(msg, size, "%s in %s", where, micro_name(tr, k, name, sizeof name));
         return 1;
     }
     return 0;
