@@ -11,7 +11,8 @@ random horizontal flips (and, with --augment hflip,translate=0.1 or crop=2, whol
 translations of up to 10% of the side or 2 pixels, zero filled; with erase[=P], random
 erasing as cnn's);
 an exponential moving average (decay 0.999) of the parameters and batch norm's buffers,
-evaluated and tested; test-time flips (the mean of the logits of an image and its mirror).
+evaluated and tested; test-time flips (the mean of the logits of an image and its mirror;
+with --tta-shift S, also of both shifted by S pixels each way, as cnn's --tta-shift).
 
 The budget rule is cnn's: time a few training steps (about 2% of the budget) and a test pass
 over a slice, undo them, then train as many whole epochs as fit in what is left, the
@@ -23,7 +24,7 @@ counts everything from the start of the script, data loading included.
     /usr/bin/python3 bench/torch_recipe.py [--budget 600] [--threads 2] [--seed 1]
         [--epochs N]  (N: no budget, N epochs)  [--batch 128] [--lr 0.003]
         [--widths 24,24,M,48,48,M,96,96,M]  (32,32,M,64,64,M,128,128,M: vgg_small)
-        [--dropout 0]  (0.5: vgg_small)  [--augment hflip]
+        [--dropout 0]  (0.5: vgg_small)  [--augment hflip]  [--tta-shift 0]
 
 PyTorch is a reference here, never a dependency of cnn.
 """
@@ -136,14 +137,28 @@ def lr_at(step, base, warmup, total):
     return base * max(0.0, 1.0 - (step - warmup) / span) if span > 0 else 0.0
 
 
+def shifted(x, s, dy, dx, fill):
+    """x shifted: out[y][i] = x[y + dy][i + dx], fill outside (|dy|, |dx| <= s)."""
+    h, w = x.shape[2], x.shape[3]
+    p = F.pad(x, (s, s, s, s), value=fill)
+    return p[:, :, s + dy:s + dy + h, s + dx:s + dx + w]
+
+
 @torch.no_grad()
-def evaluate(model, x, y, batch=1000):
-    """Top-1 with test-time flips: the mean of the logits of each image and its mirror."""
+def evaluate(model, x, y, shift=0, fill=0.0, batch=1000):
+    """Top-1 with test-time flips: the mean of the logits of each image and its mirror, and
+    with shift S > 0 of both shifted by S pixels up, down, left and right (cnn's
+    --tta-shift: the pixels shifted in hold fill, a black pixel's normalised value)."""
     model.eval()
     correct = 0
     for i in range(0, len(x), batch):
         xb = x[i:i + batch]
-        z = 0.5 * (model(xb) + model(xb.flip(3)))
+        views = [xb]
+        if shift:
+            views += [shifted(xb, shift, dy, dx, fill)
+                      for dy, dx in ((shift, 0), (-shift, 0), (0, shift), (0, -shift))]
+        views += [v.flip(3) for v in views]
+        z = sum(model(v) for v in views) / len(views)
         correct += int((z.argmax(1) == y[i:i + batch]).sum())
     return correct / len(x)
 
@@ -161,6 +176,8 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.0, help="before the last layer")
     ap.add_argument("--augment", default="hflip",
                     help="hflip[=P][,translate=FRAC][,crop=PAD][,erase[=P]]")
+    ap.add_argument("--tta-shift", type=int, default=0,
+                    help="test-time views shifted by this many pixels too (cnn's --tta-shift)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -172,6 +189,7 @@ def main():
     yte = torch.tensor(idx("t10k-labels-idx1-ubyte"), dtype=torch.long)
     mean, std = xtr.mean(), xtr.std(unbiased=False)
     xtr, xte = (xtr - mean) / std, (xte - mean) / std
+    black = float((0 - mean) / std)  # what the test-time shifts fill with
     steps = len(xtr) // a.batch
 
     model = plain_net([w if w == "M" else int(w) for w in a.widths.split(",")], a.dropout)
@@ -203,7 +221,7 @@ def main():
             n += 1
         per_step = (time.monotonic() - t0) / n
         t1 = time.monotonic()
-        evaluate(ema.module, xte[:1024], yte[:1024])
+        evaluate(ema.module, xte[:1024], yte[:1024], a.tta_shift, black)
         test_time = (time.monotonic() - t1) * len(xte) / 1024
         model.load_state_dict(saved[0]), opt.load_state_dict(saved[1])
         ema.load_state_dict(saved[2]), gen.set_state(saved[3]), torch.set_rng_state(saved[4])
@@ -236,8 +254,8 @@ def main():
                 print(f"{'behind' if new < epochs else 'ahead of'} the plan: {new} epochs "
                       f"instead of {epochs}", flush=True)
                 epochs = new
-    acc = evaluate(ema.module, xte, yte)
-    print(f"test top-1 {100 * acc:.2f}% (EMA, test-time flips), wall {time.monotonic() - START:.0f} s,"
+    acc = evaluate(ema.module, xte, yte, a.tta_shift, black)
+    print(f"test top-1 {100 * acc:.2f}% (EMA, test-time flips{' and shifts' if a.tta_shift else ''}), wall {time.monotonic() - START:.0f} s,"
           f" {epochs} epochs, seed {a.seed}, {a.threads} threads")
 
 

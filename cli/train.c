@@ -29,7 +29,7 @@ typedef struct train_opts {
     const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
     const char *out, *log, *plot, *resume, *best, *budget, *recipe;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
-    int sync_bn, bucket_kb, shard, serve, tta, micro_batch;
+    int sync_bn, bucket_kb, shard, serve, tta, tta_shift, micro_batch;
     float lr, momentum, wd, gamma, min_lr, clip, smoothing, ema;
 } train_opts;
 
@@ -58,6 +58,7 @@ typedef struct train_opts {
         {"augment", OPT_STRING, &(c)->augment, "LIST", "random augmentations, e.g. hflip,crop=2 (see below) [hflip]", 0, 0, 0}, \
         {"preprocess", OPT_STRING, &(c)->preprocess, "LIST", "deterministic transforms of every image, kept with the model: blur=SIGMA, sobel [none]", 0, 0, 0}, \
         {"tta", OPT_FLAG, &(c)->tta, "", "test-time augmentation: evaluate with the mean scores of each image and its mirror image; kept in the model, so eval and predict do it too", 0, 0, 0}, \
+        {"tta-shift", OPT_INT, &(c)->tta_shift, "S", "test-time augmentation: also the views shifted by S pixels up, down, left and right (with --tta, of the mirror image too); kept in the model [0: off]", 0, 64, 0}, \
         {"no-normalize", OPT_FLAG, &(c)->no_normalize, "", "do not normalise by the training set's mean and std", 0, 0, 0}, \
         {"val", OPT_STRING, &(c)->val, "N|F", "validation samples held out: a count, or a fraction like 0.1 [10%, at most 5000]", 0, 0, 0}, \
         {"limit", OPT_INT, &(c)->limit, "N", "use only the first N training and N test samples (quick trials)", 1, INT_MAX, 0}, \
@@ -84,7 +85,8 @@ static const char *const FIXED[] = {"model", "loss", "batch", "opt", "lr", "mome
                                     "schedule", "warmup", "step-size", "gamma", "min-lr",
                                     "clip", "label-smoothing", "augment", "preprocess",
                                     "no-normalize", "val", "limit", "patience", "input",
-                                    "seed", "sync-bn", "tta", "ema", "recipe", "micro-batch", NULL};
+                                    "seed", "sync-bn", "tta", "tta-shift", "ema", "recipe",
+                                    "micro-batch", NULL};
 
 static const char ABOUT[] =
     "Trains a network and evaluates it on the test set. A checkpoint is written after every\n"
@@ -211,6 +213,7 @@ static int new_config(const train_opts *c, const cli_opt *o, cnn_train_config *c
     cfg->patience = c->patience;
     cfg->sync_bn = c->sync_bn;
     cfg->tta = c->tta;
+    cfg->tta_shift = c->tta_shift;
     cfg->micro_batch = c->micro_batch;
     int loss = cnn_loss_parse(c->loss);
     double v;
@@ -671,7 +674,7 @@ static train_opts train_defaults(void) {
 
 /* The text of a recipe's options that are not the library's own strings. */
 typedef struct recipe_text {
-    char augment[512], budget[32], val[16];
+    char augment[512], preprocess[64], budget[32], val[16];
 } recipe_text;
 
 /* Whether option `name` is the recipe's to set: not given on the command line. It is marked
@@ -729,9 +732,14 @@ static int apply_recipe(train_opts *c, cli_opt *o, recipe_text *t) {
     if (unset(o, "clip")) c->clip = g->clip;
     if (unset(o, "label-smoothing")) c->smoothing = g->label_smoothing;
     if (unset(o, "augment")) c->augment = t->augment;
+    cnn_augment pre = {.blur = g->blur, .sobel = g->sobel};
+    cnn_augment_format(&pre, t->preprocess, sizeof t->preprocess);
+    if (unset(o, "preprocess") && (g->blur > 0 || g->sobel)) c->preprocess = t->preprocess;
     if (unset(o, "tta")) c->tta = g->tta;
+    if (unset(o, "tta-shift")) c->tta_shift = g->tta_shift;
     if (unset(o, "no-normalize")) c->no_normalize = !g->normalize;
     if (unset(o, "patience")) c->patience = g->patience;
+    if (unset(o, "micro-batch")) c->micro_batch = g->micro_batch;
     return 1;
 }
 

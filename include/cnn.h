@@ -1017,9 +1017,13 @@ typedef struct cnn_preprocess {
     const float *std;        /* per channel (each > 0), or NULL */
     float blur;              /* sigma of a Gaussian blur applied first (0: off) */
     int sobel;               /* then each channel's Sobel gradient magnitude (0: off) */
-    /* test-time augmentation (classification of images): the scores are the mean of the
-     * image's and its mirror image's (0: off) */
+    /* test-time augmentation (classification of images): the scores are the mean of those
+     * of several views of the image. hflip_tta 1: the image and its mirror image (0: off);
+     * tta_shift S > 0: also each of those shifted by S pixels up, down, left and right, the
+     * rows and columns shifted in holding what a black (0) pixel becomes after the transforms
+     * and the normalisation (0: off). Views: (1 + hflip_tta) x (1 + 4 if tta_shift). */
     int hflip_tta;
+    int tta_shift;
     int classes;             /* classification and segmentation: K, else 0 */
     const char *const *class_names; /* classes names, or NULL: "0", "1", ... */
 } cnn_preprocess;
@@ -1170,6 +1174,8 @@ typedef struct cnn_train_config {
     int sobel;              /* preprocessing: Sobel magnitude, every image, always [0] */
     int tta;                /* evaluate (and keep in the model) with the mean of the scores of
                              * each image and its mirror image (cnn_preprocess.hflip_tta) [0] */
+    int tta_shift;          /* and of the views shifted by this many pixels up, down, left and
+                             * right (cnn_preprocess.tta_shift) [0] */
     int patience;           /* stop after this many epochs without a better validation
                              * result (0: never) [0] */
     const char *checkpoint; /* written after every epoch, and when stopped (NULL: none) */

@@ -97,6 +97,31 @@ static void mirror(float *x, int h, int w) {
         }
 }
 
+/* With the network's test-time views set: cnn_classify's probabilities of the 6x6 image x are
+ * the softmax of the views' mean scores `mean`, and cnn_evaluate_task's loss of x labelled
+ * `label` their cross-entropy. */
+static void check_mean_scores(cnn_net *net, float *x, int label, const double mean[4],
+                              const char *what) {
+    double mx = -1e30, sum = 0;
+    for (int k = 0; k < 4; k++) mx = fmax(mx, mean[k]);
+    for (int k = 0; k < 4; k++) sum += exp(mean[k] - mx);
+    int cls[4], ok = 1;
+    float prob[4];
+    T_OK(net, cnn_classify(net, x, 1, 4, cls, prob));
+    for (int r = 0; r < 4; r++) ok &= fabs(prob[r] - exp(mean[cls[r]] - mx) / sum) < 1e-5;
+    T_CHECK(ok, "classify with %s: not the softmax of the views' mean scores", what);
+    cnn_dataset ds = {.n = 1, .shape = {3, {1, 6, 6}}, .classes = 4, .x = x,
+                      .y = (int32_t[]){label}};
+    char *names[4] = {"a", "b", "c", "d"};
+    ds.class_names = names;
+    cnn_metrics m;
+    T_OK(net, cnn_evaluate_task(net, &ds, &m));
+    double want = -(mean[label] - mx - log(sum));
+    T_CHECK(fabs(m.loss - want) < 1e-5, "evaluation with %s: loss %g, expected %g", what, m.loss,
+            want);
+    cnn_metrics_free(&m);
+}
+
 static void test_tta(void) {
     cnn_net *net = lopsided();
     float x[36], xm[36], z1[4], z2[4];
@@ -108,28 +133,11 @@ static void test_tta(void) {
     cnn_preprocess p = *cnn_net_preprocess(net);
     p.hflip_tta = 1;
     T_OK(net, cnn_net_set_preprocess(net, &p));
-    int cls[4];
-    float prob[4];
-    T_OK(net, cnn_classify(net, x, 1, 4, cls, prob));
-    /* The probabilities are the softmax of the mean scores. */
-    double mean[4], mx = -1e30, sum = 0;
-    for (int k = 0; k < 4; k++) mean[k] = 0.5 * ((double)z1[k] + z2[k]), mx = fmax(mx, mean[k]);
-    for (int k = 0; k < 4; k++) sum += exp(mean[k] - mx);
-    int ok = 1;
-    for (int r = 0; r < 4; r++) ok &= fabs(prob[r] - exp(mean[cls[r]] - mx) / sum) < 1e-5;
-    T_CHECK(ok && fabs(z1[0] - z2[0]) > 1e-4, "classify with test-time flips: not the mean of "
-            "the image's and its mirror's scores (or the two agree: %g %g)", (double)z1[0],
-            (double)z2[0]);
-    /* Evaluation: the loss of one sample is the cross-entropy of the mean scores. */
-    cnn_dataset ds = {.n = 1, .shape = {3, {1, 6, 6}}, .classes = 4, .x = x, .y = (int32_t[]){2}};
-    char *names[4] = {"a", "b", "c", "d"};
-    ds.class_names = names;
-    cnn_metrics m;
-    T_OK(net, cnn_evaluate_task(net, &ds, &m));
-    double want = -(mean[2] - mx - log(sum));
-    T_CHECK(fabs(m.loss - want) < 1e-5, "evaluation with flips: loss %g, expected %g", m.loss,
-            want);
-    cnn_metrics_free(&m);
+    T_CHECK(fabs(z1[0] - z2[0]) > 1e-4, "the image and its mirror image score alike: %g %g",
+            (double)z1[0], (double)z2[0]);
+    double mean[4];
+    for (int k = 0; k < 4; k++) mean[k] = 0.5 * ((double)z1[k] + z2[k]);
+    check_mean_scores(net, x, 2, mean, "test-time flips");
     /* Kept by a checkpoint. */
     char path[64] = "/tmp/cnn_tta_XXXXXX", err[1024];
     int fd = mkstemp(path);
@@ -144,13 +152,81 @@ static void test_tta(void) {
     T_CHECK(cnn_net_set_preprocess(net, &p) == CNN_STATUS_INVALID_ARGUMENT, "hflip_tta 2 accepted");
     cnn_net_free(net);
     cnn_net *flat = t_net("input x - shape=8; dense logits x out=3", 1);
-    p = *cnn_net_preprocess(flat);
-    p.hflip_tta = 1;
-    T_CHECK(cnn_net_set_preprocess(flat, &p) == CNN_STATUS_INVALID_ARGUMENT &&
-                strstr(cnn_net_last_error(flat), "(C, H, W)"),
-            "test-time flips of a flat input: %s", cnn_net_last_error(flat));
+    for (int shifts = 0; shifts <= 1; shifts++) {
+        p = *cnn_net_preprocess(flat);
+        p.hflip_tta = !shifts;
+        p.tta_shift = shifts;
+        T_CHECK(cnn_net_set_preprocess(flat, &p) == CNN_STATUS_INVALID_ARGUMENT &&
+                    strstr(cnn_net_last_error(flat), "(C, H, W)"),
+                "test-time %s of a flat input: %s", shifts ? "shifts" : "flips",
+                cnn_net_last_error(flat));
+    }
     cnn_net_free(flat);
-    printf("  ok test-time flips: classify, evaluate, checkpoint, refusals\n");
+    printf("  ok test-time flips: classify, evaluate, checkpoint, refusals (and shifts of a "
+           "flat input)\n");
+}
+
+/* out[y][i] = x[y + dy][i + dx] of a 6x6 image, fill outside. */
+static void shifted(const float *x, float *out, int dy, int dx, float fill) {
+    for (int y = 0; y < 6; y++)
+        for (int i = 0; i < 6; i++) {
+            int sy = y + dy, sx = i + dx;
+            out[y * 6 + i] = sy < 0 || sy >= 6 || sx < 0 || sx >= 6 ? fill : x[sy * 6 + sx];
+        }
+}
+
+/* Test-time shifts: the scores are the mean of ten views (the image and its mirror image,
+ * each also shifted by a pixel each way), the pixels shifted in holding a black pixel's
+ * normalised value; kept by checkpoints with or without flips; refused out of range (and of
+ * a flat input: test_tta). */
+static void test_tta_shifts(void) {
+    cnn_net *net = lopsided();
+    float x[36], xn[36], v[36], z[4], mean_c = 0.25f, std_c = 0.5f;
+    t_fill(x, 36, 7, 0, 1);
+    for (int k = 0; k < 36; k++) xn[k] = (x[k] - mean_c) * (1.0f / std_c);
+    static const int d[5][2] = {{0, 0}, {1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+    double mean[4] = {0};
+    for (int view = 0; view < 10; view++) {
+        shifted(xn, v, d[view % 5][0], d[view % 5][1], (0.0f - mean_c) / std_c);
+        if (view >= 5) mirror(v, 6, 6);
+        T_OK(net, cnn_net_scores(net, v, z, NULL));
+        for (int k = 0; k < 4; k++) mean[k] += z[k] / 10.0;
+    }
+    cnn_preprocess p = *cnn_net_preprocess(net);
+    p.mean = &mean_c;
+    p.std = &std_c;
+    p.hflip_tta = 1;
+    p.tta_shift = 1;
+    T_OK(net, cnn_net_set_preprocess(net, &p));
+    check_mean_scores(net, x, 1, mean, "test-time shifts");
+    /* Kept by a checkpoint, with flips and without. */
+    for (int flips = 1; flips >= 0; flips--) {
+        p.hflip_tta = flips;
+        p.tta_shift = 2;
+        T_OK(net, cnn_net_set_preprocess(net, &p));
+        char path[64] = "/tmp/cnn_tta_XXXXXX", err[1024];
+        close(mkstemp(path));
+        cnn_net *back = NULL;
+        T_OK(net, cnn_checkpoint_save(path, net, NULL, NULL, err, sizeof err));
+        T_OK(NULL, cnn_checkpoint_load(path, &back, NULL, NULL, err, sizeof err));
+        T_CHECK(back && cnn_net_preprocess(back)->hflip_tta == flips &&
+                    cnn_net_preprocess(back)->tta_shift == 2,
+                "a checkpoint of test-time flips %d and shifts 2 read back as %d and %d", flips,
+                back ? cnn_net_preprocess(back)->hflip_tta : -1,
+                back ? cnn_net_preprocess(back)->tta_shift : -1);
+        unlink(path);
+        cnn_net_free(back);
+    }
+    for (int bad = -1; bad <= 6; bad += 7) {
+        p.tta_shift = bad;
+        T_CHECK(cnn_net_set_preprocess(net, &p) == CNN_STATUS_INVALID_ARGUMENT &&
+                    strstr(cnn_net_last_error(net), "tta_shift"),
+                "test-time shifts of %d pixels of a 6x6 image: %s", bad,
+                cnn_net_last_error(net));
+    }
+    cnn_net_free(net);
+    printf("  ok test-time shifts: the mean of ten views in classify and evaluate, checkpoints, "
+           "refusals\n");
 }
 
 static cnn_train_config budget_config(void) {
@@ -486,6 +562,22 @@ static void test_cli(const char *argv0) {
                 after(eval, "top-1 ") > 0,
             "cnn eval of a --tta model: %s", eval);
     printf("  ok cnn train --time-budget 5s --tta: %s", strstr(out, "time budget") ? strstr(out, "time budget") : "\n");
+    /* --tta-shift: kept in the model, so cnn eval takes the same views. */
+    rc = t_run_tool(tool, dir, "train --model lenet5 --limit 1000 --epochs 1 --tta --tta-shift 1 "
+                    "--out s.ckpt", out, sizeof out);
+    top1 = after(out, "top-1 ");
+    int ran = rc == 0 && top1 > 0;
+    T_CHECK(ran, "cnn train --tta-shift 1: exit %d: %s", rc, out);
+    rc = t_run_tool(tool, dir, "eval s.ckpt --data fashion-mnist", eval, sizeof eval);
+    T_CHECK(ran && rc == 0 && strstr(eval, "both shifted by 1 pixel up, down, left and right") &&
+                after(eval, "top-1 ") > 0,
+            "cnn eval of a --tta-shift model: %s", eval);
+    rc = t_run_tool(tool, dir, "train --model lenet5 --limit 100 --epochs 1 --tta-shift 28 "
+                    "--out t.ckpt", out, sizeof out);
+    T_CHECK(rc != 0 && strstr(out, "test-time shifts of 28 pixels"),
+            "cnn train --tta-shift 28 on 28x28 images: exit %d: %s", rc, out);
+    printf("  ok cnn train --tta-shift 1 (test top-1 %.2f%%), cnn eval of its model; "
+           "--tta-shift 28 refused\n", top1);
     static const char *const bad[][2] = {{"--time-budget 10x", "expected a duration"},
                                          {"--time-budget 0", "expected a duration"},
                                          {"--schedule tri", "constant, step, cosine or linear"}};
@@ -531,6 +623,7 @@ int main(int argc, char **argv) {
     test_linear_schedule();
     test_erase();
     test_tta();
+    test_tta_shifts();
     test_budget();
     test_budget_refit();
     test_recipe_table();

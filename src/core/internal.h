@@ -491,11 +491,15 @@ cnn_status cnn_prep_decode(cnn_net *net, const unsigned char *bytes, size_t size
 /* Applies p to n samples x of shape in: blur, Sobel, normalisation (scratch: 2 samples'
  * floats, used only by blur and Sobel). */
 /* Runs count preprocessed samples x forward and returns the score layer's outputs for them:
- * the layer's own, or with p->hflip_tta the mean of those of x and of its mirror images (x is
- * then mirrored in place, and avg, room for count times the layer's size, holds the mean).
- * NULL after an error (*st set). */
+ * the layer's own, or with test-time augmentation (p->hflip_tta, p->tta_shift) the mean of
+ * those of each view (x then holds the last view, and tta, cnn_prep_tta_floats of room, the
+ * mean and the views' source). NULL after an error (*st set). */
 const float *cnn_prep_scores(cnn_net *net, const cnn_preprocess *p, float *x, int count,
-                             int score, float *avg, cnn_status *st);
+                             int score, float *tta, cnn_status *st);
+/* Floats of the tta buffer of cnn_prep_scores for count samples of in_numel floats each and
+ * scores of out_numel: 0 without test-time augmentation. */
+size_t cnn_prep_tta_floats(const cnn_preprocess *p, int count, size_t in_numel,
+                           size_t out_numel);
 void cnn_prep_apply(const cnn_preprocess *p, const cnn_shape *in, float *x, int n,
                     float *scratch);
 /* Whether ds fits the network for the task of pp, the loss read at layer score (the output,

@@ -44,24 +44,30 @@ void cnn_aug_vflip(float *x, int c, int h, int w) {
     }
 }
 
-/* out[y][i] = x[y + oy][i + ox], 0 outside: the common core of padded crops and shifts. */
-static void shift(float *x, int c, int h, int w, int oy, int ox, float *scratch) {
-    size_t n = (size_t)c * h * w;
-    memcpy(scratch, x, n * sizeof *x);
-    for (int ch = 0; ch < c; ch++)
+void cnn_aug_shift_copy(const float *src, float *dst, int c, int h, int w, int oy, int ox,
+                        const float *fill) {
+    for (int ch = 0; ch < c; ch++) {
+        float f = fill ? fill[ch] : 0.0f;
         for (int y = 0; y < h; y++) {
-            float *d = x + ((size_t)ch * h + y) * w;
+            float *d = dst + ((size_t)ch * h + y) * w;
             int sy = y + oy;
             if (sy < 0 || sy >= h) {
-                memset(d, 0, (size_t)w * sizeof *d);
+                for (int i = 0; i < w; i++) d[i] = f;
                 continue;
             }
-            const float *s = scratch + ((size_t)ch * h + sy) * w;
+            const float *s = src + ((size_t)ch * h + sy) * w;
             for (int i = 0; i < w; i++) {
                 int sx = i + ox;
-                d[i] = sx >= 0 && sx < w ? s[sx] : 0.0f;
+                d[i] = sx >= 0 && sx < w ? s[sx] : f;
             }
         }
+    }
+}
+
+/* out[y][i] = x[y + oy][i + ox], 0 outside: the common core of padded crops and shifts. */
+static void shift(float *x, int c, int h, int w, int oy, int ox, float *scratch) {
+    memcpy(scratch, x, (size_t)c * h * w * sizeof *x);
+    cnn_aug_shift_copy(scratch, x, c, h, w, oy, ox, NULL);
 }
 
 void cnn_aug_crop_pad(float *x, int c, int h, int w, int pad, int dy, int dx, float *scratch) {

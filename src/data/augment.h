@@ -42,6 +42,11 @@ void cnn_aug_rotate(float *x, int c, int h, int w, float degrees, float *scratch
  * where that is outside. */
 void cnn_aug_translate(float *x, int c, int h, int w, int dy, int dx, float *scratch);
 
+/* dst = src shifted: dst[c][y][i] = src[c][y + oy][i + ox], or fill[c] (0 when fill is NULL)
+ * where that is outside. src and dst do not overlap. */
+void cnn_aug_shift_copy(const float *src, float *dst, int c, int h, int w, int oy, int ox,
+                        const float *fill);
+
 /* Adds delta to every value (no clamping). */
 void cnn_aug_brightness(float *x, int c, int h, int w, float delta);
 

@@ -127,14 +127,16 @@ cnn_status cnn_check_fit(cnn_net *net, const cnn_dataset *ds, const cnn_preproce
 }
 
 /* Allocates the batch buffers for B samples of ds (out: the score layer's size). */
-static int batch_alloc(batch_buf *b, const cnn_dataset *ds, int B, size_t out, int tta) {
+static int batch_alloc(batch_buf *b, const cnn_dataset *ds, int B, size_t out,
+                       const cnn_preprocess *pp) {
     size_t numel = cnn_shape_numel(&ds->shape), pixels = numel / (size_t)ds->shape.dim[0];
     size_t ints = ds->masks ? (size_t)B * pixels : (size_t)B;
     b->x = cnn_alloc((size_t)B * numel * sizeof *b->x);
     b->scratch = cnn_alloc(2 * numel * sizeof *b->scratch);
     b->it = cnn_alloc(ints * sizeof *b->it);
     b->ft = ds->targets ? cnn_alloc((size_t)B * (size_t)ds->n_targets * sizeof *b->ft) : NULL;
-    b->avg = tta ? cnn_alloc((size_t)B * out * sizeof *b->avg) : NULL;
+    size_t tta = cnn_prep_tta_floats(pp, B, numel, out);
+    b->avg = tta ? cnn_alloc(tta * sizeof *b->avg) : NULL;
     return b->x && b->scratch && b->it && (!ds->targets || b->ft) && (!tta || b->avg);
 }
 
@@ -181,7 +183,7 @@ static cnn_status evaluate(cnn_net *net, const cnn_dataset *ds, const cnn_prepro
     m->classes = K;
     if (K) m->confusion = cnn_calloc((size_t)K * K, sizeof *m->confusion);
     size_t out = cnn_shape_numel(&net->nodes[score]->shape);
-    if (!batch_alloc(&b, ds, net->max_batch, out, pp->hflip_tta) || (K && !m->confusion)) {
+    if (!batch_alloc(&b, ds, net->max_batch, out, pp) || (K && !m->confusion)) {
         st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for evaluation");
     } else {
         int was_training = net->training;

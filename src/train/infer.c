@@ -72,8 +72,9 @@ cnn_status cnn_classify(cnn_net *net, const float *images, int n, int top_k, int
     int *best = cnn_alloc((size_t)top_k * sizeof *best);
     float *pr = cnn_alloc((size_t)top_k * sizeof *pr);
     const cnn_preprocess *pp = cnn_net_preprocess(net);
-    float *avg = pp->hflip_tta ? cnn_alloc((size_t)B * K * sizeof *avg) : NULL;
-    if (!x || !best || !pr || (pp->hflip_tta && !avg))
+    size_t tta = cnn_prep_tta_floats(pp, B, numel, (size_t)K);
+    float *avg = tta ? cnn_alloc(tta * sizeof *avg) : NULL;
+    if (!x || !best || !pr || (tta && !avg))
         st = cnn_error(net, CNN_STATUS_NO_MEMORY, "classify: out of memory");
     int was_training = net->training;
     cnn_net_set_training(net, 0);

@@ -107,12 +107,20 @@ static cnn_status check(cnn_net *net, const cnn_preprocess *p) {
     if (!(p->blur >= 0) || p->blur > 1000)
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "preprocessing: blur sigma %g",
                          (double)p->blur);
-    if (p->hflip_tta && (p->task != CNN_TASK_CLASSIFICATION ||
-                         cnn_net_input_shape(net, 0).rank != 3 || p->hflip_tta != 1))
+    cnn_shape in = cnn_net_input_shape(net, 0);
+    int images = p->task == CNN_TASK_CLASSIFICATION && in.rank == 3;
+    if (p->hflip_tta && (!images || p->hflip_tta != 1))
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
                          "preprocessing: test-time flips (hflip_tta %d) are for classifying "
                          "images: 0 or 1, a classification network with a (C, H, W) input",
                          p->hflip_tta);
+    if (p->tta_shift &&
+        (!images || p->tta_shift < 0 || p->tta_shift >= in.dim[1] || p->tta_shift >= in.dim[2]))
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                         "preprocessing: test-time shifts of %d pixels (tta_shift) are for "
+                         "classifying images: 0, or 1 to less than the input's height and width, "
+                         "a classification network with a (C, H, W) input",
+                         p->tta_shift);
     int K = output_classes(net, p->task);
     char a[64];
     cnn_shape o = cnn_net_output_shape(net);
@@ -260,8 +268,9 @@ unsigned char *cnn_prep_encode(const cnn_net *net, size_t *size) {
         put_u32(&b, (uint32_t)n);
         put(&b, p->class_names[k], n);
     }
-    /* Added after the names, only when set: a model without it is written as before. */
-    if (p->hflip_tta) put_u32(&b, (uint32_t)p->hflip_tta);
+    /* Added after the names, only when set: a model without them is written as before. */
+    if (p->hflip_tta || p->tta_shift) put_u32(&b, (uint32_t)p->hflip_tta);
+    if (p->tta_shift) put_u32(&b, (uint32_t)p->tta_shift);
     if (b.failed) {
         cnn_free(b.p);
         return NULL;
@@ -337,6 +346,7 @@ static cnn_status decode_section(cnn_net *net, reader *r, cnn_preprocess *p, flo
         p->class_names = (const char *const *)*names;
     }
     if (r->left >= 4) p->hflip_tta = (int)get_u32(r);
+    if (r->left >= 4) p->tta_shift = (int)get_u32(r);
     if (r->left)
         return cnn_error(net, CNN_STATUS_FORMAT, "preprocessing section: %zu bytes too many",
                          r->left);
@@ -431,19 +441,59 @@ cnn_status cnn_prep_decode(cnn_net *net, const unsigned char *bytes, size_t size
     return st;
 }
 
+/* Views of test-time augmentation: the image (and its mirror image), each also shifted. */
+static int tta_views(const cnn_preprocess *p) {
+    return (p->hflip_tta ? 2 : 1) * (p->tta_shift ? 5 : 1);
+}
+
+size_t cnn_prep_tta_floats(const cnn_preprocess *p, int count, size_t in_numel,
+                           size_t out_numel) {
+    if (tta_views(p) == 1) return 0;
+    size_t shifts = p->tta_shift ? (size_t)count * in_numel + (size_t)p->channels : 0;
+    return (size_t)count * out_numel + shifts;
+}
+
+/* View v of count samples into x: mirrored when v >= 5 with shifts (v == 1 without), shifted
+ * by the shift v % 5 (0 none; then up, down, left, right) before that. orig: the samples and
+ * after them the value of a black pixel in each channel (NULL without shifts: x holds the
+ * samples, and the one other view mirrors them in place). */
+static void tta_view(const cnn_preprocess *p, const cnn_shape *in, const float *orig, float *x,
+                     int count, int v) {
+    static const int oy[5] = {0, 1, -1, 0, 0}, ox[5] = {0, 0, 0, 1, -1};
+    int C = in->dim[0], H = in->dim[1], W = in->dim[2], shifts = p->tta_shift ? 5 : 1;
+    int k = v % shifts, S = p->tta_shift;
+    size_t numel = cnn_shape_numel(in);
+    for (int i = 0; i < count; i++) {
+        float *s = x + (size_t)i * numel;
+        if (orig)
+            cnn_aug_shift_copy(orig + (size_t)i * numel, s, C, H, W, S * oy[k], S * ox[k],
+                               orig + (size_t)count * numel);
+        if (v >= shifts) cnn_aug_hflip(s, C, H, W);
+    }
+}
+
 const float *cnn_prep_scores(cnn_net *net, const cnn_preprocess *p, float *x, int count,
-                             int score, float *avg, cnn_status *st) {
+                             int score, float *tta, cnn_status *st) {
     if ((*st = cnn_net_forward(net, x, count))) return NULL;
     const float *z = cnn_net_layer_output(net, score);
-    if (!p->hflip_tta) return z;
+    int views = tta_views(p);
+    if (views == 1) return z;
     size_t K = cnn_shape_numel(&net->nodes[score]->shape), n = (size_t)count * K;
-    memcpy(avg, z, n * sizeof *avg);
     cnn_shape in = cnn_net_input_shape(net, 0);
-    size_t numel = cnn_shape_numel(&in);
-    for (int i = 0; i < count; i++)
-        cnn_aug_hflip(x + (size_t)i * numel, in.dim[0], in.dim[1], in.dim[2]);
-    if ((*st = cnn_net_forward(net, x, count))) return NULL;
-    z = cnn_net_layer_output(net, score);
-    for (size_t k = 0; k < n; k++) avg[k] = 0.5f * (avg[k] + z[k]);
+    float *avg = tta, *orig = p->tta_shift ? tta + n : NULL;
+    memcpy(avg, z, n * sizeof *avg);
+    if (orig) {
+        size_t samples = (size_t)count * cnn_shape_numel(&in);
+        memcpy(orig, x, samples * sizeof *orig);
+        for (int c = 0; c < in.dim[0]; c++) /* what a black pixel becomes (cnn_prep_apply) */
+            orig[samples + c] = p->mean ? (0.0f - p->mean[c]) * (1.0f / p->std[c]) : 0.0f;
+    }
+    for (int v = 1; v < views; v++) {
+        tta_view(p, &in, orig, x, count, v);
+        if ((*st = cnn_net_forward(net, x, count))) return NULL;
+        z = cnn_net_layer_output(net, score);
+        for (size_t k = 0; k < n; k++) avg[k] += z[k];
+    }
+    for (size_t k = 0; k < n; k++) avg[k] /= (float)views;
     return avg;
 }

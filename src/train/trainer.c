@@ -344,6 +344,7 @@ static cnn_status set_preprocess(cnn_trainer *tr) {
                         .blur = tr->cfg.blur,
                         .sobel = tr->cfg.sobel,
                         .hflip_tta = tr->cfg.tta,
+                        .tta_shift = tr->cfg.tta_shift,
                         .classes = task == CNN_TASK_REGRESSION ? 0 : ds->classes,
                         .class_names = (const char *const *)ds->class_names};
     st = cnn_net_set_preprocess(tr->net, &p);

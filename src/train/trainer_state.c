@@ -181,6 +181,7 @@ static const key KEYS[] = {
     CFG("blur", K_FLOAT, blur, 0, 0),
     CFG("sobel", K_INT, sobel, 0, 1),
     CFG("tta", K_INT, tta, 0, 1),
+    CFG("tta_shift", K_INT, tta_shift, 0, INT_MAX),
     CFG("patience", K_INT, patience, 0, INT_MAX),
     CFG("sync_bn", K_INT, sync_bn, 0, 1),
     CFG("micro_batch", K_INT, micro_batch, 0, INT_MAX),
