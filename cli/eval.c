@@ -74,18 +74,15 @@ static void print_table(const char *model, const char *data, const cnn_net *net,
                         const cnn_metrics *m) {
     int K = m->classes;
     const cnn_preprocess *pp = cnn_net_preprocess(net);
-    char views[256] = "";
-    if (pp->hflip_tta && pp->tta_shift)
-        snprintf(views, sizeof views, " (scores of each image, its mirror image and both "
-                 "shifted by %d pixel%s up, down, left and right averaged: the model's "
-                 "test-time augmentation)", pp->tta_shift, pp->tta_shift > 1 ? "s" : "");
-    else if (pp->tta_shift)
-        snprintf(views, sizeof views, " (scores of each image and it shifted by %d pixel%s "
-                 "up, down, left and right averaged: the model's test-time augmentation)",
+    char views[256] = "", shifted[96] = "";
+    if (pp->tta_shift)
+        snprintf(shifted, sizeof shifted, " shifted by %d pixel%s up, down, left and right",
                  pp->tta_shift, pp->tta_shift > 1 ? "s" : "");
-    else if (pp->hflip_tta)
-        snprintf(views, sizeof views, " (scores of each image and its mirror image averaged: "
-                 "the model's test-time flips)");
+    if (pp->hflip_tta || pp->tta_shift)
+        snprintf(views, sizeof views, " (scores of each image%s%s averaged: the model's "
+                 "test-time %s)", !pp->hflip_tta ? " and it" : pp->tta_shift
+                 ? ", its mirror image and both" : " and its mirror image", shifted,
+                 pp->tta_shift ? "augmentation" : "flips");
     printf("%s on %s: %d samples%s\n", model, data, m->n, views);
     if (!K) {
         printf("loss (%s) %.6f\n", cnn_loss_name(cnn_net_preprocess(net)->loss), m->loss);
