@@ -28,32 +28,6 @@
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
-static char tmp_root[64];
-
-/* tmp_root/rel (a fresh static buffer per call, four in rotation). */
-static const char *at(const char *rel) {
-    static char bufs[4][512];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmp_root, rel);
-    return b;
-}
-
-static void make_dir(const char *rel) {
-    if (mkdir(at(rel), 0700) != 0) {
-        perror(at(rel));
-        exit(2);
-    }
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) {
-        perror(path);
-        exit(2);
-    }
-}
-
 /* Writes an IDX file: big-endian magic and sizes, then the data; gzipped when gz. */
 static void write_idx(const char *path, int gz, uint32_t magic, const uint32_t *dims, int ndim,
                       const unsigned char *data, size_t n) {
@@ -66,7 +40,7 @@ static void write_idx(const char *path, int gz, uint32_t magic, const uint32_t *
         unsigned char *all = malloc(hn + n + 1);
         memcpy(all, head, hn);
         if (n) memcpy(all + hn, data, n);
-        write_bytes(path, all, hn + n);
+        t_write_bytes(path, all, hn + n);
         free(all);
         return;
     }
@@ -150,29 +124,29 @@ static void test_idx(void) {
     idx_pixels[6] = 255;
     uint32_t idims[3] = {IDX_N, IDX_H, IDX_W}, ldims[1] = {IDX_N};
     size_t np = sizeof idx_pixels;
-    write_idx(at("img.idx"), 0, 0x803, idims, 3, idx_pixels, np);
-    write_idx(at("lab.idx"), 0, 0x801, ldims, 1, idx_labels, IDX_N);
-    write_idx(at("img.idx.gz"), 1, 0x803, idims, 3, idx_pixels, np);
-    write_idx(at("lab.idx.gz"), 1, 0x801, ldims, 1, idx_labels, IDX_N);
+    write_idx(t_at("img.idx"), 0, 0x803, idims, 3, idx_pixels, np);
+    write_idx(t_at("lab.idx"), 0, 0x801, ldims, 1, idx_labels, IDX_N);
+    write_idx(t_at("img.idx.gz"), 1, 0x803, idims, 3, idx_pixels, np);
+    write_idx(t_at("lab.idx.gz"), 1, 0x801, ldims, 1, idx_labels, IDX_N);
 
     char err[512] = "";
     cnn_dataset *ds = NULL;
-    T_OK(NULL, cnn_dataset_load_idx(at("img.idx"), at("lab.idx"), &ds, err, sizeof err));
+    T_OK(NULL, cnn_dataset_load_idx(t_at("img.idx"), t_at("lab.idx"), &ds, err, sizeof err));
     check_idx(ds, idx_labels, "plain IDX");
     T_CHECK(ds && ds->classes == 10 && !strcmp(ds->class_names[0], "0") &&
                 !strcmp(ds->class_names[9], "9"),
             "plain IDX: classes %d", ds ? ds->classes : -1);
     cnn_dataset_free(ds);
     ds = NULL;
-    T_OK(NULL, cnn_dataset_load_idx(at("img.idx.gz"), at("lab.idx.gz"), &ds, err, sizeof err));
+    T_OK(NULL, cnn_dataset_load_idx(t_at("img.idx.gz"), t_at("lab.idx.gz"), &ds, err, sizeof err));
     check_idx(ds, idx_labels, "gzipped IDX");
     cnn_dataset_free(ds);
 
     /* Labels beyond 9: classes follows the labels. */
     const unsigned char big[IDX_N] = {0, 12, 3, 4, 5, 6};
-    write_idx(at("lab12.idx"), 0, 0x801, ldims, 1, big, IDX_N);
+    write_idx(t_at("lab12.idx"), 0, 0x801, ldims, 1, big, IDX_N);
     ds = NULL;
-    T_OK(NULL, cnn_dataset_load_idx(at("img.idx"), at("lab12.idx"), &ds, err, sizeof err));
+    T_OK(NULL, cnn_dataset_load_idx(t_at("img.idx"), t_at("lab12.idx"), &ds, err, sizeof err));
     check_idx(ds, big, "IDX with label 12");
     T_CHECK(ds && ds->classes == 13 && !strcmp(ds->class_names[12], "12"),
             "IDX with label 12: classes %d", ds ? ds->classes : -1);
@@ -180,66 +154,66 @@ static void test_idx(void) {
 
     /* Damaged files. */
     cnn_status st;
-    write_idx(at("short.idx"), 0, 0x803, idims, 3, idx_pixels, np - 7);
+    write_idx(t_at("short.idx"), 0, 0x803, idims, 3, idx_pixels, np - 7);
     ds = (cnn_dataset *)1;
-    st = cnn_dataset_load_idx(at("short.idx"), at("lab.idx"), &ds, err, sizeof err);
+    st = cnn_dataset_load_idx(t_at("short.idx"), t_at("lab.idx"), &ds, err, sizeof err);
     expect_fail(st, err, "truncated images", "short.idx", "truncated");
     T_CHECK(ds == NULL, "a failed load left *out set");
-    write_idx(at("short.idx.gz"), 1, 0x803, idims, 3, idx_pixels, np - 7);
-    st = cnn_dataset_load_idx(at("short.idx.gz"), at("lab.idx.gz"), &ds, err, sizeof err);
+    write_idx(t_at("short.idx.gz"), 1, 0x803, idims, 3, idx_pixels, np - 7);
+    st = cnn_dataset_load_idx(t_at("short.idx.gz"), t_at("lab.idx.gz"), &ds, err, sizeof err);
     expect_fail(st, err, "truncated gzipped images", "short.idx.gz", "truncated");
-    write_idx(at("lshort.idx"), 0, 0x801, ldims, 1, idx_labels, IDX_N - 1);
-    st = cnn_dataset_load_idx(at("img.idx"), at("lshort.idx"), &ds, err, sizeof err);
+    write_idx(t_at("lshort.idx"), 0, 0x801, ldims, 1, idx_labels, IDX_N - 1);
+    st = cnn_dataset_load_idx(t_at("img.idx"), t_at("lshort.idx"), &ds, err, sizeof err);
     expect_fail(st, err, "truncated labels", "lshort.idx", "truncated");
-    write_bytes(at("head.idx"), "\0\0\x08\x03\0\0", 6);
-    st = cnn_dataset_load_idx(at("head.idx"), at("lab.idx"), &ds, err, sizeof err);
+    t_write_bytes(t_at("head.idx"), "\0\0\x08\x03\0\0", 6);
+    st = cnn_dataset_load_idx(t_at("head.idx"), t_at("lab.idx"), &ds, err, sizeof err);
     expect_fail(st, err, "truncated header", "head.idx", "header");
 
     /* A gzip stream cut in the middle: zlib's reason is part of the message. */
-    FILE *f = fopen(at("img.idx.gz"), "rb");
+    FILE *f = fopen(t_at("img.idx.gz"), "rb");
     unsigned char gzbuf[4096];
     size_t gzn = f ? fread(gzbuf, 1, sizeof gzbuf, f) : 0;
     if (f) fclose(f);
-    write_bytes(at("cut.idx.gz"), gzbuf, gzn - 12);
-    st = cnn_dataset_load_idx(at("cut.idx.gz"), at("lab.idx.gz"), &ds, err, sizeof err);
+    t_write_bytes(t_at("cut.idx.gz"), gzbuf, gzn - 12);
+    st = cnn_dataset_load_idx(t_at("cut.idx.gz"), t_at("lab.idx.gz"), &ds, err, sizeof err);
     expect_fail(st, err, "cut gzip stream", "cut.idx.gz", "gzip");
 
     /* A wrong CRC in the gzip trailer: the data is all there, the check fails at its end. */
-    f = fopen(at("lab.idx.gz"), "rb");
+    f = fopen(t_at("lab.idx.gz"), "rb");
     gzn = f ? fread(gzbuf, 1, sizeof gzbuf, f) : 0;
     if (f) fclose(f);
     gzbuf[gzn - 8] ^= 0x55;
-    write_bytes(at("crc.idx.gz"), gzbuf, gzn);
-    st = cnn_dataset_load_idx(at("img.idx.gz"), at("crc.idx.gz"), &ds, err, sizeof err);
+    t_write_bytes(t_at("crc.idx.gz"), gzbuf, gzn);
+    st = cnn_dataset_load_idx(t_at("img.idx.gz"), t_at("crc.idx.gz"), &ds, err, sizeof err);
     expect_fail(st, err, "gzip CRC error", "crc.idx.gz", "gzip");
 
-    write_idx(at("magic.idx"), 0, 0x801, idims, 3, idx_pixels, np);
-    st = cnn_dataset_load_idx(at("magic.idx"), at("lab.idx"), &ds, err, sizeof err);
+    write_idx(t_at("magic.idx"), 0, 0x801, idims, 3, idx_pixels, np);
+    st = cnn_dataset_load_idx(t_at("magic.idx"), t_at("lab.idx"), &ds, err, sizeof err);
     expect_fail(st, err, "bad image magic", "magic.idx", "magic");
-    st = cnn_dataset_load_idx(at("img.idx"), at("img.idx"), &ds, err, sizeof err);
+    st = cnn_dataset_load_idx(t_at("img.idx"), t_at("img.idx"), &ds, err, sizeof err);
     expect_fail(st, err, "images given as labels", "img.idx", "magic");
-    write_idx(at("lmagic.idx"), 0, 0x803, ldims, 1, idx_labels, IDX_N);
-    st = cnn_dataset_load_idx(at("img.idx"), at("lmagic.idx"), &ds, err, sizeof err);
+    write_idx(t_at("lmagic.idx"), 0, 0x803, ldims, 1, idx_labels, IDX_N);
+    st = cnn_dataset_load_idx(t_at("img.idx"), t_at("lmagic.idx"), &ds, err, sizeof err);
     expect_fail(st, err, "bad label magic", "lmagic.idx", "magic");
 
     uint32_t l5[1] = {IDX_N - 1};
-    write_idx(at("lab5.idx"), 0, 0x801, l5, 1, idx_labels, IDX_N - 1);
-    st = cnn_dataset_load_idx(at("img.idx"), at("lab5.idx"), &ds, err, sizeof err);
+    write_idx(t_at("lab5.idx"), 0, 0x801, l5, 1, idx_labels, IDX_N - 1);
+    st = cnn_dataset_load_idx(t_at("img.idx"), t_at("lab5.idx"), &ds, err, sizeof err);
     expect_fail(st, err, "mismatched counts", "img.idx", "lab5.idx");
 
     unsigned char more[IDX_N * IDX_H * IDX_W + 3];
     memcpy(more, idx_pixels, np);
     more[np] = more[np + 1] = more[np + 2] = 1;
-    write_idx(at("long.idx"), 0, 0x803, idims, 3, more, np + 3);
-    st = cnn_dataset_load_idx(at("long.idx"), at("lab.idx"), &ds, err, sizeof err);
+    write_idx(t_at("long.idx"), 0, 0x803, idims, 3, more, np + 3);
+    st = cnn_dataset_load_idx(t_at("long.idx"), t_at("lab.idx"), &ds, err, sizeof err);
     expect_fail(st, err, "trailing data", "long.idx", "more data");
 
     uint32_t zero[3] = {0, IDX_H, IDX_W};
-    write_idx(at("zero.idx"), 0, 0x803, zero, 3, idx_pixels, 0);
-    st = cnn_dataset_load_idx(at("zero.idx"), at("lab.idx"), &ds, err, sizeof err);
+    write_idx(t_at("zero.idx"), 0, 0x803, zero, 3, idx_pixels, 0);
+    st = cnn_dataset_load_idx(t_at("zero.idx"), t_at("lab.idx"), &ds, err, sizeof err);
     expect_fail(st, err, "no images", "zero.idx", NULL);
 
-    st = cnn_dataset_load_idx(at("missing.idx"), at("lab.idx"), &ds, err, sizeof err);
+    st = cnn_dataset_load_idx(t_at("missing.idx"), t_at("lab.idx"), &ds, err, sizeof err);
     expect_fail(st, err, "missing file", "missing.idx", NULL);
     T_CHECK(st == CNN_STATUS_IO, "missing file: status %s", cnn_status_str(st));
 }
@@ -248,16 +222,16 @@ static void test_mnist_dir(void) {
     uint32_t idims[3] = {IDX_N, IDX_H, IDX_W}, ldims[1] = {IDX_N};
     size_t np = sizeof idx_pixels;
     /* Fashion: training files gzipped, test files plain. */
-    make_dir("Fashion-mini");
-    write_idx(at("Fashion-mini/train-images-idx3-ubyte.gz"), 1, 0x803, idims, 3, idx_pixels, np);
-    write_idx(at("Fashion-mini/train-labels-idx1-ubyte.gz"), 1, 0x801, ldims, 1, idx_labels,
+    t_make_dir("Fashion-mini");
+    write_idx(t_at("Fashion-mini/train-images-idx3-ubyte.gz"), 1, 0x803, idims, 3, idx_pixels, np);
+    write_idx(t_at("Fashion-mini/train-labels-idx1-ubyte.gz"), 1, 0x801, ldims, 1, idx_labels,
               IDX_N);
-    write_idx(at("Fashion-mini/t10k-images-idx3-ubyte"), 0, 0x803, idims, 3, idx_pixels, np);
-    write_idx(at("Fashion-mini/t10k-labels-idx1-ubyte"), 0, 0x801, ldims, 1, idx_labels, IDX_N);
+    write_idx(t_at("Fashion-mini/t10k-images-idx3-ubyte"), 0, 0x803, idims, 3, idx_pixels, np);
+    write_idx(t_at("Fashion-mini/t10k-labels-idx1-ubyte"), 0, 0x801, ldims, 1, idx_labels, IDX_N);
     char err[512] = "";
     for (int train = 0; train <= 1; train++) {
         cnn_dataset *ds = NULL;
-        T_OK(NULL, cnn_dataset_load_mnist_dir(at("Fashion-mini"), train, &ds, err, sizeof err));
+        T_OK(NULL, cnn_dataset_load_mnist_dir(t_at("Fashion-mini"), train, &ds, err, sizeof err));
         check_idx(ds, idx_labels, train ? "fashion train" : "fashion test");
         T_CHECK(ds && ds->classes == 10 && !strcmp(ds->class_names[0], "T-shirt/top") &&
                     !strcmp(ds->class_names[9], "Ankle boot"),
@@ -265,21 +239,21 @@ static void test_mnist_dir(void) {
         cnn_dataset_free(ds);
     }
     /* Digits: names are the digits; a label of 10 is an error naming the label file. */
-    make_dir("digits");
+    t_make_dir("digits");
     const unsigned char bad[IDX_N] = {0, 1, 2, 10, 4, 5};
-    write_idx(at("digits/train-images-idx3-ubyte"), 0, 0x803, idims, 3, idx_pixels, np);
-    write_idx(at("digits/train-labels-idx1-ubyte"), 0, 0x801, ldims, 1, idx_labels, IDX_N);
-    write_idx(at("digits/t10k-images-idx3-ubyte"), 0, 0x803, idims, 3, idx_pixels, np);
-    write_idx(at("digits/t10k-labels-idx1-ubyte.gz"), 1, 0x801, ldims, 1, bad, IDX_N);
+    write_idx(t_at("digits/train-images-idx3-ubyte"), 0, 0x803, idims, 3, idx_pixels, np);
+    write_idx(t_at("digits/train-labels-idx1-ubyte"), 0, 0x801, ldims, 1, idx_labels, IDX_N);
+    write_idx(t_at("digits/t10k-images-idx3-ubyte"), 0, 0x803, idims, 3, idx_pixels, np);
+    write_idx(t_at("digits/t10k-labels-idx1-ubyte.gz"), 1, 0x801, ldims, 1, bad, IDX_N);
     cnn_dataset *ds = NULL;
-    T_OK(NULL, cnn_dataset_load_mnist_dir(at("digits"), 1, &ds, err, sizeof err));
+    T_OK(NULL, cnn_dataset_load_mnist_dir(t_at("digits"), 1, &ds, err, sizeof err));
     check_idx(ds, idx_labels, "digits train");
     T_CHECK(ds && !strcmp(ds->class_names[7], "7"), "digit class names");
     cnn_dataset_free(ds);
-    cnn_status st = cnn_dataset_load_mnist_dir(at("digits"), 0, &ds, err, sizeof err);
+    cnn_status st = cnn_dataset_load_mnist_dir(t_at("digits"), 0, &ds, err, sizeof err);
     expect_fail(st, err, "MNIST label 10", "t10k-labels-idx1-ubyte.gz", "label 10");
-    make_dir("nothing");
-    st = cnn_dataset_load_mnist_dir(at("nothing"), 1, &ds, err, sizeof err);
+    t_make_dir("nothing");
+    st = cnn_dataset_load_mnist_dir(t_at("nothing"), 1, &ds, err, sizeof err);
     expect_fail(st, err, "MNIST folder without files", "train-images-idx3-ubyte", NULL);
 }
 
@@ -298,18 +272,18 @@ static void write_cifar(const char *path, int first, int count) {
         b[(size_t)r * REC] = (unsigned char)(((first + r) * 3) % 10);
         for (int k = 0; k < 3072; k++) b[(size_t)r * REC + 1 + k] = cifar_byte(first + r, k);
     }
-    write_bytes(path, b, (size_t)count * REC);
+    t_write_bytes(path, b, (size_t)count * REC);
     free(b);
 }
 
 static void test_cifar(void) {
-    make_dir("cifar");
-    write_cifar(at("cifar/data_batch_1.bin"), 0, 3);
-    write_cifar(at("cifar/data_batch_2.bin"), 3, 2);
+    t_make_dir("cifar");
+    write_cifar(t_at("cifar/data_batch_1.bin"), 0, 3);
+    write_cifar(t_at("cifar/data_batch_2.bin"), 3, 2);
     const char *paths[2];
     char p1[512], p2[512], err[512] = "";
-    snprintf(p1, sizeof p1, "%s", at("cifar/data_batch_1.bin"));
-    snprintf(p2, sizeof p2, "%s", at("cifar/data_batch_2.bin"));
+    snprintf(p1, sizeof p1, "%s", t_at("cifar/data_batch_1.bin"));
+    snprintf(p2, sizeof p2, "%s", t_at("cifar/data_batch_2.bin"));
     paths[0] = p1;
     paths[1] = p2;
     cnn_dataset *ds = NULL;
@@ -349,7 +323,7 @@ static void test_cifar(void) {
 
     /* Class names from batches.meta.txt, blank lines ignored. */
     const char *meta = "zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n\n";
-    write_bytes(at("cifar/batches.meta.txt"), meta, strlen(meta));
+    t_write_bytes(t_at("cifar/batches.meta.txt"), meta, strlen(meta));
     ds = NULL;
     T_OK(NULL, cnn_dataset_load_cifar10(paths, 1, &ds, err, sizeof err));
     T_CHECK(ds && ds->n == 3 && !strcmp(ds->class_names[0], "zero") &&
@@ -357,30 +331,30 @@ static void test_cifar(void) {
             "CIFAR names from batches.meta.txt");
     cnn_dataset_free(ds);
     const char *meta9 = "a\nb\nc\nd\ne\nf\ng\nh\ni\n";
-    write_bytes(at("cifar/batches.meta.txt"), meta9, strlen(meta9));
+    t_write_bytes(t_at("cifar/batches.meta.txt"), meta9, strlen(meta9));
     cnn_status st = cnn_dataset_load_cifar10(paths, 1, &ds, err, sizeof err);
     expect_fail(st, err, "CIFAR meta with 9 names", "batches.meta.txt", NULL);
-    unlink(at("cifar/batches.meta.txt"));
+    unlink(t_at("cifar/batches.meta.txt"));
 
     /* Damaged files. */
     unsigned char *b = malloc(2 * REC + 5);
     memset(b, 1, 2 * REC + 5);
-    write_bytes(at("cifar/odd.bin"), b, 2 * REC + 5);
-    const char *odd[2] = {p1, at("cifar/odd.bin")};
+    t_write_bytes(t_at("cifar/odd.bin"), b, 2 * REC + 5);
+    const char *odd[2] = {p1, t_at("cifar/odd.bin")};
     st = cnn_dataset_load_cifar10(odd, 2, &ds, err, sizeof err);
     char size_str[32];
     snprintf(size_str, sizeof size_str, "%d", 2 * REC + 5);
     expect_fail(st, err, "CIFAR file of a wrong size", "odd.bin", size_str);
     b[REC] = 10;
-    write_bytes(at("cifar/label10.bin"), b, 2 * REC);
-    const char *l10[1] = {at("cifar/label10.bin")};
+    t_write_bytes(t_at("cifar/label10.bin"), b, 2 * REC);
+    const char *l10[1] = {t_at("cifar/label10.bin")};
     st = cnn_dataset_load_cifar10(l10, 1, &ds, err, sizeof err);
     expect_fail(st, err, "CIFAR label 10", "label10.bin", "label 10");
-    write_bytes(at("cifar/empty.bin"), b, 0);
-    const char *empty[1] = {at("cifar/empty.bin")};
+    t_write_bytes(t_at("cifar/empty.bin"), b, 0);
+    const char *empty[1] = {t_at("cifar/empty.bin")};
     st = cnn_dataset_load_cifar10(empty, 1, &ds, err, sizeof err);
     expect_fail(st, err, "empty CIFAR file", "empty.bin", NULL);
-    const char *missing[1] = {at("cifar/none.bin")};
+    const char *missing[1] = {t_at("cifar/none.bin")};
     st = cnn_dataset_load_cifar10(missing, 1, &ds, err, sizeof err);
     expect_fail(st, err, "missing CIFAR file", "none.bin", NULL);
     free(b);
@@ -408,21 +382,21 @@ static void write_png(const char *path, int w, int h, int comp, const unsigned c
 }
 
 static void test_image_resize(void) {
-    write_png(at("grey.png"), 6, 4, 1, grey46);
+    write_png(t_at("grey.png"), 6, 4, 1, grey46);
     char err[512] = "";
     float x[4 * 6 * 3], want[12 * 10 * 3];
-    T_OK(NULL, cnn_image_load(at("grey.png"), 1, 4, 6, x, err, sizeof err));
+    T_OK(NULL, cnn_image_load(t_at("grey.png"), 1, 4, 6, x, err, sizeof err));
     int ok = 1;
     for (int k = 0; k < 24; k++) ok &= x[k] == grey46[k] / 255.0f;
     T_CHECK(ok, "grey PNG at its own size is not byte / 255");
-    T_OK(NULL, cnn_image_load(at("grey.png"), 1, 2, 3, x, err, sizeof err));
+    T_OK(NULL, cnn_image_load(t_at("grey.png"), 1, 2, 3, x, err, sizeof err));
     t_close("grey 4x6 -> 2x3 vs PIL bilinear", x, pil_2x3, 6, 1e-6, 0);
-    T_OK(NULL, cnn_image_load(at("grey.png"), 1, 3, 2, x, err, sizeof err));
+    T_OK(NULL, cnn_image_load(t_at("grey.png"), 1, 3, 2, x, err, sizeof err));
     t_close("grey 4x6 -> 3x2 vs PIL bilinear", x, pil_3x2, 6, 1e-6, 0);
 
     /* Enlarging: PyTorch's F.interpolate(bilinear, align_corners=False), written out. */
     float big[12 * 10];
-    T_OK(NULL, cnn_image_load(at("grey.png"), 1, 10, 12, big, err, sizeof err));
+    T_OK(NULL, cnn_image_load(t_at("grey.png"), 1, 10, 12, big, err, sizeof err));
     for (int y = 0; y < 10; y++)
         for (int i = 0; i < 12; i++) {
             double sy = (y + 0.5) * 4 / 10 - 0.5, sx = (i + 0.5) * 6 / 12 - 0.5;
@@ -441,14 +415,14 @@ static void test_image_resize(void) {
      * made it 1.0000001 (found by fuzz_jpeg); the result stays within the source's range. */
     const unsigned char white[13] = {255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
                                      255};
-    write_png(at("white.png"), 1, 13, 1, white);
-    T_OK(NULL, cnn_image_load(at("white.png"), 1, 5, 7, x, err, sizeof err));
+    write_png(t_at("white.png"), 1, 13, 1, white);
+    T_OK(NULL, cnn_image_load(t_at("white.png"), 1, 5, 7, x, err, sizeof err));
     float top = 0;
     for (int k = 0; k < 35; k++) top = x[k] > top ? x[k] : top;
     T_CHECK(top == 1.0f, "white 13x1 -> 5x7: %.9g, not 1", top);
 
     /* A grey file asked for as RGB: three equal planes. */
-    T_OK(NULL, cnn_image_load(at("grey.png"), 3, 4, 6, x, err, sizeof err));
+    T_OK(NULL, cnn_image_load(t_at("grey.png"), 3, 4, 6, x, err, sizeof err));
     ok = 1;
     for (int k = 0; k < 24; k++) ok &= x[k] == x[24 + k] && x[k] == x[48 + k];
     T_CHECK(ok, "grey PNG as RGB: planes differ");
@@ -461,13 +435,13 @@ static void test_image_resize(void) {
         rgba[4 * k + 2] = (unsigned char)(17 * k + 3);
         rgba[4 * k + 3] = (unsigned char)(k * 50);
     }
-    write_png(at("rgba.png"), 3, 2, 4, rgba);
-    T_OK(NULL, cnn_image_load(at("rgba.png"), 3, 2, 3, x, err, sizeof err));
+    write_png(t_at("rgba.png"), 3, 2, 4, rgba);
+    T_OK(NULL, cnn_image_load(t_at("rgba.png"), 3, 2, 3, x, err, sizeof err));
     ok = 1;
     for (int k = 0; k < 6; k++)
         for (int c = 0; c < 3; c++) ok &= x[c * 6 + k] == rgba[4 * k + c] / 255.0f;
     T_CHECK(ok, "RGBA PNG as RGB: planes are not R, G, B / 255");
-    T_OK(NULL, cnn_image_load(at("rgba.png"), 1, 2, 3, x, err, sizeof err));
+    T_OK(NULL, cnn_image_load(t_at("rgba.png"), 1, 2, 3, x, err, sizeof err));
     for (int k = 0; k < 6; k++)
         want[k] = (0.299f * rgba[4 * k] + 0.587f * rgba[4 * k + 1] + 0.114f * rgba[4 * k + 2]) /
                   255.0f;
@@ -480,12 +454,12 @@ static void test_image_resize(void) {
         flat[3 * k + 1] = 100;
         flat[3 * k + 2] = 50;
     }
-    if (!stbi_write_jpg(at("flat.jpg"), 8, 8, 3, flat, 100)) {
+    if (!stbi_write_jpg(t_at("flat.jpg"), 8, 8, 3, flat, 100)) {
         fprintf(stderr, "cannot write flat.jpg\n");
         exit(2);
     }
     float xj[3 * 8 * 8];
-    T_OK(NULL, cnn_image_load(at("flat.jpg"), 3, 8, 8, xj, err, sizeof err));
+    T_OK(NULL, cnn_image_load(t_at("flat.jpg"), 3, 8, 8, xj, err, sizeof err));
     ok = 1;
     for (int k = 0; k < 64; k++)
         ok &= fabsf(xj[k] - 200 / 255.0f) < 2.5f / 255 &&
@@ -493,10 +467,10 @@ static void test_image_resize(void) {
               fabsf(xj[128 + k] - 50 / 255.0f) < 2.5f / 255;
     T_CHECK(ok, "JPEG flat colour: %g %g %g", xj[0] * 255, xj[64] * 255, xj[128] * 255);
 
-    cnn_status st = cnn_image_load(at("grey.png"), 2, 4, 6, x, err, sizeof err);
+    cnn_status st = cnn_image_load(t_at("grey.png"), 2, 4, 6, x, err, sizeof err);
     expect_fail(st, err, "two channels asked", "grey.png", NULL);
-    write_bytes(at("text.png"), "hello, not an image", 19);
-    st = cnn_image_load(at("text.png"), 1, 4, 6, x, err, sizeof err);
+    t_write_bytes(t_at("text.png"), "hello, not an image", 19);
+    st = cnn_image_load(t_at("text.png"), 1, 4, 6, x, err, sizeof err);
     expect_fail(st, err, "text named .png", "text.png", "not a PNG or JPEG");
 }
 
@@ -508,37 +482,37 @@ static void write_flat_png(const char *rel, int w, int h, unsigned char v) {
         px[3 * k + 1] = (unsigned char)(255 - v);
         px[3 * k + 2] = v / 2;
     }
-    write_png(at(rel), w, h, 3, px);
+    write_png(t_at(rel), w, h, 3, px);
     free(px);
 }
 
 static void test_folder(void) {
     /* Classes "ant" < "bee" < "cat" whatever order they are made in; inside each, files
      * sorted; hidden files, other extensions and nested folders skipped. */
-    make_dir("imgs");
-    make_dir("imgs/cat");
-    make_dir("imgs/ant");
-    make_dir("imgs/bee");
-    make_dir("imgs/bee/nested");
+    t_make_dir("imgs");
+    t_make_dir("imgs/cat");
+    t_make_dir("imgs/ant");
+    t_make_dir("imgs/bee");
+    t_make_dir("imgs/bee/nested");
     write_flat_png("imgs/cat/b.png", 5, 4, 10);
     write_flat_png("imgs/cat/a.PNG", 8, 8, 20);
     write_flat_png("imgs/ant/z.png", 4, 4, 30);
     write_flat_png("imgs/bee/m.png", 3, 6, 40);
     write_flat_png("imgs/bee/nested/q.png", 3, 6, 99);
-    write_bytes(at("imgs/bee/.hidden.png"), "junk", 4);
-    write_bytes(at("imgs/bee/notes.txt"), "junk", 4);
-    write_bytes(at("imgs/README"), "top-level files are not classes", 31);
+    t_write_bytes(t_at("imgs/bee/.hidden.png"), "junk", 4);
+    t_write_bytes(t_at("imgs/bee/notes.txt"), "junk", 4);
+    t_write_bytes(t_at("imgs/README"), "top-level files are not classes", 31);
     unsigned char flat[6 * 6 * 3];
     for (int k = 0; k < 36; k++) {
         flat[3 * k] = 50;
         flat[3 * k + 1] = 205;
         flat[3 * k + 2] = 25;
     }
-    if (!stbi_write_jpg(at("imgs/ant/y.jpeg"), 6, 6, 3, flat, 100)) exit(2);
+    if (!stbi_write_jpg(t_at("imgs/ant/y.jpeg"), 6, 6, 3, flat, 100)) exit(2);
 
     char err[512] = "";
     cnn_dataset *ds = NULL;
-    T_OK(NULL, cnn_dataset_load_folder(at("imgs"), 3, 4, 4, &ds, err, sizeof err));
+    T_OK(NULL, cnn_dataset_load_folder(t_at("imgs"), 3, 4, 4, &ds, err, sizeof err));
     if (T_CHECK(ds != NULL, "no folder data set")) {
         T_CHECK(ds->n == 5 && ds->classes == 3 && ds->shape.dim[0] == 3 &&
                     ds->shape.dim[1] == 4 && ds->shape.dim[2] == 4,
@@ -569,7 +543,7 @@ static void test_folder(void) {
 
     /* Grey: BT.601 of the flat colour. */
     ds = NULL;
-    T_OK(NULL, cnn_dataset_load_folder(at("imgs"), 1, 2, 2, &ds, err, sizeof err));
+    T_OK(NULL, cnn_dataset_load_folder(t_at("imgs"), 1, 2, 2, &ds, err, sizeof err));
     if (ds && ds->n == 5) {
         float want = (0.299f * 40 + 0.587f * 215 + 0.114f * 20) / 255.0f;
         T_CHECK(fabsf(ds->x[2 * 4] - want) < 1e-6f, "folder grey: %g, expected %g", ds->x[8],
@@ -579,37 +553,37 @@ static void test_folder(void) {
 
     /* Errors. */
     cnn_status st;
-    make_dir("noclass");
-    write_bytes(at("noclass/a.png"), "x", 1);
-    st = cnn_dataset_load_folder(at("noclass"), 3, 4, 4, &ds, err, sizeof err);
+    t_make_dir("noclass");
+    t_write_bytes(t_at("noclass/a.png"), "x", 1);
+    st = cnn_dataset_load_folder(t_at("noclass"), 3, 4, 4, &ds, err, sizeof err);
     expect_fail(st, err, "folder without class folders", "noclass", NULL);
-    make_dir("emptyclass");
-    make_dir("emptyclass/a");
-    make_dir("emptyclass/b");
+    t_make_dir("emptyclass");
+    t_make_dir("emptyclass/a");
+    t_make_dir("emptyclass/b");
     write_flat_png("emptyclass/a/x.png", 4, 4, 1);
-    write_bytes(at("emptyclass/b/x.txt"), "x", 1);
-    st = cnn_dataset_load_folder(at("emptyclass"), 3, 4, 4, &ds, err, sizeof err);
+    t_write_bytes(t_at("emptyclass/b/x.txt"), "x", 1);
+    st = cnn_dataset_load_folder(t_at("emptyclass"), 3, 4, 4, &ds, err, sizeof err);
     expect_fail(st, err, "class folder without images", "emptyclass/b", NULL);
-    make_dir("garbage");
-    make_dir("garbage/a");
+    t_make_dir("garbage");
+    t_make_dir("garbage/a");
     write_flat_png("garbage/a/good.png", 4, 4, 1);
-    write_bytes(at("garbage/a/junk.png"), "not a png at all", 16);
-    st = cnn_dataset_load_folder(at("garbage"), 3, 4, 4, &ds, err, sizeof err);
+    t_write_bytes(t_at("garbage/a/junk.png"), "not a png at all", 16);
+    st = cnn_dataset_load_folder(t_at("garbage"), 3, 4, 4, &ds, err, sizeof err);
     expect_fail(st, err, "undecodable .png", "junk.png", NULL);
     /* A real PNG cut short: stb's reason is in the message. */
-    make_dir("cut");
-    make_dir("cut/a");
+    t_make_dir("cut");
+    t_make_dir("cut/a");
     write_flat_png("cut/a/whole.png", 16, 16, 77);
-    FILE *f = fopen(at("cut/a/whole.png"), "rb");
+    FILE *f = fopen(t_at("cut/a/whole.png"), "rb");
     unsigned char buf[4096];
     size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
     if (f) fclose(f);
-    write_bytes(at("cut/a/part.png"), buf, n / 2);
-    st = cnn_dataset_load_folder(at("cut"), 3, 4, 4, &ds, err, sizeof err);
+    t_write_bytes(t_at("cut/a/part.png"), buf, n / 2);
+    st = cnn_dataset_load_folder(t_at("cut"), 3, 4, 4, &ds, err, sizeof err);
     expect_fail(st, err, "truncated .png", "part.png", "cannot decode");
-    st = cnn_dataset_load_folder(at("none"), 3, 4, 4, &ds, err, sizeof err);
+    st = cnn_dataset_load_folder(t_at("none"), 3, 4, 4, &ds, err, sizeof err);
     expect_fail(st, err, "missing folder", "none", NULL);
-    st = cnn_dataset_load_folder(at("imgs"), 3, 0, 4, &ds, err, sizeof err);
+    st = cnn_dataset_load_folder(t_at("imgs"), 3, 0, 4, &ds, err, sizeof err);
     expect_fail(st, err, "height 0", "imgs", NULL);
 }
 
@@ -737,12 +711,12 @@ static void test_split(void) {
         lab[i] = (unsigned char)(i % 10);
     }
     uint32_t idims[3] = {N, 2, 2}, ldims[1] = {N};
-    write_idx(at("split-img.idx"), 0, 0x803, idims, 3, px, sizeof px);
-    write_idx(at("split-lab.idx"), 0, 0x801, ldims, 1, lab, N);
+    write_idx(t_at("split-img.idx"), 0, 0x803, idims, 3, px, sizeof px);
+    write_idx(t_at("split-lab.idx"), 0, 0x801, ldims, 1, lab, N);
     char err[512] = "";
     cnn_dataset *ds = NULL;
     T_OK(NULL,
-         cnn_dataset_load_idx(at("split-img.idx"), at("split-lab.idx"), &ds, err, sizeof err));
+         cnn_dataset_load_idx(t_at("split-img.idx"), t_at("split-lab.idx"), &ds, err, sizeof err));
     if (!ds) return;
 
     cnn_dataset *a = NULL, *b = NULL, *a2 = NULL, *b2 = NULL, *a3 = NULL, *b3 = NULL;
@@ -802,7 +776,7 @@ static void test_split(void) {
     expect_fail(st, err, "split of -1", "-1", NULL);
     T_CHECK(a == NULL && b == NULL, "failed split left results set");
 
-    check_hold_out(at("split-img.idx"), at("split-lab.idx"), NULL);
+    check_hold_out(t_at("split-img.idx"), t_at("split-lab.idx"), NULL);
     check_float_twin(ds);
 
     /* Statistics of a known set: first pixels 0..39, the others constant. */
@@ -819,7 +793,7 @@ static void test_split(void) {
 
     /* A data set of floats (the folder of images of test_folder) splits and holds out too, and
      * its parts stay floats. */
-    ds = load_fresh(NULL, NULL, at("imgs"));
+    ds = load_fresh(NULL, NULL, t_at("imgs"));
     if (!ds) return;
     a = b = NULL;
     T_OK(NULL, cnn_dataset_split(ds, 2, 5, &a, &b, err, sizeof err));
@@ -846,7 +820,7 @@ static void test_split(void) {
     T_CHECK(fmean[0] > 0 && fmean[0] < 1 && fstd[0] >= 0, "stats of floats: %g %g",
             (double)fmean[0], (double)fstd[0]);
     cnn_dataset_free(ds);
-    check_hold_out(NULL, NULL, at("imgs"));
+    check_hold_out(NULL, NULL, t_at("imgs"));
 }
 
 
@@ -901,7 +875,7 @@ static int load_big(const void *arg) {
     (void)arg;
     cnn_dataset *ds = NULL;
     char err[512];
-    cnn_status st = cnn_dataset_load_idx(at("big.idx.gz"), at("big_lab.idx.gz"), &ds, err,
+    cnn_status st = cnn_dataset_load_idx(t_at("big.idx.gz"), t_at("big_lab.idx.gz"), &ds, err,
                                          sizeof err);
     int ok = st == CNN_STATUS_OK && ds && ds->n == BIG_N;
     if (!ok) fprintf(stderr, "load_big: %s\n", err);
@@ -915,8 +889,8 @@ static void test_idx_memory(void) {
     for (size_t i = 0; i < np; i++) pix[i] = (unsigned char)(i * 2654435761u >> 24);
     for (int i = 0; i < BIG_N; i++) lab[i] = (unsigned char)(i % 10);
     uint32_t idims[3] = {BIG_N, 28, 28}, ldims[1] = {BIG_N};
-    write_idx(at("big.idx.gz"), 1, 0x803, idims, 3, pix, np);
-    write_idx(at("big_lab.idx.gz"), 1, 0x801, ldims, 1, lab, BIG_N);
+    write_idx(t_at("big.idx.gz"), 1, 0x803, idims, 3, pix, np);
+    write_idx(t_at("big_lab.idx.gz"), 1, 0x801, ldims, 1, lab, BIG_N);
     free(pix);
     free(lab);
     double peak = 0, base = 0, data_mb = np / 1048576.0;
@@ -928,16 +902,12 @@ static void test_idx_memory(void) {
     T_CHECK(peak < t_peak_limit(limit, base),
             "loading %.1f MB of images peaked %.1f MB above the process's %.1f MB: a second "
             "copy?", data_mb, peak - base, base);
-    remove(at("big.idx.gz"));
-    remove(at("big_lab.idx.gz"));
+    remove(t_at("big.idx.gz"));
+    remove(t_at("big_lab.idx.gz"));
 }
 
 int main(void) {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/cnn-test-data-XXXXXX");
-    if (!mkdtemp(tmp_root)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    t_scratch_make("data");
     test_idx();
     test_idx_memory();
     test_mnist_dir();
@@ -946,6 +916,6 @@ int main(void) {
     test_folder();
     test_split();
     test_fashion();
-    t_remove_tree(tmp_root);
+    t_scratch_remove();
     return t_finish();
 }

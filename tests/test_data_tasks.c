@@ -12,46 +12,26 @@
 #include "testlib.h"
 #include "../src/core/internal.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <stb/stb_image_write.h>
 
-static char tmp_root[64];
-
-/* tmp_root/rel (a fresh static buffer per call, four in rotation). */
-static const char *at(const char *rel) {
-    static char bufs[4][512];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmp_root, rel);
-    return b;
-}
-
-static void make_dir(const char *rel) {
-    if (mkdir(at(rel), 0700) != 0) {
-        perror(at(rel));
-        exit(2);
-    }
-}
-
 static void write_text(const char *rel, const char *text) {
-    FILE *f = fopen(at(rel), "wb");
+    FILE *f = fopen(t_at(rel), "wb");
     if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-        perror(at(rel));
+        perror(t_at(rel));
         exit(2);
     }
 }
 
 static void write_png(const char *rel, int w, int h, int comp, const unsigned char *px) {
-    if (!stbi_write_png(at(rel), w, h, comp, px, w * comp)) {
-        fprintf(stderr, "cannot write %s\n", at(rel));
+    if (!stbi_write_png(t_at(rel), w, h, comp, px, w * comp)) {
+        fprintf(stderr, "cannot write %s\n", t_at(rel));
         exit(2);
     }
 }
@@ -67,11 +47,11 @@ static void write_flat(const char *rel, int w, int h, unsigned char v) {
  * rows: h rows of rowbytes packed bytes, as PNG stores them (16 bits big-endian). */
 static void write_png_lib(const char *rel, int w, int h, int depth, int type,
                           const unsigned char *rows, size_t rowbytes) {
-    FILE *f = fopen(at(rel), "wb");
+    FILE *f = fopen(t_at(rel), "wb");
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!f || !info || setjmp(png_jmpbuf(png))) {
-        fprintf(stderr, "cannot write %s\n", at(rel));
+        fprintf(stderr, "cannot write %s\n", t_at(rel));
         exit(2);
     }
     png_init_io(png, f);
@@ -121,11 +101,11 @@ static int same_image(const cnn_dataset *ds, int i, const char *path) {
 static void seg_tree(const char *root, const char *classes_txt, int n,
                      const unsigned char *masks) {
     char rel[256];
-    make_dir(root);
+    t_make_dir(root);
     snprintf(rel, sizeof rel, "%s/images", root);
-    make_dir(rel);
+    t_make_dir(rel);
     snprintf(rel, sizeof rel, "%s/masks", root);
-    make_dir(rel);
+    t_make_dir(rel);
     for (int k = 0; k < n; k++) {
         snprintf(rel, sizeof rel, "%s/images/i%d.png", root, k);
         write_flat(rel, 2, 2, (unsigned char)(20 * k));
@@ -142,8 +122,8 @@ static void seg_tree(const char *root, const char *classes_txt, int n,
 static cnn_status load_tree(const char *root, int classes, cnn_dataset **ds, char *err,
                             size_t errlen) {
     char images[512], masks[512];
-    snprintf(images, sizeof images, "%s/%s/images", tmp_root, root);
-    snprintf(masks, sizeof masks, "%s/%s/masks", tmp_root, root);
+    snprintf(images, sizeof images, "%s/images", t_at(root));
+    snprintf(masks, sizeof masks, "%s/masks", t_at(root));
     return cnn_dataset_load_segmentation(images, masks, 1, 2, 2, classes, ds, err, errlen);
 }
 
@@ -169,9 +149,9 @@ static const int32_t want_masks[3 * 6] = {0, 2, 3, 8, 10, 11, 5, 7, 7, 5, 7, 7,
                                           1, 13, 0, 4, 4, 4};
 
 static void test_segmentation_masks(void) {
-    make_dir("seg");
-    make_dir("seg/images");
-    make_dir("seg/masks");
+    t_make_dir("seg");
+    t_make_dir("seg/images");
+    t_make_dir("seg/masks");
     unsigned char rgb[4 * 3 * 3];
     for (int k = 0; k < 36; k++) rgb[k] = (unsigned char)(k * 7);
     write_png("seg/images/a.png", 4, 3, 3, rgb);
@@ -185,7 +165,7 @@ static void test_segmentation_masks(void) {
 
     char err[512] = "";
     cnn_dataset *ds = NULL;
-    cnn_status st = cnn_dataset_load_segmentation(at("seg/images"), at("seg/masks"), 1, 2, 3, 0,
+    cnn_status st = cnn_dataset_load_segmentation(t_at("seg/images"), t_at("seg/masks"), 1, 2, 3, 0,
                                                   &ds, err, sizeof err);
     if (ok(st, err, "segmentation") && T_CHECK(ds != NULL, "no data set")) {
         T_CHECK(ds->n == 3 && ds->shape.dim[0] == 1 && ds->shape.dim[1] == 2 &&
@@ -203,15 +183,15 @@ static void test_segmentation_masks(void) {
         T_CHECK(ds->classes == 14 && !strcmp(ds->class_names[0], "0") &&
                     !strcmp(ds->class_names[13], "13"),
                 "classes from the masks: %d", ds->classes);
-        T_CHECK(same_image(ds, 0, at("seg/images/a.png")) &&
-                    same_image(ds, 2, at("seg/images/c.png")),
+        T_CHECK(same_image(ds, 0, t_at("seg/images/a.png")) &&
+                    same_image(ds, 2, t_at("seg/images/c.png")),
                 "segmentation images differ from cnn_image_load");
     }
     cnn_dataset_free(ds);
 
     /* classes given: more than the masks use. */
     ds = NULL;
-    st = cnn_dataset_load_segmentation(at("seg/images"), at("seg/masks"), 3, 2, 3, 20, &ds, err,
+    st = cnn_dataset_load_segmentation(t_at("seg/images"), t_at("seg/masks"), 3, 2, 3, 20, &ds, err,
                                        sizeof err);
     if (ok(st, err, "segmentation, 20 classes"))
         T_CHECK(ds && ds->classes == 20 && ds->shape.dim[0] == 3 &&
@@ -221,7 +201,7 @@ static void test_segmentation_masks(void) {
 
     /* A value of mask a (5 at x=1, y=1) out of 5 classes: the file and the pixel. */
     ds = NULL;
-    st = cnn_dataset_load_segmentation(at("seg/images"), at("seg/masks"), 1, 2, 3, 5, &ds, err,
+    st = cnn_dataset_load_segmentation(t_at("seg/images"), t_at("seg/masks"), 1, 2, 3, 5, &ds, err,
                                        sizeof err);
     expect_fail(st, err, "mask value >= classes", "masks/a.png", "pixel (x=1, y=1) holds 5");
     T_CHECK(ds == NULL, "a failed load leaves *out NULL");
@@ -229,9 +209,9 @@ static void test_segmentation_masks(void) {
 
 /* 16-bit grey (a value over 255), palette indices and 1-bit grey: the stored numbers. */
 static void test_mask_formats(void) {
-    make_dir("deep");
-    make_dir("deep/images");
-    make_dir("deep/masks");
+    t_make_dir("deep");
+    t_make_dir("deep/images");
+    t_make_dir("deep/masks");
     for (int k = 0; k < 4; k++) {
         char rel[64];
         snprintf(rel, sizeof rel, "deep/images/m%d.png", k);
@@ -267,7 +247,7 @@ static void test_mask_formats(void) {
     st = load_tree("deep", 0, &ds, err, sizeof err);
     expect_fail(st, err, "mask not a PNG", "masks/m3.png", "cannot read as a PNG mask");
     write_png_lib("deep/masks/m3.png", 2, 2, 8, PNG_COLOR_TYPE_PALETTE, pal, 2);
-    if (truncate(at("deep/masks/m3.png"), 40) != 0) exit(2);
+    if (truncate(t_at("deep/masks/m3.png"), 40) != 0) exit(2);
     st = load_tree("deep", 0, &ds, err, sizeof err);
     expect_fail(st, err, "truncated mask", "masks/m3.png", NULL);
     T_CHECK(ds == NULL, "a failed load leaves *out NULL");
@@ -290,7 +270,7 @@ static void test_segmentation_errors(void) {
     char err[512] = "";
     cnn_dataset *ds = NULL;
     seg_tree("nomask", NULL, 2, m);
-    if (unlink(at("nomask/masks/i1.png")) != 0) exit(2);
+    if (unlink(t_at("nomask/masks/i1.png")) != 0) exit(2);
     cnn_status st = load_tree("nomask", 0, &ds, err, sizeof err);
     expect_fail(st, err, "image without a mask", "images/i1.png", "no mask");
 
@@ -298,20 +278,20 @@ static void test_segmentation_errors(void) {
     write_flat("twice/images/i1.jpg.png", 2, 2, 0); /* base "i1.jpg": another mask, fine */
     write_png("twice/masks/i1.jpg.png", 2, 2, 1, m);
     unsigned char rgb[12] = {0};
-    if (!stbi_write_jpg(at("twice/images/i0.jpg"), 2, 2, 3, rgb, 90)) exit(2);
+    if (!stbi_write_jpg(t_at("twice/images/i0.jpg"), 2, 2, 3, rgb, 90)) exit(2);
     st = load_tree("twice", 0, &ds, err, sizeof err);
     expect_fail(st, err, "two images, one base name", "i0.jpg", "i0.png");
 
-    st = cnn_dataset_load_segmentation(at("nomask/images"), at("none"), 1, 2, 2, 0, &ds, err,
+    st = cnn_dataset_load_segmentation(t_at("nomask/images"), t_at("none"), 1, 2, 2, 0, &ds, err,
                                        sizeof err);
     expect_fail(st, err, "no folder of masks", "none", NULL);
-    make_dir("empty");
-    st = cnn_dataset_load_segmentation(at("empty"), at("nomask/masks"), 1, 2, 2, 0, &ds, err,
+    t_make_dir("empty");
+    st = cnn_dataset_load_segmentation(t_at("empty"), t_at("nomask/masks"), 1, 2, 2, 0, &ds, err,
                                        sizeof err);
     expect_fail(st, err, "no images", "empty", "no .png");
     st = load_tree("nomask", -1, &ds, err, sizeof err);
     expect_fail(st, err, "negative classes", "-1 classes", NULL);
-    st = cnn_dataset_load_segmentation(at("nomask/images"), at("nomask/masks"), 2, 2, 2, 0, &ds,
+    st = cnn_dataset_load_segmentation(t_at("nomask/images"), t_at("nomask/masks"), 2, 2, 2, 0, &ds,
                                        err, sizeof err);
     expect_fail(st, err, "two channels", "channels must be 1 or 3", NULL);
     T_CHECK(ds == NULL, "a failed load leaves *out NULL");
@@ -332,8 +312,8 @@ static void test_class_names(void) {
     ds = NULL;
     /* A trailing slash on images_dir: the parent is still the tree's root. */
     char images[512], masks[512];
-    snprintf(images, sizeof images, "%s/named/images/", tmp_root);
-    snprintf(masks, sizeof masks, "%s/named/masks", tmp_root);
+    snprintf(images, sizeof images, "%s", t_at("named/images/"));
+    snprintf(masks, sizeof masks, "%s", t_at("named/masks"));
     st = cnn_dataset_load_segmentation(images, masks, 1, 2, 2, 0, &ds, err, sizeof err);
     if (ok(st, err, "classes.txt, images_dir with a slash") && ds)
         T_CHECK(ds->classes == 3 && !strcmp(ds->class_names[2], "dog"), "trailing slash");
@@ -365,8 +345,8 @@ static void test_class_names(void) {
  * ------------------------------------------------------------------------------------------- */
 
 static void test_csv(void) {
-    make_dir("reg");
-    make_dir("reg/img");
+    t_make_dir("reg");
+    t_make_dir("reg/img");
     for (int k = 0; k < 10; k++) {
         char rel[64];
         snprintf(rel, sizeof rel, "reg/img/p%d.png", k);
@@ -380,12 +360,12 @@ static void test_csv(void) {
              "img/p0.png,1.5,-2\r\n"
              "\n"
              " img/p1.png , 3e2,\t0.25 \n"
-             "%s/reg/img/p2.png,7,-0\n",
-             tmp_root);
+             "%s,7,-0\n",
+             t_at("reg/img/p2.png"));
     write_text("reg/data.csv", text);
     char err[512] = "";
     cnn_dataset *ds = NULL;
-    cnn_status st = cnn_dataset_load_csv(at("reg/data.csv"), 1, 2, 2, &ds, err, sizeof err);
+    cnn_status st = cnn_dataset_load_csv(t_at("reg/data.csv"), 1, 2, 2, &ds, err, sizeof err);
     const float want[6] = {1.5f, -2.0f, 300.0f, 0.25f, 7.0f, -0.0f};
     if (ok(st, err, "CSV") && T_CHECK(ds != NULL, "no data set")) {
         T_CHECK(ds->n == 3 && ds->n_targets == 2 && ds->y == NULL && ds->masks == NULL &&
@@ -393,7 +373,7 @@ static void test_csv(void) {
                 "CSV: n %d n_targets %d classes %d", ds->n, ds->n_targets, ds->classes);
         T_CHECK(ds->targets && ds->n == 3 && !memcmp(ds->targets, want, sizeof want),
                 "CSV targets are not exact");
-        T_CHECK(ds->n == 3 && same_image(ds, 1, at("reg/img/p1.png")) && sample_id(ds, 2) == 2,
+        T_CHECK(ds->n == 3 && same_image(ds, 1, t_at("reg/img/p1.png")) && sample_id(ds, 2) == 2,
                 "CSV images");
         /* Batches of a set without labels: y gets -1, not a read through NULL. */
         float x[3 * 4], scratch[8];
@@ -432,11 +412,11 @@ static void test_csv_errors(void) {
         char rel[64];
         snprintf(rel, sizeof rel, "reg/%s", bad[k].name);
         write_text(rel, bad[k].text);
-        st = cnn_dataset_load_csv(at(rel), 1, 2, 2, &ds, err, sizeof err);
+        st = cnn_dataset_load_csv(t_at(rel), 1, 2, 2, &ds, err, sizeof err);
         expect_fail(st, err, bad[k].name, bad[k].frag1, bad[k].frag2);
         T_CHECK(ds == NULL, "a failed load leaves *out NULL");
     }
-    st = cnn_dataset_load_csv(at("reg/absent.csv"), 1, 2, 2, &ds, err, sizeof err);
+    st = cnn_dataset_load_csv(t_at("reg/absent.csv"), 1, 2, 2, &ds, err, sizeof err);
     expect_fail(st, err, "no CSV file", "absent.csv", "cannot open");
 }
 
@@ -506,8 +486,8 @@ static void test_split_truncate_hash(void) {
         snprintf(csv + strlen(csv), sizeof csv - strlen(csv), "../ten/images/i%d.png,%d,%d.5\n",
                  k, k, 10 * k);
     write_text("reg/ten.csv", csv);
-    ok(cnn_dataset_load_csv(at("reg/ten.csv"), 1, 2, 2, &reg, err, sizeof err), err, "ten rows");
-    ok(cnn_dataset_load_csv(at("reg/ten.csv"), 1, 2, 2, &reg2, err, sizeof err), err,
+    ok(cnn_dataset_load_csv(t_at("reg/ten.csv"), 1, 2, 2, &reg, err, sizeof err), err, "ten rows");
+    ok(cnn_dataset_load_csv(t_at("reg/ten.csv"), 1, 2, 2, &reg2, err, sizeof err), err,
        "ten rows again");
     if (!seg || !seg2 || !reg || !reg2) goto out;
     int counts[10] = {0};
@@ -591,12 +571,12 @@ static void check_remap(cnn_dataset *ds, const cnn_dataset *ref, const cnn_datas
 
 static void test_match_classes(void) {
     /* A folder set: classes ant, bee, cat by folder order, two images each. */
-    make_dir("fold");
+    t_make_dir("fold");
     const char *cls[3] = {"ant", "bee", "cat"};
     for (int c = 0; c < 3; c++) {
         char rel[64];
         snprintf(rel, sizeof rel, "fold/%s", cls[c]);
-        make_dir(rel);
+        t_make_dir(rel);
         for (int k = 0; k < 2; k++) {
             snprintf(rel, sizeof rel, "fold/%s/%d.png", cls[c], k);
             write_flat(rel, 2, 2, (unsigned char)(20 * c));
@@ -610,7 +590,7 @@ static void test_match_classes(void) {
     seg_tree("ref_seg", "bee\ncat\nant\n", 2, m);
     char err[512] = "";
     cnn_dataset *ds = NULL, *ref = NULL, *extra = NULL, *more = NULL, *ref_seg = NULL;
-    ok(cnn_dataset_load_folder(at("fold"), 1, 2, 2, &ds, err, sizeof err), err, "folder");
+    ok(cnn_dataset_load_folder(t_at("fold"), 1, 2, 2, &ds, err, sizeof err), err, "folder");
     ok(load_tree("ref", 0, &ref, err, sizeof err), err, "reference");
     ok(load_tree("ref_extra", 0, &extra, err, sizeof err), err, "reference with emu");
     ok(load_tree("ref_more", 0, &more, err, sizeof err), err, "reference with 4 classes");
@@ -656,7 +636,7 @@ static void test_out_of_memory(void) {
         cnn_dataset *seg = NULL, *reg = NULL, *a = NULL, *b = NULL, *held = NULL;
         cnn_fail_alloc_after(n);
         cnn_status st = load_tree("named", 0, &seg, err, sizeof err);
-        if (!st) st = cnn_dataset_load_csv(at("reg/ten.csv"), 1, 2, 2, &reg, err, sizeof err);
+        if (!st) st = cnn_dataset_load_csv(t_at("reg/ten.csv"), 1, 2, 2, &reg, err, sizeof err);
         if (!st) st = cnn_dataset_split(reg, 3, 1, &a, &b, err, sizeof err);
         if (!st) st = cnn_dataset_hold_out(seg, 1, 1, &held, err, sizeof err);
         if (!st) st = cnn_dataset_match_classes(held, seg, err, sizeof err);
@@ -682,11 +662,7 @@ static void test_out_of_memory(void) {
 }
 
 int main(void) {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/cnn-test-tasks-XXXXXX");
-    if (!mkdtemp(tmp_root)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    t_scratch_make("tasks");
     test_segmentation_masks();
     test_mask_formats();
     test_segmentation_errors();
@@ -697,6 +673,6 @@ int main(void) {
     test_hash_labels();
     test_match_classes();
     test_out_of_memory();
-    t_remove_tree(tmp_root);
+    t_scratch_remove();
     return t_finish();
 }

@@ -47,25 +47,6 @@
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 
-static char tmp_root[64];
-
-/* tmp_root/name (a fresh static buffer per call, four in rotation). */
-static const char *at(const char *name) {
-    static char bufs[4][512];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmp_root, name);
-    return b;
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f) != 0) {
-        perror(path);
-        exit(2);
-    }
-}
-
 /* The whole file, malloc'ed, its length in *n. */
 static unsigned char *read_bytes(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -445,28 +426,28 @@ enum { LAST_422 = 2 * ((W + 1) / 2 - 1) };
 
 static void test_good(void) {
     for (size_t i = 0; i < sizeof good_pngs / sizeof *good_pngs; i++) {
-        write_png(at(good_pngs[i].name), &good_pngs[i], W, H);
-        against_stb(at(good_pngs[i].name), 1, 0, -1);
+        write_png(t_at(good_pngs[i].name), &good_pngs[i], W, H);
+        against_stb(t_at(good_pngs[i].name), 1, 0, -1);
     }
-    write_png(at("one-pixel.png"), &good_pngs[0], 1, 1);
-    against_stb(at("one-pixel.png"), 1, 0, -1);
+    write_png(t_at("one-pixel.png"), &good_pngs[0], 1, 1);
+    against_stb(t_at("one-pixel.png"), 1, 0, -1);
 
     double worst = 0;
     for (size_t i = 0; i < sizeof good_jpegs / sizeof *good_jpegs; i++) {
         const jpeg_spec *s = &good_jpegs[i];
         unsigned char *px = picture_pixels(W, H, s->components);
-        write_jpeg(at(s->name), px, W, H, s, NULL, 0);
+        write_jpeg(t_at(s->name), px, W, H, s, NULL, 0);
         /* stb_image 2.27 upsamples the last two chroma samples of a 4:2:2 row with swapped
          * weights (stbi__resample_row_h_2), so that column is checked on its own below. */
         int h2v1 = s->h_samp == 2 && s->v_samp == 1;
-        worst = fmax(worst, against_stb(at(s->name), 0, JPEG_TOLERANCE, h2v1 ? LAST_422 : -1));
-        if (h2v1) closer_than_stb(at(s->name), px, W, H, LAST_422);
+        worst = fmax(worst, against_stb(t_at(s->name), 0, JPEG_TOLERANCE, h2v1 ? LAST_422 : -1));
+        if (h2v1) closer_than_stb(t_at(s->name), px, W, H, LAST_422);
         free(px);
     }
     /* The JPEGs the library's other tests write, with stb_image_write. */
     unsigned char *px = picture_pixels(W, H, 3);
-    T_CHECK(stbi_write_jpg(at("stb-written.jpg"), W, H, 3, px, 90) != 0, "stbi_write_jpg");
-    worst = fmax(worst, against_stb(at("stb-written.jpg"), 0, JPEG_TOLERANCE, -1));
+    T_CHECK(stbi_write_jpg(t_at("stb-written.jpg"), W, H, 3, px, 90) != 0, "stbi_write_jpg");
+    worst = fmax(worst, against_stb(t_at("stb-written.jpg"), 0, JPEG_TOLERANCE, -1));
     free(px);
 
     /* A photograph (docs/img/chelsea.png, the tests run from the repository's root), and
@@ -483,8 +464,8 @@ static void test_good(void) {
             {"chelsea-progressive.jpg", 3, JCS_RGB, JCS_YCbCr, 85, 2, 2, 1, 0},
         };
         for (size_t i = 0; i < sizeof photo / sizeof *photo; i++) {
-            write_jpeg(at(photo[i].name), cat, w, h, &photo[i], NULL, 0);
-            worst = fmax(worst, against_stb(at(photo[i].name), 0, JPEG_TOLERANCE, -1));
+            write_jpeg(t_at(photo[i].name), cat, w, h, &photo[i], NULL, 0);
+            worst = fmax(worst, against_stb(t_at(photo[i].name), 0, JPEG_TOLERANCE, -1));
         }
         stbi_image_free(cat);
     }
@@ -495,11 +476,11 @@ static void test_good(void) {
      * library lets it allocate. */
     const jpeg_spec wide = {"wide.jpg", 3, JCS_RGB, JCS_YCbCr, 70, 2, 2, 1, 0};
     unsigned char *strip = picture_pixels(16000, 8, 3);
-    write_jpeg(at("wide.jpg"), strip, 16000, 8, &wide, NULL, 0);
+    write_jpeg(t_at("wide.jpg"), strip, 16000, 8, &wide, NULL, 0);
     free(strip);
     float x[3 * 4 * 40];
     char err[512] = "";
-    T_OK(NULL, cnn_image_load(at("wide.jpg"), 3, 4, 40, x, err, sizeof err));
+    T_OK(NULL, cnn_image_load(t_at("wide.jpg"), 3, 4, 40, x, err, sizeof err));
 }
 
 /* The status is not OK and the message holds every fragment given. */
@@ -577,7 +558,7 @@ static int load_in_child(const char *path, outcome *o, char *how, size_t n) {
 static void expect_hostile(const char *name, const char *why) {
     outcome o;
     char how[64];
-    if (!T_CHECK(load_in_child(at(name), &o, how, sizeof how) == 0, "%s: the child was %s", name,
+    if (!T_CHECK(load_in_child(t_at(name), &o, how, sizeof how) == 0, "%s: the child was %s", name,
                  how))
         return;
     expect_fail(o.load_st, o.load_err, name, name, why);
@@ -586,7 +567,7 @@ static void expect_hostile(const char *name, const char *why) {
     printf("     peak memory +%.1f MB\n", o.growth_kb / 1024.0);
     if (T_CHECK(o.growth_kb < HOSTILE_KB, "%s: the load's peak memory grew by %ld KB", name,
                 o.growth_kb))
-        load_once(at(name), &o);
+        load_once(t_at(name), &o);
 }
 
 /* Rewrites the size in the frame header (SOFn) of the JPEG at path. */
@@ -597,7 +578,7 @@ static void set_jpeg_size(const char *path, int w, int h) {
         if (b[i + 1] >= 0xc0 && b[i + 1] <= 0xc2) {
             b[i + 5] = (unsigned char)(h >> 8), b[i + 6] = (unsigned char)h;
             b[i + 7] = (unsigned char)(w >> 8), b[i + 8] = (unsigned char)w;
-            write_bytes(path, b, n);
+            t_write_bytes(path, b, n);
             free(b);
             return;
         }
@@ -608,9 +589,9 @@ static void set_jpeg_size(const char *path, int w, int h) {
 /* The first n bytes of file `from` as file `to`, with byte k xor-ed with x (k < n, or -1). */
 static void derive(const char *from, const char *to, size_t n, long k, unsigned char x) {
     size_t len;
-    unsigned char *b = read_bytes(at(from), &len);
+    unsigned char *b = read_bytes(t_at(from), &len);
     if (k >= 0) b[k] ^= x;
-    write_bytes(at(to), b, n < len ? n : len);
+    t_write_bytes(t_at(to), b, n < len ? n : len);
     free(b);
 }
 
@@ -632,7 +613,7 @@ static void write_many_scans(const char *path) {
 static void test_hostile(void) {
     /* stb_image 2.27 wrote out of bounds on this one (nothings/stb #1289: UBSan, index 257
      * out of bounds in stbi__build_huffman): a DHT marker whose length runs past the file. */
-    write_bytes(at("stb1289.jpg"), "\xff\xd8\xff\xc4\xff\x00\x00\xa4\xa4", 9);
+    t_write_bytes(t_at("stb1289.jpg"), "\xff\xd8\xff\xc4\xff\x00\x00\xa4\xa4", 9);
     expect_hostile("stb1289.jpg", "cannot decode JPEG: Premature end of JPEG file");
 
     /* Too many pixels for what the file holds: 873 KB of zeros that are 30000 x 30000 pixels
@@ -642,39 +623,39 @@ static void test_hostile(void) {
     bytes b = {0};
     png_start(&b, 30000, 30000, 0);
     png_zero_rows(&b, 30000, 30000);
-    write_bytes(at("huge.png"), b.p, b.n);
+    t_write_bytes(t_at("huge.png"), b.p, b.n);
     b.n = 0;
     expect_hostile("huge.png", "30000x30000 is 900000000 pixels, more than the 67108864");
     png_start(&b, 0x7fffffff, 0x7fffffff, 2);
     png_zero_rows(&b, 16, 1);
-    write_bytes(at("sides.png"), b.p, b.n);
+    t_write_bytes(t_at("sides.png"), b.p, b.n);
     b.n = 0;
     expect_hostile("sides.png", "2147483647x2147483647 is");
     const jpeg_spec grey = {"grey", 1, JCS_GRAYSCALE, JCS_GRAYSCALE, 90, 1, 1, 0, 0};
     unsigned char *px = picture_pixels(64, 64, 3);
-    write_jpeg(at("huge.jpg"), px, 16, 16, &grey, NULL, 0);
-    set_jpeg_size(at("huge.jpg"), 20000, 20000);
+    write_jpeg(t_at("huge.jpg"), px, 16, 16, &grey, NULL, 0);
+    set_jpeg_size(t_at("huge.jpg"), 20000, 20000);
     expect_hostile("huge.jpg", "20000x20000 is 400000000 pixels");
     derive("huge.jpg", "sides.jpg", SIZE_MAX, -1, 0);
-    set_jpeg_size(at("sides.jpg"), 65500, 65500);
+    set_jpeg_size(t_at("sides.jpg"), 65500, 65500);
     expect_hostile("sides.jpg", "65500x65500 is 4290250000 pixels");
 
     /* No pixels at all. */
     png_start(&b, 0, 16, 0);
     png_zero_rows(&b, 0, 16);
-    write_bytes(at("zero.png"), b.p, b.n);
+    t_write_bytes(t_at("zero.png"), b.p, b.n);
     b.n = 0;
     expect_hostile("zero.png", "Image width is zero in IHDR");
     derive("huge.jpg", "zero.jpg", SIZE_MAX, -1, 0);
-    set_jpeg_size(at("zero.jpg"), 16, 0);
+    set_jpeg_size(t_at("zero.jpg"), 16, 0);
     expect_hostile("zero.jpg", "Empty JPEG image");
 
     /* Cut short, and damaged: CRCs, a chunk longer than the file, too little image data, a
      * marker in the middle of a JPEG's entropy-coded data. */
     const png_spec rgb = {"rgb", 8, PNG_COLOR_TYPE_RGB, 0, 0, 0};
-    write_png(at("good.png"), &rgb, 64, 64);
+    write_png(t_at("good.png"), &rgb, 64, 64);
     size_t png_n, jpeg_n;
-    free(read_bytes(at("good.png"), &png_n));
+    free(read_bytes(t_at("good.png"), &png_n));
     derive("good.png", "cut.png", png_n / 2, -1, 0);
     expect_hostile("cut.png", "cannot decode PNG: the file ends early (truncated)");
     derive("good.png", "signature.png", 8, -1, 0);
@@ -686,43 +667,43 @@ static void test_hostile(void) {
     png_start(&b, 16, 16, 0);
     put32(&b, 0x7ffffff0);
     put(&b, "tEXt", 4);
-    write_bytes(at("long-chunk.png"), b.p, b.n);
+    t_write_bytes(t_at("long-chunk.png"), b.p, b.n);
     b.n = 0;
     expect_hostile("long-chunk.png", "chunk data is too large");
     png_start(&b, 64, 64, 0);
     png_zero_rows(&b, 64, 32);
-    write_bytes(at("short-idat.png"), b.p, b.n);
+    t_write_bytes(t_at("short-idat.png"), b.p, b.n);
     b.n = 0;
     expect_hostile("short-idat.png", "Not enough image data");
     free(b.p);
 
     const jpeg_spec colour = {"colour", 3, JCS_RGB, JCS_YCbCr, 90, 2, 2, 0, 0};
-    write_jpeg(at("good.jpg"), px, 64, 64, &colour, NULL, 0);
+    write_jpeg(t_at("good.jpg"), px, 64, 64, &colour, NULL, 0);
     free(px);
-    free(read_bytes(at("good.jpg"), &jpeg_n));
+    free(read_bytes(t_at("good.jpg"), &jpeg_n));
     derive("good.jpg", "cut.jpg", jpeg_n / 2, -1, 0);
     expect_hostile("cut.jpg", "cannot decode JPEG: Premature end of JPEG file");
     derive("good.jpg", "no-eoi.jpg", jpeg_n - 2, -1, 0);
     expect_hostile("no-eoi.jpg", "Premature end of JPEG file");
-    unsigned char *jpeg = read_bytes(at("good.jpg"), &jpeg_n);
+    unsigned char *jpeg = read_bytes(t_at("good.jpg"), &jpeg_n);
     memcpy(jpeg + jpeg_n - 200, "\xff\xd3", 2); /* a restart marker where none may be */
-    write_bytes(at("marker.jpg"), jpeg, jpeg_n);
+    t_write_bytes(t_at("marker.jpg"), jpeg, jpeg_n);
     free(jpeg);
     expect_hostile("marker.jpg", "Corrupt JPEG data");
 
     /* What the decoders refuse by design: more than 500 scans, two colour components. */
-    write_many_scans(at("scans.jpg"));
+    write_many_scans(t_at("scans.jpg"));
     expect_hostile("scans.jpg", "more than 500 scans");
     const jpeg_spec two = {"two", 2, JCS_UNKNOWN, JCS_UNKNOWN, 90, 1, 1, 0, 0};
     px = picture_pixels(16, 16, 2);
-    write_jpeg(at("two.jpg"), px, 16, 16, &two, NULL, 0);
+    write_jpeg(t_at("two.jpg"), px, 16, 16, &two, NULL, 0);
     free(px);
     expect_hostile("two.jpg", "2 colour components");
 
     /* Not images. */
-    write_bytes(at("empty.png"), "", 0);
+    t_write_bytes(t_at("empty.png"), "", 0);
     expect_hostile("empty.png", "not a PNG or JPEG file");
-    write_bytes(at("text.jpg"), "hello, not an image\n", 20);
+    t_write_bytes(t_at("text.jpg"), "hello, not an image\n", 20);
     expect_hostile("text.jpg", "not a PNG or JPEG file");
 }
 
@@ -794,10 +775,10 @@ static void test_limit(void) {
             int w = sides[i][0], h = sides[i][1];
             snprintf(name, sizeof name, "%dx%d.%s", w, h, jpeg ? "jpg" : "png");
             unsigned char *px = picture_pixels(w, h, 3);
-            if (jpeg) write_jpeg(at(name), px, w, h, &rgb, NULL, 0);
-            else write_png(at(name), grey, w, h);
+            if (jpeg) write_jpeg(t_at(name), px, w, h, &rgb, NULL, 0);
+            else write_png(t_at(name), grey, w, h);
             free(px);
-            cnn_status st = load_with_limit("100", at(name), err, sizeof err);
+            cnn_status st = load_with_limit("100", t_at(name), err, sizeof err);
             if (i == 0) {
                 T_CHECK(st == CNN_STATUS_OK, "%s within a limit of 100 pixels: %s", name, err);
                 continue;
@@ -808,11 +789,11 @@ static void test_limit(void) {
                     "%s: [%s] %s", name, cnn_status_str(st), err);
             int c, hh, ww;
             setenv("CNN_MAX_IMAGE_PIXELS", "100", 1);
-            st = cnn_image_size(at(name), &c, &hh, &ww, err, sizeof err);
+            st = cnn_image_size(t_at(name), &c, &hh, &ww, err, sizeof err);
             unsetenv("CNN_MAX_IMAGE_PIXELS");
             expect_fail(st, err, "cnn_image_size over the pixel limit", name, want);
-            T_OK(NULL, load_with_limit(NULL, at(name), err, sizeof err));
-            T_OK(NULL, load_with_limit("1099511627776", at(name), err, sizeof err));
+            T_OK(NULL, load_with_limit(NULL, t_at(name), err, sizeof err));
+            T_OK(NULL, load_with_limit("1099511627776", t_at(name), err, sizeof err));
         }
 
     /* Anything but a whole number from 1 to 2^40 is an error naming the variable and its
@@ -820,7 +801,7 @@ static void test_limit(void) {
     const char *bad[] = {"", "abc", "0", "-5", "+5", " 5", "5 ", "12x", "1e6", "0x10",
                          "1099511627777", "18446744073709551616"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        cnn_status st = load_with_limit(bad[i], at("10x10.png"), err, sizeof err);
+        cnn_status st = load_with_limit(bad[i], t_at("10x10.png"), err, sizeof err);
         snprintf(want, sizeof want, "CNN_MAX_IMAGE_PIXELS is '%s'", bad[i]);
         expect_fail(st, err, "a bad CNN_MAX_IMAGE_PIXELS", "10x10.png", want);
         T_CHECK(st == CNN_STATUS_INVALID_ARGUMENT, "CNN_MAX_IMAGE_PIXELS='%s': %s", bad[i],
@@ -843,7 +824,7 @@ static void write_corpus(const char *dir) {
             perror(sub[i]);
             exit(2);
         }
-    DIR *d = opendir(tmp_root);
+    DIR *d = opendir(t_at("."));
     struct dirent *e;
     int written = 0;
     while (d && (e = readdir(d))) {
@@ -851,11 +832,11 @@ static void write_corpus(const char *dir) {
         int jpeg = dot && !strcmp(dot, ".jpg");
         if (!dot || (!jpeg && strcmp(dot, ".png"))) continue;
         size_t n;
-        unsigned char *b = read_bytes(at(e->d_name), &n);
+        unsigned char *b = read_bytes(t_at(e->d_name), &n);
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", sub[jpeg], e->d_name);
         if (n <= 32768) {
-            write_bytes(path, b, n);
+            t_write_bytes(path, b, n);
             written++;
         }
         free(b);
@@ -864,34 +845,18 @@ static void write_corpus(const char *dir) {
     printf("  %d files of the corpus written into %s\n", written, dir);
 }
 
-static void remove_files(const char *dir) {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (e->d_name[0] != '.') unlink(path);
-    }
-    if (d) closedir(d);
-    rmdir(dir);
-}
-
 int main(int argc, char **argv) {
     const char *corpus = argc == 3 && !strcmp(argv[1], "--corpus") ? argv[2] : NULL;
     if (argc > 1 && !corpus) {
         fprintf(stderr, "usage: test_images [--corpus DIR]\n");
         return 2;
     }
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/cnn-test-images-XXXXXX");
-    if (!mkdtemp(tmp_root)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    t_scratch_make("images");
     test_good();
     test_hostile();
     test_regressions();
     test_limit();
     if (corpus) write_corpus(corpus);
-    remove_files(tmp_root);
+    t_scratch_remove();
     return t_finish();
 }

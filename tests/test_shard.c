@@ -13,11 +13,9 @@
  */
 #include "testlib.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -26,16 +24,6 @@
 #define N_SAMPLES 23
 #define SIDE_H 5
 #define SIDE_W 4
-
-static char tmp_root[64];
-
-static const char *at(const char *rel) {
-    static char bufs[4][512];
-    static int next;
-    char *b = bufs[next++ % 4];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmp_root, rel);
-    return b;
-}
 
 static void write_file(const char *path, int gz, const void *head, size_t hn, const void *data,
                        size_t n) {
@@ -121,20 +109,20 @@ static void check_loader(const char *what, shard_loader load, const cnn_dataset 
 }
 
 static cnn_status idx_plain(cnn_shard sh, cnn_dataset **out, char *err, size_t errlen) {
-    return cnn_dataset_load_idx_shard(at("img.idx"), at("lab.idx"), sh, out, err, errlen);
+    return cnn_dataset_load_idx_shard(t_at("img.idx"), t_at("lab.idx"), sh, out, err, errlen);
 }
 static cnn_status idx_gz(cnn_shard sh, cnn_dataset **out, char *err, size_t errlen) {
-    return cnn_dataset_load_idx_shard(at("img.gz"), at("lab.gz"), sh, out, err, errlen);
+    return cnn_dataset_load_idx_shard(t_at("img.gz"), t_at("lab.gz"), sh, out, err, errlen);
 }
 static cnn_status mnist_dir(cnn_shard sh, cnn_dataset **out, char *err, size_t errlen) {
-    return cnn_dataset_load_mnist_dir_shard(at("mnist"), 1, sh, out, err, errlen);
+    return cnn_dataset_load_mnist_dir_shard(t_at("mnist"), 1, sh, out, err, errlen);
 }
 static cnn_status cifar(cnn_shard sh, cnn_dataset **out, char *err, size_t errlen) {
-    const char *paths[2] = {at("c1.bin"), at("c2.bin")};
+    const char *paths[2] = {t_at("c1.bin"), t_at("c2.bin")};
     return cnn_dataset_load_cifar10_shard(paths, 2, sh, out, err, errlen);
 }
 static cnn_status folder(cnn_shard sh, cnn_dataset **out, char *err, size_t errlen) {
-    return cnn_dataset_load_folder_shard(at("imgs"), 3, 4, 4, sh, out, err, errlen);
+    return cnn_dataset_load_folder_shard(t_at("imgs"), 3, 4, 4, sh, out, err, errlen);
 }
 static cnn_dataset *in_memory;
 static cnn_status memory(cnn_shard sh, cnn_dataset **out, char *err, size_t errlen) {
@@ -156,28 +144,29 @@ static void write_folder(void) {
     static const char *const files[] = {"imgs/ant/a.png", "imgs/ant/b.png", "imgs/ant/c.png",
                                         "imgs/bee/a.png", "imgs/bee/b.png", "imgs/bee/c.png",
                                         "imgs/bee/d.png", "imgs/cat/a.png"};
-    mkdir(at("imgs"), 0700), mkdir(at("imgs/ant"), 0700), mkdir(at("imgs/bee"), 0700);
-    mkdir(at("imgs/cat"), 0700);
+    static const char *const dirs[] = {"imgs", "imgs/ant", "imgs/bee", "imgs/cat"};
+    for (int i = 0; i < 4; i++) t_make_dir(dirs[i]);
     for (int i = 0; i < 8; i++) {
         unsigned char px[4 * 4 * 3];
         for (int k = 0; k < 48; k++) px[k] = (unsigned char)(i * 29 + k * 5);
-        if (!stbi_write_png(at(files[i]), 4, 4, 3, px, 12)) exit(2);
+        if (!stbi_write_png(t_at(files[i]), 4, 4, 3, px, 12)) exit(2);
     }
 }
 
 static void test_loaders(void) {
     for (int k = 0; k < N_SAMPLES * SIDE_H * SIDE_W; k++) pixels[k] = (unsigned char)(k * 37 + 5);
     for (int i = 0; i < N_SAMPLES; i++) labels[i] = (unsigned char)(i * 3 % 10);
-    write_idx_pair(at("img.idx"), at("lab.idx"), 0);
-    write_idx_pair(at("img.gz"), at("lab.gz"), 1);
-    mkdir(at("mnist"), 0700);
-    write_idx_pair(at("mnist/train-images-idx3-ubyte.gz"), at("mnist/train-labels-idx1-ubyte"), 1);
-    write_cifar(0, 5, at("c1.bin"));
-    write_cifar(5, 6, at("c2.bin"));
+    write_idx_pair(t_at("img.idx"), t_at("lab.idx"), 0);
+    write_idx_pair(t_at("img.gz"), t_at("lab.gz"), 1);
+    t_make_dir("mnist");
+    write_idx_pair(t_at("mnist/train-images-idx3-ubyte.gz"), t_at("mnist/train-labels-idx1-ubyte"),
+                   1);
+    write_cifar(0, 5, t_at("c1.bin"));
+    write_cifar(5, 6, t_at("c2.bin"));
     write_folder();
     char err[1024];
     cnn_dataset *whole = NULL;
-    T_OK(NULL, cnn_dataset_load_idx(at("img.idx"), at("lab.idx"), &whole, err, sizeof err));
+    T_OK(NULL, cnn_dataset_load_idx(t_at("img.idx"), t_at("lab.idx"), &whole, err, sizeof err));
     if (!whole) return;
     check_loader("plain IDX", idx_plain, whole);
     check_loader("gzipped IDX", idx_gz, whole);
@@ -185,11 +174,11 @@ static void test_loaders(void) {
     in_memory = whole;
     check_loader("cnn_dataset_shard", memory, whole);
     cnn_dataset_free(whole);
-    const char *paths[2] = {at("c1.bin"), at("c2.bin")};
+    const char *paths[2] = {t_at("c1.bin"), t_at("c2.bin")};
     T_OK(NULL, cnn_dataset_load_cifar10(paths, 2, &whole, err, sizeof err));
     if (whole) check_loader("CIFAR-10", cifar, whole);
     cnn_dataset_free(whole);
-    T_OK(NULL, cnn_dataset_load_folder(at("imgs"), 3, 4, 4, &whole, err, sizeof err));
+    T_OK(NULL, cnn_dataset_load_folder(t_at("imgs"), 3, 4, 4, &whole, err, sizeof err));
     if (whole) check_loader("image folder", folder, whole);
     cnn_dataset_free(whole);
 }
@@ -282,14 +271,10 @@ static void test_trainer_alone(void) {
 }
 
 int main(void) {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/cnn_shard_XXXXXX");
-    if (!mkdtemp(tmp_root)) {
-        perror("mkdtemp");
-        return 2;
-    }
+    t_scratch_make("shard");
     test_loaders();
     test_hold_out();
     test_trainer_alone();
-    t_remove_tree(tmp_root);
+    t_scratch_remove();
     return t_finish();
 }

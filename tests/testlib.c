@@ -370,6 +370,45 @@ void t_remove_tree(const char *path) {
     rmdir(path);
 }
 
+static char scratch[64];
+
+const char *t_scratch_make(const char *name) {
+    snprintf(scratch, sizeof scratch, "/tmp/cnn-test-%s-XXXXXX", name);
+    if (!mkdtemp(scratch)) {
+        perror(scratch);
+        exit(2);
+    }
+    return scratch;
+}
+
+const char *t_at(const char *rel) {
+    static char bufs[4][512];
+    static int next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof bufs[0], "%s/%s", scratch, rel);
+    return b;
+}
+
+void t_scratch_remove(void) {
+    if (scratch[0]) t_remove_tree(scratch);
+    scratch[0] = 0;
+}
+
+void t_make_dir(const char *rel) {
+    if (mkdir(t_at(rel), 0700) != 0) {
+        perror(t_at(rel));
+        exit(2);
+    }
+}
+
+void t_write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || (n && fwrite(data, 1, n, f) != n) || fclose(f) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
 double t_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

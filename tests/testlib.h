@@ -76,6 +76,17 @@ int t_run_tool(const char *tool, const char *dir, const char *args, char *out, s
 
 /* Removes a folder and everything in it (links are removed, not followed). */
 void t_remove_tree(const char *path);
+
+/* A test program's scratch folder: t_scratch_make("data") makes /tmp/cnn-test-data-XXXXXX
+ * and returns its path (exits with 2 when it cannot); t_at(rel) is the path of rel in it (a
+ * static buffer, four in rotation, so that a call may take up to four); t_scratch_remove()
+ * removes it and everything in it. t_make_dir and t_write_bytes exit with 2, after saying
+ * why, when they cannot do what a test's set-up needs. */
+const char *t_scratch_make(const char *name);
+const char *t_at(const char *rel);
+void t_scratch_remove(void);
+void t_make_dir(const char *rel); /* t_at(rel) */
+void t_write_bytes(const char *path, const void *data, size_t n);
 /* Seconds on a monotonic clock. */
 double t_seconds(void);
 
