@@ -145,6 +145,11 @@ int cli_profile_net(const char *cmd, cnn_net *net, const char *mode, int batch, 
             rc = 1;
         } else {
             print_profile(net, batch, steps, threads, train, wall, optim_s);
+            int micro = train ? cnn_train_micro_size(net, 0, batch) : batch;
+            if (micro < batch)
+                printf("cnn train cuts this network's batches of %d into micro-batches of %d, "
+                       "each run forward and\nbackward whole on one thread: these whole-batch "
+                       "passes are its steps with --micro-batch %d.\n", batch, micro, batch);
         }
     }
     cnn_optim_free(opt);

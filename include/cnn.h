@@ -1236,6 +1236,13 @@ cnn_status cnn_recipe_get(int index, cnn_recipe *out);
 
 typedef struct cnn_trainer cnn_trainer;
 
+/* The samples of each micro-batch a trainer cuts a batch of `batch` into for net, given
+ * cnn_train_config.micro_batch = micro_batch (0: automatic); `batch` when it does not cut the
+ * batch (whole-batch passes, each layer split over the threads). A network with a layer that
+ * needs the whole batch is not cut automatically (cnn_trainer_new refuses an explicit cut).
+ * 0 for a NULL net, a negative micro_batch or a batch below 1. */
+int cnn_train_micro_size(const cnn_net *net, int micro_batch, int batch);
+
 /* A trainer for net (which it uses, does not own, and must outlive it) on train, validating on
  * val (NULL-able) after every epoch. The data sets are used, not copied: keep them alive. The
  * network's output must fit the loss and data (checked here, with a message naming the

@@ -246,6 +246,9 @@ static void test_profile(void) {
            "per training step of batch 8, 2 threads, mean of 2", "");
     T_CHECK(strstr(out, "conv2") && strstr(out, "optimiser (SGD)") && strstr(out, "%"),
             "the training profile names the layers, the optimiser and thread use:\n%s", out);
+    T_CHECK(!strstr(out, "micro-batches"), "batches of 8 are not cut:\n%s", out);
+    expect("summary lenet5 --profile train --batch 64 --steps 1", 0,
+           "cuts this network's batches of 64 into micro-batches of 32", "");
     expect("summary lenet5 --profile forward --steps 1", 0, "per forward pass of batch 1, 1 "
            "thread", "");
     T_CHECK(!strstr(out, "optimiser"), "a forward profile has no optimiser:\n%s", out);

@@ -227,6 +227,19 @@ static void test_choice_and_refusals(const cnn_dataset *tr) {
     cfg.micro_batch = -1;
     c = chosen(NET, cfg, tr, err, sizeof err);
     T_CHECK(c == -1 && strstr(err, "micro-batch -1"), "a negative size is refused: %s", err);
+    /* cnn_train_micro_size tells the trainer's choice beforehand. */
+    cnn_net *small = t_net(NET, 1), *bn = t_net(BN, 1);
+    T_CHECK(small && bn && cnn_train_micro_size(small, 0, 64) == 32 &&
+                cnn_train_micro_size(small, 0, 20) == 20 &&
+                cnn_train_micro_size(small, 10, 64) == 10 &&
+                cnn_train_micro_size(small, 100, 64) == 64 &&
+                cnn_train_micro_size(bn, 0, 64) == 64 && cnn_train_micro_size(bn, 8, 64) == 8,
+            "cnn_train_micro_size: not the trainer's choices");
+    T_CHECK(cnn_train_micro_size(small, -1, 64) == 0 && cnn_train_micro_size(small, 0, 0) == 0 &&
+                cnn_train_micro_size(NULL, 0, 64) == 0,
+            "cnn_train_micro_size: 0 for what has no size");
+    cnn_net_free(small);
+    cnn_net_free(bn);
 }
 
 static void test_nonfinite(cnn_dataset *tr) {

@@ -46,16 +46,22 @@ static float *micro_grads(cnn_trainer *tr, int k) {
     return k == 0 ? tr->net->grads : tr->micro.grads + (size_t)(k - 1) * tr->net->n_params;
 }
 
+int cnn_train_micro_size(const cnn_net *net, int micro_batch, int batch) {
+    if (!net || micro_batch < 0 || batch < 1) return 0;
+    int size = micro_batch;
+    if (size == 0) /* automatic */
+        size = cnn_net_whole_batch_layer(net) < 0 &&
+                       net->n_params * sizeof(float) <= MICRO_AUTO * cnn_net_activation_bytes(net)
+                   ? MICRO_AUTO
+                   : batch;
+    return size < batch ? size : batch;
+}
+
 cnn_status cnn_trainer_micro_setup(cnn_trainer *tr) {
     cnn_net *net = tr->net;
     cnn_micro *m = &tr->micro;
     int size = tr->cfg.micro_batch, whole = cnn_net_whole_batch_layer(net);
-    if (size == 0) /* automatic */
-        size = whole < 0 && net->n_params * sizeof(float) <=
-                                MICRO_AUTO * cnn_net_activation_bytes(net)
-                   ? MICRO_AUTO
-                   : tr->local;
-    m->size = size < tr->local ? size : tr->local;
+    m->size = cnn_train_micro_size(net, size, tr->local);
     m->count = (tr->local + m->size - 1) / m->size;
     if (m->count == 1) return CNN_STATUS_OK;
     if (whole >= 0) {
