@@ -503,6 +503,16 @@ static void test_ema(void) {
     t_free_dataset(ds), t_free_dataset(val);
 }
 
+/* A trainer of a recipe's configuration cfg (on one thread) for a stand-in network of 1x8x8
+ * inputs, ds's, into *net and *tr: quick to make where only the configuration matters. */
+static cnn_status recipe_trainer(const cnn_train_config *cfg, const cnn_dataset *ds,
+                                 cnn_net **net, cnn_trainer **tr, char *err, size_t errlen) {
+    cnn_train_config c = *cfg;
+    c.threads = 1;
+    *net = t_net("input x - shape=1x8x8; flatten f -; dense logits - out=4", 1);
+    return cnn_trainer_new(*net, ds, NULL, &c, tr, err, errlen);
+}
+
 /* Every recipe: found by its name, a zoo model that builds for its data (28x28 greys), a
  * configuration the trainer accepts, a budget or epochs. */
 static void test_recipe_table(void) {
@@ -527,10 +537,8 @@ static void test_recipe_table(void) {
                 "recipe %s: model %s: %s", r.name, r.model, err);
         /* The trainer checks the configuration against a network and data of the model's
          * input: a stand-in network of that input, to keep the check quick. */
-        cnn_net *small = t_net("input x - shape=1x8x8; flatten f -; dense logits - out=4", 1);
-        r.cfg.threads = 1;
-        T_CHECK(cnn_trainer_new(small, ds, NULL, &r.cfg, &tr, err, sizeof err) ==
-                    CNN_STATUS_OK,
+        cnn_net *small = NULL;
+        T_CHECK(recipe_trainer(&r.cfg, ds, &small, &tr, err, sizeof err) == CNN_STATUS_OK,
                 "recipe %s: the trainer refuses its configuration: %s", r.name, err);
         cnn_trainer_free(tr);
         cnn_net_free(small);
@@ -595,12 +603,11 @@ static void test_recipe_options(const char *tool, const char *dir) {
         cnn_optim_config lo = {0}, co = {0};
         /* The library's: a trainer of the recipe's configuration, saved before any step. */
         cnn_dataset *ds = t_bars(256, 2);
-        cnn_net *small = t_net("input x - shape=1x8x8; flatten f -; dense logits - out=4", 1);
+        cnn_net *small = NULL;
         cnn_trainer *tr = NULL;
         snprintf(path, sizeof path, "%s/lib-%d.ckpt", dir, i);
-        r.cfg.threads = 1;
         r.cfg.epochs = 1;
-        T_OK(NULL, cnn_trainer_new(small, ds, NULL, &r.cfg, &tr, err, sizeof err));
+        T_OK(NULL, recipe_trainer(&r.cfg, ds, &small, &tr, err, sizeof err));
         int ok = tr && cnn_trainer_save(tr, path) == CNN_STATUS_OK &&
                  settings_of(path, lib, sizeof lib, &lo);
         cnn_trainer_free(tr);

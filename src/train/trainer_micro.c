@@ -60,8 +60,8 @@ int cnn_train_micro_size(const cnn_net *net, int micro_batch, int batch) {
 cnn_status cnn_trainer_micro_setup(cnn_trainer *tr) {
     cnn_net *net = tr->net;
     cnn_micro *m = &tr->micro;
-    int size = tr->cfg.micro_batch, whole = cnn_net_whole_batch_layer(net);
-    m->size = cnn_train_micro_size(net, size, tr->local);
+    int whole = cnn_net_whole_batch_layer(net);
+    m->size = cnn_train_micro_size(net, tr->cfg.micro_batch, tr->local);
     m->count = (tr->local + m->size - 1) / m->size;
     if (m->count == 1) return CNN_STATUS_OK;
     if (whole >= 0) {
@@ -70,7 +70,7 @@ cnn_status cnn_trainer_micro_setup(cnn_trainer *tr) {
             tr, CNN_STATUS_INVALID_ARGUMENT,
             "micro-batches of %d: layer '%s' (%s) needs the whole batch in each training pass; "
             "set the micro-batch to 0 (automatic) or to at least the batch (%d)",
-            size, n->name, n->type->name, tr->local);
+            tr->cfg.micro_batch, n->name, n->type->name, tr->local);
     }
     if (net->n_params > SIZE_MAX / sizeof(float) / (size_t)(m->count - 1))
         return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY,
