@@ -373,10 +373,12 @@ static void test_budget_refit(void) {
     slowdown slow = {.sleep_us = 1000, .slow_epochs = 1 << 30};
     cnn_trainer *tr = slowed_run(a, ds, val, &slow, &planned, &took);
     int epochs = cnn_trainer_config(tr)->epochs;
-    /* Cut far below the plan after its first epoch; later epochs, without the first's
-     * warm-up, may run a little faster and grow it back by a few. */
-    T_CHECK(slow.first_epochs < planned / 4 && epochs <= slow.first_epochs * 1.15 + 1 &&
-                epochs >= 1 &&
+    /* Cut far below the plan after its first epoch, and still far below it at the end:
+     * later epochs, without the first's warm-up, may run faster and grow it back by a few,
+     * and by more when a busy host slowed the first epoch (a run of 25 epochs after its first
+     * grew to 33 beside another process's training), but a run that regrew towards the
+     * probe's pace would end out of time or near the plan. */
+    T_CHECK(slow.first_epochs < planned / 4 && epochs < planned / 4 && epochs >= 1 &&
                 cnn_trainer_refitted_from(tr) > 0,
             "a run slower than its probe: planned %d epochs, %d after the first, %d at the end",
             planned, slow.first_epochs, epochs);
@@ -636,12 +638,15 @@ static void test_recipe_options(const char *tool, const char *dir) {
 }
 
 /* cnn train with --time-budget, --tta, --schedule linear and erasing; cnn eval of its model
- * gives the test accuracy train printed (the flips are in the model). */
+ * gives the test accuracy train printed (the flips are in the model). One thread: on a host
+ * busy with another process, each of two threads' waits for the other can cost a time slice,
+ * and the budget's probe of a few steps then took the whole 5 s. */
 static void test_cli(const char *argv0) {
     char tool[4096], dir[64] = "/tmp/cnn_recipes_XXXXXX", out[65536], eval[8192];
     if (!t_tool_path(argv0, tool, sizeof tool) || !mkdtemp(dir)) return;
     int rc = t_run_tool(tool, dir, "train --model lenet5 --limit 3000 --time-budget 5s --tta "
-                        "--schedule linear --warmup 1 --augment hflip,erase=0.3 --out m.ckpt",
+                        "--schedule linear --warmup 1 --augment hflip,erase=0.3 --threads 1 "
+                        "--out m.ckpt",
                         out, sizeof out);
     double top1 = after(out, "top-1 ");
     T_CHECK(rc == 0 && strstr(out, "time budget 5s: ") && top1 > 0,
