@@ -121,41 +121,58 @@ CNN_DISPATCH(weight_row4,
  * Input
  * ------------------------------------------------------------------------------------------- */
 
-/* Floats of one input row copy: the 4 tw + 2 columns the tiles read, rounded up so that the
- * shifted copy (Q2) is 4 tw long too. */
-static int row_floats(const wdir *d) { return 4 * d->tw + 4; }
-
 static size_t scratch4(const wdir *d) {
     size_t T = (size_t)d->T;
-    size_t input = 48 * T + 6 * (size_t)row_floats(d); /* Q, Q2 of 6 rows; the row copies */
-    size_t output = 16 * T;                             /* the 16 outputs of each tile */
+    size_t input = 48 * T + (size_t)d->W; /* Q, Q2 of 6 rows; a row of zeros */
+    size_t output = 16 * T;               /* the 16 outputs of each tile */
     return input > output ? input : output;
 }
 
-/* The 36 input positions of channel ci's tiles in `rows` tile rows from q0: each tile row's
- * six input rows copied with their zeros into p, B^T applied down the columns in place, then
- * each row copied to Q (its first 4 tw columns) and Q2 (from column 4 on), tile row after
- * tile row, so that one loop over all the tiles applies B along the rows. */
+/* B^T down columns [j0, j1) of six padded input rows into rows dst + k seg at dst[j - j0]:
+ * padded column j is column j - pl of each row x[k] (W columns), zero beyond them, where
+ * the transform is zero too. */
+static inline CNN_BODY void input_columns4(const float *const x[6], int W, int pl, int j0,
+                                           int j1, float *restrict dst, size_t seg) {
+    int a = j0 > pl ? j0 : pl, b = j1 < pl + W ? j1 : pl + W;
+    if (b < a) a = b = j1;
+    for (int k = 0; k < 6; k++) {
+        memset(dst + k * seg, 0, (size_t)(a - j0) * sizeof *dst);
+        memset(dst + k * seg + (b - j0), 0, (size_t)(j1 - b) * sizeof *dst);
+    }
+    const float *restrict x0 = x[0], *restrict x1 = x[1], *restrict x2 = x[2];
+    const float *restrict x3 = x[3], *restrict x4 = x[4], *restrict x5 = x[5];
+    float *restrict d0 = dst, *restrict d1 = d0 + seg, *restrict d2 = d1 + seg;
+    float *restrict d3 = d2 + seg, *restrict d4 = d3 + seg, *restrict d5 = d4 + seg;
+    int off = pl - j0; /* column c of the rows is dst's c + off */
+#pragma omp simd
+    for (int c = a - pl; c < b - pl; c++) {
+        BT_6(x0[c], x1[c], x2[c], x3[c], x4[c], x5[c], d0[c + off], d1[c + off], d2[c + off],
+             d3[c + off], d4[c + off], d5[c + off]);
+    }
+}
+
+/* The 36 input positions of channel ci's tiles in `rows` tile rows from q0: B^T down the
+ * columns of each tile row's six input rows (a row of zeros above and below the input) into
+ * Q (its first 4 tw columns) and Q2 (from column 4 on), tile row after tile row, so that one
+ * loop over all the tiles applies B along the rows. */
 static inline CNN_BODY void input_chunk4_body(const wdir *d, const float *in, size_t q0,
                                               int rows, int ci, float *v, size_t vs, float *s) {
-    int tw = d->tw, n = row_floats(d), tiles = rows * tw;
+    int tw = d->tw, tiles = rows * tw;
     size_t seg = 4 * (size_t)d->T; /* floats of one row's Q or Q2 */
-    float *Q = s, *Q2 = s + 6 * seg, *p = s + 12 * seg;
+    float *Q = s, *Q2 = s + 6 * seg, *zero = s + 12 * seg;
+    memset(zero, 0, (size_t)d->W * sizeof *zero);
     for (int r = 0; r < rows; r++) {
-        cnn_wino_input_rows(d, in, q0 + (size_t)r, ci, p, n);
-        float *restrict p0 = p, *restrict p1 = p + n, *restrict p2 = p + 2 * n,
-                        *restrict p3 = p + 3 * n, *restrict p4 = p + 4 * n,
-                        *restrict p5 = p + 5 * n;
-#pragma omp simd
-        for (int j = 0; j < n; j++) {
-            BT_6(p0[j], p1[j], p2[j], p3[j], p4[j], p5[j], p0[j], p1[j], p2[j], p3[j], p4[j],
-                 p5[j]);
-        }
+        size_t sample;
+        int ti;
+        cnn_wino_tile_row(d, q0 + (size_t)r, &sample, &ti);
+        const float *plane = in + (sample * d->CI + (size_t)ci) * d->H * d->W, *x[6];
         for (int k = 0; k < 6; k++) {
-            size_t at = (size_t)k * seg + (size_t)r * 4 * tw;
-            memcpy(Q + at, p + (size_t)k * n, 4 * (size_t)tw * sizeof(float));
-            memcpy(Q2 + at, p + (size_t)k * n + 4, 4 * (size_t)tw * sizeof(float));
+            long long row = 4LL * ti - d->pt + k;
+            x[k] = row < 0 || row >= d->H ? zero : plane + (size_t)row * d->W;
         }
+        size_t at = (size_t)r * 4 * tw;
+        input_columns4(x, d->W, d->pl, 0, 4 * tw, Q + at, seg);
+        input_columns4(x, d->W, d->pl, 4, 4 * tw + 4, Q2 + at, seg);
     }
     /* B along the rows: tile t's columns are Q[4t .. 4t + 3], Q2[4t], Q2[4t + 1]. */
     for (int i = 0; i < 6; i++) {
@@ -179,63 +196,41 @@ CNN_DISPATCH(input_chunk4,
  * Output
  * ------------------------------------------------------------------------------------------- */
 
-/* One output row from its tiles' four columns y0..y3 (y_c[t] is column 4t + c): stored plus
- * bias (max(., 0) of it when relu), or added when accumulate (as F(2x2, 3x3)'s store_row). */
-static inline void store_row4(float *restrict dst, const float *restrict y0,
-                              const float *restrict y1, const float *restrict y2,
-                              const float *restrict y3, int OW, float bias, int accumulate,
-                              int relu) {
-    int full = OW / 4, rest = OW % 4;
-    const float *last[3] = {y0 + full, y1 + full, y2 + full};
+/* One output row from its tiles' values, in order (y[j] is column j): stored plus bias
+ * (max(., 0) of it when relu), or added when accumulate (as F(2x2, 3x3)'s store_row). */
+static inline CNN_BODY void store_row4(float *restrict dst, const float *restrict y, int OW,
+                                       float bias, int accumulate, int relu) {
     if (relu) {
 #pragma omp simd
-        for (int t = 0; t < full; t++) {
-            float a = y0[t] + bias, b = y1[t] + bias, c = y2[t] + bias, e = y3[t] + bias;
-            dst[4 * t] = a < 0.0f ? 0.0f : a;
-            dst[4 * t + 1] = b < 0.0f ? 0.0f : b;
-            dst[4 * t + 2] = c < 0.0f ? 0.0f : c;
-            dst[4 * t + 3] = e < 0.0f ? 0.0f : e;
-        }
-        for (int c = 0; c < rest; c++) {
-            float a = *last[c] + bias;
-            dst[4 * full + c] = a < 0.0f ? 0.0f : a;
+        for (int j = 0; j < OW; j++) {
+            float a = y[j] + bias;
+            dst[j] = a < 0.0f ? 0.0f : a;
         }
     } else if (accumulate) {
 #pragma omp simd
-        for (int t = 0; t < full; t++) {
-            dst[4 * t] += y0[t] + bias;
-            dst[4 * t + 1] += y1[t] + bias;
-            dst[4 * t + 2] += y2[t] + bias;
-            dst[4 * t + 3] += y3[t] + bias;
-        }
-        for (int c = 0; c < rest; c++) dst[4 * full + c] += *last[c] + bias;
+        for (int j = 0; j < OW; j++) dst[j] += y[j] + bias;
     } else {
 #pragma omp simd
-        for (int t = 0; t < full; t++) {
-            dst[4 * t] = y0[t] + bias;
-            dst[4 * t + 1] = y1[t] + bias;
-            dst[4 * t + 2] = y2[t] + bias;
-            dst[4 * t + 3] = y3[t] + bias;
-        }
-        for (int c = 0; c < rest; c++) dst[4 * full + c] = *last[c] + bias;
+        for (int j = 0; j < OW; j++) dst[j] = y[j] + bias;
     }
 }
 
 /* The output of channel co in `rows` tile rows from q0: Y = A^T M A for every tile in one
- * loop into the 16 arrays y[4 r + c] of scratch (row r, column c of each tile), then the rows
+ * loop into the four rows y[r] of scratch (4 T floats each: row r of tile t at
+ * y[r][4t .. 4t + 3], so that each tile row's output rows lie in order), then the rows
  * stored. */
 static inline CNN_BODY void output_chunk4_body(const wdir *d, const float *m, size_t ms,
                                                size_t q0, int rows, int co, float bias,
                                                float *out, int accumulate, float *s) {
     int tw = d->tw, tiles = rows * tw;
-    size_t T = (size_t)d->T;
+    size_t seg = 4 * (size_t)d->T;
     const float *restrict z = m;
     float *restrict y = s;
 #define Z_(xi) z[(size_t)(xi) * ms + (size_t)t]
-#define Y_(k) y[(size_t)(k) * T + (size_t)t]
+#define Y_(r, c) y[(size_t)(r) * seg + 4 * (size_t)t + (c)]
 #pragma omp simd
     for (int t = 0; t < tiles; t++) {
-        /* A^T down each of the six columns: a<r><k>; then along each row r into y[4 r + c]. */
+        /* A^T down each of the six columns: a<r><k>; then along each row r into Y_(r, c). */
         float a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32;
         float a03, a13, a23, a33, a04, a14, a24, a34, a05, a15, a25, a35;
         AT_6(Z_(0), Z_(6), Z_(12), Z_(18), Z_(24), Z_(30), a00, a10, a20, a30);
@@ -244,10 +239,10 @@ static inline CNN_BODY void output_chunk4_body(const wdir *d, const float *m, si
         AT_6(Z_(3), Z_(9), Z_(15), Z_(21), Z_(27), Z_(33), a03, a13, a23, a33);
         AT_6(Z_(4), Z_(10), Z_(16), Z_(22), Z_(28), Z_(34), a04, a14, a24, a34);
         AT_6(Z_(5), Z_(11), Z_(17), Z_(23), Z_(29), Z_(35), a05, a15, a25, a35);
-        AT_6(a00, a01, a02, a03, a04, a05, Y_(0), Y_(1), Y_(2), Y_(3));
-        AT_6(a10, a11, a12, a13, a14, a15, Y_(4), Y_(5), Y_(6), Y_(7));
-        AT_6(a20, a21, a22, a23, a24, a25, Y_(8), Y_(9), Y_(10), Y_(11));
-        AT_6(a30, a31, a32, a33, a34, a35, Y_(12), Y_(13), Y_(14), Y_(15));
+        AT_6(a00, a01, a02, a03, a04, a05, Y_(0, 0), Y_(0, 1), Y_(0, 2), Y_(0, 3));
+        AT_6(a10, a11, a12, a13, a14, a15, Y_(1, 0), Y_(1, 1), Y_(1, 2), Y_(1, 3));
+        AT_6(a20, a21, a22, a23, a24, a25, Y_(2, 0), Y_(2, 1), Y_(2, 2), Y_(2, 3));
+        AT_6(a30, a31, a32, a33, a34, a35, Y_(3, 0), Y_(3, 1), Y_(3, 2), Y_(3, 3));
     }
 #undef Z_
 #undef Y_
@@ -257,11 +252,10 @@ static inline CNN_BODY void output_chunk4_body(const wdir *d, const float *m, si
         int ti;
         cnn_wino_tile_row(d, q0 + (size_t)r, &sample, &ti);
         float *plane = out + (sample * d->CO + (size_t)co) * oplane;
-        size_t at = (size_t)r * tw;
+        size_t at = 4 * (size_t)r * tw;
         for (int k = 0; k < 4 && 4 * ti + k < d->OH; k++)
-            store_row4(plane + (size_t)(4 * ti + k) * d->OW, y + (size_t)(4 * k) * T + at,
-                       y + (size_t)(4 * k + 1) * T + at, y + (size_t)(4 * k + 2) * T + at,
-                       y + (size_t)(4 * k + 3) * T + at, d->OW, bias, accumulate, d->relu);
+            store_row4(plane + (size_t)(4 * ti + k) * d->OW, y + (size_t)k * seg + at, d->OW,
+                       bias, accumulate, d->relu);
     }
 }
 CNN_DISPATCH(output_chunk4,
