@@ -13,26 +13,28 @@
 typedef struct eval_cfg {
     const char *data;
     int json, threads, batch, fuse;
+    int tta, no_tta, tta_shift; /* overrides of the model's test-time views (-1: the model's) */
 } eval_cfg;
 
-static void fill_opts(cli_opt *o, eval_cfg *c) {
-    cli_opt table[] = {
-        {"data", OPT_STRING, &c->data, "NAME|DIR", "the data set whose test part to use [the model's]", 0, 0, 0},
-        {"json", OPT_FLAG, &c->json, "", "print one JSON object (top1, top5, loss, n, per_class, confusion)", 0, 0, 0},
-        {"batch", OPT_INT, &c->batch, "B", "samples per forward pass [256]", 1, 65536, 0},
-        {"threads", OPT_INT, &c->threads, "T", "threads [1]", 1, 1024, 0},
-        {"fuse", OPT_FLAG, &c->fuse, "", "evaluate the inference form: batch norm folded into the convolutions, ReLUs applied by the convolutions and sums before them (cnn_net_fuse)", 0, 0, 0},
-        {NULL, 0, NULL, NULL, NULL, 0, 0, 0},
-    };
-    memcpy(o, table, sizeof table);
-}
+/* The options' table, its targets in the eval_cfg *c. */
+#define EVAL_OPTIONS(c)                                                                   \
+    {                                                                                     \
+        {"data", OPT_STRING, &(c)->data, "NAME|DIR", "the data set whose test part to use [the model's]", 0, 0, 0}, \
+        {"json", OPT_FLAG, &(c)->json, "", "print one JSON object (top1, top5, loss, n, per_class, confusion)", 0, 0, 0}, \
+        {"batch", OPT_INT, &(c)->batch, "B", "samples per forward pass [256]", 1, 65536, 0}, \
+        {"threads", OPT_INT, &(c)->threads, "T", "threads [1]", 1, 1024, 0},              \
+        {"fuse", OPT_FLAG, &(c)->fuse, "", "evaluate the inference form: batch norm folded into the convolutions, ReLUs applied by the convolutions and sums before them (cnn_net_fuse)", 0, 0, 0}, \
+        {"tta", OPT_FLAG, &(c)->tta, "", "test-time flips: the mean scores of each image and its mirror image, whatever the model keeps [the model's]", 0, 0, 0}, \
+        {"tta-shift", OPT_INT, &(c)->tta_shift, "S", "test-time views shifted by S pixels up, down, left and right (0: none), whatever the model keeps [the model's]", 0, 1024, 0}, \
+        {"no-tta", OPT_FLAG, &(c)->no_tta, "", "no test-time views: each image alone, whatever the model keeps", 0, 0, 0}, \
+        {NULL, 0, NULL, NULL, NULL, 0, 0, 0},                                             \
+    }
 
 static const char ABOUT[] = "Evaluates a trained model (a checkpoint written by cnn train, or an ONNX model) on the test set.";
 
 void cli_eval_help(FILE *f) {
     eval_cfg c;
-    cli_opt o[6];
-    fill_opts(o, &c);
+    cli_opt o[] = EVAL_OPTIONS(&c);
     cli_help(f, "cnn eval MODEL.ckpt [options]", ABOUT, o);
 }
 
@@ -50,10 +52,12 @@ static void print_json(const char *model, const char *data, const cnn_net *net,
     cli_json_str(model);
     printf(", \"data\": ");
     cli_json_str(data);
-    printf(", \"task\": \"%s\", \"n\": %d, \"loss\": %.6f",
-           cnn_task_name(cnn_net_preprocess(net)->task), m->n, m->loss);
+    const cnn_preprocess *pp = cnn_net_preprocess(net);
+    printf(", \"task\": \"%s\", \"n\": %d, \"loss\": %.6f", cnn_task_name(pp->task), m->n,
+           m->loss);
+    printf(", \"tta_flips\": %d, \"tta_shift\": %d", pp->hflip_tta, pp->tta_shift);
     if (K) printf(", \"top1\": %.6f, \"top5\": %.6f", m->top1, m->top5);
-    if (cnn_net_preprocess(net)->task == CNN_TASK_SEGMENTATION) printf(", \"iou\": %.6f", m->iou);
+    if (pp->task == CNN_TASK_SEGMENTATION) printf(", \"iou\": %.6f", m->iou);
     if (K) printf(", \"per_class\": {");
     for (int k = 0; k < K; k++) {
         printf("%s", k ? ", " : "");
@@ -70,8 +74,9 @@ static void print_json(const char *model, const char *data, const cnn_net *net,
     printf("%s}\n", K ? "]" : "");
 }
 
+/* asked: the views are those of --tta, --tta-shift or --no-tta, not the model's own. */
 static void print_table(const char *model, const char *data, const cnn_net *net,
-                        const cnn_metrics *m) {
+                        const cnn_metrics *m, int asked) {
     int K = m->classes;
     const cnn_preprocess *pp = cnn_net_preprocess(net);
     char views[256] = "", shifted[96] = "";
@@ -79,10 +84,12 @@ static void print_table(const char *model, const char *data, const cnn_net *net,
         snprintf(shifted, sizeof shifted, " shifted by %d pixel%s up, down, left and right",
                  pp->tta_shift, pp->tta_shift > 1 ? "s" : "");
     if (pp->hflip_tta || pp->tta_shift)
-        snprintf(views, sizeof views, " (scores of each image%s%s averaged: the model's "
-                 "test-time %s)", !pp->hflip_tta ? " and it" : pp->tta_shift
+        snprintf(views, sizeof views, " (scores of each image%s%s averaged: %s test-time "
+                 "%s)", !pp->hflip_tta ? " and it" : pp->tta_shift
                  ? ", its mirror image and both" : " and its mirror image", shifted,
-                 pp->tta_shift ? "augmentation" : "flips");
+                 asked ? "the options'" : "the model's", pp->tta_shift ? "augmentation" : "flips");
+    else if (asked)
+        snprintf(views, sizeof views, " (each image alone: no test-time views)");
     printf("%s on %s: %d samples%s\n", model, data, m->n, views);
     if (!K) {
         printf("loss (%s) %.6f\n", cnn_loss_name(cnn_net_preprocess(net)->loss), m->loss);
@@ -106,10 +113,28 @@ static void print_table(const char *model, const char *data, const cnn_net *net,
     }
 }
 
+/* The model's test-time views, changed as --tta, --tta-shift and --no-tta say. */
+static int set_views(const eval_cfg *c, cnn_net *net) {
+    if (!c->tta && !c->no_tta && c->tta_shift < 0) return 1;
+    if (c->no_tta && (c->tta || c->tta_shift > 0)) {
+        fprintf(stderr, "cnn eval: --no-tta (each image alone) contradicts %s: give one or "
+                "the other\n", c->tta ? "--tta" : "--tta-shift");
+        return 0;
+    }
+    cnn_preprocess p = *cnn_net_preprocess(net);
+    if (c->tta) p.hflip_tta = 1;
+    if (c->no_tta) p.hflip_tta = p.tta_shift = 0;
+    if (c->tta_shift >= 0) p.tta_shift = c->tta_shift;
+    if (cnn_net_set_preprocess(net, &p)) {
+        fprintf(stderr, "cnn eval: %s\n", cnn_net_last_error(net));
+        return 0;
+    }
+    return 1;
+}
+
 int cli_eval(int argc, char **argv) {
-    eval_cfg c = {.threads = 1, .batch = 256};
-    cli_opt o[6];
-    fill_opts(o, &c);
+    eval_cfg c = {.threads = 1, .batch = 256, .tta_shift = -1};
+    cli_opt o[] = EVAL_OPTIONS(&c);
     const char *pos[1];
     int npos;
     if (!cli_parse("eval", o, argc, argv, pos, 1, &npos)) return 2;
@@ -127,6 +152,10 @@ int cli_eval(int argc, char **argv) {
         return 1;
     }
     if (c.fuse && !cli_fuse("eval", &net)) goto out;
+    if (!set_views(&c, net)) {
+        status = 2;
+        goto out;
+    }
     if (!(c.data = cli_data_spec("eval", c.data, pos[0], data, sizeof data))) {
         status = 2;
         goto out;
@@ -138,7 +167,7 @@ int cli_eval(int argc, char **argv) {
         goto out;
     }
     if (c.json) print_json(pos[0], c.data, net, &m);
-    else print_table(pos[0], c.data, net, &m);
+    else print_table(pos[0], c.data, net, &m, c.tta || c.no_tta || c.tta_shift >= 0);
     status = 0;
 out:
     cnn_metrics_free(&m);

@@ -637,6 +637,66 @@ static void test_recipe_options(const char *tool, const char *dir) {
            compared, cnn_recipe_count());
 }
 
+/* cnn eval's overrides of a model's test-time views (model: flips and shifts of 1 pixel),
+ * each against the library's evaluation with the same views: the same loss and top-1 as the
+ * JSON prints them; contradictions and shifts too large for the images refused. */
+static void test_eval_views(const char *tool, const char *dir, const char *model) {
+    static const struct {
+        const char *args;
+        int flips, shift;
+    } views[] = {{"--tta-shift 0", 1, 0}, {"--no-tta", 0, 0}, {"--tta-shift 2", 1, 2}};
+    char path[4096], err[1024], out[65536], args[512];
+    snprintf(path, sizeof path, "%s/%s", dir, model);
+    cnn_net *net = NULL;
+    cnn_dataset *test = NULL;
+    if (!T_OK(NULL, cnn_checkpoint_load(path, &net, NULL, NULL, err, sizeof err)) ||
+        !T_OK(NULL, cnn_dataset_load_mnist_dir("/usr/share/datasets/fashion-mnist", 0, &test,
+                                               err, sizeof err))) {
+        cnn_net_free(net);
+        return;
+    }
+    T_OK(net, cnn_net_prepare(net, 256));
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
+        cnn_preprocess p = *cnn_net_preprocess(net);
+        p.hflip_tta = views[i].flips;
+        p.tta_shift = views[i].shift;
+        cnn_metrics m = {0};
+        T_OK(net, cnn_net_set_preprocess(net, &p));
+        T_OK(net, cnn_evaluate_task(net, test, &m));
+        snprintf(args, sizeof args, "eval %s --data fashion-mnist --json %s", model,
+                 views[i].args);
+        int rc = t_run_tool(tool, dir, args, out, sizeof out);
+        char want[128];
+        snprintf(want, sizeof want, "\"tta_flips\": %d, \"tta_shift\": %d", views[i].flips,
+                 views[i].shift);
+        double loss = after(out, "\"loss\": "), top1 = after(out, "\"top1\": ");
+        if (T_CHECK(rc == 0 && strstr(out, want) &&
+                        fabs(loss - m.loss) <= 1e-6 * (1 + m.loss) && fabs(top1 - m.top1) <= 1e-6,
+                    "cnn eval %s: exit %d, loss %g and top-1 %g where the library gives %g and "
+                    "%g with flips %d, shift %d: %s", views[i].args, rc, loss, top1, m.loss,
+                    m.top1, views[i].flips, views[i].shift, out))
+            printf("  ok cnn eval %s: top-1 %.2f%%, loss %.4f, the library's with those views\n",
+                   views[i].args, 100 * top1, loss);
+        cnn_metrics_free(&m);
+    }
+    static const char *const bad[][2] = {
+        {"--no-tta --tta", "--no-tta (each image alone) contradicts --tta"},
+        {"--no-tta --tta-shift 1", "contradicts --tta-shift"},
+        {"--tta-shift 28", "test-time shifts of 28 pixels"}};
+    int refused = 1;
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args, "eval %s --data fashion-mnist %s", model, bad[i][0]);
+        int rc = t_run_tool(tool, dir, args, out, sizeof out);
+        refused &= T_CHECK(rc != 0 && strstr(out, bad[i][1]), "cnn eval %s: exit %d: %s",
+                           bad[i][0], rc, out);
+    }
+    if (refused)
+        printf("  ok cnn eval: --no-tta with --tta or --tta-shift, and --tta-shift 28, "
+               "refused\n");
+    cnn_net_free(net);
+    cnn_dataset_free(test);
+}
+
 /* cnn train with --time-budget, --tta, --schedule linear and erasing; cnn eval of its model
  * gives the test accuracy train printed (the flips are in the model). One thread: on a host
  * busy with another process, each of two threads' waits for the other can cost a time slice,
@@ -672,6 +732,7 @@ static void test_cli(const char *argv0) {
             "cnn train --tta-shift 28 on 28x28 images: exit %d: %s", rc, out);
     printf("  ok cnn train --tta-shift 1 (test top-1 %.2f%%), cnn eval of its model; "
            "--tta-shift 28 refused\n", top1);
+    if (ran) test_eval_views(tool, dir, "s.ckpt");
     static const char *const bad[][2] = {{"--time-budget 10x", "expected a duration"},
                                          {"--time-budget 0", "expected a duration"},
                                          {"--schedule tri", "constant, step, cosine or linear"}};
