@@ -6,6 +6,7 @@
  *     same for the same seed; its text form;
  *   - test-time flips: cnn_classify and cnn_evaluate_task score an image by the mean of its
  *     and its mirror image's scores; kept by checkpoints; refused where it has no meaning;
+ *     cnn eval's --tta, --tta-shift and --no-tta give the library's result with those views;
  *   - a time budget: the probe is undone to the bit, and the run it picks N epochs for ends
  *     with the very weights of a run of N epochs; a budget shorter than an epoch is refused;
  *     a run slower than its probe is cut to the epochs that fit, its schedule refitted;
