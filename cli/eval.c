@@ -8,7 +8,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 typedef struct eval_cfg {
     const char *data;
@@ -113,9 +112,12 @@ static void print_table(const char *model, const char *data, const cnn_net *net,
     }
 }
 
+/* Whether --tta, --tta-shift or --no-tta ask for other views than the model's. */
+static int views_asked(const eval_cfg *c) { return c->tta || c->no_tta || c->tta_shift >= 0; }
+
 /* The model's test-time views, changed as --tta, --tta-shift and --no-tta say. */
 static int set_views(const eval_cfg *c, cnn_net *net) {
-    if (!c->tta && !c->no_tta && c->tta_shift < 0) return 1;
+    if (!views_asked(c)) return 1;
     if (c->no_tta && (c->tta || c->tta_shift > 0)) {
         fprintf(stderr, "cnn eval: --no-tta (each image alone) contradicts %s: give one or "
                 "the other\n", c->tta ? "--tta" : "--tta-shift");
@@ -167,7 +169,7 @@ int cli_eval(int argc, char **argv) {
         goto out;
     }
     if (c.json) print_json(pos[0], c.data, net, &m);
-    else print_table(pos[0], c.data, net, &m, c.tta || c.no_tta || c.tta_shift >= 0);
+    else print_table(pos[0], c.data, net, &m, views_asked(&c));
     status = 0;
 out:
     cnn_metrics_free(&m);
