@@ -108,8 +108,44 @@ static void corpus(void) {
     T_CHECK(n > 0, "no corpus files in %s", dir);
 }
 
+/* A network read from text has the weights and state of the same layers added one by one
+ * with cnn_add (read, the parameters are allocated once, at their final size, then each layer
+ * is initialised in order from the same generator). */
+static void same_as_added(void) {
+    static const char *const layers[][4] = {
+        {"input", "x", NULL, "shape=3x12x12"},   {"conv2d", "c", "x", "out=8 kernel=3"},
+        {"batchnorm", "b", "c", NULL},           {"relu", "r", "b", NULL},
+        {"conv2d", "d", "r", "out=8 kernel=3 padding=1 groups=2"},
+        {"add", "s", "r,d", NULL},               {"global_avg_pool", "g", "s", NULL},
+        {"dense", "o", "g", "out=5"},
+    };
+    const char *text = "x = input shape=3x12x12\nc = conv2d out=8 kernel=3\nb = batchnorm\n"
+                       "r = relu\nd = conv2d out=8 kernel=3 padding=1 groups=2\ns = add(r, d)\n"
+                       "g = global_avg_pool\no = dense out=5\n";
+    char err[1024];
+    cnn_net *read = NULL, *added = cnn_net_new(5);
+    T_OK(NULL, cnn_net_from_text(text, "net.txt", 5, &read, err, sizeof err));
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
+        T_OK(added, cnn_add(added, layers[i][0], layers[i][1], layers[i][2], layers[i][3]));
+    if (read) {
+        size_t np = cnn_net_param_count(read), ns = cnn_net_state_count(read);
+        T_CHECK(np == cnn_net_param_count(added) && ns == cnn_net_state_count(added) && np > 0 && ns > 0,
+                "sizes: %zu and %zu parameters, %zu and %zu state values", np,
+                cnn_net_param_count(added), ns, cnn_net_state_count(added));
+        T_CHECK(np == cnn_net_param_count(added) &&
+                    !memcmp(cnn_net_params(read), cnn_net_params(added), np * sizeof(float)),
+                "read and added: other weights from the same seed");
+        T_CHECK(ns == cnn_net_state_count(added) &&
+                    !memcmp(cnn_net_state(read), cnn_net_state(added), ns * sizeof(float)),
+                "read and added: other state from the same seed");
+    }
+    cnn_net_free(read);
+    cnn_net_free(added);
+}
+
 int main(void) {
     corpus();
+    same_as_added();
     roundtrip(LENET, 61706);
     roundtrip(RESIDUAL, 0);
     /* Blanks between the type and its inputs. */

@@ -184,15 +184,26 @@ static cnn_status count_statements(line_reader *r, const char *text, int *count)
 static cnn_status build_from_text(cnn_net *net, const char *text, const char *source,
                                   char *err, size_t errlen);
 
-cnn_status cnn_net_from_text(const char *text, const char *source, uint64_t seed, cnn_net **out,
-                             char *err, size_t errlen) {
+/* The network of text, on a new network seeded with seed. With defer set, its layers, shapes
+ * and sizes only (cnn_net_plan_text); otherwise the parameters are then allocated once, at
+ * their final sizes, and each layer initialised in order, as cnn_add would have done: growing
+ * the buffers layer by layer copied and cleared VGG-16's 130 MB of weights again and again. */
+static cnn_status text_net(const char *text, const char *source, uint64_t seed, int defer,
+                           cnn_net **out, char *err, size_t errlen) {
     *out = NULL;
     cnn_net *net = cnn_net_new(seed);
     if (!net) {
         snprintf(err, errlen, "%s: out of memory", source);
         return CNN_STATUS_NO_MEMORY;
     }
+    net->defer_params = 1;
     cnn_status st = build_from_text(net, text, source, err, errlen);
+    if (!st && !defer) {
+        if ((st = cnn_net_alloc_params(net)))
+            snprintf(err, errlen, "%s: %s", source, cnn_net_last_error(net));
+        else
+            cnn_net_init_params(net, seed);
+    }
     if (st) {
         cnn_net_free(net);
         return st;
@@ -201,22 +212,14 @@ cnn_status cnn_net_from_text(const char *text, const char *source, uint64_t seed
     return CNN_STATUS_OK;
 }
 
+cnn_status cnn_net_from_text(const char *text, const char *source, uint64_t seed, cnn_net **out,
+                             char *err, size_t errlen) {
+    return text_net(text, source, seed, 0, out, err, errlen);
+}
+
 cnn_status cnn_net_plan_text(const char *text, const char *source, cnn_net **out, char *err,
                              size_t errlen) {
-    *out = NULL;
-    cnn_net *net = cnn_net_new(0);
-    if (!net) {
-        snprintf(err, errlen, "%s: out of memory", source);
-        return CNN_STATUS_NO_MEMORY;
-    }
-    net->defer_params = 1;
-    cnn_status st = build_from_text(net, text, source, err, errlen);
-    if (st) {
-        cnn_net_free(net);
-        return st;
-    }
-    *out = net;
-    return CNN_STATUS_OK;
+    return text_net(text, source, 0, 1, out, err, errlen);
 }
 
 /* Adds the layers of text to the empty network net. */
