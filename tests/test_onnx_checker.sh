@@ -10,10 +10,10 @@
 #   tests/test_onnx_checker.sh BUILD_DIR
 # The files of the big models are 100-250 MB: only one is on disk at a time, in a temporary
 # folder removed on exit. A deeper member of a family whose layers and blocks are those of a
-# smaller one (vgg13/16/19 of vgg11, their _bn forms of vgg11_bn, resnet34 of resnet18,
-# resnet101/152 of resnet50, densenet169/201 of densenet121) is left out, saying so: it only
-# repeats the blocks, and exporting and checking them took half of this script's 200 s.
-# CNN_ONNX_CHECK_ALL=1 checks them too. CNN_TEST_LIGHT=1 (the sanitizer pass) exports only the
+# smaller one (tests/zoo_families.txt: vgg13/16/19 of vgg11, their _bn forms of vgg11_bn,
+# resnet34 of resnet18, resnet101/152 of resnet50, densenet169/201 of densenet121) is left out,
+# saying so: it only repeats the blocks, and exporting and checking them took half of this
+# script's 200 s. CNN_ONNX_CHECK_ALL=1 checks them too. CNN_TEST_LIGHT=1 (the sanitizer pass) exports only the
 # zoo models under 5 million parameters, as tests/test_onnx.c round-trips them.
 set -euo pipefail
 build=${1:-build}
@@ -33,15 +33,10 @@ case ${CNN_TEST_LIGHT:-} in '' | 0) ;; *) light=1 ;; esac
 all=0
 case ${CNN_ONNX_CHECK_ALL:-} in '' | 0) ;; *) all=1 ;; esac
 
-# family NAME: the smaller zoo model whose layers and blocks NAME repeats, or nothing.
+# family NAME: the smaller zoo model whose layers and blocks NAME repeats, or nothing
+# (tests/zoo_families.txt).
 family() {
-    case $1 in
-    vgg13 | vgg16 | vgg19) echo vgg11 ;;
-    vgg13_bn | vgg16_bn | vgg19_bn) echo vgg11_bn ;;
-    resnet34) echo resnet18 ;;
-    resnet101 | resnet152) echo resnet50 ;;
-    densenet169 | densenet201) echo densenet121 ;;
-    esac
+    awk -v m="$1" '$1 == m && !/^#/ { print $2 }' tests/zoo_families.txt
 }
 
 # check FILE: the checker's verdict; on failure its message (one line) is on stdout.
