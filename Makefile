@@ -15,6 +15,8 @@
 
 BUILD    ?= build
 CC       ?= gcc
+# make test builds with JOBS jobs and runs JOBS tests at once: the number of processors.
+JOBS     ?= $(shell nproc 2>/dev/null || echo 1)
 OPT      ?= -O2 -march=x86-64-v2
 BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-pthread
 BLAS_LIB := /usr/lib/x86_64-linux-gnu/openblas-pthread
@@ -187,17 +189,27 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 # more; the 8-bit tests (test_quant, test_qgemm) run also held to VNNI (test_quant), AVX2 and
 # the baseline, so that an AVX-512 host checks all four. test_gemm forces each float product
 # path itself.
+# The tests run JOBS at a time (scripts/run-tests.sh -j), the longest (FIRST_TESTS and the
+# two long scripts) first so that the lanes end together; those whose checks depend on the
+# host's pace (ALONE_TESTS: test_recipes' time budgets; test_mpi.sh's signals sent after a
+# pause, test_serve_browser.sh's browser timeouts) run afterwards, one at a time.
+FIRST_TESTS := test_onnx test_zoo test_kernels
+ALONE_TESTS := test_recipes
 check: all
-	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh $(BUILD) $(TEST_BINS) $(BUILD)/examples/simple \
+	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh -j $(JOBS) $(BUILD) \
+	    "tests/test_onnx_checker.sh $(BUILD)" "tests/test_kill_saves.sh $(BUILD)" \
+	    $(FIRST_TESTS:%=$(BUILD)/tests/%) \
+	    $(filter-out $(FIRST_TESTS:%=$(BUILD)/tests/%) $(ALONE_TESTS:%=$(BUILD)/tests/%),$(TEST_BINS)) \
+	    $(BUILD)/examples/simple \
 	    "$(BUILD)/tests/test_layers --isa avx2" "$(BUILD)/tests/test_kernels --isa avx2" \
 	    "$(BUILD)/tests/test_layers --isa baseline" "$(BUILD)/tests/test_kernels --isa baseline" \
 	    "$(BUILD)/tests/test_quant --isa vnni" "$(BUILD)/tests/test_quant --isa avx2" \
 	    "$(BUILD)/tests/test_quant --isa baseline" \
 	    "$(BUILD)/tests/test_qgemm --isa avx2" "$(BUILD)/tests/test_qgemm --isa baseline" \
 	    "examples/run-library-examples.sh $(BUILD)" "tests/test_symbols.sh $(BUILD)" \
-	    "tests/test_install.sh $(BUILD)" "tests/test_onnx_checker.sh $(BUILD)" \
-	    "tests/test_mpi.sh $(BUILD)" "tests/test_serve_browser.sh $(BUILD)" \
-	    "tests/test_kill_saves.sh $(BUILD)"
+	    "tests/test_install.sh $(BUILD)" \
+	    --alone $(ALONE_TESTS:%=$(BUILD)/tests/%) \
+	    "tests/test_mpi.sh $(BUILD)" "tests/test_serve_browser.sh $(BUILD)"
 
 # The sanitizer pass skips building the biggest zoo models (CNN_TEST_LIGHT): the optimised
 # pass checks them, and under ASan their hundreds of MB of weights only cost time.
@@ -229,7 +241,7 @@ check-tsan:
 	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" \
 	    $(TSAN_TESTS:%=build-tsan/tests/%)
 	@TSAN_OPTIONS=halt_on_error=1 CNN_TEST_THREADS_ONLY=1 \
-	    scripts/run-tests.sh build-tsan $(TSAN_TESTS:%=build-tsan/tests/%)
+	    scripts/run-tests.sh -j $(JOBS) build-tsan $(TSAN_TESTS:%=build-tsan/tests/%)
 
 # The slow ONNX checks of tests/test_onnx_slow.sh, not part of make test (PyTorch is not a
 # dependency): tests/ref/onnx_big.py (resnet18, googlenet, densenet121 exported by PyTorch, run
@@ -239,9 +251,9 @@ check-onnx-slow: all
 	tests/test_onnx_slow.sh $(BUILD) $(BUILD)/onnx-slow
 
 test: deps
-	$(MAKE) check
-	$(MAKE) check-san
-	$(MAKE) check-tsan
+	$(MAKE) -j$(JOBS) check
+	$(MAKE) -j$(JOBS) check-san
+	$(MAKE) -j$(JOBS) check-tsan
 
 # Fuzzing a reader with libFuzzer (clang): FUZZ_TARGET is netdef (the network definition
 # reader), onnx (the ONNX reader and importer), checkpoint, idx (an image and a label file),
