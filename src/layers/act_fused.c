@@ -24,6 +24,7 @@ typedef struct mask_job {
     const float *y, *dy;
     float *out;
     size_t count;
+    int guided;
 } mask_job;
 
 static void mask_parts(void *arg, long begin, long end, int worker) {
@@ -32,12 +33,17 @@ static void mask_parts(void *arg, long begin, long end, int worker) {
     const float *restrict y = j->y, *restrict dy = j->dy;
     float *restrict d = j->out;
     if (i1 > j->count) i1 = j->count;
+    if (j->guided) { /* guided backpropagation: only positive gradients, as the relu layer */
 #pragma omp simd
-    for (size_t i = i0; i < i1; i++) d[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        for (size_t i = i0; i < i1; i++) d[i] = y[i] > 0.0f && dy[i] > 0.0f ? dy[i] : 0.0f;
+    } else {
+#pragma omp simd
+        for (size_t i = i0; i < i1; i++) d[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    }
 }
 
 void cnn_relu_mask(const cnn_ctx *c, const float *y, const float *dy, float *out, size_t count) {
-    mask_job j = {y, dy, out, count};
+    mask_job j = {y, dy, out, count, c->guided};
     cnn_parallel_for(c->workers, c->threads, (long)((count + ACT_PART - 1) / ACT_PART),
                      mask_parts, &j);
 }

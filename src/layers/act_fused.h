@@ -20,8 +20,9 @@ int cnn_act_of(const char *name);
  * samples of numel values. */
 size_t cnn_act_saved_bytes(int act, int batch, size_t numel);
 
-/* out[i] = dy[i] where y[i] > 0, else 0, for count values, over the threads: the gradient of
- * the values before the relu, from the layer's own output y and output gradient dy. */
+/* out[i] = dy[i] where y[i] > 0 (and, with the guided rule of c, dy[i] > 0), else 0, for count
+ * values, over the threads: the gradient of the values before the relu, from the layer's own
+ * output y and output gradient dy, as the relu layer's backward pass gives it. */
 void cnn_relu_mask(const cnn_ctx *c, const float *y, const float *dy, float *out, size_t count);
 
 #endif
