@@ -43,10 +43,6 @@ static chain chain_of(const cnn_net *net, const int *readers, int p) {
     int next = sole_reader(net, readers, p);
     if (next >= 0 && net->nodes[next]->type->affine) {
         c.a = next;
-        /* A map with its own activation (batchnorm act=relu): the producer takes both, and
-         * what follows reads the activation's output. */
-        const cnn_node *a = net->nodes[next];
-        if (a->type->affine(a, NULL, NULL, NULL, NULL)) return c;
         next = sole_reader(net, readers, next);
     }
     if (next >= 0 && net->nodes[next]->type->fused_act) c.r = next;
@@ -83,12 +79,10 @@ static int fold_chain(fuser *z, int p, chain c) {
     z->params = malloc((nd->n_params + (size_t)C) * sizeof *z->params);
     int done = -1;
     if (z->params && (!a || (scale && shift))) {
+        if (a)
+            a->type->affine(a, net->params + a->param_off, net->state + a->state_off, scale,
+                            shift);
         const char *act = c.r >= 0 ? net->nodes[c.r]->type->fused_act : NULL;
-        if (a) {
-            const char *own = a->type->affine(a, net->params + a->param_off,
-                                              net->state + a->state_off, scale, shift);
-            if (own) act = own;
-        }
         done = nd->type->fold(nd, net->params + nd->param_off, scale, shift, act, z->args,
                               sizeof z->args, z->params) == 0;
     }

@@ -110,7 +110,7 @@ def=$tmp/all_layers.net
 cat > "$def" <<'EOF'
 x = input shape=3x31x31
 c1 = conv2d out=8 kernel=3 padding=same
-bn = batchnorm eps=0.001 act=relu                     # BatchNormalization, then Relu
+bn = batchnorm eps=0.001
 r = relu
 p = max_pool2d kernel=2 ceil_mode=1                    # 8x16x16: the last window is partial
 lr = leaky_relu slope=0.1

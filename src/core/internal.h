@@ -263,10 +263,9 @@ typedef struct cnn_layer_type {
     int (*tensors)(const cnn_node *n, cnn_param_tensor *t);
     /* Inference fusion (cnn_net_fuse, src/fuse.c). A layer that is a per-channel affine map
      * of its input in evaluation mode (batch norm) gives it: y[c] = scale[c] x[c] + shift[c],
-     * from its parameters w and state s (when scale and shift are not NULL), and returns the
-     * activation it applies after the map as a producer's act= value (NULL: none). */
-    const char *(*affine)(const cnn_node *n, const float *w, const float *s, double *scale,
-                          double *shift);
+     * from its parameters w and state s. */
+    void (*affine)(const cnn_node *n, const float *w, const float *s, double *scale,
+                   double *shift);
     /* A layer that a producer can apply in itself: its name as the producer's act= value. */
     const char *fused_act;
     /* A producer (conv2d) that can absorb what follows it: writes into args the hyper-

@@ -14,12 +14,6 @@
  *     dx += dy gamma_c / sqrt(running_var + eps)
  *   Both: dgamma += sum dy x_hat,   dbeta += sum dy   (sums over N and P).
  *
- * act=relu: y = max(gamma_c x_hat + beta_c, 0) (NaN kept), as a relu layer after the batch norm,
- * to the bit, in both passes: the backward pass takes dy where that value was positive,
- * computing it again from x rather than reading y, so that it reads what batch norm alone
- * reads, and with the guided rule (cnn_ctx.guided) only where dy is positive too. It saves the
- * relu layer's passes over the activations in training (fashion_wide's step: about 5%).
- *
  * Parameters (affine=1): gamma (C), beta (C), PyTorch's weight and bias. State: running_mean (C),
  * running_var (C). The batch mean and biased variance of the last training pass are kept for
  * cnn_net_batchnorm_stats.
@@ -34,7 +28,6 @@
  * each channel's sums are done by one thread.
  */
 #include "../core/internal.h"
-#include "act_fused.h"
 
 #include <math.h>
 
@@ -42,7 +35,6 @@ typedef struct bn_params {
     float eps;
     float momentum;
     int affine;
-    int act;
 } bn_params;
 
 /* What forward leaves for backward: which statistics it used (the mode may change between
@@ -64,8 +56,6 @@ static const cnn_field bn_fields[] = {
      "weight of the batch statistics in the running averages, in [0, 1]"},
     {"affine", CNN_FIELD_BOOL, offsetof(bn_params, affine), "1", NULL,
      "learn a scale gamma and a shift beta per channel"},
-    {"act", CNN_FIELD_ENUM, offsetof(bn_params, act), "none", cnn_act_names,
-     "activation applied to the output in the layer (as a relu layer after it, to the bit)"},
     {0},
 };
 
@@ -150,143 +140,81 @@ static inline CNN_BODY void channel_stats_body(const bn_channel *ch, double *mea
 }
 CNN_DISPATCH(channel_stats, (const bn_channel *ch, double *mean, double *dev), (ch, mean, dev))
 
-/* The layer's output before its activation: g x_hat + b. One expression for the forward pass
- * and for the backward pass's relu mask, so that both see the same bits. */
-#define BN_OUT(x, mean, inv_std, g, b) ((g) * (float)(((x) - (mean)) * (inv_std)) + (b))
-
-/* y = g (x - mean) inv_std + b over the channel, then max(y, 0) with relu. */
+/* y = g (x - mean) inv_std + b over the channel. */
 static inline CNN_BODY void channel_normalise_body(const bn_channel *ch, double mean,
-                                                   double inv_std, float g, float b, int relu) {
+                                                   double inv_std, float g, float b) {
     for (int i = 0; i < ch->N; i++) {
         const float *restrict xc = ch->x + (size_t)i * ch->stride;
         float *restrict yc = ch->y + (size_t)i * ch->stride;
-        if (relu) { /* NaN stays NaN, as in the relu layer */
 #pragma omp simd
-            for (size_t k = 0; k < ch->P; k++) {
-                float v = BN_OUT(xc[k], mean, inv_std, g, b);
-                yc[k] = v < 0.0f ? 0.0f : v;
-            }
-        } else {
-#pragma omp simd
-            for (size_t k = 0; k < ch->P; k++) yc[k] = BN_OUT(xc[k], mean, inv_std, g, b);
-        }
+        for (size_t k = 0; k < ch->P; k++) yc[k] = g * (float)((xc[k] - mean) * inv_std) + b;
     }
 }
 CNN_DISPATCH(channel_normalise,
-             (const bn_channel *ch, double mean, double inv_std, float g, float b, int relu),
-             (ch, mean, inv_std, g, b, relu))
-
-/* The relu of act=relu in the backward pass: dy where the output before it was positive (and,
- * with the guided rule, where dy is positive too), as the relu layer's backward pass gives. */
-typedef struct bn_relu {
-    int on, guided;
-    float g, b;
-} bn_relu;
-
-static inline CNN_BODY float relu_grad(float d, float x, double mean, double inv_std,
-                                       const bn_relu *r) {
-    float v = BN_OUT(x, mean, inv_std, r->g, r->b);
-    return v > 0.0f && (!r->guided || d > 0.0f) ? d : 0.0f;
-}
-
-/* The output gradient at k of a plane: through the relu when relu (a constant where this is
- * inlined, so that each case is a loop of its own). */
-#define BN_DY(k) (relu ? relu_grad(dc[k], xc[k], mean, inv_std, r) : dc[k])
-
-/* One plane's part of the sums of dy and of dy x_hat. */
-static inline CNN_BODY void grad_sums_plane(const float *restrict xc, const float *restrict dc,
-                                            size_t P, double mean, double inv_std,
-                                            const bn_relu *r, int relu, double *restrict a,
-                                            double *restrict b) {
-    size_t k = 0;
-    for (; k + LANES <= P; k += LANES)
-        for (int l = 0; l < LANES; l++) {
-            float d = BN_DY(k + l);
-            double xh = (xc[k + l] - mean) * inv_std;
-            a[l] += d;
-            b[l] += d * xh;
-        }
-    for (; k < P; k++) {
-        float d = BN_DY(k);
-        double xh = (xc[k] - mean) * inv_std;
-        a[k % LANES] += d;
-        b[k % LANES] += d * xh;
-    }
-}
+             (const bn_channel *ch, double mean, double inv_std, float g, float b),
+             (ch, mean, inv_std, g, b))
 
 /* The channel's sums of dy and of dy x_hat. */
 static inline CNN_BODY void channel_grad_sums_body(const bn_channel *ch, double mean,
-                                                   double inv_std, const bn_relu *r,
-                                                   double *sdy, double *sdyx) {
+                                                   double inv_std, double *sdy, double *sdyx) {
     double a[LANES] = {0}, b[LANES] = {0};
     for (int i = 0; i < ch->N; i++) {
-        const float *xc = ch->x + (size_t)i * ch->stride, *dc = ch->dy + (size_t)i * ch->stride;
-        if (r->on)
-            grad_sums_plane(xc, dc, ch->P, mean, inv_std, r, 1, a, b);
-        else
-            grad_sums_plane(xc, dc, ch->P, mean, inv_std, r, 0, a, b);
+        const float *restrict xc = ch->x + (size_t)i * ch->stride;
+        const float *restrict dc = ch->dy + (size_t)i * ch->stride;
+        size_t k = 0;
+        for (; k + LANES <= ch->P; k += LANES)
+            for (int l = 0; l < LANES; l++) {
+                double xh = (xc[k + l] - mean) * inv_std;
+                a[l] += dc[k + l];
+                b[l] += dc[k + l] * xh;
+            }
+        for (; k < ch->P; k++) {
+            double xh = (xc[k] - mean) * inv_std;
+            a[k % LANES] += dc[k];
+            b[k % LANES] += dc[k] * xh;
+        }
     }
     *sdy = lanes_total(a);
     *sdyx = lanes_total(b);
 }
 CNN_DISPATCH(channel_grad_sums,
-             (const bn_channel *ch, double mean, double inv_std, const bn_relu *r, double *sdy,
-              double *sdyx),
-             (ch, mean, inv_std, r, sdy, sdyx))
-
-/* What the input gradient of a channel is made of (channel_dx). */
-typedef struct bn_dx {
-    int batch_stats, fresh;
-    double M, k0, mean, inv_std, sdy, sdyx;
-    float scale;
-} bn_dx;
-
-/* One plane of the input gradient (see channel_dx). */
-static inline CNN_BODY void dx_plane(const float *restrict xc, const float *restrict dc,
-                                     float *restrict dxc, size_t P, const bn_dx *q,
-                                     const bn_relu *r, int relu) {
-    const double M = q->M, k0 = q->k0, mean = q->mean, inv_std = q->inv_std, sdy = q->sdy,
-                 sdyx = q->sdyx;
-    const float scale = q->scale;
-    /* One loop per case: a select on fresh inside would keep them scalar. */
-    if (q->batch_stats && q->fresh) {
-#pragma omp simd
-        for (size_t k = 0; k < P; k++)
-            dxc[k] = (float)(k0 * (M * BN_DY(k) - sdy - (xc[k] - mean) * inv_std * sdyx));
-    } else if (q->batch_stats) {
-#pragma omp simd
-        for (size_t k = 0; k < P; k++)
-            dxc[k] += (float)(k0 * (M * BN_DY(k) - sdy - (xc[k] - mean) * inv_std * sdyx));
-    } else if (q->fresh) {
-#pragma omp simd
-        for (size_t k = 0; k < P; k++) dxc[k] = BN_DY(k) * scale;
-    } else {
-#pragma omp simd
-        for (size_t k = 0; k < P; k++) dxc[k] += BN_DY(k) * scale;
-    }
-}
+             (const bn_channel *ch, double mean, double inv_std, double *sdy, double *sdyx),
+             (ch, mean, inv_std, sdy, sdyx))
 
 /* dx (=, when fresh, or +=) the channel's input gradient: with batch statistics
  * k0 (M dy - sdy - x_hat sdyx), k0 = g inv_std / M (the batch mean and variance depend on every
  * x of the channel: the two sums carry that dependence back); with running ones dy g inv_std. */
 static inline CNN_BODY void channel_dx_body(const bn_channel *ch, int batch_stats, int fresh,
                                             int ranks, double mean, double inv_std, double g,
-                                            double sdy, double sdyx, const bn_relu *r) {
-    double M = (double)ch->N * ch->P * ranks;
-    bn_dx q = {batch_stats, fresh, M, g * inv_std / M, mean, inv_std, sdy, sdyx,
-               (float)(g * inv_std)};
+                                            double sdy, double sdyx) {
+    double M = (double)ch->N * ch->P * ranks, k0 = g * inv_std / M;
+    float scale = (float)(g * inv_std);
     for (int i = 0; i < ch->N; i++) {
-        size_t off = (size_t)i * ch->stride;
-        if (r->on)
-            dx_plane(ch->x + off, ch->dy + off, ch->dx + off, ch->P, &q, r, 1);
-        else
-            dx_plane(ch->x + off, ch->dy + off, ch->dx + off, ch->P, &q, r, 0);
+        const float *restrict xc = ch->x + (size_t)i * ch->stride;
+        const float *restrict dc = ch->dy + (size_t)i * ch->stride;
+        float *restrict dxc = ch->dx + (size_t)i * ch->stride;
+        /* One loop per case: a select on fresh inside would keep them scalar. */
+        if (batch_stats && fresh) {
+#pragma omp simd
+            for (size_t k = 0; k < ch->P; k++)
+                dxc[k] = (float)(k0 * (M * dc[k] - sdy - (xc[k] - mean) * inv_std * sdyx));
+        } else if (batch_stats) {
+#pragma omp simd
+            for (size_t k = 0; k < ch->P; k++)
+                dxc[k] += (float)(k0 * (M * dc[k] - sdy - (xc[k] - mean) * inv_std * sdyx));
+        } else if (fresh) {
+#pragma omp simd
+            for (size_t k = 0; k < ch->P; k++) dxc[k] = dc[k] * scale;
+        } else {
+#pragma omp simd
+            for (size_t k = 0; k < ch->P; k++) dxc[k] += dc[k] * scale;
+        }
     }
 }
 CNN_DISPATCH(channel_dx,
              (const bn_channel *ch, int batch_stats, int fresh, int ranks, double mean, double
-              inv_std, double g, double sdy, double sdyx, const bn_relu *r),
-             (ch, batch_stats, fresh, ranks, mean, inv_std, g, sdy, sdyx, r))
+              inv_std, double g, double sdy, double sdyx),
+             (ch, batch_stats, fresh, ranks, mean, inv_std, g, sdy, sdyx))
 
 static bn_channel channel_of(const cnn_node *n, int N, int ch) {
     int C = n->shape.dim[0];
@@ -304,7 +232,7 @@ enum { PHASE_ALL, PHASE_SUM, PHASE_DEV, PHASE_NORMALISE, PHASE_DX };
 
 typedef struct bn_job {
     cnn_node *n;
-    int N, training, fresh, phase, ranks, guided;
+    int N, training, fresh, phase, ranks;
 } bn_job;
 
 /* The running statistics updated from a batch's mean and sum of squared deviations over M
@@ -365,30 +293,28 @@ static void bn_forward_range(void *arg, long begin, long end, int worker) {
         sv->stat[ch] = mean;
         sv->stat[C + ch] = inv_std;
         channel_normalise(&cc, mean, inv_std, p->affine ? n->w[ch] : 1.0f,
-                          p->affine ? n->w[C + ch] : 0.0f, p->act == CNN_ACT_RELU);
+                          p->affine ? n->w[C + ch] : 0.0f);
     }
 }
 
-/* The evaluation-mode map per channel, as bn_forward_range computes it, and the activation
- * after it (cnn_net_fuse). */
-static const char *bn_affine(const cnn_node *n, const float *w, const float *s, double *scale,
-                             double *shift) {
+/* The evaluation-mode map per channel, as bn_forward_range computes it (cnn_net_fuse). */
+static void bn_affine(const cnn_node *n, const float *w, const float *s, double *scale,
+                      double *shift) {
     const bn_params *p = n->params;
     int C = n->shape.dim[0];
-    for (int ch = 0; scale && shift && ch < C; ch++) {
+    for (int ch = 0; ch < C; ch++) {
         double inv_std = 1.0 / sqrt((double)s[C + ch] + p->eps);
         double g = p->affine ? w[ch] : 1.0, b = p->affine ? w[C + ch] : 0.0;
         scale[ch] = g * inv_std;
         shift[ch] = b - g * inv_std * s[ch];
     }
-    return p->act == CNN_ACT_NONE ? NULL : cnn_act_names[p->act];
 }
 
 static void bn_forward(cnn_node *n, const cnn_ctx *c) {
     bn_saved *sv = n->saved;
     int C = n->shape.dim[0];
     sv->batch_stats = c->training;
-    bn_job j = {n, c->batch, c->training, 0, PHASE_ALL, 1, 0};
+    bn_job j = {n, c->batch, c->training, 0, PHASE_ALL, 1};
     if (c->training && c->sync) {
         j.ranks = c->sync->ranks;
         double *sums = sv->stat + 4 * C;
@@ -416,10 +342,8 @@ static void bn_backward_range(void *arg, long begin, long end, int worker) {
     for (int ch = (int)begin; ch < (int)end; ch++) {
         bn_channel cc = channel_of(n, N, ch);
         double mean = sv->stat[ch], inv_std = sv->stat[C + ch], sdy, sdyx;
-        bn_relu r = {p->act == CNN_ACT_RELU, j->guided, p->affine ? n->w[ch] : 1.0f,
-                     p->affine ? n->w[C + ch] : 0.0f};
         if (j->phase != PHASE_DX) {
-            channel_grad_sums(&cc, mean, inv_std, &r, &sdy, &sdyx);
+            channel_grad_sums(&cc, mean, inv_std, &sdy, &sdyx);
             if (p->affine) {
                 n->dw[ch] += (float)sdyx;
                 n->dw[C + ch] += (float)sdy;
@@ -435,12 +359,12 @@ static void bn_backward_range(void *arg, long begin, long end, int worker) {
             sdyx = sums[C + ch];
         }
         channel_dx(&cc, batch_stats, fresh, j->ranks, mean, inv_std, p->affine ? n->w[ch] : 1.0,
-                   sdy, sdyx, &r);
+                   sdy, sdyx);
     }
 }
 
 static void bn_backward(cnn_node *n, const cnn_ctx *c) {
-    bn_job j = {n, c->batch, c->training, c->fresh & 1, PHASE_ALL, 1, c->guided};
+    bn_job j = {n, c->batch, c->training, c->fresh & 1, PHASE_ALL, 1};
     bn_saved *sv = n->saved;
     int C = n->shape.dim[0];
     if (c->sync && sv->batch_stats) {

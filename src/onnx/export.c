@@ -347,16 +347,9 @@ static int export_batchnorm(exporter *ex, const layer_ctx *l) {
     if (!b) b = filled_init(ex, copyf(ex, "%s.bias", l->name), C, 0);
     const char *in[6] = {l->in[0], w, b, param_init(ex, l->layer, "running_mean"),
                          param_init(ex, l->layer, "running_var"), NULL};
-    /* act=relu: BatchNormalization then Relu, the Relu's output the layer's name. */
-    int relu = strstr(l->args, "act=relu") != NULL;
-    const char *bn_name = relu ? copyf(ex, "%s.bn", l->name) : l->name;
-    onnx_node *n = add_node(ex, bn_name, "BatchNormalization", in);
+    onnx_node *n = add_node(ex, l->name, "BatchNormalization", in);
     attr_float(ex, n, "epsilon", arg_float(l->args, "eps"));
     attr_float(ex, n, "momentum", 1 - arg_float(l->args, "momentum"));
-    if (relu) {
-        const char *r_in[2] = {bn_name, NULL};
-        add_node(ex, l->name, "Relu", r_in);
-    }
     return 0;
 }
 
