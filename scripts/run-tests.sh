@@ -23,9 +23,8 @@ done
 # test_name TEST: its log's name. "test_x --isa baseline" is test_x.baseline: the same program
 # with an option.
 test_name() {
-    local words
+    local words name
     read -r -a words <<<"$1"
-    local name
     name=$(basename "${words[0]}")
     if [[ ${words[1]:-} == --* ]]; then name="$name.${words[2]:-${words[1]#--}}"; fi
     echo "$name"

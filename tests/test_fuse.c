@@ -94,19 +94,15 @@ static void same_as_relu_layer(int which, int threads, int reference) {
 
 /* add act=relu is add then relu, with one input given twice. */
 static void add_same_as_relu_layer(int threads) {
+    static const char *const fused = "input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
+                                     "add s c,x,c act=relu; flatten f -; dense o - out=3",
+                          *const plain = "input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
+                                         "add s c,x,c; relu r -; flatten f -; dense o - out=3";
     char what[80];
     snprintf(what, sizeof what, "add act=relu, %d thread%s", threads, threads > 1 ? "s" : "");
-    same_step("input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
-              "add s c,x,c act=relu; flatten f -; dense o - out=3",
-              "input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
-              "add s c,x,c; relu r -; flatten f -; dense o - out=3",
-              "s", 5, threads, 0, TRAINING, what);
+    same_step(fused, plain, "s", 5, threads, 0, TRAINING, what);
     strcat(what, ", guided rule");
-    same_step("input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
-              "add s c,x,c act=relu; flatten f -; dense o - out=3",
-              "input x - shape=4x9x9; conv2d c x out=4 kernel=3 padding=1;"
-              "add s c,x,c; relu r -; flatten f -; dense o - out=3",
-              "s", 5, threads, 0, GUIDED, what);
+    same_step(fused, plain, "s", 5, threads, 0, GUIDED, what);
 }
 
 /* ---- cnn_net_fuse ------------------------------------------------------------------------ */
