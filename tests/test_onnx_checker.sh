@@ -13,8 +13,8 @@
 # smaller one (tests/zoo_families.txt: vgg13/16/19 of vgg11, their _bn forms of vgg11_bn,
 # resnet34 of resnet18, resnet101/152 of resnet50, densenet169/201 of densenet121) is left out,
 # saying so: it only repeats the blocks, and exporting and checking them took half of this
-# script's 200 s. CNN_ONNX_CHECK_ALL=1 checks them too. CNN_TEST_LIGHT=1 (the sanitizer pass) exports only the
-# zoo models under 5 million parameters, as tests/test_onnx.c round-trips them.
+# script's 200 s. CNN_ONNX_CHECK_ALL=1 checks them too. CNN_TEST_LIGHT=1 (the sanitizer pass)
+# exports only the zoo models under 5 million parameters, as tests/test_onnx.c round-trips them.
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
