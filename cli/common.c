@@ -5,6 +5,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +294,25 @@ int cli_meta_count(const char *cmd, const char *path, const char *meta, const ch
     return 1;
 }
 
+int cli_val_count(const char *cmd, const char *spec, int n, int *out) {
+    if (!spec) {
+        *out = n / 10 < 5000 ? n / 10 : 5000;
+        return 1;
+    }
+    char *end;
+    double v = strtod(spec, &end);
+    int frac = strchr(spec, '.') != NULL;
+    if (end == spec || *end || !(v >= 0) || (frac ? v >= 1 : v != floor(v))) {
+        fprintf(stderr, "cnn %s: --val %s: expected a count of samples or a fraction like 0.1\n",
+                cmd, spec);
+        return 0;
+    }
+    *out = frac ? (int)(v * (n > 0 ? n : 0)) : (int)fmin(v, 2147483647.0);
+    if (n < 0 || *out < n) return 1;
+    fprintf(stderr, "cnn %s: --val %s: the training set has only %d samples\n", cmd, spec, n);
+    return 0;
+}
+
 int cli_checkpoint_data(const char *path, char *buf, size_t size) {
     cnn_net *net = NULL;
     char *meta = NULL, err[1024];
@@ -299,6 +321,52 @@ int cli_checkpoint_data(const char *path, char *buf, size_t size) {
     int ok = cli_meta_get(meta, "cli.data", buf, size) || cli_meta_get(meta, "data", buf, size);
     free(meta);
     cnn_net_free(net);
+    return ok;
+}
+
+/* Draws the run's validation samples out of train with the checkpoint's metadata meta. */
+static int held_out_as_run(const char *cmd, const char *path, const char *meta,
+                           cnn_dataset *train, cnn_dataset **val) {
+    char spec[64], saved[64], now[64], err[1024];
+    int seed, limit, n;
+    if (!cli_meta_get(meta, "train.val", saved, sizeof saved) ||
+        !cli_meta_get(meta, "cli.val", spec, sizeof spec)) {
+        fprintf(stderr, "cnn %s: %s: no validation samples to evaluate: its training held none "
+                "out (--val 0), or cnn train did not write it\n", cmd, path);
+        return 0;
+    }
+    if (!cli_meta_count(cmd, path, meta, "train.seed", INT_MAX, &seed) ||
+        !cli_meta_count(cmd, path, meta, "cli.limit", INT_MAX, &limit))
+        return 0;
+    if (limit) cnn_dataset_truncate(train, limit);
+    if (!cli_val_count(cmd, *spec ? spec : NULL, train->n, &n)) return 0;
+    if (cnn_dataset_hold_out(train, n, (uint64_t)seed, val, err, sizeof err)) {
+        fprintf(stderr, "cnn %s: %s\n", cmd, err);
+        return 0;
+    }
+    snprintf(now, sizeof now, "%d:%016" PRIx64, (*val)->n, cnn_dataset_hash(*val));
+    if (!strcmp(now, saved)) return 1;
+    fprintf(stderr, "cnn %s: %s: the validation samples drawn now are not those its training "
+            "held out (it had %s, now %s: samples:hash of the labels): is the data set the "
+            "one it was trained on?\n", cmd, path, saved, now);
+    return 0;
+}
+
+int cli_checkpoint_val(const char *cmd, const char *path, cnn_dataset *train, cnn_dataset **val) {
+    cnn_net *net = NULL;
+    char *meta = NULL, err[1024];
+    *val = NULL;
+    if (cnn_checkpoint_load(path, &net, NULL, &meta, err, sizeof err)) {
+        fprintf(stderr, "cnn %s: %s\n", cmd, err);
+        return 0;
+    }
+    cnn_net_free(net);
+    int ok = held_out_as_run(cmd, path, meta, train, val);
+    free(meta);
+    if (!ok) {
+        cnn_dataset_free(*val);
+        *val = NULL;
+    }
     return ok;
 }
 

@@ -48,9 +48,23 @@ int cli_parse_shape(const char *cmd, const char *s, int *c, int *h, int *w);
 int cli_load_task_data(const char *cmd, const char *spec, cnn_task task, const char *input,
                        const cnn_shard *shard, cnn_dataset **train, cnn_dataset **test);
 
+/* The validation samples of cnn train's --val spec out of n training samples into *out: a
+ * count, or a fraction in (0, 1) written with a decimal point; NULL (not given) is 10% of n, at
+ * most 5000. With n < 0 only the form of spec is checked. Prints the error ("cnn CMD: --val
+ * ...") and returns 0 when spec is malformed or holds n or more samples. */
+int cli_val_count(const char *cmd, const char *spec, int n, int *out);
+
 /* The data set a checkpoint written by cnn train was trained on, into buf; 0 when it does not
  * say or cannot be read. */
 int cli_checkpoint_data(const char *path, char *buf, size_t size);
+
+/* The validation samples cnn train held out when it trained the checkpoint at path, drawn
+ * again as the run drew them (from its train.seed, cli.limit and cli.val) out of train, the
+ * model's whole training set as loaded: they move into *val and train keeps the rest. The
+ * draw is checked against the run's record (train.val: the count and a hash of the labels).
+ * Prints the error and returns 0 (*val NULL) when the checkpoint records no validation samples
+ * (trained with --val 0, or not by cnn train) or those drawn now differ (another data set). */
+int cli_checkpoint_val(const char *cmd, const char *path, cnn_dataset *train, cnn_dataset **val);
 
 /* The data set a command on `model` uses: `given` (--data) when not NULL, else the one the
  * checkpoint names (copied into buf); NULL after printing "cnn CMD: MODEL does not say its

@@ -1,6 +1,7 @@
 /*
  * eval.c - `cnn eval MODEL.ckpt`: loss, top-1, top-5, per-class accuracy and the confusion
- * matrix of a trained model on a data set's test part, as a table or as one JSON object.
+ * matrix of a trained model on a data set's test part (or on the validation samples its training
+ * held out: --split val), as a table or as one JSON object.
  */
 #include "cli.h"
 #include "common.h"
@@ -8,9 +9,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct eval_cfg {
-    const char *data;
+    const char *data, *split;
     int json, threads, batch, fuse;
     int tta, no_tta, tta_shift; /* overrides of the model's test-time views (-1: the model's) */
 } eval_cfg;
@@ -19,6 +21,7 @@ typedef struct eval_cfg {
 #define EVAL_OPTIONS(c)                                                                   \
     {                                                                                     \
         {"data", OPT_STRING, &(c)->data, "NAME|DIR", "the data set whose test part to use [the model's]", 0, 0, 0}, \
+        {"split", OPT_STRING, &(c)->split, "test|val", "the samples to evaluate: the data set's test part, or the validation samples the model's training held out (cnn train --val), drawn again as it drew them [test]", 0, 0, 0}, \
         {"json", OPT_FLAG, &(c)->json, "", "print one JSON object (top1, top5, loss, n, per_class, confusion)", 0, 0, 0}, \
         {"batch", OPT_INT, &(c)->batch, "B", "samples per forward pass [256]", 1, 65536, 0}, \
         {"threads", OPT_INT, &(c)->threads, "T", "threads [1]", 1, 1024, 0},              \
@@ -29,7 +32,7 @@ typedef struct eval_cfg {
         {NULL, 0, NULL, NULL, NULL, 0, 0, 0},                                             \
     }
 
-static const char ABOUT[] = "Evaluates a trained model (a checkpoint written by cnn train, or an ONNX model) on the test set.";
+static const char ABOUT[] = "Evaluates a trained model (a checkpoint written by cnn train, or an ONNX model) on the test set, or on the validation samples its training held out.";
 
 void cli_eval_help(FILE *f) {
     eval_cfg c;
@@ -44,13 +47,14 @@ static double recall(const cnn_metrics *m, int k) {
     return total ? (double)m->confusion[k * K + k] / (double)total : 0.0;
 }
 
-static void print_json(const char *model, const char *data, const cnn_net *net,
-                       const cnn_metrics *m) {
+static void print_json(const char *model, const char *data, const char *split,
+                       const cnn_net *net, const cnn_metrics *m) {
     int K = m->classes;
     printf("{\"model\": ");
     cli_json_str(model);
     printf(", \"data\": ");
     cli_json_str(data);
+    printf(", \"split\": \"%s\"", split);
     const cnn_preprocess *pp = cnn_net_preprocess(net);
     printf(", \"task\": \"%s\", \"n\": %d, \"loss\": %.6f", cnn_task_name(pp->task), m->n,
            m->loss);
@@ -74,7 +78,7 @@ static void print_json(const char *model, const char *data, const cnn_net *net,
 }
 
 /* asked: the views are those of --tta, --tta-shift or --no-tta, not the model's own. */
-static void print_table(const char *model, const char *data, const cnn_net *net,
+static void print_table(const char *model, const char *data, int val, const cnn_net *net,
                         const cnn_metrics *m, int asked) {
     int K = m->classes;
     const cnn_preprocess *pp = cnn_net_preprocess(net);
@@ -89,7 +93,8 @@ static void print_table(const char *model, const char *data, const cnn_net *net,
                  asked ? "the options'" : "the model's", pp->tta_shift ? "augmentation" : "flips");
     else if (asked)
         snprintf(views, sizeof views, " (each image alone: no test-time views)");
-    printf("%s on %s: %d samples%s\n", model, data, m->n, views);
+    printf("%s on %s: %d %s%s\n", model, data, m->n,
+           val ? "validation samples (held out by its training)" : "samples", views);
     if (!K) {
         printf("loss (%s) %.6f\n", cnn_loss_name(cnn_net_preprocess(net)->loss), m->loss);
         return;
@@ -135,7 +140,7 @@ static int set_views(const eval_cfg *c, cnn_net *net) {
 }
 
 int cli_eval(int argc, char **argv) {
-    eval_cfg c = {.threads = 1, .batch = 256, .tta_shift = -1};
+    eval_cfg c = {.split = "test", .threads = 1, .batch = 256, .tta_shift = -1};
     cli_opt o[] = EVAL_OPTIONS(&c);
     const char *pos[1];
     int npos;
@@ -144,14 +149,25 @@ int cli_eval(int argc, char **argv) {
         fprintf(stderr, "cnn eval: give one model (usage: cnn eval MODEL.ckpt|MODEL.onnx [options])\n");
         return 2;
     }
+    int val = !strcmp(c.split, "val");
+    if (!val && strcmp(c.split, "test")) {
+        fprintf(stderr, "cnn eval: --split %s: expected test or val\n", c.split);
+        return 2;
+    }
     cnn_net *net = NULL;
     char data[4096], err[2048];
     int status = 1;
-    cnn_dataset *test = NULL;
+    cnn_dataset *train = NULL, *test = NULL;
     cnn_metrics m = {0};
     if (cnn_net_load(pos[0], &net, err, sizeof err)) {
         fprintf(stderr, "cnn eval: %s\n", err);
         return 1;
+    }
+    if (val && !cnn_is_checkpoint(pos[0])) {
+        fprintf(stderr, "cnn eval: --split val: %s is not a checkpoint of cnn train, which alone "
+                "records the validation samples it held out\n", pos[0]);
+        status = 2;
+        goto out;
     }
     if (c.fuse && !cli_fuse("eval", &net)) goto out;
     if (!set_views(&c, net)) {
@@ -162,18 +178,23 @@ int cli_eval(int argc, char **argv) {
         status = 2;
         goto out;
     }
-    if (!cli_load_model_data("eval", c.data, net, NULL, &test)) goto out;
+    if (!cli_load_model_data("eval", c.data, net, val ? &train : NULL, &test)) goto out;
+    if (val) { /* the held-out samples take the test set's place */
+        cnn_dataset_free(test);
+        if (!cli_checkpoint_val("eval", pos[0], train, &test)) goto out;
+    }
     if (cnn_net_set_threads(net, c.threads) || cnn_net_prepare(net, c.batch) ||
         cnn_evaluate_task(net, test, &m)) {
         fprintf(stderr, "cnn eval: %s\n", cnn_net_last_error(net));
         goto out;
     }
-    if (c.json) print_json(pos[0], c.data, net, &m);
-    else print_table(pos[0], c.data, net, &m, views_asked(&c));
+    if (c.json) print_json(pos[0], c.data, c.split, net, &m);
+    else print_table(pos[0], c.data, val, net, &m, views_asked(&c));
     status = 0;
 out:
     cnn_metrics_free(&m);
     cnn_dataset_free(test);
+    cnn_dataset_free(train);
     cnn_net_free(net);
     return status;
 }

@@ -110,31 +110,6 @@ void cli_train_help(FILE *f) {
  * Settings
  * ------------------------------------------------------------------------------------------- */
 
-/* --val: a count, or a fraction in (0, 1) with a decimal point; *v its value. */
-static int val_spec(const char *s, double *v, int *frac) {
-    char *end;
-    *v = strtod(s, &end);
-    *frac = strchr(s, '.') != NULL;
-    if (end != s && !*end && *v >= 0 && (*frac ? *v < 1 : *v == floor(*v))) return 1;
-    fprintf(stderr, "cnn train: --val %s: expected a count of samples or a fraction like 0.1\n", s);
-    return 0;
-}
-
-/* The validation samples of n: --val, or by default 10% of n, at most 5000. */
-static int val_count(const char *s, int n, int *out) {
-    double v;
-    int frac;
-    if (!s) {
-        *out = n / 10 < 5000 ? n / 10 : 5000;
-        return 1;
-    }
-    if (!val_spec(s, &v, &frac)) return 0;
-    *out = frac ? (int)(v * n) : (int)fmin(v, 2147483647.0);
-    if (*out < n) return 1;
-    fprintf(stderr, "cnn train: --val %s: the training set has only %d samples\n", s, n);
-    return 0;
-}
-
 /* --opt's names, indexed as parse_optimiser and optimiser_name read them. */
 static const char *const OPT_NAMES[] = {"sgd", "momentum", "nesterov", "adam", "adamw", NULL};
 
@@ -216,14 +191,13 @@ static int new_config(const train_opts *c, const cli_opt *o, cnn_train_config *c
     cfg->tta_shift = c->tta_shift;
     cfg->micro_batch = c->micro_batch;
     int loss = cnn_loss_parse(c->loss);
-    double v;
-    int frac;
+    int n_val;
     if (loss < 0) {
         fprintf(stderr, "cnn train: --loss %s: expected cross-entropy, pixel-cross-entropy, mse "
                 "or bce-logits\n", c->loss);
         return 0;
     }
-    if (c->val && !val_spec(c->val, &v, &frac)) return 0;
+    if (c->val && !cli_val_count("train", c->val, -1, &n_val)) return 0;
     cfg->loss = (cnn_loss)loss;
     return parse_optimiser(c, o, cfg) && parse_schedule(c->schedule, cfg) &&
            parse_augment(c->augment, cfg) && (!c->preprocess || parse_preprocess(c->preprocess, cfg));
@@ -398,7 +372,7 @@ static int load_sets(run *r) {
     if (c->limit && r->test) cnn_dataset_truncate(r->test, c->limit);
     int n_val;
     char err[1024];
-    if (!val_count(c->val, whole_count(r->train), &n_val)) return 0;
+    if (!cli_val_count("train", c->val, whole_count(r->train), &n_val)) return 0;
     if (n_val > 0 &&
         cnn_dataset_hold_out(r->train, n_val, (uint64_t)c->seed, &r->val, err, sizeof err)) {
         fprintf(stderr, "cnn train: %s\n", err);

@@ -536,13 +536,39 @@ static void test_default_threads(void) {
     T_CHECK(code == 0 && strstr(buf, " 1 thread,"), "default threads under taskset -c 0:\n%s", buf);
 }
 
+/* cnn eval --split val of a model trained with --val (training's output in trained): the
+ * same samples, so the loss its last epoch printed. */
+static void check_eval_val(const char *model, const char *trained, const char *count) {
+    double want = number_after(trained, "val loss ", 1);
+    expect(0, count, "held out by its training", "eval %s --split val", model);
+    T_CHECK(fabs(number_after(out, "loss ", 0) - want) < 1e-4,
+            "cnn eval %s --split val: loss %g, training's last validation said %g", model,
+            number_after(out, "loss ", 0), want);
+}
+
 static void test_val_limit(void) {
-    printf("--val, --limit\n");
+    printf("--val, --limit, cnn eval --split val\n");
+    static char trained[sizeof out];
     expect(0, "480 training, 120 validation, 200 test", NULL, LIN " --epochs 1 --val 0.2 --out v1.ckpt");
+    snprintf(trained, sizeof trained, "%s", out);
+    check_eval_val("v1.ckpt", trained, "120 validation samples");
+    expect(0, "\"split\": \"val\", \"task\": \"classification\", \"n\": 120", NULL,
+           "eval v1.ckpt --split val --json");
+    /* Another data set (650 training samples): not the samples the run held out. */
+    make_dirs("more");
+    write_idx("more/train", 650, 1);
+    write_idx("more/t10k", 200, 100000);
+    expect(FAILS, "not those its training held out", "120:", "eval v1.ckpt --split val --data more");
+    expect(0, "200 samples", NULL, "eval v1.ckpt --split test --data more");
+    expect(2, "--split train: expected test or val", NULL, "eval v1.ckpt --split train");
     expect(0, "540 training, 60 validation, 200 test", NULL, LIN " --epochs 1 --out v2.ckpt");
     expect(FAILS, "--val 600", NULL, LIN " --epochs 1 --val 600 --out v3.ckpt");
     T_CHECK(!strstr(out, "epoch "), "--val 600 of 600 trained:\n%s", out);
     expect(0, "90 training, 10 validation, 100 test", NULL, LIN " --epochs 1 --limit 100 --out v4.ckpt");
+    snprintf(trained, sizeof trained, "%s", out);
+    check_eval_val("v4.ckpt", trained, "10 validation samples");
+    expect(0, "600 training, 0 validation", NULL, LIN " --epochs 1 --val 0 --out v5.ckpt");
+    expect(FAILS, "held none out (--val 0)", NULL, "eval v5.ckpt --split val");
 }
 
 /* ---------------------------------------------------------------------------------------------
