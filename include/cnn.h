@@ -327,6 +327,9 @@ size_t cnn_net_activation_bytes(const cnn_net *net);
  * cnn_net_prepare), without comparing 4 bytes per weight at every pass. */
 size_t cnn_net_param_count(const cnn_net *net);
 float *cnn_net_params(cnn_net *net);
+/* The gradients, one per parameter. The buffer is made, zeroed, at its first need (the first
+ * backward pass, or this call): a network used only for inference never holds it. NULL when
+ * memory runs out then (cnn_net_last_error says so). */
 float *cnn_net_grads(cnn_net *net);
 size_t cnn_net_state_count(const cnn_net *net);
 float *cnn_net_state(cnn_net *net);
@@ -360,7 +363,8 @@ typedef struct cnn_param_tensor {
     size_t count;        /* elements, the product of the dims */
     size_t offset;       /* where it starts in cnn_net_params (trainable) or cnn_net_state */
     float *data;         /* that buffer + offset: count floats, row-major in the shape */
-    float *grad;         /* cnn_net_grads + offset for a trainable tensor, NULL for state */
+    float *grad;         /* cnn_net_grads + offset for a trainable tensor; NULL for state, and
+                          * before the network holds gradients (cnn_net_grads) */
 } cnn_param_tensor;
 
 /* The number of named tensors of a layer (0 for a layer without parameters or state). */

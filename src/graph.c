@@ -378,7 +378,8 @@ cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const ch
      * when a later one runs out of memory). A deferred network only counts. */
     if (!net->defer_params &&
         (!reserve(&net->params, &net->cap_params, net->n_params, net->n_params + n->n_params) ||
-         !reserve(&net->grads, &net->cap_grads, net->n_params, net->n_params + n->n_params) ||
+         (net->grads && /* made at the first need (cnn_net_need_grads), then kept in step */
+          !reserve(&net->grads, &net->cap_grads, net->n_params, net->n_params + n->n_params)) ||
          !reserve(&net->state, &net->cap_state, net->n_state, net->n_state + n->n_state))) {
         st = cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for %zu parameters",
                        net->n_params + n->n_params);
@@ -478,7 +479,7 @@ float *cnn_net_params(cnn_net *net) {
     net->weights_gen++; /* the caller may write through it */
     return net->params;
 }
-float *cnn_net_grads(cnn_net *net) { return net->grads; }
+float *cnn_net_grads(cnn_net *net) { return cnn_net_need_grads(net) ? NULL : net->grads; }
 size_t cnn_net_state_count(const cnn_net *net) { return net->n_state; }
 float *cnn_net_state(cnn_net *net) {
     net->weights_gen++;
@@ -486,24 +487,23 @@ float *cnn_net_state(cnn_net *net) {
 }
 
 void cnn_net_zero_grad(cnn_net *net) {
-    if (net->n_params) memset(net->grads, 0, net->n_params * sizeof *net->grads);
+    /* Without the buffer there is nothing to clear: it starts zeroed when it is made. */
+    if (net->n_params && net->grads) memset(net->grads, 0, net->n_params * sizeof *net->grads);
 }
 
 cnn_status cnn_net_alloc_params(cnn_net *net) {
     CNN_ASSERT(net->defer_params && !net->params && !net->state);
     size_t np = net->n_params, ns = net->n_state;
     net->params = np ? cnn_calloc(np, sizeof(float)) : NULL;
-    net->grads = np ? cnn_calloc(np, sizeof(float)) : NULL;
     net->state = ns ? cnn_calloc(ns, sizeof(float)) : NULL;
-    if ((np && (!net->params || !net->grads)) || (ns && !net->state)) {
+    if ((np && !net->params) || (ns && !net->state)) {
         cnn_free(net->params);
-        cnn_free(net->grads);
         cnn_free(net->state);
-        net->params = net->grads = net->state = NULL;
+        net->params = net->state = NULL;
         return cnn_error(net, CNN_STATUS_NO_MEMORY,
                          "out of memory for %zu parameters and %zu state values", np, ns);
     }
-    net->cap_params = net->cap_grads = np;
+    net->cap_params = np;
     net->cap_state = ns;
     net->defer_params = 0;
     return CNN_STATUS_OK;
@@ -636,6 +636,19 @@ static void bind_views(cnn_net *net) {
         n->dw = view(net->grads, n->param_off);
         n->s = view(net->state, n->state_off);
     }
+}
+
+cnn_status cnn_net_need_grads(cnn_net *net) {
+    if (net->grads || !net->n_params) return CNN_STATUS_OK;
+    if (net->replica || net->defer_params)
+        return cnn_error(net, CNN_STATUS_STATE, "gradients of a network without parameter "
+                         "memory (a replica not bound, or a network still being planned)");
+    if (!(net->grads = cnn_calloc(net->n_params, sizeof *net->grads)))
+        return cnn_error(net, CNN_STATUS_NO_MEMORY, "out of memory for the gradients of %zu "
+                         "parameters", net->n_params);
+    net->cap_grads = net->n_params;
+    bind_views(net);
+    return CNN_STATUS_OK;
 }
 
 void cnn_net_set_backward_hook(cnn_net *net, cnn_layer_done_fn fn, void *user) {
@@ -788,6 +801,8 @@ int cnn_net_input_grads(const cnn_net *net) { return !net->no_input_grads; }
 cnn_status cnn_net_backward(cnn_net *net) {
     if (!net->forward_done)
         return cnn_error(net, CNN_STATUS_STATE, "backward without a forward pass");
+    cnn_status st = cnn_net_need_grads(net);
+    if (st) return st;
     backward_from(net, net->output, CNN_BACKPROP_PLAIN);
     return sync_status(net);
 }
@@ -804,6 +819,8 @@ cnn_status cnn_net_backward_from(cnn_net *net, int layer, const float *seed,
     if (rule != CNN_BACKPROP_PLAIN && rule != CNN_BACKPROP_GUIDED)
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT, "unknown backprop rule %d",
                          (int)rule);
+    cnn_status st = cnn_net_need_grads(net);
+    if (st) return st;
     cnn_node *n = net->nodes[layer];
     /* memmove: the seed may be the layer's own gradient buffer. */
     memmove(n->dy, seed, (size_t)net->batch * cnn_node_numel(n) * sizeof(float));

@@ -32,7 +32,7 @@ static int layer_tensors(cnn_net *net, const cnn_node *n, cnn_param_tensor t[]) 
         p->offset = at[state];
         at[state] += p->count;
         p->data = (state ? net->state : net->params) + p->offset;
-        p->grad = state ? NULL : net->grads + p->offset;
+        p->grad = state || !net->grads ? NULL : net->grads + p->offset;
     }
     CNN_ASSERT(at[0] == n->param_off + n->n_params && at[1] == n->state_off + n->n_state);
     return count;

@@ -436,6 +436,7 @@ static void shape_str(const int *dims, int rank, char *buf, size_t size) {
 static void check_walk(const char *file, cnn_net *net, char **keys, int n_keys) {
     size_t at[2] = {0, 0};
     int k = 0, order_ok = 1, tile_ok = 1;
+    const float *grads = cnn_net_grads(net); /* made now: then the tensors point into them */
     for (int l = 0; l < cnn_net_layer_count(net); l++) {
         int count = cnn_net_param_tensor_count(net, l);
         size_t params = 0;
@@ -453,7 +454,7 @@ static void check_walk(const char *file, cnn_net *net, char **keys, int n_keys) 
             int st = t.role == CNN_PARAM_STATE;
             float *base = st ? cnn_net_state(net) : cnn_net_params(net);
             if (t.offset != at[st] || t.data != base + t.offset || t.layer != l ||
-                (st ? t.grad != NULL : t.grad != cnn_net_grads(net) + t.offset))
+                (st ? t.grad != NULL : !grads || t.grad != grads + t.offset))
                 tile_ok = 0;
             at[st] += t.count;
             if (!st) params += t.count;
@@ -556,7 +557,29 @@ static void test_param_api(void) {
     T_CHECK(t.offset == fc_off + 3 * 2 * 2 * 2, "fc.bias after fc.weight (3 x 8)");
     t.data[1] = 42.0f;
     T_CHECK(cnn_net_params(net)[t.offset + 1] == 42.0f, "data points into the parameters");
-    T_CHECK(t.grad == cnn_net_grads(net) + t.offset, "grad points into the gradients");
+    /* A network holds gradients from its first need on (here cnn_net_grads) and not before. */
+    T_CHECK(t.grad == NULL, "grad before the network holds gradients: %p", (void *)t.grad);
+    float *grads = cnn_net_grads(net);
+    T_OK(net, cnn_net_find_param(net, "fc.bias", &t));
+    T_CHECK(grads && t.grad == grads + t.offset, "grad points into the gradients");
+    /* A layer added once the network holds gradients grows them (keeping their values), and
+     * a backward pass fills the new layer's slice. */
+    grads[0] = 7.0f;
+    T_OK(net, cnn_add(net, "dense", "fc2", "fc", "out=2"));
+    grads = cnn_net_grads(net);
+    T_CHECK(grads && grads[0] == 7.0f, "gradients kept through a cnn_add: %g", grads ? grads[0] : 0.0);
+    T_OK(net, cnn_net_find_param(net, "fc2.weight", &t));
+    float x[3 * 6 * 6];
+    t_fill(x, 3 * 6 * 6, 9, -1, 1);
+    T_OK(net, cnn_net_prepare(net, 1));
+    T_OK(net, cnn_net_forward(net, x, 1));
+    float *dy = cnn_net_output_grad(net);
+    dy[0] = 1.0f, dy[1] = -1.0f;
+    T_OK(net, cnn_net_backward(net));
+    grads = cnn_net_grads(net);
+    T_CHECK(grads && t.grad == grads + t.offset && t.grad[0] != 0.0f,
+            "the gradients after adding fc2: %p, fc2.weight at %p, its first %g", (void *)grads,
+            (void *)t.grad, t.grad ? t.grad[0] : 0.0);
     T_OK(net, cnn_net_find_param(net, "c2.weight", &t));
     T_CHECK(t.rank == 4 && t.dims[0] == 2 && t.dims[1] == 4 && t.dims[2] == 3 && t.dims[3] == 3 &&
                 t.count == 72,

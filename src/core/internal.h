@@ -430,6 +430,11 @@ cnn_status cnn_net_reserve_layers(cnn_net *net, int layers);
  * clears defer_params. NO_MEMORY with the network's message when memory runs out. */
 cnn_status cnn_net_alloc_params(cnn_net *net);
 
+/* The gradient buffer, made (zeroed) at its first need: backward passes, cnn_net_grads, a
+ * trainer. Networks used only for inference never hold one (as much memory as their
+ * parameters). NO_MEMORY or STATE (a replica, a deferred network) with the network's message. */
+cnn_status cnn_net_need_grads(cnn_net *net);
+
 /* cnn_net_from_text without parameter memory (defer_params set): the layers, their shapes
  * and sizes, for a reader that checks what a file holds before allocating what it promises. */
 cnn_status cnn_net_plan_text(const char *text, const char *source, cnn_net **out, char *err,

@@ -204,8 +204,9 @@ cnn_status cnn_optim_step(cnn_optim *opt) {
         return cnn_error(net, CNN_STATUS_STATE,
                          "the network has %zu parameters, the optimiser was made for %zu",
                          cnn_net_param_count(net), opt->n);
-    float *p = cnn_net_params(net);
     const float *g = cnn_net_grads(net);
+    if (!g && opt->n) return CNN_STATUS_NO_MEMORY; /* with the network's message */
+    float *p = cnn_net_params(net);
     cnn_workers *pool = cnn_net_workers(net);
     if (opt->cfg.kind == CNN_OPTIM_SGD)
         sgd_step(opt, p, g, (long)opt->n, pool, cnn_net_threads(net));

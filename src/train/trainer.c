@@ -222,8 +222,10 @@ static cnn_status setup(cnn_trainer *tr) {
     }
     if (cnn_net_set_threads(net, threads) || cnn_net_prepare(net, tr->local))
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT, "%s", cnn_net_last_error(net));
+    cnn_status st = cnn_net_need_grads(net); /* the micro-batches and buckets point into them */
+    if (st) return cnn_trainer_fail(tr, st, "%s", cnn_net_last_error(net));
     tr->score = score_layer(net, c->loss);
-    cnn_status st = cnn_trainer_micro_setup(tr);
+    st = cnn_trainer_micro_setup(tr);
     if (st) return st;
     /* Buckets go out as backward passes layers; micro-batches sum their gradients after all
      * of theirs, so they are sent in one sum then. */
