@@ -58,13 +58,15 @@ int cli_val_count(const char *cmd, const char *spec, int n, int *out);
  * say or cannot be read. */
 int cli_checkpoint_data(const char *path, char *buf, size_t size);
 
-/* The validation samples cnn train held out when it trained the checkpoint at path, drawn
- * again as the run drew them (from its train.seed, cli.limit and cli.val) out of train, the
- * model's whole training set as loaded: they move into *val and train keeps the rest. The
+/* The validation samples cnn train held out when it trained the checkpoint at path (meta: its
+ * metadata, from cnn_checkpoint_load), drawn again as the run drew them (from its train.seed,
+ * cli.limit and cli.val) out of train, the model's whole training set as loaded: they move into
+ * *val and train keeps the rest. The
  * draw is checked against the run's record (train.val: the count and a hash of the labels).
  * Prints the error and returns 0 (*val NULL) when the checkpoint records no validation samples
  * (trained with --val 0, or not by cnn train) or those drawn now differ (another data set). */
-int cli_checkpoint_val(const char *cmd, const char *path, cnn_dataset *train, cnn_dataset **val);
+int cli_checkpoint_val(const char *cmd, const char *path, const char *meta, cnn_dataset *train,
+                       cnn_dataset **val);
 
 /* The data set a command on `model` uses: `given` (--data) when not NULL, else the one the
  * checkpoint names (copied into buf); NULL after printing "cnn CMD: MODEL does not say its

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct eval_cfg {
     const char *data, *split;
@@ -159,16 +160,18 @@ int cli_eval(int argc, char **argv) {
     int status = 1;
     cnn_dataset *train = NULL, *test = NULL;
     cnn_metrics m = {0};
-    if (cnn_net_load(pos[0], &net, err, sizeof err)) {
+    char *meta = NULL; /* with --split val, the checkpoint's: how its training drew them */
+    if (val && access(pos[0], F_OK) == 0 && !cnn_is_checkpoint(pos[0])) {
+        fprintf(stderr, "cnn eval: --split val: %s is not a checkpoint of cnn train, which alone "
+                "records the validation samples it held out\n", pos[0]);
+        return 2;
+    }
+    if (val ? cnn_checkpoint_load(pos[0], &net, NULL, &meta, err, sizeof err)
+            : cnn_net_load(pos[0], &net, err, sizeof err)) {
         fprintf(stderr, "cnn eval: %s\n", err);
         return 1;
     }
-    if (val && !cnn_is_checkpoint(pos[0])) {
-        fprintf(stderr, "cnn eval: --split val: %s is not a checkpoint of cnn train, which alone "
-                "records the validation samples it held out\n", pos[0]);
-        status = 2;
-        goto out;
-    }
+    cnn_net_set_training(net, 0); /* as cnn_net_load leaves it */
     if (c.fuse && !cli_fuse("eval", &net)) goto out;
     if (!set_views(&c, net)) {
         status = 2;
@@ -181,7 +184,7 @@ int cli_eval(int argc, char **argv) {
     if (!cli_load_model_data("eval", c.data, net, val ? &train : NULL, &test)) goto out;
     if (val) { /* the held-out samples take the test set's place */
         cnn_dataset_free(test);
-        if (!cli_checkpoint_val("eval", pos[0], train, &test)) goto out;
+        if (!cli_checkpoint_val("eval", pos[0], meta, train, &test)) goto out;
     }
     if (cnn_net_set_threads(net, c.threads) || cnn_net_prepare(net, c.batch) ||
         cnn_evaluate_task(net, test, &m)) {
@@ -196,5 +199,6 @@ out:
     cnn_dataset_free(test);
     cnn_dataset_free(train);
     cnn_net_free(net);
+    free(meta);
     return status;
 }
