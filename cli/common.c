@@ -396,6 +396,7 @@ int cli_load_model_data(const char *cmd, const char *spec, cnn_net *net, cnn_dat
         return 0;
     if (train) *train = tr;
     else cnn_dataset_free(tr);
+    if (!test) return 1;
     if (p->task != CNN_TASK_REGRESSION && !p->class_names) {
         if ((*test)->classes == p->classes) return 1;
         fprintf(stderr, "cnn %s: --data %s: %d classes, the model has %d (without names)\n",

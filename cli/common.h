@@ -78,10 +78,11 @@ const char *cli_data_spec(const char *cmd, const char *given, const char *model,
  * "cnn CMD: --fuse: ..." on stderr, *net unchanged) when it cannot. */
 int cli_fuse(const char *cmd, cnn_net **net);
 
-/* The data set spec for a model: its test part into *test, its classes matched to the model's
- * by name (a model without class names, such as an imported ONNX model, takes the data set's
- * classes in their order when there are as many), and its training part into *train when
- * train is not NULL (labels as loaded: for calibration). Prints the error as "cnn CMD: ..."
+/* The data set spec for a model: its test part into *test (when test is not NULL), its classes
+ * matched to the model's by name (a model without class names, such as an imported ONNX model,
+ * takes the data set's classes in their order when there are as many), and its training part
+ * into *train when train is not NULL (labels as loaded: for calibration, and the validation
+ * samples of cnn eval --split val). Prints the error as "cnn CMD: ..."
  * and returns 0 on failure; what was loaded is the caller's to free either way. */
 int cli_load_model_data(const char *cmd, const char *spec, cnn_net *net, cnn_dataset **train,
                         cnn_dataset **test);

@@ -181,11 +181,11 @@ int cli_eval(int argc, char **argv) {
         status = 2;
         goto out;
     }
-    if (!cli_load_model_data("eval", c.data, net, val ? &train : NULL, &test)) goto out;
-    if (val) { /* the held-out samples take the test set's place */
-        cnn_dataset_free(test);
-        if (!cli_checkpoint_val("eval", pos[0], meta, train, &test)) goto out;
-    }
+    /* With --split val the training set is loaded instead of the test set, and the samples
+     * its run held out take the test set's place. */
+    if (!cli_load_model_data("eval", c.data, net, val ? &train : NULL, val ? NULL : &test) ||
+        (val && !cli_checkpoint_val("eval", pos[0], meta, train, &test)))
+        goto out;
     if (cnn_net_set_threads(net, c.threads) || cnn_net_prepare(net, c.batch) ||
         cnn_evaluate_task(net, test, &m)) {
         fprintf(stderr, "cnn eval: %s\n", cnn_net_last_error(net));
