@@ -561,7 +561,10 @@ static void test_param_api(void) {
     T_CHECK(t.grad == NULL, "grad before the network holds gradients: %p", (void *)t.grad);
     float *grads = cnn_net_grads(net);
     T_OK(net, cnn_net_find_param(net, "fc.bias", &t));
-    T_CHECK(grads && t.grad == grads + t.offset, "grad points into the gradients");
+    if (!T_CHECK(grads && t.grad == grads + t.offset, "grad points into the gradients")) {
+        cnn_net_free(net);
+        return;
+    }
     /* A layer added once the network holds gradients grows them (keeping their values), and
      * a backward pass fills the new layer's slice. */
     grads[0] = 7.0f;
