@@ -37,7 +37,7 @@ widths=$(build/cnn def "$model" --input 1x28x28 | awk '
     END {print substr(w, 2)}')
 # (The zoo's dropout layers have cnn's default rate, 0.5.)
 dropout=$(build/cnn def "$model" --input 1x28x28 | grep -q '= dropout' && echo 0.5 || echo 0)
-torch_args="--budget $seconds --batch $(opt batch) --lr $(opt lr) --widths $widths"
+torch_args="--budget $seconds --batch $(opt batch) --lr $(opt lr) --wd $(opt wd) --widths $widths"
 tta_shift=$(opt tta-shift)
 torch_args="$torch_args --dropout $dropout --augment $(opt augment) --threads 2"
 torch_args="$torch_args --tta-shift ${tta_shift:-0}"

@@ -5,7 +5,7 @@ the zoo's fashion_fast), the same recipe and the same budget rule as
     cnn train --recipe fashion-10m      (cnn recipes prints its options)
 
 that is: all 60,000 training images normalised by their mean and std; AdamW (lr 0.003, weight
-decay 0.05), batch 128 (the last partial batch dropped), a linear warm-up over the first epoch
+decay 0.05, the hour recipe's 0.1), batch 128 (the last partial batch dropped), a linear warm-up over the first epoch
 then a linear decay to 0 at the end of the run; cross-entropy with label smoothing 0.1;
 random horizontal flips (and, with --augment hflip,translate=0.1 or crop=2, whole-pixel
 translations of up to 10% of the side or 2 pixels, zero filled; with erase[=P], random
@@ -22,7 +22,7 @@ the budget as margin), the schedule with them. The wall time printed
 counts everything from the start of the script, data loading included.
 
     /usr/bin/python3 bench/torch_recipe.py [--budget 600] [--threads 2] [--seed 1]
-        [--epochs N]  (N: no budget, N epochs)  [--batch 128] [--lr 0.003]
+        [--epochs N]  (N: no budget, N epochs)  [--batch 128] [--lr 0.003] [--wd 0.05]
         [--widths 24,24,M,48,48,M,96,96,M]  (32,32,M,64,64,M,128,128,M: vgg_small)
         [--dropout 0]  (0.5: vgg_small)  [--augment hflip]  [--tta-shift 0]
 
@@ -174,6 +174,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.003)
+    ap.add_argument("--wd", type=float, default=0.05, help="AdamW's weight decay")
     ap.add_argument("--widths", default="24,24,M,48,48,M,96,96,M",
                     help="the plain stack's convolution widths and pools (M)")
     ap.add_argument("--dropout", type=float, default=0.0, help="before the last layer")
@@ -197,7 +198,7 @@ def main():
 
     model = plain_net([w if w == "M" else int(w) for w in a.widths.split(",")], a.dropout)
     hflip, shift, erase = parse_augment(a.augment)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.05)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.wd)
     ema = torch.optim.swa_utils.AveragedModel(
         model, avg_fn=lambda avg, p, n: 0.999 * avg + 0.001 * p, use_buffers=True)
 

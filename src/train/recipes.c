@@ -30,11 +30,14 @@ static void fast_fashion(cnn_train_config *c) {
 }
 
 /* The hour recipe's training: the ten-minute recipe's, with shifts of up to 2 pixels and
- * random erasing, which pay over thirty-odd epochs where ten underfit; and test-time views
+ * random erasing, which pay over thirty-odd epochs where ten underfit; test-time views
  * shifted by a pixel beside the flips (ten views instead of two: +0.15 and +0.03 points on
- * two models of seed 1, docs/RESULTS.md). */
+ * two models of seed 1, docs/RESULTS.md); and twice the weight decay, for a network whose
+ * held-out accuracy stopped rising in the last third of the hour while it went on fitting its
+ * training images (95.84% against 95.70% on 5,000 held-out images, docs/RESULTS.md). */
 static void hour_fashion(cnn_train_config *c) {
     fast_fashion(c);
+    c->optim.weight_decay = 0.1f;
     c->augment.crop_pad = 2;
     c->augment.erase = 0.5f;
     c->tta_shift = 1;
@@ -48,8 +51,8 @@ static const recipe_entry RECIPES[] = {
      "fashion_fast", "fashion-mnist", 600.0, 0, fast_fashion},
     {"fashion-60m",
      "Fashion-MNIST in an hour of 2 cores: the zoo's fashion_wide (40-40-M-80-80-M-160-160-M), "
-     "the ten-minute recipe's training with shifts of up to 2 pixels and random erasing, "
-     "test-time views shifted by a pixel beside the flips",
+     "the ten-minute recipe's training with shifts of up to 2 pixels, random erasing and twice "
+     "the weight decay, test-time views shifted by a pixel beside the flips",
      "fashion_wide", "fashion-mnist", 3600.0, 0, hour_fashion},
 };
 
