@@ -5,11 +5,11 @@ the zoo's fashion_fast), the same recipe and the same budget rule as
     cnn train --recipe fashion-10m      (cnn recipes prints its options)
 
 that is: all 60,000 training images normalised by their mean and std; AdamW (lr 0.003, weight
-decay 0.05, the hour recipe's 0.1), batch 128 (the last partial batch dropped), a linear warm-up over the first epoch
-then a linear decay to 0 at the end of the run; cross-entropy with label smoothing 0.1;
-random horizontal flips (and, with --augment hflip,translate=0.1 or crop=2, whole-pixel
-translations of up to 10% of the side or 2 pixels, zero filled; with erase[=P], random
-erasing as cnn's);
+decay 0.05: --wd, the hour recipe's 0.1), batch 128 (the last partial batch dropped), a linear
+warm-up over the first epoch then a linear decay to 0 at the end of the run; cross-entropy with
+label smoothing 0.1; random horizontal flips (and, with --augment hflip,translate=0.1 or
+crop=2, whole-pixel translations of up to 10% of the side or 2 pixels, zero filled; with
+erase[=P], random erasing as cnn's);
 an exponential moving average (decay 0.999) of the parameters and batch norm's buffers,
 evaluated and tested; test-time flips (the mean of the logits of an image and its mirror;
 with --tta-shift S, also of both shifted by S pixels each way, as cnn's --tta-shift).
