@@ -61,10 +61,10 @@ int cli_checkpoint_data(const char *path, char *buf, size_t size);
 /* The validation samples cnn train held out when it trained the checkpoint at path (meta: its
  * metadata, from cnn_checkpoint_load), drawn again as the run drew them (from its train.seed,
  * cli.limit and cli.val) out of train, the model's whole training set as loaded: they move into
- * *val and train keeps the rest. The
- * draw is checked against the run's record (train.val: the count and a hash of the labels).
- * Prints the error and returns 0 (*val NULL) when the checkpoint records no validation samples
- * (trained with --val 0, or not by cnn train) or those drawn now differ (another data set). */
+ * *val and train keeps the rest. The draw is checked against the run's record (train.val: the
+ * count and a hash of the labels). Prints the error and returns 0 (*val NULL) when the
+ * checkpoint records no validation samples (trained with --val 0, or not by cnn train) or those
+ * drawn now differ (another data set). */
 int cli_checkpoint_val(const char *cmd, const char *path, const char *meta, cnn_dataset *train,
                        cnn_dataset **val);
 
@@ -82,8 +82,8 @@ int cli_fuse(const char *cmd, cnn_net **net);
  * matched to the model's by name (a model without class names, such as an imported ONNX model,
  * takes the data set's classes in their order when there are as many), and its training part
  * into *train when train is not NULL (labels as loaded: for calibration, and the validation
- * samples of cnn eval --split val). Prints the error as "cnn CMD: ..."
- * and returns 0 on failure; what was loaded is the caller's to free either way. */
+ * samples of cnn eval --split val). Prints the error as "cnn CMD: ..." and returns 0 on
+ * failure; what was loaded is the caller's to free either way. */
 int cli_load_model_data(const char *cmd, const char *spec, cnn_net *net, cnn_dataset **train,
                         cnn_dataset **test);
 
