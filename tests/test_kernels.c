@@ -105,9 +105,10 @@ static const kernel_case cases[] = {
     {"input x - shape=24x10x11; conv_transpose2d l - out=16 kernel=3 padding=1", 11},
     /* Winograd with several chunks: with at least two per thread each thread takes whole
      * chunks, with fewer the threads share each chunk; the weight gradient sums groups of
-     * chunks apart (4 here: even, uneven, and with more chunks than groups). 16 channels
-     * make the cheapest shapes with that many chunks (2048 tiles each): 4 chunks of 64 tile
-     * rows (2 threads: whole chunks; 3: shared), 4 of 66 rows the last short, 7. */
+     * chunks apart. 16 channels make the cheapest shapes with that many chunks (F(4x4, 3x3),
+     * at most 56 tile rows of 16 tiles a chunk): 128 tile rows in 3 chunks of 56, 56 and 16
+     * (the threads share each), summed in 2 groups of 1 and 2 chunks, on an even and an odd
+     * map; 224 rows in 4 chunks of 56 (2 threads: whole chunks; 3: shared) and 4 groups. */
     {"input x - shape=16x64x64; conv2d l - out=16 kernel=3 padding=1", 8},
     {"input x - shape=16x62x61; conv2d l - out=16 kernel=3 padding=1", 8},
     {"input x - shape=16x62x61; conv2d l - out=16 kernel=3 padding=1", 14},
