@@ -313,15 +313,9 @@ int cli_val_count(const char *cmd, const char *spec, int n, int *out) {
     return 0;
 }
 
-int cli_checkpoint_data(const char *path, char *buf, size_t size) {
-    cnn_net *net = NULL;
-    char *meta = NULL, err[1024];
-    if (cnn_checkpoint_load(path, &net, NULL, &meta, err, sizeof err)) return 0;
+int cli_checkpoint_data(const char *meta, char *buf, size_t size) {
     /* cnn train keeps the data set as cli.data; before the trainer it was data. */
-    int ok = cli_meta_get(meta, "cli.data", buf, size) || cli_meta_get(meta, "data", buf, size);
-    free(meta);
-    cnn_net_free(net);
-    return ok;
+    return cli_meta_get(meta, "cli.data", buf, size) || cli_meta_get(meta, "data", buf, size);
 }
 
 int cli_checkpoint_val(const char *cmd, const char *path, const char *meta, cnn_dataset *train,
@@ -364,10 +358,10 @@ void cli_json_str(const char *s) {
     putchar('"');
 }
 
-const char *cli_data_spec(const char *cmd, const char *given, const char *model, char *buf,
-                          size_t size) {
+const char *cli_data_spec(const char *cmd, const char *given, const char *model,
+                          const char *meta, char *buf, size_t size) {
     if (given) return given;
-    if (cli_checkpoint_data(model, buf, size)) return buf;
+    if (cli_checkpoint_data(meta, buf, size)) return buf;
     fprintf(stderr, "cnn %s: %s does not say its data set: give --data\n", cmd, model);
     return NULL;
 }

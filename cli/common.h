@@ -54,12 +54,12 @@ int cli_load_task_data(const char *cmd, const char *spec, cnn_task task, const c
  * ...") and returns 0 when spec is malformed or holds n or more samples. */
 int cli_val_count(const char *cmd, const char *spec, int n, int *out);
 
-/* The data set a checkpoint written by cnn train was trained on, into buf; 0 when it does not
- * say or cannot be read. */
-int cli_checkpoint_data(const char *path, char *buf, size_t size);
+/* The data set a checkpoint written by cnn train was trained on, from its metadata meta
+ * (cnn_net_load_meta's), into buf; 0 when it does not say. */
+int cli_checkpoint_data(const char *meta, char *buf, size_t size);
 
 /* The validation samples cnn train held out when it trained the checkpoint at path (meta: its
- * metadata, from cnn_checkpoint_load), drawn again as the run drew them (from its train.seed,
+ * metadata, from cnn_net_load_meta), drawn again as the run drew them (from its train.seed,
  * cli.limit and cli.val) out of train, the model's whole training set as loaded: they move into
  * *val and train keeps the rest. The draw is checked against the run's record (train.val: the
  * count and a hash of the labels). Prints the error and returns 0 (*val NULL) when the
@@ -69,10 +69,10 @@ int cli_checkpoint_val(const char *cmd, const char *path, const char *meta, cnn_
                        cnn_dataset **val);
 
 /* The data set a command on `model` uses: `given` (--data) when not NULL, else the one the
- * checkpoint names (copied into buf); NULL after printing "cnn CMD: MODEL does not say its
- * data set: give --data". */
-const char *cli_data_spec(const char *cmd, const char *given, const char *model, char *buf,
-                          size_t size);
+ * checkpoint names in its metadata meta (cnn_net_load_meta's; copied into buf); NULL after
+ * printing "cnn CMD: MODEL does not say its data set: give --data". */
+const char *cli_data_spec(const char *cmd, const char *given, const char *model,
+                          const char *meta, char *buf, size_t size);
 
 /* --fuse: replaces *net by its inference copy (cnn_net_fuse) and frees the original. 0 (with
  * "cnn CMD: --fuse: ..." on stderr, *net unchanged) when it cannot. */

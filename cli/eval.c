@@ -160,24 +160,22 @@ int cli_eval(int argc, char **argv) {
     int status = 1;
     cnn_dataset *train = NULL, *test = NULL;
     cnn_metrics m = {0};
-    char *meta = NULL; /* with --split val, the checkpoint's: how its training drew them */
+    char *meta = NULL; /* the checkpoint's: its data set, and how its training drew --val */
     if (val && access(pos[0], F_OK) == 0 && !cnn_is_checkpoint(pos[0])) {
         fprintf(stderr, "cnn eval: --split val: %s is not a checkpoint of cnn train, which alone "
                 "records the validation samples it held out\n", pos[0]);
         return 2;
     }
-    if (val ? cnn_checkpoint_load(pos[0], &net, NULL, &meta, err, sizeof err)
-            : cnn_net_load(pos[0], &net, err, sizeof err)) {
+    if (cnn_net_load_meta(pos[0], &net, &meta, err, sizeof err)) {
         fprintf(stderr, "cnn eval: %s\n", err);
         return 1;
     }
-    cnn_net_set_training(net, 0); /* as cnn_net_load leaves it */
     if (c.fuse && !cli_fuse("eval", &net)) goto out;
     if (!set_views(&c, net)) {
         status = 2;
         goto out;
     }
-    if (!(c.data = cli_data_spec("eval", c.data, pos[0], data, sizeof data))) {
+    if (!(c.data = cli_data_spec("eval", c.data, pos[0], meta, data, sizeof data))) {
         status = 2;
         goto out;
     }

@@ -121,11 +121,12 @@ int cli_quantize(int argc, char **argv) {
     char data[4096], err[2048];
     cnn_dataset *train = NULL, *test = NULL;
     int status = 1;
-    if (cnn_net_load(pos[0], &net, err, sizeof err)) {
+    char *meta = NULL;
+    if (cnn_net_load_meta(pos[0], &net, &meta, err, sizeof err)) {
         fprintf(stderr, "cnn quantize: %s\n", err);
         return 1;
     }
-    if (!(c.data = cli_data_spec("quantize", c.data, pos[0], data, sizeof data))) {
+    if (!(c.data = cli_data_spec("quantize", c.data, pos[0], meta, data, sizeof data))) {
         status = 2;
         goto out;
     }
@@ -135,5 +136,6 @@ out:
     cnn_dataset_free(train);
     cnn_dataset_free(test);
     cnn_net_free(net);
+    free(meta);
     return status;
 }

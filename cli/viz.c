@@ -131,6 +131,7 @@ typedef struct viz_run {
     const char *pos[2];
     int npos;
     cnn_net *net;
+    char *meta; /* the checkpoint's metadata (cnn_net_load_meta) */
     cnn_shape in;
     float *x, *shown; /* the image normalised for the network, and as drawn (in [0, 1]) */
     char what[512];   /* the image's description for titles */
@@ -183,7 +184,7 @@ static int find_layer(viz_run *r, int dflt, const char *need) {
  * model's input size; its name in name. NULL (after a message) on failure. */
 static cnn_dataset *load_test(viz_run *r, char *name, size_t size) {
     if (r->c.data) snprintf(name, size, "%s", r->c.data);
-    else if (!cli_checkpoint_data(r->pos[0], name, size)) {
+    else if (!cli_checkpoint_data(r->meta, name, size)) {
         fail(r, "%s", "the checkpoint names no data set: give --data");
         return NULL;
     }
@@ -881,7 +882,7 @@ static int parse_run(viz_run *r, int argc, char **argv) {
 /* Loads the checkpoint and draws the picture from it; the exit code. */
 static int draw_model(viz_run *r) {
     char err[2048];
-    if (cnn_net_load(r->pos[0], &r->net, err, sizeof err)) {
+    if (cnn_net_load_meta(r->pos[0], &r->net, &r->meta, err, sizeof err)) {
         fail(r, "%s", err);
         return 1;
     }
@@ -896,6 +897,7 @@ static int draw_model(viz_run *r) {
     else ok = do_explain(r);
     free(r->x);
     free(r->shown);
+    free(r->meta);
     cnn_net_free(r->net);
     return ok ? 0 : 1;
 }

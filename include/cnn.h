@@ -1059,6 +1059,12 @@ cnn_status cnn_preprocess_images(cnn_net *net, float *x, int n);
  * threads as many as this process may use (cnn_cpu_count, at most 8). */
 cnn_status cnn_net_load(const char *path, cnn_net **net, char *err, size_t errlen);
 
+/* cnn_net_load, and when meta is not NULL the model's metadata in *meta (a string to free():
+ * a checkpoint's, as cnn_checkpoint_load gives it; "" for an ONNX model), read in the same
+ * pass over the file. On failure *meta is NULL. */
+cnn_status cnn_net_load_meta(const char *path, cnn_net **net, char **meta, char *err,
+                             size_t errlen);
+
 /* The name of class k of a network (from its preprocessing), or NULL when k is out of range. */
 const char *cnn_net_class_name(const cnn_net *net, int k);
 

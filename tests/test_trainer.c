@@ -480,6 +480,36 @@ static void test_normalised_after_transforms(const cnn_dataset *tr) {
     cnn_net_free(net);
 }
 
+/* cnn_net_load_meta: the network as cnn_net_load gives it, and the checkpoint's metadata from
+ * the same read; "" for an ONNX model; NULL when the file cannot be loaded. */
+static void test_load_meta(void) {
+    cnn_net *net = NULL;
+    char *meta = (char *)"unset", err[1024], v[64];
+    if (!T_OK(NULL, cnn_net_load_meta("tests/data/v1.ckpt", &net, &meta, err, sizeof err))) {
+        fprintf(stderr, "%s\n", err);
+        return;
+    }
+    T_CHECK(meta && cnn_meta_get(meta, "classes", v, sizeof v) > 0 && !cnn_net_training(net) &&
+                cnn_net_preprocess(net)->classes == 10,
+            "a checkpoint's metadata (classes=%s), in evaluation mode",
+            meta && cnn_meta_get(meta, "classes", v, sizeof v) > 0 ? v : "?");
+    free(meta);
+    char *onnx = path_in("meta.onnx");
+    T_OK(net, cnn_onnx_save(onnx, net, err, sizeof err));
+    cnn_net_free(net);
+    net = NULL;
+    meta = (char *)"unset";
+    T_OK(NULL, cnn_net_load_meta(onnx, &net, &meta, err, sizeof err));
+    T_CHECK(net && meta && !*meta, "an ONNX model's metadata: \"\" (%s)", meta ? meta : "NULL");
+    free(meta);
+    cnn_net_free(net);
+    net = NULL;
+    meta = (char *)"unset";
+    T_CHECK(cnn_net_load_meta("tests/data/no-such.ckpt", &net, &meta, err, sizeof err) &&
+                !net && !meta,
+            "a missing file: an error (%s), no network, no metadata", err);
+}
+
 /* A checkpoint of version 1 (written by cnn train before the PREP section existed, committed
  * as tests/data/v1.ckpt: a dense layer on 1x8x8, 10 classes) derives its preprocessing from
  * the mean=, std= and classes= lines of its metadata. */
@@ -519,6 +549,7 @@ int main(void) {
     test_inference(tr, te);
     test_normalised_after_transforms(tr);
     test_version1();
+    test_load_meta();
     t_free_dataset(tr);
     t_free_dataset(va);
     t_free_dataset(te);

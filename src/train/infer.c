@@ -7,12 +7,26 @@
 #include "../core/internal.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 cnn_status cnn_net_load(const char *path, cnn_net **net, char *err, size_t errlen) {
-    cnn_status st = cnn_is_onnx(path) && !cnn_is_checkpoint(path)
-                        ? cnn_onnx_load(path, net, err, errlen)
-                        : cnn_checkpoint_load(path, net, NULL, NULL, err, errlen);
+    return cnn_net_load_meta(path, net, NULL, err, errlen);
+}
+
+cnn_status cnn_net_load_meta(const char *path, cnn_net **net, char **meta, char *err,
+                             size_t errlen) {
+    int onnx = cnn_is_onnx(path) && !cnn_is_checkpoint(path);
+    if (meta) *meta = NULL; /* cnn_checkpoint_load's on failure too */
+    cnn_status st = onnx ? cnn_onnx_load(path, net, err, errlen)
+                         : cnn_checkpoint_load(path, net, NULL, meta, err, errlen);
+    if (!st && onnx && meta && !(*meta = calloc(1, 1))) {
+        cnn_net_free(*net);
+        *net = NULL;
+        snprintf(err, errlen, "%s: out of memory", path);
+        st = CNN_STATUS_NO_MEMORY;
+    }
     if (st) return st;
     int threads = cnn_cpu_count();
     cnn_net_set_threads(*net, threads < 8 ? threads : 8);
