@@ -313,11 +313,6 @@ int cli_val_count(const char *cmd, const char *spec, int n, int *out) {
     return 0;
 }
 
-int cli_checkpoint_data(const char *meta, char *buf, size_t size) {
-    /* cnn train keeps the data set as cli.data; before the trainer it was data. */
-    return cli_meta_get(meta, "cli.data", buf, size) || cli_meta_get(meta, "data", buf, size);
-}
-
 int cli_checkpoint_val(const char *cmd, const char *path, const char *meta, cnn_dataset *train,
                        cnn_dataset **val) {
     char spec[64], saved[64], now[64], err[1024];
@@ -361,7 +356,9 @@ void cli_json_str(const char *s) {
 const char *cli_data_spec(const char *cmd, const char *given, const char *model,
                           const char *meta, char *buf, size_t size) {
     if (given) return given;
-    if (cli_checkpoint_data(meta, buf, size)) return buf;
+    /* cnn train keeps the data set as cli.data; before the trainer it was data. */
+    if (cli_meta_get(meta, "cli.data", buf, size) || cli_meta_get(meta, "data", buf, size))
+        return buf;
     fprintf(stderr, "cnn %s: %s does not say its data set: give --data\n", cmd, model);
     return NULL;
 }

@@ -54,10 +54,6 @@ int cli_load_task_data(const char *cmd, const char *spec, cnn_task task, const c
  * ...") and returns 0 when spec is malformed or holds n or more samples. */
 int cli_val_count(const char *cmd, const char *spec, int n, int *out);
 
-/* The data set a checkpoint written by cnn train was trained on, from its metadata meta
- * (cnn_net_load_meta's), into buf; 0 when it does not say. */
-int cli_checkpoint_data(const char *meta, char *buf, size_t size);
-
 /* The validation samples cnn train held out when it trained the checkpoint at path (meta: its
  * metadata, from cnn_net_load_meta), drawn again as the run drew them (from its train.seed,
  * cli.limit and cli.val) out of train, the model's whole training set as loaded: they move into

@@ -183,11 +183,11 @@ static int find_layer(viz_run *r, int dflt, const char *need) {
 /* The test part of the data set named by --data, or by the checkpoint, with images of the
  * model's input size; its name in name. NULL (after a message) on failure. */
 static cnn_dataset *load_test(viz_run *r, char *name, size_t size) {
-    if (r->c.data) snprintf(name, size, "%s", r->c.data);
-    else if (!cli_checkpoint_data(r->meta, name, size)) {
-        fail(r, "%s", "the checkpoint names no data set: give --data");
-        return NULL;
-    }
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "viz %s", r->cmd->name);
+    const char *spec = cli_data_spec(cmd, r->c.data, r->pos[0], r->meta, name, size);
+    if (!spec) return NULL;
+    if (spec != name) snprintf(name, size, "%s", spec);
     cnn_dataset *test = NULL;
     if (!cli_load_data("viz", name, NULL, &test, r->in.dim[0], r->in.dim[1], r->in.dim[2], NULL))
         return NULL;
