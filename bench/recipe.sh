@@ -8,8 +8,9 @@
 #   CNN=0 bench/recipe.sh ...              PyTorch only (cnn's runs of the seeds done before)
 #
 # Each run's output goes to build/recipe/SIDE-RECIPE-SEED.log (cnn's model, log and learning
-# curve beside it); at the end a Markdown table: per seed and side the epochs run, the wall
-# time (of the whole command, data loading included), the test top-1, and the share of the
+# curve beside it); at the end a Markdown table: per seed and side the epochs run (all the
+# members' of an ensemble recipe), the wall time (of the whole command, data loading
+# included), the test top-1, and the share of the
 # processors' time the host's hypervisor took from this machine during the run (steal, from
 # /proc/stat: on a shared host it is what makes one run slower than the next). Then the means.
 # Run from the repository root after `make`; needs /usr/bin/python3 with torch for PyTorch.
@@ -41,6 +42,8 @@ torch_args="--budget $seconds --batch $(opt batch) --lr $(opt lr) --wd $(opt wd)
 tta_shift=$(opt tta-shift)
 torch_args="$torch_args --dropout $dropout --augment $(opt augment) --threads 2"
 torch_args="$torch_args --tta-shift ${tta_shift:-0}"
+members=$(opt ensemble)
+torch_args="$torch_args --members ${members:-1}"
 
 steal() { awk '/^cpu / {print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 share() { # steal share between two `steal` readings

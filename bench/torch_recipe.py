@@ -18,13 +18,18 @@ The budget rule is cnn's: time a few training steps (about 2% of the budget) and
 over a slice, undo them, then train as many whole epochs as fit in what is left, the
 schedule ending with the last; after each epoch, refit the epochs to the pace so far (cut
 them when behind, add when one more fits with a quarter of an epoch to spare, keeping 1% of
-the budget as margin), the schedule with them. The wall time printed
+the time fitted as margin, as cnn's trainer does), the schedule with them. The wall time printed
 counts everything from the start of the script, data loading included.
+
+With --members K, cnn's --ensemble K: K networks trained one after another (member k with
+seed S + 1000000 k), member k with an equal share of what is left of the budget for it and
+the members after it (the test pass reserved being the ensemble's, K networks'), then tested
+together: the mean of their logits, each image's views averaged as above.
 
     /usr/bin/python3 bench/torch_recipe.py [--budget 600] [--threads 2] [--seed 1]
         [--epochs N]  (N: no budget, N epochs)  [--batch 128] [--lr 0.003] [--wd 0.05]
         [--widths 24,24,M,48,48,M,96,96,M]  (32,32,M,64,64,M,128,128,M: vgg_small)
-        [--dropout 0]  (0.5: vgg_small)  [--augment hflip]  [--tta-shift 0]
+        [--dropout 0]  (0.5: vgg_small)  [--augment hflip]  [--tta-shift 0]  [--members 1]
 
 PyTorch is a reference here, never a dependency of cnn.
 """
@@ -145,14 +150,16 @@ def shifted(x, s, dy, dx, fill):
 
 
 @torch.no_grad()
-def evaluate(model, x, y, shift=0, fill=0.0, batch=128):
+def evaluate(models, x, y, shift=0, fill=0.0, batch=128):
     """Top-1 with test-time flips: the mean of the logits of each image and its mirror, and
     with shift S > 0 of both shifted by S pixels up, down, left and right (cnn's
-    --tta-shift: the pixels shifted in hold fill, a black pixel's normalised value). Batches
+    --tta-shift: the pixels shifted in hold fill, a black pixel's normalised value), averaged
+    over the models (an ensemble; one model alone otherwise). Batches
     of 128: PyTorch 1.13's forward pass of the recipes' networks at a batch of 1000 ran at
     about 270 images/s here against about 1,400 at 64-128 (fourteenth session), and the time
     budget reserves what the test pass takes."""
-    model.eval()
+    for model in models:
+        model.eval()
     correct = 0
     for i in range(0, len(x), batch):
         xb = x[i:i + batch]
@@ -161,7 +168,7 @@ def evaluate(model, x, y, shift=0, fill=0.0, batch=128):
             views += [shifted(xb, shift, dy, dx, fill)
                       for dy, dx in ((shift, 0), (-shift, 0), (0, shift), (0, -shift))]
         views += [v.flip(3) for v in views]
-        z = sum(model(v) for v in views) / len(views)
+        z = sum(sum(model(v) for v in views) / len(views) for model in models) / len(models)
         correct += int((z.argmax(1) == y[i:i + batch]).sum())
     return correct / len(x)
 
@@ -182,10 +189,10 @@ def main():
                     help="hflip[=P][,translate=FRAC][,crop=PAD][,erase[=P]]")
     ap.add_argument("--tta-shift", type=int, default=0,
                     help="test-time views shifted by this many pixels too (cnn's --tta-shift)")
+    ap.add_argument("--members", type=int, default=1,
+                    help="an ensemble of this many networks (cnn's --ensemble)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    gen = torch.Generator().manual_seed(a.seed)
 
     xtr = torch.tensor(idx("train-images-idx3-ubyte"), dtype=torch.float32)[:, None] / 255
     ytr = torch.tensor(idx("train-labels-idx1-ubyte"), dtype=torch.long)
@@ -194,6 +201,27 @@ def main():
     mean, std = xtr.mean(), xtr.std(unbiased=False)
     xtr, xte = (xtr - mean) / std, (xte - mean) / std
     black = float((0 - mean) / std)  # what the test-time shifts fill with
+    data = (xtr, ytr, xte, yte, black)
+    models, total = [], 0
+    for k in range(a.members):
+        seed = (a.seed + 1000000 * k) % 2**31
+        if a.members > 1:
+            print(f"member {k + 1} of {a.members}: seed {seed}", flush=True)
+        model, epochs = train_member(a, seed, k, data)
+        models.append(model)
+        total += epochs
+    acc = evaluate(models, xte, yte, a.tta_shift, black)
+    what = f"an ensemble of {a.members}, " if a.members > 1 else ""
+    print(f"test top-1 {100 * acc:.2f}% ({what}EMA, test-time flips{' and shifts' if a.tta_shift else ''}), wall {time.monotonic() - START:.0f} s,"
+          f" {total} epochs, seed {a.seed}, {a.threads} threads")
+
+
+def train_member(a, seed, k, data):
+    """Trains member k (of a.members; the only network when 1) from seed; returns its
+    averaged weights' model and the epochs it ran."""
+    xtr, ytr, xte, yte, black = data
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
     steps = len(xtr) // a.batch
 
     model = plain_net([w if w == "M" else int(w) for w in a.widths.split(",")], a.dropout)
@@ -225,19 +253,22 @@ def main():
             n += 1
         per_step = (time.monotonic() - t0) / n
         t1 = time.monotonic()
-        evaluate(ema.module, xte[:1024], yte[:1024], a.tta_shift, black)
-        test_time = (time.monotonic() - t1) * len(xte) / 1024
+        evaluate([ema.module], xte[:1024], yte[:1024], a.tta_shift, black)
+        test_time = (time.monotonic() - t1) * len(xte) / 1024 * a.members
         model.load_state_dict(saved[0]), opt.load_state_dict(saved[1])
         ema.load_state_dict(saved[2]), gen.set_state(saved[3]), torch.set_rng_state(saved[4])
-        left = a.budget - (time.monotonic() - START) - test_time
+        fitted = time.monotonic()
+        left = (a.budget - (fitted - START) - test_time) / (a.members - k)
         epochs = int(left // (steps * per_step))
-        print(f"budget {a.budget:.0f} s: {epochs} epochs of about {steps * per_step:.1f} s "
+        share = " (this member's share)" if a.members > 1 else ""
+        print(f"budget {a.budget:.0f} s: {epochs} epochs{share} of about {steps * per_step:.1f} s "
               f"(measured), {test_time:.1f} s for the test set", flush=True)
         if epochs < 1:
             raise SystemExit("the budget fits no epoch")
 
     warmup, step, e = steps, 0, 0
-    begin, deadline = time.monotonic(), START + a.budget - (test_time if not a.epochs else 0)
+    begin = time.monotonic()
+    deadline, margin = (fitted + left, 0.01 * left) if not a.epochs else (0, 0)
     while e < epochs:
         perm = torch.randperm(len(xtr), generator=gen)
         t0, losses = time.monotonic(), 0.0
@@ -250,7 +281,7 @@ def main():
               flush=True)
         if not a.epochs and e < epochs:  # cnn's refit: cut when behind, grow when ahead
             now = time.monotonic()
-            pace, left = (now - begin) / e, deadline - now - 0.01 * a.budget
+            pace, left = (now - begin) / e, deadline - now - margin
             fit = max(0, int(left // pace))
             grow = max(0, math.floor(left / pace - 0.25))
             new = e + fit if e + fit < epochs else max(epochs, e + grow)
@@ -258,9 +289,7 @@ def main():
                 print(f"{'behind' if new < epochs else 'ahead of'} the plan: {new} epochs "
                       f"instead of {epochs}", flush=True)
                 epochs = new
-    acc = evaluate(ema.module, xte, yte, a.tta_shift, black)
-    print(f"test top-1 {100 * acc:.2f}% (EMA, test-time flips{' and shifts' if a.tta_shift else ''}), wall {time.monotonic() - START:.0f} s,"
-          f" {epochs} epochs, seed {a.seed}, {a.threads} threads")
+    return ema.module, epochs
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ void cli_recipes_help(FILE *f);
 int cli_eval(int argc, char **argv);
 int cli_quantize(int argc, char **argv);
 void cli_quantize_help(FILE *f);
+int cli_ensemble(int argc, char **argv);
+void cli_ensemble_help(FILE *f);
 void cli_eval_help(FILE *f);
 int cli_predict(int argc, char **argv);
 void cli_predict_help(FILE *f);

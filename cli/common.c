@@ -324,7 +324,10 @@ int cli_checkpoint_val(const char *cmd, const char *path, const char *meta, cnn_
                 "out (--val 0), or cnn train did not write it\n", cmd, path);
         return 0;
     }
-    if (!cli_meta_count(cmd, path, meta, "train.seed", INT_MAX, &seed) ||
+    /* Drawn with the run's seed, or an ensemble's (cli.val_seed; older runs: train.seed). */
+    const char *seed_key = cli_meta_get(meta, "cli.val_seed", now, sizeof now) ? "cli.val_seed"
+                                                                               : "train.seed";
+    if (!cli_meta_count(cmd, path, meta, seed_key, INT_MAX, &seed) ||
         !cli_meta_count(cmd, path, meta, "cli.limit", INT_MAX, &limit))
         return 0;
     if (limit) cnn_dataset_truncate(train, limit);

@@ -55,8 +55,8 @@ int cli_load_task_data(const char *cmd, const char *spec, cnn_task task, const c
 int cli_val_count(const char *cmd, const char *spec, int n, int *out);
 
 /* The validation samples cnn train held out when it trained the checkpoint at path (meta: its
- * metadata, from cnn_net_load_meta), drawn again as the run drew them (from its train.seed,
- * cli.limit and cli.val) out of train, the model's whole training set as loaded: they move into
+ * metadata, from cnn_net_load_meta), drawn again as the run drew them (from its cli.val_seed,
+ * or train.seed before there was one, cli.limit and cli.val) out of train, the model's whole training set as loaded: they move into
  * *val and train keeps the rest. The draw is checked against the run's record (train.val: the
  * count and a hash of the labels). Prints the error and returns 0 (*val NULL) when the
  * checkpoint records no validation samples (trained with --val 0, or not by cnn train) or those

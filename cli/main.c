@@ -34,6 +34,8 @@ static const char USAGE[] =
     "                  takes the .onnx file as its model)\n"
     "  export NAME|FILE|CKPT --out M.onnx  a network as an ONNX model\n"
     "  quantize MODEL --out Q.ckpt  the model for 8-bit inference, both accuracies\n"
+    "  ensemble MODEL MODEL... --out E.ckpt  models as one, the mean of their scores,\n"
+    "                  with the test result of each and of the ensemble\n"
     "  layers [TYPE]   list the layer types, or document one (its keys and defaults)\n"
     "  version         print the version\n"
     "  help [COMMAND]  this text, or the help of a command (also: cnn COMMAND --help)\n"
@@ -114,6 +116,7 @@ static void help_import(FILE *f, const char *what) { cli_import_help(f); }
 static void help_serve(FILE *f, const char *what) { cli_serve_help(f); }
 static void help_export(FILE *f, const char *what) { cli_export_help(f); }
 static void help_quantize(FILE *f, const char *what) { cli_quantize_help(f); }
+static void help_ensemble(FILE *f, const char *what) { cli_ensemble_help(f); }
 
 static void help_models(FILE *f, const char *what) {
     cli_help(f, "cnn models", "Lists the zoo's models with one line about each.", NO_OPTS);
@@ -143,7 +146,7 @@ static const command COMMANDS[] = {
     {"models", cli_models, help_models},    {"summary", cli_summary, help_summary},
     {"def", cli_def, help_summary},         {"layers", cmd_layers, help_layers},
     {"import", cli_import, help_import},    {"export", cli_export, help_export},
-    {"quantize", cli_quantize, help_quantize},
+    {"quantize", cli_quantize, help_quantize}, {"ensemble", cli_ensemble, help_ensemble},
     {"version", cmd_version, help_version}, {"help", cmd_help, help_help},
 };
 

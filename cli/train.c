@@ -15,6 +15,7 @@
 #include "serve.h"
 #include "opts.h"
 
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -29,7 +30,7 @@ typedef struct train_opts {
     const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
     const char *out, *log, *plot, *resume, *best, *budget, *recipe;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
-    int sync_bn, bucket_kb, shard, serve, tta, tta_shift, micro_batch;
+    int sync_bn, bucket_kb, shard, serve, tta, tta_shift, micro_batch, ensemble;
     float lr, momentum, wd, gamma, min_lr, clip, smoothing, ema;
 } train_opts;
 
@@ -65,6 +66,7 @@ typedef struct train_opts {
         {"patience", OPT_INT, &(c)->patience, "E", "stop after E epochs without a better validation result (0: never) [0]", 0, 100000, 0}, \
         {"input", OPT_STRING, &(c)->input, "CxHxW", "image size for folders of images [3x32x32]", 0, 0, 0}, \
         {"seed", OPT_INT, &(c)->seed, "S", "random seed: same seed, same weights [1]", 0, 2147483647, 0}, \
+        {"ensemble", OPT_INT, &(c)->ensemble, "K", "train K networks one after another (seeds S, S + 1000000, ...; each for the epochs, or for its share of the time budget), write each to OUT.mk.ckpt with its log and plot, and to --out their ensemble: the mean of their scores (cnn ensemble) [1]", 1, 8, 0}, \
         {"micro-batch", OPT_INT, &(c)->micro_batch, "M", "cut each batch into micro-batches of M samples, each run whole by one thread, their gradients added in order (not with batch norm or dropout; M >= the batch: each layer split over the threads instead) [0: automatic, 32 for small networks without them]", 0, 65536, 0}, \
         {"threads", OPT_INT, &(c)->threads, "T", "threads, at most the processors this process may use (results do not depend on it) [all, at most 8]", 1, 1024, 0}, \
         {"out", OPT_STRING, &(c)->out, "FILE", "checkpoint written after every epoch [model.ckpt; with --resume the resumed file]", 0, 0, 0}, \
@@ -86,7 +88,7 @@ static const char *const FIXED[] = {"model", "loss", "batch", "opt", "lr", "mome
                                     "clip", "label-smoothing", "augment", "preprocess",
                                     "no-normalize", "val", "limit", "patience", "input",
                                     "seed", "sync-bn", "tta", "tta-shift", "ema", "recipe",
-                                    "micro-batch", NULL};
+                                    "micro-batch", "ensemble", NULL};
 
 static const char ABOUT[] =
     "Trains a network and evaluates it on the test set. A checkpoint is written after every\n"
@@ -255,6 +257,11 @@ typedef struct run {
     double budget;      /* --time-budget in seconds (0: none) */
     int epochs_told;    /* the epochs of the run as last printed */
     int quiet;          /* a rank other than 0: prints and writes nothing but errors */
+    int member, members; /* --ensemble: this run trains member `member` of `members` (else 0) */
+    int first;          /* an ensemble run resumed: the member it resumes (the ones before it
+                         * are done) */
+    int val_seed;       /* the seed the validation samples are drawn with: the run's, or for an
+                         * ensemble's members the ensemble's (cli.val_seed) */
 } run;
 
 static int check_outputs(run *r) {
@@ -374,7 +381,7 @@ static int load_sets(run *r) {
     char err[1024];
     if (!cli_val_count("train", c->val, whole_count(r->train), &n_val)) return 0;
     if (n_val > 0 &&
-        cnn_dataset_hold_out(r->train, n_val, (uint64_t)c->seed, &r->val, err, sizeof err)) {
+        cnn_dataset_hold_out(r->train, n_val, (uint64_t)r->val_seed, &r->val, err, sizeof err)) {
         fprintf(stderr, "cnn train: %s\n", err);
         return 0;
     }
@@ -389,8 +396,9 @@ static int make_meta(run *r) {
         snprintf(data, sizeof data, "%s", c->data);
     size_t size = strlen(c->model) + strlen(data) + 256;
     if (!(r->meta = malloc(size))) return 0;
-    snprintf(r->meta, size, "cli.model=%s\ncli.data=%s\ncli.input=%s\ncli.val=%s\ncli.limit=%d\n",
-             c->model, data, c->input ? c->input : "", c->val ? c->val : "", c->limit);
+    snprintf(r->meta, size, "cli.model=%s\ncli.data=%s\ncli.input=%s\ncli.val=%s\ncli.limit=%d\n"
+             "cli.val_seed=%d\n", c->model, data, c->input ? c->input : "", c->val ? c->val : "",
+             c->limit, r->val_seed);
     return 1;
 }
 
@@ -427,9 +435,17 @@ static int resume_settings(run *r, cli_opt *o, char store[][4096]) {
                 "--model %s fine-tunes it in a new run\n", c->resume, c->resume);
         return 0;
     }
-    /* The range of --limit and --seed, which wrote them. */
+    /* The range of --limit and --seed, which wrote them. The validation samples were drawn
+     * with the run's seed, or an ensemble's (before cli.val_seed: the run's). */
     ok = cli_meta_count("train", c->resume, meta, "cli.limit", INT_MAX, &c->limit) &&
          cli_meta_count("train", c->resume, meta, "train.seed", INT_MAX, &c->seed);
+    r->val_seed = c->seed;
+    if (ok && cli_meta_get(meta, "cli.val_seed", seed, sizeof seed))
+        ok = cli_meta_count("train", c->resume, meta, "cli.val_seed", INT_MAX, &r->val_seed);
+    /* A member of an ensemble run: the run goes on from it (cli.members, cli.member). */
+    if (ok && cli_meta_get(meta, "cli.members", seed, sizeof seed))
+        ok = cli_meta_count("train", c->resume, meta, "cli.members", 8, &c->ensemble) &&
+             cli_meta_count("train", c->resume, meta, "cli.member", c->ensemble - 1, &r->first);
     free(meta);
     if (!ok) return 0;
     c->model = store[0];
@@ -507,6 +523,9 @@ static void print_start(const run *r) {
            cnn_schedule_name(cfg->schedule),
            cfg->batch, cfg->epochs, (unsigned long long)cfg->seed, cnn_net_threads(net),
            cnn_net_threads(net) > 1 ? "s" : "", aug);
+    if (r->members)
+        printf("ensemble member %d of %d: seed %d, written to %s\n", r->member + 1, r->members,
+               r->c.seed, r->out);
     int step = cnn_trainer_steps_done(r->tr), epoch = cnn_trainer_epochs_done(r->tr);
     if (r->c.resume && step)
         printf("resuming from %s in epoch %d, after step %d\n", r->c.resume, epoch + 1, step);
@@ -515,9 +534,8 @@ static void print_start(const run *r) {
     fflush(stdout);
 }
 
-static int report_test(run *r) {
-    if (r->quiet) return 1;
-    cnn_net *net = cnn_trainer_net(r->tr);
+/* Prints net's result on the test set; 0 after printing the error. */
+static int test_result(run *r, cnn_net *net) {
     cnn_metrics m;
     if (cnn_evaluate_task(net, r->test, &m)) {
         fprintf(stderr, "cnn train: test: %s\n", cnn_net_last_error(net));
@@ -532,6 +550,19 @@ static int report_test(run *r) {
     else
         printf("test: %d samples, loss (%s) %.6f\n", m.n, cnn_loss_name(cnn_net_preprocess(net)->loss), m.loss);
     cnn_metrics_free(&m);
+    return 1;
+}
+
+/* The end of a complete run: the test result and the files; for an ensemble's member, the
+ * files only (the test set measures the ensemble). */
+static int report_end(run *r) {
+    if (r->quiet) return 1;
+    if (r->members) {
+        printf("member %d of %d: wrote %s, the log to %s and its plot to %s\n", r->member + 1,
+               r->members, r->out, r->log, r->plot);
+        return 1;
+    }
+    if (!test_result(r, cnn_trainer_net(r->tr))) return 0;
     if (r->plot_warned)
         printf("wrote the model to %s (the log or its plot could not be written: see the warning "
                "above; the checkpoint holds the log)\n", r->out);
@@ -563,7 +594,9 @@ static double parse_duration(const char *s) {
 }
 
 /* --time-budget: what is left of it after loading, less the test evaluation's share (timed on
- * a slice of the test set), goes to the trainer, which picks the epochs. */
+ * a slice of the test set), goes to the trainer, which picks the epochs. With --ensemble K,
+ * member k gets an equal share of what is left for it and the members after it, and the test
+ * evaluation is the ensemble's: K networks' passes. */
 static int fit_budget(run *r) {
     double budget = r->budget;
     if (r->c.resume) {
@@ -583,18 +616,19 @@ static int fit_budget(run *r) {
             return 0;
         }
         cnn_metrics_free(&m);
-        test = (now() - t0) * r->test->n / slice.n;
+        test = (now() - t0) * r->test->n / slice.n * (r->members ? r->members : 1);
     }
     double left = budget - (now() - r->started) - test;
+    if (r->members) left /= r->members - r->member;
     if (cnn_trainer_fit_budget(r->tr, left)) {
         fprintf(stderr, "cnn train: --time-budget %s: %s\n", r->c.budget,
                 cnn_trainer_last_error(r->tr));
         return 0;
     }
     if (!r->quiet)
-        printf("time budget %s: %d epochs of about %.1f s (measured), %.1f s for the test set\n",
-               r->c.budget, cnn_trainer_config(r->tr)->epochs, cnn_trainer_epoch_estimate(r->tr),
-               test);
+        printf("time budget %s: %s%d epochs of about %.1f s (measured), %.1f s for the test set\n",
+               r->c.budget, r->members ? "this member's share: " : "",
+               cnn_trainer_config(r->tr)->epochs, cnn_trainer_epoch_estimate(r->tr), test);
     return 1;
 }
 
@@ -619,19 +653,241 @@ static int train(run *r) {
         fprintf(stderr, "cnn train: %s\n", cnn_trainer_last_error(r->tr));
         return 1;
     }
-    if (!cnn_trainer_stopped(r->tr)) return report_test(r) ? 0 : 1;
+    if (!cnn_trainer_stopped(r->tr)) return report_end(r) ? 0 : 1;
     if (cnn_trainer_out_of_time(r->tr)) {
         cnn_train_progress p = cnn_trainer_last(r->tr);
         if (!r->quiet)
             printf("the time budget ended the run at epoch %d, step %d of %d (the host ran "
                    "slower than measured); wrote %s\n", p.epoch, p.step, p.steps, r->out);
-        return report_test(r) ? 0 : 1;
+        return report_end(r) ? 0 : 1;
     }
     if (r->quiet) return 130;
     cnn_train_progress p = cnn_trainer_last(r->tr);
     fprintf(stderr, "cnn train: stopped at epoch %d, step %d of %d; wrote %s\nresume with: "
             "cnn train --resume %s\n", p.epoch, p.step, p.steps, r->out, r->out);
+    if (r->members)
+        fprintf(stderr, "(member %d of an ensemble of %d: the resumed run goes on with the "
+                "members after it, then writes the ensemble)\n", r->member + 1, r->members);
     return 130;
+}
+
+/* One run, new or resumed, budgeted and trained: returns the exit code. */
+static int train_run(run *r, cli_opt *o, cnn_train_config cfg) {
+    int status = r->c.resume ? resume_run(r, o) : start_run(r, cfg);
+    if (!status && r->c.budget && !fit_budget(r)) status = 1;
+    if (!status) {
+        print_start(r);
+        status = train(r);
+    }
+    return status;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Ensembles: --ensemble K
+ * ------------------------------------------------------------------------------------------- */
+
+/* path with ".mk" before its extension: model.ckpt -> model.m1.ckpt (NULL: NULL). */
+static char *member_path(const char *path, int k, int *failed) {
+    if (!path) return NULL;
+    size_t len = strlen(path);
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    size_t stem = dot && (!slash || dot > slash) && dot != path && dot[-1] != '/'
+                      ? (size_t)(dot - path) : len;
+    char *s = malloc(len + 16);
+    if (!s) return *failed = 1, NULL;
+    snprintf(s, len + 16, "%.*s.m%d%s", (int)stem, path, k, path + stem);
+    return s;
+}
+
+/* The seed of member k: S + 1000000 k, within --seed's range (0 to 2^31 - 1). */
+static int member_seed(int seed, int k) {
+    return (int)(((long long)seed + 1000000LL * k) % 2147483648LL);
+}
+
+/* path without the ".mk" that member_path put before its extension (or at its end), or NULL
+ * when it has none. */
+static char *ensemble_path(const char *path, int k) {
+    char tag[16];
+    snprintf(tag, sizeof tag, ".m%d", k);
+    size_t t = strlen(tag);
+    const char *base = strrchr(path, '/'), *at = NULL;
+    base = base ? base + 1 : path;
+    for (const char *p = strstr(base, tag); p; p = strstr(p + 1, tag))
+        if (p > base && (p[t] == 0 || (p[t] == '.' && !strchr(p + t + 1, '.')))) at = p;
+    if (!at) return NULL;
+    size_t len = strlen(path);
+    char *s = malloc(len + 1);
+    if (s) snprintf(s, len + 1, "%.*s%s", (int)(at - path), path, at + t);
+    return s;
+}
+
+/* Member k's run: r's data and settings, its own seed, files (r's --out, --log, --plot and
+ * --best with .mk before the extension) and metadata (the run's cli.* lines and its place in
+ * the ensemble), its outputs checked; member r->first resumes r's checkpoint. paths holds
+ * what to free. */
+static int member_run(const run *r, int k, run *m, char *paths[5]) {
+    const train_opts *c = &r->c;
+    int failed = 0;
+    *m = *r;
+    m->net = NULL;
+    m->tr = NULL;
+    m->log = m->plot = NULL;
+    m->member = k;
+    m->members = c->ensemble;
+    m->c.seed = member_seed(r->val_seed, k);
+    m->c.resume = k == r->first ? c->resume : NULL;
+    m->c.out = paths[0] = member_path(r->out, k, &failed);
+    m->c.log = paths[1] = member_path(r->log, k, &failed);
+    m->c.plot = paths[2] = member_path(r->plot, k, &failed);
+    m->c.best = paths[3] = member_path(c->best, k, &failed);
+    size_t size = r->meta ? strlen(r->meta) + 64 : 0; /* none yet when only checking */
+    if (size && (m->meta = paths[4] = malloc(size)))
+        snprintf(m->meta, size, "%scli.members=%d\ncli.member=%d\n", r->meta, c->ensemble, k);
+    if (failed || (size && !m->meta)) return fprintf(stderr, "cnn train: out of memory\n"), 0;
+    return check_outputs(m);
+}
+
+static void free_member(run *m, char *paths[5]) {
+    cnn_trainer_free(m->tr);
+    free(m->log);
+    free(m->plot);
+    for (int i = 0; i < 5; i++) free(paths[i]);
+}
+
+/* Every member's files can be written, before the first step of the first; a resumed run's
+ * members before the one it resumes are there. */
+static int check_members(const run *r) {
+    int ok = 1, failed = 0;
+    for (int k = 0; k < r->c.ensemble && ok; k++) {
+        if (k < r->first) {
+            char *path = member_path(r->out, k, &failed);
+            ok = path && cnn_is_checkpoint(path);
+            if (!ok)
+                fprintf(stderr, "cnn train: %s: member %d of the ensemble is %s: the run resumes "
+                        "from member %d\n", path ? path : "?", k + 1,
+                        path ? "not there" : "out of memory", r->first + 1);
+            free(path);
+            continue;
+        }
+        run m;
+        char *paths[5] = {0};
+        ok = member_run(r, k, &m, paths);
+        free_member(&m, paths);
+    }
+    return ok;
+}
+
+/* A resumed member of an ensemble run: the ensemble's file is the member's without .mk (the
+ * other members are found beside it), and --out cannot move it. 0 after a message. */
+static int resume_ensemble(run *r, char **out) {
+    if (r->c.out) {
+        fprintf(stderr, "cnn train: --out: %s is member %d of an ensemble run, which resumes "
+                "into its own file and writes the ensemble beside it\n", r->c.resume,
+                r->first + 1);
+        return 0;
+    }
+    if (!(*out = ensemble_path(r->c.resume, r->first))) {
+        fprintf(stderr, "cnn train: --resume %s: member %d of an ensemble run, whose file name "
+                "no longer ends in .m%d before its extension: the other members are found by "
+                "their names\n", r->c.resume, r->first + 1, r->first);
+        return 0;
+    }
+    r->c.out = *out;
+    if (!r->quiet)
+        printf("resuming member %d of an ensemble of %d: the ensemble goes to %s\n",
+               r->first + 1, r->c.ensemble, *out);
+    return 1;
+}
+
+/* The ensemble's metadata: the run's cli.* lines, and the record of its validation samples
+ * (cnn eval --split val draws them again and checks them against it, as for one network). */
+static char *ensemble_meta(const run *r) {
+    size_t size = strlen(r->meta) + 64;
+    char *meta = malloc(size);
+    if (!meta) return NULL;
+    int n = snprintf(meta, size, "%s", r->meta);
+    if (r->val)
+        snprintf(meta + n, size - (size_t)n, "train.val=%d:%016" PRIx64 "\n",
+                 whole_count(r->val), cnn_dataset_hash(r->val));
+    return meta;
+}
+
+/* The members' ensemble: tested, and written to --out (by rank 0 alone under mpirun, the
+ * only one to hold the members of a resumed run). */
+static int finish_ensemble(run *r, cnn_net **nets, int n, int batch) {
+    char err[2048], *meta = NULL;
+    cnn_net *e = NULL;
+    if (r->quiet) return 0; /* rank 0 tests and writes it */
+    if (cnn_net_ensemble(nets, n, &e, err, sizeof err)) {
+        fprintf(stderr, "cnn train: %s\n", err);
+        return 1;
+    }
+    if (cnn_net_prepare(e, batch)) { /* to evaluate at the training batch, as the trainer does */
+        fprintf(stderr, "cnn train: the ensemble: %s\n", cnn_net_last_error(e));
+        cnn_net_free(e);
+        return 1;
+    }
+    int status = 1;
+    printf("the ensemble of %d (the mean of their scores):\n", n);
+    if (!test_result(r, e)) {
+        /* the error is printed */
+    } else if (!(meta = ensemble_meta(r))) {
+        fprintf(stderr, "cnn train: out of memory\n");
+    } else if (cnn_checkpoint_save(r->out, e, NULL, meta, err, sizeof err)) {
+        fprintf(stderr, "cnn train: %s\n", err);
+    } else {
+        printf("wrote the ensemble to %s (the members' checkpoints, logs and plots beside it, "
+               "with .m0 to .m%d)\n", r->out, n - 1);
+        status = 0;
+    }
+    free(meta);
+    cnn_net_free(e);
+    return status;
+}
+
+/* Member k's network from its file (a member before the one a resumed run resumes, or that
+ * one, which its trainer has just written with the weights it is tested with). */
+static int load_member(const run *r, int k, cnn_net **net) {
+    char err[2048];
+    int failed = 0;
+    char *path = member_path(r->out, k, &failed);
+    cnn_status st = path ? cnn_net_load(path, net, err, sizeof err) : CNN_STATUS_NO_MEMORY;
+    if (!st && r->c.threads) st = cnn_net_set_threads(*net, r->c.threads);
+    if (st) fprintf(stderr, "cnn train: %s\n", path ? err : "out of memory");
+    free(path);
+    return st ? 1 : 0;
+}
+
+/* --ensemble K: the members one after another, each a run of its own, then their ensemble;
+ * resumed from member `first`, the members before it are read from their files and the ones
+ * after it train as it did (its settings and epochs). Returns the exit code. */
+static int train_ensemble(run *r, cli_opt *o, cnn_train_config cfg) {
+    int n = r->c.ensemble, status = 0;
+    cnn_net *nets[8] = {0};
+    for (int k = 0; k < n && !status; k++) {
+        if (k < r->first) {
+            if (!r->quiet) status = load_member(r, k, &nets[k]);
+            continue;
+        }
+        run m;
+        char *paths[5] = {0};
+        if (!member_run(r, k, &m, paths)) {
+            status = 2;
+        } else {
+            cfg.seed = (uint64_t)m.c.seed;
+            status = train_run(&m, o, cfg);
+            if (!status && m.c.resume) {
+                cfg = *cnn_trainer_config(m.tr);
+                if (!r->quiet) status = load_member(r, k, &nets[k]);
+            } else {
+                nets[k] = m.net;
+            }
+        }
+        free_member(&m, paths);
+    }
+    if (!status) status = finish_ensemble(r, nets, n, cfg.batch);
+    for (int k = 0; k < n; k++) cnn_net_free(nets[k]);
+    return status;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -643,7 +899,7 @@ static train_opts train_defaults(void) {
     return (train_opts){.model = "lenet5", .data = "fashion-mnist", .opt = "adamw",
                         .schedule = "cosine", .augment = "hflip", .loss = "cross-entropy",
                         .epochs = 10, .batch = 64, .seed = 1, .momentum = 0.9f, .gamma = 0.1f,
-                        .bucket_kb = 1024, .serve = -1};
+                        .bucket_kb = 1024, .serve = -1, .ensemble = 1};
 }
 
 /* The text of a recipe's options that are not the library's own strings. */
@@ -714,6 +970,7 @@ static int apply_recipe(train_opts *c, cli_opt *o, recipe_text *t) {
     if (unset(o, "no-normalize")) c->no_normalize = !g->normalize;
     if (unset(o, "patience")) c->patience = g->patience;
     if (unset(o, "micro-batch")) c->micro_batch = g->micro_batch;
+    if (unset(o, "ensemble")) c->ensemble = rc.members;
     return 1;
 }
 
@@ -790,21 +1047,20 @@ int cli_train(int argc, char **argv) {
         return 2;
     }
     r.started = now();
+    r.val_seed = r.c.seed; /* a resumed run's: from its checkpoint */
     r.tty = cli_is_tty();
     if (!cli_dist_start(&r.comm)) return 1;
     r.quiet = r.comm && r.comm->rank != 0;
-    cnn_train_config cfg;
+    cnn_train_config cfg = cnn_train_defaults(); /* a resumed run's: its checkpoint's */
     if (r.c.resume ? !resume_settings(&r, o, store) : !new_config(&r.c, o, &cfg)) return 2;
-    if (!check_outputs(&r)) {
+    char *ensemble_out = NULL;
+    if ((r.c.resume && r.c.ensemble > 1 && !resume_ensemble(&r, &ensemble_out)) ||
+        !check_outputs(&r) || (r.c.ensemble > 1 && !check_members(&r))) {
         status = 2;
     } else if (load_sets(&r) && make_meta(&r)) {
-        status = r.c.resume ? resume_run(&r, o) : start_run(&r, cfg);
-        if (!status && r.c.budget && !fit_budget(&r)) status = 1;
-        if (!status) {
-            print_start(&r);
-            status = train(&r);
-        }
+        status = r.c.ensemble > 1 ? train_ensemble(&r, o, cfg) : train_run(&r, o, cfg);
     }
+    free(ensemble_out);
     cnn_trainer_free(r.tr);
     cnn_net_free(r.net);
     cnn_dataset_free(r.train);

@@ -156,6 +156,23 @@ int cnn_net_training(const cnn_net *net);
  * form (batch norm gone). */
 cnn_status cnn_net_fuse(const cnn_net *net, cnn_net **out, char *err, size_t errlen);
 
+/* An ensemble of n trained networks (2 to 8) as one network (*out, to free with
+ * cnn_net_free): every member's layers, member k's named "mk.NAME" (m0.conv1, m1.conv1, ...),
+ * reading one shared input (member 0's input layer, its name kept), and a mean layer named
+ * "ensemble", the output, averaging the members' outputs. For classifiers those are logits,
+ * so the ensemble's probabilities are the softmax of the members' mean logits. The members
+ * must each take one input, of one shape, give outputs of one shape and have the same
+ * preprocessing (task, loss, transforms, classes, test-time views), which the ensemble takes,
+ * with member 0's normalisation and thread count. A member that normalises otherwise (models
+ * trained apart hold out other validation samples, so their statistics differ) reads the
+ * input through a layer of its own, "mk.renorm": a 1x1 depthwise convolution mapping member
+ * 0's normalised values to its own (to rounding; (C, H, W) and (C, L) inputs). Weights and
+ * batch norm statistics are copied: the ensemble is a snapshot, the members are unchanged.
+ * It is an ordinary network: it saves, loads, exports to ONNX, evaluates and classifies as
+ * any other. err names the member and layer at fault. */
+cnn_status cnn_net_ensemble(cnn_net *const *members, int n, cnn_net **out, char *err,
+                            size_t errlen);
+
 /* Profiling: where a network's time goes, layer by layer (`cnn profile` prints it). While on,
  * every forward and backward call of each layer is timed, and so is the sharing of its work
  * between threads: a region is one loop split over the threads, and busy time is what all
@@ -1234,6 +1251,10 @@ typedef struct cnn_recipe {
     const char *data;  /* the data set it was measured on ("fashion-mnist") */
     double budget;     /* seconds of wall time, test evaluation included (0: cfg.epochs) */
     int val;           /* training samples held out for validation */
+    /* Networks trained one after another and put together (cnn_net_ensemble): member k with
+     * seed cfg.seed + 1000000 k, each for cfg.epochs or an equal share of the budget; 1: one
+     * network. */
+    int members;
     cnn_train_config cfg;
 } cnn_recipe;
 

@@ -5,7 +5,7 @@
  * without --out, an existing model.ckpt, --force), the data set's absolute path, outputs
  * checked before training and a plot that fails during it, a zoo definition with another
  * input, refused settings, --val, --limit, --patience, --best, Ctrl-C and resuming, label
- * smoothing, predict's output forms, segmentation and regression folders.
+ * smoothing, predict's output forms, segmentation and regression folders, --ensemble.
  *
  * Data are tiny and synthetic (IDX images of a bar whose row is the class, 8x8 PNGs whose
  * brightness is the class, 16x16 PNGs of a bright rectangle and its mask), written to a
@@ -776,6 +776,82 @@ static int set_up(const char *argv0) {
     return 1;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * 16. --ensemble: each member the run its seed gives alone, their ensemble tested and written,
+ *     the members' files checked before training, the budget shared
+ * ------------------------------------------------------------------------------------------- */
+
+static void test_ensemble(void) {
+    printf("--ensemble\n");
+    expect(0, "ensemble member 2 of 2: seed 1000004, written to ens.m1.ckpt",
+           "wrote the ensemble to ens.ckpt",
+           LIN " --epochs 2 --seed 4 --val 0 --ensemble 2 --out ens.ckpt");
+    double top1 = number_after(out, "top-1 ", 1);
+    T_CHECK(strstr(out, "the ensemble of 2") && count_lines(out, "test:") == 1 && top1 > 0,
+            "one test result, the ensemble's:\n%s", out);
+    T_CHECK(exists("ens.ckpt") && exists("ens.m0.ckpt") && exists("ens.m1.ckpt") &&
+                exists("ens.m0.csv") && exists("ens.m1.png") && !exists("ens.csv"),
+            "the ensemble and each member's checkpoint, log and plot");
+    expect(0, "top-1", NULL, "eval ens.ckpt");
+    T_CHECK(number_after(out, "top-1 ", 0) == top1, "cnn eval ens.ckpt gives %.2f%% too", top1);
+    expect(0, NULL, NULL, "def ens.ckpt");
+    T_CHECK(strstr(out, "ensemble = mean(m0.d, m1.d)") != NULL, "the definition:\n%s", out);
+    /* Without validation samples, member k is the run of seed S + 1000000 k alone. */
+    expect(0, NULL, NULL, LIN " --epochs 2 --seed 1000004 --val 0 --out solo.ckpt");
+    t_same_checkpoints(dir, "ens.m1.ckpt", "solo.ckpt", "member 2 and a run of its seed alone");
+    expect(0, NULL, NULL, LIN " --epochs 2 --seed 4 --val 0 --out solo0.ckpt");
+    t_same_checkpoints(dir, "ens.m0.ckpt", "solo0.ckpt", "member 1 and a run of its seed alone");
+
+    /* With them, every member holds out the same samples (drawn by seed S): the ensemble and
+     * each member evaluate on them, and a member resumes on its own training samples. */
+    static char trained[sizeof out];
+    expect(0, "wrote the ensemble to ensv.ckpt", NULL,
+           LIN " --epochs 1 --seed 4 --val 60 --ensemble 2 --out ensv.ckpt");
+    snprintf(trained, sizeof trained, "%s", out);
+    expect(0, "60 validation samples", NULL, "eval ensv.ckpt --split val");
+    check_eval_val("ensv.m1.ckpt", trained, "60 validation samples"); /* its last epoch's */
+    expect(2, "ensv.ckpt exists", NULL, "train --resume ensv.m1.ckpt --epochs 2");
+    expect(0, "resuming from ensv.m1.ckpt", "the ensemble of 2",
+           "train --resume ensv.m1.ckpt --epochs 2 --force");
+
+    /* The members' files are checked before training, like --out. */
+    char path[4200];
+    path_of(path, sizeof path, "ens.ckpt");
+    remove(path);
+    expect(2, "ens.m0.ckpt exists", "--force", LIN " --epochs 1 --ensemble 2 --out ens.ckpt");
+    T_CHECK(!strstr(out, "epoch "), "existing members' files: refused before training:\n%s", out);
+    expect(2, "--ensemble cannot change when resuming", NULL,
+           "train --resume ens.m1.ckpt --ensemble 2");
+    expect(0, "resuming from ens.m1.ckpt", NULL, "train --resume ens.m1.ckpt --epochs 3");
+    expect(2, "--ensemble", NULL, LIN " --epochs 1 --ensemble 9 --out e9.ckpt");
+
+    /* Ctrl-C in member 2, then --resume of that member: it goes on to the ensemble, which is
+     * the uninterrupted run's. */
+    expect(0, "wrote the ensemble to fullE.ckpt", NULL, SLOW " --ensemble 2 --out fullE.ckpt");
+    job j;
+    job_start(&j, SLOW " --ensemble 2 --out cutE.ckpt");
+    int seen = job_read(&j, "ensemble member 2 of 2") && job_read(&j, "epoch 1/2 [");
+    job_signal(&j, SIGINT);
+    int code = job_finish(&j);
+    T_CHECK(seen && code == 130 && strstr(out, "resume with: cnn train --resume cutE.m1.ckpt") &&
+                strstr(out, "member 2 of an ensemble of 2") && !exists("cutE.ckpt"),
+            "Ctrl-C in member 2: exit %d\n%s", code, out);
+    expect(2, "--out", "member 2 of an ensemble", "train --resume cutE.m1.ckpt --out x.ckpt");
+    expect(0, "resuming member 2 of an ensemble of 2: the ensemble goes to cutE.ckpt",
+           "wrote the ensemble to cutE.ckpt", "train --resume cutE.m1.ckpt");
+    t_same_checkpoints(dir, "fullE.m1.ckpt", "cutE.m1.ckpt", "member 2 interrupted and resumed");
+    t_same_checkpoints(dir, "fullE.ckpt", "cutE.ckpt", "the ensemble of an interrupted run");
+    path_of(path, sizeof path, "cutE.m0.ckpt");
+    remove(path);
+    expect(2, "member 1 of the ensemble is not there", NULL, "train --resume cutE.m1.ckpt --force");
+
+    /* A time budget: each member its share, the test pass the ensemble's. */
+    expect(0, "this member's share", "the ensemble of 3",
+           LIN " --time-budget 3s --ensemble 3 --threads 1 --out tb.ckpt");
+    T_CHECK(count_lines(out, "time budget 3s: this member's share") == 3,
+            "each of the 3 members fits its share:\n%s", out);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     struct timespec t0, t1;
@@ -799,6 +875,7 @@ int main(int argc, char **argv) {
     test_predict();
     test_segmentation();
     test_regression();
+    test_ensemble();
 
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -112,6 +112,9 @@ static const layer_case cases[] = {
     {"input x - shape=2x4x6; relu r x; max_pool2d p x kernel=2; upsample u p scale=2; "
      "add l r,u", 0, 2},
     {"input x - shape=2x3x3; sigmoid s x; add l s,s", 0, 2},
+    {"input a - shape=2x3x3; input b - shape=2x3x3; mean l a,b", 0, 2},
+    {"input x - shape=2x3x4; relu a x; tanh b x; sigmoid c x; mean l a,b,c", 0, 2},
+    {"input x - shape=2x3x3; sigmoid s x; mean l s,x,s", 0, 2},
     {"input x - shape=2x3x4; upsample l - scale=2", 0, 2},
     {"input x - shape=2x3x2; upsample l - scale=2x3", 0, 2},
     {"input x - shape=2x6; upsample l - scale=3", 0, 2},

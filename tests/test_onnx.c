@@ -193,7 +193,7 @@ static void layers_round_trip(void) {
         " flatten f -; dropout d - p=0.25; dense o - out=5; softmax sm -",
         "input x - shape=4x21; conv1d a - out=6 kernel=3 padding=causal dilation=2; tanh t -;"
         " conv1d b - out=6 kernel=4 padding=same groups=3 bias=0; batchnorm n - eps=1e-3 momentum=0.2;"
-        " add r a,n; global_max_pool g -; dense o - out=3",
+        " add r a,n; mean v r,a,n; global_max_pool g -; dense o - out=3",
         "input x - shape=2x8x8; conv2d a - out=4 kernel=3 padding=same; max_pool2d p - kernel=2;"
         " conv2d b - out=4 kernel=1; max_unpool2d u b,p; concat k u,a; adaptive_max_pool2d m - out=1;"
         " global_avg_pool g -; dense o - out=2",

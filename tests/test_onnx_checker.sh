@@ -129,6 +129,7 @@ sg = sigmoid
 am = adaptive_max_pool2d out=4
 aa = adaptive_avg_pool2d(s) out=4
 m = add(am, aa)
+mn = mean(m, am, aa)                                   # an ensemble's average: Mean
 t = tanh
 sm = softmax
 g = global_avg_pool

@@ -491,6 +491,8 @@ uint64_t cnn_seed_mix(uint64_t a, uint64_t b);
  * from the metadata of a checkpoint written before the section existed (its mean=, std= and
  * classes= lines; bytes NULL). Errors go to the network's message. */
 unsigned char *cnn_prep_encode(const cnn_net *net, size_t *size);
+/* The same bytes for a preprocessing given as the public struct (compare two for equality). */
+unsigned char *cnn_prep_bytes(const cnn_preprocess *p, size_t *size);
 cnn_status cnn_prep_decode(cnn_net *net, const unsigned char *bytes, size_t size,
                            const char *meta);
 /* Applies p to n samples x of shape in: blur, Sobel, normalisation (scratch: 2 samples'

@@ -1,16 +1,21 @@
 /*
- * add.c - element-wise sum of 2 to 8 inputs of the same shape, as residual connections use.
+ * add.c - element-wise sum (add) and mean (mean) of 2 to 8 inputs of the same shape: the sum
+ * as residual connections use, the mean as an ensemble's output (cnn_net_ensemble).
  *
- *   x_0 .. x_{K-1} all (N, S) with S the sample shape:  y = x_0 + x_1 + ... + x_{K-1}   y (N, S)
- *   dx_k += dy for every k
+ *   x_0 .. x_{K-1} all (N, S) with S the sample shape:
+ *   add:   y = x_0 + x_1 + ... + x_{K-1}             dx_k += dy
+ *   mean:  y = (x_0 + x_1 + ... + x_{K-1}) / K       dx_k += dy / K
  *
- * The sum runs left to right, as PyTorch's a + b + c. An input may be given twice ("add x,x"):
- * its gradient then receives dy twice. act=relu applies max(y, 0) to the sum (NaN kept), as a
- * relu layer after it would (cnn_net_fuse sets it); the backward then passes dy where y > 0.
+ * The sum runs left to right, as PyTorch's a + b + c (and torch.stack(...).mean(0) sums, then
+ * divides). An input may be given twice ("add x,x"): its gradient then receives dy twice.
+ * add's act=relu applies max(y, 0) to the sum (NaN kept), as a relu layer after it would
+ * (cnn_net_fuse sets it); the backward then passes dy where y > 0.
  */
 #include "act_fused.h"
 
 #include <string.h>
+
+extern const cnn_layer_type cnn_layer_mean;
 
 typedef struct add_params {
     int act;
@@ -36,7 +41,8 @@ static cnn_status add_setup(cnn_net *net, cnn_node *n) {
         if (!same_shape(&a->shape, &b->shape)) {
             char sa[64], sb[64];
             return cnn_node_error(net, n, CNN_STATUS_SHAPE,
-                                  "cannot add '%s' %s and '%s' %s: the shapes differ", a->name,
+                                  "cannot %s '%s' %s and '%s' %s: the shapes differ",
+                                  n->type == &cnn_layer_mean ? "average" : "add", a->name,
                                   cnn_shape_str(&a->shape, sa, sizeof sa), b->name,
                                   cnn_shape_str(&b->shape, sb, sizeof sb));
         }
@@ -152,4 +158,73 @@ const cnn_layer_type cnn_layer_add = {
     .saved_bytes = add_saved_bytes,
     .writes_fresh = 1,
     .fold = add_fold,
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * mean
+ * ------------------------------------------------------------------------------------------- */
+
+static const cnn_field mean_fields[] = {{0}};
+
+/* Elements [begin, end) of the mean's forward pass: the sum left to right, divided by K. */
+static void mean_forward_range(void *arg, long begin, long end, int worker) {
+    const cnn_node *n = arg;
+    int K = n->n_in;
+    float k = (float)K, *y = n->y;
+    const float *x[CNN_MAX_INPUTS];
+    for (int i = 0; i < K; i++) x[i] = n->in[i]->y;
+    for (ptrdiff_t i = begin; i < end; i++) {
+        float s = x[0][i];
+        for (int j = 1; j < K; j++) s += x[j][i];
+        y[i] = s / k;
+    }
+}
+
+static void mean_forward(cnn_node *n, const cnn_ctx *c) {
+    cnn_parallel_for(c->workers, c->threads, (long)((size_t)c->batch * cnn_node_numel(n)),
+                     mean_forward_range, n);
+}
+
+typedef struct mean_job {
+    const float *dy;
+    float *d;
+    int fresh;
+    float k; /* the inputs */
+} mean_job;
+
+/* Elements [begin, end) of one input's gradient: d = dy / K, or d += dy / K. */
+static void mean_backward_range(void *arg, long begin, long end, int worker) {
+    const mean_job *j = arg;
+    const float *restrict dy = j->dy;
+    float *restrict d = j->d;
+    float k = j->k;
+    if (j->fresh) {
+#pragma omp simd
+        for (ptrdiff_t i = begin; i < end; i++) d[i] = dy[i] / k;
+    } else {
+#pragma omp simd
+        for (ptrdiff_t i = begin; i < end; i++) d[i] += dy[i] / k;
+    }
+}
+
+static void mean_backward(cnn_node *n, const cnn_ctx *c) {
+    ptrdiff_t total = (ptrdiff_t)((size_t)c->batch * cnn_node_numel(n));
+    /* One input after another, as add's: an input given twice is written, then added to. */
+    for (int k = 0; k < n->n_in; k++) {
+        mean_job j = {n->dy, n->in[k]->dy, c->fresh >> k & 1, (float)n->n_in};
+        cnn_parallel_for(c->workers, c->threads, total, mean_backward_range, &j);
+    }
+}
+
+const cnn_layer_type cnn_layer_mean = {
+    .name = "mean",
+    .doc = "Element-wise mean of 2 to 8 inputs of the same shape (an ensemble's scores: "
+           "cnn_net_ensemble); ONNX's Mean.",
+    .fields = mean_fields,
+    .min_inputs = 2,
+    .max_inputs = CNN_MAX_INPUTS,
+    .setup = add_setup,
+    .forward = mean_forward,
+    .backward = mean_backward,
+    .writes_fresh = 1,
 };

@@ -362,6 +362,7 @@ static int export_simple(exporter *ex, const layer_ctx *l) {
         {"tanh", "Tanh", NULL, NULL},         {"leaky_relu", "LeakyRelu", "slope", "alpha"},
         {"elu", "Elu", "alpha", "alpha"},     {"softmax", "Softmax", NULL, NULL},
         {"flatten", "Flatten", NULL, NULL},   {"concat", "Concat", NULL, NULL},
+        {"mean", "Mean", NULL, NULL},
     };
     for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
         if (strcmp(map[k].type, l->type) != 0) continue;
@@ -534,6 +535,7 @@ static const struct {
     {"sigmoid", export_simple},        {"tanh", export_simple},
     {"softmax", export_simple},        {"flatten", export_simple},
     {"concat", export_simple},         {"add", export_add},
+    {"mean", export_simple},
     {"dropout", export_dropout},       {"max_pool2d", export_pool},
     {"avg_pool2d", export_pool},       {"l2_pool2d", export_pool},
     {"global_avg_pool", export_global}, {"global_max_pool", export_global},

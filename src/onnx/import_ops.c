@@ -552,8 +552,9 @@ static cnn_status join(importer *im, const onnx_node *n, const char *type) {
             cnn_status st = imp_input(im, n, k, &v);
             if (st) return st;
             if (v->kind == VALUE_CONST)
-                return FAIL("input '%s' is a constant: cnn adds and concatenates activations "
-                            "only (a constant bias is folded only into the MatMul before it)",
+                return FAIL("input '%s' is a constant: cnn adds, averages and concatenates "
+                            "activations only (a constant bias is folded only into the MatMul "
+                            "before it)",
                             v->name);
             if ((st = imp_input_layer(im, n, k, &xs[m++]))) return st;
         }
@@ -568,6 +569,13 @@ static cnn_status join(importer *im, const onnx_node *n, const char *type) {
 }
 
 static cnn_status op_add(importer *im, const onnx_node *n, int i) { return join(im, n, "add"); }
+
+/* Mean of up to 8 activations in one layer (a mean of means would weigh them unevenly). */
+static cnn_status op_mean(importer *im, const onnx_node *n, int i) {
+    if (n->n_inputs > CNN_MAX_INPUTS)
+        return FAIL("a mean of %d inputs; cnn averages at most %d", n->n_inputs, CNN_MAX_INPUTS);
+    return join(im, n, "mean");
+}
 
 /* Concat of activations along the channels, or of int64 constants (shape computations). */
 static cnn_status op_concat(importer *im, const onnx_node *n, int i) {
@@ -806,6 +814,7 @@ static const struct {
     {"MatMul", op_matmul},
     {"MaxPool", op_max_pool},
     {"MaxUnpool", op_max_unpool},
+    {"Mean", op_mean},
     {"Pad", op_pad},
     {"Relu", op_relu},
     {"Reshape", op_reshape},

@@ -251,7 +251,10 @@ static void put_f32(buf *b, float x) {
 }
 
 unsigned char *cnn_prep_encode(const cnn_net *net, size_t *size) {
-    const cnn_preprocess *p = cnn_net_preprocess(net);
+    return cnn_prep_bytes(cnn_net_preprocess(net), size);
+}
+
+unsigned char *cnn_prep_bytes(const cnn_preprocess *p, size_t *size) {
     buf b = {0};
     put_u32(&b, (uint32_t)p->task);
     put_u32(&b, (uint32_t)p->loss);

@@ -10,7 +10,7 @@
 typedef struct recipe_entry {
     const char *name, *doc, *model, *data;
     double budget;
-    int val;
+    int val, members;
     void (*set)(cnn_train_config *c); /* the recipe's changes to the defaults */
 } recipe_entry;
 
@@ -48,12 +48,12 @@ static const recipe_entry RECIPES[] = {
      "Fashion-MNIST in ten minutes of 2 cores: the zoo's fashion_fast (a VGG-style stack of "
      "24-24-M-48-48-M-96-96-M), one-cycle AdamW, label smoothing, flips, an average of the "
      "weights, test-time flips",
-     "fashion_fast", "fashion-mnist", 600.0, 0, fast_fashion},
+     "fashion_fast", "fashion-mnist", 600.0, 0, 1, fast_fashion},
     {"fashion-60m",
      "Fashion-MNIST in an hour of 2 cores: the zoo's fashion_wide (40-40-M-80-80-M-160-160-M), "
      "the ten-minute recipe's training with shifts of up to 2 pixels, random erasing and twice "
      "the weight decay, test-time views shifted by a pixel beside the flips",
-     "fashion_wide", "fashion-mnist", 3600.0, 0, hour_fashion},
+     "fashion_wide", "fashion-mnist", 3600.0, 0, 1, hour_fashion},
 };
 
 int cnn_recipe_count(void) { return (int)(sizeof RECIPES / sizeof RECIPES[0]); }
@@ -68,7 +68,8 @@ cnn_status cnn_recipe_get(int index, cnn_recipe *out) {
     if (index < 0 || index >= cnn_recipe_count() || !out) return CNN_STATUS_INVALID_ARGUMENT;
     const recipe_entry *e = &RECIPES[index];
     *out = (cnn_recipe){.name = e->name, .doc = e->doc, .model = e->model, .data = e->data,
-                        .budget = e->budget, .val = e->val, .cfg = cnn_train_defaults()};
+                        .budget = e->budget, .val = e->val, .members = e->members,
+                        .cfg = cnn_train_defaults()};
     e->set(&out->cfg);
     return CNN_STATUS_OK;
 }

@@ -557,6 +557,12 @@ def define_layer_cases():
           lambda: multi(lambda a, b: a + b), batch=3)
     layer("add_skip_tanh", X + "2x3x3; tanh r x; add l x,r", [(2, 3, 3)],
           lambda: multi(lambda x: x + torch.tanh(x)))
+    # mean: torch.stack(...).mean(0), as an ensemble of networks averages their scores
+    layer("mean_three", "input a - shape=2x3x3; input b - shape=2x3x3; input c - shape=2x3x3; "
+          "mean l a,b,c", [(2, 3, 3), (2, 3, 3), (2, 3, 3)],
+          lambda: multi(lambda a, b, c: torch.stack([a, b, c]).mean(0)))
+    layer("mean_flat", "input a - shape=5; input b - shape=5; mean l a,b", [(5,), (5,)],
+          lambda: multi(lambda a, b: torch.stack([a, b]).mean(0)), batch=3)
     layer("concat_2d", "input a - shape=2x3x3; input b - shape=3x3x3; concat l a,b",
           [(2, 3, 3), (3, 3, 3)], lambda: multi(lambda a, b: torch.cat([a, b], 1)))
     layer("concat_1d_three", "input a - shape=2x5; input b - shape=1x5; input c - shape=2x5; "
