@@ -32,13 +32,6 @@ static cnn_status fail(char *err, size_t errlen, cnn_status st, const char *fmt,
     return st;
 }
 
-static int same_shape(const cnn_shape *a, const cnn_shape *b) {
-    if (a->rank != b->rank) return 0;
-    for (int d = 0; d < a->rank; d++)
-        if (a->dim[d] != b->dim[d]) return 0;
-    return 1;
-}
-
 /* Whether two networks' preprocessing is the same but for the normalisation (compared as the
  * bytes a checkpoint stores, so that every field counts). */
 static int same_but_normalisation(const cnn_net *a, const cnn_net *b, cnn_status *st) {
@@ -89,8 +82,8 @@ static cnn_status check_members(cnn_net *const *m, int n, char *err, size_t errl
     for (int k = 1; k < n; k++) {
         const cnn_node *in = m[k]->nodes[m[k]->inputs[0]], *out = m[k]->nodes[m[k]->output];
         char a[64], b[64];
-        int input = !same_shape(&in->shape, &in0->shape);
-        if (input || !same_shape(&out->shape, &out0->shape))
+        int input = !cnn_shape_same(&in->shape, &in0->shape);
+        if (input || !cnn_shape_same(&out->shape, &out0->shape))
             return fail(err, errlen, CNN_STATUS_SHAPE, "member %d's %s is %s where member 0's is %s",
                         k, input ? "input" : "output",
                         cnn_shape_str(input ? &in->shape : &out->shape, a, sizeof a),

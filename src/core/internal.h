@@ -530,6 +530,9 @@ cnn_status cnn_node_error(cnn_net *net, const cnn_node *n, cnn_status status, co
 cnn_status cnn_set_error(char *err, size_t errlen, cnn_status status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Whether two shapes are the same: rank and every size. */
+int cnn_shape_same(const cnn_shape *a, const cnn_shape *b);
+
 /* The number of elements of one sample of the node's output. */
 static inline size_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel(&n->shape); }
 

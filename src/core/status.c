@@ -114,6 +114,13 @@ size_t cnn_shape_numel(const cnn_shape *shape) {
     return n;
 }
 
+int cnn_shape_same(const cnn_shape *a, const cnn_shape *b) {
+    if (a->rank != b->rank) return 0;
+    for (int d = 0; d < a->rank; d++)
+        if (a->dim[d] != b->dim[d]) return 0;
+    return 1;
+}
+
 char *cnn_shape_str(const cnn_shape *shape, char *buf, size_t size) {
     if (!size) return buf;
     buf[0] = 0;

@@ -27,18 +27,11 @@ static const cnn_field add_fields[] = {
     {0},
 };
 
-static int same_shape(const cnn_shape *a, const cnn_shape *b) {
-    if (a->rank != b->rank) return 0;
-    for (int d = 0; d < a->rank; d++)
-        if (a->dim[d] != b->dim[d]) return 0;
-    return 1;
-}
-
 static cnn_status add_setup(cnn_net *net, cnn_node *n) {
     const cnn_node *a = n->in[0];
     for (int k = 1; k < n->n_in; k++) {
         const cnn_node *b = n->in[k];
-        if (!same_shape(&a->shape, &b->shape)) {
+        if (!cnn_shape_same(&a->shape, &b->shape)) {
             char sa[64], sb[64];
             return cnn_node_error(net, n, CNN_STATUS_SHAPE,
                                   "cannot %s '%s' %s and '%s' %s: the shapes differ",
