@@ -88,10 +88,12 @@ static void add_forward(cnn_node *n, const cnn_ctx *c) {
                      add_forward_range, n);
 }
 
+/* One input's gradient pass: add's and mean's (k, the mean's inputs; add ignores it). */
 typedef struct add_job {
     const float *dy;
     float *d;
     int fresh;
+    float k;
 } add_job;
 
 /* Elements [begin, end) of one input's gradient: d = dy, or d += dy. */
@@ -122,7 +124,7 @@ static void add_backward(cnn_node *n, const cnn_ctx *c) {
     /* One input after another (a barrier between them), so that an input given twice is
      * written at its first place (fresh) and added to at the second. */
     for (int k = 0; k < K; k++) {
-        add_job j = {dy, dx[k], c->fresh >> k & 1};
+        add_job j = {dy, dx[k], c->fresh >> k & 1, 1.0f};
         cnn_parallel_for(c->workers, c->threads, total, add_backward_range, &j);
     }
 }
@@ -178,16 +180,9 @@ static void mean_forward(cnn_node *n, const cnn_ctx *c) {
                      mean_forward_range, n);
 }
 
-typedef struct mean_job {
-    const float *dy;
-    float *d;
-    int fresh;
-    float k; /* the inputs */
-} mean_job;
-
 /* Elements [begin, end) of one input's gradient: d = dy / K, or d += dy / K. */
 static void mean_backward_range(void *arg, long begin, long end, int worker) {
-    const mean_job *j = arg;
+    const add_job *j = arg;
     const float *restrict dy = j->dy;
     float *restrict d = j->d;
     float k = j->k;
@@ -204,7 +199,7 @@ static void mean_backward(cnn_node *n, const cnn_ctx *c) {
     ptrdiff_t total = (ptrdiff_t)((size_t)c->batch * cnn_node_numel(n));
     /* One input after another, as add's: an input given twice is written, then added to. */
     for (int k = 0; k < n->n_in; k++) {
-        mean_job j = {n->dy, n->in[k]->dy, c->fresh >> k & 1, (float)n->n_in};
+        add_job j = {n->dy, n->in[k]->dy, c->fresh >> k & 1, (float)n->n_in};
         cnn_parallel_for(c->workers, c->threads, total, mean_backward_range, &j);
     }
 }
