@@ -44,6 +44,9 @@ torch_args="$torch_args --dropout $dropout --augment $(opt augment) --threads 2"
 torch_args="$torch_args --tta-shift ${tta_shift:-0}"
 members=$(opt ensemble)
 torch_args="$torch_args --members ${members:-1}"
+mixup=$(opt mixup)
+cutmix=$(opt cutmix)
+torch_args="$torch_args --mixup ${mixup:-0} --cutmix ${cutmix:-0}"
 
 steal() { awk '/^cpu / {print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 share() { # steal share between two `steal` readings

@@ -30,6 +30,7 @@ together: the mean of their logits, each image's views averaged as above.
         [--epochs N]  (N: no budget, N epochs)  [--batch 128] [--lr 0.003] [--wd 0.05]
         [--widths 24,24,M,48,48,M,96,96,M]  (32,32,M,64,64,M,128,128,M: vgg_small)
         [--dropout 0]  (0.5: vgg_small)  [--augment hflip]  [--tta-shift 0]  [--members 1]
+        [--mixup 0] [--cutmix 0]  (cnn's --mixup and --cutmix)
 
 PyTorch is a reference here, never a dependency of cnn.
 """
@@ -135,6 +136,37 @@ def augment(x, gen, hflip, m, erase):
     return x
 
 
+def mix(x, y, rng, mixup, cutmix):
+    """cnn's cnn_mix_batch: samples 2j and 2j+1 are a pair, l ~ Beta(a, a) per pair; mixup
+    blends them (x = l a + (1 - l) b), CutMix swaps a rectangle with sides sqrt(1 - l) times
+    the image's, its centre uniform, clipped (l then the share left); with both, either with
+    equal odds. Returns the images, each sample's partner label and its own share (the draws
+    are numpy's, not cnn's: the same distributions, not the same numbers)."""
+    x, n = x.clone(), len(x) // 2 * 2
+    yb, lam = y.clone(), torch.ones(len(x))
+    yb[0:n:2], yb[1:n:2] = y[1:n:2], y[0:n:2]
+    H, W = x.shape[-2:]
+    for a in range(0, n, 2):
+        cut = cutmix > 0 and (mixup == 0 or rng.random() < 0.5)
+        alpha = cutmix if cut else mixup
+        share = float(rng.beta(alpha, alpha))
+        if cut:
+            side = math.sqrt(1 - share)
+            ch, cw = int(side * H), int(side * W)
+            cy, cx = int(rng.integers(H)), int(rng.integers(W))
+            y0, y1 = min(max(cy - ch // 2, 0), H), min(max(cy - ch // 2 + ch, 0), H)
+            x0, x1 = min(max(cx - cw // 2, 0), W), min(max(cx - cw // 2 + cw, 0), W)
+            box = x[a, :, y0:y1, x0:x1].clone()
+            x[a, :, y0:y1, x0:x1] = x[a + 1, :, y0:y1, x0:x1]
+            x[a + 1, :, y0:y1, x0:x1] = box
+            share = 1 - (y1 - y0) * (x1 - x0) / (H * W)
+        else:
+            xa, xb = x[a].clone(), x[a + 1].clone()
+            x[a], x[a + 1] = share * xa + (1 - share) * xb, share * xb + (1 - share) * xa
+        lam[a] = lam[a + 1] = share
+    return x, yb, lam
+
+
 def lr_at(step, base, warmup, total):
     if step < warmup:
         return base * (step + 1) / warmup
@@ -189,6 +221,8 @@ def main():
                     help="hflip[=P][,translate=FRAC][,crop=PAD][,erase[=P]]")
     ap.add_argument("--tta-shift", type=int, default=0,
                     help="test-time views shifted by this many pixels too (cnn's --tta-shift)")
+    ap.add_argument("--mixup", type=float, default=0.0, help="mixup's Beta parameter (0: off)")
+    ap.add_argument("--cutmix", type=float, default=0.0, help="CutMix's Beta parameter (0: off)")
     ap.add_argument("--members", type=int, default=1,
                     help="an ensemble of this many networks (cnn's --ensemble)")
     a = ap.parse_args()
@@ -222,6 +256,7 @@ def train_member(a, seed, k, data):
     xtr, ytr, xte, yte, black = data
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    mixer = np.random.default_rng(seed)  # mixup and CutMix's draws
     steps = len(xtr) // a.batch
 
     model = plain_net([w if w == "M" else int(w) for w in a.widths.split(",")], a.dropout)
@@ -234,7 +269,15 @@ def train_member(a, seed, k, data):
         model.train()
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = F.cross_entropy(model(augment(xb, gen, hflip, shift, erase)), yb, label_smoothing=0.1)
+        xb = augment(xb, gen, hflip, shift, erase)
+        if a.mixup > 0 or a.cutmix > 0:  # each sample's two labels, weighted by its shares
+            xb, yb2, lam = mix(xb, yb, mixer, a.mixup, a.cutmix)
+            out = model(xb)
+            loss = (lam * F.cross_entropy(out, yb, label_smoothing=0.1, reduction="none") +
+                    (1 - lam) * F.cross_entropy(out, yb2, label_smoothing=0.1,
+                                                reduction="none")).mean()
+        else:
+            loss = F.cross_entropy(model(xb), yb, label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -31,7 +31,7 @@ typedef struct train_opts {
     const char *out, *log, *plot, *resume, *best, *budget, *recipe;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
     int sync_bn, bucket_kb, shard, serve, tta, tta_shift, micro_batch, ensemble;
-    float lr, momentum, wd, gamma, min_lr, clip, smoothing, ema;
+    float lr, momentum, wd, gamma, min_lr, clip, smoothing, ema, mixup, cutmix;
 } train_opts;
 
 /* The options; the ones that describe the run cannot change when it is resumed (fixed). */
@@ -56,6 +56,8 @@ typedef struct train_opts {
         {"ema", OPT_FLOAT, &(c)->ema, "D", "keep an exponential moving average of the weights (decay D per step, e.g. 0.999): validated, saved and tested instead of the last weights [0: off]", 0, 0.999999, 0}, \
         {"clip", OPT_FLOAT, &(c)->clip, "N", "clip the gradient's global L2 norm to N (0: off) [0]", 0, 1e9, 0}, \
         {"label-smoothing", OPT_FLOAT, &(c)->smoothing, "S", "cross-entropy against (1-S) onehot + S/K [0]", 0, 0.99, 0}, \
+        {"mixup", OPT_FLOAT, &(c)->mixup, "A", "blend the batch's samples in pairs, x = l a + (1-l) b with l ~ Beta(A, A), each keeping both labels weighted for the loss (classification; e.g. 0.2) [0: off]", 0, 100, 0}, \
+        {"cutmix", OPT_FLOAT, &(c)->cutmix, "A", "swap a rectangle of about 1-l of the area between the samples of each pair, l ~ Beta(A, A), labels weighted by area (classification images; e.g. 1; with --mixup, one or the other per pair) [0: off]", 0, 100, 0}, \
         {"augment", OPT_STRING, &(c)->augment, "LIST", "random augmentations, e.g. hflip,crop=2 (see below) [hflip]", 0, 0, 0}, \
         {"preprocess", OPT_STRING, &(c)->preprocess, "LIST", "deterministic transforms of every image, kept with the model: blur=SIGMA, sobel [none]", 0, 0, 0}, \
         {"tta", OPT_FLAG, &(c)->tta, "", "test-time augmentation: evaluate with the mean scores of each image and its mirror image; kept in the model, so eval and predict do it too", 0, 0, 0}, \
@@ -85,7 +87,7 @@ typedef struct train_opts {
 /* Options that describe the run: fixed when it is resumed. */
 static const char *const FIXED[] = {"model", "loss", "batch", "opt", "lr", "momentum", "wd",
                                     "schedule", "warmup", "step-size", "gamma", "min-lr",
-                                    "clip", "label-smoothing", "augment", "preprocess",
+                                    "clip", "label-smoothing", "mixup", "cutmix", "augment", "preprocess",
                                     "no-normalize", "val", "limit", "patience", "input",
                                     "seed", "sync-bn", "tta", "tta-shift", "ema", "recipe",
                                     "micro-batch", "ensemble", NULL};
@@ -186,6 +188,8 @@ static int new_config(const train_opts *c, const cli_opt *o, cnn_train_config *c
     cfg->min_lr = c->min_lr;
     cfg->clip = c->clip;
     cfg->label_smoothing = c->smoothing;
+    cfg->mixup = c->mixup;
+    cfg->cutmix = c->cutmix;
     cfg->normalize = !c->no_normalize;
     cfg->patience = c->patience;
     cfg->sync_bn = c->sync_bn;
@@ -518,11 +522,15 @@ static void print_start(const run *r) {
     if (t->ids)
         printf("sharded over %d ranks: each holds its part of the training set (rank 0: %d of "
                "%d samples)\n", r->comm->size, t->n, t->n_whole);
+    char mix[96] = "";
+    if (cfg->mixup > 0 || cfg->cutmix > 0)
+        snprintf(mix, sizeof mix, ", mixup %g, cutmix %g", (double)cfg->mixup,
+                 (double)cfg->cutmix);
     printf("loss %s, lr %g (%s schedule), batch %d, %d epochs, seed %llu, %d thread%s, "
-           "augment %s\n", cnn_loss_name(cfg->loss), (double)cfg->optim.lr,
+           "augment %s%s\n", cnn_loss_name(cfg->loss), (double)cfg->optim.lr,
            cnn_schedule_name(cfg->schedule),
            cfg->batch, cfg->epochs, (unsigned long long)cfg->seed, cnn_net_threads(net),
-           cnn_net_threads(net) > 1 ? "s" : "", aug);
+           cnn_net_threads(net) > 1 ? "s" : "", aug, mix);
     if (r->members)
         printf("ensemble member %d of %d: seed %d, written to %s\n", r->member + 1, r->members,
                r->c.seed, r->out);
@@ -961,6 +969,8 @@ static int apply_recipe(train_opts *c, cli_opt *o, recipe_text *t) {
     if (unset(o, "min-lr")) c->min_lr = g->min_lr;
     if (unset(o, "clip")) c->clip = g->clip;
     if (unset(o, "label-smoothing")) c->smoothing = g->label_smoothing;
+    if (unset(o, "mixup")) c->mixup = g->mixup;
+    if (unset(o, "cutmix")) c->cutmix = g->cutmix;
     if (unset(o, "augment")) c->augment = t->augment;
     cnn_augment pre = {.blur = g->blur, .sobel = g->sobel};
     cnn_augment_format(&pre, t->preprocess, sizeof t->preprocess);

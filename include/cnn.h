@@ -520,6 +520,12 @@ typedef struct cnn_ce_options {
     float smoothing;       /* label smoothing s in [0, 1) (label_smoothing=) */
     int ignore;            /* 1: elements whose label is ignore_index count for nothing */
     int32_t ignore_index;  /* (ignore_index=; PyTorch's default is -100); may be a class */
+    /* Mixed targets (mixup, CutMix: cnn_mix_batch): element e's target is mix[e] times the
+     * one-hot of labels[e] plus 1 - mix[e] times that of labels_b[e], then smoothed; that is
+     * PyTorch's cross_entropy with this probability target, whose mean divides by the count of
+     * elements. Both NULL: off. Each mix[e] in [0, 1]; not with weights or ignore. */
+    const int32_t *labels_b;
+    const float *mix;
 } cnn_ce_options;
 
 /* Cross-entropy with a reduction, class weights, label smoothing and an ignored label, exactly
@@ -535,7 +541,8 @@ typedef struct cnn_ce_options {
  *   grad    NULL, or (count, classes, pixels): d loss / d logits for mean and sum; for none,
  *           the gradient of each element's own loss (that is, of the sum of the losses).
  * CNN_STATUS_INVALID_ARGUMENT for a label out of range, smoothing outside [0, 1), a non-finite
- * weight or an unknown reduction; CNN_STATUS_NUMERIC when a loss is not finite, which includes
+ * weight, an unknown reduction, or mixed targets that are incomplete, out of range or given
+ * with weights or ignore; CNN_STATUS_NUMERIC when a loss is not finite, which includes
  * the mean over nothing (every element ignored, or target weights summing to 0), NaN as in
  * PyTorch. cnn_loss_cross_entropy and cnn_loss_cross_entropy_smoothed are this function with
  * only the smoothing set, bit for bit as before it existed. */
@@ -951,6 +958,23 @@ void cnn_dataset_batch(const cnn_dataset *ds, const int32_t *indices, int count,
                        const cnn_augment *aug, uint64_t seed, const float *mean,
                        const float *std, float *x, int32_t *y, float *scratch);
 
+/* Mixes training samples in pairs, in place: mixup (Zhang et al. 2018) blends two images,
+ * a = lam a + (1 - lam) b; CutMix (Yun et al. 2019) swaps a rectangle between them, its sides
+ * sqrt(1 - lam) times the image's and its centre uniform over the pixels, clipped at the
+ * borders, and lam becomes the share of each image left outside it. Samples 2j and 2j+1 of x
+ * are pair j; each keeps its own label with weight lam and takes its partner's with 1 - lam:
+ * y_b[2j] = y[2j+1], y_b[2j+1] = y[2j], lam[2j] = lam[2j+1] (for the loss:
+ * cnn_ce_options.labels_b and .mix). Pair j draws lam from Beta(alpha, alpha) with a generator
+ * seeded by (seed, first / 2 + j); with both alphas above 0 it takes CutMix or mixup with equal
+ * odds; with both 0 nothing is mixed (lam = 1). `first` is x's place in the batch it belongs
+ * to (0 for a whole batch): shares of a batch that start at even places mix as the whole batch.
+ *   x      count samples of `shape`; CutMix needs images, (C, H, W)
+ * CNN_STATUS_INVALID_ARGUMENT for an odd count or first, or an alpha negative or not finite;
+ * CNN_STATUS_SHAPE for CutMix on samples that are not images. */
+cnn_status cnn_mix_batch(float *x, const int32_t *y, int count, const cnn_shape *shape,
+                         int first, float mixup, float cutmix, uint64_t seed, int32_t *y_b,
+                         float *lam);
+
 /* Learning-rate schedules, as a function of the optimiser step. */
 typedef enum cnn_schedule_kind {
     CNN_SCHEDULE_CONSTANT,
@@ -1194,6 +1218,13 @@ typedef struct cnn_train_config {
     float min_lr;           /* cosine: the final rate [0] */
     float clip;             /* clip the gradient's global L2 norm to this (0: off) [0] */
     float label_smoothing;  /* cross-entropy against (1-s) onehot + s/K [0] */
+    /* Classification: samples mixed in pairs before each step (cnn_mix_batch), each with two
+     * labels weighted for the loss: mixup and CutMix, each by its Beta(a, a) parameter (0:
+     * off; both above 0: one or the other for each pair, with equal odds). The batch's (each
+     * rank's share's) samples 2j and 2j+1 are a pair, so it must be even; the training
+     * accuracy counts the label with the larger weight. Usual values: mixup 0.2, CutMix 1.
+     * [0, 0] */
+    float mixup, cutmix;
     cnn_loss loss;          /* [CNN_LOSS_SOFTMAX_CE]; it sets the task */
     cnn_augment augment;    /* random, training only [hflip 0.5] */
     int normalize;          /* normalise by the training set's per-channel mean, std [1] */

@@ -13,6 +13,10 @@
  * w_y over the elements that are not ignored (their count without weights), exactly as PyTorch
  * divides both its NLL and its smoothing term by that same sum. Ignored elements have loss 0
  * and gradient 0. Sums are accumulated in double.
+ *
+ * Mixed targets (mixup, CutMix) give element e the target m onehot(a) + (1 - m) onehot(b),
+ * smoothed: c_k = (1 - s)(m [k = a] + (1 - m) [k = b]) + s / K, which sums to 1, so
+ * l = lse(z) - sum_k c_k z_k and d l / d z_k = p_k - c_k; the mean divides by the count.
  */
 #include "core/internal.h"
 
@@ -45,6 +49,12 @@ static cnn_status ce_check(const int32_t *labels, size_t elems, int classes,
             if (!isfinite(w[k])) return CNN_STATUS_INVALID_ARGUMENT;
             *wsum += w[k];
         }
+    if (!opt->labels_b != !opt->mix || (opt->mix && (w || opt->ignore)))
+        return CNN_STATUS_INVALID_ARGUMENT;
+    for (size_t i = 0; opt->mix && i < elems; i++)
+        if (opt->labels_b[i] < 0 || opt->labels_b[i] >= classes ||
+            !(opt->mix[i] >= 0.0f && opt->mix[i] <= 1.0f))
+            return CNN_STATUS_INVALID_ARGUMENT;
     *denom = 0.0;
     for (size_t i = 0; i < elems; i++) {
         if (opt->ignore && labels[i] == opt->ignore_index) continue;
@@ -52,6 +62,17 @@ static cnn_status ce_check(const int32_t *labels, size_t elems, int classes,
         *denom += w ? (double)w[labels[i]] : 1.0;
     }
     return CNN_STATUS_OK;
+}
+
+/* log(sum_k exp z_k) of K logits `pixels` apart, with their maximum subtracted (safe for
+ * logits of any size). */
+static double log_sum_exp(const float *z, int classes, int pixels) {
+    float m = z[0];
+    for (int k = 1; k < classes; k++)
+        if (z[(size_t)k * pixels] > m) m = z[(size_t)k * pixels];
+    double sum = 0.0;
+    for (int k = 0; k < classes; k++) sum += exp((double)z[(size_t)k * pixels] - m);
+    return log(sum) + m;
 }
 
 /* The elements' losses: their sum into *total, each into loss[] for reduction none (0 when
@@ -80,12 +101,7 @@ static int ce_elements(const float *logits, const int32_t *labels, int count, in
                 if (red == CNN_REDUCTION_NONE) loss[e] = 0.0f;
                 continue;
             }
-            float m = z[p];
-            for (int k = 1; k < classes; k++)
-                if (z[(size_t)k * pixels + p] > m) m = z[(size_t)k * pixels + p];
-            double sum = 0.0;
-            for (int k = 0; k < classes; k++) sum += exp((double)z[(size_t)k * pixels + p] - m);
-            double lse = log(sum) + m;
+            double lse = log_sum_exp(z + p, classes, pixels);
             double wy = w ? (double)w[label] : 1.0;
             double hit = (1.0 - smoothing) * wy;         /* c_y - (s/K) w_y, weighted */
             double C = !w ? 1.0 : smoothing == 0.0f ? wy : hit + off * wsum;
@@ -116,6 +132,50 @@ static int ce_elements(const float *logits, const int32_t *labels, int count, in
     return finite;
 }
 
+/* ce_elements for mixed targets (checked: no weights, nothing ignored). */
+static int ce_mixed_elements(const float *logits, const int32_t *labels, int count, int classes,
+                             int pixels, const cnn_ce_options *opt, double scale, double *total,
+                             float *loss, float *grad) {
+    double s = opt->smoothing, off = s / classes;
+    int finite = 1;
+    *total = 0.0;
+    for (int n = 0; n < count; n++) {
+        const float *z = logits + (size_t)n * classes * pixels;
+        float *g = grad ? grad + (size_t)n * classes * pixels : NULL;
+        for (int p = 0; p < pixels; p++) {
+            size_t e = (size_t)n * pixels + p;
+            int a = labels[e], b = opt->labels_b[e];
+            double m = opt->mix[e], ca = (1.0 - s) * m, cb = (1.0 - s) * (1.0 - m), zc = 0.0;
+            for (int k = 0; k < classes; k++)
+                zc += (off + (k == a ? ca : 0.0) + (k == b ? cb : 0.0)) * z[(size_t)k * pixels + p];
+            double lse = log_sum_exp(z + p, classes, pixels), l = lse - zc;
+            *total += l;
+            if (opt->reduction == CNN_REDUCTION_NONE) {
+                loss[e] = (float)l;
+                if (!isfinite(loss[e])) finite = 0;
+            }
+            if (g)
+                for (int k = 0; k < classes; k++) {
+                    double c = off + (k == a ? ca : 0.0) + (k == b ? cb : 0.0);
+                    g[(size_t)k * pixels + p] =
+                        (float)((exp((double)z[(size_t)k * pixels + p] - lse) - c) * scale);
+                }
+        }
+    }
+    return finite;
+}
+
+/* The elements' losses, with or without mixed targets. */
+static int ce_all(const float *logits, const int32_t *labels, int count, int classes, int pixels,
+                  const cnn_ce_options *opt, double wsum, double scale, double *total,
+                  float *loss, float *grad) {
+    if (opt->mix)
+        return ce_mixed_elements(logits, labels, count, classes, pixels, opt, scale, total, loss,
+                                 grad);
+    return ce_elements(logits, labels, count, classes, pixels, opt, wsum, scale, total, loss,
+                       grad);
+}
+
 cnn_status cnn_loss_cross_entropy_ex(const float *logits, const int32_t *labels, int count,
                                      int classes, int pixels, const cnn_ce_options *opt,
                                      float *loss, float *grad) {
@@ -129,22 +189,25 @@ cnn_status cnn_loss_cross_entropy_ex(const float *logits, const int32_t *labels,
     /* The mean over nothing (all ignored, or target weights summing to 0) is NaN, and so is
      * the gradient of every element not ignored, as in PyTorch. */
     double scale = red != CNN_REDUCTION_MEAN ? 1.0 : denom != 0.0 ? 1.0 / denom : NAN;
-    int finite = ce_elements(logits, labels, count, classes, pixels, opt, wsum, scale, &total,
-                             loss, grad);
+    int finite =
+        ce_all(logits, labels, count, classes, pixels, opt, wsum, scale, &total, loss, grad);
     if (red == CNN_REDUCTION_NONE) return finite ? CNN_STATUS_OK : CNN_STATUS_NUMERIC;
     *loss = (float)(red == CNN_REDUCTION_MEAN ? total * scale : total);
     return isfinite(*loss) ? CNN_STATUS_OK : CNN_STATUS_NUMERIC;
 }
 
 cnn_status cnn_loss_ce_part(const float *logits, const int32_t *labels, int count, int classes,
-                            int pixels, float smoothing, double scale, double *total,
-                            float *grad) {
-    cnn_ce_options o = {.reduction = CNN_REDUCTION_SUM, .smoothing = smoothing};
+                            int pixels, float smoothing, const int32_t *labels_b,
+                            const float *mix, double scale, double *total, float *grad) {
+    cnn_ce_options o = {.reduction = CNN_REDUCTION_SUM,
+                        .smoothing = smoothing,
+                        .labels_b = labels_b,
+                        .mix = mix};
     double wsum, denom;
     if (count < 1 || classes < 1 || pixels < 1) return CNN_STATUS_SHAPE;
     cnn_status st = ce_check(labels, (size_t)count * (size_t)pixels, classes, &o, &wsum, &denom);
     if (st) return st;
-    ce_elements(logits, labels, count, classes, pixels, &o, wsum, scale, total, NULL, grad);
+    ce_all(logits, labels, count, classes, pixels, &o, wsum, scale, total, NULL, grad);
     return CNN_STATUS_OK;
 }
 

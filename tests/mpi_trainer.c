@@ -10,6 +10,7 @@
  *   - with sync_bn, a batch-norm network on N ranks also ends within REL_TOL of one process
  *     (each rank's own statistics, the default, give another model: the difference is
  *     printed, not bounded);
+ *   - mixup and CutMix (samples mixed in pairs, each rank its share's) give one process's run;
  *   - gradients summed in buckets during backward (on the sums' thread) give the same bits as
  *     one sum after it;
  *   - micro-batches on each rank (cnn_train_config.micro_batch: buckets asked for, one sum
@@ -72,6 +73,7 @@ static cnn_train_config config(void) {
 /* Trains spec for one epoch of 20 steps: with comm, data parallel; returns the parameters. */
 static size_t bucket_bytes = 0;
 static int micro_batch = 0;
+static float mix = 0; /* mixup and CutMix's alpha (0: off) */
 
 static float *train(const char *spec, const cnn_train_comm *comm, int sync_bn,
                     const cnn_dataset *tr, size_t *n, int *differ, int *steps) {
@@ -82,6 +84,7 @@ static float *train(const char *spec, const cnn_train_comm *comm, int sync_bn,
     cfg.sync_bn = sync_bn;
     cfg.bucket_bytes = bucket_bytes;
     cfg.micro_batch = micro_batch;
+    cfg.mixup = cfg.cutmix = mix;
     if (comm) {
         cfg.on_step = after_step;
         cfg.user = &w;
@@ -210,6 +213,9 @@ int main(int argc, char **argv) {
     compare("LeNet-like, micro-batches of 4", lenet, &comm, 0, tr, 1);
     micro_batch = 0;
     bucket_bytes = 0;
+    mix = 0.5f; /* the pairs' shares depend on their places in the global batch, not the rank */
+    compare("LeNet-like, mixup and CutMix", lenet, &comm, 0, tr, 1);
+    mix = 0;
     const char *bn = "input x - shape=1x8x8; conv2d c1 x out=6 kernel=3 padding=1 bias=0;"
                      "batchnorm b1 -; relu r1 -; flatten f -; dense logits - out=4";
     compare("batch norm, each rank's statistics", bn, &comm, 0, tr, 2);

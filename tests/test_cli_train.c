@@ -660,6 +660,27 @@ static void test_label_smoothing(void) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * 12b. --mixup and --cutmix, kept when resuming; refused where they cannot apply
+ * ------------------------------------------------------------------------------------------- */
+
+static void test_mixing(void) {
+    printf("--mixup, --cutmix\n");
+    const char *cmd = LIN " --schedule constant --mixup 0.2 --cutmix 1";
+    expect(0, "test:", NULL, "%s --epochs 2 --out mx2.ckpt", cmd);
+    expect(0, "test:", NULL, "%s --epochs 1 --out mx1.ckpt", cmd);
+    T_CHECK(meta_number("mx1.ckpt", "train.mixup") == 0.2f &&
+                meta_number("mx1.ckpt", "train.cutmix") == 1.0f,
+            "the checkpoint keeps mixup %g and cutmix %g, not 0.2 and 1",
+            meta_number("mx1.ckpt", "train.mixup"), meta_number("mx1.ckpt", "train.cutmix"));
+    expect(2, "cannot change when resuming", NULL, "train --resume mx1.ckpt --cutmix 0 --epochs 2");
+    expect(0, "test:", NULL, "train --resume mx1.ckpt --epochs 2 --out mx1r.ckpt");
+    t_same_checkpoints(dir, "mx2.ckpt", "mx1r.ckpt", "mixup and CutMix: resumed vs uninterrupted");
+    expect(FAILS, "even batch", "31",
+           "train --data . --model lin.txt --mixup 0.2 --batch 31 --epochs 1 --out mxo.ckpt");
+    expect(2, "--mixup", NULL, LIN " --mixup -1 --epochs 1 --out mxo.ckpt");
+}
+
+/* ---------------------------------------------------------------------------------------------
  * 13. predict: --top, --json, folders, a bad file among good ones
  * ------------------------------------------------------------------------------------------- */
 
@@ -872,6 +893,7 @@ int main(int argc, char **argv) {
     test_ctrl_c();
     test_ctrl_c_at_end();
     test_label_smoothing();
+    test_mixing();
     test_predict();
     test_segmentation();
     test_regression();

@@ -103,7 +103,7 @@ static void test_written_out(const cnn_dataset *tr, const char *spec, int micro,
     for (int k = 0; k < K; k++) {
         int first = k * micro, n = B - first < micro ? B - first : micro;
         double sum;
-        T_CHECK(cnn_loss_ce_part(scores + (size_t)first * classes, t->it + first, n, 4, 1, 0.1f,
+        T_CHECK(cnn_loss_ce_part(scores + (size_t)first * classes, t->it + first, n, 4, 1, 0.1f, NULL, NULL,
                                  1.0, &sum, NULL) == 0, "micro-batch %d's loss", k);
         total += sum;
     }

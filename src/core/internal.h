@@ -96,6 +96,7 @@ uint64_t cnn_rng_u64(cnn_rng *rng);
 float cnn_rng_uniform(cnn_rng *rng);              /* [0, 1) with 24 random bits */
 float cnn_rng_normal(cnn_rng *rng);               /* standard normal (Box-Muller) */
 uint32_t cnn_rng_below(cnn_rng *rng, uint32_t n); /* uniform integer in [0, n) */
+double cnn_rng_beta(cnn_rng *rng, double a, double b); /* Beta(a, b), a, b > 0 */
 
 /* ---------------------------------------------------------------------------------------------
  * Hyper-parameter descriptors. Each layer type describes the fields of its private parameter
@@ -473,11 +474,12 @@ cnn_status cnn_write_file_atomic(const char *path, const void *data, size_t size
  * (when not NULL) - for a mean over a whole batch of D elements, scale = 1 / D gives each
  * gradient the bits the whole batch's call gives it. cnn_loss_cross_entropy_smoothed,
  * cnn_loss_mse and cnn_loss_bce_logits are these over the whole batch with scale 1 / D and the
- * loss (float)(total * scale). SHAPE for an empty part; INVALID_ARGUMENT for a label outside
+ * loss (float)(total * scale). labels_b and mix: mixed targets as cnn_ce_options's (NULL:
+ * none). SHAPE for an empty part; INVALID_ARGUMENT for a label outside
  * [0, classes), smoothing outside [0, 1) or a BCE target outside [0, 1]. */
 cnn_status cnn_loss_ce_part(const float *logits, const int32_t *labels, int count, int classes,
-                            int pixels, float smoothing, double scale, double *total,
-                            float *grad);
+                            int pixels, float smoothing, const int32_t *labels_b,
+                            const float *mix, double scale, double *total, float *grad);
 cnn_status cnn_loss_mse_part(const float *pred, const float *target, size_t count,
                              double scale, double *total, float *grad);
 cnn_status cnn_loss_bce_part(const float *logits, const float *target, size_t count,

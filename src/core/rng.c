@@ -41,6 +41,30 @@ float cnn_rng_normal(cnn_rng *rng) {
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
+/* Gamma(a, 1) by Marsaglia and Tsang (2000): for a >= 1, d = a - 1/3 and c = 1 / sqrt(9 d);
+ * draw x normal, v = (1 + c x)^3 until v > 0 and log u < x^2 / 2 + d - d v + d log v, then
+ * d v. For a < 1, Gamma(a + 1) u^(1/a) (their note 8). In double throughout. */
+static double gamma_draw(cnn_rng *rng, double a) {
+    if (a < 1.0) {
+        double u = ((double)(cnn_rng_u64(rng) >> 11) + 1.0) * 0x1.0p-53; /* (0, 1] */
+        return gamma_draw(rng, a + 1.0) * pow(u, 1.0 / a);
+    }
+    double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        double x = cnn_rng_normal(rng), v = 1.0 + c * x;
+        if (v <= 0.0) continue;
+        v = v * v * v;
+        double u = ((double)(cnn_rng_u64(rng) >> 11) + 1.0) * 0x1.0p-53;
+        if (log(u) < 0.5 * x * x + d - d * v + d * log(v)) return d * v;
+    }
+}
+
+double cnn_rng_beta(cnn_rng *rng, double a, double b) {
+    double x = gamma_draw(rng, a), y = gamma_draw(rng, b);
+    /* Both underflow to 0 only for tiny shapes: split evenly rather than divide 0 by 0. */
+    return x + y > 0.0 ? x / (x + y) : 0.5;
+}
+
 uint32_t cnn_rng_below(cnn_rng *rng, uint32_t n) {
     /* Lemire's multiply-shift with rejection: exactly uniform. */
     uint64_t m = (uint64_t)(uint32_t)(cnn_rng_u64(rng) >> 32) * n;

@@ -64,6 +64,7 @@ cnn_train_config cnn_train_defaults(void) {
 
 static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
     const cnn_optim_config *o = &c->optim;
+    const cnn_train_comm *m = c->comm;
     if (c->epochs < 1 || c->batch < 1 || c->threads < 0 || c->threads > 1024 ||
         c->micro_batch < 0)
         return cnn_trainer_fail(
@@ -84,12 +85,26 @@ static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
             "(>= 0), blur %g (>= 0)",
             (double)c->clip, (double)c->label_smoothing, (double)c->min_lr, (double)c->gamma,
             c->warmup, c->step_size, c->patience, (double)c->blur);
+    if (!(c->mixup >= 0 && c->mixup < INFINITY) || !(c->cutmix >= 0 && c->cutmix < INFINITY))
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "mixup %g, cutmix %g: each must be 0 (off) or above, finite",
+                                (double)c->mixup, (double)c->cutmix);
+    int local = m && m->size > 0 ? c->batch / m->size : c->batch;
+    if ((c->mixup > 0 || c->cutmix > 0) && c->loss != CNN_LOSS_SOFTMAX_CE)
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "mixup and CutMix give each sample two labels: they need "
+                                "classification (loss %s), not loss %s",
+                                cnn_loss_name(CNN_LOSS_SOFTMAX_CE), cnn_loss_name(c->loss));
+    if ((c->mixup > 0 || c->cutmix > 0) && local % 2)
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "mixup and CutMix mix the samples of a batch in pairs: they need "
+                                "an even batch%s, not %d",
+                                m && m->size > 1 ? " on each rank" : "", local);
     if (c->label_smoothing > 0 && c->loss != CNN_LOSS_SOFTMAX_CE && c->loss != CNN_LOSS_PIXEL_CE)
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
                                 "label smoothing applies to cross-entropy, "
                                 "not to %s",
                                 cnn_loss_name(c->loss));
-    const cnn_train_comm *m = c->comm;
     if (m && (m->size < 1 || m->rank < 0 || m->rank >= m->size || !m->allreduce_sum ||
               c->batch % m->size || (c->sync_bn && !m->allreduce_sum_f64)))
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
@@ -123,9 +138,9 @@ static cnn_status check_task(cnn_trainer *tr, const cnn_train_config *c, const c
             tr, CNN_STATUS_INVALID_ARGUMENT,
             "segmentation: resized-crop and rotate interpolate, which would blend class "
             "numbers in the masks; use hflip, vflip, crop, rot90 or translate");
-    if (ds->shape.rank != 3 && (c->blur > 0 || c->sobel || c->augment.rotate > 0))
+    if (ds->shape.rank != 3 && (c->blur > 0 || c->sobel || c->augment.rotate > 0 || c->cutmix > 0))
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                                "blur, sobel and rotate need images (C, H, W)");
+                                "blur, sobel, rotate and CutMix need images (C, H, W)");
     return CNN_STATUS_OK;
 }
 
@@ -248,9 +263,15 @@ static cnn_status setup(cnn_trainer *tr) {
     tr->it = cnn_alloc((size_t)tr->local * (ds->masks ? pixels : 1) * sizeof *tr->it);
     tr->ft = ds->targets ? cnn_alloc((size_t)tr->local * ds->n_targets * sizeof *tr->ft) : NULL;
     tr->dz = cnn_alloc((size_t)tr->local * out * sizeof *tr->dz);
+    int mixing = c->mixup > 0 || c->cutmix > 0;
+    if (mixing) {
+        tr->it_b = cnn_alloc((size_t)tr->local * sizeof *tr->it_b);
+        tr->mix = cnn_alloc((size_t)tr->local * sizeof *tr->mix);
+    }
     tr->sums = c->comm ? cnn_alloc((net->n_params + net->n_state + SUM_EXTRA) * sizeof *tr->sums)
                        : NULL;
     if (!tr->perm || !tr->x || !tr->scratch || !tr->it || (ds->targets && !tr->ft) || !tr->dz ||
+        (mixing && (!tr->it_b || !tr->mix)) ||
         (c->comm && !tr->sums))
         return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory for batches of %d",
                                 c->batch);
@@ -464,6 +485,8 @@ void cnn_trainer_free(cnn_trainer *tr) {
     cnn_free(tr->x);
     cnn_free(tr->scratch);
     cnn_free(tr->it);
+    cnn_free(tr->it_b);
+    cnn_free(tr->mix);
     cnn_free(tr->ft);
     cnn_free(tr->dz);
     cnn_trainer_micro_free(&tr->micro);
@@ -540,6 +563,12 @@ static void load_batch(cnn_trainer *tr) {
     load_job j = {tr, idx, seed};
     int threads = tr->net->threads < tr->scratch_threads ? tr->net->threads : tr->scratch_threads;
     cnn_parallel_for(cnn_net_workers(tr->net), threads, tr->local, load_range, &j);
+    if (tr->mix) { /* pairs seeded by (seed, epoch, step, their place in the global batch) */
+        uint64_t step_seed = cnn_seed_mix(
+            cnn_seed_mix(tr->cfg.seed, 1000003ULL * (uint64_t)tr->epoch + 2), (uint64_t)tr->step);
+        cnn_mix_batch(tr->x, tr->it, tr->local, &ds->shape, tr->first, tr->cfg.mixup,
+                      tr->cfg.cutmix, step_seed, tr->it_b, tr->mix);
+    }
 }
 
 /* The elements of a sample that the loss averages over: its pixels for cross-entropy (K
@@ -574,15 +603,18 @@ cnn_status cnn_trainer_part_loss(cnn_trainer *tr, int first, int count, const fl
         break;
     }
     const int32_t *labels = tr->it + (size_t)first * P;
+    const int32_t *labels_b = tr->mix ? tr->it_b + first : NULL; /* mixing: P is 1 */
+    const float *mix = tr->mix ? tr->mix + first : NULL;
     cnn_status st = cnn_loss_ce_part(scores, labels, count, K, (int)P, tr->cfg.label_smoothing,
-                                     scale, total, dz);
+                                     labels_b, mix, scale, total, dz);
     for (int i = 0; !st && i < count; i++)
         for (size_t p = 0; p < P; p++) {
             const float *z = scores + (size_t)i * numel + p;
             int best = 0;
             for (int k = 1; k < K; k++)
                 if (z[k * P] > z[best * P]) best = k;
-            *correct += best == labels[(size_t)i * P + p];
+            size_t e = (size_t)i * P + p; /* a mixed sample's larger share counts */
+            *correct += best == (mix && mix[e] < 0.5f ? labels_b[e] : labels[e]);
         }
     return st;
 }

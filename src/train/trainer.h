@@ -82,6 +82,10 @@ struct cnn_trainer {
     size_t scratch_stride;
     int scratch_threads;
     int32_t *it;
+    /* With mixup or CutMix (cfg.mixup, cfg.cutmix): each sample's partner's label and the
+     * weight of its own (cnn_mix_batch), else NULL. */
+    int32_t *it_b;
+    float *mix;
     char *log; /* CSV, header included */
     size_t log_len, log_cap;
     cnn_train_progress last;

@@ -175,6 +175,8 @@ static const key KEYS[] = {
     CFG("min_lr", K_FLOAT, min_lr, 0, 0),
     CFG("clip", K_FLOAT, clip, 0, 0),
     CFG("label_smoothing", K_FLOAT, label_smoothing, 0, 0),
+    CFG("mixup", K_FLOAT, mixup, 0, 0),
+    CFG("cutmix", K_FLOAT, cutmix, 0, 0),
     CFG("loss", K_LOSS, loss, 0, 0),
     CFG("augment", K_AUGMENT, augment, 0, 0),
     CFG("normalize", K_INT, normalize, 0, 1),
