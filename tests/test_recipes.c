@@ -301,11 +301,20 @@ static void test_budget(void) {
  * ran. */
 typedef struct slowdown {
     int sleep_us, slow_epochs, first_epochs, step_plan;
+    /* At the first step, raise sleep_us to this many times the step time the plan implies
+     * (the 2 s budget over its steps), so that a host slow enough to make the probe's steps
+     * take a millisecond (a sanitizer build beside other work) still sees the run this much
+     * slower than its probe (0: sleep_us as given). */
+    int times_plan;
 } slowdown;
 
 static int slow_step(void *user, const cnn_train_progress *p) {
     slowdown *s = user;
-    struct timespec ts = {0, 1000L * s->sleep_us};
+    if (s->times_plan && p->global_step == 1) {
+        double planned_us = 2e6 / ((double)p->epochs * p->steps);
+        if (s->times_plan * planned_us > s->sleep_us) s->sleep_us = (int)(s->times_plan * planned_us);
+    }
+    struct timespec ts = {s->sleep_us / 1000000, 1000L * (s->sleep_us % 1000000)};
     s->step_plan = p->epochs;
     if (p->epoch <= s->slow_epochs) nanosleep(&ts, NULL);
     return 0;
@@ -371,7 +380,7 @@ static void test_budget_refit(void) {
     cnn_net *a = t_net(spec, 1), *b = t_net(spec, 1), *c = t_net(spec, 1);
     int planned;
     double took;
-    slowdown slow = {.sleep_us = 1000, .slow_epochs = 1 << 30};
+    slowdown slow = {.sleep_us = 1000, .slow_epochs = 1 << 30, .times_plan = 8};
     cnn_trainer *tr = slowed_run(a, ds, val, &slow, &planned, &took);
     int epochs = cnn_trainer_config(tr)->epochs;
     /* Cut far below the plan after its first epoch, and still far below it at the end:
