@@ -75,18 +75,35 @@ static double log_sum_exp(const float *z, int classes, int pixels) {
     return log(sum) + m;
 }
 
+/* One element's target: its label, and with mixed targets its partner's (b, else -1) and the
+ * two shares times 1 - s; off = s / K, on = 1 - s + s / K, hit = (1 - s) w_y. */
+typedef struct ce_target {
+    const float *w;
+    int label, b;
+    double off, on, hit, ca, cb;
+} ce_target;
+
+/* c_k of the header's formulas: mixed, weighted, or the smoothed one-hot q_k. */
+static inline double coef(const ce_target *t, int k) {
+    if (t->b >= 0) return t->off + (k == t->label ? t->ca : 0.0) + (k == t->b ? t->cb : 0.0);
+    return t->w ? t->off * t->w[k] + (k == t->label ? t->hit : 0.0)
+                : (k == t->label ? t->on : t->off);
+}
+
 /* The elements' losses: their sum into *total, each into loss[] for reduction none (0 when
  * one is not finite), gradients times scale into grad (when not NULL). Labels checked. Without
  * weights the arithmetic is the plain formula's, term for term: w_y = 1.0 and C = 1.0 multiply
  * exactly, c_k is q_k as (1 - s) + s/K or s/K, and s = 0 takes lse - z_y directly. So the
- * unweighted results do not depend on the weighted code, bit for bit. */
+ * unweighted results do not depend on the weighted code, bit for bit. Mixed targets (checked:
+ * no weights, nothing ignored) have C = 1 and their own c_k. */
 static int ce_elements(const float *logits, const int32_t *labels, int count, int classes,
                        int pixels, const cnn_ce_options *opt, double wsum, double scale,
                        double *total, float *loss, float *grad) {
     float smoothing = opt->smoothing;
     const float *w = opt->weights;
     cnn_reduction red = opt->reduction;
-    double off = (double)smoothing / classes, on = 1.0 - smoothing + off;
+    ce_target t = {.w = w, .b = -1, .off = (double)smoothing / classes};
+    t.on = 1.0 - smoothing + t.off;
     int finite = 1;
     *total = 0.0;
     for (int n = 0; n < count; n++) {
@@ -94,26 +111,28 @@ static int ce_elements(const float *logits, const int32_t *labels, int count, in
         float *g = grad ? grad + (size_t)n * classes * pixels : NULL;
         for (int p = 0; p < pixels; p++) {
             size_t e = (size_t)n * pixels + p;
-            int label = labels[e];
+            int label = t.label = labels[e];
             if (opt->ignore && label == opt->ignore_index) {
                 if (g)
                     for (int k = 0; k < classes; k++) g[(size_t)k * pixels + p] = 0.0f;
                 if (red == CNN_REDUCTION_NONE) loss[e] = 0.0f;
                 continue;
             }
+            if (opt->mix) {
+                t.b = opt->labels_b[e];
+                t.ca = (1.0 - smoothing) * (double)opt->mix[e];
+                t.cb = (1.0 - smoothing) * (1.0 - (double)opt->mix[e]);
+            }
             double lse = log_sum_exp(z + p, classes, pixels);
             double wy = w ? (double)w[label] : 1.0;
-            double hit = (1.0 - smoothing) * wy;         /* c_y - (s/K) w_y, weighted */
-            double C = !w ? 1.0 : smoothing == 0.0f ? wy : hit + off * wsum;
+            t.hit = (1.0 - smoothing) * wy;              /* c_y - (s/K) w_y, weighted */
+            double C = !w ? 1.0 : smoothing == 0.0f ? wy : t.hit + t.off * wsum;
             double l;
-            if (smoothing == 0.0f) {
+            if (smoothing == 0.0f && !opt->mix) {
                 l = wy * (lse - z[(size_t)label * pixels + p]);
             } else {
                 double zq = 0.0;
-                for (int k = 0; k < classes; k++) {
-                    double c = w ? off * w[k] + (k == label ? hit : 0.0) : (k == label ? on : off);
-                    zq += c * z[(size_t)k * pixels + p];
-                }
+                for (int k = 0; k < classes; k++) zq += coef(&t, k) * z[(size_t)k * pixels + p];
                 l = C * lse - zq;
             }
             *total += l;
@@ -124,56 +143,11 @@ static int ce_elements(const float *logits, const int32_t *labels, int count, in
             if (g)
                 for (int k = 0; k < classes; k++) {
                     double sm = exp((double)z[(size_t)k * pixels + p] - lse);
-                    double c = w ? off * w[k] + (k == label ? hit : 0.0) : (k == label ? on : off);
-                    g[(size_t)k * pixels + p] = (float)((C * sm - c) * scale);
+                    g[(size_t)k * pixels + p] = (float)((C * sm - coef(&t, k)) * scale);
                 }
         }
     }
     return finite;
-}
-
-/* ce_elements for mixed targets (checked: no weights, nothing ignored). */
-static int ce_mixed_elements(const float *logits, const int32_t *labels, int count, int classes,
-                             int pixels, const cnn_ce_options *opt, double scale, double *total,
-                             float *loss, float *grad) {
-    double s = opt->smoothing, off = s / classes;
-    int finite = 1;
-    *total = 0.0;
-    for (int n = 0; n < count; n++) {
-        const float *z = logits + (size_t)n * classes * pixels;
-        float *g = grad ? grad + (size_t)n * classes * pixels : NULL;
-        for (int p = 0; p < pixels; p++) {
-            size_t e = (size_t)n * pixels + p;
-            int a = labels[e], b = opt->labels_b[e];
-            double m = opt->mix[e], ca = (1.0 - s) * m, cb = (1.0 - s) * (1.0 - m), zc = 0.0;
-            for (int k = 0; k < classes; k++)
-                zc += (off + (k == a ? ca : 0.0) + (k == b ? cb : 0.0)) * z[(size_t)k * pixels + p];
-            double lse = log_sum_exp(z + p, classes, pixels), l = lse - zc;
-            *total += l;
-            if (opt->reduction == CNN_REDUCTION_NONE) {
-                loss[e] = (float)l;
-                if (!isfinite(loss[e])) finite = 0;
-            }
-            if (g)
-                for (int k = 0; k < classes; k++) {
-                    double c = off + (k == a ? ca : 0.0) + (k == b ? cb : 0.0);
-                    g[(size_t)k * pixels + p] =
-                        (float)((exp((double)z[(size_t)k * pixels + p] - lse) - c) * scale);
-                }
-        }
-    }
-    return finite;
-}
-
-/* The elements' losses, with or without mixed targets. */
-static int ce_all(const float *logits, const int32_t *labels, int count, int classes, int pixels,
-                  const cnn_ce_options *opt, double wsum, double scale, double *total,
-                  float *loss, float *grad) {
-    if (opt->mix)
-        return ce_mixed_elements(logits, labels, count, classes, pixels, opt, scale, total, loss,
-                                 grad);
-    return ce_elements(logits, labels, count, classes, pixels, opt, wsum, scale, total, loss,
-                       grad);
 }
 
 cnn_status cnn_loss_cross_entropy_ex(const float *logits, const int32_t *labels, int count,
@@ -190,7 +164,7 @@ cnn_status cnn_loss_cross_entropy_ex(const float *logits, const int32_t *labels,
      * the gradient of every element not ignored, as in PyTorch. */
     double scale = red != CNN_REDUCTION_MEAN ? 1.0 : denom != 0.0 ? 1.0 / denom : NAN;
     int finite =
-        ce_all(logits, labels, count, classes, pixels, opt, wsum, scale, &total, loss, grad);
+        ce_elements(logits, labels, count, classes, pixels, opt, wsum, scale, &total, loss, grad);
     if (red == CNN_REDUCTION_NONE) return finite ? CNN_STATUS_OK : CNN_STATUS_NUMERIC;
     *loss = (float)(red == CNN_REDUCTION_MEAN ? total * scale : total);
     return isfinite(*loss) ? CNN_STATUS_OK : CNN_STATUS_NUMERIC;
@@ -207,7 +181,7 @@ cnn_status cnn_loss_ce_part(const float *logits, const int32_t *labels, int coun
     if (count < 1 || classes < 1 || pixels < 1) return CNN_STATUS_SHAPE;
     cnn_status st = ce_check(labels, (size_t)count * (size_t)pixels, classes, &o, &wsum, &denom);
     if (st) return st;
-    ce_all(logits, labels, count, classes, pixels, &o, wsum, scale, total, NULL, grad);
+    ce_elements(logits, labels, count, classes, pixels, &o, wsum, scale, total, NULL, grad);
     return CNN_STATUS_OK;
 }
 

@@ -538,6 +538,9 @@ int cnn_shape_same(const cnn_shape *a, const cnn_shape *b);
 /* The number of elements of one sample of the node's output. */
 static inline size_t cnn_node_numel(const cnn_node *n) { return cnn_shape_numel(&n->shape); }
 
+/* v limited to [lo, hi]. */
+static inline int cnn_clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
 /* cnn_add, also giving the 0-based column in args of a bad key or value (-1 when the error is
  * not in args), for readers of network files. */
 cnn_status cnn_add_at(cnn_net *net, const char *type, const char *name, const char *inputs,

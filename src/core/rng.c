@@ -32,11 +32,16 @@ uint64_t cnn_rng_u64(cnn_rng *rng) {
     return result;
 }
 
+/* A double in (0, 1] with 53 random bits: finite under a logarithm. */
+static double open_unit(cnn_rng *rng) {
+    return ((double)(cnn_rng_u64(rng) >> 11) + 1.0) * 0x1.0p-53;
+}
+
 float cnn_rng_uniform(cnn_rng *rng) { return (float)(cnn_rng_u64(rng) >> 40) * 0x1.0p-24f; }
 
 float cnn_rng_normal(cnn_rng *rng) {
-    /* Box-Muller in double; u1 in (0, 1] so the logarithm is finite. */
-    double u1 = ((double)(cnn_rng_u64(rng) >> 11) + 1.0) * 0x1.0p-53;
+    /* Box-Muller in double. */
+    double u1 = open_unit(rng);
     double u2 = (double)(cnn_rng_u64(rng) >> 11) * 0x1.0p-53;
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
@@ -46,7 +51,7 @@ float cnn_rng_normal(cnn_rng *rng) {
  * d v. For a < 1, Gamma(a + 1) u^(1/a) (their note 8). In double throughout. */
 static double gamma_draw(cnn_rng *rng, double a) {
     if (a < 1.0) {
-        double u = ((double)(cnn_rng_u64(rng) >> 11) + 1.0) * 0x1.0p-53; /* (0, 1] */
+        double u = open_unit(rng);
         return gamma_draw(rng, a + 1.0) * pow(u, 1.0 / a);
     }
     double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
@@ -54,7 +59,7 @@ static double gamma_draw(cnn_rng *rng, double a) {
         double x = cnn_rng_normal(rng), v = 1.0 + c * x;
         if (v <= 0.0) continue;
         v = v * v * v;
-        double u = ((double)(cnn_rng_u64(rng) >> 11) + 1.0) * 0x1.0p-53;
+        double u = open_unit(rng);
         if (log(u) < 0.5 * x * x + d - d * v + d * log(v)) return d * v;
     }
 }
@@ -102,7 +107,7 @@ void cnn_init_weights(float *w, size_t n, int scheme, int fan_in, int fan_out, c
     /* Box-Muller gives two normals per pair of draws; use both (VGG has 138M weights). */
     size_t i = 0;
     for (; i + 1 < n; i += 2) {
-        double u1 = ((double)(cnn_rng_u64(rng) >> 11) + 1.0) * 0x1.0p-53;
+        double u1 = open_unit(rng);
         double u2 = (double)(cnn_rng_u64(rng) >> 11) * 0x1.0p-53;
         double r = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2;
         w[i] = (float)(r * cos(a)) * std;

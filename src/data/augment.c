@@ -184,8 +184,6 @@ void cnn_aug_noise(float *x, int c, int h, int w, float std, cnn_rng *rng) {
     for (size_t k = 0; k < n; k++) x[k] += std * cnn_rng_normal(rng);
 }
 
-static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
-
 void cnn_aug_blur(float *x, int c, int h, int w, float sigma, float *scratch) {
     CNN_ASSERT(sigma > 0);
     double r3 = ceil(3.0 * sigma);
@@ -201,7 +199,7 @@ void cnn_aug_blur(float *x, int c, int h, int w, float sigma, float *scratch) {
         for (size_t row = 0; row < rows; row++) {
             const float *s = x + row * w;
             float *d = scratch + row * w;
-            for (int i = 0; i < w; i++) d[i] += wt * s[clampi(i + t, 0, w - 1)];
+            for (int i = 0; i < w; i++) d[i] += wt * s[cnn_clampi(i + t, 0, w - 1)];
         }
     }
     /* Columns: scratch -> x. */
@@ -210,7 +208,7 @@ void cnn_aug_blur(float *x, int c, int h, int w, float sigma, float *scratch) {
         float wt = (float)(exp(-(double)t * t * inv2s2) / norm);
         for (int ch = 0; ch < c; ch++)
             for (int y = 0; y < h; y++) {
-                const float *s = scratch + ((size_t)ch * h + clampi(y + t, 0, h - 1)) * w;
+                const float *s = scratch + ((size_t)ch * h + cnn_clampi(y + t, 0, h - 1)) * w;
                 float *d = x + ((size_t)ch * h + y) * w;
                 for (int i = 0; i < w; i++) d[i] += wt * s[i];
             }
@@ -262,8 +260,8 @@ static void draw_resized_crop(cnn_rng *rng, int h, int w, float scale, int *top,
     double in_ratio = (double)w / h;
     *cw = w;
     *ch = h;
-    if (in_ratio < 3.0 / 4.0) *ch = clampi((int)lround(w / (3.0 / 4.0)), 1, h);
-    else if (in_ratio > 4.0 / 3.0) *cw = clampi((int)lround(h * (4.0 / 3.0)), 1, w);
+    if (in_ratio < 3.0 / 4.0) *ch = cnn_clampi((int)lround(w / (3.0 / 4.0)), 1, h);
+    else if (in_ratio > 4.0 / 3.0) *cw = cnn_clampi((int)lround(h * (4.0 / 3.0)), 1, w);
     *top = (h - *ch) / 2;
     *left = (w - *cw) / 2;
 }

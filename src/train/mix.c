@@ -17,8 +17,6 @@ static void blend(float *a, float *b, size_t n, float lam) {
     }
 }
 
-static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
-
 /* CutMix: a rectangle with sides sqrt(1 - lam) times the image's (rounded down), its centre
  * drawn uniformly over the pixels, clipped at the borders, swapped between a and b in every
  * channel. Returns the share of the image outside it: what each keeps of its own. */
@@ -26,8 +24,8 @@ static double cut(cnn_rng *rng, float *a, float *b, int c, int h, int w, double 
     double side = sqrt(1.0 - lam);
     int ch = (int)(side * h), cw = (int)(side * w);
     int cy = (int)cnn_rng_below(rng, (uint32_t)h), cx = (int)cnn_rng_below(rng, (uint32_t)w);
-    int y0 = clampi(cy - ch / 2, 0, h), y1 = clampi(cy - ch / 2 + ch, 0, h);
-    int x0 = clampi(cx - cw / 2, 0, w), x1 = clampi(cx - cw / 2 + cw, 0, w);
+    int y0 = cnn_clampi(cy - ch / 2, 0, h), y1 = cnn_clampi(cy - ch / 2 + ch, 0, h);
+    int x0 = cnn_clampi(cx - cw / 2, 0, w), x1 = cnn_clampi(cx - cw / 2 + cw, 0, w);
     for (int k = 0; k < c; k++)
         for (int y = y0; y < y1; y++) {
             size_t row = ((size_t)k * h + y) * w;

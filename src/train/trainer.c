@@ -62,6 +62,12 @@ cnn_train_config cnn_train_defaults(void) {
  * Checking a configuration against the network and the data
  * ------------------------------------------------------------------------------------------- */
 
+/* The samples of a batch this process (rank) takes; whether samples are mixed in pairs. */
+static int local_batch(const cnn_train_config *c) {
+    return c->comm ? c->batch / c->comm->size : c->batch;
+}
+static int mixes(const cnn_train_config *c) { return c->mixup > 0 || c->cutmix > 0; }
+
 static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
     const cnn_optim_config *o = &c->optim;
     const cnn_train_comm *m = c->comm;
@@ -85,21 +91,6 @@ static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
             "(>= 0), blur %g (>= 0)",
             (double)c->clip, (double)c->label_smoothing, (double)c->min_lr, (double)c->gamma,
             c->warmup, c->step_size, c->patience, (double)c->blur);
-    if (!(c->mixup >= 0 && c->mixup < INFINITY) || !(c->cutmix >= 0 && c->cutmix < INFINITY))
-        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                                "mixup %g, cutmix %g: each must be 0 (off) or above, finite",
-                                (double)c->mixup, (double)c->cutmix);
-    int local = m && m->size > 0 ? c->batch / m->size : c->batch;
-    if ((c->mixup > 0 || c->cutmix > 0) && c->loss != CNN_LOSS_SOFTMAX_CE)
-        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                                "mixup and CutMix give each sample two labels: they need "
-                                "classification (loss %s), not loss %s",
-                                cnn_loss_name(CNN_LOSS_SOFTMAX_CE), cnn_loss_name(c->loss));
-    if ((c->mixup > 0 || c->cutmix > 0) && local % 2)
-        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
-                                "mixup and CutMix mix the samples of a batch in pairs: they need "
-                                "an even batch%s, not %d",
-                                m && m->size > 1 ? " on each rank" : "", local);
     if (c->label_smoothing > 0 && c->loss != CNN_LOSS_SOFTMAX_CE && c->loss != CNN_LOSS_PIXEL_CE)
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
                                 "label smoothing applies to cross-entropy, "
@@ -111,6 +102,20 @@ static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
                                 "data parallel: rank %d of %d, batch %d: the batch must be a "
                                 "multiple of the number of ranks, and the sum functions given",
                                 m->rank, m->size, c->batch);
+    if (!(c->mixup >= 0 && c->mixup < INFINITY) || !(c->cutmix >= 0 && c->cutmix < INFINITY))
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "mixup %g, cutmix %g: each must be 0 (off) or above, finite",
+                                (double)c->mixup, (double)c->cutmix);
+    if (mixes(c) && c->loss != CNN_LOSS_SOFTMAX_CE)
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "mixup and CutMix give each sample two labels: they need "
+                                "classification (loss %s), not loss %s",
+                                cnn_loss_name(CNN_LOSS_SOFTMAX_CE), cnn_loss_name(c->loss));
+    if (mixes(c) && local_batch(c) % 2)
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "mixup and CutMix mix the samples of a batch in pairs: they need "
+                                "an even batch%s, not %d",
+                                m && m->size > 1 ? " on each rank" : "", local_batch(c));
     if (c->augment.blur > 0 || c->augment.sobel)
         return cnn_trainer_fail(
             tr, CNN_STATUS_INVALID_ARGUMENT,
@@ -227,7 +232,7 @@ static cnn_status setup(cnn_trainer *tr) {
     const cnn_dataset *ds = tr->train;
     int threads = c->threads ? c->threads : cnn_cpu_count();
     if (!c->threads && threads > 8) threads = 8;
-    tr->local = c->comm ? c->batch / c->comm->size : c->batch;
+    tr->local = local_batch(c);
     tr->first = c->comm ? c->comm->rank * tr->local : 0;
     if (c->comm && c->comm->size > 1 && c->sync_bn) {
         cnn_batch_sync sync = {.sum = c->comm->allreduce_sum_f64, .user = c->comm->user,
@@ -263,7 +268,7 @@ static cnn_status setup(cnn_trainer *tr) {
     tr->it = cnn_alloc((size_t)tr->local * (ds->masks ? pixels : 1) * sizeof *tr->it);
     tr->ft = ds->targets ? cnn_alloc((size_t)tr->local * ds->n_targets * sizeof *tr->ft) : NULL;
     tr->dz = cnn_alloc((size_t)tr->local * out * sizeof *tr->dz);
-    int mixing = c->mixup > 0 || c->cutmix > 0;
+    int mixing = mixes(c);
     if (mixing) {
         tr->it_b = cnn_alloc((size_t)tr->local * sizeof *tr->it_b);
         tr->mix = cnn_alloc((size_t)tr->local * sizeof *tr->mix);
