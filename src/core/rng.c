@@ -39,11 +39,18 @@ static double open_unit(cnn_rng *rng) {
 
 float cnn_rng_uniform(cnn_rng *rng) { return (float)(cnn_rng_u64(rng) >> 40) * 0x1.0p-24f; }
 
-float cnn_rng_normal(cnn_rng *rng) {
-    /* Box-Muller in double. */
+/* Box-Muller in double: the radius and angle of a pair of normals (r cos a, r sin a). */
+static void box_muller(cnn_rng *rng, double *r, double *a) {
     double u1 = open_unit(rng);
     double u2 = (double)(cnn_rng_u64(rng) >> 11) * 0x1.0p-53;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    *r = sqrt(-2.0 * log(u1));
+    *a = 6.283185307179586 * u2;
+}
+
+float cnn_rng_normal(cnn_rng *rng) {
+    double r, a;
+    box_muller(rng, &r, &a);
+    return (float)(r * cos(a));
 }
 
 /* Gamma(a, 1) by Marsaglia and Tsang (2000): for a >= 1, d = a - 1/3 and c = 1 / sqrt(9 d);
@@ -107,9 +114,8 @@ void cnn_init_weights(float *w, size_t n, int scheme, int fan_in, int fan_out, c
     /* Box-Muller gives two normals per pair of draws; use both (VGG has 138M weights). */
     size_t i = 0;
     for (; i + 1 < n; i += 2) {
-        double u1 = open_unit(rng);
-        double u2 = (double)(cnn_rng_u64(rng) >> 11) * 0x1.0p-53;
-        double r = sqrt(-2.0 * log(u1)), a = 6.283185307179586 * u2;
+        double r, a;
+        box_muller(rng, &r, &a);
         w[i] = (float)(r * cos(a)) * std;
         w[i + 1] = (float)(r * sin(a)) * std;
     }
