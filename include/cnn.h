@@ -1289,6 +1289,7 @@ typedef struct cnn_recipe {
     cnn_train_config cfg;
 } cnn_recipe;
 
+/* How many recipes there are: their indices are 0 .. count - 1. */
 int cnn_recipe_count(void);
 /* The index of the recipe called name, or -1. */
 int cnn_recipe_find(const char *name);
@@ -1465,6 +1466,10 @@ typedef struct cnn_histogram {
     const char *note;         /* may be NULL */
 } cnn_histogram;
 
+/* Draws the n histograms h as one figure titled title (may be NULL), `columns` charts per row
+ * (0: up to 3), and writes it to path as a PNG (atomically); a bad entry (a range that is not
+ * finite with lo < hi, no bins or too many, no counts) is refused with
+ * CNN_STATUS_INVALID_ARGUMENT and a message naming it. */
 cnn_status cnn_histograms_save(const char *path, const char *title, const cnn_histogram *h,
                                int n, int columns, char *err, size_t errlen);
 
@@ -1543,6 +1548,7 @@ typedef struct cnn_dream_config {
     uint64_t seed;    /* of the starting noise */
 } cnn_dream_config;
 
+/* The defaults in brackets above, seed 0. */
 cnn_dream_config cnn_dream_defaults(void);
 
 /* Fills x (the input's size) with the starting noise, ascends, and leaves the final input in
