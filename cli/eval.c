@@ -15,7 +15,8 @@
 typedef struct eval_cfg {
     const char *data, *split;
     int json, threads, batch, fuse;
-    int tta, no_tta, tta_shift; /* overrides of the model's test-time views (-1: the model's) */
+    int tta, no_tta, tta_shift, tta_diagonal; /* overrides of the model's test-time views
+                                               * (tta_shift -1: the model's) */
 } eval_cfg;
 
 /* The options' table, its targets in the eval_cfg *c. */
@@ -28,7 +29,8 @@ typedef struct eval_cfg {
         {"threads", OPT_INT, &(c)->threads, "T", "threads [1]", 1, 1024, 0},              \
         {"fuse", OPT_FLAG, &(c)->fuse, "", "evaluate the inference form: batch norm folded into the convolutions, ReLUs applied by the convolutions and sums before them (cnn_net_fuse)", 0, 0, 0}, \
         {"tta", OPT_FLAG, &(c)->tta, "", "test-time flips: the mean scores of each image and its mirror image, whatever the model keeps [the model's]", 0, 0, 0}, \
-        {"tta-shift", OPT_INT, &(c)->tta_shift, "S", "test-time views shifted by S pixels up, down, left and right (0: none), whatever the model keeps [the model's]", 0, 1024, 0}, \
+        {"tta-shift", OPT_INT, &(c)->tta_shift, "S", "test-time views shifted by S pixels up, down, left and right (0: none; without --tta-diagonal, not along the diagonals), whatever the model keeps [the model's]", 0, 1024, 0}, \
+        {"tta-diagonal", OPT_FLAG, &(c)->tta_diagonal, "", "test-time views shifted along both axes at once too (the four diagonals), by --tta-shift's pixels or the model's", 0, 0, 0}, \
         {"no-tta", OPT_FLAG, &(c)->no_tta, "", "no test-time views: each image alone, whatever the model keeps", 0, 0, 0}, \
         {NULL, 0, NULL, NULL, NULL, 0, 0, 0},                                             \
     }
@@ -59,7 +61,8 @@ static void print_json(const char *model, const char *data, const char *split,
     const cnn_preprocess *pp = cnn_net_preprocess(net);
     printf(", \"task\": \"%s\", \"n\": %d, \"loss\": %.6f", cnn_task_name(pp->task), m->n,
            m->loss);
-    printf(", \"tta_flips\": %d, \"tta_shift\": %d", pp->hflip_tta, pp->tta_shift);
+    printf(", \"tta_flips\": %d, \"tta_shift\": %d, \"tta_diagonal\": %d", pp->hflip_tta,
+           pp->tta_shift, pp->tta_diagonal);
     if (K) printf(", \"top1\": %.6f, \"top5\": %.6f", m->top1, m->top5);
     if (pp->task == CNN_TASK_SEGMENTATION) printf(", \"iou\": %.6f", m->iou);
     if (K) printf(", \"per_class\": {");
@@ -85,8 +88,9 @@ static void print_table(const char *model, const char *data, int val, const cnn_
     const cnn_preprocess *pp = cnn_net_preprocess(net);
     char views[256] = "", shifted[96] = "";
     if (pp->tta_shift)
-        snprintf(shifted, sizeof shifted, " shifted by %d pixel%s up, down, left and right",
-                 pp->tta_shift, pp->tta_shift > 1 ? "s" : "");
+        snprintf(shifted, sizeof shifted, " shifted by %d pixel%s up, down, left and right%s",
+                 pp->tta_shift, pp->tta_shift > 1 ? "s" : "",
+                 pp->tta_diagonal ? " and along the diagonals" : "");
     if (pp->hflip_tta || pp->tta_shift)
         snprintf(views, sizeof views, " (scores of each image%s%s averaged: %s test-time "
                  "%s)", !pp->hflip_tta ? " and it" : pp->tta_shift
@@ -118,21 +122,27 @@ static void print_table(const char *model, const char *data, int val, const cnn_
     }
 }
 
-/* Whether --tta, --tta-shift or --no-tta ask for other views than the model's. */
-static int views_asked(const eval_cfg *c) { return c->tta || c->no_tta || c->tta_shift >= 0; }
+/* Whether --tta, --tta-shift, --tta-diagonal or --no-tta ask for other views than the model's. */
+static int views_asked(const eval_cfg *c) {
+    return c->tta || c->no_tta || c->tta_shift >= 0 || c->tta_diagonal;
+}
 
-/* The model's test-time views, changed as --tta, --tta-shift and --no-tta say. */
+/* The model's test-time views, changed as --tta, --tta-shift, --tta-diagonal and --no-tta
+ * say: --tta-shift S sets the shifts, along the diagonals too only with --tta-diagonal;
+ * --tta-diagonal alone adds the diagonals to the model's shifts. */
 static int set_views(const eval_cfg *c, cnn_net *net) {
     if (!views_asked(c)) return 1;
-    if (c->no_tta && (c->tta || c->tta_shift > 0)) {
+    if (c->no_tta && (c->tta || c->tta_shift > 0 || c->tta_diagonal)) {
         fprintf(stderr, "cnn eval: --no-tta (each image alone) contradicts %s: give one or "
-                "the other\n", c->tta ? "--tta" : "--tta-shift");
+                "the other\n",
+                c->tta ? "--tta" : c->tta_shift > 0 ? "--tta-shift" : "--tta-diagonal");
         return 0;
     }
     cnn_preprocess p = *cnn_net_preprocess(net);
     if (c->tta) p.hflip_tta = 1;
-    if (c->no_tta) p.hflip_tta = p.tta_shift = 0;
-    if (c->tta_shift >= 0) p.tta_shift = c->tta_shift;
+    if (c->no_tta) p.hflip_tta = p.tta_shift = p.tta_diagonal = 0;
+    if (c->tta_shift >= 0) p.tta_shift = c->tta_shift, p.tta_diagonal = 0;
+    if (c->tta_diagonal) p.tta_diagonal = 1;
     if (cnn_net_set_preprocess(net, &p)) {
         fprintf(stderr, "cnn eval: %s\n", cnn_net_last_error(net));
         return 0;

@@ -30,7 +30,7 @@ typedef struct train_opts {
     const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
     const char *out, *log, *plot, *resume, *best, *budget, *recipe;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
-    int sync_bn, bucket_kb, shard, serve, tta, tta_shift, micro_batch, ensemble;
+    int sync_bn, bucket_kb, shard, serve, tta, tta_shift, tta_diagonal, micro_batch, ensemble;
     float lr, momentum, wd, gamma, min_lr, clip, smoothing, ema, mixup, cutmix;
 } train_opts;
 
@@ -62,6 +62,7 @@ typedef struct train_opts {
         {"preprocess", OPT_STRING, &(c)->preprocess, "LIST", "deterministic transforms of every image, kept with the model: blur=SIGMA, sobel [none]", 0, 0, 0}, \
         {"tta", OPT_FLAG, &(c)->tta, "", "test-time augmentation: evaluate with the mean scores of each image and its mirror image; kept in the model, so eval and predict do it too", 0, 0, 0}, \
         {"tta-shift", OPT_INT, &(c)->tta_shift, "S", "test-time augmentation: also the views shifted by S pixels up, down, left and right (with --tta, of the mirror image too); kept in the model [0: off]", 0, 64, 0}, \
+        {"tta-diagonal", OPT_FLAG, &(c)->tta_diagonal, "", "test-time augmentation: with --tta-shift S, also the views shifted by S pixels along both axes at once (the four diagonals); kept in the model", 0, 0, 0}, \
         {"no-normalize", OPT_FLAG, &(c)->no_normalize, "", "do not normalise by the training set's mean and std", 0, 0, 0}, \
         {"val", OPT_STRING, &(c)->val, "N|F", "validation samples held out: a count, or a fraction like 0.1 [10%, at most 5000]", 0, 0, 0}, \
         {"limit", OPT_INT, &(c)->limit, "N", "use only the first N training and N test samples (quick trials)", 1, INT_MAX, 0}, \
@@ -85,12 +86,11 @@ typedef struct train_opts {
     }
 
 /* Options that describe the run: fixed when it is resumed. */
-static const char *const FIXED[] = {"model", "loss", "batch", "opt", "lr", "momentum", "wd",
-                                    "schedule", "warmup", "step-size", "gamma", "min-lr",
-                                    "clip", "label-smoothing", "mixup", "cutmix", "augment", "preprocess",
-                                    "no-normalize", "val", "limit", "patience", "input",
-                                    "seed", "sync-bn", "tta", "tta-shift", "ema", "recipe",
-                                    "micro-batch", "ensemble", NULL};
+static const char *const FIXED[] = {
+    "model", "loss", "batch", "opt", "lr", "momentum", "wd", "schedule", "warmup", "step-size",
+    "gamma", "min-lr", "clip", "label-smoothing", "mixup", "cutmix", "augment", "preprocess",
+    "no-normalize", "val", "limit", "patience", "input", "seed", "sync-bn", "tta", "tta-shift",
+    "tta-diagonal", "ema", "recipe", "micro-batch", "ensemble", NULL};
 
 static const char ABOUT[] =
     "Trains a network and evaluates it on the test set. A checkpoint is written after every\n"
@@ -195,6 +195,7 @@ static int new_config(const train_opts *c, const cli_opt *o, cnn_train_config *c
     cfg->sync_bn = c->sync_bn;
     cfg->tta = c->tta;
     cfg->tta_shift = c->tta_shift;
+    cfg->tta_diagonal = c->tta_diagonal;
     cfg->micro_batch = c->micro_batch;
     int loss = cnn_loss_parse(c->loss);
     int n_val;
@@ -977,6 +978,7 @@ static int apply_recipe(train_opts *c, cli_opt *o, recipe_text *t) {
     if (unset(o, "preprocess") && (g->blur > 0 || g->sobel)) c->preprocess = t->preprocess;
     if (unset(o, "tta")) c->tta = g->tta;
     if (unset(o, "tta-shift")) c->tta_shift = g->tta_shift;
+    if (unset(o, "tta-diagonal")) c->tta_diagonal = g->tta_diagonal;
     if (unset(o, "no-normalize")) c->no_normalize = !g->normalize;
     if (unset(o, "patience")) c->patience = g->patience;
     if (unset(o, "micro-batch")) c->micro_batch = g->micro_batch;

@@ -1066,9 +1066,12 @@ typedef struct cnn_preprocess {
      * of several views of the image. hflip_tta 1: the image and its mirror image (0: off);
      * tta_shift S > 0: also each of those shifted by S pixels up, down, left and right, the
      * rows and columns shifted in holding what a black (0) pixel becomes after the transforms
-     * and the normalisation (0: off). Views: (1 + hflip_tta) x (1 + 4 if tta_shift). */
+     * and the normalisation (0: off); tta_diagonal 1 (with tta_shift): and by S pixels along
+     * both axes at once, the four diagonal shifts (0: off). Views: (1 + hflip_tta) x (1, or
+     * 5 with tta_shift, or 9 with tta_diagonal too). */
     int hflip_tta;
     int tta_shift;
+    int tta_diagonal;
     int classes;             /* classification and segmentation: K, else 0 */
     const char *const *class_names; /* classes names, or NULL: "0", "1", ... */
 } cnn_preprocess;
@@ -1234,6 +1237,7 @@ typedef struct cnn_train_config {
                              * each image and its mirror image (cnn_preprocess.hflip_tta) [0] */
     int tta_shift;          /* and of the views shifted by this many pixels up, down, left and
                              * right (cnn_preprocess.tta_shift) [0] */
+    int tta_diagonal;       /* and along both axes at once (cnn_preprocess.tta_diagonal) [0] */
     int patience;           /* stop after this many epochs without a better validation
                              * result (0: never) [0] */
     const char *checkpoint; /* written after every epoch, and when stopped (NULL: none) */

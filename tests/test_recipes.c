@@ -177,47 +177,59 @@ static void shifted(const float *x, float *out, int dy, int dx, float fill) {
 }
 
 /* Test-time shifts: the scores are the mean of ten views (the image and its mirror image,
- * each also shifted by a pixel each way), the pixels shifted in holding a black pixel's
- * normalised value; kept by checkpoints with or without flips; refused out of range (and of
- * a flat input: test_tta). */
+ * each also shifted by a pixel each way), or of eighteen with the diagonal shifts, the pixels
+ * shifted in holding a black pixel's normalised value; kept by checkpoints with or without
+ * flips and diagonals; refused out of range (and of a flat input: test_tta). */
 static void test_tta_shifts(void) {
     cnn_net *net = lopsided();
     float x[36], xn[36], v[36], z[4], mean_c = 0.25f, std_c = 0.5f;
     t_fill(x, 36, 7, 0, 1);
     for (int k = 0; k < 36; k++) xn[k] = (x[k] - mean_c) * (1.0f / std_c);
-    static const int d[5][2] = {{0, 0}, {1, 0}, {-1, 0}, {0, 1}, {0, -1}};
-    double mean[4] = {0};
-    for (int view = 0; view < 10; view++) {
-        shifted(xn, v, d[view % 5][0], d[view % 5][1], (0.0f - mean_c) / std_c);
-        if (view >= 5) mirror(v, 6, 6);
-        T_OK(net, cnn_net_scores(net, v, z, NULL));
-        for (int k = 0; k < 4; k++) mean[k] += z[k] / 10.0;
-    }
+    static const int d[9][2] = {{0, 0},  {1, 0},  {-1, 0}, {0, 1},  {0, -1},
+                                {1, 1},  {1, -1}, {-1, 1}, {-1, -1}};
     cnn_preprocess p = *cnn_net_preprocess(net);
     p.mean = &mean_c;
     p.std = &std_c;
     p.hflip_tta = 1;
     p.tta_shift = 1;
-    T_OK(net, cnn_net_set_preprocess(net, &p));
-    check_mean_scores(net, x, 1, mean, "test-time shifts");
-    /* Kept by a checkpoint, with flips and without. */
-    for (int flips = 1; flips >= 0; flips--) {
-        p.hflip_tta = flips;
-        p.tta_shift = 2;
+    double means[2][4] = {{0}};
+    for (int diagonal = 0; diagonal <= 1; diagonal++) {
+        int shifts = diagonal ? 9 : 5;
+        double *mean = means[diagonal];
+        for (int view = 0; view < 2 * shifts; view++) {
+            shifted(xn, v, d[view % shifts][0], d[view % shifts][1], (0.0f - mean_c) / std_c);
+            if (view >= shifts) mirror(v, 6, 6);
+            T_OK(net, cnn_net_scores(net, v, z, NULL));
+            for (int k = 0; k < 4; k++) mean[k] += z[k] / (2.0 * shifts);
+        }
+        p.tta_diagonal = diagonal;
         T_OK(net, cnn_net_set_preprocess(net, &p));
-        char path[64] = "/tmp/cnn_tta_XXXXXX", err[1024];
-        close(mkstemp(path));
-        cnn_net *back = NULL;
-        T_OK(net, cnn_checkpoint_save(path, net, NULL, NULL, err, sizeof err));
-        T_OK(NULL, cnn_checkpoint_load(path, &back, NULL, NULL, err, sizeof err));
-        T_CHECK(back && cnn_net_preprocess(back)->hflip_tta == flips &&
-                    cnn_net_preprocess(back)->tta_shift == 2,
-                "a checkpoint of test-time flips %d and shifts 2 read back as %d and %d", flips,
-                back ? cnn_net_preprocess(back)->hflip_tta : -1,
-                back ? cnn_net_preprocess(back)->tta_shift : -1);
-        unlink(path);
-        cnn_net_free(back);
+        check_mean_scores(net, x, 1, mean, diagonal ? "diagonal test-time shifts"
+                                                    : "test-time shifts");
     }
+    double apart = 0; /* the check above could not miss eighteen views taken as ten */
+    for (int k = 0; k < 4; k++) apart = fmax(apart, fabs(means[1][k] - means[0][k]));
+    T_CHECK(apart > 1e-3, "the diagonal views change no score of the test image (%g)", apart);
+    /* Kept by a checkpoint, with flips and without, with diagonals and without. */
+    for (int flips = 1; flips >= 0; flips--)
+        for (int diagonal = 0; diagonal <= 1; diagonal++) {
+            p.hflip_tta = flips;
+            p.tta_shift = 2;
+            p.tta_diagonal = diagonal;
+            T_OK(net, cnn_net_set_preprocess(net, &p));
+            char path[64] = "/tmp/cnn_tta_XXXXXX", err[1024];
+            close(mkstemp(path));
+            cnn_net *back = NULL;
+            T_OK(net, cnn_checkpoint_save(path, net, NULL, NULL, err, sizeof err));
+            T_OK(NULL, cnn_checkpoint_load(path, &back, NULL, NULL, err, sizeof err));
+            const cnn_preprocess *q = back ? cnn_net_preprocess(back) : NULL;
+            T_CHECK(q && q->hflip_tta == flips && q->tta_shift == 2 && q->tta_diagonal == diagonal,
+                    "a checkpoint of test-time flips %d, shifts 2, diagonals %d read back as %d, "
+                    "%d, %d", flips, diagonal, q ? q->hflip_tta : -1, q ? q->tta_shift : -1,
+                    q ? q->tta_diagonal : -1);
+            unlink(path);
+            cnn_net_free(back);
+        }
     for (int bad = -1; bad <= 6; bad += 7) {
         p.tta_shift = bad;
         T_CHECK(cnn_net_set_preprocess(net, &p) == CNN_STATUS_INVALID_ARGUMENT &&
@@ -225,10 +237,22 @@ static void test_tta_shifts(void) {
                 "test-time shifts of %d pixels of a 6x6 image: %s", bad,
                 cnn_net_last_error(net));
     }
+    /* Diagonals are 0 or 1, and only beside shifts. */
+    static const int diag_bad[2][2] = {{2, 1}, {1, 0}}; /* tta_diagonal, tta_shift */
+    for (int i = 0; i < 2; i++) {
+        p.tta_diagonal = diag_bad[i][0];
+        p.tta_shift = diag_bad[i][1];
+        T_CHECK(cnn_net_set_preprocess(net, &p) == CNN_STATUS_INVALID_ARGUMENT &&
+                    strstr(cnn_net_last_error(net), "tta_diagonal"),
+                "tta_diagonal %d with tta_shift %d: %s", diag_bad[i][0], diag_bad[i][1],
+                cnn_net_last_error(net));
+    }
     cnn_net_free(net);
-    printf("  ok test-time shifts: the mean of ten views in classify and evaluate, checkpoints, "
-           "refusals\n");
+    printf("  ok test-time shifts: the mean of ten (eighteen with the diagonals) views in "
+           "classify and evaluate, checkpoints, refusals\n");
 }
+
+
 
 static cnn_train_config budget_config(void) {
     cnn_train_config cfg = cnn_train_defaults();
@@ -649,12 +673,17 @@ static void test_recipe_options(const char *tool, const char *dir) {
 
 /* cnn eval's overrides of a model's test-time views (model: flips and shifts of 1 pixel),
  * each against the library's evaluation with the same views: the same loss and top-1 as the
- * JSON prints them; contradictions and shifts too large for the images refused. */
+ * JSON prints them; contradictions, shifts too large for the images and diagonals without
+ * shifts refused. */
 static void test_eval_views(const char *tool, const char *dir, const char *model) {
     static const struct {
         const char *args;
-        int flips, shift;
-    } views[] = {{"--tta-shift 0", 1, 0}, {"--no-tta", 0, 0}, {"--tta-shift 2", 1, 2}};
+        int flips, shift, diagonal;
+    } views[] = {{"--tta-shift 0", 1, 0, 0},
+                 {"--no-tta", 0, 0, 0},
+                 {"--tta-shift 2", 1, 2, 0},
+                 {"--tta-diagonal", 1, 1, 1},
+                 {"--tta-diagonal --tta-shift 2", 1, 2, 1}};
     char path[4096], err[1024], out[65536], args[512];
     snprintf(path, sizeof path, "%s/%s", dir, model);
     cnn_net *net = NULL;
@@ -666,13 +695,15 @@ static void test_eval_views(const char *tool, const char *dir, const char *model
         return;
     }
     T_OK(net, cnn_net_prepare(net, 256));
-    /* The sanitizer pass (CNN_TEST_LIGHT) leaves out the ten views, 20 passes over the test
-     * set there: a minute under ASan. The options' code is the same for every shift. */
-    size_t n = sizeof views / sizeof views[0] - (t_env_flag("CNN_TEST_LIGHT") ? 1 : 0);
+    /* The sanitizer pass (CNN_TEST_LIGHT) leaves out the shifted views, 20 to 36 passes over
+     * the test set there: a minute or more under ASan. The options' code is the same for
+     * every shift. */
+    size_t all = sizeof views / sizeof views[0], n = t_env_flag("CNN_TEST_LIGHT") ? 2 : all;
     for (size_t i = 0; i < n; i++) {
         cnn_preprocess p = *cnn_net_preprocess(net);
         p.hflip_tta = views[i].flips;
         p.tta_shift = views[i].shift;
+        p.tta_diagonal = views[i].diagonal;
         cnn_metrics m = {0};
         T_OK(net, cnn_net_set_preprocess(net, &p));
         T_OK(net, cnn_evaluate_task(net, test, &m));
@@ -680,34 +711,37 @@ static void test_eval_views(const char *tool, const char *dir, const char *model
                  views[i].args);
         int rc = t_run_tool(tool, dir, args, out, sizeof out);
         char want[128];
-        snprintf(want, sizeof want, "\"tta_flips\": %d, \"tta_shift\": %d", views[i].flips,
-                 views[i].shift);
+        snprintf(want, sizeof want, "\"tta_flips\": %d, \"tta_shift\": %d, \"tta_diagonal\": %d",
+                 views[i].flips, views[i].shift, views[i].diagonal);
         double loss = after(out, "\"loss\": "), top1 = after(out, "\"top1\": ");
         if (T_CHECK(rc == 0 && strstr(out, want) &&
                         fabs(loss - m.loss) <= 1e-6 * (1 + m.loss) && fabs(top1 - m.top1) <= 1e-6,
                     "cnn eval %s: exit %d, loss %g and top-1 %g where the library gives %g and "
-                    "%g with flips %d, shift %d: %s", views[i].args, rc, loss, top1, m.loss,
-                    m.top1, views[i].flips, views[i].shift, out))
+                    "%g with flips %d, shift %d, diagonals %d: %s", views[i].args, rc, loss,
+                    top1, m.loss, m.top1, views[i].flips, views[i].shift, views[i].diagonal,
+                    out))
             printf("  ok cnn eval %s: top-1 %.2f%%, loss %.4f, the library's with those views\n",
                    views[i].args, 100 * top1, loss);
         cnn_metrics_free(&m);
     }
-    if (n < sizeof views / sizeof views[0])
-        printf("  -- cnn eval %s not checked (CNN_TEST_LIGHT=1)\n", views[n].args);
+    for (size_t i = n; i < all; i++)
+        printf("  -- cnn eval %s not checked (CNN_TEST_LIGHT=1)\n", views[i].args);
     static const char *const bad[][2] = {
         {"--no-tta --tta", "--no-tta (each image alone) contradicts --tta"},
         {"--no-tta --tta-shift 1", "contradicts --tta-shift"},
+        {"--no-tta --tta-diagonal", "contradicts --tta-diagonal"},
+        {"--tta-shift 0 --tta-diagonal", "1 only with shifted views (tta_shift 0)"},
         {"--tta-shift 28", "test-time shifts of 28 pixels"}};
     int refused = 1;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < (int)(sizeof bad / sizeof bad[0]); i++) {
         snprintf(args, sizeof args, "eval %s --data fashion-mnist %s", model, bad[i][0]);
         int rc = t_run_tool(tool, dir, args, out, sizeof out);
         refused &= T_CHECK(rc != 0 && strstr(out, bad[i][1]), "cnn eval %s: exit %d: %s",
                            bad[i][0], rc, out);
     }
     if (refused)
-        printf("  ok cnn eval: --no-tta with --tta or --tta-shift, and --tta-shift 28, "
-               "refused\n");
+        printf("  ok cnn eval: --no-tta with --tta, --tta-shift or --tta-diagonal, diagonals "
+               "without shifts, and --tta-shift 28, refused\n");
     cnn_net_free(net);
     cnn_dataset_free(test);
 }
@@ -747,8 +781,20 @@ static void test_cli(const char *argv0) {
                     "--out t.ckpt", out, sizeof out);
     T_CHECK(rc != 0 && strstr(out, "test-time shifts of 28 pixels"),
             "cnn train --tta-shift 28 on 28x28 images: exit %d: %s", rc, out);
+    /* --tta-diagonal: kept in the model too; refused without --tta-shift. */
+    rc = t_run_tool(tool, dir, "train --model lenet5 --limit 300 --epochs 1 --tta-shift 1 "
+                    "--tta-diagonal --out d.ckpt", out, sizeof out);
+    T_CHECK(rc == 0 && after(out, "top-1 ") > 0, "cnn train --tta-diagonal: exit %d: %s", rc,
+            out);
+    rc = t_run_tool(tool, dir, "eval d.ckpt --data fashion-mnist --json", eval, sizeof eval);
+    T_CHECK(rc == 0 && strstr(eval, "\"tta_flips\": 0, \"tta_shift\": 1, \"tta_diagonal\": 1"),
+            "cnn eval of a --tta-diagonal model: %s", eval);
+    rc = t_run_tool(tool, dir, "train --model lenet5 --limit 100 --epochs 1 --tta-diagonal "
+                    "--out u.ckpt", out, sizeof out);
+    T_CHECK(rc != 0 && strstr(out, "1 only with shifted views"),
+            "cnn train --tta-diagonal without --tta-shift: exit %d: %s", rc, out);
     printf("  ok cnn train --tta-shift 1 (test top-1 %.2f%%), cnn eval of its model; "
-           "--tta-shift 28 refused\n", top1);
+           "--tta-shift 28 refused; --tta-diagonal kept, refused without shifts\n", top1);
     if (ran) test_eval_views(tool, dir, "s.ckpt");
     static const char *const bad[][2] = {{"--time-budget 10x", "expected a duration"},
                                          {"--time-budget 0", "expected a duration"},

@@ -500,9 +500,9 @@ cnn_status cnn_prep_decode(cnn_net *net, const unsigned char *bytes, size_t size
 /* Applies p to n samples x of shape in: blur, Sobel, normalisation (scratch: 2 samples'
  * floats, used only by blur and Sobel). */
 /* Runs count preprocessed samples x forward and returns the score layer's outputs for them:
- * the layer's own, or with test-time augmentation (p->hflip_tta, p->tta_shift) the mean of
- * those of each view (x then holds the last view, and tta, cnn_prep_tta_floats of room, the
- * mean and the views' source). NULL after an error (*st set). */
+ * the layer's own, or with test-time augmentation (p->hflip_tta, p->tta_shift,
+ * p->tta_diagonal) the mean of those of each view (x then holds the last view, and tta,
+ * cnn_prep_tta_floats of room, the mean and the views' source). NULL after an error (*st set). */
 const float *cnn_prep_scores(cnn_net *net, const cnn_preprocess *p, float *x, int count,
                              int score, float *tta, cnn_status *st);
 /* Floats of the tta buffer of cnn_prep_scores for count samples of in_numel floats each and

@@ -121,6 +121,11 @@ static cnn_status check(cnn_net *net, const cnn_preprocess *p) {
                          "classifying images: 0, or 1 to less than the input's height and width, "
                          "a classification network with a (C, H, W) input",
                          p->tta_shift);
+    if (p->tta_diagonal && (p->tta_diagonal != 1 || !p->tta_shift))
+        return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
+                         "preprocessing: diagonal test-time shifts (tta_diagonal %d) are 0 or 1, "
+                         "and 1 only with shifted views (tta_shift %d)",
+                         p->tta_diagonal, p->tta_shift);
     int K = output_classes(net, p->task);
     char a[64];
     cnn_shape o = cnn_net_output_shape(net);
@@ -274,6 +279,7 @@ unsigned char *cnn_prep_bytes(const cnn_preprocess *p, size_t *size) {
     /* Added after the names, only when set: a model without them is written as before. */
     if (p->hflip_tta || p->tta_shift) put_u32(&b, (uint32_t)p->hflip_tta);
     if (p->tta_shift) put_u32(&b, (uint32_t)p->tta_shift);
+    if (p->tta_diagonal) put_u32(&b, (uint32_t)p->tta_diagonal);
     if (b.failed) {
         cnn_free(b.p);
         return NULL;
@@ -350,6 +356,7 @@ static cnn_status decode_section(cnn_net *net, reader *r, cnn_preprocess *p, flo
     }
     if (r->left >= 4) p->hflip_tta = (int)get_u32(r);
     if (r->left >= 4) p->tta_shift = (int)get_u32(r);
+    if (r->left >= 4) p->tta_diagonal = (int)get_u32(r);
     if (r->left)
         return cnn_error(net, CNN_STATUS_FORMAT, "preprocessing section: %zu bytes too many",
                          r->left);
@@ -444,10 +451,17 @@ cnn_status cnn_prep_decode(cnn_net *net, const unsigned char *bytes, size_t size
     return st;
 }
 
-/* Views of test-time augmentation: the image (and its mirror image), each also shifted. */
-static int tta_views(const cnn_preprocess *p) {
-    return (p->hflip_tta ? 2 : 1) * (p->tta_shift ? 5 : 1);
+/* The shifts of test-time augmentation, the unshifted view included: none, then up, down,
+ * left, right, then the diagonals. */
+static const int TTA_DY[9] = {0, 1, -1, 0, 0, 1, 1, -1, -1};
+static const int TTA_DX[9] = {0, 0, 0, 1, -1, 1, -1, 1, -1};
+
+static int tta_shifts(const cnn_preprocess *p) {
+    return !p->tta_shift ? 1 : p->tta_diagonal ? 9 : 5;
 }
+
+/* Views of test-time augmentation: the image (and its mirror image), each also shifted. */
+static int tta_views(const cnn_preprocess *p) { return (p->hflip_tta ? 2 : 1) * tta_shifts(p); }
 
 size_t cnn_prep_tta_floats(const cnn_preprocess *p, int count, size_t in_numel,
                            size_t out_numel) {
@@ -456,20 +470,19 @@ size_t cnn_prep_tta_floats(const cnn_preprocess *p, int count, size_t in_numel,
     return (size_t)count * out_numel + shifts;
 }
 
-/* View v of count samples into x: mirrored when v >= 5 with shifts (v == 1 without), shifted
- * by the shift v % 5 (0 none; then up, down, left, right) before that. orig: the samples and
- * after them the value of a black pixel in each channel (NULL without shifts: x holds the
- * samples, and the one other view mirrors them in place). */
+/* View v of count samples into x: mirrored when v >= tta_shifts(p), shifted by the shift
+ * v % tta_shifts(p) (TTA_DY, TTA_DX) before that. orig: the samples and after them the value
+ * of a black pixel in each channel (NULL without shifts: x holds the samples, and the one
+ * other view mirrors them in place). */
 static void tta_view(const cnn_preprocess *p, const cnn_shape *in, const float *orig, float *x,
                      int count, int v) {
-    static const int oy[5] = {0, 1, -1, 0, 0}, ox[5] = {0, 0, 0, 1, -1};
-    int C = in->dim[0], H = in->dim[1], W = in->dim[2], shifts = p->tta_shift ? 5 : 1;
+    int C = in->dim[0], H = in->dim[1], W = in->dim[2], shifts = tta_shifts(p);
     int k = v % shifts, S = p->tta_shift;
     size_t numel = cnn_shape_numel(in);
     for (int i = 0; i < count; i++) {
         float *s = x + (size_t)i * numel;
         if (orig)
-            cnn_aug_shift_copy(orig + (size_t)i * numel, s, C, H, W, S * oy[k], S * ox[k],
+            cnn_aug_shift_copy(orig + (size_t)i * numel, s, C, H, W, S * TTA_DY[k], S * TTA_DX[k],
                                orig + (size_t)count * numel);
         if (v >= shifts) cnn_aug_hflip(s, C, H, W);
     }

@@ -373,6 +373,7 @@ static cnn_status set_preprocess(cnn_trainer *tr) {
                         .sobel = tr->cfg.sobel,
                         .hflip_tta = tr->cfg.tta,
                         .tta_shift = tr->cfg.tta_shift,
+                        .tta_diagonal = tr->cfg.tta_diagonal,
                         .classes = task == CNN_TASK_REGRESSION ? 0 : ds->classes,
                         .class_names = (const char *const *)ds->class_names};
     st = cnn_net_set_preprocess(tr->net, &p);

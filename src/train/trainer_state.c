@@ -184,6 +184,7 @@ static const key KEYS[] = {
     CFG("sobel", K_INT, sobel, 0, 1),
     CFG("tta", K_INT, tta, 0, 1),
     CFG("tta_shift", K_INT, tta_shift, 0, INT_MAX),
+    CFG("tta_diagonal", K_INT, tta_diagonal, 0, 1),
     CFG("patience", K_INT, patience, 0, INT_MAX),
     CFG("sync_bn", K_INT, sync_bn, 0, 1),
     CFG("micro_batch", K_INT, micro_batch, 0, INT_MAX),
