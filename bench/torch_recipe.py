@@ -12,7 +12,8 @@ crop=2, whole-pixel translations of up to 10% of the side or 2 pixels, zero fill
 erase[=P], random erasing as cnn's);
 an exponential moving average (decay 0.999) of the parameters and batch norm's buffers,
 evaluated and tested; test-time flips (the mean of the logits of an image and its mirror;
-with --tta-shift S, also of both shifted by S pixels each way, as cnn's --tta-shift).
+with --tta-shift S, also of both shifted by S pixels each way, as cnn's --tta-shift, and with
+--tta-diagonal along the diagonals too, as cnn's --tta-diagonal).
 
 The budget rule is cnn's: time a few training steps (about 2% of the budget) and a test pass
 over a slice, undo them, then train as many whole epochs as fit in what is left, the
@@ -29,7 +30,8 @@ together: the mean of their logits, each image's views averaged as above.
     /usr/bin/python3 bench/torch_recipe.py [--budget 600] [--threads 2] [--seed 1]
         [--epochs N]  (N: no budget, N epochs)  [--batch 128] [--lr 0.003] [--wd 0.05]
         [--widths 24,24,M,48,48,M,96,96,M]  (32,32,M,64,64,M,128,128,M: vgg_small)
-        [--dropout 0]  (0.5: vgg_small)  [--augment hflip]  [--tta-shift 0]  [--members 1]
+        [--dropout 0]  (0.5: vgg_small)  [--augment hflip]  [--tta-shift 0]  [--tta-diagonal]
+        [--members 1]
         [--mixup 0] [--cutmix 0]  (cnn's --mixup and --cutmix)
 
 PyTorch is a reference here, never a dependency of cnn.
@@ -182,10 +184,11 @@ def shifted(x, s, dy, dx, fill):
 
 
 @torch.no_grad()
-def evaluate(models, x, y, shift=0, fill=0.0, batch=128):
+def evaluate(models, x, y, shift=0, fill=0.0, diagonal=False, batch=128):
     """Top-1 with test-time flips: the mean of the logits of each image and its mirror, and
     with shift S > 0 of both shifted by S pixels up, down, left and right (cnn's
-    --tta-shift: the pixels shifted in hold fill, a black pixel's normalised value), averaged
+    --tta-shift: the pixels shifted in hold fill, a black pixel's normalised value), and with
+    diagonal by (+-S, +-S) too (cnn's --tta-diagonal), averaged
     over the models (an ensemble; one model alone otherwise). Batches
     of 128: PyTorch 1.13's forward pass of the recipes' networks at a batch of 1000 ran at
     about 270 images/s here against about 1,400 at 64-128 (fourteenth session), and the time
@@ -197,8 +200,10 @@ def evaluate(models, x, y, shift=0, fill=0.0, batch=128):
         xb = x[i:i + batch]
         views = [xb]
         if shift:
-            views += [shifted(xb, shift, dy, dx, fill)
-                      for dy, dx in ((shift, 0), (-shift, 0), (0, shift), (0, -shift))]
+            ways = [(shift, 0), (-shift, 0), (0, shift), (0, -shift)]
+            if diagonal:
+                ways += [(dy, dx) for dy in (shift, -shift) for dx in (shift, -shift)]
+            views += [shifted(xb, shift, dy, dx, fill) for dy, dx in ways]
         views += [v.flip(3) for v in views]
         z = sum(sum(model(v) for v in views) / len(views) for model in models) / len(models)
         correct += int((z.argmax(1) == y[i:i + batch]).sum())
@@ -221,6 +226,8 @@ def main():
                     help="hflip[=P][,translate=FRAC][,crop=PAD][,erase[=P]]")
     ap.add_argument("--tta-shift", type=int, default=0,
                     help="test-time views shifted by this many pixels too (cnn's --tta-shift)")
+    ap.add_argument("--tta-diagonal", action="store_true",
+                    help="and along the diagonals (cnn's --tta-diagonal)")
     ap.add_argument("--mixup", type=float, default=0.0, help="mixup's Beta parameter (0: off)")
     ap.add_argument("--cutmix", type=float, default=0.0, help="CutMix's Beta parameter (0: off)")
     ap.add_argument("--members", type=int, default=1,
@@ -244,9 +251,9 @@ def main():
         model, epochs = train_member(a, seed, k, data)
         models.append(model)
         total += epochs
-    acc = evaluate(models, xte, yte, a.tta_shift, black)
+    acc = evaluate(models, xte, yte, a.tta_shift, black, a.tta_diagonal)
     what = f"an ensemble of {a.members}, " if a.members > 1 else ""
-    print(f"test top-1 {100 * acc:.2f}% ({what}EMA, test-time flips{' and shifts' if a.tta_shift else ''}), wall {time.monotonic() - START:.0f} s,"
+    print(f"test top-1 {100 * acc:.2f}% ({what}EMA, test-time flips{' and shifts' if a.tta_shift else ''}{' with diagonals' if a.tta_diagonal else ''}), wall {time.monotonic() - START:.0f} s,"
           f" {total} epochs, seed {a.seed}, {a.threads} threads")
 
 
@@ -296,7 +303,7 @@ def train_member(a, seed, k, data):
             n += 1
         per_step = (time.monotonic() - t0) / n
         t1 = time.monotonic()
-        evaluate([ema.module], xte[:1024], yte[:1024], a.tta_shift, black)
+        evaluate([ema.module], xte[:1024], yte[:1024], a.tta_shift, black, a.tta_diagonal)
         test_time = (time.monotonic() - t1) * len(xte) / 1024 * a.members
         model.load_state_dict(saved[0]), opt.load_state_dict(saved[1])
         ema.load_state_dict(saved[2]), gen.set_state(saved[3]), torch.set_rng_state(saved[4])
