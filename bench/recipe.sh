@@ -44,6 +44,7 @@ torch_args="$torch_args --dropout $dropout --augment $(opt augment) --threads 2"
 torch_args="$torch_args --tta-shift ${tta_shift:-0}"
 flag() { echo "$block" | awk -v k="--$1" '$1 == k {f = 1} END {print f + 0}'; }
 [ "$(flag tta-diagonal)" = 1 ] && torch_args="$torch_args --tta-diagonal"
+[ "$(flag alternate-flips)" = 1 ] && torch_args="$torch_args --alternate-flips"
 members=$(opt ensemble)
 torch_args="$torch_args --members ${members:-1}"
 mixup=$(opt mixup)

@@ -13,7 +13,9 @@ erase[=P], random erasing as cnn's);
 an exponential moving average (decay 0.999) of the parameters and batch norm's buffers,
 evaluated and tested; test-time flips (the mean of the logits of an image and its mirror;
 with --tta-shift S, also of both shifted by S pixels each way, as cnn's --tta-shift, and with
---tta-diagonal along the diagonals too, as cnn's --tta-diagonal).
+--tta-diagonal along the diagonals too, as cnn's --tta-diagonal). With --alternate-flips (cnn's),
+each training image is mirrored in every other epoch, its phase drawn once, instead of by a draw
+in each epoch.
 
 The budget rule is cnn's: time a few training steps (about 2% of the budget) and a test pass
 over a slice, undo them, then train as many whole epochs as fit in what is left, the
@@ -30,7 +32,8 @@ together: the mean of their logits, each image's views averaged as above.
     /usr/bin/python3 bench/torch_recipe.py [--budget 600] [--threads 2] [--seed 1]
         [--epochs N]  (N: no budget, N epochs)  [--batch 128] [--lr 0.003] [--wd 0.05]
         [--widths 24,24,M,48,48,M,96,96,M]  (32,32,M,64,64,M,128,128,M: vgg_small)
-        [--dropout 0]  (0.5: vgg_small)  [--augment hflip]  [--tta-shift 0]  [--tta-diagonal]
+        [--dropout 0]  (0.5: vgg_small)  [--augment hflip]  [--alternate-flips]
+        [--tta-shift 0]  [--tta-diagonal]
         [--members 1]
         [--mixup 0] [--cutmix 0]  (cnn's --mixup and --cutmix)
 
@@ -116,12 +119,13 @@ def erase_one(img, gen):
         return
 
 
-def augment(x, gen, hflip, m, erase):
-    """Random horizontal flips (probability hflip), whole-pixel shifts of up to m pixels each
-    way, zero filled (cnn's translate and crop), and random erasing (probability erase), one
-    draw per image, in cnn's order."""
+def augment(x, gen, hflip, m, erase, flip=None):
+    """Random horizontal flips (probability hflip; or the images where flip is True, when
+    given), whole-pixel shifts of up to m pixels each way, zero filled (cnn's translate and
+    crop), and random erasing (probability erase), one draw per image, in cnn's order."""
     n = x.shape[0]
-    flip = torch.rand(n, generator=gen) < hflip
+    if flip is None:
+        flip = torch.rand(n, generator=gen) < hflip
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     if m > 0:
         shifts = torch.randint(-m, m + 1, (n, 2), generator=gen)
@@ -224,6 +228,8 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.0, help="before the last layer")
     ap.add_argument("--augment", default="hflip",
                     help="hflip[=P][,translate=FRAC][,crop=PAD][,erase[=P]]")
+    ap.add_argument("--alternate-flips", action="store_true",
+                    help="each image mirrored in every other epoch (cnn's --alternate-flips)")
     ap.add_argument("--tta-shift", type=int, default=0,
                     help="test-time views shifted by this many pixels too (cnn's --tta-shift)")
     ap.add_argument("--tta-diagonal", action="store_true",
@@ -268,15 +274,19 @@ def train_member(a, seed, k, data):
 
     model = plain_net([w if w == "M" else int(w) for w in a.widths.split(",")], a.dropout)
     hflip, shift, erase = parse_augment(a.augment)
+    if a.alternate_flips and hflip != 0.5:
+        raise SystemExit(f"torch_recipe.py: --alternate-flips needs hflip=0.5, not {hflip}")
+    # Alternate flips: whether each image is mirrored in the even epochs (the odd: the others).
+    phase = torch.rand(len(xtr), generator=gen) < 0.5 if a.alternate_flips else None
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.wd)
     ema = torch.optim.swa_utils.AveragedModel(
         model, avg_fn=lambda avg, p, n: 0.999 * avg + 0.001 * p, use_buffers=True)
 
-    def train_step(xb, yb, lr):
+    def train_step(xb, yb, lr, flip=None):
         model.train()
         for g in opt.param_groups:
             g["lr"] = lr
-        xb = augment(xb, gen, hflip, shift, erase)
+        xb = augment(xb, gen, hflip, shift, erase, flip)
         if a.mixup > 0 or a.cutmix > 0:  # each sample's two labels, weighted by its shares
             xb, yb2, lam = mix(xb, yb, mixer, a.mixup, a.cutmix)
             out = model(xb)
@@ -324,7 +334,8 @@ def train_member(a, seed, k, data):
         t0, losses = time.monotonic(), 0.0
         for b in range(steps):
             i = perm[b * a.batch:(b + 1) * a.batch]
-            losses += train_step(xtr[i], ytr[i], lr_at(step, a.lr, warmup, epochs * steps))
+            flip = None if phase is None else phase[i] ^ bool(e % 2)
+            losses += train_step(xtr[i], ytr[i], lr_at(step, a.lr, warmup, epochs * steps), flip)
             step += 1
         e += 1
         print(f"epoch {e}/{epochs} loss {losses / steps:.4f} {time.monotonic() - t0:.1f}s",

@@ -31,6 +31,7 @@ typedef struct train_opts {
     const char *out, *log, *plot, *resume, *best, *budget, *recipe;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
     int sync_bn, bucket_kb, shard, serve, tta, tta_shift, tta_diagonal, micro_batch, ensemble;
+    int alternate_flips;
     float lr, momentum, wd, gamma, min_lr, clip, smoothing, ema, mixup, cutmix;
 } train_opts;
 
@@ -59,6 +60,7 @@ typedef struct train_opts {
         {"mixup", OPT_FLOAT, &(c)->mixup, "A", "blend the batch's samples in pairs, x = l a + (1-l) b with l ~ Beta(A, A), each keeping both labels weighted for the loss (classification; e.g. 0.2) [0: off]", 0, 100, 0}, \
         {"cutmix", OPT_FLOAT, &(c)->cutmix, "A", "swap a rectangle of about 1-l of the area between the samples of each pair, l ~ Beta(A, A), labels weighted by area (classification images; e.g. 1; with --mixup, one or the other per pair) [0: off]", 0, 100, 0}, \
         {"augment", OPT_STRING, &(c)->augment, "LIST", "random augmentations, e.g. hflip,crop=2 (see below) [hflip]", 0, 0, 0}, \
+        {"alternate-flips", OPT_FLAG, &(c)->alternate_flips, "", "flips derandomised across epochs: each training image mirrored in every other epoch (its phase drawn from the seed) instead of by a draw in each; needs hflip=0.5 in --augment", 0, 0, 0}, \
         {"preprocess", OPT_STRING, &(c)->preprocess, "LIST", "deterministic transforms of every image, kept with the model: blur=SIGMA, sobel [none]", 0, 0, 0}, \
         {"tta", OPT_FLAG, &(c)->tta, "", "test-time augmentation: evaluate with the mean scores of each image and its mirror image; kept in the model, so eval and predict do it too", 0, 0, 0}, \
         {"tta-shift", OPT_INT, &(c)->tta_shift, "S", "test-time augmentation: also the views shifted by S pixels up, down, left and right (with --tta, of the mirror image too); kept in the model [0: off]", 0, 64, 0}, \
@@ -88,9 +90,9 @@ typedef struct train_opts {
 /* Options that describe the run: fixed when it is resumed. */
 static const char *const FIXED[] = {
     "model", "loss", "batch", "opt", "lr", "momentum", "wd", "schedule", "warmup", "step-size",
-    "gamma", "min-lr", "clip", "label-smoothing", "mixup", "cutmix", "augment", "preprocess",
-    "no-normalize", "val", "limit", "patience", "input", "seed", "sync-bn", "tta", "tta-shift",
-    "tta-diagonal", "ema", "recipe", "micro-batch", "ensemble", NULL};
+    "gamma", "min-lr", "clip", "label-smoothing", "mixup", "cutmix", "augment", "alternate-flips",
+    "preprocess", "no-normalize", "val", "limit", "patience", "input", "seed", "sync-bn", "tta",
+    "tta-shift", "tta-diagonal", "ema", "recipe", "micro-batch", "ensemble", NULL};
 
 static const char ABOUT[] =
     "Trains a network and evaluates it on the test set. A checkpoint is written after every\n"
@@ -196,6 +198,7 @@ static int new_config(const train_opts *c, const cli_opt *o, cnn_train_config *c
     cfg->tta = c->tta;
     cfg->tta_shift = c->tta_shift;
     cfg->tta_diagonal = c->tta_diagonal;
+    cfg->alternate_flips = c->alternate_flips;
     cfg->micro_batch = c->micro_batch;
     int loss = cnn_loss_parse(c->loss);
     int n_val;
@@ -528,10 +531,11 @@ static void print_start(const run *r) {
         snprintf(mix, sizeof mix, ", mixup %g, cutmix %g", (double)cfg->mixup,
                  (double)cfg->cutmix);
     printf("loss %s, lr %g (%s schedule), batch %d, %d epochs, seed %llu, %d thread%s, "
-           "augment %s%s\n", cnn_loss_name(cfg->loss), (double)cfg->optim.lr,
+           "augment %s%s%s\n", cnn_loss_name(cfg->loss), (double)cfg->optim.lr,
            cnn_schedule_name(cfg->schedule),
            cfg->batch, cfg->epochs, (unsigned long long)cfg->seed, cnn_net_threads(net),
-           cnn_net_threads(net) > 1 ? "s" : "", aug, mix);
+           cnn_net_threads(net) > 1 ? "s" : "", aug,
+           cfg->alternate_flips ? " (flips alternating by epoch)" : "", mix);
     if (r->members)
         printf("ensemble member %d of %d: seed %d, written to %s\n", r->member + 1, r->members,
                r->c.seed, r->out);
@@ -973,6 +977,7 @@ static int apply_recipe(train_opts *c, cli_opt *o, recipe_text *t) {
     if (unset(o, "mixup")) c->mixup = g->mixup;
     if (unset(o, "cutmix")) c->cutmix = g->cutmix;
     if (unset(o, "augment")) c->augment = t->augment;
+    if (unset(o, "alternate-flips")) c->alternate_flips = g->alternate_flips;
     cnn_augment pre = {.blur = g->blur, .sobel = g->sobel};
     cnn_augment_format(&pre, t->preprocess, sizeof t->preprocess);
     if (unset(o, "preprocess") && (g->blur > 0 || g->sobel)) c->preprocess = t->preprocess;

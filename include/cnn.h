@@ -1230,6 +1230,12 @@ typedef struct cnn_train_config {
     float mixup, cutmix;
     cnn_loss loss;          /* [CNN_LOSS_SOFTMAX_CE]; it sets the task */
     cnn_augment augment;    /* random, training only [hflip 0.5] */
+    /* Flips derandomised across epochs (airbench's alternating flip): each training image is
+     * mirrored in every other epoch, whether in the even or the odd ones drawn from (seed,
+     * the image), instead of by a fresh draw in each. It replaces augment.hflip's draws, so
+     * augment.hflip must be 0.5 (each image is still mirrored half of the time); the other
+     * transforms draw as without it (a segmentation mask follows its image). [0] */
+    int alternate_flips;
     int normalize;          /* normalise by the training set's per-channel mean, std [1] */
     float blur;             /* preprocessing: Gaussian blur sigma, every image, always [0] */
     int sobel;              /* preprocessing: Sobel magnitude, every image, always [0] */

@@ -11,7 +11,9 @@
  *     with the very weights of a run of N epochs; a budget shorter than an epoch is refused;
  *     a run slower than its probe is cut to the epochs that fit, its schedule refitted;
  *   - the recipes: each names a zoo model and a configuration the trainer takes; cnn recipes
- *     lists them, cnn train --recipe runs one, the options given beside it overriding it.
+ *     lists them, cnn train --recipe runs one, the options given beside it overriding it;
+ *   - cnn train --alternate-flips: said at the start, kept by a resumed run, refused beside a
+ *     flip probability other than 0.5.
  */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "testlib.h"
@@ -796,6 +798,20 @@ static void test_cli(const char *argv0) {
     printf("  ok cnn train --tta-shift 1 (test top-1 %.2f%%), cnn eval of its model; "
            "--tta-shift 28 refused; --tta-diagonal kept, refused without shifts\n", top1);
     if (ran) test_eval_views(tool, dir, "s.ckpt");
+    /* --alternate-flips: said at the start, kept when resumed; refused beside hflip=0.3. */
+    rc = t_run_tool(tool, dir, "train --model lenet5 --limit 300 --epochs 1 --alternate-flips "
+                    "--augment hflip,crop=2 --out f.ckpt", out, sizeof out);
+    T_CHECK(rc == 0 && strstr(out, "augment hflip=0.5,crop=2 (flips alternating by epoch)") &&
+                after(out, "top-1 ") > 0,
+            "cnn train --alternate-flips: exit %d: %s", rc, out);
+    rc = t_run_tool(tool, dir, "train --resume f.ckpt --epochs 2", out, sizeof out);
+    T_CHECK(rc == 0 && strstr(out, "(flips alternating by epoch)"),
+            "cnn train --resume of an --alternate-flips run keeps them: exit %d: %s", rc, out);
+    rc = t_run_tool(tool, dir, "train --model lenet5 --limit 100 --epochs 1 --alternate-flips "
+                    "--augment hflip=0.3 --out g.ckpt", out, sizeof out);
+    T_CHECK(rc != 0 && strstr(out, "flip probability 0.5"),
+            "cnn train --alternate-flips --augment hflip=0.3: exit %d: %s", rc, out);
+    printf("  ok cnn train --alternate-flips, kept when resumed, refused with hflip=0.3\n");
     static const char *const bad[][2] = {{"--time-budget 10x", "expected a duration"},
                                          {"--time-budget 0", "expected a duration"},
                                          {"--schedule tri", "constant, step, cosine or linear"}};

@@ -7,6 +7,7 @@
  *     with the uninterrupted run's weights, bit for bit; a resume with other data is refused;
  *   - the callbacks see every step and epoch with consistent numbers;
  *   - a network ending in a softmax trains exactly as the one without it (loss on logits);
+ *   - flips alternating by epoch: every image mirrored in every other epoch;
  *   - label smoothing against the formula; NaN detection names where; patience; the best
  *     checkpoint; refusals of bad settings;
  *   - segmentation (masks follow the image's flips) and regression train;
@@ -142,9 +143,11 @@ static void test_threads_and_callbacks(const cnn_dataset *tr, const cnn_dataset 
     free(p2);
 }
 
-/* Stops a run at a global step by its callback, resumes it, compares with the whole run. */
-static void test_resume(const cnn_dataset *tr, const cnn_dataset *va, int stop_at) {
+/* Stops a run at a global step by its callback, resumes it, compares with the whole run
+ * (with flips alternating by epoch, which the checkpoint must keep, or drawn). */
+static void test_resume(const cnn_dataset *tr, const cnn_dataset *va, int stop_at, int alternate) {
     cnn_train_config cfg = config(3, 1);
+    cfg.alternate_flips = alternate;
     size_t n = 0;
     float *whole = train_new(&cfg, tr, va, &n, NULL);
     counts c = {.stop_at = stop_at};
@@ -167,7 +170,8 @@ static void test_resume(const cnn_dataset *tr, const cnn_dataset *va, int stop_a
     if (t && T_CHECK(cnn_trainer_run(t) == 0 && cnn_trainer_done(t), "resumed run: %s",
                      cnn_trainer_last_error(t))) {
         char what[64];
-        snprintf(what, sizeof what, "stopped at step %d and resumed", stop_at);
+        snprintf(what, sizeof what, "stopped at step %d and resumed%s", stop_at,
+                 alternate ? " (alternate flips)" : "");
         t_same_bits(what, cnn_net_params(cnn_trainer_net(t)), whole, n);
         T_CHECK(strstr(cnn_trainer_config(t)->meta, "caller=kept") != NULL, "caller's metadata kept");
         char *log = log_without_time(cnn_trainer_log_csv(t));
@@ -177,6 +181,82 @@ static void test_resume(const cnn_dataset *tr, const cnn_dataset *va, int stop_a
     }
     cnn_trainer_free(t);
     free(whole);
+}
+
+/* Which of the n images of ds (image i: a column of value i + 1 at the left) each epoch
+ * mirrored, flipped[e * n + i], in a run of one step an epoch (the whole set a batch, not
+ * normalised, in whole-batch passes), read from the network's input after each step. 0 when
+ * an image was not seen once in an epoch, or not as itself or its mirror image. */
+static int flips_seen(cnn_dataset *ds, int alternate, int epochs, int *flipped) {
+    int n = ds->n;
+    cnn_train_config cfg = cnn_train_defaults();
+    cfg.epochs = epochs;
+    cfg.batch = cfg.micro_batch = n;
+    cfg.threads = 1;
+    cfg.seed = 7;
+    cfg.normalize = 0;
+    cfg.alternate_flips = alternate;
+    cnn_net *net = t_net("input x - shape=1x8x8; flatten f -; dense logits - out=4", 3);
+    cnn_trainer *t = NULL;
+    char err[1024];
+    int ok = T_CHECK(cnn_trainer_new(net, ds, NULL, &cfg, &t, err, sizeof err) == 0, "%s", err);
+    for (int e = 0; ok && e < epochs; e++) {
+        ok = T_OK(net, cnn_trainer_step(t));
+        const float *in = cnn_net_layer_output(net, 0);
+        int seen[64] = {0};
+        for (int j = 0; ok && j < n; j++) {
+            const float *img = in + (size_t)j * 64;
+            int left = img[0] > 0, i = (int)(left ? img[0] : img[7]) - 1;
+            ok = i >= 0 && i < n && !seen[i]++;
+            for (int p = 0; ok && p < 64; p++)
+                ok = img[p] == (p % 8 == (left ? 0 : 7) ? (float)(i + 1) : 0.0f);
+            if (ok) flipped[e * n + i] = !left;
+        }
+    }
+    cnn_trainer_free(t);
+    cnn_net_free(net);
+    return ok;
+}
+
+/* Alternate flips: each image mirrored in every other epoch, in phases that differ between
+ * images; drawn flips do not alternate so. A flip probability other than 0.5 is refused. */
+static void test_alternate_flips(void) {
+    enum { N = 8, E = 6 };
+    cnn_dataset *ds = t_bars(N, 5);
+    for (int i = 0; i < N; i++)
+        for (int p = 0; p < 64; p++) ds->x[i * 64 + p] = p % 8 == 0 ? (float)(i + 1) : 0.0f;
+    int alt[E * N], drawn[E * N];
+    if (T_CHECK(flips_seen(ds, 1, E, alt) && flips_seen(ds, 0, E, drawn),
+                "each epoch feeds every image once, as itself or mirrored")) {
+        int not_alternating = 0, repeats = 0, first = 0;
+        for (int i = 0; i < N; i++) {
+            first += alt[i];
+            for (int e = 1; e < E; e++) {
+                not_alternating += alt[e * N + i] == alt[(e - 1) * N + i];
+                repeats += drawn[e * N + i] == drawn[(e - 1) * N + i];
+            }
+        }
+        T_CHECK(not_alternating == 0 && first > 0 && first < N,
+                "alternate flips: %d times an image kept its side from one epoch to the next, "
+                "%d of %d images mirrored in the first epoch", not_alternating, first, N);
+        T_CHECK(repeats > 0, "drawn flips keep an image's side in some epochs (%d times)", repeats);
+    }
+    cnn_train_config cfg = cnn_train_defaults();
+    cnn_net *net = t_net(NET, 3);
+    cnn_trainer *t = NULL;
+    char err[1024];
+    cfg.alternate_flips = 1;
+    cfg.augment.hflip = 0.3f;
+    T_CHECK(cnn_trainer_new(net, ds, NULL, &cfg, &t, err, sizeof err) ==
+                    CNN_STATUS_INVALID_ARGUMENT && strstr(err, "flip probability 0.5"),
+            "alternate flips with hflip 0.3 refused: %s", err);
+    cfg.augment.hflip = 0.5f;
+    cfg.alternate_flips = 2;
+    T_CHECK(cnn_trainer_new(net, ds, NULL, &cfg, &t, err, sizeof err) ==
+                CNN_STATUS_INVALID_ARGUMENT,
+            "alternate flips 2 refused: %s", err);
+    cnn_net_free(net);
+    t_free_dataset(ds);
 }
 
 static void test_resume_refusals(const cnn_dataset *tr, const cnn_dataset *va) {
@@ -536,8 +616,10 @@ int main(void) {
     if (!mkdtemp(dir)) return 1;
     cnn_dataset *tr = t_bars(192, 1), *va = t_bars(48, 2), *te = t_bars(40, 3);
     test_threads_and_callbacks(tr, va);
-    test_resume(tr, va, 17);     /* mid-epoch (12 steps an epoch) */
-    test_resume(tr, va, 24);     /* at the end of epoch 2 */
+    test_resume(tr, va, 17, 0);  /* mid-epoch (12 steps an epoch) */
+    test_resume(tr, va, 24, 0);  /* at the end of epoch 2 */
+    test_resume(tr, va, 17, 1);
+    test_alternate_flips();
     test_resume_refusals(tr, va);
     test_softmax_output(tr);
     test_smoothing();

@@ -16,6 +16,7 @@
  * "train.KEY=VALUE" (floats as C99 hex, exact): the settings, the position and the log.
  */
 #include "../core/internal.h"
+#include "../data/augment.h"
 #include "../data/data.h"
 #include "trainer.h"
 
@@ -116,6 +117,13 @@ static cnn_status check_numbers(cnn_trainer *tr, const cnn_train_config *c) {
                                 "mixup and CutMix mix the samples of a batch in pairs: they need "
                                 "an even batch%s, not %d",
                                 m && m->size > 1 ? " on each rank" : "", local_batch(c));
+    if (c->alternate_flips && (c->alternate_flips != 1 || c->augment.hflip != 0.5f))
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "alternate flips %d, augmentation's flip probability %g: "
+                                "alternate flips (0 or 1) mirror each image in every other "
+                                "epoch, half of the time, in place of the flips' draws: they "
+                                "need the flip probability 0.5",
+                                c->alternate_flips, (double)c->augment.hflip);
     if (c->augment.blur > 0 || c->augment.sobel)
         return cnn_trainer_fail(
             tr, CNN_STATUS_INVALID_ARGUMENT,
@@ -507,6 +515,14 @@ void cnn_trainer_free(cnn_trainer *tr) {
  * A step
  * ------------------------------------------------------------------------------------------- */
 
+/* Alternate flips: whether the sample at place `id` of the whole set is mirrored in this
+ * epoch. Its phase (even or odd epochs) is drawn from (seed, id) alone, from a stream of its
+ * own ("altflip" in ASCII), so that it stays from one epoch to the next. */
+static int alternate_flip(const cnn_trainer *tr, uint64_t id) {
+    uint64_t phase = cnn_seed_mix(cnn_seed_mix(tr->cfg.seed, 0x616c74666c6970ULL), id) >> 63;
+    return (int)((phase ^ (uint64_t)tr->epoch) & 1);
+}
+
 /* Sample i of the batch: the image augmented and preprocessed, its targets. A mask goes
  * through the image's geometric transforms, drawn from the same seed, so they stay aligned. */
 static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed, float *scratch) {
@@ -515,9 +531,13 @@ static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed, float *s
     int W = ds->shape.dim[ds->shape.rank - 1];
     size_t numel = cnn_shape_numel(&ds->shape), pixels = numel / (size_t)C;
     float *x = tr->x + (size_t)i * numel;
-    uint64_t s = cnn_seed_mix(seed, (uint64_t)(ds->ids ? ds->ids[idx] : idx)); /* its place */
+    uint64_t id = (uint64_t)(ds->ids ? ds->ids[idx] : idx), s = cnn_seed_mix(seed, id);
+    cnn_augment a = tr->cfg.augment; /* with alternate flips, the flip is not drawn */
+    int flip = tr->cfg.alternate_flips && alternate_flip(tr, id);
+    if (tr->cfg.alternate_flips) a.hflip = 0;
     cnn_dataset_sample(ds, idx, x);
-    cnn_augment_image(&tr->cfg.augment, x, C, H, W, s, scratch);
+    if (flip) cnn_aug_hflip(x, C, H, W);
+    cnn_augment_image(&a, x, C, H, W, s, scratch);
     cnn_prep_apply(cnn_net_preprocess(tr->net), &ds->shape, x, 1, scratch);
     cnn_task task = cnn_loss_task(tr->cfg.loss); /* a set may hold labels and masks both */
     if (task == CNN_TASK_CLASSIFICATION) tr->it[i] = ds->y[idx];
@@ -525,15 +545,15 @@ static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed, float *s
         memcpy(tr->ft + (size_t)i * ds->n_targets, ds->targets + (size_t)idx * ds->n_targets,
                (size_t)ds->n_targets * sizeof *tr->ft);
     if (task == CNN_TASK_SEGMENTATION) {
-        const cnn_augment *a = &tr->cfg.augment;
-        cnn_augment geo = {.hflip = a->hflip,
-                           .vflip = a->vflip,
-                           .crop_pad = a->crop_pad,
-                           .rot90 = a->rot90,
-                           .translate = a->translate};
+        cnn_augment geo = {.hflip = a.hflip,
+                           .vflip = a.vflip,
+                           .crop_pad = a.crop_pad,
+                           .rot90 = a.rot90,
+                           .translate = a.translate};
         const int32_t *m = ds->masks + (size_t)idx * pixels;
         float *mf = scratch + 2 * numel;
         for (size_t p = 0; p < pixels; p++) mf[p] = (float)m[p];
+        if (flip) cnn_aug_hflip(mf, 1, H, W);
         cnn_augment_image(&geo, mf, 1, H, W, s, scratch);
         for (size_t p = 0; p < pixels; p++) tr->it[(size_t)i * pixels + p] = (int32_t)mf[p];
     }

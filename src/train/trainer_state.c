@@ -179,6 +179,7 @@ static const key KEYS[] = {
     CFG("cutmix", K_FLOAT, cutmix, 0, 0),
     CFG("loss", K_LOSS, loss, 0, 0),
     CFG("augment", K_AUGMENT, augment, 0, 0),
+    CFG("alternate_flips", K_INT, alternate_flips, 0, 1),
     CFG("normalize", K_INT, normalize, 0, 1),
     CFG("blur", K_FLOAT, blur, 0, 0),
     CFG("sobel", K_INT, sobel, 0, 1),
