@@ -532,9 +532,12 @@ static void load_sample(cnn_trainer *tr, int idx, int i, uint64_t seed, float *s
     size_t numel = cnn_shape_numel(&ds->shape), pixels = numel / (size_t)C;
     float *x = tr->x + (size_t)i * numel;
     uint64_t id = (uint64_t)(ds->ids ? ds->ids[idx] : idx), s = cnn_seed_mix(seed, id);
-    cnn_augment a = tr->cfg.augment; /* with alternate flips, the flip is not drawn */
-    int flip = tr->cfg.alternate_flips && alternate_flip(tr, id);
-    if (tr->cfg.alternate_flips) a.hflip = 0;
+    cnn_augment a = tr->cfg.augment;
+    int flip = 0;
+    if (tr->cfg.alternate_flips) { /* the flip alternates by epoch instead of being drawn */
+        flip = alternate_flip(tr, id);
+        a.hflip = 0;
+    }
     cnn_dataset_sample(ds, idx, x);
     if (flip) cnn_aug_hflip(x, C, H, W);
     cnn_augment_image(&a, x, C, H, W, s, scratch);
