@@ -40,7 +40,8 @@ widths=$(build/cnn def "$model" --input 1x28x28 | awk '
 dropout=$(build/cnn def "$model" --input 1x28x28 | grep -q '= dropout' && echo 0.5 || echo 0)
 torch_args="--budget $seconds --batch $(opt batch) --lr $(opt lr) --wd $(opt wd) --widths $widths"
 tta_shift=$(opt tta-shift)
-torch_args="$torch_args --dropout $dropout --augment $(opt augment) --threads 2"
+# channels-last: PyTorch's faster layout for these convolutions (bench/torch_recipe_step.py)
+torch_args="$torch_args --dropout $dropout --augment $(opt augment) --threads 2 --channels-last"
 torch_args="$torch_args --tta-shift ${tta_shift:-0}"
 flag() { echo "$block" | awk -v k="--$1" '$1 == k {f = 1} END {print f + 0}'; }
 [ "$(flag tta-diagonal)" = 1 ] && torch_args="$torch_args --tta-diagonal"

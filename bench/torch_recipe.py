@@ -15,7 +15,9 @@ evaluated and tested; test-time flips (the mean of the logits of an image and it
 with --tta-shift S, also of both shifted by S pixels each way, as cnn's --tta-shift, and with
 --tta-diagonal along the diagonals too, as cnn's --tta-diagonal). With --alternate-flips (cnn's),
 each training image is mirrored in every other epoch, its phase drawn once, instead of by a draw
-in each epoch.
+in each epoch. With --channels-last, the network and its inputs are held in channels-last layout
+(NHWC), which bench/run.sh found to be PyTorch's faster layout for convolutions on this
+project's hosts; the arithmetic is the same.
 
 The budget rule is cnn's: time a few training steps (about 2% of the budget) and a test pass
 over a slice, undo them, then train as many whole epochs as fit in what is left, the
@@ -33,7 +35,7 @@ together: the mean of their logits, each image's views averaged as above.
         [--epochs N]  (N: no budget, N epochs)  [--batch 128] [--lr 0.003] [--wd 0.05]
         [--widths 24,24,M,48,48,M,96,96,M]  (32,32,M,64,64,M,128,128,M: vgg_small)
         [--dropout 0]  (0.5: vgg_small)  [--augment hflip]  [--alternate-flips]
-        [--tta-shift 0]  [--tta-diagonal]
+        [--tta-shift 0]  [--tta-diagonal]  [--channels-last]
         [--members 1]
         [--mixup 0] [--cutmix 0]  (cnn's --mixup and --cutmix)
 
@@ -188,7 +190,8 @@ def shifted(x, s, dy, dx, fill):
 
 
 @torch.no_grad()
-def evaluate(models, x, y, shift=0, fill=0.0, diagonal=False, batch=128):
+def evaluate(models, x, y, shift=0, fill=0.0, diagonal=False, fmt=torch.contiguous_format,
+             batch=128):
     """Top-1 with test-time flips: the mean of the logits of each image and its mirror, and
     with shift S > 0 of both shifted by S pixels up, down, left and right (cnn's
     --tta-shift: the pixels shifted in hold fill, a black pixel's normalised value), and with
@@ -196,7 +199,7 @@ def evaluate(models, x, y, shift=0, fill=0.0, diagonal=False, batch=128):
     over the models (an ensemble; one model alone otherwise). Batches
     of 128: PyTorch 1.13's forward pass of the recipes' networks at a batch of 1000 ran at
     about 270 images/s here against about 1,400 at 64-128 (fourteenth session), and the time
-    budget reserves what the test pass takes."""
+    budget reserves what the test pass takes. fmt: the inputs' memory format (the models')."""
     for model in models:
         model.eval()
     correct = 0
@@ -209,6 +212,7 @@ def evaluate(models, x, y, shift=0, fill=0.0, diagonal=False, batch=128):
                 ways += [(dy, dx) for dy in (shift, -shift) for dx in (shift, -shift)]
             views += [shifted(xb, shift, dy, dx, fill) for dy, dx in ways]
         views += [v.flip(3) for v in views]
+        views = [v.contiguous(memory_format=fmt) for v in views]
         z = sum(sum(model(v) for v in views) / len(views) for model in models) / len(models)
         correct += int((z.argmax(1) == y[i:i + batch]).sum())
     return correct / len(x)
@@ -236,6 +240,8 @@ def main():
                     help="and along the diagonals (cnn's --tta-diagonal)")
     ap.add_argument("--mixup", type=float, default=0.0, help="mixup's Beta parameter (0: off)")
     ap.add_argument("--cutmix", type=float, default=0.0, help="CutMix's Beta parameter (0: off)")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="the network and its inputs in channels-last layout (NHWC)")
     ap.add_argument("--members", type=int, default=1,
                     help="an ensemble of this many networks (cnn's --ensemble)")
     a = ap.parse_args()
@@ -257,10 +263,16 @@ def main():
         model, epochs = train_member(a, seed, k, data)
         models.append(model)
         total += epochs
-    acc = evaluate(models, xte, yte, a.tta_shift, black, a.tta_diagonal)
+    acc = evaluate(models, xte, yte, a.tta_shift, black, a.tta_diagonal, layout(a))
     what = f"an ensemble of {a.members}, " if a.members > 1 else ""
     print(f"test top-1 {100 * acc:.2f}% ({what}EMA, test-time flips{' and shifts' if a.tta_shift else ''}{' with diagonals' if a.tta_diagonal else ''}), wall {time.monotonic() - START:.0f} s,"
-          f" {total} epochs, seed {a.seed}, {a.threads} threads")
+          f" {total} epochs, seed {a.seed}, {a.threads} threads"
+          f"{', channels-last' if a.channels_last else ''}")
+
+
+def layout(a):
+    """The memory format of the network and its inputs (--channels-last)."""
+    return torch.channels_last if a.channels_last else torch.contiguous_format
 
 
 def train_member(a, seed, k, data):
@@ -273,6 +285,7 @@ def train_member(a, seed, k, data):
     steps = len(xtr) // a.batch
 
     model = plain_net([w if w == "M" else int(w) for w in a.widths.split(",")], a.dropout)
+    model = model.to(memory_format=layout(a))
     hflip, shift, erase = parse_augment(a.augment)
     if a.alternate_flips and hflip != 0.5:
         raise SystemExit(f"torch_recipe.py: --alternate-flips needs hflip=0.5, not {hflip}")
@@ -286,7 +299,7 @@ def train_member(a, seed, k, data):
         model.train()
         for g in opt.param_groups:
             g["lr"] = lr
-        xb = augment(xb, gen, hflip, shift, erase, flip)
+        xb = augment(xb, gen, hflip, shift, erase, flip).contiguous(memory_format=layout(a))
         if a.mixup > 0 or a.cutmix > 0:  # each sample's two labels, weighted by its shares
             xb, yb2, lam = mix(xb, yb, mixer, a.mixup, a.cutmix)
             out = model(xb)
@@ -313,7 +326,8 @@ def train_member(a, seed, k, data):
             n += 1
         per_step = (time.monotonic() - t0) / n
         t1 = time.monotonic()
-        evaluate([ema.module], xte[:1024], yte[:1024], a.tta_shift, black, a.tta_diagonal)
+        evaluate([ema.module], xte[:1024], yte[:1024], a.tta_shift, black, a.tta_diagonal,
+                 layout(a))
         test_time = (time.monotonic() - t1) * len(xte) / 1024 * a.members
         model.load_state_dict(saved[0]), opt.load_state_dict(saved[1])
         ema.load_state_dict(saved[2]), gen.set_state(saved[3]), torch.set_rng_state(saved[4])
