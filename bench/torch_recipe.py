@@ -275,6 +275,13 @@ def layout(a):
     return torch.channels_last if a.channels_last else torch.contiguous_format
 
 
+def averaged(model):
+    """The recipe's average of the weights: decay 0.999 over the parameters and batch norm's
+    buffers (cnn's --ema 0.999)."""
+    return torch.optim.swa_utils.AveragedModel(
+        model, avg_fn=lambda avg, p, n: 0.999 * avg + 0.001 * p, use_buffers=True)
+
+
 def train_member(a, seed, k, data):
     """Trains member k (of a.members; the only network when 1) from seed; returns its
     averaged weights' model and the epochs it ran."""
@@ -292,8 +299,7 @@ def train_member(a, seed, k, data):
     # Alternate flips: whether each image is mirrored in the even epochs (the odd: the others).
     phase = torch.rand(len(xtr), generator=gen) < 0.5 if a.alternate_flips else None
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.wd)
-    ema = torch.optim.swa_utils.AveragedModel(
-        model, avg_fn=lambda avg, p, n: 0.999 * avg + 0.001 * p, use_buffers=True)
+    ema = averaged(model)
 
     def train_step(xb, yb, lr, flip=None):
         model.train()

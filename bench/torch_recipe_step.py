@@ -46,8 +46,7 @@ def main():
         model = tr.plain_net([40, 40, "M", 80, 80, "M", 160, 160, "M"], 0.0).to(memory_format=fmt)
         model.train()
         opt = torch.optim.AdamW(model.parameters(), lr=0.003, weight_decay=0.1)
-        ema = torch.optim.swa_utils.AveragedModel(
-            model, avg_fn=lambda avg, p, n: 0.999 * avg + 0.001 * p, use_buffers=True)
+        ema = tr.averaged(model)
 
         def step():
             loss = F.cross_entropy(model(x.contiguous(memory_format=fmt)), y,
