@@ -191,10 +191,10 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 # path itself.
 # The tests run JOBS at a time (scripts/run-tests.sh -j), the longest (FIRST_TESTS and the
 # two long scripts) first so that the lanes end together; those whose checks depend on the
-# host's pace (ALONE_TESTS: test_recipes' time budgets; test_mpi.sh's signals sent after a
+# host's pace (ALONE_TESTS: the time budgets of test_recipes and test_plan; test_mpi.sh's signals sent after a
 # pause, test_serve_browser.sh's browser timeouts) run afterwards, one at a time.
 FIRST_TESTS := test_onnx test_zoo test_kernels
-ALONE_TESTS := test_recipes
+ALONE_TESTS := test_recipes test_plan
 check: all
 	@CC='$(CC)' SAN='$(SAN)' scripts/run-tests.sh -j $(JOBS) $(BUILD) \
 	    "tests/test_onnx_checker.sh $(BUILD)" "tests/test_kill_saves.sh $(BUILD)" \

@@ -1327,10 +1327,12 @@ cnn_status cnn_trainer_new(cnn_net *net, const cnn_dataset *train, const cnn_dat
                            size_t errlen);
 
 /* Resumes the run saved in a checkpoint written by a trainer: its network (owned by the
- * trainer: cnn_trainer_net), optimiser, settings, position (mid-epoch too) and log. The data
- * sets must be those of the run (same size and hash of targets: checked). epochs > 0 changes
- * the number of epochs; the callbacks, checkpoint paths and threads come from cfg (NULL: none,
- * the checkpoint itself, and the saved count). */
+ * trainer: cnn_trainer_net), optimiser, settings, position (mid-epoch too), log and plan
+ * (cnn_trainer_plan: a replay goes on following it; a budgeted run keeps the epochs it had,
+ * without the budget). The data sets must be those of the run (same size and hash of
+ * targets: checked). epochs > 0 changes the number of epochs from here on (the plan records
+ * it); the callbacks, checkpoint paths and threads come from cfg (NULL: none, the checkpoint
+ * itself, and the saved count). */
 cnn_status cnn_trainer_resume(const char *path, const cnn_dataset *train,
                               const cnn_dataset *val, int epochs, const cnn_train_config *cfg,
                               cnn_trainer **out, char *err, size_t errlen);
@@ -1359,6 +1361,28 @@ double cnn_trainer_epoch_estimate(const cnn_trainer *tr);
 void cnn_trainer_budget_refit(cnn_trainer *tr, int on);
 /* The epochs planned before the last change of a budgeted run's epochs (0: never changed). */
 int cnn_trainer_refitted_from(const cnn_trainer *tr);
+
+/* The run's plan: the epochs it set out to train, then each change of that count in order
+ * with the position it took effect at (a time budget's refit, or the count a resumed run was
+ * given), and last where the time budget stopped the run, if it did. Positions are epochs
+ * done, or epochs and steps done: "58 3:57 5:55 53.214:stop" set out to train 58 epochs, had
+ * 57 from the end of epoch 3 on, 55 from the end of epoch 5, and was stopped by the deadline
+ * after step 214 of epoch 54. A run without a budget has one count ("10"). Checkpoints keep
+ * it (train.plan). Written into buf as snprintf does; returns the length it needs. */
+size_t cnn_trainer_plan(const cnn_trainer *tr, char *buf, size_t size);
+/* Follows a plan (cnn_trainer_plan's text) instead of a time budget, before the first step:
+ * the epochs change where it says, and the run stops where it stopped, whatever the pace.
+ * With the settings, data and network (the same seed) of the run that recorded it, the run
+ * is that run bit for bit, on any host and thread count: a budgeted run repeated.
+ * CNN_STATUS_FORMAT for text that is not a plan (the token named), CNN_STATUS_STATE after
+ * the first step or beside cnn_trainer_fit_budget. */
+cnn_status cnn_trainer_follow_plan(cnn_trainer *tr, const char *plan);
+/* Replays the run that wrote the checkpoint at path: checks that this new trainer has its
+ * settings (every one but the epochs), optimiser, data (size and hash) and network (layers,
+ * parameters and state counts: build it from the same model and seed), with a message naming
+ * the first difference, and follows its plan (cnn_trainer_follow_plan). A checkpoint written
+ * before plans were kept is refused. */
+cnn_status cnn_trainer_replay(cnn_trainer *tr, const char *path);
 
 /* Trains to the last epoch, or until patience runs out or a callback stops it. */
 cnn_status cnn_trainer_run(cnn_trainer *tr);

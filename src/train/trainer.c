@@ -398,6 +398,7 @@ static cnn_trainer *alloc_trainer(const cnn_dataset *train, const cnn_dataset *v
     tr->val = val;
     tr->cfg = *cfg;
     tr->best_metric = -INFINITY;
+    tr->plan = (cnn_plan){.first = cfg->epochs, .recorded = 1};
     tr->cfg.checkpoint = tr->cfg.best_checkpoint = tr->cfg.meta = NULL;
     if (!own_str(&tr->checkpoint, cfg->checkpoint) || !own_str(&tr->best, cfg->best_checkpoint) ||
         !own_str(&tr->meta, cfg->meta)) {
@@ -481,6 +482,7 @@ cnn_status cnn_trainer_resume(const char *path, const cnn_dataset *train, const 
                               "%s: damaged training state: train.step is %d, but an epoch of "
                               "this run has %d steps",
                               path, tr->step, tr->steps);
+    if (!st) st = cnn_trainer_plan_check(tr, path);
     if (!st && cnn_check_fit(net, train, cnn_net_preprocess(net), tr->score))
         st = cnn_trainer_fail(tr, CNN_STATUS_SHAPE, "%s", cnn_net_last_error(net));
     return finish_new(tr, st, out, err, errlen);
@@ -508,6 +510,7 @@ void cnn_trainer_free(cnn_trainer *tr) {
     if (tr->synced) cnn_net_set_batch_sync(tr->net, NULL); /* the comm may go before the net */
     if (tr->bucketing) cnn_net_set_backward_hook(tr->net, NULL, NULL);
     cnn_free(tr->log);
+    cnn_plan_free(&tr->plan);
     cnn_free(tr);
 }
 
@@ -790,10 +793,13 @@ cnn_status cnn_trainer_step(cnn_trainer *tr) {
     tr->step++;
     tr->train_secs += cnn_trainer_now() - t0;
     tr->last.lr = lr;
+    if (tr->step < tr->steps) cnn_trainer_plan_follow(tr); /* (an epoch's end: end_epoch) */
     fill_progress(tr);
     if (tr->cfg.on_step && tr->cfg.on_step(tr->cfg.user, &tr->last)) tr->stop_req = 1;
-    if (tr->deadline > 0 && cnn_trainer_now() > tr->deadline && tr->step < tr->steps)
+    if (tr->deadline > 0 && cnn_trainer_now() > tr->deadline && tr->step < tr->steps) {
         tr->stop_req = tr->out_of_time = 1; /* the budget's end: stop after this step */
+        cnn_trainer_plan_stop(tr);
+    }
     if (tr->step == tr->steps) return cnn_trainer_end_epoch(tr);
     return CNN_STATUS_OK;
 }
@@ -817,6 +823,12 @@ cnn_status cnn_trainer_run(cnn_trainer *tr) {
     while (!st && !tr->done && !stopping(tr)) st = cnn_trainer_step(tr);
     if (!st && stopping(tr) && !tr->done) {
         tr->stopped = 1;
+        /* Where the budget stopped the run: data parallel, one step after some rank's clock
+         * passed the deadline (this one's too, or nearly). */
+        if (tr->out_of_time || (tr->deadline > 0 && cnn_trainer_now() > tr->deadline)) {
+            tr->out_of_time = 1;
+            cnn_trainer_plan_stop(tr);
+        }
         if (tr->checkpoint && (!tr->cfg.comm || tr->cfg.comm->rank == 0))
             st = cnn_trainer_save(tr, NULL);
         if (!st) cnn_trainer_use_average(tr);

@@ -25,6 +25,23 @@ typedef struct cnn_micro {
     cnn_status *st;     /* and status in the last step */
 } cnn_micro;
 
+/* The run's plan (trainer_plan.c): the epochs it set out to train, then each change of that
+ * count (a time budget's refit, or a resumed run's new count) with the position it took
+ * effect at (epochs done, and steps done in the next epoch), in order; and where a time
+ * budget stopped the run (stop_epoch epochs and stop_step steps done; stopped 0: it did
+ * not). Its text: "58 3:57 5:55 12.40:60 53.214:stop". */
+typedef struct cnn_plan_change {
+    int epoch, step, epochs;
+} cnn_plan_change;
+
+typedef struct cnn_plan {
+    int first;
+    cnn_plan_change *changes;
+    int n, cap;
+    int stopped, stop_epoch, stop_step;
+    int recorded; /* 0: a checkpoint from before plans were kept (its epochs stand in) */
+} cnn_plan;
+
 struct cnn_trainer {
     cnn_net *net;
     int owns_net; /* resumed runs load their own network */
@@ -56,6 +73,10 @@ struct cnn_trainer {
      * last change (0: none). */
     int budget_refit, refit_from;
     double budget_begin, budget; /* budget: its seconds */
+    /* The plan so far; follow: the epochs change as the plan says, not with the pace (a
+     * replay, or a resumed run: the changes after its position are a replay's). */
+    cnn_plan plan;
+    int follow;
     int averaged; /* the network holds the average of the weights (cfg.optim.ema), not them */
     /* Batches: the epoch's permutation (of epoch perm_epoch), images, integer targets (labels
      * or masks), float targets, augmentation scratch (+ a mask plane), the loss gradient. */
@@ -132,6 +153,35 @@ void cnn_trainer_clear_epoch(cnn_trainer *tr);
 /* After an epoch of a budgeted run: its epochs cut to those that fit when behind, more when
  * ahead, the schedule refitted (trainer_budget.c). */
 cnn_status cnn_trainer_refit_budget(cnn_trainer *tr);
+
+/* The plan (trainer_plan.c). Records cfg.epochs as the count from the current position on
+ * (after a refit, or a resumed run's new count). */
+cnn_status cnn_trainer_plan_change(cnn_trainer *tr);
+/* Records that the time budget stopped the run at its current position. */
+void cnn_trainer_plan_stop(cnn_trainer *tr);
+/* A run that follows its plan, at a position where the plan changes the epochs: the change
+ * made (the schedule refitted); where the plan stops the run: the stop asked for, as the
+ * budget's (out of time). Called before each step and after each epoch. */
+void cnn_trainer_plan_follow(cnn_trainer *tr);
+/* The plan as text (snprintf's contract: the length it needs). */
+size_t cnn_plan_format(const cnn_plan *p, char *buf, size_t size);
+/* Text into *p (which it owns, to cnn_plan_free): CNN_STATUS_FORMAT with what is wrong in why
+ * (the token named) when it is not a plan. */
+cnn_status cnn_plan_parse(const char *text, cnn_plan *p, char *why, size_t size);
+void cnn_plan_free(cnn_plan *p);
+/* The positions of tr's plan fall inside its epochs (tr->steps): a message starting with
+ * `what` if not. */
+cnn_status cnn_trainer_plan_check(cnn_trainer *tr, const char *what);
+/* A resumed run's plan, after its position and epochs are read from path (epochs > 0: the
+ * count asked for): checked against them, a stop it has reached dropped (the run goes on), a
+ * new count replacing the plan from the position on; the run then follows it. */
+cnn_status cnn_trainer_plan_resume(cnn_trainer *tr, const char *path, int epochs);
+
+/* Whether the run saved at `path` (its checkpoint's metadata `meta`, network and optimiser)
+ * had this new trainer's settings, data and network: a message naming the first difference
+ * if not (trainer_state.c). */
+cnn_status cnn_trainer_same_run(cnn_trainer *tr, const char *path, char *meta,
+                                const cnn_net *net, const cnn_optim *opt);
 
 /* The learning-rate schedule from the configuration and the steps per epoch. */
 void cnn_trainer_set_schedule(cnn_trainer *tr);

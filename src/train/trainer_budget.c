@@ -12,7 +12,8 @@
  * those that fit, and when more fit (the host sped up again, or the probe was pessimistic)
  * it grows, the schedule refitted to end with them (cnn_trainer_refit_budget). A deadline
  * also stops the run (after a step, with its checkpoint) if it has not ended by the end of the
- * budget.
+ * budget. The run's plan records the epochs chosen, each refit and the deadline's stop
+ * (trainer_plan.c), so that a run can follow it instead of a budget and be this run again.
  */
 #include "../core/internal.h"
 #include "trainer.h"
@@ -127,6 +128,9 @@ cnn_status cnn_trainer_fit_budget(cnn_trainer *tr, double seconds) {
                                 "time budget: the run has started (epoch %d, step %d): fit it "
                                 "before the first step",
                                 tr->epoch + 1, tr->step);
+    if (tr->follow)
+        return cnn_trainer_fail(tr, CNN_STATUS_STATE,
+                                "time budget: the run follows a plan, which replaces the budget");
     if (tr->steps < PROBE_MIN_STEPS)
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
                                 "time budget: an epoch of %d step%s is too short to time; give "
@@ -153,6 +157,7 @@ cnn_status cnn_trainer_fit_budget(cnn_trainer *tr, double seconds) {
                                 seconds, epoch, tr->steps, t[0], t[1], left);
     tr->cfg.epochs = epochs;
     cnn_trainer_set_schedule(tr);
+    tr->plan.first = epochs;
     tr->deadline = start + seconds;
     tr->budget_epoch = epoch;
     tr->budget_begin = cnn_trainer_now();
@@ -189,7 +194,7 @@ cnn_status cnn_trainer_refit_budget(cnn_trainer *tr) {
     tr->refit_from = tr->cfg.epochs;
     tr->cfg.epochs = epochs;
     cnn_trainer_set_schedule(tr);
-    return CNN_STATUS_OK;
+    return cnn_trainer_plan_change(tr);
 }
 
 void cnn_trainer_budget_refit(cnn_trainer *tr, int on) { tr->budget_refit = on != 0; }

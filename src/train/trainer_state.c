@@ -119,6 +119,7 @@ cnn_status cnn_trainer_end_epoch(cnn_trainer *tr) {
     tr->epoch++;
     cnn_trainer_clear_epoch(tr);
     if ((st = cnn_trainer_refit_budget(tr))) return st;
+    cnn_trainer_plan_follow(tr);
     p->epochs = tr->cfg.epochs;
     if (tr->epoch >= tr->cfg.epochs || (tr->cfg.patience > 0 && tr->bad_epochs >= tr->cfg.patience))
         tr->done = 1;
@@ -145,7 +146,7 @@ void cnn_trainer_use_average(cnn_trainer *tr) {
  * Settings and position as text: one table for writing and reading
  * ------------------------------------------------------------------------------------------- */
 
-enum kind { K_INT, K_U64, K_I64, K_FLOAT, K_DOUBLE, K_SCHEDULE, K_LOSS, K_AUGMENT };
+enum kind { K_INT, K_U64, K_I64, K_FLOAT, K_DOUBLE, K_SCHEDULE, K_LOSS, K_AUGMENT, K_PLAN };
 
 typedef struct key {
     const char *name;
@@ -198,6 +199,7 @@ static const key KEYS[] = {
     POS("has_best", K_INT, has_best, 0, 1),
     POS("bad_epochs", K_INT, bad_epochs, 0, INT_MAX),
     POS("done", K_INT, done, 0, 1),
+    POS("plan", K_PLAN, plan, 0, 0),
 };
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -236,6 +238,18 @@ static void write_key(text *t, cnn_trainer *tr, const key *k) {
         cnn_augment_format(p, aug, sizeof aug);
         add(t, "%s\n", aug);
         break;
+    case K_PLAN: {
+        size_t n = cnn_plan_format(p, NULL, 0) + 1;
+        char *plan = cnn_alloc(n);
+        if (!plan) {
+            t->failed = 1;
+            break;
+        }
+        cnn_plan_format(p, plan, n);
+        add(t, "%s\n", plan);
+        cnn_free(plan);
+        break;
+    }
     }
 }
 
@@ -305,8 +319,9 @@ static int parse_real(const char *v, double *out) {
     return 1;
 }
 
-/* Reads v into the field of k; 0 when it is not a valid value (the caller says which). */
-static int parse_value(cnn_trainer *tr, const key *k, const char *v) {
+/* Reads v into the field of k; 0 when it is not a valid value (the caller says which, with
+ * `why` when it holds more than "expected ..."). */
+static int parse_value(cnn_trainer *tr, const key *k, const char *v, char *why, size_t size) {
     void *p = field(tr, k);
     uint64_t u;
     double d;
@@ -333,6 +348,13 @@ static int parse_value(cnn_trainer *tr, const key *k, const char *v) {
         char err[256];
         return cnn_augment_parse(v, p, err, sizeof err) == CNN_STATUS_OK;
     }
+    case K_PLAN: {
+        cnn_plan plan;
+        if (cnn_plan_parse(v, &plan, why, size)) return 0;
+        cnn_plan_free(p);
+        *(cnn_plan *)p = plan;
+        return 1;
+    }
     }
     return 0;
 }
@@ -350,6 +372,7 @@ static void expected(const key *k, char *buf, size_t size) {
     case K_SCHEDULE: snprintf(buf, size, "constant, step or cosine"); break;
     case K_LOSS: snprintf(buf, size, "a loss name"); break;
     case K_AUGMENT: snprintf(buf, size, "augmentations as cnn train --augment takes them"); break;
+    case K_PLAN: snprintf(buf, size, "a plan such as '58 3:57 5:55 53.214:stop'"); break;
     }
 }
 
@@ -364,12 +387,13 @@ static cnn_status apply_line(cnn_trainer *tr, const char *line, const char *path
     for (size_t i = 0; eq && i < N_KEYS; i++)
         if (strlen(KEYS[i].name) == (size_t)(eq - name) &&
             !strncmp(name, KEYS[i].name, (size_t)(eq - name))) {
-            if (parse_value(tr, &KEYS[i], eq + 1)) return CNN_STATUS_OK;
-            char want[128];
+            char why[512] = "", want[128];
+            if (parse_value(tr, &KEYS[i], eq + 1, why, sizeof why)) return CNN_STATUS_OK;
             expected(&KEYS[i], want, sizeof want);
             return cnn_trainer_fail(tr, CNN_STATUS_FORMAT,
-                                    "%s: damaged training state: train.%s is '%s', expected %s",
-                                    path, KEYS[i].name, eq + 1, want);
+                                    "%s: damaged training state: train.%s is '%s'%s%s", path,
+                                    KEYS[i].name, eq + 1, *why ? ": " : ", expected ",
+                                    *why ? why : want);
         }
     return cnn_trainer_fail(tr, CNN_STATUS_FORMAT, "%s: unknown line in its training state: %s",
                             path, line);
@@ -429,21 +453,19 @@ static cnn_status same_data(cnn_trainer *tr, const char *what, const char *saved
     return cnn_trainer_fail(
         tr, CNN_STATUS_INVALID_ARGUMENT,
         "the %s set is not the run's: the run had %s, this one %s (samples:hash of "
-        "the labels); resume with the same data and --val",
+        "the labels); give the run's data and --val",
         what, *saved ? saved : "none", ds ? now_id : "none");
 }
 
 cnn_status cnn_trainer_resume_state(cnn_trainer *tr, const char *path, char *meta, int epochs) {
     char data[64] = "", val[64] = "";
+    tr->plan.recorded = 0; /* until a train.plan line says otherwise */
     cnn_status st = read_state(tr, meta, path, data, val, sizeof data);
     if (!st) st = same_data(tr, "training", data, tr->train);
     if (!st) st = same_data(tr, "validation", val, tr->val);
+    if (!st) st = cnn_trainer_plan_resume(tr, path, epochs);
     if (st) return st;
     tr->cfg.meta = tr->meta;
-    if (epochs > 0) {
-        tr->cfg.epochs = epochs;
-        tr->done = 0;
-    }
     if (tr->epoch >= tr->cfg.epochs || tr->done)
         return cnn_trainer_fail(
             tr, CNN_STATUS_INVALID_ARGUMENT,
@@ -456,4 +478,79 @@ cnn_status cnn_trainer_write_log(const cnn_trainer *tr, const char *path, char *
                                  size_t errlen) {
     const char *csv = cnn_trainer_log_csv(tr);
     return cnn_write_file_atomic(path, csv, strlen(csv), err, errlen);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Another run's settings: a replay's check
+ * ------------------------------------------------------------------------------------------- */
+
+/* The optimiser's settings that the trainer's keys do not hold (its rate is train.lr), with
+ * %g or exactly (%a): what is shown and what is compared. */
+static void optimiser_text(const cnn_optim_config *o, const char *f, char *buf, size_t size) {
+    static const char *const kinds[] = {"SGD", "Adam", "AdamW"};
+    char fmt[160];
+    snprintf(fmt, sizeof fmt, "%%s, momentum %s%%s, betas %s %s, eps %s, weight decay %s, ema %s",
+             f, f, f, f, f, f);
+    snprintf(buf, size, fmt, o->kind <= CNN_OPTIM_ADAMW ? kinds[o->kind] : "?",
+             (double)o->momentum, o->nesterov ? " (Nesterov)" : "", (double)o->beta1,
+             (double)o->beta2, (double)o->eps, (double)o->weight_decay, (double)o->ema);
+}
+
+cnn_status cnn_trainer_same_run(cnn_trainer *tr, const char *path, char *meta,
+                                const cnn_net *net, const cnn_optim *opt) {
+    text mine = {0};
+    char theirs[600], data[64] = "", val[64] = "";
+    cnn_status st = CNN_STATUS_OK;
+    /* Every setting but the epochs, which the plan gives. */
+    for (size_t i = 0; i < N_KEYS && !st; i++) {
+        const key *k = &KEYS[i];
+        if (k->in_trainer || !strcmp(k->name, "epochs")) continue;
+        mine.len = 0;
+        write_key(&mine, tr, k);
+        if (mine.failed) return cnn_trainer_fail(tr, CNN_STATUS_NO_MEMORY, "out of memory");
+        char name[64];
+        snprintf(name, sizeof name, "train.%s", k->name);
+        const char *value = mine.s + strlen(name) + 1;
+        size_t vlen = strlen(value) - 1; /* without its newline */
+        long n = cnn_meta_get(meta, name, theirs, sizeof theirs);
+        if (n < 0 || (size_t)n != vlen || strncmp(theirs, value, vlen))
+            st = cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                  "%s: not this run's settings: its %s is %s, this run's %.*s; "
+                                  "a replay needs the same settings",
+                                  path, name, n < 0 ? "not recorded" : theirs, (int)vlen, value);
+    }
+    cnn_free(mine.s);
+    if (st) return st;
+    if (!opt)
+        return cnn_trainer_fail(tr, CNN_STATUS_FORMAT,
+                                "%s: holds no optimiser state: no trainer's run", path);
+    char a[256], b[256];
+    cnn_optim_config o = cnn_optim_get_config(opt);
+    optimiser_text(&o, "%a", a, sizeof a);
+    optimiser_text(&tr->cfg.optim, "%a", b, sizeof b);
+    if (strcmp(a, b)) {
+        optimiser_text(&o, "%g", a, sizeof a);
+        optimiser_text(&tr->cfg.optim, "%g", b, sizeof b);
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "%s: not this run's optimiser: the run's was %s; this one is %s",
+                                path, a, b);
+    }
+    const cnn_net *mine_net = tr->net;
+    if (net->n_nodes != mine_net->n_nodes || net->n_params != mine_net->n_params ||
+        net->n_state != mine_net->n_state)
+        return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
+                                "%s: not this run's network: it has %d layers, %zu parameters "
+                                "and %zu state values, this one %d, %zu and %zu",
+                                path, net->n_nodes, net->n_params, net->n_state,
+                                mine_net->n_nodes, mine_net->n_params, mine_net->n_state);
+    cnn_meta_get(meta, "train.data", data, sizeof data);
+    cnn_meta_get(meta, "train.val", val, sizeof val);
+    st = same_data(tr, "training", data, tr->train);
+    if (!st) st = same_data(tr, "validation", val, tr->val);
+    if (st) {
+        char msg[sizeof tr->err];
+        snprintf(msg, sizeof msg, "%s", tr->err);
+        cnn_trainer_fail(tr, st, "%s: %s", path, msg);
+    }
+    return st;
 }
