@@ -28,7 +28,7 @@
 
 typedef struct train_opts {
     const char *model, *data, *opt, *schedule, *augment, *preprocess, *loss, *input, *val;
-    const char *out, *log, *plot, *resume, *best, *budget, *recipe;
+    const char *out, *log, *plot, *resume, *best, *budget, *recipe, *plan, *replay;
     int epochs, batch, seed, threads, warmup, step_size, no_normalize, limit, patience, force;
     int sync_bn, bucket_kb, shard, serve, tta, tta_shift, tta_diagonal, micro_batch, ensemble;
     int alternate_flips;
@@ -44,6 +44,8 @@ typedef struct train_opts {
         {"loss", OPT_STRING, &(c)->loss, "NAME", "cross-entropy, pixel-cross-entropy (segmentation), mse or bce-logits (regression) [cross-entropy]", 0, 0, 0}, \
         {"epochs", OPT_INT, &(c)->epochs, "N", "epochs to train [10]", 1, 100000, 0},          \
         {"time-budget", OPT_STRING, &(c)->budget, "T", "fit the run to T of wall time (90s, 10m, 1.5h), test evaluation included: the epochs are chosen from a measurement of the first steps, and the schedule ends on time", 0, 0, 0}, \
+        {"plan", OPT_STRING, &(c)->plan, "PLAN", "follow this plan of the epochs (as a budgeted run prints it at its end, e.g. '58 3:57 5:55') instead of a budget: with the run's options, that run again, bit for bit, at any pace", 0, 0, 0}, \
+        {"replay", OPT_STRING, &(c)->replay, "FILE", "repeat the run that wrote this checkpoint: give its options (a recipe's included) beside it, which are checked against it, and its plan replaces the budget", 0, 0, 0}, \
         {"batch", OPT_INT, &(c)->batch, "B", "samples per batch [64]", 1, 65536, 0},           \
         {"opt", OPT_STRING, &(c)->opt, "NAME", "sgd, momentum, nesterov, adam or adamw [adamw]", 0, 0, 0}, \
         {"lr", OPT_FLOAT, &(c)->lr, "X", "learning rate, above 0 [0.002 adamw, 0.001 adam, 0.01 others]", 0, 100, 0}, \
@@ -92,7 +94,8 @@ static const char *const FIXED[] = {
     "model", "loss", "batch", "opt", "lr", "momentum", "wd", "schedule", "warmup", "step-size",
     "gamma", "min-lr", "clip", "label-smoothing", "mixup", "cutmix", "augment", "alternate-flips",
     "preprocess", "no-normalize", "val", "limit", "patience", "input", "seed", "sync-bn", "tta",
-    "tta-shift", "tta-diagonal", "ema", "recipe", "micro-batch", "ensemble", NULL};
+    "tta-shift", "tta-diagonal", "ema", "recipe", "micro-batch", "ensemble", "plan", "replay",
+    NULL};
 
 static const char ABOUT[] =
     "Trains a network and evaluates it on the test set. A checkpoint is written after every\n"
@@ -347,10 +350,13 @@ static int on_epoch(void *user, const cnn_train_progress *p) {
     printf("epoch %2d/%d  train loss %.4f%s%s  lr %.3g  %.1fs  (%.0f img/s%s)\n", p->epoch,
            p->epochs, p->loss, acc, val, p->lr, p->seconds, p->images_per_sec, comm);
     int from = cnn_trainer_refitted_from(r->tr);
-    if (from && p->epochs != r->epochs_told)
+    if (from && p->epochs != r->epochs_told && r->c.budget)
         printf("time budget %s: %s: %d epochs instead of %d, the schedule refitted to end with "
                "them\n", r->c.budget, p->epochs < from ? "behind the plan (the host runs slower "
                "than measured)" : "ahead of the plan (the host runs faster)", p->epochs, from);
+    else if (from && p->epochs != r->epochs_told)
+        printf("the plan: %d epochs from here on instead of %d, the schedule refitted to end "
+               "with them\n", p->epochs, from);
     r->epochs_told = p->epochs;
     fflush(stdout);
     write_log(r);
@@ -645,6 +651,25 @@ static int fit_budget(run *r) {
     return 1;
 }
 
+/* The run's plan as text (to free), or NULL after a message. */
+static char *plan_text(const run *r) {
+    size_t n = cnn_trainer_plan(r->tr, NULL, 0) + 1;
+    char *plan = malloc(n);
+    if (plan) cnn_trainer_plan(r->tr, plan, n);
+    else fprintf(stderr, "cnn train: out of memory\n");
+    return plan;
+}
+
+/* After a budgeted run: its plan, which repeats it. */
+static void print_plan(const run *r) {
+    char *plan = r->quiet || !r->c.budget ? NULL : plan_text(r);
+    if (plan)
+        printf("the run's plan: %s\n(the same options with --replay %s in place of the "
+               "budget repeat this run bit for bit, as does --plan with this text)\n", plan,
+               r->out);
+    free(plan);
+}
+
 static int train(run *r) {
     const cnn_train_config *cfg = cnn_trainer_config(r->tr);
     if (r->c.serve >= 0 && !r->quiet &&
@@ -666,12 +691,19 @@ static int train(run *r) {
         fprintf(stderr, "cnn train: %s\n", cnn_trainer_last_error(r->tr));
         return 1;
     }
-    if (!cnn_trainer_stopped(r->tr)) return report_end(r) ? 0 : 1;
+    if (!cnn_trainer_stopped(r->tr)) {
+        print_plan(r);
+        return report_end(r) ? 0 : 1;
+    }
     if (cnn_trainer_out_of_time(r->tr)) {
         cnn_train_progress p = cnn_trainer_last(r->tr);
-        if (!r->quiet)
+        if (!r->quiet && r->c.budget)
             printf("the time budget ended the run at epoch %d, step %d of %d (the host ran "
                    "slower than measured); wrote %s\n", p.epoch, p.step, p.steps, r->out);
+        else if (!r->quiet)
+            printf("the plan ended the run at epoch %d, step %d of %d, where the time budget "
+                   "ended the run it follows; wrote %s\n", p.epoch, p.step, p.steps, r->out);
+        print_plan(r);
         return report_end(r) ? 0 : 1;
     }
     if (r->quiet) return 130;
@@ -684,10 +716,36 @@ static int train(run *r) {
     return 130;
 }
 
-/* One run, new or resumed, budgeted and trained: returns the exit code. */
+/* --plan and --replay: the run follows a recorded plan instead of a budget; returns 0 or the
+ * exit code. */
+static int follow_plan(run *r) {
+    const char *opt = r->c.replay ? "replay" : "plan";
+    cnn_status st = r->c.replay ? cnn_trainer_replay(r->tr, r->c.replay)
+                                : cnn_trainer_follow_plan(r->tr, r->c.plan);
+    if (st) {
+        fprintf(stderr, "cnn train: --%s: %s%s\n", opt, cnn_trainer_last_error(r->tr),
+                r->c.replay && st == CNN_STATUS_INVALID_ARGUMENT
+                    ? " (give the options of the run it replays, with --replay in place of "
+                      "--time-budget)"
+                    : "");
+        return st == CNN_STATUS_INVALID_ARGUMENT || st == CNN_STATUS_FORMAT ? 2 : 1;
+    }
+    char *plan = plan_text(r);
+    if (!plan) return 1;
+    if (!r->quiet)
+        printf("following the plan %s%s%s: %d epochs to start with\n", plan,
+               r->c.replay ? " of " : "", r->c.replay ? r->c.replay : "",
+               cnn_trainer_config(r->tr)->epochs);
+    free(plan);
+    return 0;
+}
+
+/* One run, new or resumed, budgeted or following a plan, and trained: returns the exit
+ * code. */
 static int train_run(run *r, cli_opt *o, cnn_train_config cfg) {
     int status = r->c.resume ? resume_run(r, o) : start_run(r, cfg);
     if (!status && r->c.budget && !fit_budget(r)) status = 1;
+    if (!status && (r->c.plan || r->c.replay)) status = follow_plan(r);
     if (!status) {
         print_start(r);
         status = train(r);
@@ -956,8 +1014,9 @@ static int apply_recipe(train_opts *c, cli_opt *o, recipe_text *t) {
     if (unset(o, "model")) c->model = rc.model;
     if (unset(o, "data")) c->data = rc.data;
     if (unset(o, "val")) c->val = t->val;
-    /* The recipe's budget, unless the command line gives the epochs (or a budget). */
-    if (rc.budget > 0 && !cli_find(o, "epochs")->given && unset(o, "time-budget"))
+    /* The recipe's budget, unless the command line gives the epochs, a budget or a plan. */
+    if (rc.budget > 0 && !cli_find(o, "epochs")->given && !c->plan && !c->replay &&
+        unset(o, "time-budget"))
         c->budget = t->budget;
     if (unset(o, "epochs")) c->epochs = g->epochs;
     if (unset(o, "loss")) c->loss = cnn_loss_name(g->loss);
@@ -1048,6 +1107,23 @@ int cli_recipes(int argc, char **argv) {
     return 0;
 }
 
+/* --plan and --replay: one or the other, and not beside what they replace (the epochs, a
+ * budget); 0 after a message. */
+static int plan_options(const train_opts *c, cli_opt *o) {
+    const char *opt = c->plan ? "plan" : "replay";
+    if (!c->plan && !c->replay) return 1;
+    if (c->plan && c->replay)
+        fprintf(stderr, "cnn train: --plan and --replay: give one (--replay takes the plan from "
+                "the checkpoint)\n");
+    else if (cli_find(o, "time-budget")->given)
+        fprintf(stderr, "cnn train: --%s and --time-budget: the plan replaces the budget\n", opt);
+    else if (cli_find(o, "epochs")->given)
+        fprintf(stderr, "cnn train: --%s and --epochs: the plan gives the epochs\n", opt);
+    else
+        return 1;
+    return 0;
+}
+
 int cli_train(int argc, char **argv) {
     run r = {.c = train_defaults()};
     cli_opt o[] = TRAIN_OPTIONS(&r.c);
@@ -1056,7 +1132,14 @@ int cli_train(int argc, char **argv) {
     char store[RESUME_KEYS][4096];
     recipe_text recipe;
     if (!cli_parse("train", o, argc, argv, pos, 0, &npos)) return 2;
+    if (!plan_options(&r.c, o)) return 2;
     if (r.c.recipe && !r.c.resume && !apply_recipe(&r.c, o, &recipe)) return 2;
+    if ((r.c.plan || r.c.replay) && r.c.ensemble > 1) {
+        fprintf(stderr, "cnn train: --%s: an ensemble's members each have their own plan "
+                "(in OUT.mk.ckpt): replay them one at a time, without --ensemble\n",
+                r.c.plan ? "plan" : "replay");
+        return 2;
+    }
     if (r.c.budget && !(r.budget = parse_duration(r.c.budget))) return 2;
     if (r.c.threads > cnn_cpu_count()) {
         fprintf(stderr, "cnn train: --threads %d: this process may use %d processors (results "

@@ -5,7 +5,8 @@
  * without --out, an existing model.ckpt, --force), the data set's absolute path, outputs
  * checked before training and a plot that fails during it, a zoo definition with another
  * input, refused settings, --val, --limit, --patience, --best, Ctrl-C and resuming, label
- * smoothing, predict's output forms, segmentation and regression folders, --ensemble.
+ * smoothing, predict's output forms, segmentation and regression folders, --ensemble, a
+ * budgeted run's plan and --replay, --plan.
  *
  * Data are tiny and synthetic (IDX images of a bar whose row is the class, 8x8 PNGs whose
  * brightness is the class, 16x16 PNGs of a bright rectangle and its mask), written to a
@@ -873,6 +874,40 @@ static void test_ensemble(void) {
             "each of the 3 members fits its share:\n%s", out);
 }
 
+/* A budgeted run prints its plan; --replay repeats it from its checkpoint at another thread
+ * count, --plan follows a plan given as text (mid-epoch changes included); what does not fit
+ * a replay is refused, naming the difference. */
+static void test_plan_replay(void) {
+    expect(0, "the run's plan: ", "--replay pb.ckpt in place of the budget",
+           LIN " --time-budget 3s --threads 1 --out pb.ckpt");
+    expect(0, "following the plan ", "of pb.ckpt", LIN " --replay pb.ckpt --threads 2 --out pr.ckpt");
+    t_same_checkpoints(dir, "pb.ckpt", "pr.ckpt", "a budgeted run and its replay");
+    expect(0, "the plan: 4 epochs from here on instead of 6",
+           "the plan: 5 epochs from here on instead of 4", LIN " --plan '6 2:4 3.5:5' --out pp.ckpt");
+    T_CHECK(count_lines(out, "epoch ") == 5, "the plan '6 2:4 3.5:5' ran 5 epochs:\n%s", out);
+    expect(0, "following the plan 6 2:4 3.5:5 of pp.ckpt", NULL,
+           LIN " --replay pp.ckpt --threads 2 --out pq.ckpt");
+    t_same_checkpoints(dir, "pp.ckpt", "pq.ckpt", "a run of a plan and its replay");
+    expect(0, "the plan ended the run at epoch 2, step 3 of 16", NULL,
+           LIN " --plan '6 1.3:stop' --out ps.ckpt");
+    expect(2, "pb.ckpt: not this run's settings: its train.seed is 1, this run's 2",
+           "give the options of the run it replays", LIN " --replay pb.ckpt --seed 2 --out x.ckpt");
+    expect(2, "not this run's network", NULL,
+           "train --data . --model lenet5 --batch 32 --replay pb.ckpt --out x.ckpt");
+    expect(2, "--replay and --epochs: the plan gives the epochs", NULL,
+           LIN " --replay pb.ckpt --epochs 3 --out x.ckpt");
+    expect(2, "--plan and --time-budget", NULL, LIN " --plan 6 --time-budget 3s --out x.ckpt");
+    expect(2, "--plan and --replay: give one", NULL, LIN " --plan 6 --replay pb.ckpt --out x.ckpt");
+    expect(2, "--plan: plan '6 7:8': token 2 '7:8': after the run's end (6 epochs)", NULL,
+           LIN " --plan '6 7:8' --out x.ckpt");
+    expect(2, "a position after step 16 of an epoch, but an epoch of this run has 16 steps", NULL,
+           LIN " --plan '6 1.16:8' --out x.ckpt");
+    expect(2, "--plan: an ensemble's members each have their own plan", NULL,
+           LIN " --plan 6 --ensemble 2 --out x.ckpt");
+    expect(2, "--plan cannot change when resuming", NULL, "train --resume pp.ckpt --plan 6");
+    expect(FAILS, "nothere.ckpt", NULL, LIN " --replay nothere.ckpt --out x.ckpt");
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     struct timespec t0, t1;
@@ -898,6 +933,7 @@ int main(int argc, char **argv) {
     test_segmentation();
     test_regression();
     test_ensemble();
+    test_plan_replay();
 
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
