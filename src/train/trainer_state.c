@@ -484,16 +484,19 @@ cnn_status cnn_trainer_write_log(const cnn_trainer *tr, const char *path, char *
  * Another run's settings: a replay's check
  * ------------------------------------------------------------------------------------------- */
 
-/* The optimiser's settings that the trainer's keys do not hold (its rate is train.lr), with
- * %g or exactly (%a): what is shown and what is compared. */
-static void optimiser_text(const cnn_optim_config *o, const char *f, char *buf, size_t size) {
+/* The optimiser's settings that the trainer's keys do not hold (its rate is train.lr). */
+static int same_optimiser(const cnn_optim_config *a, const cnn_optim_config *b) {
+    return a->kind == b->kind && a->momentum == b->momentum && a->nesterov == b->nesterov &&
+           a->beta1 == b->beta1 && a->beta2 == b->beta2 && a->eps == b->eps &&
+           a->weight_decay == b->weight_decay && a->ema == b->ema;
+}
+
+static void optimiser_text(const cnn_optim_config *o, char *buf, size_t size) {
     static const char *const kinds[] = {"SGD", "Adam", "AdamW"};
-    char fmt[160];
-    snprintf(fmt, sizeof fmt, "%%s, momentum %s%%s, betas %s %s, eps %s, weight decay %s, ema %s",
-             f, f, f, f, f, f);
-    snprintf(buf, size, fmt, o->kind <= CNN_OPTIM_ADAMW ? kinds[o->kind] : "?",
-             (double)o->momentum, o->nesterov ? " (Nesterov)" : "", (double)o->beta1,
-             (double)o->beta2, (double)o->eps, (double)o->weight_decay, (double)o->ema);
+    snprintf(buf, size, "%s, momentum %g%s, betas %g %g, eps %g, weight decay %g, ema %g",
+             o->kind <= CNN_OPTIM_ADAMW ? kinds[o->kind] : "?", (double)o->momentum,
+             o->nesterov ? " (Nesterov)" : "", (double)o->beta1, (double)o->beta2,
+             (double)o->eps, (double)o->weight_decay, (double)o->ema);
 }
 
 cnn_status cnn_trainer_same_run(cnn_trainer *tr, const char *path, char *meta,
@@ -524,13 +527,11 @@ cnn_status cnn_trainer_same_run(cnn_trainer *tr, const char *path, char *meta,
     if (!opt)
         return cnn_trainer_fail(tr, CNN_STATUS_FORMAT,
                                 "%s: holds no optimiser state: no trainer's run", path);
-    char a[256], b[256];
     cnn_optim_config o = cnn_optim_get_config(opt);
-    optimiser_text(&o, "%a", a, sizeof a);
-    optimiser_text(&tr->cfg.optim, "%a", b, sizeof b);
-    if (strcmp(a, b)) {
-        optimiser_text(&o, "%g", a, sizeof a);
-        optimiser_text(&tr->cfg.optim, "%g", b, sizeof b);
+    if (!same_optimiser(&o, &tr->cfg.optim)) {
+        char a[256], b[256];
+        optimiser_text(&o, a, sizeof a);
+        optimiser_text(&tr->cfg.optim, b, sizeof b);
         return cnn_trainer_fail(tr, CNN_STATUS_INVALID_ARGUMENT,
                                 "%s: not this run's optimiser: the run's was %s; this one is %s",
                                 path, a, b);
