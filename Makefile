@@ -191,8 +191,9 @@ $(BUILD)/examples/%: $(BUILD)/examples/%.o $(BUILD)/libcnn.a
 # path itself.
 # The tests run JOBS at a time (scripts/run-tests.sh -j), the longest (FIRST_TESTS and the
 # two long scripts) first so that the lanes end together; those whose checks depend on the
-# host's pace (ALONE_TESTS: the time budgets of test_recipes and test_plan; test_mpi.sh's signals sent after a
-# pause, test_serve_browser.sh's browser timeouts) run afterwards, one at a time.
+# host's pace (ALONE_TESTS: the time budgets of test_recipes and test_plan; test_mpi.sh's
+# signals sent after a pause, test_serve_browser.sh's browser timeouts) run afterwards, one at
+# a time.
 FIRST_TESTS := test_onnx test_zoo test_kernels
 ALONE_TESTS := test_recipes test_plan
 check: all
@@ -258,8 +259,8 @@ test: deps
 # Fuzzing a reader with libFuzzer (clang): FUZZ_TARGET is netdef (the network definition
 # reader), onnx (the ONNX reader and importer), checkpoint, idx (an image and a label file),
 # cifar (a CIFAR-10 batch and its class names), png or jpeg (the image decoders, through
-# cnn_image_size and cnn_image_load); FUZZ_SECONDS of search from the seed corpus in
-# fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/. The file readers'
+# cnn_image_size and cnn_image_load), plan (a run's plan, cnn_trainer_follow_plan);
+# FUZZ_SECONDS of search from the seed corpus in fuzz/corpus/FUZZ_TARGET; a crash leaves its input in build-fuzz/. The file readers'
 # inputs are small (FUZZ_MAX_LEN), so any single allocation above FUZZ_MALLOC_MB is a small
 # file that costs too much, and libFuzzer reports it as a crash. fuzz/FUZZ_TARGET.dict, when
 # there is one, gives the mutations the format's words. FUZZ_ARGS adds libFuzzer options
@@ -274,6 +275,7 @@ FUZZ_MAX_LEN_idx        := 16384
 FUZZ_MAX_LEN_cifar      := 16384
 FUZZ_MAX_LEN_png        := 65536
 FUZZ_MAX_LEN_jpeg       := 65536
+FUZZ_MAX_LEN_plan       := 1024
 FUZZ_MALLOC_MB_checkpoint := 64
 FUZZ_MALLOC_MB_idx        := 256
 FUZZ_MALLOC_MB_cifar      := 64

@@ -1,7 +1,7 @@
 /*
  * test_fuzz_regressions.c - the file readers' fuzz targets, replayed: every input of
- * fuzz/regressions/{checkpoint,idx,cifar} (what the fuzzer found, fixed since) and of their
- * seed corpora fuzz/corpus/{checkpoint,idx,cifar} goes through the target's own checks (the
+ * fuzz/regressions/{checkpoint,idx,cifar,plan} (what the fuzzer found, fixed since) and of
+ * their seed corpora fuzz/corpus/{checkpoint,idx,cifar,plan} goes through the target's own checks (the
  * fuzz files are included here), which abort on any broken promise, in a child process whose
  * peak memory must stay under the fuzzer's limit for one allocation; under the sanitizers
  * (make check-san) a memory error fails too. Every seed must be read, not refused: the seeds
@@ -14,6 +14,7 @@
 #include "../fuzz/fuzz_checkpoint.c"
 #include "../fuzz/fuzz_cifar.c"
 #include "../fuzz/fuzz_idx.c"
+#include "../fuzz/fuzz_plan.c"
 #include "testlib.h"
 
 #include <dirent.h>
@@ -86,5 +87,6 @@ int main(void) {
     target("checkpoint", fuzz_checkpoint, 64);
     target("idx", fuzz_idx, 256);
     target("cifar", fuzz_cifar, 64);
+    target("plan", fuzz_plan, 64);
     return t_finish();
 }
