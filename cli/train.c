@@ -45,7 +45,7 @@ typedef struct train_opts {
         {"epochs", OPT_INT, &(c)->epochs, "N", "epochs to train [10]", 1, 100000, 0},          \
         {"time-budget", OPT_STRING, &(c)->budget, "T", "fit the run to T of wall time (90s, 10m, 1.5h), test evaluation included: the epochs are chosen from a measurement of the first steps, and the schedule ends on time", 0, 0, 0}, \
         {"plan", OPT_STRING, &(c)->plan, "PLAN", "follow this plan of the epochs (as a budgeted run prints it at its end, e.g. '58 3:57 5:55') instead of a budget: with the run's options, that run again, bit for bit, at any pace", 0, 0, 0}, \
-        {"replay", OPT_STRING, &(c)->replay, "FILE", "repeat the run that wrote this checkpoint: give its options (a recipe's included) beside it, which are checked against it, and its plan replaces the budget", 0, 0, 0}, \
+        {"replay", OPT_STRING, &(c)->replay, "FILE", "repeat the run that wrote this checkpoint (with --ensemble, the ensemble's: each member follows its own, beside it): give the run's options (a recipe's included) beside it, which are checked against it, and its plan replaces the budget", 0, 0, 0}, \
         {"batch", OPT_INT, &(c)->batch, "B", "samples per batch [64]", 1, 65536, 0},           \
         {"opt", OPT_STRING, &(c)->opt, "NAME", "sgd, momentum, nesterov, adam or adamw [adamw]", 0, 0, 0}, \
         {"lr", OPT_FLOAT, &(c)->lr, "X", "learning rate, above 0 [0.002 adamw, 0.001 adam, 0.01 others]", 0, 100, 0}, \
@@ -660,14 +660,22 @@ static char *plan_text(const run *r) {
     return plan;
 }
 
-/* After a budgeted run: its plan, which repeats it. */
+static char *ensemble_path(const char *path, int k);
+
+/* After a budgeted run: its plan, which repeats it (a member's: the ensemble's file repeats
+ * the ensemble). */
 static void print_plan(const run *r) {
     char *plan = r->quiet || !r->c.budget ? NULL : plan_text(r);
-    if (plan)
+    char *whole = plan && r->members ? ensemble_path(r->out, r->member) : NULL;
+    if (plan && r->members)
+        printf("member %d's plan: %s\n(the same options with --replay %s in place of the budget "
+               "repeat the ensemble bit for bit)\n", r->member + 1, plan, whole ? whole : "?");
+    else if (plan)
         printf("the run's plan: %s\n(the same options with --replay %s in place of the "
                "budget repeat this run bit for bit, as does --plan with this text)\n", plan,
                r->out);
     free(plan);
+    free(whole);
 }
 
 static int train(run *r) {
@@ -792,11 +800,13 @@ static char *ensemble_path(const char *path, int k) {
     return s;
 }
 
+enum { MEMBER_PATHS = 6 }; /* what member_run allocates for a member */
+
 /* Member k's run: r's data and settings, its own seed, files (r's --out, --log, --plot and
  * --best with .mk before the extension) and metadata (the run's cli.* lines and its place in
  * the ensemble), its outputs checked; member r->first resumes r's checkpoint. paths holds
  * what to free. */
-static int member_run(const run *r, int k, run *m, char *paths[5]) {
+static int member_run(const run *r, int k, run *m, char *paths[MEMBER_PATHS]) {
     const train_opts *c = &r->c;
     int failed = 0;
     *m = *r;
@@ -811,6 +821,7 @@ static int member_run(const run *r, int k, run *m, char *paths[5]) {
     m->c.log = paths[1] = member_path(r->log, k, &failed);
     m->c.plot = paths[2] = member_path(r->plot, k, &failed);
     m->c.best = paths[3] = member_path(c->best, k, &failed);
+    m->c.replay = paths[5] = member_path(c->replay, k, &failed); /* its own plan */
     size_t size = r->meta ? strlen(r->meta) + 64 : 0; /* none yet when only checking */
     if (size && (m->meta = paths[4] = malloc(size)))
         snprintf(m->meta, size, "%scli.members=%d\ncli.member=%d\n", r->meta, c->ensemble, k);
@@ -818,11 +829,11 @@ static int member_run(const run *r, int k, run *m, char *paths[5]) {
     return check_outputs(m);
 }
 
-static void free_member(run *m, char *paths[5]) {
+static void free_member(run *m, char *paths[MEMBER_PATHS]) {
     cnn_trainer_free(m->tr);
     free(m->log);
     free(m->plot);
-    for (int i = 0; i < 5; i++) free(paths[i]);
+    for (int i = 0; i < MEMBER_PATHS; i++) free(paths[i]);
 }
 
 /* Every member's files can be written, before the first step of the first; a resumed run's
@@ -841,7 +852,7 @@ static int check_members(const run *r) {
             continue;
         }
         run m;
-        char *paths[5] = {0};
+        char *paths[MEMBER_PATHS] = {0};
         ok = member_run(r, k, &m, paths);
         free_member(&m, paths);
     }
@@ -941,7 +952,7 @@ static int train_ensemble(run *r, cli_opt *o, cnn_train_config cfg) {
             continue;
         }
         run m;
-        char *paths[5] = {0};
+        char *paths[MEMBER_PATHS] = {0};
         if (!member_run(r, k, &m, paths)) {
             status = 2;
         } else {
@@ -1134,10 +1145,9 @@ int cli_train(int argc, char **argv) {
     if (!cli_parse("train", o, argc, argv, pos, 0, &npos)) return 2;
     if (!plan_options(&r.c, o)) return 2;
     if (r.c.recipe && !r.c.resume && !apply_recipe(&r.c, o, &recipe)) return 2;
-    if ((r.c.plan || r.c.replay) && r.c.ensemble > 1) {
-        fprintf(stderr, "cnn train: --%s: an ensemble's members each have their own plan "
-                "(in OUT.mk.ckpt): replay them one at a time, without --ensemble\n",
-                r.c.plan ? "plan" : "replay");
+    if (r.c.plan && r.c.ensemble > 1) {
+        fprintf(stderr, "cnn train: --plan: an ensemble's members each have their own plan: "
+                "--replay the ensemble's checkpoint (its members' are beside it, with theirs)\n");
         return 2;
     }
     if (r.c.budget && !(r.budget = parse_duration(r.c.budget))) return 2;

@@ -902,8 +902,16 @@ static void test_plan_replay(void) {
            LIN " --plan '6 7:8' --out x.ckpt");
     expect(2, "a position after step 16 of an epoch, but an epoch of this run has 16 steps", NULL,
            LIN " --plan '6 1.16:8' --out x.ckpt");
-    expect(2, "--plan: an ensemble's members each have their own plan", NULL,
+    expect(2, "--plan: an ensemble's members each have their own plan", "--replay the ensemble's",
            LIN " --plan 6 --ensemble 2 --out x.ckpt");
+    /* An ensemble: each member follows its own plan, from the checkpoint beside the ensemble's. */
+    expect(0, "member 2's plan: ", "--replay eb.ckpt in place of the budget repeat the ensemble",
+           LIN " --time-budget 4s --ensemble 2 --threads 1 --out eb.ckpt");
+    expect(0, "following the plan ", "of eb.m1.ckpt",
+           LIN " --ensemble 2 --replay eb.ckpt --threads 2 --out er.ckpt");
+    t_same_checkpoints(dir, "eb.m0.ckpt", "er.m0.ckpt", "member 1 of a budgeted ensemble replayed");
+    t_same_checkpoints(dir, "eb.m1.ckpt", "er.m1.ckpt", "member 2 of a budgeted ensemble replayed");
+    t_same_checkpoints(dir, "eb.ckpt", "er.ckpt", "a budgeted ensemble and its replay");
     expect(2, "--plan cannot change when resuming", NULL, "train --resume pp.ckpt --plan 6");
     expect(FAILS, "nothere.ckpt", NULL, LIN " --replay nothere.ckpt --out x.ckpt");
 }
