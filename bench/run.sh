@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark workload, cnn side by side with PyTorch 1.13 (and oneDNN for the convolution)
 # in the same run, on the same shapes and batches; prints each setting's median and, at the end,
-# a table of the best of each side with the ratios and the fraction of the machine's SGEMM peak.
+# a table of the best of each side with the ratios and the fraction of the machine's peak.
 #
 #   bench/run.sh [RUNS] [WORKLOAD...]     RUNS: repetitions per setting (default 3), the median
 #                                         is reported; WORKLOAD (default all):
@@ -27,9 +27,14 @@
 # (torch.set_num_threads), NCHW and channels-last, with OpenBLAS held to one thread and
 # /usr/bin/python3; oneDNN with 1 and 2 OpenMP threads, plain nchw/oihw and its preferred
 # blocked layouts (reorders between primitives not timed). Each side's best setting is compared.
-# Workloads 2 to 4 also run a 2048^3 cblas_sgemm (OpenBLAS, pthread build) with 1 and 2 threads:
-# the machine's practical peak; "cnn/peak" divides cnn's GFLOP/s (for the ResNets: multiply-adds
-# of convolutions and dense layers x2, x3 for training) by the peak at cnn's best thread count.
+# Workloads 2 to 4 also measure the machine's peak with 1 and 2 threads: bench/fma_peak.c, a
+# loop of independent multiply-adds on each thread at once, on the vectors cnn's kernels use
+# (512-bit where they run at the AVX-512 level, 256-bit at avx2 or vnni, 128-bit without FMA
+# at baseline), and a 2048^3 cblas_sgemm (OpenBLAS, pthread build), a practical figure that
+# OPENBLAS_CORETYPE=Haswell holds to 256-bit vectors. "cnn/peak" (and the convolution's
+# percentages) divide cnn's GFLOP/s (for the ResNets: multiply-adds of convolutions and dense
+# layers x2, x3 for training) by the FMA peak at cnn's best thread count: above 100% where
+# Winograd's kernels do fewer multiply-adds than the direct convolution these figures count.
 #
 # Each setting is a separate process: warm-up steps, then RUNS repetitions of a fixed number of
 # steps (cnn and PyTorch do the same work), timed with CLOCK_MONOTONIC / time.perf_counter; the
@@ -39,10 +44,11 @@
 # summary the range of the rounds' own ratios (best of each side within the round), since a
 # shared host's pace changes within minutes. The
 # programs: bench/cnn_bench.c (public API of include/cnn.h only), bench/torch_bench.py,
-# bench/dnnl_conv.c, bench/sgemm_peak.c, compiled here into build/bench/. Raw lines go to
-# build/bench/results.txt. bench/cores.c measures how far apart the two processors are (a cache
-# line's round trip between them) at the start and before each ResNet round: on shared hosts
-# the hypervisor moves them between one core complex and two dies, and 2-thread times follow.
+# bench/dnnl_conv.c, bench/sgemm_peak.c, bench/fma_peak.c, compiled here into build/bench/.
+# Raw lines go to build/bench/results.txt. bench/cores.c measures how far apart the two
+# processors are (a cache line's round trip between them) at the start and before each ResNet
+# round: on shared hosts the hypervisor moves them between one core complex and two dies, and
+# 2-thread times follow.
 #
 # Needs: make all; python3-torch and python3-torchvision; for workload 4 libdnnl-dev (installed
 # here with apt-get when missing and running as root). Takes about 15 minutes with RUNS=3 on 2
@@ -113,6 +119,7 @@ if [ $((w2 + w3 + w4)) -gt 0 ]; then
         -lopenblas -lpng -ljpeg -lz -lm -o build/bench/cnn_bench
     gcc "${CFLAGS[@]}" -isystem /usr/include/x86_64-linux-gnu/openblas-pthread bench/sgemm_peak.c \
         -L$BLAS -Wl,-rpath,$BLAS -lopenblas -lm -o build/bench/sgemm_peak
+    gcc "${CFLAGS[@]}" bench/fma_peak.c -lpthread -o build/bench/fma_peak
 fi
 if [ "$w4" = 1 ]; then
     gcc "${CFLAGS[@]}" bench/dnnl_conv.c -ldnnl -lm -o build/bench/dnnl_conv
@@ -205,16 +212,28 @@ if [ "$w1" = 1 ]; then
     sed 's/^/LENET5 /' "$tmp/lenet5.txt" >> "$raw"
 fi
 
-# ---- peak: SGEMM --------------------------------------------------------------------------
+# ---- peak: FMA loop and SGEMM ---------------------------------------------------------------
 declare -A peak=()
 if [ $((w2 + w3 + w4)) -gt 0 ]; then
+    # The vectors of cnn's kernels: vnni hosts run the float kernels at the AVX2 level.
+    case $(build/cnn version 2>/dev/null | sed -n 's/^kernels: \([a-z0-9]*\).*/\1/p') in
+    avx512) fma_isa=avx512 ;;
+    baseline) fma_isa=baseline ;;
+    *) fma_isa=avx2 ;;
+    esac
     echo
-    echo "== peak: cblas_sgemm 2048x2048x2048 (OpenBLAS)                GFLOP/s"
+    echo "== peak: multiply-adds ($fma_isa vectors, every thread at once: bench/fma_peak.c)   GFLOP/s"
+    run build/bench/fma_peak --isa "$fma_isa" --runs "$runs" $threads_list
+    for t in $threads_list; do
+        peak[$t]=${val["host|fma|$t|$fma_isa"]}
+        row "FMA loop, $(label cnn "$t" | sed 's/^cnn, //')" "$(fmt "${peak[$t]}")"
+    done
+    echo "== cblas_sgemm 2048x2048x2048 (OpenBLAS)                GFLOP/s"
     run build/bench/sgemm_peak --runs "$runs" $threads_list
     sed -n 's/^INFO openblas /  /p' "$tmp/out"
     for t in $threads_list; do
-        peak[$t]=${val["openblas|sgemm|$t|rowmajor"]}
-        row "OpenBLAS sgemm, $(label cnn "$t" | sed 's/^cnn, //')" "$(fmt "${peak[$t]}")"
+        row "OpenBLAS sgemm, $(label cnn "$t" | sed 's/^cnn, //')" \
+            "$(fmt "${val["openblas|sgemm|$t|rowmajor"]}")"
     done
 fi
 
@@ -297,7 +316,7 @@ conv_row() { # framework threads layout
 }
 if [ "$w4" = 1 ]; then
     echo
-    echo "== workload 4: conv2d 3x3, 64 -> 64, 56x56, padding 1, stride 1   GFLOP/s (% of SGEMM peak at the same threads)"
+    echo "== workload 4: conv2d 3x3, 64 -> 64, 56x56, padding 1, stride 1   GFLOP/s (% of the FMA peak at the same threads)"
     printf '  %-34s%16s%16s%16s%16s\n' setting "batch 1 fwd" "b1 fwd+bwd" "batch 8 fwd" "b8 fwd+bwd"
     for t in $threads_list; do
         run build/bench/cnn_bench --threads "$t" "${opts[@]}" conv
@@ -413,8 +432,10 @@ if [ "$w1" = 1 ]; then
         "$(awk -v a="${mc:-}" -v b="${mt:-}" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%.2f\n", a / b }')" - -
 fi
 if [ ${#peak[@]} -gt 0 ]; then
-    line="peak (sgemm 2048^3):"
+    line="peak ($fma_isa FMA loop, bench/fma_peak.c):"
     for t in $threads_list; do line+=" $(fmt "${peak[$t]}") GFLOP/s with $t thread$([ "$t" = 1 ] || echo s);"; done
+    line="${line%;}; OpenBLAS sgemm 2048^3:"
+    for t in $threads_list; do line+=" $(fmt "${val["openblas|sgemm|$t|rowmajor"]}") with $t;"; done
     echo "${line%;}"
 fi
 rt=$(tr ' ' '\n' <<<"${vals["host|cores|2|roundtrip"]:-}" | grep . | sort -g | sed -n '1p;$p' | xargs | tr ' ' -)
