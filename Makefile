@@ -87,12 +87,18 @@ $(BUILD)/src/mpi/%.o $(BUILD)/cli/dist.o $(BUILD)/tests/mpi_trainer.o $(BUILD)/b
     CFLAGS += $(MPI_CFLAGS) -DCNN_WITH_MPI
 endif
 
+# The benchmark programs that bench/run.sh runs (docs/BENCHMARKS.md), built with everything
+# else so that a change to the library that breaks one shows at once. (bench/dnnl_conv.c needs
+# oneDNN, which only the benchmarks install: bench/run.sh builds it.)
+BENCH_LIB_BINS := $(BUILD)/bench/cnn_bench $(BUILD)/bench/qgemm_bench
+BENCH_BINS := $(BENCH_LIB_BINS) $(BUILD)/bench/sgemm_peak $(BUILD)/bench/fma_peak $(BUILD)/bench/cores
+
 .PHONY: all deps run test check check-san check-tsan check-onnx-slow clean fuzz fuzz-corpus bench \
         install uninstall
 # Keep objects that pattern rules make on the way to a program: they are not temporary.
 .SECONDARY:
 all: $(BUILD)/libcnn.a $(BUILD)/libcnn.so $(BUILD)/cnn $(BUILD)/cnn.1 $(BUILD)/cnn-uninstalled.pc \
-     $(TEST_BINS) $(TEST_TOOLS) $(EX_BINS) $(MPI_TARGETS)
+     $(TEST_BINS) $(TEST_TOOLS) $(EX_BINS) $(MPI_TARGETS) $(BENCH_BINS)
 
 # make test needs Fashion-MNIST too: the library's examples train on it.
 deps:
@@ -141,6 +147,12 @@ $(BUILD)/tests/mpi_trainer: $(BUILD)/tests/mpi_trainer.o $(TEST_LIB) $(BUILD)/li
 
 $(BUILD)/bench/mpi_allreduce: $(BUILD)/bench/mpi_allreduce.o $(BUILD)/libcnn_mpi.a $(BUILD)/libcnn.a
 	$(CC) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
+
+$(BENCH_LIB_BINS): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libcnn.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/sgemm_peak $(BUILD)/bench/fma_peak $(BUILD)/bench/cores: $(BUILD)/bench/%: $(BUILD)/bench/%.o
+	$(CC) -o $@ $^ $(LDLIBS)
 
 # The tool links libcnn.a: the installed cnn does not depend on where libcnn.so is installed
 # nor on the loader's cache (docs/INSTALL.md says more).
@@ -334,4 +346,4 @@ clean:
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_BINS:%=%.d) $(TEST_TOOLS:%=%.d) $(TEST_LIB:.o=.d) \
          $(EX_BINS:%=%.d) $(BUILD)/src/mpi/cnn_mpi.d $(BUILD)/tests/mpi_trainer.d \
-         $(BUILD)/bench/mpi_allreduce.d
+         $(BUILD)/bench/mpi_allreduce.d $(BENCH_BINS:%=%.d)

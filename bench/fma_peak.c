@@ -10,9 +10,9 @@
  *
  * --isa: the vectors of cnn's kernels (`cnn version` prints them; default: the widest the CPU
  * has): 512-bit or 256-bit fused multiply-adds (2 FLOPs a lane), or, for the baseline,
- * 128-bit multiplies and adds (SSE2: no FMA, 1 FLOP a lane each). Each thread runs 12
- * independent chains (enough to cover the latency of the two FMA pipes of current x86 cores),
- * calibrated to last about S seconds; a repetition starts all threads together and counts
+ * 128-bit multiplies and adds (no FMA, 1 FLOP a lane each; the only loop on other CPUs).
+ * Each thread runs 12 independent chains (enough to cover the latency of the two FMA pipes of
+ * current x86 cores), calibrated to last about S seconds; a repetition starts all threads together and counts
  * each thread's FLOPs over its own time. Per thread count: R repetitions, the median of their
  * sums. Threads are pinned to the first THREADS processors this process may run on. Prints
  *   INFO fma isa=avx512, 2 threads, each thread's GFLOP/s in the median repetition: 211.0 209.8
@@ -27,10 +27,12 @@
 
 #include "timing.h"
 
-#if !defined(__x86_64__) || !defined(__GNUC__)
-#error "fma_peak measures x86-64 vector units (GCC or clang)"
-#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#define X86 1
 #include <immintrin.h>
+#else
+#define X86 0 /* the baseline loop only, in GCC's generic vectors */
+#endif
 
 #define MAX_THREADS 64
 #define MAX_RUNS 1000
@@ -53,6 +55,7 @@ static const double step_flops[] = {CHAINS * 4 * 2, CHAINS * 8 * 2, CHAINS * 16 
 #define CHAIN_SUM(add) add(add(add(add(c0, c1), add(c2, c3)), add(add(c4, c5), add(c6, c7))), \
     add(add(c8, c9), add(c10, c11)))
 
+#if X86
 __attribute__((target("avx512f"))) static float loop_avx512(long steps) {
     const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(0.001f);
     CHAIN_VARS(__m512, _mm512_set1_ps);
@@ -73,15 +76,22 @@ __attribute__((target("avx2,fma"))) static float loop_avx2(long steps) {
     return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
 }
 
-/* Baseline: a multiply and an add per chain and step, counted as the FMA's two FLOPs. */
+#endif
+
+/* Baseline: a multiply and an add per chain and step, counted as the FMA's two FLOPs, on
+ * 4-float vectors (SSE2 on x86-64). */
+typedef float v4sf __attribute__((vector_size(16)));
+static v4sf v4_set1(float x) { return (v4sf){x, x, x, x}; }
+
 static float loop_baseline(long steps) {
-    const __m128 a = _mm_set1_ps(0.999f), b = _mm_set1_ps(0.001f);
-    CHAIN_VARS(__m128, _mm_set1_ps);
-#define OP(x) _mm_add_ps(_mm_mul_ps(x, a), b)
+    const v4sf a = v4_set1(0.999f), b = v4_set1(0.001f);
+    CHAIN_VARS(v4sf, v4_set1);
+#define OP(x) ((x) * a + b)
+#define ADD(x, y) ((x) + (y))
     for (long s = 0; s < steps; s++) { CHAIN_STEP(OP); }
+    v4sf v = CHAIN_SUM(ADD);
 #undef OP
-    float v[4];
-    _mm_storeu_ps(v, CHAIN_SUM(_mm_add_ps));
+#undef ADD
     return v[0] + v[1] + v[2] + v[3];
 }
 
@@ -89,8 +99,20 @@ static enum isa isa;
 static volatile float sink;
 
 static float loop(long steps) {
-    return isa == ISA_AVX512 ? loop_avx512(steps) : isa == ISA_AVX2 ? loop_avx2(steps)
-                                                                    : loop_baseline(steps);
+#if X86
+    if (isa == ISA_AVX512) return loop_avx512(steps);
+    if (isa == ISA_AVX2) return loop_avx2(steps);
+#endif
+    return loop_baseline(steps);
+}
+
+/* Whether this CPU has the level's vectors. */
+static int has(enum isa level) {
+#if X86
+    if (level == ISA_AVX512) return __builtin_cpu_supports("avx512f");
+    if (level == ISA_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return level == ISA_BASELINE;
 }
 
 typedef struct worker {
@@ -148,10 +170,10 @@ static int usage(void) {
 int main(int argc, char **argv) {
     int runs = 3, i;
     double seconds = 0.2;
+#if X86
     __builtin_cpu_init();
-    isa = __builtin_cpu_supports("avx512f")                                      ? ISA_AVX512
-          : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? ISA_AVX2
-                                                                             : ISA_BASELINE;
+#endif
+    isa = has(ISA_AVX512) ? ISA_AVX512 : has(ISA_AVX2) ? ISA_AVX2 : ISA_BASELINE;
     for (i = 1; i < argc && argv[i][0] == '-'; i += 2) {
         if (i + 1 >= argc) return usage();
         char *end = NULL;
@@ -160,9 +182,7 @@ int main(int argc, char **argv) {
             int k = 0;
             while (k < 3 && strcmp(v, isa_names[k])) k++;
             if (k == 3) return usage();
-            if ((k == ISA_AVX512 && !__builtin_cpu_supports("avx512f")) ||
-                (k == ISA_AVX2 &&
-                 !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))) {
+            if (!has((enum isa)k)) {
                 fprintf(stderr, "fma_peak: this CPU has no %s\n", v);
                 return 2;
             }

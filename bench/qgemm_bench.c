@@ -12,13 +12,8 @@
  * written packed by im2col), with ReLU; SGEMM on row-major A, B, C. The baseline path (plain
  * C, slow) only with --baseline. Prints one table row per shape.
  *
- * Not built by the Makefile (it uses the library's internal header); from the top folder, after
- * make:
- *   mkdir -p build/bench && gcc -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -march=x86-64-v2 \
- *     -Wall -Wextra -Iinclude -isystem /usr/include/x86_64-linux-gnu/openblas-pthread \
- *     bench/qgemm_bench.c build/libcnn.a -L/usr/lib/x86_64-linux-gnu/openblas-pthread \
- *     -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-pthread -lopenblas -lpng -ljpeg -lz -lm \
- *     -pthread -o build/bench/qgemm_bench
+ * make all builds it (linked with libcnn.a, whose internal functions it calls through the
+ * library's internal header).
  */
 #include "../src/kernels/qgemm.h"
 

@@ -44,7 +44,8 @@
 # summary the range of the rounds' own ratios (best of each side within the round), since a
 # shared host's pace changes within minutes. The
 # programs: bench/cnn_bench.c (public API of include/cnn.h only), bench/torch_bench.py,
-# bench/dnnl_conv.c, bench/sgemm_peak.c, bench/fma_peak.c, compiled here into build/bench/.
+# bench/dnnl_conv.c (compiled here), bench/sgemm_peak.c, bench/fma_peak.c (built by make all
+# into build/bench/, as bench/cores.c is).
 # Raw lines go to build/bench/results.txt. bench/cores.c measures how far apart the two
 # processors are (a cache line's round trip between them) at the start and before each ResNet
 # round: on shared hosts the hypervisor moves them between one core complex and two dies, and
@@ -91,12 +92,18 @@ opts1[1]=1 # --runs 1: the ResNet workloads repeat in rounds (resnet_workload)
 PY=/usr/bin/python3
 
 # ---- checks and builds ---------------------------------------------------------------------
-if [ ! -f build/libcnn.a ] || [ ! -x build/cnn ]; then
-    echo "bench/run.sh: build first: make all" >&2
-    exit 1
-fi
+# make all builds the library, the tool and the benchmark programs but dnnl_conv (built below:
+# only the benchmarks install oneDNN).
+stale=0
+for f in libcnn.a cnn bench/cnn_bench bench/cores bench/fma_peak bench/sgemm_peak; do
+    if [ ! -f "build/$f" ]; then
+        echo "bench/run.sh: build first: make all (build/$f is missing)" >&2
+        exit 1
+    fi
+    case $f in bench/*) [ "$f.c" -nt "build/$f" ] && stale=1 ;; esac
+done
 # (Not make -q: the generated layer table's rule always looks out of date to it.)
-if [ -n "$(find src include cli -newer build/libcnn.a -name '*.[ch]' | head -1)" ]; then
+if [ "$stale" = 1 ] || [ -n "$(find src include cli -newer build/libcnn.a -name '*.[ch]' | head -1)" ]; then
     echo "bench/run.sh: warning: build/ is older than the sources (make all to refresh)" >&2
 fi
 if [ $((w2 + w3 + w4)) -gt 0 ]; then
@@ -110,17 +117,7 @@ if [ "$w4" = 1 ] && [ ! -f /usr/include/dnnl.h ]; then
         echo "bench/run.sh: workload 4 needs oneDNN: apt-get install -y libdnnl-dev (as root)" >&2; exit 1
     fi
 fi
-BLAS=/usr/lib/x86_64-linux-gnu/openblas-pthread
 CFLAGS=(-O2 -march=x86-64-v2 -fopenmp -Wall -Wextra)
-mkdir -p build/bench
-gcc "${CFLAGS[@]}" bench/cores.c -lpthread -o build/bench/cores
-if [ $((w2 + w3 + w4)) -gt 0 ]; then
-    gcc "${CFLAGS[@]}" -Iinclude bench/cnn_bench.c build/libcnn.a -L$BLAS -Wl,-rpath,$BLAS \
-        -lopenblas -lpng -ljpeg -lz -lm -o build/bench/cnn_bench
-    gcc "${CFLAGS[@]}" -isystem /usr/include/x86_64-linux-gnu/openblas-pthread bench/sgemm_peak.c \
-        -L$BLAS -Wl,-rpath,$BLAS -lopenblas -lm -o build/bench/sgemm_peak
-    gcc "${CFLAGS[@]}" bench/fma_peak.c -lpthread -o build/bench/fma_peak
-fi
 if [ "$w4" = 1 ]; then
     gcc "${CFLAGS[@]}" bench/dnnl_conv.c -ldnnl -lm -o build/bench/dnnl_conv
 fi
