@@ -90,8 +90,7 @@ endif
 # The benchmark programs that bench/run.sh runs (docs/BENCHMARKS.md), built with everything
 # else so that a change to the library that breaks one shows at once. (bench/dnnl_conv.c needs
 # oneDNN, which only the benchmarks install: bench/run.sh builds it.)
-BENCH_LIB_BINS := $(BUILD)/bench/cnn_bench $(BUILD)/bench/qgemm_bench
-BENCH_BINS := $(BENCH_LIB_BINS) $(BUILD)/bench/sgemm_peak $(BUILD)/bench/fma_peak $(BUILD)/bench/cores
+BENCH_BINS := $(addprefix $(BUILD)/bench/,cnn_bench qgemm_bench sgemm_peak fma_peak cores)
 
 .PHONY: all deps run test check check-san check-tsan check-onnx-slow clean fuzz fuzz-corpus bench \
         install uninstall
@@ -148,10 +147,8 @@ $(BUILD)/tests/mpi_trainer: $(BUILD)/tests/mpi_trainer.o $(TEST_LIB) $(BUILD)/li
 $(BUILD)/bench/mpi_allreduce: $(BUILD)/bench/mpi_allreduce.o $(BUILD)/libcnn_mpi.a $(BUILD)/libcnn.a
 	$(CC) -o $@ $^ $(LDLIBS) $(MPI_LIBS)
 
-$(BENCH_LIB_BINS): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libcnn.a
-	$(CC) -o $@ $^ $(LDLIBS)
-
-$(BUILD)/bench/sgemm_peak $(BUILD)/bench/fma_peak $(BUILD)/bench/cores: $(BUILD)/bench/%: $(BUILD)/bench/%.o
+# (Those that call no library function take nothing from libcnn.a.)
+$(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libcnn.a
 	$(CC) -o $@ $^ $(LDLIBS)
 
 # The tool links libcnn.a: the installed cnn does not depend on where libcnn.so is installed

@@ -176,7 +176,7 @@ int main(int argc, char **argv) {
     isa = has(ISA_AVX512) ? ISA_AVX512 : has(ISA_AVX2) ? ISA_AVX2 : ISA_BASELINE;
     for (i = 1; i < argc && argv[i][0] == '-'; i += 2) {
         if (i + 1 >= argc) return usage();
-        char *end = NULL;
+        char *end;
         const char *a = argv[i], *v = argv[i + 1];
         if (!strcmp(a, "--isa")) {
             int k = 0;
@@ -187,7 +187,7 @@ int main(int argc, char **argv) {
                 return 2;
             }
             isa = (enum isa)k;
-            end = (char *)v + strlen(v);
+            continue;
         } else if (!strcmp(a, "--runs")) {
             runs = (int)strtol(v, &end, 10);
         } else if (!strcmp(a, "--seconds")) {
@@ -195,7 +195,7 @@ int main(int argc, char **argv) {
         } else {
             return usage();
         }
-        if (!end || *end || end == v) return usage();
+        if (*end || end == v) return usage();
     }
     if (i == argc || runs < 1 || runs > MAX_RUNS || !(seconds > 0.0 && seconds <= 60.0))
         return usage();
