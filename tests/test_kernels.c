@@ -67,6 +67,12 @@ static const kernel_case cases[] = {
     {"input x - shape=64x28x28; conv2d l - out=40 kernel=3 stride=2 padding=1 groups=2", 1},
     {"input x - shape=32x16x16; conv_transpose2d l - out=48 kernel=2 stride=2", 1},
     {"input x - shape=8x20x20; conv2d l - out=72 kernel=3", 2},
+    /* The same batches with one group and K = C KH KW >= 512: the forward pass splits K into
+     * two parts (by channels: an odd count splits unevenly), each with its own output, added
+     * in order. One image, two in one chunk, a stride of 2. */
+    {"input x - shape=64x7x7; conv2d l - out=40 kernel=3 padding=1", 1},
+    {"input x - shape=64x7x7; conv2d l - out=40 kernel=3 padding=1", 2},
+    {"input x - shape=57x12x12; conv2d l - out=20 kernel=3 stride=2 padding=1", 1},
     /* Direct kernels (at most 16 input and 64 output channels, stride 1): output channels not
      * a multiple of the kernel's block of 6, uneven kernels and padding, padding wider than
      * the kernel (the data gradient then starts inside dy), 1x1, 64 outputs, one sample. */

@@ -177,6 +177,14 @@ static void channel_sums(cnn_workers *pool, int threads, int N, int CH, size_t P
 #define CONV_SPLIT_CHUNKS 4
 /* Row blocks of a split product (a fixed number, for any thread count). */
 #define CONV_ROW_BLOCKS 2
+/* The forward pass of such a batch with one group and a long K instead splits K, at a channel
+ * boundary, into this many parts (a fixed number, for any thread count): each part builds its
+ * own rows of col and multiplies them into an output of its own, and the parts' outputs are
+ * added in order with the bias. A thread then reads only the rows of col it wrote; split by
+ * rows of the product, each thread read all of col, half of it from the other's cache
+ * (ResNet-18's 7x7 layers at batch 1 spent a fifth of their 2-thread time on that). */
+#define CONV_K_PARTS 2
+#define CONV_PART_MIN_K 512
 /* The fewest columns (samples x output pixels) a chunk's products get, when the batch has
  * them. */
 #define CONV_MIN_COLS 256
@@ -185,6 +193,7 @@ typedef struct chunking {
     int Cg, OCg, K, P;     /* channels per group, K = Cg*KH*KW, P = OH*OW */
     int S, chunks;         /* samples per chunk, chunks in the batch */
     int split_rows;        /* products in fixed row blocks (few chunks: see inner_threads) */
+    int parts;             /* the forward pass's parts of K (CONV_K_PARTS, or 1) */
     size_t col, t, part;   /* floats of a col, a t (per thread), a weight-gradient slot */
     int parallel;          /* enough work for threads */
 } chunking;
@@ -210,6 +219,9 @@ static chunking chunking_of(const cnn_conv_geom *g) {
     k.part = cnn_round16((size_t)g->OC * ((size_t)k.K + 1));
     k.parallel = k.chunks > 1 && (double)g->N * g->OC * k.K * k.P >= CNN_CONV_PARALLEL_MACS;
     k.split_rows = k.chunks < CONV_SPLIT_CHUNKS;
+    k.parts = k.split_rows && g->G == 1 && k.Cg >= CONV_K_PARTS && k.K >= CONV_PART_MIN_K
+                  ? CONV_K_PARTS
+                  : 1;
     return k;
 }
 
@@ -239,7 +251,8 @@ size_t cnn_conv_saved_bytes(const cnn_conv_geom *g) {
 
 cnn_work cnn_conv_work_bytes(const cnn_conv_geom *g) {
     chunking k = chunking_of(g);
-    cnn_work im2col = {(size_t)k.chunks * k.part * sizeof(float), (k.col + k.t) * sizeof(float)};
+    cnn_work im2col = {(size_t)k.chunks * k.part * sizeof(float),
+                       (k.col + (size_t)k.parts * k.t) * sizeof(float)};
     /* A smaller batch than g->N may take the im2col kernels where g->N takes Winograd's. */
     cnn_work fast = cnn_winograd_applies(g) ? cnn_winograd_work_bytes(g)
                     : cnn_direct_applies(g) ? cnn_direct_work_bytes(g)
@@ -283,6 +296,12 @@ copy_block(float *restrict dst, int OW, const float *restrict src, size_t src_st
         if (sw == 1) {
 #pragma omp simd
             for (int j = 0; j < n; j++) d[j] = src[j];
+        } else if (sw == 2) {
+            /* A constant stride: GCC vectorises it (even and odd lanes shuffled apart),
+             * which it cannot with sw unknown. ResNet's stride-2 convolutions spent a sixth
+             * of their time in this copy with sw taken as a variable. */
+#pragma omp simd
+            for (int j = 0; j < n; j++) d[j] = src[2 * (size_t)j];
         } else {
             for (int j = 0; j < n; j++) d[j] = src[(size_t)j * sw];
         }
@@ -474,19 +493,26 @@ static int inner_threads(const cnn_ctx *c, const chunking *k) {
 
 typedef struct bias_job {
     float *y;
-    const float *t, *b;
-    size_t ld, P;
-    int n, s, OC, accumulate, relu;
+    float *t;
+    const float *b;
+    size_t ld, P, part; /* part: floats from one part's t to the next's */
+    int n, s, OC, parts, accumulate, relu;
 } bias_job;
 
-/* Output channels [begin, end) of sample n = n0 + s: y = t + b, or y += t + b. */
+/* Output channels [begin, end) of sample n = n0 + s: y = t + b, or y += t + b, t the sum of
+ * the parts' outputs in order (added into the first). */
 static void bias_range(void *arg, long begin, long end, int worker) {
     const bias_job *j = arg;
     const size_t ld = j->ld, P = j->P;
     const int s = j->s;
     for (int o = (int)begin; o < (int)end; o++) {
         float *dst = j->y + ((size_t)j->n * j->OC + o) * P;
-        const float *src = j->t + (size_t)o * ld + (size_t)s * P;
+        float *src = j->t + (size_t)o * ld + (size_t)s * P;
+        for (int q = 1; q < j->parts; q++) {
+            const float *restrict add = src + (size_t)q * j->part;
+#pragma omp simd
+            for (size_t p = 0; p < P; p++) src[p] += add[p];
+        }
         float bias = j->b ? j->b[o] : 0.0f;
         if (j->accumulate) {
 #pragma omp simd
@@ -504,20 +530,49 @@ static void bias_range(void *arg, long begin, long end, int worker) {
     }
 }
 
-/* Samples n0 .. n0+S-1: y (N, OC, OH, OW) = conv(x, w) + b, or += when accumulate. */
+typedef struct part_job {
+    im2col_job cols; /* its col and ld */
+    const float *w;
+    float *t;
+    size_t part; /* floats from one part's t to the next's */
+} part_job;
+
+/* Parts [begin, end) of K (chunking's parts): the part's channels' rows of col, then
+ * t_part (OC, ld) = the part's columns of w times those rows. */
+static void part_range(void *arg, long begin, long end, int worker) {
+    const part_job *j = arg;
+    const chunking *k = j->cols.k;
+    int taps = k->K / k->Cg, ld = (int)j->cols.ld;
+    for (long q = begin; q < end; q++) {
+        int c0 = (int)((long)k->Cg * q / k->parts), c1 = (int)((long)k->Cg * (q + 1) / k->parts);
+        size_t r0 = (size_t)c0 * taps;
+        im2col_range((void *)&j->cols, c0, c1, worker);
+        cnn_gemm(0, 0, 0, k->OCg, ld, (c1 - c0) * taps, 1.0f, j->w + r0, k->K,
+                 j->cols.col + r0 * (size_t)ld, ld, 0.0f, j->t + (size_t)q * j->part, ld);
+    }
+}
+
+/* Samples n0 .. n0+S-1: y (N, OC, OH, OW) = conv(x, w) + b, or += when accumulate. t holds
+ * k->parts outputs (OC, S P), k->t floats apart. */
 static void forward_chunk(const cnn_conv_geom *g, const chunking *k, int n0, int S,
                           const float *x, const float *w, const float *b, float *y, float *col,
                           float *t, int accumulate, cnn_workers *pool, int threads) {
     size_t ld = (size_t)S * k->P, xs = (size_t)g->C * g->H * g->W, P = (size_t)k->P;
-    for (int grp = 0; grp < g->G; grp++) {
-        im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld, pool,
-               threads);
-        chunk_gemm(k, pool, threads, 0, 0, k->OCg, (int)ld, k->K, 1.0f,
-                   w + (size_t)grp * k->OCg * k->K, k->K, col, (int)ld, 0.0f,
-                   t + (size_t)grp * k->OCg * ld, (int)ld);
+    if (k->parts > 1) {
+        part_job j = {{g, k, x + n0 * xs, xs, ld, S, col}, w, t, k->t};
+        cnn_parallel_for(pool, threads < k->parts ? threads : k->parts, k->parts, part_range,
+                         &j);
+    } else {
+        for (int grp = 0; grp < g->G; grp++) {
+            im2col(g, k, x + n0 * xs + (size_t)grp * k->Cg * g->H * g->W, xs, S, col, ld, pool,
+                   threads);
+            chunk_gemm(k, pool, threads, 0, 0, k->OCg, (int)ld, k->K, 1.0f,
+                       w + (size_t)grp * k->OCg * k->K, k->K, col, (int)ld, 0.0f,
+                       t + (size_t)grp * k->OCg * ld, (int)ld);
+        }
     }
     for (int s = 0; s < S; s++) {
-        bias_job j = {y, t, b, ld, P, n0 + s, s, g->OC, accumulate, g->relu};
+        bias_job j = {y, t, b, ld, P, k->t, n0 + s, s, g->OC, k->parts, accumulate, g->relu};
         cnn_parallel_for(pool, threads, g->OC, bias_range, &j);
     }
 }
