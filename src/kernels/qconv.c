@@ -389,6 +389,17 @@ AVX512_ROW static void padded_row_avx512(const pass *s, const float *const x[4],
 }
 #endif
 
+/* Whether padded row i is read by some output row: i = oh SH + kh DH. A convolution whose
+ * stride passes over rows (ResNet's 1x1 stride-2 shortcuts: every other row) leaves the
+ * others unquantised; columns never reads them. */
+static int row_read(const cnn_conv_geom *g, int i) {
+    for (int kh = 0; kh < g->KH; kh++) {
+        long r = (long)i - (long)kh * g->dh;
+        if (r >= 0 && r % g->sh == 0 && r / g->sh < g->OH) return 1;
+    }
+    return 0;
+}
+
 /* Task t of quantise_range: padded row t / planes of plane t % planes. */
 static void quantise_task(const pass *s, long t, int avx512) {
     const cnn_conv_geom *g = s->g;
@@ -397,6 +408,7 @@ static void quantise_task(const pass *s, long t, int avx512) {
     long planes = (long)plane_count(g);
     long n = s->n, pl = t % planes, gi = pl / C4, c4 = pl % C4;
     int i = (int)(t / planes);
+    if (!row_read(g, i)) return;
     uint8_t *u = s->u + (size_t)pl * plane_bytes(p);
     int at = i - p->top;
     const float *x[4];
