@@ -160,10 +160,12 @@ static void channel_sums(cnn_workers *pool, int threads, int N, int CH, size_t P
  * side, so one product W_g (OCg, K) col (K, S*P) replaces S small ones: fewer calls, longer
  * rows for the product's kernel. Chunks are the unit of parallel work when there are at least
  * as many as threads; with fewer (small batches) each chunk is spread over the threads instead
- * (inner_threads), its products in fixed blocks of rows (cnn_gemm_rows) whatever the thread
- * count, so either way every value comes from the same operations. Each thread has in its
- * scratch (cnn_thread_work) its own col and a buffer t (OC, S*P) for the chunk's output, or
- * output gradient, channel by channel (scattered to, or gathered from, the NCHW tensors). The
+ * (inner_threads), its products in fixed blocks of rows (cnn_gemm_blocks) whatever the thread
+ * count, or, for a forward pass with a long K, in fixed parts of K (CONV_K_PARTS), so either
+ * way every value comes from the same operations. Each thread has in its scratch
+ * (cnn_thread_work) its own col and a buffer t (OC, S*P) for the chunk's output (one per part
+ * of K), or output gradient, channel by channel (scattered to, or gathered from, the NCHW
+ * tensors). The
  * weight gradient of each chunk goes to a slot of its own; the slots are summed in chunk order
  * afterwards, so every result is the same, bit for bit, for every thread count.
  * ------------------------------------------------------------------------------------------- */
