@@ -35,6 +35,8 @@
 # percentages) divide cnn's GFLOP/s (for the ResNets: multiply-adds of convolutions and dense
 # layers x2, x3 for training) by the FMA peak at cnn's best thread count: above 100% where
 # Winograd's kernels do fewer multiply-adds than the direct convolution these figures count.
+# A multi-thread FMA figure below 3/4 of the thread count times the 1-thread one gets a NOTE:
+# the processors shared a core while the loop ran, and "cnn/peak" at that count means nothing.
 #
 # Each setting is a separate process: warm-up steps, then RUNS repetitions of a fixed number of
 # steps (cnn and PyTorch do the same work), timed with CLOCK_MONOTONIC / time.perf_counter; the
@@ -224,6 +226,16 @@ if [ $((w2 + w3 + w4)) -gt 0 ]; then
     for t in $threads_list; do
         peak[$t]=${val["host|fma|$t|$fma_isa"]}
         row "FMA loop, $(label cnn "$t" | sed 's/^cnn, //')" "$(fmt "${peak[$t]}")"
+    done
+    # On a shared host the threads' processors may run on one core for a while: the loop
+    # then reads the 1-thread rate at 2 threads, and the cnn/peak figures at that count mean
+    # nothing. Said where it happens rather than left to be noticed.
+    for t in $threads_list; do
+        if [ "$t" -gt 1 ] && [ -n "${peak[1]:-}" ] && awk -v p="${peak[$t]}" -v o="${peak[1]}" \
+            -v t="$t" 'BEGIN { exit !(p < 0.75 * t * o) }'; then
+            echo "  NOTE: $t threads gave $(fmt "${peak[$t]}"), less than 3/4 of $t x the 1-thread" \
+                "$(fmt "${peak[1]}"): the processors shared cores while the loop ran"
+        fi
     done
     echo "== cblas_sgemm 2048x2048x2048 (OpenBLAS)                GFLOP/s"
     run build/bench/sgemm_peak --runs "$runs" $threads_list
