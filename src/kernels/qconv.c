@@ -400,14 +400,12 @@ static int row_read(const cnn_conv_geom *g, int i) {
     return 0;
 }
 
-/* Task t of quantise_range: padded row t / planes of plane t % planes. */
-static void quantise_task(const pass *s, long t, int avx512) {
+/* Padded row i of plane pl, quantised. */
+static void quantise_row(const pass *s, long pl, int i, int avx512) {
     const cnn_conv_geom *g = s->g;
     const padded *p = &s->pad;
     int CG = g->C / g->G, C4 = fours(g);
-    long planes = (long)plane_count(g);
-    long n = s->n, pl = t % planes, gi = pl / C4, c4 = pl % C4;
-    int i = (int)(t / planes);
+    long n = s->n, gi = pl / C4, c4 = pl % C4;
     if (!row_read(g, i)) return;
     uint8_t *u = s->u + (size_t)pl * plane_bytes(p);
     int at = i - p->top;
@@ -428,15 +426,28 @@ static void quantise_task(const pass *s, long t, int avx512) {
     padded_row(s, x, u, i);
 }
 
-/* Rows of the planes of sample s->n (group, four channels), quantised: task t is padded row
- * t / planes of plane t % planes, so that a range of tasks is a band of rows, as a range of
- * the blocks that read them is (cnn_parallel_for gives a thread about the same band of
- * both). */
+/* Padded rows per task of quantise_range. */
+#define QUANT_BAND 8
+static long quantise_tasks(const pass *s) {
+    return (s->pad.rows + QUANT_BAND - 1) / QUANT_BAND * (long)plane_count(s->g);
+}
+
+/* Rows of the planes of sample s->n (group, four channels), quantised: task t is band
+ * t / planes of QUANT_BAND padded rows of plane t % planes, so that a range of tasks is a
+ * band of rows, as a range of the blocks that read them is (cnn_parallel_for gives a thread
+ * about the same band of both); and a task reads its four channels' rows in order, four
+ * streams the prefetchers follow (a task per row went through the planes row by row, a
+ * stream per channel). */
 static void quantise_range(void *arg, long begin, long end, int worker) {
     (void)worker;
     const pass *s = arg;
     int avx512 = cnn_isa() >= CNN_ISA_AVX512 && s->pad.phases <= 2;
-    for (long t = begin; t < end; t++) quantise_task(s, t, avx512);
+    long planes = (long)plane_count(s->g);
+    for (long t = begin; t < end; t++) {
+        int i0 = (int)(t / planes) * QUANT_BAND;
+        int i1 = i0 + QUANT_BAND < s->pad.rows ? i0 + QUANT_BAND : s->pad.rows;
+        for (int i = i0; i < i1; i++) quantise_row(s, t % planes, i, avx512);
+    }
 }
 
 /* 64 bytes, inline (a call to memcpy costs more). */
@@ -583,8 +594,8 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
     int quantise_threads = cnn_conv_threads(c, (double)first_bytes(g) * 64);
     float *zeros = (float *)(base + k.bias); /* the bias when there is none */
     for (s.n = 0; s.n < g->N; s.n++) {
-        cnn_parallel_for(c->workers, quantise_threads, (long)plane_count(g) * s.pad.rows,
-                         quantise_range, &s);
+        cnn_parallel_for(c->workers, quantise_threads, quantise_tasks(&s), quantise_range,
+                         &s);
         for (s.gi = 0; s.gi < g->G; s.gi++) {
             size_t row0 = (size_t)s.gi * s.M;
             s.a = (const int8_t *)(base + k.a + (size_t)s.gi * k.a_group);
