@@ -415,6 +415,9 @@ static void quantise_row(const pass *s, long pl, int i, int avx512) {
         x[k] = at >= 0 && at < g->H && c < CG
                    ? s->x + (((size_t)n * g->C + (size_t)gi * CG + c) * g->H + at) * g->W
                    : NULL;
+        /* The row two below, which this task quantises next but one. */
+        if (x[k] && at + 2 < g->H)
+            for (int j = 0; j < g->W; j += 16) __builtin_prefetch(x[k] + 2 * (size_t)g->W + j);
     }
 #if defined(__x86_64__) && defined(__GNUC__)
     if (avx512) {
