@@ -231,8 +231,9 @@ if [ $((w2 + w3 + w4)) -gt 0 ]; then
     # then reads the 1-thread rate at 2 threads, and the cnn/peak figures at that count mean
     # nothing. Said where it happens rather than left to be noticed.
     for t in $threads_list; do
-        if [ "$t" -gt 1 ] && [ -n "${peak[1]:-}" ] && awk -v p="${peak[$t]}" -v o="${peak[1]}" \
-            -v t="$t" 'BEGIN { exit !(p < 0.75 * t * o) }'; then
+        if [ "$t" -gt 1 ] && [ -n "${peak[1]:-}" ] && [ -n "${peak[$t]:-}" ] &&
+            awk -v p="${peak[$t]}" -v o="${peak[1]}" -v t="$t" \
+                'BEGIN { exit !(p < 0.75 * t * o) }'; then
             echo "  NOTE: $t threads gave $(fmt "${peak[$t]}"), less than 3/4 of $t x the 1-thread" \
                 "$(fmt "${peak[1]}"): the processors shared cores while the loop ran"
         fi
