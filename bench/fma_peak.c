@@ -12,9 +12,10 @@
  * has): 512-bit or 256-bit fused multiply-adds (2 FLOPs a lane), or, for the baseline,
  * 128-bit multiplies and adds (no FMA, 1 FLOP a lane each; the only loop on other CPUs).
  * Each thread runs 12 independent chains (enough to cover the latency of the two FMA pipes of
- * current x86 cores), calibrated to last about S seconds; a repetition starts all threads together and counts
- * each thread's FLOPs over its own time. Per thread count: R repetitions, the median of their
- * sums. Threads are pinned to the first THREADS processors this process may run on. Prints
+ * current x86 cores), calibrated to last about S seconds; a repetition starts all threads
+ * together and counts each thread's FLOPs over its own time. Per thread count: R
+ * repetitions, the median of their sums. Threads are pinned to the first THREADS processors
+ * this process may run on. Prints
  *   INFO fma isa=avx512, 2 threads, each thread's GFLOP/s in the median repetition: 211.0 209.8
  *   RESULT workload=fma framework=host threads=2 layout=avx512 value=V unit=GFLOP/s reps=...
  */

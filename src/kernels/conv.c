@@ -542,13 +542,13 @@ typedef struct part_job {
 /* Parts [begin, end) of K (chunking's parts): the part's channels' rows of col, then
  * t_part (OC, ld) = the part's columns of w times those rows. */
 static void part_range(void *arg, long begin, long end, int worker) {
-    const part_job *j = arg;
+    part_job *j = arg;
     const chunking *k = j->cols.k;
     int taps = k->K / k->Cg, ld = (int)j->cols.ld;
     for (long q = begin; q < end; q++) {
         int c0 = (int)((long)k->Cg * q / k->parts), c1 = (int)((long)k->Cg * (q + 1) / k->parts);
         size_t r0 = (size_t)c0 * taps;
-        im2col_range((void *)&j->cols, c0, c1, worker);
+        im2col_range(&j->cols, c0, c1, worker);
         cnn_gemm(0, 0, 0, k->OCg, ld, (c1 - c0) * taps, 1.0f, j->w + r0, k->K,
                  j->cols.col + r0 * (size_t)ld, ld, 0.0f, j->t + (size_t)q * j->part, ld);
     }
