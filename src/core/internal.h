@@ -557,7 +557,9 @@ int cnn_layer_count(void);
 const cnn_layer_type *cnn_layer_at(int index);
 
 /* Every allocation of the library goes through these (aligned to CNN_ALIGN; NULL when memory
- * runs out or the size overflows, checked by the callers); free() releases them. */
+ * runs out or the size overflows, checked by the callers); free() releases them. Blocks of 4 MiB
+ * and more are rounded up to whole 2 MiB pages and advised to be backed by huge pages
+ * (status.c). */
 void *cnn_alloc(size_t bytes);
 void *cnn_calloc(size_t count, size_t size);
 void *cnn_realloc(void *p, size_t bytes); /* p's contents kept; not aligned; p kept on NULL */
