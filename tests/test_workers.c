@@ -2,7 +2,11 @@
  * test_workers.c - the library's thread pool (src/core/workers.c) and each thread's scratch.
  *
  * - cnn_parallel_for runs every index of its range exactly once, for ranges shorter and
- *   longer than the chunks, at 2 to 4 threads, call after call.
+ *   longer than the chunks, and longer than the 65535 units the claim word counts, at 2 to 4
+ *   threads, call after call.
+ * - Chunks are guided: none larger than 1/(2 x threads) of the range, the last ones small (at 2
+ *   threads a range of 1000 has one of at most 16, where 16 equal chunks are 63 long), and
+ *   few of them (at most 40 there, where chunks of one index would be 1000).
  * - The calling thread claims chunks from the front of the range and the workers from the
  *   back, so that the caller's indices are a prefix: loops laid out in the same order (the
  *   rows of a map, layer after layer) then give each thread the same part each time, and
@@ -18,16 +22,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_N = 1000 };
+enum { MAX_N = 150000 };
 
 typedef struct loop {
     _Atomic int runs[MAX_N];
     int owner[MAX_N];
-    int spin; /* work per index, so that the workers wake up in time to take part */
+    int spin;                 /* work per index, so that the workers wake up in time to take part */
+    _Atomic int calls;        /* chunks run */
+    _Atomic long largest;     /* the largest chunk's length */
+    _Atomic long smallest;    /* the smallest's */
 } loop;
 
 static void record(void *arg, long begin, long end, int worker) {
     loop *l = arg;
+    atomic_fetch_add(&l->calls, 1);
+    long len = end - begin, seen = atomic_load(&l->largest);
+    while (len > seen && !atomic_compare_exchange_weak(&l->largest, &seen, len)) {
+    }
+    seen = atomic_load(&l->smallest);
+    while (len < seen && !atomic_compare_exchange_weak(&l->smallest, &seen, len)) {
+    }
     for (long i = begin; i < end; i++) {
         atomic_fetch_add(&l->runs[i], 1);
         l->owner[i] = worker;
@@ -37,19 +51,25 @@ static void record(void *arg, long begin, long end, int worker) {
 }
 
 static void ranges(void) {
-    static const long sizes[] = {1, 2, 3, 7, 16, 17, 100, MAX_N};
+    static const long sizes[] = {1, 2, 3, 7, 16, 17, 100, 1000, 65535, 65536, MAX_N};
     loop *l = malloc(sizeof *l);
     for (int threads = 2; threads <= 4; threads++) {
         cnn_workers *pool = cnn_workers_new(threads);
         T_CHECK(pool != NULL, "a pool of %d threads", threads);
         if (!pool) continue;
-        int once = 1, prefix = 1, workers_ran = 0;
+        int once = 1, prefix = 1, workers_ran = 0, guided = 1;
         for (int rep = 0; rep < 200; rep++)
             for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
                 long n = sizes[s];
+                if (n > 1000 && rep >= 4) continue; /* long ranges: a few calls are enough */
                 memset(l, 0, sizeof *l);
-                l->spin = n >= 100 ? 2000 : 0;
+                l->spin = n >= 100 && n <= 1000 ? 2000 : 0;
+                l->smallest = n;
                 cnn_parallel_for(pool, threads, n, record, l);
+                if (n >= 2 * threads && atomic_load(&l->largest) > n / (2 * threads)) guided = 0;
+                if (n == 1000 && threads == 2 &&
+                    (atomic_load(&l->calls) > 40 || atomic_load(&l->smallest) > 16))
+                    guided = 0;
                 long first_worker = n; /* the first index a worker ran */
                 for (long i = 0; i < n; i++) {
                     if (atomic_load(&l->runs[i]) != 1) once = 0;
@@ -61,6 +81,8 @@ static void ranges(void) {
         T_CHECK(once, "%d threads: every index ran exactly once", threads);
         T_CHECK(prefix, "%d threads: the caller's indices are a prefix of the range", threads);
         T_CHECK(workers_ran > 0, "%d threads: the workers ran some chunks", threads);
+        T_CHECK(guided, "%d threads: chunks at most 1/(2 x threads) of the range, the last small, "
+                "and few", threads);
         cnn_workers_free(pool);
     }
     free(l);

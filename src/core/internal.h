@@ -193,7 +193,8 @@ typedef void (*cnn_range_fn)(void *arg, long begin, long end, int worker);
 cnn_workers *cnn_workers_new(int threads);
 void cnn_workers_free(cnn_workers *pool);
 /* Calls fn over [0, n) in chunks claimed by the calling thread and up to threads-1 of the
- * pool's workers, and returns when all are done. The caller claims chunks from the front of
+ * pool's workers, and returns when all are done. Chunks shrink as the range runs out (large
+ * first claims, small last ones: workers.c). The caller claims chunks from the front of
  * the range, the workers from the back, until they meet: with two threads, loops laid out in
  * the same order (the rows of a map, layer after layer) give each thread about the same part
  * each time, so what it wrote is in its own cache when it reads it. Where they meet depends

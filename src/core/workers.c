@@ -10,17 +10,23 @@
  * front and the workers' from the back, so a thread that runs takes over the chunks of one
  * that does not, and the caller waits only for chunks already claimed; waiting spins for a
  * few microseconds, then sleeps. Claiming from both ends keeps a thread's part of a loop about
- * the same from one loop to the next (internal.h, cnn_parallel_for).
+ * the same from one loop to the next (internal.h, cnn_parallel_for). Chunks shrink as the range
+ * runs out (guided, as OpenMP calls it): each claim takes 1/(POOL_GUIDE x threads) of what is
+ * left, and no less than 1/(POOL_FINEST x threads) of the range. Large first chunks keep claims
+ * few where regions are short (batch 1: a few microseconds each); small last ones keep a thread
+ * from waiting long for the other's last chunk where they are long (training: a region of 36
+ * Winograd products cut into 12 equal chunks of 3 left one thread idle for 1.5 products on
+ * average).
  *
- * The job is published like a seqlock. `claim` holds generation << 32 | chunks claimed from the
- * back << 16 | chunks claimed from the front (at most 8 x 1024 chunks, threads x
- * POOL_CHUNKS_PER_THREAD): the generation is odd while the caller writes the job's fields, even
- * once they are valid. A worker reads the fields after an even generation, then claims a chunk
- * by compare-and-swap of the word it read; the swap succeeds only if the job is still the same,
- * and then the fields it read are that job's (the caller's release fence before it writes new
- * fields pairs with the worker's acquire fence before its swap). The caller writes new fields
- * only once every claimed chunk is done (`done`), so a claimed chunk's fields stay valid while
- * it runs.
+ * The job is published like a seqlock. `claim` holds generation << 32 | units claimed from the
+ * back << 16 | units claimed from the front, a unit being one iteration, or as many as keep
+ * the range within 65535 units: the generation is odd while the caller writes the job's fields,
+ * even once they are valid. A worker reads the fields after an even generation, then claims a
+ * chunk by compare-and-swap of the word it read; the swap succeeds only if the job is still the
+ * same, and then the fields it read are that job's (the caller's release fence before it writes
+ * new fields pairs with the worker's acquire fence before its swap). The caller writes new
+ * fields only once every claimed unit is done (`done`), so a claimed chunk's fields stay valid
+ * while it runs.
  *
  * Which thread runs a chunk never changes its arithmetic: results are those of one thread.
  */
@@ -59,9 +65,14 @@
  * went": its share of the regions' work 0.55, 0.95 with this). Yielding gives the processor
  * to any other thread that wants it, so a busy process beside ours loses nothing. */
 #define POOL_YIELD_NS 200000
-/* Chunks per thread a range is cut into, at most: enough that a running thread can take over
- * the share of one that is not, few enough that claiming them costs nothing. */
-#define POOL_CHUNKS_PER_THREAD 8
+/* A claim takes 1/(POOL_GUIDE x threads) of the units left, and no fewer than 1/(POOL_FINEST x
+ * threads) of the range's units (nor than one). Measured on the Zen 5 host, ResNet-18 at 2
+ * threads: equal chunks, 8 per thread, left the threads waiting 5.9% of a CIFAR training step;
+ * 32 per thread, 4.7%, but cost the 224x224 batch-1 pass 2.7% in claims (docs/BENCHMARKS.md). */
+#define POOL_GUIDE 2
+#define POOL_FINEST 32
+/* Units a range is counted in, at most: they fill 16 bits of the claim word. */
+#define POOL_MAX_UNITS 0xffffL
 
 struct cnn_workers {
     int threads; /* the caller and threads-1 workers */
@@ -71,9 +82,10 @@ struct cnn_workers {
     _Atomic uint64_t claim;
     _Atomic(cnn_range_fn) fn;
     _Atomic(void *) arg;
-    _Atomic long n, chunk;
-    _Atomic int chunks, job_threads;
-    _Atomic int done;           /* chunks finished; the caller sleeps on it */
+    _Atomic long n, unit;         /* iterations, and iterations per unit */
+    _Atomic int units, least;     /* units in the range; the fewest a claim takes */
+    _Atomic int job_threads;
+    _Atomic int done;           /* units finished; the caller sleeps on it */
     _Atomic int caller_waiting; /* the caller sleeps on done: wake it */
     /* Workers sleep on bell, rung once per job; sleepers counts them. */
     _Atomic int bell, sleepers;
@@ -147,18 +159,24 @@ static void run_chunks(cnn_workers *p, int id) {
         cnn_range_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
         void *arg = atomic_load_explicit(&p->arg, memory_order_relaxed);
         long n = atomic_load_explicit(&p->n, memory_order_relaxed);
-        long chunk = atomic_load_explicit(&p->chunk, memory_order_relaxed);
-        int chunks = atomic_load_explicit(&p->chunks, memory_order_relaxed);
+        long unit = atomic_load_explicit(&p->unit, memory_order_relaxed);
+        uint32_t units = (uint32_t)atomic_load_explicit(&p->units, memory_order_relaxed);
+        uint32_t least = (uint32_t)atomic_load_explicit(&p->least, memory_order_relaxed);
         int threads = atomic_load_explicit(&p->job_threads, memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire);
-        if (id >= threads || front + back >= (uint32_t)chunks) return;
-        /* The caller claims from the front, the workers from the back. */
-        uint64_t next = id == 0 ? w + 1 : w + (1u << 16);
+        if (id >= threads || front + back >= units) return;
+        uint32_t left = units - front - back, k = left / (POOL_GUIDE * (uint32_t)threads);
+        if (k < least) k = least;
+        if (k > left) k = left;
+        /* The caller claims from the front, the workers from the back. Neither count passes
+         * `units`, so neither addition carries into the field above it. */
+        uint64_t next = id == 0 ? w + k : w + ((uint64_t)k << 16);
         if (!atomic_compare_exchange_weak_explicit(&p->claim, &w, next, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue; /* w now holds the current word */
-        uint32_t i = id == 0 ? front : (uint32_t)chunks - 1 - back;
-        long begin = (long)i * chunk, end = begin + chunk < n ? begin + chunk : n;
+        uint32_t first = id == 0 ? front : units - back - k;
+        long begin = (long)first * unit, end = (long)(first + k) * unit;
+        if (end > n) end = n;
         if (atomic_load_explicit(&p->stats, memory_order_relaxed)) {
             uint64_t t0 = cnn_now_ns();
             fn(arg, begin, end, id);
@@ -167,7 +185,8 @@ static void run_chunks(cnn_workers *p, int id) {
             fn(arg, begin, end, id);
         }
         w = next; /* the word as this claim left it: a guess, the swap checks it */
-        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) + 1 == chunks &&
+        if (atomic_fetch_add_explicit(&p->done, (int)k, memory_order_acq_rel) + (int)k ==
+                (int)units &&
             atomic_load(&p->caller_waiting))
             futex_wake(&p->done, 1);
     }
@@ -261,10 +280,10 @@ void cnn_parallel_for(cnn_workers *p, int threads, long n, cnn_range_fn fn, void
     }
     int stats = atomic_load_explicit(&p->stats, memory_order_relaxed);
     uint64_t t0 = stats ? cnn_now_ns() : 0;
-    long chunks = (long)threads * POOL_CHUNKS_PER_THREAD;
-    if (chunks > n) chunks = n;
-    long chunk = (n + chunks - 1) / chunks;
-    chunks = (n + chunk - 1) / chunk;
+    long unit = (n + POOL_MAX_UNITS - 1) / POOL_MAX_UNITS;
+    int units = (int)((n + unit - 1) / unit);
+    int least = units / (threads * POOL_FINEST);
+    if (least < 1) least = 1;
 
     /* Publish: odd generation, fields, even generation; then ring. */
     uint64_t w = atomic_load_explicit(&p->claim, memory_order_relaxed);
@@ -274,8 +293,9 @@ void cnn_parallel_for(cnn_workers *p, int threads, long n, cnn_range_fn fn, void
     atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
     atomic_store_explicit(&p->n, n, memory_order_relaxed);
-    atomic_store_explicit(&p->chunk, chunk, memory_order_relaxed);
-    atomic_store_explicit(&p->chunks, (int)chunks, memory_order_relaxed);
+    atomic_store_explicit(&p->unit, unit, memory_order_relaxed);
+    atomic_store_explicit(&p->units, units, memory_order_relaxed);
+    atomic_store_explicit(&p->least, least, memory_order_relaxed);
     atomic_store_explicit(&p->job_threads, threads, memory_order_relaxed);
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     atomic_store_explicit(&p->claim, ((gen + 2) & 0xffffffffu) << 32, memory_order_release);
@@ -286,10 +306,10 @@ void cnn_parallel_for(cnn_workers *p, int threads, long n, cnn_range_fn fn, void
 
     /* Wait for the chunks the workers claimed. */
     int d = atomic_load_explicit(&p->done, memory_order_acquire);
-    if (d != chunks) d = poll_until(&p->done, (int)chunks);
-    if (d != chunks) {
+    if (d != units) d = poll_until(&p->done, units);
+    if (d != units) {
         atomic_store(&p->caller_waiting, 1);
-        while ((d = atomic_load(&p->done)) != chunks) futex_wait(&p->done, d);
+        while ((d = atomic_load(&p->done)) != units) futex_wait(&p->done, d);
         atomic_store(&p->caller_waiting, 0);
     }
     if (stats) {
