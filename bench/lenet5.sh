@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Workloads 1 and 5 of the benchmarks: LeNet-5 training on Fashion-MNIST, batch 64, images per
-# second over one epoch (the median of RUNS runs), cnn with 1 and 2 threads against PyTorch 1.13
-# with 1 and 2 threads, NCHW and channels-last, in the same run; then the peak resident memory
-# of each side's best setting.
+# second over one epoch (the median of RUNS rounds, each running every setting once), cnn with 1
+# and 2 threads against PyTorch 1.13 with 1 and 2 threads, NCHW and channels-last, in the same
+# run; then the peak resident memory of each side's best setting.
 #   bench/lenet5.sh [RUNS]        (default 3; needs make all, dataset-fashion-mnist, python3-torch)
 # PyTorch runs with OpenBLAS held to one thread (its own threads fight PyTorch's here). Both use
 # the OpenBLAS kernels that OPENBLAS_CORETYPE selects (unset: detected; printed below).
@@ -17,33 +17,44 @@ trap 'rm -rf "$tmp"' EXIT
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# One epoch of one setting: its images/s.
 cnn_rate() { # threads
-    for _ in $(seq "$runs"); do
-        "$cnn" train --model lenet5 --epochs 1 --batch 64 --opt adam --lr 0.001 --wd 0 --schedule constant --augment none --threads "$1" --force --out "$tmp/m.ckpt" 2>/dev/null |
-            sed -n 's/^epoch .*(\([0-9]*\) img\/s)$/\1/p'
-    done | median
+    "$cnn" train --model lenet5 --epochs 1 --batch 64 --opt adam --lr 0.001 --wd 0 --schedule constant --augment none --threads "$1" --force --out "$tmp/m.ckpt" 2>/dev/null |
+        sed -n 's/^epoch .*(\([0-9]*\) img\/s)$/\1/p'
 }
 
 torch_rate() { # threads, extra flags
-    for _ in $(seq "$runs"); do
-        OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_lenet5.py --epochs 1 --threads "$1" ${2:-} |
-            sed -n 's/^epoch .*(\([0-9]*\) img\/s)$/\1/p'
-    done | median
+    # shellcheck disable=SC2086  # no flags: no word
+    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_lenet5.py --epochs 1 --threads "$1" ${2:-} |
+        sed -n 's/^epoch .*(\([0-9]*\) img\/s)$/\1/p'
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
      "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(date -u +%F)"
+# RUNS rounds, each running every setting once, cnn and PyTorch in turn, so that the host's
+# changes of pace (a LeNet-5 epoch takes one or two seconds) hit both sides alike; each row is
+# the median of its rounds, and each round gives a ratio of its own (best against best).
+labels=("cnn, 1 thread" "cnn, 2 threads" "PyTorch, 1 thread, NCHW" "PyTorch, 2 threads, NCHW"
+        "PyTorch, 1 thread, channels-last" "PyTorch, 2 threads, channels-last")
+for ((r = 1; r <= runs; r++)); do
+    c1=$(cnn_rate 1) c2=$(cnn_rate 2)
+    t1=$(torch_rate 1) t2=$(torch_rate 2) t3=$(torch_rate 1 --channels-last) t4=$(torch_rate 2 --channels-last)
+    k=0
+    for v in "$c1" "$c2" "$t1" "$t2" "$t3" "$t4"; do echo "$v" >> "$tmp/rates.$k"; k=$((k + 1)); done
+    printf '%s\n' "$c1" "$c2" "$t1" "$t2" "$t3" "$t4" |
+        awk 'NR <= 2 && $1 > c { c = $1 } NR > 2 && $1 > t { t = $1 } END { if (t > 0) printf "%.2f\n", c / t }' >> "$tmp/ratios"
+done
 printf '%-34s %12s\n' "LeNet-5 training, batch 64" "images/s"
-c1=$(cnn_rate 1); printf '%-34s %12s\n' "cnn, 1 thread" "$c1"
-c2=$(cnn_rate 2); printf '%-34s %12s\n' "cnn, 2 threads" "$c2"
-t1=$(torch_rate 1); printf '%-34s %12s\n' "PyTorch, 1 thread, NCHW" "$t1"
-t2=$(torch_rate 2); printf '%-34s %12s\n' "PyTorch, 2 threads, NCHW" "$t2"
-t3=$(torch_rate 1 --channels-last); printf '%-34s %12s\n' "PyTorch, 1 thread, channels-last" "$t3"
-t4=$(torch_rate 2 --channels-last); printf '%-34s %12s\n' "PyTorch, 2 threads, channels-last" "$t4"
-best_c=$(printf '%s\n' "$c1" "$c2" | sort -n | tail -1)
-best_t=$(printf '%s\n' "$t1" "$t2" "$t3" "$t4" | sort -n | tail -1)
-ct=1; [ "$best_c" = "$c2" ] && ct=2
-awk -v c="$best_c" -v t="$best_t" 'BEGIN { printf "best cnn / best PyTorch: %.2fx\n", c / t }'
+declare -a med
+for k in 0 1 2 3 4 5; do
+    med[k]=$(median < "$tmp/rates.$k")
+    printf '%-34s %12s\n' "${labels[k]}" "${med[k]}"
+done
+best_c=$(printf '%s\n' "${med[0]}" "${med[1]}" | sort -n | tail -1)
+best_t=$(printf '%s\n' "${med[@]:2}" | sort -n | tail -1)
+ct=1; [ "$best_c" = "${med[1]}" ] && ct=2
+awk -v c="$best_c" -v t="$best_t" -v lo="$(sort -n "$tmp/ratios" | head -1)" -v hi="$(sort -n "$tmp/ratios" | tail -1)" \
+    'BEGIN { printf "best cnn / best PyTorch: %.2fx (rounds %s-%s)\n", c / t, lo, hi }'
 
 rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | sed -n 's/.*Maximum resident set size (kbytes): //p'; }
 rc=$(rss "$cnn" train --model lenet5 --epochs 1 --batch 64 --opt adam --lr 0.001 --wd 0 --schedule constant --augment none --threads "$ct" --force --out "$tmp/m.ckpt")

@@ -386,7 +386,9 @@ if [ "$w1" = 1 ]; then
     IFS='|' read -r lt ltl <<< "$(lbest 'PyTorch, ')"
     lcs=$(echo "$lcl" | sed -E 's/cnn, ([0-9]+) threads?.*/\1t/')
     lts=$(echo "$ltl" | sed -E 's/PyTorch, ([0-9]+) threads?, (NCHW|channels-last).*/\1t \2/; s/ NCHW//; s/ channels-last/ cl/')
-    sumrow "1 LeNet-5 training, batch 64" "img/s" "$lc [$lcs]" "$lt [$lts]" - "$(ratio "$lc" "$lt" higher)" - -
+    lr=$(sed -n 's/^best cnn .*(rounds \([0-9.]*-[0-9.]*\))$/\1/p' "$tmp/lenet5.txt")
+    sumrow "1 LeNet-5 training, batch 64" "img/s" "$lc [$lcs]" "$lt [$lts]" - \
+        "$(spread "$(ratio "$lc" "$lt" higher)" "$lr")" - -
 fi
 if [ "$w2" = 1 ]; then
     m=${info["macs|resnet18_cifar"]:-}
