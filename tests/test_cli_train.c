@@ -894,6 +894,8 @@ static void test_plan_replay(void) {
            "give the options of the run it replays", LIN " --replay pb.ckpt --seed 2 --out x.ckpt");
     expect(2, "not this run's network", NULL,
            "train --data . --model lenet5 --batch 32 --replay pb.ckpt --out x.ckpt");
+    expect(2, "pb.ckpt: the training set is not the run's", "give the run's data and --val",
+           LIN " --replay pb.ckpt --val 5 --out x.ckpt");
     expect(2, "--replay and --epochs: the plan gives the epochs", NULL,
            LIN " --replay pb.ckpt --epochs 3 --out x.ckpt");
     expect(2, "--plan and --time-budget", NULL, LIN " --plan 6 --time-budget 3s --out x.ckpt");

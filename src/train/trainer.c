@@ -43,6 +43,12 @@ cnn_status cnn_trainer_fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...
     return st;
 }
 
+cnn_status cnn_trainer_fail_in(cnn_trainer *tr, cnn_status st, const char *path) {
+    char msg[sizeof tr->err];
+    snprintf(msg, sizeof msg, "%s", tr->err);
+    return cnn_trainer_fail(tr, st, "%s: %s", path, msg);
+}
+
 cnn_train_config cnn_train_defaults(void) {
     cnn_train_config c = {.epochs = 10,
                           .batch = 64,

@@ -117,6 +117,8 @@ struct cnn_trainer {
 double cnn_trainer_now(void);
 cnn_status cnn_trainer_fail(cnn_trainer *tr, cnn_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Puts "path: " in front of tr's message (a failure about the file at path) and returns st. */
+cnn_status cnn_trainer_fail_in(cnn_trainer *tr, cnn_status st, const char *path);
 
 /* The loss of samples [first, first + count) of the step, whose score-layer outputs are
  * scores: the sum of their losses into *total, their part of the gradient of the step's mean

@@ -312,11 +312,7 @@ cnn_status cnn_trainer_replay(cnn_trainer *tr, const char *path) {
     if (!st) {
         cnn_meta_get(meta, "train.plan", plan, (size_t)len + 1);
         st = cnn_trainer_follow_plan(tr, plan);
-        if (st) {
-            char msg[sizeof tr->err];
-            snprintf(msg, sizeof msg, "%s", tr->err);
-            cnn_trainer_fail(tr, st, "%s: %s", path, msg);
-        }
+        if (st) cnn_trainer_fail_in(tr, st, path);
     }
     cnn_free(plan);
     free(meta);

@@ -548,10 +548,5 @@ cnn_status cnn_trainer_same_run(cnn_trainer *tr, const char *path, char *meta,
     cnn_meta_get(meta, "train.val", val, sizeof val);
     st = same_data(tr, "training", data, tr->train);
     if (!st) st = same_data(tr, "validation", val, tr->val);
-    if (st) {
-        char msg[sizeof tr->err];
-        snprintf(msg, sizeof msg, "%s", tr->err);
-        cnn_trainer_fail(tr, st, "%s: %s", path, msg);
-    }
-    return st;
+    return st ? cnn_trainer_fail_in(tr, st, path) : st;
 }
