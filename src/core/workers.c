@@ -82,8 +82,8 @@ struct cnn_workers {
     _Atomic uint64_t claim;
     _Atomic(cnn_range_fn) fn;
     _Atomic(void *) arg;
-    _Atomic long n, unit;         /* iterations, and iterations per unit */
-    _Atomic int units, least;     /* units in the range; the fewest a claim takes */
+    _Atomic long n, unit;       /* iterations, and iterations per unit */
+    _Atomic int units, least;   /* units in the range; the fewest a claim takes */
     _Atomic int job_threads;
     _Atomic int done;           /* units finished; the caller sleeps on it */
     _Atomic int caller_waiting; /* the caller sleeps on done: wake it */
