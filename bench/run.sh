@@ -306,6 +306,14 @@ round_ratios() { # workload max|min [int8]: "lo-hi" of each round's ratio: cnn's
               if (lo != "") printf "%.2f-%.2f\n", lo, hi }'
 }
 
+speedup_rounds() { # "lo-hi" of each round's cnn training rate at 2 threads over its rate at 1
+    awk -v a="${vals["cnn|cifar-train|1|nchw"]:-}" -v b="${vals["cnn|cifar-train|2|nchw"]:-}" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " ")
+        for (r = 1; r <= n; r++) if (x[r] > 0 && y[r] != "") {
+            q = y[r] / x[r]; if (lo == "" || q < lo) lo = q; if (hi == "" || q > hi) hi = q }
+        if (lo != "") printf "%.2f-%.2f\n", lo, hi }'
+}
+
 if [ "$w2" = 1 ]; then
     resnet_workload cifar-train "workload 2: ResNet-18 CIFAR training, batch $batch (forward, backward, SGD momentum)   images/s"
     resnet_workload cifar-infer "workload 2: ResNet-18 CIFAR inference, batch $batch (evaluation mode)               images/s"
@@ -409,7 +417,8 @@ if [ "$w2" = 1 ]; then
     t1=$(for l in nchw channels_last; do echo "${val["torch|cifar-train|1|$l"]:-}"; done | sort -g | tail -1)
     t2=$(for l in nchw channels_last; do echo "${val["torch|cifar-train|2|$l"]:-}"; done | sort -g | tail -1)
     if [ -n "$c1" ] && [ -n "$c2" ] && [ -n "$t1" ] && [ -n "$t2" ]; then
-        sumrow "2 training speed-up, 1 -> 2 threads" "x" "$(awk -v a="$c2" -v b="$c1" 'BEGIN { printf "%.2f\n", a / b }')" \
+        sumrow "2 training speed-up, 1 -> 2 threads" "x" \
+            "$(spread "$(awk -v a="$c2" -v b="$c1" 'BEGIN { printf "%.2f\n", a / b }')" "$(speedup_rounds)")" \
             "$(awk -v a="$t2" -v b="$t1" 'BEGIN { printf "%.2f\n", a / b }')" - - - -
     fi
 fi
