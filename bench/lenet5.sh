@@ -36,17 +36,16 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 # the median of its rounds, and each round gives a ratio of its own (best against best).
 labels=("cnn, 1 thread" "cnn, 2 threads" "PyTorch, 1 thread, NCHW" "PyTorch, 2 threads, NCHW"
         "PyTorch, 1 thread, channels-last" "PyTorch, 2 threads, channels-last")
-for ((r = 1; r <= runs; r++)); do
-    c1=$(cnn_rate 1) c2=$(cnn_rate 2)
-    t1=$(torch_rate 1) t2=$(torch_rate 2) t3=$(torch_rate 1 --channels-last) t4=$(torch_rate 2 --channels-last)
-    k=0
-    for v in "$c1" "$c2" "$t1" "$t2" "$t3" "$t4"; do echo "$v" >> "$tmp/rates.$k"; k=$((k + 1)); done
-    printf '%s\n' "$c1" "$c2" "$t1" "$t2" "$t3" "$t4" |
+for ((r = 1; r <= runs; r++)); do # one rate per label, in the labels' order
+    round=("$(cnn_rate 1)" "$(cnn_rate 2)" "$(torch_rate 1)" "$(torch_rate 2)"
+           "$(torch_rate 1 --channels-last)" "$(torch_rate 2 --channels-last)")
+    for k in "${!round[@]}"; do echo "${round[k]}" >> "$tmp/rates.$k"; done
+    printf '%s\n' "${round[@]}" |
         awk 'NR <= 2 && $1 > c { c = $1 } NR > 2 && $1 > t { t = $1 } END { if (t > 0) printf "%.2f\n", c / t }' >> "$tmp/ratios"
 done
 printf '%-34s %12s\n' "LeNet-5 training, batch 64" "images/s"
 declare -a med
-for k in 0 1 2 3 4 5; do
+for k in "${!labels[@]}"; do
     med[k]=$(median < "$tmp/rates.$k")
     printf '%-34s %12s\n' "${labels[k]}" "${med[k]}"
 done

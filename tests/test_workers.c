@@ -33,15 +33,18 @@ typedef struct loop {
     _Atomic long smallest;    /* the smallest's */
 } loop;
 
+/* *x = v if v is larger (sign 1) or smaller (sign -1) than *x. */
+static void keep_extreme(_Atomic long *x, long v, int sign) {
+    long seen = atomic_load(x);
+    while (sign * (v - seen) > 0 && !atomic_compare_exchange_weak(x, &seen, v)) {
+    }
+}
+
 static void record(void *arg, long begin, long end, int worker) {
     loop *l = arg;
     atomic_fetch_add(&l->calls, 1);
-    long len = end - begin, seen = atomic_load(&l->largest);
-    while (len > seen && !atomic_compare_exchange_weak(&l->largest, &seen, len)) {
-    }
-    seen = atomic_load(&l->smallest);
-    while (len < seen && !atomic_compare_exchange_weak(&l->smallest, &seen, len)) {
-    }
+    keep_extreme(&l->largest, end - begin, 1);
+    keep_extreme(&l->smallest, end - begin, -1);
     for (long i = begin; i < end; i++) {
         atomic_fetch_add(&l->runs[i], 1);
         l->owner[i] = worker;

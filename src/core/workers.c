@@ -74,6 +74,22 @@
 /* Units a range is counted in, at most: they fill 16 bits of the claim word. */
 #define POOL_MAX_UNITS 0xffffL
 
+/* How a range of n iterations is counted: `unit` iterations to a unit, `units` of them (at most
+ * POOL_MAX_UNITS), and the fewest units a claim takes at `threads` threads. */
+typedef struct pool_split {
+    long unit;
+    uint32_t units, least;
+} pool_split;
+
+static pool_split split_of(long n, int threads) {
+    pool_split s;
+    s.unit = (n + POOL_MAX_UNITS - 1) / POOL_MAX_UNITS;
+    s.units = (uint32_t)((n + s.unit - 1) / s.unit);
+    s.least = s.units / ((uint32_t)threads * POOL_FINEST);
+    if (s.least < 1) s.least = 1;
+    return s;
+}
+
 struct cnn_workers {
     int threads; /* the caller and threads-1 workers */
     pthread_t *tid;
@@ -82,8 +98,7 @@ struct cnn_workers {
     _Atomic uint64_t claim;
     _Atomic(cnn_range_fn) fn;
     _Atomic(void *) arg;
-    _Atomic long n, unit;       /* iterations, and iterations per unit */
-    _Atomic int units, least;   /* units in the range; the fewest a claim takes */
+    _Atomic long n;             /* iterations, counted in units as split_of says */
     _Atomic int job_threads;
     _Atomic int done;           /* units finished; the caller sleeps on it */
     _Atomic int caller_waiting; /* the caller sleeps on done: wake it */
@@ -159,14 +174,14 @@ static void run_chunks(cnn_workers *p, int id) {
         cnn_range_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
         void *arg = atomic_load_explicit(&p->arg, memory_order_relaxed);
         long n = atomic_load_explicit(&p->n, memory_order_relaxed);
-        long unit = atomic_load_explicit(&p->unit, memory_order_relaxed);
-        uint32_t units = (uint32_t)atomic_load_explicit(&p->units, memory_order_relaxed);
-        uint32_t least = (uint32_t)atomic_load_explicit(&p->least, memory_order_relaxed);
         int threads = atomic_load_explicit(&p->job_threads, memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire);
-        if (id >= threads || front + back >= units) return;
+        if (id >= threads) return;
+        pool_split s = split_of(n, threads);
+        uint32_t units = s.units;
+        if (front + back >= units) return;
         uint32_t left = units - front - back, k = left / (POOL_GUIDE * (uint32_t)threads);
-        if (k < least) k = least;
+        if (k < s.least) k = s.least;
         if (k > left) k = left;
         /* The caller claims from the front, the workers from the back. Neither count passes
          * `units`, so neither addition carries into the field above it. */
@@ -175,7 +190,7 @@ static void run_chunks(cnn_workers *p, int id) {
                                                    memory_order_acquire))
             continue; /* w now holds the current word */
         uint32_t first = id == 0 ? front : units - back - k;
-        long begin = (long)first * unit, end = (long)(first + k) * unit;
+        long begin = (long)first * s.unit, end = (long)(first + k) * s.unit;
         if (end > n) end = n;
         if (atomic_load_explicit(&p->stats, memory_order_relaxed)) {
             uint64_t t0 = cnn_now_ns();
@@ -280,10 +295,7 @@ void cnn_parallel_for(cnn_workers *p, int threads, long n, cnn_range_fn fn, void
     }
     int stats = atomic_load_explicit(&p->stats, memory_order_relaxed);
     uint64_t t0 = stats ? cnn_now_ns() : 0;
-    long unit = (n + POOL_MAX_UNITS - 1) / POOL_MAX_UNITS;
-    int units = (int)((n + unit - 1) / unit);
-    int least = units / (threads * POOL_FINEST);
-    if (least < 1) least = 1;
+    int units = (int)split_of(n, threads).units;
 
     /* Publish: odd generation, fields, even generation; then ring. */
     uint64_t w = atomic_load_explicit(&p->claim, memory_order_relaxed);
@@ -293,9 +305,6 @@ void cnn_parallel_for(cnn_workers *p, int threads, long n, cnn_range_fn fn, void
     atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
     atomic_store_explicit(&p->n, n, memory_order_relaxed);
-    atomic_store_explicit(&p->unit, unit, memory_order_relaxed);
-    atomic_store_explicit(&p->units, units, memory_order_relaxed);
-    atomic_store_explicit(&p->least, least, memory_order_relaxed);
     atomic_store_explicit(&p->job_threads, threads, memory_order_relaxed);
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     atomic_store_explicit(&p->claim, ((gen + 2) & 0xffffffffu) << 32, memory_order_release);
