@@ -9,6 +9,9 @@
  *   3. every path this host has (AVX-512, VNNI, AVX2, baseline, via cnn_isa_set) gives the
  *      same bits;
  *   4. B's padding (rows past K, columns past N) holds random garbage, which must not matter.
+ * The shapes take each path through its edges: N past a multiple of 16 by 1 to 15 columns
+ * (the AVX-512 path multiplies 1 to 4 of them along k, its edge, up to K = 8192), K past a
+ * multiple of 4 and of 32 (the edge's periods of 8 groups of 4).
  * Data: random A in [-127, 127] and B in [0, 255], and the extremes (A all +-127 or -128 with B
  * all 255: the int16 saturation trap of vpmaddubsw; K up to CNN_QGEMM_MAX_K); corrections from
  * a zero point of 0 and of 128; random scales and biases, and results of -0, infinities and
@@ -238,7 +241,7 @@ int main(int argc, char **argv) {
     t_isa_option(&argc, &argv);
     int level = cnn_isa(), ran[CNN_ISA_TOP + 1] = {0};
     static const int Ms[] = {1, 3, 4, 5, 6, 7, 12, 13, 15, 16, 17, 33, 64, 100};
-    static const int Ns[] = {1, 3, 4, 5, 15, 16, 17, 31, 33, 64, 100};
+    static const int Ns[] = {1, 2, 3, 4, 5, 15, 16, 17, 31, 33, 50, 64, 100};
     static const int Ks[] = {1, 3, 4, 5, 15, 16, 17, 33, 64, 100, 576};
     const int nm = sizeof Ms / sizeof *Ms, nn = sizeof Ns / sizeof *Ns, nk = sizeof Ks / sizeof *Ks;
     /* Every pair (M, N), K, the data pattern and the zero point taking turns. */
@@ -255,6 +258,10 @@ int main(int argc, char **argv) {
         run(100, 100, 576, pat, 0, ran);
         run(7, 49, 4608, pat, 128, ran);
     }
+    /* The AVX-512 path's edge copy (1 to 4 columns past a panel) fits its stack buffer up to
+     * K = 8192, and past it the edge is a panel again. */
+    run(13, 50, 8192, PAT_EXTREMES, 128, ran);
+    run(13, 50, 8196, PAT_RANDOM, 0, ran);
     run(6, 17, CNN_QGEMM_MAX_K, PAT_MIN128, 0, ran);
     run(7, 18, CNN_QGEMM_MAX_K, PAT_MAX, 128, ran);
     T_CHECK(cnn_isa() == level, "the level in force is restored");

@@ -3,7 +3,8 @@
  * by cnn_isa() at each call:
  *   AVX-512   vpdpbusd on 512-bit vectors (CNN_ISA_AVX512): 6 rows x 64 columns, a panel's group
  *             of 4 k one vector; twice the 256-bit path's work per instruction where 512-bit
- *             operations run at full rate (Zen 5).
+ *             operations run at full rate (Zen 5). A last panel of 1 to 4 columns is
+ *             multiplied along k instead (edge_zmm).
  *   VNNI      vpdpbusd on 256-bit vectors: a micro-kernel of 6 rows x 16 columns (12 int32
  *             accumulators); per group of 4 k, two loads of B and 6 broadcasts of A feed 12 dot
  *             products of 4 u8 x s8 each. It runs at the instruction's peak (2 a cycle on Zen 4).
@@ -244,25 +245,106 @@ AVX512_INLINE void micro_zmm(int nv, const int8_t *ap, const uint8_t *bp, size_t
         for (int v = 0; v < nv; v++) _mm512_storeu_si512(acc[v][r], c[r][v]);
 }
 
+/* The edge of a tile on this path: its 1 to EDGE_COLS columns past the last whole panel,
+ * multiplied along k rather than as a panel of 16 lanes, 15 of which would be padding
+ * (ResNet-18's 7x7 maps at batch 1 are 3 panels and 1 column: the fourth panel was a quarter
+ * of their products). The edge's bytes, the first 16 of each 64-byte group of its panel
+ * (column c's 4 bytes at 4c), are copied to the stack once per tile, in whole periods of 8
+ * groups; a period of a block of A is 192 bytes, 3 vectors whose lane l holds row l % 6 of
+ * group l / 6, and a permutation of the period's 8 groups of B puts column c's bytes of group
+ * l / 6 in lane l. Row r's sum is then the sum of the lanes l = r (mod 6) of its column's 3
+ * accumulators: integers, so the same bits as the panel. */
+#define EDGE_COLS 4
+#define EDGE_BYTES 32768 /* the edge's copy on the stack: K up to 8192 */
+
+/* Lanes of A's vector v (0-2) of the period's last groups, those before group k4 of k4n. */
+static inline __mmask16 edge_mask(int v, int groups) {
+    int lanes = 6 * groups - 16 * v;
+    return (__mmask16)(lanes >= 16 ? 0xffff : lanes <= 0 ? 0 : (1u << lanes) - 1);
+}
+
+/* The sums of row block ap (k4n groups) and the edge's ncol columns (eb: 16 bytes a group),
+ * into acc[r][c] (columns ncol to 7: 0). */
+AVX512_INLINE void edge_zmm(int ncol, const int8_t *ap, const uint8_t *eb, int k4n,
+                            int32_t acc[MR][NR]) {
+    __m512i c[EDGE_COLS][3], idx[3];
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; v++) {
+        int32_t lane[16];
+        for (int l = 0; l < 16; l++) lane[l] = (16 * v + l) / 6 * 4; /* group's column 0 */
+        idx[v] = _mm512_loadu_si512(lane);
+#pragma GCC unroll 4
+        for (int col = 0; col < EDGE_COLS; col++) c[col][v] = _mm512_setzero_si512();
+    }
+    for (int q = 0; q < k4n; q += 8, ap += 192, eb += 128) {
+        __m512i a[3], b0 = _mm512_loadu_si512(eb), b1 = _mm512_loadu_si512(eb + 64);
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            a[v] = k4n - q >= 8 ? _mm512_loadu_si512(ap + 64 * v)
+                                : _mm512_maskz_loadu_epi32(edge_mask(v, k4n - q), ap + 64 * v);
+#pragma GCC unroll 4
+        for (int col = 0; col < ncol; col++)
+#pragma GCC unroll 3
+            for (int v = 0; v < 3; v++) {
+                __m512i bx = _mm512_permutex2var_epi32(
+                    b0, _mm512_add_epi32(idx[v], _mm512_set1_epi32(col)), b1);
+                c[col][v] = _mm512_dpbusd_epi32(c[col][v], bx, a[v]);
+            }
+    }
+    for (int col = 0; col < 8; col++) { /* the epilogue reads 8 columns */
+        int32_t t[48] = {0};
+        if (col < ncol)
+#pragma GCC unroll 3
+            for (int v = 0; v < 3; v++) _mm512_storeu_si512(t + 16 * v, c[col][v]);
+        for (int r = 0; r < MR; r++) {
+            uint32_t s = 0; /* wrapping, as the lanes' own sums */
+            for (int l = r; l < 48; l += 6) s += (uint32_t)t[l];
+            acc[r][col] = (int32_t)s;
+        }
+    }
+}
+
+/* The edge's bytes of panel bp (k4n groups) copied to eb, zeros up to a whole period. */
+static inline void edge_copy(const uint8_t *bp, int k4n, uint8_t *eb) {
+    int q = 0;
+    for (; q < k4n; q++) memcpy(eb + 16 * q, bp + 64 * q, 16);
+    for (; q % 8; q++) memset(eb + 16 * q, 0, 16);
+}
+
 /* As tiles_vnni_body, four panels at a time (their K * 64 bytes stay in cache while the blocks
- * of A stream past); each panel's sums get the same epilogue as on the 256-bit paths. */
+ * of A stream past); each panel's sums get the same epilogue as on the 256-bit paths. A last
+ * panel of 1 to EDGE_COLS columns is an edge (above) when its copy fits EDGE_BYTES. */
 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni"))) static void
 tiles_zmm(int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, int n0, int n1,
           const cnn_qgemm_out *out) {
     int k4n = (K + 3) / 4;
     size_t panel = (size_t)k4n * 64;
+    _Alignas(64) uint8_t eb[EDGE_BYTES];
+    int edge_fits = (size_t)(k4n + 7) / 8 * 128 <= sizeof eb;
     for (int j0 = n0; j0 < n1; j0 += 4 * NR) {
         const uint8_t *bp = Bp + (size_t)(j0 / NR) * panel;
         int nv = (n1 - j0 + NR - 1) / NR;
         if (nv > 4) nv = 4;
+        int last = n1 - j0 - (nv - 1) * NR; /* columns of the last panel */
+        int edge = edge_fits && last <= EDGE_COLS ? last : 0;
+        int full = edge ? nv - 1 : nv; /* panels multiplied as panels */
+        if (edge) edge_copy(bp + (size_t)full * panel, k4n, eb);
         for (int i0 = m0; i0 < m1; i0 += MR) {
             const int8_t *ap = Ap + (size_t)(i0 / MR) * k4n * MR * 4;
             int32_t acc[4][MR][NR];
-            switch (nv) {
+            switch (full) {
             case 4: micro_zmm(4, ap, bp, panel, k4n, acc); break;
             case 3: micro_zmm(3, ap, bp, panel, k4n, acc); break;
             case 2: micro_zmm(2, ap, bp, panel, k4n, acc); break;
-            default: micro_zmm(1, ap, bp, panel, k4n, acc); break;
+            case 1: micro_zmm(1, ap, bp, panel, k4n, acc); break;
+            default: break;
+            }
+            switch (edge) {
+            case 4: edge_zmm(4, ap, eb, k4n, acc[full]); break;
+            case 3: edge_zmm(3, ap, eb, k4n, acc[full]); break;
+            case 2: edge_zmm(2, ap, eb, k4n, acc[full]); break;
+            case 1: edge_zmm(1, ap, eb, k4n, acc[full]); break;
+            default: break;
             }
             int rows = m1 - i0 < MR ? m1 - i0 : MR;
             for (int v = 0; v < nv; v++) {

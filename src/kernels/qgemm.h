@@ -84,8 +84,8 @@ typedef struct cnn_qgemm_out {
 /* Computes rows [m0, m1) and columns [n0, n1) of C from A packed by cnn_qgemm_pack_a (M rows)
  * and B packed as above (N columns), and writes nothing else of C. m0 is a multiple of
  * CNN_QGEMM_MR and n0 of CNN_QGEMM_NR, m1 <= M, n1 <= N (checked); no alignment is needed.
- * Single-threaded, allocates nothing (the AVX2 path takes 15 KB of stack): the caller shares
- * tiles between threads, and results do not depend on the tiles. */
+ * Single-threaded, allocates nothing (the AVX2 path takes 15 KB of stack, the AVX-512 one
+ * 34 KB): the caller shares tiles between threads, and results do not depend on the tiles. */
 void cnn_qgemm(int M, int N, int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, int n0,
                int n1, const cnn_qgemm_out *out);
 
