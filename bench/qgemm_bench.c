@@ -112,14 +112,15 @@ static void free_operands(operands *o) {
 static double run_variant(const operands *o, int v, int calls) {
     const shape *s = o->s;
     if (v != V_SGEMM) cnn_isa_set(variant_isa[v]);
-    cnn_qgemm_out out = {o->corr, o->scale, o->bias, 1, o->C, s->N};
+    cnn_qgemm_out out = {o->corr, o->scale, o->bias, 1, o->C, s->N, 0, 0};
+    cnn_qgemm_b B = {o->Bp, NULL};
     double t0 = now();
     for (int c = 0; c < calls; c++) {
         if (v == V_SGEMM)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->M, s->N, s->K, 1.0f, o->Af,
                         s->K, o->Bf, s->N, 0.0f, o->Cf, s->N);
         else
-            cnn_qgemm(s->M, s->N, s->K, o->Ap, o->Bp, 0, s->M, 0, s->N, &out);
+            cnn_qgemm(s->M, s->N, s->K, o->Ap, &B, 0, s->M, 0, s->N, &out);
     }
     return now() - t0;
 }

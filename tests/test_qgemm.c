@@ -8,7 +8,11 @@
  *      the columns past N of each row of C, keep a sentinel);
  *   3. every path this host has (AVX-512, VNNI, AVX2, baseline, via cnn_isa_set) gives the
  *      same bits;
- *   4. B's padding (rows past K, columns past N) holds random garbage, which must not matter.
+ *   4. B's padding (rows past K, columns past N) holds random garbage, which must not matter;
+ *   5. B in place (cnn_qgemm_b's off: each group of 4 k at an offset of its own, in shuffled
+ *      order with garbage between) gives the same bits as B packed, checks 1-3 over again;
+ *   6. C's columns in runs (cnn_qgemm_out's run and skip) get the product's columns in their
+ *      order, the skipped ones nowhere, on every path.
  * The shapes take each path through its edges: N past a multiple of 16 by 1 to 15 columns
  * (the AVX-512 path multiplies 1 to 4 of them along k, its edge, up to K = 8192), K past a
  * multiple of 4 and of 32 (the edge's periods of 8 groups of 4).
@@ -67,6 +71,8 @@ typedef struct problem {
     int M, N, K, lda, ldc, pattern, zp;
     int8_t *A, *Ap;        /* A (lda apart), packed */
     uint8_t *B, *Bp;       /* B (K x N, N apart), packed with garbage in the padding */
+    uint8_t *Bi;           /* B in place: group q at Bi + off[q] */
+    ptrdiff_t *off;
     int64_t *sums;         /* the exact sums, M x N */
     int32_t *corr;
     float *scale, *bias;
@@ -108,6 +114,27 @@ static void pack_b(problem *p) {
     T_CHECK(helper_ok, "cnn_qgemm_b_index differs from the layout (K=%d N=%d)", p->K, p->N);
 }
 
+/* B in place: each group's 64 bytes a panel for all N columns (rounded up to 16) in a slot of
+ * its own, the slots in shuffled order, each at an odd offset, garbage everywhere else. */
+static void place_b(problem *p) {
+    int k4n = (p->K + 3) / 4;
+    size_t width = (size_t)(p->N + 15) / 16 * 64, slot = width + 67;
+    int *order = xmalloc((size_t)(k4n ? k4n : 1) * sizeof *order);
+    for (int q = 0; q < k4n; q++) order[q] = q;
+    for (int q = k4n - 1; q > 0; q--) { /* Fisher-Yates */
+        int r = rnd_in(0, q), t = order[q];
+        order[q] = order[r], order[r] = t;
+    }
+    p->Bi = xmalloc((size_t)k4n * slot + 1);
+    p->off = xmalloc((size_t)(k4n ? k4n : 1) * sizeof *p->off);
+    for (size_t i = 0; i < (size_t)k4n * slot + 1; i++) p->Bi[i] = (uint8_t)rnd();
+    for (int q = 0; q < k4n; q++) p->off[q] = (ptrdiff_t)((size_t)order[q] * slot + 1 + q % 3);
+    for (int k = 0; k < p->K; k++)
+        for (int j = 0; j < p->N; j++)
+            p->Bi[p->off[k / 4] + 4 * j + k % 4] = p->B[(size_t)k * p->N + j];
+    free(order);
+}
+
 static problem make_problem(int M, int N, int K, int pattern, int zp) {
     problem p = {.M = M, .N = N, .K = K, .lda = K + 3, .ldc = N + 5, .pattern = pattern,
                  .zp = zp};
@@ -120,6 +147,7 @@ static problem make_problem(int M, int N, int K, int pattern, int zp) {
     int32_t *rowsum = xmalloc((size_t)M * sizeof *rowsum);
     cnn_qgemm_pack_a(M, K, p.A, p.lda, p.Ap, rowsum);
     pack_b(&p);
+    place_b(&p);
     p.sums = xmalloc((size_t)M * N * sizeof *p.sums);
     p.corr = xmalloc((size_t)M * sizeof *p.corr);
     p.scale = xmalloc((size_t)M * sizeof *p.scale);
@@ -154,7 +182,7 @@ static problem make_problem(int M, int N, int K, int pattern, int zp) {
 }
 
 static void free_problem(problem *p) {
-    free(p->A), free(p->Ap), free(p->B), free(p->Bp), free(p->sums);
+    free(p->A), free(p->Ap), free(p->B), free(p->Bp), free(p->Bi), free(p->off), free(p->sums);
     free(p->corr), free(p->scale), free(p->bias);
 }
 
@@ -177,57 +205,100 @@ static void expected(const problem *p, int relu, int m0, int m1, int n0, int n1,
 
 /* C over tiles of tm rows (a multiple of MR) and tn columns (of 16), last tile first when
  * reverse is set; C is filled with the sentinel first. */
-static void run_tiles(const problem *p, int relu, int tm, int tn, int reverse, float *C) {
-    cnn_qgemm_out out = {p->corr, p->scale, p->bias, relu, C, p->ldc};
+static void run_tiles(const problem *p, const cnn_qgemm_b *B, int relu, int tm, int tn,
+                      int reverse, float *C) {
+    cnn_qgemm_out out = {p->corr, p->scale, p->bias, relu, C, p->ldc, 0, 0};
     for (size_t i = 0; i < (size_t)p->M * p->ldc; i++) C[i] = sentinel();
     int tiles_m = (p->M + tm - 1) / tm, tiles_n = (p->N + tn - 1) / tn;
     for (int t = 0; t < tiles_m * tiles_n; t++) {
         int u = reverse ? tiles_m * tiles_n - 1 - t : t;
         int m0 = u / tiles_n * tm, n0 = u % tiles_n * tn;
         int m1 = m0 + tm < p->M ? m0 + tm : p->M, n1 = n0 + tn < p->N ? n0 + tn : p->N;
-        cnn_qgemm(p->M, p->N, p->K, p->Ap, p->Bp, m0, m1, n0, n1, &out);
+        cnn_qgemm(p->M, p->N, p->K, p->Ap, B, m0, m1, n0, n1, &out);
     }
 }
 
-/* Checks 1 and 2 on the path in force, 3 on every path: see the top of the file. */
+/* Checks 1 and 2 on the path in force, 3 on every path, each with B packed and in place (5):
+ * see the top of the file. */
 static void check_problem(const problem *p, int relu, int *ran) {
     size_t n = (size_t)p->M * p->ldc;
     float *want = xmalloc(n * sizeof *want), *got = xmalloc(n * sizeof *got);
-    char what[200];
-    int len = snprintf(what, sizeof what, "M=%d N=%d K=%d %s zp=%d relu=%d", p->M, p->N, p->K,
-                       pattern_names[p->pattern], p->zp, relu);
-    expected(p, relu, 0, p->M, 0, p->N, want);
-    static const int cuts[][3] = {{1 << 20, 1 << 20, 0}, {CNN_QGEMM_MR, 16, 0},
-                                  {2 * CNN_QGEMM_MR, 48, 1}, {5 * CNN_QGEMM_MR, 32, 1}};
-    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
-        run_tiles(p, relu, cuts[c][0], cuts[c][1], cuts[c][2], got);
-        snprintf(what + len, sizeof what - len, " %s, tiles %dx%d", cnn_isa_name(cnn_isa()),
-                 cuts[c][0], cuts[c][1]);
-        t_same_bits(what, got, want, n);
+    char what[240];
+    const cnn_qgemm_b forms[2] = {{p->Bp, NULL}, {p->Bi, p->off}};
+    for (int f = 0; f < 2; f++) {
+        const cnn_qgemm_b *B = &forms[f];
+        int len = snprintf(what, sizeof what, "M=%d N=%d K=%d %s zp=%d relu=%d B %s", p->M,
+                           p->N, p->K, pattern_names[p->pattern], p->zp, relu,
+                           f ? "in place" : "packed");
+        expected(p, relu, 0, p->M, 0, p->N, want);
+        static const int cuts[][3] = {{1 << 20, 1 << 20, 0}, {CNN_QGEMM_MR, 16, 0},
+                                      {2 * CNN_QGEMM_MR, 48, 1}, {5 * CNN_QGEMM_MR, 32, 1}};
+        for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+            run_tiles(p, B, relu, cuts[c][0], cuts[c][1], cuts[c][2], got);
+            snprintf(what + len, sizeof what - len, " %s, tiles %dx%d", cnn_isa_name(cnn_isa()),
+                     cuts[c][0], cuts[c][1]);
+            t_same_bits(what, got, want, n);
+        }
+        for (int rep = 0; rep < 2; rep++) {
+            /* One tile alone: from a random row block and panel to a random end past them. */
+            int m0 = rnd_in(0, (p->M - 1) / CNN_QGEMM_MR) * CNN_QGEMM_MR, m1 = rnd_in(m0 + 1, p->M);
+            int n0 = rnd_in(0, (p->N - 1) / 16) * 16, n1 = rnd_in(n0 + 1, p->N);
+            expected(p, relu, m0, m1, n0, n1, want);
+            for (size_t i = 0; i < n; i++) got[i] = sentinel();
+            cnn_qgemm_out out = {p->corr, p->scale, p->bias, relu, got, p->ldc, 0, 0};
+            cnn_qgemm(p->M, p->N, p->K, p->Ap, B, m0, m1, n0, n1, &out);
+            snprintf(what + len, sizeof what - len, " %s, tile [%d,%d)x[%d,%d) alone",
+                     cnn_isa_name(cnn_isa()), m0, m1, n0, n1);
+            t_same_bits(what, got, want, n);
+        }
+        expected(p, relu, 0, p->M, 0, p->N, want);
+        int level = cnn_isa();
+        for (int isa = CNN_ISA_TOP; isa >= CNN_ISA_BASELINE; isa--) {
+            if (cnn_isa_set(isa) != isa) continue; /* the CPU does not have it */
+            ran[isa] = 1;
+            run_tiles(p, B, relu, 1 << 20, 1 << 20, 0, got);
+            snprintf(what + len, sizeof what - len, " path %s", cnn_isa_name(isa));
+            t_same_bits(what, got, want, n);
+        }
+        cnn_isa_set(level);
     }
-    for (int rep = 0; rep < 2; rep++) {
-        /* One tile alone: from a random row block and panel to a random end past them. */
-        int m0 = rnd_in(0, (p->M - 1) / CNN_QGEMM_MR) * CNN_QGEMM_MR, m1 = rnd_in(m0 + 1, p->M);
-        int n0 = rnd_in(0, (p->N - 1) / 16) * 16, n1 = rnd_in(n0 + 1, p->N);
-        expected(p, relu, m0, m1, n0, n1, want);
-        for (size_t i = 0; i < n; i++) got[i] = sentinel();
-        cnn_qgemm_out out = {p->corr, p->scale, p->bias, relu, got, p->ldc};
-        cnn_qgemm(p->M, p->N, p->K, p->Ap, p->Bp, m0, m1, n0, n1, &out);
-        snprintf(what + len, sizeof what - len, " %s, tile [%d,%d)x[%d,%d) alone",
-                 cnn_isa_name(cnn_isa()), m0, m1, n0, n1);
-        t_same_bits(what, got, want, n);
-    }
-    expected(p, relu, 0, p->M, 0, p->N, want);
+    free(want), free(got);
+}
+
+/* Check 6: C's columns in runs of `run` with `skip` after each, on every path, tiles of MR x 16
+ * and whole; C (M x ldc) holds the written columns packed and the sentinel past them. */
+static void check_runs(const problem *p, int run, int skip, int *ran) {
+    size_t n = (size_t)p->M * p->ldc;
+    float *full = xmalloc(n * sizeof *full), *want = xmalloc(n * sizeof *want);
+    float *got = xmalloc(n * sizeof *got);
+    expected(p, 1, 0, p->M, 0, p->N, full);
+    for (size_t i = 0; i < n; i++) want[i] = sentinel();
+    for (int i = 0; i < p->M; i++)
+        for (int j = 0, c = 0; j < p->N; j++)
+            if (j % (run + skip) < run) want[(size_t)i * p->ldc + c++] = full[(size_t)i * p->ldc + j];
+    const cnn_qgemm_b B = {p->Bp, NULL};
     int level = cnn_isa();
     for (int isa = CNN_ISA_TOP; isa >= CNN_ISA_BASELINE; isa--) {
-        if (cnn_isa_set(isa) != isa) continue; /* the CPU does not have it */
+        if (cnn_isa_set(isa) != isa) continue;
         ran[isa] = 1;
-        run_tiles(p, relu, 1 << 20, 1 << 20, 0, got);
-        snprintf(what + len, sizeof what - len, " path %s", cnn_isa_name(isa));
-        t_same_bits(what, got, want, n);
+        for (int whole = 0; whole < 2; whole++) {
+            int tm = whole ? p->M : CNN_QGEMM_MR, tn = whole ? p->N : 16;
+            cnn_qgemm_out out = {p->corr, p->scale, p->bias, 1, got, p->ldc, run, skip};
+            for (size_t i = 0; i < n; i++) got[i] = sentinel();
+            for (int m0 = 0; m0 < p->M; m0 += tm)
+                for (int n0 = 0; n0 < p->N; n0 += tn)
+                    cnn_qgemm(p->M, p->N, p->K, p->Ap, &B, m0,
+                              m0 + tm < p->M ? m0 + tm : p->M, n0,
+                              n0 + tn < p->N ? n0 + tn : p->N, &out);
+            char what[160];
+            snprintf(what, sizeof what, "M=%d N=%d K=%d runs of %d, skip %d, path %s, %s",
+                     p->M, p->N, p->K, run, skip, cnn_isa_name(isa),
+                     whole ? "whole" : "tiles 6x16");
+            t_same_bits(what, got, want, n);
+        }
     }
     cnn_isa_set(level);
-    free(want), free(got);
+    free(full), free(want), free(got);
 }
 
 static void run(int M, int N, int K, int pattern, int zp, int *ran) {
@@ -263,6 +334,16 @@ int main(int argc, char **argv) {
     run(13, 50, 8192, PAT_EXTREMES, 128, ran);
     run(13, 50, 8196, PAT_RANDOM, 0, ran);
     run(6, 17, CNN_QGEMM_MAX_K, PAT_MIN128, 0, ran);
+    /* Runs as a convolution computed in place has them (56 + 2, 28 + 2, 7 + 2 padding columns
+     * a row), runs shorter than a half panel, runs of 1, and a skip longer than a panel. */
+    static const int runs[][4] = {{58 * 3, 56, 2, 576}, {30 * 5, 28, 2, 1152},
+                                  {9 * 7, 7, 2, 4608}, {100, 5, 3, 64}, {50, 1, 1, 33},
+                                  {90, 3, 20, 100}};
+    for (size_t r = 0; r < sizeof runs / sizeof *runs; r++) {
+        problem p = make_problem(13, runs[r][0], runs[r][3], PAT_RANDOM, 128);
+        check_runs(&p, runs[r][1], runs[r][2], ran);
+        free_problem(&p);
+    }
     run(7, 18, CNN_QGEMM_MAX_K, PAT_MAX, 128, ran);
     T_CHECK(cnn_isa() == level, "the level in force is restored");
     printf("path under test: %s; paths compared:", cnn_isa_name(level));

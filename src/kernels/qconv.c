@@ -543,7 +543,8 @@ static void blocks_range(void *arg, long begin, long end, int worker) {
         columns(s, p0, n, col);
         cnn_qgemm_out out = s->out;
         out.C += p0; /* the block as a product of n columns */
-        cnn_qgemm(s->M, n, s->K, s->a, col, m0, m1, 0, n, &out);
+        cnn_qgemm_b B = {col, NULL};
+        cnn_qgemm(s->M, n, s->K, s->a, &B, m0, m1, 0, n, &out);
     }
 }
 

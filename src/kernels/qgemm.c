@@ -54,45 +54,96 @@ void cnn_qgemm_pack_a(int M, int K, const int8_t *A, int lda, int8_t *packed, in
         }
 }
 
-/* The epilogue of one micro-tile: rows [i0, i0 + rows) and columns [j0, j0 + cols) of C from
- * the sums acc (row r, column j at acc[r][j]). The subtraction wraps (unsigned) as the vector
- * paths' does, so that even a corr the sums cannot reach gives the same bits. */
+/* A panel of B as the paths read it (cnn_qgemm_b, packed or in place): its group q at
+ * p + off[q] (off NULL: p + 64 q), the next panel's group q `next` bytes after it. */
+typedef struct panel_src {
+    const uint8_t *p;
+    const ptrdiff_t *off;
+    size_t next;
+} panel_src;
+
+/* The panel of columns j0 .. j0 + 15 (j0 a multiple of 16) of a product of k4n groups. */
+static inline panel_src panel_at(const cnn_qgemm_b *B, int k4n, int j0) {
+    if (B->off) return (panel_src){B->base + 4 * (size_t)j0, B->off, 64};
+    size_t panel = (size_t)k4n * 64;
+    return (panel_src){B->base + (size_t)(j0 / NR) * panel, NULL, panel};
+}
+
+static inline const uint8_t *group_at(panel_src s, int q) {
+    return s.off ? s.p + s.off[q] : s.p + (size_t)64 * q;
+}
+
+/* The parts of columns [j0, j0 + cols) of the product that go to C (cnn_qgemm_out's run and
+ * skip): part t is the tile's columns [at, at + len) to C's columns from c. At most cols. */
+typedef struct c_part {
+    int at, len;
+    size_t c;
+} c_part;
+
+static int c_parts(const cnn_qgemm_out *o, int j0, int cols, c_part *part) {
+    if (!o->run) {
+        part[0] = (c_part){0, cols, (size_t)j0};
+        return 1;
+    }
+    int n = 0, period = o->run + o->skip;
+    for (int at = 0; at < cols;) {
+        int j = j0 + at, in = j % period;
+        if (in >= o->run) { /* skipped columns */
+            at += period - in;
+            continue;
+        }
+        int len = o->run - in < cols - at ? o->run - in : cols - at;
+        part[n++] = (c_part){at, len, (size_t)(j / period) * o->run + (size_t)in};
+        at += len;
+    }
+    return n;
+}
+
+/* The epilogue of one micro-tile: rows [i0, i0 + rows) and columns [j0, j0 + cols) of the
+ * product from the sums acc (row r, column j at acc[r][j]). The subtraction wraps (unsigned)
+ * as the vector paths' does, so that even a corr the sums cannot reach gives the same bits. */
 static void epilogue_c(const int32_t acc[MR][NR], int i0, int rows, int j0, int cols,
                        const cnn_qgemm_out *o) {
+    c_part part[NR];
+    int parts = c_parts(o, j0, cols, part);
     for (int r = 0; r < rows; r++) {
         int i = i0 + r;
-        float *c = o->C + (size_t)i * o->ldc + j0;
-        for (int j = 0; j < cols; j++) {
-            int32_t d = (int32_t)((uint32_t)acc[r][j] - (uint32_t)o->corr[i]);
-            float y = (float)d * o->scale[i];
-            y = y + o->bias[i];
-            c[j] = o->relu && y < 0 ? 0.0f : y;
+        for (int t = 0; t < parts; t++) {
+            float *c = o->C + (size_t)i * o->ldc + part[t].c;
+            for (int j = 0; j < part[t].len; j++) {
+                int32_t d = (int32_t)((uint32_t)acc[r][part[t].at + j] - (uint32_t)o->corr[i]);
+                float y = (float)d * o->scale[i];
+                y = y + o->bias[i];
+                c[j] = o->relu && y < 0 ? 0.0f : y;
+            }
         }
     }
 }
 
-/* The baseline micro-kernel: the sums of a block of MR rows (ap) and a panel (bp). */
-static void micro_c(const int8_t *ap, const uint8_t *bp, int k4n, int32_t acc[MR][NR]) {
+/* The baseline micro-kernel: the sums of a block of MR rows (ap) and a panel (b). */
+static void micro_c(const int8_t *ap, panel_src b, int k4n, int32_t acc[MR][NR]) {
     memset(acc, 0, sizeof(int32_t[MR][NR]));
-    for (int q = 0; q < k4n; q++, ap += MR * 4, bp += 64)
+    for (int q = 0; q < k4n; q++, ap += MR * 4) {
+        const uint8_t *bp = group_at(b, q);
         for (int r = 0; r < MR; r++) {
             int32_t a0 = ap[r * 4], a1 = ap[r * 4 + 1], a2 = ap[r * 4 + 2], a3 = ap[r * 4 + 3];
             for (int j = 0; j < NR; j++)
                 acc[r][j] += a0 * bp[j * 4] + a1 * bp[j * 4 + 1] + a2 * bp[j * 4 + 2] +
                              a3 * bp[j * 4 + 3];
         }
+    }
 }
 
 /* The baseline over a tile: panel after panel, and in each every row block (a panel, K * 16
  * bytes, stays in cache while the blocks of A stream past). */
-static void tiles_c(int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, int n0, int n1,
-                    const cnn_qgemm_out *out) {
+static void tiles_c(int K, const int8_t *Ap, const cnn_qgemm_b *B, int m0, int m1, int n0,
+                    int n1, const cnn_qgemm_out *out) {
     int k4n = (K + 3) / 4;
     for (int j0 = n0; j0 < n1; j0 += NR) {
-        const uint8_t *bp = Bp + (size_t)(j0 / NR) * k4n * 64;
+        panel_src b = panel_at(B, k4n, j0);
         for (int i0 = m0; i0 < m1; i0 += MR) {
             int32_t acc[MR][NR];
-            micro_c(Ap + (size_t)(i0 / MR) * k4n * MR * 4, bp, k4n, acc);
+            micro_c(Ap + (size_t)(i0 / MR) * k4n * MR * 4, b, k4n, acc);
             epilogue_c(acc, i0, m1 - i0 < MR ? m1 - i0 : MR, j0, n1 - j0 < NR ? n1 - j0 : NR, out);
         }
     }
@@ -112,7 +163,11 @@ static void tiles_c(int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, 
  * exactly the baseline's test (NaN and -0 pass through). */
 AVX2_INLINE void epilogue8(const int32_t *acc, __m256i corr, __m256 scale, __m256 bias, int relu,
                            float *c, int cols) {
-    __m256i d = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)acc), corr);
+    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i sums = cols >= 8 ? _mm256_loadu_si256((const __m256i *)acc)
+                             : _mm256_maskload_epi32(
+                                   acc, _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lanes));
+    __m256i d = _mm256_sub_epi32(sums, corr);
     __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(d), scale);
     __asm__("" : "+x"(y));
     y = _mm256_add_ps(y, bias);
@@ -126,16 +181,32 @@ AVX2_INLINE void epilogue8(const int32_t *acc, __m256i corr, __m256 scale, __m25
     }
 }
 
-/* As epilogue_c; columns 8-15 of acc are read only when cols > 8 (a half tile leaves them). */
+/* As epilogue_c; only the columns [0, cols) of acc are read (a half tile leaves 8-15). */
 AVX2_INLINE void epilogue_avx2(const int32_t acc[MR][NR], int i0, int rows, int j0, int cols,
                                const cnn_qgemm_out *o) {
+    if (!o->run) { /* (the commonest case on its own: the parts' loops cost 3-5% at K = 576) */
+        for (int r = 0; r < rows; r++) {
+            int i = i0 + r;
+            float *c = o->C + (size_t)i * o->ldc + j0;
+            __m256i corr = _mm256_set1_epi32(o->corr[i]);
+            __m256 scale = _mm256_set1_ps(o->scale[i]), bias = _mm256_set1_ps(o->bias[i]);
+            epilogue8(acc[r], corr, scale, bias, o->relu, c, cols);
+            if (cols > 8) epilogue8(acc[r] + 8, corr, scale, bias, o->relu, c + 8, cols - 8);
+        }
+        return;
+    }
+    c_part part[NR];
+    int parts = c_parts(o, j0, cols, part);
     for (int r = 0; r < rows; r++) {
         int i = i0 + r;
-        float *c = o->C + (size_t)i * o->ldc + j0;
         __m256i corr = _mm256_set1_epi32(o->corr[i]);
         __m256 scale = _mm256_set1_ps(o->scale[i]), bias = _mm256_set1_ps(o->bias[i]);
-        epilogue8(acc[r], corr, scale, bias, o->relu, c, cols);
-        if (cols > 8) epilogue8(acc[r] + 8, corr, scale, bias, o->relu, c + 8, cols - 8);
+        for (int t = 0; t < parts; t++) {
+            float *c = o->C + (size_t)i * o->ldc + part[t].c;
+            for (int j = 0; j < part[t].len; j += 8)
+                epilogue8(acc[r] + part[t].at + j, corr, scale, bias, o->relu, c + j,
+                          part[t].len - j);
+        }
     }
 }
 
@@ -159,11 +230,12 @@ AVX2_INLINE __m256i load_a4(const int8_t *p) {
 /* The VNNI micro-kernel: 6 rows x 16 columns, two accumulators a row (columns 0-7, 8-15); with
  * half set, columns 0-7 only (a panel's last 8 columns all padding: 49 = 3 * 16 + 1 columns
  * would otherwise cost 4 full panels). */
-AVX2_INLINE void micro_vnni(const int8_t *ap, const uint8_t *bp, int k4n, int32_t acc[MR][NR],
+AVX2_INLINE void micro_vnni(const int8_t *ap, panel_src pb, int k4n, int32_t acc[MR][NR],
                             int half) {
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
             c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-    for (int q = 0; q < k4n; q++, ap += MR * 4, bp += 64) {
+    for (int q = 0; q < k4n; q++, ap += MR * 4) {
+        const uint8_t *bp = group_at(pb, q);
         __m256i b0 = _mm256_loadu_si256((const __m256i *)bp), b1 = b0, a;
         if (!half) b1 = _mm256_loadu_si256((const __m256i *)(bp + 32));
 #define ROW(r)                                                                                 \
@@ -182,11 +254,11 @@ AVX2_INLINE void micro_vnni(const int8_t *ap, const uint8_t *bp, int k4n, int32_
 
 /* Every panel of the tile, and in it every row block (a panel, K * 16 bytes, stays in cache
  * while the blocks of A stream past). */
-AVX2_INLINE void tiles_vnni_body(int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1,
+AVX2_INLINE void tiles_vnni_body(int K, const int8_t *Ap, const cnn_qgemm_b *B, int m0, int m1,
                                  int n0, int n1, const cnn_qgemm_out *out) {
     int k4n = (K + 3) / 4;
     for (int j0 = n0; j0 < n1; j0 += NR) {
-        const uint8_t *bp = Bp + (size_t)(j0 / NR) * k4n * 64;
+        panel_src bp = panel_at(B, k4n, j0);
         int cols = n1 - j0 < NR ? n1 - j0 : NR;
         for (int i0 = m0; i0 < m1; i0 += MR) {
             const int8_t *ap = Ap + (size_t)(i0 / MR) * k4n * MR * 4;
@@ -203,15 +275,15 @@ AVX2_INLINE void tiles_vnni_body(int K, const int8_t *Ap, const uint8_t *Bp, int
 /* The same code for AVX-VNNI's VEX encoding and for AVX-512 VNNI's EVEX one: hosts with only
  * one of them exist both ways (Alder Lake has no AVX-512; Ice Lake has no AVX-VNNI). */
 __attribute__((target("avx2,avxvnni"))) static void
-tiles_avxvnni(int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, int n0, int n1,
+tiles_avxvnni(int K, const int8_t *Ap, const cnn_qgemm_b *B, int m0, int m1, int n0, int n1,
               const cnn_qgemm_out *out) {
-    tiles_vnni_body(K, Ap, Bp, m0, m1, n0, n1, out);
+    tiles_vnni_body(K, Ap, B, m0, m1, n0, n1, out);
 }
 
 __attribute__((target("avx2,avx512vnni,avx512vl"))) static void
-tiles_avx512vnni(int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, int n0, int n1,
-                 const cnn_qgemm_out *out) {
-    tiles_vnni_body(K, Ap, Bp, m0, m1, n0, n1, out);
+tiles_avx512vnni(int K, const int8_t *Ap, const cnn_qgemm_b *B, int m0, int m1, int n0,
+                 int n1, const cnn_qgemm_out *out) {
+    tiles_vnni_body(K, Ap, B, m0, m1, n0, n1, out);
 }
 
 /* The AVX-512 micro-kernel: 6 rows x up to 4 panels (64 columns), one 512-bit accumulator per
@@ -219,17 +291,19 @@ tiles_avx512vnni(int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, int
 #define AVX512_INLINE                                                                          \
     static inline __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni"),           \
                                  always_inline))
-AVX512_INLINE void micro_zmm(int nv, const int8_t *ap, const uint8_t *bp, size_t panel, int k4n,
+AVX512_INLINE void micro_zmm(int nv, int inplace, const int8_t *ap, panel_src pb, int k4n,
                              int32_t acc[4][MR][NR]) {
     __m512i c[MR][4];
 #pragma GCC unroll 6
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++) c[r][v] = _mm512_setzero_si512();
-    for (int q = 0; q < k4n; q++, ap += MR * 4, bp += 64) {
+    for (int q = 0; q < k4n; q++, ap += MR * 4) {
+        /* (inplace is a constant here: no test in the loop, where it cost 3-5%) */
+        const uint8_t *bp = inplace ? pb.p + pb.off[q] : pb.p + (size_t)64 * q;
         __m512i b[4];
 #pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) b[v] = _mm512_loadu_si512(bp + (size_t)v * panel);
+        for (int v = 0; v < nv; v++) b[v] = _mm512_loadu_si512(bp + (size_t)v * pb.next);
 #pragma GCC unroll 6
         for (int r = 0; r < MR; r++) {
             int32_t a4;
@@ -304,39 +378,37 @@ AVX512_INLINE void edge_zmm(int ncol, const int8_t *ap, const uint8_t *eb, int k
     }
 }
 
-/* The edge's bytes of panel bp (k4n groups) copied to eb, zeros up to a whole period. */
-static inline void edge_copy(const uint8_t *bp, int k4n, uint8_t *eb) {
+/* The edge's bytes of panel b (k4n groups) copied to eb, zeros up to a whole period. */
+static inline void edge_copy(panel_src b, int k4n, uint8_t *eb) {
     int q = 0;
-    for (; q < k4n; q++) memcpy(eb + 16 * q, bp + 64 * q, 16);
+    for (; q < k4n; q++) memcpy(eb + 16 * q, group_at(b, q), 16);
     for (; q % 8; q++) memset(eb + 16 * q, 0, 16);
 }
 
 /* As tiles_vnni_body, four panels at a time (their K * 64 bytes stay in cache while the blocks
  * of A stream past); each panel's sums get the same epilogue as on the 256-bit paths. A last
  * panel of 1 to EDGE_COLS columns is an edge (above) when its copy fits EDGE_BYTES. */
-__attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni"))) static void
-tiles_zmm(int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, int n0, int n1,
-          const cnn_qgemm_out *out) {
+AVX512_INLINE void tiles_zmm_body(int K, const int8_t *Ap, const cnn_qgemm_b *B, int m0, int m1,
+                                int n0, int n1, const cnn_qgemm_out *out, int inplace) {
     int k4n = (K + 3) / 4;
-    size_t panel = (size_t)k4n * 64;
     _Alignas(64) uint8_t eb[EDGE_BYTES];
     int edge_fits = (size_t)(k4n + 7) / 8 * 128 <= sizeof eb;
     for (int j0 = n0; j0 < n1; j0 += 4 * NR) {
-        const uint8_t *bp = Bp + (size_t)(j0 / NR) * panel;
+        panel_src bp = panel_at(B, k4n, j0);
         int nv = (n1 - j0 + NR - 1) / NR;
         if (nv > 4) nv = 4;
         int last = n1 - j0 - (nv - 1) * NR; /* columns of the last panel */
         int edge = edge_fits && last <= EDGE_COLS ? last : 0;
         int full = edge ? nv - 1 : nv; /* panels multiplied as panels */
-        if (edge) edge_copy(bp + (size_t)full * panel, k4n, eb);
+        if (edge) edge_copy(panel_at(B, k4n, j0 + full * NR), k4n, eb);
         for (int i0 = m0; i0 < m1; i0 += MR) {
             const int8_t *ap = Ap + (size_t)(i0 / MR) * k4n * MR * 4;
             int32_t acc[4][MR][NR];
             switch (full) {
-            case 4: micro_zmm(4, ap, bp, panel, k4n, acc); break;
-            case 3: micro_zmm(3, ap, bp, panel, k4n, acc); break;
-            case 2: micro_zmm(2, ap, bp, panel, k4n, acc); break;
-            case 1: micro_zmm(1, ap, bp, panel, k4n, acc); break;
+            case 4: micro_zmm(4, inplace, ap, bp, k4n, acc); break;
+            case 3: micro_zmm(3, inplace, ap, bp, k4n, acc); break;
+            case 2: micro_zmm(2, inplace, ap, bp, k4n, acc); break;
+            case 1: micro_zmm(1, inplace, ap, bp, k4n, acc); break;
             default: break;
             }
             switch (edge) {
@@ -355,6 +427,16 @@ tiles_zmm(int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, int n0, in
     }
 }
 
+/* tiles_zmm_body for each form of B, its inner loop without a test of the form. */
+__attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512vnni"))) static void
+tiles_zmm(int K, const int8_t *Ap, const cnn_qgemm_b *B, int m0, int m1, int n0, int n1,
+          const cnn_qgemm_out *out) {
+    if (B->off)
+        tiles_zmm_body(K, Ap, B, m0, m1, n0, n1, out, 1);
+    else
+        tiles_zmm_body(K, Ap, B, m0, m1, n0, n1, out, 0);
+}
+
 /* The AVX2 path widens B to int16 ahead of the products, once for many rows: AVX2_KC4 groups of
  * 4 k of a panel at a time, into a buffer on the stack (8 KB: it stays in L1) that up to
  * AVX2_MC rows use, their sums waiting in a tile on the stack (6 KB) from chunk to chunk.
@@ -362,11 +444,16 @@ tiles_zmm(int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, int n0, in
 #define AVX2_KC4 64
 #define AVX2_MC (8 * MR)
 
-/* n4 groups of 4 k of a panel (64 bytes each) widened to int16, 64 values a group, in order. */
-AVX2_INLINE void widen_b(const uint8_t *bp, int n4, int16_t *wb) {
-    for (int i = 0; i < 4 * n4; i++)
-        _mm256_store_si256((__m256i *)(wb + 16 * i),
-                           _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(bp + 16 * i))));
+/* Groups q0 .. q0 + n4 - 1 of 4 k of a panel (64 bytes each) widened to int16, 64 values a
+ * group, in order. */
+AVX2_INLINE void widen_b(panel_src b, int q0, int n4, int16_t *wb) {
+    for (int g = 0; g < n4; g++) {
+        const uint8_t *bp = group_at(b, q0 + g);
+        for (int i = 0; i < 4; i++)
+            _mm256_store_si256(
+                (__m256i *)(wb + 64 * g + 16 * i),
+                _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(bp + 16 * i))));
+    }
 }
 
 /* A row's 4 values of a group of k, widened to int16 and repeated over the vector. Read as a
@@ -444,14 +531,14 @@ AVX2_INLINE void avx2_fold(int32_t raw[][32], int halves, int32_t acc[MR][NR]) {
 
 /* Rows [c0, c1) (at most AVX2_MC) of the panel bp, columns [j0, j0 + cols): B widened chunk by
  * chunk, each chunk used by every row block, then the epilogue. */
-AVX2_INLINE void avx2_rows(int K, const int8_t *Ap, const uint8_t *bp, int c0, int c1, int j0,
+AVX2_INLINE void avx2_rows(int K, const int8_t *Ap, panel_src bp, int c0, int c1, int j0,
                            int cols, const cnn_qgemm_out *out) {
     int k4n = (K + 3) / 4;
     _Alignas(32) int16_t wb[AVX2_KC4 * 64];
     _Alignas(32) int32_t raw[AVX2_MC][32];
     for (int q0 = 0; q0 == 0 || q0 < k4n; q0 += AVX2_KC4) { /* once at least: K may be 0 */
         int n4 = k4n - q0 < AVX2_KC4 ? k4n - q0 : AVX2_KC4;
-        widen_b(bp + (size_t)q0 * 64, n4, wb);
+        widen_b(bp, q0, n4, wb);
         for (int i0 = c0; i0 < c1; i0 += MR) {
             const int8_t *ap = Ap + ((size_t)(i0 / MR) * k4n + q0) * MR * 4;
             for (int r = 0; r < MR; r += 2) {
@@ -470,40 +557,41 @@ AVX2_INLINE void avx2_rows(int K, const int8_t *Ap, const uint8_t *bp, int c0, i
 }
 
 __attribute__((target("avx2"))) static void tiles_avx2(int K, const int8_t *Ap,
-                                                       const uint8_t *Bp, int m0, int m1, int n0,
-                                                       int n1, const cnn_qgemm_out *out) {
-    size_t panel = (size_t)((K + 3) / 4) * 64;
+                                                       const cnn_qgemm_b *B, int m0, int m1,
+                                                       int n0, int n1, const cnn_qgemm_out *out) {
+    int k4n = (K + 3) / 4;
     for (int j0 = n0; j0 < n1; j0 += NR)
         for (int c0 = m0; c0 < m1; c0 += AVX2_MC)
-            avx2_rows(K, Ap, Bp + (size_t)(j0 / NR) * panel, c0,
+            avx2_rows(K, Ap, panel_at(B, k4n, j0), c0,
                       m1 - c0 < AVX2_MC ? m1 : c0 + AVX2_MC, j0, n1 - j0 < NR ? n1 - j0 : NR, out);
 }
 #endif /* QGEMM_SIMD */
 
-void cnn_qgemm(int M, int N, int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, int n0,
-               int n1, const cnn_qgemm_out *out) {
+void cnn_qgemm(int M, int N, int K, const int8_t *Ap, const cnn_qgemm_b *B, int m0, int m1,
+               int n0, int n1, const cnn_qgemm_out *out) {
     CNN_ASSERT(K >= 0 && K <= CNN_QGEMM_MAX_K);
     CNN_ASSERT(m0 >= 0 && m0 % MR == 0 && m0 <= m1 && m1 <= M);
     CNN_ASSERT(n0 >= 0 && n0 % NR == 0 && n0 <= n1 && n1 <= N);
-    CNN_ASSERT(out && out->corr && out->scale && out->bias && out->C);
+    CNN_ASSERT(B && B->base && out && out->corr && out->scale && out->bias && out->C);
+    CNN_ASSERT(out->run >= 0 && out->skip >= 0 && (out->run > 0 || out->skip == 0));
     if (m0 == m1 || n0 == n1) return;
 #ifdef QGEMM_SIMD
     int isa = cnn_isa();
     if (isa >= CNN_ISA_AVX512) {
-        tiles_zmm(K, Ap, Bp, m0, m1, n0, n1, out);
+        tiles_zmm(K, Ap, B, m0, m1, n0, n1, out);
         return;
     }
     if (isa >= CNN_ISA_VNNI) {
         if (__builtin_cpu_supports("avxvnni"))
-            tiles_avxvnni(K, Ap, Bp, m0, m1, n0, n1, out);
+            tiles_avxvnni(K, Ap, B, m0, m1, n0, n1, out);
         else
-            tiles_avx512vnni(K, Ap, Bp, m0, m1, n0, n1, out);
+            tiles_avx512vnni(K, Ap, B, m0, m1, n0, n1, out);
         return;
     }
     if (isa >= CNN_ISA_AVX2) {
-        tiles_avx2(K, Ap, Bp, m0, m1, n0, n1, out);
+        tiles_avx2(K, Ap, B, m0, m1, n0, n1, out);
         return;
     }
 #endif
-    tiles_c(K, Ap, Bp, m0, m1, n0, n1, out);
+    tiles_c(K, Ap, B, m0, m1, n0, n1, out);
 }

@@ -47,6 +47,18 @@
 /* Bytes of B packed: ceil(N / 16) * K4 * 64. */
 size_t cnn_qgemm_b_bytes(int K, int N);
 
+/* B as the product reads it: packed as above (off NULL: base is the packed B), or in place
+ * (off given): element (k, j) at byte base + off[k / 4] + 4 j + k % 4, so that a group of 4 k
+ * of 16 columns is again 64 bytes in the operand layout. In place is how a convolution of
+ * stride 1 gives its input planes of 4 channels to a pixel without copying them into columns
+ * (off[q]: where tap and channels q start; column j: pixel j of the plane, rows laid end to
+ * end). In place, every group of every panel reaches 64 bytes: up to 4 (N rounded up to 16)
+ * - 1 past base + off[q] must be readable (padding columns' values do not matter). */
+typedef struct cnn_qgemm_b {
+    const uint8_t *base;
+    const ptrdiff_t *off; /* K4 entries, or NULL */
+} cnn_qgemm_b;
+
 /* Where element (k, j) of B goes in the packed B of a product with K rows. */
 static inline size_t cnn_qgemm_b_index(int K, int k, int j) {
     size_t k4 = (size_t)(K + 3) / 4;
@@ -77,16 +89,21 @@ typedef struct cnn_qgemm_out {
     const float *scale;  /* multiplies the difference, converted to float */
     const float *bias;   /* added to the product */
     int relu;            /* non-zero: negative results become 0 */
-    float *C;            /* C[i][j] is C[i * ldc + j] */
+    float *C;            /* C[i][j] is C[i * ldc + c(j)] */
     int ldc;
+    /* c(j): j when run is 0; else the product's columns come in periods of run + skip, the
+     * first run of each written to C one after the other, the skip after them not at all:
+     * c(j) = j / (run + skip) * run + j % (run + skip) for j % (run + skip) < run. A
+     * convolution computed in place has a row of padding columns after each output row. */
+    int run, skip;
 } cnn_qgemm_out;
 
 /* Computes rows [m0, m1) and columns [n0, n1) of C from A packed by cnn_qgemm_pack_a (M rows)
- * and B packed as above (N columns), and writes nothing else of C. m0 is a multiple of
+ * and B (N columns, packed or in place), and writes nothing else of C. m0 is a multiple of
  * CNN_QGEMM_MR and n0 of CNN_QGEMM_NR, m1 <= M, n1 <= N (checked); no alignment is needed.
  * Single-threaded, allocates nothing (the AVX2 path takes 15 KB of stack, the AVX-512 one
  * 34 KB): the caller shares tiles between threads, and results do not depend on the tiles. */
-void cnn_qgemm(int M, int N, int K, const int8_t *Ap, const uint8_t *Bp, int m0, int m1, int n0,
-               int n1, const cnn_qgemm_out *out);
+void cnn_qgemm(int M, int N, int K, const int8_t *Ap, const cnn_qgemm_b *B, int m0, int m1,
+               int n0, int n1, const cnn_qgemm_out *out);
 
 #endif
