@@ -17,7 +17,9 @@
 
 /* Geometries: LeNet-5's first (5x5 on one channel), ResNet's 3x3 (stride 1 and 2) and 1x1
  * shortcuts, groups, dilation, asymmetric padding, a sum longer than a 64-byte block, and
- * columns and rows that are not multiples of the products' tiles. */
+ * columns and rows that are not multiples of the products' tiles. The fast path computes
+ * 8x40x36 and the last three in place (stride 1, few padding columns: qconv.c's in_place),
+ * with groups, dilation and asymmetric padding, channels not a multiple of 4, no padding. */
 static const struct {
     int C, H, W;
     const char *args;
@@ -33,6 +35,9 @@ static const struct {
     /* Large enough for many blocks of columns and for both threads at batch 1. */
     {8, 40, 36, "out=16 kernel=3 padding=1 act=relu"},
     {5, 45, 41, "out=32 kernel=5 stride=2 padding=2x1 dilation=1x2"},
+    {6, 24, 40, "out=10 kernel=3 groups=2 dilation=2 padding=2:1x2:3"},
+    {3, 30, 30, "out=9 kernel=5 padding=2 act=relu"},
+    {20, 16, 16, "out=24 kernel=1"},
 };
 #define N_GEOMS (sizeof GEOMS / sizeof *GEOMS)
 

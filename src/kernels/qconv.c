@@ -6,8 +6,11 @@
  * planes of 4 channels to a pixel, and for each group, blocks of 64 output pixels: each
  * block's columns copied into the products' packed layout (qgemm.h: 16 columns of 4 bytes
  * per 64-byte block, one pixel's 4 channels each) by the task that runs the int8 products on
- * them, which write y through their epilogue. Work is cut between the threads as suits the
- * shape and the thread count: the integer sums are exact, so the bits never depend on it.
+ * them, which write y through their epilogue. A convolution of stride 1 whose padding columns
+ * are few (in_place) copies nothing: the products read the planes in place (qgemm.h's
+ * cnn_qgemm_b with offsets), over the padded width, and drop the padding's columns. Work is
+ * cut between the threads as suits the shape and the thread count: the integer sums are
+ * exact, so the bits never depend on it.
  */
 #include "qconv.h"
 
@@ -206,6 +209,34 @@ static size_t plane_bytes(const padded *p) {
 /* Planes of a sample: four channels of a group each. */
 static size_t plane_count(const cnn_conv_geom *g) { return (size_t)g->G * (size_t)fours(g); }
 
+/* Whether the products read the planes in place: stride 1 (one phase), few output channels
+ * per group, and the padding columns computed with each output row (the padded width less
+ * the output's) at most 1/10 of the products. Computed column j is padded pixel j of the
+ * plane (rows end to end); tap (kh, kw) of it is pixel j + kh DH width + kw DW, so that a
+ * tap's 16 columns are 64 bytes in a row. In place, the products read B unaligned from the
+ * planes, again for each block of rows, where copied columns are aligned and in L1: they ran
+ * 10-16% slower (ResNet-18 at batch 1, Zen 5), which only the convolutions whose copies cost
+ * more save: the copies' share of the products is about 14/M for M rows (22% at 64, a 56x56
+ * map: 0.46 -> 0.41 ms a convolution at 1 thread; at 128 rows, 28x28, in place was slower). */
+static int in_place(const cnn_conv_geom *g) {
+    padded p = padded_of(g);
+    return g->sh == 1 && g->sw == 1 && group_rows(g) <= 64 &&
+           (long long)(p.cols - g->OW) * 10 <= p.cols;
+}
+
+/* Columns of the products in place: the output rows at the padded width, the last one cut
+ * at the output's. */
+static int in_place_columns(const cnn_conv_geom *g) {
+    return (g->OH - 1) * padded_of(g).cols + g->OW;
+}
+
+/* Bytes of the planes of a sample, and after them the bytes the products in place may read
+ * past the last (a panel's 64 bytes from the last columns' start), cleared. */
+static size_t planes_bytes(const cnn_conv_geom *g) {
+    padded p = padded_of(g);
+    return plane_count(g) * plane_bytes(&p) + 64;
+}
+
 static void quantise_base(const float *restrict x, uint8_t *restrict u, long n, float r,
                           float z) {
     for (long i = 0; i < n; i++) u[i] = input_int(x[i], r, z);
@@ -258,12 +289,14 @@ typedef struct pass {
     const cnn_conv_geom *g;
     const float *x;
     uint8_t *u;              /* the quantised input, padded planes */
+    const ptrdiff_t *off;    /* in place: where the products' groups start in a group's
+                                planes (qgemm.h's cnn_qgemm_b); NULL: columns copied */
     padded pad;
     const cnn_ctx *c;        /* each thread's scratch: one block's columns, packed */
     float r, z;
     int zero;
     int n, gi;               /* the sample and group being computed */
-    int K, K4, P, M;         /* K: the products' terms (fast_terms) */
+    int K, K4, P, M;         /* K: the products' terms (fast_terms); P: their columns */
     int blocks, panels;      /* blocks of columns; panels (16 columns) of P in all */
     int row_blocks, parts;   /* of TILE_ROWS rows; tasks per block of columns */
     const int8_t *a;         /* the group's packed weights */
@@ -529,7 +562,8 @@ static int block_panel(const pass *s, int b) {
 
 /* Task t: block t / parts of the columns, and part t % parts of the rows. A block split
  * into parts is built by each of its tasks (cheap next to its products): at batch 1, the
- * last layers have one block, and the threads share its rows. */
+ * last layers have one block, and the threads share its rows. In place, a block is the
+ * products' columns [p0, p1) read from the group's planes. */
 static void blocks_range(void *arg, long begin, long end, int worker) {
     const pass *s = arg;
     uint8_t *col = cnn_thread_work(s->c, worker);
@@ -540,11 +574,28 @@ static void blocks_range(void *arg, long begin, long end, int worker) {
         int m0 = s->row_blocks * part / s->parts * TILE_ROWS;
         int m1 = s->row_blocks * (part + 1) / s->parts * TILE_ROWS;
         if (m1 > s->M) m1 = s->M;
+        if (s->off) {
+            cnn_qgemm_b B = {s->u + (size_t)s->gi * fours(s->g) * plane_bytes(&s->pad), s->off};
+            cnn_qgemm(s->M, s->P, s->K, s->a, &B, m0, m1, p0, p0 + n, &s->out);
+            continue;
+        }
         columns(s, p0, n, col);
         cnn_qgemm_out out = s->out;
         out.C += p0; /* the block as a product of n columns */
         cnn_qgemm_b B = {col, NULL};
         cnn_qgemm(s->M, n, s->K, s->a, &B, m0, m1, 0, n, &out);
+    }
+}
+
+/* The products' offsets in place (pass's off), K4 of them: group q is tap q / C4 of the four
+ * channels q % C4 of the group. */
+static void in_place_offsets(const cnn_conv_geom *g, ptrdiff_t *off) {
+    padded p = padded_of(g);
+    int C4 = fours(g);
+    for (int q = 0; q < g->KH * g->KW * C4; q++) {
+        int tap = q / C4, kh = tap / g->KW, kw = tap % g->KW;
+        off[q] = (ptrdiff_t)((size_t)(q % C4) * plane_bytes(&p) +
+                             ((size_t)kh * g->dh * p.cols + (size_t)kw * g->dw) * 4);
     }
 }
 
@@ -557,17 +608,19 @@ static int parts_of(int blocks, int threads, int row_blocks) {
     return p;
 }
 
-/* Shared: a sample's input quantised in padded planes (first the integers of a group's
- * weights, when they are remade); each thread's own: a block of columns. */
+/* Shared: a sample's input quantised in padded planes (planes_bytes: columns read 15 bytes
+ * past them, the products in place 63), then in place the products' offsets (first the
+ * integers of a group's weights, when they are remade); each thread's own: a block of
+ * columns. */
 static size_t first_bytes(const cnn_conv_geom *g) {
-    padded p = padded_of(g);
-    size_t input = plane_count(g) * plane_bytes(&p) + 16; /* columns read 15 bytes past */
+    size_t input = round64(planes_bytes(g));
+    if (in_place(g)) input += round64((size_t)(fast_terms(g) / 4) * sizeof(ptrdiff_t));
     size_t q = (size_t)group_rows(g) * (size_t)fast_terms(g);
     return round64(input > q ? input : q);
 }
 
 static size_t block_bytes(const cnn_conv_geom *g) {
-    return round64(cnn_qgemm_b_bytes(fast_terms(g), COL_PANELS * 16));
+    return in_place(g) ? 0 : round64(cnn_qgemm_b_bytes(fast_terms(g), COL_PANELS * 16));
 }
 
 cnn_work cnn_qconv_work_bytes(const cnn_conv_geom *g) {
@@ -587,6 +640,13 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
               .z = (float)in_zero, .zero = in_zero, .K = fast_terms(g), .P = g->OH * g->OW,
               .M = group_rows(g)};
     s.K4 = s.K / 4;
+    if (in_place(g)) {
+        ptrdiff_t *off = (ptrdiff_t *)(s.u + round64(planes_bytes(g)));
+        in_place_offsets(g, off);
+        memset(s.u + planes_bytes(g) - 64, 0, 64); /* read past the planes, never used */
+        s.off = off;
+        s.P = in_place_columns(g);
+    }
     s.row_blocks = (s.M + TILE_ROWS - 1) / TILE_ROWS;
     s.c = c;
     s.panels = (s.P + 15) / 16;
@@ -603,12 +663,17 @@ void cnn_qconv2d_forward(const cnn_ctx *c, const cnn_conv_geom *g, float in_scal
         for (s.gi = 0; s.gi < g->G; s.gi++) {
             size_t row0 = (size_t)s.gi * s.M;
             s.a = (const int8_t *)(base + k.a + (size_t)s.gi * k.a_group);
+            size_t P = (size_t)g->OH * g->OW;
             s.out = (cnn_qgemm_out){.corr = (const int32_t *)(base + k.corr) + row0,
                                     .scale = (const float *)(base + k.scale) + row0,
                                     .bias = (b ? b : zeros) + row0,
                                     .relu = g->relu,
-                                    .C = y + ((size_t)s.n * g->OC + row0) * (size_t)s.P,
-                                    .ldc = s.P};
+                                    .C = y + ((size_t)s.n * g->OC + row0) * P,
+                                    .ldc = (int)P};
+            if (s.off) { /* the padding's columns dropped */
+                s.out.run = g->OW;
+                s.out.skip = s.pad.cols - g->OW;
+            }
             cnn_parallel_for(c->workers, threads, (long)s.blocks * s.parts, blocks_range, &s);
         }
     }
