@@ -338,10 +338,12 @@ size_t cnn_net_activation_bytes(const cnn_net *net);
  * ------------------------------------------------------------------------------------------- */
 
 /* The flat buffers. The values may be read and changed through the pointers until the next
- * forward pass; to change them after a pass, call cnn_net_params (or cnn_net_state) again
- * first: a quantised layer (cnn_net_quantize) keeps the integers it made from its weights
- * between passes and remakes them at the first pass after one of these calls (or
- * cnn_net_prepare), without comparing 4 bytes per weight at every pass. */
+ * forward pass; to change them after a pass, call cnn_net_params (or cnn_net_state, or for a
+ * tensor's pointer cnn_net_param_tensor or cnn_net_find_param) again first: what layers make from their
+ * weights and keep between evaluation passes (a quantised layer's integers, cnn_net_quantize;
+ * a 3x3 convolution's Winograd transforms) is remade at the first pass after one of these
+ * calls (or cnn_net_prepare, or a training pass), without comparing 4 bytes per weight at
+ * every pass. */
 size_t cnn_net_param_count(const cnn_net *net);
 float *cnn_net_params(cnn_net *net);
 /* The gradients, one per parameter. The buffer is made, zeroed, at its first need (the first

@@ -510,6 +510,7 @@ cnn_status cnn_net_alloc_params(cnn_net *net) {
 }
 
 void cnn_net_init_params(cnn_net *net, uint64_t seed) {
+    net->weights_gen++; /* new weights: what layers made from the old ones is stale */
     cnn_rng_seed(&net->rng, seed);
     for (int i = 0; i < net->n_nodes; i++) {
         cnn_node *n = net->nodes[i];

@@ -58,6 +58,7 @@ cnn_status cnn_net_param_tensor(cnn_net *net, int layer, int i, cnn_param_tensor
                          "%s '%s' has %d tensors, no tensor %d", n->type->name, n->name, count,
                          i);
     *t = all[i];
+    net->weights_gen++; /* the caller may write through t->data, as through cnn_net_params */
     return CNN_STATUS_OK;
 }
 
@@ -86,6 +87,7 @@ cnn_status cnn_net_find_param(cnn_net *net, const char *name, cnn_param_tensor *
     for (int i = 0; i < count; i++) {
         if (strcmp(all[i].name, dot + 1) == 0) {
             *t = all[i];
+            net->weights_gen++; /* as cnn_net_param_tensor */
             return CNN_STATUS_OK;
         }
         int w = snprintf(have + used, sizeof have - used, "%s%s", i ? ", " : "", all[i].name);

@@ -265,11 +265,12 @@ static void test_fuse_prep_onnx(void) {
     cnn_net_free(net);
 }
 
-/* Evaluation passes reuse Winograd's transformed weights while the weights stay the same: a
- * change of one weight (through the parameter pointer, or a training step) between passes is
- * seen, and a pass after a change equals a fresh network's with the new weights. The weights
- * are compared in blocks of 64 KB by the threads: a small layer (one block, 1 thread) and one
- * of 332 KB (6 blocks) at 2 threads, changed in its first, middle and last block. */
+/* Evaluation passes reuse Winograd's transformed weights until the weights may have changed
+ * (conv.c's transformed, by the network's weights_gen): a change of one weight between passes
+ * through each way cnn.h gives (cnn_net_params, cnn_net_find_param, cnn_net_param_tensor
+ * called again, new weights from cnn_net_init_params) or a training step is seen, and a pass
+ * after a change equals a fresh network's with the new weights. A small layer at 1 thread and
+ * one of 332 KB of weights at 2, changed in its first, middle and last 64 KB. */
 static void kept_transforms(const char *spec, size_t sample_floats, int threads,
                             const size_t at[3]) {
     cnn_net *a = t_net(spec, 8), *b = t_net(spec, 8);
@@ -284,17 +285,29 @@ static void kept_transforms(const char *spec, size_t sample_floats, int threads,
     memcpy(first, cnn_net_output(a), ny * sizeof *x);
     T_OK(a, cnn_net_forward(a, x, 2));
     t_same_bits("a second evaluation pass (transforms kept)", cnn_net_output(a), first, ny);
-    for (int k = 0; k < 3; k++) {
-        cnn_net_params(a)[at[k]] += 0.5f;
-        cnn_net_params(b)[at[k]] += 0.5f;
+    static const char *const how[4] = {"cnn_net_params", "cnn_net_find_param",
+                                       "cnn_net_param_tensor", "cnn_net_init_params"};
+    for (int k = 0; k < 4; k++) {
+        cnn_param_tensor t = {0};
+        float *w = NULL; /* a's weights, got the k-th way */
+        if (k == 0) w = cnn_net_params(a);
+        if (k == 1 && T_OK(a, cnn_net_find_param(a, "c.weight", &t))) w = t.data;
+        if (k == 2 && T_OK(a, cnn_net_param_tensor(a, cnn_net_find(a, "c"), 0, &t))) w = t.data;
+        if (k < 3) {
+            if (w) w[at[k]] += 0.5f;
+            cnn_net_params(b)[at[k]] += 0.5f;
+        } else {
+            cnn_net_init_params(a, 9);
+            cnn_net_init_params(b, 9);
+        }
         T_OK(a, cnn_net_forward(a, x, 2));
         cnn_net *fresh = t_net(spec, 8);
         memcpy(cnn_net_params(fresh), cnn_net_params(b), cnn_net_param_count(b) * sizeof(float));
         T_OK(fresh, cnn_net_prepare(fresh, 2));
         T_OK(fresh, cnn_net_forward(fresh, x, 2));
-        char what[160];
-        snprintf(what, sizeof what, "%s, %d threads: after changing weight %zu: as a fresh "
-                 "network", spec, threads, at[k]);
+        char what[200];
+        snprintf(what, sizeof what, "%s, %d threads: after changing weight %zu through %s: as a "
+                 "fresh network", spec, threads, k < 3 ? at[k] : 0, how[k]);
         t_same_bits(what, cnn_net_output(a), cnn_net_output(fresh), ny);
         cnn_net_free(fresh);
     }

@@ -18,7 +18,6 @@
 #include "winograd.h"
 
 #include <limits.h>
-#include <stdatomic.h>
 #include <string.h>
 
 long long cnn_conv_out_len(long long in, long long pad_total, long long k, long long s,
@@ -227,28 +226,25 @@ static chunking chunking_of(const cnn_conv_geom *g) {
     return k;
 }
 
-/* Winograd's keep: a header saying for which tile size U was made and whether the copy of the
- * weights that follows holds those U was made from (evaluation passes), the copy, then the
- * transformed weights U (room for the larger tile an evaluation pass may take). The header
- * and the copy do not move with the batch; U's size does. */
+/* Winograd's keep: a header saying for which tile size U was made and, for U made by an
+ * evaluation pass, from which weights (where they were, and the network's weights_gen then),
+ * then the transformed weights U (room for the larger tile an evaluation pass may take). The
+ * header does not move with the batch; U's size does. */
 typedef struct keep_header {
-    int tile;   /* U's tile size (winograd.h), 0: none yet */
-    int turn;   /* U holds the turned kernels' transforms (cnn_winograd_data_turned) */
-    int copied; /* the copy holds the weights U came from */
+    int tile;       /* U's tile size (winograd.h), 0: none yet */
+    int turn;       /* U holds the turned kernels' transforms (cnn_winograd_data_turned) */
+    int kept;       /* U was made by an evaluation pass, from w at generation gen */
+    uint64_t gen;   /* the network's weights_gen then */
+    const float *w; /* where the weights were */
 } keep_header;
-#define KEEP_HEADER 16 /* floats: the header, padded to keep the copy aligned */
+#define KEEP_HEADER 16 /* floats: the header, padded to keep U aligned */
 _Static_assert(sizeof(keep_header) <= KEEP_HEADER * sizeof(float), "keep header");
-
-static size_t weight_floats(const cnn_conv_geom *g) {
-    return (size_t)g->OC * (size_t)(g->C / g->G) * (size_t)g->KH * (size_t)g->KW;
-}
 
 size_t cnn_conv_saved_bytes(const cnn_conv_geom *g) {
     if (!cnn_winograd_applies(g)) return 0;
     int f = cnn_winograd_forward_tile(g), d = cnn_winograd_data_tile(g);
     int tile = f > d ? f : d;
-    return (KEEP_HEADER + cnn_round16(weight_floats(g)) + cnn_winograd_weights_floats(g, tile)) *
-           sizeof(float);
+    return (KEEP_HEADER + cnn_winograd_weights_floats(g, tile)) * sizeof(float);
 }
 
 cnn_work cnn_conv_work_bytes(const cnn_conv_geom *g) {
@@ -749,60 +745,30 @@ static void run_chunks(const cnn_ctx *c, const cnn_conv_geom *g, int op, const f
  * Convolution
  * ------------------------------------------------------------------------------------------- */
 
-/* Bytes compared per task by same_bytes: ResNet-18's 3x3 weights are 0.6-9 MB, whose
- * comparison on one thread was a tenth of a layer's time at batch 1. */
-#define COMPARE_BLOCK (64 * 1024)
-
-typedef struct compare_job {
-    const char *a, *b;
-    size_t n;
-    atomic_int differ;
-} compare_job;
-
-/* Blocks [begin, end) of COMPARE_BLOCK bytes. */
-static void compare_range(void *arg, long begin, long end, int worker) {
-    compare_job *j = arg;
-    for (long i = begin; i < end && !atomic_load_explicit(&j->differ, memory_order_relaxed); i++) {
-        size_t at = (size_t)i * COMPARE_BLOCK, n = j->n - at < COMPARE_BLOCK ? j->n - at
-                                                                             : COMPARE_BLOCK;
-        if (memcmp(j->a + at, j->b + at, n) != 0)
-            atomic_store_explicit(&j->differ, 1, memory_order_relaxed);
-    }
-}
-
-/* Whether a and b hold the same n bytes, compared by the context's threads. */
-static int same_bytes(const cnn_ctx *c, const void *a, const void *b, size_t n) {
-    compare_job j = {a, b, n, 0};
-    long blocks = (long)((n + COMPARE_BLOCK - 1) / COMPARE_BLOCK);
-    cnn_parallel_for(c->workers, blocks >= 4 ? c->threads : 1, blocks, compare_range, &j);
-    return !atomic_load(&j.differ);
-}
-
 /* Winograd's transforms of w for tile into keep (see cnn_conv_saved_bytes), for the forward
  * pass (data 0) or the data gradient (data 1): for tile 2 the same transforms, for tile 4 the
  * turned kernels' for the data gradient (cnn_winograd_data_turned). A training pass transforms
  * at every forward call (the weights change at every step); its backward pass (backward)
  * reads what the forward made when that serves, else transforms again. An evaluation pass
- * reuses the transforms when keep holds those wanted, made from exactly these weights,
- * compared value by value (bits), so a network's weights changed by any means are seen: at
- * batch 1, ResNet-18's transforms cost more than the comparison. (A data gradient in
- * evaluation, as saliency maps take, may need other transforms than the forward pass made: it
- * transforms again, and so does the next forward.) */
+ * reuses the transforms when keep holds those wanted, made by an evaluation pass from the
+ * weights at w while the network's weights_gen has not moved: as a quantised layer keeps its
+ * integers (cnn.h's cnn_net_params says who may change the weights, and how). Comparing the
+ * weights with a copy of them instead read 9.5 MB more for each pass of ResNet-18 at batch 1
+ * (a ninth of a 14x14 convolution's time at 1 thread). (A data gradient in evaluation, as
+ * saliency maps take, may need other transforms than the forward pass made: it transforms
+ * again, and so does the next forward.) */
 static const float *transformed(const cnn_ctx *c, const cnn_conv_geom *g, const float *w,
                                 void *keep, int tile, int data, int backward) {
     CNN_ASSERT(keep != NULL);
     keep_header *h = keep;
-    float *copy = (float *)keep + KEEP_HEADER, *u = copy + cnn_round16(weight_floats(g));
-    size_t bytes = weight_floats(g) * sizeof *w;
+    float *u = (float *)keep + KEEP_HEADER;
+    uint64_t gen = c->net->weights_gen;
     int turn = data && cnn_winograd_data_turned(tile);
     if (h->tile == tile && h->turn == turn &&
-        (c->training ? backward : h->copied && same_bytes(c, copy, w, bytes)))
+        (c->training ? backward : h->kept && h->gen == gen && h->w == w))
         return u;
     cnn_winograd_transform_weights(c, g, tile, turn, w, u);
-    h->tile = tile;
-    h->turn = turn;
-    h->copied = !c->training;
-    if (h->copied) memcpy(copy, w, bytes);
+    *h = (keep_header){.tile = tile, .turn = turn, .kept = !c->training, .gen = gen, .w = w};
     return u;
 }
 

@@ -9,8 +9,8 @@
  *                                                                               with g->relu)
  * where u_k is z outside the image, so zero padding stays exact. The weights' integers are
  * made from the layer's float weights and kept between passes; they are remade when the
- * network's weights_gen moved (cnn_net_params, cnn_net_state, cnn_net_prepare: whoever may
- * have changed the weights) or the weights moved, so a float checkpoint is all a quantised
+ * network's weights_gen moved (cnn_net_params and the other calls cnn.h names before them:
+ * whoever may have changed the weights) or the weights moved, so a float checkpoint is all a quantised
  * layer needs besides in_scale and in_zero. A NaN input becomes byte 0, the low end of the
  * range (where a float convolution would give NaN).
  *

@@ -50,8 +50,10 @@ static void put_back(snapshot *s, cnn_trainer *tr) {
     cnn_net *net = tr->net;
     size_t n;
     float *o = cnn_optim_state(tr->opt, &n);
-    if (net->n_params) memcpy(net->params, s->params, net->n_params * sizeof *s->params);
-    if (net->n_state) memcpy(net->state, s->state, net->n_state * sizeof *s->state);
+    /* Through cnn_net_params and cnn_net_state: the layers that keep what they made from the
+     * weights (Winograd's transforms, 8-bit integers) see them change. */
+    if (net->n_params) memcpy(cnn_net_params(net), s->params, net->n_params * sizeof *s->params);
+    if (net->n_state) memcpy(cnn_net_state(net), s->state, net->n_state * sizeof *s->state);
     if (s->n_opt) memcpy(o, s->opt, s->n_opt * sizeof *s->opt);
     cnn_optim_set_steps(tr->opt, s->opt_steps);
     net->rng = s->rng;
