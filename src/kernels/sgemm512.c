@@ -10,9 +10,12 @@
  * multiply-add steps, each 8 broadcasts of A times up to 3 vectors of B) into it. It reads A's
  * 8 rows where they are when A is not transposed (packing them cost more than the products
  * where N is small: ResNet-18's 7x7 maps, N = 49, ran at 64-95 GFLOP/s packed and 138-143 in
- * place); a transposed A is first copied into panels of 8 consecutive floats per k. A's rows
- * (8 KB of a KC block) stay in L1 while the kernel walks B's panels (384 KB, in L2). The 1 to
- * 3 columns of a block past a multiple of 16 (49 = 48 + 1) are its edge, packed column by
+ * place), and while it runs a block's first panel it prefetches the next block's 8 rows (a
+ * line of each every 16 steps): 8 runs of 1 KB, 18 KB apart in a batch-1 convolution's
+ * weights (ResNet-18's layer4, 9.4 MB, from memory at every pass), too short for the
+ * hardware's stream prefetchers. A transposed A is first copied into panels of 8 consecutive
+ * floats per k. A's rows (8 KB of a KC block) stay in L1 while the kernel walks B's panels
+ * (384 KB, in L2). The 1 to 3 columns of a block past a multiple of 16 (49 = 48 + 1) are its edge, packed column by
  * column and multiplied along k (edge()), instead of a panel of 16 lanes mostly idle: N = 49
  * with K = 4608 went from 1.50-1.68 to 1.21-1.22 ms (N = 48: 1.13-1.18).
  *
@@ -177,13 +180,15 @@ typedef struct {
 /* The 8 x (16 nv) tile at c (rows and cols of it inside C) gets A's rows times b's panel
  * (kc steps; b is 16 nv floats wide). A's element (i, k): with lda 0, a packed panel's
  * a[k MR + i]; else a[i lda + k], straight from a row-major op(A) (rows past `rows` read row
- * rows - 1, never stored). */
+ * rows - 1, never stored). pf (not NULL, A in place): pf_rows rows lda apart to prefetch, the
+ * next block's, over the same kc columns. */
 static inline __attribute__((always_inline)) AVX512 void tile(int nv, int packed, int kc,
                                                                 const float *restrict a,
                                                                 size_t lda,
                                                                 const float *restrict b, float *c,
                                                                 int ldc, int rows, int cols,
-                                                                tile_out o) {
+                                                                tile_out o, const float *pf,
+                                                                int pf_rows) {
     __m512 acc[MR][3];
     const float *ar[MR];
 #pragma GCC unroll 8
@@ -193,6 +198,9 @@ static inline __attribute__((always_inline)) AVX512 void tile(int nv, int packed
         for (int v = 0; v < 3; v++) acc[i][v] = _mm512_setzero_ps();
     }
     for (int k = 0; k < kc; k++, b += 16 * nv) {
+        if (!packed && pf && (k & 15) == 0)
+            for (int i = 0; i < pf_rows; i++)
+                _mm_prefetch((const char *)(pf + (size_t)i * lda + k), _MM_HINT_T0);
         __m512 bv[3];
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++) bv[v] = _mm512_load_ps(b + 16 * v);
@@ -222,21 +230,22 @@ static inline __attribute__((always_inline)) AVX512 void tile(int nv, int packed
 }
 
 static void AVX512 tile_any(int nv, int kc, const float *a, size_t lda, const float *b,
-                            float *c, int ldc, int rows, int cols, tile_out o) {
+                            float *c, int ldc, int rows, int cols, tile_out o, const float *pf,
+                            int pf_rows) {
     if (lda == 0) {
         if (nv == 3)
-            tile(3, 1, kc, a, 0, b, c, ldc, rows, cols, o);
+            tile(3, 1, kc, a, 0, b, c, ldc, rows, cols, o, NULL, 0);
         else if (nv == 2)
-            tile(2, 1, kc, a, 0, b, c, ldc, rows, cols, o);
+            tile(2, 1, kc, a, 0, b, c, ldc, rows, cols, o, NULL, 0);
         else
-            tile(1, 1, kc, a, 0, b, c, ldc, rows, cols, o);
+            tile(1, 1, kc, a, 0, b, c, ldc, rows, cols, o, NULL, 0);
     } else {
         if (nv == 3)
-            tile(3, 0, kc, a, lda, b, c, ldc, rows, cols, o);
+            tile(3, 0, kc, a, lda, b, c, ldc, rows, cols, o, pf, pf_rows);
         else if (nv == 2)
-            tile(2, 0, kc, a, lda, b, c, ldc, rows, cols, o);
+            tile(2, 0, kc, a, lda, b, c, ldc, rows, cols, o, pf, pf_rows);
         else
-            tile(1, 0, kc, a, lda, b, c, ldc, rows, cols, o);
+            tile(1, 0, kc, a, lda, b, c, ldc, rows, cols, o, pf, pf_rows);
     }
 }
 
@@ -354,9 +363,13 @@ int cnn_sgemm512(int trans_a, int trans_b, int M, int N, int K, float alpha, con
                 size_t la = trans_a ? 0 : (size_t)lda;
                 float *c = C + (size_t)i0 * ldc + j0;
                 int j = 0;
+                /* The next block's rows of A, fetched during this block's first panel. */
+                int pf_rows = trans_a || i0 + MR >= M ? 0 : M - i0 - MR < MR ? M - i0 - MR : MR;
+                const float *pf = pf_rows ? a + (size_t)MR * lda : NULL;
                 for (int q = 0; q < panels; q++) {
                     int nv = panel_vecs(nc, q), cols = nc - j < 16 * nv ? nc - j : 16 * nv;
-                    tile_any(nv, kc, a, la, b, c + j, ldc, rows, cols, o);
+                    tile_any(nv, kc, a, la, b, c + j, ldc, rows, cols, o, q ? NULL : pf,
+                             pf_rows);
                     b += (size_t)kc * 16 * nv;
                     j += 16 * nv;
                 }
