@@ -331,7 +331,8 @@ AVX512_INLINE void micro_zmm(int nv, int inplace, const int8_t *ap, panel_src pb
 #define EDGE_COLS 4
 #define EDGE_BYTES 32768 /* the edge's copy on the stack: K up to 8192 */
 
-/* Lanes of A's vector v (0-2) of the period's last groups, those before group k4 of k4n. */
+/* The lanes of vector v (0-2) of a period of A that hold its first `groups` groups (6 lanes a
+ * group): a last, partial period reads nothing past them. */
 static inline __mmask16 edge_mask(int v, int groups) {
     int lanes = 6 * groups - 16 * v;
     return (__mmask16)(lanes >= 16 ? 0xffff : lanes <= 0 ? 0 : (1u << lanes) - 1);
@@ -366,13 +367,14 @@ AVX512_INLINE void edge_zmm(int ncol, const int8_t *ap, const uint8_t *eb, int k
             }
     }
     for (int col = 0; col < 8; col++) { /* the epilogue reads 8 columns */
-        int32_t t[48] = {0};
+        int32_t t[48];
         if (col < ncol)
 #pragma GCC unroll 3
             for (int v = 0; v < 3; v++) _mm512_storeu_si512(t + 16 * v, c[col][v]);
         for (int r = 0; r < MR; r++) {
             uint32_t s = 0; /* wrapping, as the lanes' own sums */
-            for (int l = r; l < 48; l += 6) s += (uint32_t)t[l];
+            if (col < ncol)
+                for (int l = r; l < 48; l += 6) s += (uint32_t)t[l];
             acc[r][col] = (int32_t)s;
         }
     }
