@@ -566,7 +566,6 @@ static int block_panel(const pass *s, int b) {
  * products' columns [p0, p1) read from the group's planes. */
 static void blocks_range(void *arg, long begin, long end, int worker) {
     const pass *s = arg;
-    uint8_t *col = cnn_thread_work(s->c, worker);
     for (long t = begin; t < end; t++) {
         int block = (int)(t / s->parts), part = (int)(t % s->parts);
         int p0 = block_panel(s, block) * 16, p1 = block_panel(s, block + 1) * 16;
@@ -579,6 +578,7 @@ static void blocks_range(void *arg, long begin, long end, int worker) {
             cnn_qgemm(s->M, s->P, s->K, s->a, &B, m0, m1, p0, p0 + n, &s->out);
             continue;
         }
+        uint8_t *col = cnn_thread_work(s->c, worker); /* (none in place: block_bytes) */
         columns(s, p0, n, col);
         cnn_qgemm_out out = s->out;
         out.C += p0; /* the block as a product of n columns */
