@@ -674,7 +674,7 @@ static cnn_status sync_status(cnn_net *net) {
     return cnn_error(net, st, "batch norm's statistics over the ranks: %s", net->sync.err);
 }
 
-static cnn_ctx make_ctx(cnn_net *net) {
+cnn_ctx cnn_net_ctx(cnn_net *net) {
     cnn_ctx c = {.net = net,
                  .batch = net->batch,
                  .training = net->training,
@@ -708,7 +708,7 @@ cnn_status cnn_net_forward_multi(cnn_net *net, const float *const *xs, int n_inp
     }
     bind_views(net);
     net->batch = batch;
-    cnn_ctx c = make_ctx(net);
+    cnn_ctx c = cnn_net_ctx(net);
     for (int i = 0; i < net->n_nodes; i++) {
         cnn_node *n = net->nodes[i];
         cnn_status st = n->type->check ? n->type->check(net, n, batch) : CNN_STATUS_OK;
@@ -758,7 +758,7 @@ static void zero_floats(const cnn_ctx *c, float *p, size_t n) {
 
 /* Back-propagates from node `from`, whose dy holds the seed. */
 static void backward_from(cnn_net *net, int from, cnn_backprop_rule rule) {
-    cnn_ctx c = make_ctx(net);
+    cnn_ctx c = cnn_net_ctx(net);
     c.guided = rule == CNN_BACKPROP_GUIDED;
     /* Layers add into their inputs' gradients. A gradient's first writer in this pass writes it
      * when its layer can (writes_fresh); otherwise the gradient is cleared just before. Layers

@@ -439,24 +439,40 @@ static void config_checks(void) {
 /* Max pooling with the new options (dilation, padding before:after) on ties, infinities and
  * NaNs, on shapes that reach every fast path (2x2 tiles, segments of 128 outputs, strides up
  * to 8): values, argmax (cnn_net_pool_indices) and gradient of the fast kernels against the
- * reference, bit for bit. */
-static void max_pool_specials(const char *spec, int batch) {
-    printf("special values: %s (batch %d)\n", spec, batch);
+ * reference, bit for bit; in training passes, which keep the argmax as they go, and in
+ * evaluation passes, which compute the values alone and find the argmax when asked. */
+static float float_of_bits(uint32_t bits) {
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static void max_pool_specials_pass(const char *spec, int batch, int training, int signs) {
+    printf("special values: %s (batch %d, %s%s)\n", spec, batch,
+           training ? "training" : "evaluation", signs ? ", zeros and NaNs" : "");
     cnn_net *net = t_net(spec, 5);
     if (!T_CHECK(net != NULL, "building '%s'", spec)) return;
     if (!T_OK(net, cnn_net_prepare(net, batch))) goto out;
+    cnn_net_set_training(net, training);
     cnn_shape is = cnn_net_input_shape(net, 0), os = cnn_net_output_shape(net);
     size_t in_n = (size_t)batch * cnn_shape_numel(&is);
     size_t out_n = (size_t)batch * cnn_shape_numel(&os);
     float *x = malloc(in_n * sizeof(float)), *r = malloc(out_n * sizeof(float));
     float *y[2], *dx[2];
     int64_t *idx[2];
-    /* Few distinct values, so that most windows hold ties; some infinities and NaNs. */
-    const float values[] = {0.0f, -0.0f, 1.0f, -1.0f, 2.0f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f};
+    /* Few distinct values, so that most windows hold ties; some infinities and NaNs. With
+     * signs, windows whose maximum is 0 or -0, and NaNs of two payloads, so that the bits
+     * tell which of the window's zeros or NaNs a kernel took: the reference's scan takes the
+     * first maximum and the last NaN in row-major order. */
+    const float mixed[] = {0.0f, -0.0f, 1.0f, -1.0f, 2.0f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f};
+    const float zeros[] = {0.0f, -0.0f, -0.0f, 0.0f, -1.0f, -INFINITY, -0.0f, 0.0f,
+                           float_of_bits(0x7fc00001u), float_of_bits(0xffc00002u)};
+    const float *values = signs ? zeros : mixed;
     uint64_t s = 54321;
     for (size_t i = 0; i < in_n; i++) {
         s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        x[i] = values[(s >> 33) % (sizeof values / sizeof values[0])];
+        uint64_t v = (s >> 33) % 40; /* with signs, each NaN one cell in 40 */
+        x[i] = values[!signs ? v % 10 : v < 38 ? v % 8 : 8 + (v - 38)];
     }
     for (size_t i = 0; i < 12 && i < in_n; i++) x[i] = -INFINITY;
     t_fill(r, out_n, 9, -1.0f, 1.0f);
@@ -467,10 +483,11 @@ static void max_pool_specials(const char *spec, int batch) {
         dx[k] = malloc(in_n * sizeof(float));
         idx[k] = malloc(out_n * sizeof(int64_t));
         T_OK(net, cnn_net_forward(net, x, batch));
+        memcpy(y[k], cnn_net_output(net), out_n * sizeof(float)); /* before finding the argmax */
         T_OK(net, cnn_net_pool_indices(net, last, idx[k]));
         memcpy(cnn_net_output_grad(net), r, out_n * sizeof(float));
         T_OK(net, cnn_net_backward(net));
-        memcpy(y[k], cnn_net_output(net), out_n * sizeof(float));
+        t_same_bits("the output after finding the argmax", y[k], cnn_net_output(net), out_n);
         memcpy(dx[k], cnn_net_input_grad(net, 0), in_n * sizeof(float));
     }
     t_same_bits("fast vs reference: output", y[0], y[1], out_n);
@@ -486,6 +503,12 @@ static void max_pool_specials(const char *spec, int batch) {
     free(r);
 out:
     cnn_net_free(net);
+}
+
+static void max_pool_specials(const char *spec, int batch) {
+    for (int training = 0; training < 2; training++)
+        for (int signs = 0; signs < 2; signs++)
+            max_pool_specials_pass(spec, batch, training, signs);
 }
 
 /* cnn_net_pool_indices against a brute-force argmax, and its indices fed back to max_unpool2d
@@ -635,6 +658,10 @@ int main(int argc, char **argv) {
                           "dilation=1x3 padding=0x2", 1);
         max_pool_specials("input x - shape=2x7x9; max_pool2d l - kernel=3 stride=2x9 "
                           "dilation=2x1 padding=0:1", 2);
+        /* ResNet's stem pooling, over two segments of a row; 2x2 tiles. */
+        max_pool_specials("input x - shape=2x9x300; max_pool2d l - kernel=3 stride=2 padding=1",
+                          2);
+        max_pool_specials("input x - shape=2x6x40; max_pool2d l - kernel=2", 2);
     }
     if (!filter)
         for (int i = 0; i < cnn_layer_type_count(); i++)

@@ -300,6 +300,7 @@ struct cnn_node {
     void *saved;        /* saved_bytes(max_batch) bytes kept from forward to backward */
     float *w, *dw, *s;  /* views into the flat buffers (refreshed by prepare) */
     int dy_written;     /* backward: dy holds this pass's gradient (or its first part) */
+    int argmax_read;    /* a later layer's forward reads this max pooling's argmax (pool.h) */
 };
 
 /* Batch statistics summed over the ranks of a data-parallel run (cfg.sync_bn): the sum the
@@ -346,6 +347,10 @@ struct cnn_ctx {
     unsigned fresh;
     cnn_batch_sync *sync; /* training with cfg.sync_bn: sum batch statistics over the ranks */
 };
+
+/* The context of a pass of net at its current batch (forward, backward, or a layer's work
+ * between passes, such as cnn_net_pool_indices finding an argmax). */
+cnn_ctx cnn_net_ctx(cnn_net *net);
 
 /* Worker w's own scratch (cnn_work's `each`): the same address in every layer's calls. */
 static inline void *cnn_thread_work(const cnn_ctx *c, int worker) {

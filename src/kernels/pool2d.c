@@ -79,7 +79,7 @@ static void max_window(const cnn_pool_geom *g, const float *x, pool_span r, pool
             }
         }
     *y = m;
-    *arg = best;
+    if (arg) *arg = best;
 }
 
 /* One plane: x (H, W) -> y (OH, OW); arg (OH, OW) receives max pooling's argmax. Average and L2
@@ -91,7 +91,7 @@ static void ref_forward_plane(const cnn_pool_geom *g, const float *x, float *y, 
             pool_span c = col_span(g, ow);
             size_t o = (size_t)oh * g->OW + ow;
             if (g->kind == CNN_POOL_MAX) {
-                max_window(g, x, r, c, &y[o], &arg[o]);
+                max_window(g, x, r, c, &y[o], arg ? &arg[o] : NULL);
             } else {
                 float sum = 0.0f;
                 for (int h = r.i0; h < r.i1; h++)
@@ -134,6 +134,9 @@ static void ref_backward_plane(const cnn_pool_geom *g, const float *x, const flo
  * Fast: max pooling, 2x2 tiles in vectors, other windows unclipped where they can be.
  * ------------------------------------------------------------------------------------------- */
 
+/* The scan's step: m takes e when e is greater or NaN (the reference's rule). */
+static inline float scan_step(float m, float e) { return (e > m) | (e != e) ? e : m; }
+
 /* Windows that tile the input from its corner: no padding before it, stride = kernel, no
  * dilation, every window whole (no ceil_mode remainder, so no padding after it is read). */
 static int tiled(const cnn_pool_geom *g) {
@@ -149,6 +152,13 @@ static void max2x2_plane(const cnn_pool_geom *g, const float *x, float *y, int32
     for (int oh = 0; oh < g->OH; oh++) {
         const float *r0 = x + (size_t)2 * oh * W, *r1 = r0 + W;
         float *yr = y + (size_t)oh * OW;
+        if (!arg) { /* the values alone */
+#pragma omp simd
+            for (int ow = 0; ow < OW; ow++)
+                yr[ow] = scan_step(scan_step(scan_step(r0[2 * ow], r0[2 * ow + 1]), r1[2 * ow]),
+                                   r1[2 * ow + 1]);
+            continue;
+        }
         int32_t *ar = arg + (size_t)oh * OW, base = 2 * oh * W;
 #pragma omp simd
         for (int ow = 0; ow < OW; ow++) {
@@ -353,6 +363,48 @@ CNN_DISPATCH(max3x3_plane,
              (const cnn_pool_geom *g, const float *x, float *y, int32_t *arg),
              (g, x, y, arg))
 
+/* 3x3 windows without the argmax (inference): each window row's three taps scanned into its
+ * row maximum, once per input row (with stride 2, an output row's first window row is the
+ * previous one's last), then the window's three row maxima scanned. That is the reference's
+ * row-major scan of the nine taps, value for value: with a NaN, both give the window's last
+ * NaN in row-major order (the last row holding one gives its own last); without, the first
+ * cell holding the maximum (the first row whose maximum is greater than those before, and its
+ * first cell holding it), so that -0 and 0 resolve alike. Four scan steps an output where
+ * max3x3_plane, which keeps the argmax too, takes eight. */
+static inline CNN_BODY void max3x3_values_body(const cnn_pool_geom *g, const float *x, float *y) {
+    float xp[(SEG + MAX_KERNEL) * MAX_STRIDE], ph[3][MAX_STRIDE][SEG + MAX_KERNEL], rm[3][SEG];
+    int SW = g->SW, DW = g->DW, reach = 2 * DW / SW;
+    for (int ow0 = 0; ow0 < g->OW; ow0 += SEG) {
+        int n = g->OW - ow0 < SEG ? g->OW - ow0 : SEG, np = n + reach + 1;
+        int64_t c0 = (int64_t)ow0 * SW - g->PL;
+        /* The rows in the slots of ph, and those whose maxima are in the slots of rm. */
+        int64_t held[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+        int64_t maxed[3] = {INT64_MIN, INT64_MIN, INT64_MIN};
+        for (int oh = 0; oh < g->OH; oh++) {
+            int64_t h0 = (int64_t)oh * g->SH - g->PT;
+            int64_t want[3] = {h0, h0 + g->DH, h0 + 2 * (int64_t)g->DH};
+            const float *row[3];
+            for (int u = 0; u < 3; u++) {
+                int k = split_row(g, x, want[u], c0, np, want, held, ph, xp);
+                if (maxed[k] != want[u]) {
+                    const float *t0 = ph[k][0], *t1 = ph[k][DW % SW] + DW / SW;
+                    const float *t2 = ph[k][2 * DW % SW] + 2 * DW / SW;
+                    float *r = rm[k];
+#pragma omp simd
+                    for (int j = 0; j < n; j++) r[j] = scan_step(scan_step(t0[j], t1[j]), t2[j]);
+                    maxed[k] = want[u];
+                }
+                row[u] = rm[k];
+            }
+            float *yr = y + (size_t)oh * g->OW + ow0;
+            const float *r0 = row[0], *r1 = row[1], *r2 = row[2];
+#pragma omp simd
+            for (int j = 0; j < n; j++) yr[j] = scan_step(scan_step(r0[j], r1[j]), r2[j]);
+        }
+    }
+}
+CNN_DISPATCH(max3x3_values, (const cnn_pool_geom *g, const float *x, float *y), (g, x, y))
+
 /* ---------------------------------------------------------------------------------------------
  * Entry points
  * ------------------------------------------------------------------------------------------- */
@@ -376,6 +428,8 @@ static void forward_range(void *arg, long begin, long end, int worker) {
         int32_t *ap = j->arg ? j->arg + (size_t)p * j->out_plane : NULL;
         if (j->two)
             max2x2_plane(j->g, xp, yp, ap);
+        else if (j->nine && !ap)
+            max3x3_values(j->g, xp, yp);
         else if (j->nine)
             max3x3_plane(j->g, xp, yp, ap);
         else if (j->segments)

@@ -73,19 +73,15 @@ static cnn_status max_setup(cnn_net *net, cnn_node *n) {
     return adaptive_setup(net, n, CNN_POOL_MAX);
 }
 
-static size_t max_saved_bytes(const cnn_node *n, int batch) {
-    return (size_t)batch * cnn_node_numel(n) * sizeof(int32_t);
-}
-
 static void adaptive_forward(cnn_node *n, const cnn_ctx *c) {
     cnn_pool_geom g = geom_of(n, c->batch);
-    cnn_pool2d_forward(c, &g, n->in[0]->y, n->y, n->saved);
+    cnn_pool2d_forward(c, &g, n->in[0]->y, n->y, n->saved ? cnn_pool_argmax_out(n, c) : NULL);
 }
 
 static void adaptive_backward(cnn_node *n, const cnn_ctx *c) {
     cnn_pool_geom g = geom_of(n, c->batch);
-    cnn_pool2d_backward(c, &g, !(c->fresh & 1), n->in[0]->y, n->y, n->dy, n->saved,
-                        n->in[0]->dy);
+    const int32_t *arg = n->saved ? cnn_pool_argmax(n, c) : NULL;
+    cnn_pool2d_backward(c, &g, !(c->fresh & 1), n->in[0]->y, n->y, n->dy, arg, n->in[0]->dy);
 }
 
 #define ADAPTIVE_COMMON                                                                        \
@@ -107,5 +103,5 @@ const cnn_layer_type cnn_layer_adaptive_max_pool2d = {
            "the windows of adaptive_avg_pool2d. The argmax of each output is kept "
            "(cnn_net_pool_indices, max_unpool2d). Input (C,H,W), output (C,OH,OW).",
     .setup = max_setup,
-    .saved_bytes = max_saved_bytes,
+    .saved_bytes = cnn_pool_argmax_bytes,
     ADAPTIVE_COMMON};

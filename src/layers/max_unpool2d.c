@@ -77,6 +77,7 @@ static cnn_status unpool_setup(cnn_net *net, cnn_node *n) {
                                   "indices from a layer that is not a max pooling",
                                   second->name, second->type->name);
         n->shape = second->in[0]->shape;
+        cnn_pool_argmax_read(n->in[1]); /* kept in evaluation passes too */
         return CNN_STATUS_OK;
     }
     int out[2];
@@ -159,8 +160,19 @@ static cnn_status unpool_check(cnn_net *net, const cnn_node *n, int batch) {
 
 /* Each (sample, channel) plane is one task writing its own output and gradient plane, so
  * threads change nothing in the results. */
+typedef struct unpool_job {
+    cnn_node *n;
+    const int32_t *arg; /* the pooling's argmax (pool form) */
+} unpool_job;
+
+static unpool_job job_of(cnn_node *n, const cnn_ctx *c) {
+    const unpool_params *p = n->params;
+    return (unpool_job){n, p->from_pool ? cnn_pool_argmax(n->in[1], c) : NULL};
+}
+
 static void unpool_forward_range(void *arg, long begin, long end, int worker) {
-    cnn_node *n = arg;
+    const unpool_job *j = arg;
+    cnn_node *n = j->n;
     const unpool_params *p = n->params;
     const cnn_node *second = n->in[1];
     int C = n->shape.dim[0];
@@ -172,7 +184,7 @@ static void unpool_forward_range(void *arg, long begin, long end, int worker) {
         float *yp = n->y + (size_t)q * y_plane;
         memset(yp, 0, y_plane * sizeof *yp);
         if (p->from_pool) {
-            const int32_t *idx = cnn_pool_argmax(second, (int)(q / C)) + (size_t)(q % C) * x_plane;
+            const int32_t *idx = j->arg + (size_t)q * x_plane;
             for (size_t o = 0; o < x_plane; o++) yp[idx[o]] = xp[o];
         } else {
             const float *idx = second->y + (size_t)q * x_plane;
@@ -185,12 +197,14 @@ static void unpool_forward_range(void *arg, long begin, long end, int worker) {
 }
 
 static void unpool_forward(cnn_node *n, const cnn_ctx *c) {
+    unpool_job j = job_of(n, c);
     cnn_parallel_for(c->workers, c->threads, (long)c->batch * n->shape.dim[0], unpool_forward_range,
-                     n);
+                     &j);
 }
 
 static void unpool_backward_range(void *arg, long begin, long end, int worker) {
-    cnn_node *n = arg;
+    const unpool_job *j = arg;
+    cnn_node *n = j->n;
     const unpool_params *p = n->params;
     const cnn_node *second = n->in[1];
     int C = n->shape.dim[0];
@@ -201,7 +215,7 @@ static void unpool_backward_range(void *arg, long begin, long end, int worker) {
         const float *dyp = n->dy + (size_t)q * y_plane;
         float *dxp = dx + (size_t)q * x_plane;
         if (p->from_pool) {
-            const int32_t *idx = cnn_pool_argmax(second, (int)(q / C)) + (size_t)(q % C) * x_plane;
+            const int32_t *idx = j->arg + (size_t)q * x_plane;
             for (size_t o = 0; o < x_plane; o++) dxp[o] += dyp[idx[o]];
         } else {
             const float *idx = second->y + (size_t)q * x_plane;
@@ -214,8 +228,9 @@ static void unpool_backward_range(void *arg, long begin, long end, int worker) {
 }
 
 static void unpool_backward(cnn_node *n, const cnn_ctx *c) {
+    unpool_job j = job_of(n, c);
     cnn_parallel_for(c->workers, c->threads, (long)c->batch * n->shape.dim[0], unpool_backward_range,
-                     n);
+                     &j);
 }
 
 const cnn_layer_type cnn_layer_max_unpool2d = {

@@ -13,7 +13,10 @@
  *   max_pool2d  y = max of x over the window; padded cells are -infinity, so never the max.
  *               The argmax (h W + w in the input plane, the first maximum in row-major order,
  *               a NaN wins as in PyTorch) is saved per output; backward: dx[argmax] += dy.
- *               cnn_net_pool_indices gives it to callers (PyTorch's return_indices).
+ *               cnn_net_pool_indices gives it to callers (PyTorch's return_indices). An
+ *               evaluation pass computes the values alone unless a later layer reads the
+ *               argmax (max_unpool2d); a backward pass or a caller asking for it then has the
+ *               forward pass run again with it (pool.h, cnn_pool_argmax).
  *   avg_pool2d  y = (sum of x over the window) / D; backward: dx += dy / D over the window.
  *               count_include_pad: D counts the window's cells inside the padded input
  *               (-PT .. H + PB - 1 by -PL .. W + PR - 1; a ceil_mode window may reach beyond
@@ -104,13 +107,13 @@ static cnn_pool_geom geom_of(const cnn_node *n, int batch) {
 
 static void pool_forward(cnn_node *n, const cnn_ctx *c) {
     cnn_pool_geom g = geom_of(n, c->batch);
-    cnn_pool2d_forward(c, &g, n->in[0]->y, n->y, n->saved);
+    cnn_pool2d_forward(c, &g, n->in[0]->y, n->y, n->saved ? cnn_pool_argmax_out(n, c) : NULL);
 }
 
 static void pool_backward(cnn_node *n, const cnn_ctx *c) {
     cnn_pool_geom g = geom_of(n, c->batch);
-    cnn_pool2d_backward(c, &g, !(c->fresh & 1), n->in[0]->y, n->y, n->dy, n->saved,
-                        n->in[0]->dy);
+    const int32_t *arg = n->saved ? cnn_pool_argmax(n, c) : NULL;
+    cnn_pool2d_backward(c, &g, !(c->fresh & 1), n->in[0]->y, n->y, n->dy, arg, n->in[0]->dy);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -232,9 +235,6 @@ static cnn_status avg_setup(cnn_net *net, cnn_node *n) {
 }
 static cnn_status l2_setup(cnn_net *net, cnn_node *n) { return pool_setup(net, n, CNN_POOL_L2); }
 
-static size_t max_saved_bytes(const cnn_node *n, int batch) {
-    return (size_t)batch * cnn_node_numel(n) * sizeof(int32_t);
-}
 
 
 /* ---------------------------------------------------------------------------------------------
@@ -247,9 +247,41 @@ int cnn_node_has_argmax(const cnn_node *n) {
     return n->type == &cnn_layer_max_pool2d || n->type == &cnn_layer_adaptive_max_pool2d;
 }
 
-const int32_t *cnn_pool_argmax(const cnn_node *n, int sample) {
-    CNN_ASSERT(cnn_node_has_argmax(n) && n->saved && sample >= 0);
-    return (const int32_t *)n->saved + (size_t)sample * cnn_node_numel(n);
+/* The saved memory: this header, then the argmax at ARGMAX_AT. */
+typedef struct argmax_header {
+    int held;  /* the last forward pass kept the argmax */
+    int force; /* this one must (cnn_pool_argmax finding it) */
+} argmax_header;
+#define ARGMAX_AT 64
+
+size_t cnn_pool_argmax_bytes(const cnn_node *n, int batch) {
+    return ARGMAX_AT + (size_t)batch * cnn_node_numel(n) * sizeof(int32_t);
+}
+
+static int32_t *argmax_at(const cnn_node *n) { return (int32_t *)((char *)n->saved + ARGMAX_AT); }
+
+int32_t *cnn_pool_argmax_out(cnn_node *n, const cnn_ctx *c) {
+    CNN_ASSERT(cnn_node_has_argmax(n) && n->saved);
+    argmax_header *h = n->saved;
+    h->held = c->training || n->argmax_read || h->force;
+    return h->held ? argmax_at(n) : NULL;
+}
+
+void cnn_pool_argmax_read(cnn_node *n) {
+    CNN_ASSERT(cnn_node_has_argmax(n));
+    n->argmax_read = 1;
+}
+
+const int32_t *cnn_pool_argmax(cnn_node *n, const cnn_ctx *c) {
+    CNN_ASSERT(cnn_node_has_argmax(n) && n->saved);
+    argmax_header *h = n->saved;
+    if (!h->held) {
+        h->force = 1;
+        n->type->forward(n, c);
+        h->force = 0;
+        CNN_ASSERT(h->held);
+    }
+    return argmax_at(n);
 }
 
 cnn_status cnn_net_pool_indices(cnn_net *net, int layer, int64_t *indices) {
@@ -257,7 +289,7 @@ cnn_status cnn_net_pool_indices(cnn_net *net, int layer, int64_t *indices) {
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
                          "pool indices of layer %d: the network has layers 0 to %d", layer,
                          net->n_nodes - 1);
-    const cnn_node *n = net->nodes[layer];
+    cnn_node *n = net->nodes[layer];
     if (!cnn_node_has_argmax(n))
         return cnn_error(net, CNN_STATUS_INVALID_ARGUMENT,
                          "pool indices of layer '%s': it is a %s layer; only max_pool2d and "
@@ -270,7 +302,8 @@ cnn_status cnn_net_pool_indices(cnn_net *net, int layer, int64_t *indices) {
         return cnn_error(net, CNN_STATUS_STATE,
                          "pool indices of layer '%s' before a forward pass", n->name);
     size_t count = (size_t)net->batch * cnn_node_numel(n);
-    const int32_t *arg = cnn_pool_argmax(n, 0);
+    cnn_ctx c = cnn_net_ctx(net);
+    const int32_t *arg = cnn_pool_argmax(n, &c);
     for (size_t i = 0; i < count; i++) indices[i] = arg[i];
     return CNN_STATUS_OK;
 }
@@ -290,7 +323,7 @@ const cnn_layer_type cnn_layer_max_pool2d = {
            "(cnn_net_pool_indices, max_unpool2d). Input (C,H,W), output (C,OH,OW).",
     .fields = max_fields,
     .setup = max_setup,
-    .saved_bytes = max_saved_bytes,
+    .saved_bytes = cnn_pool_argmax_bytes,
     POOL_COMMON};
 
 const cnn_layer_type cnn_layer_avg_pool2d = {
