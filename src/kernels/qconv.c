@@ -428,38 +428,46 @@ AVX512_ROW static void padded_row_avx512(const pass *s, const float *const x[4],
 static int row_read(const cnn_conv_geom *g, int i) {
     for (int kh = 0; kh < g->KH; kh++) {
         long r = (long)i - (long)kh * g->dh;
-        if (r >= 0 && r % g->sh == 0 && r / g->sh < g->OH) return 1;
+        if (r < 0) break; /* and so are the next */
+        if (g->sh == 1 ? r < g->OH : r % g->sh == 0 && r / g->sh < g->OH) return 1;
     }
     return 0;
 }
 
-/* Padded row i of plane pl, quantised. */
-static void quantise_row(const pass *s, long pl, int i, int avx512) {
+/* Padded rows [i0, i1) of plane pl, quantised. What the rows share is found once: at batch 1
+ * ResNet-18's last layers have 9-row planes of 7 pixels, and a row's own divisions and
+ * pointers cost as much as its quantising. */
+static void quantise_rows(const pass *s, long pl, int i0, int i1, int avx512) {
     const cnn_conv_geom *g = s->g;
     const padded *p = &s->pad;
     int CG = g->C / g->G, C4 = fours(g);
-    long n = s->n, gi = pl / C4, c4 = pl % C4;
-    if (!row_read(g, i)) return;
+    long gi = pl / C4, c4 = pl % C4;
     uint8_t *u = s->u + (size_t)pl * plane_bytes(p);
-    int at = i - p->top;
-    const float *x[4];
+    const float *plane[4]; /* the four channels' planes (NULL: past the group's) */
     for (int k = 0; k < 4; k++) {
         long c = c4 * 4 + k;
-        x[k] = at >= 0 && at < g->H && c < CG
-                   ? s->x + (((size_t)n * g->C + (size_t)gi * CG + c) * g->H + at) * g->W
-                   : NULL;
-        /* The row two below, which this task quantises next but one. */
-        if (x[k] && at + 2 < g->H)
-            for (int j = 0; j < g->W; j += 16) __builtin_prefetch(x[k] + 2 * (size_t)g->W + j);
+        plane[k] = c < CG ? s->x + ((size_t)s->n * g->C + (size_t)gi * CG + c) * g->H * g->W
+                          : NULL;
     }
+    for (int i = i0; i < i1; i++) {
+        if (!row_read(g, i)) continue;
+        int at = i - p->top;
+        const float *x[4];
+        for (int k = 0; k < 4; k++) {
+            x[k] = plane[k] && at >= 0 && at < g->H ? plane[k] + (size_t)at * g->W : NULL;
+            /* The row two below, which this task quantises next but one. */
+            if (x[k] && at + 2 < g->H)
+                for (int j = 0; j < g->W; j += 16)
+                    __builtin_prefetch(x[k] + 2 * (size_t)g->W + j);
+        }
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (avx512) {
-        padded_row_avx512(s, x, u, i);
-        return;
-    }
+        if (avx512) {
+            padded_row_avx512(s, x, u, i);
+            continue;
+        }
 #endif
-    (void)avx512;
-    padded_row(s, x, u, i);
+        padded_row(s, x, u, i);
+    }
 }
 
 /* Padded rows per task of quantise_range. */
@@ -486,8 +494,8 @@ static void quantise_range(void *arg, long begin, long end, int worker) {
     long bands = (s->pad.rows + QUANT_BAND - 1) / QUANT_BAND;
     for (long t = begin; t < end; t++) {
         int i0 = (int)(t % bands) * QUANT_BAND;
-        int i1 = i0 + QUANT_BAND < s->pad.rows ? i0 + QUANT_BAND : s->pad.rows;
-        for (int i = i0; i < i1; i++) quantise_row(s, t / bands, i, avx512);
+        quantise_rows(s, t / bands, i0, i0 + QUANT_BAND < s->pad.rows ? i0 + QUANT_BAND : s->pad.rows,
+                      avx512);
     }
 }
 
@@ -532,32 +540,45 @@ static int runs_of(const cnn_conv_geom *g, int p0, int n, run *r) {
  * end: the next run overwrites the excess, and pixels past n may hold anything); then each
  * 64 bytes (16 pixels) to its panel. The planes are followed by 16 bytes for the reads past
  * the last. */
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC turned the runs' 16-byte copies into calls to memcpy: 4% of ResNet-18's 8-bit pass. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
 static void columns(const pass *s, int p0, int n, uint8_t *col) {
     const cnn_conv_geom *g = s->g;
     const padded *p = &s->pad;
     size_t panel = (size_t)s->K4 * 64, phase = (size_t)p->rows * p->width * 4;
+    size_t plane = plane_bytes(p), row = (size_t)p->width * 4;
     uint8_t px[COL_PANELS * 64 + 16];
     run r[COL_PANELS * 16];
+    size_t at[COL_PANELS * 16]; /* each run's start in a plane, for tap (0, 0) */
     int panels = (n + 15) / 16, runs = runs_of(g, p0, n, r), C4 = fours(g);
-    const uint8_t *planes = s->u + (size_t)s->gi * C4 * plane_bytes(p);
-    for (int q = 0; q < s->K4; q++) {
-        int c4 = q % C4, tap = q / C4, kh = tap / g->KW, kw = tap % g->KW, cx = kw * g->dw;
-        const uint8_t *base = planes + (size_t)c4 * plane_bytes(p) +
-                              (size_t)(cx % p->phases) * phase + (size_t)(cx / p->phases) * 4;
-        for (int t = 0; t < runs; t++) {
-            const uint8_t *src = base + ((size_t)(r[t].i * g->sh + kh * g->dh) * p->width +
-                                         (size_t)r[t].j) * 4;
-            uint8_t *d = px + 4 * r[t].at;
+    for (int t = 0; t < runs; t++) at[t] = (size_t)r[t].i * g->sh * row + (size_t)r[t].j * 4;
+    const uint8_t *planes = s->u + (size_t)s->gi * C4 * plane;
+    uint8_t *dst = col;
+    /* Group q = (kh KW + kw) C4 + c4, in order: the loops find the taps without dividing. */
+    for (int kh = 0; kh < g->KH; kh++)
+        for (int kw = 0; kw < g->KW; kw++) {
+            int cx = kw * g->dw;
+            const uint8_t *tap = planes + (size_t)(cx % p->phases) * phase +
+                                 (size_t)kh * g->dh * row + (size_t)(cx / p->phases) * 4;
+            for (int c4 = 0; c4 < C4; c4++, dst += 64) {
+                const uint8_t *base = tap + (size_t)c4 * plane;
+                for (int t = 0; t < runs; t++) {
+                    const uint8_t *src = base + at[t];
+                    uint8_t *d = px + 4 * r[t].at;
 #if defined(__SSE2__)
-            for (int b = 0; b < 4 * r[t].len; b += 16)
-                _mm_storeu_si128((__m128i *)(d + b), _mm_loadu_si128((const __m128i *)(src + b)));
+                    for (int b = 0; b < 4 * r[t].len; b += 16)
+                        _mm_storeu_si128((__m128i *)(d + b),
+                                         _mm_loadu_si128((const __m128i *)(src + b)));
 #else
-            memcpy(d, src, (size_t)r[t].len * 4);
+                    memcpy(d, src, (size_t)r[t].len * 4);
 #endif
+                }
+                uint8_t *out = dst;
+                for (int pn = 0; pn < panels; pn++, out += panel) copy64(out, px + 64 * pn);
+            }
         }
-        uint8_t *dst = col + (size_t)q * 64;
-        for (int pn = 0; pn < panels; pn++, dst += panel) copy64(dst, px + 64 * pn);
-    }
 }
 
 /* Panel where block b starts. */
