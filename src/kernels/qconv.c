@@ -443,6 +443,7 @@ static void quantise_rows(const pass *s, long pl, int i0, int i1, int avx512) {
     int CG = g->C / g->G, C4 = fours(g);
     long gi = pl / C4, c4 = pl % C4;
     uint8_t *u = s->u + (size_t)pl * plane_bytes(p);
+    (void)avx512; /* (without x86 intrinsics) */
     const float *plane[4]; /* the four channels' planes (NULL: past the group's) */
     for (int k = 0; k < 4; k++) {
         long c = c4 * 4 + k;
@@ -494,8 +495,8 @@ static void quantise_range(void *arg, long begin, long end, int worker) {
     long bands = (s->pad.rows + QUANT_BAND - 1) / QUANT_BAND;
     for (long t = begin; t < end; t++) {
         int i0 = (int)(t % bands) * QUANT_BAND;
-        quantise_rows(s, t / bands, i0, i0 + QUANT_BAND < s->pad.rows ? i0 + QUANT_BAND : s->pad.rows,
-                      avx512);
+        int i1 = i0 + QUANT_BAND < s->pad.rows ? i0 + QUANT_BAND : s->pad.rows;
+        quantise_rows(s, t / bands, i0, i1, avx512);
     }
 }
 

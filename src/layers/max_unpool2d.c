@@ -198,8 +198,8 @@ static void unpool_forward_range(void *arg, long begin, long end, int worker) {
 
 static void unpool_forward(cnn_node *n, const cnn_ctx *c) {
     unpool_job j = job_of(n, c);
-    cnn_parallel_for(c->workers, c->threads, (long)c->batch * n->shape.dim[0], unpool_forward_range,
-                     &j);
+    cnn_parallel_for(c->workers, c->threads, (long)c->batch * n->shape.dim[0],
+                     unpool_forward_range, &j);
 }
 
 static void unpool_backward_range(void *arg, long begin, long end, int worker) {
@@ -229,8 +229,8 @@ static void unpool_backward_range(void *arg, long begin, long end, int worker) {
 
 static void unpool_backward(cnn_node *n, const cnn_ctx *c) {
     unpool_job j = job_of(n, c);
-    cnn_parallel_for(c->workers, c->threads, (long)c->batch * n->shape.dim[0], unpool_backward_range,
-                     &j);
+    cnn_parallel_for(c->workers, c->threads, (long)c->batch * n->shape.dim[0],
+                     unpool_backward_range, &j);
 }
 
 const cnn_layer_type cnn_layer_max_unpool2d = {

@@ -10,12 +10,13 @@
 /* Is n a layer that keeps the argmax of each output (max_pool2d, adaptive_max_pool2d)? */
 int cnn_node_has_argmax(const cnn_node *n);
 
-/* The saved memory of such a layer: the argmax of batch samples and what follows its state. */
+/* The saved memory of such a layer (its type's saved_bytes): a header saying whether the last
+ * forward pass kept the argmax, then the argmax of batch samples. */
 size_t cnn_pool_argmax_bytes(const cnn_node *n, int batch);
 
 /* Where the forward pass of such a layer n writes the argmax: NULL when the pass need not keep
  * it, an evaluation pass whose argmax no later layer reads (cnn_pool_argmax_read). At batch 1
- * the argmax cost ResNet-18's 3x3 stem pooling half its time, which inference never uses. */
+ * ResNet-18's 3x3 stem pooling takes a third less time without it (0.41 -> 0.27 ms, Zen 5). */
 int32_t *cnn_pool_argmax_out(cnn_node *n, const cnn_ctx *c);
 
 /* Marks n's argmax as read by a later layer's forward pass (max_unpool2d's setup): n keeps it
