@@ -445,8 +445,10 @@ const float *cnn_net_input_grad(const cnn_net *net, int input);
  * C x OH x OW values (the layer's shape), each the flat index h W + w of the maximum in its
  * (H, W) input plane (the first maximum in row-major order; padding never wins). indices
  * receives batch * numel(layer's shape) values. Fed back as floats to an input layer, they
- * drive max_unpool2d's indices form. CNN_STATUS_INVALID_ARGUMENT for a layer of another type,
- * CNN_STATUS_STATE before a forward pass. */
+ * drive max_unpool2d's indices form. An evaluation pass computes the maxima alone (unless a
+ * max_unpool2d reads the layer): this then runs the layer's forward pass again to find them,
+ * the same values. CNN_STATUS_INVALID_ARGUMENT for a layer of another type, CNN_STATUS_STATE
+ * before a forward pass. */
 cnn_status cnn_net_pool_indices(cnn_net *net, int layer, int64_t *indices);
 
 /* Whether backward computes the gradient with respect to the inputs (default: yes). Training
