@@ -18,8 +18,9 @@
 /* Geometries: LeNet-5's first (5x5 on one channel), ResNet's 3x3 (stride 1 and 2) and 1x1
  * shortcuts, groups, dilation, asymmetric padding, a sum longer than a 64-byte block, and
  * columns and rows that are not multiples of the products' tiles. The fast path computes
- * 8x40x36 and the last three in place (stride 1, few padding columns: qconv.c's in_place),
- * with groups, dilation and asymmetric padding, channels not a multiple of 4, no padding. */
+ * 8x40x36 and the three after it in place (stride 1, few padding columns: qconv.c's
+ * in_place), with groups, dilation and asymmetric padding, channels not a multiple of 4, no
+ * padding; the last copies its columns without staging them (output rows a multiple of 16). */
 static const struct {
     int C, H, W;
     const char *args;
@@ -38,6 +39,8 @@ static const struct {
     {6, 24, 40, "out=10 kernel=3 groups=2 dilation=2 padding=2:1x2:3"},
     {3, 30, 30, "out=9 kernel=5 padding=2 act=relu"},
     {20, 16, 16, "out=24 kernel=1"},
+    /* Output rows of 32 pixels: every panel's columns copied straight from the planes. */
+    {4, 10, 64, "out=20 kernel=3 stride=2 padding=1 act=relu"},
 };
 #define N_GEOMS (sizeof GEOMS / sizeof *GEOMS)
 

@@ -555,6 +555,11 @@ static void columns(const pass *s, int p0, int n, uint8_t *col) {
     size_t at[COL_PANELS * 16]; /* each run's start in a plane, for tap (0, 0) */
     int panels = (n + 15) / 16, runs = runs_of(g, p0, n, r), C4 = fours(g);
     for (int t = 0; t < runs; t++) at[t] = (size_t)r[t].i * g->sh * row + (size_t)r[t].j * 4;
+    /* Where no panel straddles two runs (output rows a multiple of 16 pixels wide: ResNet's
+     * 112-pixel stem), each panel's 16 pixels are side by side in the plane: copied straight
+     * to it, without the staging. */
+    int direct = 1;
+    for (int t = 0; t < runs; t++) direct &= r[t].at % 16 == 0 && (r[t].len % 16 == 0 || t == runs - 1);
     const uint8_t *planes = s->u + (size_t)s->gi * C4 * plane;
     uint8_t *dst = col;
     /* Group q = (kh KW + kw) C4 + c4, in order: the loops find the taps without dividing. */
@@ -565,6 +570,13 @@ static void columns(const pass *s, int p0, int n, uint8_t *col) {
                                  (size_t)kh * g->dh * row + (size_t)(cx / p->phases) * 4;
             for (int c4 = 0; c4 < C4; c4++, dst += 64) {
                 const uint8_t *base = tap + (size_t)c4 * plane;
+                if (direct) {
+                    uint8_t *out = dst;
+                    for (int t = 0; t < runs; t++)
+                        for (int b = 0; b < 4 * r[t].len; b += 64, out += panel)
+                            copy64(out, base + at[t] + b);
+                    continue;
+                }
                 for (int t = 0; t < runs; t++) {
                     const uint8_t *src = base + at[t];
                     uint8_t *d = px + 4 * r[t].at;
