@@ -559,7 +559,8 @@ static void columns(const pass *s, int p0, int n, uint8_t *col) {
      * 112-pixel stem), each panel's 16 pixels are side by side in the plane: copied straight
      * to it, without the staging. */
     int direct = 1;
-    for (int t = 0; t < runs; t++) direct &= r[t].at % 16 == 0 && (r[t].len % 16 == 0 || t == runs - 1);
+    for (int t = 0; t < runs; t++)
+        direct &= r[t].at % 16 == 0 && (r[t].len % 16 == 0 || t == runs - 1);
     const uint8_t *planes = s->u + (size_t)s->gi * C4 * plane;
     uint8_t *dst = col;
     /* Group q = (kh KW + kw) C4 + c4, in order: the loops find the taps without dividing. */
