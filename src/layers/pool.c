@@ -235,8 +235,6 @@ static cnn_status avg_setup(cnn_net *net, cnn_node *n) {
 }
 static cnn_status l2_setup(cnn_net *net, cnn_node *n) { return pool_setup(net, n, CNN_POOL_L2); }
 
-
-
 /* ---------------------------------------------------------------------------------------------
  * The argmax, for max_unpool2d and for callers (cnn_net_pool_indices)
  * ------------------------------------------------------------------------------------------- */
