@@ -230,8 +230,9 @@ static int in_place_columns(const cnn_conv_geom *g) {
     return (g->OH - 1) * padded_of(g).cols + g->OW;
 }
 
-/* Bytes of the planes of a sample, and after them the bytes the products in place may read
- * past the last (a panel's 64 bytes from the last columns' start), cleared. */
+/* Bytes of the planes of a sample, and after them the bytes read past the last: by the
+ * products in place (a panel's 64 bytes from the last columns' start; cleared) and by the
+ * copied columns (up to 60 bytes past a run's end, into columns never used). */
 static size_t planes_bytes(const cnn_conv_geom *g) {
     padded p = padded_of(g);
     return plane_count(g) * plane_bytes(&p) + 64;
@@ -539,8 +540,9 @@ static int runs_of(const cnn_conv_geom *g, int p0, int n, run *r) {
  * n columns) into col. Group q of 4 terms is tap (kh, kw) of four channels c4: for each run,
  * its pixels' 4 bytes side by side in the plane, copied 16 bytes at a time (past the run's
  * end: the next run overwrites the excess, and pixels past n may hold anything); then each
- * 64 bytes (16 pixels) to its panel. The planes are followed by 16 bytes for the reads past
- * the last. */
+ * 64 bytes (16 pixels) to its panel, or straight from the plane where no panel straddles two
+ * runs (then up to 60 bytes past the block's last run). The planes are followed by 64 bytes
+ * for the reads past the last (planes_bytes). */
 #if defined(__GNUC__) && !defined(__clang__)
 /* GCC turned the runs' 16-byte copies into calls to memcpy: 4% of ResNet-18's 8-bit pass. */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
@@ -648,7 +650,7 @@ static int parts_of(int blocks, int threads, int row_blocks) {
     return p;
 }
 
-/* Shared: a sample's input quantised in padded planes (planes_bytes: columns read 15 bytes
+/* Shared: a sample's input quantised in padded planes (planes_bytes: columns read 60 bytes
  * past them, the products in place 63), then in place the products' offsets (first the
  * integers of a group's weights, when they are remade); each thread's own: a block of
  * columns. */
